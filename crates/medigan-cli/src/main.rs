@@ -1,0 +1,2 @@
+//! The `medigan` command line.
+fn main() {}

@@ -1,0 +1,157 @@
+//! `execution.onnx`: the declaration of a native package's graph, its inputs and its outputs.
+//!
+//! Shapes never include the batch dimension: the graph's first axis is the batch, and the
+//! declared shape is what one sample needs or gives (`[C, H, W]` in 2D, `[C, D, H, W]` in 3D).
+//! See `docs/model-format.md` for the format as a contributor sees it.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// The ONNX part of a native package's metadata.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OnnxSpec {
+    /// File name of the generator graph inside the package, e.g. `generator.onnx`.
+    pub graph: String,
+    /// The graph's inputs, in any order.
+    pub inputs: Vec<InputSpec>,
+    /// The graph's outputs that are samples (image, optional mask).
+    pub outputs: Vec<OutputSpec>,
+    /// Fields this version does not know, kept as they are.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// What an input of the graph is fed with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InputKind {
+    /// A latent vector drawn from the sample's seed.
+    Latent,
+    /// A class label chosen by name (conditional models).
+    Class,
+    /// An input image given by the user (image-to-image models).
+    Image,
+    /// An input mask given by the user.
+    Mask,
+    /// Extra noise drawn from the sample's seed.
+    Noise,
+}
+
+/// How a class input is encoded in the graph.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClassEncoding {
+    /// An `int64` tensor of shape `[batch]` holding the class index.
+    #[default]
+    Index,
+    /// A `float32` tensor of shape `[batch, classes]` holding a one-hot vector.
+    OneHot,
+}
+
+/// The distribution a latent or noise input is drawn from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Distribution {
+    /// Standard normal, N(0, 1).
+    #[default]
+    Normal,
+    /// Uniform on [-1, 1).
+    Uniform,
+}
+
+/// One input of the graph.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InputSpec {
+    /// The input's name in the graph.
+    pub name: String,
+    /// What it is fed with.
+    pub kind: InputKind,
+    /// Shape of one sample's input, without the batch axis (latent, noise, image, mask).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shape: Option<Vec<usize>>,
+    /// Distribution of a latent or noise input (default normal).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub distribution: Option<Distribution>,
+    /// Truncation of a normal latent: values are redrawn until |z| <= truncation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub truncation: Option<f64>,
+    /// Class names of a class input, in index order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub classes: Option<Vec<String>>,
+    /// Encoding of a class input (default index).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encoding: Option<ClassEncoding>,
+    /// Value range the graph expects for an image or mask input, e.g. `[-1, 1]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub range: Option<[f64; 2]>,
+    /// Fields this version does not know, kept as they are.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// What an output of the graph holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutputKind {
+    /// The synthetic image.
+    Image,
+    /// A segmentation mask belonging to the image.
+    Mask,
+}
+
+/// One output of the graph.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutputSpec {
+    /// The output's name in the graph.
+    pub name: String,
+    /// What it holds.
+    pub kind: OutputKind,
+    /// Shape of one sample, without the batch axis: `[C, H, W]` (2D) or `[C, D, H, W]` (3D).
+    pub shape: Vec<usize>,
+    /// The range of the values the graph emits, e.g. `[-1, 1]` for a tanh output.
+    pub range: [f64; 2],
+    /// Fields this version does not know, kept as they are.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl InputSpec {
+    /// Number of values one sample's input holds (product of the declared shape).
+    pub fn sample_len(&self) -> usize {
+        self.shape.as_deref().map_or(0, |s| s.iter().product())
+    }
+
+    /// The class names of a class input (empty for other kinds).
+    pub fn class_names(&self) -> &[String] {
+        self.classes.as_deref().unwrap_or(&[])
+    }
+}
+
+impl OutputSpec {
+    /// Number of channels (the first axis of the declared shape).
+    pub fn channels(&self) -> usize {
+        self.shape.first().copied().unwrap_or(0)
+    }
+
+    /// Whether a sample is a volume (`[C, D, H, W]`) rather than an image.
+    pub fn is_volume(&self) -> bool {
+        self.shape.len() == 4
+    }
+
+    /// Number of values in one sample.
+    pub fn sample_len(&self) -> usize {
+        self.shape.iter().product()
+    }
+}
+
+impl OnnxSpec {
+    /// The first output of the given kind.
+    pub fn output(&self, kind: OutputKind) -> Option<&OutputSpec> {
+        self.outputs.iter().find(|o| o.kind == kind)
+    }
+
+    /// The first input of the given kind.
+    pub fn input(&self, kind: InputKind) -> Option<&InputSpec> {
+        self.inputs.iter().find(|i| i.kind == kind)
+    }
+}

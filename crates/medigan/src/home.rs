@@ -1,0 +1,68 @@
+//! The medigan home: where catalogues, packages and temporary files live on disk.
+//!
+//! ```text
+//! $MEDIGAN_HOME/                 (default: the platform cache dir + `medigan`)
+//! ├── catalog-v1/
+//! │   └── upstream.json          last download of the upstream catalogue
+//! ├── packages-v1/
+//! │   └── <sha256>/              one unpacked package per content hash
+//! ├── locks/                     lock files guarding concurrent fetches
+//! └── tmp/                       downloads and unpacks in progress (same filesystem)
+//! ```
+//! Order of precedence: an explicit path (`--cache-dir`), then `MEDIGAN_HOME`, then the
+//! platform cache directory (`~/.cache/medigan` on Linux).
+
+use std::path::{Path, PathBuf};
+
+/// Environment variable that overrides the medigan home.
+pub const HOME_ENV: &str = "MEDIGAN_HOME";
+
+/// The root of medigan's on-disk cache, with one method per bucket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Home {
+    root: PathBuf,
+}
+
+impl Home {
+    /// A home rooted at `root` (nothing is created until a bucket is written).
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Home { root: root.into() }
+    }
+
+    /// The home chosen by precedence: `explicit`, then `MEDIGAN_HOME`, then the platform cache dir.
+    pub fn resolve(explicit: Option<&Path>) -> Self {
+        if let Some(path) = explicit {
+            return Home::new(path);
+        }
+        if let Some(path) = std::env::var_os(HOME_ENV).filter(|v| !v.is_empty()) {
+            return Home::new(PathBuf::from(path));
+        }
+        let base = dirs::cache_dir().unwrap_or_else(std::env::temp_dir);
+        Home::new(base.join("medigan"))
+    }
+
+    /// The root directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Cached catalogues (`catalog-v1/`).
+    pub fn catalog_dir(&self) -> PathBuf {
+        self.root.join("catalog-v1")
+    }
+
+    /// Unpacked packages by content hash (`packages-v1/`).
+    pub fn packages_dir(&self) -> PathBuf {
+        self.root.join("packages-v1")
+    }
+
+    /// Lock files (`locks/`).
+    pub fn locks_dir(&self) -> PathBuf {
+        self.root.join("locks")
+    }
+
+    /// Work in progress, on the same filesystem as the buckets so renames are atomic (`tmp/`).
+    pub fn tmp_dir(&self) -> PathBuf {
+        self.root.join("tmp")
+    }
+}

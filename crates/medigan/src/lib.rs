@@ -1,0 +1,21 @@
+//! medigan: a one-stop shop of pretrained generative models for medical images.
+//!
+//! Find a model by what it generates, rank models by a metric, generate synthetic data (to disk,
+//! in memory, or as a stream), and manage the models on disk. [`Generators`] is the single point
+//! of access (the paper's facade); the modules below are its parts:
+//!
+//! | module | job | medigan (Python) counterpart |
+//! |---|---|---|
+//! | [`catalog`] | load, validate and merge model catalogues | `config_manager` |
+//! | [`search`] | keyword search and ranking by metric | `model_selector` |
+//! | [`store`] | download, verify, unpack and cache packages | part of `model_executor` |
+//! | [`runtime`] | run a loaded generator (onnxruntime, tract) | `model_executor` |
+//! | [`home`] | the on-disk layout of medigan's cache | - |
+#![deny(missing_docs)]
+#![warn(clippy::print_stdout, clippy::print_stderr)]
+
+pub mod catalog;
+pub mod home;
+pub mod runtime;
+pub mod search;
+pub mod store;

@@ -1,0 +1,1 @@
+//! Keyword search and ranking by metric (the paper's `model_selector`).
