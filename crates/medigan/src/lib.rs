@@ -16,6 +16,7 @@
 
 pub mod catalog;
 pub mod home;
+pub mod progress;
 pub mod runtime;
 pub mod search;
 pub mod store;
