@@ -15,8 +15,13 @@
 #![warn(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod catalog;
+pub mod error;
+mod generators;
 pub mod home;
 pub mod progress;
 pub mod runtime;
 pub mod search;
 pub mod store;
+
+pub use error::{Error, Result};
+pub use generators::{Generators, Settings};

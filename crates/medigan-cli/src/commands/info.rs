@@ -1,0 +1,74 @@
+//! `medigan info MODEL`: a model's metadata.
+
+use std::process::ExitCode;
+
+use medigan::Generators;
+use medigan::catalog::ModelEntry;
+use serde_json::Value;
+
+use crate::cli::InfoArgs;
+use crate::render;
+use crate::settings::Output;
+
+/// Shows the metadata of one model: a summary for people, the whole entry as JSON.
+pub fn run(generators: &Generators, args: &InfoArgs, out: Output) -> anyhow::Result<ExitCode> {
+    let entry = generators.get_config_by_id(&args.model)?;
+    if out.json {
+        let mut object = serde_json::Map::new();
+        object.insert(entry.id.clone(), serde_json::to_value(&entry.metadata)?);
+        render::json(&Value::Object(object))?;
+        return super::success();
+    }
+    let catalog = generators.catalog()?;
+    for (label, value) in summary(entry) {
+        if !value.is_empty() {
+            render::line(format!("{label:<12} {value}"))?;
+        }
+    }
+    render::line(format!(
+        "{:<12} {}",
+        "source",
+        catalog.sources()[entry.source].location
+    ))?;
+    super::success()
+}
+
+fn summary(entry: &ModelEntry) -> Vec<(&'static str, String)> {
+    let m = &entry.metadata;
+    let list = |field: &medigan::catalog::Field<Vec<String>>| {
+        field.get().map_or(String::new(), |items| items.join(", "))
+    };
+    let text = |field: &medigan::catalog::Field<String>| field.get().cloned().unwrap_or_default();
+    let size: Vec<String> = m
+        .execution
+        .image_size
+        .iter()
+        .map(|d| d.value().map_or("?".into(), |v| v.to_string()))
+        .collect();
+    vec![
+        ("model", entry.id.clone()),
+        ("title", m.description.title.clone()),
+        ("type", text(&m.selection.model_type)),
+        ("runtime", super::list::runtime_name(entry).to_string()),
+        ("modality", list(&m.selection.modality)),
+        ("organ", list(&m.selection.organ)),
+        ("generates", list(&m.selection.generates)),
+        ("image size", size.join(" x ")),
+        ("license", text(&m.selection.license)),
+        ("dataset", list(&m.selection.dataset)),
+        ("version", text(&m.description.version)),
+        ("doi", list(&m.description.doi)),
+        ("publication", text(&m.description.publication)),
+        ("package", m.execution.package_link.clone()),
+        ("metrics", metrics(&m.selection.performance)),
+    ]
+}
+
+fn metrics(performance: &serde_json::Map<String, Value>) -> String {
+    let shown: Vec<String> = performance
+        .iter()
+        .filter(|(_, v)| v.is_number() || v.as_str().is_some_and(|s| !s.is_empty()))
+        .map(|(k, v)| format!("{k}={}", v.as_str().map_or(v.to_string(), String::from)))
+        .collect();
+    shown.join(", ")
+}

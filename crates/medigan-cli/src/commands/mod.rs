@@ -1,0 +1,32 @@
+//! One file per subcommand: each calls the library and prints, nothing more.
+
+mod catalog;
+mod info;
+mod list;
+mod search;
+
+use std::process::ExitCode;
+
+use medigan::Generators;
+
+use crate::cli::{Cli, Command};
+use crate::settings;
+
+/// Runs the parsed command line and returns the exit status.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let generators = Generators::new(settings::library_settings(&cli.global));
+    let out = settings::output(&cli.global);
+    match cli.command {
+        Command::List => list::run(&generators, out),
+        Command::Search(args) => search::search(&generators, &args, out),
+        Command::Rank(args) => search::rank(&generators, &args, out),
+        Command::Lookup(args) => search::lookup(&generators, &args, out),
+        Command::Info(args) => info::run(&generators, &args, out),
+        Command::Catalog(command) => catalog::run(&generators, command, out),
+    }
+}
+
+/// Shorthand for the success exit status.
+fn success() -> anyhow::Result<ExitCode> {
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,350 @@
+//! The `medigan` binary end to end: exit codes, JSON shapes, catalogue update and offline use.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn reference(name: &str) -> PathBuf {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/reference")
+        .join(name);
+    assert!(
+        path.is_file(),
+        "missing {}: these tests need the `shared/` folder beside the repository",
+        path.display()
+    );
+    path
+}
+
+/// A `medigan` command with its own empty home, no inherited catalogue settings.
+fn medigan(home: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_medigan"));
+    command
+        .env("MEDIGAN_HOME", home)
+        .env_remove("MEDIGAN_CATALOG")
+        .env_remove("MEDIGAN_CATALOG_URL")
+        .env_remove("MEDIGAN_OFFLINE")
+        .env("NO_COLOR", "1");
+    command
+}
+
+fn run(command: &mut Command) -> Output {
+    command.output().expect("the medigan binary runs")
+}
+
+fn stdout_json(output: &Output) -> Value {
+    assert!(
+        output.status.success(),
+        "command failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("stdout is JSON")
+}
+
+#[test]
+fn search_ranked_by_fid_prints_a_table_and_json() {
+    let home = tempfile::tempdir().unwrap();
+    let catalog = reference("medigan-global.json");
+    let table = run(medigan(home.path())
+        .args([
+            "search",
+            "mammography",
+            "--rank",
+            "FID",
+            "--asc",
+            "--catalog",
+        ])
+        .arg(&catalog));
+    assert!(table.status.success());
+    let text = String::from_utf8_lossy(&table.stdout);
+    let first_row = text.lines().nth(2).expect("a header, a rule and rows");
+    assert!(
+        first_row.contains("00001_DCGAN_MMG_CALC_ROI") && first_row.contains("67.6"),
+        "{text}"
+    );
+
+    let json = stdout_json(&run(medigan(home.path())
+        .args([
+            "search",
+            "mammography",
+            "--rank",
+            "FID",
+            "--asc",
+            "--json",
+            "--catalog",
+        ])
+        .arg(&catalog)));
+    let rows = json.as_array().unwrap();
+    assert_eq!(rows[0]["model_id"], "00001_DCGAN_MMG_CALC_ROI");
+    assert_eq!(rows[0]["FID"], 67.6);
+    let fids: Vec<f64> = rows.iter().map(|r| r["FID"].as_f64().unwrap()).collect();
+    assert!(fids.windows(2).all(|w| w[0] <= w[1]), "ascending: {fids:?}");
+}
+
+#[test]
+fn every_search_case_matches_through_the_cli() {
+    let home = tempfile::tempdir().unwrap();
+    let catalog = reference("medigan-global.json");
+    let cases: Vec<Value> =
+        serde_json::from_str(&std::fs::read_to_string(reference("search-cases.json")).unwrap())
+            .unwrap();
+    let mut failures = Vec::new();
+    for case in cases.iter().step_by(7) {
+        let Some(args) = cli_args(case) else { continue };
+        let mut command = medigan(home.path());
+        command
+            .args(&args)
+            .arg("--json")
+            .arg("--catalog")
+            .arg(&catalog);
+        let output = run(&mut command);
+        let got: Value = serde_json::from_slice(&output.stdout).unwrap_or(Value::Null);
+        if got != case["result"] {
+            failures.push(format!("case {}: {:?} gave {got}", case["id"], args));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// The command line of a recorded case (None for cases the CLI cannot express).
+fn cli_args(case: &Value) -> Option<Vec<String>> {
+    let args = &case["args"];
+    let text = |v: &Value| v.as_str().map(String::from);
+    let mut out: Vec<String> = Vec::new();
+    let search_flags = |out: &mut Vec<String>| -> Option<()> {
+        for v in args["values"].as_array()? {
+            out.push(text(v)?);
+        }
+        if let Some(op) = args.get("target_values_operator") {
+            out.extend(["--op".into(), text(op)?]);
+        }
+        if args.get("are_keys_also_matched") == Some(&Value::Bool(true)) {
+            out.push("--keys".into());
+        }
+        if args.get("is_case_sensitive") == Some(&Value::Bool(true)) {
+            out.push("--case-sensitive".into());
+        }
+        Some(())
+    };
+    let order_flag = |order: Option<&Value>| match order.and_then(Value::as_str) {
+        Some(o) if o.to_lowercase().starts_with("desc") => Some("--desc".to_string()),
+        Some(o) if o.to_lowercase().starts_with("asc") => Some("--asc".to_string()),
+        None => Some("--asc".to_string()),
+        Some(_) => None,
+    };
+    match case["kind"].as_str()? {
+        "search" => {
+            out.push("search".into());
+            search_flags(&mut out)?;
+        }
+        "search_and_rank" => {
+            out.push("search".into());
+            search_flags(&mut out)?;
+            out.extend(["--rank".into(), text(&args["metric"])?]);
+            out.push(order_flag(args.get("order"))?);
+        }
+        "rank" => {
+            out.extend(["rank".into(), text(&args["metric"])?]);
+            out.push(order_flag(args.get("order"))?);
+            if let Some(ids) = args.get("model_ids").filter(|v| !v.is_null()) {
+                let ids = ids.as_array()?;
+                if ids.is_empty() {
+                    return None;
+                }
+                out.push("--models".into());
+                for id in ids {
+                    out.push(text(id)?);
+                }
+            }
+        }
+        "key_value" => {
+            out.extend([
+                "lookup".into(),
+                text(&args["key1"])?,
+                text(&args["value1"])?,
+            ]);
+            if args.get("is_case_sensitive") == Some(&Value::Bool(true)) {
+                out.push("--case-sensitive".into());
+            }
+        }
+        _ => return None,
+    }
+    if out
+        .iter()
+        .skip(1)
+        .any(|a| a.starts_with('-') && !a.starts_with("--"))
+    {
+        return None;
+    }
+    Some(out)
+}
+
+#[test]
+fn unknown_model_exits_1_with_suggestions_and_a_hint() {
+    let home = tempfile::tempdir().unwrap();
+    let output = run(medigan(home.path())
+        .args(["info", "00002_DCGAN_MMG_MAS_ROI", "--catalog"])
+        .arg(reference("medigan-global.json")));
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("did you mean 00002_DCGAN_MMG_MASS_ROI"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("hint:"), "{stderr}");
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let home = tempfile::tempdir().unwrap();
+    let output = run(medigan(home.path()).args(["search"]));
+    assert_eq!(output.status.code(), Some(2));
+    let output = run(medigan(home.path()).args(["rank", "FID", "--asc", "--desc"]));
+    assert_eq!(output.status.code(), Some(2));
+}
+
+#[test]
+fn bad_operator_is_a_clear_failure() {
+    let home = tempfile::tempdir().unwrap();
+    let output = run(medigan(home.path())
+        .args(["search", "MMG", "--op", "nand", "--catalog"])
+        .arg(reference("medigan-global.json")));
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("`nand`"));
+}
+
+#[test]
+fn the_three_id_forms_give_the_same_model() {
+    let home = tempfile::tempdir().unwrap();
+    let catalog = reference("medigan-global.json");
+    for id in ["1", "00001", "00001_DCGAN_MMG_CALC_ROI"] {
+        let json = stdout_json(&run(medigan(home.path())
+            .args(["info", id, "--json", "--catalog"])
+            .arg(&catalog)));
+        assert!(json.get("00001_DCGAN_MMG_CALC_ROI").is_some(), "{id}");
+    }
+}
+
+/// Serves one file at `/global.json` on 127.0.0.1 until `count` requests were answered.
+fn serve(body: Vec<u8>, count: usize) -> (String, std::thread::JoinHandle<Vec<String>>) {
+    let server = tiny_http::Server::http("127.0.0.1:0").expect("a local port");
+    let url = format!(
+        "http://{}/global.json",
+        server.server_addr().to_ip().unwrap()
+    );
+    let handle = std::thread::spawn(move || {
+        let mut paths = Vec::new();
+        for request in server.incoming_requests().take(count) {
+            paths.push(request.url().to_string());
+            let response = match request.url() {
+                "/global.json" => tiny_http::Response::from_data(body.clone()),
+                _ => tiny_http::Response::from_data(b"not found".to_vec()).with_status_code(404),
+            };
+            let _ = request.respond(response);
+        }
+        paths
+    });
+    (url, handle)
+}
+
+#[test]
+fn catalog_update_caches_the_upstream_copy_for_offline_search() {
+    let home = tempfile::tempdir().unwrap();
+    let body = std::fs::read(reference("medigan-global.json")).unwrap();
+    let (url, server) = serve(body, 1);
+    let update = run(medigan(home.path()).args(["catalog", "update", "--url", &url]));
+    assert!(
+        update.status.success(),
+        "{}",
+        String::from_utf8_lossy(&update.stderr)
+    );
+    assert!(String::from_utf8_lossy(&update.stdout).contains("23 models"));
+    assert_eq!(server.join().unwrap(), vec!["/global.json"]);
+
+    let found = stdout_json(&run(medigan(home.path()).args([
+        "search",
+        "DCGAN",
+        "MMG",
+        "--offline",
+        "--json",
+    ])));
+    assert_eq!(
+        found,
+        serde_json::json!([
+            "00001_DCGAN_MMG_CALC_ROI",
+            "00002_DCGAN_MMG_MASS_ROI",
+            "00005_DCGAN_MMG_MASS_ROI"
+        ])
+    );
+    let sources = stdout_json(&run(
+        medigan(home.path()).args(["catalog", "sources", "--json"])
+    ));
+    let kinds: Vec<&str> = sources["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, vec!["bundled", "upstream"]);
+}
+
+#[test]
+fn a_failed_update_keeps_the_cached_catalogue() {
+    let home = tempfile::tempdir().unwrap();
+    let body = std::fs::read(reference("medigan-global.json")).unwrap();
+    let (url, server) = serve(body, 1);
+    assert!(
+        run(medigan(home.path()).args(["catalog", "update", "--url", &url]))
+            .status
+            .success()
+    );
+    server.join().unwrap();
+    let (url, server) = serve(b"{\"00001_BROKEN\": {\"execution\": 1}}".to_vec(), 1);
+    let update = run(medigan(home.path()).args(["catalog", "update", "--url", &url]));
+    server.join().unwrap();
+    assert_eq!(update.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&update.stderr).contains("00001_BROKEN"));
+    let models = stdout_json(&run(medigan(home.path()).args([
+        "list",
+        "--json",
+        "--offline",
+    ])));
+    assert!(
+        models.as_array().unwrap().len() >= 23,
+        "the old copy is still there"
+    );
+}
+
+#[test]
+fn offline_url_catalogue_without_cache_says_so() {
+    let home = tempfile::tempdir().unwrap();
+    let output = run(medigan(home.path()).args([
+        "list",
+        "--offline",
+        "--catalog",
+        "http://127.0.0.1:9/global.json",
+    ]));
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("offline"));
+}
+
+#[test]
+fn catalog_validate_names_the_field() {
+    let home = tempfile::tempdir().unwrap();
+    let mut root: Value =
+        serde_json::from_str(&std::fs::read_to_string(reference("medigan-global.json")).unwrap())
+            .unwrap();
+    root["00003_CYCLEGAN_MMG_DENSITY_FULL"]["execution"]["image_size"] = Value::from("big");
+    let file = home.path().join("edited.json");
+    std::fs::write(&file, root.to_string()).unwrap();
+    let output = run(medigan(home.path())
+        .args(["catalog", "validate"])
+        .arg(&file));
+    assert_eq!(output.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        text.contains("`00003_CYCLEGAN_MMG_DENSITY_FULL`: execution.image_size"),
+        "{text}"
+    );
+}

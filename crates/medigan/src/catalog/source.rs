@@ -1,0 +1,297 @@
+//! Where catalogues come from, and how they merge.
+//!
+//! Sources, lowest precedence first (a later source's entry replaces an earlier one's by id):
+//! 1. the catalogue bundled in the binary (the models this repository ships),
+//! 2. the cached copy of the upstream catalogue (`medigan catalog update` refreshes it).
+//!
+//! Explicit sources (`--catalog PATH|URL`, repeatable, or `MEDIGAN_CATALOG`, comma separated)
+//! replace both: only they are read, merged in the order given.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::{Catalog, CatalogError, parse_catalog};
+use crate::home::Home;
+
+/// The upstream catalogue: medigan's `config/global.json` on GitHub.
+pub const DEFAULT_UPSTREAM_URL: &str =
+    "https://raw.githubusercontent.com/RichardObi/medigan/main/config/global.json";
+/// Environment variable naming explicit catalogue sources (comma separated paths or URLs).
+pub const CATALOG_ENV: &str = "MEDIGAN_CATALOG";
+/// Environment variable overriding the upstream catalogue URL.
+pub const UPSTREAM_URL_ENV: &str = "MEDIGAN_CATALOG_URL";
+/// The catalogue of the models this repository ships, bundled in the binary.
+pub const BUNDLED_CATALOG: &str = include_str!("../../../../models/catalog.json");
+/// Largest catalogue accepted from the network.
+const MAX_CATALOG_BYTES: u64 = 64 << 20;
+
+/// Which catalogues to read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CatalogSettings {
+    /// Explicit sources (paths, `file://` or `http(s)://` URLs); when set, only these are read.
+    pub explicit: Vec<String>,
+    /// URL of the upstream catalogue, cached by `medigan catalog update`.
+    pub upstream_url: String,
+    /// Never touch the network.
+    pub offline: bool,
+}
+
+impl Default for CatalogSettings {
+    fn default() -> Self {
+        CatalogSettings {
+            explicit: Vec::new(),
+            upstream_url: DEFAULT_UPSTREAM_URL.to_string(),
+            offline: false,
+        }
+    }
+}
+
+impl CatalogSettings {
+    /// Settings from the environment (`MEDIGAN_CATALOG`, `MEDIGAN_CATALOG_URL`).
+    pub fn from_env() -> Self {
+        let explicit = std::env::var(CATALOG_ENV)
+            .map(|v| split_sources(&v))
+            .unwrap_or_default();
+        let upstream_url = std::env::var(UPSTREAM_URL_ENV)
+            .ok()
+            .filter(|v| !v.trim().is_empty())
+            .unwrap_or_else(|| DEFAULT_UPSTREAM_URL.to_string());
+        CatalogSettings {
+            explicit,
+            upstream_url,
+            offline: false,
+        }
+    }
+}
+
+/// Splits a comma separated list of sources.
+pub fn split_sources(value: &str) -> Vec<String> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+/// The kind of a catalogue source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceKind {
+    /// Bundled in the binary.
+    Bundled,
+    /// The cached copy of the upstream catalogue.
+    Upstream,
+    /// A file given explicitly.
+    File,
+    /// A URL given explicitly (read through its cached copy when offline).
+    Url,
+}
+
+/// One source of a merged catalogue.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SourceInfo {
+    /// What kind of source.
+    pub kind: SourceKind,
+    /// Path or URL.
+    pub location: String,
+    /// How many entries it contributed.
+    pub models: usize,
+    /// How many of its entries a later source replaced.
+    pub overridden: usize,
+}
+
+impl SourceInfo {
+    /// A source with no entries counted yet.
+    pub fn new(kind: SourceKind, location: impl Into<String>) -> Self {
+        SourceInfo {
+            kind,
+            location: location.into(),
+            models: 0,
+            overridden: 0,
+        }
+    }
+}
+
+/// What `medigan catalog update` did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UpdateReport {
+    /// Where it downloaded from.
+    pub url: String,
+    /// The cached file written.
+    pub path: PathBuf,
+    /// Number of models in the new catalogue.
+    pub models: usize,
+    /// sha256 of the downloaded bytes.
+    pub sha256: String,
+}
+
+/// The file holding the cached upstream catalogue.
+pub fn upstream_cache_path(home: &Home) -> PathBuf {
+    home.catalog_dir().join("upstream.json")
+}
+
+/// Loads and merges the catalogues the settings name.
+pub fn load(settings: &CatalogSettings, home: &Home) -> Result<Catalog, CatalogError> {
+    let mut layers = Vec::new();
+    let mut warnings = Vec::new();
+    if settings.explicit.is_empty() {
+        let bundled = SourceInfo::new(SourceKind::Bundled, "<bundled>");
+        let (entries, w) = parse_catalog(BUNDLED_CATALOG, &bundled.location)?;
+        layers.push((bundled, entries));
+        warnings.extend(w);
+        let cached = upstream_cache_path(home);
+        if cached.is_file() {
+            let text = read_file(&cached)?;
+            let (entries, w) = parse_catalog(&text, &cached.display().to_string())?;
+            layers.push((
+                SourceInfo::new(SourceKind::Upstream, display(&cached)),
+                entries,
+            ));
+            warnings.extend(w);
+        }
+    } else {
+        for location in &settings.explicit {
+            let (info, text) = read_explicit(location, settings.offline, home)?;
+            let (entries, w) = parse_catalog(&text, &info.location)?;
+            layers.push((info, entries));
+            warnings.extend(w);
+        }
+    }
+    let mut catalog = Catalog::from_layers(layers);
+    catalog.add_warnings(warnings);
+    Ok(catalog)
+}
+
+/// Downloads the upstream catalogue (or `url`), validates it, and replaces the cached copy.
+///
+/// Nothing is written unless the download is complete and valid.
+pub fn update(
+    settings: &CatalogSettings,
+    home: &Home,
+    url: Option<&str>,
+) -> Result<UpdateReport, CatalogError> {
+    let url = url.unwrap_or(&settings.upstream_url);
+    if settings.offline {
+        return Err(CatalogError::Download {
+            url: url.to_string(),
+            reason: "offline mode is on; `catalog update` needs the network".into(),
+        });
+    }
+    let text = fetch_text(url)?;
+    let (entries, _) = parse_catalog(&text, url)?;
+    let path = upstream_cache_path(home);
+    write_atomically(&path, text.as_bytes())?;
+    Ok(UpdateReport {
+        url: url.to_string(),
+        path,
+        models: entries.len(),
+        sha256: hex::encode(Sha256::digest(text.as_bytes())),
+    })
+}
+
+fn read_explicit(
+    location: &str,
+    offline: bool,
+    home: &Home,
+) -> Result<(SourceInfo, String), CatalogError> {
+    if let Some(path) = location.strip_prefix("file://") {
+        let text = read_file(Path::new(path))?;
+        return Ok((SourceInfo::new(SourceKind::File, path), text));
+    }
+    if !is_url(location) {
+        let text = read_file(Path::new(location))?;
+        return Ok((SourceInfo::new(SourceKind::File, location), text));
+    }
+    let cached = url_cache_path(home, location);
+    let info = SourceInfo::new(SourceKind::Url, location);
+    if offline {
+        return match cached.is_file() {
+            true => Ok((info, read_file(&cached)?)),
+            false => Err(CatalogError::Offline {
+                url: location.to_string(),
+            }),
+        };
+    }
+    let text = fetch_text(location)?;
+    parse_catalog(&text, location)?;
+    write_atomically(&cached, text.as_bytes())?;
+    Ok((info, text))
+}
+
+fn is_url(location: &str) -> bool {
+    location.starts_with("http://") || location.starts_with("https://")
+}
+
+fn url_cache_path(home: &Home, url: &str) -> PathBuf {
+    let digest = hex::encode(Sha256::digest(url.as_bytes()));
+    home.catalog_dir()
+        .join(format!("url-{}.json", &digest[..16]))
+}
+
+fn display(path: &Path) -> String {
+    path.display().to_string()
+}
+
+fn read_file(path: &Path) -> Result<String, CatalogError> {
+    std::fs::read_to_string(path).map_err(|cause| CatalogError::Io {
+        action: "read",
+        path: path.to_path_buf(),
+        cause,
+    })
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same directory and a rename.
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), CatalogError> {
+    let io_error = |cause| CatalogError::Io {
+        action: "write",
+        path: path.to_path_buf(),
+        cause,
+    };
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(io_error)?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io_error)?;
+    std::io::Write::write_all(&mut tmp, bytes).map_err(io_error)?;
+    tmp.persist(path).map_err(|e| io_error(e.error))?;
+    Ok(())
+}
+
+fn fetch_text(url: &str) -> Result<String, CatalogError> {
+    let failed = |reason: String| CatalogError::Download {
+        url: url.to_string(),
+        reason,
+    };
+    let client = reqwest::blocking::Client::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .timeout(Duration::from_secs(60))
+        .user_agent(concat!("medigan-rs/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| failed(e.to_string()))?;
+    let response = client
+        .get(url)
+        .send()
+        .map_err(|e| failed(error_chain(&e)))?;
+    let status = response.status();
+    if !status.is_success() {
+        return Err(failed(format!("the server answered {status}")));
+    }
+    if response.content_length().unwrap_or(0) > MAX_CATALOG_BYTES {
+        return Err(failed(format!("larger than {MAX_CATALOG_BYTES} bytes")));
+    }
+    let bytes = response.bytes().map_err(|e| failed(error_chain(&e)))?;
+    String::from_utf8(bytes.to_vec()).map_err(|_| failed("the response is not UTF-8 text".into()))
+}
+
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
