@@ -44,6 +44,10 @@ pub struct GlobalArgs {
     /// Where medigan keeps catalogues and packages (default: the platform cache dir).
     #[arg(long, global = true, value_name = "DIR", env = "MEDIGAN_HOME")]
     pub cache_dir: Option<PathBuf>,
+    /// ONNX backend: `ort` (onnxruntime, fast; loaded at run time) or `tract` (pure Rust).
+    /// Default: ort when its library is found, else tract.
+    #[arg(long, global = true, value_name = "ort|tract", env = "MEDIGAN_BACKEND")]
+    pub backend: Option<String>,
     /// Print machine-readable JSON on stdout instead of tables.
     #[arg(long, global = true)]
     pub json: bool,
@@ -71,9 +75,83 @@ pub enum Command {
     Lookup(LookupArgs),
     /// Show a model's metadata.
     Info(InfoArgs),
+    /// Generate synthetic samples with a model into a folder, with a provenance manifest.
+    ///
+    /// Sample i is drawn from a seed derived from (--seed, i): the output is the same for any
+    /// --batch, --threads or --shard. Run `--shard k/n` for k = 1..n on n machines (a Slurm
+    /// array, a Kubernetes indexed Job) and the union of the folders is the whole run.
+    #[command(after_help = "Examples:\n  medigan generate 00900 -n 16 -o out/\n  \
+        medigan generate 00900 -n 10000 -o out/ --seed 7 --shard 2/4\n  \
+        medigan generate MODEL -n 8 -o out/ --label malignant --format npy")]
+    Generate(GenerateArgs),
+    /// Manage the package cache: ls, verify, rm, path.
+    #[command(subcommand)]
+    Cache(CacheCommand),
     /// Manage the catalogues: update, validate, sources, path.
     #[command(subcommand)]
     Catalog(CatalogCommand),
+}
+
+/// Arguments of `medigan generate`.
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// The model: full id, number or unique prefix.
+    pub model: String,
+    /// Number of samples in the whole run (all shards together).
+    #[arg(
+        short = 'n',
+        long = "num-samples",
+        default_value_t = 30,
+        value_name = "N"
+    )]
+    pub num_samples: u64,
+    /// Output folder (created if missing).
+    #[arg(short, long, value_name = "DIR")]
+    pub output: PathBuf,
+    /// Run seed; the same seed gives the same samples.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Samples per inference call.
+    #[arg(long = "batch", default_value_t = 16, value_name = "B")]
+    pub batch: usize,
+    /// File format: png (8-bit) or npy (float32, values unchanged).
+    #[arg(long, default_value = "png", value_name = "png|npy")]
+    pub format: String,
+    /// Class to generate, by name, for conditional models (default: drawn per sample).
+    #[arg(long, value_name = "NAME")]
+    pub label: Option<String>,
+    /// Input images (files or folders) for image-to-image models.
+    #[arg(long = "input", value_name = "PATH", num_args = 1..)]
+    pub inputs: Vec<PathBuf>,
+    /// A model specific option `key=value` (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub options: Vec<String>,
+    /// Generate only part K of N of the run, e.g. 2/4.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<String>,
+    /// CPU threads to use (default: all cores).
+    #[arg(long, value_name = "T")]
+    pub threads: Option<usize>,
+}
+
+/// `medigan cache ...`.
+#[derive(Debug, Subcommand)]
+pub enum CacheCommand {
+    /// List the cached packages.
+    Ls,
+    /// Re-hash a cached package's files against its record.
+    Verify(CacheKeyArgs),
+    /// Remove a cached package.
+    Rm(CacheKeyArgs),
+    /// Print where packages are cached.
+    Path,
+}
+
+/// A cached package: its sha256 (or a prefix of at least 6 digits) or model id.
+#[derive(Debug, Args)]
+pub struct CacheKeyArgs {
+    /// sha256, a unique prefix of it, or the model id the package was fetched for.
+    pub key: String,
 }
 
 /// Ascending or descending order flags.

@@ -16,15 +16,21 @@ pub struct Output {
 }
 
 /// Builds the library settings from the global flags (clap already merged the environment).
-pub fn library_settings(args: &GlobalArgs) -> Settings {
+pub fn library_settings(args: &GlobalArgs) -> anyhow::Result<Settings> {
     let mut catalog = CatalogSettings::from_env();
     catalog.explicit = args.catalog.clone();
     catalog.offline = args.offline;
-    Settings {
+    Ok(Settings {
         home: Home::resolve(args.cache_dir.as_deref()),
         catalog,
         offline: args.offline,
-    }
+        backend: args
+            .backend
+            .as_deref()
+            .map(str::parse)
+            .transpose()
+            .map_err(medigan::Error::from)?,
+    })
 }
 
 /// The output settings from the global flags.

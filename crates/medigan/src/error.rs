@@ -1,7 +1,11 @@
 //! The library's error type: one variant per module, each keeping the module's own error.
 
 use crate::catalog::CatalogError;
+use crate::generate::GenerateError;
+use crate::output::OutputError;
+use crate::runtime::RuntimeError;
 use crate::search::SearchError;
+use crate::store::StoreError;
 
 /// Any error of the medigan library.
 #[derive(Debug, thiserror::Error)]
@@ -12,6 +16,27 @@ pub enum Error {
     /// A search or ranking request is malformed.
     #[error(transparent)]
     Search(#[from] SearchError),
+    /// Fetching or caching a package failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Loading or running a graph failed.
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    /// A generation run failed.
+    #[error(transparent)]
+    Generate(#[from] GenerateError),
+    /// Writing samples failed.
+    #[error(transparent)]
+    Output(#[from] OutputError),
+    /// The model is in the original Python package format, which this build runs natively not.
+    #[error(
+        "model `{model}` is a Python package in the original medigan format; this version runs \
+         native (ONNX) packages only"
+    )]
+    NotNative {
+        /// The model.
+        model: String,
+    },
 }
 
 impl Error {
@@ -19,7 +44,12 @@ impl Error {
     pub fn hint(&self) -> Option<String> {
         match self {
             Error::Catalog(e) => e.hint(),
-            Error::Search(_) => None,
+            Error::Runtime(e) => e.hint(),
+            Error::Generate(GenerateError::Runtime(e)) => e.hint(),
+            Error::NotNative { .. } => Some(
+                "list the native models with `medigan search onnx --keys` or `medigan list`".into(),
+            ),
+            _ => None,
         }
     }
 }

@@ -3,12 +3,24 @@
 //! Like the paper's `generators` module it loads lazily: nothing is read or fetched until a
 //! method needs it, and what was loaded is kept for later calls.
 
-use std::sync::OnceLock;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
 
-use crate::catalog::{self, Catalog, CatalogSettings, ModelEntry};
+use crate::catalog::{self, Catalog, CatalogSettings, ModelEntry, SourceKind};
 use crate::error::Result;
+use crate::generate::{
+    self, GenerateRequest, Generator, RunSummary, SampleConditioning, SampleRequest, SampleStream,
+    WriteTarget,
+};
 use crate::home::Home;
+use crate::model::{self, NativeModel};
+use crate::output::{Format, ManifestHeader, Provenance, index_digits, manifest_name};
+use crate::progress::{NoProgress, Progress};
+use crate::runtime::BackendKind;
+use crate::sample::{Sample, sample_seed};
 use crate::search::{self, KeywordQuery, Order, RankedModel};
+use crate::store::Store;
 
 /// Settings of a [`Generators`] instance.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,6 +31,8 @@ pub struct Settings {
     pub catalog: CatalogSettings,
     /// Never touch the network (`MEDIGAN_OFFLINE=1`).
     pub offline: bool,
+    /// The ONNX backend; `None` picks onnxruntime when found, else tract (`MEDIGAN_BACKEND`).
+    pub backend: Option<BackendKind>,
 }
 
 impl Settings {
@@ -29,10 +43,14 @@ impl Settings {
             .is_ok_and(|v| matches!(v.trim(), "1" | "true" | "yes" | "on"));
         let mut catalog = CatalogSettings::from_env();
         catalog.offline = offline;
+        let backend = std::env::var("MEDIGAN_BACKEND")
+            .ok()
+            .and_then(|b| b.parse().ok());
         Settings {
             home: Home::resolve(None),
             catalog,
             offline,
+            backend,
         }
     }
 }
@@ -42,6 +60,8 @@ impl Settings {
 pub struct Generators {
     settings: Settings,
     catalog: OnceLock<Catalog>,
+    store: OnceLock<Store>,
+    loaded: Mutex<HashMap<String, Arc<NativeModel>>>,
 }
 
 impl Generators {
@@ -50,6 +70,8 @@ impl Generators {
         Generators {
             settings,
             catalog: OnceLock::new(),
+            store: OnceLock::new(),
+            loaded: Mutex::new(HashMap::new()),
         }
     }
 
@@ -177,6 +199,185 @@ impl Generators {
         Ok(values.into_iter().cloned().collect())
     }
 
+    /// The package store, created on first use.
+    pub fn store(&self) -> &Store {
+        self.store
+            .get_or_init(|| Store::new(self.settings.home.clone(), self.settings.offline))
+    }
+
+    /// The loaded native model, fetching its package on first use (kept for later calls).
+    pub fn load_model(&self, model_id: &str, progress: &dyn Progress) -> Result<Arc<NativeModel>> {
+        let entry = self.get_config_by_id(model_id)?;
+        if let Some(model) = self
+            .loaded
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&entry.id).cloned())
+        {
+            return Ok(model);
+        }
+        let base = self.source_dir(entry)?;
+        let model = Arc::new(model::fetch_native(
+            entry,
+            self.store(),
+            base.as_deref(),
+            progress,
+        )?);
+        if let Ok(mut loaded) = self.loaded.lock() {
+            loaded.insert(entry.id.clone(), Arc::clone(&model));
+        }
+        Ok(model)
+    }
+
+    /// The directory relative package links of an entry are resolved against.
+    fn source_dir(&self, entry: &ModelEntry) -> Result<Option<PathBuf>> {
+        let source = &self.catalog()?.sources()[entry.source];
+        Ok(match source.kind {
+            SourceKind::File | SourceKind::Upstream => {
+                Path::new(&source.location).parent().map(Path::to_path_buf)
+            }
+            SourceKind::Bundled | SourceKind::Url => None,
+        })
+    }
+
+    /// Generates a run (or one shard of it) into `dir` in `format`, with a manifest
+    /// (the original `generate` with `save_images=True`).
+    pub fn generate(
+        &self,
+        model_id: &str,
+        request: &GenerateRequest,
+        dir: &Path,
+        format: Format,
+        progress: &dyn Progress,
+    ) -> Result<RunSummary> {
+        request.check()?;
+        let model = self.load_model(model_id, progress)?;
+        let writer = format.writer();
+        writer.check(&model.image_shape())?;
+        let plan = RunPlan::new(&model, request)?;
+        let threads = request.thread_count();
+        let workers = threads.min(plan.batch_count()).max(1);
+        let intra = (threads / workers).max(1);
+        let backend = self.settings.backend;
+        let factory = || -> Result<Box<dyn Generator>, generate::GenerateError> {
+            Ok(Box::new(model.generator(backend, intra)?))
+        };
+        let target = WriteTarget {
+            dir,
+            writer: writer.as_ref(),
+            header: self.manifest_header(
+                &model,
+                request,
+                format,
+                writer.value_mapping(model.image_range()),
+            ),
+            manifest_name: manifest_name(request.shard.map(|s| (s.index, s.count))),
+            image_range: model.image_range(),
+            mask_range: model.mask_range(),
+            provenance: Provenance {
+                model_id: model.id.clone(),
+                model_version: model.version.clone(),
+                package_sha256: model.package.sha256.clone(),
+                run_seed: request.seed,
+            },
+            digits: index_digits(request.num_samples),
+        };
+        progress.begin(
+            &format!("generate {}", model.id),
+            Some(plan.indices.end - plan.indices.start),
+        );
+        let make_batch = |b: usize| plan.batch(b);
+        let summary = generate::write_run(
+            &factory,
+            &make_batch,
+            plan.batch_count(),
+            workers,
+            &target,
+            progress,
+        );
+        progress.finish();
+        Ok(summary?)
+    }
+
+    /// Generates the samples of a run in memory (the original `generate` with
+    /// `save_images=False`).
+    pub fn generate_samples(
+        &self,
+        model_id: &str,
+        request: &GenerateRequest,
+    ) -> Result<Vec<Sample>> {
+        Ok(self
+            .stream(model_id, request)?
+            .collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// A stream over a run's samples, one batch at a time, for training loops.
+    pub fn stream(
+        &self,
+        model_id: &str,
+        request: &GenerateRequest,
+    ) -> Result<SampleStream<'static>> {
+        request.check()?;
+        let model = self.load_model(model_id, &NoProgress)?;
+        let plan = Arc::new(RunPlan::new(&model, request)?);
+        let generator = model.generator(self.settings.backend, request.thread_count())?;
+        let indices = plan.indices.clone();
+        let make = move |i: u64| plan.request(i);
+        Ok(SampleStream::new(
+            Box::new(generator),
+            Box::new(make),
+            indices,
+            request.batch_size,
+        ))
+    }
+
+    /// A reusable generate function with bound defaults (the original
+    /// `is_gen_function_returned=True`).
+    pub fn get_generate_function(
+        &self,
+        model_id: &str,
+        defaults: GenerateRequest,
+    ) -> Result<GenerateFunction<'_>> {
+        let model = self.get_config_by_id(model_id)?.id.clone();
+        self.load_model(&model, &NoProgress)?;
+        Ok(GenerateFunction {
+            generators: self,
+            model,
+            defaults,
+        })
+    }
+
+    fn manifest_header(
+        &self,
+        model: &NativeModel,
+        request: &GenerateRequest,
+        format: Format,
+        value_mapping: Option<String>,
+    ) -> ManifestHeader {
+        let inputs: Vec<String> = request
+            .inputs
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        ManifestHeader {
+            tool: concat!("medigan-rs ", env!("CARGO_PKG_VERSION")).to_string(),
+            model_id: model.id.clone(),
+            model_version: model.version.clone(),
+            package_sha256: model.package.sha256.clone(),
+            seed: request.seed,
+            num_samples: request.num_samples,
+            shard: request.shard.map(|s| s.to_string()),
+            format: format.name().to_string(),
+            value_mapping,
+            arguments: serde_json::json!({
+                "label": request.label,
+                "inputs": inputs,
+                "options": request.options,
+                "batch_size": request.batch_size,
+            }),
+        }
+    }
+
     /// Resolves user-given ids (numbers, prefixes) to full ids; ids matching no model are kept
     /// as given so that ranking ignores them, as the original does.
     fn resolve_known(&self, ids: &[String]) -> Result<Vec<String>> {
@@ -194,4 +395,121 @@ impl Generators {
 
 fn owned(ids: Vec<&str>) -> Vec<String> {
     ids.into_iter().map(String::from).collect()
+}
+
+/// What every sample of a run needs, resolved once: indices, conditioning, input images.
+struct RunPlan {
+    seed: u64,
+    indices: std::ops::Range<u64>,
+    batch_size: usize,
+    conditioning: SampleConditioning,
+    inputs: Vec<Arc<ndarray::ArrayD<f32>>>,
+}
+
+impl RunPlan {
+    fn new(model: &NativeModel, request: &GenerateRequest) -> Result<Self> {
+        if let Some(key) = request.options.keys().next() {
+            return Err(generate::GenerateError::UnknownOption {
+                model: model.id.clone(),
+                key: key.clone(),
+            }
+            .into());
+        }
+        let conditioning =
+            SampleConditioning::resolve(&model.id, &model.spec, request.label.as_deref())?;
+        Ok(RunPlan {
+            seed: request.seed,
+            indices: request.indices(),
+            batch_size: request.batch_size,
+            conditioning,
+            inputs: load_inputs(model, request)?,
+        })
+    }
+
+    fn batch_count(&self) -> usize {
+        let count = self.indices.end - self.indices.start;
+        count.div_ceil(self.batch_size as u64) as usize
+    }
+
+    fn batch(&self, b: usize) -> Vec<SampleRequest> {
+        let start = self.indices.start + (b * self.batch_size) as u64;
+        let end = (start + self.batch_size as u64).min(self.indices.end);
+        (start..end).map(|i| self.request(i)).collect()
+    }
+
+    fn request(&self, index: u64) -> SampleRequest {
+        let seed = sample_seed(self.seed, index);
+        let input = match self.inputs.len() {
+            0 => None,
+            n => Some(Arc::clone(&self.inputs[(index % n as u64) as usize])),
+        };
+        SampleRequest {
+            index,
+            seed,
+            class: self.conditioning.class_for(seed),
+            input,
+        }
+    }
+}
+
+/// Reads the input images an image-to-image model needs.
+fn load_inputs(
+    model: &NativeModel,
+    request: &GenerateRequest,
+) -> Result<Vec<Arc<ndarray::ArrayD<f32>>>> {
+    use crate::catalog::InputKind;
+    let declared = model
+        .spec
+        .inputs
+        .iter()
+        .find(|i| matches!(i.kind, InputKind::Image | InputKind::Mask));
+    let Some(declared) = declared else {
+        if request.inputs.is_empty() {
+            return Ok(Vec::new());
+        }
+        return Err(generate::GenerateError::UnexpectedInput {
+            model: model.id.clone(),
+        }
+        .into());
+    };
+    if request.inputs.is_empty() {
+        return Err(generate::GenerateError::MissingInput {
+            model: model.id.clone(),
+        }
+        .into());
+    }
+    let shape = declared.shape.clone().unwrap_or_default();
+    let range = declared.range.unwrap_or([0.0, 1.0]);
+    generate::expand_inputs(&request.inputs)?
+        .iter()
+        .map(|path| Ok(Arc::new(generate::load_input_image(path, &shape, range)?)))
+        .collect()
+}
+
+/// A model's generate function with bound defaults; call it as often as needed.
+#[derive(Debug)]
+pub struct GenerateFunction<'a> {
+    generators: &'a Generators,
+    model: String,
+    defaults: GenerateRequest,
+}
+
+impl GenerateFunction<'_> {
+    /// The model it generates with.
+    pub fn model_id(&self) -> &str {
+        &self.model
+    }
+
+    /// Generates with the bound defaults.
+    pub fn call(&self) -> Result<Vec<Sample>> {
+        self.generators
+            .generate_samples(&self.model, &self.defaults)
+    }
+
+    /// Generates with the bound defaults changed by `adjust`.
+    pub fn call_with(&self, adjust: impl FnOnce(&mut GenerateRequest)) -> Result<Vec<Sample>> {
+        let mut request = self.defaults.clone();
+        adjust(&mut request);
+        self.generators.generate_samples(&self.model, &request)
+    }
 }

@@ -14,14 +14,19 @@
 #![deny(missing_docs)]
 #![warn(clippy::print_stdout, clippy::print_stderr)]
 
+pub mod bundled;
 pub mod catalog;
 pub mod error;
+pub mod generate;
 mod generators;
 pub mod home;
+pub mod model;
+pub mod output;
 pub mod progress;
 pub mod runtime;
+pub mod sample;
 pub mod search;
 pub mod store;
 
 pub use error::{Error, Result};
-pub use generators::{Generators, Settings};
+pub use generators::{GenerateFunction, Generators, Settings};

@@ -1,6 +1,8 @@
 //! One file per subcommand: each calls the library and prints, nothing more.
 
+mod cache;
 mod catalog;
+mod generate;
 mod info;
 mod list;
 mod search;
@@ -14,7 +16,7 @@ use crate::settings;
 
 /// Runs the parsed command line and returns the exit status.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let generators = Generators::new(settings::library_settings(&cli.global));
+    let generators = Generators::new(settings::library_settings(&cli.global)?);
     let out = settings::output(&cli.global);
     match cli.command {
         Command::List => list::run(&generators, out),
@@ -22,6 +24,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Rank(args) => search::rank(&generators, &args, out),
         Command::Lookup(args) => search::lookup(&generators, &args, out),
         Command::Info(args) => info::run(&generators, &args, out),
+        Command::Generate(args) => generate::run(&generators, &args, out),
+        Command::Cache(command) => cache::run(&generators, command, out),
         Command::Catalog(command) => catalog::run(&generators, command, out),
     }
 }

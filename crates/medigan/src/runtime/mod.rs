@@ -1,1 +1,188 @@
 //! Running a loaded generator: the ONNX backends (onnxruntime, tract) behind one trait (the paper's `model_executor`).
+//!
+//! | file | job |
+//! |---|---|
+//! | `session` | the [`Session`] trait, tensors in and out, [`BackendKind`], [`SessionOptions`] |
+//! | `ort_backend` | onnxruntime, opened at run time ([`OrtSession`]) |
+//! | `tract_backend` | tract, pure Rust, always there ([`TractSession`]) |
+//! | `dylib` | finding `libonnxruntime` ([`find_onnxruntime`]) |
+//! | `check` | the graph against its `execution.onnx` declaration ([`check_declaration`]) |
+//! | `error` | [`RuntimeError`] |
+//!
+//! Loading is staged: [`graph_path`] (a safe file name inside the package) -> [`resolve_backend`]
+//! -> `OrtSession::load` / `TractSession::load` (read, check the declaration, optimise) ->
+//! [`Session::run`] (check the inputs, run, check the outputs). [`open_session`] does all of it.
+
+mod check;
+mod dylib;
+mod error;
+mod ort_backend;
+mod session;
+mod tract_backend;
+
+use std::path::{Component, Path, PathBuf};
+
+pub use check::{Dim, GraphSignature, Mismatch, Port, PortInfo, check_declaration};
+pub use dylib::{LibrarySource, ORT_DYLIB_PATH, OrtLibrary, find_onnxruntime};
+pub use error::{Cause, RuntimeError};
+pub use ort_backend::{OrtSession, ort_library};
+pub use session::{
+    BackendKind, Device, ElemType, NamedOutput, NamedTensor, Session, SessionOptions, TensorData,
+};
+pub use tract_backend::TractSession;
+
+use crate::catalog::OnnxSpec;
+
+/// The hint given when tract stands in because onnxruntime was not found.
+pub const FASTER_BACKEND_HINT: &str = "using tract (pure Rust); for onnxruntime, about twice as fast: \
+     `pip install onnxruntime` or set ORT_DYLIB_PATH to a libonnxruntime shared library";
+
+/// Picks the backend: an explicit choice is honoured (onnxruntime asked for but not found is an
+/// error listing the places tried); without one, onnxruntime when its library is found, else
+/// tract with a one-line hint on how to get the faster backend.
+pub fn resolve_backend(
+    preference: Option<BackendKind>,
+) -> Result<(BackendKind, Option<String>), RuntimeError> {
+    match preference {
+        Some(BackendKind::Tract) => Ok((BackendKind::Tract, None)),
+        Some(BackendKind::Ort) => find_onnxruntime().map(|_| (BackendKind::Ort, None)),
+        None => match find_onnxruntime() {
+            Ok(_) => Ok((BackendKind::Ort, None)),
+            Err(_) => Ok((BackendKind::Tract, Some(FASTER_BACKEND_HINT.to_string()))),
+        },
+    }
+}
+
+/// A session and, when the backend was chosen for the user, a hint about that choice.
+pub struct LoadedSession {
+    /// The session.
+    pub session: Box<dyn Session>,
+    /// A line for the user (e.g. how to get the faster backend), if any.
+    pub hint: Option<String>,
+}
+
+impl std::fmt::Debug for LoadedSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedSession")
+            .field("backend", &self.session.backend())
+            .field("hint", &self.hint)
+            .finish()
+    }
+}
+
+/// Opens `graph` with the backend [`resolve_backend`] picks, checking it against `spec`.
+///
+/// Without an explicit backend, a library that is found but cannot be opened (too old, broken)
+/// also falls back to tract, with a hint saying why.
+pub fn open_session(
+    graph: &Path,
+    spec: &OnnxSpec,
+    options: &SessionOptions,
+) -> Result<LoadedSession, RuntimeError> {
+    let (backend, hint) = resolve_backend(options.backend)?;
+    match backend {
+        BackendKind::Tract => {
+            let session = TractSession::load(graph, spec, options)?;
+            Ok(LoadedSession {
+                session: Box::new(session),
+                hint,
+            })
+        }
+        BackendKind::Ort => match OrtSession::load(graph, spec, options) {
+            Ok(session) => Ok(LoadedSession {
+                session: Box::new(session),
+                hint,
+            }),
+            Err(e) if options.backend.is_none() && e.is_ort_unavailable() => {
+                let session = TractSession::load(graph, spec, options)?;
+                let hint = format!("using tract because onnxruntime could not be opened: {e}");
+                Ok(LoadedSession {
+                    session: Box::new(session),
+                    hint: Some(hint),
+                })
+            }
+            Err(e) => Err(e),
+        },
+    }
+}
+
+/// The path of a package's graph: `spec.graph` joined to the package directory, refused unless
+/// it is a plain relative path that stays inside the package.
+pub fn graph_path(package_dir: &Path, spec: &OnnxSpec) -> Result<PathBuf, RuntimeError> {
+    let refuse = |reason| RuntimeError::GraphPath {
+        graph: spec.graph.clone(),
+        reason,
+    };
+    let relative = Path::new(&spec.graph);
+    if spec.graph.is_empty() {
+        return Err(refuse("it is empty"));
+    }
+    for component in relative.components() {
+        match component {
+            Component::Normal(_) => {}
+            Component::ParentDir => return Err(refuse("it leaves the package (`..`)")),
+            Component::CurDir => {}
+            Component::RootDir | Component::Prefix(_) => {
+                return Err(refuse("it is an absolute path"));
+            }
+        }
+    }
+    Ok(package_dir.join(relative))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(graph: &str) -> OnnxSpec {
+        OnnxSpec {
+            graph: graph.into(),
+            inputs: vec![],
+            outputs: vec![],
+            extra: Default::default(),
+        }
+    }
+
+    #[test]
+    fn backend_names() {
+        assert_eq!("ort".parse::<BackendKind>().ok(), Some(BackendKind::Ort));
+        assert_eq!(
+            "OnnxRuntime".parse::<BackendKind>().ok(),
+            Some(BackendKind::Ort)
+        );
+        assert_eq!(
+            "tract".parse::<BackendKind>().ok(),
+            Some(BackendKind::Tract)
+        );
+        let err = "torch".parse::<BackendKind>().err().map(|e| e.to_string());
+        assert_eq!(
+            err.as_deref(),
+            Some("unknown backend `torch`; expected `ort` (or `onnxruntime`) or `tract`")
+        );
+        assert_eq!(BackendKind::Ort.to_string(), "ort");
+    }
+
+    #[test]
+    fn graph_paths_stay_inside_the_package() {
+        let dir = Path::new("/pkg");
+        assert_eq!(
+            graph_path(dir, &spec("g.onnx")).ok(),
+            Some(PathBuf::from("/pkg/g.onnx"))
+        );
+        assert_eq!(
+            graph_path(dir, &spec("sub/g.onnx")).ok(),
+            Some(PathBuf::from("/pkg/sub/g.onnx"))
+        );
+        for bad in ["", "../g.onnx", "/etc/g.onnx", "a/../../g.onnx"] {
+            assert!(graph_path(dir, &spec(bad)).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn explicit_tract_needs_no_library() {
+        assert_eq!(
+            resolve_backend(Some(BackendKind::Tract)).ok(),
+            Some((BackendKind::Tract, None))
+        );
+    }
+}

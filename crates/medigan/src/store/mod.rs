@@ -1,1 +1,470 @@
 //! Model packages on disk: download, verify, unpack and cache (part of the paper's `model_executor`).
+//!
+//! A package is a `.zip` (or a directory) holding a `medigan.json` and its files; the store does
+//! not read its content, it only fetches, verifies, unpacks and records it. [`Store::fetch`]
+//! takes a link: an `http(s)://` URL, a `file://` URL, a local `.zip`, or a local directory.
+//!
+//! ```text
+//! $MEDIGAN_HOME/
+//! ├── packages-v1/
+//! │   ├── <sha256>/                  one unpacked package; <sha256> is the hash of its archive
+//! │   │   ├── medigan.json ...       the package's files, as in the archive
+//! │   │   └── .medigan-record.json   source link, label, archive sha256, install time, and
+//! │   │                              path + size + sha256 of every file (used by `verify`)
+//! │   └── refs/
+//! │       └── <sha256 of link>.json  link -> package sha256 (and label): a link fetched once is
+//! │                                  found again without the network, also offline
+//! ├── locks/
+//! │   └── <sha256 of link>.lock      held for a whole fetch; a second process waits on it,
+//! │                                  then finds the package installed
+//! └── tmp/                           same filesystem as packages-v1/, so renames are atomic
+//!     ├── <sha256 of link>.part      download in progress, resumed with `Range: bytes=N-`
+//!     └── unpack-XXXXXX/             unzip in progress, renamed to packages-v1/<sha256>/ when
+//!                                    complete and recorded; removed on any failure
+//! ```
+//!
+//! The steps of a download: lock, download into the `.part` file (retries with exponential
+//! backoff, resume), check the archive's sha256 against the expected one, unzip safely into
+//! `tmp/unpack-*` (see [`UnzipLimits`]), write the record, rename into `packages-v1/<sha256>/`,
+//! write the `refs/` entry, unlock. Nothing appears in `packages-v1/` unless every step passed.
+//!
+//! A local `.zip` (path or `file://`) is hashed and unpacked the same way, without a lock or a
+//! `refs/` entry (it is hashed on each fetch). A local directory is used in place, not copied;
+//! its sha256 is a hash over its files: sha256 of the text made of one line
+//! `"<sha256 of the file's content>  <relative path>\n"` per regular file (paths `/`-separated,
+//! sorted bytewise, symbolic links to files followed, linked directories skipped). For ordinary
+//! file names this equals
+//! `find . -type f | sed 's|^\./||' | LC_ALL=C sort | xargs sha256sum | sha256sum` run inside it.
+
+mod cache;
+mod download;
+mod error;
+mod link;
+mod lock;
+mod record;
+mod refs;
+mod unzip;
+
+use std::fs::File;
+use std::io::Cursor;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use tempfile::TempDir;
+
+pub use cache::{CachedPackage, VerifyReport};
+pub use error::{StoreError, UnsafeReason};
+pub use record::RECORD_FILE;
+pub use unzip::UnzipLimits;
+
+use crate::home::Home;
+use crate::progress::Progress;
+use link::{Link, link_key, normalize_sha256};
+use lock::FetchLock;
+use record::{Record, directory_sha256, hash_tree, sha256_bytes, sha256_file};
+use refs::{LinkRef, Refs};
+
+/// Network and unpacking settings of a [`Store`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreConfig {
+    /// Longest wait for a TCP/TLS connection (default 10 s).
+    pub connect_timeout: Duration,
+    /// Longest wait for the answer and for each read of the body (default 30 s).
+    pub read_timeout: Duration,
+    /// Download attempts before giving up on retryable failures (default 4).
+    pub attempts: u32,
+    /// Wait after the first failed attempt, doubled after each further one (default 1 s).
+    pub backoff: Duration,
+    /// Longest wait between attempts (default 30 s).
+    pub max_backoff: Duration,
+    /// Largest download accepted (default 8 GiB).
+    pub max_download_bytes: u64,
+    /// Caps applied while unpacking.
+    pub unzip: UnzipLimits,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            connect_timeout: Duration::from_secs(10),
+            read_timeout: Duration::from_secs(30),
+            attempts: 4,
+            backoff: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(30),
+            max_download_bytes: 8 << 30,
+            unzip: UnzipLimits::default(),
+        }
+    }
+}
+
+/// What to fetch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetchRequest {
+    /// The model id (or any name), used in messages and in the cache listing.
+    pub label: String,
+    /// An `http(s)://` or `file://` URL, a path to a `.zip`, or a package directory.
+    pub link: String,
+    /// The expected sha256 of the archive (or of the directory, see the module docs), if known.
+    pub sha256: Option<String>,
+}
+
+impl FetchRequest {
+    /// A request for `link` on behalf of `label`, without an expected hash.
+    pub fn new(label: impl Into<String>, link: impl Into<String>) -> FetchRequest {
+        FetchRequest {
+            label: label.into(),
+            link: link.into(),
+            sha256: None,
+        }
+    }
+
+    /// The same request, checked against `sha256` (64 hex digits).
+    pub fn with_sha256(mut self, sha256: impl Into<String>) -> FetchRequest {
+        self.sha256 = Some(sha256.into());
+        self
+    }
+}
+
+/// A package ready to be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstalledPackage {
+    /// sha256 of the archive (or the directory hash of a local directory).
+    pub sha256: String,
+    /// The unpacked package (or the local directory itself).
+    pub dir: PathBuf,
+    /// The link it was fetched from.
+    pub source: String,
+}
+
+/// The package cache of one medigan home.
+#[derive(Debug)]
+pub struct Store {
+    home: Home,
+    offline: bool,
+    config: StoreConfig,
+    client: OnceLock<reqwest::blocking::Client>,
+}
+
+impl Store {
+    /// A store in `home` with default settings; `offline` forbids any network access.
+    pub fn new(home: Home, offline: bool) -> Store {
+        Store::with_config(home, offline, StoreConfig::default())
+    }
+
+    /// A store with explicit network and unpacking settings.
+    pub fn with_config(home: Home, offline: bool, config: StoreConfig) -> Store {
+        Store {
+            home,
+            offline,
+            config,
+            client: OnceLock::new(),
+        }
+    }
+
+    /// The home this store lives in.
+    pub fn home(&self) -> &Home {
+        &self.home
+    }
+
+    /// Whether this store is offline.
+    pub fn is_offline(&self) -> bool {
+        self.offline
+    }
+
+    /// The directory holding the unpacked packages (`packages-v1/`).
+    pub fn path(&self) -> PathBuf {
+        self.home.packages_dir()
+    }
+
+    /// Makes the package at `request.link` available on disk, downloading it if needed.
+    ///
+    /// `progress` sees `begin("download <label>", size)`, `advance(bytes)` and `finish()` once
+    /// per download attempt (a resumed attempt starts by advancing over the bytes it already had).
+    pub fn fetch(
+        &self,
+        request: &FetchRequest,
+        progress: &dyn Progress,
+    ) -> Result<InstalledPackage, StoreError> {
+        let expected = request
+            .sha256
+            .as_deref()
+            .map(|s| normalize_sha256(&request.label, s))
+            .transpose()?;
+        match Link::parse(&request.link)? {
+            Link::Dir(path) => self.use_directory(request, &path, expected.as_deref()),
+            Link::Zip(path) => self.install_zip_file(request, &path, expected.as_deref()),
+            Link::Http(url) => {
+                self.fetch_http(request, url.as_str(), expected.as_deref(), progress)
+            }
+        }
+    }
+
+    /// Installs a package archive held in memory (e.g. embedded in the binary), with the same
+    /// checks as a download; its source is recorded as `embedded:<label>`.
+    pub fn install_bytes(
+        &self,
+        label: &str,
+        bytes: &[u8],
+        expected_sha256: Option<&str>,
+    ) -> Result<InstalledPackage, StoreError> {
+        let source = format!("embedded:{label}");
+        let actual = sha256_bytes(bytes);
+        if let Some(expected) = expected_sha256 {
+            check_hash(label, &source, &normalize_sha256(label, expected)?, &actual)?;
+        }
+        self.install_archive(Cursor::new(bytes), label, &source, &actual)
+    }
+
+    /// A local directory: hashed, checked, and used where it is.
+    fn use_directory(
+        &self,
+        request: &FetchRequest,
+        path: &Path,
+        expected: Option<&str>,
+    ) -> Result<InstalledPackage, StoreError> {
+        let files = hash_tree(path)?;
+        let actual = directory_sha256(&files);
+        if let Some(expected) = expected {
+            check_hash(&request.label, &request.link, expected, &actual)?;
+        }
+        let dir = path
+            .canonicalize()
+            .map_err(StoreError::io("resolve", path))?;
+        Ok(InstalledPackage {
+            sha256: actual,
+            dir,
+            source: request.link.clone(),
+        })
+    }
+
+    /// A local zip archive: hashed, checked, and unpacked into the cache unless already there.
+    fn install_zip_file(
+        &self,
+        request: &FetchRequest,
+        path: &Path,
+        expected: Option<&str>,
+    ) -> Result<InstalledPackage, StoreError> {
+        let (actual, _size) = sha256_file(path)?;
+        if let Some(expected) = expected {
+            check_hash(&request.label, &request.link, expected, &actual)?;
+        }
+        let file = File::open(path).map_err(StoreError::io("open", path))?;
+        let mut package = self.install_archive(file, &request.label, &request.link, &actual)?;
+        package.source.clone_from(&request.link);
+        Ok(package)
+    }
+
+    /// An http(s) link: from the cache when possible, else downloaded under the link's lock.
+    fn fetch_http(
+        &self,
+        request: &FetchRequest,
+        url: &str,
+        expected: Option<&str>,
+        progress: &dyn Progress,
+    ) -> Result<InstalledPackage, StoreError> {
+        let key = link_key(url);
+        if let Some(found) = self.cached(request, &key, expected)? {
+            return Ok(found);
+        }
+        if self.offline {
+            return Err(StoreError::Offline {
+                label: request.label.clone(),
+                link: request.link.clone(),
+            });
+        }
+        let _lock = FetchLock::acquire(&self.home.locks_dir(), &key, &request.label)?;
+        if let Some(found) = self.cached(request, &key, expected)? {
+            return Ok(found);
+        }
+        let part = self.home.tmp_dir().join(format!("{key}.part"));
+        let result = self.download_and_install(request, url, &part, expected, progress);
+        let keep_part = matches!(&result, Err(e) if resumable(e));
+        if !keep_part {
+            remove_if_present(&part)?;
+        }
+        let package = result?;
+        let entry = LinkRef {
+            link: request.link.clone(),
+            label: request.label.clone(),
+            sha256: package.sha256.clone(),
+        };
+        Refs::new(&self.path()).put(&key, &entry)?;
+        Ok(package)
+    }
+
+    fn download_and_install(
+        &self,
+        request: &FetchRequest,
+        url: &str,
+        part: &Path,
+        expected: Option<&str>,
+        progress: &dyn Progress,
+    ) -> Result<InstalledPackage, StoreError> {
+        let tmp = self.home.tmp_dir();
+        std::fs::create_dir_all(&tmp).map_err(StoreError::io("create directory", &tmp))?;
+        download::Download {
+            client: self.client(url)?,
+            config: &self.config,
+            url,
+            part,
+            label: &request.label,
+        }
+        .run(progress)?;
+        let (actual, _size) = sha256_file(part)?;
+        if let Some(expected) = expected {
+            check_hash(&request.label, &request.link, expected, &actual)?;
+        }
+        let file = File::open(part).map_err(StoreError::io("open", part))?;
+        let mut package = self.install_archive(file, &request.label, &request.link, &actual)?;
+        package.source.clone_from(&request.link);
+        Ok(package)
+    }
+
+    /// The installed package for this request, if the cache already has it: by the expected
+    /// hash when given, else by the link index.
+    fn cached(
+        &self,
+        request: &FetchRequest,
+        key: &str,
+        expected: Option<&str>,
+    ) -> Result<Option<InstalledPackage>, StoreError> {
+        let refs = Refs::new(&self.path());
+        let sha = match (expected, refs.get(key)) {
+            (Some(expected), _) => expected.to_owned(),
+            (None, Some(entry)) => entry.sha256,
+            (None, None) => return Ok(None),
+        };
+        if !self.is_installed(&sha) {
+            return Ok(None);
+        }
+        if refs.get(key).is_none_or(|entry| entry.sha256 != sha) {
+            let entry = LinkRef {
+                link: request.link.clone(),
+                label: request.label.clone(),
+                sha256: sha.clone(),
+            };
+            refs.put(key, &entry)?;
+        }
+        Ok(Some(InstalledPackage {
+            dir: self.package_dir(&sha),
+            sha256: sha,
+            source: request.link.clone(),
+        }))
+    }
+
+    /// Unpacks a verified archive into `tmp/`, records it, and renames it into place.
+    fn install_archive<R: std::io::Read + std::io::Seek>(
+        &self,
+        reader: R,
+        label: &str,
+        source: &str,
+        sha256: &str,
+    ) -> Result<InstalledPackage, StoreError> {
+        let target = self.package_dir(sha256);
+        let package = InstalledPackage {
+            sha256: sha256.to_owned(),
+            dir: target.clone(),
+            source: source.to_owned(),
+        };
+        if self.is_installed(sha256) {
+            return Ok(package);
+        }
+        let tmp = self.home.tmp_dir();
+        let packages = self.path();
+        for dir in [&tmp, &packages] {
+            std::fs::create_dir_all(dir).map_err(StoreError::io("create directory", dir))?;
+        }
+        let work = tempfile::Builder::new()
+            .prefix("unpack-")
+            .tempdir_in(&tmp)
+            .map_err(StoreError::io("create a directory in", &tmp))?;
+        let files = unzip::extract(reader, source, work.path(), &self.config.unzip)?;
+        Record::new(label, source, sha256, files).write(work.path())?;
+        self.commit(work, &target, sha256)?;
+        tracing::info!("installed `{label}` into `{}`", target.display());
+        Ok(package)
+    }
+
+    /// Renames the finished work directory to `target`. A complete package already there
+    /// (installed by another process meanwhile) wins; a directory without a record (left by
+    /// an interrupted removal, or by hand) is moved aside first.
+    fn commit(&self, work: TempDir, target: &Path, sha256: &str) -> Result<(), StoreError> {
+        if std::fs::rename(work.path(), target).is_err() {
+            if self.is_installed(sha256) {
+                return Ok(()); // `work` is deleted on drop
+            }
+            move_aside(target, &work.path().with_extension("stale"))?;
+            if let Err(e) = std::fs::rename(work.path(), target) {
+                if self.is_installed(sha256) {
+                    return Ok(());
+                }
+                return Err(StoreError::io("move the unpacked package to", target)(e));
+            }
+        }
+        let _ = work.keep();
+        Ok(())
+    }
+
+    /// The directory of the package with this sha256 (whether installed or not).
+    pub fn package_dir(&self, sha256: &str) -> PathBuf {
+        self.path().join(sha256)
+    }
+
+    /// Whether a complete package with this sha256 is installed.
+    pub fn is_installed(&self, sha256: &str) -> bool {
+        link::is_sha256(sha256) && self.package_dir(sha256).join(RECORD_FILE).is_file()
+    }
+
+    /// The shared HTTP client, built on first use (never in offline mode).
+    fn client(&self, url: &str) -> Result<&reqwest::blocking::Client, StoreError> {
+        if let Some(client) = self.client.get() {
+            return Ok(client);
+        }
+        let client = reqwest::blocking::Client::builder()
+            .connect_timeout(self.config.connect_timeout)
+            .timeout(self.config.read_timeout)
+            .user_agent(concat!("medigan-rs/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|source| StoreError::Network {
+                url: url.to_owned(),
+                source,
+            })?;
+        Ok(self.client.get_or_init(|| client))
+    }
+}
+
+/// Whether a failed download left a partial file worth resuming next time.
+fn resumable(error: &StoreError) -> bool {
+    matches!(error, StoreError::RetriesExhausted { .. }) || error.is_retryable()
+}
+
+fn check_hash(label: &str, link: &str, expected: &str, actual: &str) -> Result<(), StoreError> {
+    if expected == actual {
+        return Ok(());
+    }
+    Err(StoreError::HashMismatch {
+        label: label.to_owned(),
+        link: link.to_owned(),
+        expected: expected.to_owned(),
+        actual: actual.to_owned(),
+    })
+}
+
+fn remove_if_present(path: &Path) -> Result<(), StoreError> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(StoreError::io("remove", path)(e)),
+    }
+}
+
+/// Moves a stale directory out of the cache into `trash` and deletes it.
+fn move_aside(stale: &Path, trash: &Path) -> Result<(), StoreError> {
+    if !stale.exists() {
+        return Ok(());
+    }
+    tracing::warn!("replacing `{}`: it has no store record", stale.display());
+    std::fs::rename(stale, trash).map_err(StoreError::io("move aside", stale))?;
+    std::fs::remove_dir_all(trash).map_err(StoreError::io("remove", trash))
+}

@@ -1,0 +1,78 @@
+//! `medigan generate MODEL -n N -o DIR ...`.
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+
+use anyhow::bail;
+use medigan::Generators;
+use medigan::generate::GenerateRequest;
+use medigan::output::Format;
+use serde_json::json;
+
+use crate::cli::GenerateArgs;
+use crate::progress::Bar;
+use crate::render;
+use crate::settings::Output;
+
+/// Generates the requested samples into the output folder and reports what was written.
+pub fn run(generators: &Generators, args: &GenerateArgs, out: Output) -> anyhow::Result<ExitCode> {
+    let request = request(args)?;
+    let format: Format = args.format.parse().map_err(medigan::Error::from)?;
+    let bar = Bar::new(out.quiet);
+    let summary = generators.generate(&args.model, &request, &args.output, format, &bar)?;
+    let model = generators.load_model(&args.model, &bar)?;
+    if let Some(hint) = model.take_hint() {
+        render::note(out.quiet, format!("note: {hint}"));
+    }
+    let rate = summary.samples as f64 / summary.elapsed.as_secs_f64().max(1e-9);
+    if out.json {
+        render::json(&json!({
+            "model_id": model.id,
+            "samples": summary.samples,
+            "files": summary.files,
+            "manifest": summary.manifest,
+            "seconds": summary.elapsed.as_secs_f64(),
+        }))?;
+    } else {
+        render::line(format!(
+            "Wrote {} samples ({} files) of {} to {} in {:.2} s ({rate:.0} samples/s)\nmanifest: {}",
+            summary.samples,
+            summary.files,
+            model.id,
+            args.output.display(),
+            summary.elapsed.as_secs_f64(),
+            summary.manifest.display()
+        ))?;
+    }
+    super::success()
+}
+
+fn request(args: &GenerateArgs) -> anyhow::Result<GenerateRequest> {
+    let shard = args
+        .shard
+        .as_deref()
+        .map(str::parse)
+        .transpose()
+        .map_err(medigan::Error::from)?;
+    Ok(GenerateRequest {
+        num_samples: args.num_samples,
+        seed: args.seed,
+        batch_size: args.batch,
+        label: args.label.clone(),
+        inputs: args.inputs.clone(),
+        shard,
+        threads: args.threads,
+        options: options(&args.options)?,
+    })
+}
+
+fn options(pairs: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
+    let mut options = BTreeMap::new();
+    for pair in pairs {
+        let Some((key, value)) = pair.split_once('=') else {
+            bail!("invalid --set `{pair}`: expected KEY=VALUE");
+        };
+        options.insert(key.trim().to_string(), value.trim().to_string());
+    }
+    Ok(options)
+}

@@ -1,0 +1,17 @@
+//! Packages bundled in the binary: the models this repository ships, so that the main job runs
+//! offline on a fresh machine. The bundled catalogue links them as `bundled:<FILE>`.
+
+/// The link scheme of a bundled package.
+pub const SCHEME: &str = "bundled:";
+
+/// The bundled package archives, by file name.
+const PACKAGES: &[(&str, &[u8])] = &[];
+
+/// The bytes of a bundled package, given its link (`bundled:NAME.zip`) or file name.
+pub fn package(link: &str) -> Option<&'static [u8]> {
+    let name = link.strip_prefix(SCHEME).unwrap_or(link);
+    PACKAGES
+        .iter()
+        .find(|(file, _)| *file == name)
+        .map(|(_, bytes)| *bytes)
+}

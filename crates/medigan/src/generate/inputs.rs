@@ -1,0 +1,94 @@
+//! Input images for image-to-image models: read, convert, resize, scale to the model's range.
+
+use std::path::{Path, PathBuf};
+
+use image::imageops::FilterType;
+use ndarray::{Array3, ArrayD};
+
+use super::GenerateError;
+
+/// Expands files and folders into the sorted list of image files they name.
+pub fn expand_inputs(paths: &[PathBuf]) -> Result<Vec<PathBuf>, GenerateError> {
+    let mut files = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            let mut found: Vec<PathBuf> = std::fs::read_dir(path)
+                .map_err(|e| input_error(path, e.to_string()))?
+                .filter_map(|entry| entry.ok().map(|e| e.path()))
+                .filter(|p| is_image(p))
+                .collect();
+            found.sort();
+            if found.is_empty() {
+                return Err(input_error(
+                    path,
+                    "the folder holds no png, jpg, tif or bmp image".into(),
+                ));
+            }
+            files.extend(found);
+        } else if path.is_file() {
+            files.push(path.clone());
+        } else {
+            return Err(input_error(path, "no such file or folder".into()));
+        }
+    }
+    Ok(files)
+}
+
+fn is_image(path: &Path) -> bool {
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    matches!(
+        ext.as_str(),
+        "png" | "jpg" | "jpeg" | "tif" | "tiff" | "bmp"
+    )
+}
+
+/// Reads an image as `[channels, height, width]`, resized to the declared size if needed and
+/// scaled from 0..255 to `range`.
+pub fn load_input_image(
+    path: &Path,
+    shape: &[usize],
+    range: [f64; 2],
+) -> Result<ArrayD<f32>, GenerateError> {
+    let [channels, height, width] = shape else {
+        return Err(input_error(
+            path,
+            format!(
+                "the model declares input shape {shape:?}; only [C, H, W] images are supported"
+            ),
+        ));
+    };
+    let decoded = image::open(path).map_err(|e| input_error(path, e.to_string()))?;
+    let resized = if decoded.width() as usize != *width || decoded.height() as usize != *height {
+        decoded.resize_exact(*width as u32, *height as u32, FilterType::Triangle)
+    } else {
+        decoded
+    };
+    let pixels = match channels {
+        1 => resized.to_luma8().into_raw(),
+        3 => resized.to_rgb8().into_raw(),
+        4 => resized.to_rgba8().into_raw(),
+        c => {
+            return Err(input_error(
+                path,
+                format!("the model takes {c} channels; only 1, 3 or 4 are supported"),
+            ));
+        }
+    };
+    let scale = (range[1] - range[0]) as f32 / 255.0;
+    let low = range[0] as f32;
+    let planar = Array3::from_shape_fn((*channels, *height, *width), |(c, y, x)| {
+        f32::from(pixels[(y * width + x) * channels + c]) * scale + low
+    });
+    Ok(planar.into_dyn())
+}
+
+fn input_error(path: &Path, reason: String) -> GenerateError {
+    GenerateError::Input {
+        path: path.to_path_buf(),
+        reason,
+    }
+}

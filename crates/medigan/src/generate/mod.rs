@@ -1,0 +1,47 @@
+//! Generation: batching, sharding, the bounded write pipeline, in-memory and streaming use.
+//!
+//! A run is a [`GenerateRequest`] (how many samples, seed, batch size, shard, label, inputs).
+//! Sample `i` is computed from its own seed ([`crate::sample::sample_seed`]), its class and its
+//! input image only, so batches, threads and shards never change what a sample looks like.
+
+mod error;
+mod inputs;
+mod onnx;
+mod pipeline;
+mod request;
+mod stream;
+
+use std::sync::Arc;
+
+use ndarray::ArrayD;
+
+pub use error::GenerateError;
+pub use inputs::{expand_inputs, load_input_image};
+pub use onnx::{OnnxGenerator, SampleConditioning};
+pub use pipeline::{RunSummary, WriteTarget, write_run};
+pub use request::{GenerateRequest, Shard};
+pub use stream::SampleStream;
+
+use crate::sample::Sample;
+
+/// What one sample of a batch needs: its index, seed, class and input image.
+#[derive(Debug, Clone)]
+pub struct SampleRequest {
+    /// Index in the run.
+    pub index: u64,
+    /// The sample's own seed.
+    pub seed: u64,
+    /// Class index for conditional models.
+    pub class: Option<usize>,
+    /// Input image for image-to-image models, `[C, H, W]` in the model's input range.
+    pub input: Option<Arc<ArrayD<f32>>>,
+}
+
+/// A loaded generator: turns sample requests into samples.
+pub trait Generator: Send {
+    /// Generates one batch; the samples come back in request order.
+    fn generate(&mut self, batch: &[SampleRequest]) -> Result<Vec<Sample>, GenerateError>;
+}
+
+/// Makes one generator per worker thread.
+pub type GeneratorFactory<'a> = dyn Fn() -> Result<Box<dyn Generator>, GenerateError> + Sync + 'a;

@@ -1,0 +1,253 @@
+//! The generator of native packages: draws each sample's inputs from its seed, runs the graph
+//! in batches, and splits the outputs into samples.
+
+use ndarray::{ArrayD, Axis, IxDyn, concatenate};
+
+use super::{GenerateError, Generator, SampleRequest};
+use crate::catalog::{ClassEncoding, InputKind, InputSpec, OnnxSpec, OutputKind, OutputSpec};
+use crate::runtime::{NamedOutput, NamedTensor, Session};
+use crate::sample::{Sample, SampleRng};
+
+/// A native (ONNX) generator: a declaration and a session of one backend.
+pub struct OnnxGenerator {
+    model: String,
+    spec: OnnxSpec,
+    session: Box<dyn Session>,
+}
+
+impl std::fmt::Debug for OnnxGenerator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OnnxGenerator")
+            .field("model", &self.model)
+            .field("backend", &self.session.backend())
+            .finish()
+    }
+}
+
+/// How a request conditions a model: the class it asks for, checked against the declaration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SampleConditioning {
+    /// The model has no class input.
+    None,
+    /// Every sample gets this class index.
+    Fixed(usize),
+    /// Each sample draws its class from its seed.
+    Drawn(usize),
+}
+
+impl SampleConditioning {
+    /// Resolves `label` against the model's class input.
+    pub fn resolve(
+        model: &str,
+        spec: &OnnxSpec,
+        label: Option<&str>,
+    ) -> Result<Self, GenerateError> {
+        let classes = spec.input(InputKind::Class).map(InputSpec::class_names);
+        match (classes, label) {
+            (None, None) => Ok(SampleConditioning::None),
+            (None, Some(label)) => Err(GenerateError::NotConditional {
+                model: model.to_string(),
+                label: label.to_string(),
+            }),
+            (Some(classes), None) => Ok(SampleConditioning::Drawn(classes.len())),
+            (Some(classes), Some(label)) => classes
+                .iter()
+                .position(|c| c == label)
+                .or_else(|| classes.iter().position(|c| c.eq_ignore_ascii_case(label)))
+                .map(SampleConditioning::Fixed)
+                .ok_or_else(|| GenerateError::UnknownLabel {
+                    model: model.to_string(),
+                    label: label.to_string(),
+                    classes: classes.to_vec(),
+                }),
+        }
+    }
+
+    /// The class of the sample with this seed.
+    pub fn class_for(&self, seed: u64) -> Option<usize> {
+        match *self {
+            SampleConditioning::None => None,
+            SampleConditioning::Fixed(class) => Some(class),
+            SampleConditioning::Drawn(count) => {
+                let mut rng = SampleRng::new(seed ^ 0xC1A5_5E5E_C1A5_5E5E);
+                let u = rng.draw(1, crate::catalog::Distribution::Uniform, None)[0];
+                let class = (((u + 1.0) / 2.0) * count as f32) as usize;
+                Some(class.min(count.saturating_sub(1)))
+            }
+        }
+    }
+}
+
+impl OnnxGenerator {
+    /// A generator over an open session.
+    pub fn new(model: impl Into<String>, spec: OnnxSpec, session: Box<dyn Session>) -> Self {
+        OnnxGenerator {
+            model: model.into(),
+            spec,
+            session,
+        }
+    }
+
+    /// Gives the session back (to keep it for a later run).
+    pub fn into_session(self) -> Box<dyn Session> {
+        self.session
+    }
+
+    fn inputs(&self, batch: &[SampleRequest]) -> Result<Vec<NamedTensor>, GenerateError> {
+        let mut draws: Vec<SampleRng> = batch.iter().map(|r| SampleRng::new(r.seed)).collect();
+        self.spec
+            .inputs
+            .iter()
+            .map(|input| self.input_tensor(input, batch, &mut draws))
+            .collect()
+    }
+
+    fn input_tensor(
+        &self,
+        input: &InputSpec,
+        batch: &[SampleRequest],
+        draws: &mut [SampleRng],
+    ) -> Result<NamedTensor, GenerateError> {
+        let shape = batched(batch.len(), input.shape.as_deref().unwrap_or(&[]));
+        match input.kind {
+            InputKind::Latent | InputKind::Noise => {
+                let distribution = input.distribution.unwrap_or_default();
+                let values: Vec<f32> = draws
+                    .iter_mut()
+                    .flat_map(|rng| rng.draw(input.sample_len(), distribution, input.truncation))
+                    .collect();
+                Ok(NamedTensor::f32(&input.name, array(shape, values)?))
+            }
+            InputKind::Class => Ok(self.class_tensor(input, batch)),
+            InputKind::Image | InputKind::Mask => {
+                let views = batch
+                    .iter()
+                    .map(|r| {
+                        r.input
+                            .as_ref()
+                            .map(|a| a.view().insert_axis(Axis(0)))
+                            .ok_or_else(|| GenerateError::MissingInput {
+                                model: self.model.clone(),
+                            })
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                let stacked =
+                    concatenate(Axis(0), &views).map_err(|e| GenerateError::BadRequest {
+                        what: "input images",
+                        reason: e.to_string(),
+                    })?;
+                Ok(NamedTensor::f32(&input.name, stacked))
+            }
+        }
+    }
+
+    fn class_tensor(&self, input: &InputSpec, batch: &[SampleRequest]) -> NamedTensor {
+        let classes = batch.iter().map(|r| r.class.unwrap_or(0));
+        match input.encoding.unwrap_or_default() {
+            ClassEncoding::Index => {
+                let values: Vec<i64> = classes.map(|c| c as i64).collect();
+                NamedTensor::i64(
+                    &input.name,
+                    ArrayD::from_shape_vec(IxDyn(&[batch.len()]), values).expect("one per sample"),
+                )
+            }
+            ClassEncoding::OneHot => {
+                let count = input.class_names().len();
+                let mut values = vec![0f32; batch.len() * count];
+                for (i, c) in classes.enumerate() {
+                    values[i * count + c.min(count.saturating_sub(1))] = 1.0;
+                }
+                NamedTensor::f32(
+                    &input.name,
+                    ArrayD::from_shape_vec(IxDyn(&[batch.len(), count]), values)
+                        .expect("one-hot rows"),
+                )
+            }
+        }
+    }
+
+    fn split(
+        &self,
+        outputs: Vec<NamedOutput>,
+        batch: &[SampleRequest],
+    ) -> Result<Vec<Sample>, GenerateError> {
+        let image = self.output_arrays(&outputs, OutputKind::Image, batch.len())?;
+        let mask = self.output_arrays(&outputs, OutputKind::Mask, batch.len())?;
+        let labels = self
+            .spec
+            .input(InputKind::Class)
+            .map(InputSpec::class_names);
+        let mut masks = mask.map(Vec::into_iter);
+        let samples = batch
+            .iter()
+            .zip(image.unwrap_or_default())
+            .map(|(request, image)| Sample {
+                index: request.index,
+                seed: request.seed,
+                image,
+                mask: masks.as_mut().and_then(Iterator::next),
+                label: request
+                    .class
+                    .zip(labels)
+                    .and_then(|(c, names)| names.get(c).cloned()),
+            })
+            .collect();
+        Ok(samples)
+    }
+
+    /// The per-sample arrays of the first output of `kind`, if the model declares one.
+    fn output_arrays(
+        &self,
+        outputs: &[NamedOutput],
+        kind: OutputKind,
+        batch: usize,
+    ) -> Result<Option<Vec<ArrayD<f32>>>, GenerateError> {
+        let Some(spec) = self.spec.output(kind) else {
+            return Ok(None);
+        };
+        let data = outputs
+            .iter()
+            .find(|o| o.name == spec.name)
+            .map(|o| &o.data)
+            .ok_or_else(|| self.shape_error(spec, vec![]))?;
+        if data.shape() != batched(batch, &spec.shape).as_slice() {
+            return Err(self.shape_error(spec, data.shape().to_vec()));
+        }
+        Ok(Some(
+            data.axis_iter(Axis(0)).map(|a| a.to_owned()).collect(),
+        ))
+    }
+
+    fn shape_error(&self, spec: &OutputSpec, got: Vec<usize>) -> GenerateError {
+        GenerateError::OutputShape {
+            model: self.model.clone(),
+            output: spec.name.clone(),
+            got,
+            expected: spec.shape.clone(),
+        }
+    }
+}
+
+impl Generator for OnnxGenerator {
+    fn generate(&mut self, batch: &[SampleRequest]) -> Result<Vec<Sample>, GenerateError> {
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        let inputs = self.inputs(batch)?;
+        let outputs = self.session.run(&inputs)?;
+        self.split(outputs, batch)
+    }
+}
+
+fn batched(batch: usize, shape: &[usize]) -> Vec<usize> {
+    std::iter::once(batch)
+        .chain(shape.iter().copied())
+        .collect()
+}
+
+fn array(shape: Vec<usize>, values: Vec<f32>) -> Result<ArrayD<f32>, GenerateError> {
+    ArrayD::from_shape_vec(IxDyn(&shape), values).map_err(|e| GenerateError::BadRequest {
+        what: "input shape",
+        reason: e.to_string(),
+    })
+}

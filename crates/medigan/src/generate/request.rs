@@ -1,0 +1,152 @@
+//! What a run asks for, and how shards split it.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::ops::Range;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use super::GenerateError;
+
+/// One generation run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GenerateRequest {
+    /// Samples in the whole run (all shards together).
+    pub num_samples: u64,
+    /// The run seed.
+    pub seed: u64,
+    /// Samples per inference call.
+    pub batch_size: usize,
+    /// Class name for conditional models; without it each sample draws a class from its seed.
+    pub label: Option<String>,
+    /// Input images (files or folders) for image-to-image models; sample `i` uses input
+    /// `i % inputs`.
+    pub inputs: Vec<PathBuf>,
+    /// Run only this part of the samples.
+    pub shard: Option<Shard>,
+    /// CPU threads to use (default: all cores).
+    pub threads: Option<usize>,
+    /// Model specific options (`--set key=value`).
+    pub options: BTreeMap<String, String>,
+}
+
+impl Default for GenerateRequest {
+    fn default() -> Self {
+        GenerateRequest {
+            num_samples: 1,
+            seed: 0,
+            batch_size: 16,
+            label: None,
+            inputs: Vec::new(),
+            shard: None,
+            threads: None,
+            options: BTreeMap::new(),
+        }
+    }
+}
+
+impl GenerateRequest {
+    /// The sample indices this run (or shard) produces.
+    pub fn indices(&self) -> Range<u64> {
+        match self.shard {
+            Some(shard) => shard.range(self.num_samples),
+            None => 0..self.num_samples,
+        }
+    }
+
+    /// Rejects a zero batch size or thread count.
+    pub fn check(&self) -> Result<(), GenerateError> {
+        if self.batch_size == 0 {
+            return Err(GenerateError::BadRequest {
+                what: "batch size",
+                reason: "it must be at least 1".into(),
+            });
+        }
+        if self.threads == Some(0) {
+            return Err(GenerateError::BadRequest {
+                what: "thread count",
+                reason: "it must be at least 1".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Threads to use: the request's, else every core.
+    pub fn thread_count(&self) -> usize {
+        self.threads.unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+        })
+    }
+}
+
+/// Part `index` of `count` (1-based) of a run: a contiguous range of sample indices.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    /// Which part, from 1 to `count`.
+    pub index: u64,
+    /// How many parts.
+    pub count: u64,
+}
+
+impl Shard {
+    /// The sample indices of this part of a run of `total` samples. The parts of a run are
+    /// disjoint, cover it, and differ in size by at most one.
+    pub fn range(&self, total: u64) -> Range<u64> {
+        let bound = |k: u64| ((total as u128 * k as u128) / self.count as u128) as u64;
+        bound(self.index - 1)..bound(self.index)
+    }
+}
+
+impl FromStr for Shard {
+    type Err = GenerateError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || GenerateError::BadShard {
+            value: s.to_string(),
+        };
+        let (k, n) = s.split_once('/').ok_or_else(bad)?;
+        let index: u64 = k.trim().parse().map_err(|_| bad())?;
+        let count: u64 = n.trim().parse().map_err(|_| bad())?;
+        if index == 0 || count == 0 || index > count {
+            return Err(bad());
+        }
+        Ok(Shard { index, count })
+    }
+}
+
+impl fmt::Display for Shard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_cover_the_run_without_overlap() {
+        for total in [0u64, 1, 7, 10, 1001] {
+            for count in 1..=6u64 {
+                let mut next = 0;
+                for index in 1..=count {
+                    let range = Shard { index, count }.range(total);
+                    assert_eq!(range.start, next);
+                    next = range.end;
+                }
+                assert_eq!(next, total);
+            }
+        }
+    }
+
+    #[test]
+    fn shard_syntax_is_checked() {
+        assert_eq!(
+            "2/4".parse::<Shard>().unwrap(),
+            Shard { index: 2, count: 4 }
+        );
+        for bad in ["0/4", "5/4", "1/0", "4", "a/b", ""] {
+            assert!(bad.parse::<Shard>().is_err(), "{bad}");
+        }
+    }
+}

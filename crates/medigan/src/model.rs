@@ -1,0 +1,185 @@
+//! Loading a model, as a staged pipeline: catalogue entry -> fetched package -> validated
+//! native model -> sessions (the paper's `model_executor` set-up). Each stage adds context.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use crate::catalog::{ModelEntry, OnnxSpec, OutputKind, RuntimeKind};
+use crate::generate::{GenerateError, Generator, OnnxGenerator, SampleRequest};
+use crate::progress::Progress;
+use crate::runtime::{self, BackendKind, Session, SessionOptions};
+use crate::sample::Sample;
+use crate::store::{FetchRequest, InstalledPackage, Store};
+use crate::{Error, Result, bundled};
+
+/// A native model whose package is on disk and whose declaration is known.
+pub struct NativeModel {
+    /// The model id.
+    pub id: String,
+    /// The model version, if declared.
+    pub version: Option<String>,
+    /// The ONNX declaration.
+    pub spec: OnnxSpec,
+    /// The package on disk.
+    pub package: InstalledPackage,
+    /// The graph file.
+    pub graph: PathBuf,
+    sessions: Mutex<Vec<(usize, Box<dyn Session>)>>,
+    hint: Mutex<Option<String>>,
+}
+
+impl std::fmt::Debug for NativeModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NativeModel")
+            .field("id", &self.id)
+            .field("graph", &self.graph)
+            .finish()
+    }
+}
+
+/// Fetches the package of a native model and checks that its graph is where it is declared.
+///
+/// `base` is the directory that relative package links are resolved against (the directory of
+/// the catalogue file the entry came from).
+pub fn fetch_native(
+    entry: &ModelEntry,
+    store: &Store,
+    base: Option<&Path>,
+    progress: &dyn Progress,
+) -> Result<NativeModel> {
+    let execution = &entry.metadata.execution;
+    let spec = match (entry.metadata.runtime(), &execution.onnx) {
+        (RuntimeKind::Onnx, Some(spec)) => spec.clone(),
+        _ => {
+            return Err(Error::NotNative {
+                model: entry.id.clone(),
+            });
+        }
+    };
+    let package = fetch_package(entry, store, base, progress)?;
+    let graph = runtime::graph_path(&package.dir, &spec)?;
+    Ok(NativeModel {
+        id: entry.id.clone(),
+        version: entry.metadata.description.version.get().cloned(),
+        spec,
+        package,
+        graph,
+        sessions: Mutex::new(Vec::new()),
+        hint: Mutex::new(None),
+    })
+}
+
+fn fetch_package(
+    entry: &ModelEntry,
+    store: &Store,
+    base: Option<&Path>,
+    progress: &dyn Progress,
+) -> Result<InstalledPackage> {
+    let execution = &entry.metadata.execution;
+    let link = execution.package_link.as_str();
+    if let Some(bytes) = bundled::package(link).filter(|_| link.starts_with(bundled::SCHEME)) {
+        return Ok(store.install_bytes(&entry.id, bytes, execution.sha256.as_deref())?);
+    }
+    let mut request = FetchRequest::new(&entry.id, resolve_link(link, base));
+    if let Some(sha) = &execution.sha256 {
+        request = request.with_sha256(sha);
+    }
+    Ok(store.fetch(&request, progress)?)
+}
+
+/// A relative local link is resolved against the catalogue's directory.
+fn resolve_link(link: &str, base: Option<&Path>) -> String {
+    let is_remote = link.contains("://");
+    match base {
+        Some(base) if !is_remote && Path::new(link).is_relative() => {
+            base.join(link).display().to_string()
+        }
+        _ => link.to_string(),
+    }
+}
+
+impl NativeModel {
+    /// Value range of the image output.
+    pub fn image_range(&self) -> [f64; 2] {
+        self.spec
+            .output(OutputKind::Image)
+            .map_or([0.0, 1.0], |o| o.range)
+    }
+
+    /// Value range of the mask output, for image+mask models.
+    pub fn mask_range(&self) -> Option<[f64; 2]> {
+        self.spec.output(OutputKind::Mask).map(|o| o.range)
+    }
+
+    /// Shape of one image sample (`[C, H, W]` or `[C, D, H, W]`).
+    pub fn image_shape(&self) -> Vec<usize> {
+        self.spec
+            .output(OutputKind::Image)
+            .map_or_else(Vec::new, |o| o.shape.clone())
+    }
+
+    /// A hint from opening the last session (e.g. how to get the faster backend), if any.
+    pub fn take_hint(&self) -> Option<String> {
+        self.hint.lock().ok().and_then(|mut h| h.take())
+    }
+
+    /// A generator with its own session of `intra_threads` threads, reusing a kept session
+    /// when one is free. The session goes back to the model when the generator is dropped.
+    pub fn generator(
+        self: &Arc<Self>,
+        backend: Option<BackendKind>,
+        intra_threads: usize,
+    ) -> Result<PooledGenerator, GenerateError> {
+        let kept = self.sessions.lock().ok().and_then(|mut pool| {
+            let position = pool
+                .iter()
+                .position(|(threads, _)| *threads == intra_threads)?;
+            Some(pool.swap_remove(position).1)
+        });
+        let session = match kept {
+            Some(session) => session,
+            None => {
+                let options = SessionOptions {
+                    backend,
+                    intra_threads: Some(intra_threads),
+                    ..SessionOptions::default()
+                };
+                let loaded = runtime::open_session(&self.graph, &self.spec, &options)?;
+                if let (Some(hint), Ok(mut slot)) = (loaded.hint, self.hint.lock()) {
+                    *slot = Some(hint);
+                }
+                loaded.session
+            }
+        };
+        Ok(PooledGenerator {
+            inner: Some(OnnxGenerator::new(&self.id, self.spec.clone(), session)),
+            model: Arc::clone(self),
+            intra_threads,
+        })
+    }
+}
+
+/// A generator whose session returns to its model's pool when dropped.
+#[derive(Debug)]
+pub struct PooledGenerator {
+    inner: Option<OnnxGenerator>,
+    model: Arc<NativeModel>,
+    intra_threads: usize,
+}
+
+impl Generator for PooledGenerator {
+    fn generate(&mut self, batch: &[SampleRequest]) -> Result<Vec<Sample>, GenerateError> {
+        match self.inner.as_mut() {
+            Some(inner) => inner.generate(batch),
+            None => Err(GenerateError::Worker("generator used after release".into())),
+        }
+    }
+}
+
+impl Drop for PooledGenerator {
+    fn drop(&mut self) {
+        if let (Some(inner), Ok(mut pool)) = (self.inner.take(), self.model.sessions.lock()) {
+            pool.push((self.intra_threads, inner.into_session()));
+        }
+    }
+}

@@ -1,0 +1,126 @@
+//! The provenance manifest: `manifest.jsonl` beside the outputs.
+//!
+//! The first line describes the run (tool version, model, package hash, seed, arguments); then
+//! one line per file with its sample index, seed and sha256. It is written under a hidden
+//! temporary name and renamed when the run succeeds, so a manifest that exists describes a
+//! complete run. A shard writes `manifest-shard-K-of-N.jsonl`, so shards can share a folder.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::OutputError;
+
+/// File name of an unsharded run's manifest.
+pub const MANIFEST_NAME: &str = "manifest.jsonl";
+
+/// The first line of a manifest.
+#[derive(Debug, Clone, Serialize)]
+pub struct ManifestHeader {
+    /// `medigan-rs` and its version.
+    pub tool: String,
+    /// The model id.
+    pub model_id: String,
+    /// The model version, if declared.
+    pub model_version: Option<String>,
+    /// sha256 of the model package.
+    pub package_sha256: String,
+    /// The run seed.
+    pub seed: u64,
+    /// Samples in the whole run (all shards).
+    pub num_samples: u64,
+    /// `K/N` when this is one shard of the run.
+    pub shard: Option<String>,
+    /// Output format.
+    pub format: String,
+    /// How values were mapped to the file's type, if they were.
+    pub value_mapping: Option<String>,
+    /// Every other argument of the run (label, inputs, options).
+    pub arguments: Value,
+}
+
+/// One written file.
+#[derive(Debug, Clone, Serialize)]
+pub struct ManifestFile {
+    /// The file name, relative to the output directory.
+    pub file: String,
+    /// The sample index.
+    pub index: u64,
+    /// The sample seed.
+    pub seed: u64,
+    /// `image` or `mask`.
+    pub part: &'static str,
+    /// The class label, for conditional models.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    /// sha256 of the file's bytes.
+    pub sha256: String,
+}
+
+/// Streams manifest lines to a temporary file and publishes it on [`ManifestWriter::finish`].
+#[derive(Debug)]
+pub struct ManifestWriter {
+    out: BufWriter<File>,
+    partial: PathBuf,
+    target: PathBuf,
+}
+
+impl ManifestWriter {
+    /// Starts the manifest `name` in `dir` with its header line.
+    pub fn create(dir: &Path, name: &str, header: &ManifestHeader) -> Result<Self, OutputError> {
+        let partial = dir.join(format!(".{name}.part"));
+        let file = File::create(&partial).map_err(|cause| OutputError::Io {
+            path: partial.clone(),
+            cause,
+        })?;
+        let mut writer = ManifestWriter {
+            out: BufWriter::new(file),
+            partial,
+            target: dir.join(name),
+        };
+        writer.line(header)?;
+        Ok(writer)
+    }
+
+    /// Records one written file.
+    pub fn add(&mut self, file: &ManifestFile) -> Result<(), OutputError> {
+        self.line(file)
+    }
+
+    fn line(&mut self, value: &impl Serialize) -> Result<(), OutputError> {
+        let text = serde_json::to_string(value).map_err(|e| OutputError::Io {
+            path: self.partial.clone(),
+            cause: std::io::Error::other(e),
+        })?;
+        writeln!(self.out, "{text}").map_err(|cause| OutputError::Io {
+            path: self.partial.clone(),
+            cause,
+        })
+    }
+
+    /// Flushes the manifest and gives it its final name.
+    pub fn finish(mut self) -> Result<PathBuf, OutputError> {
+        let io_error = |path: &Path, cause| OutputError::Io {
+            path: path.to_path_buf(),
+            cause,
+        };
+        self.out.flush().map_err(|e| io_error(&self.partial, e))?;
+        self.out
+            .get_ref()
+            .sync_all()
+            .map_err(|e| io_error(&self.partial, e))?;
+        std::fs::rename(&self.partial, &self.target).map_err(|e| io_error(&self.target, e))?;
+        Ok(self.target)
+    }
+}
+
+/// The manifest file name of a run or a shard of it.
+pub fn manifest_name(shard: Option<(u64, u64)>) -> String {
+    match shard {
+        Some((k, n)) => format!("manifest-shard-{k}-of-{n}.jsonl"),
+        None => MANIFEST_NAME.to_string(),
+    }
+}
