@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use medigan::catalog::{ClassEncoding, InputKind, InputSpec, OnnxSpec};
 use medigan::runtime::{
     BackendKind, Device, NamedOutput, NamedTensor, OrtSession, RuntimeError, Session,
-    SessionOptions, TensorData, TractSession, find_onnxruntime, open_session,
+    SessionOptions, TensorData, TractSession, open_session, ort_library,
 };
 use ndarray::{ArrayD, Axis, Slice};
 
@@ -106,9 +106,10 @@ fn npy<T: ndarray_npy::ReadableElement>(path: &Path) -> ArrayD<T> {
     ndarray_npy::read_npy(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
 }
 
-/// tract always; onnxruntime when its library is found (else reported as skipped, with why).
+/// tract always; onnxruntime when its library is found and opens (else reported as skipped,
+/// with why).
 fn backends() -> Vec<BackendKind> {
-    match find_onnxruntime() {
+    match ort_library() {
         Ok(library) => {
             eprintln!("ort: {} (from {})", library.path.display(), library.source);
             vec![BackendKind::Ort, BackendKind::Tract]
@@ -383,7 +384,7 @@ fn open_session_prefers_ort_when_found() {
     let fixture = dcgan();
     let loaded = open_session(&fixture.graph, &fixture.spec, &SessionOptions::default())
         .expect("dcgan opens");
-    let expected = if find_onnxruntime().is_ok() {
+    let expected = if ort_library().is_ok() {
         BackendKind::Ort
     } else {
         BackendKind::Tract

@@ -125,10 +125,10 @@ fn from_system_dirs(tried: &mut Vec<String>) -> Option<PathBuf> {
         })
         .unwrap_or_default();
     dirs.extend(SYSTEM_DIRS.iter().map(PathBuf::from));
-    dirs.push(PathBuf::from(format!(
-        "/usr/lib/{}-linux-gnu",
-        std::env::consts::ARCH
-    )));
+    if cfg!(target_os = "linux") {
+        let arch = std::env::consts::ARCH;
+        dirs.push(PathBuf::from(format!("/usr/lib/{arch}-linux-gnu")));
+    }
     dedup(&mut dirs);
     dirs.iter()
         .find_map(|dir| search_dir(dir, &dir.display().to_string(), tried))
@@ -139,12 +139,10 @@ const LIBRARY_PATH_VAR: &str = "DYLD_LIBRARY_PATH";
 #[cfg(not(target_os = "macos"))]
 const LIBRARY_PATH_VAR: &str = "LD_LIBRARY_PATH";
 
-const SYSTEM_DIRS: &[&str] = &[
-    "/usr/local/lib",
-    "/usr/lib",
-    "/usr/lib64",
-    "/opt/homebrew/lib",
-];
+#[cfg(target_os = "macos")]
+const SYSTEM_DIRS: &[&str] = &["/usr/local/lib", "/opt/homebrew/lib"];
+#[cfg(not(target_os = "macos"))]
+const SYSTEM_DIRS: &[&str] = &["/usr/local/lib", "/usr/lib", "/usr/lib64"];
 
 /// The newest library file in `dir`, or a line in `tried` saying there is none.
 fn search_dir(dir: &Path, label: &str, tried: &mut Vec<String>) -> Option<PathBuf> {

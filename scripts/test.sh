@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Runs every test of the project: the Rust workspace (unit, integration, CLI end to end).
+# Needs the `shared/` folder beside the repository (reference catalogue and search cases).
+# The onnxruntime backend is tested when its library is found (`pip install onnxruntime`).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo test --workspace --all-targets
