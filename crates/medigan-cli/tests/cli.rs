@@ -348,3 +348,131 @@ fn catalog_validate_names_the_field() {
         "{text}"
     );
 }
+
+fn fixture(case: &str) -> PathBuf {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures")
+        .join(case)
+        .join("medigan.json");
+    assert!(
+        path.is_file(),
+        "missing fixture {}: run scripts/make_fixtures.py",
+        path.display()
+    );
+    path
+}
+
+fn files_in(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "png"))
+        .map(|p| {
+            (
+                p.file_name().unwrap().to_string_lossy().into_owned(),
+                std::fs::read(&p).unwrap(),
+            )
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn generate_writes_images_and_a_manifest_and_shards_add_up_to_the_run() {
+    let home = tempfile::tempdir().unwrap();
+    let catalog = fixture("dcgan");
+    let whole = home.path().join("whole");
+    let output = run(medigan(home.path())
+        .args([
+            "generate", "90001", "-n", "7", "--seed", "3", "--batch", "2", "-o",
+        ])
+        .arg(&whole)
+        .arg("--catalog")
+        .arg(&catalog));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let manifest = std::fs::read_to_string(whole.join("manifest.jsonl")).unwrap();
+    assert_eq!(manifest.lines().count(), 1 + 7);
+    let header: Value = serde_json::from_str(manifest.lines().next().unwrap()).unwrap();
+    assert_eq!(header["model_id"], "90001_FIXTURE_DCGAN");
+    assert_eq!(header["seed"], 3);
+
+    let sharded = home.path().join("sharded");
+    for shard in ["1/3", "2/3", "3/3"] {
+        let output = run(medigan(home.path())
+            .args([
+                "generate",
+                "90001",
+                "-n",
+                "7",
+                "--seed",
+                "3",
+                "--batch",
+                "5",
+                "--threads",
+                "1",
+                "--shard",
+                shard,
+                "-o",
+            ])
+            .arg(&sharded)
+            .arg("--catalog")
+            .arg(&catalog));
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    assert_eq!(files_in(&whole).len(), 7);
+    assert_eq!(
+        files_in(&whole),
+        files_in(&sharded),
+        "the shards add up to the run, byte for byte"
+    );
+    assert!(sharded.join("manifest-shard-2-of-3.jsonl").is_file());
+}
+
+#[test]
+fn generate_refuses_an_unknown_label_before_writing_anything() {
+    let home = tempfile::tempdir().unwrap();
+    let out = home.path().join("out");
+    let output = run(medigan(home.path())
+        .args(["generate", "90002", "-n", "3", "--label", "cyst", "-o"])
+        .arg(&out)
+        .arg("--catalog")
+        .arg(fixture("conditional")));
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("`cyst`") && stderr.contains("benign, malignant"),
+        "{stderr}"
+    );
+    assert!(!out.exists() || files_in(&out).is_empty());
+}
+
+#[test]
+fn generate_rejects_a_bad_shard_and_an_unwritable_output() {
+    let home = tempfile::tempdir().unwrap();
+    let output = run(medigan(home.path())
+        .args(["generate", "90001", "-n", "3", "--shard", "0/4", "-o"])
+        .arg(home.path().join("out"))
+        .arg("--catalog")
+        .arg(fixture("dcgan")));
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("`0/4`"));
+
+    let file = home.path().join("a-file");
+    std::fs::write(&file, b"x").unwrap();
+    let output = run(medigan(home.path())
+        .args(["generate", "90001", "-n", "3", "-o"])
+        .arg(file.join("out"))
+        .arg("--catalog")
+        .arg(fixture("dcgan")));
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("not writable"));
+}

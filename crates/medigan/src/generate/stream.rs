@@ -56,11 +56,12 @@ impl Iterator for SampleStream<'_> {
         if self.failed {
             return None;
         }
-        if self.buffer.is_empty() && !self.indices.is_empty() {
-            if let Err(error) = self.refill() {
-                self.failed = true;
-                return Some(Err(error));
-            }
+        if self.buffer.is_empty()
+            && !self.indices.is_empty()
+            && let Err(error) = self.refill()
+        {
+            self.failed = true;
+            return Some(Err(error));
         }
         self.buffer.pop_front().map(Ok)
     }
