@@ -8,10 +8,11 @@
 //! ```
 
 use std::collections::BTreeMap;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
@@ -77,7 +78,9 @@ pub fn write_run(
     let window = 2 * workers + 1;
     let cancel = AtomicBool::new(false);
     let (job_tx, job_rx) = sync_channel::<usize>(0);
-    let job_rx = Mutex::new(job_rx);
+    // Held by the workers only: when the last worker stops (after a failure, say), the receiver
+    // goes, so a dispatcher waiting to hand out a batch stops too instead of hanging the run.
+    let job_rx = Arc::new(Mutex::new(job_rx));
     let (done_tx, done_rx) = sync_channel::<BatchResult>(window);
     let (token_tx, token_rx) = sync_channel::<()>(window);
     for _ in 0..window {
@@ -88,10 +91,11 @@ pub fn write_run(
         scope.spawn(move || dispatch(batch_count, token_rx, job_tx, cancel));
         for _ in 0..workers {
             let done_tx = done_tx.clone();
-            let job_rx = &job_rx;
-            scope.spawn(move || work(factory, make_batch, job_rx, done_tx));
+            let job_rx = Arc::clone(&job_rx);
+            scope.spawn(move || work(factory, make_batch, &job_rx, done_tx, cancel));
         }
         drop(done_tx);
+        drop(job_rx);
         let written = collect(done_rx, token_tx, manifest, target, progress);
         cancel.store(true, Ordering::Relaxed);
         written
@@ -136,8 +140,9 @@ fn work(
     make_batch: &(dyn Fn(usize) -> Vec<SampleRequest> + Sync),
     jobs: &Mutex<Receiver<usize>>,
     done: SyncSender<BatchResult>,
+    cancel: &AtomicBool,
 ) {
-    let mut generator = match factory() {
+    let mut generator = match guarded(factory) {
         Ok(generator) => generator,
         Err(error) => {
             let _ = done.send((usize::MAX, Err(error)));
@@ -150,12 +155,28 @@ fn work(
             Err(_) => return,
         };
         let Ok(batch) = job else { return };
-        let result = generator.generate(&make_batch(batch));
+        if cancel.load(Ordering::Relaxed) {
+            return;
+        }
+        let result = guarded(|| generator.generate(&make_batch(batch)));
         let failed = result.is_err();
         if done.send((batch, result)).is_err() || failed {
             return;
         }
     }
+}
+
+/// Runs `f`, turning a panic (a bug in a backend, say) into [`GenerateError::Worker`], so that
+/// the run fails with an error instead of stalling the batches that wait for this one.
+fn guarded<T>(f: impl FnOnce() -> Result<T, GenerateError>) -> Result<T, GenerateError> {
+    catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|panic| {
+        let message = panic
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "panic".to_string());
+        Err(GenerateError::Worker(message))
+    })
 }
 
 /// Writes finished batches in order; returns (samples, files, manifest path).

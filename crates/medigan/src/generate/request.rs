@@ -54,8 +54,14 @@ impl GenerateRequest {
         }
     }
 
-    /// Rejects a zero batch size or thread count.
+    /// Rejects a zero batch size or thread count, and a shard that is not `K/N` with
+    /// `1 <= K <= N` (the fields of [`Shard`] are public, so it may not come from parsing).
     pub fn check(&self) -> Result<(), GenerateError> {
+        if let Some(shard) = self.shard.filter(|s| !s.is_valid()) {
+            return Err(GenerateError::BadShard {
+                value: shard.to_string(),
+            });
+        }
         if self.batch_size == 0 {
             return Err(GenerateError::BadRequest {
                 what: "batch size",
@@ -89,6 +95,11 @@ pub struct Shard {
 }
 
 impl Shard {
+    /// Whether `1 <= index <= count`.
+    pub fn is_valid(&self) -> bool {
+        self.index >= 1 && self.index <= self.count
+    }
+
     /// The sample indices of this part of a run of `total` samples. The parts of a run are
     /// disjoint, cover it, and differ in size by at most one.
     pub fn range(&self, total: u64) -> Range<u64> {
@@ -107,10 +118,11 @@ impl FromStr for Shard {
         let (k, n) = s.split_once('/').ok_or_else(bad)?;
         let index: u64 = k.trim().parse().map_err(|_| bad())?;
         let count: u64 = n.trim().parse().map_err(|_| bad())?;
-        if index == 0 || count == 0 || index > count {
+        let shard = Shard { index, count };
+        if !shard.is_valid() {
             return Err(bad());
         }
-        Ok(Shard { index, count })
+        Ok(shard)
     }
 }
 

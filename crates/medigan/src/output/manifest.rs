@@ -66,6 +66,7 @@ pub struct ManifestWriter {
     out: BufWriter<File>,
     partial: PathBuf,
     target: PathBuf,
+    published: bool,
 }
 
 impl ManifestWriter {
@@ -80,6 +81,7 @@ impl ManifestWriter {
             out: BufWriter::new(file),
             partial,
             target: dir.join(name),
+            published: false,
         };
         writer.line(header)?;
         Ok(writer)
@@ -113,7 +115,18 @@ impl ManifestWriter {
             .sync_all()
             .map_err(|e| io_error(&self.partial, e))?;
         std::fs::rename(&self.partial, &self.target).map_err(|e| io_error(&self.target, e))?;
-        Ok(self.target)
+        self.published = true;
+        Ok(self.target.clone())
+    }
+}
+
+impl Drop for ManifestWriter {
+    /// A manifest dropped before [`ManifestWriter::finish`] belongs to a failed run: its
+    /// temporary file is removed, so a failed run leaves only complete sample files behind.
+    fn drop(&mut self) {
+        if !self.published {
+            let _ = std::fs::remove_file(&self.partial);
+        }
     }
 }
 
