@@ -330,7 +330,7 @@ def catalogue_entry(steps: int, comment: str) -> dict:
             "type": "Decoder (neural renderer)",
             "license": "MIT",
             "dataset_type": "synthetic",
-            "privacy_preservation": "no patient data: trained on synthetic phantoms only",
+            "privacy_preservation": None,
             "tags": ["demo", "phantom", "Shepp-Logan", "synthetic", "64x64", "64 x 64", "CT", "head"],
             "year": YEAR,
         },

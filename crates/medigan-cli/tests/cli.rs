@@ -476,3 +476,32 @@ fn generate_rejects_a_bad_shard_and_an_unwritable_output() {
     assert_eq!(output.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&output.stderr).contains("not writable"));
 }
+
+#[test]
+fn the_bundled_model_generates_offline_on_a_fresh_home() {
+    let home = tempfile::tempdir().unwrap();
+    let out = home.path().join("samples");
+    let output = run(medigan(home.path())
+        .args(["--offline", "generate", "00900", "-n", "3", "-o"])
+        .arg(&out));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(files_in(&out).len(), 3);
+    let header: Value = serde_json::from_str(
+        std::fs::read_to_string(out.join("manifest.jsonl"))
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(header["model_id"], "00900_PHANTOM_DEMO");
+    let listed = stdout_json(&run(medigan(home.path()).args(["cache", "ls", "--json"])));
+    assert_eq!(
+        listed[0]["sha256"], header["package_sha256"],
+        "the bundled zip is verified against the catalogue's sha256"
+    );
+}

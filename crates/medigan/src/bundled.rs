@@ -5,7 +5,10 @@
 pub const SCHEME: &str = "bundled:";
 
 /// The bundled package archives, by file name.
-const PACKAGES: &[(&str, &[u8])] = &[];
+const PACKAGES: &[(&str, &[u8])] = &[(
+    "00900_PHANTOM_DEMO.zip",
+    include_bytes!("../../../models/00900_PHANTOM_DEMO.zip"),
+)];
 
 /// The bytes of a bundled package, given its link (`bundled:NAME.zip`) or file name.
 pub fn package(link: &str) -> Option<&'static [u8]> {
