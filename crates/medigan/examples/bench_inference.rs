@@ -7,8 +7,9 @@
 //! ```
 //!
 //! For each backend and batch size it times one session using every core, one session with one
-//! thread, and one one-thread session per core run side by side, and prints the median of the
-//! passes as a Markdown table. Inputs are fixed pseudo-random values; nothing is written.
+//! thread, and one one-thread session per core run side by side (tract: one thread per session,
+//! sample by sample, and once with its symbolic-batch plan), and prints the median of the passes
+//! as a Markdown table. Inputs are fixed pseudo-random values; nothing is written.
 
 use std::error::Error;
 use std::path::{Path, PathBuf};
@@ -17,7 +18,8 @@ use std::time::{Duration, Instant};
 
 use medigan::catalog::{ClassEncoding, InputKind, InputSpec, OnnxSpec};
 use medigan::runtime::{
-    BackendKind, NamedTensor, OrtSession, Session, SessionOptions, TractSession, find_onnxruntime,
+    BackendKind, NamedTensor, OrtSession, Session, SessionOptions, TractPlanning, TractSession,
+    find_onnxruntime,
 };
 use ndarray::ArrayD;
 
@@ -30,6 +32,38 @@ struct Args {
     seconds: f64,
     passes: usize,
     backends: Vec<BackendKind>,
+}
+
+/// A backend, and for tract its planning.
+#[derive(Clone, Copy)]
+enum Engine {
+    Ort,
+    Tract(TractPlanning),
+}
+
+impl Engine {
+    fn label(self) -> &'static str {
+        match self {
+            Engine::Ort => "ort",
+            Engine::Tract(TractPlanning::PerSample) => "tract",
+            Engine::Tract(TractPlanning::Symbolic) => "tract (symbolic batch)",
+        }
+    }
+}
+
+/// The engines to time for the backends asked for.
+fn engines(backends: &[BackendKind]) -> Vec<Engine> {
+    let mut engines = Vec::new();
+    for backend in backends {
+        match backend {
+            BackendKind::Ort => engines.push(Engine::Ort),
+            BackendKind::Tract => engines.extend([
+                Engine::Tract(TractPlanning::PerSample),
+                Engine::Tract(TractPlanning::Symbolic),
+            ]),
+        }
+    }
+    engines
 }
 
 /// How sessions are laid out on the cores.
@@ -56,15 +90,16 @@ fn main() -> Result<()> {
     let (graph, spec) = read_package(&args.package)?;
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
     print_machine(cores, &graph);
-    println!("| backend | layout | batch | samples/s | ms/batch |");
-    println!("|---|---|---:|---:|---:|");
-    for &backend in &args.backends {
-        for layout in layouts(backend, cores) {
+    println!("| backend | layout | batch | samples/s | ms/batch | load s |");
+    println!("|---|---|---:|---:|---:|---:|");
+    for engine in engines(&args.backends) {
+        for layout in layouts(engine, cores) {
             for &batch in &args.batches {
-                let rate = measure(&args, backend, layout, &graph, &spec, batch)?;
+                let (rate, load) = measure(&args, engine, layout, &graph, &spec, batch)?;
                 let ms = 1000.0 * batch as f64 / rate;
                 println!(
-                    "| {backend} | {} | {batch} | {rate:.1} | {ms:.1} |",
+                    "| {} | {} | {batch} | {rate:.1} | {ms:.1} | {load:.2} |",
+                    engine.label(),
                     layout.label()
                 );
             }
@@ -73,16 +108,18 @@ fn main() -> Result<()> {
     Ok(())
 }
 
-fn layouts(backend: BackendKind, cores: usize) -> Vec<Layout> {
-    match backend {
-        BackendKind::Ort if cores > 1 => {
+fn layouts(engine: Engine, cores: usize) -> Vec<Layout> {
+    match engine {
+        Engine::Ort if cores > 1 => {
             vec![
                 Layout::OneSession(cores),
                 Layout::OneSession(1),
                 Layout::Sessions(cores),
             ]
         }
-        BackendKind::Tract if cores > 1 => vec![Layout::OneSession(1), Layout::Sessions(cores)],
+        Engine::Tract(TractPlanning::PerSample) if cores > 1 => {
+            vec![Layout::OneSession(1), Layout::Sessions(cores)]
+        }
         _ => vec![Layout::OneSession(1)],
     }
 }
@@ -165,45 +202,43 @@ fn print_machine(cores: usize, graph: &Path) {
     println!();
 }
 
-fn open(
-    backend: BackendKind,
-    threads: usize,
-    graph: &Path,
-    spec: &OnnxSpec,
-) -> Result<Box<dyn Session>> {
+fn open(engine: Engine, threads: usize, graph: &Path, spec: &OnnxSpec) -> Result<Box<dyn Session>> {
     let options = SessionOptions {
-        backend: Some(backend),
         intra_threads: Some(threads),
         ..Default::default()
     };
-    Ok(match backend {
-        BackendKind::Ort => Box::new(OrtSession::load(graph, spec, &options)?),
-        BackendKind::Tract => Box::new(TractSession::load(graph, spec, &options)?),
+    Ok(match engine {
+        Engine::Ort => Box::new(OrtSession::load(graph, spec, &options)?),
+        Engine::Tract(planning) => {
+            Box::new(TractSession::load_with(graph, spec, &options, planning)?)
+        }
     })
 }
 
-/// Median samples/s over the passes.
+/// Median samples/s over the passes, and the seconds one session took to load.
 fn measure(
     args: &Args,
-    backend: BackendKind,
+    engine: Engine,
     layout: Layout,
     graph: &Path,
     spec: &OnnxSpec,
     batch: usize,
-) -> Result<f64> {
+) -> Result<(f64, f64)> {
     let (sessions, threads) = match layout {
         Layout::OneSession(n) => (1, n),
         Layout::Sessions(n) => (n, 1),
     };
+    let start = Instant::now();
     let mut workers = (0..sessions)
-        .map(|_| open(backend, threads, graph, spec))
+        .map(|_| open(engine, threads, graph, spec))
         .collect::<Result<Vec<_>>>()?;
+    let load = start.elapsed().as_secs_f64() / sessions as f64;
     let inputs = inputs(spec, batch);
     for session in &mut workers {
         session.run(&inputs)?;
     }
     let mut rates = Vec::with_capacity(args.passes);
-    for _ in 0..args.passes {
+    for _ in 0..args.passes.max(1) {
         rates.push(pass(
             &mut workers,
             &inputs,
@@ -211,7 +246,7 @@ fn measure(
         )?);
     }
     rates.sort_by(f64::total_cmp);
-    Ok(rates[rates.len() / 2])
+    Ok((rates[rates.len() / 2], load))
 }
 
 /// One timed pass: every session runs batches on its own thread until `length` has passed.

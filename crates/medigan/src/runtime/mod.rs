@@ -4,7 +4,8 @@
 //! |---|---|
 //! | `session` | the [`Session`] trait, tensors in and out, [`BackendKind`], [`SessionOptions`] |
 //! | `ort_backend` | onnxruntime, opened at run time ([`OrtSession`]) |
-//! | `tract_backend` | tract, pure Rust, always there ([`TractSession`]) |
+//! | `tract_backend` | tract, pure Rust, always there ([`TractSession`], [`TractPlanning`]) |
+//! | `tract_facts` | tract's view of the graph: its signature, the input facts it is given |
 //! | `dylib` | finding `libonnxruntime` ([`find_onnxruntime`]) |
 //! | `check` | the graph against its `execution.onnx` declaration ([`check_declaration`]) |
 //! | `error` | [`RuntimeError`] |
@@ -19,6 +20,7 @@ mod error;
 mod ort_backend;
 mod session;
 mod tract_backend;
+mod tract_facts;
 
 use std::path::{Component, Path, PathBuf};
 
@@ -29,12 +31,12 @@ pub use ort_backend::{OrtSession, ort_library};
 pub use session::{
     BackendKind, Device, ElemType, NamedOutput, NamedTensor, Session, SessionOptions, TensorData,
 };
-pub use tract_backend::TractSession;
+pub use tract_backend::{TractPlanning, TractSession};
 
 use crate::catalog::OnnxSpec;
 
 /// The hint given when tract stands in because onnxruntime was not found.
-pub const FASTER_BACKEND_HINT: &str = "using tract (pure Rust); for onnxruntime, about twice as fast: \
+pub const FASTER_BACKEND_HINT: &str = "using tract (pure Rust); for onnxruntime, 1.6-1.8x faster: \
      `pip install onnxruntime` or set ORT_DYLIB_PATH to a libonnxruntime shared library";
 
 /// Picks the backend: an explicit choice is honoured (onnxruntime asked for but not found is an

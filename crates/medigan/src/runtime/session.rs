@@ -88,7 +88,9 @@ pub struct SessionOptions {
     /// The backend; `None` picks onnxruntime when its library is found, else tract.
     pub backend: Option<BackendKind>,
     /// Threads one onnxruntime session uses inside an operator; `None` leaves onnxruntime's
-    /// default (one per core). tract runs on the calling thread and ignores it.
+    /// default (one per core). One one-thread session per core, each on its own thread, is
+    /// faster than one session using every core (`benches/inference.md`). tract runs on the
+    /// calling thread and ignores it.
     pub intra_threads: Option<usize>,
     /// Where to run.
     pub device: Device,
