@@ -17,6 +17,7 @@
 pub mod bundled;
 pub mod catalog;
 pub mod error;
+pub mod evaluate;
 pub mod generate;
 mod generators;
 pub mod home;
