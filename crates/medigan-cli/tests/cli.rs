@@ -505,3 +505,27 @@ fn the_bundled_model_generates_offline_on_a_fresh_home() {
         "the bundled zip is verified against the catalogue's sha256"
     );
 }
+
+#[test]
+fn generate_with_a_package_missing_its_graph_names_the_file_and_writes_nothing() {
+    let home = tempfile::tempdir().unwrap();
+    let package = home.path().join("package");
+    std::fs::create_dir(&package).unwrap();
+    let source = fixture("dcgan");
+    std::fs::copy(&source, package.join("medigan.json")).unwrap();
+    std::fs::copy(source.with_file_name("LICENSE"), package.join("LICENSE")).unwrap();
+    let out = home.path().join("out");
+    let output = run(medigan(home.path())
+        .args(["--backend", "tract", "generate", "90001", "-n", "3", "-o"])
+        .arg(&out)
+        .arg("--catalog")
+        .arg(package.join("medigan.json")));
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("model.onnx") && stderr.contains("does not exist"),
+        "{stderr}"
+    );
+    assert!(!out.join("manifest.jsonl").exists());
+    assert!(!out.exists() || files_in(&out).is_empty());
+}
