@@ -16,6 +16,7 @@
 
 pub mod bundled;
 pub mod catalog;
+pub mod contribute;
 pub mod error;
 pub mod evaluate;
 pub mod generate;
