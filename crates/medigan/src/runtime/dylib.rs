@@ -93,26 +93,37 @@ fn from_env_var(tried: &mut Vec<String>) -> Option<PathBuf> {
 /// conda environment, then of every site-packages directory `python3` knows.
 fn from_python_package(tried: &mut Vec<String>) -> Option<PathBuf> {
     let mut sites = env_site_packages();
+    // An active environment that has the package settles it without starting Python (which,
+    // behind a pyenv or conda shim, can take a large part of a second).
+    if let Some(found) = newest_in_capis(&sites, &mut Vec::new()) {
+        return Some(found);
+    }
     match python_site_dirs() {
         Ok(found) => sites.extend(found.iter().cloned()),
         Err(why) => tried.push(format!("python3 site-packages: {why}")),
     }
     dedup(&mut sites);
-    let capis: Vec<PathBuf> = sites
-        .iter()
-        .map(|site| site.join("onnxruntime").join("capi"))
-        .filter(|capi| capi.is_dir())
-        .collect();
-    if capis.is_empty() {
+    let found = newest_in_capis(&sites, tried);
+    if found.is_none() && !sites.iter().any(|site| capi_dir(site).is_dir()) {
         tried.push(format!(
             "Python site-packages ({}): no onnxruntime package",
             join_paths(&sites)
         ));
-        return None;
     }
-    capis
+    found
+}
+
+fn capi_dir(site: &Path) -> PathBuf {
+    site.join("onnxruntime").join("capi")
+}
+
+/// The library in the first `onnxruntime/capi` folder of `sites` that has one.
+fn newest_in_capis(sites: &[PathBuf], tried: &mut Vec<String>) -> Option<PathBuf> {
+    sites
         .iter()
-        .find_map(|capi| search_dir(capi, &capi.display().to_string(), tried))
+        .map(|site| capi_dir(site))
+        .filter(|capi| capi.is_dir())
+        .find_map(|capi| search_dir(&capi, &capi.display().to_string(), tried))
 }
 
 /// `LD_LIBRARY_PATH` (or the platform's equivalent), then the usual system directories.
