@@ -88,7 +88,7 @@ fn fetch_package(
 }
 
 /// A relative local link is resolved against the catalogue's directory.
-fn resolve_link(link: &str, base: Option<&Path>) -> String {
+pub(crate) fn resolve_link(link: &str, base: Option<&Path>) -> String {
     let is_remote = link.contains("://");
     match base {
         Some(base) if !is_remote && Path::new(link).is_relative() => {
@@ -171,6 +171,21 @@ impl Generator for PooledGenerator {
     fn generate(&mut self, batch: &[SampleRequest]) -> Result<Vec<Sample>, GenerateError> {
         match self.inner.as_mut() {
             Some(inner) => inner.generate(batch),
+            None => Err(GenerateError::Worker("generator used after release".into())),
+        }
+    }
+}
+
+impl PooledGenerator {
+    /// One sample with its latent input set to `latent` (see
+    /// [`OnnxGenerator::generate_with_latent`]).
+    pub fn generate_with_latent(
+        &mut self,
+        request: &SampleRequest,
+        latent: &[f32],
+    ) -> Result<Sample, GenerateError> {
+        match self.inner.as_mut() {
+            Some(inner) => inner.generate_with_latent(request, latent),
             None => Err(GenerateError::Worker("generator used after release".into())),
         }
     }

@@ -1191,3 +1191,39 @@ fn a_shard_built_by_hand_is_checked_too() {
     }
     assert!(!dir.exists());
 }
+
+#[test]
+fn a_given_latent_reproduces_the_seeded_sample_and_moving_it_changes_the_image() {
+    let fx = fixture("dcgan");
+    let seeded = fx.samples(&request(1, 9, 1, 1)).remove(0);
+    let model = fx.gens.load_model(fx.id, &NoProgress).unwrap();
+    let mut generator = model.generator(Some(BackendKind::Tract), 1).unwrap();
+    let latent = generate::seeded_latent(&model.spec, seeded.seed).expect("a latent input");
+    assert_eq!(latent.len(), 100);
+    let sample = SampleRequest {
+        index: 0,
+        seed: seeded.seed,
+        class: None,
+        input: None,
+    };
+    let same = generator.generate_with_latent(&sample, &latent).unwrap();
+    assert_eq!(
+        same.image, seeded.image,
+        "the seeded latent gives the seeded sample"
+    );
+
+    let mut moved = latent.clone();
+    for v in &mut moved[..10] {
+        *v += 1.0;
+    }
+    let other = generator.generate_with_latent(&sample, &moved).unwrap();
+    assert_ne!(other.image, seeded.image);
+
+    let error = generator
+        .generate_with_latent(&sample, &latent[..5])
+        .unwrap_err();
+    assert!(
+        error.to_string().contains("5 values given") && error.to_string().contains("has 100"),
+        "{error}"
+    );
+}

@@ -17,7 +17,7 @@ use ndarray::ArrayD;
 
 pub use error::GenerateError;
 pub use inputs::{expand_inputs, load_input_image};
-pub use onnx::{OnnxGenerator, SampleConditioning};
+pub use onnx::{OnnxGenerator, SampleConditioning, seeded_latent};
 pub use pipeline::{RunSummary, WriteTarget, write_run};
 pub use request::{GenerateRequest, Shard};
 pub use stream::SampleStream;

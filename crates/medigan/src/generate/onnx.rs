@@ -228,6 +228,68 @@ impl OnnxGenerator {
     }
 }
 
+impl OnnxGenerator {
+    /// Generates one sample whose latent input (the first input of kind `latent`) holds
+    /// `latent` instead of the values drawn from the sample's seed; every other input is
+    /// made as usual. With [`seeded_latent`] as the start, this is how the visualiser moves
+    /// through a model's latent space.
+    pub fn generate_with_latent(
+        &mut self,
+        request: &SampleRequest,
+        latent: &[f32],
+    ) -> Result<Sample, GenerateError> {
+        let batch = std::slice::from_ref(request);
+        let mut inputs = self.inputs(batch)?;
+        let bad = |reason: String| GenerateError::BadRequest {
+            what: "latent",
+            reason,
+        };
+        let position = latent_position(&self.spec)
+            .ok_or_else(|| bad(format!("{} has no latent input", self.model)))?;
+        let spec = &self.spec.inputs[position];
+        if latent.len() != spec.sample_len() {
+            return Err(bad(format!(
+                "{} values given; the latent input `{}` of {} has {}",
+                latent.len(),
+                spec.name,
+                self.model,
+                spec.sample_len()
+            )));
+        }
+        let shape = batched(1, spec.shape.as_deref().unwrap_or(&[]));
+        inputs[position] = NamedTensor::f32(&spec.name, array(shape, latent.to_vec())?);
+        let outputs = self.session.run(&inputs)?;
+        let mut samples = self.split(outputs, batch)?;
+        samples
+            .pop()
+            .ok_or_else(|| GenerateError::Worker("the graph returned no sample".into()))
+    }
+}
+
+/// Index of the first latent input of a declaration.
+fn latent_position(spec: &OnnxSpec) -> Option<usize> {
+    spec.inputs.iter().position(|i| i.kind == InputKind::Latent)
+}
+
+/// The values a sample with seed `seed` feeds to the model's first latent input: exactly what
+/// generation draws for it (random inputs are drawn in declaration order from one stream).
+/// `None` when the model has no latent input.
+pub fn seeded_latent(spec: &OnnxSpec, seed: u64) -> Option<Vec<f32>> {
+    let position = latent_position(spec)?;
+    let mut rng = SampleRng::new(seed);
+    let mut values = Vec::new();
+    for input in &spec.inputs[..=position] {
+        if matches!(input.kind, InputKind::Latent | InputKind::Noise) {
+            values = rng.draw(
+                input.sample_len(),
+                input.distribution.unwrap_or_default(),
+                input.truncation,
+            );
+        }
+    }
+    Some(values)
+}
+
 impl Generator for OnnxGenerator {
     fn generate(&mut self, batch: &[SampleRequest]) -> Result<Vec<Sample>, GenerateError> {
         if batch.is_empty() {
