@@ -82,7 +82,8 @@ pub enum Command {
     /// array, a Kubernetes indexed Job) and the union of the folders is the whole run.
     #[command(after_help = "Examples:\n  medigan generate 00900 -n 16 -o out/\n  \
         medigan generate 00900 -n 10000 -o out/ --seed 7 --shard 2/4\n  \
-        medigan generate MODEL -n 8 -o out/ --label malignant --format npy")]
+        medigan generate MODEL -n 8 -o out/ --label malignant --format npy\n  \
+        medigan generate MODEL -n 8 -o out/ --format dicom")]
     Generate(GenerateArgs),
     /// Manage the package cache: ls, verify, rm, path.
     #[command(subcommand)]
@@ -90,6 +91,227 @@ pub enum Command {
     /// Manage the catalogues: update, validate, sources, path.
     #[command(subcommand)]
     Catalog(CatalogCommand),
+    /// FID between a folder of real and a folder of synthetic images, with the real-real lower
+    /// bound FID_rr (two random halves of REAL) and the FID ratio rFID = 1 - (FID - FID_rr) / FID.
+    ///
+    /// Images: .png, .jpg, .npy, searched recursively. The default extractor is the FID
+    /// Inception-v3 (pytorch-fid's weights, downloaded once and checked by sha256).
+    #[command(after_help = "Examples:\n  medigan fid real/ synthetic/\n  \
+        medigan fid real/ synthetic/ --normalize --cache-features ~/.cache/fid\n  \
+        medigan fid real/ synthetic/ --extractor onnx:radimagenet.onnx --input-size 224 \
+        --range 0,1 --mean 0.485,0.456,0.406 --std 0.229,0.224,0.225 --metric-key FID_RADIMAGENET")]
+    Fid(FidArgs),
+    /// Generate samples with a model and report FID, FID_rr and rFID against a real folder, as
+    /// a table, as JSON, and as the lines of the model's catalogue entry.
+    #[command(after_help = "Examples:\n  medigan evaluate 00900 --real real/\n  \
+        medigan evaluate 00900 --real real/ -n 1000 --plot fid.svg\n  \
+        medigan evaluate 00900 --real real/ --extractor onnx:net.onnx --input-size 64")]
+    Evaluate(EvaluateArgs),
+    /// Test models end to end: fetch, load, generate two samples, and check the declared
+    /// shapes, the value range, that the same seed gives the same samples, and that samples
+    /// depend on their latent input. Exits 1 when any model fails.
+    #[command(
+        after_help = "Examples:\n  medigan test 00900\n  medigan test --all --offline\n  \
+        medigan test --all --json"
+    )]
+    Test(TestArgs),
+    /// Explore a model in a local web page: sliders over groups of latent dimensions, Seed and
+    /// Reset, a class selector, the image beside its mask, and Save (image + latent).
+    ///
+    /// Serves on 127.0.0.1 only; on a remote server, tunnel the port
+    /// (`ssh -L 8765:127.0.0.1:8765 server`, then `medigan visualize MODEL --port 8765 --no-browser`).
+    /// With every slider at zero the image is sample 0 of `medigan generate MODEL --seed SEED`.
+    #[command(after_help = "Examples:\n  medigan visualize 00900\n  \
+        medigan visualize 00900 --slider-grouper 4 --port 8765 --no-browser")]
+    Visualize(VisualizeArgs),
+    /// Write a new model package skeleton to fill in: medigan.json with every catalogue field,
+    /// METADATA.md explaining them, a model card README.md with the PyTorch -> ONNX export, and
+    /// a LICENSE placeholder. Refuses a folder that is not empty.
+    #[command(after_help = "Examples:\n  medigan init-model my-model\n  \
+        medigan --catalog my-model/medigan.json test 00000_NEW_MODEL")]
+    InitModel(InitModelArgs),
+    /// Contribute a model package: check the id and the package, ask for missing metadata, run
+    /// the model test, pack a reproducible zip, upload it to Zenodo and open a GitHub issue
+    /// proposing its catalogue entry. Nothing is sent with --dry-run.
+    #[command(
+        after_help = "Examples:\n  medigan contribute my-model --id 00100_DCGAN_MMG_MASS_128 --dry-run\n  \
+        ZENODO_TOKEN=... medigan contribute my-model --id 00100_DCGAN_MMG_MASS_128 --sandbox\n  \
+        ZENODO_TOKEN=... GITHUB_TOKEN=... medigan contribute my-model --id 00100_DCGAN_MMG_MASS_128 --publish"
+    )]
+    Contribute(ContributeArgs),
+}
+
+/// Arguments of `medigan init-model`.
+#[derive(Debug, Args)]
+pub struct InitModelArgs {
+    /// The folder to create (or an empty one).
+    pub dir: PathBuf,
+}
+
+/// Arguments of `medigan contribute`.
+#[derive(Debug, Args)]
+pub struct ContributeArgs {
+    /// The package folder (medigan.json, the ONNX graph, README.md, LICENSE).
+    pub dir: PathBuf,
+    /// The new model id: five digits, `_`, an UPPER_SNAKE name, not used by any catalogue.
+    #[arg(long, value_name = "NNNNN_NAME")]
+    pub id: String,
+    /// Zenodo token with the deposit:write and deposit:actions scopes.
+    #[arg(
+        long,
+        env = "ZENODO_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub zenodo_token: Option<String>,
+    /// GitHub token allowed to open issues on the catalogue repository.
+    #[arg(
+        long,
+        env = "GITHUB_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub github_token: Option<String>,
+    /// Use sandbox.zenodo.org (a rehearsal: opens no GitHub issue unless --catalog-repo is given).
+    #[arg(long)]
+    pub sandbox: bool,
+    /// Check, test and pack, print what would be sent, and send nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Publish the Zenodo deposition (without it, it stays a draft you can review and publish).
+    #[arg(long)]
+    pub publish: bool,
+    /// The repository to open the issue on, `owner/name` (default: RichardObi/medigan).
+    #[arg(long, value_name = "OWNER/REPO")]
+    pub catalog_repo: Option<String>,
+    /// Where to write the packed zip (default: `ID.zip` in the current folder).
+    #[arg(long, value_name = "PATH")]
+    pub zip: Option<PathBuf>,
+    /// Zenodo base URL (tests).
+    #[arg(long, env = "MEDIGAN_ZENODO_URL", hide = true)]
+    pub zenodo_url: Option<String>,
+    /// GitHub API base URL (tests).
+    #[arg(long, env = "MEDIGAN_GITHUB_API_URL", hide = true)]
+    pub github_api_url: Option<String>,
+}
+
+/// Arguments of `medigan visualize`.
+#[derive(Debug, Args)]
+pub struct VisualizeArgs {
+    /// The model: full id, number or unique prefix.
+    pub model: String,
+    /// Latent dimensions moved together by one slider.
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    pub slider_grouper: usize,
+    /// Port on 127.0.0.1 (0 picks a free one).
+    #[arg(long, default_value_t = 0, value_name = "P")]
+    pub port: u16,
+    /// Print the address only; do not open a browser.
+    #[arg(long)]
+    pub no_browser: bool,
+    /// Where the Save button writes images and their latents.
+    #[arg(long, default_value = "medigan-visualize", value_name = "DIR")]
+    pub save_dir: std::path::PathBuf,
+}
+
+/// Arguments of `medigan test`.
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    /// Models to test: full ids, numbers or unique prefixes.
+    pub models: Vec<String>,
+    /// Test every model of the catalogue (legacy Python packages are reported as skipped).
+    #[arg(long)]
+    pub all: bool,
+}
+
+/// Arguments of `medigan fid`.
+#[derive(Debug, Args)]
+pub struct FidArgs {
+    /// Folder of real images.
+    pub real: PathBuf,
+    /// Folder of synthetic images.
+    pub synthetic: PathBuf,
+    /// Feature extraction.
+    #[command(flatten)]
+    pub extraction: ExtractionArgs,
+}
+
+/// Arguments of `medigan evaluate`.
+#[derive(Debug, Args)]
+pub struct EvaluateArgs {
+    /// The models (full ids, numbers or unique prefixes); all are compared with the same real set.
+    #[arg(required = true, value_name = "MODEL")]
+    pub models: Vec<String>,
+    /// Folder of real images (the model's training data or a held-out part of it).
+    #[arg(long, value_name = "DIR")]
+    pub real: PathBuf,
+    /// Synthetic samples per model (default: as many as there are real images).
+    #[arg(short = 'n', long = "num-samples", value_name = "N")]
+    pub num_samples: Option<u64>,
+    /// Seed of the generation run.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Draw FID_rs against FID_rr as SVG (the paper's Fig. 8): the catalogue's models with both
+    /// numbers, and the models just evaluated, with the regression line.
+    #[arg(long, value_name = "FILE.svg")]
+    pub plot: Option<PathBuf>,
+    /// Feature extraction.
+    #[command(flatten)]
+    pub extraction: ExtractionArgs,
+}
+
+/// Feature extraction options of `medigan fid` and `medigan evaluate`.
+#[derive(Debug, Args)]
+pub struct ExtractionArgs {
+    /// `inception` (FID Inception-v3) or `onnx:PATH` (a network taking [batch, 3, H, W] and
+    /// giving [batch, D] or [batch, D, 1, 1], e.g. a RadImageNet model).
+    #[arg(long, default_value = "inception", value_name = "inception|onnx:PATH")]
+    pub extractor: String,
+    /// A local copy of pt_inception-2015-12-05-6726825d.pth, instead of the download.
+    #[arg(long, value_name = "FILE", env = "MEDIGAN_FID_WEIGHTS")]
+    pub inception_weights: Option<PathBuf>,
+    /// Input size of an ONNX extractor, `N` or `HxW` (needed when the graph leaves it open).
+    #[arg(long, value_name = "N|HxW")]
+    pub input_size: Option<String>,
+    /// Range images in [0, 1] are mapped to for an ONNX extractor.
+    #[arg(
+        long,
+        default_value = "-1,1",
+        value_name = "MIN,MAX",
+        allow_hyphen_values = true
+    )]
+    pub range: String,
+    /// Per-channel mean subtracted after --range (ONNX extractor), e.g. 0.485,0.456,0.406.
+    #[arg(long, value_name = "R,G,B", requires = "std")]
+    pub mean: Option<String>,
+    /// Per-channel standard deviation divided by after --mean, e.g. 0.229,0.224,0.225.
+    #[arg(long, value_name = "R,G,B", requires = "mean")]
+    pub std: Option<String>,
+    /// The ONNX output holding the features (default: the first output).
+    #[arg(long, value_name = "NAME")]
+    pub output_name: Option<String>,
+    /// Min-max normalise each image before resizing (the paper's normalised FID, Table 4).
+    #[arg(long)]
+    pub normalize: bool,
+    /// Value range of .npy images (default: [0, 1] for floats, the type's range for integers).
+    #[arg(long, value_name = "MIN,MAX", allow_hyphen_values = true)]
+    pub npy_range: Option<String>,
+    /// Images per extractor call.
+    #[arg(long = "batch", default_value_t = 32, value_name = "B")]
+    pub batch: usize,
+    /// CPU threads (default: all cores).
+    #[arg(long, value_name = "T")]
+    pub threads: Option<usize>,
+    /// Seed of the random split of the real set into two halves for FID_rr.
+    #[arg(long, default_value_t = 0)]
+    pub split_seed: u64,
+    /// Keep features in this folder, keyed by image content and extractor: a set is embedded once.
+    #[arg(long, value_name = "DIR")]
+    pub cache_features: Option<PathBuf>,
+    /// Catalogue key of the metric (default: `FID` for inception, else `FID_<FILE STEM>`), e.g.
+    /// `FID_RADIMAGENET`; the ratio is written as `<KEY>_ratio`.
+    #[arg(long, value_name = "KEY")]
+    pub metric_key: Option<String>,
 }
 
 /// Arguments of `medigan generate`.
@@ -114,8 +336,14 @@ pub struct GenerateArgs {
     /// Samples per inference call.
     #[arg(long = "batch", default_value_t = 16, value_name = "B")]
     pub batch: usize,
-    /// File format: png (8-bit) or npy (float32, values unchanged).
-    #[arg(long, default_value = "png", value_name = "png|npy")]
+    /// File format: png (8-bit), png16 (16-bit gray), npy (float32, values unchanged), dicom
+    /// (Secondary Capture, marked synthetic), nifti (.nii, float32) or nifti-gz (.nii.gz). Masks
+    /// are written in the same format, named `*_mask.*`.
+    #[arg(
+        long,
+        default_value = "png",
+        value_name = "png|png16|npy|dicom|nifti|nifti-gz"
+    )]
     pub format: String,
     /// Class to generate, by name, for conditional models (default: drawn per sample).
     #[arg(long, value_name = "NAME")]
@@ -132,6 +360,10 @@ pub struct GenerateArgs {
     /// CPU threads to use (default: all cores).
     #[arg(long, value_name = "T")]
     pub threads: Option<usize>,
+    /// Consent, for a model in the original Python format, to create its environment, install
+    /// its dependencies with pip and run its code (environments: `medigan cache path --json`).
+    #[arg(long)]
+    pub install_dependencies: bool,
 }
 
 /// `medigan cache ...`.

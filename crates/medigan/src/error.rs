@@ -1,6 +1,8 @@
 //! The library's error type: one variant per module, each keeping the module's own error.
 
 use crate::catalog::CatalogError;
+use crate::contribute::ContributeError;
+use crate::evaluate::EvaluateError;
 use crate::generate::GenerateError;
 use crate::output::OutputError;
 use crate::runtime::RuntimeError;
@@ -28,6 +30,15 @@ pub enum Error {
     /// Writing samples failed.
     #[error(transparent)]
     Output(#[from] OutputError),
+    /// Evaluating synthetic data (features, FID) failed.
+    #[error(transparent)]
+    Evaluate(#[from] EvaluateError),
+    /// Running a package in the original medigan format failed.
+    #[error(transparent)]
+    Legacy(Box<crate::legacy::LegacyError>),
+    /// Preparing or publishing a contribution failed.
+    #[error(transparent)]
+    Contribute(#[from] ContributeError),
     /// The model is in the original Python package format, which this build runs natively not.
     #[error(
         "model `{model}` is a Python package in the original medigan format; this version runs \
@@ -46,6 +57,10 @@ impl Error {
             Error::Catalog(e) => e.hint(),
             Error::Runtime(e) => e.hint(),
             Error::Generate(GenerateError::Runtime(e)) => e.hint(),
+            Error::Evaluate(e) => e.hint(),
+            Error::Contribute(e) => e.hint(),
+            Error::Legacy(e) => e.hint(),
+            Error::Generate(GenerateError::Legacy(e)) => e.hint(),
             Error::NotNative { .. } => Some(
                 "list the native models with `medigan search onnx --keys` or `medigan list`".into(),
             ),

@@ -15,7 +15,7 @@ use crate::generate::{
 };
 use crate::home::Home;
 use crate::model::{self, NativeModel};
-use crate::output::{Format, ManifestHeader, Provenance, index_digits, manifest_name};
+use crate::output::{self, Format, ManifestHeader, Provenance, index_digits, manifest_name};
 use crate::progress::{NoProgress, Progress};
 use crate::runtime::BackendKind;
 use crate::sample::{Sample, sample_seed};
@@ -62,6 +62,7 @@ pub struct Generators {
     catalog: OnceLock<Catalog>,
     store: OnceLock<Store>,
     loaded: Mutex<HashMap<String, Arc<NativeModel>>>,
+    legacy: Mutex<crate::legacy::LegacySettings>,
 }
 
 impl Generators {
@@ -72,7 +73,46 @@ impl Generators {
             catalog: OnceLock::new(),
             store: OnceLock::new(),
             loaded: Mutex::new(HashMap::new()),
+            legacy: Mutex::new(crate::legacy::LegacySettings::from_env()),
         }
+    }
+
+    /// How packages in the original Python format are run (consent, Python, pip, time limit).
+    pub fn legacy_settings(&self) -> crate::legacy::LegacySettings {
+        self.legacy.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// Changes how packages in the original Python format are run, e.g. gives consent to
+    /// install their dependencies and run their code (`install_dependencies`).
+    pub fn set_legacy_settings(&self, settings: crate::legacy::LegacySettings) {
+        if let Ok(mut slot) = self.legacy.lock() {
+            *slot = settings;
+        }
+    }
+
+    /// Prepares a model in the original Python format for `request` (fetch, trust check,
+    /// environment), or `None` for a native model.
+    fn legacy_model(
+        &self,
+        model_id: &str,
+        request: &GenerateRequest,
+        progress: &dyn Progress,
+    ) -> Result<Option<crate::legacy::LegacyModel>> {
+        let entry = self.get_config_by_id(model_id)?;
+        if !crate::legacy::is_legacy(entry) {
+            return Ok(None);
+        }
+        let base = self.source_dir(entry)?;
+        let settings = self.legacy_settings();
+        crate::legacy::prepare(
+            entry,
+            self.store(),
+            base.as_deref(),
+            &settings,
+            request,
+            progress,
+        )
+        .map(Some)
     }
 
     /// A facade configured from the environment (see [`Settings::from_env`]).
@@ -251,9 +291,20 @@ impl Generators {
         progress: &dyn Progress,
     ) -> Result<RunSummary> {
         request.check()?;
+        if let Some(legacy) = self.legacy_model(model_id, request, progress)? {
+            let settings = self.legacy_settings();
+            let home = &self.settings.home;
+            return crate::legacy::generate_to_dir(
+                legacy, home, &settings, request, dir, format, progress,
+            );
+        }
         let model = self.load_model(model_id, progress)?;
         let writer = format.writer();
         writer.check(&model.image_shape())?;
+        if let Some(mask) = model.spec.output(catalog::OutputKind::Mask) {
+            writer.check(&mask.shape)?;
+        }
+        let (modality, spacing) = self.imaging(&model)?;
         let plan = RunPlan::new(&model, request)?;
         let threads = request.thread_count();
         let workers = threads.min(plan.batch_count()).max(1);
@@ -279,6 +330,8 @@ impl Generators {
                 model_version: model.version.clone(),
                 package_sha256: model.package.sha256.clone(),
                 run_seed: request.seed,
+                modality,
+                spacing,
             },
             digits: index_digits(request.num_samples),
         };
@@ -318,6 +371,11 @@ impl Generators {
         request: &GenerateRequest,
     ) -> Result<SampleStream<'static>> {
         request.check()?;
+        if let Some(legacy) = self.legacy_model(model_id, request, &NoProgress)? {
+            let indices = request.indices().collect();
+            let settings = self.legacy_settings();
+            return crate::legacy::stream(legacy, &self.settings.home, &settings, request, indices);
+        }
         let model = self.load_model(model_id, &NoProgress)?;
         let plan = Arc::new(RunPlan::new(&model, request)?);
         let generator = model.generator(self.settings.backend, request.thread_count())?;
@@ -331,6 +389,43 @@ impl Generators {
         ))
     }
 
+    /// A stream over chosen samples of a run, in the order given: sample `i` is the same as in
+    /// the whole run (it is drawn from `(request.seed, i)`), so a dataset can fetch any index.
+    /// Every index must be below `request.num_samples`; `request.shard` is ignored.
+    pub fn stream_indices(
+        &self,
+        model_id: &str,
+        request: &GenerateRequest,
+        indices: Vec<u64>,
+    ) -> Result<SampleStream<'static>> {
+        request.check()?;
+        if let Some(bad) = indices.iter().find(|&&i| i >= request.num_samples) {
+            return Err(generate::GenerateError::BadRequest {
+                what: "sample index",
+                reason: format!(
+                    "{bad} is out of range: the run has {} samples (0..{})",
+                    request.num_samples, request.num_samples
+                ),
+            }
+            .into());
+        }
+        if let Some(legacy) = self.legacy_model(model_id, request, &NoProgress)? {
+            let settings = self.legacy_settings();
+            return crate::legacy::stream(legacy, &self.settings.home, &settings, request, indices);
+        }
+        let model = self.load_model(model_id, &NoProgress)?;
+        let plan = RunPlan::new(&model, request)?;
+        let generator = model.generator(self.settings.backend, request.thread_count())?;
+        let count = indices.len() as u64;
+        let make = move |j: u64| plan.request(indices[j as usize]);
+        Ok(SampleStream::new(
+            Box::new(generator),
+            Box::new(make),
+            0..count,
+            request.batch_size,
+        ))
+    }
+
     /// A reusable generate function with bound defaults (the original
     /// `is_gen_function_returned=True`).
     pub fn get_generate_function(
@@ -338,13 +433,55 @@ impl Generators {
         model_id: &str,
         defaults: GenerateRequest,
     ) -> Result<GenerateFunction<'_>> {
-        let model = self.get_config_by_id(model_id)?.id.clone();
-        self.load_model(&model, &NoProgress)?;
+        let entry = self.get_config_by_id(model_id)?;
+        let model = entry.id.clone();
+        if !crate::legacy::is_legacy(entry) {
+            self.load_model(&model, &NoProgress)?;
+        }
         Ok(GenerateFunction {
             generators: self,
             model,
             defaults,
         })
+    }
+
+    /// Runs the model test pipeline on one model (the original `test_model`): fetch, load,
+    /// generate two samples, check shapes, ranges, determinism and variation.
+    pub fn test_model(
+        &self,
+        model_id: &str,
+        progress: &dyn Progress,
+    ) -> Result<crate::contribute::ModelTestReport> {
+        crate::contribute::test_model(self, model_id, progress)
+    }
+
+    /// The DICOM modality (from `selection.modality`) and the spacing the image output declares.
+    fn imaging(&self, model: &NativeModel) -> Result<(Option<String>, Option<Vec<f64>>)> {
+        let entry = self.get_config_by_id(&model.id)?;
+        let modality = entry
+            .metadata
+            .selection
+            .modality
+            .get()
+            .and_then(|terms| output::dicom_modality(terms))
+            .map(str::to_string);
+        let spacing = match model
+            .spec
+            .outputs
+            .iter()
+            .position(|o| o.kind == catalog::OutputKind::Image)
+        {
+            Some(i) => {
+                let out = &model.spec.outputs[i];
+                output::declared_spacing(
+                    out.extra.get("spacing"),
+                    &format!("`{}`: execution.onnx.outputs[{i}].spacing", model.id),
+                    &out.shape,
+                )?
+            }
+            None => None,
+        };
+        Ok((modality, spacing))
     }
 
     fn manifest_header(

@@ -6,6 +6,12 @@
 //! │   └── upstream.json          last download of the upstream catalogue
 //! ├── packages-v1/
 //! │   └── <sha256>/              one unpacked package per content hash
+//! ├── files-v1/
+//! │   └── <sha256>/<file name>   single files kept as downloaded (FID Inception weights)
+//! ├── envs-v1/
+//! │   └── <model id>/            Python environment of a legacy model (see `legacy`)
+//! ├── legacy/bridge-*.py         the bridge script legacy models run through
+//! ├── legacy-lock.json           link -> sha256 of each legacy package's first download
 //! ├── locks/                     lock files guarding concurrent fetches
 //! └── tmp/                       downloads and unpacks in progress (same filesystem)
 //! ```
@@ -54,6 +60,16 @@ impl Home {
     /// Unpacked packages by content hash (`packages-v1/`).
     pub fn packages_dir(&self) -> PathBuf {
         self.root.join("packages-v1")
+    }
+
+    /// Single files kept as downloaded (e.g. network weights), by content hash (`files-v1/`).
+    pub fn files_dir(&self) -> PathBuf {
+        self.root.join("files-v1")
+    }
+
+    /// Python environments of legacy models, one per model (`envs-v1/`).
+    pub fn envs_dir(&self) -> PathBuf {
+        self.root.join("envs-v1")
     }
 
     /// Lock files (`locks/`).

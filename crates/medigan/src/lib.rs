@@ -10,6 +10,8 @@
 //! | [`search`] | keyword search and ranking by metric | `model_selector` |
 //! | [`store`] | download, verify, unpack and cache packages | part of `model_executor` |
 //! | [`runtime`] | run a loaded generator (onnxruntime, tract) | `model_executor` |
+//! | [`evaluate`] | FID, its real-real lower bound and the FID ratio; feature extractors | the paper's `tests/fid.py` |
+//! | [`legacy`] | run packages in the original Python format, one environment each | `model_executor` |
 //! | [`home`] | the on-disk layout of medigan's cache | - |
 #![deny(missing_docs)]
 #![warn(clippy::print_stdout, clippy::print_stderr)]
@@ -22,6 +24,7 @@ pub mod evaluate;
 pub mod generate;
 mod generators;
 pub mod home;
+pub mod legacy;
 pub mod model;
 pub mod output;
 pub mod progress;

@@ -11,6 +11,12 @@ pub trait Progress: Send + Sync {
     fn advance(&self, n: u64);
     /// The task ended (successfully or not).
     fn finish(&self);
+    /// Whether the user asked to stop (Ctrl-C in the Python bindings). Long work checks it
+    /// between batches and stops with [`crate::generate::GenerateError::Cancelled`]; the
+    /// default never cancels.
+    fn is_cancelled(&self) -> bool {
+        false
+    }
 }
 
 /// A [`Progress`] that shows nothing.

@@ -20,7 +20,8 @@ pub fn run(
         CacheCommand::Path => {
             if out.json {
                 render::json(
-                    &json!({ "home": generators.settings().home.root(), "packages": store.path() }),
+                    &json!({ "home": generators.settings().home.root(), "packages": store.path(),
+                        "envs": generators.settings().home.envs_dir() }),
                 )?;
             } else {
                 render::line(store.path().display())?;

@@ -19,15 +19,24 @@ pub fn run(generators: &Generators, args: &GenerateArgs, out: Output) -> anyhow:
     let request = request(args)?;
     let format: Format = args.format.parse().map_err(medigan::Error::from)?;
     let bar = Bar::new(out.quiet);
-    let summary = generators.generate(&args.model, &request, &args.output, format, &bar)?;
-    let model = generators.load_model(&args.model, &bar)?;
-    if let Some(hint) = model.take_hint() {
-        render::note(out.quiet, format!("note: {hint}"));
+    if args.install_dependencies {
+        let mut legacy = generators.legacy_settings();
+        legacy.install_dependencies = true;
+        generators.set_legacy_settings(legacy);
     }
+    let summary = generators.generate(&args.model, &request, &args.output, format, &bar)?;
+    let entry = generators.get_config_by_id(&args.model)?;
+    if !medigan::legacy::is_legacy(entry) {
+        let model = generators.load_model(&args.model, &bar)?;
+        if let Some(hint) = model.take_hint() {
+            render::note(out.quiet, format!("note: {hint}"));
+        }
+    }
+    let model_id = entry.id.clone();
     let rate = summary.samples as f64 / summary.elapsed.as_secs_f64().max(1e-9);
     if out.json {
         render::json(&json!({
-            "model_id": model.id,
+            "model_id": model_id,
             "samples": summary.samples,
             "files": summary.files,
             "manifest": summary.manifest,
@@ -38,7 +47,7 @@ pub fn run(generators: &Generators, args: &GenerateArgs, out: Output) -> anyhow:
             "Wrote {} samples ({} files) of {} to {} in {:.2} s ({rate:.0} samples/s)\nmanifest: {}",
             summary.samples,
             summary.files,
-            model.id,
+            model_id,
             args.output.display(),
             summary.elapsed.as_secs_f64(),
             summary.manifest.display()

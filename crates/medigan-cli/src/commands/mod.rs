@@ -2,10 +2,16 @@
 
 mod cache;
 mod catalog;
+mod contribute;
+mod evaluate;
+mod fid;
 mod generate;
 mod info;
+mod init_model;
 mod list;
 mod search;
+mod test;
+mod visualize;
 
 use std::process::ExitCode;
 
@@ -27,6 +33,12 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Generate(args) => generate::run(&generators, &args, out),
         Command::Cache(command) => cache::run(&generators, command, out),
         Command::Catalog(command) => catalog::run(&generators, command, out),
+        Command::Fid(args) => fid::run(&generators, &args, out),
+        Command::Evaluate(args) => evaluate::run(&generators, &args, out),
+        Command::Test(args) => test::run(&generators, &args, out),
+        Command::Visualize(args) => visualize::run(&generators, &args, out),
+        Command::InitModel(args) => init_model::run(&args, out),
+        Command::Contribute(args) => contribute::run(&generators, &args, out),
     }
 }
 

@@ -1,4 +1,304 @@
 //! Evaluation of synthetic data: feature extraction, the Frechet distance (FID), its real-real
 //! lower bound and the FID ratio (paper, section 4.2).
+//!
+//! | file | job |
+//! |---|---|
+//! | `images` | reading a set: folders of PNG/JPEG/npy, or samples in memory ([`ImageSet`]) |
+//! | `preprocess` | 3 channels, min-max normalisation, PyTorch-exact bilinear resize, range, mean/std |
+//! | `extractor` | the [`FeatureExtractor`] and [`ExtractorSource`] traits |
+//! | `onnx_extractor` | a user's ONNX network as extractor ([`OnnxExtractorSpec`]) |
+//! | `inception` | the FID Inception-v3 network (pytorch-fid's weights), run natively |
+//! | `fid_inception` | that network as extractor ([`InceptionSource`]), its weights fetched by sha256 |
+//! | `features` | batches on every core ([`extract_features`]) |
+//! | `cache` | features stored by set content + extractor ([`FeatureCache`]) |
+//! | `frechet` | the Frechet distance in f64 ([`frechet_distance`]) |
+//! | `ratio` | `FID_rr`, `rFID`, the report in catalogue keys ([`FidReport`]) |
+//! | `plot` | `FID_rs` against `FID_rr` as SVG (the paper's Fig. 8) |
+//!
+//! [`evaluate_sets`] does it all: embed the real set (or find it in the cache), embed the
+//! synthetic set, `FID_rs` between them, `FID_rr` between two seeded random halves of the real
+//! set, and `rFID`.
 
+pub mod cache;
+pub mod error;
+pub mod extractor;
+pub mod features;
+pub mod fid_inception;
+pub mod frechet;
+pub mod images;
 pub mod inception;
+pub mod onnx_extractor;
+pub mod plot;
+pub mod preprocess;
+pub mod ratio;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use ndarray::{Array2, Array3, ArrayD, Axis, Ix3};
+
+pub use cache::FeatureCache;
+pub use error::EvaluateError;
+pub use extractor::{ExtractorSource, FeatureExtractor, InputNormalization};
+pub use features::{FeatureOptions, extract_features};
+pub use fid_inception::{InceptionSource, fetch_fid_weights};
+pub use frechet::{FeatureStats, frechet_distance, frechet_distance_of_features};
+pub use images::{ImageSource, ReadOptions};
+pub use onnx_extractor::{OnnxExtractor, OnnxExtractorConfig, OnnxExtractorSpec};
+pub use ratio::{FidReport, fid_ratio, random_halves};
+
+use crate::progress::Progress;
+use crate::sample::Sample;
+
+/// A set of images to embed, with a label for messages and the cache.
+#[derive(Debug, Clone)]
+pub struct ImageSet {
+    /// A folder path or a model id.
+    pub label: String,
+    /// The images, in a fixed order.
+    pub images: Vec<ImageSource>,
+}
+
+impl ImageSet {
+    /// The image files below `dir` (see [`images::list_images`]).
+    pub fn from_folder(dir: &Path) -> Result<ImageSet, EvaluateError> {
+        let images = images::list_images(dir)?
+            .into_iter()
+            .map(ImageSource::File)
+            .collect();
+        Ok(ImageSet {
+            label: dir.display().to_string(),
+            images,
+        })
+    }
+
+    /// Generated samples (`[C, H, W]` images in `range`), mapped to [0, 1]. Volumes are refused.
+    pub fn from_samples(
+        label: impl Into<String>,
+        samples: &[Sample],
+        range: [f64; 2],
+    ) -> Result<ImageSet, EvaluateError> {
+        let label = label.into();
+        let (lo, hi) = (range[0] as f32, range[1] as f32);
+        if hi <= lo {
+            return Err(EvaluateError::InvalidOption {
+                option: "image range".into(),
+                value: format!("{lo},{hi}"),
+                reason: "the maximum must be above the minimum".into(),
+            });
+        }
+        let images = samples
+            .iter()
+            .map(|s| {
+                let image = sample_image(&s.image, &label)?;
+                let scaled = image.mapv(|v| ((v - lo) / (hi - lo)).clamp(0.0, 1.0));
+                Ok(ImageSource::Array(Arc::new(scaled)))
+            })
+            .collect::<Result<_, EvaluateError>>()?;
+        Ok(ImageSet { label, images })
+    }
+
+    /// Number of images.
+    pub fn len(&self) -> usize {
+        self.images.len()
+    }
+
+    /// Whether the set is empty.
+    pub fn is_empty(&self) -> bool {
+        self.images.is_empty()
+    }
+}
+
+fn sample_image(image: &ArrayD<f32>, label: &str) -> Result<Array3<f32>, EvaluateError> {
+    let view = match image.ndim() {
+        2 => image.view().insert_axis(Axis(0)),
+        _ => image.view(),
+    };
+    view.into_dimensionality::<Ix3>()
+        .map(|v| v.to_owned())
+        .map_err(|_| EvaluateError::Extractor {
+            name: label.to_string(),
+            reason: format!(
+                "samples of shape {:?} are not 2-D images (volumes cannot be embedded by a 2-D \
+                 extractor)",
+                image.shape()
+            ),
+        })
+}
+
+/// How an evaluation runs.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct EvaluateOptions {
+    /// How sets are embedded.
+    pub features: FeatureOptions,
+    /// Seed of the random split of the real set into halves for `FID_rr`.
+    pub split_seed: u64,
+    /// Where features are cached (none: always extract).
+    pub cache_dir: Option<PathBuf>,
+}
+
+/// Features of `set`, from the cache when it has them (and stored there when not).
+pub fn embed(
+    set: &ImageSet,
+    source: &dyn ExtractorSource,
+    options: &EvaluateOptions,
+    progress: &dyn Progress,
+) -> Result<Array2<f32>, EvaluateError> {
+    let cached = match &options.cache_dir {
+        Some(dir) => {
+            let cache = FeatureCache::new(dir);
+            let digest = cache::set_digest(&set.images)?;
+            let key = cache::cache_key(&digest, source, &options.features);
+            if let Some(found) = cache.get(&key, set.len(), source.feature_dims())? {
+                tracing::info!(
+                    "features of `{}` found in the cache ({})",
+                    set.label,
+                    cache.path(&key).display()
+                );
+                return Ok(found);
+            }
+            Some((cache, key))
+        }
+        None => None,
+    };
+    progress.begin(
+        &format!("embed {} with {}", set.label, source.name()),
+        Some(set.len() as u64),
+    );
+    let features = extract_features(&set.images, source, &options.features, progress);
+    progress.finish();
+    let features = features?;
+    if let Some((cache, key)) = cached {
+        cache.put(&key, &features, source, &options.features, &set.label)?;
+    }
+    Ok(features)
+}
+
+/// FID between the real and the synthetic features, `FID_rr` between two random halves of the
+/// real features (seeded; `None` with fewer than 4 real images) and `rFID`.
+pub fn report_from_features(
+    subject: impl Into<String>,
+    extractor: impl Into<String>,
+    real: &Array2<f32>,
+    synthetic: &Array2<f32>,
+    options: &EvaluateOptions,
+) -> Result<FidReport, EvaluateError> {
+    let fid_rs = frechet_distance_of_features(real.view(), synthetic.view())?;
+    let fid_rr = if real.nrows() >= 4 {
+        let (a, b) = random_halves(real.nrows(), options.split_seed);
+        let first = real.select(Axis(0), &a);
+        let second = real.select(Axis(0), &b);
+        Some(frechet_distance_of_features(first.view(), second.view())?)
+    } else {
+        None
+    };
+    Ok(FidReport {
+        subject: subject.into(),
+        extractor: extractor.into(),
+        fid_rs,
+        fid_rr,
+        fid_ratio: fid_rr.and_then(|rr| fid_ratio(fid_rs, rr)),
+        real_images: real.nrows(),
+        synthetic_images: synthetic.nrows(),
+        split_seed: options.split_seed,
+        normalized: options.features.min_max,
+    })
+}
+
+/// Embeds both sets and reports `FID_rs`, `FID_rr` and `rFID` (see [`report_from_features`]).
+pub fn evaluate_sets(
+    subject: impl Into<String>,
+    real: &ImageSet,
+    synthetic: &ImageSet,
+    source: &dyn ExtractorSource,
+    options: &EvaluateOptions,
+    progress: &dyn Progress,
+) -> Result<FidReport, EvaluateError> {
+    for (set, what) in [(real, "the real set"), (synthetic, "the synthetic set")] {
+        if set.len() < 2 {
+            return Err(EvaluateError::TooFewImages {
+                what: format!("FID over {what} `{}`", set.label),
+                needed: 2,
+                found: set.len(),
+            });
+        }
+    }
+    let real_features = embed(real, source, options, progress)?;
+    let synthetic_features = embed(synthetic, source, options, progress)?;
+    report_from_features(
+        subject,
+        source.name(),
+        &real_features,
+        &synthetic_features,
+        options,
+    )
+}
+
+impl crate::Generators {
+    /// `num_samples` samples of a model (seeded), as an image set for evaluation.
+    pub fn synthetic_set(
+        &self,
+        model_id: &str,
+        num_samples: u64,
+        seed: u64,
+    ) -> crate::Result<ImageSet> {
+        let model = self.load_model(model_id, &crate::progress::NoProgress)?;
+        let request = crate::generate::GenerateRequest {
+            num_samples,
+            seed,
+            ..Default::default()
+        };
+        let samples = self.generate_samples(&model.id, &request)?;
+        Ok(ImageSet::from_samples(
+            model.id.clone(),
+            &samples,
+            model.image_range(),
+        )?)
+    }
+
+    /// FID between two folders of images, with `FID_rr` and `rFID` of the first (real) one.
+    pub fn fid(
+        &self,
+        real: &Path,
+        synthetic: &Path,
+        source: &dyn ExtractorSource,
+        options: &EvaluateOptions,
+        progress: &dyn Progress,
+    ) -> crate::Result<FidReport> {
+        let real = ImageSet::from_folder(real)?;
+        let synthetic = ImageSet::from_folder(synthetic)?;
+        let subject = synthetic.label.clone();
+        Ok(evaluate_sets(
+            subject, &real, &synthetic, source, options, progress,
+        )?)
+    }
+
+    /// Generates a model's samples (`run.num_samples`, default: as many as the real images)
+    /// and reports `FID_rs`, `FID_rr` and `rFID` against the real folder.
+    pub fn evaluate(
+        &self,
+        model_id: &str,
+        real: &Path,
+        run: SyntheticRun,
+        source: &dyn ExtractorSource,
+        options: &EvaluateOptions,
+        progress: &dyn Progress,
+    ) -> crate::Result<FidReport> {
+        let real = ImageSet::from_folder(real)?;
+        let n = run.num_samples.unwrap_or(real.len() as u64);
+        let synthetic = self.synthetic_set(model_id, n, run.seed)?;
+        let subject = synthetic.label.clone();
+        Ok(evaluate_sets(
+            subject, &real, &synthetic, source, options, progress,
+        )?)
+    }
+}
+
+/// The generation run whose samples are evaluated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SyntheticRun {
+    /// Samples to generate (`None`: as many as the real set has images).
+    pub num_samples: Option<u64>,
+    /// The run's seed.
+    pub seed: u64,
+}

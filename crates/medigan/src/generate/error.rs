@@ -100,7 +100,13 @@ pub enum GenerateError {
     /// Writing a sample failed.
     #[error(transparent)]
     Output(#[from] OutputError),
+    /// A package in the original medigan format failed (see [`crate::legacy`]).
+    #[error(transparent)]
+    Legacy(Box<crate::legacy::LegacyError>),
     /// A worker thread panicked (a bug).
     #[error("a generation worker stopped unexpectedly: {0}")]
     Worker(String),
+    /// The run was stopped by the caller ([`crate::progress::Progress::is_cancelled`]).
+    #[error("generation cancelled")]
+    Cancelled,
 }

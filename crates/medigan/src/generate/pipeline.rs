@@ -200,6 +200,10 @@ fn collect(
             let _ = tokens.send(());
             next += 1;
         }
+        // Returning drops the channels, which stops the dispatcher and the workers.
+        if progress.is_cancelled() {
+            return Err(GenerateError::Cancelled);
+        }
     }
     drop(tokens);
     let path = manifest.finish()?;

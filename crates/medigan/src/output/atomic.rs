@@ -18,9 +18,7 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), OutputError> {
     // The mode `File::create` gives (0666 less the umask), not tempfile's private 0600.
     #[cfg(unix)]
     builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
-    let mut tmp = builder
-        .tempfile_in(dir)
-        .map_err(io_error)?;
+    let mut tmp = builder.tempfile_in(dir).map_err(io_error)?;
     tmp.write_all(bytes).map_err(io_error)?;
     tmp.persist(path).map_err(|e| io_error(e.error))?;
     Ok(())

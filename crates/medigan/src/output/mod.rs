@@ -1,10 +1,15 @@
-//! Output writers: turn a sample into file bytes (PNG, NPY; the medical formats slot in beside
-//! them), write files atomically, and keep the provenance manifest.
+//! Output writers: turn a sample into file bytes (PNG 8/16-bit, NPY, DICOM, NIfTI), write files
+//! atomically, and keep the provenance manifest.
 
 mod atomic;
+mod dicom;
+mod imaging;
 mod manifest;
+mod nifti;
 mod npy;
 mod png;
+mod png16;
+mod uid;
 
 use std::fmt;
 use std::str::FromStr;
@@ -12,9 +17,17 @@ use std::str::FromStr;
 use ndarray::ArrayD;
 
 pub use atomic::write_atomically;
+pub use dicom::{
+    DEFAULT_MODALITY, DicomWriter, IMPLEMENTATION_CLASS_UID, SYNTHETIC_PATIENT,
+    SYNTHETIC_PATIENT_NAME,
+};
+pub use imaging::{declared_spacing, dicom_modality};
 pub use manifest::{MANIFEST_NAME, ManifestFile, ManifestHeader, ManifestWriter, manifest_name};
+pub use nifti::NiftiWriter;
 pub use npy::NpyWriter;
 pub use png::PngWriter;
+pub use png16::Png16Writer;
+pub use uid::{fresh_uid, is_valid_uid};
 
 /// Errors of the output writers.
 #[derive(Debug, thiserror::Error)]
@@ -47,8 +60,16 @@ pub enum OutputError {
         /// The cause.
         cause: std::io::Error,
     },
+    /// The model's metadata declares something a writer cannot use.
+    #[error("model metadata: {field} {reason}")]
+    Metadata {
+        /// The field, e.g. `execution.onnx.outputs[0].spacing`.
+        field: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// An unknown format name.
-    #[error("unknown output format `{name}`; expected one of: png, npy")]
+    #[error("unknown output format `{name}`; expected one of: {}", Format::NAMES.join(", "))]
     UnknownFormat {
         /// What was asked for.
         name: String,
@@ -78,7 +99,7 @@ pub struct Encoding<'a> {
 }
 
 /// Facts about a run that formats with metadata (DICOM, NIfTI) embed in every file.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Provenance {
     /// The model id.
     pub model_id: String,
@@ -88,6 +109,13 @@ pub struct Provenance {
     pub package_sha256: String,
     /// The run seed.
     pub run_seed: u64,
+    /// DICOM modality code (`MG`, `CT`, `MR`, ...) from the model's metadata, if it names one
+    /// ([`dicom_modality`]); DICOM writes `OT` (other) without it.
+    pub modality: Option<String>,
+    /// Voxel spacing in mm that the model declares for its image output, in the order of the
+    /// sample's spatial axes: `[row, column]` in 2D, `[slice, row, column]` in 3D
+    /// ([`declared_spacing`]). DICOM writes it as Pixel Spacing, NIfTI in its affine.
+    pub spacing: Option<Vec<f64>>,
 }
 
 /// Encodes one array of a sample into the bytes of one file.
@@ -112,16 +140,42 @@ pub enum Format {
     /// 8-bit PNG (grayscale, RGB or RGBA), values mapped from the model's range to 0..255.
     #[default]
     Png,
+    /// 16-bit grayscale PNG, values mapped from the model's range to 0..65535.
+    Png16,
     /// NumPy `.npy`, float32 values unchanged.
     Npy,
+    /// DICOM Secondary Capture, one file per 2D sample, marked as synthetic.
+    Dicom,
+    /// NIfTI-1 `.nii`, float32 values unchanged; 2D samples as single-slice volumes.
+    Nifti,
+    /// NIfTI-1 compressed with gzip, `.nii.gz`.
+    NiftiGz,
 }
 
 impl Format {
-    /// The writer of this format.
+    /// Every format, in the order help texts list them.
+    pub const ALL: [Format; 6] = [
+        Format::Png,
+        Format::Png16,
+        Format::Npy,
+        Format::Dicom,
+        Format::Nifti,
+        Format::NiftiGz,
+    ];
+
+    /// The names of [`Format::ALL`], as `--format` takes them.
+    pub const NAMES: [&'static str; 6] = ["png", "png16", "npy", "dicom", "nifti", "nifti-gz"];
+
+    /// The writer of this format, for one run (a DICOM writer draws the run's study and series
+    /// UIDs when it is made).
     pub fn writer(self) -> Box<dyn SampleWriter> {
         match self {
             Format::Png => Box::new(PngWriter),
+            Format::Png16 => Box::new(Png16Writer),
             Format::Npy => Box::new(NpyWriter),
+            Format::Dicom => Box::new(DicomWriter::new()),
+            Format::Nifti => Box::new(NiftiWriter { gzip: false }),
+            Format::NiftiGz => Box::new(NiftiWriter { gzip: true }),
         }
     }
 
@@ -129,7 +183,11 @@ impl Format {
     pub fn name(self) -> &'static str {
         match self {
             Format::Png => "png",
+            Format::Png16 => "png16",
             Format::Npy => "npy",
+            Format::Dicom => "dicom",
+            Format::Nifti => "nifti",
+            Format::NiftiGz => "nifti-gz",
         }
     }
 }
@@ -146,12 +204,23 @@ impl FromStr for Format {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s.trim().to_ascii_lowercase().as_str() {
             "png" => Ok(Format::Png),
+            "png16" => Ok(Format::Png16),
             "npy" => Ok(Format::Npy),
+            "dicom" | "dcm" => Ok(Format::Dicom),
+            "nifti" | "nii" => Ok(Format::Nifti),
+            "nifti-gz" | "nii.gz" => Ok(Format::NiftiGz),
             _ => Err(OutputError::UnknownFormat {
                 name: s.to_string(),
             }),
         }
     }
+}
+
+/// `value` mapped linearly from `range` onto `0..=top`, clamped and rounded to nearest (NaN
+/// becomes 0).
+pub(crate) fn quantise(value: f32, range: [f64; 2], top: u16) -> u16 {
+    let scaled = (f64::from(value) - range[0]) / (range[1] - range[0]) * f64::from(top);
+    scaled.round().clamp(0.0, f64::from(top)) as u16
 }
 
 /// The file name of a sample part: `00042.png`, `00042_mask.png`, with at least five digits.

@@ -108,6 +108,25 @@ pub fn open_session(
     }
 }
 
+/// The inputs and outputs an ONNX file declares (names, element types, dimensions), read with
+/// tract's parser without loading the graph: what a caller needs to build an [`OnnxSpec`] for a
+/// graph it did not declare itself (a user's feature extractor).
+pub fn read_signature(graph: &Path) -> Result<GraphSignature, RuntimeError> {
+    use tract_onnx::prelude::Framework as _;
+    if !graph.is_file() {
+        return Err(RuntimeError::GraphMissing {
+            graph: graph.into(),
+        });
+    }
+    let proto = tract_onnx::onnx()
+        .proto_model_for_path(graph)
+        .map_err(|e| RuntimeError::TractLoad {
+            graph: graph.into(),
+            source: Cause::tract(&e),
+        })?;
+    Ok(tract_facts::proto_signature(&proto))
+}
+
 /// The path of a package's graph: `spec.graph` joined to the package directory, refused unless
 /// it is a plain relative path that stays inside the package.
 pub fn graph_path(package_dir: &Path, spec: &OnnxSpec) -> Result<PathBuf, RuntimeError> {

@@ -200,6 +200,83 @@ impl Store {
         }
     }
 
+    /// Makes a single file available on disk as it was downloaded (not unpacked), e.g. network
+    /// weights: `files-v1/<sha256>/<file_name>`. `request.sha256` is required, so a file is
+    /// found again by its hash without the network (also offline), and a download is kept only
+    /// when its hash matches. Downloads resume and retry like packages.
+    pub fn fetch_file(
+        &self,
+        request: &FetchRequest,
+        file_name: &str,
+        progress: &dyn Progress,
+    ) -> Result<PathBuf, StoreError> {
+        let expected = match request.sha256.as_deref() {
+            Some(sha) => normalize_sha256(&request.label, sha)?,
+            None => {
+                return Err(StoreError::BadLink {
+                    link: request.link.clone(),
+                    reason: "a single-file fetch needs the expected sha256".into(),
+                });
+            }
+        };
+        let safe_name = Path::new(file_name)
+            .file_name()
+            .filter(|n| *n == std::ffi::OsStr::new(file_name))
+            .ok_or_else(|| StoreError::BadLink {
+                link: request.link.clone(),
+                reason: format!("`{file_name}` is not a plain file name"),
+            })?;
+        let dir = self.home.files_dir().join(&expected);
+        let target = dir.join(safe_name);
+        if target.is_file() {
+            return Ok(target);
+        }
+        let url = match Link::parse(&request.link)? {
+            Link::Http(url) => url,
+            Link::Dir(path) | Link::Zip(path) => {
+                let (actual, _) = sha256_file(&path)?;
+                check_hash(&request.label, &request.link, &expected, &actual)?;
+                return Ok(path);
+            }
+        };
+        if self.offline {
+            return Err(StoreError::Offline {
+                label: request.label.clone(),
+                link: request.link.clone(),
+            });
+        }
+        let key = link_key(url.as_str());
+        let _lock = FetchLock::acquire(&self.home.locks_dir(), &key, &request.label)?;
+        if target.is_file() {
+            return Ok(target);
+        }
+        let tmp = self.home.tmp_dir();
+        std::fs::create_dir_all(&tmp).map_err(StoreError::io("create directory", &tmp))?;
+        let part = tmp.join(format!("{key}.part"));
+        let result = download::Download {
+            client: self.client(url.as_str())?,
+            config: &self.config,
+            url: url.as_str(),
+            part: &part,
+            label: &request.label,
+        }
+        .run(progress)
+        .and_then(|()| {
+            let (actual, _) = sha256_file(&part)?;
+            check_hash(&request.label, &request.link, &expected, &actual)
+        });
+        if let Err(e) = result {
+            if !resumable(&e) {
+                remove_if_present(&part)?;
+            }
+            return Err(e);
+        }
+        std::fs::create_dir_all(&dir).map_err(StoreError::io("create directory", &dir))?;
+        std::fs::rename(&part, &target).map_err(StoreError::io("move the download to", &target))?;
+        tracing::info!("stored `{}` as `{}`", request.label, target.display());
+        Ok(target)
+    }
+
     /// Installs a package archive held in memory (e.g. embedded in the binary), with the same
     /// checks as a download; its source is recorded as `embedded:<label>`.
     pub fn install_bytes(

@@ -1,0 +1,51 @@
+"""medigan_rs: medigan's Python API over a Rust core.
+
+Find generative models of medical images by what they generate, rank them by their reported
+metrics, and generate synthetic samples to disk, to numpy arrays, or as a torch Dataset::
+
+    from medigan_rs import Generators
+    generators = Generators()
+    generators.find_models_and_rank(["mammography"], metric="FID", order="asc")
+    images = generators.generate(900, num_samples=8, save_images=False)
+
+The method names, argument names and defaults are those of the original `medigan.Generators`.
+Native (ONNX) models run on onnxruntime, whose library comes with the `onnxruntime` package.
+"""
+
+from . import _ort
+
+_ort.configure()
+
+from ._native import __version__  # noqa: E402
+from .exceptions import (  # noqa: E402
+    AmbiguousModelError,
+    BackendError,
+    CatalogError,
+    GenerateError,
+    MediganError,
+    NotNativeError,
+    OfflineError,
+    OutputError,
+    SearchError,
+    StoreError,
+    UnknownModelError,
+)
+from .generators import GenerateFunction, Generators, MatchedEntry  # noqa: E402
+
+__all__ = [
+    "Generators",
+    "GenerateFunction",
+    "MatchedEntry",
+    "MediganError",
+    "CatalogError",
+    "UnknownModelError",
+    "AmbiguousModelError",
+    "OfflineError",
+    "SearchError",
+    "StoreError",
+    "BackendError",
+    "GenerateError",
+    "OutputError",
+    "NotNativeError",
+    "__version__",
+]

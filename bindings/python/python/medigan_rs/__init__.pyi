@@ -1,0 +1,23 @@
+# Type stub of the medigan_rs package: the public API is typed in generators.py and
+# exceptions.py (plain Python with annotations); the native module in _native.pyi.
+from .exceptions import (
+    AmbiguousModelError as AmbiguousModelError,
+    BackendError as BackendError,
+    CatalogError as CatalogError,
+    GenerateError as GenerateError,
+    MediganError as MediganError,
+    NotNativeError as NotNativeError,
+    OfflineError as OfflineError,
+    OutputError as OutputError,
+    SearchError as SearchError,
+    StoreError as StoreError,
+    UnknownModelError as UnknownModelError,
+)
+from .generators import (
+    GenerateFunction as GenerateFunction,
+    Generators as Generators,
+    MatchedEntry as MatchedEntry,
+)
+
+__version__: str
+__all__: list[str]

@@ -1,0 +1,74 @@
+# Type stub of the native module medigan_rs._native (Rust, PyO3). Use medigan_rs.Generators.
+from typing import Any, Optional, Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+__version__: str
+
+SampleRow = tuple[int, int, npt.NDArray[np.float32], Optional[npt.NDArray[np.float32]], Optional[str]]
+
+def ort_library_path() -> Optional[str]: ...
+
+class Generators:
+    def __init__(
+        self,
+        catalog: Optional[Sequence[str]] = None,
+        home: Optional[str] = None,
+        offline: Optional[bool] = None,
+        backend: Optional[str] = None,
+    ) -> None: ...
+    def settings(self) -> dict[str, Any]: ...
+    def list_models(self) -> list[str]: ...
+    def resolve(self, model_id: str) -> str: ...
+    def config(self, model_id: str) -> dict[str, Any]: ...
+    def selection(self, model_id: str) -> dict[str, Any]: ...
+    def find_matching(
+        self,
+        values: Sequence[str],
+        operator: str = "AND",
+        match_keys: bool = False,
+        case_sensitive: bool = False,
+    ) -> list[str]: ...
+    def rank(self, model_ids: Optional[Sequence[str]], metric: str, order: str) -> list[dict[str, Any]]: ...
+    def find_and_rank(
+        self,
+        values: Sequence[str],
+        operator: str,
+        match_keys: bool,
+        case_sensitive: bool,
+        metric: str,
+        order: str,
+    ) -> list[dict[str, Any]]: ...
+    def key_value(self, key: str, value: str, case_sensitive: bool) -> list[str]: ...
+    def selection_keys(self, model_id: Optional[str] = None) -> list[str]: ...
+    def selection_values(self, key: str, model_id: Optional[str] = None) -> list[Any]: ...
+    def model_info(self, model_id: str) -> dict[str, Any]: ...
+    def take_hint(self, model_id: str) -> Optional[str]: ...
+    def generate_to_dir(
+        self,
+        model_id: str,
+        output_path: str,
+        num_samples: int,
+        seed: int = 0,
+        batch_size: int = 16,
+        label: Optional[str] = None,
+        inputs: Sequence[str] = ...,
+        shard: Optional[str] = None,
+        threads: Optional[int] = None,
+        options: dict[str, str] = ...,
+        format: str = "png",
+    ) -> dict[str, Any]: ...
+    def generate_samples(
+        self,
+        model_id: str,
+        num_samples: int,
+        seed: int = 0,
+        batch_size: int = 16,
+        label: Optional[str] = None,
+        inputs: Sequence[str] = ...,
+        shard: Optional[str] = None,
+        threads: Optional[int] = None,
+        options: dict[str, str] = ...,
+        indices: Optional[Sequence[int]] = None,
+    ) -> list[SampleRow]: ...

@@ -1,0 +1,74 @@
+"""The exceptions medigan_rs raises: a base `MediganError`, one subclass per kind of failure.
+
+Each carries the Rust core's message; where the core has advice, the message ends with a
+`hint: ...` line and the exception's `hint` attribute holds it (else `hint` is None). Classes
+also derive from the built-in exception a Python user would expect (`LookupError` for an
+unknown model, `ValueError` for a bad request, `OSError` for files and downloads), so existing
+`except` clauses keep working.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+__all__ = [
+    "MediganError",
+    "CatalogError",
+    "UnknownModelError",
+    "AmbiguousModelError",
+    "OfflineError",
+    "SearchError",
+    "StoreError",
+    "BackendError",
+    "GenerateError",
+    "OutputError",
+    "NotNativeError",
+]
+
+
+class MediganError(Exception):
+    """Any error of medigan_rs. `hint` says what to do next, when the core knows."""
+
+    hint: Optional[str] = None
+
+
+class CatalogError(MediganError):
+    """A catalogue could not be read, validated or queried."""
+
+
+class UnknownModelError(CatalogError, LookupError):
+    """No model has this id; the message names the closest ids."""
+
+
+class AmbiguousModelError(CatalogError, LookupError):
+    """An id prefix matches several models; the message lists them."""
+
+
+class OfflineError(CatalogError, ConnectionError):
+    """Offline, and what is needed is not cached."""
+
+
+class SearchError(MediganError, ValueError):
+    """A malformed search or ranking request (operator, order, metric), or a search that found
+    no model to generate with."""
+
+
+class StoreError(MediganError, OSError):
+    """Fetching, verifying or caching a model package failed."""
+
+
+class BackendError(MediganError):
+    """Loading or running a model graph failed (onnxruntime or tract)."""
+
+
+class GenerateError(MediganError, ValueError):
+    """A generation request is malformed or cannot be run (label, inputs, shard, options)."""
+
+
+class OutputError(MediganError, OSError):
+    """Writing samples failed."""
+
+
+class NotNativeError(MediganError, NotImplementedError):
+    """The model is a Python package in the original medigan format, which medigan_rs does not
+    run (yet)."""

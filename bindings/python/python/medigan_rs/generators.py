@@ -1,0 +1,627 @@
+"""`Generators`: the original medigan API (names, arguments, defaults) over the Rust core.
+
+Every method delegates to the native module (`medigan_rs._native`); what is here is argument
+handling in the original's terms. The native object is made on first use in each process, so a
+`Generators` (and the torch Dataset holding one) can be pickled and used in DataLoader workers.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import warnings
+from typing import Any, Callable, Dict, List, Optional, Sequence, Union
+
+from . import _native
+from .exceptions import NotNativeError, SearchError
+
+ModelId = Union[str, int]
+
+#: Keyword arguments of `generate` that steer a native model; any other keyword is passed to
+#: the model as an option (native models take none, and say so).
+REQUEST_KWARGS = ("seed", "batch_size", "label", "input_path", "inputs", "shard", "threads", "format")
+
+#: Native objects inherited through fork from a parent process. They are kept, never dropped:
+#: freeing them would tear down onnxruntime thread pools that only exist in the parent.
+_INHERITED: List[Any] = []
+
+
+class MatchedEntry(str):
+    """A model id found by a search: a `str` (the id), with the `model_id` attribute of the
+    original's match objects."""
+
+    @property
+    def model_id(self) -> str:
+        """The model's id."""
+        return str(self)
+
+
+def _model_id(model_id: ModelId) -> str:
+    """A model id as the core takes it: full id, number (1 or "00001") or unique prefix."""
+    if isinstance(model_id, bool) or not isinstance(model_id, (str, int)):
+        raise TypeError(
+            f"model_id must be a str (e.g. '00001_DCGAN_MMG_CALC_ROI') or an int (e.g. 1), "
+            f"got {type(model_id).__name__}: {model_id!r}"
+        )
+    if isinstance(model_id, int):
+        if model_id < 0:
+            raise ValueError(f"model_id must be a non-negative int, got {model_id}")
+        return str(model_id)
+    return model_id
+
+
+def _values(values: Union[str, Sequence[Any]]) -> List[str]:
+    """Search values as strings; a single string is one value (not its characters)."""
+    if isinstance(values, str):
+        return [values]
+    if values is None:
+        raise TypeError("values must be a list of search values, e.g. ['mammography', 'DCGAN']")
+    return [v if isinstance(v, str) else str(v) for v in values]
+
+
+def _count(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}: {value!r}")
+    if value < 0:
+        raise ValueError(f"{name} must be at least 0, got {value}")
+    return value
+
+
+def _request(num_samples: Any, kwargs: Dict[str, Any]) -> Dict[str, Any]:
+    """The native request arguments from `num_samples` and the original's `**kwargs`."""
+    request: Dict[str, Any] = {"num_samples": _count("num_samples", num_samples)}
+    kwargs = dict(kwargs)
+    for name in ("seed", "batch_size", "threads"):
+        if kwargs.get(name) is not None:
+            request[name] = _count(name, kwargs.pop(name))
+        else:
+            kwargs.pop(name, None)
+    if kwargs.get("label") is not None:
+        request["label"] = str(kwargs.pop("label"))
+    inputs: List[str] = []
+    for name in ("input_path", "inputs"):
+        value = kwargs.pop(name, None)
+        if value is None:
+            continue
+        if isinstance(value, (str, os.PathLike)):
+            inputs.append(os.fspath(value))
+        else:
+            inputs.extend(os.fspath(v) for v in value)
+    if inputs:
+        request["inputs"] = inputs
+    shard = kwargs.pop("shard", None)
+    if shard is not None:
+        request["shard"] = shard if isinstance(shard, str) else "{}/{}".format(*shard)
+    kwargs.pop("label", None)
+    request["options"] = {key: str(value) for key, value in kwargs.items()}
+    return request
+
+
+def _sample_output(row: tuple) -> Any:
+    """One sample as the original returns it: the image array, or a tuple
+    `(image[, mask][, label])` for image+mask and conditional models."""
+    _, _, image, mask, label = row
+    if mask is None and label is None:
+        return image
+    parts = [image]
+    if mask is not None:
+        parts.append(mask)
+    if label is not None:
+        parts.append(label)
+    return tuple(parts)
+
+
+class GenerateFunction:
+    """A model's generate function with bound defaults (the original's
+    `is_gen_function_returned=True`). Call it with any argument of `Generators.generate` to
+    change that default for the call."""
+
+    def __init__(self, generators: "Generators", model_id: str, defaults: Dict[str, Any]):
+        """Binds `defaults` (arguments of `Generators.generate`) to `model_id`."""
+        self.generators = generators
+        self.model_id = model_id
+        self.defaults = defaults
+
+    def __call__(self, **overrides: Any) -> Any:
+        """Generates with the bound defaults, changed by `overrides`."""
+        arguments = {**self.defaults, **overrides}
+        return self.generators.generate(model_id=self.model_id, **arguments)
+
+    def __repr__(self) -> str:
+        return f"GenerateFunction(model_id={self.model_id!r}, defaults={self.defaults!r})"
+
+
+class Generators:
+    """The single point of access to medigan: catalogue, search, ranking and generation.
+
+    Arguments after `initialize_all_models` are medigan_rs settings; each overrides its
+    environment variable: `catalog` (a path or URL, or a list: replaces the default catalogue
+    sources; `MEDIGAN_CATALOG`), `home` (the cache directory; `MEDIGAN_HOME`), `offline`
+    (never touch the network; `MEDIGAN_OFFLINE`), `backend` ("ort", "tract" or "auto";
+    `MEDIGAN_BACKEND`). Nothing is read until a method needs it.
+    """
+
+    def __init__(
+        self,
+        config_manager: Any = None,
+        model_selector: Any = None,
+        model_executors: Optional[list] = None,
+        model_contributors: Optional[list] = None,
+        initialize_all_models: bool = False,
+        *,
+        catalog: Union[None, str, os.PathLike, Sequence[Union[str, os.PathLike]]] = None,
+        home: Union[None, str, os.PathLike] = None,
+        offline: Optional[bool] = None,
+        backend: Optional[str] = None,
+    ) -> None:
+        """See the class docstring; raises BackendError for an unknown backend name."""
+        given = [
+            name
+            for name, value in (
+                ("config_manager", config_manager),
+                ("model_selector", model_selector),
+                ("model_executors", model_executors),
+                ("model_contributors", model_contributors),
+            )
+            if value is not None
+        ]
+        if given:
+            raise NotImplementedError(
+                f"Generators({', '.join(given)}=...): these are objects of the original Python "
+                "implementation; medigan_rs is configured with catalog=, home=, offline= and "
+                "backend= instead"
+            )
+        if isinstance(catalog, (str, os.PathLike)):
+            catalog = [catalog]
+        self._settings: Dict[str, Any] = {
+            "catalog": None if catalog is None else [os.fspath(c) for c in catalog],
+            "home": None if home is None else os.fspath(home),
+            "offline": offline,
+            "backend": backend,
+        }
+        self._native_obj: Any = None
+        self._native_pid: Optional[int] = None
+        self._native()  # validate the settings now (e.g. an unknown backend name)
+        if initialize_all_models:
+            for model_id in self.list_models():
+                try:
+                    self._native().model_info(model_id)
+                except NotNativeError:
+                    pass
+
+    def _native(self) -> Any:
+        """The native facade of this process, made on first use (again after a fork)."""
+        pid = os.getpid()
+        if self._native_obj is None or self._native_pid != pid:
+            if self._native_obj is not None:
+                _INHERITED.append(self._native_obj)
+            self._native_obj = _native.Generators(**self._settings)
+            self._native_pid = pid
+        return self._native_obj
+
+    def __getstate__(self) -> Dict[str, Any]:
+        """Pickles the settings only: the native facade is made again where unpickled."""
+        return {"_settings": self._settings}
+
+    def __setstate__(self, state: Dict[str, Any]) -> None:
+        """Restores the settings; the native facade is made on first use."""
+        self._settings = state["_settings"]
+        self._native_obj = None
+        self._native_pid = None
+
+    def __repr__(self) -> str:
+        return f"Generators({', '.join(f'{k}={v!r}' for k, v in self._settings.items() if v is not None)})"
+
+    # ------------------------------------------------------------------ catalogue
+
+    def list_models(self) -> List[str]:
+        """Return the list of model ids (str) in the catalogue, in catalogue order."""
+        return self._native().list_models()
+
+    def get_config_by_id(self, model_id: ModelId, config_key: Optional[str] = None) -> Any:
+        """Return a model's catalogue entry, or the part of it below `config_key`.
+
+        `model_id` is the full id, its number (1 or "00001") or a unique prefix. `config_key`
+        may be dotted for nested keys, e.g. "execution.generator.name"; a missing key raises
+        KeyError naming it.
+        """
+        config = self._native().config(_model_id(model_id))
+        if config_key is None:
+            return config
+        node = config
+        walked: List[str] = []
+        for key in config_key.split("."):
+            walked.append(key)
+            if not isinstance(node, dict) or key not in node:
+                raise KeyError(
+                    f"model {_model_id(model_id)!r} has no config key {'.'.join(walked)!r}"
+                )
+            node = node[key]
+        return node
+
+    def get_selection_criteria_by_id(
+        self, model_id: ModelId, is_model_id_removed: bool = True
+    ) -> Dict[str, Any]:
+        """Return the `selection` dict of a model's entry; with `is_model_id_removed=False`,
+        `{"model_id": id, "selection": {...}}`."""
+        native = self._native()
+        model = native.resolve(_model_id(model_id))
+        selection = native.selection(model)
+        if is_model_id_removed:
+            return selection
+        return {"model_id": model, "selection": selection}
+
+    def get_selection_criteria_by_ids(
+        self, model_ids: Optional[Sequence[ModelId]] = None, are_model_ids_removed: bool = True
+    ) -> List[Dict[str, Any]]:
+        """Return the selection dicts of several models (all models when `model_ids` is None)."""
+        ids = self.list_models() if model_ids is None else model_ids
+        return [self.get_selection_criteria_by_id(m, are_model_ids_removed) for m in ids]
+
+    def get_selection_keys(self, model_id: Optional[ModelId] = None) -> List[str]:
+        """Return the first-level keys of the selection dict of one model, or of all models."""
+        return self._native().selection_keys(None if model_id is None else _model_id(model_id))
+
+    def get_selection_values_for_key(
+        self, key: str, model_id: Optional[ModelId] = None
+    ) -> List[Any]:
+        """Return the distinct values under a (dotted) selection key, for one model or all
+        models, in order of first appearance; the elements of a list value are listed one by
+        one, and models without the key are skipped (the original nests lists and raises)."""
+        return self._native().selection_values(
+            key, None if model_id is None else _model_id(model_id)
+        )
+
+    # ------------------------------------------------------------------ search and ranking
+
+    def find_matching_models_by_values(
+        self,
+        values: Sequence[Any],
+        target_values_operator: str = "AND",
+        are_keys_also_matched: bool = False,
+        is_case_sensitive: bool = False,
+    ) -> List[MatchedEntry]:
+        """Return the models whose selection metadata holds the search `values`.
+
+        Whole values are compared (never substrings), case-insensitively unless
+        `is_case_sensitive`; `target_values_operator` is "AND" (all values), "OR" (any) or
+        "XOR" (exactly one); `are_keys_also_matched` compares the keys too. The results are
+        model ids (`str`, with a `model_id` attribute like the original's match objects), in
+        catalogue order.
+        """
+        found = self._native().find_matching(
+            _values(values),
+            target_values_operator,
+            bool(are_keys_also_matched),
+            bool(is_case_sensitive),
+        )
+        return [MatchedEntry(m) for m in found]
+
+    def rank_models_by_performance(
+        self,
+        model_ids: Optional[Sequence[ModelId]] = None,
+        metric: str = "SSIM",
+        order: str = "asc",
+    ) -> List[Dict[str, Any]]:
+        """Rank models by a metric below `selection.performance` (dotted path, e.g.
+        "downstream_task.CLF.accuracy"); `order` is "asc" or "desc". Returns
+        `[{"model_id": id, metric: value}]` best first; models without a numeric value are left
+        out; `model_ids` restricts the ranking to those models."""
+        ids = None if model_ids is None else [_model_id(m) for m in model_ids]
+        return self._native().rank(ids, metric, order)
+
+    def find_models_and_rank(
+        self,
+        values: Sequence[Any],
+        target_values_operator: str = "AND",
+        are_keys_also_matched: bool = False,
+        is_case_sensitive: bool = False,
+        metric: str = "SSIM",
+        order: str = "asc",
+    ) -> List[Dict[str, Any]]:
+        """Search models by `values` (as `find_matching_models_by_values`), then rank the ones
+        found by `metric` (as `rank_models_by_performance`)."""
+        return self._native().find_and_rank(
+            _values(values),
+            target_values_operator,
+            bool(are_keys_also_matched),
+            bool(is_case_sensitive),
+            metric,
+            order,
+        )
+
+    def get_models_by_key_value_pair(
+        self, key1: str, value1: Any, is_case_sensitive: bool = False
+    ) -> List[Dict[str, Any]]:
+        """Return `[{"model_id": id, key1: value1}]` for the models whose selection field at
+        the (dotted) `key1` equals `value1`, or holds it when the field is a list."""
+        value = value1 if isinstance(value1, str) else str(value1)
+        found = self._native().key_value(key1, value, bool(is_case_sensitive))
+        return [{"model_id": m, key1: value1} for m in found]
+
+    # ------------------------------------------------------------------ generation
+
+    def generate(
+        self,
+        model_id: ModelId,
+        num_samples: int = 30,
+        output_path: Union[None, str, os.PathLike] = None,
+        save_images: bool = True,
+        is_gen_function_returned: bool = False,
+        install_dependencies: bool = False,
+        **kwargs: Any,
+    ) -> Any:
+        """Generate `num_samples` samples with a model, or return its generate function.
+
+        With `save_images=True` the samples are written to `output_path` (default
+        `output/<model_id>/<time>/`) with a `manifest.jsonl`, and None is returned. With
+        `save_images=False` a list is returned: one float32 numpy array per sample (`[C, H, W]`
+        or `[C, D, H, W]`, in the model's declared value range), or a tuple `(image[, mask][,
+        label])` for image+mask and conditional models. With `is_gen_function_returned=True`
+        a `GenerateFunction` with these arguments bound is returned instead.
+
+        Keyword arguments: `seed` (int, default 0: sample i is drawn from (seed, i), so the same
+        seed gives the same samples), `batch_size` (default 16), `label` (class name of a
+        conditional model), `input_path` (file, folder or list, for image-to-image models),
+        `shard` ("K/N"), `threads`, `format` (file format when saving: "png", "png16", "npy",
+        ...). Other keywords are model options (native models take none and raise
+        GenerateError). `install_dependencies` has no effect: native models have no
+        dependencies. The call releases the GIL and Ctrl-C stops it between batches.
+        """
+        model = _model_id(model_id)
+        if is_gen_function_returned:
+            defaults = dict(num_samples=num_samples, output_path=output_path, save_images=save_images, **kwargs)
+            return self.get_generate_function(model, install_dependencies=install_dependencies, **defaults)
+        kwargs = dict(kwargs)
+        file_format = kwargs.pop("format", None) or "png"
+        request = _request(num_samples, kwargs)
+        native = self._native()
+        if save_images:
+            if output_path is None:
+                full_id = native.resolve(model)
+                output_path = os.path.join("output", full_id, str(time.time()))
+            native.generate_to_dir(model, os.fspath(output_path), format=file_format, **request)
+            self._warn_hint(model)
+            return None
+        rows = native.generate_samples(model, **request)
+        self._warn_hint(model)
+        return [_sample_output(row) for row in rows]
+
+    def _warn_hint(self, model_id: str) -> None:
+        """Shows the core's note on the last session opened (e.g. tract standing in for
+        onnxruntime) as a RuntimeWarning."""
+        hint = self._native().take_hint(model_id)
+        if hint:
+            warnings.warn(f"medigan_rs: {hint}", RuntimeWarning, stacklevel=3)
+
+    def get_generate_function(
+        self,
+        model_id: ModelId,
+        num_samples: int = 30,
+        output_path: Union[None, str, os.PathLike] = None,
+        install_dependencies: bool = False,
+        **kwargs: Any,
+    ) -> GenerateFunction:
+        """Return the model's reusable generate function, with these arguments bound (the model
+        is loaded now, so that calling it does no set-up)."""
+        native = self._native()
+        model = native.resolve(_model_id(model_id))
+        _request(num_samples, {k: v for k, v in kwargs.items() if k not in ("format", "save_images")})
+        native.model_info(model)
+        defaults = dict(num_samples=num_samples, output_path=output_path, **kwargs)
+        return GenerateFunction(self, model, defaults)
+
+    def find_model_and_generate(
+        self,
+        values: Sequence[Any],
+        target_values_operator: str = "AND",
+        are_keys_also_matched: bool = False,
+        is_case_sensitive: bool = False,
+        num_samples: int = 30,
+        output_path: Union[None, str, os.PathLike] = None,
+        is_gen_function_returned: bool = False,
+        install_dependencies: bool = False,
+        **kwargs: Any,
+    ) -> Any:
+        """Search for models by `values` and generate with the one model found. Raises
+        SearchError when the search finds no model or several (the original logged it and
+        returned None)."""
+        found = self.find_matching_models_by_values(
+            values, target_values_operator, are_keys_also_matched, is_case_sensitive
+        )
+        if len(found) != 1:
+            listing = f": {', '.join(found)}" if found else ""
+            raise SearchError(
+                f"find_model_and_generate needs exactly one matching model, but the search for "
+                f"{_values(values)} ({target_values_operator}) found {len(found)}{listing}; add "
+                "search values or use find_models_rank_and_generate"
+            )
+        return self.generate(
+            model_id=found[0],
+            num_samples=num_samples,
+            output_path=output_path,
+            is_gen_function_returned=is_gen_function_returned,
+            install_dependencies=install_dependencies,
+            **kwargs,
+        )
+
+    def find_models_rank_and_generate(
+        self,
+        values: Sequence[Any],
+        target_values_operator: str = "AND",
+        are_keys_also_matched: bool = False,
+        is_case_sensitive: bool = False,
+        metric: str = "SSIM",
+        order: str = "asc",
+        num_samples: int = 30,
+        output_path: Union[None, str, os.PathLike] = None,
+        is_gen_function_returned: bool = False,
+        install_dependencies: bool = False,
+        **kwargs: Any,
+    ) -> Any:
+        """Search for models by `values`, rank them by `metric`, and generate with the best.
+        Raises SearchError when no model is both found and ranked."""
+        ranked = self.find_models_and_rank(
+            values, target_values_operator, are_keys_also_matched, is_case_sensitive, metric, order
+        )
+        if not ranked:
+            raise SearchError(
+                f"no model matches the search for {_values(values)} ({target_values_operator}) "
+                f"and has a numeric value for the metric {metric!r}"
+            )
+        return self.generate(
+            model_id=ranked[0]["model_id"],
+            num_samples=num_samples,
+            output_path=output_path,
+            is_gen_function_returned=is_gen_function_returned,
+            install_dependencies=install_dependencies,
+            **kwargs,
+        )
+
+    # ------------------------------------------------------------------ torch
+
+    def get_as_torch_dataset(
+        self,
+        model_id: ModelId,
+        num_samples: int = 100,
+        install_dependencies: bool = False,
+        transform: Optional[Callable[..., Any]] = None,
+        **kwargs: Any,
+    ) -> Any:
+        """Return a map-style `torch.utils.data.Dataset` of `num_samples` synthetic samples.
+
+        Item i is `{"sample": image[, "mask": mask][, "label": label]}` (numpy float32
+        arrays), generated on access from (seed, i): the same index gives the same sample in
+        any process, worker or order. `transform` is applied as in the original (to the image,
+        or to image and mask together). Keyword arguments as for `generate`. Needs PyTorch
+        (`pip install torch`); raises ImportError without it.
+        """
+        from . import torch_dataset
+
+        model = self._native().resolve(_model_id(model_id))
+        request = _request(num_samples, kwargs)
+        self._native().model_info(model)
+        return torch_dataset.SyntheticDataset(self, model, request, transform)
+
+    def get_as_torch_dataloader(
+        self,
+        dataset: Any = None,
+        model_id: Optional[ModelId] = None,
+        num_samples: int = 1000,
+        install_dependencies: bool = False,
+        transform: Optional[Callable[..., Any]] = None,
+        batch_size: int = 1,
+        shuffle: bool = False,
+        sampler: Any = None,
+        batch_sampler: Any = None,
+        num_workers: int = 0,
+        collate_fn: Optional[Callable[..., Any]] = None,
+        pin_memory: bool = False,
+        drop_last: bool = False,
+        timeout: float = 0,
+        worker_init_fn: Optional[Callable[[int], None]] = None,
+        prefetch_factor: Optional[int] = 2,
+        persistent_workers: bool = False,
+        **kwargs: Any,
+    ) -> Any:
+        """Return a `torch.utils.data.DataLoader` over `dataset`, or over
+        `get_as_torch_dataset(model_id, num_samples, transform=transform, **kwargs)`.
+
+        The DataLoader arguments are torch's; `prefetch_factor` is passed only with
+        `num_workers > 0` (torch rejects it otherwise). Worker processes each open the model
+        themselves and get exactly the samples of their indices. Needs PyTorch.
+        """
+        from . import torch_dataset
+
+        if dataset is None:
+            if model_id is None:
+                raise TypeError("get_as_torch_dataloader needs a dataset or a model_id")
+            dataset = self.get_as_torch_dataset(
+                model_id, num_samples=num_samples, install_dependencies=install_dependencies,
+                transform=transform, **kwargs,
+            )
+        return torch_dataset.make_dataloader(
+            dataset,
+            batch_size=batch_size,
+            shuffle=shuffle,
+            sampler=sampler,
+            batch_sampler=batch_sampler,
+            num_workers=num_workers,
+            collate_fn=collate_fn,
+            pin_memory=pin_memory,
+            drop_last=drop_last,
+            timeout=timeout,
+            worker_init_fn=worker_init_fn,
+            prefetch_factor=prefetch_factor,
+            persistent_workers=persistent_workers,
+        )
+
+    # ------------------------------------------------------------------ not yet available
+
+    def visualize(
+        self,
+        model_id: ModelId,
+        slider_grouper: int = 10,
+        auto_close: bool = False,
+        install_dependencies: bool = False,
+    ) -> None:
+        """Not available yet: the latent-space GUI has not landed in medigan-rs. Raises
+        NotImplementedError."""
+        raise NotImplementedError(
+            "Generators.visualize is not implemented in medigan_rs yet: the latent-space "
+            "viewer has not landed (use generate(..., seed=...) to explore samples)"
+        )
+
+    def test_model(
+        self,
+        model_id: ModelId,
+        is_local_model: bool = True,
+        overwrite_existing_metadata: bool = False,
+        store_new_config: bool = True,
+        num_samples: int = 3,
+        install_dependencies: bool = False,
+    ) -> None:
+        """Check that a catalogue model generates `num_samples` samples (with
+        `is_local_model=False`); raises MediganError when it does not. Testing a new local
+        model (`is_local_model=True`, the default) belongs to the contribution workflow, which
+        has not landed: it raises NotImplementedError."""
+        if is_local_model:
+            raise NotImplementedError(
+                "Generators.test_model(is_local_model=True) is not implemented in medigan_rs "
+                "yet: it belongs to the model contribution workflow, which has not landed; "
+                "test a catalogue model with is_local_model=False"
+            )
+        samples = self.generate(model_id, num_samples=num_samples, save_images=False)
+        if len(samples) < num_samples:
+            from .exceptions import MediganError
+
+            raise MediganError(
+                f"{model_id}: model test failed: {len(samples)} samples generated, "
+                f"{num_samples} asked for"
+            )
+
+    def contribute(
+        self,
+        model_id: str,
+        init_py_path: str,
+        github_access_token: str,
+        zenodo_access_token: str,
+        metadata_file_path: Optional[str] = None,
+        model_weights_name: Optional[str] = None,
+        model_weights_extension: Optional[str] = None,
+        generate_method_name: Optional[str] = None,
+        dependencies: Optional[list] = None,
+        fill_more_fields_interactively: bool = True,
+        overwrite_existing_metadata: bool = False,
+        output_path: str = "config",
+        creator_name: str = "unknown name",
+        creator_affiliation: str = "unknown affiliation",
+        model_description: str = "",
+        install_dependencies: bool = False,
+    ) -> str:
+        """Not available yet: the model contribution workflow (metadata, test, Zenodo upload,
+        GitHub issue) has not landed in medigan-rs. Raises NotImplementedError."""
+        raise NotImplementedError(
+            "Generators.contribute is not implemented in medigan_rs yet: the model "
+            "contribution workflow (package check, Zenodo upload, GitHub issue) has not landed"
+        )

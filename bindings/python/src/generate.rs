@@ -1,0 +1,181 @@
+//! Generation from Python: runs to disk, samples as numpy arrays, model descriptions.
+//!
+//! The work runs without the GIL on its own thread ([`run_interruptible`]); samples come back
+//! as numpy arrays that take over the core's buffers (no copy).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use medigan::Generators;
+use medigan::catalog::{InputKind, OutputKind};
+use medigan::generate::{GenerateError, GenerateRequest, Shard};
+use medigan::output::Format;
+use medigan::sample::Sample;
+use numpy::PyArray;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList, PyTuple};
+
+use crate::errors::IntoPyResult;
+use crate::interrupt::{Cancellable, run_interruptible};
+
+/// The request arguments as Python passes them.
+pub struct RequestArgs<'a> {
+    /// Samples in the run.
+    pub num_samples: u64,
+    /// Run seed.
+    pub seed: u64,
+    /// Samples per inference call.
+    pub batch_size: usize,
+    /// Class name for conditional models.
+    pub label: Option<String>,
+    /// Input images for image-to-image models.
+    pub inputs: Vec<PathBuf>,
+    /// `K/N`: run part K of N.
+    pub shard: Option<&'a str>,
+    /// CPU threads.
+    pub threads: Option<usize>,
+    /// Model specific options (native models take none).
+    pub options: BTreeMap<String, String>,
+}
+
+impl RequestArgs<'_> {
+    fn request(self) -> PyResult<GenerateRequest> {
+        let shard = self.shard.map(str::parse::<Shard>).transpose().py()?;
+        let request = GenerateRequest {
+            num_samples: self.num_samples,
+            seed: self.seed,
+            batch_size: self.batch_size,
+            label: self.label,
+            inputs: self.inputs,
+            shard,
+            threads: self.threads,
+            options: self.options,
+        };
+        request.check().py()?;
+        Ok(request)
+    }
+}
+
+/// See `Generators.model_info`.
+pub fn model_info<'py>(
+    py: Python<'py>,
+    generators: &Generators,
+    model_id: &str,
+) -> PyResult<Bound<'py, PyDict>> {
+    let model = run_interruptible(py, |cancel| {
+        generators.load_model(model_id, &Cancellable(cancel))
+    })?
+    .py()?;
+    let spec = &model.spec;
+    let dict = PyDict::new(py);
+    dict.set_item("model_id", &model.id)?;
+    dict.set_item("image_shape", model.image_shape())?;
+    dict.set_item("image_range", model.image_range().to_vec())?;
+    dict.set_item(
+        "mask_shape",
+        spec.output(OutputKind::Mask).map(|o| o.shape.clone()),
+    )?;
+    dict.set_item(
+        "classes",
+        spec.input(InputKind::Class)
+            .and_then(|i| i.classes.clone())
+            .unwrap_or_default(),
+    )?;
+    let takes_input = spec
+        .inputs
+        .iter()
+        .any(|i| matches!(i.kind, InputKind::Image | InputKind::Mask));
+    dict.set_item("takes_input", takes_input)?;
+    Ok(dict)
+}
+
+/// See `Generators.generate_to_dir`.
+pub fn to_dir<'py>(
+    py: Python<'py>,
+    generators: &Generators,
+    model_id: &str,
+    dir: &Path,
+    args: RequestArgs<'_>,
+    format: &str,
+) -> PyResult<Bound<'py, PyDict>> {
+    let request = args.request()?;
+    let format = format.parse::<Format>().py()?;
+    let summary = run_interruptible(py, |cancel| {
+        generators.generate(model_id, &request, dir, format, &Cancellable(cancel))
+    })?
+    .py()?;
+    let dict = PyDict::new(py);
+    dict.set_item("samples", summary.samples)?;
+    dict.set_item("files", summary.files)?;
+    dict.set_item("manifest", summary.manifest.display().to_string())?;
+    dict.set_item("elapsed", summary.elapsed.as_secs_f64())?;
+    Ok(dict)
+}
+
+/// See `Generators.generate_samples`.
+pub fn samples<'py>(
+    py: Python<'py>,
+    generators: &Generators,
+    model_id: &str,
+    args: RequestArgs<'_>,
+    indices: Option<Vec<u64>>,
+) -> PyResult<Bound<'py, PyList>> {
+    let request = args.request()?;
+    let samples = run_interruptible(py, |cancel| {
+        collect(generators, model_id, &request, indices, cancel)
+    })?
+    .py()?;
+    let items = samples
+        .into_iter()
+        .map(|sample| to_tuple(py, sample))
+        .collect::<PyResult<Vec<_>>>()?;
+    PyList::new(py, items)
+}
+
+/// The samples of a run (or of chosen indices), stopping between batches when cancelled.
+fn collect(
+    generators: &Generators,
+    model_id: &str,
+    request: &GenerateRequest,
+    indices: Option<Vec<u64>>,
+    cancel: &AtomicBool,
+) -> medigan::Result<Vec<Sample>> {
+    let stream = match indices {
+        Some(indices) => generators.stream_indices(model_id, request, indices)?,
+        None => generators.stream(model_id, request)?,
+    };
+    let mut samples = Vec::new();
+    for sample in stream {
+        // The stream generates a batch when its buffer runs dry: checking per sample stops it
+        // at the next batch boundary at the latest.
+        if cancel.load(Ordering::Relaxed) {
+            return Err(GenerateError::Cancelled.into());
+        }
+        samples.push(sample?);
+    }
+    Ok(samples)
+}
+
+/// `(index, seed, image, mask, label)`; the arrays take over the sample's buffers.
+fn to_tuple(py: Python<'_>, sample: Sample) -> PyResult<Bound<'_, PyTuple>> {
+    let image = PyArray::from_owned_array(py, sample.image).into_any();
+    let mask = match sample.mask {
+        Some(mask) => PyArray::from_owned_array(py, mask).into_any(),
+        None => py.None().into_bound(py),
+    };
+    let label = match sample.label {
+        Some(label) => label.into_pyobject(py)?.into_any(),
+        None => py.None().into_bound(py),
+    };
+    PyTuple::new(
+        py,
+        [
+            sample.index.into_pyobject(py)?.into_any(),
+            sample.seed.into_pyobject(py)?.into_any(),
+            image,
+            mask,
+            label,
+        ],
+    )
+}

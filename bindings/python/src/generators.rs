@@ -1,0 +1,323 @@
+//! The native `Generators` class: catalogue, search and ranking through the core facade, and
+//! the entry points of generation (in `generate`).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use medigan::home::Home;
+use medigan::runtime::BackendKind;
+use medigan::search::{KeywordQuery, Operator, Order, RankedModel};
+use medigan::{Generators, Settings};
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList};
+
+use crate::convert::json_to_py;
+use crate::errors::IntoPyResult;
+use crate::generate::{self, RequestArgs};
+
+/// The core facade. Made once per process (the Python `Generators` makes it lazily, so that
+/// DataLoader worker processes each get their own).
+#[pyclass(name = "Generators", module = "medigan_rs._native", frozen)]
+pub struct PyGenerators {
+    inner: Arc<Generators>,
+}
+
+/// A keyword query from the original arguments.
+fn query(
+    values: Vec<String>,
+    operator: &str,
+    match_keys: bool,
+    case_sensitive: bool,
+) -> PyResult<KeywordQuery> {
+    Ok(KeywordQuery {
+        values,
+        operator: operator.parse::<Operator>().py()?,
+        match_keys,
+        case_sensitive,
+    })
+}
+
+/// The original's ranking result: `[{"model_id": id, metric: value}]`.
+fn ranked<'py>(
+    py: Python<'py>,
+    models: &[RankedModel],
+    metric: &str,
+) -> PyResult<Bound<'py, PyList>> {
+    let items = models
+        .iter()
+        .map(|m| json_to_py(py, &m.to_json(metric)))
+        .collect::<PyResult<Vec<_>>>()?;
+    PyList::new(py, items)
+}
+
+#[pymethods]
+impl PyGenerators {
+    /// Settings come from the environment (`MEDIGAN_HOME`, `MEDIGAN_CATALOG`,
+    /// `MEDIGAN_OFFLINE`, `MEDIGAN_BACKEND`); each argument given overrides its variable.
+    /// `catalog` replaces the default catalogue sources (paths or URLs); `backend` is `ort`,
+    /// `tract` or `auto`.
+    #[new]
+    #[pyo3(signature = (catalog=None, home=None, offline=None, backend=None))]
+    fn new(
+        catalog: Option<Vec<String>>,
+        home: Option<PathBuf>,
+        offline: Option<bool>,
+        backend: Option<&str>,
+    ) -> PyResult<Self> {
+        let mut settings = Settings::from_env();
+        if let Some(home) = home {
+            settings.home = Home::new(home);
+        }
+        if let Some(offline) = offline {
+            settings.offline = offline;
+            settings.catalog.offline = offline;
+        }
+        if let Some(catalog) = catalog {
+            settings.catalog.explicit = catalog;
+        }
+        match backend.map(str::trim) {
+            None => {}
+            Some("auto") | Some("") => settings.backend = None,
+            Some(name) => settings.backend = Some(name.parse::<BackendKind>().py()?),
+        }
+        Ok(PyGenerators {
+            inner: Arc::new(Generators::new(settings)),
+        })
+    }
+
+    /// The settings in force: home, catalogue sources, offline, backend.
+    fn settings<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let settings = self.inner.settings();
+        let dict = PyDict::new(py);
+        dict.set_item("home", settings.home.root().display().to_string())?;
+        dict.set_item("catalog", settings.catalog.explicit.clone())?;
+        dict.set_item("offline", settings.offline)?;
+        dict.set_item("backend", settings.backend.map(|b| b.to_string()))?;
+        Ok(dict)
+    }
+
+    /// Model ids in catalogue order.
+    fn list_models(&self, py: Python<'_>) -> PyResult<Vec<String>> {
+        py.detach(|| self.inner.list_models()).py()
+    }
+
+    /// The full id of a model given by id, number or unique prefix.
+    fn resolve(&self, py: Python<'_>, model_id: &str) -> PyResult<String> {
+        py.detach(|| self.inner.get_config_by_id(model_id).map(|e| e.id.clone()))
+            .py()
+    }
+
+    /// The catalogue entry of a model as a dict (`execution`, `selection`, `description`).
+    fn config<'py>(&self, py: Python<'py>, model_id: &str) -> PyResult<Bound<'py, PyAny>> {
+        let value = py
+            .detach(|| {
+                self.inner
+                    .get_config_by_id(model_id)
+                    .map(|e| serde_json::to_value(&e.metadata))
+            })
+            .py()?
+            .map_err(|e| PyValueError::new_err(format!("cannot render the entry: {e}")))?;
+        json_to_py(py, &value)
+    }
+
+    /// The `selection` part of a model's entry.
+    fn selection<'py>(&self, py: Python<'py>, model_id: &str) -> PyResult<Bound<'py, PyAny>> {
+        let value = py
+            .detach(|| self.inner.get_selection_criteria_by_id(model_id).cloned())
+            .py()?;
+        json_to_py(py, &value)
+    }
+
+    /// Keyword search; model ids in catalogue order.
+    #[pyo3(signature = (values, operator="AND", match_keys=false, case_sensitive=false))]
+    fn find_matching(
+        &self,
+        py: Python<'_>,
+        values: Vec<String>,
+        operator: &str,
+        match_keys: bool,
+        case_sensitive: bool,
+    ) -> PyResult<Vec<String>> {
+        let query = query(values, operator, match_keys, case_sensitive)?;
+        py.detach(|| self.inner.find_matching_models_by_values(&query))
+            .py()
+    }
+
+    /// Ranking by a metric path; `model_ids` restricts it.
+    #[pyo3(signature = (model_ids, metric, order))]
+    fn rank<'py>(
+        &self,
+        py: Python<'py>,
+        model_ids: Option<Vec<String>>,
+        metric: &str,
+        order: &str,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let order = order.parse::<Order>().py()?;
+        let models = py
+            .detach(|| {
+                self.inner
+                    .rank_models_by_performance(model_ids.as_deref(), metric, order)
+            })
+            .py()?;
+        ranked(py, &models, metric)
+    }
+
+    /// Keyword search, then ranking of what was found.
+    #[pyo3(signature = (values, operator, match_keys, case_sensitive, metric, order))]
+    #[allow(clippy::too_many_arguments)]
+    fn find_and_rank<'py>(
+        &self,
+        py: Python<'py>,
+        values: Vec<String>,
+        operator: &str,
+        match_keys: bool,
+        case_sensitive: bool,
+        metric: &str,
+        order: &str,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let query = query(values, operator, match_keys, case_sensitive)?;
+        let order = order.parse::<Order>().py()?;
+        let models = py
+            .detach(|| self.inner.find_models_and_rank(&query, metric, order))
+            .py()?;
+        ranked(py, &models, metric)
+    }
+
+    /// Models whose selection field at `key` has `value`.
+    fn key_value(
+        &self,
+        py: Python<'_>,
+        key: &str,
+        value: &str,
+        case_sensitive: bool,
+    ) -> PyResult<Vec<String>> {
+        py.detach(|| {
+            self.inner
+                .get_models_by_key_value_pair(key, value, case_sensitive)
+        })
+        .py()
+    }
+
+    /// Selection keys of one model or of all.
+    #[pyo3(signature = (model_id=None))]
+    fn selection_keys(&self, py: Python<'_>, model_id: Option<&str>) -> PyResult<Vec<String>> {
+        py.detach(|| self.inner.get_selection_keys(model_id)).py()
+    }
+
+    /// Values under a selection key, for one model or all.
+    #[pyo3(signature = (key, model_id=None))]
+    fn selection_values<'py>(
+        &self,
+        py: Python<'py>,
+        key: &str,
+        model_id: Option<&str>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let values = py
+            .detach(|| self.inner.get_selection_values_for_key(key, model_id))
+            .py()?;
+        let items = values
+            .iter()
+            .map(|v| json_to_py(py, v))
+            .collect::<PyResult<Vec<_>>>()?;
+        PyList::new(py, items)
+    }
+
+    /// Loads a model (fetching its package) and describes its output: `model_id`,
+    /// `image_shape`, `image_range`, `mask_shape`, `classes`, `takes_input`.
+    fn model_info<'py>(&self, py: Python<'py>, model_id: &str) -> PyResult<Bound<'py, PyDict>> {
+        generate::model_info(py, &self.inner, model_id)
+    }
+
+    /// The note of the last session opened for a model (e.g. that tract stands in for
+    /// onnxruntime), once.
+    fn take_hint(&self, py: Python<'_>, model_id: &str) -> PyResult<Option<String>> {
+        let model = py.detach(|| self.inner.get_config_by_id(model_id).map(|e| e.id.clone()));
+        let model = model.py()?;
+        let loaded = self
+            .inner
+            .load_model(&model, &medigan::progress::NoProgress)
+            .py()?;
+        Ok(loaded.take_hint())
+    }
+
+    /// Generates a run into `output_path` with a manifest; returns a summary dict. Ctrl-C stops
+    /// it between batches.
+    #[pyo3(signature = (model_id, output_path, num_samples, seed=0, batch_size=16, label=None,
+                        inputs=Vec::new(), shard=None, threads=None, options=BTreeMap::new(),
+                        format="png"))]
+    #[allow(clippy::too_many_arguments)]
+    fn generate_to_dir<'py>(
+        &self,
+        py: Python<'py>,
+        model_id: &str,
+        output_path: PathBuf,
+        num_samples: u64,
+        seed: u64,
+        batch_size: usize,
+        label: Option<String>,
+        inputs: Vec<PathBuf>,
+        shard: Option<&str>,
+        threads: Option<usize>,
+        options: BTreeMap<String, String>,
+        format: &str,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let args = RequestArgs {
+            num_samples,
+            seed,
+            batch_size,
+            label,
+            inputs,
+            shard,
+            threads,
+            options,
+        };
+        generate::to_dir(py, &self.inner, model_id, &output_path, args, format)
+    }
+
+    /// Generates samples in memory: a list of `(index, seed, image, mask, label)` with numpy
+    /// float32 arrays. `indices` picks samples of the run (any order); without it, the whole
+    /// run (or `shard`). Ctrl-C stops it between batches.
+    #[pyo3(signature = (model_id, num_samples, seed=0, batch_size=16, label=None,
+                        inputs=Vec::new(), shard=None, threads=None, options=BTreeMap::new(),
+                        indices=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn generate_samples<'py>(
+        &self,
+        py: Python<'py>,
+        model_id: &str,
+        num_samples: u64,
+        seed: u64,
+        batch_size: usize,
+        label: Option<String>,
+        inputs: Vec<PathBuf>,
+        shard: Option<&str>,
+        threads: Option<usize>,
+        options: BTreeMap<String, String>,
+        indices: Option<Vec<u64>>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let args = RequestArgs {
+            num_samples,
+            seed,
+            batch_size,
+            label,
+            inputs,
+            shard,
+            threads,
+            options,
+        };
+        generate::samples(py, &self.inner, model_id, args, indices)
+    }
+}
+
+/// The onnxruntime library the core would load (`ORT_DYLIB_PATH`, the onnxruntime package, the
+/// system), or None when there is none and tract runs the models.
+#[pyfunction]
+pub fn ort_library_path(py: Python<'_>) -> Option<String> {
+    py.detach(|| {
+        medigan::runtime::find_onnxruntime()
+            .ok()
+            .map(|lib| lib.path.display().to_string())
+    })
+}

@@ -1,0 +1,31 @@
+//! `medigan_rs._native`: the Rust core of medigan-rs as a Python extension module.
+//!
+//! The module is thin: every method calls the `medigan` library's [`medigan::Generators`] facade
+//! and converts what it returns. The original medigan signatures (argument names, defaults,
+//! `**kwargs`), the torch adapters and the exception classes live in the pure-Python package
+//! around it (`python/medigan_rs/`). One file per core module:
+//!
+//! | file | core module | job |
+//! |---|---|---|
+//! | `generators` | `generators` | the `Generators` class: catalogue, search, ranking |
+//! | `generate` | `generate`, `sample` | generation to disk and to numpy arrays |
+//! | `interrupt` | `progress` | GIL-free work that Ctrl-C stops between batches |
+//! | `convert` | `catalog` | JSON values to Python objects |
+//! | `errors` | `error` | library errors to `medigan_rs.exceptions` classes |
+
+mod convert;
+mod errors;
+mod generate;
+mod generators;
+mod interrupt;
+
+use pyo3::prelude::*;
+
+/// The native part of `medigan_rs`; use `medigan_rs.Generators` instead.
+#[pymodule]
+fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
+    module.add_class::<generators::PyGenerators>()?;
+    module.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    module.add_function(wrap_pyfunction!(generators::ort_library_path, module)?)?;
+    Ok(())
+}

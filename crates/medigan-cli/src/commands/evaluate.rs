@@ -1,0 +1,97 @@
+//! `medigan evaluate MODEL... --real DIR [-n N] [--plot FILE.svg]`.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use medigan::Generators;
+use medigan::evaluate::plot::{PlotPoint, svg};
+use medigan::evaluate::{ImageSet, embed, report_from_features};
+
+use super::fid::{Extraction, print_reports};
+use crate::cli::EvaluateArgs;
+use crate::progress::Bar;
+use crate::render;
+use crate::settings::Output;
+
+/// Embeds the real set once, then generates and evaluates each model against it.
+pub fn run(generators: &Generators, args: &EvaluateArgs, out: Output) -> anyhow::Result<ExitCode> {
+    let extraction = Extraction::resolve(generators, &args.extraction, out)?;
+    let source = extraction.source.as_ref();
+    let real = ImageSet::from_folder(&args.real).map_err(medigan::Error::from)?;
+    let bar = Bar::new(out.quiet);
+    let real_features =
+        embed(&real, source, &extraction.options, &bar).map_err(medigan::Error::from)?;
+    let n = args.num_samples.unwrap_or(real.len() as u64);
+    let mut reports = Vec::new();
+    for model in &args.models {
+        let synthetic = generators.synthetic_set(model, n, args.seed)?;
+        let features =
+            embed(&synthetic, source, &extraction.options, &bar).map_err(medigan::Error::from)?;
+        let report = report_from_features(
+            synthetic.label.clone(),
+            source.name(),
+            &real_features,
+            &features,
+            &extraction.options,
+        )
+        .map_err(medigan::Error::from)?;
+        reports.push(report);
+    }
+    print_reports(&reports, &extraction.metric_key, out)?;
+    if let Some(path) = &args.plot {
+        let mut points = catalogue_points(generators, &extraction.metric_key)?;
+        points.retain(|p| !reports.iter().any(|r| r.subject == p.label));
+        for r in &reports {
+            if let Some(fid_rr) = r.fid_rr {
+                points.push(PlotPoint {
+                    label: short_label(&r.subject),
+                    fid_rr,
+                    fid_rs: r.fid_rs,
+                    highlight: true,
+                });
+            }
+        }
+        let title = format!("{} real-synthetic against real-real", extraction.metric_key);
+        std::fs::write(path, svg(&points, &title))
+            .with_context(|| format!("could not write the plot `{}`", path.display()))?;
+        render::note(
+            out.quiet,
+            format!(
+                "plot: {} ({} points; red: evaluated now)",
+                path.display(),
+                points.len()
+            ),
+        );
+    }
+    super::success()
+}
+
+/// The catalogue's models that report `<key>` and `<key>_ratio`: FID_rr = FID x ratio.
+fn catalogue_points(generators: &Generators, key: &str) -> anyhow::Result<Vec<PlotPoint>> {
+    let catalog = generators.catalog()?;
+    let ratio_key = format!("{key}_ratio");
+    Ok(catalog
+        .selections()
+        .filter_map(|(id, selection)| {
+            let performance = selection.get("performance")?;
+            let fid = performance.get(key)?.as_f64()?;
+            let ratio = performance.get(&ratio_key)?.as_f64()?;
+            Some(PlotPoint {
+                label: short_label(id),
+                fid_rr: fid * ratio,
+                fid_rs: fid,
+                highlight: false,
+            })
+        })
+        .collect())
+}
+
+/// `00010_FASTGAN_...` -> `10`; other labels unchanged.
+fn short_label(id: &str) -> String {
+    match id.split_once('_') {
+        Some((number, _)) if number.chars().all(|c| c.is_ascii_digit()) => {
+            number.trim_start_matches('0').to_string()
+        }
+        _ => id.to_string(),
+    }
+}

@@ -1,0 +1,217 @@
+//! `medigan fid REAL SYNTH`, and what `medigan evaluate` shares with it: choosing the
+//! extractor, the options, and printing reports.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use medigan::Generators;
+use medigan::evaluate::{
+    EvaluateOptions, ExtractorSource, FeatureOptions, FidReport, InceptionSource,
+    InputNormalization, OnnxExtractorConfig, OnnxExtractorSpec, ReadOptions, fetch_fid_weights,
+};
+use serde_json::{Value, json};
+
+use crate::cli::{ExtractionArgs, FidArgs};
+use crate::progress::Bar;
+use crate::render;
+use crate::settings::Output;
+
+/// Computes the FID of two folders and prints it.
+pub fn run(generators: &Generators, args: &FidArgs, out: Output) -> anyhow::Result<ExitCode> {
+    let extraction = Extraction::resolve(generators, &args.extraction, out)?;
+    let bar = Bar::new(out.quiet);
+    let report = generators.fid(
+        &args.real,
+        &args.synthetic,
+        extraction.source.as_ref(),
+        &extraction.options,
+        &bar,
+    )?;
+    print_reports(&[report], &extraction.metric_key, out)?;
+    super::success()
+}
+
+/// The extractor and options the flags ask for.
+pub struct Extraction {
+    /// The extractor.
+    pub source: Box<dyn ExtractorSource>,
+    /// How sets are embedded and split.
+    pub options: EvaluateOptions,
+    /// The catalogue key of the metric.
+    pub metric_key: String,
+}
+
+impl Extraction {
+    /// Resolves the flags: loads (fetching if needed) the Inception weights or checks the ONNX
+    /// extractor's declaration.
+    pub fn resolve(
+        generators: &Generators,
+        args: &ExtractionArgs,
+        out: Output,
+    ) -> anyhow::Result<Extraction> {
+        let (source, default_key): (Box<dyn ExtractorSource>, String) = match args.extractor.trim()
+        {
+            "inception" => {
+                for (flag, given) in [
+                    ("--input-size", args.input_size.is_some()),
+                    ("--mean", args.mean.is_some()),
+                    ("--output-name", args.output_name.is_some()),
+                ] {
+                    if given {
+                        bail!("{flag} applies to ONNX extractors (--extractor onnx:PATH) only");
+                    }
+                }
+                let weights = match &args.inception_weights {
+                    Some(path) => path.clone(),
+                    None => {
+                        let bar = Bar::new(out.quiet);
+                        let url = std::env::var("MEDIGAN_FID_WEIGHTS_URL").ok();
+                        fetch_fid_weights(generators.store(), url.as_deref(), None, &bar)
+                            .map_err(medigan::Error::from)?
+                    }
+                };
+                let source = InceptionSource::from_pth(&weights).map_err(medigan::Error::from)?;
+                (Box::new(source), "FID".to_string())
+            }
+            other => {
+                let Some(path) = other.strip_prefix("onnx:") else {
+                    bail!("unknown extractor `{other}`; expected `inception` or `onnx:PATH`");
+                };
+                let config = OnnxExtractorConfig {
+                    graph: path.into(),
+                    input_size: args.input_size.as_deref().map(parse_size).transpose()?,
+                    normalization: InputNormalization {
+                        range: parse_pair("--range", &args.range)?,
+                        mean_std: match (&args.mean, &args.std) {
+                            (Some(mean), Some(std)) => {
+                                Some((parse_triple("--mean", mean)?, parse_triple("--std", std)?))
+                            }
+                            _ => None,
+                        },
+                    },
+                    output: args.output_name.clone(),
+                    backend: generators.settings().backend,
+                };
+                let spec = OnnxExtractorSpec::resolve(config).map_err(medigan::Error::from)?;
+                let stem = Path::new(path)
+                    .file_stem()
+                    .map_or_else(|| "ONNX".into(), |s| s.to_string_lossy().to_uppercase());
+                (Box::new(spec), format!("FID_{stem}"))
+            }
+        };
+        let options = EvaluateOptions {
+            features: FeatureOptions {
+                batch_size: args.batch,
+                threads: args.threads,
+                min_max: args.normalize,
+                read: ReadOptions {
+                    npy_range: args
+                        .npy_range
+                        .as_deref()
+                        .map(|r| parse_pair("--npy-range", r))
+                        .transpose()?,
+                },
+            },
+            split_seed: args.split_seed,
+            cache_dir: args.cache_features.clone(),
+        };
+        Ok(Extraction {
+            source,
+            options,
+            metric_key: args.metric_key.clone().unwrap_or(default_key),
+        })
+    }
+}
+
+/// Prints reports as a table and the catalogue lines, or as JSON.
+pub fn print_reports(reports: &[FidReport], metric_key: &str, out: Output) -> anyhow::Result<()> {
+    if out.json {
+        let items: Vec<Value> = reports
+            .iter()
+            .map(|r| {
+                let mut value = serde_json::to_value(r).unwrap_or(Value::Null);
+                if let Some(map) = value.as_object_mut() {
+                    map.insert("catalog".into(), r.catalog_performance(metric_key));
+                }
+                value
+            })
+            .collect();
+        return render::json(&json!({ "metric": metric_key, "reports": items }));
+    }
+    let mut table = render::table(&[
+        "subject",
+        "extractor",
+        "FID_rs",
+        "FID_rr",
+        "rFID",
+        "real",
+        "synthetic",
+        "normalised",
+    ]);
+    let optional = |v: Option<f64>, decimals: usize| {
+        v.map_or_else(|| "-".to_string(), |v| format!("{v:.decimals$}"))
+    };
+    for r in reports {
+        table.add_row(vec![
+            r.subject.clone(),
+            r.extractor.clone(),
+            format!("{:.2}", r.fid_rs),
+            optional(r.fid_rr, 2),
+            optional(r.fid_ratio, 3),
+            r.real_images.to_string(),
+            r.synthetic_images.to_string(),
+            if r.normalized { "yes" } else { "no" }.to_string(),
+        ]);
+    }
+    render::print_table(&table, "no results")?;
+    for r in reports {
+        let entry = r.catalog_performance(metric_key);
+        let performance = &entry["selection"]["performance"];
+        let text = serde_json::to_string_pretty(performance).context("format the entry")?;
+        render::line(format!(
+            "\n{} (paste into selection.performance of its catalogue entry):\n{text}",
+            r.subject
+        ))?;
+    }
+    Ok(())
+}
+
+fn parse_numbers(flag: &str, text: &str) -> anyhow::Result<Vec<f32>> {
+    text.split(',')
+        .map(|p| {
+            p.trim()
+                .parse::<f32>()
+                .ok()
+                .filter(|v| v.is_finite())
+                .with_context(|| format!("invalid {flag} `{text}`: `{}` is not a number", p.trim()))
+        })
+        .collect()
+}
+
+fn parse_pair(flag: &str, text: &str) -> anyhow::Result<[f32; 2]> {
+    match parse_numbers(flag, text)?.as_slice() {
+        [lo, hi] if hi > lo => Ok([*lo, *hi]),
+        _ => bail!("invalid {flag} `{text}`: expected MIN,MAX with MIN < MAX, e.g. -1,1"),
+    }
+}
+
+fn parse_triple(flag: &str, text: &str) -> anyhow::Result<[f32; 3]> {
+    match parse_numbers(flag, text)?.as_slice() {
+        [r, g, b] => Ok([*r, *g, *b]),
+        [v] => Ok([*v; 3]),
+        _ => bail!("invalid {flag} `{text}`: expected one value or three (R,G,B)"),
+    }
+}
+
+fn parse_size(text: &str) -> anyhow::Result<[usize; 2]> {
+    let parts: Vec<Option<usize>> = text
+        .split(['x', 'X'])
+        .map(|p| p.trim().parse().ok().filter(|&n| n > 0))
+        .collect();
+    match parts.as_slice() {
+        [Some(n)] => Ok([*n, *n]),
+        [Some(h), Some(w)] => Ok([*h, *w]),
+        _ => bail!("invalid --input-size `{text}`: expected N or HxW, e.g. 224 or 256x192"),
+    }
+}

@@ -1,0 +1,48 @@
+//! `medigan visualize`: serve the model visualiser and open it in the browser.
+
+use std::process::{Command, ExitCode, Stdio};
+
+use medigan::Generators;
+use medigan_viz::{View, VizOptions};
+
+use crate::cli::VisualizeArgs;
+use crate::settings::Output;
+
+/// Opens the model, serves the page until Ctrl-C, and opens the browser unless told not to.
+pub fn run(generators: &Generators, args: &VisualizeArgs, out: Output) -> anyhow::Result<ExitCode> {
+    let view = View::open(generators, &args.model, args.slider_grouper)?;
+    let model = view.info().model_id.clone();
+    let server = medigan_viz::start(
+        view,
+        VizOptions {
+            port: args.port,
+            save_dir: args.save_dir.clone(),
+        },
+    )?;
+    println!("{model}: {}", server.url());
+    if !out.quiet {
+        eprintln!("serving on 127.0.0.1 only; Ctrl-C stops");
+    }
+    if !args.no_browser && !open_browser(server.url()) && !out.quiet {
+        eprintln!("could not open a browser; open {} yourself", server.url());
+    }
+    server.wait();
+    super::success()
+}
+
+/// Opens `url` with `$BROWSER` or the platform's opener; returns whether one started.
+fn open_browser(url: &str) -> bool {
+    let opener = std::env::var("BROWSER").ok().filter(|b| !b.is_empty());
+    let program = opener.as_deref().unwrap_or(if cfg!(target_os = "macos") {
+        "open"
+    } else {
+        "xdg-open"
+    });
+    Command::new(program)
+        .arg(url)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .is_ok()
+}

@@ -1,0 +1,39 @@
+//! Errors of the visualiser.
+
+/// What can go wrong when opening a model for exploration or answering a request.
+#[derive(Debug, thiserror::Error)]
+pub enum VizError {
+    /// The model could not be opened (unknown id, package, graph).
+    #[error(transparent)]
+    Model(#[from] medigan::Error),
+    /// The model cannot be explored with sliders.
+    #[error("{model} cannot be explored: {reason}")]
+    Unsupported {
+        /// The model id.
+        model: String,
+        /// Why.
+        reason: String,
+    },
+    /// A request was malformed (wrong latent length, unknown class, bad image); answered 400.
+    #[error("{0}")]
+    BadRequest(String),
+    /// Generating or encoding a sample failed; answered 500.
+    #[error("{0}")]
+    Generate(String),
+    /// The server could not start (port taken, no runtime).
+    #[error("cannot serve on {address}: {cause}")]
+    Serve {
+        /// The address asked for.
+        address: String,
+        /// The cause.
+        cause: std::io::Error,
+    },
+    /// Writing a saved sample failed.
+    #[error("cannot save to `{}`: {cause}", path.display())]
+    Save {
+        /// The file or folder.
+        path: std::path::PathBuf,
+        /// The cause.
+        cause: std::io::Error,
+    },
+}

@@ -1,0 +1,232 @@
+//! The HTTP server of the visualiser: the embedded page, a JSON API, request limits, and
+//! newest-request-wins so that frames follow a moving slider without piling up.
+//!
+//! | route | answer |
+//! |---|---|
+//! | `GET /` | the page |
+//! | `GET /api/model` | [`ModelInfo`](crate::ModelInfo) |
+//! | `POST /api/sample` | a [`SampleQuery`] -> `{image, mask, latent, ...}` (PNG data URLs); `204` when a newer request superseded it |
+//! | `POST /api/save` | a [`SampleQuery`] -> `{files}` written into the save folder |
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::thread::JoinHandle;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use base64::Engine as _;
+use serde_json::json;
+use tokio::sync::oneshot;
+
+use crate::VizError;
+use crate::view::{SampleQuery, View};
+
+/// The page, with its script and style inline: nothing is loaded from the network.
+const PAGE: &str = include_str!("../assets/index.html");
+
+/// Largest request body: room for an input image, not for abuse.
+const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
+
+/// How to serve.
+#[derive(Debug, Clone)]
+pub struct VizOptions {
+    /// The port on 127.0.0.1; 0 picks a free one.
+    pub port: u16,
+    /// Where the Save button writes samples and their latents.
+    pub save_dir: PathBuf,
+}
+
+/// A running visualiser; stops when [`stop`](RunningViz::stop) is called or it is dropped.
+#[derive(Debug)]
+pub struct RunningViz {
+    url: String,
+    shutdown: Option<oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl RunningViz {
+    /// The page's address, e.g. `http://127.0.0.1:8000/`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Blocks until the server ends (Ctrl-C).
+    pub fn wait(mut self) {
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+
+    /// Stops the server and waits for it.
+    pub fn stop(mut self) {
+        self.shutdown_now();
+    }
+
+    fn shutdown_now(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for RunningViz {
+    fn drop(&mut self) {
+        self.shutdown_now();
+    }
+}
+
+struct AppState {
+    view: View,
+    save_dir: PathBuf,
+    /// The number of the newest sample request; older ones still waiting are dropped.
+    newest: AtomicU64,
+}
+
+/// Serves `view` on 127.0.0.1 from a background thread until Ctrl-C or [`RunningViz::stop`].
+pub fn start(view: View, options: VizOptions) -> Result<RunningViz, VizError> {
+    let address = SocketAddr::from((Ipv4Addr::LOCALHOST, options.port));
+    let serve_error = |cause| VizError::Serve {
+        address: address.to_string(),
+        cause,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_io()
+        .build()
+        .map_err(serve_error)?;
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind(address))
+        .map_err(serve_error)?;
+    let url = format!("http://{}/", listener.local_addr().map_err(serve_error)?);
+    let state = Arc::new(AppState {
+        view,
+        save_dir: options.save_dir,
+        newest: AtomicU64::new(0),
+    });
+    let (shutdown, stopped) = oneshot::channel::<()>();
+    let thread = std::thread::spawn(move || {
+        runtime.block_on(async move {
+            let until = async {
+                tokio::select! {
+                    _ = stopped => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            };
+            if let Err(e) = axum::serve(listener, router(state))
+                .with_graceful_shutdown(until)
+                .await
+            {
+                tracing::error!("visualiser server: {e}");
+            }
+        });
+    });
+    Ok(RunningViz {
+        url,
+        shutdown: Some(shutdown),
+        thread: Some(thread),
+    })
+}
+
+fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/", get(page))
+        .route("/api/model", get(model_info))
+        .route("/api/sample", post(sample))
+        .route("/api/save", post(save))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+async fn page() -> Html<&'static str> {
+    Html(PAGE)
+}
+
+async fn model_info(State(state): State<Arc<AppState>>) -> Response {
+    Json(state.view.info().clone()).into_response()
+}
+
+async fn sample(
+    State(state): State<Arc<AppState>>,
+    query: Result<Json<SampleQuery>, JsonRejection>,
+) -> Response {
+    let query = match query {
+        Ok(Json(query)) => query,
+        Err(rejection) => return rejected(rejection),
+    };
+    let ticket = state.newest.fetch_add(1, Ordering::SeqCst) + 1;
+    let task = tokio::task::spawn_blocking(move || {
+        if state.newest.load(Ordering::SeqCst) != ticket {
+            return None; // a newer request came in while this one waited
+        }
+        let start = std::time::Instant::now();
+        Some(state.view.render(&query).map(|r| (r, start.elapsed())))
+    });
+    match task.await {
+        Ok(None) => StatusCode::NO_CONTENT.into_response(),
+        Ok(Some(Ok((rendered, took)))) => Json(json!({
+            "image": data_url(&rendered.image_png),
+            "mask": rendered.mask_png.as_deref().map(data_url),
+            "label": rendered.label,
+            "sample_seed": rendered.sample_seed.to_string(),
+            "latent": rendered.latent,
+            "milliseconds": took.as_secs_f64() * 1000.0,
+        }))
+        .into_response(),
+        Ok(Some(Err(e))) => failure(&e),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+    }
+}
+
+async fn save(
+    State(state): State<Arc<AppState>>,
+    query: Result<Json<SampleQuery>, JsonRejection>,
+) -> Response {
+    let query = match query {
+        Ok(Json(query)) => query,
+        Err(rejection) => return rejected(rejection),
+    };
+    let task = tokio::task::spawn_blocking(move || state.view.save(&query, &state.save_dir));
+    match task.await {
+        Ok(Ok(files)) => Json(json!({ "files": files })).into_response(),
+        Ok(Err(e)) => failure(&e),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+    }
+}
+
+fn data_url(png: &[u8]) -> String {
+    format!(
+        "data:image/png;base64,{}",
+        base64::engine::general_purpose::STANDARD.encode(png)
+    )
+}
+
+fn failure(e: &VizError) -> Response {
+    let status = match e {
+        VizError::BadRequest(_) => StatusCode::BAD_REQUEST,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    error(status, &e.to_string())
+}
+
+/// A malformed body: its status (400, 413 for too large, 415 without JSON) and axum's message.
+fn rejected(rejection: JsonRejection) -> Response {
+    error(rejection.status(), &rejection.body_text())
+}
+
+fn error(status: StatusCode, message: &str) -> Response {
+    (
+        status,
+        [(header::CACHE_CONTROL, "no-store")],
+        Json(json!({ "error": message })),
+    )
+        .into_response()
+}

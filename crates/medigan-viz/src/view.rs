@@ -1,0 +1,377 @@
+//! One model opened for exploration: its latent from a seed plus slider offsets, the sample it
+//! gives, and that sample as PNG images.
+//!
+//! The page's seed `S` is a run seed and the sample shown is sample 0 of that run, so with every
+//! slider at zero the image is exactly what `medigan generate MODEL -n 1 --seed S` writes.
+
+use std::io::Cursor;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use base64::Engine as _;
+use image::{ExtendedColorType, ImageEncoder, codecs::png::PngEncoder};
+use medigan::Generators;
+use medigan::catalog::{InputKind, OutputKind};
+use medigan::generate::{SampleConditioning, SampleRequest, load_input_image, seeded_latent};
+use medigan::model::{NativeModel, PooledGenerator};
+use medigan::progress::NoProgress;
+use medigan::sample::{Sample, sample_seed};
+use ndarray::{ArrayD, Axis};
+use serde::{Deserialize, Serialize};
+
+use crate::VizError;
+
+/// What the page needs to know about the model.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelInfo {
+    /// The model id.
+    pub model_id: String,
+    /// The model's title.
+    pub title: String,
+    /// The model's licence.
+    pub licence: String,
+    /// Length of the latent vector.
+    pub latent_dims: usize,
+    /// Latent dimensions moved together by one slider.
+    pub slider_grouper: usize,
+    /// Number of sliders (`latent_dims / slider_grouper`, rounded up).
+    pub sliders: usize,
+    /// Class names of a conditional model (empty otherwise).
+    pub classes: Vec<String>,
+    /// Whether the model translates an input image.
+    pub takes_image: bool,
+    /// Whether the model outputs a mask beside its image.
+    pub has_mask: bool,
+    /// Shape of one image sample.
+    pub image_shape: Vec<usize>,
+}
+
+/// One request for a sample: a seed plus slider offsets (or an explicit latent), a class and
+/// an input image where the model needs them.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SampleQuery {
+    /// The run seed; the sample shown is sample 0 of that run.
+    pub seed: u64,
+    /// One offset per slider, added to every latent dimension of its group; empty means zero.
+    #[serde(default)]
+    pub offsets: Vec<f32>,
+    /// An explicit latent vector, used instead of seed and offsets.
+    #[serde(default)]
+    pub latent: Option<Vec<f32>>,
+    /// Class name, for conditional models; without it the class is drawn from the seed.
+    #[serde(default)]
+    pub class: Option<String>,
+    /// The input image (PNG or JPEG bytes, base64), for image-to-image models.
+    #[serde(default)]
+    pub input_image: Option<String>,
+}
+
+/// A sample and its images.
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    /// The latent the sample was generated from.
+    pub latent: Vec<f32>,
+    /// The sample's own seed (from which its other inputs were drawn).
+    pub sample_seed: u64,
+    /// The class it was conditioned on.
+    pub label: Option<String>,
+    /// The image as PNG (the middle slice of a volume).
+    pub image_png: Vec<u8>,
+    /// The mask as PNG, for image+mask models.
+    pub mask_png: Option<Vec<u8>>,
+}
+
+/// A model opened for exploration, with one session kept for it.
+pub struct View {
+    model: Arc<NativeModel>,
+    generator: Mutex<PooledGenerator>,
+    info: ModelInfo,
+}
+
+impl std::fmt::Debug for View {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("View").field("info", &self.info).finish()
+    }
+}
+
+impl View {
+    /// Loads the model and opens a session; `slider_grouper` latent dimensions share a slider.
+    pub fn open(
+        generators: &Generators,
+        model_id: &str,
+        slider_grouper: usize,
+    ) -> Result<View, VizError> {
+        let entry = generators.get_config_by_id(model_id)?;
+        let model = generators.load_model(&entry.id, &NoProgress)?;
+        let unsupported = |reason: &str| VizError::Unsupported {
+            model: model.id.clone(),
+            reason: reason.into(),
+        };
+        let latent = model
+            .spec
+            .input(InputKind::Latent)
+            .ok_or_else(|| unsupported("it has no latent input to move"))?;
+        if slider_grouper == 0 {
+            return Err(VizError::BadRequest(
+                "the slider grouper must be at least 1".into(),
+            ));
+        }
+        let latent_dims = latent.sample_len();
+        let info = ModelInfo {
+            model_id: model.id.clone(),
+            title: entry.metadata.description.title.clone(),
+            licence: entry
+                .metadata
+                .selection
+                .license
+                .get()
+                .cloned()
+                .unwrap_or_default(),
+            latent_dims,
+            slider_grouper,
+            sliders: latent_dims.div_ceil(slider_grouper),
+            classes: model
+                .spec
+                .input(InputKind::Class)
+                .map(|c| c.class_names().to_vec())
+                .unwrap_or_default(),
+            takes_image: model.spec.input(InputKind::Image).is_some(),
+            has_mask: model.spec.output(OutputKind::Mask).is_some(),
+            image_shape: model.image_shape(),
+        };
+        let generator = model
+            .generator(generators.settings().backend, 1)
+            .map_err(|e| VizError::Model(e.into()))?;
+        Ok(View {
+            model,
+            generator: Mutex::new(generator),
+            info,
+        })
+    }
+
+    /// What the page needs to know about the model.
+    pub fn info(&self) -> &ModelInfo {
+        &self.info
+    }
+
+    /// The latent of a query: the explicit one, or the seed's latent with each slider's offset
+    /// added to its group of dimensions.
+    pub fn latent(&self, query: &SampleQuery) -> Result<Vec<f32>, VizError> {
+        let dims = self.info.latent_dims;
+        if let Some(latent) = &query.latent {
+            if latent.len() != dims {
+                return Err(VizError::BadRequest(format!(
+                    "the latent has {} values; {} takes {dims}",
+                    latent.len(),
+                    self.info.model_id
+                )));
+            }
+            return finite(latent.clone(), "latent");
+        }
+        let sliders = self.info.sliders;
+        if !query.offsets.is_empty() && query.offsets.len() != sliders {
+            return Err(VizError::BadRequest(format!(
+                "{} slider offsets given; {} has {sliders} sliders ({dims} latent dimensions in \
+                 groups of {})",
+                query.offsets.len(),
+                self.info.model_id,
+                self.info.slider_grouper
+            )));
+        }
+        let offsets = finite(query.offsets.clone(), "slider offset")?;
+        let seed = sample_seed(query.seed, 0);
+        let mut latent = seeded_latent(&self.model.spec, seed).unwrap_or_default();
+        for (group, offset) in offsets.iter().enumerate() {
+            let start = group * self.info.slider_grouper;
+            let end = (start + self.info.slider_grouper).min(dims);
+            for value in &mut latent[start..end] {
+                *value += offset;
+            }
+        }
+        Ok(latent)
+    }
+
+    /// Generates the sample of a query and encodes its image (and mask) as PNG.
+    pub fn render(&self, query: &SampleQuery) -> Result<Rendered, VizError> {
+        let latent = self.latent(query)?;
+        let seed = sample_seed(query.seed, 0);
+        let conditioning =
+            SampleConditioning::resolve(&self.model.id, &self.model.spec, query.class.as_deref())
+                .map_err(|e| VizError::BadRequest(e.to_string()))?;
+        let request = SampleRequest {
+            index: 0,
+            seed,
+            class: conditioning.class_for(seed),
+            input: self.input_image(query)?.map(Arc::new),
+        };
+        let sample = self
+            .generator
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .generate_with_latent(&request, &latent)
+            .map_err(|e| VizError::Generate(e.to_string()))?;
+        self.encode(sample, latent)
+    }
+
+    fn encode(&self, sample: Sample, latent: Vec<f32>) -> Result<Rendered, VizError> {
+        let image_png = png(&sample.image, self.model.image_range())?;
+        let mask_png = match (&sample.mask, self.model.mask_range()) {
+            (Some(mask), Some(range)) => Some(png(mask, range)?),
+            _ => None,
+        };
+        Ok(Rendered {
+            latent,
+            sample_seed: sample.seed,
+            label: sample.label,
+            image_png,
+            mask_png,
+        })
+    }
+
+    /// The decoded input image of an image-to-image query, in the model's input range.
+    fn input_image(&self, query: &SampleQuery) -> Result<Option<ArrayD<f32>>, VizError> {
+        let Some(spec) = self.model.spec.input(InputKind::Image) else {
+            return Ok(None);
+        };
+        let Some(encoded) = &query.input_image else {
+            return Err(VizError::BadRequest(format!(
+                "{} translates an input image: pick one",
+                self.info.model_id
+            )));
+        };
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(encoded.trim())
+            .map_err(|e| VizError::BadRequest(format!("the input image is not base64: {e}")))?;
+        let file = tempfile::Builder::new()
+            .suffix(".img")
+            .tempfile()
+            .map_err(|cause| VizError::Save {
+                path: std::env::temp_dir(),
+                cause,
+            })?;
+        std::fs::write(file.path(), &bytes).map_err(|cause| VizError::Save {
+            path: file.path().to_path_buf(),
+            cause,
+        })?;
+        let shape = spec.shape.clone().unwrap_or_default();
+        let range = spec.range.unwrap_or([0.0, 1.0]);
+        load_input_image(file.path(), &shape, range)
+            .map(Some)
+            .map_err(|e| VizError::BadRequest(e.to_string()))
+    }
+
+    /// Saves the sample of a query into `dir`: its PNG(s) and a JSON file with its latent, seed,
+    /// offsets and class. Returns the files written.
+    pub fn save(&self, query: &SampleQuery, dir: &Path) -> Result<Vec<PathBuf>, VizError> {
+        let rendered = self.render(query)?;
+        std::fs::create_dir_all(dir).map_err(|cause| VizError::Save {
+            path: dir.to_path_buf(),
+            cause,
+        })?;
+        let stem = free_stem(dir, &format!("{}-seed{}", self.info.model_id, query.seed));
+        let mut files = vec![(dir.join(format!("{stem}.png")), rendered.image_png.clone())];
+        if let Some(mask) = &rendered.mask_png {
+            files.push((dir.join(format!("{stem}_mask.png")), mask.clone()));
+        }
+        let record = self.save_record(query, &rendered);
+        let json =
+            serde_json::to_vec_pretty(&record).map_err(|e| VizError::Generate(e.to_string()))?;
+        files.push((dir.join(format!("{stem}.json")), json));
+        for (path, bytes) in &files {
+            medigan::output::write_atomically(path, bytes).map_err(|e| VizError::Save {
+                path: path.clone(),
+                cause: std::io::Error::other(e.to_string()),
+            })?;
+        }
+        Ok(files.into_iter().map(|(path, _)| path).collect())
+    }
+
+    fn save_record(&self, query: &SampleQuery, rendered: &Rendered) -> serde_json::Value {
+        let moved = query.latent.is_some() || query.offsets.iter().any(|o| *o != 0.0);
+        let mut command = format!(
+            "medigan generate {} -n 1 --seed {}",
+            self.info.model_id, query.seed
+        );
+        if let Some(label) = &query.class {
+            command.push_str(&format!(" --label {label}"));
+        }
+        serde_json::json!({
+            "model_id": self.info.model_id,
+            "seed": query.seed,
+            "sample_index": 0,
+            "sample_seed": rendered.sample_seed,
+            "label": rendered.label,
+            "slider_grouper": self.info.slider_grouper,
+            "offsets": query.offsets,
+            "latent": rendered.latent,
+            "regenerate": if moved {
+                serde_json::Value::Null
+            } else {
+                serde_json::Value::String(command)
+            },
+        })
+    }
+}
+
+/// The first `stem`, `stem-1`, `stem-2`, ... with no `.json` file in `dir`.
+fn free_stem(dir: &Path, stem: &str) -> String {
+    (0..)
+        .map(|n| {
+            if n == 0 {
+                stem.to_string()
+            } else {
+                format!("{stem}-{n}")
+            }
+        })
+        .find(|s| !dir.join(format!("{s}.json")).exists())
+        .unwrap_or_else(|| stem.to_string())
+}
+
+fn finite(values: Vec<f32>, what: &str) -> Result<Vec<f32>, VizError> {
+    match values.iter().find(|v| !v.is_finite()) {
+        Some(bad) => Err(VizError::BadRequest(format!("a {what} is {bad}"))),
+        None => Ok(values),
+    }
+}
+
+/// An image (`[C, H, W]`, or the middle slice of `[C, D, H, W]`) as an 8-bit PNG, values mapped
+/// linearly from `range` to 0..255.
+fn png(array: &ArrayD<f32>, range: [f64; 2]) -> Result<Vec<u8>, VizError> {
+    let plane = match array.ndim() {
+        4 => array.index_axis(Axis(1), array.shape()[1] / 2).to_owned(),
+        _ => array.clone(),
+    };
+    let [channels, height, width] = plane.shape() else {
+        return Err(VizError::Generate(format!(
+            "cannot show an array of shape {:?}",
+            array.shape()
+        )));
+    };
+    let (channels, height, width) = (*channels, *height, *width);
+    let shown = if matches!(channels, 1 | 3 | 4) {
+        channels
+    } else {
+        1
+    };
+    let scale = 255.0 / (range[1] - range[0]) as f32;
+    let mut pixels = Vec::with_capacity(shown * height * width);
+    for y in 0..height {
+        for x in 0..width {
+            for c in 0..shown {
+                let level = ((plane[[c, y, x]] - range[0] as f32) * scale).round();
+                pixels.push(level.clamp(0.0, 255.0) as u8);
+            }
+        }
+    }
+    let color = match shown {
+        1 => ExtendedColorType::L8,
+        3 => ExtendedColorType::Rgb8,
+        _ => ExtendedColorType::Rgba8,
+    };
+    let mut bytes = Cursor::new(Vec::new());
+    PngEncoder::new(&mut bytes)
+        .write_image(&pixels, width as u32, height as u32, color)
+        .map_err(|e| VizError::Generate(format!("cannot encode the image: {e}")))?;
+    Ok(bytes.into_inner())
+}

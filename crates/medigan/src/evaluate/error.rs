@@ -1,0 +1,134 @@
+//! [`EvaluateError`]: what can go wrong while reading images, extracting features or computing
+//! a Frechet distance.
+
+use std::path::PathBuf;
+
+use crate::runtime::RuntimeError;
+use crate::store::StoreError;
+
+/// An error of the evaluation module.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EvaluateError {
+    /// A file or folder could not be read or written.
+    #[error("could not {action} `{}`", path.display())]
+    Io {
+        /// What was being done (`read`, `write`, `list`, ...).
+        action: &'static str,
+        /// The file or folder.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// An image file could not be decoded or has a layout that is not an image.
+    #[error("cannot read the image `{}`: {reason}", path.display())]
+    Image {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// A folder holds no image this version reads.
+    #[error("no images in `{}` (read: .png, .jpg, .jpeg, .npy, searched recursively)", dir.display())]
+    NoImages {
+        /// The folder.
+        dir: PathBuf,
+    },
+    /// A set has fewer images than the computation needs.
+    #[error("{what} needs at least {needed} images, got {found}")]
+    TooFewImages {
+        /// What was being computed.
+        what: String,
+        /// The minimum.
+        needed: usize,
+        /// How many there were.
+        found: usize,
+    },
+    /// Two feature sets (or an extractor and its declaration) disagree on the feature length.
+    #[error("feature length mismatch: {what} has {found} features per image, expected {expected}")]
+    FeatureDims {
+        /// Which set or extractor.
+        what: String,
+        /// The expected length.
+        expected: usize,
+        /// The length found.
+        found: usize,
+    },
+    /// A feature, mean or covariance holds NaN or infinity.
+    #[error("{what} holds NaN or infinite values")]
+    NonFinite {
+        /// Where they were found.
+        what: String,
+    },
+    /// The eigendecomposition inside the Frechet distance did not converge.
+    #[error("the eigendecomposition of a {dims}x{dims} covariance did not converge")]
+    NoConvergence {
+        /// The matrix size.
+        dims: usize,
+    },
+    /// A feature extractor failed.
+    #[error("feature extractor `{name}`: {reason}")]
+    Extractor {
+        /// The extractor.
+        name: String,
+        /// Why.
+        reason: String,
+    },
+    /// Running an ONNX feature extractor failed.
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    /// Fetching extractor weights failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A feature cache file is damaged or belongs to another set or extractor.
+    #[error("feature cache `{}`: {reason}", path.display())]
+    Cache {
+        /// The cache file.
+        path: PathBuf,
+        /// Why it cannot be used.
+        reason: String,
+    },
+    /// An option has a value that cannot work.
+    #[error("invalid {option} `{value}`: {reason}")]
+    InvalidOption {
+        /// The option.
+        option: String,
+        /// The value given.
+        value: String,
+        /// What would be right.
+        reason: String,
+    },
+}
+
+impl EvaluateError {
+    /// A constructor for [`EvaluateError::Io`], for `map_err`.
+    pub fn io(
+        action: &'static str,
+        path: impl Into<PathBuf>,
+    ) -> impl FnOnce(std::io::Error) -> EvaluateError {
+        let path = path.into();
+        move |source| EvaluateError::Io {
+            action,
+            path,
+            source,
+        }
+    }
+
+    /// A line telling the user what to do next, if there is one.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            EvaluateError::Cache { path, .. } => Some(format!(
+                "delete `{}` to recompute the features",
+                path.display()
+            )),
+            EvaluateError::TooFewImages { .. } => Some(
+                "FID estimates a 2048x2048 covariance: use hundreds of images or more \
+                 (the paper uses up to 1000 per set)"
+                    .into(),
+            ),
+            EvaluateError::Runtime(e) => e.hint(),
+            _ => None,
+        }
+    }
+}

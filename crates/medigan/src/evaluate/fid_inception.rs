@@ -1,0 +1,131 @@
+//! The FID Inception-v3 ([`InceptionV3`], pytorch-fid's weights) as a [`FeatureExtractor`], and
+//! the fetch of its weights through the store, pinned by sha256.
+//!
+//! The weights file is kept as it is (not unpacked) under `$MEDIGAN_HOME/files-v1/<sha256>/`;
+//! see [`crate::store::Store::fetch_file`].
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use ndarray::{Array2, ArrayView4};
+
+use super::error::EvaluateError;
+use super::extractor::{ExtractorSource, FeatureExtractor, InputNormalization};
+use super::inception::{FEATURE_DIMS, INPUT_SIZE, InceptionV3};
+use crate::progress::Progress;
+use crate::store::{FetchRequest, Store};
+
+/// The canonical release URL of pytorch-fid's Inception weights.
+pub const FID_WEIGHTS_URL: &str = "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/pt_inception-2015-12-05-6726825d.pth";
+
+/// The weights' file name.
+pub const FID_WEIGHTS_FILE: &str = "pt_inception-2015-12-05-6726825d.pth";
+
+/// sha256 of the weights file. Its first 8 digits are the `6726825d` of the file name (PyTorch
+/// hub's naming convention); the full digest is the one published for the identically named
+/// copy torch-fidelity distributes. It could not be checked against a download here (no
+/// network); a mismatch fails the fetch with both digests named, never silently.
+pub const FID_WEIGHTS_SHA256: &str =
+    "6726825d0af5f729cebd5821db510b11b1cfad8faad88a03f1befd49fb9129b2";
+
+/// The extractor's name in reports and cache keys.
+pub const INCEPTION_NAME: &str = "inception-v3-fid@6726825d";
+
+/// Fetches the FID Inception weights (once; later calls find them in the store) and returns
+/// the path of the `.pth` file. `url` and `sha256` default to [`FID_WEIGHTS_URL`] and
+/// [`FID_WEIGHTS_SHA256`] (`MEDIGAN_FID_WEIGHTS_URL` can point at a mirror).
+pub fn fetch_fid_weights(
+    store: &Store,
+    url: Option<&str>,
+    sha256: Option<&str>,
+    progress: &dyn Progress,
+) -> Result<PathBuf, EvaluateError> {
+    let request = FetchRequest::new("FID Inception weights", url.unwrap_or(FID_WEIGHTS_URL))
+        .with_sha256(sha256.unwrap_or(FID_WEIGHTS_SHA256));
+    Ok(store.fetch_file(&request, FID_WEIGHTS_FILE, progress)?)
+}
+
+/// The FID Inception-v3, loaded once and shared by the workers (the network runs the images of
+/// a batch in parallel itself, so one worker is enough).
+#[derive(Debug, Clone)]
+pub struct InceptionSource {
+    net: Arc<InceptionV3>,
+}
+
+impl InceptionSource {
+    /// Loads the weights from a `.pth` file.
+    pub fn from_pth(path: &Path) -> Result<InceptionSource, EvaluateError> {
+        let net = InceptionV3::from_pth(path).map_err(|e| EvaluateError::Extractor {
+            name: INCEPTION_NAME.into(),
+            reason: error_chain(&e),
+        })?;
+        Ok(InceptionSource { net: Arc::new(net) })
+    }
+}
+
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    text
+}
+
+impl ExtractorSource for InceptionSource {
+    fn name(&self) -> String {
+        INCEPTION_NAME.into()
+    }
+
+    fn input_size(&self) -> [usize; 2] {
+        [INPUT_SIZE, INPUT_SIZE]
+    }
+
+    fn feature_dims(&self) -> usize {
+        FEATURE_DIMS
+    }
+
+    fn normalization(&self) -> InputNormalization {
+        InputNormalization::FID
+    }
+
+    fn max_workers(&self) -> Option<usize> {
+        Some(1)
+    }
+
+    fn make(&self) -> Result<Box<dyn FeatureExtractor>, EvaluateError> {
+        Ok(Box::new(InceptionExtractor {
+            net: Arc::clone(&self.net),
+        }))
+    }
+}
+
+/// One worker's handle on the shared network.
+#[derive(Debug)]
+pub struct InceptionExtractor {
+    net: Arc<InceptionV3>,
+}
+
+impl FeatureExtractor for InceptionExtractor {
+    fn name(&self) -> String {
+        INCEPTION_NAME.into()
+    }
+
+    fn input_size(&self) -> [usize; 2] {
+        [INPUT_SIZE, INPUT_SIZE]
+    }
+
+    fn feature_dims(&self) -> usize {
+        FEATURE_DIMS
+    }
+
+    fn extract(&mut self, batch: ArrayView4<'_, f32>) -> Result<Array2<f32>, EvaluateError> {
+        self.net
+            .features(batch)
+            .map_err(|e| EvaluateError::Extractor {
+                name: INCEPTION_NAME.into(),
+                reason: error_chain(&e),
+            })
+    }
+}

@@ -1,1 +1,0 @@
-//! The FID Inception-v3 network (pytorch-fid's weights), run natively.

@@ -1,0 +1,163 @@
+"""medigan-rs bridge: runs the generate function of a package in the original medigan format.
+
+Written into the medigan home by medigan-rs and run with the model's own virtual environment.
+Protocol: one JSON object per line. The first line on stdin sets the model up:
+  {"module": "models.<id>", "function": "generate", "model_file": "...", "custom": {...}}
+then each further line asks for one batch:
+  {"num_samples": n, "seed": s, "output_path": dir, "save_images": false}
+Every answer is one JSON line on the original stdout (the model's own prints go to stderr):
+  {"ok": true, "samples": [{"image": {...}, "mask": {...} or null}, ...]}
+  {"ok": false, "kind": "...", "error": "...", "traceback": "..."}
+An array is handed back as {"raw": path, "shape": [...], "dtype": "uint8"} (float32, little
+endian, C order), a file the model wrote as {"file": path}.
+"""
+
+import importlib
+import json
+import os
+import random
+import sys
+import traceback
+
+PROTOCOL = os.fdopen(os.dup(1), "w", buffering=1)
+os.dup2(2, 1)  # the model's prints must not reach the protocol channel
+sys.stdout = sys.stderr
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
+
+
+def answer(obj):
+    PROTOCOL.write(json.dumps(obj) + "\n")
+    PROTOCOL.flush()
+
+
+def failure(kind, error, tb=""):
+    answer({"ok": False, "kind": kind, "error": error, "traceback": tb})
+
+
+def seed_everything(seed):
+    random.seed(seed)
+    try:
+        import numpy
+
+        numpy.random.seed(seed % (2**32))
+    except Exception:
+        pass
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        try:
+            torch.manual_seed(seed)
+        except Exception:
+            pass
+
+
+def to_numpy(value):
+    import numpy
+
+    if hasattr(value, "detach"):  # a torch tensor
+        value = value.detach().cpu().numpy()
+    return numpy.asarray(value)
+
+
+def dump_array(value, out_dir, name):
+    import numpy
+
+    array = to_numpy(value)
+    dtype = str(array.dtype)
+    if array.dtype == numpy.bool_:
+        array = array.astype(numpy.uint8)
+    path = os.path.join(out_dir, name + ".raw")
+    numpy.ascontiguousarray(array, dtype="<f4").tofile(path)
+    return {"raw": path, "shape": list(array.shape), "dtype": dtype}
+
+
+def split_samples(result, num_samples):
+    """A list/tuple of samples, or one array whose first axis is the samples."""
+    if isinstance(result, (list, tuple)):
+        return list(result)
+    array = to_numpy(result)
+    if array.ndim >= 3 and array.shape[0] == num_samples:
+        return [array[i] for i in range(num_samples)]
+    return [array]
+
+
+def is_pair(sample):
+    return isinstance(sample, (list, tuple)) and len(sample) == 2
+
+
+def written_files(output_path):
+    found = []
+    for root, _dirs, files in os.walk(output_path):
+        for name in files:
+            if name.lower().endswith(IMAGE_EXTENSIONS + (".npy",)):
+                found.append(os.path.join(root, name))
+    return sorted(found)
+
+
+def main():
+    setup = json.loads(sys.stdin.readline())
+    sys.path.insert(0, os.getcwd())  # the run directory, which holds models/<model id>
+    try:
+        module = importlib.import_module(setup["module"])
+    except BaseException as error:
+        failure("import", f"{type(error).__name__}: {error}", traceback.format_exc())
+        return
+    function = getattr(module, setup["function"], None)
+    if not callable(function):
+        failure("missing_function", setup["function"], "")
+        return
+    answer({"ok": True, "ready": True})
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        request = json.loads(line)
+        n = int(request["num_samples"])
+        out = request["output_path"]
+        exchange = request["exchange"]
+        save_images = bool(request["save_images"])
+        kwargs = dict(setup["custom"])
+        kwargs.update(
+            model_file=setup["model_file"],
+            num_samples=n,
+            output_path=out,
+            save_images=save_images,
+        )
+        seed_everything(int(request["seed"]))
+        try:
+            result = function(**kwargs)
+        except BaseException as error:
+            failure("exception", f"{type(error).__name__}: {error}", traceback.format_exc())
+            if isinstance(error, KeyboardInterrupt):
+                return
+            continue
+        try:
+            samples = []
+            if result is not None and not (save_images and written_files(out)):
+                for i, sample in enumerate(split_samples(result, n)):
+                    if is_pair(sample):
+                        samples.append(
+                            {
+                                "image": dump_array(sample[0], exchange, f"{i}-image"),
+                                "mask": dump_array(sample[1], exchange, f"{i}-mask"),
+                            }
+                        )
+                    else:
+                        samples.append({"image": dump_array(sample, exchange, f"{i}-image"), "mask": None})
+            else:
+                for i, path in enumerate(written_files(out)):
+                    if path.lower().endswith(".npy"):
+                        import numpy
+
+                        samples.append({"image": dump_array(numpy.load(path), exchange, f"{i}-file"), "mask": None})
+                    else:
+                        samples.append({"image": {"file": path}, "mask": None})
+            answer({"ok": True, "samples": samples})
+        except BaseException as error:
+            failure("result", f"{type(error).__name__}: {error}", traceback.format_exc())
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except KeyboardInterrupt:
+        failure("interrupted", "KeyboardInterrupt", "")

@@ -1,0 +1,543 @@
+//! The Python side of a legacy model: one bridge process per generator, spoken to in JSON lines.
+//!
+//! The bridge script (`bridge.py`, embedded in the binary) is written into
+//! `<home>/legacy/bridge-<sha256 prefix>.py` and run with the model's environment, in a run
+//! directory that holds `models/<model id>` (a link to the unpacked package), so the package is
+//! imported and its relative paths resolve as in the original medigan. Each batch calls the
+//! package's generate function once; the samples come back as raw float32 files (arrays the
+//! function returned) or as the files it wrote, and become [`Sample`]s here.
+
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ndarray::{ArrayD, IxDyn};
+use serde::Deserialize;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use tempfile::TempDir;
+
+use super::{LegacyError, LegacyModel, LegacySettings, last_lines};
+use crate::generate::{GenerateError, Generator, SampleRequest};
+use crate::home::Home;
+use crate::sample::Sample;
+
+/// The bridge script, shipped in the binary.
+pub const BRIDGE_SCRIPT: &str = include_str!("bridge.py");
+
+/// Lines of the model's stderr kept for error messages.
+const STDERR_LINES: usize = 40;
+
+/// Writes the bridge script into the home (once per script version) and returns its path.
+pub fn install_script(home: &Home) -> Result<PathBuf, LegacyError> {
+    let digest = hex::encode(Sha256::digest(BRIDGE_SCRIPT.as_bytes()));
+    let dir = home.root().join("legacy");
+    let path = dir.join(format!("bridge-{}.py", &digest[..16]));
+    if path.is_file() {
+        return Ok(path);
+    }
+    std::fs::create_dir_all(&dir).map_err(LegacyError::io("create directory", &dir))?;
+    let mut tmp = tempfile::NamedTempFile::new_in(&dir).map_err(LegacyError::io("write", &dir))?;
+    tmp.write_all(BRIDGE_SCRIPT.as_bytes())
+        .map_err(LegacyError::io("write", &path))?;
+    tmp.persist(&path)
+        .map_err(|e| LegacyError::io("write", &path)(e.error))?;
+    Ok(path)
+}
+
+#[derive(Debug, Deserialize)]
+struct Answer {
+    ok: bool,
+    #[serde(default)]
+    kind: String,
+    #[serde(default)]
+    error: String,
+    #[serde(default)]
+    traceback: String,
+    #[serde(default)]
+    samples: Vec<AnswerSample>,
+}
+
+#[derive(Debug, Deserialize)]
+struct AnswerSample {
+    image: Part,
+    mask: Option<Part>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Part {
+    Raw {
+        raw: PathBuf,
+        shape: Vec<usize>,
+        dtype: String,
+    },
+    File {
+        file: PathBuf,
+    },
+}
+
+/// A running bridge: a legacy model ready to generate batches.
+pub struct LegacyGenerator {
+    model: Arc<LegacyModel>,
+    child: Child,
+    stdin: Option<ChildStdin>,
+    answers: Receiver<String>,
+    stderr: Arc<Mutex<VecDeque<String>>>,
+    stderr_reader: Option<std::thread::JoinHandle<()>>,
+    timeout: Option<Duration>,
+    run_dir: TempDir,
+    batches: u64,
+}
+
+impl std::fmt::Debug for LegacyGenerator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LegacyGenerator")
+            .field("model", &self.model.id)
+            .field("run_dir", &self.run_dir.path())
+            .finish()
+    }
+}
+
+impl LegacyGenerator {
+    /// Starts the bridge for `model`: imports its package and finds its generate function.
+    pub fn start(
+        model: Arc<LegacyModel>,
+        home: &Home,
+        settings: &LegacySettings,
+    ) -> Result<LegacyGenerator, LegacyError> {
+        let script = install_script(home)?;
+        let tmp = home.tmp_dir();
+        std::fs::create_dir_all(&tmp).map_err(LegacyError::io("create directory", &tmp))?;
+        let run_dir = tempfile::Builder::new()
+            .prefix("legacy-run-")
+            .tempdir_in(&tmp)
+            .map_err(LegacyError::io("create a directory in", &tmp))?;
+        let models = run_dir.path().join("models");
+        std::fs::create_dir_all(&models).map_err(LegacyError::io("create directory", &models))?;
+        link_dir(&model.package.dir, &models.join(&model.id))?;
+        let mut child = Command::new(&model.env.python)
+            .arg("-u")
+            .arg(&script)
+            .current_dir(run_dir.path())
+            .env("PYTHONDONTWRITEBYTECODE", "1")
+            .env("PYTHONNOUSERSITE", "1")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| LegacyError::Bridge {
+                model: model.id.clone(),
+                what: format!("could not start (`{}`): {e}", model.env.python.display()),
+                stderr: String::new(),
+            })?;
+        let stdout = child.stdout.take();
+        let stderr_pipe = child.stderr.take();
+        let (tx, answers) = channel();
+        if let Some(stdout) = stdout {
+            std::thread::spawn(move || {
+                for line in BufReader::new(stdout).lines() {
+                    let Ok(line) = line else { break };
+                    if tx.send(line).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        let stderr = Arc::new(Mutex::new(VecDeque::new()));
+        let stderr_reader = stderr_pipe.map(|pipe| {
+            let kept = Arc::clone(&stderr);
+            let id = model.id.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(pipe).lines() {
+                    let Ok(line) = line else { break };
+                    tracing::info!(target: "medigan::legacy", "{id}: {line}");
+                    if let Ok(mut kept) = kept.lock() {
+                        if kept.len() == STDERR_LINES {
+                            kept.pop_front();
+                        }
+                        kept.push_back(line);
+                    }
+                }
+            })
+        });
+        let mut generator = LegacyGenerator {
+            stdin: child.stdin.take(),
+            child,
+            answers,
+            stderr,
+            stderr_reader,
+            timeout: settings.timeout,
+            run_dir,
+            batches: 0,
+            model,
+        };
+        let setup = json!({
+            "module": generator.model.module,
+            "function": generator.model.function,
+            "model_file": generator.model.model_file,
+            "custom": generator.model.kwargs,
+        });
+        generator.send(&setup)?;
+        let answer = generator.receive()?;
+        if !answer.ok {
+            return Err(generator.failure(answer));
+        }
+        Ok(generator)
+    }
+
+    fn send(&mut self, message: &serde_json::Value) -> Result<(), LegacyError> {
+        let line = format!("{message}\n");
+        let sent = match self.stdin.as_mut() {
+            Some(stdin) => stdin
+                .write_all(line.as_bytes())
+                .and_then(|()| stdin.flush()),
+            None => Err(std::io::Error::other("stdin closed")),
+        };
+        sent.map_err(|_| self.stopped("stopped before it was asked for samples".into()))
+    }
+
+    fn receive(&mut self) -> Result<Answer, LegacyError> {
+        let line = match self.timeout {
+            Some(limit) => match self.answers.recv_timeout(limit) {
+                Ok(line) => line,
+                Err(RecvTimeoutError::Timeout) => {
+                    let _ = self.child.kill();
+                    let _ = self.child.wait();
+                    self.drain_stderr();
+                    return Err(self.stopped(format!(
+                        "did not answer within {} s and was stopped",
+                        limit.as_secs()
+                    )));
+                }
+                Err(RecvTimeoutError::Disconnected) => return Err(self.exited()),
+            },
+            None => self.answers.recv().map_err(|_| self.exited())?,
+        };
+        serde_json::from_str(&line).map_err(|e| {
+            self.stopped(format!(
+                "answered something that is not the bridge protocol ({e}): {line}"
+            ))
+        })
+    }
+
+    fn exited(&mut self) -> LegacyError {
+        let status = self.child.wait().map(|s| s.to_string()).unwrap_or_default();
+        self.drain_stderr();
+        self.stopped(format!("stopped without answering ({status})"))
+    }
+
+    /// Lets the stderr reader take the last lines of a stopped process (at most 2 s: a
+    /// subprocess of the model may keep the pipe open).
+    fn drain_stderr(&mut self) {
+        if let Some(reader) = self.stderr_reader.take() {
+            for _ in 0..100 {
+                if reader.is_finished() {
+                    let _ = reader.join();
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+
+    fn stopped(&self, what: String) -> LegacyError {
+        let stderr = self
+            .stderr
+            .lock()
+            .map(|lines| lines.iter().cloned().collect::<Vec<_>>().join("\n"))
+            .unwrap_or_default();
+        LegacyError::Bridge {
+            model: self.model.id.clone(),
+            what,
+            stderr: last_lines(&stderr, 15),
+        }
+    }
+
+    fn failure(&self, answer: Answer) -> LegacyError {
+        let model = self.model.id.clone();
+        let traceback = last_lines(&answer.traceback, 8);
+        match answer.kind.as_str() {
+            "missing_function" => LegacyError::MissingFunction {
+                model,
+                function: self.model.function.clone(),
+                module: self.model.module.clone(),
+            },
+            "import" => LegacyError::Import {
+                model,
+                module: self.model.module.clone(),
+                message: answer.error,
+                traceback,
+            },
+            _ => LegacyError::ModelFailed {
+                model,
+                function: self.model.function.clone(),
+                message: answer.error,
+                traceback,
+            },
+        }
+    }
+
+    /// Runs the generate function once for `batch.len()` samples.
+    fn run_batch(&mut self, batch: &[SampleRequest]) -> Result<Vec<Sample>, LegacyError> {
+        let Some(first) = batch.first() else {
+            return Ok(Vec::new());
+        };
+        self.batches += 1;
+        let dir = self.run_dir.path().join(format!("batch-{}", self.batches));
+        let (out, exchange) = (dir.join("output"), dir.join("exchange"));
+        for d in [&out, &exchange] {
+            std::fs::create_dir_all(d).map_err(LegacyError::io("create directory", d))?;
+        }
+        self.send(&json!({
+            "num_samples": batch.len(),
+            "seed": first.seed,
+            "output_path": out,
+            "exchange": exchange,
+            "save_images": self.model.save_images,
+        }))?;
+        let answer = self.receive()?;
+        let result = if answer.ok {
+            self.samples(answer, batch)
+        } else {
+            Err(self.failure(answer))
+        };
+        let _ = std::fs::remove_dir_all(&dir);
+        result
+    }
+
+    fn samples(&self, answer: Answer, batch: &[SampleRequest]) -> Result<Vec<Sample>, LegacyError> {
+        if answer.samples.len() < batch.len() {
+            return Err(self.bad(format!(
+                "{} samples were asked for, the generate function gave {} (neither returned \
+                 nor written to output_path)",
+                batch.len(),
+                answer.samples.len()
+            )));
+        }
+        batch
+            .iter()
+            .zip(answer.samples)
+            .map(|(request, sample)| {
+                Ok(Sample {
+                    index: request.index,
+                    seed: request.seed,
+                    image: self.read_part(&sample.image)?,
+                    mask: sample
+                        .mask
+                        .as_ref()
+                        .map(|m| self.read_part(m))
+                        .transpose()?,
+                    label: None,
+                })
+            })
+            .collect()
+    }
+
+    fn read_part(&self, part: &Part) -> Result<ArrayD<f32>, LegacyError> {
+        match part {
+            Part::Raw { raw, shape, dtype } => {
+                let bytes = std::fs::read(raw).map_err(LegacyError::io("read", raw))?;
+                let count = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+                if count.and_then(|c| c.checked_mul(4)) != Some(bytes.len()) {
+                    return Err(self.bad(format!(
+                        "array of shape {shape:?} has {} bytes",
+                        bytes.len()
+                    )));
+                }
+                let values: Vec<f32> = bytes
+                    .chunks_exact(4)
+                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                    .collect();
+                let array = ArrayD::from_shape_vec(IxDyn(shape), values)
+                    .map_err(|e| self.bad(e.to_string()))?;
+                let array = to_chw(array).map_err(|r| self.bad(r))?;
+                Ok(to_byte_range(array, dtype))
+            }
+            Part::File { file } => read_image_file(file).map_err(|r| self.bad(r)),
+        }
+    }
+
+    fn bad(&self, reason: String) -> LegacyError {
+        LegacyError::BadSample {
+            model: self.model.id.clone(),
+            reason,
+        }
+    }
+}
+
+impl Generator for LegacyGenerator {
+    fn generate(&mut self, batch: &[SampleRequest]) -> Result<Vec<Sample>, GenerateError> {
+        Ok(self.run_batch(batch)?)
+    }
+}
+
+impl Drop for LegacyGenerator {
+    fn drop(&mut self) {
+        drop(self.stdin.take()); // the bridge ends when its stdin closes
+        let waited = (0..50).any(|_| {
+            std::thread::sleep(Duration::from_millis(20));
+            matches!(self.child.try_wait(), Ok(Some(_)))
+        });
+        if !waited {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+#[cfg(unix)]
+fn link_dir(target: &Path, link: &Path) -> Result<(), LegacyError> {
+    std::os::unix::fs::symlink(target, link).map_err(LegacyError::io("link", link))
+}
+
+#[cfg(windows)]
+fn link_dir(target: &Path, link: &Path) -> Result<(), LegacyError> {
+    std::os::windows::fs::symlink_dir(target, link).map_err(LegacyError::io("link", link))
+}
+
+/// `[H, W]` -> `[1, H, W]`; `[H, W, C]` (C of 1, 3 or 4) -> `[C, H, W]`; leading axes of size
+/// one are dropped; `[C, H, W]` stays.
+fn to_chw(mut array: ArrayD<f32>) -> Result<ArrayD<f32>, String> {
+    while array.ndim() > 3 && array.shape()[0] == 1 {
+        array = array.index_axis_move(ndarray::Axis(0), 0);
+    }
+    match array.ndim() {
+        2 => Ok(array.insert_axis(ndarray::Axis(0))),
+        3 => {
+            let s = array.shape();
+            let channels_last = matches!(s[2], 1 | 3 | 4) && !matches!(s[0], 1 | 3 | 4);
+            if channels_last {
+                Ok(array
+                    .permuted_axes(IxDyn(&[2, 0, 1]))
+                    .as_standard_layout()
+                    .into_owned())
+            } else {
+                Ok(array)
+            }
+        }
+        4 => Ok(array),
+        _ => Err(format!(
+            "a sample of shape {:?} is not an image",
+            array.shape()
+        )),
+    }
+}
+
+/// Legacy samples are written in 0..255 (the range the original packages save images in):
+/// integers by their type, floats in 0..1 or -1..1 scaled, other floats stretched.
+fn to_byte_range(array: ArrayD<f32>, dtype: &str) -> ArrayD<f32> {
+    let (lo, hi) = array
+        .iter()
+        .fold((f32::INFINITY, f32::NEG_INFINITY), |(l, h), &v| {
+            (l.min(v), h.max(v))
+        });
+    let (offset, scale) = match dtype {
+        "uint8" | "int8" | "int16" | "int32" | "int64" if lo >= 0.0 && hi <= 255.0 => (0.0, 1.0),
+        "uint16" => (0.0, 255.0 / 65535.0),
+        "bool" => (0.0, 255.0),
+        _ if lo >= 0.0 && hi <= 1.0 => (0.0, 255.0),
+        _ if lo >= -1.0 && hi <= 1.0 => (1.0, 127.5),
+        _ if lo >= 0.0 && hi <= 255.0 => (0.0, 1.0),
+        _ if hi > lo => (-lo, 255.0 / (hi - lo)),
+        _ => (-lo, 0.0),
+    };
+    array.mapv(|v| (v + offset) * scale)
+}
+
+fn read_image_file(path: &Path) -> Result<ArrayD<f32>, String> {
+    let image = image::open(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+    let (w, h) = (image.width() as usize, image.height() as usize);
+    let sixteen = matches!(
+        image.color(),
+        image::ColorType::L16 | image::ColorType::Rgb16 | image::ColorType::Rgba16
+    );
+    let (channels, values): (usize, Vec<f32>) = if image.color().has_color() {
+        if sixteen {
+            (
+                3,
+                image
+                    .to_rgb16()
+                    .into_raw()
+                    .iter()
+                    .map(|&v| f32::from(v) / 257.0)
+                    .collect(),
+            )
+        } else {
+            (
+                3,
+                image
+                    .to_rgb8()
+                    .into_raw()
+                    .into_iter()
+                    .map(f32::from)
+                    .collect(),
+            )
+        }
+    } else if sixteen {
+        (
+            1,
+            image
+                .to_luma16()
+                .into_raw()
+                .iter()
+                .map(|&v| f32::from(v) / 257.0)
+                .collect(),
+        )
+    } else {
+        (
+            1,
+            image
+                .to_luma8()
+                .into_raw()
+                .into_iter()
+                .map(f32::from)
+                .collect(),
+        )
+    };
+    let hwc =
+        ArrayD::from_shape_vec(IxDyn(&[h, w, channels]), values).map_err(|e| e.to_string())?;
+    Ok(hwc
+        .permuted_axes(IxDyn(&[2, 0, 1]))
+        .as_standard_layout()
+        .into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layouts_become_channels_first() {
+        let hw = ArrayD::<f32>::zeros(IxDyn(&[8, 6]));
+        assert_eq!(to_chw(hw).unwrap().shape(), &[1, 8, 6]);
+        let hwc = ArrayD::<f32>::zeros(IxDyn(&[8, 6, 3]));
+        assert_eq!(to_chw(hwc).unwrap().shape(), &[3, 8, 6]);
+        let chw = ArrayD::<f32>::zeros(IxDyn(&[1, 8, 6]));
+        assert_eq!(to_chw(chw).unwrap().shape(), &[1, 8, 6]);
+        let batch1 = ArrayD::<f32>::zeros(IxDyn(&[1, 1, 8, 6]));
+        assert_eq!(to_chw(batch1).unwrap().shape(), &[1, 8, 6]);
+    }
+
+    #[test]
+    fn values_are_mapped_to_bytes() {
+        let unit = ArrayD::from_shape_vec(IxDyn(&[2]), vec![0.0, 1.0]).unwrap();
+        assert_eq!(
+            to_byte_range(unit.clone(), "float32").as_slice().unwrap(),
+            &[0.0, 255.0]
+        );
+        assert_eq!(
+            to_byte_range(unit, "uint8").as_slice().unwrap(),
+            &[0.0, 1.0]
+        );
+        let signed = ArrayD::from_shape_vec(IxDyn(&[2]), vec![-1.0, 1.0]).unwrap();
+        assert_eq!(
+            to_byte_range(signed, "float64").as_slice().unwrap(),
+            &[0.0, 255.0]
+        );
+    }
+}

@@ -1,0 +1,190 @@
+//! One Python virtual environment per legacy model: `<home>/envs-v1/<model id>/`.
+//!
+//! The environment is created with the user's Python (`python3 -m venv --system-site-packages`,
+//! or `MEDIGAN_PYTHON`) and the model's `execution.dependencies` are installed into it with pip.
+//! System site packages are visible so that large packages the user already has (numpy, torch)
+//! are not downloaded again; anything the model pins is installed into its own environment and
+//! shadows the system copy, so models with conflicting pins do not disturb each other.
+//!
+//! ```text
+//! envs-v1/<model id>/
+//! ├── bin/python ...            the virtual environment
+//! └── .medigan-env.json         written last: package sha256 and dependencies it was made for
+//! ```
+//! An environment without its marker (an interrupted set-up) or made for other dependencies is
+//! created again, and only with consent.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde::{Deserialize, Serialize};
+
+use super::{LegacyError, LegacySettings};
+
+/// The marker file written when an environment is complete.
+pub const ENV_MARKER: &str = ".medigan-env.json";
+
+/// A ready environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PythonEnv {
+    /// The environment's directory.
+    pub dir: PathBuf,
+    /// Its Python interpreter.
+    pub python: PathBuf,
+}
+
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+struct Marker {
+    model: String,
+    package_sha256: String,
+    dependencies: Vec<String>,
+}
+
+/// The environment directory of `model_id` in `envs_dir`.
+pub fn env_dir(envs_dir: &Path, model_id: &str) -> PathBuf {
+    let safe: String = model_id
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    envs_dir.join(safe)
+}
+
+fn python_in(dir: &Path) -> PathBuf {
+    if cfg!(windows) {
+        dir.join("Scripts").join("python.exe")
+    } else {
+        dir.join("bin").join("python")
+    }
+}
+
+/// The environment of a model, created (with consent) when missing or made for other
+/// dependencies.
+pub fn ensure(
+    envs_dir: &Path,
+    model_id: &str,
+    package_sha256: &str,
+    dependencies: &[String],
+    settings: &LegacySettings,
+) -> Result<PythonEnv, LegacyError> {
+    let dir = env_dir(envs_dir, model_id);
+    let env = PythonEnv {
+        python: python_in(&dir),
+        dir: dir.clone(),
+    };
+    let wanted = Marker {
+        model: model_id.to_string(),
+        package_sha256: package_sha256.to_string(),
+        dependencies: dependencies.to_vec(),
+    };
+    let found: Option<Marker> = std::fs::read(dir.join(ENV_MARKER))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok());
+    if found.as_ref() == Some(&wanted) && env.python.exists() {
+        return Ok(env);
+    }
+    if !settings.install_dependencies {
+        return Err(LegacyError::ConsentNeeded {
+            model: model_id.to_string(),
+            dependencies: dependencies.to_vec(),
+            env: dir,
+        });
+    }
+    let result = create(&env, model_id, dependencies, settings).and_then(|()| {
+        let text = serde_json::to_vec_pretty(&wanted).unwrap_or_default();
+        let marker = dir.join(ENV_MARKER);
+        std::fs::write(&marker, text).map_err(LegacyError::io("write", &marker))
+    });
+    if result.is_err() {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    result.map(|()| env)
+}
+
+fn create(
+    env: &PythonEnv,
+    model_id: &str,
+    dependencies: &[String],
+    settings: &LegacySettings,
+) -> Result<(), LegacyError> {
+    if env.dir.exists() {
+        std::fs::remove_dir_all(&env.dir).map_err(LegacyError::io("remove", &env.dir))?;
+    }
+    if let Some(parent) = env.dir.parent() {
+        std::fs::create_dir_all(parent).map_err(LegacyError::io("create directory", parent))?;
+    }
+    tracing::info!(
+        "creating the environment of `{model_id}` in `{}`",
+        env.dir.display()
+    );
+    let mut venv = Command::new(&settings.python);
+    venv.args(["-m", "venv", "--system-site-packages"])
+        .arg(&env.dir);
+    run_step(
+        model_id,
+        env,
+        &mut venv,
+        format!("`{} -m venv`", settings.python),
+        |cause| LegacyError::PythonMissing {
+            model: model_id.to_string(),
+            python: settings.python.clone(),
+            cause,
+        },
+    )?;
+    if dependencies.is_empty() {
+        return Ok(());
+    }
+    let mut pip = Command::new(&env.python);
+    pip.args([
+        "-m",
+        "pip",
+        "install",
+        "--disable-pip-version-check",
+        "--no-input",
+    ]);
+    if dependencies.iter().all(|d| is_local(d)) {
+        pip.arg("--no-index");
+    }
+    pip.args(&settings.pip_args).args(dependencies);
+    tracing::info!("installing {} for `{model_id}`", dependencies.join(" "));
+    let step = format!("`pip install {}`", dependencies.join(" "));
+    run_step(model_id, env, &mut pip, step, |cause| {
+        LegacyError::EnvSetup {
+            model: model_id.to_string(),
+            env: env.dir.clone(),
+            step: "starting pip".into(),
+            output: cause.to_string(),
+        }
+    })
+}
+
+/// A requirement that names a local wheel, archive or directory rather than a PyPI name.
+fn is_local(requirement: &str) -> bool {
+    requirement.starts_with("file:") || Path::new(requirement).exists()
+}
+
+fn run_step(
+    model_id: &str,
+    env: &PythonEnv,
+    command: &mut Command,
+    step: String,
+    spawn_error: impl FnOnce(std::io::Error) -> LegacyError,
+) -> Result<(), LegacyError> {
+    let output = command.output().map_err(spawn_error)?;
+    if output.status.success() {
+        return Ok(());
+    }
+    let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
+    text.push_str(&String::from_utf8_lossy(&output.stderr));
+    Err(LegacyError::EnvSetup {
+        model: model_id.to_string(),
+        env: env.dir.clone(),
+        step,
+        output: super::last_lines(&text, 12),
+    })
+}
