@@ -224,6 +224,20 @@ impl PyGenerators {
         PyList::new(py, items)
     }
 
+    /// Serves the visualiser for a model on 127.0.0.1 (`port` 0 picks a free one); returns a
+    /// handle with its `url` and `stop()`.
+    #[pyo3(signature = (model_id, slider_grouper=10, port=0, save_dir="medigan-visualize"))]
+    fn visualize(
+        &self,
+        py: Python<'_>,
+        model_id: &str,
+        slider_grouper: usize,
+        port: u16,
+        save_dir: &str,
+    ) -> PyResult<crate::visualize::PyVisualizer> {
+        crate::visualize::start(py, &self.inner, model_id, slider_grouper, port, save_dir)
+    }
+
     /// Loads a model (fetching its package) and describes its output: `model_id`,
     /// `image_shape`, `image_range`, `mask_shape`, `classes`, `takes_input`.
     fn model_info<'py>(&self, py: Python<'py>, model_id: &str) -> PyResult<Bound<'py, PyDict>> {
@@ -235,11 +249,20 @@ impl PyGenerators {
     fn take_hint(&self, py: Python<'_>, model_id: &str) -> PyResult<Option<String>> {
         let model = py.detach(|| self.inner.get_config_by_id(model_id).map(|e| e.id.clone()));
         let model = model.py()?;
+        // Legacy (Python package) models have no session and so no hint.
         let loaded = self
             .inner
             .load_model(&model, &medigan::progress::NoProgress)
-            .py()?;
-        Ok(loaded.take_hint())
+            .ok();
+        Ok(loaded.and_then(|m| m.take_hint()))
+    }
+
+    /// Consent to install a legacy model's dependencies into its own environment and run its
+    /// code (the original `install_dependencies=True`).
+    fn set_install_dependencies(&self, install: bool) {
+        let mut settings = self.inner.legacy_settings();
+        settings.install_dependencies = install;
+        self.inner.set_legacy_settings(settings);
     }
 
     /// Generates a run into `output_path` with a manifest; returns a summary dict. Ctrl-C stops

@@ -12,12 +12,14 @@
 //! | `interrupt` | `progress` | GIL-free work that Ctrl-C stops between batches |
 //! | `convert` | `catalog` | JSON values to Python objects |
 //! | `errors` | `error` | library errors to `medigan_rs.exceptions` classes |
+//! | `visualize` | `medigan-viz` | the visualiser server and its handle |
 
 mod convert;
 mod errors;
 mod generate;
 mod generators;
 mod interrupt;
+mod visualize;
 
 use pyo3::prelude::*;
 
@@ -25,6 +27,7 @@ use pyo3::prelude::*;
 #[pymodule]
 fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<generators::PyGenerators>()?;
+    module.add_class::<visualize::PyVisualizer>()?;
     module.add("__version__", env!("CARGO_PKG_VERSION"))?;
     module.add_function(wrap_pyfunction!(generators::ort_library_path, module)?)?;
     Ok(())

@@ -157,7 +157,30 @@ def test_a_model_that_cannot_run_here_says_why_with_a_hint(upstream):
     assert raised.value.hint and "hint: " in str(raised.value)
 
 
-@pytest.mark.parametrize("method", ["visualize", "contribute", "test_model"])
+def test_visualize_serves_the_model_page_until_stopped(bundled, tmp_path):
+    import json
+    import urllib.request
+
+    handle = bundled.visualize(DEMO, slider_grouper=8, auto_close=True, open_browser=False,
+                               save_dir=str(tmp_path))
+    try:
+        assert handle.url.startswith("http://127.0.0.1:")
+        info = json.loads(urllib.request.urlopen(handle.url + "api/model").read())
+        assert info["model_id"] == "00900_PHANTOM_DEMO"
+        assert info["sliders"] == 4  # 32 latent dimensions in groups of 8
+    finally:
+        handle.stop()
+    assert not handle.running
+    with pytest.raises(OSError):
+        urllib.request.urlopen(handle.url + "api/model", timeout=2)
+
+
+def test_visualize_of_an_unknown_model_raises_the_lookup_error(bundled):
+    with pytest.raises(medigan_rs.UnknownModelError):
+        bundled.visualize("no_such_model", auto_close=True, open_browser=False)
+
+
+@pytest.mark.parametrize("method", ["contribute", "test_model"])
 def test_unavailable_capabilities_say_so(bundled, method):
     args = {"contribute": (DEMO, "init.py", "gh", "zen")}.get(method, (DEMO,))
     with pytest.raises(NotImplementedError, match="not implemented in medigan_rs"):

@@ -365,8 +365,11 @@ class Generators:
         conditional model), `input_path` (file, folder or list, for image-to-image models),
         `shard` ("K/N"), `threads`, `format` (file format when saving: "png", "png16", "npy",
         ...). Other keywords are model options (native models take none and raise
-        GenerateError). `install_dependencies` has no effect: native models have no
-        dependencies. The call releases the GIL and Ctrl-C stops it between batches.
+        GenerateError; models in the original Python format take their `custom` arguments).
+        `install_dependencies=True` consents to creating a model's own virtual environment,
+        installing its dependencies and running its code; it matters only for models in the
+        original Python package format (native models have no dependencies). The call releases
+        the GIL and Ctrl-C stops it between batches.
         """
         model = _model_id(model_id)
         if is_gen_function_returned:
@@ -376,6 +379,7 @@ class Generators:
         file_format = kwargs.pop("format", None) or "png"
         request = _request(num_samples, kwargs)
         native = self._native()
+        native.set_install_dependencies(bool(install_dependencies))
         if save_images:
             if output_path is None:
                 full_id = native.resolve(model)
@@ -564,13 +568,37 @@ class Generators:
         slider_grouper: int = 10,
         auto_close: bool = False,
         install_dependencies: bool = False,
-    ) -> None:
-        """Not available yet: the latent-space GUI has not landed in medigan-rs. Raises
-        NotImplementedError."""
-        raise NotImplementedError(
-            "Generators.visualize is not implemented in medigan_rs yet: the latent-space "
-            "viewer has not landed (use generate(..., seed=...) to explore samples)"
-        )
+        port: int = 0,
+        open_browser: bool = True,
+        save_dir: str = "medigan-visualize",
+    ) -> "_native.Visualizer":
+        """Explore a model's latent space in a local web page (the original's slider GUI).
+
+        Serves on 127.0.0.1 (`port` 0 picks a free one) a page with one slider per group of
+        `slider_grouper` latent dimensions, Seed and Reset buttons, a class selector, the image
+        beside its mask, and Save (image + latent, into `save_dir`). Opens the default browser
+        unless `open_browser=False`, prints the address, and blocks until Ctrl-C.
+        With `auto_close=True` it returns at once instead: the returned handle has `.url` and
+        `.stop()`, and the server stops when the handle is garbage-collected.
+        `install_dependencies` is accepted for compatibility; native models need none.
+        """
+        del install_dependencies  # native models have no dependencies to install
+        handle = self._native().visualize(_model_id(model_id), slider_grouper, port, save_dir)
+        print(f"medigan visualiser: {handle.url} (Ctrl-C stops it)")
+        if open_browser:
+            import webbrowser
+
+            webbrowser.open(handle.url)
+        if auto_close:
+            return handle
+        try:
+            while handle.running:
+                time.sleep(0.2)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            handle.stop()
+        return handle
 
     def test_model(
         self,

@@ -30,7 +30,7 @@ pub enum Verdict {
     Pass,
     /// A check failed; the report says which and why.
     Fail,
-    /// The model cannot be tested by this build (e.g. a legacy Python package).
+    /// The model is not tested (a legacy Python package, whose code runs only with consent).
     Skip,
 }
 
@@ -88,7 +88,7 @@ pub fn test_model(
         checks.push(Check {
             name: "runtime",
             passed: false,
-            detail: "legacy Python package, not run by this build".into(),
+            detail: "legacy Python package: its code runs only with consent (`medigan generate MODEL --install-dependencies`)".into(),
         });
         Verdict::Skip
     } else if run_checks(generators, &model_id, progress, &mut checks) {

@@ -84,7 +84,7 @@ pub struct ContributeReport {
     pub size: u64,
     /// The packed files.
     pub files: Vec<String>,
-    /// The model test (`None` for a legacy package, which this build cannot run).
+    /// The model test (`None` for a legacy package, whose code contribute does not run).
     pub test: Option<ModelTestReport>,
     /// The proposed catalogue entry, `{id: entry}`.
     pub entry: Value,
@@ -142,7 +142,7 @@ pub fn contribute(
         PackageKind::Native => Some(run_test(generators, request, &package, &packed, progress)?),
         PackageKind::Legacy => {
             notes.push(
-                "legacy Python package: checked statically (__init__.py, weights); this build cannot run it yet"
+                "legacy Python package: checked statically (__init__.py, weights); its code is not run here (try `medigan generate MODEL --install-dependencies`)"
                     .into(),
             );
             None
