@@ -1,37 +1,12 @@
 //! The `medigan` binary end to end: exit codes, JSON shapes, catalogue update and offline use.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Output;
 
 use serde_json::Value;
 
-fn reference(name: &str) -> PathBuf {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/reference")
-        .join(name);
-    assert!(
-        path.is_file(),
-        "missing {}: these tests need the `shared/` folder beside the repository",
-        path.display()
-    );
-    path
-}
-
-/// A `medigan` command with its own empty home, no inherited catalogue settings.
-fn medigan(home: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_medigan"));
-    command
-        .env("MEDIGAN_HOME", home)
-        .env_remove("MEDIGAN_CATALOG")
-        .env_remove("MEDIGAN_CATALOG_URL")
-        .env_remove("MEDIGAN_OFFLINE")
-        .env("NO_COLOR", "1");
-    command
-}
-
-fn run(command: &mut Command) -> Output {
-    command.output().expect("the medigan binary runs")
-}
+mod common;
+use common::{fixture, medigan, reference, run};
 
 fn stdout_json(output: &Output) -> Value {
     assert!(
@@ -347,19 +322,6 @@ fn catalog_validate_names_the_field() {
         text.contains("`00003_CYCLEGAN_MMG_DENSITY_FULL`: execution.image_size"),
         "{text}"
     );
-}
-
-fn fixture(case: &str) -> PathBuf {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/fixtures")
-        .join(case)
-        .join("medigan.json");
-    assert!(
-        path.is_file(),
-        "missing fixture {}: run scripts/make_fixtures.py",
-        path.display()
-    );
-    path
 }
 
 fn files_in(dir: &Path) -> Vec<(String, Vec<u8>)> {

@@ -1,25 +1,16 @@
 //! `medigan fid` and `medigan evaluate` end to end, with the small ONNX extractor of
 //! `tests/fixtures/fid/` (written by `scripts/make_fid_fixtures.py`) and the bundled model.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::PathBuf;
+use std::process::Output;
 
 use serde_json::Value;
 
+mod common;
+use common::medigan;
+
 fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/fid")
-}
-
-fn medigan(home: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_medigan"));
-    command
-        .env("MEDIGAN_HOME", home)
-        .env_remove("MEDIGAN_CATALOG")
-        .env_remove("MEDIGAN_CATALOG_URL")
-        .env_remove("MEDIGAN_OFFLINE")
-        .env_remove("MEDIGAN_FID_WEIGHTS")
-        .env("NO_COLOR", "1");
-    command
 }
 
 fn json(output: &Output) -> Value {

@@ -1,21 +1,11 @@
 //! `medigan generate --format ...` end to end: the medical formats as a user asks for them, and
 //! the errors for combinations a format cannot hold.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
-fn fixture(case: &str) -> PathBuf {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/fixtures")
-        .join(case)
-        .join("medigan.json");
-    assert!(
-        path.is_file(),
-        "missing fixture {}: run scripts/make_fixtures.py",
-        path.display()
-    );
-    path
-}
+mod common;
+use common::fixture;
 
 /// `medigan generate MODEL -n N -o OUT --format FORMAT` on a fixture catalogue, own home.
 fn generate(home: &Path, case: &str, model: &str, format: &str, out: &Path) -> Output {

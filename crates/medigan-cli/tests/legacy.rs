@@ -4,27 +4,13 @@
 //! 127.0.0.1; their dependencies are local wheels, so nothing comes from the internet.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use medigan_testkit::{Route, TestServer, ZipBuilder};
 use serde_json::{Value, json};
 
-/// A `medigan` command with its own home and no inherited catalogue settings.
-fn medigan(home: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_medigan"));
-    command
-        .env("MEDIGAN_HOME", home)
-        .env_remove("MEDIGAN_CATALOG")
-        .env_remove("MEDIGAN_CATALOG_URL")
-        .env_remove("MEDIGAN_OFFLINE")
-        .env_remove("MEDIGAN_PIP_ARGS")
-        .env("NO_COLOR", "1");
-    command
-}
-
-fn run(command: &mut Command) -> Output {
-    command.output().expect("the medigan binary runs")
-}
+mod common;
+use common::{medigan, run};
 
 fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()

@@ -2,25 +2,12 @@
 //! on broken packages.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 use serde_json::Value;
 
-/// A `medigan` command with its own empty home, no inherited catalogue settings.
-fn medigan(home: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_medigan"));
-    command
-        .env("MEDIGAN_HOME", home)
-        .env_remove("MEDIGAN_CATALOG")
-        .env_remove("MEDIGAN_CATALOG_URL")
-        .env_remove("MEDIGAN_OFFLINE")
-        .env("NO_COLOR", "1");
-    command
-}
-
-fn run(command: &mut Command) -> Output {
-    command.output().expect("the medigan binary runs")
-}
+mod common;
+use common::{medigan, run};
 
 /// A copy of the DCGAN fixture package whose `medigan.json` is changed by `edit`.
 fn broken_dcgan(dir: &Path, edit: impl FnOnce(&mut Value)) -> PathBuf {

@@ -1,0 +1,61 @@
+//! Shared by the CLI tests: the `medigan` binary with a clean environment, and the paths of
+//! the fixtures and the reference files.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// Settings a developer's shell may hold that would change what a test sees.
+const INHERITED: &[&str] = &[
+    "MEDIGAN_CATALOG",
+    "MEDIGAN_CATALOG_URL",
+    "MEDIGAN_OFFLINE",
+    "MEDIGAN_BACKEND",
+    "MEDIGAN_FID_WEIGHTS",
+    "MEDIGAN_PIP_ARGS",
+    "MEDIGAN_PYTHON",
+    "MEDIGAN_LEGACY_TIMEOUT",
+];
+
+/// A `medigan` command with its own home and none of the caller's medigan settings.
+pub fn medigan(home: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_medigan"));
+    command.env("MEDIGAN_HOME", home).env("NO_COLOR", "1");
+    for name in INHERITED {
+        command.env_remove(name);
+    }
+    command
+}
+
+/// Runs a command to the end.
+pub fn run(command: &mut Command) -> Output {
+    command.output().expect("the medigan binary runs")
+}
+
+/// The one-entry catalogue of a fixture package in `tests/fixtures/`.
+pub fn fixture(case: &str) -> PathBuf {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures")
+        .join(case)
+        .join("medigan.json");
+    assert!(
+        path.is_file(),
+        "missing fixture {}: run scripts/make_fixtures.py",
+        path.display()
+    );
+    path
+}
+
+/// A file of `shared/reference/`, beside the repository.
+pub fn reference(name: &str) -> PathBuf {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/reference")
+        .join(name);
+    assert!(
+        path.is_file(),
+        "missing {}: these tests need the `shared/` folder beside the repository",
+        path.display()
+    );
+    path
+}
