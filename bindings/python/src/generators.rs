@@ -238,6 +238,63 @@ impl PyGenerators {
         crate::visualize::start(py, &self.inner, model_id, slider_grouper, port, save_dir)
     }
 
+    /// Contributes the package in `package_dir` as `model_id` (the `medigan contribute` flow:
+    /// checks, end-to-end test, reproducible zip, Zenodo deposition, GitHub issue); returns the
+    /// report as a dict. Missing required fields are named, not asked for.
+    #[pyo3(signature = (package_dir, model_id, zip_path, zenodo_token=None, github_token=None,
+                        dry_run=false, publish=false, sandbox=false, zenodo_url=None,
+                        github_api_url=None, catalog_repo=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn contribute<'py>(
+        &self,
+        py: Python<'py>,
+        package_dir: PathBuf,
+        model_id: &str,
+        zip_path: PathBuf,
+        zenodo_token: Option<String>,
+        github_token: Option<String>,
+        dry_run: bool,
+        publish: bool,
+        sandbox: bool,
+        zenodo_url: Option<String>,
+        github_api_url: Option<String>,
+        catalog_repo: Option<String>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        use medigan::contribute::{
+            CATALOG_REPO, ContributeRequest, GITHUB_API_URL, Token, ZENODO_SANDBOX_URL, ZENODO_URL,
+        };
+        let default_zenodo = if sandbox {
+            ZENODO_SANDBOX_URL
+        } else {
+            ZENODO_URL
+        };
+        let request = ContributeRequest {
+            dir: package_dir,
+            id: model_id.trim().to_string(),
+            zip_path,
+            dry_run,
+            publish,
+            zenodo_url: zenodo_url.unwrap_or_else(|| default_zenodo.to_string()),
+            zenodo_token: zenodo_token.and_then(Token::new),
+            open_issue: !sandbox || catalog_repo.is_some(),
+            github_api: github_api_url.unwrap_or_else(|| GITHUB_API_URL.to_string()),
+            catalog_repo: catalog_repo.unwrap_or_else(|| CATALOG_REPO.to_string()),
+            github_token: github_token.and_then(Token::new),
+        };
+        let report = py.detach(|| {
+            medigan::contribute::contribute(
+                &self.inner,
+                &request,
+                &mut |_| None,
+                &medigan::progress::NoProgress,
+            )
+        });
+        let report = report.map_err(|e| crate::errors::to_py(e.into()))?;
+        let value =
+            serde_json::to_value(&report).map_err(|e| PyValueError::new_err(e.to_string()))?;
+        json_to_py(py, &value)
+    }
+
     /// Loads a model (fetching its package) and describes its output: `model_id`,
     /// `image_shape`, `image_range`, `mask_shape`, `classes`, `takes_input`.
     fn model_info<'py>(&self, py: Python<'py>, model_id: &str) -> PyResult<Bound<'py, PyDict>> {

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import threading
 import time
@@ -13,7 +14,7 @@ import numpy as np
 import pytest
 
 import medigan_rs
-from conftest import FIXTURE_IDS
+from conftest import FIXTURE_IDS, FIXTURES
 
 DEMO = "00900_PHANTOM_DEMO"
 
@@ -180,11 +181,37 @@ def test_visualize_of_an_unknown_model_raises_the_lookup_error(bundled):
         bundled.visualize("no_such_model", auto_close=True, open_browser=False)
 
 
-@pytest.mark.parametrize("method", ["contribute", "test_model"])
-def test_unavailable_capabilities_say_so(bundled, method):
-    args = {"contribute": (DEMO, "init.py", "gh", "zen")}.get(method, (DEMO,))
+def test_test_model_of_a_local_model_says_it_is_not_available(bundled):
     with pytest.raises(NotImplementedError, match="not implemented in medigan_rs"):
-        getattr(bundled, method)(*args)
+        bundled.test_model(DEMO)
+
+
+def contributable_package(tmp_path):
+    """A copy of the DCGAN fixture with the fields a contribution requires."""
+    package = tmp_path / "my-model"
+    shutil.copytree(FIXTURES / "dcgan", package)
+    path = package / "medigan.json"
+    catalog = json.loads(path.read_text())
+    catalog["90001_FIXTURE_DCGAN"]["description"]["authors"] = [{"name": "Doe, Jane", "affiliation": "Uni A"}]
+    path.write_text(json.dumps(catalog))
+    return package
+
+
+def test_contribute_dry_run_checks_tests_and_packs_without_sending(bundled, tmp_path):
+    package = contributable_package(tmp_path)
+    plan = bundled.contribute("00101_MY_MODEL", str(package / "model.onnx"), "", "",
+                              output_path=str(tmp_path / "out"), dry_run=True)
+    assert "Zenodo" in plan and "00101_MY_MODEL" in plan
+    assert (tmp_path / "out" / "00101_MY_MODEL.zip").is_file()
+
+
+def test_contribute_refuses_a_malformed_id_and_names_missing_fields(bundled, tmp_path):
+    package = contributable_package(tmp_path)
+    with pytest.raises(medigan_rs.MediganError, match="my_model"):
+        bundled.contribute("my_model", str(package), "", "", output_path=str(tmp_path), dry_run=True)
+    (package / "medigan.json").write_text((FIXTURES / "dcgan" / "medigan.json").read_text())
+    with pytest.raises(medigan_rs.MediganError, match="description.authors"):
+        bundled.contribute("00101_MY_MODEL", str(package), "", "", output_path=str(tmp_path), dry_run=True)
 
 
 def test_test_model_checks_a_catalogue_model(bundled):

@@ -53,6 +53,20 @@ class Generators:
     def model_info(self, model_id: str) -> dict[str, Any]: ...
     def take_hint(self, model_id: str) -> Optional[str]: ...
     def set_install_dependencies(self, install: bool) -> None: ...
+    def contribute(
+        self,
+        package_dir: str,
+        model_id: str,
+        zip_path: str,
+        zenodo_token: Optional[str] = None,
+        github_token: Optional[str] = None,
+        dry_run: bool = False,
+        publish: bool = False,
+        sandbox: bool = False,
+        zenodo_url: Optional[str] = None,
+        github_api_url: Optional[str] = None,
+        catalog_repo: Optional[str] = None,
+    ) -> dict[str, Any]: ...
     def visualize(
         self, model_id: str, slider_grouper: int = 10, port: int = 0, save_dir: str = "medigan-visualize"
     ) -> Visualizer: ...

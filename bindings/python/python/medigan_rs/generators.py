@@ -646,10 +646,52 @@ class Generators:
         creator_affiliation: str = "unknown affiliation",
         model_description: str = "",
         install_dependencies: bool = False,
+        dry_run: bool = False,
+        publish: bool = False,
+        sandbox: bool = False,
     ) -> str:
-        """Not available yet: the model contribution workflow (metadata, test, Zenodo upload,
-        GitHub issue) has not landed in medigan-rs. Raises NotImplementedError."""
-        raise NotImplementedError(
-            "Generators.contribute is not implemented in medigan_rs yet: the model "
-            "contribution workflow (package check, Zenodo upload, GitHub issue) has not landed"
+        """Contribute a model package (the `medigan contribute` workflow): check the id and the
+        package, test it end to end, pack a reproducible zip into `output_path`, upload it to a
+        Zenodo deposition (`sandbox=True` for Zenodo's sandbox; a draft unless `publish=True`)
+        and open a GitHub issue with its catalogue entry. Returns the issue's URL (or the
+        deposition's when no issue is opened; the planned steps for `dry_run=True`, which sends
+        nothing).
+
+        The package is the folder of `init_py_path` (or that folder itself): a native package
+        (`medigan.json`, the ONNX graph, `README.md`, `LICENSE`; `medigan init-model DIR`
+        writes a skeleton) or one in the original format (`__init__.py` and its weights). Its
+        metadata comes from `medigan.json` in that folder (or `metadata_file_path`, copied
+        there); required fields that are missing are named in the error rather than asked for.
+        `model_weights_name`, `model_weights_extension`, `generate_method_name`,
+        `dependencies`, `creator_*`, `model_description`, `fill_more_fields_interactively`,
+        `overwrite_existing_metadata` and `install_dependencies` are accepted for compatibility:
+        put those facts in `medigan.json`.
+        """
+        package = os.fspath(init_py_path)
+        if not os.path.isdir(package):
+            package = os.path.dirname(os.path.abspath(package))
+        if metadata_file_path is not None:
+            import shutil
+
+            target = os.path.join(package, "medigan.json")
+            if os.path.abspath(metadata_file_path) != os.path.abspath(target):
+                shutil.copyfile(metadata_file_path, target)
+        os.makedirs(output_path, exist_ok=True)
+        report = self._native().contribute(
+            package,
+            model_id,
+            os.path.join(output_path, f"{model_id.strip()}.zip"),
+            zenodo_token=zenodo_access_token or None,
+            github_token=github_access_token or None,
+            dry_run=dry_run,
+            publish=publish,
+            sandbox=sandbox,
+            zenodo_url=os.environ.get("MEDIGAN_ZENODO_URL"),
+            github_api_url=os.environ.get("MEDIGAN_GITHUB_API_URL"),
         )
+        if dry_run:
+            return "\n".join(report.get("planned") or [])
+        if report.get("issue_url"):
+            return report["issue_url"]
+        deposition = report.get("deposition") or {}
+        return deposition.get("url", "")
