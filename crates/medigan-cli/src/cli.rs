@@ -364,6 +364,10 @@ pub struct GenerateArgs {
     /// its dependencies with pip and run its code (environments: `medigan cache path --json`).
     #[arg(long)]
     pub install_dependencies: bool,
+    /// Give every sample this latent instead of drawing it from its seed: a JSON file saved by
+    /// `medigan visualize` (its `latent`) or a JSON array of numbers.
+    #[arg(long, value_name = "FILE")]
+    pub latent: Option<std::path::PathBuf>,
 }
 
 /// `medigan cache ...`.

@@ -274,10 +274,11 @@ impl View {
         if let Some(mask) = &rendered.mask_png {
             files.push((dir.join(format!("{stem}_mask.png")), mask.clone()));
         }
-        let record = self.save_record(query, &rendered);
+        let json_path = dir.join(format!("{stem}.json"));
+        let record = self.save_record(query, &rendered, &json_path);
         let json =
             serde_json::to_vec_pretty(&record).map_err(|e| VizError::Generate(e.to_string()))?;
-        files.push((dir.join(format!("{stem}.json")), json));
+        files.push((json_path, json));
         for (path, bytes) in &files {
             medigan::output::write_atomically(path, bytes).map_err(|e| VizError::Save {
                 path: path.clone(),
@@ -287,14 +288,22 @@ impl View {
         Ok(files.into_iter().map(|(path, _)| path).collect())
     }
 
-    fn save_record(&self, query: &SampleQuery, rendered: &Rendered) -> serde_json::Value {
+    fn save_record(
+        &self,
+        query: &SampleQuery,
+        rendered: &Rendered,
+        json_path: &Path,
+    ) -> serde_json::Value {
         let moved = query.latent.is_some() || query.offsets.iter().any(|o| *o != 0.0);
         let mut command = format!(
-            "medigan generate {} -n 1 --seed {}",
+            "medigan generate {} -n 1 --seed {} -o OUT",
             self.info.model_id, query.seed
         );
         if let Some(label) = &query.class {
             command.push_str(&format!(" --label {label}"));
+        }
+        if moved {
+            command.push_str(&format!(" --latent {}", json_path.display()));
         }
         serde_json::json!({
             "model_id": self.info.model_id,
@@ -305,11 +314,7 @@ impl View {
             "slider_grouper": self.info.slider_grouper,
             "offsets": query.offsets,
             "latent": rendered.latent,
-            "regenerate": if moved {
-                serde_json::Value::Null
-            } else {
-                serde_json::Value::String(command)
-            },
+            "regenerate": command,
         })
     }
 }

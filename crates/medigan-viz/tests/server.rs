@@ -189,7 +189,7 @@ fn save_writes_the_image_and_its_latent_for_the_cli_to_regenerate() {
     assert_eq!(record["latent"].as_array().unwrap().len(), 32);
     assert_eq!(
         record["regenerate"],
-        "medigan generate 00900_PHANTOM_DEMO -n 1 --seed 3"
+        "medigan generate 00900_PHANTOM_DEMO -n 1 --seed 3 -o OUT"
     );
     assert!(
         served

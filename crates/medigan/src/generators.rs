@@ -298,6 +298,35 @@ impl Generators {
                 legacy, home, &settings, request, dir, format, progress,
             );
         }
+        self.generate_native(model_id, request, None, dir, format, progress)
+    }
+
+    /// Like [`generate`](Self::generate), but every sample's latent input holds `latent`
+    /// instead of values drawn from its seed (its other inputs, e.g. a drawn class, still come
+    /// from the seed): how a sample saved from the visualiser is regenerated. Native models only.
+    pub fn generate_with_latent(
+        &self,
+        model_id: &str,
+        request: &GenerateRequest,
+        latent: Vec<f32>,
+        dir: &Path,
+        format: Format,
+        progress: &dyn Progress,
+    ) -> Result<RunSummary> {
+        request.check()?;
+        let latent = Arc::new(latent);
+        self.generate_native(model_id, request, Some(latent), dir, format, progress)
+    }
+
+    fn generate_native(
+        &self,
+        model_id: &str,
+        request: &GenerateRequest,
+        latent: Option<Arc<Vec<f32>>>,
+        dir: &Path,
+        format: Format,
+        progress: &dyn Progress,
+    ) -> Result<RunSummary> {
         let model = self.load_model(model_id, progress)?;
         let writer = format.writer();
         writer.check(&model.image_shape())?;
@@ -311,17 +340,25 @@ impl Generators {
         let intra = (threads / workers).max(1);
         let backend = self.settings.backend;
         let factory = || -> Result<Box<dyn Generator>, generate::GenerateError> {
-            Ok(Box::new(model.generator(backend, intra)?))
+            let generator = model.generator(backend, intra)?;
+            Ok(match &latent {
+                Some(latent) => Box::new(model::FixedLatent::new(generator, Arc::clone(latent))),
+                None => Box::new(generator),
+            })
         };
+        let mut header = self.manifest_header(
+            &model,
+            request,
+            format,
+            writer.value_mapping(model.image_range()),
+        );
+        if let Some(latent) = &latent {
+            header.arguments["latent"] = serde_json::json!(latent.as_slice());
+        }
         let target = WriteTarget {
             dir,
             writer: writer.as_ref(),
-            header: self.manifest_header(
-                &model,
-                request,
-                format,
-                writer.value_mapping(model.image_range()),
-            ),
+            header,
             manifest_name: manifest_name(request.shard.map(|s| (s.index, s.count))),
             image_range: model.image_range(),
             mask_range: model.mask_range(),

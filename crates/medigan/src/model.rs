@@ -191,6 +191,30 @@ impl PooledGenerator {
     }
 }
 
+/// A generator whose samples all take the same latent (their other inputs still come from
+/// their seeds): a saved latent regenerated at any size.
+#[derive(Debug)]
+pub struct FixedLatent {
+    inner: PooledGenerator,
+    latent: Arc<Vec<f32>>,
+}
+
+impl FixedLatent {
+    /// Wraps `inner` so that every sample takes `latent`.
+    pub fn new(inner: PooledGenerator, latent: Arc<Vec<f32>>) -> Self {
+        FixedLatent { inner, latent }
+    }
+}
+
+impl Generator for FixedLatent {
+    fn generate(&mut self, batch: &[SampleRequest]) -> Result<Vec<Sample>, GenerateError> {
+        batch
+            .iter()
+            .map(|request| self.inner.generate_with_latent(request, &self.latent))
+            .collect()
+    }
+}
+
 impl Drop for PooledGenerator {
     fn drop(&mut self) {
         if let (Some(inner), Ok(mut pool)) = (self.inner.take(), self.model.sessions.lock()) {

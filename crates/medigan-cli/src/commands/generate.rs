@@ -24,7 +24,20 @@ pub fn run(generators: &Generators, args: &GenerateArgs, out: Output) -> anyhow:
         legacy.install_dependencies = true;
         generators.set_legacy_settings(legacy);
     }
-    let summary = generators.generate(&args.model, &request, &args.output, format, &bar)?;
+    let summary = match &args.latent {
+        Some(file) => {
+            let latent = read_latent(file)?;
+            generators.generate_with_latent(
+                &args.model,
+                &request,
+                latent,
+                &args.output,
+                format,
+                &bar,
+            )?
+        }
+        None => generators.generate(&args.model, &request, &args.output, format, &bar)?,
+    };
     let entry = generators.get_config_by_id(&args.model)?;
     if !medigan::legacy::is_legacy(entry) {
         let model = generators.load_model(&args.model, &bar)?;
@@ -72,6 +85,22 @@ fn request(args: &GenerateArgs) -> anyhow::Result<GenerateRequest> {
         shard,
         threads: args.threads,
         options: options(&args.options)?,
+    })
+}
+
+/// The latent of `--latent`: the `latent` of a file saved by the visualiser, or a JSON array.
+fn read_latent(file: &std::path::Path) -> anyhow::Result<Vec<f32>> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| anyhow::anyhow!("cannot read --latent `{}`: {e}", file.display()))?;
+    let value: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| anyhow::anyhow!("--latent `{}` is not JSON: {e}", file.display()))?;
+    let array = value.get("latent").unwrap_or(&value);
+    serde_json::from_value(array.clone()).map_err(|_| {
+        anyhow::anyhow!(
+            "--latent `{}` holds no latent: expected a JSON array of numbers or an object with \
+             one under `latent` (as `medigan visualize` saves)",
+            file.display()
+        )
     })
 }
 
