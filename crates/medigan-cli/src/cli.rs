@@ -219,9 +219,13 @@ pub struct VisualizeArgs {
 pub struct TestArgs {
     /// Models to test: full ids, numbers or unique prefixes.
     pub models: Vec<String>,
-    /// Test every model of the catalogue (legacy Python packages are reported as skipped).
+    /// Test every model of the catalogue.
     #[arg(long)]
     pub all: bool,
+    /// Also test models in the original Python format: consent to create their environments,
+    /// install their dependencies and run their code (without it they are skipped).
+    #[arg(long)]
+    pub install_dependencies: bool,
 }
 
 /// Arguments of `medigan fid`.

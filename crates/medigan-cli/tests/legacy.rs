@@ -429,3 +429,54 @@ fn a_package_without_its_generate_function_is_named_as_such() {
         "{text}"
     );
 }
+
+#[test]
+fn medigan_test_runs_a_legacy_package_only_with_consent() {
+    let home = tempfile::tempdir().unwrap();
+    let server = TestServer::start();
+    server.route("GET", "/numpy.zip", Route::ok(package(NUMPY_MODEL, "40")));
+    let catalog = write_catalog(
+        home.path(),
+        &[(
+            "90101_LEGACY_NUMPY",
+            entry(&server.url("/numpy.zip"), &["numpy"], "generate", json!({})),
+        )],
+    );
+    let test = |extra: &[&str]| {
+        let output = run(medigan(home.path())
+            .arg("--catalog")
+            .arg(&catalog)
+            .args(["test", "90101", "--json"])
+            .args(extra));
+        let report: Value = serde_json::from_slice(&output.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", stderr(&output)));
+        (output.status.code(), report[0].clone())
+    };
+    let (code, skipped) = test(&[]);
+    assert_eq!(code, Some(0), "{skipped}");
+    assert_eq!(skipped["verdict"], "skip");
+    assert!(
+        skipped["checks"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("--install-dependencies")
+    );
+    assert!(
+        server.requests_to("/numpy.zip").is_empty(),
+        "nothing fetched without consent"
+    );
+
+    let (code, passed) = test(&["--install-dependencies"]);
+    assert_eq!(code, Some(0), "{passed}");
+    assert_eq!(passed["verdict"], "pass", "{passed}");
+    let names: Vec<&str> = passed["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["generate", "shape", "range", "determinism", "variation"]
+    );
+}

@@ -84,13 +84,22 @@ pub fn test_model(
     let entry = generators.get_config_by_id(model_id)?;
     let model_id = entry.id.clone();
     let mut checks = Vec::new();
-    let verdict = if entry.metadata.runtime() != RuntimeKind::Onnx {
+    let legacy = entry.metadata.runtime() != RuntimeKind::Onnx;
+    let verdict = if legacy && !generators.legacy_settings().install_dependencies {
         checks.push(Check {
             name: "runtime",
             passed: false,
-            detail: "legacy Python package: its code runs only with consent (`medigan generate MODEL --install-dependencies`)".into(),
+            detail: "legacy Python package: its code runs only with consent \
+                     (`medigan test MODEL --install-dependencies`)"
+                .into(),
         });
         Verdict::Skip
+    } else if legacy {
+        if run_legacy_checks(generators, &model_id, &mut checks) {
+            Verdict::Pass
+        } else {
+            Verdict::Fail
+        }
     } else if run_checks(generators, &model_id, progress, &mut checks) {
         Verdict::Pass
     } else {
@@ -159,6 +168,69 @@ fn run_checks(
         return false;
     }
     record(checks, "variation", check_variation(&model, &first))
+}
+
+/// The checks of a legacy (Python package) model, run with consent: it generates, its samples
+/// are images (`[C, H, W]` or `[C, D, H, W]`, 1-4 channels, one shape), their values lie in the
+/// 0..255 the bridge maps them to, the same seed gives the same samples, and two samples differ.
+fn run_legacy_checks(generators: &Generators, model_id: &str, checks: &mut Vec<Check>) -> bool {
+    let request = |batch_size: usize| GenerateRequest {
+        num_samples: SAMPLES,
+        seed: SEED,
+        batch_size,
+        threads: Some(1),
+        ..GenerateRequest::default()
+    };
+    let first = match generators.generate_samples(model_id, &request(SAMPLES as usize)) {
+        Ok(samples) => samples,
+        Err(e) => return record(checks, "generate", Err(error_text(&e))),
+    };
+    if !record(checks, "generate", Ok(format!("{} samples", first.len()))) {
+        return false;
+    }
+    if !record(checks, "shape", legacy_shapes(&first)) {
+        return false;
+    }
+    let ranges = first
+        .iter()
+        .try_for_each(|s| check_range("image", s.index, &s.image, [0.0, 255.0]))
+        .map(|()| "image values in [0, 255]".to_string());
+    if !record(checks, "range", ranges) {
+        return false;
+    }
+    let again = generators
+        .generate_samples(model_id, &request(SAMPLES as usize))
+        .map_err(|e| error_text(&e))
+        .and_then(|again| check_same(&first, &again));
+    if !record(checks, "determinism", again) {
+        return false;
+    }
+    let varied = match first.as_slice() {
+        [a, b, ..] if a.image == b.image => {
+            Err(format!("samples {} and {} are identical", a.index, b.index))
+        }
+        _ => Ok("samples differ".to_string()),
+    };
+    record(checks, "variation", varied)
+}
+
+fn legacy_shapes(samples: &[Sample]) -> Result<String, String> {
+    let Some(first) = samples.first() else {
+        return Err("the model returned no samples".into());
+    };
+    let shape = first.image.shape().to_vec();
+    let image_like = matches!(shape.as_slice(), [1..=4, _, _] | [1..=4, _, _, _]);
+    if !image_like {
+        return Err(format!("sample 0 has shape {shape:?}, not an image"));
+    }
+    match samples.iter().find(|s| s.image.shape() != shape.as_slice()) {
+        Some(other) => Err(format!(
+            "sample {} has shape {:?}, sample 0 {shape:?}",
+            other.index,
+            other.image.shape()
+        )),
+        None => Ok(format!("image {shape:?}")),
+    }
 }
 
 /// Appends a check; returns whether it passed.
