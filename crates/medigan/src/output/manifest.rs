@@ -114,10 +114,34 @@ impl ManifestWriter {
             .get_ref()
             .sync_all()
             .map_err(|e| io_error(&self.partial, e))?;
+        let folder = self.target.parent().unwrap_or(Path::new("."));
+        sync_folder(folder, true).map_err(|e| io_error(folder, e))?;
         std::fs::rename(&self.partial, &self.target).map_err(|e| io_error(&self.target, e))?;
+        sync_folder(folder, false).map_err(|e| io_error(folder, e))?;
         self.published = true;
         Ok(self.target.clone())
     }
+}
+
+/// Makes what was written into `folder` durable, so that a published manifest never lists a
+/// file a power cut could still empty: with `files`, every file of its file system (one
+/// `syncfs` on Linux), then the folder itself (its renames). Elsewhere only the folder.
+fn sync_folder(folder: &Path, files: bool) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        let handle = std::fs::File::open(folder)?;
+        #[cfg(target_os = "linux")]
+        if files {
+            use std::os::fd::AsRawFd;
+            // SAFETY: `handle` owns an open descriptor for the whole call; syncfs only reads it.
+            if unsafe { libc::syncfs(handle.as_raw_fd()) } != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+        }
+        handle.sync_all()?;
+    }
+    let _ = (folder, files);
+    Ok(())
 }
 
 impl Drop for ManifestWriter {
