@@ -94,8 +94,9 @@ pub enum Command {
     /// FID between a folder of real and a folder of synthetic images, with the real-real lower
     /// bound FID_rr (two random halves of REAL) and the FID ratio rFID = 1 - (FID - FID_rr) / FID.
     ///
-    /// Images: .png, .jpg, .npy, searched recursively. The default extractor is the FID
-    /// Inception-v3 (pytorch-fid's weights, downloaded once and checked by sha256).
+    /// Images: .png, .jpg, .npy, .dcm, and every slice of .nii/.nii.gz volumes, searched
+    /// recursively. The default extractor is the FID Inception-v3 (pytorch-fid's weights,
+    /// downloaded once and checked by sha256).
     #[command(after_help = "Examples:\n  medigan fid real/ synthetic/\n  \
         medigan fid real/ synthetic/ --normalize --cache-features ~/.cache/fid\n  \
         medigan fid real/ synthetic/ --extractor onnx:radimagenet.onnx --input-size 224 \

@@ -32,6 +32,13 @@ pub fn set_digest(images: &[ImageSource]) -> Result<String, EvaluateError> {
                 let bytes = std::fs::read(path).map_err(EvaluateError::io("read", path))?;
                 Sha256::digest(&bytes)
             }
+            ImageSource::Slice { path, index } => {
+                let bytes = std::fs::read(path).map_err(EvaluateError::io("read", path))?;
+                let mut h = Sha256::new();
+                h.update(Sha256::digest(&bytes));
+                h.update((*index as u64).to_le_bytes());
+                h.finalize()
+            }
             ImageSource::Array(array) => {
                 let mut h = Sha256::new();
                 for d in array.shape() {

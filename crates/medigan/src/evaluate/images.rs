@@ -1,5 +1,6 @@
-//! Reading image sets: a folder of PNG, JPEG and NumPy files, or samples held in memory, each
-//! image as `[C, H, W]` float32 in [0, 1].
+//! Reading image sets: a folder of PNG, JPEG, NumPy, DICOM and NIfTI files (every slice of a
+//! volume is an image; see [`super::medical`]), or samples held in memory, each image as
+//! `[C, H, W]` float32 in [0, 1].
 //!
 //! - PNG and JPEG: 8-bit values are divided by 255, 16-bit by 65535; gray stays 1 channel,
 //!   color becomes RGB (alpha dropped).
@@ -14,9 +15,10 @@ use std::sync::Arc;
 use ndarray::{Array3, ArrayD, Axis, IxDyn};
 
 use super::error::EvaluateError;
+use super::medical;
 
 /// File extensions read as images (lower case).
-pub const IMAGE_EXTENSIONS: [&str; 4] = ["png", "jpg", "jpeg", "npy"];
+pub const IMAGE_EXTENSIONS: [&str; 6] = ["png", "jpg", "jpeg", "npy", "dcm", "nii"];
 
 /// How image files are read.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -32,6 +34,13 @@ pub enum ImageSource {
     File(PathBuf),
     /// An image in memory, `[C, H, W]` in [0, 1].
     Array(Arc<Array3<f32>>),
+    /// Slice `index` (along the third axis) of a NIfTI volume.
+    Slice {
+        /// The `.nii` / `.nii.gz` file.
+        path: PathBuf,
+        /// The slice.
+        index: usize,
+    },
 }
 
 impl ImageSource {
@@ -40,8 +49,27 @@ impl ImageSource {
         match self {
             ImageSource::File(path) => read_image(path, options),
             ImageSource::Array(array) => Ok(array.as_ref().clone()),
+            ImageSource::Slice { path, index } => read_nifti_slice(path, *index, options),
         }
     }
+}
+
+/// The images below `dir`: one per image file, one per slice of a NIfTI volume, in path order.
+pub fn list_sources(dir: &Path) -> Result<Vec<ImageSource>, EvaluateError> {
+    let mut sources = Vec::new();
+    for path in list_images(dir)? {
+        if medical::is_nifti(&path) {
+            let slices =
+                medical::nifti_slice_count(&path).map_err(|reason| image_error(&path, reason))?;
+            sources.extend((0..slices).map(|index| ImageSource::Slice {
+                path: path.clone(),
+                index,
+            }));
+        } else {
+            sources.push(ImageSource::File(path));
+        }
+    }
+    Ok(sources)
 }
 
 /// The image files below `dir` (recursively, hidden entries skipped), sorted by path.
@@ -80,9 +108,11 @@ pub fn list_images(dir: &Path) -> Result<Vec<PathBuf>, EvaluateError> {
 
 /// Whether the file name has an extension read as an image.
 pub fn is_image_file(path: &Path) -> bool {
-    path.extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+    medical::is_nifti(path)
+        || path
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
 }
 
 /// Reads one image file as `[C, H, W]` in [0, 1].
@@ -91,6 +121,14 @@ pub fn read_image(path: &Path, options: &ReadOptions) -> Result<Array3<f32>, Eva
         .extension()
         .and_then(|e| e.to_str())
         .is_some_and(|e| e.eq_ignore_ascii_case("npy"));
+    if medical::is_dicom(path) {
+        let (array, range) =
+            medical::read_dicom(path).map_err(|reason| image_error(path, reason))?;
+        return npy_to_chw(path, array, range);
+    }
+    if medical::is_nifti(path) {
+        return read_nifti_slice(path, 0, options);
+    }
     if is_npy {
         let bytes = std::fs::read(path).map_err(EvaluateError::io("read", path))?;
         let (array, default_range) =
@@ -115,6 +153,24 @@ pub fn read_image(path: &Path, options: &ReadOptions) -> Result<Array3<f32>, Eva
         Array3::from_shape_vec((1, height, width), gray)
             .map_err(|e| image_error(path, e.to_string()))
     }
+}
+
+/// Slice `index` of a NIfTI volume, mapped to [0, 1] (range: the file's `cal_min`..`cal_max`,
+/// else the caller's, else [0, 1] for floats and the type's range for integers).
+fn read_nifti_slice(
+    path: &Path,
+    index: usize,
+    options: &ReadOptions,
+) -> Result<Array3<f32>, EvaluateError> {
+    let volume = medical::read_nifti(path).map_err(|reason| image_error(path, reason))?;
+    let slice = volume.slice(index).ok_or_else(|| {
+        image_error(
+            path,
+            format!("has {} slices, slice {index} asked for", volume.slices()),
+        )
+    })?;
+    let range = volume.range.or(options.npy_range).unwrap_or([0.0, 1.0]);
+    npy_to_chw(path, slice.into_dyn(), range)
 }
 
 fn image_error(path: &Path, reason: impl Into<String>) -> EvaluateError {

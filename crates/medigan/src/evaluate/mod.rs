@@ -27,6 +27,7 @@ pub mod fid_inception;
 pub mod frechet;
 pub mod images;
 pub mod inception;
+pub mod medical;
 pub mod onnx_extractor;
 pub mod plot;
 pub mod preprocess;
@@ -60,12 +61,9 @@ pub struct ImageSet {
 }
 
 impl ImageSet {
-    /// The image files below `dir` (see [`images::list_images`]).
+    /// The images below `dir` (see [`images::list_sources`]).
     pub fn from_folder(dir: &Path) -> Result<ImageSet, EvaluateError> {
-        let images = images::list_images(dir)?
-            .into_iter()
-            .map(ImageSource::File)
-            .collect();
+        let images = images::list_sources(dir)?;
         Ok(ImageSet {
             label: dir.display().to_string(),
             images,
