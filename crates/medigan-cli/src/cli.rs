@@ -4,7 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-/// medigan: search, rank and run pretrained generative models for medical images.
+/// medigan: search, rank, run, explore, evaluate and contribute pretrained generative models for
+/// medical images.
 ///
 /// Models come from catalogues: the one bundled in this binary (the models this project ships),
 /// the upstream medigan catalogue once fetched with `medigan catalog update`, or files and URLs
