@@ -84,8 +84,12 @@ pub enum Command {
     #[command(after_help = "Examples:\n  medigan generate 00900 -n 16 -o out/\n  \
         medigan generate 00900 -n 10000 -o out/ --seed 7 --shard 2/4\n  \
         medigan generate MODEL -n 8 -o out/ --label malignant --format npy\n  \
-        medigan generate MODEL -n 8 -o out/ --format dicom")]
+        medigan generate MODEL -n 8 -o out/ --format dicom\n  \
+        medigan generate 00900 -n 10000 -o out/ --shard auto     # in a Slurm array task")]
     Generate(GenerateArgs),
+    /// Check and merge a dataset made of runs or shards: verify, merge.
+    #[command(subcommand)]
+    Dataset(DatasetCommand),
     /// Manage the package cache: ls, verify, rm, path.
     #[command(subcommand)]
     Cache(CacheCommand),
@@ -360,9 +364,14 @@ pub struct GenerateArgs {
     /// A model specific option `key=value` (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub options: Vec<String>,
-    /// Generate only part K of N of the run, e.g. 2/4.
-    #[arg(long, value_name = "K/N")]
+    /// Generate only part K of N of the run, e.g. 2/4; `auto` takes it from a Slurm job array
+    /// (SLURM_ARRAY_TASK_ID, 0- or 1-based) or a Kubernetes Indexed Job (JOB_COMPLETION_INDEX,
+    /// with --shards N).
+    #[arg(long, value_name = "K/N|auto")]
     pub shard: Option<String>,
+    /// The number of shards, with `--shard auto` (needed under Kubernetes, which does not say).
+    #[arg(long, value_name = "N", requires = "shard")]
+    pub shards: Option<u64>,
     /// CPU threads to use (default: all cores).
     #[arg(long, value_name = "T")]
     pub threads: Option<usize>,
@@ -374,6 +383,28 @@ pub struct GenerateArgs {
     /// `medigan visualize` (its `latent`) or a JSON array of numbers.
     #[arg(long, value_name = "FILE")]
     pub latent: Option<std::path::PathBuf>,
+}
+
+/// `medigan dataset ...`.
+#[derive(Debug, Subcommand)]
+pub enum DatasetCommand {
+    /// Check a dataset folder: every file its manifests list exists with its sha256, the shards
+    /// cover the run exactly once, all from the same run (model, seed, arguments). Exits 1
+    /// naming each problem.
+    #[command(after_help = "Examples:\n  medigan dataset verify out/\n  \
+        medigan dataset verify out/ --json")]
+    Verify(DatasetDirArgs),
+    /// Verify a dataset folder, then write `dataset-manifest.json` with its root digest (one
+    /// sha256 over every file's sha256: two sites compare whole datasets by it).
+    #[command(after_help = "Examples:\n  medigan dataset merge out/")]
+    Merge(DatasetDirArgs),
+}
+
+/// The dataset folder of `medigan dataset verify|merge`.
+#[derive(Debug, Args)]
+pub struct DatasetDirArgs {
+    /// The folder the runs or shards wrote to (manifests in subfolders are found too).
+    pub dir: PathBuf,
 }
 
 /// `medigan cache ...`.

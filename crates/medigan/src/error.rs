@@ -2,6 +2,7 @@
 
 use crate::catalog::CatalogError;
 use crate::contribute::ContributeError;
+use crate::dataset::DatasetError;
 use crate::evaluate::EvaluateError;
 use crate::generate::GenerateError;
 use crate::output::OutputError;
@@ -39,6 +40,9 @@ pub enum Error {
     /// Preparing or publishing a contribution failed.
     #[error(transparent)]
     Contribute(#[from] ContributeError),
+    /// Verifying or merging a dataset failed.
+    #[error(transparent)]
+    Dataset(#[from] DatasetError),
     /// The model is in the original Python package format, which this build runs natively not.
     #[error(
         "model `{model}` is a Python package in the original medigan format; this version runs \
@@ -57,8 +61,10 @@ impl Error {
             Error::Catalog(e) => e.hint(),
             Error::Runtime(e) => e.hint(),
             Error::Generate(GenerateError::Runtime(e)) => e.hint(),
+            Error::Generate(GenerateError::ShardEnvironment { hint, .. }) => Some(hint.clone()),
             Error::Evaluate(e) => e.hint(),
             Error::Contribute(e) => e.hint(),
+            Error::Dataset(e) => e.hint(),
             Error::Legacy(e) => e.hint(),
             Error::Generate(GenerateError::Legacy(e)) => e.hint(),
             Error::NotNative { .. } => Some(

@@ -3,6 +3,7 @@
 mod cache;
 mod catalog;
 mod contribute;
+mod dataset;
 mod evaluate;
 mod fid;
 mod generate;
@@ -31,6 +32,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Lookup(args) => search::lookup(&generators, &args, out),
         Command::Info(args) => info::run(&generators, &args, out),
         Command::Generate(args) => generate::run(&generators, &args, out),
+        Command::Dataset(command) => dataset::run(command, out),
         Command::Cache(command) => cache::run(&generators, command, out),
         Command::Catalog(command) => catalog::run(&generators, command, out),
         Command::Fid(args) => fid::run(&generators, &args, out),

@@ -18,6 +18,15 @@ const INHERITED: &[&str] = &[
     "MEDIGAN_PIP_ARGS",
     "MEDIGAN_PYTHON",
     "MEDIGAN_LEGACY_TIMEOUT",
+    // `--shard auto` reads these: a test run inside a Slurm job or a Kubernetes pod must not
+    // see them.
+    "SLURM_JOB_ID",
+    "SLURM_ARRAY_TASK_ID",
+    "SLURM_ARRAY_TASK_MIN",
+    "SLURM_ARRAY_TASK_MAX",
+    "SLURM_ARRAY_TASK_COUNT",
+    "SLURM_ARRAY_TASK_STEP",
+    "JOB_COMPLETION_INDEX",
 ];
 
 /// A `medigan` command with its own home and none of the caller's medigan settings.

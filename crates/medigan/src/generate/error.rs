@@ -54,6 +54,14 @@ pub enum GenerateError {
         /// What was given.
         value: String,
     },
+    /// `--shard auto` found no usable shard in the scheduler's environment.
+    #[error("--shard auto: {reason}")]
+    ShardEnvironment {
+        /// What was found (or not).
+        reason: String,
+        /// What to do instead.
+        hint: String,
+    },
     /// A malformed request value.
     #[error("invalid {what}: {reason}")]
     BadRequest {
