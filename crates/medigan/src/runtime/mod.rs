@@ -22,7 +22,7 @@ mod session;
 mod tract_backend;
 mod tract_facts;
 
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 pub use check::{Dim, GraphSignature, Mismatch, Port, PortInfo, check_declaration};
 pub use dylib::{LibrarySource, ORT_DYLIB_PATH, OrtLibrary, find_onnxruntime};
@@ -134,20 +134,10 @@ pub fn graph_path(package_dir: &Path, spec: &OnnxSpec) -> Result<PathBuf, Runtim
         graph: spec.graph.clone(),
         reason,
     };
+    if let Some(reason) = crate::catalog::graph_path_problem(&spec.graph) {
+        return Err(refuse(reason));
+    }
     let relative = Path::new(&spec.graph);
-    if spec.graph.is_empty() {
-        return Err(refuse("it is empty"));
-    }
-    for component in relative.components() {
-        match component {
-            Component::Normal(_) => {}
-            Component::ParentDir => return Err(refuse("it leaves the package (`..`)")),
-            Component::CurDir => {}
-            Component::RootDir | Component::Prefix(_) => {
-                return Err(refuse("it is an absolute path"));
-            }
-        }
-    }
     Ok(package_dir.join(relative))
 }
 
