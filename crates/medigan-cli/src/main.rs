@@ -46,16 +46,17 @@ fn init_tracing(verbose: u8, quiet: bool) {
 
 /// Prints an error, its causes and a hint on stderr, without a backtrace.
 fn report(error: &anyhow::Error) {
+    let safe = |text: String| render::terminal_safe(&text).into_owned();
     let mut err = std::io::stderr().lock();
-    let _ = writeln!(err, "error: {error}");
+    let _ = writeln!(err, "error: {}", safe(error.to_string()));
     for cause in error.chain().skip(1) {
-        let _ = writeln!(err, "  caused by: {cause}");
+        let _ = writeln!(err, "  caused by: {}", safe(cause.to_string()));
     }
     if let Some(hint) = error
         .downcast_ref::<medigan::Error>()
         .and_then(medigan::Error::hint)
     {
-        let _ = writeln!(err, "hint: {hint}");
+        let _ = writeln!(err, "hint: {}", safe(hint));
     }
 }
 

@@ -42,3 +42,29 @@ fn defect_01_nothing_runs_from_the_working_directory() {
         );
     }
 }
+
+#[test]
+fn defect_12_escape_sequences_in_the_catalogue_are_printed_escaped() {
+    let home = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut catalog: serde_json::Value =
+        serde_json::from_str(medigan::catalog::source::BUNDLED_CATALOG).unwrap();
+    let entry = &mut catalog["00900_PHANTOM_DEMO"];
+    entry["description"]["title"] = "Phantom \u{1b}]0;pwned\u{7}\u{1b}[2J".into();
+    entry["selection"]["modality"] = serde_json::json!(["\u{1b}[31mCT"]);
+    let file = dir.path().join("catalog.json");
+    std::fs::write(&file, catalog.to_string()).unwrap();
+    for args in [&["list"][..], &["info", "900"][..]] {
+        let output = run(medigan(home.path()).arg("--catalog").arg(&file).args(args));
+        assert!(output.status.success(), "{args:?}");
+        let text = String::from_utf8(output.stdout).unwrap();
+        assert!(
+            !text.contains('\u{1b}') && !text.contains('\u{7}'),
+            "{args:?}: {text:?}"
+        );
+        assert!(
+            text.contains("\\u{1b}[31mCT"),
+            "{args:?}: escaped, not dropped: {text}"
+        );
+    }
+}
