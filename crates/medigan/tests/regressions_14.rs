@@ -5,7 +5,8 @@ mod common;
 
 use medigan::catalog::{self, CatalogError, CatalogSettings, Problem, validate};
 use medigan::home::Home;
-use medigan_testkit::{Route, TestServer};
+use medigan::store::{Store, StoreError, UnsafeReason};
+use medigan_testkit::{Route, TestServer, zip_of, zip_with_duplicate};
 use serde_json::{Value, json};
 
 /// The bundled catalogue's entry (a valid native model) to vary.
@@ -164,4 +165,96 @@ fn defect_09_declared_shapes_beyond_the_limit_are_refused() {
         "execution.onnx.inputs[0].shape",
         "values per sample",
     );
+}
+
+fn store_in(home: &std::path::Path) -> Store {
+    Store::new(Home::new(home), true)
+}
+
+fn tmp_entries(home: &std::path::Path) -> Vec<String> {
+    match std::fs::read_dir(home.join("tmp")) {
+        Ok(entries) => entries
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+#[test]
+fn defect_11_duplicate_zip_entries_refused() {
+    let home = tempfile::tempdir().unwrap();
+    let bytes = zip_with_duplicate("model.onnx", b"the first", b"the second");
+    let error = store_in(home.path())
+        .install_bytes("dup", &bytes, None)
+        .unwrap_err();
+    match &error {
+        StoreError::UnsafeArchive { entry, reason, .. } => {
+            assert_eq!(entry, "model.onnx");
+            assert_eq!(*reason, UnsafeReason::Duplicate);
+        }
+        other => panic!("expected a duplicate entry refused, got {other}"),
+    }
+    assert!(
+        !home.path().join("packages-v1").exists() || {
+            std::fs::read_dir(home.path().join("packages-v1"))
+                .unwrap()
+                .next()
+                .is_none()
+        }
+    );
+}
+
+#[test]
+fn defect_15_many_small_entries_cannot_beat_the_ratio_check() {
+    let home = tempfile::tempdir().unwrap();
+    let zeros = vec![0u8; 1 << 20]; // each at the per-entry threshold, ~1000:1
+    let names: Vec<String> = (0..24).map(|i| format!("part{i:02}.bin")).collect();
+    let entries: Vec<(&str, &[u8])> = names.iter().map(|n| (n.as_str(), &zeros[..])).collect();
+    let bytes = zip_of(&entries);
+    assert!(
+        bytes.len() < 200_000,
+        "a small archive: {} bytes",
+        bytes.len()
+    );
+    let error = store_in(home.path())
+        .install_bytes("bomb", &bytes, None)
+        .unwrap_err();
+    assert!(
+        matches!(
+            error,
+            StoreError::UnsafeArchive {
+                reason: UnsafeReason::Ratio { .. },
+                ..
+            }
+        ),
+        "{error}"
+    );
+    assert!(
+        tmp_entries(home.path()).is_empty(),
+        "{:?}",
+        tmp_entries(home.path())
+    );
+}
+
+#[test]
+fn defect_16_an_interrupted_unzip_is_cleaned_up_by_the_next() {
+    let home = tempfile::tempdir().unwrap();
+    let tmp = home.path().join("tmp");
+    // What a killed unzip leaves: its work directory and its (no longer locked) lock file.
+    std::fs::create_dir_all(tmp.join("unpack-dead01/models")).unwrap();
+    std::fs::write(tmp.join("unpack-dead01/models/half.onnx"), b"half").unwrap();
+    std::fs::write(tmp.join("unpack-dead01.lock"), b"").unwrap();
+    // An unzip still running in another process: its lock is held.
+    std::fs::create_dir_all(tmp.join("unpack-live01")).unwrap();
+    let live = std::fs::File::create(tmp.join("unpack-live01.lock")).unwrap();
+    live.lock().unwrap();
+
+    let bytes = zip_of(&[("medigan.json", b"{}")]);
+    store_in(home.path())
+        .install_bytes("fresh", &bytes, None)
+        .unwrap();
+    let mut left = tmp_entries(home.path());
+    left.sort();
+    assert_eq!(left, ["unpack-live01", "unpack-live01.lock"]);
+    drop(live);
 }
