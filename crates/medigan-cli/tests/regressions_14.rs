@@ -68,3 +68,84 @@ fn defect_12_escape_sequences_in_the_catalogue_are_printed_escaped() {
         );
     }
 }
+
+fn stderr(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn defect_20_cache_verify_and_rm_take_every_id_form() {
+    let home = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let generated = run(medigan(home.path())
+        .args(["--offline", "-q", "generate", "900", "-n", "1", "-o"])
+        .arg(out.path()));
+    assert!(generated.status.success(), "{}", stderr(&generated));
+    for key in ["900", "00900", "00900_PHANTOM_DEMO"] {
+        let verified = run(medigan(home.path()).args(["--offline", "cache", "verify", key]));
+        assert!(
+            verified.status.success(),
+            "verify {key}: {}",
+            stderr(&verified)
+        );
+    }
+    let removed = run(medigan(home.path()).args(["--offline", "cache", "rm", "00900"]));
+    assert!(removed.status.success(), "{}", stderr(&removed));
+    let listed = run(medigan(home.path()).args(["--offline", "--json", "cache", "ls"]));
+    assert_eq!(String::from_utf8_lossy(&listed.stdout).trim(), "[]");
+}
+
+#[test]
+fn defect_19_a_thread_count_beyond_the_cores_is_refused() {
+    let home = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let output = run(medigan(home.path())
+        .args([
+            "--offline",
+            "generate",
+            "900",
+            "-n",
+            "1",
+            "--threads",
+            "1000",
+            "-o",
+        ])
+        .arg(out.path()));
+    assert_eq!(output.status.code(), Some(1));
+    let message = stderr(&output);
+    assert!(
+        message.contains("thread count") && message.contains("1000"),
+        "{message}"
+    );
+    assert_eq!(
+        std::fs::read_dir(out.path()).unwrap().count(),
+        0,
+        "nothing written"
+    );
+}
+
+#[test]
+fn defect_09_a_sample_over_the_size_limit_is_refused_before_generating() {
+    let home = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let output = run(medigan(home.path())
+        .env("MEDIGAN_MAX_SAMPLE_BYTES", "1000")
+        .args(["--offline", "generate", "900", "-n", "1", "-o"])
+        .arg(out.path()));
+    assert_eq!(output.status.code(), Some(1));
+    let message = stderr(&output);
+    // 1 x 64 x 64 float32 = 16384 bytes.
+    assert!(
+        message.contains("16384 bytes") && message.contains("MEDIGAN_MAX_SAMPLE_BYTES"),
+        "{message}"
+    );
+    assert!(
+        !message.contains("panicked") && !message.contains("backtrace"),
+        "{message}"
+    );
+    assert_eq!(
+        std::fs::read_dir(out.path()).unwrap().count(),
+        0,
+        "nothing written"
+    );
+}

@@ -25,6 +25,7 @@ pub mod generate;
 mod generators;
 pub mod home;
 pub mod legacy;
+pub mod limits;
 pub mod model;
 pub mod output;
 pub mod progress;

@@ -21,6 +21,7 @@ mod ort_backend;
 mod session;
 mod tract_backend;
 mod tract_facts;
+mod watchdog;
 
 use std::path::{Path, PathBuf};
 
@@ -32,6 +33,7 @@ pub use session::{
     BackendKind, Device, ElemType, NamedOutput, NamedTensor, Session, SessionOptions, TensorData,
 };
 pub use tract_backend::{TractPlanning, TractSession};
+pub use watchdog::{GuardedSession, INFERENCE_THREAD, panic_message};
 
 use crate::catalog::OnnxSpec;
 
@@ -76,7 +78,24 @@ impl std::fmt::Debug for LoadedSession {
 ///
 /// Without an explicit backend, a library that is found but cannot be opened (too old, broken)
 /// also falls back to tract, with a hint saying why.
+///
+/// The session runs on a thread of its own, with the time limit per batch of
+/// [`crate::limits::inference_timeout`] and backend panics turned into errors ([`GuardedSession`]).
 pub fn open_session(
+    graph: &Path,
+    spec: &OnnxSpec,
+    options: &SessionOptions,
+) -> Result<LoadedSession, RuntimeError> {
+    let loaded = open_unguarded(graph, spec, options)?;
+    let timeout = crate::limits::inference_timeout();
+    let session = GuardedSession::new(loaded.session, graph.to_path_buf(), timeout)?;
+    Ok(LoadedSession {
+        session: Box::new(session),
+        hint: loaded.hint,
+    })
+}
+
+fn open_unguarded(
     graph: &Path,
     spec: &OnnxSpec,
     options: &SessionOptions,
