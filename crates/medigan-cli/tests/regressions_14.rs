@@ -149,3 +149,58 @@ fn defect_09_a_sample_over_the_size_limit_is_refused_before_generating() {
         "nothing written"
     );
 }
+
+/// The catalogue of a fixture in `tests/fixtures/regressions/`.
+fn regression_fixture(case: &str) -> std::path::PathBuf {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/regressions")
+        .join(case)
+        .join("medigan.json");
+    assert!(
+        path.is_file(),
+        "missing {}: run scripts/make_regression_fixtures.py",
+        path.display()
+    );
+    path
+}
+
+#[test]
+fn defect_21_non_finite_outputs_are_reported() {
+    let home = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let output = run(medigan(home.path())
+        .arg("--catalog")
+        .arg(regression_fixture("nan_output"))
+        .args(["generate", "90914", "-n", "2", "--format", "npy", "-o"])
+        .arg(out.path()));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let message = stderr(&output);
+    assert!(message.contains("NaN or infinite"), "{message}");
+    assert!(message.contains("90914_FIXTURE_NAN_OUTPUT"), "{message}");
+}
+
+#[test]
+fn defect_21_quiet_runs_print_nothing_from_onnxruntime() {
+    let home = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    if medigan::runtime::find_onnxruntime().is_err() {
+        eprintln!("SKIPPED: no onnxruntime library here");
+        return;
+    }
+    let output = run(medigan(home.path())
+        .env("RUST_LOG", "trace")
+        .args([
+            "-q",
+            "--offline",
+            "generate",
+            "900",
+            "-n",
+            "2",
+            "--backend",
+            "ort",
+            "-o",
+        ])
+        .arg(out.path()));
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(stderr(&output), "", "-q prints nothing on success");
+}

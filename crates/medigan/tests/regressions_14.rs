@@ -258,3 +258,34 @@ fn defect_16_an_interrupted_unzip_is_cleaned_up_by_the_next() {
     assert_eq!(left, ["unpack-live01", "unpack-live01.lock"]);
     drop(live);
 }
+
+#[test]
+fn defect_05_samples_that_cannot_fit_in_memory_are_refused_up_front() {
+    let home = tempfile::tempdir().unwrap();
+    let generators = medigan::Generators::new(medigan::Settings {
+        home: Home::new(home.path()),
+        catalog: CatalogSettings {
+            offline: true,
+            ..Default::default()
+        },
+        offline: true,
+        backend: Some(medigan::runtime::BackendKind::Tract),
+    });
+    let request = medigan::generate::GenerateRequest {
+        num_samples: 1_000_000_000_000, // 16 KiB each: 16 PB
+        ..Default::default()
+    };
+    let started = std::time::Instant::now();
+    let error = generators.generate_samples("900", &request).unwrap_err();
+    assert!(
+        started.elapsed().as_secs() < 30,
+        "refused before generating"
+    );
+    let message = error.to_string();
+    assert!(
+        message.contains("16384000000000000 bytes")
+            && message.contains("MEDIGAN_MAX_IN_MEMORY_BYTES"),
+        "{message}"
+    );
+    assert!(error.hint().unwrap().contains("save_images=True"));
+}
