@@ -21,6 +21,8 @@ pub mod catalog;
 pub mod contribute;
 pub mod error;
 pub mod evaluate;
+#[doc(hidden)]
+pub mod fuzz_api;
 pub mod generate;
 mod generators;
 pub mod home;
