@@ -89,6 +89,9 @@ fn shard(args: &GenerateArgs, out: Output) -> anyhow::Result<Option<Shard>> {
     match args.shard.as_deref().map(str::trim) {
         None => Ok(None),
         Some("auto") => {
+            // A scheduler reruns a failed or requeued task as is. Once runs are resumable
+            // (issue #14's journal, `--resume`), `--shard auto` should imply `--resume`, so
+            // that rerun continues the shard instead of being refused.
             let (shard, origin) =
                 shard_from_environment(args.shards).map_err(medigan::Error::from)?;
             render::note(out.quiet, format!("shard {shard} from the {origin}"));
