@@ -8,8 +8,9 @@ use clap::{Args, Parser, Subcommand};
 /// medical images.
 ///
 /// Models come from catalogues: the one bundled in this binary (the models this project ships),
-/// the upstream medigan catalogue once fetched with `medigan catalog update`, or files and URLs
-/// given with `--catalog`. Model ids can be written in full (`00001_DCGAN_MMG_CALC_ROI`), as a
+/// the upstream medigan catalogue (a dated snapshot built into this binary until
+/// `medigan catalog update` fetches the current one), or files and URLs given with `--catalog`
+/// (a local file works offline). Model ids can be written in full (`00001_DCGAN_MMG_CALC_ROI`), as a
 /// number (`1`, `00001`) or as a unique prefix.
 #[derive(Debug, Parser)]
 #[command(name = "medigan", version, about, long_about, propagate_version = true)]
@@ -49,6 +50,10 @@ pub struct GlobalArgs {
     /// Default: ort when its library is found, else tract.
     #[arg(long, global = true, value_name = "ort|tract", env = "MEDIGAN_BACKEND")]
     pub backend: Option<String>,
+    /// Hash every file of a cached package before it is used (default: only files whose size
+    /// or modification time changed since they were installed).
+    #[arg(long, global = true, env = "MEDIGAN_VERIFY", value_parser = clap::builder::FalseyValueParser::new())]
+    pub verify: bool,
     /// Print machine-readable JSON on stdout instead of tables.
     #[arg(long, global = true)]
     pub json: bool,

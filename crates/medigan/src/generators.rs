@@ -276,7 +276,7 @@ impl Generators {
             SourceKind::File | SourceKind::Upstream => {
                 Path::new(&source.location).parent().map(Path::to_path_buf)
             }
-            SourceKind::Bundled | SourceKind::Url => None,
+            SourceKind::Snapshot | SourceKind::Bundled | SourceKind::Url => None,
         })
     }
 

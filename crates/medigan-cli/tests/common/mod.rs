@@ -16,6 +16,7 @@ const INHERITED: &[&str] = &[
     "MEDIGAN_PIP_ARGS",
     "MEDIGAN_PYTHON",
     "MEDIGAN_LEGACY_TIMEOUT",
+    "MEDIGAN_VERIFY",
 ];
 
 /// A `medigan` command with its own home and none of the caller's medigan settings.

@@ -238,6 +238,25 @@ pub enum StoreError {
         /// The link it would be downloaded from.
         link: String,
     },
+    /// An installed package's files differ from what was installed (offline, or a repair
+    /// failed); it was not used.
+    #[error(
+        "the cached package of `{label}` ({sha256}) changed on disk since it was installed: {}; it was not used{}",
+        files.join(", "),
+        damaged_hint(*offline, sha256)
+    )]
+    Damaged {
+        /// The model.
+        label: String,
+        /// sha256 of the package as installed.
+        sha256: String,
+        /// The package directory.
+        dir: PathBuf,
+        /// The files that differ from the record (missing ones marked).
+        files: Vec<String>,
+        /// Whether the store is offline (a repair needs the network).
+        offline: bool,
+    },
     /// No cached package matches a hash, hash prefix or label.
     #[error(
         "no cached package matches `{key}`\nhint: `medigan cache ls` lists the cached packages"
@@ -276,6 +295,17 @@ pub enum StoreError {
         #[source]
         source: std::io::Error,
     },
+}
+
+fn damaged_hint(offline: bool, sha256: &str) -> String {
+    let rm = format!("`medigan cache rm {sha256}` removes it");
+    if offline {
+        format!(
+            "\nhint: run the same command once without `--offline` (and without MEDIGAN_OFFLINE=1) to download a fresh copy, or {rm}"
+        )
+    } else {
+        format!("\nhint: {rm}; the next run downloads a fresh copy")
+    }
 }
 
 fn status_hint(status: u16) -> &'static str {
