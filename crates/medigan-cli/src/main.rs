@@ -39,9 +39,16 @@ fn init_tracing(verbose: u8, quiet: bool) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(colour_on_stderr())
         .without_time()
         .with_target(false)
         .init();
+}
+
+/// Colour only for a terminal, and never with `NO_COLOR` set (to anything but empty).
+fn colour_on_stderr() -> bool {
+    use std::io::IsTerminal;
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
 /// Prints an error, its causes and a hint on stderr, without a backtrace.

@@ -114,3 +114,47 @@ fn a_corrupted_file_with_its_old_time_is_caught_by_verify() {
     assert_eq!(pngs(&verified), pngs(&first));
     assert!(std::fs::read(&graph).unwrap() == pristine);
 }
+
+#[test]
+fn fid_checks_its_folders_before_downloading_the_weights() {
+    let home = tempfile::tempdir().unwrap();
+    let server = medigan_testkit::TestServer::start();
+    server.route(
+        "GET",
+        "/weights.pth",
+        medigan_testkit::Route::ok(vec![0u8; 16]),
+    );
+    let (real, synthetic) = (home.path().join("real"), home.path().join("synthetic"));
+    std::fs::create_dir_all(&real).unwrap();
+    std::fs::create_dir_all(&synthetic).unwrap();
+    let output = run(medigan(home.path())
+        .env("MEDIGAN_FID_WEIGHTS_URL", server.url("/weights.pth"))
+        .arg("fid")
+        .arg(&real)
+        .arg(&synthetic));
+    assert!(!output.status.success());
+    assert!(stderr(&output).contains("no images in"), "{}", stderr(&output));
+    assert!(server.requests().is_empty(), "nothing is downloaded");
+}
+
+#[test]
+fn a_failed_weights_download_names_the_local_file_way_in_plain_text() {
+    let home = tempfile::tempdir().unwrap();
+    let images = home.path().join("images");
+    assert_success(&generate(home.path(), &images, &[]));
+    let server = medigan_testkit::TestServer::start();
+    server.route("GET", "/weights.pth", medigan_testkit::Route::status(404));
+    let output = run(medigan(home.path())
+        .env("MEDIGAN_FID_WEIGHTS_URL", server.url("/weights.pth"))
+        .arg("fid")
+        .arg(&images)
+        .arg(&images));
+    assert!(!output.status.success());
+    let text = stderr(&output);
+    assert!(
+        text.contains("--inception-weights FILE") && text.contains("MEDIGAN_FID_WEIGHTS=FILE"),
+        "{text}"
+    );
+    assert!(!text.contains('\u{1b}'), "no colour codes off a terminal: {text:?}");
+    assert_eq!(server.requests().len(), 1, "a 404 is not retried");
+}

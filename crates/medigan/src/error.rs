@@ -61,6 +61,12 @@ impl Error {
             Error::Contribute(e) => e.hint(),
             Error::Legacy(e) => e.hint(),
             Error::Generate(GenerateError::Legacy(e)) => e.hint(),
+            Error::Store(e) if e.is_download_failure() => Some(
+                "without the network, download the package on another machine and give a \
+                 catalogue whose `package_link` is the local .zip or folder: `--catalog FILE` \
+                 (or MEDIGAN_CATALOG=FILE) reads it offline"
+                    .into(),
+            ),
             Error::NotNative { .. } => Some(
                 "list the native models with `medigan search onnx --keys` or `medigan list`".into(),
             ),

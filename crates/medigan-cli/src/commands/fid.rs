@@ -7,8 +7,9 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use medigan::Generators;
 use medigan::evaluate::{
-    EvaluateOptions, ExtractorSource, FeatureOptions, FidReport, InceptionSource,
-    InputNormalization, OnnxExtractorConfig, OnnxExtractorSpec, ReadOptions, fetch_fid_weights,
+    EvaluateOptions, ExtractorSource, FeatureOptions, FidReport, ImageSet, InceptionSource,
+    InputNormalization, OnnxExtractorConfig, OnnxExtractorSpec, ReadOptions, check_set_size,
+    evaluate_sets, fetch_fid_weights,
 };
 use serde_json::{Value, json};
 
@@ -19,15 +20,21 @@ use crate::settings::Output;
 
 /// Computes the FID of two folders and prints it.
 pub fn run(generators: &Generators, args: &FidArgs, out: Output) -> anyhow::Result<ExitCode> {
+    let real = ImageSet::from_folder(&args.real).map_err(medigan::Error::from)?;
+    let synthetic = ImageSet::from_folder(&args.synthetic).map_err(medigan::Error::from)?;
+    check_set_size(&real, "the real set").map_err(medigan::Error::from)?;
+    check_set_size(&synthetic, "the synthetic set").map_err(medigan::Error::from)?;
     let extraction = Extraction::resolve(generators, &args.extraction, out)?;
     let bar = Bar::new(out.quiet);
-    let report = generators.fid(
-        &args.real,
-        &args.synthetic,
+    let report = evaluate_sets(
+        synthetic.label.clone(),
+        &real,
+        &synthetic,
         extraction.source.as_ref(),
         &extraction.options,
         &bar,
-    )?;
+    )
+    .map_err(medigan::Error::from)?;
     print_reports(&[report], &extraction.metric_key, out)?;
     super::success()
 }

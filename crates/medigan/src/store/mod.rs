@@ -518,9 +518,9 @@ impl Store {
             .timeout(self.config.read_timeout)
             .user_agent(concat!("medigan-rs/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|source| StoreError::Network {
+            .map_err(|error| StoreError::Network {
                 url: url.to_owned(),
-                source,
+                error,
             })?;
         Ok(self.client.get_or_init(|| client))
     }
