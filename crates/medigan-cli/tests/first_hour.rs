@@ -133,7 +133,11 @@ fn fid_checks_its_folders_before_downloading_the_weights() {
         .arg(&real)
         .arg(&synthetic));
     assert!(!output.status.success());
-    assert!(stderr(&output).contains("no images in"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("no images in"),
+        "{}",
+        stderr(&output)
+    );
     assert!(server.requests().is_empty(), "nothing is downloaded");
 }
 
@@ -155,6 +159,104 @@ fn a_failed_weights_download_names_the_local_file_way_in_plain_text() {
         text.contains("--inception-weights FILE") && text.contains("MEDIGAN_FID_WEIGHTS=FILE"),
         "{text}"
     );
-    assert!(!text.contains('\u{1b}'), "no colour codes off a terminal: {text:?}");
+    assert!(
+        !text.contains('\u{1b}'),
+        "no colour codes off a terminal: {text:?}"
+    );
     assert_eq!(server.requests().len(), 1, "a 404 is not retried");
+}
+
+/// Runs one README tour command offline on a fresh home and returns its JSON output.
+fn tour_json(home: &Path, args: &[&str]) -> Value {
+    let output = run(medigan(home).arg("--offline").arg("--json").args(args));
+    assert_success(&output);
+    serde_json::from_slice(&output.stdout).expect("JSON on stdout")
+}
+
+#[test]
+fn the_readme_tour_answers_offline_on_a_fresh_install() {
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    let listed = tour_json(home, &["list"]);
+    assert_eq!(
+        listed.as_array().unwrap().len(),
+        24,
+        "23 upstream + the bundled model"
+    );
+
+    let ranked = tour_json(home, &["search", "mammography", "--rank", "FID", "--asc"]);
+    assert_eq!(ranked[0]["model_id"], "00001_DCGAN_MMG_CALC_ROI");
+    assert_eq!(ranked[0]["FID"], 67.6);
+
+    let and = tour_json(home, &["search", "DCGAN", "MMG", "--op", "and"]);
+    assert!(
+        and.as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m == "00001_DCGAN_MMG_CALC_ROI")
+    );
+    let keys = tour_json(home, &["search", "breast", "--keys", "--case-sensitive"]);
+    assert!(!keys.as_array().unwrap().is_empty());
+    let by_ratio = tour_json(
+        home,
+        &["rank", "FID_ratio", "--desc", "--models", "1", "2", "3"],
+    );
+    assert!(!by_ratio.as_array().unwrap().is_empty());
+    let lookup = tour_json(home, &["lookup", "modality", "MMG"]);
+    assert!(
+        lookup
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m == "00001_DCGAN_MMG_CALC_ROI")
+    );
+    let info = run(medigan(home).args(["--offline", "info", "1"]));
+    assert_success(&info);
+    assert!(String::from_utf8_lossy(&info.stdout).contains("00001_DCGAN_MMG_CALC_ROI"));
+
+    let sources = tour_json(home, &["catalog", "sources"]);
+    assert_eq!(sources["sources"][0]["kind"], "snapshot");
+    assert_eq!(sources["sources"][0]["models"], 23);
+    assert_eq!(sources["snapshot"]["taken"], "2026-12-02");
+    assert!(sources["snapshot"]["age_days"].is_u64());
+}
+
+#[test]
+fn catalog_update_replaces_the_built_in_snapshot() {
+    let home = tempfile::tempdir().unwrap();
+    let server = medigan_testkit::TestServer::start();
+    let one_model = std::fs::read_to_string(common::reference("medigan-global.json")).unwrap();
+    let mut all: serde_json::Map<String, Value> = serde_json::from_str(&one_model).unwrap();
+    all.retain(|id, _| id == "00001_DCGAN_MMG_CALC_ROI");
+    let body = serde_json::to_vec(&all).unwrap();
+    server.route("GET", "/global.json", medigan_testkit::Route::ok(body));
+    let update = run(medigan(home.path())
+        .env("MEDIGAN_CATALOG_URL", server.url("/global.json"))
+        .args(["catalog", "update"]));
+    assert_success(&update);
+    let listed = tour_json(home.path(), &["list"]);
+    let ids: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["model_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["00001_DCGAN_MMG_CALC_ROI", "00900_PHANTOM_DEMO"]);
+}
+
+#[test]
+fn an_empty_search_says_whether_the_query_or_the_metric_found_nothing() {
+    let home = tempfile::tempdir().unwrap();
+    let no_model =
+        run(medigan(home.path()).args(["--offline", "search", "no-such-word", "--rank", "FID"]));
+    assert_success(&no_model);
+    let text = String::from_utf8_lossy(&no_model.stdout);
+    assert!(text.contains("No model matches `no-such-word`"), "{text}");
+    let no_metric =
+        run(medigan(home.path()).args(["--offline", "search", "mammography", "--rank", "FIDX"]));
+    let text = String::from_utf8_lossy(&no_metric.stdout);
+    assert!(
+        text.contains("match `mammography`, but none of them has the metric `FIDX`"),
+        "{text}"
+    );
 }

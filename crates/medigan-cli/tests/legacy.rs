@@ -143,7 +143,10 @@ fn consent_is_asked_before_the_package_is_downloaded() {
     let link = server.url("/numpy.zip");
     let catalog = write_catalog(
         home.path(),
-        &[("90101_LEGACY_NUMPY", entry(&link, &["numpy"], "generate", json!({})))],
+        &[(
+            "90101_LEGACY_NUMPY",
+            entry(&link, &["numpy"], "generate", json!({})),
+        )],
     );
     let out = home.path().join("out");
     let refused = generate(home.path(), &catalog, "90101", &out, &["-n", "1"]);
@@ -153,7 +156,10 @@ fn consent_is_asked_before_the_package_is_downloaded() {
         "{}",
         stderr(&refused)
     );
-    assert!(server.requests().is_empty(), "nothing downloaded before consent");
+    assert!(
+        server.requests().is_empty(),
+        "nothing downloaded before consent"
+    );
 }
 
 #[test]

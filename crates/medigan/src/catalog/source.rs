@@ -70,7 +70,11 @@ impl Snapshot {
 /// Days from 1970-01-01 to the date `YYYY-MM-DD` (proleptic Gregorian calendar).
 fn days_since_epoch(date: &str) -> Option<u64> {
     let mut parts = date.splitn(3, '-').map(str::parse::<i64>);
-    let (y, m, d) = (parts.next()?.ok()?, parts.next()?.ok()?, parts.next()?.ok()?);
+    let (y, m, d) = (
+        parts.next()?.ok()?,
+        parts.next()?.ok()?,
+        parts.next()?.ok()?,
+    );
     if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
         return None;
     }
@@ -387,7 +391,10 @@ mod tests {
         assert_eq!(days_since_epoch("2026-13-01"), None);
         let taken = std::time::UNIX_EPOCH
             + Duration::from_secs(days_since_epoch(SNAPSHOT.taken).unwrap() * 86_400);
-        assert_eq!(SNAPSHOT.age_days(taken + Duration::from_secs(3 * 86_400 + 5)), 3);
+        assert_eq!(
+            SNAPSHOT.age_days(taken + Duration::from_secs(3 * 86_400 + 5)),
+            3
+        );
         assert_eq!(SNAPSHOT.age_days(taken - Duration::from_secs(86_400)), 0);
     }
 }

@@ -137,7 +137,10 @@ pub enum StoreError {
     },
     /// Connecting or talking to the server failed. The message names the innermost cause
     /// (e.g. the failed name lookup) instead of the transport's chain of wrappers.
-    #[error("cannot download `{url}`: {}\nhint: check the network connection and the URL", network_reason(error))]
+    #[error(
+        "cannot download `{url}`: {}\nhint: check the network connection and the URL",
+        network_reason(error)
+    )]
     Network {
         /// The URL.
         url: String,

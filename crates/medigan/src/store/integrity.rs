@@ -99,7 +99,10 @@ impl Store {
     /// Removes a damaged package from the cache so that it is installed afresh.
     pub(crate) fn discard_damaged(&self, error: &StoreError) -> Result<(), StoreError> {
         if let StoreError::Damaged {
-            label, sha256, files, ..
+            label,
+            sha256,
+            files,
+            ..
         } = error
         {
             tracing::warn!(
@@ -113,7 +116,10 @@ impl Store {
 }
 
 fn file_state(dir: &Path, file: &FileRecord, always: bool) -> Result<FileState, StoreError> {
-    let path = file.path.split('/').fold(dir.to_path_buf(), |p, c| p.join(c));
+    let path = file
+        .path
+        .split('/')
+        .fold(dir.to_path_buf(), |p, c| p.join(c));
     let meta = match std::fs::metadata(&path) {
         Ok(meta) if meta.is_file() => meta,
         Ok(_) => return Ok(FileState::Missing),

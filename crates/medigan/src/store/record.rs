@@ -69,8 +69,8 @@ impl Record {
             path: path.clone(),
             source,
         })?;
-        let mut tmp =
-            tempfile::NamedTempFile::new_in(dir).map_err(StoreError::io("create a file in", dir))?;
+        let mut tmp = tempfile::NamedTempFile::new_in(dir)
+            .map_err(StoreError::io("create a file in", dir))?;
         tmp.write_all(&json)
             .and_then(|()| tmp.as_file().sync_all())
             .map_err(StoreError::io("write", &path))?;
