@@ -17,9 +17,14 @@ use clap::Parser;
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     init_tracing(cli.global.verbose, cli.global.quiet);
+    let json = cli.global.json;
     match commands::run(cli) {
         Ok(code) => code,
         Err(error) if is_broken_pipe(&error) => ExitCode::SUCCESS,
+        Err(error) if json => {
+            report_json(&error);
+            ExitCode::FAILURE
+        }
         Err(error) => {
             report(&error);
             ExitCode::FAILURE
@@ -64,6 +69,37 @@ fn report(error: &anyhow::Error) {
     {
         let _ = writeln!(err, "hint: {hint}");
     }
+}
+
+/// With `--json`, an error is one JSON object on stderr: `error` (the message), `causes`
+/// (outermost first) and `hint` (or null). Hints carried inside messages are moved to `hint`.
+fn report_json(error: &anyhow::Error) {
+    let mut hints = Vec::new();
+    let mut split = |text: String| match text.split_once("\nhint: ") {
+        Some((message, hint)) => {
+            hints.push(hint.to_string());
+            message.to_string()
+        }
+        None => text,
+    };
+    let message = split(error.to_string());
+    let causes: Vec<String> = error
+        .chain()
+        .skip(1)
+        .map(|c| split(c.to_string()))
+        .collect();
+    if let Some(hint) = error
+        .downcast_ref::<medigan::Error>()
+        .and_then(medigan::Error::hint)
+    {
+        hints.push(hint);
+    }
+    let object = serde_json::json!({
+        "error": message,
+        "causes": causes,
+        "hint": if hints.is_empty() { None } else { Some(hints.join("\n")) },
+    });
+    let _ = writeln!(std::io::stderr().lock(), "{object}");
 }
 
 fn is_broken_pipe(error: &anyhow::Error) -> bool {

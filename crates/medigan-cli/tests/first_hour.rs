@@ -260,3 +260,124 @@ fn an_empty_search_says_whether_the_query_or_the_metric_found_nothing() {
         "{text}"
     );
 }
+
+#[test]
+fn generate_refuses_zero_samples_a_negative_seed_and_a_file_as_folder() {
+    let home = tempfile::tempdir().unwrap();
+    let out = home.path().join("out");
+    let zero = run(medigan(home.path())
+        .args(["--offline", "generate", "00900", "-n", "0", "-o"])
+        .arg(&out));
+    assert_eq!(zero.status.code(), Some(2));
+    assert!(
+        stderr(&zero).contains("at least 1 sample"),
+        "{}",
+        stderr(&zero)
+    );
+    let negative = generate(home.path(), &out, &["--seed=-5"]);
+    assert_eq!(negative.status.code(), Some(2));
+    assert!(
+        stderr(&negative).contains("a seed is a whole number from 0 to"),
+        "{}",
+        stderr(&negative)
+    );
+    assert!(!out.exists(), "nothing written");
+
+    let file = home.path().join("file.png");
+    std::fs::write(&file, b"not a folder").unwrap();
+    let onto_file = generate(home.path(), &file, &[]);
+    assert!(!onto_file.status.success());
+    assert!(
+        stderr(&onto_file).contains("is a file, not a folder"),
+        "{}",
+        stderr(&onto_file)
+    );
+    assert_eq!(std::fs::read(&file).unwrap(), b"not a folder");
+}
+
+#[test]
+fn one_sample_is_reported_in_the_singular() {
+    let home = tempfile::tempdir().unwrap();
+    let out = home.path().join("one");
+    let output = run(medigan(home.path())
+        .args(["--offline", "generate", "00900", "-n", "1", "-o"])
+        .arg(&out));
+    assert_success(&output);
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        text.starts_with("Wrote 1 sample (1 file) of 00900_PHANTOM_DEMO"),
+        "{text}"
+    );
+}
+
+#[test]
+fn errors_under_json_are_json_with_the_hint_apart() {
+    let home = tempfile::tempdir().unwrap();
+    let output = run(medigan(home.path()).args(["--offline", "--json", "info", "no-such-model"]));
+    assert_eq!(output.status.code(), Some(1));
+    let error: Value = serde_json::from_slice(&output.stderr).expect("one JSON object on stderr");
+    assert!(
+        error["error"]
+            .as_str()
+            .unwrap()
+            .contains("unknown model `no-such-model`")
+    );
+    assert!(error["hint"].as_str().unwrap().contains("medigan list"));
+}
+
+#[test]
+fn an_unusable_cache_dir_points_at_cache_dir_and_medigan_home() {
+    let home = tempfile::tempdir().unwrap();
+    let file = home.path().join("not-a-dir");
+    std::fs::write(&file, b"").unwrap();
+    let output = run(medigan(&file.join("cache"))
+        .args(["--offline", "generate", "00900", "-n", "1", "-o"])
+        .arg(home.path().join("out")));
+    assert!(!output.status.success());
+    let text = stderr(&output);
+    assert!(
+        text.contains("--cache-dir DIR") && text.contains("MEDIGAN_HOME=DIR"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_busy_port_gets_a_hint() {
+    let home = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let output = run(medigan(home.path()).args([
+        "--offline",
+        "visualize",
+        "00900",
+        "--no-browser",
+        "--port",
+        &port,
+    ]));
+    assert!(!output.status.success());
+    let text = stderr(&output);
+    assert!(text.contains("--port 0"), "{text}");
+}
+
+#[test]
+fn contribute_refuses_an_upstream_id_on_a_fresh_install() {
+    let home = tempfile::tempdir().unwrap();
+    let package = home.path().join("package");
+    let fixture = common::fixture("dcgan");
+    std::fs::create_dir(&package).unwrap();
+    for entry in std::fs::read_dir(fixture.parent().unwrap()).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, package.join(path.file_name().unwrap())).unwrap();
+    }
+    let output = run(medigan(home.path())
+        .args([
+            "--offline",
+            "contribute",
+            "--dry-run",
+            "--id",
+            "00001_DCGAN_MMG_CALC_ROI",
+        ])
+        .arg(&package));
+    assert!(!output.status.success());
+    assert!(stderr(&output).contains("is taken"), "{}", stderr(&output));
+}
