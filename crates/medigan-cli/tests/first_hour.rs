@@ -274,7 +274,9 @@ fn generate_refuses_zero_samples_a_negative_seed_and_a_file_as_folder() {
         "{}",
         stderr(&zero)
     );
-    let negative = generate(home.path(), &out, &["--seed=-5"]);
+    let negative = run(medigan(home.path())
+        .args(["--offline", "generate", "00900", "--seed=-5", "-o"])
+        .arg(&out));
     assert_eq!(negative.status.code(), Some(2));
     assert!(
         stderr(&negative).contains("a seed is a whole number from 0 to"),
