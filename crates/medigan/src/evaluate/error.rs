@@ -90,7 +90,7 @@ pub enum EvaluateError {
         url: String,
         /// Why the fetch failed.
         #[source]
-        source: StoreError,
+        source: Box<StoreError>,
     },
     /// A feature cache file is damaged or belongs to another set or extractor.
     #[error("feature cache `{}`: {reason}", path.display())]

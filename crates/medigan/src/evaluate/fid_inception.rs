@@ -49,7 +49,7 @@ pub fn fetch_fid_weights(
             true => EvaluateError::Weights {
                 file: FID_WEIGHTS_FILE.into(),
                 url: url.into(),
-                source,
+                source: Box::new(source),
             },
             false => EvaluateError::Store(source),
         })

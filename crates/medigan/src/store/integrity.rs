@@ -88,10 +88,11 @@ impl Store {
                 FileState::Missing => damage.missing.push(file.path.clone()),
             }
         }
-        if restamped && damage.is_none() {
-            if let Err(e) = record.write(dir) {
-                tracing::warn!("cannot update the record of `{}`: {e}", dir.display());
-            }
+        if restamped
+            && damage.is_none()
+            && let Err(e) = record.write(dir)
+        {
+            tracing::warn!("cannot update the record of `{}`: {e}", dir.display());
         }
         Ok(damage)
     }
