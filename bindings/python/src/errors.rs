@@ -69,7 +69,9 @@ const PYTHON_WORDING: &[(&str, &str)] = &[
 pub fn python_wording(text: &str) -> String {
     PYTHON_WORDING
         .iter()
-        .fold(text.to_string(), |text, (cli, python)| text.replace(cli, python))
+        .fold(text.to_string(), |text, (cli, python)| {
+            text.replace(cli, python)
+        })
 }
 
 /// The Python exception for a library error: message, then `hint: ...` when there is one.
