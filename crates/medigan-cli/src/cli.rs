@@ -8,8 +8,9 @@ use clap::{Args, Parser, Subcommand};
 /// medical images.
 ///
 /// Models come from catalogues: the one bundled in this binary (the models this project ships),
-/// the upstream medigan catalogue once fetched with `medigan catalog update`, or files and URLs
-/// given with `--catalog`. Model ids can be written in full (`00001_DCGAN_MMG_CALC_ROI`), as a
+/// the upstream medigan catalogue (a dated snapshot built into this binary until
+/// `medigan catalog update` fetches the current one), or files and URLs given with `--catalog`
+/// (a local file works offline). Model ids can be written in full (`00001_DCGAN_MMG_CALC_ROI`), as a
 /// number (`1`, `00001`) or as a unique prefix.
 #[derive(Debug, Parser)]
 #[command(name = "medigan", version, about, long_about, propagate_version = true)]
@@ -49,6 +50,10 @@ pub struct GlobalArgs {
     /// Default: ort when its library is found, else tract.
     #[arg(long, global = true, value_name = "ort|tract", env = "MEDIGAN_BACKEND")]
     pub backend: Option<String>,
+    /// Hash every file of a cached package before it is used (default: only files whose size
+    /// or modification time changed since they were installed).
+    #[arg(long, global = true, env = "MEDIGAN_VERIFY", value_parser = clap::builder::FalseyValueParser::new())]
+    pub verify: bool,
     /// Print machine-readable JSON on stdout instead of tables.
     #[arg(long, global = true)]
     pub json: bool,
@@ -255,7 +260,7 @@ pub struct EvaluateArgs {
     #[arg(short = 'n', long = "num-samples", value_name = "N")]
     pub num_samples: Option<u64>,
     /// Seed of the generation run.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = parse_seed, allow_negative_numbers = true)]
     pub seed: u64,
     /// Draw FID_rs against FID_rr as SVG (the paper's Fig. 8): the catalogue's models with both
     /// numbers, and the models just evaluated, with the regression line.
@@ -330,14 +335,15 @@ pub struct GenerateArgs {
         short = 'n',
         long = "num-samples",
         default_value_t = 30,
-        value_name = "N"
+        value_name = "N",
+        value_parser = parse_sample_count
     )]
     pub num_samples: u64,
     /// Output folder (created if missing).
     #[arg(short, long, value_name = "DIR")]
     pub output: PathBuf,
     /// Run seed; the same seed gives the same samples.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = parse_seed, allow_negative_numbers = true)]
     pub seed: u64,
     /// Samples per inference call.
     #[arg(long = "batch", default_value_t = 16, value_name = "B")]
@@ -492,4 +498,26 @@ pub struct ValidateArgs {
     /// Treat warnings as errors.
     #[arg(long)]
     pub strict: bool,
+}
+
+/// A run seed: a whole number from 0 to 2^64 - 1.
+fn parse_seed(text: &str) -> Result<u64, String> {
+    text.trim().parse().map_err(|_| {
+        format!(
+            "a seed is a whole number from 0 to {}, got `{text}`",
+            u64::MAX
+        )
+    })
+}
+
+/// A sample count: a whole number from 1 (a run of no samples writes nothing worth a manifest).
+fn parse_sample_count(text: &str) -> Result<u64, String> {
+    match text.trim().parse::<u64>() {
+        Ok(0) => Err("a run needs at least 1 sample, got 0".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!(
+            "the number of samples is a whole number from 1 to {}, got `{text}`",
+            u64::MAX
+        )),
+    }
 }

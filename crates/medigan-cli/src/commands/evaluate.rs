@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use medigan::Generators;
 use medigan::evaluate::plot::{PlotPoint, svg};
-use medigan::evaluate::{ImageSet, embed, report_from_features};
+use medigan::evaluate::{ImageSet, check_set_size, embed, report_from_features};
 
 use super::fid::{Extraction, print_reports};
 use crate::cli::EvaluateArgs;
@@ -15,9 +15,13 @@ use crate::settings::Output;
 
 /// Embeds the real set once, then generates and evaluates each model against it.
 pub fn run(generators: &Generators, args: &EvaluateArgs, out: Output) -> anyhow::Result<ExitCode> {
+    let real = ImageSet::from_folder(&args.real).map_err(medigan::Error::from)?;
+    check_set_size(&real, "the real set").map_err(medigan::Error::from)?;
+    for model in &args.models {
+        generators.get_config_by_id(model)?;
+    }
     let extraction = Extraction::resolve(generators, &args.extraction, out)?;
     let source = extraction.source.as_ref();
-    let real = ImageSet::from_folder(&args.real).map_err(medigan::Error::from)?;
     let bar = Bar::new(out.quiet);
     let real_features =
         embed(&real, source, &extraction.options, &bar).map_err(medigan::Error::from)?;

@@ -7,8 +7,9 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use medigan::Generators;
 use medigan::evaluate::{
-    EvaluateOptions, ExtractorSource, FeatureOptions, FidReport, InceptionSource,
-    InputNormalization, OnnxExtractorConfig, OnnxExtractorSpec, ReadOptions, fetch_fid_weights,
+    EvaluateOptions, ExtractorSource, FeatureOptions, FidReport, ImageSet, InceptionSource,
+    InputNormalization, OnnxExtractorConfig, OnnxExtractorSpec, ReadOptions, check_set_size,
+    evaluate_sets, fetch_fid_weights,
 };
 use serde_json::{Value, json};
 
@@ -19,15 +20,21 @@ use crate::settings::Output;
 
 /// Computes the FID of two folders and prints it.
 pub fn run(generators: &Generators, args: &FidArgs, out: Output) -> anyhow::Result<ExitCode> {
+    let real = ImageSet::from_folder(&args.real).map_err(medigan::Error::from)?;
+    let synthetic = ImageSet::from_folder(&args.synthetic).map_err(medigan::Error::from)?;
+    check_set_size(&real, "the real set").map_err(medigan::Error::from)?;
+    check_set_size(&synthetic, "the synthetic set").map_err(medigan::Error::from)?;
     let extraction = Extraction::resolve(generators, &args.extraction, out)?;
     let bar = Bar::new(out.quiet);
-    let report = generators.fid(
-        &args.real,
-        &args.synthetic,
+    let report = evaluate_sets(
+        synthetic.label.clone(),
+        &real,
+        &synthetic,
         extraction.source.as_ref(),
         &extraction.options,
         &bar,
-    )?;
+    )
+    .map_err(medigan::Error::from)?;
     print_reports(&[report], &extraction.metric_key, out)?;
     super::success()
 }
@@ -149,16 +156,14 @@ pub fn print_reports(reports: &[FidReport], metric_key: &str, out: Output) -> an
         "synthetic",
         "normalised",
     ]);
-    let optional = |v: Option<f64>, decimals: usize| {
-        v.map_or_else(|| "-".to_string(), |v| format!("{v:.decimals$}"))
-    };
+    let optional = |v: Option<f64>| v.map_or_else(|| "-".to_string(), distance_text);
     for r in reports {
         table.add_row(vec![
             r.subject.clone(),
             r.extractor.clone(),
-            format!("{:.2}", r.fid_rs),
-            optional(r.fid_rr, 2),
-            optional(r.fid_ratio, 3),
+            distance_text(r.fid_rs),
+            optional(r.fid_rr),
+            optional(r.fid_ratio),
             r.real_images.to_string(),
             r.synthetic_images.to_string(),
             if r.normalized { "yes" } else { "no" }.to_string(),
@@ -175,6 +180,22 @@ pub fn print_reports(reports: &[FidReport], metric_key: &str, out: Output) -> an
         ))?;
     }
     Ok(())
+}
+
+/// A distance for the table: two decimals from 1 up, else four significant digits (a small
+/// FID is not `0.00`); values within rounding noise of zero, negative zero included, are `0`.
+fn distance_text(value: f64) -> String {
+    if !value.is_finite() {
+        return value.to_string();
+    }
+    if value.abs() < 1e-9 {
+        return "0".into();
+    }
+    if value.abs() >= 1.0 {
+        return format!("{value:.2}");
+    }
+    let decimals = (3.0 - value.abs().log10().floor()).clamp(2.0, 12.0) as usize;
+    format!("{value:.decimals$}")
 }
 
 fn parse_numbers(flag: &str, text: &str) -> anyhow::Result<Vec<f32>> {
@@ -213,5 +234,19 @@ fn parse_size(text: &str) -> anyhow::Result<[usize; 2]> {
         [Some(n)] => Ok([*n, *n]),
         [Some(h), Some(w)] => Ok([*h, *w]),
         _ => bail!("invalid --input-size `{text}`: expected N or HxW, e.g. 224 or 256x192"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::distance_text;
+
+    #[test]
+    fn small_distances_keep_their_digits_and_zero_has_no_sign() {
+        assert_eq!(distance_text(0.0034), "0.003400");
+        assert_eq!(distance_text(-0.0), "0");
+        assert_eq!(distance_text(-1e-12), "0");
+        assert_eq!(distance_text(67.6), "67.60");
+        assert_eq!(distance_text(0.5), "0.5000");
     }
 }

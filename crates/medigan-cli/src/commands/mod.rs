@@ -23,6 +23,7 @@ use crate::settings;
 /// Runs the parsed command line and returns the exit status.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let generators = Generators::new(settings::library_settings(&cli.global)?);
+    generators.store().set_always_rehash(cli.global.verify);
     let out = settings::output(&cli.global);
     match cli.command {
         Command::List => list::run(&generators, out),

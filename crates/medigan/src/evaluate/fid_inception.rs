@@ -40,9 +40,19 @@ pub fn fetch_fid_weights(
     sha256: Option<&str>,
     progress: &dyn Progress,
 ) -> Result<PathBuf, EvaluateError> {
-    let request = FetchRequest::new("FID Inception weights", url.unwrap_or(FID_WEIGHTS_URL))
+    let url = url.unwrap_or(FID_WEIGHTS_URL);
+    let request = FetchRequest::new("FID Inception weights", url)
         .with_sha256(sha256.unwrap_or(FID_WEIGHTS_SHA256));
-    Ok(store.fetch_file(&request, FID_WEIGHTS_FILE, progress)?)
+    store
+        .fetch_file(&request, FID_WEIGHTS_FILE, progress)
+        .map_err(|source| match source.is_download_failure() {
+            true => EvaluateError::Weights {
+                file: FID_WEIGHTS_FILE.into(),
+                url: url.into(),
+                source: Box::new(source),
+            },
+            false => EvaluateError::Store(source),
+        })
 }
 
 /// The FID Inception-v3, loaded once and shared by the workers (the network runs the images of

@@ -203,6 +203,19 @@ pub fn report_from_features(
     })
 }
 
+/// Checks that a set has enough images for FID (two), before anything is downloaded or run;
+/// `what` names it in the error ("the real set").
+pub fn check_set_size(set: &ImageSet, what: &str) -> Result<(), EvaluateError> {
+    if set.len() < 2 {
+        return Err(EvaluateError::TooFewImages {
+            what: format!("FID over {what} `{}`", set.label),
+            needed: 2,
+            found: set.len(),
+        });
+    }
+    Ok(())
+}
+
 /// Embeds both sets and reports `FID_rs`, `FID_rr` and `rFID` (see [`report_from_features`]).
 pub fn evaluate_sets(
     subject: impl Into<String>,
@@ -212,15 +225,8 @@ pub fn evaluate_sets(
     options: &EvaluateOptions,
     progress: &dyn Progress,
 ) -> Result<FidReport, EvaluateError> {
-    for (set, what) in [(real, "the real set"), (synthetic, "the synthetic set")] {
-        if set.len() < 2 {
-            return Err(EvaluateError::TooFewImages {
-                what: format!("FID over {what} `{}`", set.label),
-                needed: 2,
-                found: set.len(),
-            });
-        }
-    }
+    check_set_size(real, "the real set")?;
+    check_set_size(synthetic, "the synthetic set")?;
     let real_features = embed(real, source, options, progress)?;
     let synthetic_features = embed(synthetic, source, options, progress)?;
     report_from_features(
