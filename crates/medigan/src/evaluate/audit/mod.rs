@@ -4,6 +4,10 @@
 //! the same distances of new real images (a holdout set) to the training set. A model that
 //! copies has synthetic images much closer to training images than new real images are.
 //!
+//! Pixel similarity is the best over the variants a copy may have been made with: mirrored,
+//! shifted by up to `max_shift` pixels (see `pixels`). Without the shifts a copy moved by 2 px
+//! loses most of its correlation on images with sharp edges.
+//!
 //! A synthetic image is flagged as a likely copy when it is closer to a training image than
 //! `margin` times the closest any calibration image comes, in either space: feature DCR below
 //! `margin x min(holdout DCR)`, or pixel dissimilarity `1 - correlation` below `margin x
@@ -31,13 +35,16 @@ use super::provenance::Provenance;
 use super::ratio::round;
 use super::{EvaluateOptions, ExtractorSource, ImageSet, embed};
 use crate::progress::Progress;
-use pixels::{PixelMatch, most_similar, pixel_vectors};
+use pixels::{PixelMatch, Variants, most_similar, pixel_vectors};
 
 /// How an audit runs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AuditOptions {
-    /// Side of the common size for pixel similarity (default 64).
+    /// Side of the common size for pixel similarity (default 32: coarse enough that noise
+    /// averages out, fine enough that distinct images stay distinct).
     pub pixel_size: usize,
+    /// Largest shift (pixels of the common size, each direction) a copy may have (default 2).
+    pub max_shift: usize,
     /// A copy is closer than `margin` times the closest calibration image (default 0.5).
     pub margin: f64,
     /// How feature sets are embedded (and cached).
@@ -47,9 +54,21 @@ pub struct AuditOptions {
 impl Default for AuditOptions {
     fn default() -> Self {
         AuditOptions {
-            pixel_size: 64,
+            pixel_size: 32,
+            max_shift: 2,
             margin: 0.5,
             evaluate: EvaluateOptions::default(),
+        }
+    }
+}
+
+impl AuditOptions {
+    /// The variants of each image compared in pixel space: mirrored or not, shifted.
+    pub fn variants(&self) -> Variants {
+        Variants {
+            size: self.pixel_size,
+            max_shift: self.max_shift,
+            mirror: true,
         }
     }
 }
@@ -198,10 +217,15 @@ pub fn audit(
         train_features.as_ref(),
     );
     let read = &options.evaluate.features.read;
-    let size = options.pixel_size;
-    let train_pixels = pixel_vectors(&sets.train.images, size, false, read)?;
-    let synthetic_pixels = pixel_vectors(&sets.synthetic.images, size, true, read)?;
-    let pixel_nearest = most_similar(synthetic_pixels.as_ref(), train_pixels.as_ref(), false);
+    let train_pixels = pixel_vectors(&sets.train.images, options.pixel_size, read)?;
+    let variants = options.variants();
+    let pixel_nearest = most_similar(
+        &sets.synthetic.images,
+        train_pixels.as_ref(),
+        &variants,
+        read,
+        false,
+    )?;
     let (calibration_dcr, calibration_pixels) = calibrate(
         &sets,
         source,
@@ -269,11 +293,18 @@ fn check(sets: &AuditSets<'_>, options: &AuditOptions) -> Result<(), EvaluateErr
                 .into(),
         });
     }
+    if options.max_shift > 8 {
+        return Err(EvaluateError::InvalidOption {
+            option: "largest shift".into(),
+            value: options.max_shift.to_string(),
+            reason: "at most 8 pixels (each shift is one more comparison per image)".into(),
+        });
+    }
     if !(4..=512).contains(&options.pixel_size) {
         return Err(EvaluateError::InvalidOption {
             option: "pixel size".into(),
             value: options.pixel_size.to_string(),
-            reason: "between 4 and 512 (default 64)".into(),
+            reason: "between 4 and 512 (default 32)".into(),
         });
     }
     let needed_train = if sets.holdout.is_some() { 1 } else { 2 };
@@ -309,8 +340,13 @@ fn calibrate(
             let features: Array2<f32> = embed(holdout, source, &options.evaluate, progress)?;
             let features = to_f64(features.view(), None, "the holdout features")?;
             let dcr = nearest_rows(features.as_ref(), train_features.as_ref());
-            let pixels = pixel_vectors(&holdout.images, options.pixel_size, true, read)?;
-            let similar = most_similar(pixels.as_ref(), train_pixels.as_ref(), false);
+            let similar = most_similar(
+                &holdout.images,
+                train_pixels.as_ref(),
+                &options.variants(),
+                read,
+                false,
+            )?;
             Ok((
                 dcr.iter().map(|m| m.1).collect(),
                 similar.iter().map(|m: &PixelMatch| m.similarity).collect(),
@@ -318,8 +354,13 @@ fn calibrate(
         }
         None => {
             let dcr = super::pairwise::kth_neighbour_radii(train_features.as_ref(), 1);
-            let pixels = pixel_vectors(&sets.train.images, options.pixel_size, true, read)?;
-            let similar = most_similar(pixels.as_ref(), train_pixels.as_ref(), true);
+            let similar = most_similar(
+                &sets.train.images,
+                train_pixels.as_ref(),
+                &options.variants(),
+                read,
+                true,
+            )?;
             Ok((dcr, similar.iter().map(|m| m.similarity).collect()))
         }
     }
