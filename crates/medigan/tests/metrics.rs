@@ -225,7 +225,7 @@ fn repeats_give_every_metric_a_mean_and_an_interval_holding_it() {
     let single = evaluate_features(
         "s",
         &real,
-        &[synthetic.clone()],
+        std::slice::from_ref(&synthetic),
         evaluation.provenance.clone(),
         &options,
     )

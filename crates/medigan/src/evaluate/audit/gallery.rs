@@ -89,14 +89,12 @@ fn refuse_non_empty(out: &Path) -> Result<(), EvaluateError> {
             reason: "it is a file; name a new or empty folder".into(),
         });
     }
-    if let Ok(mut entries) = std::fs::read_dir(out) {
-        if entries.next().is_some() {
-            return Err(EvaluateError::InvalidOption {
-                option: "gallery folder".into(),
-                value: out.display().to_string(),
-                reason: "it is not empty; name a new or empty folder".into(),
-            });
-        }
+    if std::fs::read_dir(out).is_ok_and(|mut entries| entries.next().is_some()) {
+        return Err(EvaluateError::InvalidOption {
+            option: "gallery folder".into(),
+            value: out.display().to_string(),
+            reason: "it is not empty; name a new or empty folder".into(),
+        });
     }
     Ok(())
 }
