@@ -34,9 +34,15 @@ fn main() {
     let start = Instant::now();
     let k = kid(real.view(), synthetic.view(), &KidOptions::default());
     let k = k.map_or(f64::NAN, |k| k.mean);
-    println!("| KID (100 x 1000) | {:.2} | {k:.6} |", start.elapsed().as_secs_f64());
+    println!(
+        "| KID (100 x 1000) | {:.2} | {k:.6} |",
+        start.elapsed().as_secs_f64()
+    );
     let start = Instant::now();
     let p = prdc(real.view(), synthetic.view(), 5);
     let p = p.map_or(f64::NAN, |p| p.precision);
-    println!("| PRDC (k = 5) | {:.2} | precision {p:.4} |", start.elapsed().as_secs_f64());
+    println!(
+        "| PRDC (k = 5) | {:.2} | precision {p:.4} |",
+        start.elapsed().as_secs_f64()
+    );
 }

@@ -47,6 +47,18 @@ impl Interval {
     }
 }
 
+impl Interval {
+    /// The interval with its ends clipped to the values the metric can take (a fraction stays
+    /// in [0, 1], a distance at or above 0).
+    pub fn within(self, (lowest, highest): (f64, f64)) -> Interval {
+        Interval {
+            low: self.low.clamp(lowest, highest),
+            high: self.high.clamp(lowest, highest),
+            ..self
+        }
+    }
+}
+
 /// The 0.975 quantile of Student's t with `df` degrees of freedom (tabulated to 30, then the
 /// Cornish-Fisher expansion, within 1e-4 beyond).
 pub fn t_975(df: usize) -> f64 {
@@ -80,6 +92,9 @@ mod tests {
         let one = Interval::of(&[5.0]).unwrap();
         assert_eq!((one.low, one.high), (5.0, 5.0));
         assert_eq!(Interval::of(&[]), None);
+        let fraction = Interval::of(&[0.8, 1.0]).unwrap().within((0.0, 1.0));
+        assert_eq!(fraction.high, 1.0);
+        assert!(fraction.low < 0.8 && fraction.mean == 0.9);
     }
 
     #[test]

@@ -307,9 +307,19 @@ fn intervals(scores: &[RepeatScores]) -> Vec<(String, Interval)> {
         .into_iter()
         .filter_map(|(name, pick)| {
             let values: Option<Vec<f64>> = scores.iter().map(pick).collect();
-            Some((name.to_string(), Interval::of(&values?)?))
+            let interval = Interval::of(&values?)?;
+            Some((name.to_string(), interval.within(bounds(name))))
         })
         .collect()
+}
+
+/// The values a metric can take: its interval is clipped to them.
+fn bounds(name: &str) -> (f64, f64) {
+    match name {
+        "FID" | "FID_rr" | "density" => (0.0, f64::INFINITY),
+        "precision" | "recall" | "coverage" => (0.0, 1.0),
+        _ => (f64::NEG_INFINITY, f64::INFINITY),
+    }
 }
 
 impl Evaluation {
