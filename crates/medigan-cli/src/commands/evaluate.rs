@@ -32,7 +32,7 @@ pub fn run(generators: &Generators, args: &EvaluateArgs, out: Output) -> anyhow:
     print_reports(&reports, &extraction.metric_key, out)?;
     if let Some(path) = &args.plot {
         let mut points = catalogue_points(generators, &extraction.metric_key)?;
-        points.retain(|p| !reports.iter().any(|r| short_label(&r.subject) == p.label));
+        points.retain(|p| !reports.iter().any(|r| r.subject == p.label));
         for r in reports.iter().filter_map(|r| r.fid.as_ref()) {
             if let Some(fid_rr) = r.fid_rr {
                 points.push(PlotPoint {
