@@ -30,7 +30,8 @@ pub fn run(generators: &Generators, args: &AuditArgs, out: Output) -> anyhow::Re
         refuse_used_folder(gallery)?;
     }
     let extraction = Extraction::resolve(generators, &args.extraction, out)?;
-    let synthetic = if Path::new(&args.subject).is_dir() {
+    let is_folder = Path::new(&args.subject).is_dir();
+    let synthetic = if is_folder {
         ImageSet::from_folder(Path::new(&args.subject)).map_err(medigan::Error::from)?
     } else {
         let n = args.num_samples.unwrap_or(train.len() as u64);
@@ -56,7 +57,7 @@ pub fn run(generators: &Generators, args: &AuditArgs, out: Output) -> anyhow::Re
         &bar,
     )
     .map_err(medigan::Error::from)?;
-    if args.seed != 0 || !Path::new(&args.subject).is_dir() {
+    if !is_folder {
         report.provenance.generation_seed = Some(args.seed);
     }
     let page = match &args.gallery {
