@@ -7,6 +7,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use sha2::Digest;
+
 use ndarray::{Array2, ArrayView4};
 
 use super::error::EvaluateError;
@@ -60,6 +62,7 @@ pub fn fetch_fid_weights(
 #[derive(Debug, Clone)]
 pub struct InceptionSource {
     net: Arc<InceptionV3>,
+    sha256: String,
 }
 
 impl InceptionSource {
@@ -69,7 +72,12 @@ impl InceptionSource {
             name: INCEPTION_NAME.into(),
             reason: error_chain(&e),
         })?;
-        Ok(InceptionSource { net: Arc::new(net) })
+        let bytes = std::fs::read(path).map_err(EvaluateError::io("read", path))?;
+        let sha256 = hex::encode(sha2::Sha256::digest(&bytes));
+        Ok(InceptionSource {
+            net: Arc::new(net),
+            sha256,
+        })
     }
 }
 
@@ -102,6 +110,10 @@ impl ExtractorSource for InceptionSource {
 
     fn max_workers(&self) -> Option<usize> {
         Some(1)
+    }
+
+    fn sha256(&self) -> Option<String> {
+        Some(self.sha256.clone())
     }
 
     fn make(&self) -> Result<Box<dyn FeatureExtractor>, EvaluateError> {
