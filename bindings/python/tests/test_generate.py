@@ -257,6 +257,22 @@ def test_ctrl_c_stops_an_in_memory_run(bundled):
     assert len(bundled.generate(DEMO, num_samples=1, save_images=False)) == 1
 
 
+def test_defect_05_too_many_samples_in_memory_raise_before_generating(bundled, monkeypatch):
+    # Issue #14, defect 5: 10**7 phantoms (164 GB) used to abort the interpreter.
+    monkeypatch.setenv("MEDIGAN_MAX_IN_MEMORY_BYTES", str(64 << 20))
+    started = time.monotonic()
+    with pytest.raises(medigan_rs.SampleMemoryError) as raised:
+        bundled.generate(900, num_samples=10**7, save_images=False)
+    assert time.monotonic() - started < 30, "refused before generating"
+    assert isinstance(raised.value, MemoryError)
+    assert isinstance(raised.value, medigan_rs.MediganError)
+    message = str(raised.value)
+    assert "163840000000 bytes" in message and "MEDIGAN_MAX_IN_MEMORY_BYTES" in message
+    assert raised.value.hint and "save_images=True" in raised.value.hint
+    # Within the limit, the same call works.
+    assert len(bundled.generate(900, num_samples=2, save_images=False)) == 2
+
+
 @pytest.mark.parametrize("seed", [2**64, -5])
 def test_an_out_of_range_seed_is_a_clear_value_error(bundled, seed):
     with pytest.raises(ValueError, match="seed must be"):
