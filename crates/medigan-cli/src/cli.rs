@@ -84,7 +84,8 @@ pub enum Command {
     #[command(after_help = "Examples:\n  medigan generate 00900 -n 16 -o out/\n  \
         medigan generate 00900 -n 10000 -o out/ --seed 7 --shard 2/4\n  \
         medigan generate MODEL -n 8 -o out/ --label malignant --format npy\n  \
-        medigan generate MODEL -n 8 -o out/ --format dicom")]
+        medigan generate MODEL -n 8 -o out/ --format dicom\n  \
+        medigan generate 00900 -n 10000 -o out/ --resume     # after Ctrl-C, a kill or a crash")]
     Generate(GenerateArgs),
     /// Manage the package cache: ls, verify, rm, path.
     #[command(subcommand)]
@@ -374,6 +375,15 @@ pub struct GenerateArgs {
     /// `medigan visualize` (its `latent`) or a JSON array of numbers.
     #[arg(long, value_name = "FILE")]
     pub latent: Option<std::path::PathBuf>,
+    /// Continue an interrupted run (or repair a finished one) in the output folder: keep the
+    /// files its journal vouches for by sha256 and generate only the rest. Without an earlier
+    /// run it is an ordinary run, so it is safe to pass every time (e.g. in a Slurm requeue).
+    #[arg(long, conflicts_with = "overwrite")]
+    pub resume: bool,
+    /// Discard an earlier run of this shard in the output folder (its manifest, journal and the
+    /// files they list) and start again. Without it, or --resume, such a folder is refused.
+    #[arg(long)]
+    pub overwrite: bool,
 }
 
 /// `medigan cache ...`.
