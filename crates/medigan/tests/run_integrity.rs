@@ -639,3 +639,33 @@ fn a_fresh_run_refuses_sample_files_no_run_accounts_for() {
     .run(tmp.path(), no_progress())
     .unwrap();
 }
+
+#[test]
+fn defect16_what_a_run_killed_before_its_first_sample_left_is_cleaned_by_the_next_run() {
+    let tmp = TempDir::new().unwrap();
+    let header = serde_json::to_string(&FakeRun::default().header()).unwrap();
+    let journal =
+        format!("{{\"medigan_journal\":1,\"manifest\":\"manifest.jsonl\",\"header\":{header}}}\n");
+    std::fs::write(tmp.path().join(".manifest.journal"), journal).unwrap();
+    std::fs::write(tmp.path().join(".manifest.lock"), b"{\"pid\":1}").unwrap();
+    std::fs::write(tmp.path().join(".medigan-manifest.x1y2z3.part"), b"half").unwrap();
+    std::fs::write(tmp.path().join(".manifest.jsonl.part"), b"{\"old\":1}").unwrap();
+    std::fs::write(
+        tmp.path()
+            .join(".medigan-manifest-shard-1-of-2.q9w8e7.part"),
+        b"another shard's, maybe live",
+    )
+    .unwrap();
+    FakeRun::default().run(tmp.path(), no_progress()).unwrap();
+    let mut files = all_files(tmp.path());
+    assert!(
+        files
+            .remove(".medigan-manifest-shard-1-of-2.q9w8e7.part")
+            .is_some(),
+        "another shard's temporary file is not this run's to remove"
+    );
+    assert_eq!(
+        files,
+        all_files(reference_folder(&FakeRun::default()).path())
+    );
+}

@@ -185,55 +185,17 @@ pub(crate) fn open_run(layout: &Layout<'_>, mode: RunMode) -> Result<OpenRun, Ge
     let journal_path = dir.join(journal_name(layout.manifest_name));
     let manifest_path = dir.join(layout.manifest_name);
     let earlier = earlier_record(&journal_path, &manifest_path, mode)?;
-    if mode == RunMode::Overwrite {
-        discard(dir, &journal_path, &manifest_path);
-    }
-    if mode == RunMode::Fresh
-        && let Some(record) = earlier.as_ref().filter(|r| !is_empty_journal(r))
-    {
-        return Err(GenerateError::EarlierRun {
-            dir: dir.to_path_buf(),
-            record: file_name_of(&record.path),
-            state: match record.kind {
-                RecordKind::Manifest => "finished",
-                RecordKind::Journal => "interrupted",
-            },
-            samples: record.samples,
-        });
+    match mode {
+        RunMode::Fresh => refuse_earlier_run(dir, earlier.as_ref(), &manifest_path)?,
+        RunMode::Overwrite => discard(dir, &journal_path, &manifest_path),
+        RunMode::Resume => {}
     }
     let resumed = earlier.filter(|_| mode == RunMode::Resume);
-    if let Some(record) = &resumed {
-        check_same_run(record, layout.header)?;
-        if header_format(layout.header) == Some("dicom") && record.samples > 0 {
-            return Err(GenerateError::ResumeUnsupported {
-                format: "dicom".into(),
-            });
-        }
-    }
-    let mut kept = KeptSet::new(layout.indices.clone());
-    let mut kept_files = 0u64;
-    let verified: Box<dyn Iterator<Item = Result<JournalSample, GenerateError>>> = match &resumed {
-        Some(record) => Box::new(record.samples()?.filter_map(|sample| match sample {
-            Ok(sample) if sample_is_intact(layout, &sample) => {
-                kept.insert(sample.index);
-                kept_files += sample.files.len() as u64;
-                Some(Ok(sample))
-            }
-            Ok(_) => None,
-            Err(error) => Some(Err(error)),
-        })),
-        None => Box::new(std::iter::empty()),
-    };
-    let journal = JournalWriter::create(
-        &journal_path,
-        layout.manifest_name,
-        layout.header,
-        verified,
-        &prefix,
-    )?;
+    let (journal, kept, kept_files) =
+        start_journal(layout, resumed.as_ref(), &journal_path, &prefix)?;
     // From here the journal holds the run; a published manifest would vouch for files that
     // are about to be written again.
-    if manifest_path.exists() {
+    if std::fs::symlink_metadata(&manifest_path).is_ok() {
         std::fs::remove_file(&manifest_path)
             .map_err(GenerateError::run_file("remove", &manifest_path))?;
     }
@@ -254,6 +216,76 @@ pub(crate) fn open_run(layout: &Layout<'_>, mode: RunMode) -> Result<OpenRun, Ge
         return Err(error);
     }
     Ok(run)
+}
+
+/// A fresh run refuses a folder holding an earlier run of its shard (a journal that records
+/// a sample, or a manifest).
+fn refuse_earlier_run(
+    dir: &Path,
+    earlier: Option<&Record>,
+    manifest_path: &Path,
+) -> Result<(), GenerateError> {
+    let in_the_way = match earlier {
+        Some(record) if !is_empty_journal(record) => {
+            (record.path.clone(), record.kind, record.samples)
+        }
+        // An empty journal holds nothing, but a manifest beside it does.
+        _ if std::fs::symlink_metadata(manifest_path).is_ok() => {
+            let record = Record::open(manifest_path, RecordKind::Manifest)?;
+            (record.path, record.kind, record.samples)
+        }
+        _ => return Ok(()),
+    };
+    let (path, kind, samples) = in_the_way;
+    Err(GenerateError::EarlierRun {
+        dir: dir.to_path_buf(),
+        record: file_name_of(&path),
+        state: match kind {
+            RecordKind::Manifest => "finished",
+            RecordKind::Journal => "interrupted",
+        },
+        samples,
+    })
+}
+
+/// Writes the run's journal: its head, then the samples of `resumed` whose files are intact.
+/// Returns it with the kept samples and their file count.
+fn start_journal(
+    layout: &Layout<'_>,
+    resumed: Option<&Record>,
+    journal_path: &Path,
+    prefix: &str,
+) -> Result<(JournalWriter, KeptSet, u64), GenerateError> {
+    let mut kept = KeptSet::new(layout.indices.clone());
+    let mut kept_files = 0u64;
+    let verified: Box<dyn Iterator<Item = Result<JournalSample, GenerateError>>> = match resumed {
+        Some(record) => {
+            check_same_run(record, layout.header)?;
+            if header_format(layout.header) == Some("dicom") && record.samples > 0 {
+                return Err(GenerateError::ResumeUnsupported {
+                    format: "dicom".into(),
+                });
+            }
+            Box::new(record.samples()?.filter_map(|sample| match sample {
+                Ok(sample) if sample_is_intact(layout, &sample) => {
+                    kept.insert(sample.index);
+                    kept_files += sample.files.len() as u64;
+                    Some(Ok(sample))
+                }
+                Ok(_) => None,
+                Err(error) => Some(Err(error)),
+            }))
+        }
+        None => Box::new(std::iter::empty()),
+    };
+    let journal = JournalWriter::create(
+        journal_path,
+        layout.manifest_name,
+        layout.header,
+        verified,
+        prefix,
+    )?;
+    Ok((journal, kept, kept_files))
 }
 
 /// The journal, else the manifest, of an earlier run of this shard. A damaged one is an error
@@ -435,9 +467,9 @@ fn check_overlaps(layout: &Layout<'_>) -> Result<(), GenerateError> {
         if name == layout.manifest_name || name == own_journal {
             continue;
         }
-        let Some(theirs) = Record::open(&entry.path(), kind)
+        let Some(theirs) = Record::header_of(&entry.path(), kind)
             .ok()
-            .and_then(|record| header_indices(&record.header))
+            .and_then(|header| header_indices(&header))
         else {
             tracing::warn!("ignoring `{name}` in the output folder: not a run record");
             continue;

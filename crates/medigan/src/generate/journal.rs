@@ -180,6 +180,21 @@ impl Record {
         })
     }
 
+    /// Only the manifest header a journal or manifest records (its first line).
+    pub fn header_of(path: &Path, kind: RecordKind) -> Result<Value, GenerateError> {
+        let file = File::open(path).map_err(GenerateError::run_file("read", path))?;
+        let mut buf = Vec::new();
+        let damaged = |reason: String| GenerateError::Journal {
+            path: path.to_path_buf(),
+            line: 1,
+            reason,
+        };
+        if read_line(&mut BufReader::new(file), &mut buf, path)?.is_none() {
+            return Err(damaged("no header line".into()));
+        }
+        parse_header(&buf, kind).map_err(damaged)
+    }
+
     /// Its samples in index order (segments merged; a manifest's files grouped by sample).
     pub fn samples(&self) -> Result<MergedSamples, GenerateError> {
         let mut cursors = Vec::with_capacity(self.segments.len());
