@@ -246,6 +246,11 @@ impl GenerateError {
         match self {
             GenerateError::Runtime(e) => e.hint(),
             GenerateError::Legacy(e) => e.hint(),
+            GenerateError::TooLargeForMemory { .. } => Some(
+                "write them to a folder (`save_images=True`, `medigan generate -o DIR`) or \
+                 stream them (`Generators::stream`, the torch DataLoader)"
+                    .into(),
+            ),
             GenerateError::OutputInUse { .. } => Some(
                 "wait for it to finish, or write to another folder; different shards of one run \
                  (--shard K/N) may share a folder"
@@ -284,22 +289,6 @@ impl GenerateError {
             action,
             path: path.to_path_buf(),
             cause,
-        }
-    }
-}
-
-impl GenerateError {
-    /// A line telling the user what to do next, if there is one.
-    pub fn hint(&self) -> Option<String> {
-        match self {
-            GenerateError::Runtime(e) => e.hint(),
-            GenerateError::Legacy(e) => e.hint(),
-            GenerateError::TooLargeForMemory { .. } => Some(
-                "write them to a folder (`save_images=True`, `medigan generate -o DIR`) or \
-                 stream them (`Generators::stream`, the torch DataLoader)"
-                    .into(),
-            ),
-            _ => None,
         }
     }
 }
