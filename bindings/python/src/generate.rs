@@ -51,6 +51,8 @@ impl RequestArgs<'_> {
             shard,
             threads: self.threads,
             options: self.options,
+            // The original API has no resume: a folder holding an earlier run is refused.
+            ..GenerateRequest::default()
         };
         request.check().py()?;
         Ok(request)

@@ -90,7 +90,8 @@ pub enum Command {
         medigan generate 00900 -n 10000 -o out/ --seed 7 --shard 2/4\n  \
         medigan generate MODEL -n 8 -o out/ --label malignant --format npy\n  \
         medigan generate MODEL -n 8 -o out/ --format dicom\n  \
-        medigan generate 00900 -n 10000 -o out/ --shard auto     # in a Slurm array task")]
+        medigan generate 00900 -n 10000 -o out/ --shard auto     # in a Slurm array task (resumes a requeued task)\n  \
+        medigan generate 00900 -n 10000 -o out/ --resume     # after Ctrl-C, a kill or a crash")]
     Generate(GenerateArgs),
     /// Check and merge a dataset made of runs or shards: verify, merge.
     #[command(subcommand)]
@@ -450,7 +451,7 @@ pub struct GenerateArgs {
     pub options: Vec<String>,
     /// Generate only part K of N of the run, e.g. 2/4; `auto` takes it from a Slurm job array
     /// (SLURM_ARRAY_TASK_ID, 0- or 1-based) or a Kubernetes Indexed Job (JOB_COMPLETION_INDEX,
-    /// with --shards N).
+    /// with --shards N), and resumes the shard when the scheduler reruns the task.
     #[arg(long, value_name = "K/N|auto")]
     pub shard: Option<String>,
     /// The number of shards, with `--shard auto` (needed under Kubernetes, which does not say).
@@ -467,6 +468,15 @@ pub struct GenerateArgs {
     /// `medigan visualize` (its `latent`) or a JSON array of numbers.
     #[arg(long, value_name = "FILE")]
     pub latent: Option<std::path::PathBuf>,
+    /// Continue an interrupted run (or repair a finished one) in the output folder: keep the
+    /// files its journal vouches for by sha256 and generate only the rest. Without an earlier
+    /// run it is an ordinary run, so it is safe to pass every time (e.g. in a Slurm requeue).
+    #[arg(long, conflicts_with = "overwrite")]
+    pub resume: bool,
+    /// Discard an earlier run of this shard in the output folder (its manifest, journal and the
+    /// files they list) and start again. Without it, or --resume, such a folder is refused.
+    #[arg(long)]
+    pub overwrite: bool,
 }
 
 /// `medigan dataset ...`.

@@ -8,6 +8,7 @@ mod commands;
 mod progress;
 mod render;
 mod settings;
+mod signals;
 
 use std::io::Write;
 use std::process::ExitCode;

@@ -3,9 +3,12 @@
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use medigan::progress::Progress;
 
-/// A [`Progress`] drawn as an indicatif bar.
+use crate::signals::Interrupt;
+
+/// A [`Progress`] drawn as an indicatif bar; cancelled when its [`Interrupt`] saw a signal.
 pub struct Bar {
     bar: ProgressBar,
+    interrupt: Option<Interrupt>,
 }
 
 impl Bar {
@@ -15,7 +18,17 @@ impl Bar {
         if !quiet {
             bar.set_draw_target(ProgressDrawTarget::stderr());
         }
-        Bar { bar }
+        Bar {
+            bar,
+            interrupt: None,
+        }
+    }
+
+    /// The same bar, reporting a SIGINT or SIGTERM as a cancellation (long work then stops
+    /// between batches).
+    pub fn interruptible(mut self, interrupt: &Interrupt) -> Self {
+        self.interrupt = Some(interrupt.clone());
+        self
     }
 }
 
@@ -41,5 +54,11 @@ impl Progress for Bar {
 
     fn finish(&self) {
         self.bar.finish_and_clear();
+    }
+
+    fn is_cancelled(&self) -> bool {
+        self.interrupt
+            .as_ref()
+            .is_some_and(|interrupt| interrupt.signal().is_some())
     }
 }

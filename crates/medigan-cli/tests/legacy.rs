@@ -332,7 +332,8 @@ def generate(model_file, num_samples, output_path, save_images):
     );
     for (model, expected) in [("90103", 1.0), ("90104", 2.0), ("90103", 1.0)] {
         let out = home.path().join(format!("out-{model}-{expected}"));
-        let args = ["-n", "2", "--install-dependencies"];
+        // The third run goes into the first one's folder again: it replaces that run.
+        let args = ["-n", "2", "--install-dependencies", "--overwrite"];
         assert_ok(&generate(home.path(), &catalog, model, &out, &args));
         assert_eq!(image_values(&out), vec![expected; 2], "model {model}");
     }

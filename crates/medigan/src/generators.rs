@@ -381,6 +381,7 @@ impl Generators {
                 spacing,
             },
             digits: index_digits(request.num_samples),
+            mode: request.mode,
         };
         progress.begin(
             &format!("generate {}", model.id),

@@ -1039,6 +1039,7 @@ fn fake_run(
             mask_range: None,
             provenance: Provenance::default(),
             digits: 5,
+            mode: generate::RunMode::Fresh,
         };
         let batches = 30usize.div_ceil(batch_size);
         let result = generate::write_run(
@@ -1066,10 +1067,18 @@ fn a_disk_error_mid_run_leaves_only_complete_files_and_no_manifest() {
             "b{batch_size} w{workers}: {error:?}"
         );
         assert!(error.to_string().contains("no space left"), "{error}");
-        let files = all_files(tmp.path());
+        let mut files = all_files(tmp.path());
         assert!(
             !files.contains_key("manifest.jsonl"),
             "no manifest for a failed run"
+        );
+        let journal = files
+            .remove(".manifest.journal")
+            .expect("the journal stays for --resume");
+        assert_eq!(
+            String::from_utf8(journal).unwrap().lines().count(),
+            6,
+            "its first line and the 5 complete samples"
         );
         let expected: Vec<String> = (0..5).map(|i| file_name(i, "", "npy")).collect();
         assert_eq!(
@@ -1116,7 +1125,8 @@ fn a_generator_error_or_panic_surfaces_without_hanging_or_a_manifest() {
         assert!(
             files
                 .keys()
-                .all(|name| name.ends_with(".npy") && !name.starts_with('.')),
+                .all(|name| (name.ends_with(".npy") && !name.starts_with('.'))
+                    || name == ".manifest.journal"),
             "{:?}",
             files.keys().collect::<Vec<_>>()
         );

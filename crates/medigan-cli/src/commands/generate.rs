@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::bail;
 use medigan::Generators;
-use medigan::generate::{GenerateRequest, Shard, shard_from_environment};
+use medigan::generate::{GenerateError, GenerateRequest, RunMode, Shard, shard_from_environment};
 use medigan::output::Format;
 use serde_json::json;
 
@@ -13,18 +13,20 @@ use crate::cli::GenerateArgs;
 use crate::progress::Bar;
 use crate::render;
 use crate::settings::Output;
+use crate::signals::Interrupt;
 
 /// Generates the requested samples into the output folder and reports what was written.
 pub fn run(generators: &Generators, args: &GenerateArgs, out: Output) -> anyhow::Result<ExitCode> {
     let request = request(args, out)?;
     let format: Format = args.format.parse().map_err(medigan::Error::from)?;
-    let bar = Bar::new(out.quiet);
+    let interrupt = Interrupt::install()?;
+    let bar = Bar::new(out.quiet).interruptible(&interrupt);
     if args.install_dependencies {
         let mut legacy = generators.legacy_settings();
         legacy.install_dependencies = true;
         generators.set_legacy_settings(legacy);
     }
-    let summary = match &args.latent {
+    let result = match &args.latent {
         Some(file) => {
             let latent = read_latent(file)?;
             generators.generate_with_latent(
@@ -34,9 +36,15 @@ pub fn run(generators: &Generators, args: &GenerateArgs, out: Output) -> anyhow:
                 &args.output,
                 format,
                 &bar,
-            )?
+            )
         }
-        None => generators.generate(&args.model, &request, &args.output, format, &bar)?,
+        None => generators.generate(&args.model, &request, &args.output, format, &bar),
+    };
+    let summary = match (result, interrupt.signal()) {
+        (Err(medigan::Error::Generate(GenerateError::Cancelled)), Some(signal)) => {
+            return interrupted(args, signal);
+        }
+        (result, _) => result?,
     };
     let entry = generators.get_config_by_id(&args.model)?;
     if !medigan::legacy::is_legacy(entry) {
@@ -52,10 +60,20 @@ pub fn run(generators: &Generators, args: &GenerateArgs, out: Output) -> anyhow:
             "model_id": model_id,
             "samples": summary.samples,
             "files": summary.files,
+            "resumed": summary.resumed,
             "manifest": summary.manifest,
             "seconds": summary.elapsed.as_secs_f64(),
         }))?;
     } else {
+        if summary.resumed > 0 {
+            render::note(
+                out.quiet,
+                format!(
+                    "kept {} samples of the earlier run (their sha256 matched its record)",
+                    summary.resumed
+                ),
+            );
+        }
         render::line(format!(
             "Wrote {} ({}) of {} to {} in {:.2} s ({rate:.0} samples/s)\nmanifest: {}",
             render::count(summary.samples, "sample"),
@@ -69,6 +87,20 @@ pub fn run(generators: &Generators, args: &GenerateArgs, out: Output) -> anyhow:
     super::success()
 }
 
+/// A run stopped by SIGINT or SIGTERM between batches: its journal stays for `--resume`; exits
+/// with 128 + the signal number, as a shell reports a process the signal ended. Said even
+/// with `-q`, like any failure.
+fn interrupted(args: &GenerateArgs, signal: i32) -> anyhow::Result<ExitCode> {
+    use std::io::Write;
+    let _ = writeln!(
+        std::io::stderr(),
+        "error: interrupted by signal {signal}; the samples written so far stay in `{}`\n\
+         hint: continue with the same command and --resume",
+        args.output.display()
+    );
+    Ok(ExitCode::from(u8::try_from(128 + signal).unwrap_or(1)))
+}
+
 fn request(args: &GenerateArgs, out: Output) -> anyhow::Result<GenerateRequest> {
     let shard = shard(args, out)?;
     Ok(GenerateRequest {
@@ -80,7 +112,21 @@ fn request(args: &GenerateArgs, out: Output) -> anyhow::Result<GenerateRequest> 
         shard,
         threads: args.threads,
         options: options(&args.options)?,
+        mode: run_mode(args),
     })
+}
+
+/// `--overwrite`, `--resume`, or a fresh run; `--shard auto` resumes, because a scheduler reruns
+/// a failed or requeued task as it is and that rerun must continue the shard, not be refused.
+fn run_mode(args: &GenerateArgs) -> RunMode {
+    let auto = args.shard.as_deref().map(str::trim) == Some("auto");
+    if args.overwrite {
+        RunMode::Overwrite
+    } else if args.resume || auto {
+        RunMode::Resume
+    } else {
+        RunMode::Fresh
+    }
 }
 
 /// The shard of `--shard K/N`, or of `--shard auto` from the scheduler's environment (said on
@@ -89,9 +135,6 @@ fn shard(args: &GenerateArgs, out: Output) -> anyhow::Result<Option<Shard>> {
     match args.shard.as_deref().map(str::trim) {
         None => Ok(None),
         Some("auto") => {
-            // A scheduler reruns a failed or requeued task as is. Once runs are resumable
-            // (issue #14's journal, `--resume`), `--shard auto` should imply `--resume`, so
-            // that rerun continues the shard instead of being refused.
             let (shard, origin) =
                 shard_from_environment(args.shards).map_err(medigan::Error::from)?;
             render::note(out.quiet, format!("shard {shard} from the {origin}"));

@@ -145,6 +145,107 @@ pub enum GenerateError {
     /// The run was stopped by the caller ([`crate::progress::Progress::is_cancelled`]).
     #[error("generation cancelled")]
     Cancelled,
+    /// Another process runs the same shard into the same folder.
+    #[error(
+        "output folder `{}` is in use by another medigan run writing `{manifest}` ({holder})",
+        dir.display()
+    )]
+    OutputInUse {
+        /// The output folder.
+        dir: PathBuf,
+        /// The manifest the other run writes (names the shard).
+        manifest: String,
+        /// Who holds it: pid, host, start time (as the lock file says).
+        holder: String,
+    },
+    /// The folder holds an earlier run of this shard, and neither resume nor overwrite was asked.
+    #[error(
+        "output folder `{}` holds an earlier {state} run (`{record}`, {samples} samples done); \
+         refusing to overwrite its files",
+        dir.display()
+    )]
+    EarlierRun {
+        /// The output folder.
+        dir: PathBuf,
+        /// The manifest or journal found.
+        record: String,
+        /// `finished` or `interrupted`.
+        state: &'static str,
+        /// Samples it records.
+        samples: u64,
+    },
+    /// The folder holds a file this run would write, which no run recorded there accounts for.
+    #[error(
+        "output folder `{}` already holds `{file}`, which this run would overwrite and no run \
+         recorded there accounts for",
+        dir.display()
+    )]
+    ExistingFile {
+        /// The output folder.
+        dir: PathBuf,
+        /// The file.
+        file: String,
+    },
+    /// Another run recorded in the folder covers some of this run's sample indices.
+    #[error(
+        "output folder `{}` holds `{other}`, a run of samples {theirs}, which overlaps this \
+         run's samples {ours}",
+        dir.display()
+    )]
+    OverlappingRun {
+        /// The output folder.
+        dir: PathBuf,
+        /// The other run's manifest or journal.
+        other: String,
+        /// Its sample indices.
+        theirs: String,
+        /// This run's sample indices.
+        ours: String,
+    },
+    /// `--resume` of a folder whose run had other arguments.
+    #[error(
+        "cannot resume from `{}`: it records another run ({field} was {was}, now {now})",
+        record.display()
+    )]
+    ResumeMismatch {
+        /// The journal or manifest.
+        record: PathBuf,
+        /// The first differing field of the manifest header, e.g. `seed`.
+        field: String,
+        /// Its value in the record.
+        was: String,
+        /// Its value now.
+        now: String,
+    },
+    /// A format whose files depend on the run as a whole cannot be resumed.
+    #[error(
+        "cannot resume a {format} run: its files share study and series UIDs drawn when the run \
+         starts, so a resumed run would mix two series"
+    )]
+    ResumeUnsupported {
+        /// The format.
+        format: String,
+    },
+    /// A journal or manifest that cannot be read as one.
+    #[error("run record `{}` is damaged at line {line}: {reason}", path.display())]
+    Journal {
+        /// The journal or manifest.
+        path: PathBuf,
+        /// The line (1-based).
+        line: u64,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The lock or journal of a run could not be used.
+    #[error("cannot {action} `{}`: {cause}", path.display())]
+    RunFile {
+        /// What was being done.
+        action: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        cause: std::io::Error,
+    },
 }
 
 impl GenerateError {
@@ -159,7 +260,44 @@ impl GenerateError {
                  stream them (`Generators::stream`, the torch DataLoader)"
                     .into(),
             ),
+            GenerateError::OutputInUse { .. } => Some(
+                "wait for it to finish, or write to another folder; different shards of one run \
+                 (--shard K/N) may share a folder"
+                    .into(),
+            ),
+            GenerateError::EarlierRun { .. } => Some(
+                "pass --resume to keep its files and generate only the rest, or --overwrite to \
+                 start again"
+                    .into(),
+            ),
+            GenerateError::ExistingFile { .. } => {
+                Some("pass --overwrite to replace it, or write to another folder".into())
+            }
+            GenerateError::OverlappingRun { other, .. } => Some(format!(
+                "shards with the same N never overlap; write this run to another folder, or \
+                 remove `{other}` and the files it lists"
+            )),
+            GenerateError::ResumeMismatch { .. } => Some(
+                "resume with the same arguments as the earlier run, or pass --overwrite to \
+                 replace it"
+                    .into(),
+            ),
+            GenerateError::ResumeUnsupported { .. } | GenerateError::Journal { .. } => {
+                Some("pass --overwrite to start the run again".into())
+            }
             _ => None,
+        }
+    }
+
+    /// Wraps an I/O error on a run's lock or journal.
+    pub(crate) fn run_file<'a>(
+        action: &'static str,
+        path: &'a std::path::Path,
+    ) -> impl FnOnce(std::io::Error) -> GenerateError + 'a {
+        move |cause| GenerateError::RunFile {
+            action,
+            path: path.to_path_buf(),
+            cause,
         }
     }
 }

@@ -3,9 +3,14 @@
 //! A run is a [`GenerateRequest`] (how many samples, seed, batch size, shard, label, inputs).
 //! Sample `i` is computed from its own seed ([`crate::sample::sample_seed`]), its class and its
 //! input image only, so batches, threads and shards never change what a sample looks like.
+//!
+//! Runs into a folder are resumable and exclusive per shard: see [`journal`] for the journal
+//! format and `folder.rs` for the lock, [`RunMode`] and how shards share a folder.
 
 mod error;
+mod folder;
 mod inputs;
+pub mod journal;
 mod onnx;
 mod pipeline;
 mod request;
@@ -20,7 +25,7 @@ pub use error::GenerateError;
 pub use inputs::{expand_inputs, load_input_image};
 pub use onnx::{OnnxGenerator, SampleConditioning, seeded_latent};
 pub use pipeline::{RunSummary, WriteTarget, write_run};
-pub use request::{GenerateRequest, Shard};
+pub use request::{GenerateRequest, RunMode, Shard};
 pub use shard_env::{ShardOrigin, shard_from_environment};
 pub use stream::SampleStream;
 

@@ -2,10 +2,15 @@
 //! them in order, and at most a fixed number of batches is in flight, whatever the run size.
 //!
 //! ```text
-//! dispatcher --batch no.--> worker 1..W --samples--> writer (this thread) --> files, manifest
+//! dispatcher --batch no.--> worker 1..W --samples--> writer (this thread) --> files, journal
 //!      ^                                                  |
 //!      +----------------- token per written batch --------+
 //! ```
+//!
+//! Before it starts, the run claims its folder (`folder`: a lock per shard, an earlier run
+//! refused, resumed or overwritten); as samples complete they are recorded in the journal
+//! (`journal`); at the end the manifest is written from the journal and published, and the
+//! journal removed. A resumed run dispatches only the batches with a sample to generate.
 
 use std::collections::BTreeMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -17,10 +22,12 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
-use super::{GenerateError, GeneratorFactory, SampleRequest};
+use super::folder::{Layout, OpenRun, header_indices, open_run, temporary_prefix};
+use super::journal::{JournalFile, JournalSample, Record, RecordKind};
+use super::{GenerateError, GeneratorFactory, RunMode, SampleRequest};
 use crate::output::{
     Encoding, ManifestFile, ManifestHeader, ManifestWriter, Part, Provenance, SampleWriter,
-    file_name, write_atomically,
+    file_name, write_atomically_with_prefix,
 };
 use crate::progress::Progress;
 use crate::sample::Sample;
@@ -43,15 +50,19 @@ pub struct WriteTarget<'a> {
     pub provenance: Provenance,
     /// Digits of the file numbers.
     pub digits: usize,
+    /// What to do with an earlier run of this shard in the folder.
+    pub mode: RunMode,
 }
 
 /// What a finished run wrote.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunSummary {
-    /// Samples written.
+    /// Samples in the manifest (kept from an earlier run and generated now).
     pub samples: u64,
-    /// Files written (images and masks).
+    /// Files in the manifest (images and masks).
     pub files: u64,
+    /// Samples kept from an earlier, interrupted run (`--resume`).
+    pub resumed: u64,
     /// The manifest.
     pub manifest: PathBuf,
     /// Wall time of the run.
@@ -61,8 +72,17 @@ pub struct RunSummary {
 /// Work handed between the pipeline's threads.
 type BatchResult = (usize, Result<Vec<Sample>, GenerateError>);
 
+/// Samples and files written so far.
+#[derive(Debug, Default, Clone, Copy)]
+struct Tally {
+    samples: u64,
+    files: u64,
+}
+
 /// Generates `batch_count` batches (made by `make_batch`) on `workers` threads and writes them,
-/// in order, to `target`. The manifest gets its final name only when every file is written.
+/// in order, to `target`. The folder is locked for this shard, each completed sample is
+/// recorded in the run's journal, and the manifest gets its final name only when every file is
+/// written (see [`super::journal`] and `target.mode` for an earlier run in the folder).
 pub fn write_run(
     factory: &GeneratorFactory<'_>,
     make_batch: &(dyn Fn(usize) -> Vec<SampleRequest> + Sync),
@@ -72,8 +92,112 @@ pub fn write_run(
     progress: &dyn Progress,
 ) -> Result<RunSummary, GenerateError> {
     let started = Instant::now();
-    prepare_dir(target.dir)?;
-    let manifest = ManifestWriter::create(target.dir, &target.manifest_name, &target.header)?;
+    if progress.is_cancelled() {
+        return Err(GenerateError::Cancelled);
+    }
+    let created = prepare_dir(target.dir)?;
+    let result = write_locked(factory, make_batch, batch_count, workers, target, progress);
+    if result.is_err() && created {
+        // Only succeeds when the failed run left nothing in the folder it made.
+        let _ = std::fs::remove_dir(target.dir);
+    }
+    let (tally, resumed, manifest) = result?;
+    Ok(RunSummary {
+        samples: tally.samples,
+        files: tally.files,
+        resumed,
+        manifest,
+        elapsed: started.elapsed(),
+    })
+}
+
+/// Claims the folder, runs the pipeline and publishes the manifest; returns what the manifest
+/// holds, the samples kept from earlier, and the manifest's path.
+fn write_locked(
+    factory: &GeneratorFactory<'_>,
+    make_batch: &(dyn Fn(usize) -> Vec<SampleRequest> + Sync),
+    batch_count: usize,
+    workers: usize,
+    target: &WriteTarget<'_>,
+    progress: &dyn Progress,
+) -> Result<(Tally, u64, PathBuf), GenerateError> {
+    let header = serde_json::to_value(&target.header)
+        .map_err(|e| GenerateError::Worker(format!("manifest header: {e}")))?;
+    let name_of = |index: u64, mask: bool| {
+        let part = if mask { Part::Mask } else { Part::Image };
+        file_name(index, target.digits, part, target.writer.extension())
+    };
+    let layout = Layout {
+        dir: target.dir,
+        manifest_name: &target.manifest_name,
+        header: &header,
+        indices: header_indices(&header).unwrap_or(0..target.header.num_samples),
+        file_name: &name_of,
+    };
+    let mut run = open_run(&layout, target.mode)?;
+    let resumed = run.kept.count();
+    progress.advance(resumed);
+    let mut tally = Tally {
+        samples: resumed,
+        files: run.kept_files,
+    };
+    let written = pipeline(
+        factory,
+        make_batch,
+        batch_count,
+        workers,
+        target,
+        &mut run,
+        &mut tally,
+        progress,
+    );
+    if let Err(error) = written {
+        if tally.samples == 0 {
+            // Nothing to resume: leave no journal (the lock goes with `run`).
+            let _ = std::fs::remove_file(run.journal.path());
+        }
+        return Err(error);
+    }
+    let manifest = publish_manifest(target, &run)?;
+    let _ = std::fs::remove_file(run.journal.path());
+    Ok((tally, resumed, manifest))
+}
+
+/// Writes the manifest from the journal (samples in index order) and publishes it.
+fn publish_manifest(target: &WriteTarget<'_>, run: &OpenRun) -> Result<PathBuf, GenerateError> {
+    let record = Record::open(run.journal.path(), RecordKind::Journal)?;
+    let prefix = temporary_prefix(&target.manifest_name);
+    let mut manifest =
+        ManifestWriter::create(target.dir, &target.manifest_name, &target.header, &prefix)?;
+    for sample in record.samples()? {
+        let sample = sample?;
+        for file in sample.files {
+            manifest.add(&ManifestFile {
+                file: file.file,
+                index: sample.index,
+                seed: sample.seed,
+                part: if file.part == "mask" { "mask" } else { "image" },
+                label: sample.label.clone(),
+                sha256: file.sha256,
+            })?;
+        }
+    }
+    Ok(manifest.finish()?)
+}
+
+/// Runs the dispatcher, the workers and the writer until every batch is written, one fails,
+/// or the run is cancelled.
+#[allow(clippy::too_many_arguments)]
+fn pipeline(
+    factory: &GeneratorFactory<'_>,
+    make_batch: &(dyn Fn(usize) -> Vec<SampleRequest> + Sync),
+    batch_count: usize,
+    workers: usize,
+    target: &WriteTarget<'_>,
+    run: &mut OpenRun,
+    tally: &mut Tally,
+    progress: &dyn Progress,
+) -> Result<(), GenerateError> {
     let workers = workers.clamp(1, batch_count.max(1));
     let window = 2 * workers + 1;
     let cancel = AtomicBool::new(false);
@@ -86,9 +210,15 @@ pub fn write_run(
     for _ in 0..window {
         let _ = token_tx.send(());
     }
+    let kept = run.kept.clone();
     std::thread::scope(|scope| {
         let cancel = &cancel;
-        scope.spawn(move || dispatch(batch_count, token_rx, job_tx, cancel));
+        let kept = &kept;
+        let skipped = done_tx.clone();
+        let all_kept = move |b: usize| {
+            kept.count() > 0 && make_batch(b).iter().all(|r| kept.contains(r.index))
+        };
+        scope.spawn(move || dispatch(batch_count, &all_kept, token_rx, job_tx, skipped, cancel));
         for _ in 0..workers {
             let done_tx = done_tx.clone();
             let job_rx = Arc::clone(&job_rx);
@@ -96,19 +226,15 @@ pub fn write_run(
         }
         drop(done_tx);
         drop(job_rx);
-        let written = collect(done_rx, token_tx, manifest, target, progress);
+        let written = collect(done_rx, token_tx, batch_count, run, target, tally, progress);
         cancel.store(true, Ordering::Relaxed);
         written
     })
-    .map(|(samples, files, manifest)| RunSummary {
-        samples,
-        files,
-        manifest,
-        elapsed: started.elapsed(),
-    })
 }
 
-fn prepare_dir(dir: &Path) -> Result<(), GenerateError> {
+/// Creates the output folder if needed and checks it is writable; returns whether it was
+/// created.
+fn prepare_dir(dir: &Path) -> Result<bool, GenerateError> {
     let unusable = |cause| GenerateError::OutputDir {
         path: dir.to_path_buf(),
         cause,
@@ -118,28 +244,44 @@ fn prepare_dir(dir: &Path) -> Result<(), GenerateError> {
             "it is a file, not a folder; give a folder (it is created if missing)",
         )));
     }
+    let created = !dir.exists();
     std::fs::create_dir_all(dir).map_err(unusable)?;
-    tempfile::Builder::new()
+    let probe = tempfile::Builder::new()
         .prefix(".medigan-probe-")
-        .tempfile_in(dir)
-        .map_err(unusable)?;
-    Ok(())
+        .tempfile_in(dir);
+    if let Err(cause) = probe {
+        if created {
+            let _ = std::fs::remove_dir(dir);
+        }
+        return Err(unusable(cause));
+    }
+    Ok(created)
 }
 
-/// Hands out batch numbers, one per token (tokens come back as batches are written).
+/// Hands out batch numbers, one per token (tokens come back as batches are written); a batch
+/// whose samples are all kept from an earlier run goes straight to the writer, empty.
 fn dispatch(
     batch_count: usize,
+    all_kept: &dyn Fn(usize) -> bool,
     tokens: Receiver<()>,
     jobs: SyncSender<usize>,
+    skipped: SyncSender<BatchResult>,
     cancel: &AtomicBool,
 ) {
     for batch in 0..batch_count {
-        if tokens.recv().is_err() || cancel.load(Ordering::Relaxed) || jobs.send(batch).is_err() {
+        if tokens.recv().is_err() || cancel.load(Ordering::Relaxed) {
+            return;
+        }
+        let sent = if all_kept(batch) {
+            skipped.send((batch, Ok(Vec::new()))).is_ok()
+        } else {
+            jobs.send(batch).is_ok()
+        };
+        if !sent {
             return;
         }
     }
 }
-
 fn work(
     factory: &GeneratorFactory<'_>,
     make_batch: &(dyn Fn(usize) -> Vec<SampleRequest> + Sync),
@@ -184,47 +326,53 @@ fn guarded<T>(f: impl FnOnce() -> Result<T, GenerateError>) -> Result<T, Generat
     })
 }
 
-/// Writes finished batches in order; returns (samples, files, manifest path).
+/// Writes finished batches in order, recording each sample in the journal (synced after every
+/// batch); samples kept from an earlier run are skipped.
 fn collect(
     done: Receiver<BatchResult>,
     tokens: SyncSender<()>,
-    mut manifest: ManifestWriter,
+    batch_count: usize,
+    run: &mut OpenRun,
     target: &WriteTarget<'_>,
+    tally: &mut Tally,
     progress: &dyn Progress,
-) -> Result<(u64, u64, PathBuf), GenerateError> {
+) -> Result<(), GenerateError> {
+    let prefix = temporary_prefix(&target.manifest_name);
     let mut pending: BTreeMap<usize, Vec<Sample>> = BTreeMap::new();
-    let (mut next, mut samples, mut files) = (0usize, 0u64, 0u64);
+    let mut next = 0usize;
     for (batch, result) in done.iter() {
         pending.insert(batch, result?);
         while let Some(batch_samples) = pending.remove(&next) {
-            for sample in &batch_samples {
-                files += write_sample(sample, target, &mut manifest)?;
-                samples += 1;
+            for sample in batch_samples.iter().filter(|s| !run.kept.contains(s.index)) {
+                let entry = write_sample(sample, target, &prefix)?;
+                run.journal.append(&entry)?;
+                tally.samples += 1;
+                tally.files += entry.files.len() as u64;
                 progress.advance(1);
             }
+            run.journal.sync()?;
             let _ = tokens.send(());
             next += 1;
         }
         // Returning drops the channels, which stops the dispatcher and the workers.
-        if progress.is_cancelled() {
+        if next < batch_count && progress.is_cancelled() {
             return Err(GenerateError::Cancelled);
         }
     }
-    drop(tokens);
-    let path = manifest.finish()?;
-    Ok((samples, files, path))
+    Ok(())
 }
 
-/// Writes a sample's image (and mask) and records them; returns the number of files.
+/// Writes a sample's image (and mask); returns its journal line.
 fn write_sample(
     sample: &Sample,
     target: &WriteTarget<'_>,
-    manifest: &mut ManifestWriter,
-) -> Result<u64, GenerateError> {
+    temporary_prefix: &str,
+) -> Result<JournalSample, GenerateError> {
     let mut parts = vec![(Part::Image, &sample.image, target.image_range)];
     if let (Some(mask), Some(range)) = (&sample.mask, target.mask_range) {
         parts.push((Part::Mask, mask, range));
     }
+    let mut files = Vec::with_capacity(parts.len());
     for (part, array, range) in &parts {
         let encoding = Encoding {
             index: sample.index,
@@ -239,19 +387,22 @@ fn write_sample(
             *part,
             target.writer.extension(),
         );
-        write_atomically(&target.dir.join(&name), &bytes)?;
-        manifest.add(&ManifestFile {
+        write_atomically_with_prefix(&target.dir.join(&name), &bytes, temporary_prefix)?;
+        files.push(JournalFile {
             file: name,
-            index: sample.index,
-            seed: sample.seed,
             part: if *part == Part::Image {
                 "image"
             } else {
                 "mask"
-            },
-            label: sample.label.clone(),
+            }
+            .to_string(),
             sha256: hex::encode(Sha256::digest(&bytes)),
-        })?;
+        });
     }
-    Ok(parts.len() as u64)
+    Ok(JournalSample {
+        index: sample.index,
+        seed: sample.seed,
+        label: sample.label.clone(),
+        files,
+    })
 }

@@ -28,6 +28,25 @@ pub struct GenerateRequest {
     pub threads: Option<usize>,
     /// Model specific options (`--set key=value`).
     pub options: BTreeMap<String, String>,
+    /// What to do with an earlier run of this shard found in the output folder.
+    pub mode: RunMode,
+}
+
+/// What a run does with an earlier run (finished or interrupted) of the same shard in its
+/// output folder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RunMode {
+    /// Refuse to touch an earlier run's files (the default): the error says to pass
+    /// `--resume` or `--overwrite`. A folder without one is written as usual.
+    #[default]
+    Fresh,
+    /// Keep the files the earlier run's journal (or manifest) vouches for by sha256 and
+    /// generate only the rest; the manifest ends as an uninterrupted run writes it. Without an
+    /// earlier run, the same as [`RunMode::Fresh`], so it is safe to pass every time.
+    Resume,
+    /// Discard the earlier run first (its manifest, journal and the files they list), then
+    /// write the folder afresh.
+    Overwrite,
 }
 
 impl Default for GenerateRequest {
@@ -41,6 +60,7 @@ impl Default for GenerateRequest {
             shard: None,
             threads: None,
             options: BTreeMap::new(),
+            mode: RunMode::Fresh,
         }
     }
 }

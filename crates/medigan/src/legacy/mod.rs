@@ -408,6 +408,7 @@ pub(crate) fn generate_to_dir(
             spacing: None,
         },
         digits: index_digits(request.num_samples),
+        mode: request.mode,
     };
     progress.begin(
         &format!("generate {}", model.id),

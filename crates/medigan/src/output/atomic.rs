@@ -1,27 +1,71 @@
 //! Files that appear complete or not at all: write to a hidden temporary name, then rename.
+//!
+//! Temporary files are made with `O_CREAT | O_EXCL` under a random name (`tempfile`), so a
+//! symlink planted in the output folder is never followed; the rename replaces a link at the
+//! final name instead of writing through it. [`open_no_follow`] opens the few files that have a
+//! fixed name (a run's lock and journal) without following a link either.
 
+use std::fs::File;
 use std::io::Write;
 use std::path::Path;
 
 use super::OutputError;
 
+/// The prefix of the temporary files of [`write_atomically`].
+pub const TEMPORARY_PREFIX: &str = ".medigan-";
+
 /// Writes `bytes` to `path` through a temporary file in the same directory and a rename, so a
 /// reader never sees a partial file; on error nothing is left at `path`.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), OutputError> {
+    write_atomically_with_prefix(path, bytes, TEMPORARY_PREFIX)
+}
+
+/// [`write_atomically`] with temporary files named `<prefix>XXXXXX.part`, so that one run can
+/// find (and remove) the leftovers of its own killed predecessor without touching the live
+/// temporary files of another run writing into the same folder.
+pub fn write_atomically_with_prefix(
+    path: &Path,
+    bytes: &[u8],
+    prefix: &str,
+) -> Result<(), OutputError> {
     let io_error = |cause| OutputError::Io {
         path: path.to_path_buf(),
         cause,
     };
     let dir = path.parent().unwrap_or(Path::new("."));
-    let mut builder = tempfile::Builder::new();
-    builder.prefix(".medigan-").suffix(".part");
-    // The mode `File::create` gives (0666 less the umask), not tempfile's private 0600.
-    #[cfg(unix)]
-    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
-    let mut tmp = builder.tempfile_in(dir).map_err(io_error)?;
+    let mut tmp = temporary_file(dir, prefix).map_err(io_error)?;
     tmp.write_all(bytes).map_err(io_error)?;
     tmp.persist(path).map_err(|e| io_error(e.error))?;
     Ok(())
+}
+
+/// A new temporary file `<prefix>XXXXXX.part` in `dir`, created exclusively (never through a
+/// symlink) with the mode `File::create` gives (0666 less the umask), not tempfile's 0600.
+/// Dropped without `persist`, it is removed.
+pub fn temporary_file(dir: &Path, prefix: &str) -> std::io::Result<tempfile::NamedTempFile> {
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(prefix).suffix(".part");
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+    builder.tempfile_in(dir)
+}
+
+/// Opens `path` for reading and writing, creating it when `create`, and fails (`ELOOP`) when it
+/// is a symlink instead of following it.
+pub fn open_no_follow(path: &Path, create: bool) -> std::io::Result<File> {
+    let mut options = File::options();
+    options
+        .read(true)
+        .write(true)
+        .create(create)
+        .truncate(false);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NOFOLLOW);
+    #[cfg(not(unix))]
+    if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+        return Err(std::io::Error::other("refusing to follow a symlink"));
+    }
+    options.open(path)
 }
 
 #[cfg(test)]
@@ -40,5 +84,31 @@ mod tests {
         let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(&atomic), mode(&plain));
         assert_eq!(std::fs::read(&atomic).unwrap(), b"x");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_symlink_at_the_final_name_is_replaced_not_written_through() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, b"precious").unwrap();
+        let link = dir.path().join("00000.png");
+        std::os::unix::fs::symlink(&victim, &link).unwrap();
+        write_atomically(&link, b"sample").unwrap();
+        assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+        assert!(!std::fs::symlink_metadata(&link).unwrap().is_symlink());
+        assert_eq!(std::fs::read(&link).unwrap(), b"sample");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn open_no_follow_refuses_a_planted_symlink() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, b"precious").unwrap();
+        let link = dir.path().join(".manifest.lock");
+        std::os::unix::fs::symlink(&victim, &link).unwrap();
+        assert!(open_no_follow(&link, true).is_err());
+        assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
     }
 }

@@ -393,7 +393,7 @@ pub(crate) fn ds(value: f64) -> String {
 }
 
 /// UTC date `YYYYMMDD` and time `HHMMSS` of `now`.
-fn utc_date_time(now: SystemTime) -> (String, String) {
+pub(crate) fn utc_date_time(now: SystemTime) -> (String, String) {
     let secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let (days, rest) = (secs / 86_400, secs % 86_400);
     // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).

@@ -1,11 +1,13 @@
 //! The provenance manifest: `manifest.jsonl` beside the outputs.
 //!
 //! The first line describes the run (tool version, model, package hash, seed, arguments); then
-//! one line per file with its sample index, seed and sha256. It is written under a hidden
-//! temporary name and renamed when the run succeeds, so a manifest that exists describes a
-//! complete run. A shard writes `manifest-shard-K-of-N.jsonl`, so shards can share a folder.
+//! one line per file with its sample index, seed and sha256, in the order of the indices. It is
+//! written under a hidden temporary name (made exclusively: a planted symlink is never
+//! followed) and renamed when the run succeeds, so a manifest that exists describes a complete
+//! run. A shard writes `manifest-shard-K-of-N.jsonl`, so shards can share a folder. While a run
+//! is under way its progress is in its journal (`crate::generate`'s `journal` module), from
+//! which the manifest is written at the end.
 
-use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
@@ -61,27 +63,32 @@ pub struct ManifestFile {
 }
 
 /// Streams manifest lines to a temporary file and publishes it on [`ManifestWriter::finish`].
+/// Dropped before [`ManifestWriter::finish`] (a failed run), its temporary file is removed.
 #[derive(Debug)]
 pub struct ManifestWriter {
-    out: BufWriter<File>,
+    out: BufWriter<tempfile::NamedTempFile>,
     partial: PathBuf,
     target: PathBuf,
-    published: bool,
 }
 
 impl ManifestWriter {
-    /// Starts the manifest `name` in `dir` with its header line.
-    pub fn create(dir: &Path, name: &str, header: &ManifestHeader) -> Result<Self, OutputError> {
-        let partial = dir.join(format!(".{name}.part"));
-        let file = File::create(&partial).map_err(|cause| OutputError::Io {
-            path: partial.clone(),
-            cause,
-        })?;
+    /// Starts the manifest `name` in `dir` with its header line, in a temporary file named
+    /// `<temporary_prefix>XXXXXX.part`.
+    pub fn create(
+        dir: &Path,
+        name: &str,
+        header: &ManifestHeader,
+        temporary_prefix: &str,
+    ) -> Result<Self, OutputError> {
+        let file =
+            super::temporary_file(dir, temporary_prefix).map_err(|cause| OutputError::Io {
+                path: dir.join(name),
+                cause,
+            })?;
         let mut writer = ManifestWriter {
+            partial: file.path().to_path_buf(),
             out: BufWriter::new(file),
-            partial,
             target: dir.join(name),
-            published: false,
         };
         writer.line(header)?;
         Ok(writer)
@@ -104,22 +111,24 @@ impl ManifestWriter {
     }
 
     /// Flushes the manifest and gives it its final name.
-    pub fn finish(mut self) -> Result<PathBuf, OutputError> {
+    pub fn finish(self) -> Result<PathBuf, OutputError> {
         let io_error = |path: &Path, cause| OutputError::Io {
             path: path.to_path_buf(),
             cause,
         };
-        self.out.flush().map_err(|e| io_error(&self.partial, e))?;
-        self.out
-            .get_ref()
+        let file = self
+            .out
+            .into_inner()
+            .map_err(|e| io_error(&self.partial, e.into_error()))?;
+        file.as_file()
             .sync_all()
             .map_err(|e| io_error(&self.partial, e))?;
         let folder = self.target.parent().unwrap_or(Path::new("."));
         sync_folder(folder, true).map_err(|e| io_error(folder, e))?;
-        std::fs::rename(&self.partial, &self.target).map_err(|e| io_error(&self.target, e))?;
+        file.persist(&self.target)
+            .map_err(|e| io_error(&self.target, e.error))?;
         sync_folder(folder, false).map_err(|e| io_error(folder, e))?;
-        self.published = true;
-        Ok(self.target.clone())
+        Ok(self.target)
     }
 }
 
@@ -142,16 +151,6 @@ fn sync_folder(folder: &Path, files: bool) -> std::io::Result<()> {
     }
     let _ = (folder, files);
     Ok(())
-}
-
-impl Drop for ManifestWriter {
-    /// A manifest dropped before [`ManifestWriter::finish`] belongs to a failed run: its
-    /// temporary file is removed, so a failed run leaves only complete sample files behind.
-    fn drop(&mut self) {
-        if !self.published {
-            let _ = std::fs::remove_file(&self.partial);
-        }
-    }
 }
 
 /// The manifest file name of a run or a shard of it.

@@ -16,7 +16,11 @@ use std::str::FromStr;
 
 use ndarray::ArrayD;
 
-pub use atomic::write_atomically;
+pub use atomic::{
+    TEMPORARY_PREFIX, open_no_follow, temporary_file, write_atomically,
+    write_atomically_with_prefix,
+};
+pub(crate) use dicom::utc_date_time;
 pub use dicom::{
     DEFAULT_MODALITY, DicomWriter, IMPLEMENTATION_CLASS_UID, SYNTHETIC_PATIENT,
     SYNTHETIC_PATIENT_NAME,

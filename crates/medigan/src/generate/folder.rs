@@ -1,0 +1,643 @@
+//! One run's claim on its output folder: a lock per shard, what becomes of an earlier run of
+//! the same shard (refused, resumed or overwritten), other runs whose samples overlap, and the
+//! leftovers of a killed run.
+//!
+//! Runs in a folder are told apart by their manifest name: `manifest.jsonl` for an unsharded
+//! run, `manifest-shard-K-of-N.jsonl` for shard K of N. Each has, while it runs:
+//!
+//! ```text
+//! out/
+//!   .manifest-shard-2-of-4.lock          flock(2) held by the running process; pid, host, start
+//!   .manifest-shard-2-of-4.journal       completed samples (see `journal`)
+//!   .medigan-manifest-shard-2-of-4.*.part   temporary files, renamed into place when complete
+//!   00250.png ...                        the samples
+//! ```
+//!
+//! - Two runs of the same shard (or two unsharded runs) exclude each other by the lock: the
+//!   second fails at once, naming the holder. A killed process releases it.
+//! - Different shards of one split (same N) never overlap and may run at once (a Slurm array
+//!   into one folder). A run whose sample indices overlap another run recorded in the folder
+//!   (a journal or manifest of another name: an unsharded run and a shard, shards of different
+//!   N) is refused, whatever the mode: their files would overwrite each other.
+//! - A run removes the temporary files a killed run of its own shard left, never those of other
+//!   shards (they may be live).
+
+use std::fs::File;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use super::journal::{JournalSample, JournalWriter, Record, RecordKind, journal_name, record_stem};
+use super::{GenerateError, RunMode, Shard};
+use crate::output::{open_no_follow, utc_date_time};
+
+/// Longest lock file read back for the error message.
+const MAX_HOLDER: u64 = 4096;
+
+/// Longest sample file hashed again on resume (larger ones are generated again).
+const MAX_VERIFIED_FILE: u64 = 1 << 32;
+
+/// The prefix of a run's temporary files: `.medigan-<manifest stem>.`.
+pub(crate) fn temporary_prefix(manifest_name: &str) -> String {
+    format!(".medigan-{}.", record_stem(manifest_name))
+}
+
+/// An exclusive lock on one shard of an output folder, released (and its file removed) when
+/// dropped, or by the OS when the process dies.
+#[derive(Debug)]
+pub(crate) struct RunLock {
+    file: File,
+    path: PathBuf,
+}
+
+impl RunLock {
+    /// Locks `.<manifest stem>.lock` in `dir` without waiting, or fails naming the holder.
+    pub fn acquire(dir: &Path, manifest_name: &str) -> Result<RunLock, GenerateError> {
+        let path = dir.join(format!(".{}.lock", record_stem(manifest_name)));
+        // A holder removes its lock file before it unlocks, so a file locked after it was
+        // removed is stale: open the new one and try again.
+        for _ in 0..16 {
+            let mut file =
+                open_no_follow(&path, true).map_err(GenerateError::run_file("open lock", &path))?;
+            match file.try_lock() {
+                Ok(()) => {}
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    return Err(GenerateError::OutputInUse {
+                        dir: dir.to_path_buf(),
+                        manifest: manifest_name.to_string(),
+                        holder: read_holder(&mut file),
+                    });
+                }
+                Err(std::fs::TryLockError::Error(e)) => {
+                    return Err(GenerateError::run_file("lock", &path)(e));
+                }
+            }
+            if same_file(&file, &path) {
+                write_holder(&mut file, &path)?;
+                return Ok(RunLock { file, path });
+            }
+        }
+        Err(GenerateError::run_file("lock", &path)(
+            std::io::Error::other("the lock file keeps being replaced"),
+        ))
+    }
+}
+
+impl Drop for RunLock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+        let _ = self.file.unlock();
+    }
+}
+
+#[cfg(unix)]
+fn same_file(file: &File, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (file.metadata(), std::fs::symlink_metadata(path)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
+}
+
+#[cfg(not(unix))]
+fn same_file(_file: &File, path: &Path) -> bool {
+    path.is_file()
+}
+
+fn write_holder(file: &mut File, path: &Path) -> Result<(), GenerateError> {
+    use std::io::Write;
+    let (date, time) = utc_date_time(SystemTime::now());
+    let holder = serde_json::json!({
+        "pid": std::process::id(),
+        "host": host_name(),
+        "started": format!(
+            "{}-{}-{} {}:{}:{} UTC",
+            &date[0..4], &date[4..6], &date[6..8], &time[0..2], &time[2..4], &time[4..6]
+        ),
+    });
+    file.set_len(0)
+        .and_then(|()| file.write_all(format!("{holder}\n").as_bytes()))
+        .map_err(GenerateError::run_file("write lock", path))
+}
+
+/// "pid 123 on host node7, started 2026-12-02 13:50:01 UTC", from the lock file.
+fn read_holder(file: &mut File) -> String {
+    use std::io::Read;
+    let mut text = String::new();
+    let _ = file.by_ref().take(MAX_HOLDER).read_to_string(&mut text);
+    let Ok(holder) = serde_json::from_str::<Value>(&text) else {
+        return "a process that has not yet said who it is".into();
+    };
+    format!(
+        "pid {} on host {}, started {}",
+        holder["pid"],
+        holder["host"].as_str().unwrap_or("?"),
+        holder["started"].as_str().unwrap_or("?")
+    )
+}
+
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|name| name.trim().to_string())
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// What a run needs to know to name and check its files.
+pub(crate) struct Layout<'a> {
+    /// The output folder.
+    pub dir: &'a Path,
+    /// The manifest's name.
+    pub manifest_name: &'a str,
+    /// The manifest header of this run, as JSON.
+    pub header: &'a Value,
+    /// The sample indices of this run.
+    pub indices: Range<u64>,
+    /// The sample file name of `(index, is_mask)`.
+    pub file_name: &'a dyn Fn(u64, bool) -> String,
+}
+
+/// A run that holds its folder: the lock, the journal, and the samples kept from earlier.
+pub(crate) struct OpenRun {
+    /// Held until the run ends.
+    pub _lock: RunLock,
+    /// Where completed samples are recorded.
+    pub journal: JournalWriter,
+    /// Which samples an earlier run left that are kept.
+    pub kept: KeptSet,
+    /// Files of the kept samples.
+    pub kept_files: u64,
+}
+
+/// Claims the folder for a run: locks its shard, deals with an earlier run as `mode` says,
+/// refuses overlapping runs and (for a fresh run) files it would overwrite, and starts the
+/// journal.
+pub(crate) fn open_run(layout: &Layout<'_>, mode: RunMode) -> Result<OpenRun, GenerateError> {
+    let dir = layout.dir;
+    let lock = RunLock::acquire(dir, layout.manifest_name)?;
+    let prefix = temporary_prefix(layout.manifest_name);
+    remove_leftovers(dir, &prefix, layout.manifest_name);
+    let journal_path = dir.join(journal_name(layout.manifest_name));
+    let manifest_path = dir.join(layout.manifest_name);
+    let earlier = earlier_record(&journal_path, &manifest_path, mode)?;
+    match mode {
+        RunMode::Fresh => refuse_earlier_run(dir, earlier.as_ref(), &manifest_path)?,
+        RunMode::Overwrite => discard(dir, &journal_path, &manifest_path),
+        RunMode::Resume => {}
+    }
+    let resumed = earlier.filter(|_| mode == RunMode::Resume);
+    let (journal, kept, kept_files) =
+        start_journal(layout, resumed.as_ref(), &journal_path, &prefix)?;
+    // From here the journal holds the run; a published manifest would vouch for files that
+    // are about to be written again.
+    if std::fs::symlink_metadata(&manifest_path).is_ok() {
+        std::fs::remove_file(&manifest_path)
+            .map_err(GenerateError::run_file("remove", &manifest_path))?;
+    }
+    let run = OpenRun {
+        _lock: lock,
+        journal,
+        kept,
+        kept_files,
+    };
+    let checked = check_overlaps(layout).and_then(|()| match mode {
+        RunMode::Fresh => check_no_foreign_files(layout),
+        RunMode::Resume | RunMode::Overwrite => Ok(()),
+    });
+    if let Err(error) = checked {
+        if run.kept.count() == 0 {
+            let _ = std::fs::remove_file(run.journal.path());
+        }
+        return Err(error);
+    }
+    Ok(run)
+}
+
+/// A fresh run refuses a folder holding an earlier run of its shard (a journal that records
+/// a sample, or a manifest).
+fn refuse_earlier_run(
+    dir: &Path,
+    earlier: Option<&Record>,
+    manifest_path: &Path,
+) -> Result<(), GenerateError> {
+    let in_the_way = match earlier {
+        Some(record) if !is_empty_journal(record) => {
+            (record.path.clone(), record.kind, record.samples)
+        }
+        // An empty journal holds nothing, but a manifest beside it does.
+        _ if std::fs::symlink_metadata(manifest_path).is_ok() => {
+            let record = Record::open(manifest_path, RecordKind::Manifest)?;
+            (record.path, record.kind, record.samples)
+        }
+        _ => return Ok(()),
+    };
+    let (path, kind, samples) = in_the_way;
+    Err(GenerateError::EarlierRun {
+        dir: dir.to_path_buf(),
+        record: file_name_of(&path),
+        state: match kind {
+            RecordKind::Manifest => "finished",
+            RecordKind::Journal => "interrupted",
+        },
+        samples,
+    })
+}
+
+/// Writes the run's journal: its head, then the samples of `resumed` whose files are intact.
+/// Returns it with the kept samples and their file count.
+fn start_journal(
+    layout: &Layout<'_>,
+    resumed: Option<&Record>,
+    journal_path: &Path,
+    prefix: &str,
+) -> Result<(JournalWriter, KeptSet, u64), GenerateError> {
+    let mut kept = KeptSet::new(layout.indices.clone());
+    let mut kept_files = 0u64;
+    let verified: Box<dyn Iterator<Item = Result<JournalSample, GenerateError>>> = match resumed {
+        Some(record) => {
+            check_same_run(record, layout.header)?;
+            if header_format(layout.header) == Some("dicom") && record.samples > 0 {
+                return Err(GenerateError::ResumeUnsupported {
+                    format: "dicom".into(),
+                });
+            }
+            Box::new(record.samples()?.filter_map(|sample| match sample {
+                Ok(sample) if sample_is_intact(layout, &sample) => {
+                    kept.insert(sample.index);
+                    kept_files += sample.files.len() as u64;
+                    Some(Ok(sample))
+                }
+                Ok(_) => None,
+                Err(error) => Some(Err(error)),
+            }))
+        }
+        None => Box::new(std::iter::empty()),
+    };
+    let journal = JournalWriter::create(
+        journal_path,
+        layout.manifest_name,
+        layout.header,
+        verified,
+        prefix,
+    )?;
+    Ok((journal, kept, kept_files))
+}
+
+/// The journal, else the manifest, of an earlier run of this shard. A damaged one is an error
+/// unless it is about to be overwritten.
+fn earlier_record(
+    journal: &Path,
+    manifest: &Path,
+    mode: RunMode,
+) -> Result<Option<Record>, GenerateError> {
+    let found = [
+        (journal, RecordKind::Journal),
+        (manifest, RecordKind::Manifest),
+    ]
+    .into_iter()
+    .find(|(path, _)| std::fs::symlink_metadata(path).is_ok());
+    let Some((path, kind)) = found else {
+        return Ok(None);
+    };
+    match Record::open(path, kind) {
+        Ok(record) => Ok(Some(record)),
+        Err(_) if mode == RunMode::Overwrite => Ok(None),
+        Err(error) => Err(error),
+    }
+}
+
+fn is_empty_journal(record: &Record) -> bool {
+    record.kind == RecordKind::Journal && record.samples == 0
+}
+
+/// Removes an earlier run of this shard: the files its journal and manifest list (plain names
+/// in the folder only), then the two records.
+fn discard(dir: &Path, journal: &Path, manifest: &Path) {
+    for (path, kind) in [
+        (journal, RecordKind::Journal),
+        (manifest, RecordKind::Manifest),
+    ] {
+        let Ok(record) = Record::open(path, kind) else {
+            continue;
+        };
+        let Ok(samples) = record.samples() else {
+            continue;
+        };
+        for sample in samples.map_while(Result::ok) {
+            for file in sample.files.iter().filter(|f| is_plain_name(&f.file)) {
+                let _ = std::fs::remove_file(dir.join(&file.file));
+            }
+        }
+    }
+    let _ = std::fs::remove_file(manifest);
+    let _ = std::fs::remove_file(journal);
+}
+
+/// A file name in the folder itself: no separators, not hidden, not `..`.
+fn is_plain_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with('.')
+        && !name.contains(['/', '\\'])
+        && Path::new(name).file_name().is_some_and(|n| n == name)
+}
+
+/// Removes the temporary files a killed run of this shard left (and the `.<manifest>.part`
+/// of older versions).
+fn remove_leftovers(dir: &Path, prefix: &str, manifest_name: &str) {
+    let old_partial = format!(".{manifest_name}.part");
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if (name.starts_with(prefix) && name.ends_with(".part")) || name == old_partial {
+            tracing::info!("removing `{name}`, left by an interrupted run");
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// Refuses to resume from a record of a run with other arguments, naming the first field
+/// that differs.
+fn check_same_run(record: &Record, header: &Value) -> Result<(), GenerateError> {
+    match first_difference(&record.header, header, "") {
+        None => Ok(()),
+        Some((field, was, now)) => Err(GenerateError::ResumeMismatch {
+            record: record.path.clone(),
+            field,
+            was,
+            now,
+        }),
+    }
+}
+
+/// The path and both values of the first difference between two JSON values.
+fn first_difference(was: &Value, now: &Value, path: &str) -> Option<(String, String, String)> {
+    if let (Value::Object(a), Value::Object(b)) = (was, now) {
+        let keys = a.keys().chain(b.keys().filter(|k| !a.contains_key(*k)));
+        for key in keys {
+            let null = Value::Null;
+            let field = if path.is_empty() {
+                key.clone()
+            } else {
+                format!("{path}.{key}")
+            };
+            let found = first_difference(
+                a.get(key).unwrap_or(&null),
+                b.get(key).unwrap_or(&null),
+                &field,
+            );
+            if found.is_some() {
+                return found;
+            }
+        }
+        return None;
+    }
+    (was != now).then(|| (path.to_string(), was.to_string(), now.to_string()))
+}
+
+/// Whether every file of a recorded sample is in place with the recorded sha256 (a regular
+/// file, not a link, under the name this run would give it).
+fn sample_is_intact(layout: &Layout<'_>, sample: &JournalSample) -> bool {
+    if !layout.indices.contains(&sample.index) || sample.files.is_empty() {
+        return false;
+    }
+    sample.files.iter().all(|file| {
+        let expected = (layout.file_name)(sample.index, file.part == "mask");
+        expected == file.file && file_has_hash(&layout.dir.join(&file.file), &file.sha256)
+    })
+}
+
+fn file_has_hash(path: &Path, sha256: &str) -> bool {
+    let Ok(meta) = std::fs::symlink_metadata(path) else {
+        return false;
+    };
+    if !meta.is_file() || meta.len() > MAX_VERIFIED_FILE {
+        return false;
+    }
+    let Ok(mut file) = File::open(path) else {
+        return false;
+    };
+    let mut hasher = Sha256::new();
+    std::io::copy(&mut file, &mut hasher).is_ok() && hex::encode(hasher.finalize()) == sha256
+}
+
+fn header_format(header: &Value) -> Option<&str> {
+    header.get("format").and_then(Value::as_str)
+}
+
+/// The sample indices a manifest header covers: `num_samples`, split by `shard` (`K/N`).
+pub(crate) fn header_indices(header: &Value) -> Option<Range<u64>> {
+    let total = header.get("num_samples")?.as_u64()?;
+    match header.get("shard") {
+        None | Some(Value::Null) => Some(0..total),
+        Some(shard) => {
+            let shard: Shard = shard.as_str()?.parse().ok()?;
+            Some(shard.range(total))
+        }
+    }
+}
+
+/// Refuses when another run recorded in the folder (a journal or manifest of another name)
+/// covers some of this run's samples.
+fn check_overlaps(layout: &Layout<'_>) -> Result<(), GenerateError> {
+    let ours = &layout.indices;
+    if ours.is_empty() {
+        return Ok(());
+    }
+    let own_journal = journal_name(layout.manifest_name);
+    let Ok(entries) = std::fs::read_dir(layout.dir) else {
+        return Ok(());
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let kind = if name.starts_with("manifest") && name.ends_with(".jsonl") {
+            RecordKind::Manifest
+        } else if name.starts_with(".manifest") && name.ends_with(".journal") {
+            RecordKind::Journal
+        } else {
+            continue;
+        };
+        if name == layout.manifest_name || name == own_journal {
+            continue;
+        }
+        let Some(theirs) = Record::header_of(&entry.path(), kind)
+            .ok()
+            .and_then(|header| header_indices(&header))
+        else {
+            tracing::warn!("ignoring `{name}` in the output folder: not a run record");
+            continue;
+        };
+        if theirs.start < ours.end && ours.start < theirs.end {
+            return Err(GenerateError::OverlappingRun {
+                dir: layout.dir.to_path_buf(),
+                other: name,
+                theirs: format!("{}..{}", theirs.start, theirs.end),
+                ours: format!("{}..{}", ours.start, ours.end),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Refuses a fresh run into a folder holding a file it would write.
+fn check_no_foreign_files(layout: &Layout<'_>) -> Result<(), GenerateError> {
+    if layout.indices.is_empty() {
+        return Ok(());
+    }
+    let Ok(entries) = std::fs::read_dir(layout.dir) else {
+        return Ok(());
+    };
+    let first = (layout.file_name)(layout.indices.start, false);
+    let extension = first.split_once('.').map_or("", |(_, ext)| ext);
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(index) = sample_index_of(&name, extension) else {
+            continue;
+        };
+        if layout.indices.contains(&index)
+            && ((layout.file_name)(index, false) == name || (layout.file_name)(index, true) == name)
+        {
+            return Err(GenerateError::ExistingFile {
+                dir: layout.dir.to_path_buf(),
+                file: name,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The index of a sample file name `00042.ext` or `00042_mask.ext`.
+fn sample_index_of(name: &str, extension: &str) -> Option<u64> {
+    let stem = name.strip_suffix(extension)?.strip_suffix('.')?;
+    let digits = stem.strip_suffix("_mask").unwrap_or(stem);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+fn file_name_of(path: &Path) -> String {
+    path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
+}
+
+/// The samples of a run's indices kept from an earlier run: one bit per sample.
+#[derive(Debug, Clone)]
+pub(crate) struct KeptSet {
+    indices: Range<u64>,
+    bits: Vec<u64>,
+    count: u64,
+}
+
+impl KeptSet {
+    /// No sample kept.
+    pub fn new(indices: Range<u64>) -> KeptSet {
+        KeptSet {
+            indices,
+            bits: Vec::new(),
+            count: 0,
+        }
+    }
+
+    /// Marks `index` kept (indices outside the run are ignored).
+    pub fn insert(&mut self, index: u64) {
+        if !self.indices.contains(&index) {
+            return;
+        }
+        let offset = index - self.indices.start;
+        let word = (offset / 64) as usize;
+        if self.bits.len() <= word {
+            self.bits.resize(word + 1, 0);
+        }
+        let bit = 1u64 << (offset % 64);
+        if self.bits[word] & bit == 0 {
+            self.bits[word] |= bit;
+            self.count += 1;
+        }
+    }
+
+    /// Whether `index` is kept.
+    pub fn contains(&self, index: u64) -> bool {
+        if !self.indices.contains(&index) {
+            return false;
+        }
+        let offset = index - self.indices.start;
+        self.bits
+            .get((offset / 64) as usize)
+            .is_some_and(|word| word & (1u64 << (offset % 64)) != 0)
+    }
+
+    /// How many samples are kept.
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_difference_names_the_field_and_both_values() {
+        let was = serde_json::json!({"seed": 1, "arguments": {"batch_size": 2}});
+        let now = serde_json::json!({"seed": 1, "arguments": {"batch_size": 4}});
+        assert_eq!(
+            first_difference(&was, &now, ""),
+            Some(("arguments.batch_size".into(), "2".into(), "4".into()))
+        );
+        assert_eq!(first_difference(&was, &was, ""), None);
+    }
+
+    #[test]
+    fn header_indices_follow_the_shard() {
+        let header = serde_json::json!({"num_samples": 10, "shard": "2/2"});
+        assert_eq!(header_indices(&header), Some(5..10));
+        let header = serde_json::json!({"num_samples": 10, "shard": null});
+        assert_eq!(header_indices(&header), Some(0..10));
+    }
+
+    #[test]
+    fn sample_names_are_recognised_only_in_full() {
+        assert_eq!(sample_index_of("00042.png", "png"), Some(42));
+        assert_eq!(sample_index_of("00042_mask.png", "png"), Some(42));
+        assert_eq!(sample_index_of("00042.npy", "png"), None);
+        assert_eq!(sample_index_of("x00042.png", "png"), None);
+        assert_eq!(sample_index_of(".png", "png"), None);
+    }
+
+    #[test]
+    fn kept_set_counts_each_index_once() {
+        let mut kept = KeptSet::new(100..300);
+        for i in [100, 163, 164, 299, 299, 5, 300] {
+            kept.insert(i);
+        }
+        assert_eq!(kept.count(), 4);
+        assert!(kept.contains(164) && !kept.contains(165) && !kept.contains(5));
+    }
+
+    #[test]
+    fn a_second_lock_on_the_same_shard_names_the_holder_and_other_shards_lock_freely() {
+        let dir = tempfile::tempdir().unwrap();
+        let held = RunLock::acquire(dir.path(), "manifest.jsonl").unwrap();
+        let error = RunLock::acquire(dir.path(), "manifest.jsonl").unwrap_err();
+        let message = error.to_string();
+        assert!(
+            message.contains(&format!("pid {}", std::process::id())),
+            "{message}"
+        );
+        assert!(message.contains("started 20"), "{message}");
+        let _other = RunLock::acquire(dir.path(), "manifest-shard-1-of-2.jsonl").unwrap();
+        drop(held);
+        assert!(!dir.path().join(".manifest.lock").exists());
+        let _again = RunLock::acquire(dir.path(), "manifest.jsonl").unwrap();
+    }
+}
