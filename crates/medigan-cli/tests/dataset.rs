@@ -190,6 +190,26 @@ fn shard_auto_in_a_one_based_slurm_array_gives_the_same_shards() {
 }
 
 #[test]
+fn shard_auto_rerun_of_a_requeued_task_resumes_and_repairs_the_shard() {
+    // A requeued Slurm task runs the same command again in the same folder: it must continue
+    // (keep what is vouched for, regenerate what is missing or damaged), not be refused.
+    let (_copy, dir) = sharded_copy();
+    let home = tempfile::tempdir().unwrap();
+    let sample = sample_files(&dir)
+        .into_iter()
+        .map(|(name, _)| name)
+        .find(|name| name.ends_with(".png"))
+        .unwrap();
+    std::fs::write(dir.join(&sample), b"damaged by a node crash").unwrap();
+    let mut requeued = slurm_task(0, 0, 3);
+    requeued.push(("SLURM_RESTART_COUNT", "1".into()));
+    let output = generate(home.path(), &dir, &["--shard", "auto"], &requeued);
+    assert_success(&output);
+    assert_eq!(sample_files(&dir), sample_files(&template().2));
+    assert_success(&verify(home.path(), &dir, false));
+}
+
+#[test]
 fn shard_auto_in_a_kubernetes_indexed_job_takes_the_count_from_shards() {
     let home = tempfile::tempdir().unwrap();
     let dir = home.path().join("k8s");
@@ -429,7 +449,7 @@ fn verify_catches_a_shard_of_another_run() {
             "generate", "90001", "-n", SAMPLES, "--seed", "6", "--shard", "4/4", "-o",
         ])
         .arg(&dir)
-        .arg("--catalog")
+        .args(["--overwrite", "--catalog"])
         .arg(fixture("dcgan")));
     assert_success(&output);
     let found = problems(&dir);
