@@ -8,8 +8,8 @@
 #   MEDIGAN_WHEEL_OUT=dist bash scripts/build_wheel.sh
 #   MEDIGAN_MANYLINUX=off bash scripts/build_wheel.sh   # this machine's glibc, no zig
 #
-# maturin and zig come from PyPI into a tools venv ($CARGO_TARGET_DIR or target/, wheel-tools)
-# unless maturin is already on PATH. The Rust build goes to $CARGO_TARGET_DIR when set.
+# maturin and zig come from PyPI into a tools venv ($MEDIGAN_WHEEL_TOOLS, default wheel-tools/
+# in $CARGO_TARGET_DIR or target/). The Rust build goes to $CARGO_TARGET_DIR when set.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,14 +19,13 @@ python="${PYTHON:-python3}"
 mkdir -p "$out"
 out="$(cd "$out" && pwd)"
 
-if ! command -v maturin >/dev/null 2>&1; then
-  tools="${CARGO_TARGET_DIR:-$PWD/target}/wheel-tools"
-  if [ ! -x "$tools/bin/maturin" ]; then
-    "$python" -m venv "$tools"
-    "$tools/bin/python" -m pip install --disable-pip-version-check --quiet "maturin>=1.5,<2" ziglang
-  fi
-  export PATH="$tools/bin:$PATH"
+# The build tools in a venv of their own (maturin runs zig through `python -m ziglang`).
+tools="${MEDIGAN_WHEEL_TOOLS:-${CARGO_TARGET_DIR:-$PWD/target}/wheel-tools}"
+if [ ! -x "$tools/bin/maturin" ] || [ ! -x "$tools/bin/python-zig" ]; then
+  "$python" -m venv "$tools"
+  "$tools/bin/python" -m pip install --disable-pip-version-check --quiet "maturin>=1.5,<2" ziglang
 fi
+export PATH="$tools/bin:$PATH"
 
 args=(build --release --manifest-path bindings/python/Cargo.toml --out "$out")
 if [ "$(uname -s)" = Linux ] && [ "$manylinux" != off ]; then
