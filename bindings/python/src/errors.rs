@@ -18,6 +18,7 @@ fn class_name(error: &Error) -> &'static str {
         Error::Store(_) => "StoreError",
         Error::Runtime(_) | Error::Generate(GenerateError::Runtime(_)) => "BackendError",
         Error::Output(_) | Error::Generate(GenerateError::Output(_)) => "OutputError",
+        Error::Generate(GenerateError::TooLargeForMemory { .. }) => "SampleMemoryError",
         Error::Generate(_) => "GenerateError",
         other => {
             if let Error::NotNative { .. } = other {

@@ -254,3 +254,19 @@ def test_ctrl_c_stops_an_in_memory_run(bundled):
     assert time.monotonic() - started < 10
     # The facade still works afterwards.
     assert len(bundled.generate(DEMO, num_samples=1, save_images=False)) == 1
+
+
+def test_defect_05_too_many_samples_in_memory_raise_before_generating(bundled, monkeypatch):
+    # Issue #14, defect 5: 10**7 phantoms (164 GB) used to abort the interpreter.
+    monkeypatch.setenv("MEDIGAN_MAX_IN_MEMORY_BYTES", str(64 << 20))
+    started = time.monotonic()
+    with pytest.raises(medigan_rs.SampleMemoryError) as raised:
+        bundled.generate(900, num_samples=10**7, save_images=False)
+    assert time.monotonic() - started < 30, "refused before generating"
+    assert isinstance(raised.value, MemoryError)
+    assert isinstance(raised.value, medigan_rs.MediganError)
+    message = str(raised.value)
+    assert "163840000000 bytes" in message and "MEDIGAN_MAX_IN_MEMORY_BYTES" in message
+    assert raised.value.hint and "save_images=True" in raised.value.hint
+    # Within the limit, the same call works.
+    assert len(bundled.generate(900, num_samples=2, save_images=False)) == 2

@@ -14,7 +14,7 @@ from conftest import FIXTURE_IDS
 
 torch = pytest.importorskip(
     "torch",
-    reason="torch is not installed: the torch adapters are optional (pip install torch); allowed in CI",
+    reason="torch is not installed: the torch adapters are optional (pip install torch)",
 )
 
 DEMO = "00900_PHANTOM_DEMO"

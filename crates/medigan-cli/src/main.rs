@@ -15,6 +15,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    install_panic_hook();
     let cli = cli::Cli::parse();
     init_tracing(cli.global.verbose, cli.global.quiet);
     match commands::run(cli) {
@@ -44,18 +45,45 @@ fn init_tracing(verbose: u8, quiet: bool) {
         .init();
 }
 
+/// A panic is a bug: users get two lines saying so, not a backtrace (`RUST_BACKTRACE=1` gives
+/// the full report). Panics of inference threads are not printed: they come back as errors.
+fn install_panic_hook() {
+    let full_report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if std::thread::current().name() == Some(medigan::runtime::INFERENCE_THREAD) {
+            return;
+        }
+        if std::env::var_os("RUST_BACKTRACE").is_some_and(|v| v != "0") {
+            full_report(info);
+            return;
+        }
+        let message = medigan::runtime::panic_message(info.payload());
+        let at = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        let _ = writeln!(
+            std::io::stderr().lock(),
+            "error: internal error{at}: {}\nhint: this is a bug in medigan; please report it \
+             with the command you ran (RUST_BACKTRACE=1 adds a backtrace)",
+            render::terminal_safe(&message)
+        );
+    }));
+}
+
 /// Prints an error, its causes and a hint on stderr, without a backtrace.
 fn report(error: &anyhow::Error) {
+    let safe = |text: String| render::terminal_safe(&text).into_owned();
     let mut err = std::io::stderr().lock();
-    let _ = writeln!(err, "error: {error}");
+    let _ = writeln!(err, "error: {}", safe(error.to_string()));
     for cause in error.chain().skip(1) {
-        let _ = writeln!(err, "  caused by: {cause}");
+        let _ = writeln!(err, "  caused by: {}", safe(cause.to_string()));
     }
     if let Some(hint) = error
         .downcast_ref::<medigan::Error>()
         .and_then(medigan::Error::hint)
     {
-        let _ = writeln!(err, "hint: {hint}");
+        let _ = writeln!(err, "hint: {}", safe(hint));
     }
 }
 

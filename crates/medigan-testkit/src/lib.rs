@@ -12,4 +12,4 @@ mod zips;
 
 pub use server::{RecordedRequest, Route, TestServer};
 pub use skip::{SKIP_LOG_VAR, python_importing, skip, skip_allowed_in_ci};
-pub use zips::{ZipBuilder, zip_bomb, zip_of};
+pub use zips::{ZipBuilder, zip_bomb, zip_of, zip_with_duplicate};

@@ -56,11 +56,10 @@ impl Error {
         match self {
             Error::Catalog(e) => e.hint(),
             Error::Runtime(e) => e.hint(),
-            Error::Generate(GenerateError::Runtime(e)) => e.hint(),
+            Error::Generate(e) => e.hint(),
             Error::Evaluate(e) => e.hint(),
             Error::Contribute(e) => e.hint(),
             Error::Legacy(e) => e.hint(),
-            Error::Generate(GenerateError::Legacy(e)) => e.hint(),
             Error::NotNative { .. } => Some(
                 "list the native models with `medigan search onnx --keys` or `medigan list`".into(),
             ),

@@ -336,7 +336,11 @@ impl Generators {
         let (modality, spacing) = self.imaging(&model)?;
         let plan = RunPlan::new(&model, request)?;
         let threads = request.thread_count();
-        let workers = threads.min(plan.batch_count()).max(1);
+        // One session per worker, never more than the cores (issue #14, defect 19).
+        let workers = threads
+            .min(plan.batch_count())
+            .min(crate::limits::cores())
+            .max(1);
         let intra = (threads / workers).max(1);
         let backend = self.settings.backend;
         let factory = || -> Result<Box<dyn Generator>, generate::GenerateError> {
@@ -396,9 +400,39 @@ impl Generators {
         model_id: &str,
         request: &GenerateRequest,
     ) -> Result<Vec<Sample>> {
+        request.check()?;
+        let indices = request.indices();
+        self.check_in_memory(model_id, indices.end - indices.start)?;
         Ok(self
             .stream(model_id, request)?
             .collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// Refuses `count` samples of a native model in memory when they would need more than
+    /// [`crate::limits::max_in_memory_bytes`], before anything is generated; the error names
+    /// the size. (Legacy models declare no sample size, and are not checked.)
+    pub fn check_in_memory(&self, model_id: &str, count: u64) -> Result<()> {
+        let entry = self.catalog()?.resolve(model_id)?;
+        let Some(spec) = entry.metadata.execution.onnx.as_ref() else {
+            return Ok(());
+        };
+        let per_sample: u64 = spec
+            .outputs
+            .iter()
+            .map(|o| (o.sample_len() as u64).saturating_mul(4))
+            .fold(0, u64::saturating_add);
+        let bytes = per_sample.saturating_mul(count);
+        let limit = crate::limits::max_in_memory_bytes();
+        if bytes > limit {
+            return Err(generate::GenerateError::TooLargeForMemory {
+                model: entry.id.clone(),
+                samples: count,
+                bytes,
+                limit,
+            }
+            .into());
+        }
+        Ok(())
     }
 
     /// A stream over a run's samples, one batch at a time, for training loops.

@@ -21,10 +21,13 @@ pub mod catalog;
 pub mod contribute;
 pub mod error;
 pub mod evaluate;
+#[doc(hidden)]
+pub mod fuzz_api;
 pub mod generate;
 mod generators;
 pub mod home;
 pub mod legacy;
+pub mod limits;
 pub mod model;
 pub mod output;
 pub mod progress;

@@ -9,6 +9,7 @@ from .exceptions import (
     NotNativeError as NotNativeError,
     OfflineError as OfflineError,
     OutputError as OutputError,
+    SampleMemoryError as SampleMemoryError,
     SearchError as SearchError,
     StoreError as StoreError,
     UnknownModelError as UnknownModelError,

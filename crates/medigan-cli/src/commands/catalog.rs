@@ -64,10 +64,10 @@ fn validate(generators: &Generators, args: &ValidateArgs, out: Output) -> anyhow
         for file in &args.files {
             let text = std::fs::read_to_string(file)
                 .with_context(|| format!("cannot read `{}`", file.display()))?;
-            let root: serde_json::Value = serde_json::from_str(&text)
+            let found = catalog::validate::validate_catalog_text(&text)
                 .with_context(|| format!("`{}` is not valid JSON", file.display()))?;
             checked.push(file.display().to_string());
-            problems.extend(catalog::validate::validate_catalog(&root));
+            problems.extend(found);
         }
     }
     report_problems(&checked, &problems, args.strict, out)

@@ -40,6 +40,16 @@ fn fixture_catalog(case: &str) -> PathBuf {
 
 /// Serves `model` from the fixture `case` (or the bundled catalogue when `case` is `None`).
 pub fn serve(case: Option<&str>, model: &str, slider_grouper: usize) -> Served {
+    serve_saving_to(case, model, slider_grouper, "saved")
+}
+
+/// [`serve`], saving into the folder `save_name` of the temporary home.
+pub fn serve_saving_to(
+    case: Option<&str>,
+    model: &str,
+    slider_grouper: usize,
+    save_name: &str,
+) -> Served {
     let home = TempDir::new().unwrap();
     let explicit = case
         .map(|c| vec![fixture_catalog(c).display().to_string()])
@@ -55,7 +65,7 @@ pub fn serve(case: Option<&str>, model: &str, slider_grouper: usize) -> Served {
         backend: Some(BackendKind::Tract),
     });
     let view = View::open(&generators, model, slider_grouper).unwrap();
-    let save_dir = home.path().join("saved");
+    let save_dir = home.path().join(save_name);
     let server = medigan_viz::start(
         view,
         VizOptions {

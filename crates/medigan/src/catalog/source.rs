@@ -13,7 +13,7 @@ use std::time::Duration;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use super::{Catalog, CatalogError, parse_catalog};
+use super::{Catalog, CatalogError, parse_catalog, parse_remote_catalog};
 use crate::home::Home;
 
 /// The upstream catalogue: medigan's `config/global.json` on GitHub.
@@ -146,7 +146,7 @@ pub fn load(settings: &CatalogSettings, home: &Home) -> Result<Catalog, CatalogE
         let cached = upstream_cache_path(home);
         if cached.is_file() {
             let text = read_file(&cached)?;
-            let (entries, w) = parse_catalog(&text, &cached.display().to_string())?;
+            let (entries, w) = parse_remote_catalog(&text, &cached.display().to_string())?;
             layers.push((
                 SourceInfo::new(SourceKind::Upstream, display(&cached)),
                 entries,
@@ -156,7 +156,10 @@ pub fn load(settings: &CatalogSettings, home: &Home) -> Result<Catalog, CatalogE
     } else {
         for location in &settings.explicit {
             let (info, text) = read_explicit(location, settings.offline, home)?;
-            let (entries, w) = parse_catalog(&text, &info.location)?;
+            let (entries, w) = match info.kind {
+                SourceKind::Url => parse_remote_catalog(&text, &info.location)?,
+                _ => parse_catalog(&text, &info.location)?,
+            };
             layers.push((info, entries));
             warnings.extend(w);
         }
@@ -182,7 +185,7 @@ pub fn update(
         });
     }
     let text = fetch_text(url)?;
-    let (entries, _) = parse_catalog(&text, url)?;
+    let (entries, _) = parse_remote_catalog(&text, url)?;
     let path = upstream_cache_path(home);
     write_atomically(&path, text.as_bytes())?;
     Ok(UpdateReport {
@@ -217,7 +220,7 @@ fn read_explicit(
         };
     }
     let text = fetch_text(location)?;
-    parse_catalog(&text, location)?;
+    parse_remote_catalog(&text, location)?;
     write_atomically(&cached, text.as_bytes())?;
     Ok((info, text))
 }
@@ -281,8 +284,17 @@ fn fetch_text(url: &str) -> Result<String, CatalogError> {
     if response.content_length().unwrap_or(0) > MAX_CATALOG_BYTES {
         return Err(failed(format!("larger than {MAX_CATALOG_BYTES} bytes")));
     }
-    let bytes = response.bytes().map_err(|e| failed(error_chain(&e)))?;
-    String::from_utf8(bytes.to_vec()).map_err(|_| failed("the response is not UTF-8 text".into()))
+    // The length header may be absent or wrong: read one byte past the limit at most.
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(
+        &mut std::io::Read::take(response, MAX_CATALOG_BYTES + 1),
+        &mut bytes,
+    )
+    .map_err(|e| failed(error_chain(&e)))?;
+    if bytes.len() as u64 > MAX_CATALOG_BYTES {
+        return Err(failed(format!("larger than {MAX_CATALOG_BYTES} bytes")));
+    }
+    String::from_utf8(bytes).map_err(|_| failed("the response is not UTF-8 text".into()))
 }
 
 fn error_chain(error: &dyn std::error::Error) -> String {

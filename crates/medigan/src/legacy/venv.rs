@@ -123,7 +123,8 @@ fn create(
         env.dir.display()
     );
     let mut venv = Command::new(&settings.python);
-    venv.args(["-m", "venv", "--system-site-packages"])
+    // `-I`: `-m` would otherwise import from the working directory first (issue #14, defect 1).
+    venv.args(["-I", "-m", "venv", "--system-site-packages"])
         .arg(&env.dir);
     run_step(
         model_id,
@@ -141,6 +142,7 @@ fn create(
     }
     let mut pip = Command::new(&env.python);
     pip.args([
+        "-I",
         "-m",
         "pip",
         "install",

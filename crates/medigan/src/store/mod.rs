@@ -452,10 +452,7 @@ impl Store {
         for dir in [&tmp, &packages] {
             std::fs::create_dir_all(dir).map_err(StoreError::io("create directory", dir))?;
         }
-        let work = tempfile::Builder::new()
-            .prefix("unpack-")
-            .tempdir_in(&tmp)
-            .map_err(StoreError::io("create a directory in", &tmp))?;
+        let (work, _unpacking) = unzip::work_dir(&tmp)?;
         let files = unzip::extract(reader, source, work.path(), &self.config.unzip)?;
         Record::new(label, source, sha256, files).write(work.path())?;
         self.commit(work, &target, sha256)?;
