@@ -85,13 +85,11 @@ fn pip_names(modules: &[&str]) -> String {
 fn report(what: &str, why: &str) -> String {
     let line = format!("SKIPPED: {}: {what} ({})", current_test(), one_line(why));
     eprintln!("{line}");
-    if let Some(path) = std::env::var_os(SKIP_LOG_VAR) {
-        if let Err(e) = append_line(Path::new(&path), &line) {
-            eprintln!(
-                "cannot append to {SKIP_LOG_VAR}={}: {e}",
-                path.to_string_lossy()
-            );
-        }
+    if let Some(path) = std::env::var_os(SKIP_LOG_VAR)
+        && let Err(e) = append_line(Path::new(&path), &line)
+    {
+        let path = path.to_string_lossy();
+        eprintln!("cannot append to {SKIP_LOG_VAR}={path}: {e}");
     }
     line
 }
