@@ -6,7 +6,7 @@
 # the file $MEDIGAN_SKIP_LOG (medigan_testkit::skip, bindings/python/tests/conftest.py), since
 # cargo hides the output of passing tests. With CI=true a skip CI should not have fails.
 #
-# Needs the Rust toolchain, python3 (with the venv module) and the `shared/` folder beside the
+# Needs the Rust toolchain and python3 (with the venv module); the reference material is in the
 # repository (reference catalogue and search cases). Nothing else: numpy, onnxruntime, pydicom,
 # a browser and so on make more checks run; without them those checks are listed as skipped.
 set -uo pipefail

@@ -54,6 +54,14 @@ pub enum GenerateError {
         /// What was given.
         value: String,
     },
+    /// `--shard auto` found no usable shard in the scheduler's environment.
+    #[error("--shard auto: {reason}")]
+    ShardEnvironment {
+        /// What was found (or not).
+        reason: String,
+        /// What to do instead.
+        hint: String,
+    },
     /// A malformed request value.
     #[error("invalid {what}: {reason}")]
     BadRequest {
@@ -145,6 +153,7 @@ impl GenerateError {
         match self {
             GenerateError::Runtime(e) => e.hint(),
             GenerateError::Legacy(e) => e.hint(),
+            GenerateError::ShardEnvironment { hint, .. } => Some(hint.clone()),
             GenerateError::TooLargeForMemory { .. } => Some(
                 "write them to a folder (`save_images=True`, `medigan generate -o DIR`) or \
                  stream them (`Generators::stream`, the torch DataLoader)"
