@@ -29,6 +29,8 @@ fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<generators::PyGenerators>()?;
     module.add_class::<visualize::PyVisualizer>()?;
     module.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    // Whether the pure-Rust backend is built in (cargo feature `tract`; the wheel leaves it out).
+    module.add("TRACT", medigan::runtime::TRACT_ENABLED)?;
     module.add_function(wrap_pyfunction!(generators::ort_library_path, module)?)?;
     Ok(())
 }

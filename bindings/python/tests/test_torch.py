@@ -12,7 +12,10 @@ import pytest
 
 from conftest import FIXTURE_IDS
 
-torch = pytest.importorskip("torch", reason="torch is not installed: the torch adapters are optional")
+torch = pytest.importorskip(
+    "torch",
+    reason="torch is not installed: the torch adapters are optional (pip install torch)",
+)
 
 DEMO = "00900_PHANTOM_DEMO"
 

@@ -183,9 +183,11 @@ fn defect_21_non_finite_outputs_are_reported() {
 fn defect_21_quiet_runs_print_nothing_from_onnxruntime() {
     let home = tempfile::tempdir().unwrap();
     let out = tempfile::tempdir().unwrap();
-    if medigan::runtime::find_onnxruntime().is_err() {
-        eprintln!("SKIPPED: no onnxruntime library here");
-        return;
+    if let Err(why) = medigan::runtime::find_onnxruntime() {
+        return medigan_testkit::skip(
+            "the quiet onnxruntime run",
+            &format!("{why} (pip install onnxruntime)"),
+        );
     }
     let output = run(medigan(home.path())
         .env("RUST_LOG", "trace")

@@ -181,8 +181,12 @@ fn extractor_spec(backend: BackendKind) -> OnnxExtractorSpec {
 
 fn backends() -> Vec<BackendKind> {
     let mut backends = vec![BackendKind::Tract];
-    if find_onnxruntime().is_ok() {
-        backends.push(BackendKind::Ort);
+    match find_onnxruntime() {
+        Ok(_) => backends.push(BackendKind::Ort),
+        Err(why) => medigan_testkit::skip(
+            "the onnxruntime extractor",
+            &format!("{why} (pip install onnxruntime)"),
+        ),
     }
     backends
 }

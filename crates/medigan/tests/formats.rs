@@ -160,34 +160,13 @@ fn manifest(dir: &Path) -> Vec<Value> {
         .collect()
 }
 
-/// `python3` with `modules` importable, or `None` after printing why the check is skipped.
+/// `python3` with `modules` importable, or `None` after reporting the check as skipped (CI
+/// installs them from `scripts/requirements-ci.txt`, so there a missing one fails).
 fn python_with(modules: &[&str], check: &str) -> Option<Command> {
-    let probe = Command::new("python3")
-        .arg("-c")
-        .arg(format!("import {}", modules.join(", ")))
-        .output();
-    match probe {
-        Ok(out) if out.status.success() => Some(Command::new("python3")),
-        Ok(out) => {
-            let why = format!(
-                "python3 cannot import {} ({}); install with `pip install -r \
-                 scripts/requirements-ci.txt`",
-                modules.join(", "),
-                String::from_utf8_lossy(&out.stderr)
-                    .lines()
-                    .last()
-                    .unwrap_or("")
-            );
-            // CI installs them (.ci/run), so there a missing package is a failure, not a skip.
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "{check}: {why}"
-            );
-            eprintln!("SKIPPED {check}: {why}");
-            None
-        }
-        Err(e) => {
-            eprintln!("SKIPPED {check}: no python3 ({e})");
+    match medigan_testkit::python_importing(modules) {
+        Ok(python) => Some(Command::new(python)),
+        Err(why) => {
+            medigan_testkit::skip(check, &format!("{why} (or -r scripts/requirements-ci.txt)"));
             None
         }
     }
@@ -638,11 +617,11 @@ fn dciodvfy_reports_no_errors_on_gray_mask_and_rgb_files() {
     }
     let probe = Command::new("dciodvfy").arg("-").output();
     if let Err(e) = probe {
-        eprintln!(
-            "SKIPPED the dciodvfy check: `dciodvfy` is not installed ({e}); on Debian: \
-             apt-get install dicom3tools"
+        // Allowed in CI: dicom3tools is missing from some Debian releases.
+        return medigan_testkit::skip_allowed_in_ci(
+            "the dciodvfy check",
+            &format!("`dciodvfy` is not installed ({e}); on Debian: apt-get install dicom3tools"),
         );
-        return;
     }
     for file in &files {
         let out = Command::new("dciodvfy").arg(file).output().unwrap();

@@ -232,7 +232,10 @@ fn same_seed_gives_identical_files_across_batch_sizes_and_thread_counts() {
             ("dcgan", Format::Npy, BackendKind::Ort),
             ("image_mask", Format::Png, BackendKind::Ort),
         ]),
-        Err(why) => eprintln!("SKIPPED the onnxruntime runs: {why}"),
+        Err(why) => medigan_testkit::skip(
+            "the onnxruntime runs",
+            &format!("{why} (pip install onnxruntime)"),
+        ),
     }
     for (case, format, backend) in runs {
         let fx = fixture_with(case, backend);
@@ -1150,10 +1153,10 @@ fn a_complete_fake_run_writes_every_file_and_the_manifest() {
 #[test]
 fn ort_and_tract_produce_the_same_samples() {
     if let Err(why) = find_onnxruntime() {
-        eprintln!(
-            "SKIPPED: onnxruntime not found, so there is nothing to compare tract with: {why}"
+        return medigan_testkit::skip(
+            "the comparison of tract with onnxruntime",
+            &format!("{why} (pip install onnxruntime)"),
         );
-        return;
     }
     for case in ["dcgan", "conditional", "image_mask", "rgb", "volume3d"] {
         let req = request(6, 2, 4, 1);

@@ -22,27 +22,15 @@ fn fixture(name: &str) -> PathBuf {
 
 /// Runs `scripts/inception_reference.py` into `dir`, or returns `false` after printing why not.
 fn torch_reference(dir: &Path) -> bool {
-    let check = "features_match_pytorch_fid";
-    let probe = Command::new("python3")
-        .args(["-c", "import torch, pytorch_fid"])
-        .output();
-    match probe {
-        Ok(out) if out.status.success() => {}
-        Ok(out) => {
-            let err = String::from_utf8_lossy(&out.stderr);
-            eprintln!(
-                "SKIPPED {check}: python3 cannot import torch and pytorch_fid ({}); \
-                 `pip install torch pytorch-fid` to run it",
-                err.lines().last().unwrap_or("")
-            );
+    let python = match medigan_testkit::python_importing(&["torch", "pytorch_fid"]) {
+        Ok(python) => python,
+        Err(why) => {
+            // Allowed in CI: CI does not install torch and pytorch-fid (large downloads).
+            medigan_testkit::skip_allowed_in_ci("the comparison with pytorch-fid", &why);
             return false;
         }
-        Err(e) => {
-            eprintln!("SKIPPED {check}: no python3 ({e})");
-            return false;
-        }
-    }
-    let out = Command::new("python3")
+    };
+    let out = Command::new(python)
         .arg(common::repo_root().join("scripts/inception_reference.py"))
         .arg(dir)
         .args(["--images", "3"])

@@ -121,7 +121,10 @@ fn backends() -> Vec<BackendKind> {
                 reason.push_str(&format!(": {cause}"));
                 source = cause.source();
             }
-            eprintln!("SKIPPED ort cases: {reason}");
+            medigan_testkit::skip(
+                "the onnxruntime cases",
+                &format!("{reason} (pip install onnxruntime)"),
+            );
             vec![BackendKind::Tract]
         }
     }

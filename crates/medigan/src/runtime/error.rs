@@ -16,6 +16,17 @@ pub enum RuntimeError {
         name: String,
     },
 
+    /// A backend this build was compiled without (its cargo feature is off).
+    #[error("the {} backend is not part of this build, so it cannot do this: {task}", backend.name())]
+    BackendNotBuilt {
+        /// The backend.
+        backend: BackendKind,
+        /// The cargo feature that adds it.
+        feature: &'static str,
+        /// What needed it.
+        task: &'static str,
+    },
+
     /// No onnxruntime shared library was found in any of the places searched.
     #[error(
         "the onnxruntime library was not found; looked in:\n{}\ninstall it with `pip install onnxruntime` (the wheel ships the library) or set ORT_DYLIB_PATH to a libonnxruntime shared library",
@@ -291,10 +302,14 @@ impl RuntimeError {
     /// A line telling the user what to do next, if there is one.
     pub fn hint(&self) -> Option<String> {
         match self {
-            RuntimeError::OrtNotFound { .. } => Some(
+            RuntimeError::OrtNotFound { .. } if super::TRACT_ENABLED => Some(
                 "or choose the pure-Rust backend with `--backend tract` (slower, always available)"
                     .into(),
             ),
+            RuntimeError::BackendNotBuilt { feature, .. } => Some(format!(
+                "use onnxruntime (`pip install onnxruntime`, or ORT_DYLIB_PATH), or a build with \
+                 the cargo feature `{feature}` (the medigan command line has it)"
+            )),
             RuntimeError::OrtLoad { .. } | RuntimeError::OrtEnvironment { .. } => Some(
                 "`pip install -U onnxruntime` gives a recent library; ORT_DYLIB_PATH picks another one"
                     .into(),
@@ -336,6 +351,7 @@ pub struct Cause(pub String);
 
 impl Cause {
     /// The full chain of a tract (anyhow) error as one line.
+    #[cfg(feature = "tract")]
     pub(crate) fn tract(error: &tract_onnx::prelude::TractError) -> Cause {
         Cause(format!("{error:#}"))
     }

@@ -19,7 +19,12 @@ mod dylib;
 mod error;
 mod ort_backend;
 mod session;
+#[cfg(feature = "tract")]
 mod tract_backend;
+#[cfg(not(feature = "tract"))]
+#[path = "tract_disabled.rs"]
+mod tract_backend;
+#[cfg(feature = "tract")]
 mod tract_facts;
 mod watchdog;
 
@@ -32,10 +37,16 @@ pub use ort_backend::{OrtSession, ort_library};
 pub use session::{
     BackendKind, Device, ElemType, NamedOutput, NamedTensor, Session, SessionOptions, TensorData,
 };
+#[cfg(not(feature = "tract"))]
+pub use tract_backend::read_signature;
 pub use tract_backend::{TractPlanning, TractSession};
 pub use watchdog::{GuardedSession, INFERENCE_THREAD, panic_message};
 
 use crate::catalog::OnnxSpec;
+
+/// Whether this build has the tract backend (cargo feature `tract`, on by default; the Python
+/// wheel leaves it out and always runs onnxruntime).
+pub const TRACT_ENABLED: bool = cfg!(feature = "tract");
 
 /// The hint given when tract stands in because onnxruntime was not found.
 pub const FASTER_BACKEND_HINT: &str = "using tract (pure Rust); for onnxruntime, 1.6-1.8x faster: \
@@ -52,6 +63,7 @@ pub fn resolve_backend(
         Some(BackendKind::Ort) => find_onnxruntime().map(|_| (BackendKind::Ort, None)),
         None => match find_onnxruntime() {
             Ok(_) => Ok((BackendKind::Ort, None)),
+            Err(e) if !TRACT_ENABLED => Err(e),
             Err(_) => Ok((BackendKind::Tract, Some(FASTER_BACKEND_HINT.to_string()))),
         },
     }
@@ -114,7 +126,7 @@ fn open_unguarded(
                 session: Box::new(session),
                 hint,
             }),
-            Err(e) if options.backend.is_none() && e.is_ort_unavailable() => {
+            Err(e) if options.backend.is_none() && e.is_ort_unavailable() && TRACT_ENABLED => {
                 let session = TractSession::load(graph, spec, options)?;
                 let hint = format!("using tract because onnxruntime could not be opened: {e}");
                 Ok(LoadedSession {
@@ -130,6 +142,7 @@ fn open_unguarded(
 /// The inputs and outputs an ONNX file declares (names, element types, dimensions), read with
 /// tract's parser without loading the graph: what a caller needs to build an [`OnnxSpec`] for a
 /// graph it did not declare itself (a user's feature extractor).
+#[cfg(feature = "tract")]
 pub fn read_signature(graph: &Path) -> Result<GraphSignature, RuntimeError> {
     use tract_onnx::prelude::Framework as _;
     if !graph.is_file() {
