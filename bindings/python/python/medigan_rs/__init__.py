@@ -24,6 +24,7 @@ from .exceptions import (  # noqa: E402
     GenerateError,
     MediganError,
     NotNativeError,
+    LegacyModelError,
     OfflineError,
     OutputError,
     SearchError,
@@ -47,5 +48,6 @@ __all__ = [
     "GenerateError",
     "OutputError",
     "NotNativeError",
+    "LegacyModelError",
     "__version__",
 ]

@@ -15,6 +15,7 @@ use crate::settings::Output;
 
 /// Embeds the real set once, then generates and evaluates each model against it.
 pub fn run(generators: &Generators, args: &EvaluateArgs, out: Output) -> anyhow::Result<ExitCode> {
+    super::consent_to_legacy(generators, args.install_dependencies);
     let extraction = Extraction::resolve(generators, &args.extraction, out)?;
     let source = extraction.source.as_ref();
     let real = ImageSet::from_folder(&args.real).map_err(medigan::Error::from)?;

@@ -246,9 +246,9 @@ impl crate::Generators {
             seed,
             ..Default::default()
         };
-        let samples = self.generate_samples(&model.id, &request)?;
+        let samples = self.generate_samples(model.id(), &request)?;
         Ok(ImageSet::from_samples(
-            model.id.clone(),
+            model.id().to_string(),
             &samples,
             model.image_range(),
         )?)

@@ -4,7 +4,11 @@ Written into the medigan home by medigan-rs and run with the model's own virtual
 Protocol: one JSON object per line. The first line on stdin sets the model up:
   {"module": "models.<id>", "function": "generate", "model_file": "...", "custom": {...}}
 then each further line asks for one batch:
-  {"num_samples": n, "seed": s, "output_path": dir, "save_images": false}
+  {"num_samples": n, "seed": s, "output_path": dir, "exchange": dir, "save_images": false,
+   "latent": null or {"raw": path, "shape": [n, size, 1, 1]}}
+The first answer says whether the function takes `input_latent_vector`:
+  {"ok": true, "ready": true, "accepts_latent": true}
+With a latent, the function is called with input_latent_vector=<float32 array of that shape>.
 Every answer is one JSON line on the original stdout (the model's own prints go to stderr):
   {"ok": true, "samples": [{"image": {...}, "mask": {...} or null}, ...]}
   {"ok": false, "kind": "...", "error": "...", "traceback": "..."}
@@ -13,6 +17,7 @@ endian, C order), a file the model wrote as {"file": path}.
 """
 
 import importlib
+import inspect
 import json
 import os
 import random
@@ -81,6 +86,18 @@ def split_samples(result, num_samples):
     return [array]
 
 
+def describe(value):
+    """What a function returned, in a few words: type, and shape and dtype of arrays."""
+    kind = type(value).__name__
+    if hasattr(value, "shape") and hasattr(value, "dtype"):
+        return f"{kind} of shape {tuple(value.shape)} and dtype {value.dtype}"
+    if isinstance(value, (list, tuple)):
+        inner = ", ".join(describe(v) for v in value[:2])
+        more = ", ..." if len(value) > 2 else ""
+        return f"{kind} of {len(value)} [{inner}{more}]"
+    return f"{kind} {str(value)[:40]!r}"
+
+
 def is_pair(sample):
     return isinstance(sample, (list, tuple)) and len(sample) == 2
 
@@ -92,6 +109,22 @@ def written_files(output_path):
             if name.lower().endswith(IMAGE_EXTENSIONS + (".npy",)):
                 found.append(os.path.join(root, name))
     return sorted(found)
+
+
+def accepts(function, name):
+    """Whether `function` takes a keyword argument `name` (by name or through **kwargs)."""
+    try:
+        parameters = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.name == name or p.kind == inspect.Parameter.VAR_KEYWORD for p in parameters)
+
+
+def load_latent(latent):
+    import numpy
+
+    shape = [int(d) for d in latent["shape"]]
+    return numpy.fromfile(latent["raw"], dtype="<f4").reshape(shape).astype(numpy.float32)
 
 
 def main():
@@ -106,7 +139,7 @@ def main():
     if not callable(function):
         failure("missing_function", setup["function"], "")
         return
-    answer({"ok": True, "ready": True})
+    answer({"ok": True, "ready": True, "accepts_latent": accepts(function, "input_latent_vector")})
     for line in sys.stdin:
         if not line.strip():
             continue
@@ -124,6 +157,8 @@ def main():
         )
         seed_everything(int(request["seed"]))
         try:
+            if request.get("latent"):
+                kwargs["input_latent_vector"] = load_latent(request["latent"])
             result = function(**kwargs)
         except BaseException as error:
             failure("exception", f"{type(error).__name__}: {error}", traceback.format_exc())
@@ -153,7 +188,7 @@ def main():
                         samples.append({"image": {"file": path}, "mask": None})
             answer({"ok": True, "samples": samples})
         except BaseException as error:
-            failure("result", f"{type(error).__name__}: {error}", traceback.format_exc())
+            failure("result", f"{describe(result)} ({type(error).__name__}: {error})", traceback.format_exc())
 
 
 if __name__ == "__main__":
