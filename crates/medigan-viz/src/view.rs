@@ -118,14 +118,12 @@ impl View {
         let model = generators.load_model(&entry.id, &NoProgress)?;
         let described = model.describe();
         let latent_dims = described.latent_size.unwrap_or(0);
-        let no_sliders_reason = described.latent_size.is_none().then(|| {
-            match &model {
-                Model::Legacy(_) => "its catalogue entry declares no \
+        let no_sliders_reason = described.latent_size.is_none().then(|| match &model {
+            Model::Legacy(_) => "its catalogue entry declares no \
                     execution.generate_method.input_latent_vector_size, so its package draws \
                     its own latent: Seed shows another sample"
-                    .to_string(),
-                Model::Native(_) => "it has no latent input to move".to_string(),
-            }
+                .to_string(),
+            Model::Native(_) => "it has no latent input to move".to_string(),
         });
         let info = ModelInfo {
             model_id: described.model_id.clone(),

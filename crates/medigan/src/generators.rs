@@ -365,7 +365,9 @@ impl Generators {
         request: &GenerateRequest,
     ) -> Result<SampleStream<'static>> {
         let indices = request.indices();
-        self.stream_of(model_id, request, indices.clone(), move |j| indices.start + j)
+        self.stream_of(model_id, request, indices.clone(), move |j| {
+            indices.start + j
+        })
     }
 
     /// A stream over chosen samples of a run, in the order given: sample `i` is the same as in

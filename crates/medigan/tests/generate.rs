@@ -1201,9 +1201,7 @@ fn a_given_latent_reproduces_the_seeded_sample_and_moving_it_changes_the_image()
     let seeded = fx.samples(&request(1, 9, 1, 1)).remove(0);
     let model = fx.gens.load_model(fx.id, &NoProgress).unwrap();
     let plan = model.plan(&request(1, 9, 1, 1), None).unwrap();
-    let mut generator = model
-        .generator(&plan, Some(BackendKind::Tract), 1)
-        .unwrap();
+    let mut generator = model.generator(&plan, Some(BackendKind::Tract), 1).unwrap();
     let latent = model.seeded_latent(seeded.seed).expect("a latent input");
     assert_eq!(latent.len(), 100);
     let mut with_latent = |latent: &[f32]| {

@@ -8,10 +8,10 @@ use std::time::Duration;
 use medigan::catalog::CatalogSettings;
 use medigan::generate::GenerateRequest;
 use medigan::home::Home;
+use medigan::legacy::{LegacyError, LegacySettings};
 use medigan::output::Format;
 use medigan::progress::NoProgress;
 use medigan::sample::sample_seed;
-use medigan::legacy::{LegacyError, LegacySettings};
 use medigan::{Error, Generators, Settings};
 use medigan_testkit::ZipBuilder;
 use serde_json::json;
@@ -217,7 +217,10 @@ fn cell_in_memory_and_stream_legacy_with_latent_each_sample_gets_its_seeded_late
         assert_eq!(sample.seed, sample_seed(3, sample.index));
         let latent = model.seeded_latent(sample.seed).unwrap();
         assert_eq!(sample.image.shape(), &[1, 4, 4]);
-        assert_eq!(sample.image.iter().copied().collect::<Vec<_>>(), latent_image(&latent));
+        assert_eq!(
+            sample.image.iter().copied().collect::<Vec<_>>(),
+            latent_image(&latent)
+        );
     }
     let streamed: Vec<_> = gens
         .stream("90201", &request(2))
@@ -279,7 +282,10 @@ fn legacy_with_latent_runs_are_the_same_at_batch_1_and_unioned_over_4_shards() {
     let expected = pngs(&whole);
     assert_eq!(expected.len(), 40);
     assert!(pngs(&batch1) == expected, "batch 1 differs from batch 16");
-    assert!(pngs(&sharded) == expected, "the shards differ from the whole run");
+    assert!(
+        pngs(&sharded) == expected,
+        "the shards differ from the whole run"
+    );
     let manifest = std::fs::read_to_string(whole.join("manifest.jsonl")).unwrap();
     let header: serde_json::Value = serde_json::from_str(manifest.lines().next().unwrap()).unwrap();
     assert_eq!(header["arguments"]["input_latent_vector"]["size"], 16);
@@ -303,15 +309,24 @@ fn cell_callable_legacy_with_latent_and_a_fixed_latent_reaches_the_package() {
         seed: 8,
         ..GenerateRequest::default()
     };
-    let function = gens.get_generate_function("90201", defaults.clone()).unwrap();
+    let function = gens
+        .get_generate_function("90201", defaults.clone())
+        .unwrap();
     assert_eq!(function.model_id(), "90201_LEGACY_LIB");
     let first = function.call().unwrap();
     assert_eq!(first, function.call().unwrap());
 
     let latent: Vec<f32> = (0..16).map(|i| i as f32 / 4.0 - 2.0).collect();
     let out = dir.path().join("fixed");
-    gens.generate_with_latent("90201", &defaults, latent.clone(), &out, Format::Npy, &NoProgress)
-        .unwrap();
+    gens.generate_with_latent(
+        "90201",
+        &defaults,
+        latent.clone(),
+        &out,
+        Format::Npy,
+        &NoProgress,
+    )
+    .unwrap();
     let manifest = std::fs::read_to_string(out.join("manifest.jsonl")).unwrap();
     let line: serde_json::Value = serde_json::from_str(manifest.lines().nth(1).unwrap()).unwrap();
     let written = std::fs::read(out.join(line["file"].as_str().unwrap())).unwrap();
@@ -323,10 +338,20 @@ fn cell_callable_legacy_with_latent_and_a_fixed_latent_reaches_the_package() {
     assert_eq!(values, latent_image(&latent));
 
     let error = gens
-        .generate_with_latent("90201", &defaults, vec![0.0; 3], &out, Format::Npy, &NoProgress)
+        .generate_with_latent(
+            "90201",
+            &defaults,
+            vec![0.0; 3],
+            &out,
+            Format::Npy,
+            &NoProgress,
+        )
         .unwrap_err()
         .to_string();
-    assert!(error.contains("3 values given") && error.contains("has 16"), "{error}");
+    assert!(
+        error.contains("3 values given") && error.contains("has 16"),
+        "{error}"
+    );
 }
 
 /// The table's column "legacy without latent": the package is seeded per batch from the run
@@ -348,7 +373,14 @@ fn cell_in_memory_legacy_without_latent_is_seeded_per_batch() {
     assert_eq!(first, gens.generate_samples("90201", &request).unwrap());
     assert_ne!(first[0].image, first[1].image);
     let error = gens
-        .generate_with_latent("90201", &request, vec![0.0; 4], dir.path(), Format::Png, &NoProgress)
+        .generate_with_latent(
+            "90201",
+            &request,
+            vec![0.0; 4],
+            dir.path(),
+            Format::Png,
+            &NoProgress,
+        )
         .unwrap_err()
         .to_string();
     assert!(error.contains("has no latent input"), "{error}");

@@ -79,10 +79,12 @@ fn latent(entry: &ModelEntry) -> String {
         size.as_u64()
             .map(|n| format!("{n} values (input_latent_vector, drawn from each sample's seed)"))
     };
-    native.or_else(legacy).unwrap_or_else(|| match entry.metadata.runtime() {
-        medigan::catalog::RuntimeKind::Onnx => String::new(),
-        _ => "none declared: the package draws its own (seeded per batch)".into(),
-    })
+    native
+        .or_else(legacy)
+        .unwrap_or_else(|| match entry.metadata.runtime() {
+            medigan::catalog::RuntimeKind::Onnx => String::new(),
+            _ => "none declared: the package draws its own (seeded per batch)".into(),
+        })
 }
 
 fn metrics(performance: &serde_json::Map<String, Value>) -> String {

@@ -124,7 +124,9 @@ impl OnnxGenerator {
         let len = spec.sample_len();
         let mut values: Vec<f32> = match &inputs[position].data {
             TensorData::F32(drawn) => drawn.iter().copied().collect(),
-            TensorData::I64(_) => return Err(bad(format!("{}: the latent is not float", self.model))),
+            TensorData::I64(_) => {
+                return Err(bad(format!("{}: the latent is not float", self.model)));
+            }
         };
         for (i, request) in batch.iter().enumerate() {
             let Some(latent) = &request.latent else {

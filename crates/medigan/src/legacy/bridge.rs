@@ -394,7 +394,9 @@ impl LegacyGenerator {
         }
         let path = exchange.join("latent.raw");
         std::fs::write(&path, bytes).map_err(LegacyError::io("write", &path))?;
-        Ok(Some(json!({"raw": path, "shape": [batch.len(), size, 1, 1]})))
+        Ok(Some(
+            json!({"raw": path, "shape": [batch.len(), size, 1, 1]}),
+        ))
     }
 
     fn samples(&self, answer: Answer, batch: &[SampleRequest]) -> Result<Vec<Sample>, LegacyError> {

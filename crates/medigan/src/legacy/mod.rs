@@ -190,7 +190,11 @@ pub fn prepare(
 /// most [`MAX_LATENT_SIZE`].
 fn latent_size(entry: &ModelEntry) -> Result<Option<usize>, LegacyError> {
     let method = &entry.metadata.execution.generate_method;
-    let Some(value) = method.input_latent_vector_size.get().filter(|v| !v.is_null()) else {
+    let Some(value) = method
+        .input_latent_vector_size
+        .get()
+        .filter(|v| !v.is_null())
+    else {
         return Ok(None);
     };
     match value.as_u64().and_then(|v| usize::try_from(v).ok()) {

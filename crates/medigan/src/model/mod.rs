@@ -18,8 +18,8 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-pub use native::{NativeModel, PooledGenerator, fetch_native};
 pub(crate) use native::resolve_link;
+pub use native::{NativeModel, PooledGenerator, fetch_native};
 pub use plan::RunPlan;
 
 use crate::catalog::{InputKind, ModelEntry, OutputKind};
