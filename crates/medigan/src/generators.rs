@@ -364,10 +364,10 @@ impl Generators {
         model_id: &str,
         request: &GenerateRequest,
     ) -> Result<SampleStream<'static>> {
+        request.check()?;
         let indices = request.indices();
-        self.stream_of(model_id, request, indices.clone(), move |j| {
-            indices.start + j
-        })
+        let count = indices.end - indices.start;
+        self.stream_of(model_id, request, 0..count, move |j| indices.start + j)
     }
 
     /// A stream over chosen samples of a run, in the order given: sample `i` is the same as in
