@@ -21,6 +21,7 @@ import inspect
 import json
 import os
 import random
+import re
 import sys
 import traceback
 
@@ -102,13 +103,49 @@ def is_pair(sample):
     return isinstance(sample, (list, tuple)) and len(sample) == 2
 
 
+def natural_key(path):
+    """Sorts `2.png` before `10.png`: digit runs compare as numbers."""
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", path)]
+
+
 def written_files(output_path):
     found = []
     for root, _dirs, files in os.walk(output_path):
         for name in files:
             if name.lower().endswith(IMAGE_EXTENSIONS + (".npy",)):
                 found.append(os.path.join(root, name))
-    return sorted(found)
+    return sorted(found, key=natural_key)
+
+
+ROLE_WORD = re.compile(r"(^|[_\-.])(mask|img|image)(?=$|[_\-.])", re.IGNORECASE)
+
+
+def written_samples(output_path):
+    """The files a package wrote, as samples: `{i}_img.png` and `{i}_mask.png` (or `{i}.png`
+    and `{i}_mask.png`) become one sample with its mask, in natural name order."""
+    groups = {}
+    for path in written_files(output_path):
+        stem = os.path.splitext(os.path.basename(path))[0]
+        words = [m.group(2).lower() for m in ROLE_WORD.finditer(stem)]
+        role = "mask" if "mask" in words else "image"
+        key = (os.path.dirname(path), ROLE_WORD.sub("", stem))
+        if role in groups.get(key, {}):
+            key = (path, "")  # a second file of the same name: a sample of its own
+        groups.setdefault(key, {})[role] = path
+    samples = []
+    for parts in groups.values():
+        image = parts.get("image") or parts.get("mask")
+        mask = parts.get("mask") if "image" in parts else None
+        samples.append((image, mask))
+    return samples
+
+
+def file_part(path, exchange, name):
+    if path.lower().endswith(".npy"):
+        import numpy
+
+        return dump_array(numpy.load(path), exchange, name)
+    return {"file": path}
 
 
 def accepts(function, name):
@@ -179,13 +216,13 @@ def main():
                     else:
                         samples.append({"image": dump_array(sample, exchange, f"{i}-image"), "mask": None})
             else:
-                for i, path in enumerate(written_files(out)):
-                    if path.lower().endswith(".npy"):
-                        import numpy
-
-                        samples.append({"image": dump_array(numpy.load(path), exchange, f"{i}-file"), "mask": None})
-                    else:
-                        samples.append({"image": {"file": path}, "mask": None})
+                for i, (image, mask) in enumerate(written_samples(out)):
+                    samples.append(
+                        {
+                            "image": file_part(image, exchange, f"{i}-file"),
+                            "mask": None if mask is None else file_part(mask, exchange, f"{i}-mask-file"),
+                        }
+                    )
             answer({"ok": True, "samples": samples})
         except BaseException as error:
             failure("result", f"{describe(result)} ({type(error).__name__}: {error})", traceback.format_exc())

@@ -400,10 +400,10 @@ impl LegacyGenerator {
     }
 
     fn samples(&self, answer: Answer, batch: &[SampleRequest]) -> Result<Vec<Sample>, LegacyError> {
-        if answer.samples.len() < batch.len() {
+        if answer.samples.len() != batch.len() {
             return Err(self.bad(format!(
-                "{} samples were asked for, the generate function gave {} (neither returned \
-                 nor written to output_path)",
+                "{} samples were asked for, the generate function gave {} (returned, or \
+                 written to output_path when it returned nothing)",
                 batch.len(),
                 answer.samples.len()
             )));
