@@ -14,6 +14,10 @@
 //! as Python writes them, else as text). `--set save_images=true` makes the package write its
 //! images itself, which are then read back; by default it is called with `save_images=False`
 //! and what it returns is used (or, when it returns nothing, the files it wrote).
+//!
+//! This module is the Python side of [`crate::model::Model::Legacy`]: the facade never calls it
+//! directly. Where the entry declares `input_latent_vector_size`, each sample's latent is drawn
+//! from its seed ([`LegacyModel::seeded_latent`]) and passed as `input_latent_vector`.
 
 mod bridge;
 mod error;
