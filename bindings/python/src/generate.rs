@@ -131,6 +131,11 @@ fn collect(
     indices: Option<Vec<u64>>,
     cancel: &AtomicBool,
 ) -> medigan::Result<Vec<Sample>> {
+    let count = indices.as_ref().map_or_else(
+        || request.indices().end - request.indices().start,
+        |i| i.len() as u64,
+    );
+    generators.check_in_memory(model_id, count)?;
     let stream = match indices {
         Some(indices) => generators.stream_indices(model_id, request, indices)?,
         None => generators.stream(model_id, request)?,

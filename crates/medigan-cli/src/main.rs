@@ -15,11 +15,17 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    install_panic_hook();
     let cli = cli::Cli::parse();
     init_tracing(cli.global.verbose, cli.global.quiet);
+    let json = cli.global.json;
     match commands::run(cli) {
         Ok(code) => code,
         Err(error) if is_broken_pipe(&error) => ExitCode::SUCCESS,
+        Err(error) if json => {
+            report_json(&error);
+            ExitCode::FAILURE
+        }
         Err(error) => {
             report(&error);
             ExitCode::FAILURE
@@ -39,24 +45,89 @@ fn init_tracing(verbose: u8, quiet: bool) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(colour_on_stderr())
         .without_time()
         .with_target(false)
         .init();
 }
 
+/// A panic is a bug: users get two lines saying so, not a backtrace (`RUST_BACKTRACE=1` gives
+/// the full report). Panics of inference threads are not printed: they come back as errors.
+fn install_panic_hook() {
+    let full_report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if std::thread::current().name() == Some(medigan::runtime::INFERENCE_THREAD) {
+            return;
+        }
+        if std::env::var_os("RUST_BACKTRACE").is_some_and(|v| v != "0") {
+            full_report(info);
+            return;
+        }
+        let message = medigan::runtime::panic_message(info.payload());
+        let at = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        let _ = writeln!(
+            std::io::stderr().lock(),
+            "error: internal error{at}: {}\nhint: this is a bug in medigan; please report it \
+             with the command you ran (RUST_BACKTRACE=1 adds a backtrace)",
+            render::terminal_safe(&message)
+        );
+    }));
+}
+
+/// Colour only for a terminal, and never with `NO_COLOR` set (to anything but empty).
+fn colour_on_stderr() -> bool {
+    use std::io::IsTerminal;
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
 /// Prints an error, its causes and a hint on stderr, without a backtrace.
 fn report(error: &anyhow::Error) {
+    let safe = |text: String| render::terminal_safe(&text).into_owned();
     let mut err = std::io::stderr().lock();
-    let _ = writeln!(err, "error: {error}");
+    let _ = writeln!(err, "error: {}", safe(error.to_string()));
     for cause in error.chain().skip(1) {
-        let _ = writeln!(err, "  caused by: {cause}");
+        let _ = writeln!(err, "  caused by: {}", safe(cause.to_string()));
     }
     if let Some(hint) = error
         .downcast_ref::<medigan::Error>()
         .and_then(medigan::Error::hint)
     {
-        let _ = writeln!(err, "hint: {hint}");
+        let _ = writeln!(err, "hint: {}", safe(hint));
     }
+}
+
+/// With `--json`, an error is one JSON object on stderr: `error` (the message), `causes`
+/// (outermost first) and `hint` (or null). Hints carried inside messages are moved to `hint`.
+fn report_json(error: &anyhow::Error) {
+    let mut hints = Vec::new();
+    let mut split = |text: String| match text.split_once("\nhint: ") {
+        Some((message, hint)) => {
+            hints.push(hint.to_string());
+            message.to_string()
+        }
+        None => text,
+    };
+    let message = split(error.to_string());
+    let causes: Vec<String> = error
+        .chain()
+        .skip(1)
+        .map(|c| split(c.to_string()))
+        .collect();
+    if let Some(hint) = error
+        .downcast_ref::<medigan::Error>()
+        .and_then(medigan::Error::hint)
+    {
+        hints.push(hint);
+    }
+    let object = serde_json::json!({
+        "error": message,
+        "causes": causes,
+        "hint": if hints.is_empty() { None } else { Some(hints.join("\n")) },
+    });
+    let _ = writeln!(std::io::stderr().lock(), "{object}");
 }
 
 fn is_broken_pipe(error: &anyhow::Error) -> bool {

@@ -1,5 +1,7 @@
 //! Printing: tables for people, JSON for scripts, diagnostics on stderr.
 
+use std::borrow::Cow;
+use std::fmt::Write as _;
 use std::io::Write;
 
 use comfy_table::{ContentArrangement, Table, TableComponent, presets};
@@ -31,24 +33,68 @@ pub fn table(header: &[&str]) -> Table {
 pub fn print_table(table: &Table, empty_message: &str) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     if table.row_count() == 0 {
-        writeln!(out, "{empty_message}")?;
+        writeln!(out, "{}", terminal_safe(empty_message))?;
     } else {
-        writeln!(out, "{table}")?;
+        writeln!(out, "{}", terminal_safe(&table.to_string()))?;
     }
     Ok(())
 }
 
+/// `n` and the noun, in the plural unless `n` is 1: `1 sample`, `2 samples`.
+pub fn count(n: u64, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 /// Prints a line on stdout.
 pub fn line(text: impl std::fmt::Display) -> anyhow::Result<()> {
-    writeln!(std::io::stdout().lock(), "{text}")?;
+    writeln!(
+        std::io::stdout().lock(),
+        "{}",
+        terminal_safe(&text.to_string())
+    )?;
     Ok(())
 }
 
 /// Prints a note for people on stderr (not in quiet mode).
 pub fn note(quiet: bool, text: impl std::fmt::Display) {
     if !quiet {
-        let _ = writeln!(std::io::stderr().lock(), "{text}");
+        let _ = writeln!(
+            std::io::stderr().lock(),
+            "{}",
+            terminal_safe(&text.to_string())
+        );
     }
+}
+
+/// `text` safe to print on a terminal: control characters other than newline and tab, and the
+/// invisible bidirectional controls, are shown escaped (`\u{1b}`), never sent raw, so that a
+/// catalogue's id or title cannot move the cursor, recolour or rewrite the screen (issue #14,
+/// defect 12). JSON output needs none of this: serde escapes control characters itself.
+pub fn terminal_safe(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(is_unsafe) {
+        return Cow::Borrowed(text);
+    }
+    let mut safe = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if is_unsafe(c) {
+            let _ = write!(safe, "\\u{{{:x}}}", c as u32);
+        } else {
+            safe.push(c);
+        }
+    }
+    Cow::Owned(safe)
+}
+
+/// Control characters (C0, DEL, C1) but newline and tab; bidirectional embeddings, overrides
+/// and isolates; the line and paragraph separators.
+fn is_unsafe(c: char) -> bool {
+    (c.is_control() && c != '\n' && c != '\t')
+        || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+        || matches!(c, '\u{2028}' | '\u{2029}')
 }
 
 fn is_terminal() -> bool {
@@ -73,5 +119,20 @@ pub fn first_items(items: &[String], max: usize) -> String {
         format!("{} (+{more})", shown.join(", "))
     } else {
         shown.join(", ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defect_12_control_characters_are_shown_escaped() {
+        assert_eq!(terminal_safe("plain\ttext\n"), "plain\ttext\n");
+        assert_eq!(
+            terminal_safe("\u{1b}[2J\u{1b}]0;x\u{7}id\r\u{9b}"),
+            "\\u{1b}[2J\\u{1b}]0;x\\u{7}id\\u{d}\\u{9b}"
+        );
+        assert_eq!(terminal_safe("a\u{202e}b"), "a\\u{202e}b");
     }
 }

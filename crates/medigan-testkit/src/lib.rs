@@ -9,4 +9,4 @@ mod server;
 mod zips;
 
 pub use server::{RecordedRequest, Route, TestServer};
-pub use zips::{ZipBuilder, zip_bomb, zip_of};
+pub use zips::{ZipBuilder, zip_bomb, zip_of, zip_with_duplicate};

@@ -111,3 +111,20 @@ pub fn zip_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
 pub fn zip_bomb(name: &str, size: usize) -> Vec<u8> {
     ZipBuilder::new().file(name, &vec![0u8; size]).finish()
 }
+
+/// An archive holding two entries both called `name` (`first`, then `second`), which no zip
+/// writer makes on purpose: the second is written under a stand-in name of the same length,
+/// renamed afterwards in its local and central headers.
+pub fn zip_with_duplicate(name: &str, first: &[u8], second: &[u8]) -> Vec<u8> {
+    assert!(!name.is_empty() && !name.contains('#'), "a plain name");
+    let stand_in = format!("{}#", &name[..name.len() - 1]);
+    let mut bytes = zip_of(&[(name, first), (&stand_in, second)]);
+    let (from, to) = (stand_in.as_bytes(), name.as_bytes());
+    let mut at = 0;
+    while let Some(found) = bytes[at..].windows(from.len()).position(|w| w == from) {
+        let start = at + found;
+        bytes[start..start + to.len()].copy_from_slice(to);
+        at = start + to.len();
+    }
+    bytes
+}

@@ -7,6 +7,11 @@
 //! | `GET /api/model` | [`ModelInfo`](crate::ModelInfo) |
 //! | `POST /api/sample` | a [`SampleQuery`] -> `{image, mask, latent, ...}` (PNG data URLs); `204` when a newer request superseded it |
 //! | `POST /api/save` | a [`SampleQuery`] -> `{files}` written into the save folder |
+//!
+//! Every request must name this machine's loopback address in `Host` (`127.0.0.1`, `localhost`
+//! or `[::1]`, any port: an SSH tunnel may use another), and an `Origin`, when sent, must be the
+//! page's own (`http://` + `Host`). So a web page reaching the port through DNS rebinding, or
+//! posting from another site, gets `403` and cannot drive `/api/save` (issue #14, defect 6).
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -15,8 +20,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{StatusCode, header};
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -143,7 +149,54 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/api/sample", post(sample))
         .route("/api/save", post(save))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn(same_origin_only))
         .with_state(state)
+}
+
+/// Refuses (403) a request whose `Host` is not a loopback address or whose `Origin` is not the
+/// page's own.
+async fn same_origin_only(request: Request, next: Next) -> Response {
+    match check_host_and_origin(request.headers()) {
+        Ok(()) => next.run(request).await,
+        Err(reason) => error(StatusCode::FORBIDDEN, &reason),
+    }
+}
+
+/// `Ok` when `Host` names the loopback address and `Origin` (if any) is `http://` + `Host`.
+fn check_host_and_origin(headers: &HeaderMap) -> Result<(), String> {
+    let text = |name| {
+        headers
+            .get(name)
+            .map(|v| v.to_str().unwrap_or("<not text>"))
+    };
+    let host = text(header::HOST).unwrap_or("");
+    if !is_loopback_authority(host) {
+        return Err(format!(
+            "refused: `Host: {}` is not this machine's loopback address (127.0.0.1, localhost or \
+             [::1]); open the address `medigan visualize` printed",
+            host.escape_debug()
+        ));
+    }
+    match text(header::ORIGIN) {
+        Some(origin) if origin != format!("http://{host}") => Err(format!(
+            "refused: a request from `{}`; only the visualiser's own page (http://{host}) may \
+             use this API",
+            origin.escape_debug()
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Whether `authority` (`host[:port]`) names the loopback interface.
+fn is_loopback_authority(authority: &str) -> bool {
+    let host = match authority.rsplit_once(':') {
+        Some((host, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => host,
+        _ => authority,
+    };
+    matches!(
+        host.to_ascii_lowercase().as_str(),
+        "127.0.0.1" | "localhost" | "[::1]"
+    )
 }
 
 async fn page() -> Html<&'static str> {
@@ -229,4 +282,47 @@ fn error(status: StatusCode, message: &str) -> Response {
         Json(json!({ "error": message })),
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(header::HeaderName, &str)]) -> HeaderMap {
+        pairs
+            .iter()
+            .map(|(name, value)| (name.clone(), value.parse().unwrap()))
+            .collect()
+    }
+
+    #[test]
+    fn loopback_hosts_and_own_origins_pass() {
+        for host in ["127.0.0.1:8000", "localhost:9", "LOCALHOST", "[::1]:8765"] {
+            let own = format!("http://{host}");
+            let ok = headers(&[(header::HOST, host), (header::ORIGIN, &own)]);
+            assert_eq!(check_host_and_origin(&ok), Ok(()), "{host}");
+        }
+    }
+
+    #[test]
+    fn foreign_hosts_and_origins_are_refused() {
+        for host in [
+            "evil.example:8000",
+            "127.0.0.1.evil.example",
+            "",
+            "localhost:80:1",
+        ] {
+            let error = check_host_and_origin(&headers(&[(header::HOST, host)])).unwrap_err();
+            assert!(error.contains("loopback"), "{host}: {error}");
+        }
+        let cross = headers(&[
+            (header::HOST, "127.0.0.1:8000"),
+            (header::ORIGIN, "http://evil.example"),
+        ]);
+        assert!(
+            check_host_and_origin(&cross)
+                .unwrap_err()
+                .contains("evil.example")
+        );
+    }
 }

@@ -304,13 +304,29 @@ impl View {
             path: dir.to_path_buf(),
             cause,
         })?;
-        let stem = free_stem(dir, &format!("{}-seed{}", self.info.model_id, query.seed));
+        let stem = reserve_stem(dir, &format!("{}-seed{}", self.info.model_id, query.seed))?;
+        let json_path = dir.join(format!("{stem}.json"));
+        let written = self.write_saved(query, &rendered, dir, &stem);
+        if written.is_err() {
+            let _ = std::fs::remove_file(&json_path); // the reservation; nothing half-saved
+        }
+        written
+    }
+
+    /// Writes the PNG(s), then the JSON record over the reserved (empty) `STEM.json`.
+    fn write_saved(
+        &self,
+        query: &SampleQuery,
+        rendered: &Rendered,
+        dir: &Path,
+        stem: &str,
+    ) -> Result<Vec<PathBuf>, VizError> {
         let mut files = vec![(dir.join(format!("{stem}.png")), rendered.image_png.clone())];
         if let Some(mask) = &rendered.mask_png {
             files.push((dir.join(format!("{stem}_mask.png")), mask.clone()));
         }
         let json_path = dir.join(format!("{stem}.json"));
-        let record = self.save_record(query, &rendered, &json_path);
+        let record = self.save_record(query, rendered, &json_path);
         let json =
             serde_json::to_vec_pretty(&record).map_err(|e| VizError::Generate(e.to_string()))?;
         files.push((json_path, json));
@@ -332,13 +348,15 @@ impl View {
         let moved = query.latent.is_some() || query.offsets.iter().any(|o| *o != 0.0);
         let mut command = format!(
             "medigan generate {} -n 1 --seed {} -o OUT",
-            self.info.model_id, query.seed
+            shell_word(&self.info.model_id),
+            query.seed
         );
         if let Some(label) = &query.class {
-            command.push_str(&format!(" --label {label}"));
+            command.push_str(&format!(" --label {}", shell_word(label)));
         }
         if moved {
-            command.push_str(&format!(" --latent {}", json_path.display()));
+            let path = json_path.display().to_string();
+            command.push_str(&format!(" --latent {}", shell_word(&path)));
         }
         serde_json::json!({
             "model_id": self.info.model_id,
@@ -354,18 +372,46 @@ impl View {
     }
 }
 
-/// The first `stem`, `stem-1`, `stem-2`, ... with no `.json` file in `dir`.
-fn free_stem(dir: &Path, stem: &str) -> String {
-    (0..)
-        .map(|n| {
-            if n == 0 {
-                stem.to_string()
-            } else {
-                format!("{stem}-{n}")
-            }
-        })
-        .find(|s| !dir.join(format!("{s}.json")).exists())
-        .unwrap_or_else(|| stem.to_string())
+/// Most saves of one model and seed in one folder (`STEM`, `STEM-1`, ...).
+const MAX_SAVES_PER_STEM: usize = 10_000;
+
+/// Reserves the first free `stem`, `stem-1`, `stem-2`, ... by creating its `.json` file (empty
+/// until the record is written): the creation is atomic, so concurrent saves never share a
+/// name (issue #14, defect 10).
+fn reserve_stem(dir: &Path, stem: &str) -> Result<String, VizError> {
+    for n in 0..MAX_SAVES_PER_STEM {
+        let candidate = match n {
+            0 => stem.to_string(),
+            n => format!("{stem}-{n}"),
+        };
+        let path = dir.join(format!("{candidate}.json"));
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+        {
+            Ok(_) => return Ok(candidate),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(cause) => return Err(VizError::Save { path, cause }),
+        }
+    }
+    Err(VizError::Save {
+        path: dir.join(format!("{stem}.json")),
+        cause: std::io::Error::other(format!(
+            "{MAX_SAVES_PER_STEM} saves of this seed exist already; move some out of the folder"
+        )),
+    })
+}
+
+/// `word` as one POSIX shell word: as it is when it holds only safe characters, else in single
+/// quotes (issue #14, defect 17).
+fn shell_word(word: &str) -> String {
+    let safe = |c: char| c.is_ascii_alphanumeric() || "_-.,/:=@%+".contains(c);
+    if !word.is_empty() && word.chars().all(safe) {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
+    }
 }
 
 fn finite(values: Vec<f32>, what: &str) -> Result<Vec<f32>, VizError> {
@@ -414,4 +460,32 @@ fn png(array: &ArrayD<f32>, range: [f64; 2]) -> Result<Vec<u8>, VizError> {
         .write_image(&pixels, width as u32, height as u32, color)
         .map_err(|e| VizError::Generate(format!("cannot encode the image: {e}")))?;
     Ok(bytes.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defect_10_a_name_is_reserved_before_the_save_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let stems: Vec<String> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..16)
+                .map(|_| scope.spawn(|| reserve_stem(dir.path(), "m-seed1").unwrap()))
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let mut unique = stems.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), stems.len(), "{stems:?}");
+    }
+
+    #[test]
+    fn defect_17_shell_words_survive_the_shell() {
+        assert_eq!(shell_word("00900_PHANTOM_DEMO"), "00900_PHANTOM_DEMO");
+        assert_eq!(shell_word("/a b/it's"), "'/a b/it'\\''s'");
+        assert_eq!(shell_word("$(x)"), "'$(x)'");
+        assert_eq!(shell_word(""), "''");
+    }
 }

@@ -2,6 +2,7 @@
 
 use crate::catalog::CatalogError;
 use crate::contribute::ContributeError;
+use crate::dataset::DatasetError;
 use crate::evaluate::EvaluateError;
 use crate::generate::GenerateError;
 use crate::output::OutputError;
@@ -39,6 +40,9 @@ pub enum Error {
     /// Preparing or publishing a contribution failed.
     #[error(transparent)]
     Contribute(#[from] ContributeError),
+    /// Verifying or merging a dataset failed.
+    #[error(transparent)]
+    Dataset(#[from] DatasetError),
     /// The entry says `execution.runtime: onnx` but declares no graph (`execution.onnx`).
     #[error("model `{model}` has execution.runtime `onnx` but no execution.onnx declaration")]
     NoGraphDeclared {
@@ -53,11 +57,31 @@ impl Error {
         match self {
             Error::Catalog(e) => e.hint(),
             Error::Runtime(e) => e.hint(),
-            Error::Generate(GenerateError::Runtime(e)) => e.hint(),
+            Error::Generate(e) => e.hint(),
             Error::Evaluate(e) => e.hint(),
             Error::Contribute(e) => e.hint(),
+            Error::Dataset(e) => e.hint(),
             Error::Legacy(e) => e.hint(),
-            Error::Generate(GenerateError::Legacy(e)) => e.hint(),
+            Error::Store(StoreError::Io { source, path, .. })
+                if matches!(
+                    source.kind(),
+                    std::io::ErrorKind::PermissionDenied
+                        | std::io::ErrorKind::ReadOnlyFilesystem
+                        | std::io::ErrorKind::NotADirectory
+                ) =>
+            {
+                Some(format!(
+                    "medigan cannot write its cache at `{}`; choose a writable folder with \
+                     `--cache-dir DIR` or MEDIGAN_HOME=DIR",
+                    path.display()
+                ))
+            }
+            Error::Store(e) if e.is_download_failure() => Some(
+                "without the network, download the package on another machine and give a \
+                 catalogue whose `package_link` is the local .zip or folder: `--catalog FILE` \
+                 (or MEDIGAN_CATALOG=FILE) reads it offline"
+                    .into(),
+            ),
             Error::NoGraphDeclared { .. } => Some(
                 "declare the graph's inputs and outputs under execution.onnx (see \
                  docs/model-format.md), or drop execution.runtime for a Python package"

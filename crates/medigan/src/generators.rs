@@ -213,8 +213,14 @@ impl Generators {
 
     /// The package store, created on first use.
     pub fn store(&self) -> &Store {
-        self.store
-            .get_or_init(|| Store::new(self.settings.home.clone(), self.settings.offline))
+        self.store.get_or_init(|| {
+            let store = Store::new(self.settings.home.clone(), self.settings.offline);
+            store.set_always_rehash(
+                std::env::var("MEDIGAN_VERIFY")
+                    .is_ok_and(|v| matches!(v.trim(), "1" | "true" | "yes" | "on")),
+            );
+            store
+        })
     }
 
     /// The loaded model (native or legacy), fetching its package on first use (kept for
@@ -246,7 +252,7 @@ impl Generators {
             SourceKind::File | SourceKind::Upstream => {
                 Path::new(&source.location).parent().map(Path::to_path_buf)
             }
-            SourceKind::Bundled | SourceKind::Url => None,
+            SourceKind::Snapshot | SourceKind::Bundled | SourceKind::Url => None,
         })
     }
 
@@ -353,9 +359,39 @@ impl Generators {
         model_id: &str,
         request: &GenerateRequest,
     ) -> Result<Vec<Sample>> {
+        request.check()?;
+        let indices = request.indices();
+        self.check_in_memory(model_id, indices.end - indices.start)?;
         Ok(self
             .stream(model_id, request)?
             .collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// Refuses `count` samples of a native model in memory when they would need more than
+    /// [`crate::limits::max_in_memory_bytes`], before anything is generated; the error names
+    /// the size. (Legacy models declare no sample size, and are not checked.)
+    pub fn check_in_memory(&self, model_id: &str, count: u64) -> Result<()> {
+        let entry = self.catalog()?.resolve(model_id)?;
+        let Some(spec) = entry.metadata.execution.onnx.as_ref() else {
+            return Ok(());
+        };
+        let per_sample: u64 = spec
+            .outputs
+            .iter()
+            .map(|o| (o.sample_len() as u64).saturating_mul(4))
+            .fold(0, u64::saturating_add);
+        let bytes = per_sample.saturating_mul(count);
+        let limit = crate::limits::max_in_memory_bytes();
+        if bytes > limit {
+            return Err(generate::GenerateError::TooLargeForMemory {
+                model: entry.id.clone(),
+                samples: count,
+                bytes,
+                limit,
+            }
+            .into());
+        }
+        Ok(())
     }
 
     /// A stream over a run's samples, one batch at a time, for training loops.

@@ -11,6 +11,7 @@
 //! | [`store`] | download, verify, unpack and cache packages | part of `model_executor` |
 //! | [`runtime`] | run a loaded generator (onnxruntime, tract) | `model_executor` |
 //! | [`evaluate`] | FID, its real-real lower bound and the FID ratio; feature extractors | the paper's `tests/fid.py` |
+//! | [`dataset`] | verify and merge the manifests of sharded runs, root digest | - |
 //! | [`legacy`] | run packages in the original Python format, one environment each | `model_executor` |
 //! | [`home`] | the on-disk layout of medigan's cache | - |
 #![deny(missing_docs)]
@@ -19,12 +20,16 @@
 pub mod bundled;
 pub mod catalog;
 pub mod contribute;
+pub mod dataset;
 pub mod error;
 pub mod evaluate;
+#[doc(hidden)]
+pub mod fuzz_api;
 pub mod generate;
 mod generators;
 pub mod home;
 pub mod legacy;
+pub mod limits;
 pub mod model;
 pub mod output;
 pub mod progress;

@@ -10,6 +10,7 @@ from .exceptions import (
     LegacyModelError as LegacyModelError,
     OfflineError as OfflineError,
     OutputError as OutputError,
+    SampleMemoryError as SampleMemoryError,
     SearchError as SearchError,
     StoreError as StoreError,
     UnknownModelError as UnknownModelError,

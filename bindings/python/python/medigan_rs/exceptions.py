@@ -21,6 +21,7 @@ __all__ = [
     "StoreError",
     "BackendError",
     "GenerateError",
+    "SampleMemoryError",
     "OutputError",
     "NotNativeError",
     "LegacyModelError",
@@ -64,6 +65,12 @@ class BackendError(MediganError):
 
 class GenerateError(MediganError, ValueError):
     """A generation request is malformed or cannot be run (label, inputs, shard, options)."""
+
+
+class SampleMemoryError(GenerateError, MemoryError):
+    """The samples asked for in memory would not fit; the message names the bytes they would
+    need and the limit (`MEDIGAN_MAX_IN_MEMORY_BYTES`, default: the memory available). Raised
+    before anything is generated."""
 
 
 class OutputError(MediganError, OSError):

@@ -50,7 +50,8 @@ pub fn run(
             }
         }
         CacheCommand::Verify(args) => {
-            let report = store.verify(&args.key).map_err(medigan::Error::from)?;
+            let key = store_key(generators, &args.key);
+            let report = store.verify(&key).map_err(medigan::Error::from)?;
             if out.json {
                 render::json(
                     &json!({"sha256": report.sha256, "ok": report.is_ok(), "checked": report.checked,
@@ -85,7 +86,8 @@ pub fn run(
             }
         }
         CacheCommand::Rm(args) => {
-            let removed = store.remove(&args.key).map_err(medigan::Error::from)?;
+            let key = store_key(generators, &args.key);
+            let removed = store.remove(&key).map_err(medigan::Error::from)?;
             if out.json {
                 render::json(&json!({"removed": removed.sha256, "dir": removed.dir}))?;
             } else {
@@ -98,6 +100,17 @@ pub fn run(
         }
     }
     super::success()
+}
+
+/// What the store knows a package by: a model id in any form the other commands take (`900`,
+/// `00900`, a prefix) becomes the full id it was fetched as; anything else (a sha256 or a
+/// prefix of one) is passed on as it is.
+fn store_key(generators: &Generators, key: &str) -> String {
+    generators
+        .catalog()
+        .ok()
+        .and_then(|catalog| catalog.resolve(key).ok())
+        .map_or_else(|| key.to_string(), |entry| entry.id.clone())
 }
 
 fn human_size(bytes: u64) -> String {

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::bail;
 use medigan::Generators;
-use medigan::generate::GenerateRequest;
+use medigan::generate::{GenerateRequest, Shard, shard_from_environment};
 use medigan::output::Format;
 use serde_json::json;
 
@@ -16,7 +16,7 @@ use crate::settings::Output;
 
 /// Generates the requested samples into the output folder and reports what was written.
 pub fn run(generators: &Generators, args: &GenerateArgs, out: Output) -> anyhow::Result<ExitCode> {
-    let request = request(args)?;
+    let request = request(args, out)?;
     let format: Format = args.format.parse().map_err(medigan::Error::from)?;
     let bar = Bar::new(out.quiet);
     super::consent_to_legacy(generators, args.install_dependencies);
@@ -50,9 +50,9 @@ pub fn run(generators: &Generators, args: &GenerateArgs, out: Output) -> anyhow:
         }))?;
     } else {
         render::line(format!(
-            "Wrote {} samples ({} files) of {} to {} in {:.2} s ({rate:.0} samples/s)\nmanifest: {}",
-            summary.samples,
-            summary.files,
+            "Wrote {} ({}) of {} to {} in {:.2} s ({rate:.0} samples/s)\nmanifest: {}",
+            render::count(summary.samples, "sample"),
+            render::count(summary.files, "file"),
             model_id,
             args.output.display(),
             summary.elapsed.as_secs_f64(),
@@ -62,13 +62,8 @@ pub fn run(generators: &Generators, args: &GenerateArgs, out: Output) -> anyhow:
     super::success()
 }
 
-fn request(args: &GenerateArgs) -> anyhow::Result<GenerateRequest> {
-    let shard = args
-        .shard
-        .as_deref()
-        .map(str::parse)
-        .transpose()
-        .map_err(medigan::Error::from)?;
+fn request(args: &GenerateArgs, out: Output) -> anyhow::Result<GenerateRequest> {
+    let shard = shard(args, out)?;
     Ok(GenerateRequest {
         num_samples: args.num_samples,
         seed: args.seed,
@@ -79,6 +74,29 @@ fn request(args: &GenerateArgs) -> anyhow::Result<GenerateRequest> {
         threads: args.threads,
         options: options(&args.options)?,
     })
+}
+
+/// The shard of `--shard K/N`, or of `--shard auto` from the scheduler's environment (said on
+/// stderr, so a job's log shows which shard it ran).
+fn shard(args: &GenerateArgs, out: Output) -> anyhow::Result<Option<Shard>> {
+    match args.shard.as_deref().map(str::trim) {
+        None => Ok(None),
+        Some("auto") => {
+            // A scheduler reruns a failed or requeued task as is. Once runs are resumable
+            // (issue #14's journal, `--resume`), `--shard auto` should imply `--resume`, so
+            // that rerun continues the shard instead of being refused.
+            let (shard, origin) =
+                shard_from_environment(args.shards).map_err(medigan::Error::from)?;
+            render::note(out.quiet, format!("shard {shard} from the {origin}"));
+            Ok(Some(shard))
+        }
+        Some(explicit) => {
+            if let Some(n) = args.shards {
+                bail!("--shards {n} goes with --shard auto; --shard {explicit} already says N");
+            }
+            Ok(Some(explicit.parse().map_err(medigan::Error::from)?))
+        }
+    }
 }
 
 /// The latent of `--latent`: the `latent` of a file saved by the visualiser, or a JSON array.

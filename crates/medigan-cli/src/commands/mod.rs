@@ -1,14 +1,17 @@
 //! One file per subcommand: each calls the library and prints, nothing more.
 
+mod audit;
 mod cache;
 mod catalog;
 mod contribute;
+mod dataset;
 mod evaluate;
 mod fid;
 mod generate;
 mod info;
 mod init_model;
 mod list;
+mod metrics;
 mod search;
 mod test;
 mod visualize;
@@ -23,6 +26,7 @@ use crate::settings;
 /// Runs the parsed command line and returns the exit status.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let generators = Generators::new(settings::library_settings(&cli.global)?);
+    generators.store().set_always_rehash(cli.global.verify);
     let out = settings::output(&cli.global);
     match cli.command {
         Command::List => list::run(&generators, out),
@@ -31,10 +35,13 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Lookup(args) => search::lookup(&generators, &args, out),
         Command::Info(args) => info::run(&generators, &args, out),
         Command::Generate(args) => generate::run(&generators, &args, out),
+        Command::Dataset(command) => dataset::run(command, out),
         Command::Cache(command) => cache::run(&generators, command, out),
         Command::Catalog(command) => catalog::run(&generators, command, out),
         Command::Fid(args) => fid::run(&generators, &args, out),
         Command::Evaluate(args) => evaluate::run(&generators, &args, out),
+        Command::Metrics(args) => metrics::run(&generators, &args, out),
+        Command::Audit(args) => audit::run(&generators, &args, out),
         Command::Test(args) => test::run(&generators, &args, out),
         Command::Visualize(args) => visualize::run(&generators, &args, out),
         Command::InitModel(args) => init_model::run(&args, out),

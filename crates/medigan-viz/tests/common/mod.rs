@@ -40,11 +40,21 @@ fn fixture_catalog(case: &str) -> PathBuf {
 
 /// Serves `model` from the fixture `case` (or the bundled catalogue when `case` is `None`).
 pub fn serve(case: Option<&str>, model: &str, slider_grouper: usize) -> Served {
+    serve_saving_to(case, model, slider_grouper, "saved")
+}
+
+/// [`serve`], saving into the folder `save_name` of the temporary home.
+pub fn serve_saving_to(
+    case: Option<&str>,
+    model: &str,
+    slider_grouper: usize,
+    save_name: &str,
+) -> Served {
     let home = TempDir::new().unwrap();
     let explicit = case
         .map(|c| vec![fixture_catalog(c).display().to_string()])
         .unwrap_or_default();
-    serve_in(home, explicit, model, slider_grouper, false)
+    serve_in(home, explicit, model, slider_grouper, false, save_name)
 }
 
 /// The numpy package of a legacy model with a 16-value latent: `input_latent_vector`
@@ -94,7 +104,7 @@ pub fn serve_legacy(init_py: &str, latent_size: Option<usize>, slider_grouper: u
     let path = home.path().join("global.json");
     std::fs::write(&path, serde_json::to_vec(&catalog).unwrap()).unwrap();
     let explicit = vec![path.display().to_string()];
-    serve_in(home, explicit, "90301", slider_grouper, true)
+    serve_in(home, explicit, "90301", slider_grouper, true, "saved")
 }
 
 fn serve_in(
@@ -103,6 +113,7 @@ fn serve_in(
     model: &str,
     slider_grouper: usize,
     consent: bool,
+    save_name: &str,
 ) -> Served {
     let generators = Generators::new(Settings {
         home: Home::new(home.path().join("home")),
@@ -120,7 +131,7 @@ fn serve_in(
         generators.set_legacy_settings(legacy);
     }
     let view = View::open(&generators, model, slider_grouper).unwrap();
-    let save_dir = home.path().join("saved");
+    let save_dir = home.path().join(save_name);
     let server = medigan_viz::start(
         view,
         VizOptions {

@@ -152,11 +152,13 @@ pub fn parse_catalog(
     text: &str,
     source_name: &str,
 ) -> Result<(Entries, Vec<Problem>), CatalogError> {
-    let root: Value = serde_json::from_str(text).map_err(|cause| CatalogError::Json {
+    let json_error = |cause| CatalogError::Json {
         source_name: source_name.to_string(),
         cause,
-    })?;
-    let problems = validate::validate_catalog(&root);
+    };
+    let root: Value = serde_json::from_str(text).map_err(json_error)?;
+    let mut problems = validate::duplicate_ids(text);
+    problems.extend(validate::validate_catalog(&root));
     let (errors, warnings): (Vec<_>, Vec<_>) = problems
         .into_iter()
         .partition(|p| p.severity == Severity::Error);
@@ -173,6 +175,26 @@ pub fn parse_catalog(
         .into_iter()
         .map(|(id, value)| typed_entry(&id, value, source_name).map(|m| (id, m)))
         .collect::<Result<Vec<_>, _>>()?;
+    Ok((entries, warnings))
+}
+
+/// [`parse_catalog`] for a catalogue fetched from a URL: its packages must be fetched over
+/// http(s) too (or be bundled), never read from local files or folders.
+pub fn parse_remote_catalog(
+    text: &str,
+    source_name: &str,
+) -> Result<(Entries, Vec<Problem>), CatalogError> {
+    let (entries, warnings) = parse_catalog(text, source_name)?;
+    let problems: Vec<Problem> = entries
+        .iter()
+        .filter_map(|(id, m)| validate::remote_package_link(id, &m.execution.package_link))
+        .collect();
+    if !problems.is_empty() {
+        return Err(CatalogError::Invalid {
+            source_name: source_name.to_string(),
+            problems,
+        });
+    }
     Ok((entries, warnings))
 }
 

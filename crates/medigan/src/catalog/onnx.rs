@@ -4,8 +4,37 @@
 //! declared shape is what one sample needs or gives (`[C, H, W]` in 2D, `[C, D, H, W]` in 3D).
 //! See `docs/model-format.md` for the format as a contributor sees it.
 
+use std::path::{Component, Path};
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+
+/// Smallest accepted `truncation` of a latent: values are drawn until `|z| <= truncation`, which
+/// takes about `1.25 / truncation` draws each, so a tiny truncation would never end.
+pub const MIN_TRUNCATION: f64 = 0.01;
+
+/// Most values one declared input or output of one sample may hold (2^31: 8 GiB of float32).
+/// Larger declarations are refused before anything is allocated.
+pub const MAX_DECLARED_VALUES: u64 = 1 << 31;
+
+/// Why `graph` (the declared graph file) is not a plain relative path inside the package, if it
+/// is not.
+pub fn graph_path_problem(graph: &str) -> Option<&'static str> {
+    if graph.is_empty() {
+        return Some("it is empty");
+    }
+    if graph.starts_with(['/', '\\']) {
+        return Some("it is an absolute path");
+    }
+    for component in Path::new(graph).components() {
+        match component {
+            Component::Normal(_) | Component::CurDir => {}
+            Component::ParentDir => return Some("it leaves the package (`..`)"),
+            Component::RootDir | Component::Prefix(_) => return Some("it is an absolute path"),
+        }
+    }
+    None
+}
 
 /// The ONNX part of a native package's metadata.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -5,7 +5,10 @@
 
 use std::fmt;
 
+use serde::de::{Deserializer as _, IgnoredAny, MapAccess, Visitor};
 use serde_json::{Map, Value};
+
+use super::onnx::{MAX_DECLARED_VALUES, MIN_TRUNCATION, graph_path_problem};
 
 /// How bad a problem is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -41,6 +44,75 @@ impl fmt::Display for Problem {
             self.model, self.path, self.message
         )
     }
+}
+
+/// Validates catalogue JSON text: everything [`validate_catalog`] checks, and that no model id
+/// appears twice (a JSON object keeps only the last of duplicate keys, so this needs the text).
+pub fn validate_catalog_text(text: &str) -> Result<Vec<Problem>, serde_json::Error> {
+    let root: Value = serde_json::from_str(text)?;
+    let mut problems = duplicate_ids(text);
+    problems.extend(validate_catalog(&root));
+    Ok(problems)
+}
+
+/// An error for every model id that appears more than once at the top level of `text`.
+pub fn duplicate_ids(text: &str) -> Vec<Problem> {
+    let mut deserializer = serde_json::Deserializer::from_str(text);
+    let Ok(keys) = deserializer.deserialize_map(TopLevelKeys) else {
+        return Vec::new(); // not an object: `validate_catalog` says so
+    };
+    let mut seen = std::collections::HashSet::new();
+    let mut reported = std::collections::HashSet::new();
+    keys.into_iter()
+        .filter(|key| !seen.insert(key.clone()) && reported.insert(key.clone()))
+        .map(|key| Problem {
+            model: key,
+            path: "<id>".into(),
+            message: "this model id appears more than once in the catalogue (only the last \
+                      would be used); give each entry its own id"
+                .into(),
+            severity: Severity::Error,
+        })
+        .collect()
+}
+
+/// Collects the keys of a JSON object, skipping the values.
+struct TopLevelKeys;
+
+impl<'de> Visitor<'de> for TopLevelKeys {
+    type Value = Vec<String>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Vec<String>, A::Error> {
+        let mut keys = Vec::new();
+        while let Some(key) = map.next_key::<String>()? {
+            map.next_value::<IgnoredAny>()?;
+            keys.push(key);
+        }
+        Ok(keys)
+    }
+}
+
+/// A problem when `link` (an entry's `package_link`) is not fetched over the network: a
+/// catalogue downloaded from a URL must not make medigan read local files (issue #14, defect 13).
+pub fn remote_package_link(model: &str, link: &str) -> Option<Problem> {
+    let lower = link.trim().to_ascii_lowercase();
+    let remote = ["https://", "http://", crate::bundled::SCHEME]
+        .iter()
+        .any(|scheme| lower.starts_with(scheme));
+    (!remote).then(|| Problem {
+        model: model.to_string(),
+        path: "execution.package_link".into(),
+        message: format!(
+            "a catalogue fetched from a URL may only link packages by http(s) URL, found {}; \
+             only a catalogue read from a local file may name local packages",
+            describe(&Value::String(link.to_string()))
+        ),
+        severity: Severity::Error,
+    })
 }
 
 /// Validates a whole catalogue (an object mapping model ids to entries).
@@ -125,6 +197,20 @@ impl Checker<'_> {
             self.error(
                 "<id>".into(),
                 "model ids look like `00001_NAME`: five digits, an underscore, a name".into(),
+            );
+        }
+        if let Some(bad) = self
+            .model
+            .chars()
+            .find(|c| c.is_control() || matches!(c, '/' | '\\'))
+        {
+            self.error(
+                "<id>".into(),
+                format!(
+                    "{:?} is not allowed in a model id (it names folders and files); use \
+                     letters, digits and `_`",
+                    bad
+                ),
             );
         }
     }
@@ -320,6 +406,16 @@ impl Checker<'_> {
             return;
         };
         self.required_string(spec, at, "graph");
+        if let Some(reason) = spec
+            .get("graph")
+            .and_then(Value::as_str)
+            .and_then(graph_path_problem)
+        {
+            self.error(
+                join(at, "graph"),
+                format!("refused: {reason}; name a file inside the package, e.g. \"model.onnx\""),
+            );
+        }
         if let Some(inputs) = self.required(spec, at, "inputs", "a list of inputs") {
             self.onnx_ports(inputs, "execution.onnx.inputs", true);
         }
@@ -384,6 +480,12 @@ impl Checker<'_> {
                 ),
             }
         }
+        if let Some(truncation) = port.get("truncation").filter(|t| !t.is_null()) {
+            self.truncation(truncation, &join(at, "truncation"));
+        }
+        if !input && let Some(spacing) = port.get("spacing") {
+            self.spacing(spacing, port.get("shape"), &join(at, "spacing"));
+        }
         if let Some(range) = port.get("range") {
             self.range(range, &join(at, "range"));
         } else if !input {
@@ -394,16 +496,54 @@ impl Checker<'_> {
         }
     }
 
+    fn truncation(&mut self, value: &Value, path: &str) {
+        match value.as_f64() {
+            Some(t) if t.is_finite() && t >= MIN_TRUNCATION => {}
+            _ => self.error(
+                path.into(),
+                format!(
+                    "expected a number >= {MIN_TRUNCATION} (latent values are redrawn until \
+                     |z| <= truncation; leave it out for none), found {}",
+                    describe(value)
+                ),
+            ),
+        }
+    }
+
+    fn spacing(&mut self, spacing: &Value, shape: Option<&Value>, path: &str) {
+        let Some(shape) = shape.and_then(declared_dims) else {
+            return; // the shape's own problem is reported
+        };
+        if let Err(e) = crate::output::declared_spacing(Some(spacing), path, &shape) {
+            let message = match e {
+                crate::output::OutputError::Metadata { reason, .. } => reason,
+                other => other.to_string(),
+            };
+            self.error(path.into(), message);
+        }
+    }
+
     fn shape(&mut self, shape: &Value, path: &str, output: bool) {
-        let dims = shape.as_array().map(|items| {
-            items
-                .iter()
-                .map(|d| d.as_u64().filter(|&d| d > 0))
-                .collect::<Option<Vec<_>>>()
+        let dims = declared_dims(shape);
+        let values = dims.as_ref().map(|dims| {
+            dims.iter()
+                .try_fold(1u64, |n, &d| n.checked_mul(d as u64))
+                .unwrap_or(u64::MAX)
         });
+        if values.is_some_and(|n| n > MAX_DECLARED_VALUES) {
+            self.error(
+                path.into(),
+                format!(
+                    "declares more than {MAX_DECLARED_VALUES} values per sample ({}); medigan \
+                     refuses samples this large",
+                    describe(shape)
+                ),
+            );
+            return;
+        }
         match dims {
-            Some(Some(dims)) if !output || dims.len() == 3 || dims.len() == 4 => {}
-            Some(Some(_)) => self.error(
+            Some(dims) if !output || dims.len() == 3 || dims.len() == 4 => {}
+            Some(_) => self.error(
                 path.into(),
                 "expected [C, H, W] for images or [C, D, H, W] for volumes".into(),
             ),
@@ -490,6 +630,19 @@ impl Checker<'_> {
             ),
         }
     }
+}
+
+/// A shape as positive sizes; `None` unless it is a list of positive integers.
+fn declared_dims(shape: &Value) -> Option<Vec<usize>> {
+    shape
+        .as_array()?
+        .iter()
+        .map(|d| {
+            d.as_u64()
+                .filter(|&d| d > 0)
+                .and_then(|d| usize::try_from(d).ok())
+        })
+        .collect()
 }
 
 fn join(at: &str, key: &str) -> String {

@@ -54,6 +54,14 @@ pub enum GenerateError {
         /// What was given.
         value: String,
     },
+    /// `--shard auto` found no usable shard in the scheduler's environment.
+    #[error("--shard auto: {reason}")]
+    ShardEnvironment {
+        /// What was found (or not).
+        reason: String,
+        /// What to do instead.
+        hint: String,
+    },
     /// A malformed request value.
     #[error("invalid {what}: {reason}")]
     BadRequest {
@@ -86,6 +94,34 @@ pub enum GenerateError {
         /// The declared per-sample shape.
         expected: Vec<usize>,
     },
+    /// Samples asked for in memory would not fit (see [`crate::limits::max_in_memory_bytes`]).
+    #[error(
+        "{samples} samples of `{model}` would need {bytes} bytes of memory, more than the {limit} \
+         that may be used (MEDIGAN_MAX_IN_MEMORY_BYTES, default: the memory available)"
+    )]
+    TooLargeForMemory {
+        /// The model.
+        model: String,
+        /// Samples asked for.
+        samples: u64,
+        /// Bytes they would need.
+        bytes: u64,
+        /// Bytes allowed.
+        limit: u64,
+    },
+    /// One declared sample is larger than allowed (see [`crate::limits::max_sample_bytes`]).
+    #[error(
+        "one sample of `{model}` declares {bytes} bytes, more than the {limit} allowed per sample \
+         (MEDIGAN_MAX_SAMPLE_BYTES)"
+    )]
+    SampleTooLarge {
+        /// The model.
+        model: String,
+        /// Bytes one sample declares (image and mask, float32).
+        bytes: u64,
+        /// Bytes allowed.
+        limit: u64,
+    },
     /// The output directory cannot be used.
     #[error("output directory `{}` is not writable: {cause}", path.display())]
     OutputDir {
@@ -109,4 +145,21 @@ pub enum GenerateError {
     /// The run was stopped by the caller ([`crate::progress::Progress::is_cancelled`]).
     #[error("generation cancelled")]
     Cancelled,
+}
+
+impl GenerateError {
+    /// A line telling the user what to do next, if there is one.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            GenerateError::Runtime(e) => e.hint(),
+            GenerateError::Legacy(e) => e.hint(),
+            GenerateError::ShardEnvironment { hint, .. } => Some(hint.clone()),
+            GenerateError::TooLargeForMemory { .. } => Some(
+                "write them to a folder (`save_images=True`, `medigan generate -o DIR`) or \
+                 stream them (`Generators::stream`, the torch DataLoader)"
+                    .into(),
+            ),
+            _ => None,
+        }
+    }
 }

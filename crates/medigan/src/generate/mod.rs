@@ -9,6 +9,7 @@ mod inputs;
 mod onnx;
 mod pipeline;
 mod request;
+pub mod shard_env;
 mod stream;
 
 use std::sync::Arc;
@@ -20,6 +21,7 @@ pub use inputs::{expand_inputs, load_input_image};
 pub use onnx::{OnnxGenerator, SampleConditioning, seeded_latent};
 pub use pipeline::{RunSummary, WriteTarget, write_run};
 pub use request::{GenerateRequest, Shard};
+pub use shard_env::{ShardOrigin, shard_from_environment};
 pub use stream::SampleStream;
 
 use crate::sample::Sample;

@@ -13,6 +13,8 @@ pub struct OnnxGenerator {
     model: String,
     spec: OnnxSpec,
     session: Box<dyn Session>,
+    /// Whether non-finite outputs were reported already (once per generator).
+    warned_non_finite: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for OnnxGenerator {
@@ -85,6 +87,7 @@ impl OnnxGenerator {
             model: model.into(),
             spec,
             session,
+            warned_non_finite: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -258,9 +261,31 @@ impl OnnxGenerator {
         if data.shape() != batched(batch, &spec.shape).as_slice() {
             return Err(self.shape_error(spec, data.shape().to_vec()));
         }
+        self.report_non_finite(spec, data);
         Ok(Some(
             data.axis_iter(Axis(0)).map(|a| a.to_owned()).collect(),
         ))
+    }
+
+    /// Warns (once per generator) when an output holds NaN or infinite values: the writers
+    /// store them as their format can (float formats keep them, 8/16-bit ones cannot), so the
+    /// user must hear of it (issue #14, defect 21).
+    fn report_non_finite(&self, spec: &OutputSpec, data: &ArrayD<f32>) {
+        let bad = data.iter().filter(|v| !v.is_finite()).count();
+        if bad == 0
+            || self
+                .warned_non_finite
+                .swap(true, std::sync::atomic::Ordering::Relaxed)
+        {
+            return;
+        }
+        tracing::warn!(
+            "model `{}` gave {bad} NaN or infinite values (of {}) in output `{}`; the samples hold \
+             them as their format can: check the model, its inputs and its declared range",
+            self.model,
+            data.len(),
+            spec.name
+        );
     }
 
     fn shape_error(&self, spec: &OutputSpec, got: Vec<usize>) -> GenerateError {

@@ -74,6 +74,17 @@ impl GenerateRequest {
                 reason: "it must be at least 1".into(),
             });
         }
+        let max_threads = crate::limits::max_threads();
+        if let Some(threads) = self.threads.filter(|&t| t > max_threads) {
+            return Err(GenerateError::BadRequest {
+                what: "thread count",
+                reason: format!(
+                    "{threads} is more than {max_threads} (4 per core of the {} this process may \
+                     use); leave --threads out to use every core",
+                    crate::limits::cores()
+                ),
+            });
+        }
         Ok(())
     }
 

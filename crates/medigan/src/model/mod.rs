@@ -249,7 +249,11 @@ impl Model {
     pub fn workers(&self, plan: &RunPlan, threads: usize) -> (usize, usize) {
         match self {
             Model::Native(_) => {
-                let workers = threads.min(plan.batch_count()).max(1);
+                // One session per worker, never more than the cores (issue #14, defect 19).
+                let workers = threads
+                    .min(plan.batch_count())
+                    .min(crate::limits::cores())
+                    .max(1);
                 (workers, (threads / workers).max(1))
             }
             Model::Legacy(_) => (1, threads.max(1)),

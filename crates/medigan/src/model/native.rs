@@ -56,6 +56,7 @@ pub fn fetch_native(
             });
         }
     };
+    check_sample_size(&entry.id, &spec)?;
     let package = fetch_package(entry, store, base, progress)?;
     let graph = runtime::graph_path(&package.dir, &spec)?;
     Ok(NativeModel {
@@ -67,6 +68,26 @@ pub fn fetch_native(
         sessions: Mutex::new(Vec::new()),
         hint: Mutex::new(None),
     })
+}
+
+/// Refuses a model whose declared sample (image and mask, float32) is larger than
+/// [`crate::limits::max_sample_bytes`], before anything is downloaded or allocated.
+fn check_sample_size(model: &str, spec: &OnnxSpec) -> Result<()> {
+    let bytes = spec
+        .outputs
+        .iter()
+        .map(|o| (o.sample_len() as u64).saturating_mul(4))
+        .fold(0, u64::saturating_add);
+    let limit = crate::limits::max_sample_bytes();
+    if bytes > limit {
+        return Err(GenerateError::SampleTooLarge {
+            model: model.to_string(),
+            bytes,
+            limit,
+        }
+        .into());
+    }
+    Ok(())
 }
 
 fn fetch_package(

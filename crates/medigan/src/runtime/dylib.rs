@@ -242,9 +242,11 @@ paths += sys.path\n\
 print('\\n'.join(p for p in paths if p))\n";
 
 fn query_python() -> Result<Vec<PathBuf>, &'static str> {
+    // `-I` (isolated): neither the working directory nor the script's folder is put on
+    // `sys.path` and `PYTHON*` variables are ignored, so a `sysconfig.py` or `site.py` in the
+    // folder medigan runs from is never imported (issue #14, defect 1). `-S`: no `site` hooks.
     let output = Command::new("python3")
-        .args(["-S", "-c", PYTHON_SITE_SCRIPT])
-        .env_remove("PYTHONSTARTUP")
+        .args(["-I", "-S", "-c", PYTHON_SITE_SCRIPT])
         .output()
         .map_err(|_| "python3 not found")?;
     if !output.status.success() {

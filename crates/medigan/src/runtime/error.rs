@@ -214,6 +214,31 @@ pub enum RuntimeError {
         graph: PathBuf,
     },
 
+    /// A batch ran longer than the inference time limit (see [`crate::limits`]).
+    #[error(
+        "inference of `{}` ({backend}) took longer than {seconds} s; MEDIGAN_INFERENCE_TIMEOUT sets the limit per batch",
+        graph.display()
+    )]
+    InferenceTimeout {
+        /// The graph file.
+        graph: PathBuf,
+        /// The backend.
+        backend: BackendKind,
+        /// The limit, in seconds.
+        seconds: u64,
+    },
+
+    /// The backend panicked while running the graph (caught; the session is not used again).
+    #[error("{backend} failed inside while running `{}`: {message}", graph.display())]
+    BackendPanicked {
+        /// The graph file.
+        graph: PathBuf,
+        /// The backend.
+        backend: BackendKind,
+        /// The panic's message.
+        message: String,
+    },
+
     /// The backend failed while running the graph.
     #[error("{backend} failed to run `{}` on a batch of {batch}", graph.display())]
     Run {
@@ -279,6 +304,10 @@ impl RuntimeError {
             }
             RuntimeError::CudaUnavailable { .. } => Some(
                 "install the `onnxruntime-gpu` wheel and the CUDA 12 libraries, or run on the CPU"
+                    .into(),
+            ),
+            RuntimeError::InferenceTimeout { .. } => Some(
+                "a smaller --batch, or MEDIGAN_INFERENCE_TIMEOUT=SECONDS (0: no limit) for a model that is just slow"
                     .into(),
             ),
             RuntimeError::Declaration { .. } => Some(

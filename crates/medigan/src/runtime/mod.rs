@@ -21,8 +21,9 @@ mod ort_backend;
 mod session;
 mod tract_backend;
 mod tract_facts;
+mod watchdog;
 
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 pub use check::{Dim, GraphSignature, Mismatch, Port, PortInfo, check_declaration};
 pub use dylib::{LibrarySource, ORT_DYLIB_PATH, OrtLibrary, find_onnxruntime};
@@ -32,6 +33,7 @@ pub use session::{
     BackendKind, Device, ElemType, NamedOutput, NamedTensor, Session, SessionOptions, TensorData,
 };
 pub use tract_backend::{TractPlanning, TractSession};
+pub use watchdog::{GuardedSession, INFERENCE_THREAD, panic_message};
 
 use crate::catalog::OnnxSpec;
 
@@ -76,7 +78,24 @@ impl std::fmt::Debug for LoadedSession {
 ///
 /// Without an explicit backend, a library that is found but cannot be opened (too old, broken)
 /// also falls back to tract, with a hint saying why.
+///
+/// The session runs on a thread of its own, with the time limit per batch of
+/// [`crate::limits::inference_timeout`] and backend panics turned into errors ([`GuardedSession`]).
 pub fn open_session(
+    graph: &Path,
+    spec: &OnnxSpec,
+    options: &SessionOptions,
+) -> Result<LoadedSession, RuntimeError> {
+    let loaded = open_unguarded(graph, spec, options)?;
+    let timeout = crate::limits::inference_timeout();
+    let session = GuardedSession::new(loaded.session, graph.to_path_buf(), timeout)?;
+    Ok(LoadedSession {
+        session: Box::new(session),
+        hint: loaded.hint,
+    })
+}
+
+fn open_unguarded(
     graph: &Path,
     spec: &OnnxSpec,
     options: &SessionOptions,
@@ -134,20 +153,10 @@ pub fn graph_path(package_dir: &Path, spec: &OnnxSpec) -> Result<PathBuf, Runtim
         graph: spec.graph.clone(),
         reason,
     };
+    if let Some(reason) = crate::catalog::graph_path_problem(&spec.graph) {
+        return Err(refuse(reason));
+    }
     let relative = Path::new(&spec.graph);
-    if spec.graph.is_empty() {
-        return Err(refuse("it is empty"));
-    }
-    for component in relative.components() {
-        match component {
-            Component::Normal(_) => {}
-            Component::ParentDir => return Err(refuse("it leaves the package (`..`)")),
-            Component::CurDir => {}
-            Component::RootDir | Component::Prefix(_) => {
-                return Err(refuse("it is an absolute path"));
-            }
-        }
-    }
     Ok(package_dir.join(relative))
 }
 

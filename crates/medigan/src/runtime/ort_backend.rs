@@ -51,11 +51,27 @@ fn environment(path: &Path) -> Result<Environment, RuntimeError> {
     builder
         .with_name("medigan")
         .with_telemetry(false)
+        .with_logger(std::sync::Arc::new(ort_log_line))
         .build()
         .map_err(|source| RuntimeError::OrtEnvironment {
             path: path.into(),
             source,
         })
+}
+
+/// onnxruntime's log lines go through `tracing` like medigan's own, so `-q` and the log level
+/// apply and no terminal colours leak out (issue #14, defect 21). Its warnings are mostly
+/// about graph optimisation, for developers: shown with `-v`; its errors as warnings (the
+/// failure itself comes back as an error).
+fn ort_log_line(level: ort::logging::LogLevel, category: &str, _id: &str, at: &str, message: &str) {
+    use ort::logging::LogLevel;
+    match level {
+        LogLevel::Verbose | LogLevel::Info => tracing::debug!("onnxruntime [{category}] {message}"),
+        LogLevel::Warning => tracing::info!("onnxruntime [{category}] {message}"),
+        LogLevel::Error | LogLevel::Fatal => {
+            tracing::warn!("onnxruntime [{category}] {message} ({at})");
+        }
+    }
 }
 
 /// The onnxruntime library this process uses, loading it if needed.

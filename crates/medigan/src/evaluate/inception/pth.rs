@@ -709,6 +709,11 @@ impl StateDict {
         })
     }
 
+    /// The names of the tensors, in no particular order.
+    pub(crate) fn names(&self) -> Vec<String> {
+        self.tensors.keys().cloned().collect()
+    }
+
     /// Element type and shape of tensor `name`, `None` when the file has no such tensor.
     pub(crate) fn info(&self, name: &str) -> Option<TensorInfo> {
         self.tensors.get(name).map(|t| TensorInfo {

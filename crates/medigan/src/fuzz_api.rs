@@ -1,0 +1,86 @@
+//! Entry points for the fuzz targets in `fuzz/` (not a stable API): each parser of untrusted
+//! bytes, fed from bytes. They return nothing: a crash, a hang or an unbounded allocation is
+//! the finding, an error is the expected answer to most inputs.
+
+use std::io::Write;
+
+use crate::home::Home;
+use crate::store::{Store, StoreConfig, UnzipLimits};
+
+/// Catalogue text, as `--catalog FILE`, `catalog validate` and a catalogue URL read it.
+pub fn catalog(bytes: &[u8]) {
+    let Ok(text) = std::str::from_utf8(bytes) else {
+        return;
+    };
+    let _ = crate::catalog::validate::validate_catalog_text(text);
+    if let Ok((entries, _)) = crate::catalog::parse_remote_catalog(text, "fuzz") {
+        for (id, metadata) in &entries {
+            let _ = (id.len(), metadata.runtime());
+        }
+    }
+}
+
+/// A package zip, installed into a fresh temporary cache (64 MiB unpacked at most).
+pub fn package_zip(bytes: &[u8]) {
+    let Ok(home) = tempfile::tempdir() else {
+        return;
+    };
+    let config = StoreConfig {
+        unzip: UnzipLimits {
+            max_total_bytes: 64 << 20,
+            ..UnzipLimits::default()
+        },
+        ..StoreConfig::default()
+    };
+    let store = Store::with_config(Home::new(home.path()), true, config);
+    let _ = store.install_bytes("fuzz", bytes, None);
+}
+
+/// A PyTorch state dict (`.pth`: legacy pickle or zip), then each of its tensors.
+pub fn pth(bytes: &[u8]) {
+    let Some(file) = temp_file(bytes, ".pth") else {
+        return;
+    };
+    let Ok(mut dict) = crate::evaluate::inception::StateDict::open(file.path()) else {
+        return;
+    };
+    for name in dict.names() {
+        let _ = dict.read_f32(&name);
+    }
+}
+
+/// A `.npy` image, as `medigan fid` reads it.
+pub fn npy(bytes: &[u8]) {
+    let _ = crate::evaluate::images::parse_npy(bytes);
+}
+
+/// A DICOM file, as `medigan fid` reads it.
+pub fn dicom(bytes: &[u8]) {
+    if let Some(file) = temp_file(bytes, ".dcm") {
+        let _ = crate::evaluate::medical::read_dicom(file.path());
+    }
+}
+
+/// A NIfTI-1 file (`.nii`, or `.nii.gz` when it starts as gzip), then each of its slices.
+pub fn nifti(bytes: &[u8]) {
+    let suffix = if bytes.starts_with(&[0x1f, 0x8b]) {
+        ".nii.gz"
+    } else {
+        ".nii"
+    };
+    let Some(file) = temp_file(bytes, suffix) else {
+        return;
+    };
+    if let Ok(volume) = crate::evaluate::medical::read_nifti(file.path()) {
+        for k in 0..volume.slices().min(4) {
+            let _ = volume.slice(k);
+        }
+    }
+}
+
+fn temp_file(bytes: &[u8], suffix: &str) -> Option<tempfile::NamedTempFile> {
+    let mut file = tempfile::Builder::new().suffix(suffix).tempfile().ok()?;
+    file.write_all(bytes).ok()?;
+    file.flush().ok()?;
+    Some(file)
+}

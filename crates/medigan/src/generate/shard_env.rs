@@ -1,0 +1,342 @@
+//! `--shard auto`: which shard this process is, from the scheduler's environment.
+//!
+//! A Slurm job array sets `SLURM_ARRAY_TASK_ID` with `SLURM_ARRAY_TASK_MIN`, `_MAX`, `_COUNT`
+//! and `_STEP`; arrays may start at 0 or 1 (`--array=0-3`, `--array=1-4`) or step
+//! (`--array=0-30:10`); task `MIN + (K-1) * STEP` is shard `K/COUNT`. A Kubernetes Indexed Job
+//! sets `JOB_COMPLETION_INDEX` (0-based) in each pod but not the number of completions, so that
+//! comes from `--shards N`. This module is the one place these variables are read.
+
+use std::fmt;
+
+use super::{GenerateError, Shard};
+
+/// The Slurm array task id of this process.
+pub const SLURM_ARRAY_TASK_ID: &str = "SLURM_ARRAY_TASK_ID";
+/// The lowest task id of the Slurm array.
+pub const SLURM_ARRAY_TASK_MIN: &str = "SLURM_ARRAY_TASK_MIN";
+/// The highest task id of the Slurm array.
+pub const SLURM_ARRAY_TASK_MAX: &str = "SLURM_ARRAY_TASK_MAX";
+/// The number of tasks of the Slurm array.
+pub const SLURM_ARRAY_TASK_COUNT: &str = "SLURM_ARRAY_TASK_COUNT";
+/// The step between task ids of the Slurm array (`--array=0-30:10`).
+pub const SLURM_ARRAY_TASK_STEP: &str = "SLURM_ARRAY_TASK_STEP";
+/// Set in every Slurm job, array or not.
+pub const SLURM_JOB_ID: &str = "SLURM_JOB_ID";
+/// The completion index of a pod of a Kubernetes Indexed Job (0-based).
+pub const JOB_COMPLETION_INDEX: &str = "JOB_COMPLETION_INDEX";
+
+/// The scheduler a shard was found in, with the values it was computed from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ShardOrigin {
+    /// A Slurm job array.
+    Slurm {
+        /// `SLURM_ARRAY_TASK_ID`.
+        task_id: u64,
+        /// `SLURM_ARRAY_TASK_MIN`.
+        min: u64,
+        /// `SLURM_ARRAY_TASK_MAX`.
+        max: u64,
+        /// `SLURM_ARRAY_TASK_STEP` (1 when unset).
+        step: u64,
+    },
+    /// A Kubernetes Indexed Job.
+    Kubernetes {
+        /// `JOB_COMPLETION_INDEX`.
+        index: u64,
+    },
+}
+
+impl fmt::Display for ShardOrigin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ShardOrigin::Slurm {
+                task_id,
+                min,
+                max,
+                step,
+            } => {
+                write!(f, "Slurm array task {task_id} of {min}-{max}")?;
+                if *step != 1 {
+                    write!(f, ":{step}")?;
+                }
+                Ok(())
+            }
+            ShardOrigin::Kubernetes { index } => {
+                write!(f, "Kubernetes Indexed Job, {JOB_COMPLETION_INDEX}={index}")
+            }
+        }
+    }
+}
+
+/// The shard of this process from its environment (see the module doc). `shards` is the
+/// `--shards N` given with `--shard auto`: required under Kubernetes, and checked against the
+/// array's size under Slurm.
+pub fn shard_from_environment(shards: Option<u64>) -> Result<(Shard, ShardOrigin), GenerateError> {
+    shard_from(&|name| std::env::var(name).ok(), shards)
+}
+
+/// [`shard_from_environment`] over any variable lookup (tests pass a map).
+pub fn shard_from(
+    var: &dyn Fn(&str) -> Option<String>,
+    shards: Option<u64>,
+) -> Result<(Shard, ShardOrigin), GenerateError> {
+    if shards == Some(0) {
+        return Err(failure(
+            "--shards 0: a run has at least one shard".into(),
+            "give the number of shards, e.g. --shards 4".into(),
+        ));
+    }
+    let slurm = var(SLURM_ARRAY_TASK_ID);
+    let kubernetes = var(JOB_COMPLETION_INDEX);
+    match (slurm, kubernetes) {
+        (Some(_), Some(_)) => Err(failure(
+            format!("both {SLURM_ARRAY_TASK_ID} and {JOB_COMPLETION_INDEX} are set"),
+            "give the shard explicitly with --shard K/N".into(),
+        )),
+        (Some(task_id), None) => from_slurm(var, &task_id, shards),
+        (None, Some(index)) => from_kubernetes(&index, shards),
+        (None, None) => Err(outside_a_scheduler(var(SLURM_JOB_ID).is_some())),
+    }
+}
+
+fn from_slurm(
+    var: &dyn Fn(&str) -> Option<String>,
+    task_id: &str,
+    shards: Option<u64>,
+) -> Result<(Shard, ShardOrigin), GenerateError> {
+    let task_id = number(SLURM_ARRAY_TASK_ID, task_id)?;
+    let required = |name: &str| match var(name) {
+        Some(value) => number(name, &value),
+        None => Err(failure(
+            format!("{SLURM_ARRAY_TASK_ID} is set but {name} is not"),
+            "run under `sbatch --array=...`, which sets both, or give --shard K/N".into(),
+        )),
+    };
+    let min = required(SLURM_ARRAY_TASK_MIN)?;
+    let max = required(SLURM_ARRAY_TASK_MAX)?;
+    let step = match var(SLURM_ARRAY_TASK_STEP) {
+        Some(value) => number(SLURM_ARRAY_TASK_STEP, &value)?,
+        None => 1,
+    };
+    let origin = ShardOrigin::Slurm {
+        task_id,
+        min,
+        max,
+        step,
+    };
+    let regular = step >= 1 && min <= max && (max - min) % step == 0;
+    let on_grid = regular && task_id >= min && task_id <= max && (task_id - min) % step == 0;
+    if !on_grid {
+        return Err(failure(
+            format!("{origin} is not a task of a regular array"),
+            "use an array of consecutive ids, e.g. `sbatch --array=0-3`".into(),
+        ));
+    }
+    let count = ((max - min) / step).checked_add(1).ok_or_else(|| {
+        failure(
+            format!("{origin} has more tasks than can be counted"),
+            "use an array of consecutive ids, e.g. `sbatch --array=0-3`".into(),
+        )
+    })?;
+    if let Some(value) = var(SLURM_ARRAY_TASK_COUNT) {
+        let declared = number(SLURM_ARRAY_TASK_COUNT, &value)?;
+        if declared != count {
+            return Err(failure(
+                format!(
+                    "the array has {declared} tasks ({SLURM_ARRAY_TASK_COUNT}) but {min}-{max}\
+                     {} spans {count}: its ids are not a regular range",
+                    if step == 1 {
+                        String::new()
+                    } else {
+                        format!(":{step}")
+                    }
+                ),
+                "use an array of consecutive ids, e.g. `sbatch --array=0-3`, or give --shard K/N"
+                    .into(),
+            ));
+        }
+    }
+    if let Some(n) = shards.filter(|&n| n != count) {
+        return Err(failure(
+            format!("--shards {n} disagrees with the Slurm array, which has {count} tasks"),
+            format!(
+                "leave out --shards under Slurm, or submit with --array=0-{}",
+                n - 1
+            ),
+        ));
+    }
+    let index = (task_id - min) / step + 1;
+    Ok((Shard { index, count }, origin))
+}
+
+fn from_kubernetes(
+    index: &str,
+    shards: Option<u64>,
+) -> Result<(Shard, ShardOrigin), GenerateError> {
+    let index = number(JOB_COMPLETION_INDEX, index)?;
+    let origin = ShardOrigin::Kubernetes { index };
+    let Some(count) = shards else {
+        return Err(failure(
+            format!("{origin}, but the number of shards is not known"),
+            "give --shards N with N = the Job's `completions`".into(),
+        ));
+    };
+    if index >= count {
+        return Err(failure(
+            format!(
+                "{origin} is outside --shards {count} (indices 0 to {})",
+                count - 1
+            ),
+            "give --shards N with N = the Job's `completions`".into(),
+        ));
+    }
+    Ok((
+        Shard {
+            index: index + 1,
+            count,
+        },
+        origin,
+    ))
+}
+
+fn outside_a_scheduler(in_slurm_job: bool) -> GenerateError {
+    if in_slurm_job {
+        failure(
+            format!("this is a Slurm job but not an array task ({SLURM_ARRAY_TASK_ID} is unset)"),
+            "submit with `sbatch --array=0-N`, or give --shard K/N".into(),
+        )
+    } else {
+        failure(
+            format!(
+                "no scheduler found: neither {SLURM_ARRAY_TASK_ID} (a Slurm job array) nor \
+                 {JOB_COMPLETION_INDEX} (a Kubernetes Indexed Job) is set"
+            ),
+            "run it as a task of a Slurm array or an Indexed Job, or give --shard K/N".into(),
+        )
+    }
+}
+
+fn number(name: &str, value: &str) -> Result<u64, GenerateError> {
+    value.trim().parse().map_err(|_| {
+        failure(
+            format!("{name}=`{value}` is not a non-negative integer"),
+            "give the shard explicitly with --shard K/N".into(),
+        )
+    })
+}
+
+fn failure(reason: String, hint: String) -> GenerateError {
+    GenerateError::ShardEnvironment { reason, hint }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn shard(vars: &[(&str, &str)], shards: Option<u64>) -> Result<Shard, String> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        shard_from(&|name| map.get(name).cloned(), shards)
+            .map(|(shard, _)| shard)
+            .map_err(|e| e.to_string())
+    }
+
+    fn slurm(id: &str, min: &str, max: &str, count: &str) -> Vec<(&'static str, String)> {
+        vec![
+            (SLURM_JOB_ID, "77".into()),
+            (SLURM_ARRAY_TASK_ID, id.into()),
+            (SLURM_ARRAY_TASK_MIN, min.into()),
+            (SLURM_ARRAY_TASK_MAX, max.into()),
+            (SLURM_ARRAY_TASK_COUNT, count.into()),
+            (SLURM_ARRAY_TASK_STEP, "1".into()),
+        ]
+    }
+
+    fn borrowed<'a>(vars: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+        vars.iter().map(|(k, v)| (*k, v.as_str())).collect()
+    }
+
+    #[test]
+    fn zero_and_one_based_slurm_arrays_give_the_same_shards() {
+        for (zero, one) in [("0", "1"), ("3", "4")] {
+            let a = shard(&borrowed(&slurm(zero, "0", "3", "4")), None).unwrap();
+            let b = shard(&borrowed(&slurm(one, "1", "4", "4")), None).unwrap();
+            assert_eq!(a, b);
+        }
+        assert_eq!(
+            shard(&borrowed(&slurm("0", "0", "3", "4")), None).unwrap(),
+            Shard { index: 1, count: 4 }
+        );
+        assert_eq!(
+            shard(&borrowed(&slurm("4", "1", "4", "4")), Some(4)).unwrap(),
+            Shard { index: 4, count: 4 }
+        );
+    }
+
+    #[test]
+    fn a_stepped_slurm_array_maps_its_tasks_to_consecutive_shards() {
+        let mut vars = slurm("20", "0", "30", "4");
+        vars[5].1 = "10".into();
+        assert_eq!(
+            shard(&borrowed(&vars), None).unwrap(),
+            Shard { index: 3, count: 4 }
+        );
+    }
+
+    #[test]
+    fn an_irregular_slurm_array_is_refused() {
+        // --array=1,2,7: MIN 1, MAX 7, COUNT 3.
+        let error = shard(&borrowed(&slurm("2", "1", "7", "3")), None).unwrap_err();
+        assert!(error.contains("not a regular range"), "{error}");
+        let error = shard(&borrowed(&slurm("9", "0", "3", "4")), None).unwrap_err();
+        assert!(error.contains("not a task of a regular array"), "{error}");
+    }
+
+    #[test]
+    fn slurm_and_shards_must_agree() {
+        let error = shard(&borrowed(&slurm("0", "0", "3", "4")), Some(8)).unwrap_err();
+        assert!(
+            error.contains("--shards 8") && error.contains("4 tasks"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn kubernetes_needs_the_number_of_shards_and_an_index_below_it() {
+        assert_eq!(
+            shard(&[(JOB_COMPLETION_INDEX, "0")], Some(4)).unwrap(),
+            Shard { index: 1, count: 4 }
+        );
+        assert_eq!(
+            shard(&[(JOB_COMPLETION_INDEX, "3")], Some(4)).unwrap(),
+            Shard { index: 4, count: 4 }
+        );
+        assert!(
+            shard(&[(JOB_COMPLETION_INDEX, "0")], None)
+                .unwrap_err()
+                .contains("number of shards")
+        );
+        assert!(
+            shard(&[(JOB_COMPLETION_INDEX, "4")], Some(4))
+                .unwrap_err()
+                .contains("outside --shards 4")
+        );
+    }
+
+    #[test]
+    fn outside_a_scheduler_it_says_what_it_looked_for() {
+        let error = shard(&[], None).unwrap_err();
+        assert!(
+            error.contains(SLURM_ARRAY_TASK_ID) && error.contains(JOB_COMPLETION_INDEX),
+            "{error}"
+        );
+        let error = shard(&[(SLURM_JOB_ID, "5")], None).unwrap_err();
+        assert!(error.contains("not an array task"), "{error}");
+        let error = shard(&[(JOB_COMPLETION_INDEX, "x")], Some(2)).unwrap_err();
+        assert!(error.contains("`x`"), "{error}");
+    }
+}

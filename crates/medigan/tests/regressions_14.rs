@@ -1,0 +1,291 @@
+//! Regression tests of issue #14 (reliability and security) for the library, each named after
+//! its defect; the command-line ones are in `crates/medigan-cli/tests/regressions_14.rs`.
+
+mod common;
+
+use medigan::catalog::{self, CatalogError, CatalogSettings, Problem, validate};
+use medigan::home::Home;
+use medigan::store::{Store, StoreError, UnsafeReason};
+use medigan_testkit::{Route, TestServer, zip_of, zip_with_duplicate};
+use serde_json::{Value, json};
+
+/// The bundled catalogue's entry (a valid native model) to vary.
+fn bundled_entry() -> Value {
+    let catalog: Value = serde_json::from_str(catalog::source::BUNDLED_CATALOG).unwrap();
+    catalog["00900_PHANTOM_DEMO"].clone()
+}
+
+fn problems_of(id: &str, entry: &Value) -> Vec<Problem> {
+    validate::validate_catalog(&json!({ id: entry }))
+}
+
+/// Asserts that exactly the field `path` has an error whose message mentions `words`.
+fn assert_refused(problems: &[Problem], path: &str, words: &str) {
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.path == path && p.message.contains(words)),
+        "expected an error at `{path}` mentioning `{words}`, got {problems:#?}"
+    );
+}
+
+#[test]
+fn defect_13_a_catalogue_fetched_by_url_cannot_name_local_packages() {
+    let server = TestServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let local_zip = dir.path().join("model.zip");
+    std::fs::write(&local_zip, b"not a zip").unwrap();
+    for link in [
+        format!("file://{}", local_zip.display()),
+        local_zip.display().to_string(),
+        "model.zip".to_string(),
+        ".".to_string(),
+    ] {
+        let mut entry = bundled_entry();
+        entry["execution"]["package_link"] = json!(link);
+        let text = json!({ "00900_PHANTOM_DEMO": entry }).to_string();
+        server.route("GET", "/global.json", Route::ok(text.clone()));
+        let home = tempfile::tempdir().unwrap();
+        let settings = CatalogSettings {
+            explicit: vec![server.url("/global.json")],
+            ..Default::default()
+        };
+        let error = catalog::source::load(&settings, &Home::new(home.path())).unwrap_err();
+        let CatalogError::Invalid { problems, .. } = &error else {
+            panic!("{link}: expected the catalogue refused, got {error}");
+        };
+        assert_refused(problems, "execution.package_link", "http(s)");
+
+        // The same catalogue read from a local file may name local packages.
+        let file = dir.path().join("local.json");
+        std::fs::write(&file, &text).unwrap();
+        let local = CatalogSettings {
+            explicit: vec![file.display().to_string()],
+            ..Default::default()
+        };
+        assert!(catalog::source::load(&local, &Home::new(home.path())).is_ok());
+    }
+}
+
+#[test]
+fn defect_13_the_cached_upstream_catalogue_cannot_name_local_packages() {
+    let home = tempfile::tempdir().unwrap();
+    let home = Home::new(home.path());
+    let mut entry = bundled_entry();
+    entry["execution"]["package_link"] = json!("/etc/passwd");
+    let cached = catalog::source::upstream_cache_path(&home);
+    std::fs::create_dir_all(cached.parent().unwrap()).unwrap();
+    std::fs::write(&cached, json!({ "00901_LOCAL": entry }).to_string()).unwrap();
+    let error = catalog::source::load(&CatalogSettings::default(), &home).unwrap_err();
+    assert!(error.to_string().contains("http(s)"), "{error}");
+}
+
+#[test]
+fn defect_14_duplicate_ids_in_one_catalogue_are_refused() {
+    let entry = bundled_entry().to_string();
+    let text = format!(
+        "{{\"00900_PHANTOM_DEMO\": {entry}, \"00901_OTHER\": {entry}, \"00900_PHANTOM_DEMO\": {entry}}}"
+    );
+    let problems = validate::validate_catalog_text(&text).unwrap();
+    assert_eq!(problems.len(), 1, "{problems:#?}");
+    assert_eq!(problems[0].model, "00900_PHANTOM_DEMO");
+    assert!(problems[0].message.contains("more than once"));
+    let error = catalog::parse_catalog(&text, "dup.json").unwrap_err();
+    assert!(error.to_string().contains("more than once"), "{error}");
+}
+
+#[test]
+fn defect_08_truncation_must_be_a_usable_positive_number() {
+    for bad in [json!(1e-30), json!(0.0), json!(-1.0), json!("0.5")] {
+        let mut entry = bundled_entry();
+        entry["execution"]["onnx"]["inputs"][0]["truncation"] = bad.clone();
+        assert_refused(
+            &problems_of("00900_PHANTOM_DEMO", &entry),
+            "execution.onnx.inputs[0].truncation",
+            ">= 0.01",
+        );
+    }
+    let mut entry = bundled_entry();
+    entry["execution"]["onnx"]["inputs"][0]["truncation"] = json!(0.5);
+    assert_eq!(problems_of("00900_PHANTOM_DEMO", &entry), vec![]);
+}
+
+#[test]
+fn defect_18_validate_catches_what_generate_refuses() {
+    for graph in [
+        "../generator.onnx",
+        "/tmp/generator.onnx",
+        "a/../../b.onnx",
+        "",
+    ] {
+        let mut entry = bundled_entry();
+        entry["execution"]["onnx"]["graph"] = json!(graph);
+        assert_refused(
+            &problems_of("00900_PHANTOM_DEMO", &entry),
+            "execution.onnx.graph",
+            "",
+        );
+    }
+    for spacing in [
+        json!([0.0, 1.0]),
+        json!([1.0]),
+        json!("1mm"),
+        json!([1, -2]),
+    ] {
+        let mut entry = bundled_entry();
+        entry["execution"]["onnx"]["outputs"][0]["spacing"] = spacing;
+        assert_refused(
+            &problems_of("00900_PHANTOM_DEMO", &entry),
+            "execution.onnx.outputs[0].spacing",
+            "",
+        );
+    }
+    for id in ["00900_A/B", "00900_A\u{1b}[31mRED", "00900_A\\B"] {
+        assert_refused(&problems_of(id, &bundled_entry()), "<id>", "not allowed");
+    }
+    let mut entry = bundled_entry();
+    entry["execution"]["onnx"]["outputs"][0]["spacing"] = json!([0.5, 0.5]);
+    assert_eq!(problems_of("00900_PHANTOM_DEMO", &entry), vec![]);
+}
+
+#[test]
+fn defect_09_declared_shapes_beyond_the_limit_are_refused() {
+    let mut entry = bundled_entry();
+    // 3 x 40000 x 40000 x 3000 float32: 14.4 TB, and a product that overflows 32 bits.
+    entry["execution"]["onnx"]["outputs"][0]["shape"] = json!([3, 40000, 40000, 3000]);
+    assert_refused(
+        &problems_of("00900_PHANTOM_DEMO", &entry),
+        "execution.onnx.outputs[0].shape",
+        "values per sample",
+    );
+    let mut entry = bundled_entry();
+    entry["execution"]["onnx"]["inputs"][0]["shape"] = json!([u64::MAX, 2]);
+    assert_refused(
+        &problems_of("00900_PHANTOM_DEMO", &entry),
+        "execution.onnx.inputs[0].shape",
+        "values per sample",
+    );
+}
+
+fn store_in(home: &std::path::Path) -> Store {
+    Store::new(Home::new(home), true)
+}
+
+fn tmp_entries(home: &std::path::Path) -> Vec<String> {
+    match std::fs::read_dir(home.join("tmp")) {
+        Ok(entries) => entries
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+#[test]
+fn defect_11_duplicate_zip_entries_refused() {
+    let home = tempfile::tempdir().unwrap();
+    let bytes = zip_with_duplicate("model.onnx", b"the first", b"the second");
+    let error = store_in(home.path())
+        .install_bytes("dup", &bytes, None)
+        .unwrap_err();
+    match &error {
+        StoreError::UnsafeArchive { entry, reason, .. } => {
+            assert_eq!(entry, "model.onnx");
+            assert_eq!(*reason, UnsafeReason::Duplicate);
+        }
+        other => panic!("expected a duplicate entry refused, got {other}"),
+    }
+    assert!(
+        !home.path().join("packages-v1").exists() || {
+            std::fs::read_dir(home.path().join("packages-v1"))
+                .unwrap()
+                .next()
+                .is_none()
+        }
+    );
+}
+
+#[test]
+fn defect_15_many_small_entries_cannot_beat_the_ratio_check() {
+    let home = tempfile::tempdir().unwrap();
+    let zeros = vec![0u8; 1 << 20]; // each at the per-entry threshold, ~1000:1
+    let names: Vec<String> = (0..24).map(|i| format!("part{i:02}.bin")).collect();
+    let entries: Vec<(&str, &[u8])> = names.iter().map(|n| (n.as_str(), &zeros[..])).collect();
+    let bytes = zip_of(&entries);
+    assert!(
+        bytes.len() < 200_000,
+        "a small archive: {} bytes",
+        bytes.len()
+    );
+    let error = store_in(home.path())
+        .install_bytes("bomb", &bytes, None)
+        .unwrap_err();
+    assert!(
+        matches!(
+            error,
+            StoreError::UnsafeArchive {
+                reason: UnsafeReason::Ratio { .. },
+                ..
+            }
+        ),
+        "{error}"
+    );
+    assert!(
+        tmp_entries(home.path()).is_empty(),
+        "{:?}",
+        tmp_entries(home.path())
+    );
+}
+
+#[test]
+fn defect_16_an_interrupted_unzip_is_cleaned_up_by_the_next() {
+    let home = tempfile::tempdir().unwrap();
+    let tmp = home.path().join("tmp");
+    // What a killed unzip leaves: its work directory and its (no longer locked) lock file.
+    std::fs::create_dir_all(tmp.join("unpack-dead01/models")).unwrap();
+    std::fs::write(tmp.join("unpack-dead01/models/half.onnx"), b"half").unwrap();
+    std::fs::write(tmp.join("unpack-dead01.lock"), b"").unwrap();
+    // An unzip still running in another process: its lock is held.
+    std::fs::create_dir_all(tmp.join("unpack-live01")).unwrap();
+    let live = std::fs::File::create(tmp.join("unpack-live01.lock")).unwrap();
+    live.lock().unwrap();
+
+    let bytes = zip_of(&[("medigan.json", b"{}")]);
+    store_in(home.path())
+        .install_bytes("fresh", &bytes, None)
+        .unwrap();
+    let mut left = tmp_entries(home.path());
+    left.sort();
+    assert_eq!(left, ["unpack-live01", "unpack-live01.lock"]);
+    drop(live);
+}
+
+#[test]
+fn defect_05_samples_that_cannot_fit_in_memory_are_refused_up_front() {
+    let home = tempfile::tempdir().unwrap();
+    let generators = medigan::Generators::new(medigan::Settings {
+        home: Home::new(home.path()),
+        catalog: CatalogSettings {
+            offline: true,
+            ..Default::default()
+        },
+        offline: true,
+        backend: Some(medigan::runtime::BackendKind::Tract),
+    });
+    let request = medigan::generate::GenerateRequest {
+        num_samples: 1_000_000_000_000, // 16 KiB each: 16 PB
+        ..Default::default()
+    };
+    let started = std::time::Instant::now();
+    let error = generators.generate_samples("900", &request).unwrap_err();
+    assert!(
+        started.elapsed().as_secs() < 30,
+        "refused before generating"
+    );
+    let message = error.to_string();
+    assert!(
+        message.contains("16384000000000000 bytes")
+            && message.contains("MEDIGAN_MAX_IN_MEMORY_BYTES"),
+        "{message}"
+    );
+    assert!(error.hint().unwrap().contains("save_images=True"));
+}

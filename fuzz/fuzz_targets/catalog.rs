@@ -1,0 +1,4 @@
+//! Fuzz target: `medigan::fuzz_api::catalog` on arbitrary bytes.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| medigan::fuzz_api::catalog(data));
