@@ -19,14 +19,9 @@ fn class_name(error: &Error) -> &'static str {
         Error::Runtime(_) | Error::Generate(GenerateError::Runtime(_)) => "BackendError",
         Error::Output(_) | Error::Generate(GenerateError::Output(_)) => "OutputError",
         Error::Generate(GenerateError::TooLargeForMemory { .. }) => "SampleMemoryError",
+        Error::Legacy(_) | Error::Generate(GenerateError::Legacy(_)) => "LegacyModelError",
         Error::Generate(_) => "GenerateError",
-        other => {
-            if let Error::NotNative { .. } = other {
-                "NotNativeError"
-            } else {
-                "MediganError"
-            }
-        }
+        _ => "MediganError",
     }
 }
 

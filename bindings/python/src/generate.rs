@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use medigan::Generators;
-use medigan::catalog::{InputKind, OutputKind};
 use medigan::generate::{GenerateError, GenerateRequest, Shard};
 use medigan::output::Format;
 use medigan::sample::Sample;
@@ -69,26 +68,17 @@ pub fn model_info<'py>(
         generators.load_model(model_id, &Cancellable(cancel))
     })?
     .py()?;
-    let spec = &model.spec;
+    let described = model.describe();
     let dict = PyDict::new(py);
-    dict.set_item("model_id", &model.id)?;
-    dict.set_item("image_shape", model.image_shape())?;
-    dict.set_item("image_range", model.image_range().to_vec())?;
-    dict.set_item(
-        "mask_shape",
-        spec.output(OutputKind::Mask).map(|o| o.shape.clone()),
-    )?;
-    dict.set_item(
-        "classes",
-        spec.input(InputKind::Class)
-            .and_then(|i| i.classes.clone())
-            .unwrap_or_default(),
-    )?;
-    let takes_input = spec
-        .inputs
-        .iter()
-        .any(|i| matches!(i.kind, InputKind::Image | InputKind::Mask));
-    dict.set_item("takes_input", takes_input)?;
+    dict.set_item("model_id", &described.model_id)?;
+    dict.set_item("kind", described.kind)?;
+    dict.set_item("image_shape", described.image_shape)?;
+    dict.set_item("image_range", described.image_range.to_vec())?;
+    dict.set_item("mask_shape", described.mask_shape)?;
+    dict.set_item("classes", described.classes)?;
+    dict.set_item("conditional", described.conditional)?;
+    dict.set_item("takes_input", described.takes_input)?;
+    dict.set_item("latent_size", described.latent_size)?;
     Ok(dict)
 }
 

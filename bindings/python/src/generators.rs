@@ -295,8 +295,10 @@ impl PyGenerators {
         json_to_py(py, &value)
     }
 
-    /// Loads a model (fetching its package) and describes its output: `model_id`,
-    /// `image_shape`, `image_range`, `mask_shape`, `classes`, `takes_input`.
+    /// Loads a model (fetching its package; a legacy package's environment only with consent)
+    /// and describes it: `model_id`, `kind` (`native` | `legacy`), `image_shape` (None when
+    /// not declared), `image_range`, `mask_shape`, `classes`, `conditional`, `takes_input`,
+    /// `latent_size`.
     fn model_info<'py>(&self, py: Python<'py>, model_id: &str) -> PyResult<Bound<'py, PyDict>> {
         generate::model_info(py, &self.inner, model_id)
     }
@@ -306,7 +308,6 @@ impl PyGenerators {
     fn take_hint(&self, py: Python<'_>, model_id: &str) -> PyResult<Option<String>> {
         let model = py.detach(|| self.inner.get_config_by_id(model_id).map(|e| e.id.clone()));
         let model = model.py()?;
-        // Legacy (Python package) models have no session and so no hint.
         let loaded = self
             .inner
             .load_model(&model, &medigan::progress::NoProgress)

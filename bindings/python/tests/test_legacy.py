@@ -85,3 +85,71 @@ def test_a_legacy_package_runs_with_consent_returning_arrays_or_writing_files(se
     assert len(written) == 3
     assert float(np.load(written[2]).ravel()[0]) == 49.0
     assert (out / "manifest.jsonl").is_file()
+
+
+# A package with a latent, as the zoo's GANs: input_latent_vector ([n, 16, 1, 1] float32)
+# becomes a 4x4 uint8 image clip(z * 10 + 128); without it the package draws its own.
+LATENT_MODEL = """
+import numpy as np
+
+def generate(model_file, num_samples, output_path, save_images, input_latent_vector=None):
+    z = input_latent_vector
+    if z is None:
+        z = np.random.randn(num_samples, 16, 1, 1).astype(np.float32)
+    assert z.dtype == np.float32 and z.shape == (num_samples, 16, 1, 1), (z.dtype, z.shape)
+    return [np.clip(z[i, :, 0, 0] * 10 + 128, 0, 255).astype(np.uint8).reshape(4, 4)
+            for i in range(num_samples)]
+"""
+
+LATENT_ID = "90102_LEGACY_LATENT"
+
+
+@pytest.fixture()
+def latent_catalog(tmp_path):
+    """A legacy entry with input_latent_vector_size 16 whose package is a local zip."""
+    package = tmp_path / "latent.zip"
+    with zipfile.ZipFile(package, "w") as archive:
+        archive.writestr("__init__.py", LATENT_MODEL)
+        archive.writestr("weights.txt", "0")
+    entry = {
+        "execution": {
+            "package_name": "fixture", "package_link": str(package), "model_name": "weights",
+            "extension": ".txt", "image_size": [4, 4], "dependencies": [],
+            "generate_method": {"name": "generate", "args": {
+                "base": ["model_file", "num_samples", "output_path", "save_images"],
+                "custom": {}}, "input_latent_vector_size": 16},
+        },
+        "selection": {"performance": {"FID": None}, "license": "MIT"},
+        "description": {"title": "legacy latent fixture"},
+    }
+    catalog = tmp_path / "latent.json"
+    catalog.write_text(json.dumps({LATENT_ID: entry}))
+    return catalog
+
+
+def test_cell_callable_legacy_with_latent_gives_the_same_samples_at_any_batch(latent_catalog, tmp_path):
+    generators = medigan_rs.Generators(catalog=latent_catalog, home=tmp_path / "home")
+    with pytest.raises(medigan_rs.LegacyModelError, match="install_dependencies"):
+        generators.get_generate_function(LATENT_ID, num_samples=4)
+    function = generators.generate(LATENT_ID, num_samples=4, save_images=False, seed=3,
+                                   is_gen_function_returned=True, install_dependencies=True)
+    whole = function(batch_size=4)
+    single = function(batch_size=1)
+    assert [image.shape for image in whole] == [(1, 4, 4)] * 4
+    assert all(np.array_equal(a, b) for a, b in zip(whole, single))
+    assert not np.array_equal(whole[0], whole[1])
+    info = generators._native().model_info(LATENT_ID)
+    assert (info["kind"], info["latent_size"], info["image_range"]) == ("legacy", 16, [0.0, 255.0])
+
+
+def test_cell_dataset_legacy_with_latent_item_i_is_sample_i(latent_catalog, tmp_path):
+    torch = pytest.importorskip("torch")
+    generators = medigan_rs.Generators(catalog=latent_catalog, home=tmp_path / "home")
+    dataset = generators.get_as_torch_dataset(LATENT_ID, num_samples=5, seed=2,
+                                              install_dependencies=True)
+    images = generators.generate(LATENT_ID, num_samples=5, seed=2, save_images=False)
+    assert np.array_equal(dataset[3]["sample"], images[3])
+    loader = generators.get_as_torch_dataloader(dataset, batch_size=2)
+    batches = [batch["sample"] for batch in loader]
+    stacked = torch.cat(batches).numpy()
+    assert all(np.array_equal(stacked[i], images[i]) for i in range(5))

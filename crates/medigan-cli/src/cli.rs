@@ -242,6 +242,10 @@ pub struct VisualizeArgs {
     /// Where the Save button writes images and their latents.
     #[arg(long, default_value = "medigan-visualize", value_name = "DIR")]
     pub save_dir: std::path::PathBuf,
+    /// Consent, for a model in the original Python format, to create its environment, install
+    /// its dependencies with pip and run its code.
+    #[arg(long)]
+    pub install_dependencies: bool,
 }
 
 /// Arguments of `medigan test`.
@@ -289,6 +293,10 @@ pub struct EvaluateArgs {
     /// numbers, and the models just evaluated, with the regression line.
     #[arg(long, value_name = "FILE.svg")]
     pub plot: Option<PathBuf>,
+    /// Consent, for a model in the original Python format, to create its environment, install
+    /// its dependencies with pip and run its code.
+    #[arg(long)]
+    pub install_dependencies: bool,
     /// Feature extraction.
     #[command(flatten)]
     pub extraction: ExtractionArgs,

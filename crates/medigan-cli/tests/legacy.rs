@@ -538,3 +538,39 @@ fn medigan_test_runs_a_legacy_package_only_with_consent() {
         ["generate", "shape", "range", "determinism", "variation"]
     );
 }
+
+/// The table's cell "info" for legacy models, and a package that declares a latent but whose
+/// function takes no `input_latent_vector`: `info` shows the latent, and the run says once
+/// that the package draws its own.
+#[test]
+fn cell_info_legacy_with_latent_and_a_package_ignoring_the_latent_is_said_once() {
+    let home = tempfile::tempdir().unwrap();
+    let server = TestServer::start();
+    server.route("GET", "/numpy.zip", Route::ok(package(NUMPY_MODEL, "40")));
+    let mut with_latent = entry(&server.url("/numpy.zip"), &[], "generate", json!({}));
+    with_latent["execution"]["generate_method"]["input_latent_vector_size"] = json!(16);
+    let catalog = write_catalog(home.path(), &[("90102_LEGACY_LATENT", with_latent)]);
+    let info = run(medigan(home.path())
+        .arg("--catalog")
+        .arg(&catalog)
+        .args(["info", "90102"]));
+    assert_ok(&info);
+    let text = String::from_utf8_lossy(&info.stdout);
+    assert!(
+        text.contains("latent") && text.contains("16 values (input_latent_vector"),
+        "{text}"
+    );
+    let out = home.path().join("out");
+    let output = generate(
+        home.path(),
+        &catalog,
+        "90102",
+        &out,
+        &["-n", "3", "--batch", "3", "--install-dependencies"],
+    );
+    assert_ok(&output);
+    let said = stderr(&output)
+        .matches("takes no `input_latent_vector`")
+        .count();
+    assert_eq!(said, 1, "{}", stderr(&output));
+}

@@ -375,12 +375,10 @@ fn zoo_packages_pinning_conflicting_versions_each_see_their_own() {
     assert_test_passes(&zoo, "00915_ZOO_PIN_A");
 }
 
-// What does not work yet on the current legacy bridge (`crates/medigan/src/legacy/`): these
-// tests state the behaviour that issue #13 asks for; run them with `-- --ignored`.
+// What issue #13 asked of the legacy bridge: latents from the per-sample seeds, files read back
+// in sample order, masks kept with their images.
 
 #[test]
-#[ignore = "legacy bridge: the latent is drawn per batch (one seed per call), and \
-            `input_latent_vector` is not passed from the per-sample seeds yet"]
 fn zoo_dcgan_samples_do_not_depend_on_the_batch_size() {
     let Some(zoo) = Zoo::start("zoo_dcgan_batch_size") else {
         return;
@@ -397,8 +395,6 @@ fn zoo_dcgan_samples_do_not_depend_on_the_batch_size() {
 }
 
 #[test]
-#[ignore = "legacy bridge: files a package writes are read back in name order, so `10.png` \
-            comes before `2.png`"]
 fn zoo_dcgan_saving_eleven_or_more_files_keeps_the_sample_order() {
     let Some(zoo) = Zoo::start("zoo_dcgan_many_files") else {
         return;
@@ -422,8 +418,6 @@ fn zoo_dcgan_saving_eleven_or_more_files_keeps_the_sample_order() {
 }
 
 #[test]
-#[ignore = "legacy bridge: `{i}_img.png` and `{i}_mask.png` written by a package are read as \
-            separate samples (sample 1 becomes the mask of sample 0)"]
 fn zoo_image_mask_files_saved_by_the_package_keep_their_masks() {
     let Some(zoo) = Zoo::start("zoo_image_mask_saved") else {
         return;
@@ -435,4 +429,42 @@ fn zoo_image_mask_files_saved_by_the_package_keep_their_masks() {
     assert_ok(&zoo.generate("00912", &saved, &args));
     assert_eq!(file_names(&saved), file_names(&returned));
     assert_eq!(hashes(&saved), hashes(&returned));
+}
+
+/// The done-when of issue #13 on the zoo's DCGAN (`input_latent_vector` from the per-sample
+/// seeds): `generate -n 40 --seed 3` equals itself with `--batch 1` and with `--shard k/4`
+/// unioned, file for file.
+#[test]
+fn zoo_dcgan_run_of_40_equals_batch_1_and_the_union_of_4_shards() {
+    let Some(zoo) = Zoo::start("zoo_dcgan_shards") else {
+        return;
+    };
+    let whole = zoo.path("whole");
+    assert_ok(&zoo.generate("00910", &whole, &["-n", "40", "--seed", "3"]));
+    let single = zoo.path("single");
+    let args = ["-n", "40", "--seed", "3", "--batch", "1"];
+    assert_ok(&zoo.generate("00910", &single, &args));
+    let expected = hashes(&whole);
+    assert_eq!(expected.len(), 40);
+    assert_eq!(hashes(&single), expected, "--batch 1");
+    let mut union = Vec::new();
+    for k in 1..=4 {
+        let part = zoo.path(&format!("shard-{k}"));
+        let shard = format!("{k}/4");
+        let args = ["-n", "40", "--seed", "3", "--batch", "3", "--shard", &shard];
+        assert_ok(&zoo.generate("00910", &part, &args));
+        let text =
+            std::fs::read_to_string(part.join(format!("manifest-shard-{k}-of-4.jsonl"))).unwrap();
+        for line in text.lines().skip(1) {
+            let file: Value = serde_json::from_str(line).unwrap();
+            union.push((
+                file["file"].as_str().unwrap().to_string(),
+                file["sha256"].as_str().unwrap().to_string(),
+            ));
+        }
+    }
+    union.sort();
+    let mut sorted = expected.clone();
+    sorted.sort();
+    assert_eq!(union, sorted, "the four shards unioned");
 }

@@ -11,9 +11,11 @@ use std::sync::{Arc, Mutex, PoisonError};
 use base64::Engine as _;
 use image::{ExtendedColorType, ImageEncoder, codecs::png::PngEncoder};
 use medigan::Generators;
-use medigan::catalog::{InputKind, OutputKind};
-use medigan::generate::{SampleConditioning, SampleRequest, load_input_image, seeded_latent};
-use medigan::model::{NativeModel, PooledGenerator};
+use medigan::catalog::InputKind;
+use medigan::generate::{
+    GenerateRequest, Generator, SampleConditioning, SampleRequest, load_input_image,
+};
+use medigan::model::Model;
 use medigan::progress::NoProgress;
 use medigan::sample::{Sample, sample_seed};
 use ndarray::{ArrayD, Axis};
@@ -30,8 +32,12 @@ pub struct ModelInfo {
     pub title: String,
     /// The model's licence.
     pub licence: String,
-    /// Length of the latent vector.
+    /// `native` (ONNX) or `legacy` (Python package).
+    pub kind: String,
+    /// Length of the latent vector (0 for a model without one: no sliders).
     pub latent_dims: usize,
+    /// Why the page has no sliders, for a model without a latent.
+    pub no_sliders_reason: Option<String>,
     /// Latent dimensions moved together by one slider.
     pub slider_grouper: usize,
     /// Number of sliders (`latent_dims / slider_grouper`, rounded up).
@@ -82,10 +88,10 @@ pub struct Rendered {
     pub mask_png: Option<Vec<u8>>,
 }
 
-/// A model opened for exploration, with one session kept for it.
+/// A model opened for exploration, with one generator (session or bridge process) kept for it.
 pub struct View {
-    model: Arc<NativeModel>,
-    generator: Mutex<PooledGenerator>,
+    model: Model,
+    generator: Mutex<Box<dyn Generator>>,
     info: ModelInfo,
 }
 
@@ -96,30 +102,32 @@ impl std::fmt::Debug for View {
 }
 
 impl View {
-    /// Loads the model and opens a session; `slider_grouper` latent dimensions share a slider.
+    /// Loads the model (a legacy package only with consent) and opens a generator;
+    /// `slider_grouper` latent dimensions share a slider.
     pub fn open(
         generators: &Generators,
         model_id: &str,
         slider_grouper: usize,
     ) -> Result<View, VizError> {
-        let entry = generators.get_config_by_id(model_id)?;
-        let model = generators.load_model(&entry.id, &NoProgress)?;
-        let unsupported = |reason: &str| VizError::Unsupported {
-            model: model.id.clone(),
-            reason: reason.into(),
-        };
-        let latent = model
-            .spec
-            .input(InputKind::Latent)
-            .ok_or_else(|| unsupported("it has no latent input to move"))?;
         if slider_grouper == 0 {
             return Err(VizError::BadRequest(
                 "the slider grouper must be at least 1".into(),
             ));
         }
-        let latent_dims = latent.sample_len();
+        let entry = generators.get_config_by_id(model_id)?;
+        let model = generators.load_model(&entry.id, &NoProgress)?;
+        let described = model.describe();
+        let latent_dims = described.latent_size.unwrap_or(0);
+        let no_sliders_reason = described.latent_size.is_none().then(|| match &model {
+            Model::Legacy(_) => "its catalogue entry declares no \
+                    execution.generate_method.input_latent_vector_size, so its package draws \
+                    its own latent: Seed shows another sample"
+                .to_string(),
+            Model::Native(_) => "it has no latent input to move".to_string(),
+        });
         let info = ModelInfo {
-            model_id: model.id.clone(),
+            model_id: described.model_id.clone(),
+            kind: described.kind.to_string(),
             title: entry.metadata.description.title.clone(),
             licence: entry
                 .metadata
@@ -129,19 +137,24 @@ impl View {
                 .cloned()
                 .unwrap_or_default(),
             latent_dims,
+            no_sliders_reason,
             slider_grouper,
             sliders: latent_dims.div_ceil(slider_grouper),
-            classes: model
-                .spec
-                .input(InputKind::Class)
-                .map(|c| c.class_names().to_vec())
-                .unwrap_or_default(),
-            takes_image: model.spec.input(InputKind::Image).is_some(),
-            has_mask: model.spec.output(OutputKind::Mask).is_some(),
-            image_shape: model.image_shape(),
+            classes: described.classes,
+            takes_image: model
+                .as_native()
+                .is_some_and(|m| m.spec.input(InputKind::Image).is_some()),
+            has_mask: described.mask_shape.is_some(),
+            image_shape: described.image_shape.unwrap_or_default(),
         };
+        let request = GenerateRequest {
+            batch_size: 1,
+            threads: Some(1),
+            ..GenerateRequest::default()
+        };
+        let plan = model.plan(&request, None)?;
         let generator = model
-            .generator(generators.settings().backend, 1)
+            .generator(&plan, generators.settings().backend, 1)
             .map_err(|e| VizError::Model(e.into()))?;
         Ok(View {
             model,
@@ -156,9 +169,19 @@ impl View {
     }
 
     /// The latent of a query: the explicit one, or the seed's latent with each slider's offset
-    /// added to its group of dimensions.
+    /// added to its group of dimensions; empty for a model without a latent.
     pub fn latent(&self, query: &SampleQuery) -> Result<Vec<f32>, VizError> {
         let dims = self.info.latent_dims;
+        if dims == 0 {
+            if query.latent.is_some() || query.offsets.iter().any(|o| *o != 0.0) {
+                return Err(VizError::BadRequest(format!(
+                    "{} has no latent to move: {}",
+                    self.info.model_id,
+                    self.info.no_sliders_reason.clone().unwrap_or_default()
+                )));
+            }
+            return Ok(Vec::new());
+        }
         if let Some(latent) = &query.latent {
             if latent.len() != dims {
                 return Err(VizError::BadRequest(format!(
@@ -181,7 +204,7 @@ impl View {
         }
         let offsets = finite(query.offsets.clone(), "slider offset")?;
         let seed = sample_seed(query.seed, 0);
-        let mut latent = seeded_latent(&self.model.spec, seed).unwrap_or_default();
+        let mut latent = self.model.seeded_latent(seed).unwrap_or_default();
         for (group, offset) in offsets.iter().enumerate() {
             let start = group * self.info.slider_grouper;
             let end = (start + self.info.slider_grouper).min(dims);
@@ -196,21 +219,29 @@ impl View {
     pub fn render(&self, query: &SampleQuery) -> Result<Rendered, VizError> {
         let latent = self.latent(query)?;
         let seed = sample_seed(query.seed, 0);
-        let conditioning =
-            SampleConditioning::resolve(&self.model.id, &self.model.spec, query.class.as_deref())
-                .map_err(|e| VizError::BadRequest(e.to_string()))?;
+        let class = match self.model.as_native() {
+            Some(native) => {
+                SampleConditioning::resolve(&native.id, &native.spec, query.class.as_deref())
+                    .map_err(|e| VizError::BadRequest(e.to_string()))?
+                    .class_for(seed)
+            }
+            None => None,
+        };
         let request = SampleRequest {
             index: 0,
             seed,
-            class: conditioning.class_for(seed),
+            class,
             input: self.input_image(query)?.map(Arc::new),
+            latent: (!latent.is_empty()).then(|| Arc::new(latent.clone())),
         };
         let sample = self
             .generator
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .generate_with_latent(&request, &latent)
-            .map_err(|e| VizError::Generate(e.to_string()))?;
+            .generate(std::slice::from_ref(&request))
+            .map_err(|e| VizError::Generate(e.to_string()))?
+            .pop()
+            .ok_or_else(|| VizError::Generate(format!("{} gave no sample", self.info.model_id)))?;
         self.encode(sample, latent)
     }
 
@@ -231,7 +262,11 @@ impl View {
 
     /// The decoded input image of an image-to-image query, in the model's input range.
     fn input_image(&self, query: &SampleQuery) -> Result<Option<ArrayD<f32>>, VizError> {
-        let Some(spec) = self.model.spec.input(InputKind::Image) else {
+        let Some(spec) = self
+            .model
+            .as_native()
+            .and_then(|m| m.spec.input(InputKind::Image))
+        else {
             return Ok(None);
         };
         let Some(encoded) = &query.input_image else {

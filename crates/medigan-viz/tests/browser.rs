@@ -274,3 +274,28 @@ fn an_image_mask_model_shows_both_images_in_chromium() {
     let visible = browser.script("return !document.getElementById('mask-box').hidden;");
     assert_eq!(visible, json!(true), "the mask is shown beside the image");
 }
+
+/// The table's cell "visualize" for a legacy package with a latent, in a real browser: a
+/// slider moves the image (the package gets the moved `input_latent_vector`), and Reset
+/// restores the seed's image byte for byte.
+#[test]
+fn a_legacy_model_with_a_latent_is_driven_by_its_sliders_in_chromium() {
+    let Some((driver, chrome)) = browser() else {
+        return;
+    };
+    let served = common::serve_legacy(common::LEGACY_LATENT_MODEL, Some(16), 4);
+    let browser = Browser::start(&driver, &chrome);
+    browser.open(served.server.url());
+    let first = browser.wait_for_new_image("image", "");
+    assert_eq!(
+        browser.script("return document.querySelectorAll('.slider').length;"),
+        json!(4),
+        "16 latent values in groups of 4"
+    );
+    browser.keys(".slider", &ARROW_RIGHT.repeat(30));
+    let moved = browser.wait_for_new_image("image", &first);
+    assert_ne!(moved, first, "moving a slider changes the image");
+    browser.click("#reset");
+    let reset = browser.wait_for_new_image("image", &moved);
+    assert_eq!(reset, first, "Reset restores the exact image of the seed");
+}

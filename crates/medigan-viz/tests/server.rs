@@ -198,3 +198,72 @@ fn save_writes_the_image_and_its_latent_for_the_cli_to_regenerate() {
             .is_file()
     );
 }
+
+/// The table's cell "visualize" for a legacy model with a latent: one slider per group of
+/// `input_latent_vector_size`, a moved slider changes the image, zero offsets give the seed's
+/// image back byte for byte, and that image is sample 0 of the run with that seed.
+#[test]
+fn cell_visualize_legacy_with_latent_sliders_move_the_image_and_reset_restores_it() {
+    let served = common::serve_legacy(common::LEGACY_LATENT_MODEL, Some(16), 4);
+    let info: Value = reqwest::blocking::get(served.url("/api/model"))
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(info["kind"], "legacy");
+    assert_eq!(info["latent_dims"], 16);
+    assert_eq!(info["sliders"], 4);
+    assert_eq!(info["no_sliders_reason"], Value::Null);
+    let client = Client::new();
+    let url = served.url("/api/sample");
+    let (status, seeded) = post(&client, &url, &json!({ "seed": 5 }));
+    assert_eq!(status, StatusCode::OK, "{seeded}");
+    let (_, moved) = post(
+        &client,
+        &url,
+        &json!({ "seed": 5, "offsets": [2.0, 0, 0, 0] }),
+    );
+    assert_ne!(
+        moved["image"], seeded["image"],
+        "the slider moves the image"
+    );
+    let (_, back) = post(
+        &client,
+        &url,
+        &json!({ "seed": 5, "offsets": [0, 0, 0, 0] }),
+    );
+    assert_eq!(back["image"], seeded["image"], "zero offsets restore it");
+    let latent: Vec<f32> = serde_json::from_value(seeded["latent"].clone()).unwrap();
+    let first_moved: Vec<f32> = serde_json::from_value(moved["latent"].clone()).unwrap();
+    for i in 0..4 {
+        assert_eq!(first_moved[i], latent[i] + 2.0);
+    }
+    assert_eq!(first_moved[4..], latent[4..]);
+}
+
+/// The table's cell "visualize" for a legacy model without a latent: no sliders, and the page
+/// is told why; Seed still shows samples.
+#[test]
+fn cell_visualize_legacy_without_latent_says_why_there_are_no_sliders() {
+    let served = common::serve_legacy(common::LEGACY_LATENT_MODEL, None, 4);
+    let info: Value = reqwest::blocking::get(served.url("/api/model"))
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(info["sliders"], 0);
+    assert!(
+        info["no_sliders_reason"]
+            .as_str()
+            .unwrap()
+            .contains("input_latent_vector_size"),
+        "{info}"
+    );
+    let client = Client::new();
+    let (status, sample) = post(&client, &served.url("/api/sample"), &json!({ "seed": 1 }));
+    assert_eq!(status, StatusCode::OK, "{sample}");
+    let (status, refused) = post(
+        &client,
+        &served.url("/api/sample"),
+        &json!({ "seed": 1, "offsets": [1.0] }),
+    );
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
+}

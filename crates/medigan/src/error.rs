@@ -43,12 +43,9 @@ pub enum Error {
     /// Verifying or merging a dataset failed.
     #[error(transparent)]
     Dataset(#[from] DatasetError),
-    /// The model is in the original Python package format, which this build runs natively not.
-    #[error(
-        "model `{model}` is a Python package in the original medigan format; this version runs \
-         native (ONNX) packages only"
-    )]
-    NotNative {
+    /// The entry says `execution.runtime: onnx` but declares no graph (`execution.onnx`).
+    #[error("model `{model}` has execution.runtime `onnx` but no execution.onnx declaration")]
+    NoGraphDeclared {
         /// The model.
         model: String,
     },
@@ -85,8 +82,10 @@ impl Error {
                  (or MEDIGAN_CATALOG=FILE) reads it offline"
                     .into(),
             ),
-            Error::NotNative { .. } => Some(
-                "list the native models with `medigan search onnx --keys` or `medigan list`".into(),
+            Error::NoGraphDeclared { .. } => Some(
+                "declare the graph's inputs and outputs under execution.onnx (see \
+                 docs/model-format.md), or drop execution.runtime for a Python package"
+                    .into(),
             ),
             _ => None,
         }

@@ -9,16 +9,13 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::catalog::{self, Catalog, CatalogSettings, ModelEntry, SourceKind};
 use crate::error::Result;
-use crate::generate::{
-    self, GenerateRequest, Generator, RunSummary, SampleConditioning, SampleRequest, SampleStream,
-    WriteTarget,
-};
+use crate::generate::{self, GenerateRequest, RunSummary, SampleStream, WriteTarget};
 use crate::home::Home;
-use crate::model::{self, NativeModel};
-use crate::output::{self, Format, ManifestHeader, Provenance, index_digits, manifest_name};
+use crate::model::Model;
+use crate::output::{Format, ManifestHeader, Provenance, index_digits, manifest_name};
 use crate::progress::{NoProgress, Progress};
 use crate::runtime::BackendKind;
-use crate::sample::{Sample, sample_seed};
+use crate::sample::Sample;
 use crate::search::{self, KeywordQuery, Order, RankedModel};
 use crate::store::Store;
 
@@ -61,7 +58,7 @@ pub struct Generators {
     settings: Settings,
     catalog: OnceLock<Catalog>,
     store: OnceLock<Store>,
-    loaded: Mutex<HashMap<String, Arc<NativeModel>>>,
+    loaded: Mutex<HashMap<String, Model>>,
     legacy: Mutex<crate::legacy::LegacySettings>,
 }
 
@@ -88,31 +85,6 @@ impl Generators {
         if let Ok(mut slot) = self.legacy.lock() {
             *slot = settings;
         }
-    }
-
-    /// Prepares a model in the original Python format for `request` (fetch, trust check,
-    /// environment), or `None` for a native model.
-    fn legacy_model(
-        &self,
-        model_id: &str,
-        request: &GenerateRequest,
-        progress: &dyn Progress,
-    ) -> Result<Option<crate::legacy::LegacyModel>> {
-        let entry = self.get_config_by_id(model_id)?;
-        if !crate::legacy::is_legacy(entry) {
-            return Ok(None);
-        }
-        let base = self.source_dir(entry)?;
-        let settings = self.legacy_settings();
-        crate::legacy::prepare(
-            entry,
-            self.store(),
-            base.as_deref(),
-            &settings,
-            request,
-            progress,
-        )
-        .map(Some)
     }
 
     /// A facade configured from the environment (see [`Settings::from_env`]).
@@ -251,8 +223,10 @@ impl Generators {
         })
     }
 
-    /// The loaded native model, fetching its package on first use (kept for later calls).
-    pub fn load_model(&self, model_id: &str, progress: &dyn Progress) -> Result<Arc<NativeModel>> {
+    /// The loaded model (native or legacy), fetching its package on first use (kept for
+    /// later calls). A legacy package also needs its environment, made only with consent
+    /// ([`set_legacy_settings`](Self::set_legacy_settings)).
+    pub fn load_model(&self, model_id: &str, progress: &dyn Progress) -> Result<Model> {
         let entry = self.get_config_by_id(model_id)?;
         if let Some(model) = self
             .loaded
@@ -263,14 +237,10 @@ impl Generators {
             return Ok(model);
         }
         let base = self.source_dir(entry)?;
-        let model = Arc::new(model::fetch_native(
-            entry,
-            self.store(),
-            base.as_deref(),
-            progress,
-        )?);
+        let settings = self.legacy_settings();
+        let model = Model::load(entry, self.store(), base.as_deref(), &settings, progress)?;
         if let Ok(mut loaded) = self.loaded.lock() {
-            loaded.insert(entry.id.clone(), Arc::clone(&model));
+            loaded.insert(entry.id.clone(), model.clone());
         }
         Ok(model)
     }
@@ -296,20 +266,12 @@ impl Generators {
         format: Format,
         progress: &dyn Progress,
     ) -> Result<RunSummary> {
-        request.check()?;
-        if let Some(legacy) = self.legacy_model(model_id, request, progress)? {
-            let settings = self.legacy_settings();
-            let home = &self.settings.home;
-            return crate::legacy::generate_to_dir(
-                legacy, home, &settings, request, dir, format, progress,
-            );
-        }
-        self.generate_native(model_id, request, None, dir, format, progress)
+        self.run_to_dir(model_id, request, None, dir, format, progress)
     }
 
-    /// Like [`generate`](Self::generate), but every sample's latent input holds `latent`
-    /// instead of values drawn from its seed (its other inputs, e.g. a drawn class, still come
-    /// from the seed): how a sample saved from the visualiser is regenerated. Native models only.
+    /// Like [`generate`](Self::generate), but every sample's latent holds `latent` instead of
+    /// values drawn from its seed (its other inputs, e.g. a drawn class, still come from the
+    /// seed): how a sample saved from the visualiser is regenerated.
     pub fn generate_with_latent(
         &self,
         model_id: &str,
@@ -319,12 +281,12 @@ impl Generators {
         format: Format,
         progress: &dyn Progress,
     ) -> Result<RunSummary> {
-        request.check()?;
-        let latent = Arc::new(latent);
-        self.generate_native(model_id, request, Some(latent), dir, format, progress)
+        let latent = Some(Arc::new(latent));
+        self.run_to_dir(model_id, request, latent, dir, format, progress)
     }
 
-    fn generate_native(
+    /// The one run-to-disk path of every model kind: plan, generators, writer, manifest.
+    fn run_to_dir(
         &self,
         model_id: &str,
         request: &GenerateRequest,
@@ -333,38 +295,35 @@ impl Generators {
         format: Format,
         progress: &dyn Progress,
     ) -> Result<RunSummary> {
+        request.check()?;
         let model = self.load_model(model_id, progress)?;
         let writer = format.writer();
-        writer.check(&model.image_shape())?;
-        if let Some(mask) = model.spec.output(catalog::OutputKind::Mask) {
-            writer.check(&mask.shape)?;
-        }
-        let (modality, spacing) = self.imaging(&model)?;
-        let plan = RunPlan::new(&model, request)?;
-        let threads = request.thread_count();
-        // One session per worker, never more than the cores (issue #14, defect 19).
-        let workers = threads
-            .min(plan.batch_count())
-            .min(crate::limits::cores())
-            .max(1);
-        let intra = (threads / workers).max(1);
+        model.check_format(writer.as_ref())?;
+        let (modality, spacing) = model.imaging(self.get_config_by_id(model.id())?)?;
+        let plan = model.plan(request, latent)?;
+        let (workers, intra) = model.workers(&plan, request.thread_count());
         let backend = self.settings.backend;
-        let factory = || -> Result<Box<dyn Generator>, generate::GenerateError> {
-            let generator = model.generator(backend, intra)?;
-            Ok(match &latent {
-                Some(latent) => Box::new(model::FixedLatent::new(generator, Arc::clone(latent))),
-                None => Box::new(generator),
-            })
+        let factory = || model.generator(&plan, backend, intra);
+        let provenance = Provenance {
+            model_id: model.id().to_string(),
+            model_version: model.version().map(String::from),
+            package_sha256: model.package_sha256().to_string(),
+            run_seed: request.seed,
+            modality,
+            spacing,
         };
-        let mut header = self.manifest_header(
-            &model,
-            request,
-            format,
-            writer.value_mapping(model.image_range()),
-        );
-        if let Some(latent) = &latent {
-            header.arguments["latent"] = serde_json::json!(latent.as_slice());
-        }
+        let header = ManifestHeader {
+            tool: concat!("medigan-rs ", env!("CARGO_PKG_VERSION")).to_string(),
+            model_id: provenance.model_id.clone(),
+            model_version: provenance.model_version.clone(),
+            package_sha256: provenance.package_sha256.clone(),
+            seed: request.seed,
+            num_samples: request.num_samples,
+            shard: request.shard.map(|s| s.to_string()),
+            format: format.name().to_string(),
+            value_mapping: writer.value_mapping(model.image_range()),
+            arguments: model.manifest_arguments(request, &plan),
+        };
         let target = WriteTarget {
             dir,
             writer: writer.as_ref(),
@@ -372,20 +331,14 @@ impl Generators {
             manifest_name: manifest_name(request.shard.map(|s| (s.index, s.count))),
             image_range: model.image_range(),
             mask_range: model.mask_range(),
-            provenance: Provenance {
-                model_id: model.id.clone(),
-                model_version: model.version.clone(),
-                package_sha256: model.package.sha256.clone(),
-                run_seed: request.seed,
-                modality,
-                spacing,
-            },
+            provenance,
             digits: index_digits(request.num_samples),
             mode: request.mode,
         };
+        let indices = plan.indices();
         progress.begin(
-            &format!("generate {}", model.id),
-            Some(plan.indices.end - plan.indices.start),
+            &format!("generate {}", model.id()),
+            Some(indices.end - indices.start),
         );
         let make_batch = |b: usize| plan.batch(b);
         let summary = generate::write_run(
@@ -449,22 +402,9 @@ impl Generators {
         request: &GenerateRequest,
     ) -> Result<SampleStream<'static>> {
         request.check()?;
-        if let Some(legacy) = self.legacy_model(model_id, request, &NoProgress)? {
-            let indices = request.indices().collect();
-            let settings = self.legacy_settings();
-            return crate::legacy::stream(legacy, &self.settings.home, &settings, request, indices);
-        }
-        let model = self.load_model(model_id, &NoProgress)?;
-        let plan = Arc::new(RunPlan::new(&model, request)?);
-        let generator = model.generator(self.settings.backend, request.thread_count())?;
-        let indices = plan.indices.clone();
-        let make = move |i: u64| plan.request(i);
-        Ok(SampleStream::new(
-            Box::new(generator),
-            Box::new(make),
-            indices,
-            request.batch_size,
-        ))
+        let indices = request.indices();
+        let count = indices.end - indices.start;
+        self.stream_of(model_id, request, 0..count, move |j| indices.start + j)
     }
 
     /// A stream over chosen samples of a run, in the order given: sample `i` is the same as in
@@ -487,19 +427,27 @@ impl Generators {
             }
             .into());
         }
-        if let Some(legacy) = self.legacy_model(model_id, request, &NoProgress)? {
-            let settings = self.legacy_settings();
-            return crate::legacy::stream(legacy, &self.settings.home, &settings, request, indices);
-        }
-        let model = self.load_model(model_id, &NoProgress)?;
-        let plan = RunPlan::new(&model, request)?;
-        let generator = model.generator(self.settings.backend, request.thread_count())?;
         let count = indices.len() as u64;
-        let make = move |j: u64| plan.request(indices[j as usize]);
+        self.stream_of(model_id, request, 0..count, move |j| indices[j as usize])
+    }
+
+    /// A stream whose `j`-th sample is sample `index_of(j)` of the run, for `j` in `positions`.
+    fn stream_of(
+        &self,
+        model_id: &str,
+        request: &GenerateRequest,
+        positions: std::ops::Range<u64>,
+        index_of: impl Fn(u64) -> u64 + Send + 'static,
+    ) -> Result<SampleStream<'static>> {
+        request.check()?;
+        let model = self.load_model(model_id, &NoProgress)?;
+        let plan = model.plan(request, None)?;
+        let generator = model.generator(&plan, self.settings.backend, request.thread_count())?;
+        let make = move |j: u64| plan.request(index_of(j));
         Ok(SampleStream::new(
-            Box::new(generator),
+            generator,
             Box::new(make),
-            0..count,
+            positions,
             request.batch_size,
         ))
     }
@@ -511,11 +459,7 @@ impl Generators {
         model_id: &str,
         defaults: GenerateRequest,
     ) -> Result<GenerateFunction<'_>> {
-        let entry = self.get_config_by_id(model_id)?;
-        let model = entry.id.clone();
-        if !crate::legacy::is_legacy(entry) {
-            self.load_model(&model, &NoProgress)?;
-        }
+        let model = self.load_model(model_id, &NoProgress)?.id().to_string();
         Ok(GenerateFunction {
             generators: self,
             model,
@@ -531,66 +475,6 @@ impl Generators {
         progress: &dyn Progress,
     ) -> Result<crate::contribute::ModelTestReport> {
         crate::contribute::test_model(self, model_id, progress)
-    }
-
-    /// The DICOM modality (from `selection.modality`) and the spacing the image output declares.
-    fn imaging(&self, model: &NativeModel) -> Result<(Option<String>, Option<Vec<f64>>)> {
-        let entry = self.get_config_by_id(&model.id)?;
-        let modality = entry
-            .metadata
-            .selection
-            .modality
-            .get()
-            .and_then(|terms| output::dicom_modality(terms))
-            .map(str::to_string);
-        let spacing = match model
-            .spec
-            .outputs
-            .iter()
-            .position(|o| o.kind == catalog::OutputKind::Image)
-        {
-            Some(i) => {
-                let out = &model.spec.outputs[i];
-                output::declared_spacing(
-                    out.extra.get("spacing"),
-                    &format!("`{}`: execution.onnx.outputs[{i}].spacing", model.id),
-                    &out.shape,
-                )?
-            }
-            None => None,
-        };
-        Ok((modality, spacing))
-    }
-
-    fn manifest_header(
-        &self,
-        model: &NativeModel,
-        request: &GenerateRequest,
-        format: Format,
-        value_mapping: Option<String>,
-    ) -> ManifestHeader {
-        let inputs: Vec<String> = request
-            .inputs
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect();
-        ManifestHeader {
-            tool: concat!("medigan-rs ", env!("CARGO_PKG_VERSION")).to_string(),
-            model_id: model.id.clone(),
-            model_version: model.version.clone(),
-            package_sha256: model.package.sha256.clone(),
-            seed: request.seed,
-            num_samples: request.num_samples,
-            shard: request.shard.map(|s| s.to_string()),
-            format: format.name().to_string(),
-            value_mapping,
-            arguments: serde_json::json!({
-                "label": request.label,
-                "inputs": inputs,
-                "options": request.options,
-                "batch_size": request.batch_size,
-            }),
-        }
     }
 
     /// Resolves user-given ids (numbers, prefixes) to full ids; ids matching no model are kept
@@ -610,95 +494,6 @@ impl Generators {
 
 fn owned(ids: Vec<&str>) -> Vec<String> {
     ids.into_iter().map(String::from).collect()
-}
-
-/// What every sample of a run needs, resolved once: indices, conditioning, input images.
-struct RunPlan {
-    seed: u64,
-    indices: std::ops::Range<u64>,
-    batch_size: usize,
-    conditioning: SampleConditioning,
-    inputs: Vec<Arc<ndarray::ArrayD<f32>>>,
-}
-
-impl RunPlan {
-    fn new(model: &NativeModel, request: &GenerateRequest) -> Result<Self> {
-        if let Some(key) = request.options.keys().next() {
-            return Err(generate::GenerateError::UnknownOption {
-                model: model.id.clone(),
-                key: key.clone(),
-            }
-            .into());
-        }
-        let conditioning =
-            SampleConditioning::resolve(&model.id, &model.spec, request.label.as_deref())?;
-        Ok(RunPlan {
-            seed: request.seed,
-            indices: request.indices(),
-            batch_size: request.batch_size,
-            conditioning,
-            inputs: load_inputs(model, request)?,
-        })
-    }
-
-    fn batch_count(&self) -> usize {
-        let count = self.indices.end - self.indices.start;
-        count.div_ceil(self.batch_size as u64) as usize
-    }
-
-    fn batch(&self, b: usize) -> Vec<SampleRequest> {
-        let start = self.indices.start + (b * self.batch_size) as u64;
-        let end = (start + self.batch_size as u64).min(self.indices.end);
-        (start..end).map(|i| self.request(i)).collect()
-    }
-
-    fn request(&self, index: u64) -> SampleRequest {
-        let seed = sample_seed(self.seed, index);
-        let input = match self.inputs.len() {
-            0 => None,
-            n => Some(Arc::clone(&self.inputs[(index % n as u64) as usize])),
-        };
-        SampleRequest {
-            index,
-            seed,
-            class: self.conditioning.class_for(seed),
-            input,
-        }
-    }
-}
-
-/// Reads the input images an image-to-image model needs.
-fn load_inputs(
-    model: &NativeModel,
-    request: &GenerateRequest,
-) -> Result<Vec<Arc<ndarray::ArrayD<f32>>>> {
-    use crate::catalog::InputKind;
-    let declared = model
-        .spec
-        .inputs
-        .iter()
-        .find(|i| matches!(i.kind, InputKind::Image | InputKind::Mask));
-    let Some(declared) = declared else {
-        if request.inputs.is_empty() {
-            return Ok(Vec::new());
-        }
-        return Err(generate::GenerateError::UnexpectedInput {
-            model: model.id.clone(),
-        }
-        .into());
-    };
-    if request.inputs.is_empty() {
-        return Err(generate::GenerateError::MissingInput {
-            model: model.id.clone(),
-        }
-        .into());
-    }
-    let shape = declared.shape.clone().unwrap_or_default();
-    let range = declared.range.unwrap_or([0.0, 1.0]);
-    generate::expand_inputs(&request.inputs)?
-        .iter()
-        .map(|path| Ok(Arc::new(generate::load_input_image(path, &shape, range)?)))
-        .collect()
 }
 
 /// A model's generate function with bound defaults; call it as often as needed.

@@ -382,6 +382,7 @@ fn samples_are_the_graph_run_on_their_own_seeded_latents() {
     req.label = Some("malignant".into());
     let samples = fx.samples(&req);
     let model = fx.gens.load_model(fx.id, &NoProgress).unwrap();
+    let model = model.as_native().expect("a native model");
     let options = SessionOptions {
         backend: Some(BackendKind::Tract),
         ..SessionOptions::default()
@@ -675,6 +676,7 @@ fn image_to_image_model_translates_input_pngs() {
 
     // Sample i translates input i % 2 (a.png, b.png in name order).
     let model = fx.gens.load_model(fx.id, &NoProgress).unwrap();
+    let model = model.as_native().expect("a native model");
     let options = SessionOptions {
         backend: Some(BackendKind::Tract),
         ..SessionOptions::default()
@@ -1030,6 +1032,7 @@ fn fake_run(
                     seed: sample_seed(1, index),
                     class: None,
                     input: None,
+                    latent: None,
                 })
                 .collect()
         };
@@ -1210,16 +1213,16 @@ fn a_given_latent_reproduces_the_seeded_sample_and_moving_it_changes_the_image()
     let fx = fixture("dcgan");
     let seeded = fx.samples(&request(1, 9, 1, 1)).remove(0);
     let model = fx.gens.load_model(fx.id, &NoProgress).unwrap();
-    let mut generator = model.generator(Some(BackendKind::Tract), 1).unwrap();
-    let latent = generate::seeded_latent(&model.spec, seeded.seed).expect("a latent input");
+    let plan = model.plan(&request(1, 9, 1, 1), None).unwrap();
+    let mut generator = model.generator(&plan, Some(BackendKind::Tract), 1).unwrap();
+    let latent = model.seeded_latent(seeded.seed).expect("a latent input");
     assert_eq!(latent.len(), 100);
-    let sample = SampleRequest {
-        index: 0,
-        seed: seeded.seed,
-        class: None,
-        input: None,
+    let mut with_latent = |latent: &[f32]| {
+        let mut sample = plan.request(0);
+        sample.latent = Some(std::sync::Arc::new(latent.to_vec()));
+        generator.generate(&[sample]).map(|mut s| s.remove(0))
     };
-    let same = generator.generate_with_latent(&sample, &latent).unwrap();
+    let same = with_latent(&latent).unwrap();
     assert_eq!(
         same.image, seeded.image,
         "the seeded latent gives the seeded sample"
@@ -1229,12 +1232,10 @@ fn a_given_latent_reproduces_the_seeded_sample_and_moving_it_changes_the_image()
     for v in &mut moved[..10] {
         *v += 1.0;
     }
-    let other = generator.generate_with_latent(&sample, &moved).unwrap();
+    let other = with_latent(&moved).unwrap();
     assert_ne!(other.image, seeded.image);
 
-    let error = generator
-        .generate_with_latent(&sample, &latent[..5])
-        .unwrap_err();
+    let error = with_latent(&latent[..5]).unwrap_err();
     assert!(
         error.to_string().contains("5 values given") && error.to_string().contains("has 100"),
         "{error}"

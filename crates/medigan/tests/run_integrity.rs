@@ -157,6 +157,7 @@ impl FakeRun {
                         seed: sample_seed(1, index),
                         class: None,
                         input: None,
+                        latent: None,
                     })
                     .collect()
             };

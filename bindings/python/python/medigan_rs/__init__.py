@@ -24,6 +24,7 @@ from .exceptions import (  # noqa: E402
     GenerateError,
     MediganError,
     NotNativeError,
+    LegacyModelError,
     OfflineError,
     OutputError,
     SampleMemoryError,
@@ -49,5 +50,6 @@ __all__ = [
     "SampleMemoryError",
     "OutputError",
     "NotNativeError",
+    "LegacyModelError",
     "__version__",
 ]

@@ -7,6 +7,7 @@ from .exceptions import (
     GenerateError as GenerateError,
     MediganError as MediganError,
     NotNativeError as NotNativeError,
+    LegacyModelError as LegacyModelError,
     OfflineError as OfflineError,
     OutputError as OutputError,
     SampleMemoryError as SampleMemoryError,

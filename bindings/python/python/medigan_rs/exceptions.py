@@ -24,6 +24,7 @@ __all__ = [
     "SampleMemoryError",
     "OutputError",
     "NotNativeError",
+    "LegacyModelError",
 ]
 
 
@@ -76,6 +77,12 @@ class OutputError(MediganError, OSError):
     """Writing samples failed."""
 
 
+class LegacyModelError(MediganError):
+    """A package in the original medigan Python format could not run: no consent
+    (`install_dependencies=True`), its environment, its code raised, hung or returned something
+    that is not an image."""
+
+
 class NotNativeError(MediganError, NotImplementedError):
-    """The model is a Python package in the original medigan format, which medigan_rs does not
-    run (yet)."""
+    """No longer raised: every model, native or in the original Python format, runs. Kept so
+    that code catching it still imports."""

@@ -13,7 +13,7 @@ import warnings
 from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
 from . import _native
-from .exceptions import NotNativeError, SearchError
+from .exceptions import LegacyModelError, SearchError
 
 ModelId = Union[str, int]
 
@@ -191,8 +191,8 @@ class Generators:
             for model_id in self.list_models():
                 try:
                     self._native().model_info(model_id)
-                except NotNativeError:
-                    pass
+                except LegacyModelError:
+                    pass  # a Python package: loaded on first use, with install_dependencies=True
 
     def _native(self) -> Any:
         """The native facade of this process, made on first use (again after a fork)."""
@@ -416,8 +416,12 @@ class Generators:
         native = self._native()
         model = native.resolve(_model_id(model_id))
         _request(num_samples, {k: v for k, v in kwargs.items() if k not in ("format", "save_images")})
+        native.set_install_dependencies(bool(install_dependencies))
         native.model_info(model)
-        defaults = dict(num_samples=num_samples, output_path=output_path, **kwargs)
+        defaults = dict(
+            num_samples=num_samples, output_path=output_path,
+            install_dependencies=install_dependencies, **kwargs,
+        )
         return GenerateFunction(self, model, defaults)
 
     def find_model_and_generate(
@@ -507,9 +511,11 @@ class Generators:
         """
         from . import torch_dataset
 
-        model = self._native().resolve(_model_id(model_id))
+        native = self._native()
+        model = native.resolve(_model_id(model_id))
         request = _request(num_samples, kwargs)
-        self._native().model_info(model)
+        native.set_install_dependencies(bool(install_dependencies))
+        native.model_info(model)  # loads it: a legacy package's environment is made here
         return torch_dataset.SyntheticDataset(self, model, request, transform)
 
     def get_as_torch_dataloader(
@@ -585,9 +591,10 @@ class Generators:
         unless `open_browser=False`, prints the address, and blocks until Ctrl-C.
         With `auto_close=True` it returns at once instead: the returned handle has `.url` and
         `.stop()`, and the server stops when the handle is garbage-collected.
-        `install_dependencies` is accepted for compatibility; native models need none.
+        `install_dependencies=True` consents to running a model in the original Python
+        format (its own environment, its dependencies, its code).
         """
-        del install_dependencies  # native models have no dependencies to install
+        self._native().set_install_dependencies(bool(install_dependencies))
         handle = self._native().visualize(_model_id(model_id), slider_grouper, port, save_dir)
         print(f"medigan visualiser: {handle.url} (Ctrl-C stops it)")
         if open_browser:

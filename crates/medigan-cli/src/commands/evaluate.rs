@@ -16,6 +16,7 @@ use crate::settings::Output;
 
 /// Embeds the real set once, then generates and evaluates each model against it.
 pub fn run(generators: &Generators, args: &EvaluateArgs, out: Output) -> anyhow::Result<ExitCode> {
+    super::consent_to_legacy(generators, args.install_dependencies);
     let real = ImageSet::from_folder(&args.real).map_err(medigan::Error::from)?;
     check_set_size(&real, "the real set").map_err(medigan::Error::from)?;
     for model in &args.models {

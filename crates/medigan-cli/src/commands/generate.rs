@@ -21,11 +21,7 @@ pub fn run(generators: &Generators, args: &GenerateArgs, out: Output) -> anyhow:
     let format: Format = args.format.parse().map_err(medigan::Error::from)?;
     let interrupt = Interrupt::install()?;
     let bar = Bar::new(out.quiet).interruptible(&interrupt);
-    if args.install_dependencies {
-        let mut legacy = generators.legacy_settings();
-        legacy.install_dependencies = true;
-        generators.set_legacy_settings(legacy);
-    }
+    super::consent_to_legacy(generators, args.install_dependencies);
     let result = match &args.latent {
         Some(file) => {
             let latent = read_latent(file)?;
@@ -46,14 +42,11 @@ pub fn run(generators: &Generators, args: &GenerateArgs, out: Output) -> anyhow:
         }
         (result, _) => result?,
     };
-    let entry = generators.get_config_by_id(&args.model)?;
-    if !medigan::legacy::is_legacy(entry) {
-        let model = generators.load_model(&args.model, &bar)?;
-        if let Some(hint) = model.take_hint() {
-            render::note(out.quiet, format!("note: {hint}"));
-        }
+    let model = generators.load_model(&args.model, &bar)?;
+    if let Some(hint) = model.take_hint() {
+        render::note(out.quiet, format!("note: {hint}"));
     }
-    let model_id = entry.id.clone();
+    let model_id = model.id().to_string();
     let rate = summary.samples as f64 / summary.elapsed.as_secs_f64().max(1e-9);
     if out.json {
         render::json(&json!({

@@ -54,6 +54,7 @@ fn summary(entry: &ModelEntry) -> Vec<(&'static str, String)> {
         ("organ", list(&m.selection.organ)),
         ("generates", list(&m.selection.generates)),
         ("image size", size.join(" x ")),
+        ("latent", latent(entry)),
         ("license", text(&m.selection.license)),
         ("dataset", list(&m.selection.dataset)),
         ("version", text(&m.description.version)),
@@ -62,6 +63,28 @@ fn summary(entry: &ModelEntry) -> Vec<(&'static str, String)> {
         ("package", m.execution.package_link.clone()),
         ("metrics", metrics(&m.selection.performance)),
     ]
+}
+
+/// The latent drawn from each sample's seed: the ONNX latent input, or a legacy package's
+/// `input_latent_vector_size` (passed as `input_latent_vector`).
+fn latent(entry: &ModelEntry) -> String {
+    let execution = &entry.metadata.execution;
+    let native = execution
+        .onnx
+        .as_ref()
+        .and_then(|spec| spec.input(medigan::catalog::InputKind::Latent))
+        .map(|input| format!("{} values (input `{}`)", input.sample_len(), input.name));
+    let legacy = || {
+        let size = execution.generate_method.input_latent_vector_size.get()?;
+        size.as_u64()
+            .map(|n| format!("{n} values (input_latent_vector, drawn from each sample's seed)"))
+    };
+    native
+        .or_else(legacy)
+        .unwrap_or_else(|| match entry.metadata.runtime() {
+            medigan::catalog::RuntimeKind::Onnx => String::new(),
+            _ => "none declared: the package draws its own (seeded per batch)".into(),
+        })
 }
 
 fn metrics(performance: &serde_json::Map<String, Value>) -> String {

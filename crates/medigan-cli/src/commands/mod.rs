@@ -53,3 +53,13 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 fn success() -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
+
+/// Records `--install-dependencies`: consent to make a legacy model's environment and run its
+/// code. Without the flag, settings stay as they are (consent is never given by default).
+fn consent_to_legacy(generators: &medigan::Generators, given: bool) {
+    if given {
+        let mut legacy = generators.legacy_settings();
+        legacy.install_dependencies = true;
+        generators.set_legacy_settings(legacy);
+    }
+}

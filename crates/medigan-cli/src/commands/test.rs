@@ -14,11 +14,7 @@ use crate::settings::Output;
 /// Tests each model and prints a pass/fail table; exits 1 when any model fails.
 pub fn run(generators: &Generators, args: &TestArgs, out: Output) -> anyhow::Result<ExitCode> {
     let models = chosen_models(generators, args)?;
-    if args.install_dependencies {
-        let mut legacy = generators.legacy_settings();
-        legacy.install_dependencies = true;
-        generators.set_legacy_settings(legacy);
-    }
+    super::consent_to_legacy(generators, args.install_dependencies);
     let progress = Bar::new(out.quiet || out.json);
     let mut reports = Vec::with_capacity(models.len());
     for model in &models {

@@ -10,6 +10,7 @@ use crate::settings::Output;
 
 /// Opens the model, serves the page until Ctrl-C, and opens the browser unless told not to.
 pub fn run(generators: &Generators, args: &VisualizeArgs, out: Output) -> anyhow::Result<ExitCode> {
+    super::consent_to_legacy(generators, args.install_dependencies);
     let view = View::open(generators, &args.model, args.slider_grouper)?;
     let model = view.info().model_id.clone();
     let server = medigan_viz::start(

@@ -54,8 +54,69 @@ pub fn serve_saving_to(
     let explicit = case
         .map(|c| vec![fixture_catalog(c).display().to_string()])
         .unwrap_or_default();
+    serve_in(home, explicit, model, slider_grouper, false, save_name)
+}
+
+/// The numpy package of a legacy model with a 16-value latent: `input_latent_vector`
+/// (`[n, 16, 1, 1]`) becomes a 4x4 uint8 image `clip(z * 10 + 128)`; without one it draws
+/// its own.
+pub const LEGACY_LATENT_MODEL: &str = r#"
+import numpy as np
+
+def generate(model_file, num_samples, output_path, save_images, input_latent_vector=None):
+    z = input_latent_vector
+    if z is None:
+        z = np.random.randn(num_samples, 16, 1, 1).astype(np.float32)
+    return [np.clip(z[i, :, 0, 0] * 10 + 128, 0, 255).astype(np.uint8).reshape(4, 4)
+            for i in range(num_samples)]
+"#;
+
+/// Serves a legacy (original Python format) model `90301_LEGACY_VIZ` whose `__init__.py` is
+/// `init_py`; `latent_size` becomes its `input_latent_vector_size`. Consent is given.
+pub fn serve_legacy(init_py: &str, latent_size: Option<usize>, slider_grouper: usize) -> Served {
+    let home = TempDir::new().unwrap();
+    let zip = medigan_testkit::ZipBuilder::new()
+        .file("__init__.py", init_py.as_bytes())
+        .file("model.bin", b"weights")
+        .finish();
+    let package = home.path().join("package.zip");
+    std::fs::write(&package, zip).unwrap();
+    let catalog = serde_json::json!({
+        "90301_LEGACY_VIZ": {
+            "execution": {
+                "package_name": "90301_LEGACY_VIZ",
+                "package_link": package.display().to_string(),
+                "model_name": "model",
+                "extension": ".bin",
+                "image_size": [4, 4],
+                "dependencies": [],
+                "generate_method": {
+                    "name": "generate",
+                    "args": {"base": ["model_file", "num_samples", "output_path", "save_images"],
+                             "custom": {}},
+                    "input_latent_vector_size": latent_size,
+                },
+            },
+            "selection": {"performance": {"FID": null}, "license": "MIT"},
+            "description": {"title": "legacy visualiser fixture"},
+        }
+    });
+    let path = home.path().join("global.json");
+    std::fs::write(&path, serde_json::to_vec(&catalog).unwrap()).unwrap();
+    let explicit = vec![path.display().to_string()];
+    serve_in(home, explicit, "90301", slider_grouper, true, "saved")
+}
+
+fn serve_in(
+    home: TempDir,
+    explicit: Vec<String>,
+    model: &str,
+    slider_grouper: usize,
+    consent: bool,
+    save_name: &str,
+) -> Served {
     let generators = Generators::new(Settings {
-        home: Home::new(home.path()),
+        home: Home::new(home.path().join("home")),
         catalog: CatalogSettings {
             explicit,
             offline: true,
@@ -64,6 +125,11 @@ pub fn serve_saving_to(
         offline: true,
         backend: Some(BackendKind::Tract),
     });
+    if consent {
+        let mut legacy = generators.legacy_settings();
+        legacy.install_dependencies = true;
+        generators.set_legacy_settings(legacy);
+    }
     let view = View::open(&generators, model, slider_grouper).unwrap();
     let save_dir = home.path().join(save_name);
     let server = medigan_viz::start(

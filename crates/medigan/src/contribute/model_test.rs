@@ -94,12 +94,6 @@ pub fn test_model(
                 .into(),
         });
         Verdict::Skip
-    } else if legacy {
-        if run_legacy_checks(generators, &model_id, &mut checks) {
-            Verdict::Pass
-        } else {
-            Verdict::Fail
-        }
     } else if run_checks(generators, &model_id, progress, &mut checks) {
         Verdict::Pass
     } else {
@@ -124,6 +118,9 @@ fn run_checks(
         Ok(model) => model,
         Err(e) => return record(checks, "load", Err(error_text(&e))),
     };
+    let Some(model) = model.as_native() else {
+        return run_legacy_checks(generators, model_id, checks);
+    };
     // Opening a session reads the graph and checks it against its declaration.
     let opened = model
         .generator(generators.settings().backend, 1)
@@ -132,7 +129,7 @@ fn run_checks(
     if !record(checks, "load", opened) {
         return false;
     }
-    let inputs = match synthetic_inputs(&model) {
+    let inputs = match synthetic_inputs(model) {
         Ok(inputs) => inputs,
         Err(e) => return record(checks, "generate", Err(e)),
     };
@@ -150,14 +147,14 @@ fn run_checks(
     };
     let steps: [(&'static str, Result<String, String>); 2] = [
         ("generate", Ok(format!("{} samples", first.len()))),
-        ("shape", check_shapes(&model, &first)),
+        ("shape", check_shapes(model, &first)),
     ];
     for (name, outcome) in steps {
         if !record(checks, name, outcome) {
             return false;
         }
     }
-    if !record(checks, "range", check_ranges(&model, &first)) {
+    if !record(checks, "range", check_ranges(model, &first)) {
         return false;
     }
     let again = generators
@@ -167,7 +164,7 @@ fn run_checks(
     if !record(checks, "determinism", again) {
         return false;
     }
-    record(checks, "variation", check_variation(&model, &first))
+    record(checks, "variation", check_variation(model, &first))
 }
 
 /// The checks of a legacy (Python package) model, run with consent: it generates, its samples

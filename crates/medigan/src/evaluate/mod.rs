@@ -317,10 +317,10 @@ impl crate::Generators {
         };
         let indices: Vec<u64> = (part * num_samples..(part + 1) * num_samples).collect();
         let samples = self
-            .stream_indices(&model.id, &request, indices)?
+            .stream_indices(model.id(), &request, indices)?
             .collect::<Result<Vec<_>, _>>()?;
         Ok(ImageSet::from_samples(
-            model.id.clone(),
+            model.id().to_string(),
             &samples,
             model.image_range(),
         )?)

@@ -42,6 +42,9 @@ pub struct SampleRequest {
     pub class: Option<usize>,
     /// Input image for image-to-image models, `[C, H, W]` in the model's input range.
     pub input: Option<Arc<ArrayD<f32>>>,
+    /// A latent given instead of the one drawn from the seed (a saved latent regenerated, a
+    /// visualiser's slider position); the sample's other inputs still come from its seed.
+    pub latent: Option<Arc<Vec<f32>>>,
 }
 
 /// A loaded generator: turns sample requests into samples.

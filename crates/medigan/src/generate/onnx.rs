@@ -5,7 +5,7 @@ use ndarray::{ArrayD, Axis, IxDyn, concatenate};
 
 use super::{GenerateError, Generator, SampleRequest};
 use crate::catalog::{ClassEncoding, InputKind, InputSpec, OnnxSpec, OutputKind, OutputSpec};
-use crate::runtime::{NamedOutput, NamedTensor, Session};
+use crate::runtime::{NamedOutput, NamedTensor, Session, TensorData};
 use crate::sample::{Sample, SampleRng};
 
 /// A native (ONNX) generator: a declaration and a session of one backend.
@@ -98,11 +98,56 @@ impl OnnxGenerator {
 
     fn inputs(&self, batch: &[SampleRequest]) -> Result<Vec<NamedTensor>, GenerateError> {
         let mut draws: Vec<SampleRng> = batch.iter().map(|r| SampleRng::new(r.seed)).collect();
-        self.spec
+        let mut inputs = self
+            .spec
             .inputs
             .iter()
             .map(|input| self.input_tensor(input, batch, &mut draws))
-            .collect()
+            .collect::<Result<Vec<_>, _>>()?;
+        if batch.iter().any(|r| r.latent.is_some()) {
+            self.set_given_latents(&mut inputs, batch)?;
+        }
+        Ok(inputs)
+    }
+
+    /// Replaces the drawn latent of each sample that was given one (its other inputs, drawn
+    /// after the latent from the same stream, stay as they are).
+    fn set_given_latents(
+        &self,
+        inputs: &mut [NamedTensor],
+        batch: &[SampleRequest],
+    ) -> Result<(), GenerateError> {
+        let bad = |reason: String| GenerateError::BadRequest {
+            what: "latent",
+            reason,
+        };
+        let position = latent_position(&self.spec)
+            .ok_or_else(|| bad(format!("{} has no latent input", self.model)))?;
+        let spec = &self.spec.inputs[position];
+        let len = spec.sample_len();
+        let mut values: Vec<f32> = match &inputs[position].data {
+            TensorData::F32(drawn) => drawn.iter().copied().collect(),
+            TensorData::I64(_) => {
+                return Err(bad(format!("{}: the latent is not float", self.model)));
+            }
+        };
+        for (i, request) in batch.iter().enumerate() {
+            let Some(latent) = &request.latent else {
+                continue;
+            };
+            if latent.len() != len {
+                return Err(bad(format!(
+                    "{} values given; the latent input `{}` of {} has {len}",
+                    latent.len(),
+                    spec.name,
+                    self.model,
+                )));
+            }
+            values[i * len..(i + 1) * len].copy_from_slice(latent);
+        }
+        let shape = batched(batch.len(), spec.shape.as_deref().unwrap_or(&[]));
+        inputs[position] = NamedTensor::f32(&spec.name, array(shape, values)?);
+        Ok(())
     }
 
     fn input_tensor(
@@ -263,29 +308,9 @@ impl OnnxGenerator {
         request: &SampleRequest,
         latent: &[f32],
     ) -> Result<Sample, GenerateError> {
-        let batch = std::slice::from_ref(request);
-        let mut inputs = self.inputs(batch)?;
-        let bad = |reason: String| GenerateError::BadRequest {
-            what: "latent",
-            reason,
-        };
-        let position = latent_position(&self.spec)
-            .ok_or_else(|| bad(format!("{} has no latent input", self.model)))?;
-        let spec = &self.spec.inputs[position];
-        if latent.len() != spec.sample_len() {
-            return Err(bad(format!(
-                "{} values given; the latent input `{}` of {} has {}",
-                latent.len(),
-                spec.name,
-                self.model,
-                spec.sample_len()
-            )));
-        }
-        let shape = batched(1, spec.shape.as_deref().unwrap_or(&[]));
-        inputs[position] = NamedTensor::f32(&spec.name, array(shape, latent.to_vec())?);
-        let outputs = self.session.run(&inputs)?;
-        let mut samples = self.split(outputs, batch)?;
-        samples
+        let mut request = request.clone();
+        request.latent = Some(std::sync::Arc::new(latent.to_vec()));
+        self.generate(std::slice::from_ref(&request))?
             .pop()
             .ok_or_else(|| GenerateError::Worker("the graph returned no sample".into()))
     }

@@ -4,7 +4,11 @@ Written into the medigan home by medigan-rs and run with the model's own virtual
 Protocol: one JSON object per line. The first line on stdin sets the model up:
   {"module": "models.<id>", "function": "generate", "model_file": "...", "custom": {...}}
 then each further line asks for one batch:
-  {"num_samples": n, "seed": s, "output_path": dir, "save_images": false}
+  {"num_samples": n, "seed": s, "output_path": dir, "exchange": dir, "save_images": false,
+   "latent": null or {"raw": path, "shape": [n, size, 1, 1]}}
+The first answer says whether the function takes `input_latent_vector`:
+  {"ok": true, "ready": true, "accepts_latent": true}
+With a latent, the function is called with input_latent_vector=<float32 array of that shape>.
 Every answer is one JSON line on the original stdout (the model's own prints go to stderr):
   {"ok": true, "samples": [{"image": {...}, "mask": {...} or null}, ...]}
   {"ok": false, "kind": "...", "error": "...", "traceback": "..."}
@@ -13,9 +17,11 @@ endian, C order), a file the model wrote as {"file": path}.
 """
 
 import importlib
+import inspect
 import json
 import os
 import random
+import re
 import sys
 import traceback
 
@@ -81,8 +87,25 @@ def split_samples(result, num_samples):
     return [array]
 
 
+def describe(value):
+    """What a function returned, in a few words: type, and shape and dtype of arrays."""
+    kind = type(value).__name__
+    if hasattr(value, "shape") and hasattr(value, "dtype"):
+        return f"{kind} of shape {tuple(value.shape)} and dtype {value.dtype}"
+    if isinstance(value, (list, tuple)):
+        inner = ", ".join(describe(v) for v in value[:2])
+        more = ", ..." if len(value) > 2 else ""
+        return f"{kind} of {len(value)} [{inner}{more}]"
+    return f"{kind} {str(value)[:40]!r}"
+
+
 def is_pair(sample):
     return isinstance(sample, (list, tuple)) and len(sample) == 2
+
+
+def natural_key(path):
+    """Sorts `2.png` before `10.png`: digit runs compare as numbers."""
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", path)]
 
 
 def written_files(output_path):
@@ -91,7 +114,54 @@ def written_files(output_path):
         for name in files:
             if name.lower().endswith(IMAGE_EXTENSIONS + (".npy",)):
                 found.append(os.path.join(root, name))
-    return sorted(found)
+    return sorted(found, key=natural_key)
+
+
+ROLE_WORD = re.compile(r"(^|[_\-.])(mask|img|image)(?=$|[_\-.])", re.IGNORECASE)
+
+
+def written_samples(output_path):
+    """The files a package wrote, as samples: `{i}_img.png` and `{i}_mask.png` (or `{i}.png`
+    and `{i}_mask.png`) become one sample with its mask, in natural name order."""
+    groups = {}
+    for path in written_files(output_path):
+        stem = os.path.splitext(os.path.basename(path))[0]
+        words = [m.group(2).lower() for m in ROLE_WORD.finditer(stem)]
+        role = "mask" if "mask" in words else "image"
+        key = (os.path.dirname(path), ROLE_WORD.sub("", stem))
+        if role in groups.get(key, {}):
+            key = (path, "")  # a second file of the same name: a sample of its own
+        groups.setdefault(key, {})[role] = path
+    samples = []
+    for parts in groups.values():
+        image = parts.get("image") or parts.get("mask")
+        mask = parts.get("mask") if "image" in parts else None
+        samples.append((image, mask))
+    return samples
+
+
+def file_part(path, exchange, name):
+    if path.lower().endswith(".npy"):
+        import numpy
+
+        return dump_array(numpy.load(path), exchange, name)
+    return {"file": path}
+
+
+def accepts(function, name):
+    """Whether `function` takes a keyword argument `name` (by name or through **kwargs)."""
+    try:
+        parameters = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.name == name or p.kind == inspect.Parameter.VAR_KEYWORD for p in parameters)
+
+
+def load_latent(latent):
+    import numpy
+
+    shape = [int(d) for d in latent["shape"]]
+    return numpy.fromfile(latent["raw"], dtype="<f4").reshape(shape).astype(numpy.float32)
 
 
 def main():
@@ -106,7 +176,7 @@ def main():
     if not callable(function):
         failure("missing_function", setup["function"], "")
         return
-    answer({"ok": True, "ready": True})
+    answer({"ok": True, "ready": True, "accepts_latent": accepts(function, "input_latent_vector")})
     for line in sys.stdin:
         if not line.strip():
             continue
@@ -124,6 +194,8 @@ def main():
         )
         seed_everything(int(request["seed"]))
         try:
+            if request.get("latent"):
+                kwargs["input_latent_vector"] = load_latent(request["latent"])
             result = function(**kwargs)
         except BaseException as error:
             failure("exception", f"{type(error).__name__}: {error}", traceback.format_exc())
@@ -144,16 +216,16 @@ def main():
                     else:
                         samples.append({"image": dump_array(sample, exchange, f"{i}-image"), "mask": None})
             else:
-                for i, path in enumerate(written_files(out)):
-                    if path.lower().endswith(".npy"):
-                        import numpy
-
-                        samples.append({"image": dump_array(numpy.load(path), exchange, f"{i}-file"), "mask": None})
-                    else:
-                        samples.append({"image": {"file": path}, "mask": None})
+                for i, (image, mask) in enumerate(written_samples(out)):
+                    samples.append(
+                        {
+                            "image": file_part(image, exchange, f"{i}-file"),
+                            "mask": None if mask is None else file_part(mask, exchange, f"{i}-mask-file"),
+                        }
+                    )
             answer({"ok": True, "samples": samples})
         except BaseException as error:
-            failure("result", f"{type(error).__name__}: {error}", traceback.format_exc())
+            failure("result", f"{describe(result)} ({type(error).__name__}: {error})", traceback.format_exc())
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use tempfile::TempDir;
 
-use super::{LegacyError, LegacyModel, LegacySettings, last_lines};
+use super::{LegacyCall, LegacyError, LegacyModel, last_lines};
 use crate::generate::{GenerateError, Generator, SampleRequest};
 use crate::home::Home;
 use crate::sample::Sample;
@@ -52,6 +52,8 @@ pub fn install_script(home: &Home) -> Result<PathBuf, LegacyError> {
 #[derive(Debug, Deserialize)]
 struct Answer {
     ok: bool,
+    #[serde(default)]
+    accepts_latent: bool,
     #[serde(default)]
     kind: String,
     #[serde(default)]
@@ -84,6 +86,9 @@ enum Part {
 /// A running bridge: a legacy model ready to generate batches.
 pub struct LegacyGenerator {
     model: Arc<LegacyModel>,
+    call: Arc<LegacyCall>,
+    /// Whether the latent is passed as `input_latent_vector` (declared and accepted).
+    passes_latent: bool,
     child: Child,
     stdin: Option<ChildStdin>,
     answers: Receiver<String>,
@@ -104,12 +109,14 @@ impl std::fmt::Debug for LegacyGenerator {
 }
 
 impl LegacyGenerator {
-    /// Starts the bridge for `model`: imports its package and finds its generate function.
+    /// Starts the bridge for `model` with the arguments of one run: imports its package and
+    /// finds its generate function. A model that declares a latent but whose function takes
+    /// no `input_latent_vector` is said so, once, as a warning.
     pub fn start(
         model: Arc<LegacyModel>,
-        home: &Home,
-        settings: &LegacySettings,
+        call: Arc<LegacyCall>,
     ) -> Result<LegacyGenerator, LegacyError> {
+        let home = &model.home;
         let script = install_script(home)?;
         let tmp = home.tmp_dir();
         std::fs::create_dir_all(&tmp).map_err(LegacyError::io("create directory", &tmp))?;
@@ -171,23 +178,41 @@ impl LegacyGenerator {
             answers,
             stderr,
             stderr_reader,
-            timeout: settings.timeout,
+            timeout: model.timeout,
             run_dir,
             batches: 0,
             model,
+            call,
+            passes_latent: false,
         };
         let setup = json!({
             "module": generator.model.module,
             "function": generator.model.function,
             "model_file": generator.model.model_file,
-            "custom": generator.model.kwargs,
+            "custom": generator.call.kwargs,
         });
         generator.send(&setup)?;
         let answer = generator.receive()?;
         if !answer.ok {
             return Err(generator.failure(answer));
         }
+        generator.passes_latent = generator.model.latent_size.is_some() && answer.accepts_latent;
+        if generator.model.latent_size.is_some() && !answer.accepts_latent {
+            tracing::warn!(
+                target: "medigan::legacy",
+                "model `{}`: its function `{}` takes no `input_latent_vector`, so it draws its \
+                 own latents: samples depend on --batch and --shard, not on their seeds alone",
+                generator.model.id,
+                generator.model.function
+            );
+        }
         Ok(generator)
+    }
+
+    /// Whether each sample's latent reaches the package (it declares a latent size and its
+    /// function takes `input_latent_vector`).
+    pub fn passes_latent(&self) -> bool {
+        self.passes_latent
     }
 
     fn send(&mut self, message: &serde_json::Value) -> Result<(), LegacyError> {
@@ -273,6 +298,14 @@ impl LegacyGenerator {
                 message: answer.error,
                 traceback,
             },
+            "result" => LegacyError::BadSample {
+                model,
+                reason: format!(
+                    "its generate function `{}` returned a {}, which is not an image array \
+                     (expected arrays [H, W], [H, W, C] or [C, H, W], or (image, mask) pairs)",
+                    self.model.function, answer.error
+                ),
+            },
             _ => LegacyError::ModelFailed {
                 model,
                 function: self.model.function.clone(),
@@ -293,12 +326,14 @@ impl LegacyGenerator {
         for d in [&out, &exchange] {
             std::fs::create_dir_all(d).map_err(LegacyError::io("create directory", d))?;
         }
+        let latent = self.write_latents(batch, &exchange)?;
         self.send(&json!({
             "num_samples": batch.len(),
             "seed": first.seed,
             "output_path": out,
             "exchange": exchange,
-            "save_images": self.model.save_images,
+            "save_images": self.call.save_images,
+            "latent": latent,
         }))?;
         let answer = self.receive()?;
         let result = if answer.ok {
@@ -310,11 +345,65 @@ impl LegacyGenerator {
         result
     }
 
+    /// Writes the batch's latents (`[n, size, 1, 1]` float32, the original visualiser's shape)
+    /// for the bridge to pass as `input_latent_vector`; each is the request's own or the one
+    /// drawn from its seed. `None` when the package takes none.
+    fn write_latents(
+        &self,
+        batch: &[SampleRequest],
+        exchange: &Path,
+    ) -> Result<Option<serde_json::Value>, LegacyError> {
+        let given = batch.iter().any(|r| r.latent.is_some());
+        let size = match self.model.latent_size {
+            Some(size) if self.passes_latent => size,
+            _ if given => {
+                return Err(LegacyError::BadOption {
+                    model: self.model.id.clone(),
+                    reason: format!(
+                        "a latent was given, but {}",
+                        match self.model.latent_size {
+                            None => "the catalogue declares no \
+                                     execution.generate_method.input_latent_vector_size"
+                                .to_string(),
+                            Some(_) => format!(
+                                "its function `{}` takes no `input_latent_vector`",
+                                self.model.function
+                            ),
+                        }
+                    ),
+                });
+            }
+            _ => return Ok(None),
+        };
+        let mut bytes = Vec::with_capacity(batch.len() * size * 4);
+        for request in batch {
+            let latent = match &request.latent {
+                Some(latent) => latent.as_ref().clone(),
+                None => self.model.seeded_latent(request.seed).unwrap_or_default(),
+            };
+            if latent.len() != size {
+                return Err(LegacyError::BadOption {
+                    model: self.model.id.clone(),
+                    reason: format!(
+                        "{} latent values given; its input_latent_vector_size is {size}",
+                        latent.len()
+                    ),
+                });
+            }
+            bytes.extend(latent.iter().flat_map(|v| v.to_le_bytes()));
+        }
+        let path = exchange.join("latent.raw");
+        std::fs::write(&path, bytes).map_err(LegacyError::io("write", &path))?;
+        Ok(Some(
+            json!({"raw": path, "shape": [batch.len(), size, 1, 1]}),
+        ))
+    }
+
     fn samples(&self, answer: Answer, batch: &[SampleRequest]) -> Result<Vec<Sample>, LegacyError> {
-        if answer.samples.len() < batch.len() {
+        if answer.samples.len() != batch.len() {
             return Err(self.bad(format!(
-                "{} samples were asked for, the generate function gave {} (neither returned \
-                 nor written to output_path)",
+                "{} samples were asked for, the generate function gave {} (returned, or \
+                 written to output_path when it returned nothing)",
                 batch.len(),
                 answer.samples.len()
             )));

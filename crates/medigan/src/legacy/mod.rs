@@ -14,6 +14,10 @@
 //! as Python writes them, else as text). `--set save_images=true` makes the package write its
 //! images itself, which are then read back; by default it is called with `save_images=False`
 //! and what it returns is used (or, when it returns nothing, the files it wrote).
+//!
+//! This module is the Python side of [`crate::model::Model::Legacy`]: the facade never calls it
+//! directly. Where the entry declares `input_latent_vector_size`, each sample's latent is drawn
+//! from its seed ([`LegacyModel::seeded_latent`]) and passed as `input_latent_vector`.
 
 mod bridge;
 mod error;
@@ -21,7 +25,6 @@ mod lock;
 pub mod venv;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Map, Value};
@@ -32,13 +35,9 @@ pub use lock::{LOCK_FILE, TrustLock};
 pub use venv::PythonEnv;
 
 use crate::catalog::{ModelEntry, RuntimeKind};
-use crate::generate::{
-    self, GenerateRequest, Generator, RunSummary, SampleRequest, SampleStream, WriteTarget,
-};
+use crate::generate::{self, GenerateRequest};
 use crate::home::Home;
-use crate::output::{Format, ManifestHeader, Provenance, index_digits, manifest_name};
 use crate::progress::Progress;
-use crate::sample::sample_seed;
 use crate::store::{FetchRequest, InstalledPackage, Store, StoreError};
 use crate::{Error, Result};
 
@@ -110,7 +109,11 @@ pub fn env_dir(home: &Home, model_id: &str) -> PathBuf {
     venv::env_dir(&home.envs_dir(), model_id)
 }
 
-/// A legacy model ready to run: package on disk, environment ready, call prepared.
+/// The longest latent a catalogue entry may declare (`input_latent_vector_size`).
+pub const MAX_LATENT_SIZE: usize = 1 << 20;
+
+/// A legacy model ready to run: package on disk, environment ready. What a run changes (its
+/// options, input, label) is a [`LegacyCall`].
 #[derive(Debug)]
 pub struct LegacyModel {
     /// The model id.
@@ -127,23 +130,37 @@ pub struct LegacyModel {
     pub function: String,
     /// `model_file`, relative to the run directory as the original passes it.
     pub model_file: String,
+    /// The catalogue's custom keyword arguments (`generate_method.args.custom`).
+    pub custom: Map<String, Value>,
+    /// Length of the latent the function takes as `input_latent_vector`
+    /// (`generate_method.input_latent_vector_size`), if declared.
+    pub latent_size: Option<usize>,
+    /// Where the bridge script and run folders go.
+    pub home: Home,
+    /// Longest wait for one batch.
+    pub timeout: Option<Duration>,
+}
+
+/// The arguments of one run's calls: the catalogue's custom arguments with the run's options.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LegacyCall {
     /// The custom keyword arguments after merging the run's options.
     pub kwargs: Map<String, Value>,
     /// Whether the package is asked to save images itself.
     pub save_images: bool,
 }
 
-/// Fetches, verifies and prepares a legacy model for `request`.
+/// Fetches, verifies and prepares a legacy model: package, weights, environment (made only
+/// with consent).
 pub fn prepare(
     entry: &ModelEntry,
     store: &Store,
     base: Option<&Path>,
     settings: &LegacySettings,
-    request: &GenerateRequest,
     progress: &dyn Progress,
 ) -> Result<LegacyModel> {
     let execution = &entry.metadata.execution;
-    let (kwargs, save_images) = merge_arguments(entry, request)?;
+    let latent_size = latent_size(entry)?;
     venv::check_consent(
         &store.home().envs_dir(),
         &entry.id,
@@ -168,9 +185,63 @@ pub fn prepare(
         module,
         function: execution.generate_method.name.clone(),
         model_file,
-        kwargs,
-        save_images,
+        custom: execution
+            .generate_method
+            .args
+            .custom
+            .clone()
+            .unwrap_or_default(),
+        latent_size,
+        home: store.home().clone(),
+        timeout: settings.timeout,
     })
+}
+
+/// `execution.generate_method.input_latent_vector_size`, checked: a positive integer of at
+/// most [`MAX_LATENT_SIZE`].
+fn latent_size(entry: &ModelEntry) -> Result<Option<usize>, LegacyError> {
+    let method = &entry.metadata.execution.generate_method;
+    let Some(value) = method
+        .input_latent_vector_size
+        .get()
+        .filter(|v| !v.is_null())
+    else {
+        return Ok(None);
+    };
+    match value.as_u64().and_then(|v| usize::try_from(v).ok()) {
+        Some(size @ 1..=MAX_LATENT_SIZE) => Ok(Some(size)),
+        _ => Err(LegacyError::BadOption {
+            model: entry.id.clone(),
+            reason: format!(
+                "execution.generate_method.input_latent_vector_size is {value}; expected an \
+                 integer from 1 to {MAX_LATENT_SIZE}"
+            ),
+        }),
+    }
+}
+
+impl LegacyModel {
+    /// The arguments of a run's calls: catalogue defaults overridden by the run's options.
+    pub fn call(&self, request: &GenerateRequest) -> Result<LegacyCall, LegacyError> {
+        let (kwargs, save_images) = merge_arguments(&self.id, &self.custom, request)?;
+        Ok(LegacyCall {
+            kwargs,
+            save_images,
+        })
+    }
+
+    /// Whether the function takes a class as `condition` (its custom arguments name one).
+    pub fn is_conditional(&self) -> bool {
+        self.custom.contains_key("condition")
+    }
+
+    /// The latent the sample with this seed is given: drawn as a native model's latent input
+    /// is (standard normal, from the sample's stream), `None` without a declared size.
+    pub fn seeded_latent(&self, seed: u64) -> Option<Vec<f32>> {
+        let size = self.latent_size?;
+        let mut rng = crate::sample::SampleRng::new(seed);
+        Some(rng.draw(size, crate::catalog::Distribution::Normal, None))
+    }
 }
 
 /// The sha256 the package must have, known before any download: the catalogue's
@@ -254,35 +325,36 @@ fn locate(entry: &ModelEntry, package: &InstalledPackage) -> Result<(String, Str
     Ok((module, model_file))
 }
 
-/// Catalogue defaults overridden by the run's options; `--input` fills `input_path`.
+/// Catalogue defaults overridden by the run's options; `--input` fills `input_path`, and
+/// `--label` fills `condition` for conditional packages.
 fn merge_arguments(
-    entry: &ModelEntry,
+    id: &str,
+    custom: &Map<String, Value>,
     request: &GenerateRequest,
 ) -> Result<(Map<String, Value>, bool), LegacyError> {
-    let id = &entry.id;
-    let mut kwargs = entry
-        .metadata
-        .execution
-        .generate_method
-        .args
-        .custom
-        .clone()
-        .unwrap_or_default();
+    let bad = |reason: String| LegacyError::BadOption {
+        model: id.to_string(),
+        reason,
+    };
+    let mut kwargs = custom.clone();
     let mut save_images = false;
     for (key, text) in &request.options {
         let value = option_value(text);
         match key.as_str() {
             "save_images" => {
-                save_images = value.as_bool().ok_or_else(|| LegacyError::BadOption {
-                    model: id.clone(),
-                    reason: format!("save_images must be true or false, got `{text}`"),
+                save_images = value.as_bool().ok_or_else(|| {
+                    bad(format!("save_images must be true or false, got `{text}`"))
                 })?;
             }
             "model_file" | "num_samples" | "output_path" => {
-                return Err(LegacyError::BadOption {
-                    model: id.clone(),
-                    reason: format!("`{key}` is set by medigan (use -n and -o)"),
-                });
+                return Err(bad(format!("`{key}` is set by medigan (use -n and -o)")));
+            }
+            "input_latent_vector" => {
+                return Err(bad(
+                    "`input_latent_vector` is drawn by medigan from each sample's seed (use \
+                     --seed, or --latent FILE for one fixed latent)"
+                        .into(),
+                ));
             }
             _ => {
                 kwargs.insert(key.clone(), value);
@@ -291,12 +363,11 @@ fn merge_arguments(
     }
     if let Some(input) = request.inputs.first() {
         if request.inputs.len() > 1 || !kwargs.contains_key("input_path") {
-            return Err(LegacyError::BadOption {
-                model: id.clone(),
-                reason: "this package takes at most one --input (its `input_path`); other \
-                         inputs go with --set key=value"
+            return Err(bad(
+                "this package takes at most one --input (its `input_path`); other inputs go \
+                 with --set key=value"
                     .into(),
-            });
+            ));
         }
         let absolute = std::path::absolute(input).unwrap_or_else(|_| input.clone());
         kwargs.insert(
@@ -305,13 +376,13 @@ fn merge_arguments(
         );
     }
     if let Some(label) = &request.label {
-        return Err(LegacyError::BadOption {
-            model: id.clone(),
-            reason: format!(
-                "packages in the original format take no --label (got `{label}`); give the \
-                 package's own argument with --set, e.g. --set condition=1"
-            ),
-        });
+        if !custom.contains_key("condition") {
+            return Err(bad(format!(
+                "this package takes no class (no `condition` among its arguments), so no \
+                 --label (got `{label}`); give the package's own arguments with --set"
+            )));
+        }
+        kwargs.insert("condition".into(), option_value(label));
     }
     Ok((kwargs, save_images))
 }
@@ -330,122 +401,6 @@ fn option_value(text: &str) -> Value {
 pub(crate) fn last_lines(text: &str, n: usize) -> String {
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
-}
-
-/// The sample requests of a run's batches: sample `i` gets the seed `(run seed, i)`; the
-/// package is seeded with the first seed of each batch.
-fn batch_requests(request: &GenerateRequest, indices: &[u64]) -> Vec<SampleRequest> {
-    indices
-        .iter()
-        .map(|&index| SampleRequest {
-            index,
-            seed: sample_seed(request.seed, index),
-            class: None,
-            input: None,
-        })
-        .collect()
-}
-
-/// Generates a run of a legacy model into `dir` (the original `generate` with `save_images=True`,
-/// but written by medigan's writers and recorded in the manifest). One bridge process runs the
-/// batches; samples are in 0..255.
-pub(crate) fn generate_to_dir(
-    model: LegacyModel,
-    home: &Home,
-    settings: &LegacySettings,
-    request: &GenerateRequest,
-    dir: &Path,
-    format: Format,
-    progress: &dyn Progress,
-) -> Result<RunSummary> {
-    let model = Arc::new(model);
-    let writer = format.writer();
-    let range = [0.0, 255.0];
-    let indices: Vec<u64> = request.indices().collect();
-    let chunks: Vec<Vec<u64>> = indices
-        .chunks(request.batch_size)
-        .map(<[u64]>::to_vec)
-        .collect();
-    let factory = || -> Result<Box<dyn Generator>, generate::GenerateError> {
-        Ok(Box::new(LegacyGenerator::start(
-            Arc::clone(&model),
-            home,
-            settings,
-        )?))
-    };
-    let header = ManifestHeader {
-        tool: concat!("medigan-rs ", env!("CARGO_PKG_VERSION")).to_string(),
-        model_id: model.id.clone(),
-        model_version: model.version.clone(),
-        package_sha256: model.package.sha256.clone(),
-        seed: request.seed,
-        num_samples: request.num_samples,
-        shard: request.shard.map(|s| s.to_string()),
-        format: format.name().to_string(),
-        value_mapping: writer.value_mapping(range),
-        arguments: serde_json::json!({
-            "runtime": "medigan-python",
-            "generate_method": model.function,
-            "custom": model.kwargs,
-            "save_images": model.save_images,
-            "options": request.options,
-            "batch_size": request.batch_size,
-        }),
-    };
-    let target = WriteTarget {
-        dir,
-        writer: writer.as_ref(),
-        header,
-        manifest_name: manifest_name(request.shard.map(|s| (s.index, s.count))),
-        image_range: range,
-        mask_range: Some(range),
-        provenance: Provenance {
-            model_id: model.id.clone(),
-            model_version: model.version.clone(),
-            package_sha256: model.package.sha256.clone(),
-            run_seed: request.seed,
-            modality: None,
-            spacing: None,
-        },
-        digits: index_digits(request.num_samples),
-        mode: request.mode,
-    };
-    progress.begin(
-        &format!("generate {}", model.id),
-        Some(indices.len() as u64),
-    );
-    let make_batch = |b: usize| batch_requests(request, &chunks[b]);
-    let summary = generate::write_run(&factory, &make_batch, chunks.len(), 1, &target, progress);
-    progress.finish();
-    Ok(summary?)
-}
-
-/// A stream over the samples of `indices` of a legacy run (the original `save_images=False`).
-pub(crate) fn stream(
-    model: LegacyModel,
-    home: &Home,
-    settings: &LegacySettings,
-    request: &GenerateRequest,
-    indices: Vec<u64>,
-) -> Result<SampleStream<'static>> {
-    let generator = LegacyGenerator::start(Arc::new(model), home, settings)?;
-    let count = indices.len() as u64;
-    let seed = request.seed;
-    let make = move |j: u64| {
-        let index = indices[j as usize];
-        SampleRequest {
-            index,
-            seed: sample_seed(seed, index),
-            class: None,
-            input: None,
-        }
-    };
-    Ok(SampleStream::new(
-        Box::new(generator),
-        Box::new(make),
-        0..count,
-        request.batch_size,
-    ))
 }
 
 impl From<LegacyError> for Error {

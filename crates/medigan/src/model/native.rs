@@ -1,5 +1,5 @@
-//! Loading a model, as a staged pipeline: catalogue entry -> fetched package -> validated
-//! native model -> sessions (the paper's `model_executor` set-up). Each stage adds context.
+//! Native (ONNX) models, loaded as a staged pipeline: catalogue entry -> fetched package ->
+//! validated native model -> pooled sessions (the paper's `model_executor` set-up).
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -51,7 +51,7 @@ pub fn fetch_native(
     let spec = match (entry.metadata.runtime(), &execution.onnx) {
         (RuntimeKind::Onnx, Some(spec)) => spec.clone(),
         _ => {
-            return Err(Error::NotNative {
+            return Err(Error::NoGraphDeclared {
                 model: entry.id.clone(),
             });
         }
@@ -194,45 +194,6 @@ impl Generator for PooledGenerator {
             Some(inner) => inner.generate(batch),
             None => Err(GenerateError::Worker("generator used after release".into())),
         }
-    }
-}
-
-impl PooledGenerator {
-    /// One sample with its latent input set to `latent` (see
-    /// [`OnnxGenerator::generate_with_latent`]).
-    pub fn generate_with_latent(
-        &mut self,
-        request: &SampleRequest,
-        latent: &[f32],
-    ) -> Result<Sample, GenerateError> {
-        match self.inner.as_mut() {
-            Some(inner) => inner.generate_with_latent(request, latent),
-            None => Err(GenerateError::Worker("generator used after release".into())),
-        }
-    }
-}
-
-/// A generator whose samples all take the same latent (their other inputs still come from
-/// their seeds): a saved latent regenerated at any size.
-#[derive(Debug)]
-pub struct FixedLatent {
-    inner: PooledGenerator,
-    latent: Arc<Vec<f32>>,
-}
-
-impl FixedLatent {
-    /// Wraps `inner` so that every sample takes `latent`.
-    pub fn new(inner: PooledGenerator, latent: Arc<Vec<f32>>) -> Self {
-        FixedLatent { inner, latent }
-    }
-}
-
-impl Generator for FixedLatent {
-    fn generate(&mut self, batch: &[SampleRequest]) -> Result<Vec<Sample>, GenerateError> {
-        batch
-            .iter()
-            .map(|request| self.inner.generate_with_latent(request, &self.latent))
-            .collect()
     }
 }
 
