@@ -24,8 +24,8 @@ use ndarray::{Array2, ArrayView4, Axis};
 use rayon::prelude::*;
 
 use ops::{Act, Conv};
-pub(crate) use pth::StateDict;
 use pth::DType;
+pub(crate) use pth::StateDict;
 
 /// Length of the feature vector of one image (pool3).
 pub const FEATURE_DIMS: usize = 2048;
