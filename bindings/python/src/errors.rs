@@ -30,6 +30,51 @@ fn class_name(error: &Error) -> &'static str {
     }
 }
 
+/// Command-line wording in library messages and the Python API's equivalent, longest first.
+const PYTHON_WORDING: &[(&str, &str)] = &[
+    (
+        "`medigan generate MODEL --install-dependencies`",
+        "`generate(MODEL, install_dependencies=True)`",
+    ),
+    (
+        "`medigan test MODEL --install-dependencies`",
+        "`test_model(MODEL, install_dependencies=True)`",
+    ),
+    ("--install-dependencies", "install_dependencies=True"),
+    ("`medigan list`", "`Generators().list_models()`"),
+    (
+        "`medigan search KEYWORD`",
+        "`find_matching_models_by_values([KEYWORD])`",
+    ),
+    (
+        "`medigan search onnx --keys`",
+        "`find_matching_models_by_values([\"onnx\"])`",
+    ),
+    (
+        "without `--offline` (and without MEDIGAN_OFFLINE=1)",
+        "with `offline=False` (and without MEDIGAN_OFFLINE=1)",
+    ),
+    ("`--offline`", "`offline=True`"),
+    ("`--catalog FILE`", "`Generators(catalog=FILE)`"),
+    ("`--cache-dir`", "`Generators(home=DIR)`"),
+    ("`--backend tract`", "`Generators(backend=\"tract\")`"),
+    ("`--set key=value`", "keyword arguments (`key=value`)"),
+    ("`--seed`", "`seed=`"),
+    ("`--label`", "`label=`"),
+    ("`--input`", "`input_path=`"),
+    ("`--format`", "`format=`"),
+];
+
+/// A library message in the Python API's terms (`install_dependencies=True`, not
+/// `--install-dependencies`).
+pub fn python_wording(text: &str) -> String {
+    PYTHON_WORDING
+        .iter()
+        .fold(text.to_string(), |text, (cli, python)| {
+            text.replace(cli, python)
+        })
+}
+
 /// The Python exception for a library error: message, then `hint: ...` when there is one.
 pub fn to_py(error: Error) -> PyErr {
     Python::attach(|py| {
@@ -44,6 +89,8 @@ pub fn to_py(error: Error) -> PyErr {
                 (message, hint)
             }
         };
+        let message = python_wording(&message);
+        let hint = hint.map(|h| python_wording(&h));
         match build(py, class_name(&error), &message, hint.as_deref()) {
             Ok(err) => err,
             Err(_) => PyRuntimeError::new_err(message),

@@ -314,6 +314,19 @@ impl PyGenerators {
         Ok(loaded.and_then(|m| m.take_hint()))
     }
 
+    /// Runs the model test pipeline on a catalogue model (load, generate, shape, range,
+    /// determinism, variation); returns the report: `model_id`, `verdict` (`pass`, `fail`,
+    /// `skip`), `checks` (`name`, `passed`, `detail`), `seconds`.
+    fn test_model<'py>(&self, py: Python<'py>, model_id: &str) -> PyResult<Bound<'py, PyAny>> {
+        let report = py.detach(|| {
+            self.inner
+                .test_model(model_id, &medigan::progress::NoProgress)
+        });
+        let value = serde_json::to_value(report.py()?)
+            .map_err(|e| PyValueError::new_err(format!("cannot convert the report: {e}")))?;
+        json_to_py(py, &value)
+    }
+
     /// Consent to install a legacy model's dependencies into its own environment and run its
     /// code (the original `install_dependencies=True`).
     fn set_install_dependencies(&self, install: bool) {

@@ -13,9 +13,8 @@ import pytest
 import medigan_rs
 
 REPO = Path(__file__).resolve().parents[3]
-SHARED = REPO.parent / "shared"
-UPSTREAM = SHARED / "reference" / "medigan-global.json"
-CASES = SHARED / "reference" / "search-cases.json"
+UPSTREAM = REPO / "models" / "upstream-snapshot.json"
+CASES = REPO / "tests" / "reference" / "search-cases.json"
 FIXTURES = REPO / "tests" / "fixtures"
 
 FIXTURE_IDS = {
@@ -35,8 +34,7 @@ def _clean_environment(monkeypatch):
 def _reference(path: Path) -> Path:
     if not path.is_file():
         pytest.fail(
-            f"missing reference file {path}: the tests read the shared/ folder beside the "
-            "repository (shared/reference/), which this checkout lacks",
+            f"missing reference file {path}: the repository's copy of the reference material",
             pytrace=False,
         )
     return path

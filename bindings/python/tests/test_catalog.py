@@ -41,6 +41,16 @@ def test_unknown_model_names_the_closest_ids_and_a_hint(upstream):
     assert error.hint and "hint: " + error.hint in str(error)
 
 
+def test_hints_speak_python_not_command_line_flags(upstream):
+    with pytest.raises(medigan_rs.UnknownModelError) as raised:
+        upstream.get_config_by_id("00001_DCGAN_MMG_CALC_RIO")
+    assert "list_models()" in raised.value.hint and "medigan list" not in raised.value.hint
+    with pytest.raises(medigan_rs.MediganError) as raised:
+        upstream.generate(1, num_samples=1, save_images=False)
+    assert "install_dependencies=True" in str(raised.value)
+    assert "--install-dependencies" not in str(raised.value)
+
+
 def test_model_ids_of_the_wrong_type_are_refused(upstream):
     with pytest.raises(TypeError, match="model_id must be a str"):
         upstream.get_config_by_id(1.5)

@@ -181,9 +181,15 @@ def test_visualize_of_an_unknown_model_raises_the_lookup_error(bundled):
         bundled.visualize("no_such_model", auto_close=True, open_browser=False)
 
 
-def test_test_model_of_a_local_model_says_it_is_not_available(bundled):
-    with pytest.raises(NotImplementedError, match="not implemented in medigan_rs"):
-        bundled.test_model(DEMO)
+def test_test_model_runs_the_model_test_pipeline(bundled):
+    report = bundled.test_model(900)
+    assert report["verdict"] == "pass"
+    assert {c["name"] for c in report["checks"]} >= {"shape", "range", "determinism", "variation"}
+
+
+def test_test_model_of_a_legacy_model_without_consent_raises_naming_the_check(upstream):
+    with pytest.raises(medigan_rs.MediganError, match="install_dependencies|install-dependencies"):
+        upstream.test_model(1)
 
 
 def contributable_package(tmp_path):
@@ -215,7 +221,7 @@ def test_contribute_refuses_a_malformed_id_and_names_missing_fields(bundled, tmp
 
 
 def test_test_model_checks_a_catalogue_model(bundled):
-    assert bundled.test_model(900, is_local_model=False, num_samples=2) is None
+    assert bundled.test_model(900, is_local_model=False, num_samples=2)["verdict"] == "pass"
 
 
 def interrupt_after(seconds: float) -> threading.Timer:
@@ -265,3 +271,10 @@ def test_defect_05_too_many_samples_in_memory_raise_before_generating(bundled, m
     assert raised.value.hint and "save_images=True" in raised.value.hint
     # Within the limit, the same call works.
     assert len(bundled.generate(900, num_samples=2, save_images=False)) == 2
+
+
+@pytest.mark.parametrize("seed", [2**64, -5])
+def test_an_out_of_range_seed_is_a_clear_value_error(bundled, seed):
+    with pytest.raises(ValueError, match="seed must be"):
+        bundled.generate(900, num_samples=1, save_images=False, seed=seed)
+

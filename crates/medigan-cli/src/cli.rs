@@ -8,8 +8,9 @@ use clap::{Args, Parser, Subcommand};
 /// medical images.
 ///
 /// Models come from catalogues: the one bundled in this binary (the models this project ships),
-/// the upstream medigan catalogue once fetched with `medigan catalog update`, or files and URLs
-/// given with `--catalog`. Model ids can be written in full (`00001_DCGAN_MMG_CALC_ROI`), as a
+/// the upstream medigan catalogue (a dated snapshot built into this binary until
+/// `medigan catalog update` fetches the current one), or files and URLs given with `--catalog`
+/// (a local file works offline). Model ids can be written in full (`00001_DCGAN_MMG_CALC_ROI`), as a
 /// number (`1`, `00001`) or as a unique prefix.
 #[derive(Debug, Parser)]
 #[command(name = "medigan", version, about, long_about, propagate_version = true)]
@@ -49,6 +50,10 @@ pub struct GlobalArgs {
     /// Default: ort when its library is found, else tract.
     #[arg(long, global = true, value_name = "ort|tract", env = "MEDIGAN_BACKEND")]
     pub backend: Option<String>,
+    /// Hash every file of a cached package before it is used (default: only files whose size
+    /// or modification time changed since they were installed).
+    #[arg(long, global = true, env = "MEDIGAN_VERIFY", value_parser = clap::builder::FalseyValueParser::new())]
+    pub verify: bool,
     /// Print machine-readable JSON on stdout instead of tables.
     #[arg(long, global = true)]
     pub json: bool,
@@ -109,6 +114,24 @@ pub enum Command {
         medigan evaluate 00900 --real real/ -n 1000 --plot fid.svg\n  \
         medigan evaluate 00900 --real real/ --extractor onnx:net.onnx --input-size 64")]
     Evaluate(EvaluateArgs),
+    /// Every metric between a folder of real and a folder of synthetic images, from one
+    /// embedding pass: FID (with FID_rr and rFID), KID (mean and std over subsets) and
+    /// precision, recall, density and coverage (k nearest neighbours). `medigan fid` with
+    /// `--metrics fid,kid,prdc` as the default.
+    #[command(after_help = "Examples:\n  medigan metrics real/ synthetic/\n  \
+        medigan metrics real/ synthetic/ --repeats 5 --json\n  \
+        medigan metrics real/ synthetic/ --metrics kid,prdc --nearest-k 3 --extractor onnx:net.onnx")]
+    Metrics(FidArgs),
+    /// Memorisation audit: for every synthetic image (a model's samples or a folder) its
+    /// nearest training image in feature space and in pixel space, against the distances of
+    /// new real images (--holdout) to the training set; likely copies are flagged, and the
+    /// closest pairs can be written as an HTML gallery.
+    #[command(
+        after_help = "Examples:\n  medigan audit 00900 --train train/ --holdout holdout/\n  \
+        medigan audit synthetic/ --train train/ --holdout holdout/ --gallery audit/ --json\n  \
+        medigan audit synthetic/ --train train/ --extractor onnx:net.onnx --input-size 64"
+    )]
+    Audit(AuditArgs),
     /// Test models end to end: fetch, load, generate two samples, and check the declared
     /// shapes, the value range, that the same seed gives the same samples, and that samples
     /// depend on their latent input. Exits 1 when any model fails.
@@ -255,12 +278,51 @@ pub struct EvaluateArgs {
     #[arg(short = 'n', long = "num-samples", value_name = "N")]
     pub num_samples: Option<u64>,
     /// Seed of the generation run.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = parse_seed, allow_negative_numbers = true)]
     pub seed: u64,
     /// Draw FID_rs against FID_rr as SVG (the paper's Fig. 8): the catalogue's models with both
     /// numbers, and the models just evaluated, with the regression line.
     #[arg(long, value_name = "FILE.svg")]
     pub plot: Option<PathBuf>,
+    /// Feature extraction.
+    #[command(flatten)]
+    pub extraction: ExtractionArgs,
+}
+
+/// Arguments of `medigan audit`.
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// A model (its samples are generated) or a folder of synthetic images.
+    #[arg(value_name = "MODEL|SYNTH_DIR")]
+    pub subject: String,
+    /// Folder of the model's training images.
+    #[arg(long, value_name = "DIR")]
+    pub train: PathBuf,
+    /// Folder of real images from the same source that the model never saw: calibrates the
+    /// threshold (without it, each training image against the others).
+    #[arg(long, value_name = "DIR")]
+    pub holdout: Option<PathBuf>,
+    /// Samples to generate for a model (default: as many as the training images).
+    #[arg(short = 'n', long = "num-samples", value_name = "N")]
+    pub num_samples: Option<u64>,
+    /// Seed of the generation run (for a model).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Flag images closer to a training image than MARGIN times the closest holdout image.
+    #[arg(long, default_value_t = 0.5, value_name = "MARGIN")]
+    pub margin: f64,
+    /// Side of the common size of the pixel comparison.
+    #[arg(long, default_value_t = 32, value_name = "PX")]
+    pub pixel_size: usize,
+    /// Largest shift (pixels of the common size, each direction) tried when comparing pixels.
+    #[arg(long, default_value_t = 2, value_name = "PX")]
+    pub max_shift: usize,
+    /// Write the closest pairs as an HTML page with PNGs into this new (or empty) folder.
+    #[arg(long, value_name = "DIR")]
+    pub gallery: Option<PathBuf>,
+    /// Pairs in the gallery (flagged first, then the most similar).
+    #[arg(long, default_value_t = 24, value_name = "N")]
+    pub pairs: usize,
     /// Feature extraction.
     #[command(flatten)]
     pub extraction: ExtractionArgs,
@@ -314,6 +376,27 @@ pub struct ExtractionArgs {
     /// Keep features in this folder, keyed by image content and extractor: a set is embedded once.
     #[arg(long, value_name = "DIR")]
     pub cache_features: Option<PathBuf>,
+    /// Metrics from the one embedding pass: a comma-separated list of fid, kid, prdc, or all
+    /// (default: fid; `medigan metrics`: all).
+    #[arg(long, value_name = "LIST")]
+    pub metrics: Option<String>,
+    /// KID: number of random subsets.
+    #[arg(long, default_value_t = 100, value_name = "N")]
+    pub kid_subsets: usize,
+    /// KID: images of each set per subset (at most; smaller sets are used whole).
+    #[arg(long, default_value_t = 1000, value_name = "N")]
+    pub kid_subset_size: usize,
+    /// Precision/recall/density/coverage: the k of the k-nearest-neighbour radii.
+    #[arg(long, default_value_t = 5, value_name = "K")]
+    pub nearest_k: usize,
+    /// Evaluate R disjoint parts of the synthetic samples (a model: R seed ranges of N samples;
+    /// a folder: R parts of it) against bootstrap resamples of the real set, and report each
+    /// metric's mean and 95% interval.
+    #[arg(long, default_value_t = 1, value_name = "R")]
+    pub repeats: usize,
+    /// Seed of the KID subsets and the bootstrap resamples (repeat r uses SEED + r).
+    #[arg(long, default_value_t = 0, value_name = "SEED")]
+    pub resample_seed: u64,
     /// Catalogue key of the metric (default: `FID` for inception, else `FID_<FILE STEM>`), e.g.
     /// `FID_RADIMAGENET`; the ratio is written as `<KEY>_ratio`.
     #[arg(long, value_name = "KEY")]
@@ -330,14 +413,15 @@ pub struct GenerateArgs {
         short = 'n',
         long = "num-samples",
         default_value_t = 30,
-        value_name = "N"
+        value_name = "N",
+        value_parser = parse_sample_count
     )]
     pub num_samples: u64,
     /// Output folder (created if missing).
     #[arg(short, long, value_name = "DIR")]
     pub output: PathBuf,
     /// Run seed; the same seed gives the same samples.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = parse_seed, allow_negative_numbers = true)]
     pub seed: u64,
     /// Samples per inference call.
     #[arg(long = "batch", default_value_t = 16, value_name = "B")]
@@ -492,4 +576,26 @@ pub struct ValidateArgs {
     /// Treat warnings as errors.
     #[arg(long)]
     pub strict: bool,
+}
+
+/// A run seed: a whole number from 0 to 2^64 - 1.
+fn parse_seed(text: &str) -> Result<u64, String> {
+    text.trim().parse().map_err(|_| {
+        format!(
+            "a seed is a whole number from 0 to {}, got `{text}`",
+            u64::MAX
+        )
+    })
+}
+
+/// A sample count: a whole number from 1 (a run of no samples writes nothing worth a manifest).
+fn parse_sample_count(text: &str) -> Result<u64, String> {
+    match text.trim().parse::<u64>() {
+        Ok(0) => Err("a run needs at least 1 sample, got 0".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!(
+            "the number of samples is a whole number from 1 to {}, got `{text}`",
+            u64::MAX
+        )),
+    }
 }

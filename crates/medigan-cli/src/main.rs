@@ -18,9 +18,14 @@ fn main() -> ExitCode {
     install_panic_hook();
     let cli = cli::Cli::parse();
     init_tracing(cli.global.verbose, cli.global.quiet);
+    let json = cli.global.json;
     match commands::run(cli) {
         Ok(code) => code,
         Err(error) if is_broken_pipe(&error) => ExitCode::SUCCESS,
+        Err(error) if json => {
+            report_json(&error);
+            ExitCode::FAILURE
+        }
         Err(error) => {
             report(&error);
             ExitCode::FAILURE
@@ -40,6 +45,7 @@ fn init_tracing(verbose: u8, quiet: bool) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(colour_on_stderr())
         .without_time()
         .with_target(false)
         .init();
@@ -71,6 +77,12 @@ fn install_panic_hook() {
     }));
 }
 
+/// Colour only for a terminal, and never with `NO_COLOR` set (to anything but empty).
+fn colour_on_stderr() -> bool {
+    use std::io::IsTerminal;
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
 /// Prints an error, its causes and a hint on stderr, without a backtrace.
 fn report(error: &anyhow::Error) {
     let safe = |text: String| render::terminal_safe(&text).into_owned();
@@ -85,6 +97,37 @@ fn report(error: &anyhow::Error) {
     {
         let _ = writeln!(err, "hint: {}", safe(hint));
     }
+}
+
+/// With `--json`, an error is one JSON object on stderr: `error` (the message), `causes`
+/// (outermost first) and `hint` (or null). Hints carried inside messages are moved to `hint`.
+fn report_json(error: &anyhow::Error) {
+    let mut hints = Vec::new();
+    let mut split = |text: String| match text.split_once("\nhint: ") {
+        Some((message, hint)) => {
+            hints.push(hint.to_string());
+            message.to_string()
+        }
+        None => text,
+    };
+    let message = split(error.to_string());
+    let causes: Vec<String> = error
+        .chain()
+        .skip(1)
+        .map(|c| split(c.to_string()))
+        .collect();
+    if let Some(hint) = error
+        .downcast_ref::<medigan::Error>()
+        .and_then(medigan::Error::hint)
+    {
+        hints.push(hint);
+    }
+    let object = serde_json::json!({
+        "error": message,
+        "causes": causes,
+        "hint": if hints.is_empty() { None } else { Some(hints.join("\n")) },
+    });
+    let _ = writeln!(std::io::stderr().lock(), "{object}");
 }
 
 fn is_broken_pipe(error: &anyhow::Error) -> bool {

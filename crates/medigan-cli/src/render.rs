@@ -40,6 +40,15 @@ pub fn print_table(table: &Table, empty_message: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `n` and the noun, in the plural unless `n` is 1: `1 sample`, `2 samples`.
+pub fn count(n: u64, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 /// Prints a line on stdout.
 pub fn line(text: impl std::fmt::Display) -> anyhow::Result<()> {
     writeln!(

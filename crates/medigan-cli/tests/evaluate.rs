@@ -107,8 +107,12 @@ fn evaluate_generates_as_many_samples_as_real_images_and_plots() {
     let performance = &report["catalog"]["selection"]["performance"];
     assert_eq!(
         performance.as_object().unwrap().keys().collect::<Vec<_>>(),
-        ["FID_TEST", "FID_TEST_ratio"]
+        ["FID_TEST", "FID_TEST_ratio", "FID_TEST_provenance"],
+        "the score's provenance travels with it (issue #18)"
     );
+    let provenance = &performance["FID_TEST_provenance"];
+    assert_eq!(provenance["generation_seed"], 0);
+    assert_eq!(provenance["synthetic_images"], 12);
     let svg = std::fs::read_to_string(&plot).unwrap();
     assert!(
         svg.starts_with("<svg") && svg.contains(r#"class="point""#),
@@ -175,4 +179,157 @@ fn bad_extractor_options_are_named() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(stderr.contains(message), "{args:?}: {stderr}");
     }
+}
+
+/// Writes `n` phantoms of the bundled model (seed `seed`) into `dir` as PNG.
+fn phantoms(home: &std::path::Path, dir: &std::path::Path, n: u32, seed: u32) {
+    let output = medigan(home)
+        .args(["-q", "--offline", "generate", "00900", "-n"])
+        .arg(n.to_string())
+        .arg("--seed")
+        .arg(seed.to_string())
+        .arg("-o")
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn metrics_reports_kid_prdc_intervals_and_provenance_from_one_embedding() {
+    let home = tempfile::tempdir().unwrap();
+    let (real, synthetic) = (home.path().join("real"), home.path().join("synthetic"));
+    phantoms(home.path(), &real, 24, 9);
+    phantoms(home.path(), &synthetic, 24, 10);
+    let output = medigan(home.path())
+        .args(["--json", "metrics"])
+        .args([&real, &synthetic])
+        .args([
+            "--extractor",
+            &extractor(),
+            "--range",
+            "0,1",
+            "--repeats",
+            "3",
+        ])
+        .args([
+            "--kid-subsets",
+            "5",
+            "--kid-subset-size",
+            "6",
+            "--nearest-k",
+            "2",
+        ])
+        .output()
+        .unwrap();
+    let value = json(&output);
+    let report = &value["reports"][0];
+    assert!(report["fid_rs"].as_f64().unwrap() > 0.0, "{report}");
+    assert!(report["kid"]["mean"].is_f64(), "{report}");
+    assert_eq!(report["kid"]["subset_size"], 6);
+    for name in ["precision", "recall", "density", "coverage"] {
+        assert!(report["prdc"][name].is_f64(), "{name}: {report}");
+    }
+    assert_eq!(report["prdc"]["nearest_k"], 2);
+    let fid = &report["intervals"]["FID"];
+    assert_eq!(fid["count"], 3);
+    assert!(
+        fid["low"].as_f64() <= fid["mean"].as_f64() && fid["mean"].as_f64() <= fid["high"].as_f64()
+    );
+    let provenance = &report["provenance"];
+    assert_eq!(provenance["repeats"], 3);
+    assert_eq!(
+        provenance["synthetic_images"], 8,
+        "24 images in 3 disjoint parts"
+    );
+    assert_eq!(provenance["real_images"], 24);
+    assert_eq!(provenance["input_size"], serde_json::json!([32, 32]));
+    assert_eq!(provenance["extractor_sha256"].as_str().unwrap().len(), 64);
+    assert!(
+        provenance["tool"]
+            .as_str()
+            .unwrap()
+            .starts_with("medigan-rs ")
+    );
+    let performance = &report["catalog"]["selection"]["performance"];
+    for key in [
+        "FID_EXTRACTOR",
+        "KID_EXTRACTOR",
+        "precision_EXTRACTOR",
+        "FID_EXTRACTOR_ci95",
+        "FID_EXTRACTOR_provenance",
+    ] {
+        assert!(performance.get(key).is_some(), "{key}: {performance}");
+    }
+
+    // `medigan fid` computes FID alone unless asked, and names an unknown metric.
+    let output = medigan(home.path())
+        .args(["--json", "fid"])
+        .args([&real, &synthetic])
+        .args(["--extractor", &extractor()])
+        .output()
+        .unwrap();
+    let report = &json(&output)["reports"][0];
+    assert!(
+        report["kid"].is_null() && report["prdc"].is_null(),
+        "{report}"
+    );
+    let output = medigan(home.path())
+        .args(["fid"])
+        .args([&real, &synthetic])
+        .args(["--extractor", &extractor(), "--metrics", "fid,is"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success() && stderr.contains("`is`"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn audit_flags_a_folder_of_training_images_and_writes_the_gallery() {
+    let home = tempfile::tempdir().unwrap();
+    let (train, holdout) = (home.path().join("train"), home.path().join("holdout"));
+    phantoms(home.path(), &train, 12, 1);
+    phantoms(home.path(), &holdout, 12, 2);
+    let gallery = home.path().join("gallery");
+    let output = medigan(home.path())
+        .args(["--json", "audit"])
+        .arg(&train)
+        .arg("--train")
+        .arg(&train)
+        .arg("--holdout")
+        .arg(&holdout)
+        .args(["--extractor", &extractor(), "--gallery"])
+        .arg(&gallery)
+        .output()
+        .unwrap();
+    let value = json(&output);
+    assert_eq!(value["flagged"], 12, "every training image is its own copy");
+    assert_eq!(value["synthetic_images"], 12);
+    assert_eq!(value["calibration"], "holdout");
+    let audit = &value["catalog"]["selection"]["privacy_preservation"]["memorisation_audit"];
+    assert_eq!(audit["flagged_copies"], 12);
+    assert!(gallery.join("index.html").is_file());
+
+    // A used gallery folder is refused before any work.
+    let output = medigan(home.path())
+        .arg("audit")
+        .arg(&train)
+        .arg("--train")
+        .arg(&train)
+        .args(["--extractor", &extractor(), "--gallery"])
+        .arg(&gallery)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success() && stderr.contains("not empty"),
+        "{stderr}"
+    );
 }

@@ -136,6 +136,33 @@ fn image_values(dir: &Path) -> Vec<f32> {
 }
 
 #[test]
+fn consent_is_asked_before_the_package_is_downloaded() {
+    let home = tempfile::tempdir().unwrap();
+    let server = TestServer::start();
+    server.route("GET", "/numpy.zip", Route::ok(package(NUMPY_MODEL, "40")));
+    let link = server.url("/numpy.zip");
+    let catalog = write_catalog(
+        home.path(),
+        &[(
+            "90101_LEGACY_NUMPY",
+            entry(&link, &["numpy"], "generate", json!({})),
+        )],
+    );
+    let out = home.path().join("out");
+    let refused = generate(home.path(), &catalog, "90101", &out, &["-n", "1"]);
+    assert!(!refused.status.success());
+    assert!(
+        stderr(&refused).contains("--install-dependencies"),
+        "{}",
+        stderr(&refused)
+    );
+    assert!(
+        server.requests().is_empty(),
+        "nothing downloaded before consent"
+    );
+}
+
+#[test]
 fn a_numpy_package_runs_end_to_end_returning_arrays_or_writing_files() {
     let home = tempfile::tempdir().unwrap();
     let server = TestServer::start();

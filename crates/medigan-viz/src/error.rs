@@ -21,7 +21,7 @@ pub enum VizError {
     #[error("{0}")]
     Generate(String),
     /// The server could not start (port taken, no runtime).
-    #[error("cannot serve on {address}: {cause}")]
+    #[error("cannot serve on {address}: {cause}{}", serve_hint(cause))]
     Serve {
         /// The address asked for.
         address: String,
@@ -36,4 +36,17 @@ pub enum VizError {
         /// The cause.
         cause: std::io::Error,
     },
+}
+
+/// What to do when the address cannot be used.
+fn serve_hint(cause: &std::io::Error) -> &'static str {
+    match cause.kind() {
+        std::io::ErrorKind::AddrInUse => {
+            "\nhint: another program uses this port; pick another with `--port N`, or `--port 0` for any free one"
+        }
+        std::io::ErrorKind::PermissionDenied => {
+            "\nhint: ports below 1024 need privileges; pick one above with `--port N`"
+        }
+        _ => "",
+    }
 }

@@ -60,6 +60,26 @@ impl Error {
             Error::Evaluate(e) => e.hint(),
             Error::Contribute(e) => e.hint(),
             Error::Legacy(e) => e.hint(),
+            Error::Store(StoreError::Io { source, path, .. })
+                if matches!(
+                    source.kind(),
+                    std::io::ErrorKind::PermissionDenied
+                        | std::io::ErrorKind::ReadOnlyFilesystem
+                        | std::io::ErrorKind::NotADirectory
+                ) =>
+            {
+                Some(format!(
+                    "medigan cannot write its cache at `{}`; choose a writable folder with \
+                     `--cache-dir DIR` or MEDIGAN_HOME=DIR",
+                    path.display()
+                ))
+            }
+            Error::Store(e) if e.is_download_failure() => Some(
+                "without the network, download the package on another machine and give a \
+                 catalogue whose `package_link` is the local .zip or folder: `--catalog FILE` \
+                 (or MEDIGAN_CATALOG=FILE) reads it offline"
+                    .into(),
+            ),
             Error::NotNative { .. } => Some(
                 "list the native models with `medigan search onnx --keys` or `medigan list`".into(),
             ),

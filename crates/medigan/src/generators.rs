@@ -241,8 +241,14 @@ impl Generators {
 
     /// The package store, created on first use.
     pub fn store(&self) -> &Store {
-        self.store
-            .get_or_init(|| Store::new(self.settings.home.clone(), self.settings.offline))
+        self.store.get_or_init(|| {
+            let store = Store::new(self.settings.home.clone(), self.settings.offline);
+            store.set_always_rehash(
+                std::env::var("MEDIGAN_VERIFY")
+                    .is_ok_and(|v| matches!(v.trim(), "1" | "true" | "yes" | "on")),
+            );
+            store
+        })
     }
 
     /// The loaded native model, fetching its package on first use (kept for later calls).
@@ -276,7 +282,7 @@ impl Generators {
             SourceKind::File | SourceKind::Upstream => {
                 Path::new(&source.location).parent().map(Path::to_path_buf)
             }
-            SourceKind::Bundled | SourceKind::Url => None,
+            SourceKind::Snapshot | SourceKind::Bundled | SourceKind::Url => None,
         })
     }
 

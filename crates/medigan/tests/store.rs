@@ -701,3 +701,57 @@ fn stale_package_dir_without_record_is_replaced() {
     assert!(store(home.path()).verify(LABEL).unwrap().is_ok());
     assert!(tmp_entries(home.path()).is_empty());
 }
+
+/// Flips the bytes of a cached file, keeping its size.
+fn corrupt(path: &Path) {
+    let bytes: Vec<u8> = std::fs::read(path).unwrap().iter().map(|b| !b).collect();
+    std::fs::write(path, bytes).unwrap();
+}
+
+#[test]
+fn a_changed_cached_file_is_refused_offline_and_downloaded_again_online() {
+    let home = tempfile::tempdir().unwrap();
+    let server = TestServer::start();
+    let bytes = package();
+    server.route("GET", "/pkg.zip", Route::ok(bytes.clone()));
+    let request = FetchRequest::new(LABEL, server.url("/pkg.zip"));
+    let installed = store(home.path()).fetch(&request, &NoProgress).unwrap();
+    let weights = installed.dir.join("weights/model.onnx");
+    corrupt(&weights);
+
+    let err = offline_store(home.path())
+        .fetch(&request, &NoProgress)
+        .expect_err("a changed package is never used");
+    let message = err.to_string();
+    assert!(matches!(err, StoreError::Damaged { .. }), "{message}");
+    assert!(
+        message.contains("weights/model.onnx") && message.contains("without `--offline`"),
+        "{message}"
+    );
+
+    let repaired = store(home.path()).fetch(&request, &NoProgress).unwrap();
+    assert_eq!(repaired.sha256, sha256(&bytes));
+    assert_eq!(std::fs::read(&weights).unwrap(), vec![7u8; 4096]);
+    assert_eq!(server.requests_to("/pkg.zip").len(), 2, "downloaded again");
+    let report = store(home.path()).verify(LABEL).unwrap();
+    assert!(report.is_ok(), "{report:?}");
+}
+
+#[test]
+fn a_missing_cached_file_is_restored_from_a_local_archive() {
+    let home = tempfile::tempdir().unwrap();
+    let zip = home.path().join("pkg.zip");
+    std::fs::write(&zip, package()).unwrap();
+    let request = FetchRequest::new(LABEL, zip.display().to_string());
+    let installed = offline_store(home.path())
+        .fetch(&request, &NoProgress)
+        .unwrap();
+    std::fs::remove_file(installed.dir.join("README.md")).unwrap();
+    let again = offline_store(home.path())
+        .fetch(&request, &NoProgress)
+        .unwrap();
+    assert_eq!(
+        std::fs::read(again.dir.join("README.md")).unwrap(),
+        b"# test model\n"
+    );
+}

@@ -59,11 +59,16 @@ def _values(values: Union[str, Sequence[Any]]) -> List[str]:
     return [v if isinstance(v, str) else str(v) for v in values]
 
 
+_U64_MAX = 2**64 - 1
+
+
 def _count(name: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{name} must be an int, got {type(value).__name__}: {value!r}")
     if value < 0:
         raise ValueError(f"{name} must be at least 0, got {value}")
+    if value > _U64_MAX:
+        raise ValueError(f"{name} must be at most 2**64 - 1 ({_U64_MAX}), got {value}")
     return value
 
 
@@ -608,25 +613,26 @@ class Generators:
         store_new_config: bool = True,
         num_samples: int = 3,
         install_dependencies: bool = False,
-    ) -> None:
-        """Check that a catalogue model generates `num_samples` samples (with
-        `is_local_model=False`); raises MediganError when it does not. Testing a new local
-        model (`is_local_model=True`, the default) belongs to the contribution workflow, which
-        has not landed: it raises NotImplementedError."""
-        if is_local_model:
-            raise NotImplementedError(
-                "Generators.test_model(is_local_model=True) is not implemented in medigan_rs "
-                "yet: it belongs to the model contribution workflow, which has not landed; "
-                "test a catalogue model with is_local_model=False"
-            )
-        samples = self.generate(model_id, num_samples=num_samples, save_images=False)
-        if len(samples) < num_samples:
-            from .exceptions import MediganError
+    ) -> dict:
+        """Run the model test pipeline on a catalogue model: fetch and load it, generate
+        samples, check their shapes and value range, that the same seed gives the same samples
+        and that samples depend on their latent (`medigan test MODEL`). Returns the report (a
+        dict: `model_id`, `verdict`, `checks`, `seconds`) when it passes; raises MediganError
+        naming the failed check otherwise. A legacy (Python package) model runs only with
+        `install_dependencies=True`. `is_local_model`, `overwrite_existing_metadata`,
+        `store_new_config` and `num_samples` are accepted for compatibility with the original
+        and do not change the checks (a new local model is tested with `medigan contribute
+        --dry-run`)."""
+        from .exceptions import MediganError
 
-            raise MediganError(
-                f"{model_id}: model test failed: {len(samples)} samples generated, "
-                f"{num_samples} asked for"
-            )
+        native = self._native()
+        native.set_install_dependencies(bool(install_dependencies))
+        report = native.test_model(_model_id(model_id))
+        if report["verdict"] != "pass":
+            failed = next((c for c in report["checks"] if not c["passed"]), None)
+            reason = f"{failed['name']}: {failed['detail']}" if failed else report["verdict"]
+            raise MediganError(f"{report['model_id']}: model test {report['verdict']}: {reason}")
+        return report
 
     def contribute(
         self,

@@ -20,8 +20,7 @@ try:
 except ImportError as error:  # pragma: no cover - exercised where torch is missing
     raise ImportError(
         "medigan_rs: get_as_torch_dataset and get_as_torch_dataloader need PyTorch: "
-        "`pip install torch` (or `pip install medigan_rs[torch]`); everything else works "
-        "without it"
+        "`pip install torch`; everything else works without it"
     ) from error
 
 __all__ = ["SyntheticDataset", "make_dataloader"]

@@ -117,11 +117,23 @@ fn report_problems(
 fn sources(generators: &Generators, out: Output) -> anyhow::Result<ExitCode> {
     let catalog = generators.catalog()?;
     let upstream = catalog::source::upstream_cache_path(&generators.settings().home);
+    let snapshot = catalog::source::SNAPSHOT;
+    let age_days = snapshot.age_days(std::time::SystemTime::now());
+    let uses_snapshot = catalog
+        .sources()
+        .iter()
+        .any(|s| s.kind == SourceKind::Snapshot);
     if out.json {
         render::json(&json!({
             "sources": catalog.sources(),
             "upstream_url": generators.settings().catalog.upstream_url,
             "upstream_cache": upstream,
+            "snapshot": uses_snapshot.then(|| json!({
+                "source_url": snapshot.source_url,
+                "taken": snapshot.taken,
+                "sha256": snapshot.sha256,
+                "age_days": age_days,
+            })),
         }))?;
         return super::success();
     }
@@ -133,7 +145,7 @@ fn sources(generators: &Generators, out: Output) -> anyhow::Result<ExitCode> {
         "replaced by later",
     ]);
     for (i, source) in catalog.sources().iter().enumerate() {
-        table.add_row(source_row(i, source));
+        table.add_row(source_row(i, source, age_days));
     }
     render::print_table(&table, "No catalogue source.")?;
     let has_upstream = catalog
@@ -144,7 +156,9 @@ fn sources(generators: &Generators, out: Output) -> anyhow::Result<ExitCode> {
         render::note(
             out.quiet,
             format!(
-                "note: the upstream catalogue is not cached yet ({}); `medigan catalog update` fetches it",
+                "note: the upstream models come from the snapshot built into this binary (taken {}, {age_days} day(s) ago, sha256 {}); `medigan catalog update` fetches the current catalogue into {}",
+                snapshot.taken,
+                snapshot.sha256,
                 upstream.display()
             ),
         );
@@ -152,16 +166,17 @@ fn sources(generators: &Generators, out: Output) -> anyhow::Result<ExitCode> {
     super::success()
 }
 
-fn source_row(index: usize, source: &SourceInfo) -> Vec<String> {
+fn source_row(index: usize, source: &SourceInfo, snapshot_age_days: u64) -> Vec<String> {
     let kind = match source.kind {
-        SourceKind::Bundled => "bundled",
-        SourceKind::Upstream => "upstream (cached)",
-        SourceKind::File => "file",
-        SourceKind::Url => "url",
+        SourceKind::Snapshot => format!("upstream snapshot ({snapshot_age_days} day(s) old)"),
+        SourceKind::Bundled => "bundled".into(),
+        SourceKind::Upstream => "upstream (cached)".into(),
+        SourceKind::File => "file".into(),
+        SourceKind::Url => "url".into(),
     };
     vec![
         (index + 1).to_string(),
-        kind.to_string(),
+        kind,
         source.location.clone(),
         source.models.to_string(),
         source.overridden.to_string(),

@@ -4,8 +4,9 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use medigan::Generators;
+use medigan::evaluate::SyntheticRun;
 use medigan::evaluate::plot::{PlotPoint, svg};
-use medigan::evaluate::{ImageSet, embed, report_from_features};
+use medigan::evaluate::{ImageSet, check_set_size};
 
 use super::fid::{Extraction, print_reports};
 use crate::cli::EvaluateArgs;
@@ -15,33 +16,30 @@ use crate::settings::Output;
 
 /// Embeds the real set once, then generates and evaluates each model against it.
 pub fn run(generators: &Generators, args: &EvaluateArgs, out: Output) -> anyhow::Result<ExitCode> {
-    let extraction = Extraction::resolve(generators, &args.extraction, out)?;
-    let source = extraction.source.as_ref();
     let real = ImageSet::from_folder(&args.real).map_err(medigan::Error::from)?;
-    let bar = Bar::new(out.quiet);
-    let real_features =
-        embed(&real, source, &extraction.options, &bar).map_err(medigan::Error::from)?;
-    let n = args.num_samples.unwrap_or(real.len() as u64);
-    let mut reports = Vec::new();
+    check_set_size(&real, "the real set").map_err(medigan::Error::from)?;
     for model in &args.models {
-        let synthetic = generators.synthetic_set(model, n, args.seed)?;
-        let features =
-            embed(&synthetic, source, &extraction.options, &bar).map_err(medigan::Error::from)?;
-        let report = report_from_features(
-            synthetic.label.clone(),
-            source.name(),
-            &real_features,
-            &features,
-            &extraction.options,
-        )
-        .map_err(medigan::Error::from)?;
-        reports.push(report);
+        generators.get_config_by_id(model)?;
     }
+    let extraction = Extraction::resolve(generators, &args.extraction, out)?;
+    let bar = Bar::new(out.quiet);
+    let run = SyntheticRun {
+        num_samples: args.num_samples,
+        seed: args.seed,
+    };
+    let reports = generators.evaluate_models(
+        &args.models,
+        &args.real,
+        run,
+        extraction.source.as_ref(),
+        &extraction.options,
+        &bar,
+    )?;
     print_reports(&reports, &extraction.metric_key, out)?;
     if let Some(path) = &args.plot {
         let mut points = catalogue_points(generators, &extraction.metric_key)?;
         points.retain(|p| !reports.iter().any(|r| r.subject == p.label));
-        for r in &reports {
+        for r in reports.iter().filter_map(|r| r.fid.as_ref()) {
             if let Some(fid_rr) = r.fid_rr {
                 points.push(PlotPoint {
                     label: short_label(&r.subject),

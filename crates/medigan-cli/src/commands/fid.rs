@@ -7,8 +7,9 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use medigan::Generators;
 use medigan::evaluate::{
-    EvaluateOptions, ExtractorSource, FeatureOptions, FidReport, InceptionSource,
-    InputNormalization, OnnxExtractorConfig, OnnxExtractorSpec, ReadOptions, fetch_fid_weights,
+    EvaluateOptions, Evaluation, ExtractorSource, FeatureOptions, InceptionSource,
+    InputNormalization, KidOptions, MetricOptions, MetricSet, OnnxExtractorConfig,
+    OnnxExtractorSpec, ReadOptions, fetch_fid_weights,
 };
 use serde_json::{Value, json};
 
@@ -17,19 +18,9 @@ use crate::progress::Bar;
 use crate::render;
 use crate::settings::Output;
 
-/// Computes the FID of two folders and prints it.
+/// Computes the FID (and the metrics of `--metrics`) of two folders and prints it.
 pub fn run(generators: &Generators, args: &FidArgs, out: Output) -> anyhow::Result<ExitCode> {
-    let extraction = Extraction::resolve(generators, &args.extraction, out)?;
-    let bar = Bar::new(out.quiet);
-    let report = generators.fid(
-        &args.real,
-        &args.synthetic,
-        extraction.source.as_ref(),
-        &extraction.options,
-        &bar,
-    )?;
-    print_reports(&[report], &extraction.metric_key, out)?;
-    super::success()
+    super::metrics::run_folders(generators, args, MetricSet::FID, out)
 }
 
 /// The extractor and options the flags ask for.
@@ -50,6 +41,17 @@ impl Extraction {
         args: &ExtractionArgs,
         out: Output,
     ) -> anyhow::Result<Extraction> {
+        Self::resolve_with(generators, args, MetricSet::FID, out)
+    }
+
+    /// [`Extraction::resolve`] with the metrics computed when `--metrics` is not given.
+    pub fn resolve_with(
+        generators: &Generators,
+        args: &ExtractionArgs,
+        default_metrics: MetricSet,
+        out: Output,
+    ) -> anyhow::Result<Extraction> {
+        let metrics = metric_options(args, default_metrics)?;
         let (source, default_key): (Box<dyn ExtractorSource>, String) = match args.extractor.trim()
         {
             "inception" => {
@@ -115,6 +117,7 @@ impl Extraction {
             },
             split_seed: args.split_seed,
             cache_dir: args.cache_features.clone(),
+            metrics,
         };
         Ok(Extraction {
             source,
@@ -124,47 +127,63 @@ impl Extraction {
     }
 }
 
-/// Prints reports as a table and the catalogue lines, or as JSON.
-pub fn print_reports(reports: &[FidReport], metric_key: &str, out: Output) -> anyhow::Result<()> {
+/// The metric options of the flags.
+fn metric_options(args: &ExtractionArgs, default: MetricSet) -> anyhow::Result<MetricOptions> {
+    let metrics = match &args.metrics {
+        Some(list) => MetricSet::parse(list).map_err(medigan::Error::from)?,
+        None => default,
+    };
+    if args.repeats == 0 {
+        bail!("invalid --repeats `0`: at least 1 (1: one evaluation, no interval)");
+    }
+    Ok(MetricOptions {
+        metrics,
+        kid: KidOptions {
+            subsets: args.kid_subsets,
+            subset_size: args.kid_subset_size,
+            seed: args.resample_seed,
+        },
+        nearest_k: args.nearest_k,
+        repeats: args.repeats,
+    })
+}
+
+/// Prints reports as tables and the catalogue lines, or as JSON.
+pub fn print_reports(reports: &[Evaluation], metric_key: &str, out: Output) -> anyhow::Result<()> {
     if out.json {
-        let items: Vec<Value> = reports
-            .iter()
-            .map(|r| {
-                let mut value = serde_json::to_value(r).unwrap_or(Value::Null);
-                if let Some(map) = value.as_object_mut() {
-                    map.insert("catalog".into(), r.catalog_performance(metric_key));
-                }
-                value
-            })
-            .collect();
+        let items: Vec<Value> = reports.iter().map(|r| r.to_json(metric_key)).collect();
         return render::json(&json!({ "metric": metric_key, "reports": items }));
     }
-    let mut table = render::table(&[
-        "subject",
-        "extractor",
-        "FID_rs",
-        "FID_rr",
-        "rFID",
-        "real",
-        "synthetic",
-        "normalised",
-    ]);
     let optional = |v: Option<f64>, decimals: usize| {
         v.map_or_else(|| "-".to_string(), |v| format!("{v:.decimals$}"))
     };
-    for r in reports {
-        table.add_row(vec![
-            r.subject.clone(),
-            r.extractor.clone(),
-            format!("{:.2}", r.fid_rs),
-            optional(r.fid_rr, 2),
-            optional(r.fid_ratio, 3),
-            r.real_images.to_string(),
-            r.synthetic_images.to_string(),
-            if r.normalized { "yes" } else { "no" }.to_string(),
+    let fid_reports: Vec<_> = reports.iter().filter_map(|r| r.fid.as_ref()).collect();
+    if !fid_reports.is_empty() {
+        let mut table = render::table(&[
+            "subject",
+            "extractor",
+            "FID_rs",
+            "FID_rr",
+            "rFID",
+            "real",
+            "synthetic",
+            "normalised",
         ]);
+        for r in fid_reports {
+            table.add_row(vec![
+                r.subject.clone(),
+                r.extractor.clone(),
+                distance_text(r.fid_rs),
+                r.fid_rr.map_or_else(|| "-".to_string(), distance_text),
+                optional(r.fid_ratio, 3),
+                r.real_images.to_string(),
+                r.synthetic_images.to_string(),
+                if r.normalized { "yes" } else { "no" }.to_string(),
+            ]);
+        }
+        render::print_table(&table, "no results")?;
     }
-    render::print_table(&table, "no results")?;
+    super::metrics::print_other_metrics(reports)?;
     for r in reports {
         let entry = r.catalog_performance(metric_key);
         let performance = &entry["selection"]["performance"];
@@ -175,6 +194,22 @@ pub fn print_reports(reports: &[FidReport], metric_key: &str, out: Output) -> an
         ))?;
     }
     Ok(())
+}
+
+/// A distance for the table: two decimals from 1 up, else four significant digits (a small
+/// FID is not `0.00`); values within rounding noise of zero, negative zero included, are `0`.
+fn distance_text(value: f64) -> String {
+    if !value.is_finite() {
+        return value.to_string();
+    }
+    if value.abs() < 1e-9 {
+        return "0".into();
+    }
+    if value.abs() >= 1.0 {
+        return format!("{value:.2}");
+    }
+    let decimals = (3.0 - value.abs().log10().floor()).clamp(2.0, 12.0) as usize;
+    format!("{value:.decimals$}")
 }
 
 fn parse_numbers(flag: &str, text: &str) -> anyhow::Result<Vec<f32>> {
@@ -213,5 +248,19 @@ fn parse_size(text: &str) -> anyhow::Result<[usize; 2]> {
         [Some(n)] => Ok([*n, *n]),
         [Some(h), Some(w)] => Ok([*h, *w]),
         _ => bail!("invalid --input-size `{text}`: expected N or HxW, e.g. 224 or 256x192"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::distance_text;
+
+    #[test]
+    fn small_distances_keep_their_digits_and_zero_has_no_sign() {
+        assert_eq!(distance_text(0.0034), "0.003400");
+        assert_eq!(distance_text(-0.0), "0");
+        assert_eq!(distance_text(-1e-12), "0");
+        assert_eq!(distance_text(67.6), "67.60");
+        assert_eq!(distance_text(0.5), "0.5000");
     }
 }

@@ -57,9 +57,9 @@ pub fn run(generators: &Generators, args: &GenerateArgs, out: Output) -> anyhow:
         }))?;
     } else {
         render::line(format!(
-            "Wrote {} samples ({} files) of {} to {} in {:.2} s ({rate:.0} samples/s)\nmanifest: {}",
-            summary.samples,
-            summary.files,
+            "Wrote {} ({}) of {} to {} in {:.2} s ({rate:.0} samples/s)\nmanifest: {}",
+            render::count(summary.samples, "sample"),
+            render::count(summary.files, "file"),
             model_id,
             args.output.display(),
             summary.elapsed.as_secs_f64(),

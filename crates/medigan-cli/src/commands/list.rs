@@ -33,12 +33,17 @@ pub fn run(generators: &Generators, out: Output) -> anyhow::Result<ExitCode> {
         table.add_row(summary_row(entry));
     }
     render::print_table(&table, "The catalogue has no models.")?;
-    if catalog.sources().len() == 1
-        && catalog.sources()[0].kind == medigan::catalog::SourceKind::Bundled
+    if catalog
+        .sources()
+        .iter()
+        .any(|s| s.kind == medigan::catalog::SourceKind::Snapshot)
     {
         render::note(
             out.quiet,
-            "note: only the bundled models are listed; `medigan catalog update` fetches the upstream catalogue",
+            format!(
+                "note: the upstream models are from the catalogue snapshot built into this binary (taken {}); `medigan catalog update` fetches the current one",
+                medigan::catalog::source::SNAPSHOT.taken
+            ),
         );
     }
     super::success()

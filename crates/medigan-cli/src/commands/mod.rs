@@ -1,5 +1,6 @@
 //! One file per subcommand: each calls the library and prints, nothing more.
 
+mod audit;
 mod cache;
 mod catalog;
 mod contribute;
@@ -9,6 +10,7 @@ mod generate;
 mod info;
 mod init_model;
 mod list;
+mod metrics;
 mod search;
 mod test;
 mod visualize;
@@ -23,6 +25,7 @@ use crate::settings;
 /// Runs the parsed command line and returns the exit status.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let generators = Generators::new(settings::library_settings(&cli.global)?);
+    generators.store().set_always_rehash(cli.global.verify);
     let out = settings::output(&cli.global);
     match cli.command {
         Command::List => list::run(&generators, out),
@@ -35,6 +38,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Catalog(command) => catalog::run(&generators, command, out),
         Command::Fid(args) => fid::run(&generators, &args, out),
         Command::Evaluate(args) => evaluate::run(&generators, &args, out),
+        Command::Metrics(args) => metrics::run(&generators, &args, out),
+        Command::Audit(args) => audit::run(&generators, &args, out),
         Command::Test(args) => test::run(&generators, &args, out),
         Command::Visualize(args) => visualize::run(&generators, &args, out),
         Command::InitModel(args) => init_model::run(&args, out),

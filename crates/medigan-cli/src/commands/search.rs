@@ -23,13 +23,50 @@ pub fn search(generators: &Generators, args: &SearchArgs, out: Output) -> anyhow
         Some(metric) => {
             let order = parse_order(settings::order_name(args.order))?;
             let ranked = generators.find_models_and_rank(&query, metric, order)?;
-            print_ranking(generators, &ranked, metric, out)
+            let empty = match ranked.is_empty() {
+                true => no_ranking_reason(generators, &query, metric)?,
+                false => String::new(),
+            };
+            print_ranking(generators, &ranked, metric, &empty, out)
         }
         None => {
             let found = generators.find_matching_models_by_values(&query)?;
-            print_models(generators, &found, out)
+            let empty = no_match_reason(generators, &query)?;
+            print_models(generators, &found, &empty, out)
         }
     }
+}
+
+/// Why a search matched nothing: the query, against how many models.
+fn no_match_reason(generators: &Generators, query: &KeywordQuery) -> anyhow::Result<String> {
+    let models = generators.catalog()?.len();
+    Ok(format!(
+        "No model matches {} (op {}) among the {models} models of the catalogue; `medigan list` shows them, `--keys` also matches field names.",
+        quoted(&query.values),
+        query.operator
+    ))
+}
+
+/// Why a ranked search is empty: the query matched nothing, or no match has the metric.
+fn no_ranking_reason(
+    generators: &Generators,
+    query: &KeywordQuery,
+    metric: &str,
+) -> anyhow::Result<String> {
+    let matched = generators.find_matching_models_by_values(query)?;
+    if matched.is_empty() {
+        return no_match_reason(generators, query);
+    }
+    Ok(format!(
+        "{} model(s) match {}, but none of them has the metric `{metric}`; `medigan info MODEL` shows a model's metrics.",
+        matched.len(),
+        quoted(&query.values)
+    ))
+}
+
+fn quoted(values: &[String]) -> String {
+    let quoted: Vec<String> = values.iter().map(|v| format!("`{v}`")).collect();
+    quoted.join(" ")
 }
 
 /// `medigan rank METRIC [--asc|--desc] [--models ID...]`.
@@ -37,14 +74,23 @@ pub fn rank(generators: &Generators, args: &RankArgs, out: Output) -> anyhow::Re
     let order = parse_order(settings::order_name(args.order))?;
     let ranked =
         generators.rank_models_by_performance(args.models.as_deref(), &args.metric, order)?;
-    print_ranking(generators, &ranked, &args.metric, out)
+    let among = match &args.models {
+        Some(ids) => format!("{} model(s) given", ids.len()),
+        None => format!("{} models of the catalogue", generators.catalog()?.len()),
+    };
+    let empty = format!("None of the {among} has the metric `{}`.", args.metric);
+    print_ranking(generators, &ranked, &args.metric, &empty, out)
 }
 
 /// `medigan lookup KEY VALUE [--case-sensitive]`.
 pub fn lookup(generators: &Generators, args: &LookupArgs, out: Output) -> anyhow::Result<ExitCode> {
     let found =
         generators.get_models_by_key_value_pair(&args.key, &args.value, args.case_sensitive)?;
-    print_models(generators, &found, out)
+    let empty = format!(
+        "No model has `{}` = `{}` in its selection.",
+        args.key, args.value
+    );
+    print_models(generators, &found, &empty, out)
 }
 
 fn parse_order(name: &str) -> anyhow::Result<Order> {
@@ -53,7 +99,12 @@ fn parse_order(name: &str) -> anyhow::Result<Order> {
         .context("invalid order")
 }
 
-fn print_models(generators: &Generators, ids: &[String], out: Output) -> anyhow::Result<ExitCode> {
+fn print_models(
+    generators: &Generators,
+    ids: &[String],
+    empty: &str,
+    out: Output,
+) -> anyhow::Result<ExitCode> {
     if out.json {
         render::json(&ids)?;
         return super::success();
@@ -63,7 +114,7 @@ fn print_models(generators: &Generators, ids: &[String], out: Output) -> anyhow:
     for entry in ids.iter().filter_map(|id| catalog.get(id)) {
         table.add_row(super::list::summary_row(entry));
     }
-    render::print_table(&table, "No model matches.")?;
+    render::print_table(&table, empty)?;
     super::success()
 }
 
@@ -71,6 +122,7 @@ fn print_ranking(
     generators: &Generators,
     ranked: &[RankedModel],
     metric: &str,
+    empty: &str,
     out: Output,
 ) -> anyhow::Result<ExitCode> {
     if out.json {
@@ -91,7 +143,7 @@ fn print_ranking(
             title,
         ]);
     }
-    render::print_table(&table, &format!("No model has the metric `{metric}`."))?;
+    render::print_table(&table, empty)?;
     super::success()
 }
 

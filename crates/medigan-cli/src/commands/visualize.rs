@@ -21,7 +21,11 @@ pub fn run(generators: &Generators, args: &VisualizeArgs, out: Output) -> anyhow
     )?;
     println!("{model}: {}", server.url());
     if !out.quiet {
-        eprintln!("serving on 127.0.0.1 only; Ctrl-C stops");
+        let saves = std::path::absolute(&args.save_dir).unwrap_or_else(|_| args.save_dir.clone());
+        eprintln!(
+            "serving on 127.0.0.1 only; Ctrl-C stops\nSave writes into {} (`--save-dir DIR` to change)",
+            saves.display()
+        );
     }
     if !args.no_browser && !open_browser(server.url()) && !out.quiet {
         eprintln!("could not open a browser; open {} yourself", server.url());

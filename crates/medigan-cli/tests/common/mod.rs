@@ -18,6 +18,7 @@ const INHERITED: &[&str] = &[
     "MEDIGAN_PIP_ARGS",
     "MEDIGAN_PYTHON",
     "MEDIGAN_LEGACY_TIMEOUT",
+    "MEDIGAN_VERIFY",
 ];
 
 /// A `medigan` command with its own home and none of the caller's medigan settings.
@@ -49,15 +50,14 @@ pub fn fixture(case: &str) -> PathBuf {
     path
 }
 
-/// A file of `shared/reference/`, beside the repository.
+/// A reference file, from the repository's own copies: `medigan-global.json` is the upstream
+/// catalogue snapshot `models/upstream-snapshot.json`; any other name is `tests/reference/NAME`.
 pub fn reference(name: &str) -> PathBuf {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/reference")
-        .join(name);
-    assert!(
-        path.is_file(),
-        "missing {}: these tests need the `shared/` folder beside the repository",
-        path.display()
-    );
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let path = match name {
+        "medigan-global.json" => root.join("models/upstream-snapshot.json"),
+        other => root.join("tests/reference").join(other),
+    };
+    assert!(path.is_file(), "missing reference file {}", path.display());
     path
 }

@@ -1,8 +1,11 @@
 //! Where catalogues come from, and how they merge.
 //!
 //! Sources, lowest precedence first (a later source's entry replaces an earlier one's by id):
-//! 1. the catalogue bundled in the binary (the models this repository ships),
-//! 2. the cached copy of the upstream catalogue (`medigan catalog update` refreshes it).
+//! 1. the dated snapshot of the upstream catalogue built into the binary ([`SNAPSHOT`]), so that
+//!    a fresh install finds the upstream models offline; used only while no cached upstream copy
+//!    exists (`medigan catalog update` replaces it),
+//! 2. the catalogue bundled in the binary (the models this repository ships),
+//! 3. the cached copy of the upstream catalogue (`medigan catalog update` refreshes it).
 //!
 //! Explicit sources (`--catalog PATH|URL`, repeatable, or `MEDIGAN_CATALOG`, comma separated)
 //! replace both: only they are read, merged in the order given.
@@ -25,6 +28,64 @@ pub const CATALOG_ENV: &str = "MEDIGAN_CATALOG";
 pub const UPSTREAM_URL_ENV: &str = "MEDIGAN_CATALOG_URL";
 /// The catalogue of the models this repository ships, bundled in the binary.
 pub const BUNDLED_CATALOG: &str = include_str!("../../../../models/catalog.json");
+/// Provenance of the upstream catalogue snapshot built into the binary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Snapshot {
+    /// Where it was taken from (the default upstream URL).
+    pub source_url: &'static str,
+    /// The day it was taken, `YYYY-MM-DD`.
+    pub taken: &'static str,
+    /// sha256 of [`Snapshot::text`], lowercase hex.
+    pub sha256: &'static str,
+    /// The catalogue JSON, unchanged (`models/upstream-snapshot.json`).
+    #[serde(skip)]
+    pub text: &'static str,
+}
+
+/// The snapshot of the upstream catalogue built into the binary (provenance in
+/// `models/upstream-snapshot.provenance.json`).
+pub const SNAPSHOT: Snapshot = Snapshot {
+    source_url: DEFAULT_UPSTREAM_URL,
+    taken: "2026-12-02",
+    sha256: "6439784ab464a804353423a9ee6faff57e78fa92c551af40d4c2df13a394236f",
+    text: include_str!("../../../../models/upstream-snapshot.json"),
+};
+
+impl Snapshot {
+    /// Whole days from the day it was taken to `now` (0 when `now` is earlier or unknown).
+    pub fn age_days(&self, now: std::time::SystemTime) -> u64 {
+        let today = now
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() / 86_400);
+        today.saturating_sub(days_since_epoch(self.taken).unwrap_or(today))
+    }
+
+    /// How it is shown as a source location: `<upstream snapshot DATE>` (the URL is in
+    /// [`Snapshot::source_url`]).
+    pub fn location(&self) -> String {
+        format!("<upstream snapshot {}>", self.taken)
+    }
+}
+
+/// Days from 1970-01-01 to the date `YYYY-MM-DD` (proleptic Gregorian calendar).
+fn days_since_epoch(date: &str) -> Option<u64> {
+    let mut parts = date.splitn(3, '-').map(str::parse::<i64>);
+    let (y, m, d) = (
+        parts.next()?.ok()?,
+        parts.next()?.ok()?,
+        parts.next()?.ok()?,
+    );
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+        return None;
+    }
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let year_of_era = y - era * 400;
+    let day_of_year = (153 * ((m + 9) % 12) + 2) / 5 + d - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    u64::try_from(era * 146_097 + day_of_era - 719_468).ok()
+}
+
 /// Largest catalogue accepted from the network.
 const MAX_CATALOG_BYTES: u64 = 64 << 20;
 
@@ -81,6 +142,8 @@ pub fn split_sources(value: &str) -> Vec<String> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SourceKind {
+    /// The dated snapshot of the upstream catalogue built into the binary ([`SNAPSHOT`]).
+    Snapshot,
     /// Bundled in the binary.
     Bundled,
     /// The cached copy of the upstream catalogue.
@@ -139,11 +202,17 @@ pub fn load(settings: &CatalogSettings, home: &Home) -> Result<Catalog, CatalogE
     let mut layers = Vec::new();
     let mut warnings = Vec::new();
     if settings.explicit.is_empty() {
+        let cached = upstream_cache_path(home);
+        if !cached.is_file() {
+            let snapshot = SourceInfo::new(SourceKind::Snapshot, SNAPSHOT.location());
+            let (entries, w) = parse_catalog(SNAPSHOT.text, &snapshot.location)?;
+            layers.push((snapshot, entries));
+            warnings.extend(w);
+        }
         let bundled = SourceInfo::new(SourceKind::Bundled, "<bundled>");
         let (entries, w) = parse_catalog(BUNDLED_CATALOG, &bundled.location)?;
         layers.push((bundled, entries));
         warnings.extend(w);
-        let cached = upstream_cache_path(home);
         if cached.is_file() {
             let text = read_file(&cached)?;
             let (entries, w) = parse_remote_catalog(&text, &cached.display().to_string())?;
@@ -306,4 +375,38 @@ fn error_chain(error: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_snapshot_is_the_file_its_provenance_names() {
+        assert_eq!(hex::encode(Sha256::digest(SNAPSHOT.text)), SNAPSHOT.sha256);
+        let provenance: serde_json::Value = serde_json::from_str(include_str!(
+            "../../../../models/upstream-snapshot.provenance.json"
+        ))
+        .expect("the provenance record is JSON");
+        assert_eq!(provenance["sha256"], SNAPSHOT.sha256);
+        assert_eq!(provenance["source_url"], SNAPSHOT.source_url);
+        assert_eq!(provenance["taken"], SNAPSHOT.taken);
+        let (entries, _) = parse_catalog(SNAPSHOT.text, "snapshot").expect("a valid catalogue");
+        assert_eq!(entries.len(), 23);
+        assert_eq!(provenance["models"], 23);
+    }
+
+    #[test]
+    fn snapshot_age_counts_whole_days() {
+        assert_eq!(days_since_epoch("1970-01-01"), Some(0));
+        assert_eq!(days_since_epoch("2000-03-01"), Some(11_017));
+        assert_eq!(days_since_epoch("2026-13-01"), None);
+        let taken = std::time::UNIX_EPOCH
+            + Duration::from_secs(days_since_epoch(SNAPSHOT.taken).unwrap() * 86_400);
+        assert_eq!(
+            SNAPSHOT.age_days(taken + Duration::from_secs(3 * 86_400 + 5)),
+            3
+        );
+        assert_eq!(SNAPSHOT.age_days(taken - Duration::from_secs(86_400)), 0);
+    }
 }

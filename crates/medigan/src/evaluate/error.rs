@@ -81,6 +81,17 @@ pub enum EvaluateError {
     /// Fetching extractor weights failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The FID Inception weights could not be fetched (network, server or offline).
+    #[error("cannot get the FID Inception weights `{file}`")]
+    Weights {
+        /// The weights' file name.
+        file: String,
+        /// Where they were to come from.
+        url: String,
+        /// Why the fetch failed.
+        #[source]
+        source: Box<StoreError>,
+    },
     /// A feature cache file is damaged or belongs to another set or extractor.
     #[error("feature cache `{}`: {reason}", path.display())]
     Cache {
@@ -128,6 +139,10 @@ impl EvaluateError {
                     .into(),
             ),
             EvaluateError::Runtime(e) => e.hint(),
+            EvaluateError::Weights { file, url, .. } => Some(format!(
+                "without the network, download `{file}` from {url} on another machine and pass \
+                 `--inception-weights FILE` (or set MEDIGAN_FID_WEIGHTS=FILE)"
+            )),
             _ => None,
         }
     }

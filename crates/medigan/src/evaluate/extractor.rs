@@ -84,6 +84,11 @@ pub trait ExtractorSource: Sync {
         None
     }
 
+    /// sha256 of the weights or graph file, when known (for the provenance of a score).
+    fn sha256(&self) -> Option<String> {
+        None
+    }
+
     /// A new extractor for one worker thread.
     fn make(&self) -> Result<Box<dyn FeatureExtractor>, EvaluateError>;
 }

@@ -7,6 +7,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use sha2::Digest;
+
 use ndarray::{Array2, ArrayView4};
 
 use super::error::EvaluateError;
@@ -40,9 +42,19 @@ pub fn fetch_fid_weights(
     sha256: Option<&str>,
     progress: &dyn Progress,
 ) -> Result<PathBuf, EvaluateError> {
-    let request = FetchRequest::new("FID Inception weights", url.unwrap_or(FID_WEIGHTS_URL))
+    let url = url.unwrap_or(FID_WEIGHTS_URL);
+    let request = FetchRequest::new("FID Inception weights", url)
         .with_sha256(sha256.unwrap_or(FID_WEIGHTS_SHA256));
-    Ok(store.fetch_file(&request, FID_WEIGHTS_FILE, progress)?)
+    store
+        .fetch_file(&request, FID_WEIGHTS_FILE, progress)
+        .map_err(|source| match source.is_download_failure() {
+            true => EvaluateError::Weights {
+                file: FID_WEIGHTS_FILE.into(),
+                url: url.into(),
+                source: Box::new(source),
+            },
+            false => EvaluateError::Store(source),
+        })
 }
 
 /// The FID Inception-v3, loaded once and shared by the workers (the network runs the images of
@@ -50,6 +62,7 @@ pub fn fetch_fid_weights(
 #[derive(Debug, Clone)]
 pub struct InceptionSource {
     net: Arc<InceptionV3>,
+    sha256: String,
 }
 
 impl InceptionSource {
@@ -59,7 +72,12 @@ impl InceptionSource {
             name: INCEPTION_NAME.into(),
             reason: error_chain(&e),
         })?;
-        Ok(InceptionSource { net: Arc::new(net) })
+        let bytes = std::fs::read(path).map_err(EvaluateError::io("read", path))?;
+        let sha256 = hex::encode(sha2::Sha256::digest(&bytes));
+        Ok(InceptionSource {
+            net: Arc::new(net),
+            sha256,
+        })
     }
 }
 
@@ -92,6 +110,10 @@ impl ExtractorSource for InceptionSource {
 
     fn max_workers(&self) -> Option<usize> {
         Some(1)
+    }
+
+    fn sha256(&self) -> Option<String> {
+        Some(self.sha256.clone())
     }
 
     fn make(&self) -> Result<Box<dyn FeatureExtractor>, EvaluateError> {

@@ -13,12 +13,20 @@
 //! | `cache` | features stored by set content + extractor ([`FeatureCache`]) |
 //! | `frechet` | the Frechet distance in f64 ([`frechet_distance`]) |
 //! | `ratio` | `FID_rr`, `rFID`, the report in catalogue keys ([`FidReport`]) |
+//! | `pairwise` | inner products and distances between feature sets, in f64 row blocks |
+//! | `kid` | the Kernel Inception Distance ([`kid()`]) |
+//! | `prdc` | precision, recall, density, coverage ([`prdc()`]) |
+//! | `interval` | mean and 95% interval over repeats ([`Interval`]) |
+//! | `metrics` | every metric from one embedding, repeats, the report ([`Evaluation`]) |
+//! | `provenance` | extractor, sizes, seeds, version of a score ([`Provenance`]) |
+//! | `audit` | memorisation audit: synthetic images against the training set ([`audit::audit`]) |
 //! | `plot` | `FID_rs` against `FID_rr` as SVG (the paper's Fig. 8) |
 //!
 //! [`evaluate_sets`] does it all: embed the real set (or find it in the cache), embed the
 //! synthetic set, `FID_rs` between them, `FID_rr` between two seeded random halves of the real
 //! set, and `rFID`.
 
+pub mod audit;
 pub mod cache;
 pub mod error;
 pub mod extractor;
@@ -27,10 +35,16 @@ pub mod fid_inception;
 pub mod frechet;
 pub mod images;
 pub mod inception;
+pub mod interval;
+pub mod kid;
 pub mod medical;
+pub mod metrics;
 pub mod onnx_extractor;
+pub mod pairwise;
 pub mod plot;
+pub mod prdc;
 pub mod preprocess;
+pub mod provenance;
 pub mod ratio;
 
 use std::path::{Path, PathBuf};
@@ -45,7 +59,12 @@ pub use features::{FeatureOptions, extract_features};
 pub use fid_inception::{InceptionSource, fetch_fid_weights};
 pub use frechet::{FeatureStats, frechet_distance, frechet_distance_of_features};
 pub use images::{ImageSource, ReadOptions};
+pub use interval::Interval;
+pub use kid::{Kid, KidOptions, kid};
+pub use metrics::{Evaluation, MetricOptions, MetricSet, evaluate_features};
 pub use onnx_extractor::{OnnxExtractor, OnnxExtractorConfig, OnnxExtractorSpec};
+pub use prdc::{Prdc, prdc};
+pub use provenance::Provenance;
 pub use ratio::{FidReport, fid_ratio, random_halves};
 
 use crate::progress::Progress;
@@ -133,6 +152,8 @@ pub struct EvaluateOptions {
     pub split_seed: u64,
     /// Where features are cached (none: always extract).
     pub cache_dir: Option<PathBuf>,
+    /// Which metrics beyond FID, and how many repeats.
+    pub metrics: MetricOptions,
 }
 
 /// Features of `set`, from the cache when it has them (and stored there when not).
@@ -203,6 +224,25 @@ pub fn report_from_features(
     })
 }
 
+/// Checks that a set has enough images for FID (two), before anything is downloaded or run;
+/// `what` names it in the error ("the real set").
+pub fn check_set_size(set: &ImageSet, what: &str) -> Result<(), EvaluateError> {
+    if set.len() < 2 {
+        return Err(EvaluateError::TooFewImages {
+            what: format!("FID over {what} `{}`", set.label),
+            needed: 2,
+            found: set.len(),
+        });
+    }
+    Ok(())
+}
+
+/// Refuses sets of fewer than 2 images before anything is embedded.
+fn check_sizes(real: &ImageSet, synthetic: &ImageSet) -> Result<(), EvaluateError> {
+    check_set_size(real, "the real set")?;
+    check_set_size(synthetic, "the synthetic set")
+}
+
 /// Embeds both sets and reports `FID_rs`, `FID_rr` and `rFID` (see [`report_from_features`]).
 pub fn evaluate_sets(
     subject: impl Into<String>,
@@ -212,15 +252,7 @@ pub fn evaluate_sets(
     options: &EvaluateOptions,
     progress: &dyn Progress,
 ) -> Result<FidReport, EvaluateError> {
-    for (set, what) in [(real, "the real set"), (synthetic, "the synthetic set")] {
-        if set.len() < 2 {
-            return Err(EvaluateError::TooFewImages {
-                what: format!("FID over {what} `{}`", set.label),
-                needed: 2,
-                found: set.len(),
-            });
-        }
-    }
+    check_sizes(real, synthetic)?;
     let real_features = embed(real, source, options, progress)?;
     let synthetic_features = embed(synthetic, source, options, progress)?;
     report_from_features(
@@ -232,6 +264,30 @@ pub fn evaluate_sets(
     )
 }
 
+/// Splits a synthetic set into `repeats` disjoint consecutive parts of equal size (the
+/// remainder is left out), for [`evaluate_features`].
+pub fn split_repeats(
+    synthetic: &Array2<f32>,
+    repeats: usize,
+) -> Result<Vec<Array2<f32>>, EvaluateError> {
+    let repeats = repeats.max(1);
+    let size = synthetic.nrows() / repeats;
+    if size < 2 {
+        return Err(EvaluateError::TooFewImages {
+            what: format!("{repeats} repeats (disjoint parts of the synthetic set)"),
+            needed: 2 * repeats,
+            found: synthetic.nrows(),
+        });
+    }
+    Ok((0..repeats)
+        .map(|r| {
+            synthetic
+                .slice(ndarray::s![r * size..(r + 1) * size, ..])
+                .to_owned()
+        })
+        .collect())
+}
+
 impl crate::Generators {
     /// `num_samples` samples of a model (seeded), as an image set for evaluation.
     pub fn synthetic_set(
@@ -240,18 +296,100 @@ impl crate::Generators {
         num_samples: u64,
         seed: u64,
     ) -> crate::Result<ImageSet> {
+        self.synthetic_part(model_id, num_samples, 0, 1, seed)
+    }
+
+    /// Part `part` of `parts` of a run of `parts x num_samples` samples (seeded): samples
+    /// `part x num_samples ..`, a seed range disjoint from every other part's.
+    pub fn synthetic_part(
+        &self,
+        model_id: &str,
+        num_samples: u64,
+        part: u64,
+        parts: u64,
+        seed: u64,
+    ) -> crate::Result<ImageSet> {
         let model = self.load_model(model_id, &crate::progress::NoProgress)?;
         let request = crate::generate::GenerateRequest {
-            num_samples,
+            num_samples: num_samples.saturating_mul(parts.max(1)),
             seed,
             ..Default::default()
         };
-        let samples = self.generate_samples(&model.id, &request)?;
+        let indices: Vec<u64> = (part * num_samples..(part + 1) * num_samples).collect();
+        let samples = self
+            .stream_indices(&model.id, &request, indices)?
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(ImageSet::from_samples(
             model.id.clone(),
             &samples,
             model.image_range(),
         )?)
+    }
+
+    /// Every metric of `options.metrics` between two folders (`medigan fid`, `medigan
+    /// metrics`): with repeats, the synthetic folder (in its sorted order) is split into that
+    /// many disjoint parts.
+    pub fn metrics(
+        &self,
+        real: &Path,
+        synthetic: &Path,
+        source: &dyn ExtractorSource,
+        options: &EvaluateOptions,
+        progress: &dyn Progress,
+    ) -> crate::Result<Evaluation> {
+        let real = ImageSet::from_folder(real)?;
+        let synthetic = ImageSet::from_folder(synthetic)?;
+        check_sizes(&real, &synthetic)?;
+        let real_features = embed(&real, source, options, progress)?;
+        let synthetic_features = embed(&synthetic, source, options, progress)?;
+        let parts = split_repeats(&synthetic_features, options.metrics.repeats)?;
+        let provenance = Provenance::new(source, options);
+        Ok(evaluate_features(
+            synthetic.label.clone(),
+            &real_features,
+            &parts,
+            provenance,
+            options,
+        )?)
+    }
+
+    /// Generates each model's samples (`run.num_samples` per repeat, default: as many as the
+    /// real images; repeat `r` takes the `r`-th seed range of the run) and evaluates them
+    /// against the real folder, embedded once (`medigan evaluate`).
+    pub fn evaluate_models(
+        &self,
+        models: &[String],
+        real: &Path,
+        run: SyntheticRun,
+        source: &dyn ExtractorSource,
+        options: &EvaluateOptions,
+        progress: &dyn Progress,
+    ) -> crate::Result<Vec<Evaluation>> {
+        let real = ImageSet::from_folder(real)?;
+        let real_features = embed(&real, source, options, progress)?;
+        let n = run.num_samples.unwrap_or(real.len() as u64);
+        let repeats = options.metrics.repeats.max(1) as u64;
+        let mut evaluations = Vec::with_capacity(models.len());
+        for model in models {
+            let mut parts = Vec::with_capacity(repeats as usize);
+            let mut subject = model.clone();
+            for part in 0..repeats {
+                let synthetic = self.synthetic_part(model, n, part, repeats, run.seed)?;
+                check_sizes(&real, &synthetic)?;
+                parts.push(embed(&synthetic, source, options, progress)?);
+                subject = synthetic.label;
+            }
+            let mut provenance = Provenance::new(source, options);
+            provenance.generation_seed = Some(run.seed);
+            evaluations.push(evaluate_features(
+                subject,
+                &real_features,
+                &parts,
+                provenance,
+                options,
+            )?);
+        }
+        Ok(evaluations)
     }
 
     /// FID between two folders of images, with `FID_rr` and `rFID` of the first (real) one.

@@ -43,6 +43,7 @@ pub struct OnnxExtractorSpec {
     dims: usize,
     output_rank: usize,
     name: String,
+    sha256: String,
 }
 
 impl OnnxExtractorSpec {
@@ -117,6 +118,7 @@ impl OnnxExtractorSpec {
             size,
             dims,
             name,
+            sha256: digest,
         })
     }
 
@@ -282,6 +284,10 @@ fn feature_shape(output: &PortInfo) -> Result<(usize, Vec<usize>), String> {
 impl ExtractorSource for OnnxExtractorSpec {
     fn name(&self) -> String {
         self.name.clone()
+    }
+
+    fn sha256(&self) -> Option<String> {
+        Some(self.sha256.clone())
     }
 
     fn input_size(&self) -> [usize; 2] {

@@ -113,6 +113,11 @@ fn prepare_dir(dir: &Path) -> Result<(), GenerateError> {
         path: dir.to_path_buf(),
         cause,
     };
+    if dir.exists() && !dir.is_dir() {
+        return Err(unusable(std::io::Error::other(
+            "it is a file, not a folder; give a folder (it is created if missing)",
+        )));
+    }
     std::fs::create_dir_all(dir).map_err(unusable)?;
     tempfile::Builder::new()
         .prefix(".medigan-probe-")

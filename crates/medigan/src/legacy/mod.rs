@@ -143,9 +143,16 @@ pub fn prepare(
     progress: &dyn Progress,
 ) -> Result<LegacyModel> {
     let execution = &entry.metadata.execution;
+    let (kwargs, save_images) = merge_arguments(entry, request)?;
+    venv::check_consent(
+        &store.home().envs_dir(),
+        &entry.id,
+        pinned_sha256(entry, store, base)?.as_deref(),
+        &execution.dependencies,
+        settings,
+    )?;
     let package = fetch_trusted(entry, store, base, progress)?;
     let (module, model_file) = locate(entry, &package)?;
-    let (kwargs, save_images) = merge_arguments(entry, request)?;
     let env = venv::ensure(
         &store.home().envs_dir(),
         &entry.id,
@@ -164,6 +171,17 @@ pub fn prepare(
         kwargs,
         save_images,
     })
+}
+
+/// The sha256 the package must have, known before any download: the catalogue's
+/// `execution.sha256`, else the hash the trust lock recorded at its first download.
+fn pinned_sha256(entry: &ModelEntry, store: &Store, base: Option<&Path>) -> Result<Option<String>> {
+    let execution = &entry.metadata.execution;
+    if let Some(sha) = &execution.sha256 {
+        return Ok(Some(sha.clone()));
+    }
+    let link = crate::model::resolve_link(&execution.package_link, base);
+    Ok(TrustLock::in_home(store.home().root()).get(&link)?)
 }
 
 /// Fetches the package through the store, checked against `execution.sha256`, else against the

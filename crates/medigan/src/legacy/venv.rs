@@ -63,6 +63,39 @@ fn python_in(dir: &Path) -> PathBuf {
     }
 }
 
+/// Checks, before anything is downloaded, that running this model needs no new consent: it is
+/// given (`install_dependencies`), or an environment exists made for these dependencies and for
+/// the package the catalogue or the trust lock pins (`expected_sha256`). A package whose hash is
+/// not known yet has never been prepared, so it needs consent.
+pub fn check_consent(
+    envs_dir: &Path,
+    model_id: &str,
+    expected_sha256: Option<&str>,
+    dependencies: &[String],
+    settings: &LegacySettings,
+) -> Result<(), LegacyError> {
+    if settings.install_dependencies {
+        return Ok(());
+    }
+    let dir = env_dir(envs_dir, model_id);
+    let found: Option<Marker> = std::fs::read(dir.join(ENV_MARKER))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok());
+    let reusable = found.is_some_and(|m| {
+        m.model == model_id
+            && m.dependencies == dependencies
+            && expected_sha256.is_some_and(|sha| sha.eq_ignore_ascii_case(&m.package_sha256))
+    }) && python_in(&dir).exists();
+    if reusable {
+        return Ok(());
+    }
+    Err(LegacyError::ConsentNeeded {
+        model: model_id.to_string(),
+        dependencies: dependencies.to_vec(),
+        env: dir,
+    })
+}
+
 /// The environment of a model, created (with consent) when missing or made for other
 /// dependencies.
 pub fn ensure(

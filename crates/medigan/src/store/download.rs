@@ -60,7 +60,9 @@ impl Download<'_> {
                 });
             }
             let wait = self.backoff(attempt);
-            tracing::warn!("{error}; retrying in {wait:?} (attempt {attempt} of {attempts})");
+            let what = error.to_string();
+            let what = what.lines().next().unwrap_or_default();
+            tracing::warn!("{what}; retrying in {wait:?} (attempt {attempt} of {attempts})");
             std::thread::sleep(wait);
             attempt += 1;
         }
@@ -86,9 +88,9 @@ impl Download<'_> {
         if have > 0 {
             request = request.header(RANGE, format!("bytes={have}-"));
         }
-        let response = request.send().map_err(|source| StoreError::Network {
+        let response = request.send().map_err(|error| StoreError::Network {
             url: self.url.to_owned(),
-            source,
+            error,
         })?;
         let Some(body) = self.open_body(&response, have)? else {
             return Ok(()); // the partial file was already complete

@@ -135,14 +135,17 @@ pub enum StoreError {
         /// The HTTP status code.
         status: u16,
     },
-    /// Connecting or talking to the server failed.
-    #[error("cannot download `{url}`\nhint: check the network connection and the URL")]
+    /// Connecting or talking to the server failed. The message names the innermost cause
+    /// (e.g. the failed name lookup) instead of the transport's chain of wrappers.
+    #[error(
+        "cannot download `{url}`: {}\nhint: check the network connection and the URL",
+        network_reason(error)
+    )]
     Network {
         /// The URL.
         url: String,
         /// The transport error.
-        #[source]
-        source: reqwest::Error,
+        error: reqwest::Error,
     },
     /// The body stopped with an error after some bytes (kept for resuming).
     #[error("download of `{url}` was interrupted after {received} bytes")]
@@ -238,6 +241,25 @@ pub enum StoreError {
         /// The link it would be downloaded from.
         link: String,
     },
+    /// An installed package's files differ from what was installed (offline, or a repair
+    /// failed); it was not used.
+    #[error(
+        "the cached package of `{label}` ({sha256}) changed on disk since it was installed: {}; it was not used{}",
+        files.join(", "),
+        damaged_hint(*offline, sha256)
+    )]
+    Damaged {
+        /// The model.
+        label: String,
+        /// sha256 of the package as installed.
+        sha256: String,
+        /// The package directory.
+        dir: PathBuf,
+        /// The files that differ from the record (missing ones marked).
+        files: Vec<String>,
+        /// Whether the store is offline (a repair needs the network).
+        offline: bool,
+    },
     /// No cached package matches a hash, hash prefix or label.
     #[error(
         "no cached package matches `{key}`\nhint: `medigan cache ls` lists the cached packages"
@@ -278,6 +300,43 @@ pub enum StoreError {
     },
 }
 
+/// The innermost cause of a transport error, said plainly for a failed name lookup.
+fn network_reason(error: &reqwest::Error) -> String {
+    if is_name_resolution_failure(error) {
+        return "the host name could not be resolved (no network, or no DNS)".into();
+    }
+    let mut innermost: &dyn std::error::Error = error;
+    while let Some(cause) = innermost.source() {
+        innermost = cause;
+    }
+    innermost.to_string()
+}
+
+/// Whether a transport error is a failed host name lookup: not worth retrying for seconds,
+/// since the resolver has already answered.
+pub(crate) fn is_name_resolution_failure(error: &reqwest::Error) -> bool {
+    let mut cause: Option<&dyn std::error::Error> = Some(error);
+    while let Some(current) = cause {
+        let text = current.to_string();
+        if text.starts_with("dns error") || text.contains("failed to lookup address") {
+            return true;
+        }
+        cause = current.source();
+    }
+    false
+}
+
+fn damaged_hint(offline: bool, sha256: &str) -> String {
+    let rm = format!("`medigan cache rm {sha256}` removes it");
+    if offline {
+        format!(
+            "\nhint: run the same command once without `--offline` (and without MEDIGAN_OFFLINE=1) to download a fresh copy, or {rm}"
+        )
+    } else {
+        format!("\nhint: {rm}; the next run downloads a fresh copy")
+    }
+}
+
 fn status_hint(status: u16) -> &'static str {
     match status {
         404 | 410 => "\nhint: the package is not at this URL; check the catalogue's link",
@@ -301,10 +360,27 @@ impl StoreError {
         }
     }
 
+    /// Whether this is a failure to download (network, server, offline), after which the
+    /// offline way (a local copy of the file) is worth naming.
+    pub fn is_download_failure(&self) -> bool {
+        matches!(
+            self,
+            Self::Network { .. }
+                | Self::HttpStatus { .. }
+                | Self::Interrupted { .. }
+                | Self::Truncated { .. }
+                | Self::BadRange { .. }
+                | Self::RetriesExhausted { .. }
+                | Self::Offline { .. }
+        )
+    }
+
     /// Whether another download attempt may succeed (timeouts, 5xx, cut connections).
     pub(crate) fn is_retryable(&self) -> bool {
         match self {
-            Self::Network { source, .. } => !source.is_builder() && !source.is_redirect(),
+            Self::Network { error, .. } => {
+                !error.is_builder() && !error.is_redirect() && !is_name_resolution_failure(error)
+            }
             Self::HttpStatus { status, .. } => *status >= 500 || *status == 408 || *status == 429,
             Self::Interrupted { .. } | Self::Truncated { .. } | Self::BadRange { .. } => true,
             _ => false,

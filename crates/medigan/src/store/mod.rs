@@ -39,6 +39,7 @@
 mod cache;
 mod download;
 mod error;
+mod integrity;
 mod link;
 mod lock;
 mod record;
@@ -49,6 +50,7 @@ use std::fs::File;
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use tempfile::TempDir;
@@ -144,6 +146,7 @@ pub struct Store {
     offline: bool,
     config: StoreConfig,
     client: OnceLock<reqwest::blocking::Client>,
+    always_rehash: AtomicBool,
 }
 
 impl Store {
@@ -159,6 +162,7 @@ impl Store {
             offline,
             config,
             client: OnceLock::new(),
+            always_rehash: AtomicBool::new(false),
         }
     }
 
@@ -415,6 +419,13 @@ impl Store {
         if !self.is_installed(&sha) {
             return Ok(None);
         }
+        if let Err(damaged) = self.check_installed(&request.label, &sha) {
+            if self.offline || !matches!(damaged, StoreError::Damaged { .. }) {
+                return Err(damaged);
+            }
+            self.discard_damaged(&damaged)?;
+            return Ok(None);
+        }
         if refs.get(key).is_none_or(|entry| entry.sha256 != sha) {
             let entry = LinkRef {
                 link: request.link.clone(),
@@ -445,7 +456,11 @@ impl Store {
             source: source.to_owned(),
         };
         if self.is_installed(sha256) {
-            return Ok(package);
+            match self.check_installed(label, sha256) {
+                Ok(()) => return Ok(package),
+                Err(damaged @ StoreError::Damaged { .. }) => self.discard_damaged(&damaged)?,
+                Err(other) => return Err(other),
+            }
         }
         let tmp = self.home.tmp_dir();
         let packages = self.path();
@@ -500,9 +515,9 @@ impl Store {
             .timeout(self.config.read_timeout)
             .user_agent(concat!("medigan-rs/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|source| StoreError::Network {
+            .map_err(|error| StoreError::Network {
                 url: url.to_owned(),
-                source,
+                error,
             })?;
         Ok(self.client.get_or_init(|| client))
     }

@@ -28,6 +28,11 @@ pub struct FileRecord {
     pub size: u64,
     /// sha256 of the content, lowercase hex.
     pub sha256: String,
+    /// Modification time (nanoseconds since the Unix epoch) when the content was last hashed;
+    /// while size and mtime are unchanged the file is taken as unchanged (absent in records
+    /// written before this field existed: such a file is hashed on its next use).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mtime_ns: Option<u64>,
 }
 
 /// What the store knows about an installed package (`.medigan-record.json`).
@@ -56,17 +61,22 @@ impl Record {
         }
     }
 
-    /// Writes the record into the package directory `dir`.
+    /// Writes the record into the package directory `dir`, through a temporary file and a
+    /// rename, so that a record is always complete.
     pub(crate) fn write(&self, dir: &Path) -> Result<(), StoreError> {
         let path = dir.join(RECORD_FILE);
         let json = serde_json::to_vec_pretty(self).map_err(|source| StoreError::BadRecord {
             path: path.clone(),
             source,
         })?;
-        let mut file = File::create(&path).map_err(StoreError::io("create", &path))?;
-        file.write_all(&json)
-            .and_then(|()| file.sync_all())
-            .map_err(StoreError::io("write", &path))
+        let mut tmp = tempfile::NamedTempFile::new_in(dir)
+            .map_err(StoreError::io("create a file in", dir))?;
+        tmp.write_all(&json)
+            .and_then(|()| tmp.as_file().sync_all())
+            .map_err(StoreError::io("write", &path))?;
+        tmp.persist(&path)
+            .map_err(|e| StoreError::io("write", &path)(e.error))?;
+        Ok(())
     }
 
     /// Reads the record of the package directory `dir`.
@@ -125,6 +135,13 @@ pub(crate) fn sha256_file(path: &Path) -> Result<(String, u64), StoreError> {
     }
 }
 
+/// The modification time of `path` in nanoseconds since the Unix epoch, if the platform has one.
+pub(crate) fn mtime_ns(path: &Path) -> Option<u64> {
+    let modified = std::fs::metadata(path).ok()?.modified().ok()?;
+    let since = modified.duration_since(std::time::UNIX_EPOCH).ok()?;
+    u64::try_from(since.as_nanos()).ok()
+}
+
 /// The regular files under `root`, as (`/`-separated relative path, absolute path), sorted by
 /// relative path (bytewise). Symbolic links to files are followed; directories reached through
 /// a symbolic link are skipped (to rule out cycles); the store's record file is left out.
@@ -172,6 +189,7 @@ pub(crate) fn hash_tree(root: &Path) -> Result<Vec<FileRecord>, StoreError> {
         .map(|(rel, path)| {
             let (sha256, size) = sha256_file(&path)?;
             Ok(FileRecord {
+                mtime_ns: mtime_ns(&path),
                 path: rel,
                 size,
                 sha256,

@@ -386,6 +386,7 @@ fn write_entry<R: Read + Seek>(
         })?;
     let (sha256, size) = copy_checked(reader, out, archive, entry, &path)?;
     Ok(Some(FileRecord {
+        mtime_ns: super::record::mtime_ns(&path),
         path: entry.rel.join("/"),
         size,
         sha256,

@@ -8,16 +8,13 @@ pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// A file of the shared reference material (`../shared/reference/NAME` beside the repository).
-///
-/// Panics with a clear message when the shared folder is missing, because these tests cannot
-/// run without it.
+/// A reference file, from the repository's own copies: `medigan-global.json` is the upstream
+/// catalogue snapshot `models/upstream-snapshot.json`; any other name is `tests/reference/NAME`.
 pub fn shared_reference(name: &str) -> PathBuf {
-    let path = repo_root().join("../shared/reference").join(name);
-    assert!(
-        path.is_file(),
-        "missing shared reference file {}: these tests need the `shared/` folder beside the repository",
-        path.display()
-    );
+    let path = match name {
+        "medigan-global.json" => repo_root().join("models/upstream-snapshot.json"),
+        other => repo_root().join("tests/reference").join(other),
+    };
+    assert!(path.is_file(), "missing reference file {}", path.display());
     path
 }

@@ -1,0 +1,154 @@
+//! `medigan audit MODEL|SYNTH_DIR --train DIR [--holdout DIR] [--gallery DIR]`: does a model
+//! copy its training images?
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use medigan::Generators;
+use medigan::evaluate::ImageSet;
+use medigan::evaluate::audit::gallery::write_gallery;
+use medigan::evaluate::audit::{AuditOptions, AuditReport, AuditSets, audit};
+use serde_json::json;
+
+use super::fid::Extraction;
+use crate::cli::AuditArgs;
+use crate::progress::Bar;
+use crate::render;
+use crate::settings::Output;
+
+/// Audits a model's samples or a folder against the training (and holdout) images.
+pub fn run(generators: &Generators, args: &AuditArgs, out: Output) -> anyhow::Result<ExitCode> {
+    let train = ImageSet::from_folder(&args.train).map_err(medigan::Error::from)?;
+    let holdout = args
+        .holdout
+        .as_deref()
+        .map(ImageSet::from_folder)
+        .transpose()
+        .map_err(medigan::Error::from)?;
+    if let Some(gallery) = &args.gallery {
+        refuse_used_folder(gallery)?;
+    }
+    let extraction = Extraction::resolve(generators, &args.extraction, out)?;
+    let is_folder = Path::new(&args.subject).is_dir();
+    let synthetic = if is_folder {
+        ImageSet::from_folder(Path::new(&args.subject)).map_err(medigan::Error::from)?
+    } else {
+        let n = args.num_samples.unwrap_or(train.len() as u64);
+        generators.synthetic_set(&args.subject, n, args.seed)?
+    };
+    let options = AuditOptions {
+        pixel_size: args.pixel_size,
+        max_shift: args.max_shift,
+        margin: args.margin,
+        evaluate: extraction.options.clone(),
+    };
+    let sets = AuditSets {
+        synthetic: &synthetic,
+        train: &train,
+        holdout: holdout.as_ref(),
+    };
+    let bar = Bar::new(out.quiet);
+    let mut report = audit(
+        synthetic.label.clone(),
+        sets,
+        extraction.source.as_ref(),
+        &options,
+        &bar,
+    )
+    .map_err(medigan::Error::from)?;
+    if !is_folder {
+        report.provenance.generation_seed = Some(args.seed);
+    }
+    let page = match &args.gallery {
+        Some(dir) => Some(
+            write_gallery(
+                &report,
+                &synthetic,
+                &train,
+                dir,
+                args.pairs,
+                &options.evaluate.features.read,
+            )
+            .map_err(medigan::Error::from)?,
+        ),
+        None => None,
+    };
+    print_report(&report, page.as_deref(), out)?;
+    super::success()
+}
+
+/// Refuses a gallery folder that holds files before any work is done.
+fn refuse_used_folder(dir: &Path) -> anyhow::Result<()> {
+    let used =
+        dir.is_file() || std::fs::read_dir(dir).is_ok_and(|mut entries| entries.next().is_some());
+    if used {
+        anyhow::bail!(
+            "the gallery folder `{}` exists and is not empty; name a new or empty folder",
+            dir.display()
+        );
+    }
+    Ok(())
+}
+
+fn print_report(report: &AuditReport, page: Option<&Path>, out: Output) -> anyhow::Result<()> {
+    if out.json {
+        let mut value = serde_json::to_value(report).context("format the report")?;
+        if let Some(map) = value.as_object_mut() {
+            map.insert("catalog".into(), report.catalog_privacy());
+            map.insert("gallery".into(), json!(page));
+        }
+        return render::json(&value);
+    }
+    let mut table = render::table(&[
+        "synthetic",
+        "closest training image (pixels)",
+        "correlation",
+        "feature distance",
+        "flag",
+    ]);
+    for m in report
+        .matches
+        .iter()
+        .filter(|m| m.flagged)
+        .chain(report.matches.iter().filter(|m| !m.flagged).take(5))
+    {
+        table.add_row(vec![
+            render::shorten(&m.synthetic_label, 40),
+            format!(
+                "{}{}",
+                render::shorten(&m.pixel_nearest_label, 40),
+                if m.pixel_flipped { " (mirrored)" } else { "" }
+            ),
+            format!("{:.4}", m.pixel_similarity),
+            format!("{:.4}", m.feature_distance),
+            if m.flagged { "likely copy" } else { "" }.into(),
+        ]);
+    }
+    render::print_table(&table, "no synthetic images")?;
+    render::line(format!(
+        "\n{} of {} synthetic images flagged as likely copies (calibration: {}; thresholds: \
+         correlation > {:.4} or feature distance < {:.4}, margin {})",
+        report.flagged,
+        report.synthetic_images,
+        report.calibration,
+        report.pixel_threshold,
+        report.feature_threshold,
+        report.margin
+    ))?;
+    render::line(format!(
+        "feature distance to the closest training image, median: synthetic {:.4}, {} {:.4}",
+        report.synthetic_dcr.median, report.calibration, report.calibration_dcr.median
+    ))?;
+    if let Some(page) = page {
+        render::line(format!("gallery: {}", page.display()))?;
+    }
+    let privacy = report.catalog_privacy();
+    let text = serde_json::to_string_pretty(&privacy["selection"]["privacy_preservation"])
+        .context("format the entry")?;
+    render::line(format!(
+        "\n{} (paste into selection.privacy_preservation of its catalogue entry):\n{text}",
+        report.subject
+    ))?;
+    Ok(())
+}

@@ -1,0 +1,142 @@
+//! Integrity of installed packages: before a cached package is used, its files are checked
+//! against the store's record, so that a package changed on disk (a flipped byte, a truncated
+//! file) is never run under the sha256 it was installed with.
+//!
+//! The check is cheap: a file whose size and modification time equal the record's is taken as
+//! unchanged; any other file is hashed in full (and, when its content still matches, the record
+//! is updated with its new time, so the next check is cheap again). With
+//! [`Store::set_always_rehash`] (`--verify`) every file is hashed on every use. Files added to
+//! the package directory are ignored here (a legacy package may write caches next to its code);
+//! `medigan cache verify` lists them.
+
+use std::path::Path;
+use std::sync::atomic::Ordering;
+
+use super::record::{FileRecord, Record, mtime_ns, sha256_file};
+use super::{Store, StoreError};
+
+/// What differs between an installed package and its record.
+#[derive(Debug, Default)]
+pub(crate) struct Damage {
+    /// Recorded files whose size or content changed.
+    pub changed: Vec<String>,
+    /// Recorded files that are gone.
+    pub missing: Vec<String>,
+}
+
+impl Damage {
+    fn is_none(&self) -> bool {
+        self.changed.is_empty() && self.missing.is_empty()
+    }
+
+    /// The damaged files, missing ones marked, for messages.
+    fn files(&self) -> Vec<String> {
+        let missing = self.missing.iter().map(|p| format!("{p} (missing)"));
+        self.changed.iter().cloned().chain(missing).collect()
+    }
+}
+
+/// How one recorded file compares with the disk.
+enum FileState {
+    /// Size and time as recorded: unchanged without reading it.
+    Unchanged,
+    /// Re-hashed and equal to the record; the new modification time is to be recorded.
+    Rehashed(Option<u64>),
+    Changed,
+    Missing,
+}
+
+impl Store {
+    /// Hash every file of a cached package on every use (`--verify`), not only the files whose
+    /// size or modification time changed since they were recorded.
+    pub fn set_always_rehash(&self, always: bool) {
+        self.always_rehash.store(always, Ordering::Relaxed);
+    }
+
+    /// Checks the installed package `sha256` against its record. `Ok(())` when it is as
+    /// installed; [`StoreError::Damaged`] naming the changed files otherwise.
+    pub(crate) fn check_installed(&self, label: &str, sha256: &str) -> Result<(), StoreError> {
+        let dir = self.package_dir(sha256);
+        let damage = self.inspect(&dir)?;
+        if damage.is_none() {
+            return Ok(());
+        }
+        Err(StoreError::Damaged {
+            label: label.to_owned(),
+            sha256: sha256.to_owned(),
+            dir,
+            files: damage.files(),
+            offline: self.offline,
+        })
+    }
+
+    /// Compares each recorded file with the disk; records new times of files that were
+    /// re-hashed and found equal.
+    fn inspect(&self, dir: &Path) -> Result<Damage, StoreError> {
+        let mut record = Record::read(dir)?;
+        let always = self.always_rehash.load(Ordering::Relaxed);
+        let mut damage = Damage::default();
+        let mut restamped = false;
+        for file in &mut record.files {
+            match file_state(dir, file, always)? {
+                FileState::Unchanged => {}
+                FileState::Rehashed(mtime) => {
+                    restamped |= file.mtime_ns != mtime;
+                    file.mtime_ns = mtime;
+                }
+                FileState::Changed => damage.changed.push(file.path.clone()),
+                FileState::Missing => damage.missing.push(file.path.clone()),
+            }
+        }
+        if restamped
+            && damage.is_none()
+            && let Err(e) = record.write(dir)
+        {
+            tracing::warn!("cannot update the record of `{}`: {e}", dir.display());
+        }
+        Ok(damage)
+    }
+
+    /// Removes a damaged package from the cache so that it is installed afresh.
+    pub(crate) fn discard_damaged(&self, error: &StoreError) -> Result<(), StoreError> {
+        if let StoreError::Damaged {
+            label,
+            sha256,
+            files,
+            ..
+        } = error
+        {
+            tracing::warn!(
+                "the cached package of `{label}` ({sha256}) changed on disk ({}); installing it again",
+                files.join(", ")
+            );
+            self.remove(sha256)?;
+        }
+        Ok(())
+    }
+}
+
+fn file_state(dir: &Path, file: &FileRecord, always: bool) -> Result<FileState, StoreError> {
+    let path = file
+        .path
+        .split('/')
+        .fold(dir.to_path_buf(), |p, c| p.join(c));
+    let meta = match std::fs::metadata(&path) {
+        Ok(meta) if meta.is_file() => meta,
+        Ok(_) => return Ok(FileState::Missing),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(FileState::Missing),
+        Err(e) => return Err(StoreError::io("inspect", &path)(e)),
+    };
+    if meta.len() != file.size {
+        return Ok(FileState::Changed);
+    }
+    let mtime = mtime_ns(&path);
+    if !always && mtime.is_some() && mtime == file.mtime_ns {
+        return Ok(FileState::Unchanged);
+    }
+    let (sha256, size) = sha256_file(&path)?;
+    if size != file.size || sha256 != file.sha256 {
+        return Ok(FileState::Changed);
+    }
+    Ok(FileState::Rehashed(mtime))
+}
