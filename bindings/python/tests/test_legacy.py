@@ -153,3 +153,68 @@ def test_cell_dataset_legacy_with_latent_item_i_is_sample_i(latent_catalog, tmp_
     batches = [batch["sample"] for batch in loader]
     stacked = torch.cat(batches).numpy()
     assert all(np.array_equal(stacked[i], images[i]) for i in range(5))
+
+
+# A package without a latent, as 00011/00007 of the zoo: it draws its own noise from numpy, so
+# its samples are reproducible through the per-batch seeding of random/numpy/torch only.
+NOISE_MODEL = """
+import numpy as np
+
+def generate(model_file, num_samples, output_path, save_images):
+    return [np.random.randint(0, 256, size=(4, 4), dtype=np.uint8) for _ in range(num_samples)]
+"""
+
+NOISE_ID = "90103_LEGACY_NO_LATENT"
+
+
+@pytest.fixture()
+def noise_catalog(tmp_path):
+    """A legacy entry without input_latent_vector_size whose package is a local zip."""
+    package = tmp_path / "noise.zip"
+    with zipfile.ZipFile(package, "w") as archive:
+        archive.writestr("__init__.py", NOISE_MODEL)
+        archive.writestr("weights.txt", "0")
+    entry = {
+        "execution": {
+            "package_name": "fixture", "package_link": str(package), "model_name": "weights",
+            "extension": ".txt", "image_size": [4, 4], "dependencies": [],
+            "generate_method": {"name": "generate", "args": {
+                "base": ["model_file", "num_samples", "output_path", "save_images"],
+                "custom": {}}},
+        },
+        "selection": {"performance": {"FID": None}, "license": "MIT"},
+        "description": {"title": "legacy fixture without a latent"},
+    }
+    catalog = tmp_path / "noise.json"
+    catalog.write_text(json.dumps({NOISE_ID: entry}))
+    return catalog
+
+
+def test_cell_callable_legacy_without_latent_repeats_its_seeded_run(noise_catalog, tmp_path):
+    generators = medigan_rs.Generators(catalog=noise_catalog, home=tmp_path / "home")
+    function = generators.generate(NOISE_ID, num_samples=4, save_images=False, seed=3,
+                                   is_gen_function_returned=True, install_dependencies=True)
+    first = function()
+    assert [image.shape for image in first] == [(1, 4, 4)] * 4
+    assert all(np.array_equal(a, b) for a, b in zip(first, function())), "same seed, same run"
+    assert not np.array_equal(first[0], first[1]), "samples of a batch differ"
+    other = function(seed=4)
+    assert not all(np.array_equal(a, b) for a, b in zip(first, other)), "another seed differs"
+    info = generators._native().model_info(NOISE_ID)
+    assert (info["kind"], info["latent_size"]) == ("legacy", None)
+
+
+def test_cell_dataset_legacy_without_latent_gives_each_item_reproducibly(noise_catalog, tmp_path):
+    torch = pytest.importorskip("torch")
+    generators = medigan_rs.Generators(catalog=noise_catalog, home=tmp_path / "home")
+    dataset = generators.get_as_torch_dataset(NOISE_ID, num_samples=5, seed=2,
+                                              install_dependencies=True)
+    assert len(dataset) == 5
+    item = dataset[3]["sample"]
+    assert item.shape == (1, 4, 4)
+    assert np.array_equal(dataset[3]["sample"], item), "an item is the same every time"
+    loader = generators.get_as_torch_dataloader(dataset, batch_size=2)
+    stacked = torch.cat([batch["sample"] for batch in loader]).numpy()
+    assert stacked.shape == (5, 1, 4, 4)
+    assert np.array_equal(stacked[3], item)
+    assert len({stacked[i].tobytes() for i in range(5)}) == 5, "items differ"

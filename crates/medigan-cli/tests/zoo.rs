@@ -468,3 +468,66 @@ fn zoo_dcgan_run_of_40_equals_batch_1_and_the_union_of_4_shards() {
     sorted.sort();
     assert_eq!(union, sorted, "the four shards unioned");
 }
+
+/// `medigan evaluate MODEL --real DIR -n 4` on a zoo model, with the small ONNX extractor of
+/// `tests/fixtures/fid/`: the report as JSON.
+fn evaluate_zoo_model(zoo: &Zoo, model: &str, real: &Path) -> Value {
+    let extractor = zoo_dir().join("../fid/extractor.onnx");
+    let output = common::run(
+        zoo.medigan()
+            .args([
+                "--json",
+                "evaluate",
+                model,
+                "-n",
+                "4",
+                "--install-dependencies",
+            ])
+            .arg("--real")
+            .arg(real)
+            .arg("--extractor")
+            .arg(format!("onnx:{}", extractor.display())),
+    );
+    assert_ok(&output);
+    let value: Value = serde_json::from_slice(&output.stdout).expect("stdout is JSON");
+    value["reports"][0].clone()
+}
+
+#[test]
+fn cell_evaluate_legacy_with_latent_embeds_the_samples_generate_writes() {
+    let Some(zoo) = Zoo::start("cell_evaluate_legacy_with_latent") else {
+        return;
+    };
+    // evaluate generates N samples from seed 0, as `generate -n 4` does: with a latent the
+    // samples do not depend on the batch, so the two sets are the same images and FID_rs ~ 0.
+    let real = zoo.path("real");
+    assert_ok(&zoo.generate("00910", &real, &["-n", "4", "--batch", "3"]));
+    let report = evaluate_zoo_model(&zoo, "00910", &real);
+    assert_eq!(report["subject"], "00910_ZOO_DCGAN", "{report}");
+    assert_eq!(report["synthetic_images"], 4, "{report}");
+    let fid_rs = report["fid_rs"].as_f64().unwrap();
+    assert!(fid_rs.abs() < 1e-3, "the same images: {report}");
+    assert!(report["fid_rr"].as_f64().unwrap() > 0.0, "{report}");
+}
+
+#[test]
+fn cell_evaluate_legacy_without_latent_embeds_its_seeded_samples() {
+    let Some(zoo) = Zoo::start("cell_evaluate_legacy_without_latent") else {
+        return;
+    };
+    let real = zoo.path("real");
+    assert_ok(&zoo.generate("00910", &real, &["-n", "4", "--seed", "5"]));
+    let first = evaluate_zoo_model(&zoo, "00913", &real);
+    assert_eq!(first["subject"], "00913_ZOO_NO_LATENT", "{first}");
+    assert_eq!(first["synthetic_images"], 4, "{first}");
+    let fid_rs = first["fid_rs"].as_f64().unwrap();
+    assert!(
+        fid_rs.is_finite() && fid_rs > 0.0,
+        "another model's images: {first}"
+    );
+    let again = evaluate_zoo_model(&zoo, "00913", &real);
+    assert_eq!(
+        again["fid_rs"], first["fid_rs"],
+        "per-batch seeding repeats the run"
+    );
+}
