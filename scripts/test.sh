@@ -17,7 +17,8 @@ trap 'rm -f "$skip_log"' EXIT
 export MEDIGAN_SKIP_LOG="$skip_log"
 
 failed=()
-cargo test --workspace --all-targets || failed+=("the Rust tests (cargo test --workspace --all-targets)")
+# --no-fail-fast: every failing test binary is reported, not only the first.
+cargo test --workspace --all-targets --no-fail-fast || failed+=("the Rust tests (cargo test --workspace --all-targets)")
 bash scripts/test_python.sh -rs || failed+=("the Python tests (scripts/test_python.sh)")
 
 echo

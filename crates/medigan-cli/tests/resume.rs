@@ -241,8 +241,12 @@ fn a_second_run_into_a_folder_in_use_fails_at_once_naming_the_holder() {
         .spawn()
         .unwrap();
     wait_for_journal(&dir, 1);
+    // Paused, the first run holds its lock for as long as the second one needs: on a fast
+    // machine it would otherwise finish its 12 samples before the second run starts.
+    signal(&first, "STOP");
     let started = Instant::now();
     let output = run(&mut generate(home.path(), &dir, &["--resume"]));
+    signal(&first, "CONT");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(
