@@ -104,27 +104,35 @@ def generate(model_file, num_samples, output_path, save_images, input_latent_vec
 LATENT_ID = "90102_LEGACY_LATENT"
 
 
-@pytest.fixture()
-def latent_catalog(tmp_path):
-    """A legacy entry with input_latent_vector_size 16 whose package is a local zip."""
-    package = tmp_path / "latent.zip"
+def local_catalog(tmp_path, model_id, source, title, latent_size=None):
+    """A catalogue in the original format with one legacy entry whose package (`source` as its
+    `__init__.py`) is a local zip; `latent_size` sets `input_latent_vector_size`."""
+    package = tmp_path / f"{model_id}.zip"
     with zipfile.ZipFile(package, "w") as archive:
-        archive.writestr("__init__.py", LATENT_MODEL)
+        archive.writestr("__init__.py", source)
         archive.writestr("weights.txt", "0")
+    method = {"name": "generate", "args": {
+        "base": ["model_file", "num_samples", "output_path", "save_images"], "custom": {}}}
+    if latent_size is not None:
+        method["input_latent_vector_size"] = latent_size
     entry = {
         "execution": {
             "package_name": "fixture", "package_link": str(package), "model_name": "weights",
             "extension": ".txt", "image_size": [4, 4], "dependencies": [],
-            "generate_method": {"name": "generate", "args": {
-                "base": ["model_file", "num_samples", "output_path", "save_images"],
-                "custom": {}}, "input_latent_vector_size": 16},
+            "generate_method": method,
         },
         "selection": {"performance": {"FID": None}, "license": "MIT"},
-        "description": {"title": "legacy latent fixture"},
+        "description": {"title": title},
     }
-    catalog = tmp_path / "latent.json"
-    catalog.write_text(json.dumps({LATENT_ID: entry}))
+    catalog = tmp_path / f"{model_id}.json"
+    catalog.write_text(json.dumps({model_id: entry}))
     return catalog
+
+
+@pytest.fixture()
+def latent_catalog(tmp_path):
+    """A legacy entry with input_latent_vector_size 16 whose package is a local zip."""
+    return local_catalog(tmp_path, LATENT_ID, LATENT_MODEL, "legacy latent fixture", 16)
 
 
 def test_cell_callable_legacy_with_latent_gives_the_same_samples_at_any_batch(latent_catalog, tmp_path):
@@ -170,24 +178,7 @@ NOISE_ID = "90103_LEGACY_NO_LATENT"
 @pytest.fixture()
 def noise_catalog(tmp_path):
     """A legacy entry without input_latent_vector_size whose package is a local zip."""
-    package = tmp_path / "noise.zip"
-    with zipfile.ZipFile(package, "w") as archive:
-        archive.writestr("__init__.py", NOISE_MODEL)
-        archive.writestr("weights.txt", "0")
-    entry = {
-        "execution": {
-            "package_name": "fixture", "package_link": str(package), "model_name": "weights",
-            "extension": ".txt", "image_size": [4, 4], "dependencies": [],
-            "generate_method": {"name": "generate", "args": {
-                "base": ["model_file", "num_samples", "output_path", "save_images"],
-                "custom": {}}},
-        },
-        "selection": {"performance": {"FID": None}, "license": "MIT"},
-        "description": {"title": "legacy fixture without a latent"},
-    }
-    catalog = tmp_path / "noise.json"
-    catalog.write_text(json.dumps({NOISE_ID: entry}))
-    return catalog
+    return local_catalog(tmp_path, NOISE_ID, NOISE_MODEL, "legacy fixture without a latent")
 
 
 def test_cell_callable_legacy_without_latent_repeats_its_seeded_run(noise_catalog, tmp_path):
