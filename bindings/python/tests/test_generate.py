@@ -283,3 +283,12 @@ def test_an_out_of_range_seed_is_a_clear_value_error(bundled, seed):
     with pytest.raises(ValueError, match="seed must be"):
         bundled.generate(900, num_samples=1, save_images=False, seed=seed)
 
+
+
+def test_zero_samples_are_refused_in_memory_and_on_disk(bundled, tmp_path):
+    # Issue #20, point 7: `-n 0` used to succeed with an empty manifest; Python too.
+    with pytest.raises(medigan_rs.MediganError, match="number of samples"):
+        bundled.generate(900, num_samples=0, save_images=False)
+    with pytest.raises(medigan_rs.MediganError, match="number of samples"):
+        bundled.generate(900, num_samples=0, output_path=tmp_path / "out", save_images=True)
+    assert not (tmp_path / "out" / "manifest.jsonl").exists()

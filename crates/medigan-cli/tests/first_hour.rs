@@ -313,6 +313,34 @@ fn one_sample_is_reported_in_the_singular() {
 }
 
 #[test]
+fn the_rate_counts_generation_only_not_loading_or_kept_samples() {
+    let home = tempfile::tempdir().unwrap();
+    let out = home.path().join("rate");
+    let generate = |extra: &[&str]| {
+        let output = run(medigan(home.path())
+            .args(["--offline", "--json", "generate", "00900", "-n", "6", "-o"])
+            .arg(&out)
+            .args(extra));
+        assert_success(&output);
+        serde_json::from_slice::<Value>(&output.stdout).expect("JSON on stdout")
+    };
+    let first = generate(&[]);
+    let seconds = first["seconds"].as_f64().unwrap();
+    let generating = first["generating_seconds"].as_f64().unwrap();
+    assert!(generating > 0.0 && generating <= seconds, "{first}");
+    let rate = first["samples_per_second"].as_f64().unwrap();
+    assert!((rate - 6.0 / generating).abs() < 1e-6 * rate, "{first}");
+    // A resumed run that keeps every sample generated nothing: its rate is 0, not 6 / time.
+    let again = generate(&["--resume"]);
+    assert_eq!(again["resumed"], 6, "{again}");
+    assert_eq!(
+        again["samples_per_second"].as_f64().unwrap(),
+        0.0,
+        "{again}"
+    );
+}
+
+#[test]
 fn errors_under_json_are_json_with_the_hint_apart() {
     let home = tempfile::tempdir().unwrap();
     let output = run(medigan(home.path()).args(["--offline", "--json", "info", "no-such-model"]));

@@ -47,7 +47,9 @@ pub fn run(generators: &Generators, args: &GenerateArgs, out: Output) -> anyhow:
         render::note(out.quiet, format!("note: {hint}"));
     }
     let model_id = model.id().to_string();
-    let rate = summary.samples as f64 / summary.elapsed.as_secs_f64().max(1e-9);
+    // The rate of what was generated now, without loading the model and opening its sessions.
+    let generated = summary.samples - summary.resumed;
+    let rate = generated as f64 / summary.generating.as_secs_f64().max(1e-9);
     if out.json {
         render::json(&json!({
             "model_id": model_id,
@@ -56,6 +58,8 @@ pub fn run(generators: &Generators, args: &GenerateArgs, out: Output) -> anyhow:
             "resumed": summary.resumed,
             "manifest": summary.manifest,
             "seconds": summary.elapsed.as_secs_f64(),
+            "generating_seconds": summary.generating.as_secs_f64(),
+            "samples_per_second": rate,
         }))?;
     } else {
         if summary.resumed > 0 {
@@ -68,7 +72,7 @@ pub fn run(generators: &Generators, args: &GenerateArgs, out: Output) -> anyhow:
             );
         }
         render::line(format!(
-            "Wrote {} ({}) of {} to {} in {:.2} s ({rate:.0} samples/s)\nmanifest: {}",
+            "Wrote {} ({}) of {} to {} in {:.2} s ({rate:.0} samples/s once loaded)\nmanifest: {}",
             render::count(summary.samples, "sample"),
             render::count(summary.files, "file"),
             model_id,

@@ -17,7 +17,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
@@ -67,6 +67,9 @@ pub struct RunSummary {
     pub manifest: PathBuf,
     /// Wall time of the run.
     pub elapsed: Duration,
+    /// Wall time from the first generator ready (model sessions open) to the end: the time
+    /// the samples generated now took, without loading; zero when nothing was generated.
+    pub generating: Duration,
 }
 
 /// Work handed between the pipeline's threads.
@@ -96,7 +99,16 @@ pub fn write_run(
         return Err(GenerateError::Cancelled);
     }
     let created = prepare_dir(target.dir)?;
-    let result = write_locked(factory, make_batch, batch_count, workers, target, progress);
+    let ready = OnceLock::new();
+    let result = write_locked(
+        factory,
+        make_batch,
+        batch_count,
+        workers,
+        target,
+        progress,
+        &ready,
+    );
     if result.is_err() && created {
         // Only succeeds when the failed run left nothing in the folder it made.
         let _ = std::fs::remove_dir(target.dir);
@@ -108,11 +120,13 @@ pub fn write_run(
         resumed,
         manifest,
         elapsed: started.elapsed(),
+        generating: ready.get().map_or(Duration::ZERO, Instant::elapsed),
     })
 }
 
 /// Claims the folder, runs the pipeline and publishes the manifest; returns what the manifest
-/// holds, the samples kept from earlier, and the manifest's path.
+/// holds, the samples kept from earlier, and the manifest's path. `ready` gets the moment the
+/// first generator was made.
 fn write_locked(
     factory: &GeneratorFactory<'_>,
     make_batch: &(dyn Fn(usize) -> Vec<SampleRequest> + Sync),
@@ -120,6 +134,7 @@ fn write_locked(
     workers: usize,
     target: &WriteTarget<'_>,
     progress: &dyn Progress,
+    ready: &OnceLock<Instant>,
 ) -> Result<(Tally, u64, PathBuf), GenerateError> {
     let header = serde_json::to_value(&target.header)
         .map_err(|e| GenerateError::Worker(format!("manifest header: {e}")))?;
@@ -150,6 +165,7 @@ fn write_locked(
         &mut run,
         &mut tally,
         progress,
+        ready,
     );
     if let Err(error) = written {
         if tally.samples == 0 {
@@ -197,6 +213,7 @@ fn pipeline(
     run: &mut OpenRun,
     tally: &mut Tally,
     progress: &dyn Progress,
+    ready: &OnceLock<Instant>,
 ) -> Result<(), GenerateError> {
     let workers = workers.clamp(1, batch_count.max(1));
     let window = 2 * workers + 1;
@@ -222,7 +239,7 @@ fn pipeline(
         for _ in 0..workers {
             let done_tx = done_tx.clone();
             let job_rx = Arc::clone(&job_rx);
-            scope.spawn(move || work(factory, make_batch, &job_rx, done_tx, cancel));
+            scope.spawn(move || work(factory, make_batch, &job_rx, done_tx, cancel, ready));
         }
         drop(done_tx);
         drop(job_rx);
@@ -282,15 +299,22 @@ fn dispatch(
         }
     }
 }
+
+/// A worker: makes its generator (noting when the first one was ready), then generates the
+/// batches it is handed until there are none, one fails, or the run is cancelled.
 fn work(
     factory: &GeneratorFactory<'_>,
     make_batch: &(dyn Fn(usize) -> Vec<SampleRequest> + Sync),
     jobs: &Mutex<Receiver<usize>>,
     done: SyncSender<BatchResult>,
     cancel: &AtomicBool,
+    ready: &OnceLock<Instant>,
 ) {
     let mut generator = match guarded(factory) {
-        Ok(generator) => generator,
+        Ok(generator) => {
+            let _ = ready.set(Instant::now());
+            generator
+        }
         Err(error) => {
             let _ = done.send((usize::MAX, Err(error)));
             return;

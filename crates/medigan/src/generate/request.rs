@@ -82,6 +82,14 @@ impl GenerateRequest {
                 value: shard.to_string(),
             });
         }
+        if self.num_samples == 0 {
+            return Err(GenerateError::BadRequest {
+                what: "number of samples",
+                reason: "it must be at least 1 (a run of 0 samples would publish an empty \
+                         manifest)"
+                    .into(),
+            });
+        }
         if self.batch_size == 0 {
             return Err(GenerateError::BadRequest {
                 what: "batch size",
