@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::sync::OnceLock;
 
-use common::{fixture, medigan, run};
+use common::{fixture, medigan, png_files, run};
 use serde_json::Value;
 
 const SAMPLES: &str = "10";
@@ -49,21 +49,6 @@ fn slurm_task(id: u64, min: u64, max: u64) -> Vec<(&'static str, String)> {
         ("SLURM_ARRAY_TASK_COUNT", (max - min + 1).to_string()),
         ("SLURM_ARRAY_TASK_STEP", "1".into()),
     ]
-}
-
-/// The sample files of a folder (not manifests), name -> bytes, sorted.
-fn sample_files(dir: &Path) -> Vec<(String, Vec<u8>)> {
-    let mut files: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "png"))
-        .map(|p| {
-            let name = p.file_name().unwrap().to_string_lossy().into_owned();
-            (name, std::fs::read(&p).unwrap())
-        })
-        .collect();
-    files.sort();
-    files
 }
 
 /// An unsharded run and the same run as four Slurm array tasks (0-based), made once per test
@@ -162,8 +147,8 @@ fn shard_auto_in_a_zero_based_slurm_array_adds_up_to_the_unsharded_run() {
                 .is_file()
         );
     }
-    assert_eq!(sample_files(whole).len(), 10);
-    assert_eq!(sample_files(whole), sample_files(sharded));
+    assert_eq!(png_files(whole).len(), 10);
+    assert_eq!(png_files(whole), png_files(sharded));
     let home = tempfile::tempdir().unwrap();
     let output = verify(home.path(), sharded, false);
     assert_success(&output);
@@ -185,7 +170,7 @@ fn shard_auto_in_a_one_based_slurm_array_gives_the_same_shards() {
         assert_success(&output);
         assert!(String::from_utf8_lossy(&output.stderr).contains(&format!("shard {task}/4")));
     }
-    assert_eq!(sample_files(&dir), sample_files(&template().2));
+    assert_eq!(png_files(&dir), png_files(&template().2));
     assert_success(&verify(home.path(), &dir, false));
 }
 
@@ -195,7 +180,7 @@ fn shard_auto_rerun_of_a_requeued_task_resumes_and_repairs_the_shard() {
     // (keep what is vouched for, regenerate what is missing or damaged), not be refused.
     let (_copy, dir) = sharded_copy();
     let home = tempfile::tempdir().unwrap();
-    let sample = sample_files(&dir)
+    let sample = png_files(&dir)
         .into_iter()
         .map(|(name, _)| name)
         .find(|name| name.ends_with(".png"))
@@ -205,7 +190,7 @@ fn shard_auto_rerun_of_a_requeued_task_resumes_and_repairs_the_shard() {
     requeued.push(("SLURM_RESTART_COUNT", "1".into()));
     let output = generate(home.path(), &dir, &["--shard", "auto"], &requeued);
     assert_success(&output);
-    assert_eq!(sample_files(&dir), sample_files(&template().2));
+    assert_eq!(png_files(&dir), png_files(&template().2));
     assert_success(&verify(home.path(), &dir, false));
 }
 
@@ -231,7 +216,7 @@ fn shard_auto_in_a_kubernetes_indexed_job_takes_the_count_from_shards() {
         );
     }
     assert!(dir.join("manifest-shard-3-of-3.jsonl").is_file());
-    assert_eq!(sample_files(&dir), sample_files(&template().1));
+    assert_eq!(png_files(&dir), png_files(&template().1));
     assert_success(&verify(home.path(), &dir, false));
 }
 

@@ -7,7 +7,7 @@ use std::process::Output;
 use serde_json::Value;
 
 mod common;
-use common::{medigan, run};
+use common::{medigan, png_files, run};
 
 fn assert_success(output: &Output) {
     assert!(
@@ -19,21 +19,6 @@ fn assert_success(output: &Output) {
 
 fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-/// The PNG files of a folder with their bytes, sorted by name.
-fn pngs(dir: &Path) -> Vec<(String, Vec<u8>)> {
-    let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "png"))
-        .map(|p| {
-            let name = p.file_name().unwrap().to_string_lossy().into_owned();
-            (name, std::fs::read(&p).unwrap())
-        })
-        .collect();
-    files.sort();
-    files
 }
 
 fn manifest_header(dir: &Path) -> Value {
@@ -80,7 +65,11 @@ fn a_corrupted_cached_package_is_repaired_and_never_used() {
 
     let second = home.path().join("second");
     assert_success(&generate(home.path(), &second, &[]));
-    assert_eq!(pngs(&second), pngs(&first), "the same images as before");
+    assert_eq!(
+        png_files(&second),
+        png_files(&first),
+        "the same images as before"
+    );
     assert_eq!(
         manifest_header(&second)["package_sha256"],
         manifest_header(&first)["package_sha256"]
@@ -111,7 +100,7 @@ fn a_corrupted_file_with_its_old_time_is_caught_by_verify() {
 
     let verified = home.path().join("verified");
     assert_success(&generate(home.path(), &verified, &["--verify"]));
-    assert_eq!(pngs(&verified), pngs(&first));
+    assert_eq!(png_files(&verified), png_files(&first));
     assert!(std::fs::read(&graph).unwrap() == pristine);
 }
 

@@ -70,3 +70,18 @@ pub fn reference(name: &str) -> PathBuf {
     assert!(path.is_file(), "missing reference file {}", path.display());
     path
 }
+
+/// The PNG files of a folder, name -> bytes, sorted by name (manifests and hidden files left out).
+pub fn png_files(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "png"))
+        .map(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            (name, std::fs::read(&p).unwrap())
+        })
+        .collect();
+    files.sort();
+    files
+}
