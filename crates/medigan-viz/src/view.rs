@@ -331,9 +331,9 @@ impl View {
             serde_json::to_vec_pretty(&record).map_err(|e| VizError::Generate(e.to_string()))?;
         files.push((json_path, json));
         for (path, bytes) in &files {
-            medigan::output::write_atomically(path, bytes).map_err(|e| VizError::Save {
+            medigan::files::write_atomically(path, bytes).map_err(|cause| VizError::Save {
                 path: path.clone(),
-                cause: std::io::Error::other(e.to_string()),
+                cause,
             })?;
         }
         Ok(files.into_iter().map(|(path, _)| path).collect())

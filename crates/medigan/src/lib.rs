@@ -23,6 +23,8 @@ pub mod contribute;
 pub mod dataset;
 pub mod error;
 pub mod evaluate;
+pub mod files;
+pub mod formats;
 #[doc(hidden)]
 pub mod fuzz_api;
 pub mod generate;

@@ -316,7 +316,7 @@ fn read_file(path: &Path) -> Result<String, CatalogError> {
     })
 }
 
-/// Writes `bytes` to `path` through a temporary file in the same directory and a rename.
+/// Writes `bytes` to `path` ([`crate::files::write_atomically`]), creating its folder.
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), CatalogError> {
     let io_error = |cause| CatalogError::Io {
         action: "write",
@@ -325,10 +325,7 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), CatalogError> {
     };
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(io_error)?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io_error)?;
-    std::io::Write::write_all(&mut tmp, bytes).map_err(io_error)?;
-    tmp.persist(path).map_err(|e| io_error(e.error))?;
-    Ok(())
+    crate::files::write_atomically(path, bytes).map_err(io_error)
 }
 
 fn fetch_text(url: &str) -> Result<String, CatalogError> {

@@ -319,9 +319,7 @@ fn write_zip(path: &Path, packed: &PackedPackage) -> Result<(), ContributeError>
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(|e| io("create the folder of", e))?;
     }
-    let partial = path.with_extension("zip.partial");
-    std::fs::write(&partial, &packed.bytes).map_err(|e| io("write", e))?;
-    std::fs::rename(&partial, path).map_err(|e| io("write", e))
+    crate::files::write_atomically(path, &packed.bytes).map_err(|e| io("write", e))
 }
 
 /// Runs the model test on the packed zip, through a catalogue holding only the new entry.

@@ -37,7 +37,6 @@ pub mod images;
 pub mod inception;
 pub mod interval;
 pub mod kid;
-pub mod medical;
 pub mod metrics;
 pub mod onnx_extractor;
 pub mod pairwise;

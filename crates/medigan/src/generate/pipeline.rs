@@ -25,9 +25,10 @@ use sha2::{Digest, Sha256};
 use super::folder::{Layout, OpenRun, header_indices, open_run, temporary_prefix};
 use super::journal::{JournalFile, JournalSample, Record, RecordKind};
 use super::{GenerateError, GeneratorFactory, RunMode, SampleRequest};
+use crate::files::{AtomicWrite, write_atomically_with};
 use crate::output::{
-    Encoding, ManifestFile, ManifestHeader, ManifestWriter, Part, Provenance, SampleWriter,
-    file_name, write_atomically_with_prefix,
+    Encoding, ManifestFile, ManifestHeader, ManifestWriter, OutputError, Part, Provenance,
+    SampleWriter, file_name,
 };
 use crate::progress::Progress;
 use crate::sample::Sample;
@@ -411,7 +412,13 @@ fn write_sample(
             *part,
             target.writer.extension(),
         );
-        write_atomically_with_prefix(&target.dir.join(&name), &bytes, temporary_prefix)?;
+        let path = target.dir.join(&name);
+        let how = AtomicWrite {
+            prefix: temporary_prefix,
+            sync: false,
+        };
+        write_atomically_with(&path, &bytes, how)
+            .map_err(|cause| OutputError::Io { path, cause })?;
         files.push(JournalFile {
             file: name,
             part: if *part == Part::Image {
