@@ -6,7 +6,8 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use medigan::evaluate::images::{ReadOptions, list_images, parse_npy, read_image};
+use medigan::evaluate::images::{ReadOptions, list_images, read_image};
+use medigan::formats::npy::decode as parse_npy;
 use medigan::evaluate::preprocess::prepare;
 use medigan::evaluate::ratio::round;
 use medigan::evaluate::{

@@ -521,7 +521,8 @@ fn dicom_masks_and_rgb_images() {
         .unwrap()
         .indexed_iter()
     {
-        let expected = (f64::from(*value) * 255.0).round().clamp(0.0, 255.0) as u8;
+        // The model's range mapped onto 0..255 as in PNG (computed in f32, as PNG is).
+        let expected = (*value * 255.0).round().clamp(0.0, 255.0) as u8;
         assert_eq!(bytes[(y * 32 + x) * 3 + c], expected);
     }
 }

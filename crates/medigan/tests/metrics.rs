@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use medigan::evaluate::images::parse_npy;
+use medigan::formats::npy::decode as parse_npy;
 use medigan::evaluate::kid::{KidOptions, kid_of_subsets};
 use medigan::evaluate::metrics::evaluate_features;
 use medigan::evaluate::{
