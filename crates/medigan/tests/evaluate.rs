@@ -7,13 +7,13 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use medigan::evaluate::images::{ReadOptions, list_images, read_image};
-use medigan::formats::npy::decode as parse_npy;
 use medigan::evaluate::preprocess::prepare;
 use medigan::evaluate::ratio::round;
 use medigan::evaluate::{
     EvaluateOptions, FeatureOptions, ImageSet, InputNormalization, OnnxExtractorConfig,
     OnnxExtractorSpec, evaluate_sets, extract_features, fid_ratio, frechet_distance_of_features,
 };
+use medigan::formats::npy::decode as parse_npy;
 use medigan::progress::NoProgress;
 use medigan::runtime::{BackendKind, find_onnxruntime};
 use ndarray::{Array2, ArrayD, Axis, Ix2};

@@ -4,12 +4,12 @@
 
 use std::path::{Path, PathBuf};
 
-use medigan::formats::npy::decode as parse_npy;
 use medigan::evaluate::kid::{KidOptions, kid_of_subsets};
 use medigan::evaluate::metrics::evaluate_features;
 use medigan::evaluate::{
     EvaluateOptions, MetricOptions, MetricSet, Provenance, kid, prdc, split_repeats,
 };
+use medigan::formats::npy::decode as parse_npy;
 use ndarray::{Array2, Ix2, s};
 use serde_json::Value;
 
