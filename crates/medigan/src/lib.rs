@@ -10,6 +10,7 @@
 //! | [`search`] | keyword search and ranking by metric | `model_selector` |
 //! | [`store`] | download, verify, unpack and cache packages | part of `model_executor` |
 //! | [`runtime`] | run a loaded generator (onnxruntime, tract) | `model_executor` |
+//! | [`formats`] | each file format written and read in one module (PNG, NPY, DICOM, NIfTI) | image saving in each package |
 //! | [`evaluate`] | FID, its real-real lower bound and the FID ratio; feature extractors | the paper's `tests/fid.py` |
 //! | [`dataset`] | verify and merge the manifests of sharded runs, root digest | - |
 //! | [`legacy`] | run packages in the original Python format, one environment each | `model_executor` |

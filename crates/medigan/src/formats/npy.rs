@@ -156,7 +156,7 @@ mod tests {
     /// A version 1.0 header holding `dict`, padded to 64 bytes, and no data.
     fn with_header(dict: &str) -> Vec<u8> {
         let mut text = dict.to_string();
-        while (10 + text.len() + 1) % 64 != 0 {
+        while !(10 + text.len() + 1).is_multiple_of(64) {
             text.push(' ');
         }
         text.push('\n');
