@@ -38,14 +38,11 @@ impl SampleWriter for PngWriter {
 
     fn encode(&self, array: &ArrayD<f32>, encoding: &Encoding<'_>) -> Result<Vec<u8>, OutputError> {
         self.check(array.shape())?;
-        let (channels, height, width) = (array.shape()[0], array.shape()[1], array.shape()[2]);
-        let pixels = interleave_u8(array, encoding.range);
-        let color = match channels {
-            1 => ExtendedColorType::L8,
-            3 => ExtendedColorType::Rgb8,
-            _ => ExtendedColorType::Rgba8,
-        };
-        png_bytes("png", &pixels, [width, height], color, encoding.index)
+        encode_u8(array, encoding.range).map_err(|reason| OutputError::Encode {
+            format: "png",
+            index: encoding.index,
+            reason,
+        })
     }
 
     fn value_mapping(&self, range: [f64; 2]) -> Option<String> {
@@ -92,8 +89,13 @@ impl SampleWriter for Png16Writer {
         for value in array.iter() {
             pixels.extend_from_slice(&quantize::to_u16(*value, encoding.range).to_ne_bytes());
         }
-        let color = ExtendedColorType::L16;
-        png_bytes("png16", &pixels, [width, height], color, encoding.index)
+        png_bytes(&pixels, [width, height], ExtendedColorType::L16).map_err(|reason| {
+            OutputError::Encode {
+                format: "png16",
+                index: encoding.index,
+                reason,
+            }
+        })
     }
 
     fn value_mapping(&self, range: [f64; 2]) -> Option<String> {
@@ -108,21 +110,33 @@ fn unsupported(format: &'static str, what: String, hint: &'static str) -> Output
     OutputError::Unsupported { format, what, hint }
 }
 
+/// The 8-bit PNG of a `[C, H, W]` array (C = 1 gray, 3 RGB, 4 RGBA) of values in `range`: what
+/// `--format png` writes, also the visualiser's image and the audit gallery's pictures.
+pub fn encode_u8(array: &ArrayD<f32>, range: [f64; 2]) -> Result<Vec<u8>, String> {
+    let [channels, height, width] = *array.shape() else {
+        return Err(format!(
+            "an array of shape {:?} is not an image",
+            array.shape()
+        ));
+    };
+    let color = match channels {
+        1 => ExtendedColorType::L8,
+        3 => ExtendedColorType::Rgb8,
+        4 => ExtendedColorType::Rgba8,
+        c => return Err(format!("PNG holds 1, 3 or 4 channels, not {c}")),
+    };
+    png_bytes(&interleave_u8(array, range), [width, height], color)
+}
+
 fn png_bytes(
-    format: &'static str,
     pixels: &[u8],
     [width, height]: [usize; 2],
     color: ExtendedColorType,
-    index: u64,
-) -> Result<Vec<u8>, OutputError> {
+) -> Result<Vec<u8>, String> {
     let mut bytes = Vec::with_capacity(pixels.len() / 2 + 64);
     PngEncoder::new(&mut bytes)
         .write_image(pixels, width as u32, height as u32, color)
-        .map_err(|e| OutputError::Encode {
-            format,
-            index,
-            reason: e.to_string(),
-        })?;
+        .map_err(|e| e.to_string())?;
     Ok(bytes)
 }
 
