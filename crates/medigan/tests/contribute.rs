@@ -1,5 +1,7 @@
 //! The contribution pieces that need no network: the reproducible zip and the package checks.
 
+mod common;
+
 use std::io::Read;
 use std::path::PathBuf;
 
@@ -7,7 +9,7 @@ use medigan::contribute::{METADATA_FILE, Package, PackageKind, pack_dir};
 use sha2::{Digest, Sha256};
 
 fn fixture() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/dcgan")
+    common::fixture_dir("dcgan")
 }
 
 #[test]
