@@ -31,6 +31,7 @@ pub mod fuzz_api;
 pub mod generate;
 mod generators;
 pub mod home;
+mod http;
 pub mod legacy;
 pub mod limits;
 pub mod model;

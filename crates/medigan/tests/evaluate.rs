@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use medigan::evaluate::images::{ReadOptions, list_images, read_image};
 use medigan::evaluate::preprocess::prepare;
@@ -20,12 +20,11 @@ use ndarray::{Array2, ArrayD, Axis, Ix2};
 use serde_json::Value;
 
 fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/fid")
+    common::fixtures("fid")
 }
 
 fn reference() -> Value {
-    let text = std::fs::read_to_string(fixtures().join("reference.json")).unwrap();
-    serde_json::from_str(&text).unwrap()
+    common::reference_json("fid")
 }
 
 fn npy(relative: &str) -> ArrayD<f32> {

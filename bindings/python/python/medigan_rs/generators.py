@@ -571,7 +571,7 @@ class Generators:
             persistent_workers=persistent_workers,
         )
 
-    # ------------------------------------------------------------------ not yet available
+    # ------------------------------------------------------------------ visualiser, model test, contribution
 
     def visualize(
         self,

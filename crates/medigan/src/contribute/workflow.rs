@@ -173,7 +173,9 @@ pub fn contribute(
         return Ok(report);
     };
 
-    let zenodo = Zenodo::new(&request.zenodo_url, zenodo_token).map_err(ContributeError::Http)?;
+    let offline = generators.settings().offline;
+    let zenodo =
+        Zenodo::new(&request.zenodo_url, zenodo_token, offline).map_err(ContributeError::Http)?;
     let deposition = zenodo
         .create()
         .map_err(|f| failure("Zenodo", "creating the deposition", f, String::new()))?;
@@ -212,6 +214,7 @@ pub fn contribute(
     if let Some(token) = github_token {
         let (title, body) = issue_text(&package, &report);
         match open_issue(
+            offline,
             &request.github_api,
             &request.catalog_repo,
             &token,
