@@ -3,8 +3,8 @@
 //! never parsed out of the text), and the hint on the `hint` attribute.
 
 use medigan::Error;
-use medigan::error::hint_of;
 use medigan::catalog::CatalogError;
+use medigan::error::hint_of;
 use medigan::generate::GenerateError;
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
