@@ -1,8 +1,10 @@
 //! Library errors as Python exceptions: one class of `medigan_rs.exceptions` per error kind,
-//! with the library's message, its `hint:` line, and the hint on the `hint` attribute.
+//! with the library's message and causes, its `hint:` line (found along the chain of causes,
+//! never parsed out of the text), and the hint on the `hint` attribute.
 
 use medigan::Error;
 use medigan::catalog::CatalogError;
+use medigan::error::hint_of;
 use medigan::generate::GenerateError;
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
@@ -70,22 +72,24 @@ pub fn python_wording(text: &str) -> String {
         })
 }
 
-/// The Python exception for a library error: message, then `hint: ...` when there is one.
+/// The Python exception for a library error: its message with its causes (each `source` in
+/// the chain, as `caused by: ...` lines), then `hint: ...` when the chain has one
+/// ([`hint_of`]).
 pub fn to_py(error: Error) -> PyErr {
     Python::attach(|py| {
-        let (message, hint) = match error.hint() {
-            Some(hint) => (format!("{error}\nhint: {hint}"), Some(hint)),
-            None => {
-                // Some errors carry their hint in the message itself.
-                let message = error.to_string();
-                let hint = message
-                    .split_once("\nhint: ")
-                    .map(|(_, hint)| hint.to_string());
-                (message, hint)
+        let hint = hint_of(&error).map(|h| python_wording(&h));
+        let mut message = python_wording(&error.to_string());
+        let causes = std::iter::successors(std::error::Error::source(&error), |e| e.source());
+        for cause in causes {
+            message.push_str("\n  caused by: ");
+            message.push_str(&python_wording(&cause.to_string()));
+        }
+        if let Some(hint) = &hint {
+            for line in hint.lines() {
+                message.push_str("\nhint: ");
+                message.push_str(line);
             }
-        };
-        let message = python_wording(&message);
-        let hint = hint.map(|h| python_wording(&h));
+        }
         match build(py, class_name(&error), &message, hint.as_deref()) {
             Ok(err) => err,
             Err(_) => PyRuntimeError::new_err(message),

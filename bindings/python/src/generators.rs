@@ -54,8 +54,9 @@ fn ranked<'py>(
 
 #[pymethods]
 impl PyGenerators {
-    /// Settings come from the environment (`MEDIGAN_HOME`, `MEDIGAN_CATALOG`,
-    /// `MEDIGAN_OFFLINE`, `MEDIGAN_BACKEND`); each argument given overrides its variable.
+    /// Settings come from the environment, read by the core as the CLI reads it
+    /// (`medigan::env`: `MEDIGAN_HOME`, `MEDIGAN_CATALOG`, `MEDIGAN_OFFLINE`, `MEDIGAN_BACKEND`,
+    /// ...); each argument given overrides its variable.
     /// `catalog` replaces the default catalogue sources (paths or URLs); `backend` is `ort`,
     /// `tract` or `auto`.
     #[new]
@@ -96,6 +97,12 @@ impl PyGenerators {
         dict.set_item("offline", settings.offline)?;
         dict.set_item("backend", settings.backend.map(|b| b.to_string()))?;
         Ok(dict)
+    }
+
+    /// The setting each `MEDIGAN_*` variable gives in this facade, by variable name (what
+    /// `medigan env --json` reports as `effective`).
+    fn environment(&self) -> BTreeMap<&'static str, String> {
+        medigan::env::effective(&self.inner).into_iter().collect()
     }
 
     /// Model ids in catalogue order.
@@ -274,10 +281,14 @@ impl PyGenerators {
             zip_path,
             dry_run,
             publish,
-            zenodo_url: zenodo_url.unwrap_or_else(|| default_zenodo.to_string()),
+            zenodo_url: zenodo_url
+                .or_else(|| medigan::env::ZENODO_URL.text())
+                .unwrap_or_else(|| default_zenodo.to_string()),
             zenodo_token: zenodo_token.and_then(Token::new),
             open_issue: !sandbox || catalog_repo.is_some(),
-            github_api: github_api_url.unwrap_or_else(|| GITHUB_API_URL.to_string()),
+            github_api: github_api_url
+                .or_else(|| medigan::env::GITHUB_API_URL.text())
+                .unwrap_or_else(|| GITHUB_API_URL.to_string()),
             catalog_repo: catalog_repo.unwrap_or_else(|| CATALOG_REPO.to_string()),
             github_token: github_token.and_then(Token::new),
         };

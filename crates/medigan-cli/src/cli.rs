@@ -1,8 +1,17 @@
 //! The command-line grammar (clap derive): every subcommand, flag and its help text.
 
+use std::ffi::OsStr;
+use std::marker::PhantomData;
 use std::path::PathBuf;
+use std::str::FromStr;
 
+use clap::builder::{PossibleValue, TypedValueParser};
+use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::{Args, Parser, Subcommand};
+use medigan::generate::Shard;
+use medigan::output::Format;
+use medigan::runtime::BackendKind;
+use medigan::search::{Operator, Order};
 
 /// medigan: search, rank, run, explore, evaluate and contribute pretrained generative models for
 /// medical images.
@@ -31,28 +40,24 @@ pub struct Cli {
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
     /// Read the catalogue from this file or URL instead of the default sources (repeat to
-    /// merge several; later ones win by model id).
-    #[arg(
-        long,
-        global = true,
-        value_name = "PATH|URL",
-        env = "MEDIGAN_CATALOG",
-        value_delimiter = ','
-    )]
+    /// merge several; later ones win by model id). Also MEDIGAN_CATALOG.
+    #[arg(long, global = true, value_name = "PATH|URL", value_delimiter = ',')]
     pub catalog: Vec<String>,
-    /// Never touch the network; fail with a clear message when something is not cached.
-    #[arg(long, global = true, env = "MEDIGAN_OFFLINE", value_parser = clap::builder::FalseyValueParser::new())]
+    /// Never touch the network; fail with a clear message when something is not cached. Also
+    /// MEDIGAN_OFFLINE.
+    #[arg(long, global = true)]
     pub offline: bool,
-    /// Where medigan keeps catalogues and packages (default: the platform cache dir).
-    #[arg(long, global = true, value_name = "DIR", env = "MEDIGAN_HOME")]
+    /// Where medigan keeps catalogues and packages (default: MEDIGAN_HOME, else the platform
+    /// cache dir).
+    #[arg(long, global = true, value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
     /// ONNX backend: `ort` (onnxruntime, fast; loaded at run time) or `tract` (pure Rust).
-    /// Default: ort when its library is found, else tract.
-    #[arg(long, global = true, value_name = "ort|tract", env = "MEDIGAN_BACKEND")]
-    pub backend: Option<String>,
+    /// Default: MEDIGAN_BACKEND, else ort when its library is found, else tract.
+    #[arg(long, global = true, value_name = "BACKEND", value_parser = choice::<BackendKind>(BACKENDS))]
+    pub backend: Option<BackendKind>,
     /// Hash every file of a cached package before it is used (default: only files whose size
-    /// or modification time changed since they were installed).
-    #[arg(long, global = true, env = "MEDIGAN_VERIFY", value_parser = clap::builder::FalseyValueParser::new())]
+    /// or modification time changed since they were installed). Also MEDIGAN_VERIFY.
+    #[arg(long, global = true)]
     pub verify: bool,
     /// Print machine-readable JSON on stdout instead of tables.
     #[arg(long, global = true)]
@@ -169,6 +174,9 @@ pub enum Command {
         ZENODO_TOKEN=... GITHUB_TOKEN=... medigan contribute my-model --id 00100_DCGAN_MMG_MASS_128 --publish"
     )]
     Contribute(ContributeArgs),
+    /// Show the MEDIGAN_* environment variables: what each sets, its value here, and the
+    /// setting in effect (with the flags given).
+    Env,
 }
 
 /// Arguments of `medigan init-model`.
@@ -217,11 +225,11 @@ pub struct ContributeArgs {
     /// Where to write the packed zip (default: `ID.zip` in the current folder).
     #[arg(long, value_name = "PATH")]
     pub zip: Option<PathBuf>,
-    /// Zenodo base URL (tests).
-    #[arg(long, env = "MEDIGAN_ZENODO_URL", hide = true)]
+    /// Zenodo base URL (tests; also MEDIGAN_ZENODO_URL).
+    #[arg(long, hide = true)]
     pub zenodo_url: Option<String>,
-    /// GitHub API base URL (tests).
-    #[arg(long, env = "MEDIGAN_GITHUB_API_URL", hide = true)]
+    /// GitHub API base URL (tests; also MEDIGAN_GITHUB_API_URL).
+    #[arg(long, hide = true)]
     pub github_api_url: Option<String>,
 }
 
@@ -346,10 +354,16 @@ pub struct AuditArgs {
 pub struct ExtractionArgs {
     /// `inception` (FID Inception-v3) or `onnx:PATH` (a network taking [batch, 3, H, W] and
     /// giving [batch, D] or [batch, D, 1, 1], e.g. a RadImageNet model).
-    #[arg(long, default_value = "inception", value_name = "inception|onnx:PATH")]
-    pub extractor: String,
-    /// A local copy of pt_inception-2015-12-05-6726825d.pth, instead of the download.
-    #[arg(long, value_name = "FILE", env = "MEDIGAN_FID_WEIGHTS")]
+    #[arg(
+        long,
+        default_value = "inception",
+        value_name = "inception|onnx:PATH",
+        value_parser = parse_extractor
+    )]
+    pub extractor: ExtractorArg,
+    /// A local copy of pt_inception-2015-12-05-6726825d.pth, instead of the download (also
+    /// MEDIGAN_FID_WEIGHTS).
+    #[arg(long, value_name = "FILE")]
     pub inception_weights: Option<PathBuf>,
     /// Input size of an ONNX extractor, `N` or `HxW` (needed when the graph leaves it open).
     #[arg(long, value_name = "N|HxW")]
@@ -359,9 +373,10 @@ pub struct ExtractionArgs {
         long,
         default_value = "-1,1",
         value_name = "MIN,MAX",
-        allow_hyphen_values = true
+        allow_hyphen_values = true,
+        value_parser = parse_range
     )]
-    pub range: String,
+    pub range: [f32; 2],
     /// Per-channel mean subtracted after --range (ONNX extractor), e.g. 0.485,0.456,0.406.
     #[arg(long, value_name = "R,G,B", requires = "std")]
     pub mean: Option<String>,
@@ -375,8 +390,8 @@ pub struct ExtractionArgs {
     #[arg(long)]
     pub normalize: bool,
     /// Value range of .npy images (default: [0, 1] for floats, the type's range for integers).
-    #[arg(long, value_name = "MIN,MAX", allow_hyphen_values = true)]
-    pub npy_range: Option<String>,
+    #[arg(long, value_name = "MIN,MAX", allow_hyphen_values = true, value_parser = parse_range)]
+    pub npy_range: Option<[f32; 2]>,
     /// Images per extractor call.
     #[arg(long = "batch", default_value_t = 32, value_name = "B")]
     pub batch: usize,
@@ -445,9 +460,10 @@ pub struct GenerateArgs {
     #[arg(
         long,
         default_value = "png",
-        value_name = "png|png16|npy|dicom|nifti|nifti-gz"
+        value_name = "FORMAT",
+        value_parser = choice::<Format>(&Format::NAMES)
     )]
-    pub format: String,
+    pub format: Format,
     /// Class to generate, by name, for conditional models (default: drawn per sample).
     #[arg(long, value_name = "NAME")]
     pub label: Option<String>,
@@ -460,8 +476,8 @@ pub struct GenerateArgs {
     /// Generate only part K of N of the run, e.g. 2/4; `auto` takes it from a Slurm job array
     /// (SLURM_ARRAY_TASK_ID, 0- or 1-based) or a Kubernetes Indexed Job (JOB_COMPLETION_INDEX,
     /// with --shards N), and resumes the shard when the scheduler reruns the task.
-    #[arg(long, value_name = "K/N|auto")]
-    pub shard: Option<String>,
+    #[arg(long, value_name = "K/N|auto", value_parser = parse_shard)]
+    pub shard: Option<ShardArg>,
     /// The number of shards, with `--shard auto` (needed under Kubernetes, which does not say).
     #[arg(long, value_name = "N", requires = "shard")]
     pub shards: Option<u64>,
@@ -539,6 +555,20 @@ pub struct OrderArgs {
     /// Highest value first.
     #[arg(long)]
     pub desc: bool,
+    /// The order by name: `asc` (as --asc) or `desc` (as --desc).
+    #[arg(long, value_name = "ORDER", value_parser = choice::<Order>(ORDERS))]
+    pub order: Option<Order>,
+}
+
+impl OrderArgs {
+    /// The order the flags ask for (ascending when none is given).
+    pub fn order(self) -> Order {
+        match (self.order, self.desc) {
+            (Some(order), _) => order,
+            (None, true) => Order::Descending,
+            (None, false) => Order::Ascending,
+        }
+    }
 }
 
 /// Arguments of `medigan search`.
@@ -548,8 +578,8 @@ pub struct SearchArgs {
     #[arg(required = true, value_name = "VALUE")]
     pub values: Vec<String>,
     /// How values combine: `and` (all must match), `or` (any), `xor` (exactly one).
-    #[arg(long, default_value = "and", value_name = "and|or|xor")]
-    pub op: String,
+    #[arg(long, default_value = "and", value_name = "OP", value_parser = choice::<Operator>(OPERATORS))]
+    pub op: Operator,
     /// Also match metadata keys (field names), not only values.
     #[arg(long)]
     pub keys: bool,
@@ -646,5 +676,105 @@ fn parse_sample_count(text: &str) -> Result<u64, String> {
             "the number of samples is a whole number from 1 to {}, got `{text}`",
             u64::MAX
         )),
+    }
+}
+
+/// The choices of `--backend`, as `BackendKind` reads them.
+const BACKENDS: &[&str] = &["ort", "tract"];
+/// The choices of `--op`, as `Operator` reads them (any case).
+const OPERATORS: &[&str] = &["and", "or", "xor"];
+/// The choices of `--order`, as `Order` reads them (also `ascending`, `descending`; any case).
+const ORDERS: &[&str] = &["asc", "desc"];
+
+/// A flag's value read by the library's `FromStr` (its aliases and any case included), with
+/// `names` the choices clap lists in `--help` and after a bad value (exit 2).
+#[derive(Clone)]
+pub struct Choice<T> {
+    names: &'static [&'static str],
+    value: PhantomData<fn() -> T>,
+}
+
+/// A [`Choice`] among `names`.
+pub const fn choice<T>(names: &'static [&'static str]) -> Choice<T> {
+    Choice {
+        names,
+        value: PhantomData,
+    }
+}
+
+impl<T: FromStr + Clone + Send + Sync + 'static> TypedValueParser for Choice<T> {
+    type Value = T;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &OsStr,
+    ) -> Result<T, clap::Error> {
+        if let Some(parsed) = value.to_str().and_then(|v| v.parse().ok()) {
+            return Ok(parsed);
+        }
+        let mut error = clap::Error::new(ErrorKind::InvalidValue).with_cmd(cmd);
+        let arg = arg.map_or_else(|| "...".to_string(), ToString::to_string);
+        error.insert(ContextKind::InvalidArg, ContextValue::String(arg));
+        let value = value.to_string_lossy().into_owned();
+        error.insert(ContextKind::InvalidValue, ContextValue::String(value));
+        let names = self.names.iter().map(|n| n.to_string()).collect();
+        error.insert(ContextKind::ValidValue, ContextValue::Strings(names));
+        Err(error)
+    }
+
+    fn possible_values(&self) -> Option<Box<dyn Iterator<Item = PossibleValue> + '_>> {
+        Some(Box::new(self.names.iter().map(|n| PossibleValue::new(*n))))
+    }
+}
+
+/// `--shard`: part K of N, or `auto` (from the scheduler's environment).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShardArg {
+    /// `auto`.
+    Auto,
+    /// `K/N`.
+    Part(Shard),
+}
+
+fn parse_shard(text: &str) -> Result<ShardArg, String> {
+    if text.trim().eq_ignore_ascii_case("auto") {
+        return Ok(ShardArg::Auto);
+    }
+    text.parse()
+        .map(ShardArg::Part)
+        .map_err(|_| "expected K/N with 1 <= K <= N (e.g. 2/4), or `auto`".to_string())
+}
+
+/// `--extractor`: the FID Inception-v3, or an ONNX network.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExtractorArg {
+    /// `inception`.
+    Inception,
+    /// `onnx:PATH`.
+    Onnx(PathBuf),
+}
+
+fn parse_extractor(text: &str) -> Result<ExtractorArg, String> {
+    let text = text.trim();
+    if text.eq_ignore_ascii_case("inception") {
+        return Ok(ExtractorArg::Inception);
+    }
+    match text.strip_prefix("onnx:").map(str::trim) {
+        Some(path) if !path.is_empty() => Ok(ExtractorArg::Onnx(PathBuf::from(path))),
+        _ => Err("expected `inception` or `onnx:PATH`".into()),
+    }
+}
+
+/// `MIN,MAX` with MIN < MAX, both finite.
+fn parse_range(text: &str) -> Result<[f32; 2], String> {
+    let numbers: Option<Vec<f32>> = text
+        .split(',')
+        .map(|p| p.trim().parse::<f32>().ok().filter(|v| v.is_finite()))
+        .collect();
+    match numbers.as_deref() {
+        Some([lo, hi]) if hi > lo => Ok([*lo, *hi]),
+        _ => Err("expected MIN,MAX with MIN < MAX, e.g. -1,1".into()),
     }
 }

@@ -41,7 +41,7 @@ fn init_tracing(verbose: u8, quiet: bool) {
         (false, 1) => "info",
         (false, _) => "debug",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("MEDIGAN_LOG")
+    let filter = tracing_subscriber::EnvFilter::try_from_env(medigan::env::LOG.name)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -84,7 +84,8 @@ fn colour_on_stderr() -> bool {
     std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
-/// Prints an error, its causes and a hint on stderr, without a backtrace.
+/// Prints an error, its causes and its hints (found along the chain of causes by
+/// `medigan::error::hint_of`) on stderr, without a backtrace.
 fn report(error: &anyhow::Error) {
     let safe = |text: String| render::terminal_safe(&text).into_owned();
     let mut err = std::io::stderr().lock();
@@ -92,43 +93,27 @@ fn report(error: &anyhow::Error) {
     for cause in error.chain().skip(1) {
         let _ = writeln!(err, "  caused by: {}", safe(cause.to_string()));
     }
-    if let Some(hint) = error
-        .downcast_ref::<medigan::Error>()
-        .and_then(medigan::Error::hint)
-    {
-        let _ = writeln!(err, "hint: {}", safe(hint));
+    for hint in hint_of(error).iter().flat_map(|h| h.lines()) {
+        let _ = writeln!(err, "hint: {}", safe(hint.to_string()));
     }
 }
 
 /// With `--json`, an error is one JSON object on stderr: `error` (the message), `causes`
-/// (outermost first) and `hint` (or null). Hints carried inside messages are moved to `hint`.
+/// (outermost first) and `hint` (or null; several lines when several errors of the chain
+/// have one).
 fn report_json(error: &anyhow::Error) {
-    let mut hints = Vec::new();
-    let mut split = |text: String| match text.split_once("\nhint: ") {
-        Some((message, hint)) => {
-            hints.push(hint.to_string());
-            message.to_string()
-        }
-        None => text,
-    };
-    let message = split(error.to_string());
-    let causes: Vec<String> = error
-        .chain()
-        .skip(1)
-        .map(|c| split(c.to_string()))
-        .collect();
-    if let Some(hint) = error
-        .downcast_ref::<medigan::Error>()
-        .and_then(medigan::Error::hint)
-    {
-        hints.push(hint);
-    }
+    let causes: Vec<String> = error.chain().skip(1).map(ToString::to_string).collect();
     let object = serde_json::json!({
-        "error": message,
+        "error": error.to_string(),
         "causes": causes,
-        "hint": if hints.is_empty() { None } else { Some(hints.join("\n")) },
+        "hint": hint_of(error),
     });
     let _ = writeln!(std::io::stderr().lock(), "{object}");
+}
+
+/// The hints of the library errors along the chain.
+fn hint_of(error: &anyhow::Error) -> Option<String> {
+    medigan::error::hint_of(error.as_ref())
 }
 
 fn is_broken_pipe(error: &anyhow::Error) -> bool {

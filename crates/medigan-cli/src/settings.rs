@@ -1,10 +1,9 @@
 //! Resolved settings: command-line flags and environment merged in one place.
 
 use medigan::Settings;
-use medigan::catalog::CatalogSettings;
 use medigan::home::Home;
 
-use crate::cli::{GlobalArgs, OrderArgs};
+use crate::cli::GlobalArgs;
 
 /// How the CLI prints.
 #[derive(Debug, Clone, Copy)]
@@ -15,22 +14,24 @@ pub struct Output {
     pub quiet: bool,
 }
 
-/// Builds the library settings from the global flags (clap already merged the environment).
-pub fn library_settings(args: &GlobalArgs) -> anyhow::Result<Settings> {
-    let mut catalog = CatalogSettings::from_env();
-    catalog.explicit = args.catalog.clone();
-    catalog.offline = args.offline;
-    Ok(Settings {
-        home: Home::resolve(args.cache_dir.as_deref()),
-        catalog,
-        offline: args.offline,
-        backend: args
-            .backend
-            .as_deref()
-            .map(str::parse)
-            .transpose()
-            .map_err(medigan::Error::from)?,
-    })
+/// The library settings: the environment's (read by `medigan::env`, as the Python bindings
+/// read it), then each global flag given.
+pub fn library_settings(args: &GlobalArgs) -> Settings {
+    let mut settings = Settings::from_env();
+    if let Some(dir) = &args.cache_dir {
+        settings.home = Home::new(dir);
+    }
+    if !args.catalog.is_empty() {
+        settings.catalog.explicit = args.catalog.clone();
+    }
+    if args.offline {
+        settings.offline = true;
+        settings.catalog.offline = true;
+    }
+    if args.backend.is_some() {
+        settings.backend = args.backend;
+    }
+    settings
 }
 
 /// The output settings from the global flags.
@@ -39,9 +40,4 @@ pub fn output(args: &GlobalArgs) -> Output {
         json: args.json,
         quiet: args.quiet,
     }
-}
-
-/// The order the flags ask for, as the library spells it.
-pub fn order_name(order: OrderArgs) -> &'static str {
-    if order.desc { "desc" } else { "asc" }
 }

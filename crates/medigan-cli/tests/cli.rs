@@ -185,8 +185,8 @@ fn bad_operator_is_a_clear_failure() {
     let output = run(medigan(home.path())
         .args(["search", "MMG", "--op", "nand", "--catalog"])
         .arg(reference("medigan-global.json")));
-    assert_eq!(output.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&output.stderr).contains("`nand`"));
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("'nand'"));
 }
 
 #[test]
@@ -425,8 +425,8 @@ fn generate_rejects_a_bad_shard_and_an_unwritable_output() {
         .arg(home.path().join("out"))
         .arg("--catalog")
         .arg(fixture("dcgan")));
-    assert_eq!(output.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&output.stderr).contains("`0/4`"));
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("'0/4'"));
 
     let file = home.path().join("a-file");
     std::fs::write(&file, b"x").unwrap();

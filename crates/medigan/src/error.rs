@@ -1,10 +1,12 @@
-//! The library's error type: one variant per module, each keeping the module's own error.
+//! The library's error type: one variant per module, each keeping the module's own error; and
+//! [`Hint`], the next step each error suggests, found along a chain of causes by [`hint_of`].
 
 use crate::catalog::CatalogError;
 use crate::contribute::ContributeError;
 use crate::dataset::DatasetError;
 use crate::evaluate::EvaluateError;
 use crate::generate::GenerateError;
+use crate::legacy::LegacyError;
 use crate::output::OutputError;
 use crate::runtime::RuntimeError;
 use crate::search::SearchError;
@@ -36,7 +38,7 @@ pub enum Error {
     Evaluate(#[from] EvaluateError),
     /// Running a package in the original medigan format failed.
     #[error(transparent)]
-    Legacy(Box<crate::legacy::LegacyError>),
+    Legacy(Box<LegacyError>),
     /// Preparing or publishing a contribution failed.
     #[error(transparent)]
     Contribute(#[from] ContributeError),
@@ -51,45 +53,73 @@ pub enum Error {
     },
 }
 
-impl Error {
-    /// A line telling the user what to do next, if there is one.
-    pub fn hint(&self) -> Option<String> {
+/// What to do next after an error: the `hint:` line a front end prints below it. Every
+/// module's error has one; [`hint_of`] finds it anywhere in an error's chain of causes.
+pub trait Hint {
+    /// A line telling the user what to do next, if there is one (several lines: one hint each).
+    fn hint(&self) -> Option<String>;
+}
+
+impl Hint for Error {
+    fn hint(&self) -> Option<String> {
         match self {
             Error::Catalog(e) => e.hint(),
+            Error::Search(e) => e.hint(),
+            Error::Store(e) => e.hint(),
             Error::Runtime(e) => e.hint(),
             Error::Generate(e) => e.hint(),
+            Error::Output(e) => e.hint(),
             Error::Evaluate(e) => e.hint(),
             Error::Contribute(e) => e.hint(),
             Error::Dataset(e) => e.hint(),
             Error::Legacy(e) => e.hint(),
-            Error::Store(StoreError::Io { source, path, .. })
-                if matches!(
-                    source.kind(),
-                    std::io::ErrorKind::PermissionDenied
-                        | std::io::ErrorKind::ReadOnlyFilesystem
-                        | std::io::ErrorKind::NotADirectory
-                ) =>
-            {
-                Some(format!(
-                    "medigan cannot write its cache at `{}`; choose a writable folder with \
-                     `--cache-dir DIR` or MEDIGAN_HOME=DIR",
-                    path.display()
-                ))
-            }
-            Error::Store(e) if e.is_download_failure() => Some(
-                "without the network, download the package on another machine and give a \
-                 catalogue whose `package_link` is the local .zip or folder: `--catalog FILE` \
-                 (or MEDIGAN_CATALOG=FILE) reads it offline"
-                    .into(),
-            ),
             Error::NoGraphDeclared { .. } => Some(
                 "declare the graph's inputs and outputs under execution.onnx (see \
                  docs/model-format.md), or drop execution.runtime for a Python package"
                     .into(),
             ),
-            _ => None,
         }
     }
+}
+
+/// The hints of every library error in the chain from `error` (itself, then each
+/// [`source`](std::error::Error::source)), outermost first, one per line, each line once.
+pub fn hint_of(error: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let mut lines: Vec<String> = Vec::new();
+    let chain = std::iter::successors(Some(error), |e| e.source());
+    for hint in chain.filter_map(own_hint) {
+        for line in hint.lines() {
+            if !lines.iter().any(|l| l == line) {
+                lines.push(line.to_string());
+            }
+        }
+    }
+    (!lines.is_empty()).then(|| lines.join("\n"))
+}
+
+/// The hint of `error` itself, when it is one of the library's errors.
+fn own_hint(error: &(dyn std::error::Error + 'static)) -> Option<String> {
+    macro_rules! first_of {
+        ($($kind:ty),*) => {
+            $(if let Some(e) = error.downcast_ref::<$kind>() {
+                return e.hint();
+            })*
+        };
+    }
+    first_of!(
+        Error,
+        CatalogError,
+        SearchError,
+        StoreError,
+        RuntimeError,
+        GenerateError,
+        OutputError,
+        EvaluateError,
+        LegacyError,
+        ContributeError,
+        DatasetError
+    );
+    None
 }
 
 /// Result with the library's [`Error`].

@@ -33,16 +33,13 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// Settings from the environment: `MEDIGAN_HOME`, `MEDIGAN_CATALOG`, `MEDIGAN_CATALOG_URL`,
-    /// `MEDIGAN_OFFLINE`.
+    /// Settings from the environment ([`crate::env`]): `MEDIGAN_HOME`, `MEDIGAN_CATALOG`,
+    /// `MEDIGAN_CATALOG_URL`, `MEDIGAN_OFFLINE`, `MEDIGAN_BACKEND`.
     pub fn from_env() -> Self {
-        let offline = std::env::var("MEDIGAN_OFFLINE")
-            .is_ok_and(|v| matches!(v.trim(), "1" | "true" | "yes" | "on"));
+        let offline = crate::env::OFFLINE.flag();
         let mut catalog = CatalogSettings::from_env();
         catalog.offline = offline;
-        let backend = std::env::var("MEDIGAN_BACKEND")
-            .ok()
-            .and_then(|b| b.parse().ok());
+        let backend = crate::env::BACKEND.backend();
         Settings {
             home: Home::resolve(None),
             catalog,
@@ -215,10 +212,7 @@ impl Generators {
     pub fn store(&self) -> &Store {
         self.store.get_or_init(|| {
             let store = Store::new(self.settings.home.clone(), self.settings.offline);
-            store.set_always_rehash(
-                std::env::var("MEDIGAN_VERIFY")
-                    .is_ok_and(|v| matches!(v.trim(), "1" | "true" | "yes" | "on")),
-            );
+            store.set_always_rehash(crate::env::VERIFY.flag());
             store
         })
     }

@@ -20,8 +20,8 @@
 
 use std::path::{Path, PathBuf};
 
-/// Environment variable that overrides the medigan home.
-pub const HOME_ENV: &str = "MEDIGAN_HOME";
+/// Environment variable that overrides the medigan home ([`crate::env::HOME`]).
+pub const HOME_ENV: &str = crate::env::HOME.name;
 
 /// The root of medigan's on-disk cache, with one method per bucket.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,8 +40,8 @@ impl Home {
         if let Some(path) = explicit {
             return Home::new(path);
         }
-        if let Some(path) = std::env::var_os(HOME_ENV).filter(|v| !v.is_empty()) {
-            return Home::new(PathBuf::from(path));
+        if let Some(path) = crate::env::HOME.path() {
+            return Home::new(path);
         }
         let base = dirs::cache_dir().unwrap_or_else(std::env::temp_dir);
         Home::new(base.join("medigan"))

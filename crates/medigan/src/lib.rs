@@ -22,6 +22,7 @@ pub mod bundled;
 pub mod catalog;
 pub mod contribute;
 pub mod dataset;
+pub mod env;
 pub mod error;
 pub mod evaluate;
 pub mod files;

@@ -1,6 +1,6 @@
 //! The bounds on resources that input controls, in one place: inference time per batch, bytes
-//! per sample, samples held in memory, threads. Each can be set by an environment variable;
-//! an unreadable value is warned about and the default used.
+//! per sample, samples held in memory, threads. Each can be set by an environment variable of
+//! the one table in [`crate::env`]; an unreadable value is warned about and the default used.
 //!
 //! | variable | bounds | default |
 //! |---|---|---|
@@ -11,12 +11,7 @@
 
 use std::time::Duration;
 
-/// Seconds one batch of native inference may take (`0` for no limit).
-pub const INFERENCE_TIMEOUT_ENV: &str = "MEDIGAN_INFERENCE_TIMEOUT";
-/// Bytes one sample (image and mask, float32) may hold.
-pub const MAX_SAMPLE_BYTES_ENV: &str = "MEDIGAN_MAX_SAMPLE_BYTES";
-/// Bytes of samples that may be generated into memory at once (`generate_samples`).
-pub const MAX_IN_MEMORY_BYTES_ENV: &str = "MEDIGAN_MAX_IN_MEMORY_BYTES";
+use crate::env;
 
 const DEFAULT_INFERENCE_TIMEOUT: Duration = Duration::from_secs(600);
 const DEFAULT_MAX_SAMPLE_BYTES: u64 = 2 << 30;
@@ -27,7 +22,7 @@ const THREADS_PER_CORE: usize = 4;
 
 /// How long one batch of native inference may take; `None` for no limit.
 pub fn inference_timeout() -> Option<Duration> {
-    match env_u64(INFERENCE_TIMEOUT_ENV) {
+    match env::INFERENCE_TIMEOUT.whole_number() {
         Some(0) => None,
         Some(seconds) => Some(Duration::from_secs(seconds)),
         None => Some(DEFAULT_INFERENCE_TIMEOUT),
@@ -36,13 +31,15 @@ pub fn inference_timeout() -> Option<Duration> {
 
 /// The most bytes one sample may hold.
 pub fn max_sample_bytes() -> u64 {
-    env_u64(MAX_SAMPLE_BYTES_ENV).unwrap_or(DEFAULT_MAX_SAMPLE_BYTES)
+    env::MAX_SAMPLE_BYTES
+        .whole_number()
+        .unwrap_or(DEFAULT_MAX_SAMPLE_BYTES)
 }
 
 /// The most bytes of samples that may be generated into memory at once: the variable, else
 /// the memory available now (Linux `MemAvailable`, and the address-space limit `ulimit -v`).
 pub fn max_in_memory_bytes() -> u64 {
-    env_u64(MAX_IN_MEMORY_BYTES_ENV).unwrap_or_else(|| {
+    env::MAX_IN_MEMORY_BYTES.whole_number().unwrap_or_else(|| {
         [available_memory(), address_space_limit()]
             .into_iter()
             .flatten()
@@ -59,17 +56,6 @@ pub fn max_threads() -> usize {
 /// The cores this process may use.
 pub fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
-}
-
-fn env_u64(name: &str) -> Option<u64> {
-    let value = std::env::var(name).ok()?;
-    match value.trim().parse() {
-        Ok(n) => Some(n),
-        Err(_) => {
-            tracing::warn!("ignoring {name}={value:?}: expected a whole number");
-            None
-        }
-    }
 }
 
 /// `MemAvailable` of `/proc/meminfo`, in bytes.

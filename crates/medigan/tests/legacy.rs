@@ -6,6 +6,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use medigan::catalog::CatalogSettings;
+use medigan::error::Hint;
 use medigan::generate::GenerateRequest;
 use medigan::home::Home;
 use medigan::legacy::{LegacyError, LegacySettings};

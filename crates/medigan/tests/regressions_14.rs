@@ -4,6 +4,7 @@
 mod common;
 
 use medigan::catalog::{self, CatalogError, CatalogSettings, Problem, validate};
+use medigan::error::Hint;
 use medigan::home::Home;
 use medigan::store::{Store, StoreError, UnsafeReason};
 use medigan_testkit::{Route, TestServer, zip_of, zip_with_duplicate};

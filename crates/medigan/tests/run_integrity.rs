@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Barrier, mpsc};
 use std::time::Duration;
 
+use medigan::error::Hint;
 use medigan::generate::{
     self, GenerateError, Generator, RunMode, RunSummary, SampleRequest, WriteTarget,
 };

@@ -194,6 +194,11 @@ class Generators:
                 except LegacyModelError:
                     pass  # a Python package: loaded on first use, with install_dependencies=True
 
+    def environment(self) -> Dict[str, str]:
+        """The setting each `MEDIGAN_*` variable gives here, by name (as `medigan env --json`
+        reports it): the environment read by the core, with this object's arguments applied."""
+        return dict(self._native().environment())
+
     def _native(self) -> Any:
         """The native facade of this process, made on first use (again after a fork)."""
         pid = os.getpid()
@@ -699,8 +704,6 @@ class Generators:
             dry_run=dry_run,
             publish=publish,
             sandbox=sandbox,
-            zenodo_url=os.environ.get("MEDIGAN_ZENODO_URL"),
-            github_api_url=os.environ.get("MEDIGAN_GITHUB_API_URL"),
         )
         if dry_run:
             return "\n".join(report.get("planned") or [])

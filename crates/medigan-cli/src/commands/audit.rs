@@ -19,20 +19,19 @@ use crate::settings::Output;
 
 /// Audits a model's samples or a folder against the training (and holdout) images.
 pub fn run(generators: &Generators, args: &AuditArgs, out: Output) -> anyhow::Result<ExitCode> {
-    let train = ImageSet::from_folder(&args.train).map_err(medigan::Error::from)?;
+    let train = ImageSet::from_folder(&args.train)?;
     let holdout = args
         .holdout
         .as_deref()
         .map(ImageSet::from_folder)
-        .transpose()
-        .map_err(medigan::Error::from)?;
+        .transpose()?;
     if let Some(gallery) = &args.gallery {
         refuse_used_folder(gallery)?;
     }
     let extraction = Extraction::resolve(generators, &args.extraction, out)?;
     let is_folder = Path::new(&args.subject).is_dir();
     let synthetic = if is_folder {
-        ImageSet::from_folder(Path::new(&args.subject)).map_err(medigan::Error::from)?
+        ImageSet::from_folder(Path::new(&args.subject))?
     } else {
         let n = args.num_samples.unwrap_or(train.len() as u64);
         generators.synthetic_set(&args.subject, n, args.seed)?
@@ -55,23 +54,19 @@ pub fn run(generators: &Generators, args: &AuditArgs, out: Output) -> anyhow::Re
         extraction.source.as_ref(),
         &options,
         &bar,
-    )
-    .map_err(medigan::Error::from)?;
+    )?;
     if !is_folder {
         report.provenance.generation_seed = Some(args.seed);
     }
     let page = match &args.gallery {
-        Some(dir) => Some(
-            write_gallery(
-                &report,
-                &synthetic,
-                &train,
-                dir,
-                args.pairs,
-                &options.evaluate.features.read,
-            )
-            .map_err(medigan::Error::from)?,
-        ),
+        Some(dir) => Some(write_gallery(
+            &report,
+            &synthetic,
+            &train,
+            dir,
+            args.pairs,
+            &options.evaluate.features.read,
+        )?),
         None => None,
     };
     print_report(&report, page.as_deref(), out)?;

@@ -28,7 +28,7 @@ pub fn run(
             }
         }
         CacheCommand::Ls => {
-            let packages = store.list().map_err(medigan::Error::from)?;
+            let packages = store.list()?;
             if out.json {
                 let rows: Vec<_> = packages
                     .iter()
@@ -51,7 +51,7 @@ pub fn run(
         }
         CacheCommand::Verify(args) => {
             let key = store_key(generators, &args.key);
-            let report = store.verify(&key).map_err(medigan::Error::from)?;
+            let report = store.verify(&key)?;
             if out.json {
                 render::json(
                     &json!({"sha256": report.sha256, "ok": report.is_ok(), "checked": report.checked,
@@ -87,7 +87,7 @@ pub fn run(
         }
         CacheCommand::Rm(args) => {
             let key = store_key(generators, &args.key);
-            let removed = store.remove(&key).map_err(medigan::Error::from)?;
+            let removed = store.remove(&key)?;
             if out.json {
                 render::json(&json!({"removed": removed.sha256, "dir": removed.dir}))?;
             } else {

@@ -27,8 +27,7 @@ pub fn run(
 
 fn update(generators: &Generators, url: Option<&str>, out: Output) -> anyhow::Result<ExitCode> {
     let settings = generators.settings();
-    let report = catalog::source::update(&settings.catalog, &settings.home, url)
-        .map_err(medigan::Error::from)?;
+    let report = catalog::source::update(&settings.catalog, &settings.home, url)?;
     if out.json {
         render::json(&report)?;
     } else {

@@ -3,11 +3,11 @@
 use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 
-use medigan::Generators;
 use medigan::contribute::{
     CATALOG_REPO, ContributeReport, ContributeRequest, GITHUB_API_URL, RequiredField, Token,
     ZENODO_SANDBOX_URL, ZENODO_URL, contribute,
 };
+use medigan::{Generators, env};
 
 use crate::cli::ContributeArgs;
 use crate::progress::Bar;
@@ -24,8 +24,7 @@ pub fn run(
     let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
     let mut ask = |field: &RequiredField| interactive.then(|| ask(field)).flatten();
     let progress = Bar::new(out.quiet || out.json);
-    let report =
-        contribute(generators, &request, &mut ask, &progress).map_err(medigan::Error::from)?;
+    let report = contribute(generators, &request, &mut ask, &progress)?;
     if out.json {
         render::json(&report)?;
     } else {
@@ -35,14 +34,18 @@ pub fn run(
 }
 
 fn request(args: &ContributeArgs) -> ContributeRequest {
-    let zenodo_url = args.zenodo_url.clone().unwrap_or_else(|| {
-        if args.sandbox {
-            ZENODO_SANDBOX_URL
-        } else {
-            ZENODO_URL
-        }
-        .to_string()
-    });
+    let zenodo_url = args
+        .zenodo_url
+        .clone()
+        .or_else(|| env::ZENODO_URL.text())
+        .unwrap_or_else(|| {
+            if args.sandbox {
+                ZENODO_SANDBOX_URL
+            } else {
+                ZENODO_URL
+            }
+            .to_string()
+        });
     ContributeRequest {
         dir: args.dir.clone(),
         id: args.id.trim().to_string(),
@@ -58,6 +61,7 @@ fn request(args: &ContributeArgs) -> ContributeRequest {
         github_api: args
             .github_api_url
             .clone()
+            .or_else(|| env::GITHUB_API_URL.text())
             .unwrap_or_else(|| GITHUB_API_URL.to_string()),
         catalog_repo: args
             .catalog_repo

@@ -13,7 +13,7 @@ use crate::settings::Output;
 pub fn run(command: DatasetCommand, out: Output) -> anyhow::Result<ExitCode> {
     match command {
         DatasetCommand::Verify(args) => {
-            let verification = dataset::verify(&args.dir).map_err(medigan::Error::from)?;
+            let verification = dataset::verify(&args.dir)?;
             print_verification(&verification, out)?;
             if !verification.is_ok() {
                 return Ok(ExitCode::FAILURE);
@@ -46,9 +46,9 @@ pub fn run(command: DatasetCommand, out: Output) -> anyhow::Result<ExitCode> {
             }
             Err(DatasetError::NotVerified(verification)) => {
                 print_verification(&verification, out)?;
-                return Err(medigan::Error::from(DatasetError::NotVerified(verification)).into());
+                return Err(DatasetError::NotVerified(verification).into());
             }
-            Err(error) => return Err(medigan::Error::from(error).into()),
+            Err(error) => return Err(error.into()),
         },
     }
     super::success()

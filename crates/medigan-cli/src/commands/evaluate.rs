@@ -17,8 +17,8 @@ use crate::settings::Output;
 /// Embeds the real set once, then generates and evaluates each model against it.
 pub fn run(generators: &Generators, args: &EvaluateArgs, out: Output) -> anyhow::Result<ExitCode> {
     super::consent_to_legacy(generators, args.install_dependencies);
-    let real = ImageSet::from_folder(&args.real).map_err(medigan::Error::from)?;
-    check_set_size(&real, "the real set").map_err(medigan::Error::from)?;
+    let real = ImageSet::from_folder(&args.real)?;
+    check_set_size(&real, "the real set")?;
     for model in &args.models {
         generators.get_config_by_id(model)?;
     }

@@ -1,19 +1,18 @@
 //! `medigan fid REAL SYNTH`, and what `medigan evaluate` shares with it: choosing the
 //! extractor, the options, and printing reports.
 
-use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use medigan::Generators;
 use medigan::evaluate::{
     EvaluateOptions, Evaluation, ExtractorSource, FeatureOptions, InceptionSource,
     InputNormalization, KidOptions, MetricOptions, MetricSet, OnnxExtractorConfig,
     OnnxExtractorSpec, ReadOptions, fetch_fid_weights,
 };
+use medigan::{Generators, env};
 use serde_json::{Value, json};
 
-use crate::cli::{ExtractionArgs, FidArgs};
+use crate::cli::{ExtractionArgs, ExtractorArg, FidArgs};
 use crate::progress::Bar;
 use crate::render;
 use crate::settings::Output;
@@ -52,9 +51,8 @@ impl Extraction {
         out: Output,
     ) -> anyhow::Result<Extraction> {
         let metrics = metric_options(args, default_metrics)?;
-        let (source, default_key): (Box<dyn ExtractorSource>, String) = match args.extractor.trim()
-        {
-            "inception" => {
+        let (source, default_key): (Box<dyn ExtractorSource>, String) = match &args.extractor {
+            ExtractorArg::Inception => {
                 for (flag, given) in [
                     ("--input-size", args.input_size.is_some()),
                     ("--mean", args.mean.is_some()),
@@ -64,27 +62,27 @@ impl Extraction {
                         bail!("{flag} applies to ONNX extractors (--extractor onnx:PATH) only");
                     }
                 }
-                let weights = match &args.inception_weights {
-                    Some(path) => path.clone(),
+                let weights = match args
+                    .inception_weights
+                    .clone()
+                    .or_else(|| env::FID_WEIGHTS.path())
+                {
+                    Some(path) => path,
                     None => {
                         let bar = Bar::new(out.quiet);
-                        let url = std::env::var("MEDIGAN_FID_WEIGHTS_URL").ok();
-                        fetch_fid_weights(generators.store(), url.as_deref(), None, &bar)
-                            .map_err(medigan::Error::from)?
+                        let url = env::FID_WEIGHTS_URL.text();
+                        fetch_fid_weights(generators.store(), url.as_deref(), None, &bar)?
                     }
                 };
-                let source = InceptionSource::from_pth(&weights).map_err(medigan::Error::from)?;
+                let source = InceptionSource::from_pth(&weights)?;
                 (Box::new(source), "FID".to_string())
             }
-            other => {
-                let Some(path) = other.strip_prefix("onnx:") else {
-                    bail!("unknown extractor `{other}`; expected `inception` or `onnx:PATH`");
-                };
+            ExtractorArg::Onnx(path) => {
                 let config = OnnxExtractorConfig {
-                    graph: path.into(),
+                    graph: path.clone(),
                     input_size: args.input_size.as_deref().map(parse_size).transpose()?,
                     normalization: InputNormalization {
-                        range: parse_pair("--range", &args.range)?,
+                        range: args.range,
                         mean_std: match (&args.mean, &args.std) {
                             (Some(mean), Some(std)) => {
                                 Some((parse_triple("--mean", mean)?, parse_triple("--std", std)?))
@@ -95,8 +93,8 @@ impl Extraction {
                     output: args.output_name.clone(),
                     backend: generators.settings().backend,
                 };
-                let spec = OnnxExtractorSpec::resolve(config).map_err(medigan::Error::from)?;
-                let stem = Path::new(path)
+                let spec = OnnxExtractorSpec::resolve(config)?;
+                let stem = path
                     .file_stem()
                     .map_or_else(|| "ONNX".into(), |s| s.to_string_lossy().to_uppercase());
                 (Box::new(spec), format!("FID_{stem}"))
@@ -108,11 +106,7 @@ impl Extraction {
                 threads: args.threads,
                 min_max: args.normalize,
                 read: ReadOptions {
-                    npy_range: args
-                        .npy_range
-                        .as_deref()
-                        .map(|r| parse_pair("--npy-range", r))
-                        .transpose()?,
+                    npy_range: args.npy_range,
                 },
             },
             split_seed: args.split_seed,
@@ -130,7 +124,7 @@ impl Extraction {
 /// The metric options of the flags.
 fn metric_options(args: &ExtractionArgs, default: MetricSet) -> anyhow::Result<MetricOptions> {
     let metrics = match &args.metrics {
-        Some(list) => MetricSet::parse(list).map_err(medigan::Error::from)?,
+        Some(list) => MetricSet::parse(list)?,
         None => default,
     };
     if args.repeats == 0 {
@@ -222,13 +216,6 @@ fn parse_numbers(flag: &str, text: &str) -> anyhow::Result<Vec<f32>> {
                 .with_context(|| format!("invalid {flag} `{text}`: `{}` is not a number", p.trim()))
         })
         .collect()
-}
-
-fn parse_pair(flag: &str, text: &str) -> anyhow::Result<[f32; 2]> {
-    match parse_numbers(flag, text)?.as_slice() {
-        [lo, hi] if hi > lo => Ok([*lo, *hi]),
-        _ => bail!("invalid {flag} `{text}`: expected MIN,MAX with MIN < MAX, e.g. -1,1"),
-    }
 }
 
 fn parse_triple(flag: &str, text: &str) -> anyhow::Result<[f32; 3]> {

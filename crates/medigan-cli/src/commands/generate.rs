@@ -6,10 +6,9 @@ use std::process::ExitCode;
 use anyhow::bail;
 use medigan::Generators;
 use medigan::generate::{GenerateError, GenerateRequest, RunMode, Shard, shard_from_environment};
-use medigan::output::Format;
 use serde_json::json;
 
-use crate::cli::GenerateArgs;
+use crate::cli::{GenerateArgs, ShardArg};
 use crate::progress::Bar;
 use crate::render;
 use crate::settings::Output;
@@ -18,7 +17,7 @@ use crate::signals::Interrupt;
 /// Generates the requested samples into the output folder and reports what was written.
 pub fn run(generators: &Generators, args: &GenerateArgs, out: Output) -> anyhow::Result<ExitCode> {
     let request = request(args, out)?;
-    let format: Format = args.format.parse().map_err(medigan::Error::from)?;
+    let format = args.format;
     let interrupt = Interrupt::install()?;
     let bar = Bar::new(out.quiet).interruptible(&interrupt);
     super::consent_to_legacy(generators, args.install_dependencies);
@@ -116,7 +115,7 @@ fn request(args: &GenerateArgs, out: Output) -> anyhow::Result<GenerateRequest> 
 /// `--overwrite`, `--resume`, or a fresh run; `--shard auto` resumes, because a scheduler reruns
 /// a failed or requeued task as it is and that rerun must continue the shard, not be refused.
 fn run_mode(args: &GenerateArgs) -> RunMode {
-    let auto = args.shard.as_deref().map(str::trim) == Some("auto");
+    let auto = args.shard == Some(ShardArg::Auto);
     if args.overwrite {
         RunMode::Overwrite
     } else if args.resume || auto {
@@ -129,19 +128,18 @@ fn run_mode(args: &GenerateArgs) -> RunMode {
 /// The shard of `--shard K/N`, or of `--shard auto` from the scheduler's environment (said on
 /// stderr, so a job's log shows which shard it ran).
 fn shard(args: &GenerateArgs, out: Output) -> anyhow::Result<Option<Shard>> {
-    match args.shard.as_deref().map(str::trim) {
+    match args.shard {
         None => Ok(None),
-        Some("auto") => {
-            let (shard, origin) =
-                shard_from_environment(args.shards).map_err(medigan::Error::from)?;
+        Some(ShardArg::Auto) => {
+            let (shard, origin) = shard_from_environment(args.shards)?;
             render::note(out.quiet, format!("shard {shard} from the {origin}"));
             Ok(Some(shard))
         }
-        Some(explicit) => {
+        Some(ShardArg::Part(explicit)) => {
             if let Some(n) = args.shards {
                 bail!("--shards {n} goes with --shard auto; --shard {explicit} already says N");
             }
-            Ok(Some(explicit.parse().map_err(medigan::Error::from)?))
+            Ok(Some(explicit))
         }
     }
 }

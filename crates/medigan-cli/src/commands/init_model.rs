@@ -10,7 +10,7 @@ use crate::settings::Output;
 
 /// Writes the skeleton and says what to do next.
 pub fn run(args: &InitModelArgs, out: Output) -> anyhow::Result<ExitCode> {
-    let files = init_model(&args.dir).map_err(medigan::Error::from)?;
+    let files = init_model(&args.dir)?;
     if out.json {
         let files: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
         render::json(&serde_json::json!({ "dir": args.dir, "files": files }))?;

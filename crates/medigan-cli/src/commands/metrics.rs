@@ -29,8 +29,8 @@ pub fn run_folders(
         (&args.real, "the real set"),
         (&args.synthetic, "the synthetic set"),
     ] {
-        let set = ImageSet::from_folder(folder).map_err(medigan::Error::from)?;
-        check_set_size(&set, what).map_err(medigan::Error::from)?;
+        let set = ImageSet::from_folder(folder)?;
+        check_set_size(&set, what)?;
     }
     let extraction = Extraction::resolve_with(generators, &args.extraction, default, out)?;
     let bar = Bar::new(out.quiet);

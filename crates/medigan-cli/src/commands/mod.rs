@@ -5,6 +5,7 @@ mod cache;
 mod catalog;
 mod contribute;
 mod dataset;
+mod env;
 mod evaluate;
 mod fid;
 mod generate;
@@ -25,8 +26,10 @@ use crate::settings;
 
 /// Runs the parsed command line and returns the exit status.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let generators = Generators::new(settings::library_settings(&cli.global)?);
-    generators.store().set_always_rehash(cli.global.verify);
+    let generators = Generators::new(settings::library_settings(&cli.global));
+    if cli.global.verify {
+        generators.store().set_always_rehash(true);
+    }
     let out = settings::output(&cli.global);
     match cli.command {
         Command::List => list::run(&generators, out),
@@ -46,6 +49,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Visualize(args) => visualize::run(&generators, &args, out),
         Command::InitModel(args) => init_model::run(&args, out),
         Command::Contribute(args) => contribute::run(&generators, &args, out),
+        Command::Env => env::run(&generators, out),
     }
 }
 

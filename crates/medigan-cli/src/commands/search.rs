@@ -2,26 +2,25 @@
 
 use std::process::ExitCode;
 
-use anyhow::Context;
 use medigan::Generators;
-use medigan::search::{KeywordQuery, Order, RankedModel};
+use medigan::search::{KeywordQuery, RankedModel};
 use serde_json::Value;
 
 use crate::cli::{LookupArgs, RankArgs, SearchArgs};
 use crate::render;
-use crate::settings::{self, Output};
+use crate::settings::Output;
 
 /// `medigan search VALUE... [--op] [--keys] [--case-sensitive] [--rank METRIC [--asc|--desc]]`.
 pub fn search(generators: &Generators, args: &SearchArgs, out: Output) -> anyhow::Result<ExitCode> {
     let query = KeywordQuery {
         values: args.values.clone(),
-        operator: args.op.parse().map_err(medigan::Error::from)?,
+        operator: args.op,
         match_keys: args.keys,
         case_sensitive: args.case_sensitive,
     };
     match &args.rank {
         Some(metric) => {
-            let order = parse_order(settings::order_name(args.order))?;
+            let order = args.order.order();
             let ranked = generators.find_models_and_rank(&query, metric, order)?;
             let empty = match ranked.is_empty() {
                 true => no_ranking_reason(generators, &query, metric)?,
@@ -71,7 +70,7 @@ fn quoted(values: &[String]) -> String {
 
 /// `medigan rank METRIC [--asc|--desc] [--models ID...]`.
 pub fn rank(generators: &Generators, args: &RankArgs, out: Output) -> anyhow::Result<ExitCode> {
-    let order = parse_order(settings::order_name(args.order))?;
+    let order = args.order.order();
     let ranked =
         generators.rank_models_by_performance(args.models.as_deref(), &args.metric, order)?;
     let among = match &args.models {
@@ -91,12 +90,6 @@ pub fn lookup(generators: &Generators, args: &LookupArgs, out: Output) -> anyhow
         args.key, args.value
     );
     print_models(generators, &found, &empty, out)
-}
-
-fn parse_order(name: &str) -> anyhow::Result<Order> {
-    name.parse()
-        .map_err(medigan::Error::from)
-        .context("invalid order")
 }
 
 fn print_models(

@@ -8,19 +8,10 @@ pub mod zoo;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-/// Settings a developer's shell may hold that would change what a test sees.
+/// Scheduler settings a developer's shell may hold that would change what a test sees
+/// (`--shard auto` reads them): a test run inside a Slurm job or a Kubernetes pod must not see
+/// them. Every `MEDIGAN_*` variable (`medigan::env::VARIABLES`) is removed too.
 const INHERITED: &[&str] = &[
-    "MEDIGAN_CATALOG",
-    "MEDIGAN_CATALOG_URL",
-    "MEDIGAN_OFFLINE",
-    "MEDIGAN_BACKEND",
-    "MEDIGAN_FID_WEIGHTS",
-    "MEDIGAN_PIP_ARGS",
-    "MEDIGAN_PYTHON",
-    "MEDIGAN_LEGACY_TIMEOUT",
-    "MEDIGAN_VERIFY",
-    // `--shard auto` reads these: a test run inside a Slurm job or a Kubernetes pod must not
-    // see them.
     "SLURM_JOB_ID",
     "SLURM_ARRAY_TASK_ID",
     "SLURM_ARRAY_TASK_MIN",
@@ -33,10 +24,13 @@ const INHERITED: &[&str] = &[
 /// A `medigan` command with its own home and none of the caller's medigan settings.
 pub fn medigan(home: &Path) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_medigan"));
-    command.env("MEDIGAN_HOME", home).env("NO_COLOR", "1");
+    for variable in medigan::env::VARIABLES {
+        command.env_remove(variable.name);
+    }
     for name in INHERITED {
         command.env_remove(name);
     }
+    command.env("MEDIGAN_HOME", home).env("NO_COLOR", "1");
     command
 }
 

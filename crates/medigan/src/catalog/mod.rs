@@ -14,6 +14,7 @@ pub mod schema;
 pub mod source;
 pub mod validate;
 
+use crate::error::Hint;
 use std::collections::HashMap;
 use std::path::PathBuf;
 
@@ -108,9 +109,8 @@ pub enum CatalogError {
     },
 }
 
-impl CatalogError {
-    /// A line telling the user what to do next, if there is one.
-    pub fn hint(&self) -> Option<String> {
+impl Hint for CatalogError {
+    fn hint(&self) -> Option<String> {
         match self {
             CatalogError::UnknownModel { .. } => Some(
                 "list the models with `medigan list`, find one with `medigan search KEYWORD`, \

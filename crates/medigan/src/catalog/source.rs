@@ -23,9 +23,9 @@ use crate::http::{Http, HttpConfig};
 pub const DEFAULT_UPSTREAM_URL: &str =
     "https://raw.githubusercontent.com/RichardObi/medigan/main/config/global.json";
 /// Environment variable naming explicit catalogue sources (comma separated paths or URLs).
-pub const CATALOG_ENV: &str = "MEDIGAN_CATALOG";
+pub const CATALOG_ENV: &str = crate::env::CATALOG.name;
 /// Environment variable overriding the upstream catalogue URL.
-pub const UPSTREAM_URL_ENV: &str = "MEDIGAN_CATALOG_URL";
+pub const UPSTREAM_URL_ENV: &str = crate::env::CATALOG_URL.name;
 /// The catalogue of the models this repository ships, bundled in the binary.
 pub const BUNDLED_CATALOG: &str = include_str!("../../../../models/catalog.json");
 /// Provenance of the upstream catalogue snapshot built into the binary.
@@ -113,12 +113,9 @@ impl Default for CatalogSettings {
 impl CatalogSettings {
     /// Settings from the environment (`MEDIGAN_CATALOG`, `MEDIGAN_CATALOG_URL`).
     pub fn from_env() -> Self {
-        let explicit = std::env::var(CATALOG_ENV)
-            .map(|v| split_sources(&v))
-            .unwrap_or_default();
-        let upstream_url = std::env::var(UPSTREAM_URL_ENV)
-            .ok()
-            .filter(|v| !v.trim().is_empty())
+        let explicit = crate::env::CATALOG.list();
+        let upstream_url = crate::env::CATALOG_URL
+            .text()
             .unwrap_or_else(|| DEFAULT_UPSTREAM_URL.to_string());
         CatalogSettings {
             explicit,

@@ -1,6 +1,7 @@
 //! Errors of the contribution workflow: each says which step failed, what is left behind, and
 //! (through [`ContributeError::hint`]) what to do next. No message ever holds a token.
 
+use crate::error::Hint;
 use std::path::PathBuf;
 
 /// What went wrong while preparing or publishing a contribution.
@@ -108,9 +109,8 @@ pub enum ContributeError {
     Http(String),
 }
 
-impl ContributeError {
-    /// A line telling the user what to do next, if there is one.
-    pub fn hint(&self) -> Option<String> {
+impl Hint for ContributeError {
+    fn hint(&self) -> Option<String> {
         match self {
             ContributeError::NotEmpty { .. } => {
                 Some("give a new folder name, e.g. `medigan init-model my-model`".into())

@@ -9,6 +9,7 @@ use ndarray::ArrayD;
 use serde::Serialize;
 
 use crate::catalog::{InputKind, OutputKind, RuntimeKind};
+use crate::error::Hint;
 use crate::generate::GenerateRequest;
 use crate::model::NativeModel;
 use crate::progress::Progress;

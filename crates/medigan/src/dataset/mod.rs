@@ -13,6 +13,7 @@ mod manifest;
 mod merge;
 mod verify;
 
+use crate::error::Hint;
 use std::path::PathBuf;
 
 pub use manifest::{FileEntry, MAX_DEPTH, MAX_LINE_BYTES, RunHeader};
@@ -52,9 +53,8 @@ pub enum DatasetError {
     },
 }
 
-impl DatasetError {
-    /// A line telling the user what to do next, if there is one.
-    pub fn hint(&self) -> Option<String> {
+impl Hint for DatasetError {
+    fn hint(&self) -> Option<String> {
         match self {
             DatasetError::NotVerified(v) => Some(format!(
                 "`medigan dataset verify {}` lists every problem",

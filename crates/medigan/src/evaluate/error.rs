@@ -1,6 +1,7 @@
 //! [`EvaluateError`]: what can go wrong while reading images, extracting features or computing
 //! a Frechet distance.
 
+use crate::error::Hint;
 use std::path::PathBuf;
 
 use crate::runtime::RuntimeError;
@@ -125,9 +126,10 @@ impl EvaluateError {
             source,
         }
     }
+}
 
-    /// A line telling the user what to do next, if there is one.
-    pub fn hint(&self) -> Option<String> {
+impl Hint for EvaluateError {
+    fn hint(&self) -> Option<String> {
         match self {
             EvaluateError::Cache { path, .. } => Some(format!(
                 "delete `{}` to recompute the features",
@@ -139,6 +141,7 @@ impl EvaluateError {
                     .into(),
             ),
             EvaluateError::Runtime(e) => e.hint(),
+            EvaluateError::Store(e) => e.hint(),
             EvaluateError::Weights { file, url, .. } => Some(format!(
                 "without the network, download `{file}` from {url} on another machine and pass \
                  `--inception-weights FILE` (or set MEDIGAN_FID_WEIGHTS=FILE)"

@@ -1,5 +1,6 @@
 //! Errors of a generation run.
 
+use crate::error::Hint;
 use std::path::PathBuf;
 
 use crate::output::OutputError;
@@ -248,12 +249,15 @@ pub enum GenerateError {
     },
 }
 
-impl GenerateError {
-    /// A line telling the user what to do next, if there is one.
-    pub fn hint(&self) -> Option<String> {
+impl Hint for GenerateError {
+    fn hint(&self) -> Option<String> {
         match self {
             GenerateError::Runtime(e) => e.hint(),
             GenerateError::Legacy(e) => e.hint(),
+            GenerateError::Output(e) => e.hint(),
+            GenerateError::OutputDir { .. } => {
+                Some("choose another output folder with -o DIR, or make this one writable".into())
+            }
             GenerateError::ShardEnvironment { hint, .. } => Some(hint.clone()),
             GenerateError::TooLargeForMemory { .. } => Some(
                 "write them to a folder (`save_images=True`, `medigan generate -o DIR`) or \
@@ -288,7 +292,9 @@ impl GenerateError {
             _ => None,
         }
     }
+}
 
+impl GenerateError {
     /// Wraps an I/O error on a run's lock or journal.
     pub(crate) fn run_file<'a>(
         action: &'static str,

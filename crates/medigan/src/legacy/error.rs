@@ -1,5 +1,6 @@
 //! Errors of the legacy (original medigan format) runtime.
 
+use crate::error::Hint;
 use std::path::PathBuf;
 
 /// Errors of running a package in the original medigan format.
@@ -152,9 +153,8 @@ pub enum LegacyError {
     },
 }
 
-impl LegacyError {
-    /// A line telling the user what to do next, if there is one.
-    pub fn hint(&self) -> Option<String> {
+impl Hint for LegacyError {
+    fn hint(&self) -> Option<String> {
         match self {
             LegacyError::ConsentNeeded { .. } => Some(
                 "if you trust this model's code, rerun with `--install-dependencies` (library: \
@@ -183,7 +183,9 @@ impl LegacyError {
             _ => None,
         }
     }
+}
 
+impl LegacyError {
     pub(crate) fn io(
         action: &'static str,
         path: &std::path::Path,

@@ -42,11 +42,11 @@ use crate::store::{FetchRequest, InstalledPackage, Store, StoreError};
 use crate::{Error, Result};
 
 /// Environment variable naming the Python that creates the environments (default `python3`).
-pub const PYTHON_ENV: &str = "MEDIGAN_PYTHON";
+pub const PYTHON_ENV: &str = crate::env::PYTHON.name;
 /// Environment variable with extra pip arguments, split on whitespace (e.g. `--no-index`).
-pub const PIP_ARGS_ENV: &str = "MEDIGAN_PIP_ARGS";
+pub const PIP_ARGS_ENV: &str = crate::env::PIP_ARGS.name;
 /// Environment variable with the time limit of one batch, in seconds (default 3600).
-pub const TIMEOUT_ENV: &str = "MEDIGAN_LEGACY_TIMEOUT";
+pub const TIMEOUT_ENV: &str = crate::env::LEGACY_TIMEOUT.name;
 
 /// How legacy packages are run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,19 +80,11 @@ impl LegacySettings {
     /// (`0` for no limit). Consent is never read from the environment.
     pub fn from_env() -> Self {
         let mut settings = LegacySettings::default();
-        if let Some(python) = std::env::var(PYTHON_ENV)
-            .ok()
-            .filter(|v| !v.trim().is_empty())
-        {
+        if let Some(python) = crate::env::PYTHON.text() {
             settings.python = python;
         }
-        if let Ok(args) = std::env::var(PIP_ARGS_ENV) {
-            settings.pip_args = args.split_whitespace().map(String::from).collect();
-        }
-        if let Some(seconds) = std::env::var(TIMEOUT_ENV)
-            .ok()
-            .and_then(|v| v.trim().parse::<f64>().ok())
-        {
+        settings.pip_args = crate::env::PIP_ARGS.words();
+        if let Some(seconds) = crate::env::LEGACY_TIMEOUT.seconds() {
             settings.timeout = (seconds > 0.0).then(|| Duration::from_secs_f64(seconds));
         }
         settings

@@ -71,6 +71,19 @@ pub enum OutputError {
     },
 }
 
+impl crate::error::Hint for OutputError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            OutputError::Io { cause, .. }
+                if cause.kind() == std::io::ErrorKind::PermissionDenied =>
+            {
+                Some("write to a folder you may write to (`-o DIR`)".into())
+            }
+            _ => None,
+        }
+    }
+}
+
 /// Which part of a sample a file holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Part {

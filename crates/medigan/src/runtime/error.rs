@@ -1,5 +1,6 @@
 //! The runtime module's error: one variant per way finding, loading or running a graph can fail.
 
+use crate::error::Hint;
 use std::path::PathBuf;
 
 use super::check::Mismatch;
@@ -298,9 +299,8 @@ pub enum RuntimeError {
     },
 }
 
-impl RuntimeError {
-    /// A line telling the user what to do next, if there is one.
-    pub fn hint(&self) -> Option<String> {
+impl Hint for RuntimeError {
+    fn hint(&self) -> Option<String> {
         match self {
             RuntimeError::OrtNotFound { .. } if super::TRACT_ENABLED => Some(
                 "or choose the pure-Rust backend with `--backend tract` (slower, always available)"
@@ -332,7 +332,9 @@ impl RuntimeError {
             _ => None,
         }
     }
+}
 
+impl RuntimeError {
     /// Whether the failure is about the onnxruntime library itself (so tract can stand in).
     pub fn is_ort_unavailable(&self) -> bool {
         matches!(

@@ -27,3 +27,14 @@ pub enum SearchError {
         metric: String,
     },
 }
+
+impl crate::error::Hint for SearchError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            SearchError::EmptyMetric { .. } => {
+                Some("`medigan info MODEL` shows a model's metrics".into())
+            }
+            SearchError::UnknownOperator { .. } | SearchError::UnknownOrder { .. } => None,
+        }
+    }
+}

@@ -3,6 +3,8 @@
 use std::fmt;
 use std::path::PathBuf;
 
+use crate::error::Hint;
+
 /// Why an archive entry was refused by the safe unzip.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UnsafeReason {
@@ -96,9 +98,7 @@ impl fmt::Display for UnsafeReason {
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The link is neither an http(s) URL, a `file://` URL, nor an existing local path.
-    #[error(
-        "unsupported package link `{link}`: {reason}\nhint: use an http(s):// or file:// URL, a path to a .zip, or a package directory"
-    )]
+    #[error("unsupported package link `{link}`: {reason}")]
     BadLink {
         /// The link as given.
         link: String,
@@ -114,9 +114,7 @@ pub enum StoreError {
         value: String,
     },
     /// The package's content does not match the expected hash; nothing was installed.
-    #[error(
-        "sha256 mismatch for `{label}` from `{link}`: expected {expected}, got {actual}\nhint: nothing was installed and the download was deleted; if the package at the link changed on purpose, update `execution.sha256` in the catalogue; `medigan cache rm {label}` clears a cached copy"
-    )]
+    #[error("sha256 mismatch for `{label}` from `{link}`: expected {expected}, got {actual}")]
     HashMismatch {
         /// The model.
         label: String,
@@ -128,7 +126,7 @@ pub enum StoreError {
         actual: String,
     },
     /// The server answered with an error status (4xx is final; 5xx was retried).
-    #[error("GET `{url}` answered HTTP {status}{}", status_hint(*status))]
+    #[error("GET `{url}` answered HTTP {status}")]
     HttpStatus {
         /// The URL.
         url: String,
@@ -137,10 +135,7 @@ pub enum StoreError {
     },
     /// Connecting or talking to the server failed. The message names the innermost cause
     /// (e.g. the failed name lookup) instead of the transport's chain of wrappers.
-    #[error(
-        "cannot download `{url}`: {}\nhint: check the network connection and the URL",
-        network_reason(error)
-    )]
+    #[error("cannot download `{url}`: {}", network_reason(error))]
     Network {
         /// The URL.
         url: String,
@@ -200,9 +195,7 @@ pub enum StoreError {
         source: Box<StoreError>,
     },
     /// The archive is not a readable zip file.
-    #[error(
-        "`{archive}` is not a valid zip archive\nhint: the file may be corrupt or not a package; delete it and download again"
-    )]
+    #[error("`{archive}` is not a valid zip archive")]
     BadArchive {
         /// The archive (path, link or label).
         archive: String,
@@ -232,9 +225,7 @@ pub enum StoreError {
         reason: UnsafeReason,
     },
     /// Offline mode and the package is not cached.
-    #[error(
-        "`{label}` is not in the cache and offline mode forbids downloading it from `{link}`\nhint: run the same command once without `--offline` (and without MEDIGAN_OFFLINE=1) to download it into the cache"
-    )]
+    #[error("`{label}` is not in the cache and offline mode forbids downloading it from `{link}`")]
     Offline {
         /// The model.
         label: String,
@@ -244,9 +235,8 @@ pub enum StoreError {
     /// An installed package's files differ from what was installed (offline, or a repair
     /// failed); it was not used.
     #[error(
-        "the cached package of `{label}` ({sha256}) changed on disk since it was installed: {}; it was not used{}",
-        files.join(", "),
-        damaged_hint(*offline, sha256)
+        "the cached package of `{label}` ({sha256}) changed on disk since it was installed: {}; it was not used",
+        files.join(", ")
     )]
     Damaged {
         /// The model.
@@ -261,15 +251,13 @@ pub enum StoreError {
         offline: bool,
     },
     /// No cached package matches a hash, hash prefix or label.
-    #[error(
-        "no cached package matches `{key}`\nhint: `medigan cache ls` lists the cached packages"
-    )]
+    #[error("no cached package matches `{key}`")]
     NotCached {
         /// The hash, prefix or label asked for.
         key: String,
     },
     /// Several cached packages match a hash prefix or label.
-    #[error("`{key}` matches several cached packages: {}\nhint: give the full sha256", candidates.join(", "))]
+    #[error("`{key}` matches several cached packages: {}", candidates.join(", "))]
     Ambiguous {
         /// The hash prefix or label asked for.
         key: String,
@@ -277,9 +265,7 @@ pub enum StoreError {
         candidates: Vec<String>,
     },
     /// A store record file could not be parsed.
-    #[error(
-        "cannot read the store record `{path}`\nhint: `medigan cache rm` the entry and fetch it again"
-    )]
+    #[error("cannot read the store record `{path}`")]
     BadRecord {
         /// The record file.
         path: PathBuf,
@@ -316,23 +302,85 @@ fn damaged_hint(offline: bool, sha256: &str) -> String {
     let rm = format!("`medigan cache rm {sha256}` removes it");
     if offline {
         format!(
-            "\nhint: run the same command once without `--offline` (and without MEDIGAN_OFFLINE=1) to download a fresh copy, or {rm}"
+            "run the same command once without `--offline` (and without MEDIGAN_OFFLINE=1) to download a fresh copy, or {rm}"
         )
     } else {
-        format!("\nhint: {rm}; the next run downloads a fresh copy")
+        format!("{rm}; the next run downloads a fresh copy")
     }
 }
 
-fn status_hint(status: u16) -> &'static str {
+fn status_hint(status: u16) -> Option<&'static str> {
     match status {
-        404 | 410 => "\nhint: the package is not at this URL; check the catalogue's link",
-        401 | 403 => "\nhint: the server refused access; the link may need a token or be private",
-        500..=599 => "\nhint: the server failed; try again later",
-        _ => "",
+        404 | 410 => Some("the package is not at this URL; check the catalogue's link"),
+        401 | 403 => Some("the server refused access; the link may need a token or be private"),
+        500..=599 => Some("the server failed; try again later"),
+        _ => None,
+    }
+}
+
+impl Hint for StoreError {
+    /// The store's own advice, then, after a failed download, the offline way; one per line.
+    fn hint(&self) -> Option<String> {
+        let own = self.own_hint();
+        let offline_way = self.is_download_failure().then(|| {
+            "without the network, download the package on another machine and give a \
+             catalogue whose `package_link` is the local .zip or folder: `--catalog FILE` \
+             (or MEDIGAN_CATALOG=FILE) reads it offline"
+                .to_string()
+        });
+        let lines: Vec<String> = own.into_iter().chain(offline_way).collect();
+        (!lines.is_empty()).then(|| lines.join("\n"))
     }
 }
 
 impl StoreError {
+    fn own_hint(&self) -> Option<String> {
+        match self {
+            Self::BadLink { .. } => Some(
+                "use an http(s):// or file:// URL, a path to a .zip, or a package directory".into(),
+            ),
+            Self::HashMismatch { label, .. } => Some(format!(
+                "nothing was installed and the download was deleted; if the package at the link \
+                 changed on purpose, update `execution.sha256` in the catalogue; `medigan cache \
+                 rm {label}` clears a cached copy"
+            )),
+            Self::HttpStatus { status, .. } => status_hint(*status).map(str::to_string),
+            Self::Network { .. } => Some("check the network connection and the URL".into()),
+            Self::BadArchive { .. } => Some(
+                "the file may be corrupt or not a package; delete it and download again".into(),
+            ),
+            Self::Offline { .. } => Some(
+                "run the same command once without `--offline` (and without MEDIGAN_OFFLINE=1) \
+                 to download it into the cache"
+                    .into(),
+            ),
+            Self::Damaged {
+                sha256, offline, ..
+            } => Some(damaged_hint(*offline, sha256)),
+            Self::NotCached { .. } => Some("`medigan cache ls` lists the cached packages".into()),
+            Self::Ambiguous { .. } => Some("give the full sha256".into()),
+            Self::BadRecord { .. } => {
+                Some("`medigan cache rm` the entry and fetch it again".into())
+            }
+            Self::Io { source, path, .. }
+                if matches!(
+                    source.kind(),
+                    std::io::ErrorKind::PermissionDenied
+                        | std::io::ErrorKind::ReadOnlyFilesystem
+                        | std::io::ErrorKind::NotADirectory
+                ) =>
+            {
+                Some(format!(
+                    "medigan cannot write its cache at `{}`; choose a writable folder with \
+                     `--cache-dir DIR` or MEDIGAN_HOME=DIR",
+                    path.display()
+                ))
+            }
+            Self::RetriesExhausted { source, .. } => source.own_hint(),
+            _ => None,
+        }
+    }
+
     /// An [`StoreError::Io`] for `action` on `path`.
     pub(crate) fn io(
         action: &'static str,
