@@ -37,6 +37,9 @@ pub enum Error {
     /// Running a package in the original medigan format failed.
     #[error(transparent)]
     Legacy(Box<crate::legacy::LegacyError>),
+    /// Converting a legacy package into a native one failed or was refused.
+    #[error(transparent)]
+    Convert(Box<crate::convert::ConvertError>),
     /// Preparing or publishing a contribution failed.
     #[error(transparent)]
     Contribute(#[from] ContributeError),
@@ -62,6 +65,7 @@ impl Error {
             Error::Contribute(e) => e.hint(),
             Error::Dataset(e) => e.hint(),
             Error::Legacy(e) => e.hint(),
+            Error::Convert(e) => e.hint(),
             Error::Store(StoreError::Io { source, path, .. })
                 if matches!(
                     source.kind(),

@@ -20,6 +20,7 @@
 pub mod bundled;
 pub mod catalog;
 pub mod contribute;
+pub mod convert;
 pub mod dataset;
 pub mod error;
 pub mod evaluate;

@@ -4,6 +4,7 @@ mod audit;
 mod cache;
 mod catalog;
 mod contribute;
+mod convert;
 mod dataset;
 mod evaluate;
 mod fid;
@@ -46,6 +47,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Visualize(args) => visualize::run(&generators, &args, out),
         Command::InitModel(args) => init_model::run(&args, out),
         Command::Contribute(args) => contribute::run(&generators, &args, out),
+        Command::Convert(args) => convert::run(&generators, &args, out),
     }
 }
 
