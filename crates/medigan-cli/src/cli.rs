@@ -174,9 +174,11 @@ pub enum Command {
     /// generates with, and writes nothing unless the native images equal the legacy ones for
     /// --samples seeds. `--all --dry-run` says, from metadata only, what it would do with
     /// every legacy entry of the catalogue.
-    #[command(after_help = "Examples:\n  medigan convert 00005 --install-dependencies -o dcgan-onnx\n  \
+    #[command(
+        after_help = "Examples:\n  medigan convert 00005 --install-dependencies -o dcgan-onnx\n  \
         medigan convert --all --dry-run\n  \
-        medigan --catalog dcgan-onnx/medigan.json test 00005")]
+        medigan --catalog dcgan-onnx/medigan.json test 00005"
+    )]
     Convert(ConvertArgs),
 }
 

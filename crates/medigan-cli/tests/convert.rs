@@ -38,7 +38,14 @@ fn convert(zoo: &Zoo, model: &str, out: &Path) -> Value {
 }
 
 /// `medigan --catalog OUT/medigan.json --backend B generate MODEL -n N -o DIR EXTRA...`.
-fn generate_native(zoo: &Zoo, package: &Path, backend: &str, model: &str, dir: &Path, extra: &[&str]) {
+fn generate_native(
+    zoo: &Zoo,
+    package: &Path,
+    backend: &str,
+    model: &str,
+    dir: &Path,
+    extra: &[&str],
+) {
     let output = run(medigan(zoo.home())
         .arg("--offline")
         .arg("--catalog")
@@ -74,7 +81,13 @@ fn read_json(path: &Path) -> Value {
 
 /// Converts `model`, checks the report, the files and the card, `medigan test`, and compares
 /// 16 seeds of legacy and native generation (`labels`: legacy label -> native label).
-fn converts_equal(test: &str, model: &str, outputs: &[&str], labels: &[(&str, &str)], per_run: usize) {
+fn converts_equal(
+    test: &str,
+    model: &str,
+    outputs: &[&str],
+    labels: &[(&str, &str)],
+    per_run: usize,
+) {
     let Some(zoo) = start(test) else { return };
     let package = zoo.path("native");
     let report = convert(&zoo, model, &package);
@@ -99,7 +112,9 @@ fn converts_equal(test: &str, model: &str, outputs: &[&str], labels: &[(&str, &s
     assert_eq!(entry["execution"]["runtime"], "onnx");
     assert_eq!(entry["execution"]["dependencies"], Value::Array(vec![]));
     let card = std::fs::read_to_string(package.join("README.md")).unwrap();
-    let sha = entry["execution"]["converted_from"]["package_sha256"].as_str().unwrap();
+    let sha = entry["execution"]["converted_from"]["package_sha256"]
+        .as_str()
+        .unwrap();
     assert!(card.contains("converted") && card.contains(sha), "{card}");
     assert!(card.contains("torch"), "{card}");
 
@@ -125,7 +140,10 @@ fn converts_equal(test: &str, model: &str, outputs: &[&str], labels: &[(&str, &s
         let native_extra: Vec<&str> = native_label.map_or(vec![], |l| vec!["--label", l]);
         for backend in ["tract", "ort"] {
             if backend == "ort" && medigan::runtime::find_onnxruntime().is_err() {
-                medigan_testkit::skip("the onnxruntime run of a converted package", "no onnxruntime library");
+                medigan_testkit::skip(
+                    "the onnxruntime run of a converted package",
+                    "no onnxruntime library",
+                );
                 continue;
             }
             let dir: PathBuf = zoo.path(&format!("native-{backend}-{r}"));
@@ -153,7 +171,13 @@ fn the_conditional_dcgan_converts_with_its_classes() {
 
 #[test]
 fn the_image_and_mask_model_converts_both_outputs() {
-    converts_equal("convert image+mask", "00912_ZOO_IMAGE_MASK", &["image", "mask"], &[], 32);
+    converts_equal(
+        "convert image+mask",
+        "00912_ZOO_IMAGE_MASK",
+        &["image", "mask"],
+        &[],
+        32,
+    );
 }
 
 /// A refused conversion: fails with `reason` and leaves no folder behind.
@@ -173,14 +197,26 @@ fn assert_refused(zoo: &Zoo, model: &str, reasons: &[&str]) {
 
 #[test]
 fn models_without_a_latent_are_refused_with_the_reason() {
-    let Some(zoo) = start("convert refusals") else { return };
-    assert_refused(&zoo, "00914_ZOO_IMG2IMG", &["cannot be converted", "image-to-image", "`input_path`"]);
-    assert_refused(&zoo, "00913_ZOO_NO_LATENT", &["cannot be converted", "no latent input"]);
+    let Some(zoo) = start("convert refusals") else {
+        return;
+    };
+    assert_refused(
+        &zoo,
+        "00914_ZOO_IMG2IMG",
+        &["cannot be converted", "image-to-image", "`input_path`"],
+    );
+    assert_refused(
+        &zoo,
+        "00913_ZOO_NO_LATENT",
+        &["cannot be converted", "no latent input"],
+    );
 }
 
 #[test]
 fn converting_needs_the_same_consent_as_generating() {
-    let Some(zoo) = start("convert consent") else { return };
+    let Some(zoo) = start("convert consent") else {
+        return;
+    };
     let out = zoo.path("no-consent");
     let converted = run(zoo.medigan().args(["convert", "00910"]).arg("-o").arg(&out));
     let generated = run(zoo
@@ -189,7 +225,11 @@ fn converting_needs_the_same_consent_as_generating() {
         .arg(zoo.path("gen")));
     assert!(!converted.status.success() && !generated.status.success());
     let first_line = |o: &Output| stderr(o).lines().next().unwrap_or("").to_string();
-    assert!(first_line(&converted).contains("needs your consent"), "{}", stderr(&converted));
+    assert!(
+        first_line(&converted).contains("needs your consent"),
+        "{}",
+        stderr(&converted)
+    );
     assert_eq!(first_line(&converted), first_line(&generated));
     assert!(!out.exists());
     assert!(!zoo.home().join("envs-v1").join("00910_ZOO_DCGAN").exists());
@@ -208,8 +248,16 @@ fn the_dry_run_tables_every_legacy_entry_from_metadata() {
     let rows: Value = serde_json::from_slice(&output.stdout).unwrap();
     let rows = rows.as_array().unwrap();
     let catalogue = read_json(&snapshot);
-    let ids: Vec<&str> = catalogue.as_object().unwrap().keys().map(|k| k.as_str()).collect();
-    let listed: Vec<&str> = rows.iter().map(|r| r["model_id"].as_str().unwrap()).collect();
+    let ids: Vec<&str> = catalogue
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(|k| k.as_str())
+        .collect();
+    let listed: Vec<&str> = rows
+        .iter()
+        .map(|r| r["model_id"].as_str().unwrap())
+        .collect();
     assert_eq!(listed, ids, "every legacy entry, in catalogue order");
     for row in rows {
         let id = row["model_id"].as_str().unwrap();
@@ -228,9 +276,22 @@ fn the_dry_run_tables_every_legacy_entry_from_metadata() {
         }
     }
     let row = |id: &str| rows.iter().find(|r| r["model_id"] == id).unwrap().clone();
-    assert!(row("00008_C-DCGAN_MMG_MASSES")["detail"].as_str().unwrap().contains("class `condition`"));
-    assert!(row("00003_CYCLEGAN_MMG_DENSITY_FULL")["detail"].as_str().unwrap().contains("image-to-image"));
-    assert!(!home.path().join("packages-v1").exists(), "nothing was downloaded");
+    assert!(
+        row("00008_C-DCGAN_MMG_MASSES")["detail"]
+            .as_str()
+            .unwrap()
+            .contains("class `condition`")
+    );
+    assert!(
+        row("00003_CYCLEGAN_MMG_DENSITY_FULL")["detail"]
+            .as_str()
+            .unwrap()
+            .contains("image-to-image")
+    );
+    assert!(
+        !home.path().join("packages-v1").exists(),
+        "nothing was downloaded"
+    );
 
     let table = run(medigan(home.path())
         .arg("--offline")
@@ -239,5 +300,8 @@ fn the_dry_run_tables_every_legacy_entry_from_metadata() {
         .args(["convert", "--all", "--dry-run"]));
     assert_ok(&table);
     let text = String::from_utf8_lossy(&table.stdout);
-    assert!(text.contains("00005_DCGAN_MMG_MASS_ROI") && text.contains("refuse"), "{text}");
+    assert!(
+        text.contains("00005_DCGAN_MMG_MASS_ROI") && text.contains("refuse"),
+        "{text}"
+    );
 }

@@ -99,7 +99,12 @@ fn print_rows(rows: &[convert::DryRunRow], out: Output) -> anyhow::Result<ExitCo
     render::print_table(&table, "No legacy models in the catalogue.")?;
     let count = |a: &str| {
         rows.iter()
-            .filter(|r| matches!((&r.plan, a), (Plan::Convert(_), "c") | (Plan::Refuse(_), "r")))
+            .filter(|r| {
+                matches!(
+                    (&r.plan, a),
+                    (Plan::Convert(_), "c") | (Plan::Refuse(_), "r")
+                )
+            })
             .count()
     };
     render::line(format!(

@@ -22,7 +22,9 @@ pub enum ConvertError {
         reason: String,
     },
     /// The converted package does not give the legacy package's images.
-    #[error("`{model}`: the converted package differs from the legacy package beyond the tolerance; nothing was written:\n{details}")]
+    #[error(
+        "`{model}`: the converted package differs from the legacy package beyond the tolerance; nothing was written:\n{details}"
+    )]
     Differs {
         /// The model.
         model: String,
@@ -91,11 +93,10 @@ impl ConvertError {
             ConvertError::OutExists { .. } => {
                 Some("choose another folder with -o, or remove this one".into())
             }
-            ConvertError::Refused { .. } => Some(
-                "the legacy package still runs as it is: `medigan generate MODEL \
+            ConvertError::Refused { model, .. } => Some(format!(
+                "the legacy package still runs as it is: `medigan generate {model} \
                  --install-dependencies`"
-                    .into(),
-            ),
+            )),
             _ => None,
         }
     }

@@ -159,7 +159,10 @@ pub fn run(model: &LegacyModel, graph: &Path, work: &Path) -> Result<Exported, C
     let Some(answer) = line.and_then(|l| serde_json::from_str::<Value>(l).ok()) else {
         return Err(ConvertError::Export {
             model: model.id.clone(),
-            what: format!("the export script ended ({}) without an answer", output.status),
+            what: format!(
+                "the export script ended ({}) without an answer",
+                output.status
+            ),
             stderr,
         });
     };
@@ -182,7 +185,11 @@ pub fn run(model: &LegacyModel, graph: &Path, work: &Path) -> Result<Exported, C
             stderr: crate::legacy::last_lines(&refusal.traceback, 12),
         });
     }
-    Err(ConvertError::refused(&model.id, &refusal.kind, &refusal.error))
+    Err(ConvertError::refused(
+        &model.id,
+        &refusal.kind,
+        &refusal.error,
+    ))
 }
 
 fn spawn(

@@ -206,7 +206,10 @@ fn check_out(out: &Path) -> Result<(), ConvertError> {
 }
 
 /// The comparison runs: one, or one per class of a conditional package (its `condition`).
-fn runs(custom: &serde_json::Map<String, serde_json::Value>, classes: &[String]) -> Vec<verify::Run> {
+fn runs(
+    custom: &serde_json::Map<String, serde_json::Value>,
+    classes: &[String],
+) -> Vec<verify::Run> {
     if classes.is_empty() || !custom.contains_key("condition") {
         return vec![verify::Run {
             name: "unconditional".into(),

@@ -131,7 +131,11 @@ pub fn metadata_json(
 }
 
 /// Writes `medigan.json` and `LICENSE` into `dir` (the graph is there already).
-pub fn write_metadata(dir: &Path, entry: &ModelEntry, metadata: &Value) -> Result<(), ConvertError> {
+pub fn write_metadata(
+    dir: &Path,
+    entry: &ModelEntry,
+    metadata: &Value,
+) -> Result<(), ConvertError> {
     let path = dir.join("medigan.json");
     let text = serde_json::to_string_pretty(metadata).unwrap_or_default() + "\n";
     std::fs::write(&path, text).map_err(ConvertError::io("write", &path))?;

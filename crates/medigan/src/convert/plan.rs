@@ -42,7 +42,11 @@ pub fn plan_entry(entry: &ModelEntry) -> Plan {
     let execution = &entry.metadata.execution;
     let method = &execution.generate_method;
     let custom = method.args.custom.clone().unwrap_or_default();
-    if let Some(framework) = execution.dependencies.iter().find_map(|d| other_framework(d)) {
+    if let Some(framework) = execution
+        .dependencies
+        .iter()
+        .find_map(|d| other_framework(d))
+    {
         return Plan::Refuse(format!(
             "a {framework} package: convert exports torch modules only"
         ));
@@ -53,7 +57,9 @@ pub fn plan_entry(entry: &ModelEntry) -> Plan {
         .and_then(|v| v.as_u64())
         .filter(|&v| v > 0);
     let Some(latent) = latent else {
-        let image_argument = custom.keys().find(|k| k.to_ascii_lowercase().contains("path"));
+        let image_argument = custom
+            .keys()
+            .find(|k| k.to_ascii_lowercase().contains("path"));
         return Plan::Refuse(if let Some(argument) = image_argument {
             format!(
                 "image-to-image (it reads images from `{argument}`) and declares no latent \

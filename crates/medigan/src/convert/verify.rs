@@ -186,7 +186,9 @@ fn compare_dirs(
         let native_file = native_dir.join(&name);
         let (Some(values), Some(range), Ok(native)) = (values, range, read_png(&native_file))
         else {
-            agreement.shape_mismatches.push(format!("{name}: no such native output"));
+            agreement
+                .shape_mismatches
+                .push(format!("{name}: no such native output"));
             continue;
         };
         let legacy = read_png(&legacy_file)?;
@@ -201,7 +203,14 @@ fn compare_dirs(
             continue;
         }
         let graph: Vec<f32> = interleaved(values);
-        compare_values(&legacy.1, &native.1, &graph, range, check.tolerance, agreement);
+        compare_values(
+            &legacy.1,
+            &native.1,
+            &graph,
+            range,
+            check.tolerance,
+            agreement,
+        );
     }
     Ok(())
 }
