@@ -305,3 +305,126 @@ fn the_dry_run_tables_every_legacy_entry_from_metadata() {
         "{text}"
     );
 }
+
+/// The network of the small packages below: latent 8 -> 1x8x8 in [-1, 1], weights from a fixed
+/// torch seed (the weights file is a placeholder the package does not read).
+const TINY_NET: &str = r#"
+import numpy as np
+import torch
+import torch.nn as nn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(8, 64)
+
+    def forward(self, z):
+        x = self.fc(z.reshape(z.size(0), -1)).reshape(-1, 1, 8, 8)
+        return FORWARD
+
+
+def generate(model_file, num_samples, output_path, save_images, input_latent_vector=None):
+    torch.manual_seed(0)
+    net = Net().eval()
+    if input_latent_vector is None:
+        z = torch.randn(num_samples, 8)
+    else:
+        z = torch.from_numpy(np.asarray(input_latent_vector, dtype=np.float32)).reshape(-1, 8)
+    with torch.no_grad():
+        out = net(z).numpy()
+    return [MAPPING for o in out]
+"#;
+
+/// A legacy package (a folder) built from [`TINY_NET`] and a catalogue holding it; returns
+/// the catalogue.
+fn tiny_package(zoo: &Zoo, id: &str, forward: &str, mapping: &str) -> PathBuf {
+    let dir = zoo.path(id);
+    std::fs::create_dir_all(&dir).unwrap();
+    let source = TINY_NET
+        .replace("FORWARD", forward)
+        .replace("MAPPING", mapping);
+    std::fs::write(dir.join("__init__.py"), source).unwrap();
+    std::fs::write(dir.join("weights.pt"), b"unused").unwrap();
+    let entry = serde_json::json!({ id: {
+        "execution": {
+            "package_name": id, "package_link": dir, "model_name": "weights",
+            "extension": ".pt", "image_size": [8, 8], "dependencies": ["numpy", "torch"],
+            "generate_method": {"name": "generate", "input_latent_vector_size": 8,
+                "args": {"base": ["model_file", "num_samples", "output_path", "save_images"],
+                         "custom": {}}}
+        },
+        "selection": {"performance": {"FID": null}, "license": "MIT"},
+        "description": {"title": format!("test package {id}")}
+    }});
+    let catalog = zoo.path(&format!("{id}.json"));
+    std::fs::write(&catalog, entry.to_string()).unwrap();
+    catalog
+}
+
+/// `medigan convert` of a package of [`tiny_package`] with its own catalogue.
+fn convert_tiny(zoo: &Zoo, catalog: &Path, id: &str, out: &Path, extra: &[&str]) -> Output {
+    run(zoo
+        .medigan()
+        .arg("--catalog")
+        .arg(catalog)
+        .args(["convert", id, "--install-dependencies", "-o"])
+        .arg(out)
+        .args(extra))
+}
+
+#[test]
+fn data_dependent_control_flow_is_refused_with_where_it_happens() {
+    let Some(zoo) = start("convert control flow") else {
+        return;
+    };
+    let id = "00920_BRANCHES";
+    let forward = "torch.tanh(x) if x.mean() > 0 else -torch.tanh(x)";
+    let mapping = "((o.transpose(1, 2, 0) + 1) * 127.5).astype(np.uint8)";
+    let catalog = tiny_package(&zoo, id, forward, mapping);
+    let out = zoo.path("branches-onnx");
+    let output = convert_tiny(&zoo, &catalog, id, &out, &[]);
+    assert!(!output.status.success());
+    let text = stderr(&output);
+    assert!(
+        text.contains("cannot be converted (control_flow)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("data-dependent control flow") && text.contains("__init__.py:"),
+        "{text}"
+    );
+    assert!(!out.exists());
+}
+
+#[test]
+fn a_mapping_the_native_format_cannot_express_is_reported_and_needs_acceptance() {
+    let Some(zoo) = start("convert wrap-around") else {
+        return;
+    };
+    let id = "00921_WRAPS";
+    // 0..400 wrapped into uint8: no linear mapping with clamping gives these levels.
+    let mapping =
+        "(np.round((o.transpose(1, 2, 0) + 1) * 200).astype(np.int64) % 256).astype(np.uint8)";
+    let catalog = tiny_package(&zoo, id, "torch.tanh(x)", mapping);
+    let out = zoo.path("wraps-onnx");
+    let refused = convert_tiny(&zoo, &catalog, id, &out, &[]);
+    assert!(!refused.status.success());
+    let text = stderr(&refused);
+    assert!(text.contains("differs from the legacy package"), "{text}");
+    assert!(
+        text.contains("image: 16 files") && text.contains("max abs error"),
+        "{text}"
+    );
+    assert!(text.contains("--accept-differences"), "{text}");
+    assert!(
+        !out.exists(),
+        "nothing is written without --accept-differences"
+    );
+
+    let accepted = convert_tiny(&zoo, &catalog, id, &out, &["--accept-differences"]);
+    assert_ok(&accepted);
+    let card = std::fs::read_to_string(out.join("README.md")).unwrap();
+    assert!(card.contains("Result: **different**"), "{card}");
+    assert!(card.contains("--accept-differences"), "{card}");
+}
