@@ -123,3 +123,15 @@ pub fn dry_run(catalog: &Catalog) -> Vec<DryRunRow> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frameworks_other_than_torch_are_named() {
+        assert_eq!(other_framework("tensorflow==2.9"), Some("tensorflow"));
+        assert_eq!(other_framework(" Keras"), Some("keras"));
+        assert_eq!(other_framework("torch"), None);
+    }
+}

@@ -331,3 +331,45 @@ impl Verification {
         text
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn agreement(legacy: &[u8], native: &[u8], graph: &[f32]) -> OutputAgreement {
+        let mut agreement = OutputAgreement::default();
+        compare_values(legacy, native, graph, [-1.0, 1.0], 1e-4, &mut agreement);
+        agreement
+    }
+
+    #[test]
+    fn one_level_at_a_rounding_boundary_is_float_rounding() {
+        // level (v + 1) * 127.5 = 100.50003: the backend rounds up, torch's value rounded down.
+        let v = (100.500_03_f64 / 127.5 - 1.0) as f32;
+        let a = agreement(&[100, 7], &[101, 7], &[v, 0.0]);
+        assert_eq!((a.float_rounding, a.differing, a.max_abs_error), (1, 0, 1));
+        assert_eq!(a.values, 2);
+    }
+
+    #[test]
+    fn one_level_away_from_a_boundary_differs() {
+        let v = (100.8_f64 / 127.5 - 1.0) as f32;
+        let a = agreement(&[100], &[101], &[v]);
+        assert_eq!((a.float_rounding, a.differing), (0, 1));
+    }
+
+    #[test]
+    fn more_than_one_level_always_differs() {
+        let v = (100.5_f64 / 127.5 - 1.0) as f32;
+        let a = agreement(&[100, 0], &[102, 0], &[v, -1.0]);
+        assert_eq!((a.differing, a.max_abs_error), (1, 2));
+        assert!((a.mean_abs_error - 1.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn planes_are_read_in_the_order_of_png_pixels() {
+        let planes =
+            ndarray::ArrayD::from_shape_vec(vec![2, 1, 2], vec![1.0, 2.0, 3.0, 4.0]).unwrap();
+        assert_eq!(interleaved(&planes), vec![1.0, 3.0, 2.0, 4.0]);
+    }
+}
