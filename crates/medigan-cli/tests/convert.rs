@@ -79,6 +79,23 @@ fn read_json(path: &Path) -> Value {
     serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
 }
 
+/// `medigan contribute --dry-run` takes the converted package once the authors, which the
+/// upstream catalogue does not have, are filled in.
+fn assert_contribute_accepts(zoo: &Zoo, package: &Path, model: &str) {
+    let path = package.join("medigan.json");
+    let mut metadata = read_json(&path);
+    metadata[model]["description"]["authors"] =
+        serde_json::json!([{"name": "Doe, Jane", "affiliation": "Somewhere"}]);
+    std::fs::write(&path, metadata.to_string()).unwrap();
+    let output = run(medigan(zoo.home())
+        .arg("--offline")
+        .arg("contribute")
+        .arg(package)
+        .args(["--id", model, "--dry-run"])
+        .stdin(std::process::Stdio::null()));
+    assert_ok(&output);
+}
+
 /// Converts `model`, checks the report, the files and the card, `medigan test`, and compares
 /// 16 seeds of legacy and native generation (`labels`: legacy label -> native label).
 fn converts_equal(
@@ -125,6 +142,7 @@ fn converts_equal(
         .args(["test", model, "--json"]));
     let tested: Value = serde_json::from_slice(&test_run.stdout).expect("test JSON");
     assert_eq!(tested[0]["verdict"], "pass", "{tested:#}");
+    assert_contribute_accepts(&zoo, &package, model);
 
     let runs: Vec<(Option<&str>, Option<&str>)> = if labels.is_empty() {
         vec![(None, None)]

@@ -230,7 +230,12 @@ pub fn card(
         text.push_str(&format!("DOI: {}\n\n", dois.join(", ")));
     }
     if let Some(comment) = description.comment.get() {
-        text.push_str(&format!("{comment}\n"));
+        text.push_str(&format!("{comment}\n\n"));
     }
+    text.push_str(&format!(
+        "To publish it: `medigan contribute <this folder> --id {}` asks for what the legacy \
+         entry lacks (the upstream catalogue has no `description.authors`).\n",
+        entry.id
+    ));
     text
 }
