@@ -62,13 +62,13 @@ pub fn plan_entry(entry: &ModelEntry) -> Plan {
             .find(|k| k.to_ascii_lowercase().contains("path"));
         return Plan::Refuse(if let Some(argument) = image_argument {
             format!(
-                "image-to-image (it reads images from `{argument}`) and declares no latent \
-                 input (no input_latent_vector_size): its network's input is the image tensor, \
-                 which this version does not export"
+                "image-to-image (images from `{argument}`), no latent input (no \
+                 input_latent_vector_size): its network takes the image tensor, which this \
+                 version does not export"
             )
         } else {
-            "no latent input (no input_latent_vector_size): the package draws its own noise, \
-             which a native package cannot reproduce"
+            "no latent input (no input_latent_vector_size): the package draws its own \
+             noise, which a native package cannot reproduce"
                 .into()
         });
     };
