@@ -392,27 +392,42 @@ fn convert_tiny(zoo: &Zoo, catalog: &Path, id: &str, out: &Path, extra: &[&str])
 }
 
 #[test]
-fn data_dependent_control_flow_is_refused_with_where_it_happens() {
-    let Some(zoo) = start("convert control flow") else {
+fn control_flow_and_unsupported_ops_are_refused_with_the_reason() {
+    let Some(zoo) = start("convert refusals of the export") else {
         return;
     };
-    let id = "00920_BRANCHES";
-    let forward = "torch.tanh(x) if x.mean() > 0 else -torch.tanh(x)";
     let mapping = "((o.transpose(1, 2, 0) + 1) * 127.5).astype(np.uint8)";
-    let catalog = tiny_package(&zoo, id, forward, mapping);
-    let out = zoo.path("branches-onnx");
-    let output = convert_tiny(&zoo, &catalog, id, &out, &[]);
-    assert!(!output.status.success());
-    let text = stderr(&output);
-    assert!(
-        text.contains("cannot be converted (control_flow)"),
-        "{text}"
-    );
-    assert!(
-        text.contains("data-dependent control flow") && text.contains("__init__.py:"),
-        "{text}"
-    );
-    assert!(!out.exists());
+    let cases = [
+        (
+            "00920_BRANCHES",
+            "torch.tanh(x) if x.mean() > 0 else -torch.tanh(x)",
+            &[
+                "cannot be converted (control_flow)",
+                "data-dependent control flow",
+                "__init__.py:",
+            ][..],
+        ),
+        (
+            "00922_BESSEL",
+            "torch.tanh(torch.special.bessel_j0(x))",
+            &[
+                "cannot be converted (unsupported_op)",
+                "aten::special_bessel_j0",
+                "opset version 17",
+            ][..],
+        ),
+    ];
+    for (id, forward, reasons) in cases {
+        let catalog = tiny_package(&zoo, id, forward, mapping);
+        let out = zoo.path(&format!("{id}-onnx"));
+        let output = convert_tiny(&zoo, &catalog, id, &out, &[]);
+        assert!(!output.status.success(), "{id} was converted");
+        let text = stderr(&output);
+        for reason in reasons {
+            assert!(text.contains(reason), "{id}: `{reason}` not in {text}");
+        }
+        assert!(!out.exists(), "{id}: nothing is written");
+    }
 }
 
 #[test]
