@@ -64,7 +64,7 @@ measure() {
 med() { "$MEDIGAN" --offline --catalog "$CATALOG" "$@"; }
 
 echo "preparing: legacy environment, then the conversion" >&2
-med -q generate "$MODEL" -n 1 -o "$WORK/warm" --install-dependencies
+med -q generate "$MODEL" -n 1 -o "$WORK/warm" --install-dependencies >/dev/null
 t0=$(date +%s.%N)
 med -q convert "$MODEL" -o "$WORK/native" --install-dependencies >/dev/null
 t1=$(date +%s.%N)
