@@ -21,6 +21,7 @@
 pub mod bundled;
 pub mod catalog;
 pub mod contribute;
+pub mod convert;
 pub mod dataset;
 pub mod env;
 pub mod error;
