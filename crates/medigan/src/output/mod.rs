@@ -1,5 +1,5 @@
 //! Output writers: turn a sample into file bytes (PNG 8/16-bit, NPY, DICOM, NIfTI), write files
-//! atomically, and keep the provenance manifest.
+//! atomically (or into deterministic tar files, `tar_pack`), and keep the provenance manifest.
 
 mod atomic;
 mod dicom;
@@ -9,6 +9,7 @@ mod nifti;
 mod npy;
 mod png;
 mod png16;
+mod tar_pack;
 mod uid;
 
 use std::fmt;
@@ -31,6 +32,7 @@ pub use nifti::NiftiWriter;
 pub use npy::NpyWriter;
 pub use png::PngWriter;
 pub use png16::Png16Writer;
+pub use tar_pack::{MEMBER_MODE, TarPackWriter, member_header};
 pub use uid::{fresh_uid, is_valid_uid};
 
 /// Errors of the output writers.
