@@ -496,3 +496,30 @@ fn dataset_verify_passes_on_tar_shards_and_names_a_changed_or_missing_tar() {
         "{text}"
     );
 }
+
+#[test]
+fn a_fresh_run_refuses_a_stray_tar_and_a_resume_refuses_another_tar_size() {
+    let home = tempfile::tempdir().unwrap();
+    let dir = home.path().join("out");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(dir.join("shard-000001.tar"), b"someone else's").unwrap();
+    let output = packed(home.path(), &dir, &[]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("shard-000001.tar"), "{stderr}");
+    assert_eq!(
+        std::fs::read(dir.join("shard-000001.tar")).unwrap(),
+        b"someone else's"
+    );
+    std::fs::remove_file(dir.join("shard-000001.tar")).unwrap();
+
+    assert_success(&packed(home.path(), &dir, &[]));
+    let before = visible_files(&dir);
+    let mut command = generate_n(home.path(), &dir, SAMPLES, &["--pack", "tar", "--resume"]);
+    command.args(["--samples-per-shard", "4"]);
+    let output = run(&mut command);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("samples_per_shard"), "{stderr}");
+    assert_eq!(visible_files(&dir), before, "nothing changed");
+}
