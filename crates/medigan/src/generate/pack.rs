@@ -170,11 +170,10 @@ impl<'a> TarPacker<'a> {
     /// Adds the next sample to its tar; when that completes the tar, publishes it and returns
     /// its journal line.
     pub fn put(&mut self, sample: &Sample) -> Result<Option<JournalSample>, GenerateError> {
-        let open = match self.open.take() {
+        let mut open = match self.open.take() {
             Some(open) => open,
             None => self.start(sample.index, sample.seed)?,
         };
-        let mut open = open;
         if sample.index != open.next {
             return Err(out_of_order(sample.index, open.next));
         }

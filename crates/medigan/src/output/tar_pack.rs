@@ -75,11 +75,6 @@ impl TarPackWriter {
         Ok(hex::encode(hasher.finalize()))
     }
 
-    /// Where the finished tar goes.
-    pub fn path(&self) -> &Path {
-        &self.target
-    }
-
     fn io(&self, cause: std::io::Error) -> OutputError {
         OutputError::Io {
             path: self.target.clone(),
