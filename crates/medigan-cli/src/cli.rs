@@ -96,6 +96,7 @@ pub enum Command {
         medigan generate MODEL -n 8 -o out/ --label malignant --format npy\n  \
         medigan generate MODEL -n 8 -o out/ --format dicom\n  \
         medigan generate 00900 -n 10000 -o out/ --shard auto     # in a Slurm array task (resumes a requeued task)\n  \
+        medigan generate 00900 -n 10000 -o out/ --pack tar --samples-per-shard 1000  # WebDataset tars\n  \
         medigan generate 00900 -n 10000 -o out/ --resume     # after Ctrl-C, a kill or a crash")]
     Generate(GenerateArgs),
     /// Check and merge a dataset made of runs or shards: verify, merge.
@@ -542,6 +543,23 @@ pub struct GenerateArgs {
     /// files they list) and start again. Without it, or --resume, such a folder is refused.
     #[arg(long)]
     pub overwrite: bool,
+    /// Pack the samples into WebDataset tar files (shard-000000.tar, ...) instead of one file
+    /// per image: sample KEY (its zero-padded index) is KEY.json (index, seed, label, model id),
+    /// KEY.png (or the --format's extension) and KEY.mask.png. Tar t holds samples t*K to
+    /// (t+1)*K-1 of the whole run, so its bytes are the same for any --batch or --shard; each
+    /// shard must start and end on a multiple of K (make -n a multiple of shards x K).
+    #[arg(long, value_enum, value_name = "tar")]
+    pub pack: Option<PackKind>,
+    /// Samples per tar file with --pack tar (K); the last tar of the run may hold fewer.
+    #[arg(long, value_name = "K", default_value_t = 1000, requires = "pack")]
+    pub samples_per_shard: u64,
+}
+
+/// What `--pack` packs samples into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PackKind {
+    /// WebDataset-style tar files, `--samples-per-shard` samples each.
+    Tar,
 }
 
 /// `medigan dataset ...`.

@@ -986,6 +986,7 @@ fn fake_run(
             provenance: Provenance::default(),
             digits: 5,
             mode: generate::RunMode::Fresh,
+            pack: None,
         };
         let batches = 30usize.div_ceil(batch_size);
         let result = generate::write_run(

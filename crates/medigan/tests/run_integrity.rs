@@ -165,6 +165,7 @@ impl FakeRun {
                 provenance: Provenance::default(),
                 digits: 5,
                 mode: run.mode,
+                pack: None,
             };
             let batches = (indices.end - indices.start).div_ceil(run.batch_size as u64) as usize;
             let result = generate::write_run(

@@ -1,9 +1,10 @@
 //! A run's files: the [`SampleWriter`] trait and the [`Format`] that picks one (the encoders
 //! themselves live with their decoders in [`crate::formats`]), file names, and the provenance
-//! manifest. Files are written with [`crate::files::write_atomically`].
+//! manifest. Files are written with [`crate::files::write_atomically`]. Packed runs go into deterministic tar files (`tar_pack`).
 
 mod imaging;
 mod manifest;
+mod tar_pack;
 mod uid;
 
 use std::fmt;
@@ -22,6 +23,7 @@ pub use crate::formats::npy::NpyWriter;
 pub use crate::formats::png::{Png16Writer, PngWriter};
 pub use imaging::{declared_spacing, dicom_modality};
 pub use manifest::{MANIFEST_NAME, ManifestFile, ManifestHeader, ManifestWriter, manifest_name};
+pub use tar_pack::{MEMBER_MODE, TarPackWriter, member_header};
 pub use uid::{fresh_uid, is_valid_uid};
 
 /// Errors of the output writers.
