@@ -374,7 +374,7 @@ fn an_expired_token_stops_at_the_first_request() {
 fn a_missing_token_is_named_before_anything_is_sent() {
     let setup = Setup::new();
     let (dir, server) = (&setup.dir, &setup.server);
-    let output = run(medigan(dir.path(), &server)
+    let output = run(medigan(dir.path(), server)
         .env_remove("GITHUB_TOKEN")
         .args(["contribute", setup.package.to_str().unwrap(), "--id", ID]));
     assert_eq!(output.status.code(), Some(1));
