@@ -7,6 +7,7 @@
 #   bash scripts/build_wheel.sh                      # -> target/wheels/medigan_rs-*.whl
 #   MEDIGAN_WHEEL_OUT=dist bash scripts/build_wheel.sh
 #   MEDIGAN_MANYLINUX=off bash scripts/build_wheel.sh   # this machine's glibc, no zig
+#   MEDIGAN_WHEEL_FEATURES=tract,medigan/inception bash scripts/build_wheel.sh   # more features
 #
 # maturin and zig come from PyPI into a tools venv ($MEDIGAN_WHEEL_TOOLS, default wheel-tools/
 # in $CARGO_TARGET_DIR or target/). The Rust build goes to $CARGO_TARGET_DIR when set.
@@ -28,6 +29,9 @@ fi
 export PATH="$tools/bin:$PATH"
 
 args=(build --release --manifest-path bindings/python/Cargo.toml --out "$out")
+if [ -n "${MEDIGAN_WHEEL_FEATURES:-}" ]; then
+  args+=(--features "$MEDIGAN_WHEEL_FEATURES")
+fi
 if [ "$(uname -s)" = Linux ] && [ "$manylinux" != off ]; then
   args+=(--compatibility "$manylinux" --zig)
 fi

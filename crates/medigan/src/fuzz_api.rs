@@ -37,6 +37,7 @@ pub fn package_zip(bytes: &[u8]) {
 }
 
 /// A PyTorch state dict (`.pth`: legacy pickle or zip), then each of its tensors.
+#[cfg(feature = "inception")]
 pub fn pth(bytes: &[u8]) {
     let Some(file) = temp_file(bytes, ".pth") else {
         return;

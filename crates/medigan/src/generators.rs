@@ -290,6 +290,7 @@ impl Generators {
         progress: &dyn Progress,
     ) -> Result<RunSummary> {
         request.check()?;
+        format.check_built()?;
         let model = self.load_model(model_id, progress)?;
         let writer = format.writer();
         model.check_format(writer.as_ref())?;

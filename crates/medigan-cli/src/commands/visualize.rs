@@ -1,14 +1,29 @@
-//! `medigan visualize`: serve the model visualiser and open it in the browser.
+//! `medigan visualize`: serve the model visualiser and open it in the browser. Without the
+//! cargo feature `viz` (no medigan-viz, tokio or axum) the command says that this build has no
+//! visualiser.
 
-use std::process::{Command, ExitCode, Stdio};
+use std::process::ExitCode;
+#[cfg(feature = "viz")]
+use std::process::{Command, Stdio};
 
 use medigan::Generators;
+#[cfg(feature = "viz")]
 use medigan_viz::{View, VizOptions};
 
 use crate::cli::VisualizeArgs;
 use crate::settings::Output;
 
+/// Fails: the visualiser is not part of this build.
+#[cfg(not(feature = "viz"))]
+pub fn run(_: &Generators, _: &VisualizeArgs, _: Output) -> anyhow::Result<ExitCode> {
+    anyhow::bail!(
+        "this build of medigan has no model visualiser (cargo feature `viz`); the default \
+         build has it, and so does the Python package (`Generators().visualize(...)`)"
+    )
+}
+
 /// Opens the model, serves the page until Ctrl-C, and opens the browser unless told not to.
+#[cfg(feature = "viz")]
 pub fn run(generators: &Generators, args: &VisualizeArgs, out: Output) -> anyhow::Result<ExitCode> {
     super::consent_to_legacy(generators, args.install_dependencies);
     let view = View::open(generators, &args.model, args.slider_grouper)?;
@@ -36,6 +51,7 @@ pub fn run(generators: &Generators, args: &VisualizeArgs, out: Output) -> anyhow
 }
 
 /// Opens `url` with `$BROWSER` or the platform's opener; returns whether one started.
+#[cfg(feature = "viz")]
 fn open_browser(url: &str) -> bool {
     let opener = std::env::var("BROWSER").ok().filter(|b| !b.is_empty());
     let program = opener.as_deref().unwrap_or(if cfg!(target_os = "macos") {

@@ -93,6 +93,14 @@ pub enum EvaluateError {
         #[source]
         source: Box<StoreError>,
     },
+    /// A capability of evaluation is not part of this build (a cargo feature left out).
+    #[error("this build of medigan has no {capability} (cargo feature `{feature}`)")]
+    NotBuilt {
+        /// What is missing, e.g. `native FID Inception network`.
+        capability: &'static str,
+        /// The cargo feature that adds it.
+        feature: &'static str,
+    },
     /// A feature cache file is damaged or belongs to another set or extractor.
     #[error("feature cache `{}`: {reason}", path.display())]
     Cache {
@@ -145,6 +153,10 @@ impl Hint for EvaluateError {
             EvaluateError::Weights { file, url, .. } => Some(format!(
                 "without the network, download `{file}` from {url} on another machine and pass \
                  `--inception-weights FILE` (or set MEDIGAN_FID_WEIGHTS=FILE)"
+            )),
+            EvaluateError::NotBuilt { feature, .. } => Some(format!(
+                "use an ONNX extractor (`--extractor onnx:PATH`), or a build with the cargo \
+                 feature `{feature}` (the default build of the medigan command line has it)"
             )),
             _ => None,
         }

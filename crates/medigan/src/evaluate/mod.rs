@@ -23,6 +23,9 @@
 //! | `plot` | `FID_rs` against `FID_rr` as SVG (the paper's Fig. 8) |
 //! | `stream` | generated samples embedded a chunk at a time ([`stream::embed_samples`]) |
 //!
+//! Without the cargo feature `inception`, `inception` is left out and `fid_inception` is a
+//! stand-in (`fid_inception_disabled.rs`) that says so before any weights are fetched.
+//!
 //! [`evaluate_sets`] does it all: embed the real set (or find it in the cache), embed the
 //! synthetic set, `FID_rs` between them, `FID_rr` between two seeded random halves of the real
 //! set, and `rFID`.
@@ -32,9 +35,14 @@ pub mod cache;
 pub mod error;
 pub mod extractor;
 pub mod features;
+#[cfg(feature = "inception")]
+pub mod fid_inception;
+#[cfg(not(feature = "inception"))]
+#[path = "fid_inception_disabled.rs"]
 pub mod fid_inception;
 pub mod frechet;
 pub mod images;
+#[cfg(feature = "inception")]
 pub mod inception;
 pub mod interval;
 pub mod kid;

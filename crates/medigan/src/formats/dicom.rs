@@ -21,7 +21,7 @@
 //! a corrupted length cannot make it allocate more than the file holds.
 
 use std::path::Path;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use dicom_core::value::{C, PrimitiveValue};
 use dicom_core::{DataElement, Tag, VR};
@@ -32,7 +32,7 @@ use dicom_object::{InMemDicomObject, OpenFileOptions};
 use ndarray::{ArrayD, IxDyn};
 
 use super::{dicom_scan, quantize};
-use crate::output::{Encoding, OutputError, Part, SampleWriter, fresh_uid};
+use crate::output::{Encoding, OutputError, Part, SampleWriter, fresh_uid, utc_date_time};
 
 /// Implementation Class UID of files written by medigan-rs (a fixed UUID-derived UID).
 pub const IMPLEMENTATION_CLASS_UID: &str = "2.25.37292259147168753469773247745932951341";
@@ -393,26 +393,6 @@ pub(crate) fn ds(value: f64) -> String {
         .unwrap_or_else(|| "0".to_string())
 }
 
-/// UTC date `YYYYMMDD` and time `HHMMSS` of `now`.
-pub(crate) fn utc_date_time(now: SystemTime) -> (String, String) {
-    let secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let (days, rest) = (secs / 86_400, secs % 86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (
-        format!("{year:04}{month:02}{day:02}"),
-        format!("{:02}{:02}{:02}", rest / 3600, rest % 3600 / 60, rest % 60),
-    )
-}
-
 /// Uncompressed little-endian transfer syntaxes: implicit and explicit VR.
 const NATIVE_SYNTAXES: [&str; 2] = ["1.2.840.10008.1.2", "1.2.840.10008.1.2.1"];
 
@@ -543,7 +523,6 @@ fn decode_samples(bytes: &[u8], count: usize, bits: u32, signed: bool) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     #[test]
     fn decimal_strings_fit_sixteen_characters() {
@@ -562,13 +541,5 @@ mod tests {
             assert!((back - value).abs() <= value.abs() * 1e-9, "{value} -> {s}");
         }
         assert_eq!(ds(-1.0), "-1");
-    }
-
-    #[test]
-    fn dates_are_civil_utc() {
-        let at = |secs| utc_date_time(UNIX_EPOCH + Duration::from_secs(secs));
-        assert_eq!(at(0), ("19700101".into(), "000000".into()));
-        // 2024-02-29 13:14:15 UTC
-        assert_eq!(at(1_709_212_455), ("20240229".into(), "131415".into()));
     }
 }

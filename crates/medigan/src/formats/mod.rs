@@ -10,9 +10,17 @@
 //! | [`nifti`] | NIfTI-1 `.nii` / `.nii.gz`, float32 | NIfTI-1 volumes, once per file |
 //! | [`quantize`] | model values to 8/16-bit levels | levels back to values |
 //!
+//! Without the cargo feature `dicom`, [`dicom`] is a stand-in (`dicom_disabled.rs`) whose writer
+//! and reader say that this build has no DICOM support.
+//!
 //! The writers implement [`crate::output::SampleWriter`]; [`crate::output::Format`] picks one.
 
+#[cfg(feature = "dicom")]
 pub mod dicom;
+#[cfg(not(feature = "dicom"))]
+#[path = "dicom_disabled.rs"]
+pub mod dicom;
+#[cfg(feature = "dicom")]
 pub mod dicom_scan;
 pub mod nifti;
 pub mod npy;

@@ -2,6 +2,7 @@
 //! themselves live with their decoders in [`crate::formats`]), file names, and the provenance
 //! manifest. Files are written with [`crate::files::write_atomically`]. Packed runs go into deterministic tar files (`tar_pack`).
 
+mod clock;
 mod imaging;
 mod manifest;
 mod tar_pack;
@@ -13,14 +14,15 @@ use std::str::FromStr;
 use ndarray::ArrayD;
 
 pub use crate::files::{TEMPORARY_PREFIX, open_no_follow, temporary_file};
-pub(crate) use crate::formats::dicom::utc_date_time;
+pub use crate::formats::dicom::DicomWriter;
+#[cfg(feature = "dicom")]
 pub use crate::formats::dicom::{
-    DEFAULT_MODALITY, DicomWriter, IMPLEMENTATION_CLASS_UID, SYNTHETIC_PATIENT,
-    SYNTHETIC_PATIENT_NAME,
+    DEFAULT_MODALITY, IMPLEMENTATION_CLASS_UID, SYNTHETIC_PATIENT, SYNTHETIC_PATIENT_NAME,
 };
 pub use crate::formats::nifti::NiftiWriter;
 pub use crate::formats::npy::NpyWriter;
 pub use crate::formats::png::{Png16Writer, PngWriter};
+pub(crate) use clock::utc_date_time;
 pub use imaging::{declared_spacing, dicom_modality};
 pub use manifest::{MANIFEST_NAME, ManifestFile, ManifestHeader, ManifestWriter, manifest_name};
 pub use tar_pack::{MEMBER_MODE, TarPackWriter, member_header};
@@ -65,6 +67,14 @@ pub enum OutputError {
         /// What is wrong with it.
         reason: String,
     },
+    /// The format is not part of this build (a cargo feature left out).
+    #[error("this build of medigan has no {capability} (cargo feature `{feature}`)")]
+    NotBuilt {
+        /// What is missing, e.g. `DICOM support`.
+        capability: &'static str,
+        /// The cargo feature that adds it.
+        feature: &'static str,
+    },
     /// An unknown format name.
     #[error("unknown output format `{name}`; expected one of: {}", Format::NAMES.join(", "))]
     UnknownFormat {
@@ -81,6 +91,10 @@ impl crate::error::Hint for OutputError {
             {
                 Some("write to a folder you may write to (`-o DIR`)".into())
             }
+            OutputError::NotBuilt { feature, .. } => Some(format!(
+                "choose another format, or use a build with the cargo feature `{feature}` (the \
+                 default build of the medigan command line has it, and so does the Python wheel)"
+            )),
             _ => None,
         }
     }
@@ -187,6 +201,16 @@ impl Format {
             Format::Nifti => Box::new(NiftiWriter { gzip: false }),
             Format::NiftiGz => Box::new(NiftiWriter { gzip: true }),
         }
+    }
+
+    /// Fails when this build leaves the format out (DICOM without the cargo feature `dicom`),
+    /// so that a run asking for it stops before its model is loaded.
+    pub fn check_built(self) -> Result<(), OutputError> {
+        #[cfg(not(feature = "dicom"))]
+        if self == Format::Dicom {
+            return Err(crate::formats::dicom::not_built());
+        }
+        Ok(())
     }
 
     /// The format's name.
