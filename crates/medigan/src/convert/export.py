@@ -391,9 +391,13 @@ def run(request):
     result_index, module_out = output_tensor(torch, recorder.call[3], n)
     outputs = find_mappings(numpy, module_out, sample_parts(numpy, result, n))
     wrapper = wrapper_class(torch)(inner, slots, result_index, outputs).eval()
-    feeds = [latent.reshape([n] + slots_shape(slots, "latent"))]
-    if any(slot["role"] == "class" for slot in slots):
-        feeds.append(class_feed(torch, recorder, n))
+    # Graph inputs in the order of the module's arguments, as the wrapper takes them.
+    feeds = []
+    for slot in slots:
+        if slot["role"] == "latent":
+            feeds.append(latent.reshape([n] + slot["shape"]))
+        elif slot["role"] == "class":
+            feeds.append(class_feed(torch, recorder, n))
     export(torch, wrapper, feeds, inputs, outputs, request["graph"], int(request.get("opset", 17)))
     # A second batch size: the batch must not have been baked into the graph.
     more = [torch.cat([f, f[:1]]) for f in feeds]
@@ -419,10 +423,6 @@ def run(request):
         "outputs": outputs,
         "graph_error": error,
     }
-
-
-def slots_shape(slots, role):
-    return next(s["shape"] for s in slots if s["role"] == role)
 
 
 def class_feed(torch, recorder, n):
