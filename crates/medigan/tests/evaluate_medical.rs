@@ -28,7 +28,6 @@ fn generators(case: &str, home: &Path) -> Generators {
             offline: true,
             ..Default::default()
         },
-        offline: true,
         backend: Some(BackendKind::Tract),
     })
 }

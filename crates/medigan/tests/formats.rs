@@ -60,7 +60,6 @@ fn fixture_at(id: &'static str, catalog: &Path) -> Fixture {
             offline: true,
             ..Default::default()
         },
-        offline: true,
         backend: Some(BackendKind::Tract),
     });
     Fixture {

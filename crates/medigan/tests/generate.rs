@@ -73,7 +73,6 @@ fn fixture_with(case: &str, backend: BackendKind) -> Fixture {
             offline: true,
             ..Default::default()
         },
-        offline: true,
         backend: Some(backend),
     });
     Fixture {

@@ -356,7 +356,6 @@ fn run_test(
     let mut settings: Settings = generators.settings().clone();
     settings.catalog.explicit = vec![catalog_path.display().to_string()];
     settings.catalog.offline = true;
-    settings.offline = true;
     let testing = Generators::new(settings);
     let report =
         test_model(&testing, &request.id, progress).map_err(|e| ContributeError::TestFailed {
