@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 runs="${1:-200}"
 cargo build --release --quiet -p medigan-cli
 bin="${CARGO_TARGET_DIR:-target}/release/medigan"
-catalog="../shared/reference/medigan-global.json"
+catalog="models/upstream-snapshot.json"  # the reference catalogue (tests/reference/README.md)
 python3 - "$bin" "$catalog" "$runs" <<'PY'
 import statistics, subprocess, sys, time
 binary, catalog, runs = sys.argv[1], sys.argv[2], int(sys.argv[3])

@@ -4,7 +4,7 @@
 The 23 upstream models are Python packages (a folder with `__init__.py` and weights, zipped)
 run through `generate(model_file, num_samples, output_path, save_images, **custom)`. Their
 weights cannot be reached here, so these fixtures imitate the patterns their catalogue entries
-(`../shared/reference/medigan-global.json`) imply, with small random weights:
+(`models/upstream-snapshot.json`, the reference `medigan-global.json`) imply, with small random weights:
 
     tests/fixtures/zoo/
         zoo-catalog.json                 the catalogue, in the upstream format unchanged (no

@@ -327,14 +327,18 @@ impl PyGenerators {
 
     /// Runs the model test pipeline on a catalogue model (load, generate, shape, range,
     /// determinism, variation); returns the report: `model_id`, `verdict` (`pass`, `fail`,
-    /// `skip`), `checks` (`name`, `passed`, `detail`), `seconds`.
+    /// `skip`), `checks` (`name`, `passed`, `detail`), `seconds`, and the core's `reason`
+    /// (the first failed check; `None` when it passed).
     fn test_model<'py>(&self, py: Python<'py>, model_id: &str) -> PyResult<Bound<'py, PyAny>> {
-        let report = py.detach(|| {
-            self.inner
-                .test_model(model_id, &medigan::progress::NoProgress)
-        });
-        let value = serde_json::to_value(report.py()?)
+        let report = py
+            .detach(|| {
+                self.inner
+                    .test_model(model_id, &medigan::progress::NoProgress)
+            })
+            .py()?;
+        let mut value = serde_json::to_value(&report)
             .map_err(|e| PyValueError::new_err(format!("cannot convert the report: {e}")))?;
+        value["reason"] = serde_json::Value::from(report.reason());
         json_to_py(py, &value)
     }
 

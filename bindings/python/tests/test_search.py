@@ -1,5 +1,5 @@
 """Search and ranking on the upstream medigan catalogue: the recorded cases of the original
-(shared/reference/search-cases.json, also asserted by the Rust tests), and the Rust CLI's
+(tests/reference/search-cases.json, also asserted by the Rust tests), and the Rust CLI's
 answers to the same questions."""
 
 from __future__ import annotations

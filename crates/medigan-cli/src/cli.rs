@@ -96,6 +96,7 @@ pub enum Command {
         medigan generate MODEL -n 8 -o out/ --label malignant --format npy\n  \
         medigan generate MODEL -n 8 -o out/ --format dicom\n  \
         medigan generate 00900 -n 10000 -o out/ --shard auto     # in a Slurm array task (resumes a requeued task)\n  \
+        medigan generate 00900 -n 10000 -o out/ --pack tar --samples-per-shard 1000  # WebDataset tars\n  \
         medigan generate 00900 -n 10000 -o out/ --resume     # after Ctrl-C, a kill or a crash")]
     Generate(GenerateArgs),
     /// Check and merge a dataset made of runs or shards: verify, merge.
@@ -177,6 +178,47 @@ pub enum Command {
     /// Show the MEDIGAN_* environment variables: what each sets, its value here, and the
     /// setting in effect (with the flags given).
     Env,
+    /// Convert a legacy (Python) zoo package into a native package: ONNX graph + medigan.json,
+    /// no code. Runs the package once (consent: --install-dependencies), exports the module it
+    /// generates with, and writes nothing unless the native images equal the legacy ones for
+    /// --samples seeds. `--all --dry-run` says, from metadata only, what it would do with
+    /// every legacy entry of the catalogue.
+    #[command(
+        after_help = "Examples:\n  medigan convert 00005 --install-dependencies -o dcgan-onnx\n  \
+        medigan convert --all --dry-run\n  \
+        medigan --catalog dcgan-onnx/medigan.json test 00005"
+    )]
+    Convert(ConvertArgs),
+}
+
+/// Arguments of `medigan convert`.
+#[derive(Debug, Args)]
+pub struct ConvertArgs {
+    /// The legacy model: full id, number or unique prefix.
+    pub model: Option<String>,
+    /// Every legacy entry of the catalogue (with --dry-run).
+    #[arg(long)]
+    pub all: bool,
+    /// Only say what convert would do, from the metadata (no download, no code run).
+    #[arg(long)]
+    pub dry_run: bool,
+    /// The folder of the native package (default `<model id>-onnx`); must not exist or be empty.
+    #[arg(short, long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Seeds compared between the legacy and the native package.
+    #[arg(long, default_value_t = medigan::convert::DEFAULT_SAMPLES, value_name = "K")]
+    pub samples: u64,
+    /// Tolerance on graph values: a pixel one level off counts as float rounding when the
+    /// graph's value is this close to a rounding boundary.
+    #[arg(long, default_value_t = medigan::convert::DEFAULT_TOLERANCE, value_name = "T")]
+    pub tolerance: f64,
+    /// Write the package even when the images differ; its card records the measured error.
+    #[arg(long)]
+    pub accept_differences: bool,
+    /// Consent to create the legacy model's environment, install its dependencies and run its
+    /// code (converting runs it once).
+    #[arg(long)]
+    pub install_dependencies: bool,
 }
 
 /// Arguments of `medigan init-model`.
@@ -501,6 +543,23 @@ pub struct GenerateArgs {
     /// files they list) and start again. Without it, or --resume, such a folder is refused.
     #[arg(long)]
     pub overwrite: bool,
+    /// Pack the samples into WebDataset tar files (shard-000000.tar, ...) instead of one file
+    /// per image: sample KEY (its zero-padded index) is KEY.json (index, seed, label, model id),
+    /// KEY.png (or the --format's extension) and KEY.mask.png. Tar t holds samples t*K to
+    /// (t+1)*K-1 of the whole run, so its bytes are the same for any --batch or --shard; each
+    /// shard must start and end on a multiple of K (make -n a multiple of shards x K).
+    #[arg(long, value_enum, value_name = "tar")]
+    pub pack: Option<PackKind>,
+    /// Samples per tar file with --pack tar (K); the last tar of the run may hold fewer.
+    #[arg(long, value_name = "K", default_value_t = 1000, requires = "pack")]
+    pub samples_per_shard: u64,
+}
+
+/// What `--pack` packs samples into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PackKind {
+    /// WebDataset-style tar files, `--samples-per-shard` samples each.
+    Tar,
 }
 
 /// `medigan dataset ...`.

@@ -89,6 +89,35 @@ fn zenodo_and_github(server: &TestServer) {
     );
 }
 
+/// A package to contribute, and a server playing a Zenodo that accepts everything for
+/// deposition 4242 and GitHub, in a temporary folder: the set-up of the contribute tests.
+struct Setup {
+    dir: tempfile::TempDir,
+    package: PathBuf,
+    server: TestServer,
+}
+
+impl Setup {
+    fn new() -> Setup {
+        let dir = tempfile::tempdir().unwrap();
+        let package = package(dir.path());
+        let server = TestServer::start();
+        zenodo_and_github(&server);
+        Setup {
+            dir,
+            package,
+            server,
+        }
+    }
+
+    /// `medigan contribute PACKAGE --id ID FLAGS...`.
+    fn contribute(&self, flags: &[&str]) -> Output {
+        run(medigan(self.dir.path(), &self.server)
+            .args(["contribute", self.package.to_str().unwrap(), "--id", ID])
+            .args(flags))
+    }
+}
+
 fn calls(requests: &[RecordedRequest]) -> Vec<(String, String)> {
     requests
         .iter()
@@ -112,22 +141,16 @@ fn assert_no_secret(output: &Output) {
 
 #[test]
 fn contribute_uploads_publishes_and_opens_the_issue() {
-    let dir = tempfile::tempdir().unwrap();
-    let package = package(dir.path());
-    let server = TestServer::start();
-    zenodo_and_github(&server);
-    let output = run(medigan(dir.path(), &server).args([
+    let setup = Setup::new();
+    let (dir, server) = (&setup.dir, &setup.server);
+    let output = setup.contribute(&[
         "--json",
-        "contribute",
-        package.to_str().unwrap(),
-        "--id",
-        ID,
         "--publish",
         "--catalog-repo",
         "owner/catalog",
         "--zip",
         "out/pkg.zip",
-    ]));
+    ]);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
     assert_no_secret(&output);
     let report: Value = serde_json::from_slice(&output.stdout).unwrap();
@@ -221,18 +244,9 @@ fn contribute_uploads_publishes_and_opens_the_issue() {
 
 #[test]
 fn contribute_prints_the_links_of_a_draft() {
-    let dir = tempfile::tempdir().unwrap();
-    let package = package(dir.path());
-    let server = TestServer::start();
-    zenodo_and_github(&server);
-    let output = run(medigan(dir.path(), &server).args([
-        "contribute",
-        package.to_str().unwrap(),
-        "--id",
-        ID,
-        "--catalog-repo",
-        "owner/catalog",
-    ]));
+    let setup = Setup::new();
+    let (dir, server) = (&setup.dir, &setup.server);
+    let output = setup.contribute(&["--catalog-repo", "owner/catalog"]);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
     let stdout = text(&output.stdout);
     assert!(stdout.contains(&server.url("/deposit/4242")), "{stdout}");
@@ -256,24 +270,14 @@ fn contribute_prints_the_links_of_a_draft() {
 
 #[test]
 fn a_failing_upload_deletes_the_draft_and_opens_no_issue() {
-    let dir = tempfile::tempdir().unwrap();
-    let package = package(dir.path());
-    let server = TestServer::start();
-    zenodo_and_github(&server);
+    let setup = Setup::new();
+    let server = &setup.server;
     server.route(
         "PUT",
         &format!("/api/files/bucket-4242/{ID}.zip"),
         Route::status(500),
     );
-    let output = run(medigan(dir.path(), &server).args([
-        "contribute",
-        package.to_str().unwrap(),
-        "--id",
-        ID,
-        "--publish",
-        "--catalog-repo",
-        "owner/catalog",
-    ]));
+    let output = setup.contribute(&["--publish", "--catalog-repo", "owner/catalog"]);
     assert_eq!(output.status.code(), Some(1));
     let stderr = text(&output.stderr);
     assert!(
@@ -310,24 +314,15 @@ fn a_failing_upload_deletes_the_draft_and_opens_no_issue() {
 
 #[test]
 fn a_draft_that_cannot_be_deleted_is_named_with_its_url() {
-    let dir = tempfile::tempdir().unwrap();
-    let package = package(dir.path());
-    let server = TestServer::start();
-    zenodo_and_github(&server);
+    let setup = Setup::new();
+    let server = &setup.server;
     server.route("PUT", "/api/deposit/depositions/4242", Route::status(400));
     server.route(
         "DELETE",
         "/api/deposit/depositions/4242",
         Route::status(500),
     );
-    let output = run(medigan(dir.path(), &server).args([
-        "contribute",
-        package.to_str().unwrap(),
-        "--id",
-        ID,
-        "--catalog-repo",
-        "owner/catalog",
-    ]));
+    let output = setup.contribute(&["--catalog-repo", "owner/catalog"]);
     assert_eq!(output.status.code(), Some(1));
     let stderr = text(&output.stderr);
     assert!(
@@ -345,10 +340,8 @@ fn a_draft_that_cannot_be_deleted_is_named_with_its_url() {
 
 #[test]
 fn an_expired_token_stops_at_the_first_request() {
-    let dir = tempfile::tempdir().unwrap();
-    let package = package(dir.path());
-    let server = TestServer::start();
-    zenodo_and_github(&server);
+    let setup = Setup::new();
+    let server = &setup.server;
     server.route(
         "POST",
         "/api/deposit/depositions",
@@ -357,14 +350,7 @@ fn an_expired_token_stops_at_the_first_request() {
         )
         .with_status(401),
     );
-    let output = run(medigan(dir.path(), &server).args([
-        "contribute",
-        package.to_str().unwrap(),
-        "--id",
-        ID,
-        "--catalog-repo",
-        "owner/catalog",
-    ]));
+    let output = setup.contribute(&["--catalog-repo", "owner/catalog"]);
     assert_eq!(output.status.code(), Some(1));
     let stderr = text(&output.stderr);
     assert!(
@@ -386,13 +372,11 @@ fn an_expired_token_stops_at_the_first_request() {
 
 #[test]
 fn a_missing_token_is_named_before_anything_is_sent() {
-    let dir = tempfile::tempdir().unwrap();
-    let package = package(dir.path());
-    let server = TestServer::start();
-    zenodo_and_github(&server);
-    let output = run(medigan(dir.path(), &server)
+    let setup = Setup::new();
+    let (dir, server) = (&setup.dir, &setup.server);
+    let output = run(medigan(dir.path(), server)
         .env_remove("GITHUB_TOKEN")
-        .args(["contribute", package.to_str().unwrap(), "--id", ID]));
+        .args(["contribute", setup.package.to_str().unwrap(), "--id", ID]));
     assert_eq!(output.status.code(), Some(1));
     assert!(
         text(&output.stderr).contains("no GitHub token: give `--github-token` or set GITHUB_TOKEN")
@@ -402,18 +386,9 @@ fn a_missing_token_is_named_before_anything_is_sent() {
 
 #[test]
 fn dry_run_sends_nothing_and_says_what_it_would_do() {
-    let dir = tempfile::tempdir().unwrap();
-    let package = package(dir.path());
-    let server = TestServer::start();
-    zenodo_and_github(&server);
-    let output = run(medigan(dir.path(), &server).args([
-        "contribute",
-        package.to_str().unwrap(),
-        "--id",
-        ID,
-        "--dry-run",
-        "--publish",
-    ]));
+    let setup = Setup::new();
+    let server = &setup.server;
+    let output = setup.contribute(&["--dry-run", "--publish"]);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
     let stdout = text(&output.stdout);
     assert!(stdout.contains("dry run: nothing was sent"), "{stdout}");
@@ -430,39 +405,27 @@ fn dry_run_sends_nothing_and_says_what_it_would_do() {
 
 #[test]
 fn the_zip_is_the_same_bytes_when_packed_again() {
-    let dir = tempfile::tempdir().unwrap();
-    let package = package(dir.path());
-    let server = TestServer::start();
+    let setup = Setup::new();
     for zip in ["a.zip", "b.zip"] {
-        let output = run(medigan(dir.path(), &server).args([
-            "contribute",
-            package.to_str().unwrap(),
-            "--id",
-            ID,
-            "--dry-run",
-            "--zip",
-            zip,
-        ]));
+        let output = setup.contribute(&["--dry-run", "--zip", zip]);
         assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
         std::thread::sleep(std::time::Duration::from_millis(1100));
         // a touched file must not change the archive either
-        let readme = package.join("README.md");
+        let readme = setup.package.join("README.md");
         std::fs::write(&readme, std::fs::read(&readme).unwrap()).unwrap();
     }
-    let a = std::fs::read(dir.path().join("a.zip")).unwrap();
-    let b = std::fs::read(dir.path().join("b.zip")).unwrap();
+    let a = std::fs::read(setup.dir.path().join("a.zip")).unwrap();
+    let b = std::fs::read(setup.dir.path().join("b.zip")).unwrap();
     assert!(a == b, "two packs of the same files differ");
 }
 
 #[test]
 fn taken_and_malformed_ids_are_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let package = package(dir.path());
-    let server = TestServer::start();
+    let setup = Setup::new();
     let refused = |id: &str| {
-        let output = run(medigan(dir.path(), &server).args([
+        let output = run(medigan(setup.dir.path(), &setup.server).args([
             "contribute",
-            package.to_str().unwrap(),
+            setup.package.to_str().unwrap(),
             "--id",
             id,
             "--dry-run",
@@ -482,8 +445,8 @@ fn taken_and_malformed_ids_are_refused() {
             "{stderr}"
         );
     }
-    assert!(server.requests().is_empty());
-    assert!(!dir.path().join("100_DCGAN.zip").exists());
+    assert!(setup.server.requests().is_empty());
+    assert!(!setup.dir.path().join("100_DCGAN.zip").exists());
 }
 
 #[test]

@@ -4,12 +4,10 @@
 //! The page's seed `S` is a run seed and the sample shown is sample 0 of that run, so with every
 //! slider at zero the image is exactly what `medigan generate MODEL -n 1 --seed S` writes.
 
-use std::io::Cursor;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use base64::Engine as _;
-use image::{ExtendedColorType, ImageEncoder, codecs::png::PngEncoder};
 use medigan::Generators;
 use medigan::catalog::InputKind;
 use medigan::generate::{
@@ -331,9 +329,9 @@ impl View {
             serde_json::to_vec_pretty(&record).map_err(|e| VizError::Generate(e.to_string()))?;
         files.push((json_path, json));
         for (path, bytes) in &files {
-            medigan::output::write_atomically(path, bytes).map_err(|e| VizError::Save {
+            medigan::files::write_atomically(path, bytes).map_err(|cause| VizError::Save {
                 path: path.clone(),
-                cause: std::io::Error::other(e.to_string()),
+                cause,
             })?;
         }
         Ok(files.into_iter().map(|(path, _)| path).collect())
@@ -428,38 +426,20 @@ fn png(array: &ArrayD<f32>, range: [f64; 2]) -> Result<Vec<u8>, VizError> {
         4 => array.index_axis(Axis(1), array.shape()[1] / 2).to_owned(),
         _ => array.clone(),
     };
-    let [channels, height, width] = plane.shape() else {
+    let [channels, _, _] = plane.shape() else {
         return Err(VizError::Generate(format!(
             "cannot show an array of shape {:?}",
             array.shape()
         )));
     };
-    let (channels, height, width) = (*channels, *height, *width);
-    let shown = if matches!(channels, 1 | 3 | 4) {
-        channels
+    let shown = if matches!(*channels, 1 | 3 | 4) {
+        *channels
     } else {
         1
     };
-    let scale = 255.0 / (range[1] - range[0]) as f32;
-    let mut pixels = Vec::with_capacity(shown * height * width);
-    for y in 0..height {
-        for x in 0..width {
-            for c in 0..shown {
-                let level = ((plane[[c, y, x]] - range[0] as f32) * scale).round();
-                pixels.push(level.clamp(0.0, 255.0) as u8);
-            }
-        }
-    }
-    let color = match shown {
-        1 => ExtendedColorType::L8,
-        3 => ExtendedColorType::Rgb8,
-        _ => ExtendedColorType::Rgba8,
-    };
-    let mut bytes = Cursor::new(Vec::new());
-    PngEncoder::new(&mut bytes)
-        .write_image(&pixels, width as u32, height as u32, color)
-        .map_err(|e| VizError::Generate(format!("cannot encode the image: {e}")))?;
-    Ok(bytes.into_inner())
+    let shown = plane.slice_axis(Axis(0), (0..shown).into()).to_owned();
+    medigan::formats::png::encode_u8(&shown, range)
+        .map_err(|e| VizError::Generate(format!("cannot encode the image: {e}")))
 }
 
 #[cfg(test)]

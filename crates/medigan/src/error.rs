@@ -39,6 +39,9 @@ pub enum Error {
     /// Running a package in the original medigan format failed.
     #[error(transparent)]
     Legacy(Box<LegacyError>),
+    /// Converting a legacy package into a native one failed or was refused.
+    #[error(transparent)]
+    Convert(Box<crate::convert::ConvertError>),
     /// Preparing or publishing a contribution failed.
     #[error(transparent)]
     Contribute(#[from] ContributeError),
@@ -73,6 +76,7 @@ impl Hint for Error {
             Error::Contribute(e) => e.hint(),
             Error::Dataset(e) => e.hint(),
             Error::Legacy(e) => e.hint(),
+            Error::Convert(e) => e.hint(),
             Error::NoGraphDeclared { .. } => Some(
                 "declare the graph's inputs and outputs under execution.onnx (see \
                  docs/model-format.md), or drop execution.runtime for a Python package"
@@ -116,6 +120,7 @@ fn own_hint(error: &(dyn std::error::Error + 'static)) -> Option<String> {
         OutputError,
         EvaluateError,
         LegacyError,
+        crate::convert::ConvertError,
         ContributeError,
         DatasetError
     );

@@ -51,13 +51,13 @@ pub fn pth(bytes: &[u8]) {
 
 /// A `.npy` image, as `medigan fid` reads it.
 pub fn npy(bytes: &[u8]) {
-    let _ = crate::evaluate::images::parse_npy(bytes);
+    let _ = crate::formats::npy::decode(bytes);
 }
 
 /// A DICOM file, as `medigan fid` reads it.
 pub fn dicom(bytes: &[u8]) {
     if let Some(file) = temp_file(bytes, ".dcm") {
-        let _ = crate::evaluate::medical::read_dicom(file.path());
+        let _ = crate::formats::dicom::read(file.path());
     }
 }
 
@@ -71,7 +71,7 @@ pub fn nifti(bytes: &[u8]) {
     let Some(file) = temp_file(bytes, suffix) else {
         return;
     };
-    if let Ok(volume) = crate::evaluate::medical::read_nifti(file.path()) {
+    if let Ok(volume) = crate::formats::nifti::read(file.path()) {
         for k in 0..volume.slices().min(4) {
             let _ = volume.slice(k);
         }

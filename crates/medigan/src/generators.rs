@@ -309,6 +309,10 @@ impl Generators {
             modality,
             spacing,
         };
+        let mut arguments = model.manifest_arguments(request, &plan);
+        if let Some(pack) = request.pack {
+            pack.record(&mut arguments);
+        }
         let header = ManifestHeader {
             tool: concat!("medigan-rs ", env!("CARGO_PKG_VERSION")).to_string(),
             model_id: provenance.model_id.clone(),
@@ -319,7 +323,7 @@ impl Generators {
             shard: request.shard.map(|s| s.to_string()),
             format: format.name().to_string(),
             value_mapping: writer.value_mapping(model.image_range()),
-            arguments: model.manifest_arguments(request, &plan),
+            arguments,
         };
         let target = WriteTarget {
             dir,
@@ -331,6 +335,7 @@ impl Generators {
             provenance,
             digits: index_digits(request.num_samples),
             mode: request.mode,
+            pack: request.pack,
         };
         let indices = plan.indices();
         progress.begin(

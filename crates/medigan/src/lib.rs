@@ -10,6 +10,7 @@
 //! | [`search`] | keyword search and ranking by metric | `model_selector` |
 //! | [`store`] | download, verify, unpack and cache packages | part of `model_executor` |
 //! | [`runtime`] | run a loaded generator (onnxruntime, tract) | `model_executor` |
+//! | [`formats`] | each file format written and read in one module (PNG, NPY, DICOM, NIfTI) | image saving in each package |
 //! | [`evaluate`] | FID, its real-real lower bound and the FID ratio; feature extractors | the paper's `tests/fid.py` |
 //! | [`dataset`] | verify and merge the manifests of sharded runs, root digest | - |
 //! | [`legacy`] | run packages in the original Python format, one environment each | `model_executor` |
@@ -20,15 +21,19 @@
 pub mod bundled;
 pub mod catalog;
 pub mod contribute;
+pub mod convert;
 pub mod dataset;
 pub mod env;
 pub mod error;
 pub mod evaluate;
+pub mod files;
+pub mod formats;
 #[doc(hidden)]
 pub mod fuzz_api;
 pub mod generate;
 mod generators;
 pub mod home;
+mod http;
 pub mod legacy;
 pub mod limits;
 pub mod model;

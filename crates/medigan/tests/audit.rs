@@ -8,7 +8,9 @@
 //! correlation with itself to 0.42) that a noised, shifted copy is no closer to its source
 //! than fresh samples are to theirs; no threshold separates them there.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use medigan::evaluate::audit::gallery::write_gallery;
@@ -23,8 +25,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal};
 
 fn extractor() -> OnnxExtractorSpec {
-    let graph =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/fid/extractor.onnx");
+    let graph = common::fixtures("fid/extractor.onnx");
     OnnxExtractorSpec::resolve(OnnxExtractorConfig {
         graph,
         input_size: None,

@@ -294,3 +294,86 @@ fn cached_upstream_overrides_the_bundled_catalogue() {
     let entry = catalog.resolve("7").unwrap();
     assert_eq!(catalog.sources()[entry.source].kind, SourceKind::Upstream);
 }
+
+#[test]
+fn catalog_update_retries_a_failing_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = Home::new(dir.path());
+    let server = medigan_testkit::TestServer::start();
+    let body = upstream_text();
+    server.route(
+        "GET",
+        "/global.json",
+        medigan_testkit::Route::ok(body.clone()).failing_first(1, 503),
+    );
+    let url = server.url("/global.json");
+    let report = catalog::source::update(&CatalogSettings::default(), &home, Some(&url)).unwrap();
+    assert_eq!(report.models, 23);
+    assert_eq!(server.requests_to("/global.json").len(), 2, "one retry");
+    assert_eq!(std::fs::read_to_string(&report.path).unwrap(), body);
+}
+
+#[test]
+fn catalog_update_gives_up_on_a_missing_file_without_retrying() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = Home::new(dir.path());
+    let server = medigan_testkit::TestServer::start();
+    server.route("GET", "/global.json", medigan_testkit::Route::status(404));
+    let url = server.url("/global.json");
+    let err = catalog::source::update(&CatalogSettings::default(), &home, Some(&url)).unwrap_err();
+    assert!(err.to_string().contains("404"), "{err}");
+    assert_eq!(
+        server.requests_to("/global.json").len(),
+        1,
+        "a 404 is final"
+    );
+    let offline = CatalogSettings {
+        offline: true,
+        ..CatalogSettings::default()
+    };
+    assert!(catalog::source::update(&offline, &home, Some(&url)).is_err());
+    assert_eq!(
+        server.requests_to("/global.json").len(),
+        1,
+        "offline sends nothing"
+    );
+}
+
+/// The field tables of `docs/model-format.md` (between `<!-- fields: PREFIX -->` and
+/// `<!-- end fields -->`) are the format's table; `MEDIGAN_UPDATE_DOCS=1` rewrites them.
+#[test]
+fn docs_list_every_field_of_the_format_and_nothing_else() {
+    use medigan::catalog::schema;
+    let path = common::repo_root().join("docs/model-format.md");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut made = String::new();
+    let mut rest = text.as_str();
+    let mut prefixes = Vec::new();
+    while let Some(start) = rest.find("<!-- fields: ") {
+        let (before, from) = rest.split_at(start);
+        made.push_str(before);
+        let head_end = from.find("-->\n").unwrap() + 4;
+        let prefix = from["<!-- fields: ".len()..head_end - 4].trim().to_string();
+        let end = from.find("<!-- end fields -->").expect("an end marker");
+        made.push_str(&from[..head_end]);
+        made.push_str(&schema::markdown_table(&prefix));
+        rest = &from[end..];
+        prefixes.push(prefix);
+    }
+    made.push_str(rest);
+    for f in schema::FIELDS.iter().filter(|f| f.path.contains('.')) {
+        assert!(
+            prefixes.iter().any(|p| f.path.starts_with(p.as_str())),
+            "no table shows {}",
+            f.path
+        );
+    }
+    if std::env::var_os("MEDIGAN_UPDATE_DOCS").is_some() {
+        std::fs::write(&path, &made).unwrap();
+        return;
+    }
+    assert!(
+        made == text,
+        "docs/model-format.md's field tables differ from catalog/schema.rs; run with MEDIGAN_UPDATE_DOCS=1"
+    );
+}

@@ -1,13 +1,20 @@
 //! The contribution pieces that need no network: the reproducible zip and the package checks.
 
-use std::io::Read;
-use std::path::PathBuf;
+mod common;
 
-use medigan::contribute::{METADATA_FILE, Package, PackageKind, pack_dir};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use medigan::contribute::{
+    ContributeRequest, METADATA_FILE, Package, PackageKind, Token, contribute, pack_dir,
+};
+use medigan::home::Home;
+use medigan::progress::NoProgress;
+use medigan::{Generators, Settings};
 use sha2::{Digest, Sha256};
 
 fn fixture() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/dcgan")
+    common::fixture_dir("dcgan")
 }
 
 #[test]
@@ -40,9 +47,9 @@ fn packing_twice_gives_the_same_bytes_and_the_right_hash() {
     }
 }
 
-#[test]
-fn a_legacy_package_is_checked_statically() {
-    let dir = tempfile::tempdir().unwrap();
+/// A legacy package `00100_OLD_GAN` in `dir`: complete but for a `generate` function in
+/// `__init__.py` and its weights file.
+fn incomplete_legacy_package(dir: &Path) {
     let entry = serde_json::json!({"00100_OLD_GAN": {
         "execution": {"package_name": "x", "package_link": ".", "model_name": "weights",
             "extension": ".pt", "image_size": [64, 64], "dependencies": ["torch"],
@@ -50,10 +57,27 @@ fn a_legacy_package_is_checked_statically() {
         "selection": {"performance": {}, "organ": ["lung"], "modality": ["CT"], "license": "MIT"},
         "description": {"title": "Old GAN", "comment": "A GAN.", "authors": [{"name": "Doe, J"}]}
     }});
-    std::fs::write(dir.path().join("medigan.json"), entry.to_string()).unwrap();
-    std::fs::write(dir.path().join("README.md"), "card").unwrap();
-    std::fs::write(dir.path().join("LICENSE"), "MIT").unwrap();
-    std::fs::write(dir.path().join("__init__.py"), "def sample(n):\n    pass\n").unwrap();
+    std::fs::write(dir.join("medigan.json"), entry.to_string()).unwrap();
+    std::fs::write(dir.join("README.md"), "card").unwrap();
+    std::fs::write(dir.join("LICENSE"), "MIT").unwrap();
+    std::fs::write(dir.join("__init__.py"), "def sample(n):\n    pass\n").unwrap();
+}
+
+/// The same package, complete.
+fn legacy_package(dir: &Path) {
+    incomplete_legacy_package(dir);
+    std::fs::write(
+        dir.join("__init__.py"),
+        "import torch\n\ndef generate(model_file, num_samples):\n    pass\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("weights.pt"), b"\0").unwrap();
+}
+
+#[test]
+fn a_legacy_package_is_checked_statically() {
+    let dir = tempfile::tempdir().unwrap();
+    incomplete_legacy_package(dir.path());
     let package = Package::open(dir.path()).unwrap();
     assert_eq!(package.kind, PackageKind::Legacy);
     let problems = package.problems("00100_OLD_GAN");
@@ -70,14 +94,45 @@ fn a_legacy_package_is_checked_statically() {
         "{problems:?}"
     );
 
-    std::fs::write(
-        dir.path().join("__init__.py"),
-        "import torch\n\ndef generate(model_file, num_samples):\n    pass\n",
-    )
-    .unwrap();
-    std::fs::write(dir.path().join("weights.pt"), b"\0").unwrap();
+    legacy_package(dir.path());
     assert_eq!(
         Package::open(dir.path()).unwrap().problems("00100_OLD_GAN"),
         Vec::<String>::new()
     );
+}
+
+#[test]
+fn offline_contribute_sends_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let package = dir.path().join("pkg");
+    std::fs::create_dir(&package).unwrap();
+    legacy_package(&package);
+    let server = medigan_testkit::TestServer::start();
+    let mut settings = Settings {
+        home: Home::new(dir.path().join("home")),
+        ..Settings::from_env()
+    };
+    settings.catalog.offline = true;
+    let request = ContributeRequest {
+        dir: package,
+        id: "00100_OLD_GAN".into(),
+        zip_path: dir.path().join("out/00100_OLD_GAN.zip"),
+        dry_run: false,
+        publish: false,
+        zenodo_url: server.url(""),
+        zenodo_token: Token::new("zenodo-secret"),
+        open_issue: true,
+        github_api: server.url("/gh"),
+        catalog_repo: "owner/catalog".into(),
+        github_token: Token::new("github-secret"),
+    };
+    let err = contribute(
+        &Generators::new(settings),
+        &request,
+        &mut |_| None,
+        &NoProgress,
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("offline"), "{err}");
+    assert!(server.requests().is_empty(), "{:?}", server.requests());
 }

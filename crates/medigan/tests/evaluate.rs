@@ -4,27 +4,27 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use medigan::evaluate::images::{ReadOptions, list_images, parse_npy, read_image};
+use medigan::evaluate::images::{ReadOptions, list_images, read_image};
 use medigan::evaluate::preprocess::prepare;
 use medigan::evaluate::ratio::round;
 use medigan::evaluate::{
     EvaluateOptions, FeatureOptions, ImageSet, InputNormalization, OnnxExtractorConfig,
     OnnxExtractorSpec, evaluate_sets, extract_features, fid_ratio, frechet_distance_of_features,
 };
+use medigan::formats::npy::decode as parse_npy;
 use medigan::progress::NoProgress;
 use medigan::runtime::{BackendKind, find_onnxruntime};
 use ndarray::{Array2, ArrayD, Axis, Ix2};
 use serde_json::Value;
 
 fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/fid")
+    common::fixtures("fid")
 }
 
 fn reference() -> Value {
-    let text = std::fs::read_to_string(fixtures().join("reference.json")).unwrap();
-    serde_json::from_str(&text).unwrap()
+    common::reference_json("fid")
 }
 
 fn npy(relative: &str) -> ArrayD<f32> {

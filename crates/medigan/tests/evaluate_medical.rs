@@ -2,34 +2,22 @@
 //! writes reads back as the same images as its PNG output (within the PNG's 8-bit step), and a
 //! volume gives one image per slice.
 
-use std::path::{Path, PathBuf};
+mod common;
 
-use medigan::catalog::CatalogSettings;
+use std::path::Path;
+
+use medigan::Generators;
 use medigan::evaluate::ImageSet;
 use medigan::evaluate::images::ReadOptions;
 use medigan::generate::GenerateRequest;
-use medigan::home::Home;
 use medigan::output::Format;
 use medigan::progress::NoProgress;
 use medigan::runtime::BackendKind;
-use medigan::{Generators, Settings};
 use ndarray::{Array3, s};
 
 fn generators(case: &str, home: &Path) -> Generators {
-    let catalog = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/fixtures")
-        .join(case)
-        .join("medigan.json");
-    assert!(catalog.is_file(), "missing fixture {}", catalog.display());
-    Generators::new(Settings {
-        home: Home::new(home),
-        catalog: CatalogSettings {
-            explicit: vec![catalog.display().to_string()],
-            offline: true,
-            ..Default::default()
-        },
-        backend: Some(BackendKind::Tract),
-    })
+    let catalog = common::fixture_dir(case).join("medigan.json");
+    common::offline_generators(home, &catalog, BackendKind::Tract)
 }
 
 fn request(n: u64) -> GenerateRequest {

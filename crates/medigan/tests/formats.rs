@@ -4,80 +4,34 @@
 //! crate here, and with pydicom, nibabel, Pillow and `dciodvfy` when they are installed (CI
 //! installs the Python packages; each such check prints why it is skipped where they are not).
 
+mod common;
+
+use common::{Fixture, fixture_dir};
+
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use dicom_dictionary_std::{tags, uids};
 use dicom_object::{DefaultDicomObject, open_file};
-use medigan::catalog::CatalogSettings;
 use medigan::generate::{GenerateRequest, Shard};
-use medigan::home::Home;
 use medigan::output::{Format, is_valid_uid};
 use medigan::progress::NoProgress;
 use medigan::runtime::BackendKind;
 use medigan::sample::Sample;
-use medigan::{Generators, Settings};
 use ndarray::ArrayD;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use tempfile::TempDir;
 
 const DCGAN: &str = "90001_FIXTURE_DCGAN";
-const IMAGE_MASK: &str = "90003_FIXTURE_IMAGE_MASK";
-const VOLUME3D: &str = "90005_FIXTURE_VOLUME3D";
-const RGB: &str = "90006_FIXTURE_RGB";
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------------------------
 
-fn fixture_dir(case: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/fixtures")
-        .join(case);
-    assert!(
-        dir.join("medigan.json").is_file(),
-        "missing fixture {}: write it with `python3 scripts/make_fixtures.py`",
-        dir.display()
-    );
-    dir
-}
-
-/// A facade over one fixture package (its `medigan.json` at `catalog`), with its own home.
-struct Fixture {
-    id: &'static str,
-    gens: Generators,
-    _home: TempDir,
-}
-
-fn fixture_at(id: &'static str, catalog: &Path) -> Fixture {
-    let home = TempDir::new().expect("temporary home");
-    let gens = Generators::new(Settings {
-        home: Home::new(home.path()),
-        catalog: CatalogSettings {
-            explicit: vec![catalog.display().to_string()],
-            offline: true,
-            ..Default::default()
-        },
-        backend: Some(BackendKind::Tract),
-    });
-    Fixture {
-        id,
-        gens,
-        _home: home,
-    }
-}
-
 fn fixture(case: &str) -> Fixture {
-    let id = match case {
-        "dcgan" => DCGAN,
-        "image_mask" => IMAGE_MASK,
-        "volume3d" => VOLUME3D,
-        "rgb" => RGB,
-        other => panic!("no fixture `{other}`"),
-    };
-    fixture_at(id, &fixture_dir(case).join("medigan.json"))
+    Fixture::of(case, BackendKind::Tract)
 }
 
 /// A copy of a fixture whose image output declares `spacing` (mm), in `tmp`.
@@ -94,8 +48,7 @@ fn fixture_with_spacing(case: &str, spacing: Value, tmp: &Path) -> Fixture {
     let entry = json.as_object_mut().unwrap().values_mut().next().unwrap();
     entry["execution"]["onnx"]["outputs"][0]["spacing"] = spacing;
     std::fs::write(&json_path, serde_json::to_vec_pretty(&json).unwrap()).unwrap();
-    let id = fixture(case).id;
-    fixture_at(id, &json_path)
+    Fixture::at(common::fixture_id(case), &json_path, BackendKind::Tract)
 }
 
 impl Fixture {
@@ -520,7 +473,8 @@ fn dicom_masks_and_rgb_images() {
         .unwrap()
         .indexed_iter()
     {
-        let expected = (f64::from(*value) * 255.0).round().clamp(0.0, 255.0) as u8;
+        // The model's range mapped onto 0..255 as in PNG (computed in f32, as PNG is).
+        let expected = (*value * 255.0).round().clamp(0.0, 255.0) as u8;
         assert_eq!(bytes[(y * 32 + x) * 3 + c], expected);
     }
 }

@@ -5,85 +5,37 @@
 //! Every facade reads one fixture's one-entry catalogue, whose package link `.` is the fixture
 //! directory itself, with a fresh medigan home in a temporary directory.
 
+mod common;
+
+use common::Fixture;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use medigan::catalog::{CatalogSettings, Distribution};
+use medigan::Error;
+use medigan::catalog::Distribution;
 use medigan::generate::{
     self, GenerateError, GenerateRequest, Generator, RunSummary, SampleRequest, Shard, WriteTarget,
 };
-use medigan::home::Home;
 use medigan::output::{
     Encoding, Format, ManifestHeader, NpyWriter, OutputError, Provenance, SampleWriter,
 };
 use medigan::progress::NoProgress;
 use medigan::runtime::{BackendKind, NamedTensor, SessionOptions, find_onnxruntime, open_session};
 use medigan::sample::{Sample, SampleRng, sample_seed};
-use medigan::{Error, Generators, Settings};
 use ndarray::{ArrayD, IxDyn};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use tempfile::TempDir;
 
 const DCGAN: &str = "90001_FIXTURE_DCGAN";
-const CONDITIONAL: &str = "90002_FIXTURE_CONDITIONAL";
 const IMAGE_MASK: &str = "90003_FIXTURE_IMAGE_MASK";
-const IMAGE_TO_IMAGE: &str = "90004_FIXTURE_IMAGE_TO_IMAGE";
-const VOLUME3D: &str = "90005_FIXTURE_VOLUME3D";
-const RGB: &str = "90006_FIXTURE_RGB";
-
-/// A facade over one fixture package, with its own temporary home.
-struct Fixture {
-    id: &'static str,
-    gens: Generators,
-    _home: TempDir,
-}
-
-fn fixture_dir(case: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/fixtures")
-        .join(case);
-    assert!(
-        dir.join("medigan.json").is_file(),
-        "missing fixture {}: write it with `python3 scripts/make_fixtures.py`",
-        dir.display()
-    );
-    dir
-}
-
-fn fixture_with(case: &str, backend: BackendKind) -> Fixture {
-    let id = match case {
-        "dcgan" => DCGAN,
-        "conditional" => CONDITIONAL,
-        "image_mask" => IMAGE_MASK,
-        "image_to_image" => IMAGE_TO_IMAGE,
-        "volume3d" => VOLUME3D,
-        "rgb" => RGB,
-        other => panic!("no fixture `{other}`"),
-    };
-    let home = TempDir::new().expect("temporary home");
-    let catalog = fixture_dir(case).join("medigan.json");
-    let gens = Generators::new(Settings {
-        home: Home::new(home.path()),
-        catalog: CatalogSettings {
-            explicit: vec![catalog.display().to_string()],
-            offline: true,
-            ..Default::default()
-        },
-        backend: Some(backend),
-    });
-    Fixture {
-        id,
-        gens,
-        _home: home,
-    }
-}
 
 fn fixture(case: &str) -> Fixture {
-    fixture_with(case, BackendKind::Tract)
+    Fixture::of(case, BackendKind::Tract)
 }
 
 impl Fixture {
@@ -237,7 +189,7 @@ fn same_seed_gives_identical_files_across_batch_sizes_and_thread_counts() {
         ),
     }
     for (case, format, backend) in runs {
-        let fx = fixture_with(case, backend);
+        let fx = Fixture::of(case, backend);
         let tmp = TempDir::new().unwrap();
         let mut reference: Option<BTreeMap<String, Vec<u8>>> = None;
         // (32, 2) is one batch on one worker with two threads inside the session.
@@ -1023,18 +975,7 @@ fn fake_run(
             }
             Ok(Box::new(FakeGenerator { failure }))
         };
-        let make_batch = |b: usize| -> Vec<SampleRequest> {
-            let start = (b * batch_size) as u64;
-            (start..(start + batch_size as u64).min(30))
-                .map(|index| SampleRequest {
-                    index,
-                    seed: sample_seed(1, index),
-                    class: None,
-                    input: None,
-                    latent: None,
-                })
-                .collect()
-        };
+        let make_batch = |b: usize| common::batch_requests(0..30, batch_size, b, 1);
         let target = WriteTarget {
             dir: &dir,
             writer: writer.as_ref(),
@@ -1045,6 +986,7 @@ fn fake_run(
             provenance: Provenance::default(),
             digits: 5,
             mode: generate::RunMode::Fresh,
+            pack: None,
         };
         let batches = 30usize.div_ceil(batch_size);
         let result = generate::write_run(
@@ -1162,8 +1104,8 @@ fn ort_and_tract_produce_the_same_samples() {
     }
     for case in ["dcgan", "conditional", "image_mask", "rgb", "volume3d"] {
         let req = request(6, 2, 4, 1);
-        let tract = fixture_with(case, BackendKind::Tract).samples(&req);
-        let ort = fixture_with(case, BackendKind::Ort).samples(&req);
+        let tract = Fixture::of(case, BackendKind::Tract).samples(&req);
+        let ort = Fixture::of(case, BackendKind::Ort).samples(&req);
         assert_eq!(tract.len(), ort.len());
         for (t, o) in tract.iter().zip(&ort) {
             assert_eq!((t.index, t.seed, &t.label), (o.index, o.seed, &o.label));

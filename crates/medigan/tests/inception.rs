@@ -15,9 +15,7 @@ use ndarray::{Array2, Array4, Axis, s};
 use ndarray_npy::read_npy;
 
 fn fixture(name: &str) -> PathBuf {
-    common::repo_root()
-        .join("tests/fixtures/inception")
-        .join(name)
+    common::fixtures("inception").join(name)
 }
 
 /// Runs `scripts/inception_reference.py` into `dir`, or returns `false` after printing why not.

@@ -2,24 +2,25 @@
 //! the committed feature fixtures of `scripts/make_metric_fixtures.py`, and the values a set
 //! must get against itself; repeats and their intervals.
 
-use std::path::{Path, PathBuf};
+mod common;
 
-use medigan::evaluate::images::parse_npy;
+use std::path::PathBuf;
+
 use medigan::evaluate::kid::{KidOptions, kid_of_subsets};
 use medigan::evaluate::metrics::evaluate_features;
 use medigan::evaluate::{
     EvaluateOptions, MetricOptions, MetricSet, Provenance, kid, prdc, split_repeats,
 };
+use medigan::formats::npy::decode as parse_npy;
 use ndarray::{Array2, Ix2, s};
 use serde_json::Value;
 
 fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/metrics")
+    common::fixtures("metrics")
 }
 
 fn reference() -> Value {
-    let text = std::fs::read_to_string(fixtures().join("reference.json")).unwrap();
-    serde_json::from_str(&text).unwrap()
+    common::reference_json("metrics")
 }
 
 fn features(name: &str) -> Array2<f32> {

@@ -289,3 +289,82 @@ fn defect_05_samples_that_cannot_fit_in_memory_are_refused_up_front() {
     );
     assert!(error.hint().unwrap().contains("save_images=True"));
 }
+
+/// The largest single allocation made on this thread since the last [`largest_allocation`]
+/// reset, so a test can check that a reader's memory is bounded by its input.
+mod allocations {
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::cell::Cell;
+
+    pub struct Tracking;
+
+    thread_local! {
+        static LARGEST: Cell<usize> = const { Cell::new(0) };
+    }
+
+    // SAFETY: every call is passed to the system allocator unchanged.
+    unsafe impl GlobalAlloc for Tracking {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            note(layout.size());
+            unsafe { System.alloc(layout) }
+        }
+        unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+            note(layout.size());
+            unsafe { System.alloc_zeroed(layout) }
+        }
+        unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+            note(new_size);
+            unsafe { System.realloc(ptr, layout, new_size) }
+        }
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+            unsafe { System.dealloc(ptr, layout) }
+        }
+    }
+
+    fn note(size: usize) {
+        let _ = LARGEST.try_with(|largest| largest.set(largest.get().max(size)));
+    }
+
+    /// The largest allocation of this thread so far, and a reset to zero.
+    pub fn take_largest() -> usize {
+        LARGEST.with(|largest| largest.replace(0))
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: allocations::Tracking = allocations::Tracking;
+
+/// The fuzz finding `fid_images/oom-e799ae3c...`: a DICOM file `medigan generate --format dicom`
+/// wrote, with bit flips, made the fid reader allocate past 2 GiB (dicom-rs reserves the length
+/// an element declares). It is refused before dicom-rs sees it, naming the element, and no
+/// allocation is larger than a few times the file.
+#[test]
+fn fuzz_fid_images_oom_e799ae3c_a_corrupted_dicom_length_is_refused_with_bounded_memory() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/regressions/fid_images_oom_e799ae3c.dcm");
+    let size = std::fs::metadata(&path).unwrap().len() as usize;
+    allocations::take_largest();
+    let err = medigan::formats::dicom::read(&path).unwrap_err();
+    let largest = allocations::take_largest();
+    // The flipped bits turned an element header into tag (0000,0000) with a 2.9 GB length.
+    assert!(
+        err.contains("element (0000,0000) declares a length of 2956307958 bytes"),
+        "{err}"
+    );
+    assert!(
+        largest <= 4 * size + (1 << 16),
+        "largest allocation {largest} bytes for a file of {size}"
+    );
+    // What `medigan fid` sees: the image error names the file.
+    let folder = tempfile::tempdir().unwrap();
+    std::fs::copy(&path, folder.path().join("x.dcm")).unwrap();
+    let read = medigan::evaluate::images::read_image(
+        &folder.path().join("x.dcm"),
+        &medigan::evaluate::ReadOptions::default(),
+    );
+    assert!(read.unwrap_err().to_string().contains("x.dcm"));
+    // The fuzz entry point returns (no abort) on the whole finding.
+    let finding = std::fs::read(&path).unwrap();
+    medigan::fuzz_api::dicom(&finding);
+    assert!(allocations::take_largest() <= 4 * size + (1 << 16));
+}

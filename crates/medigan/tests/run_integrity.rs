@@ -6,6 +6,8 @@
 //! The runs here use a fake generator (sample `i` is a 4x4 array of `i / 100 + offset`), so
 //! they are fast and can be held at a gate while another run tries the same folder.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::ops::Range;
 use std::path::Path;
@@ -19,7 +21,7 @@ use medigan::generate::{
 };
 use medigan::output::{ManifestHeader, NpyWriter, Provenance, manifest_name};
 use medigan::progress::{NoProgress, Progress};
-use medigan::sample::{Sample, sample_seed};
+use medigan::sample::Sample;
 use ndarray::{ArrayD, IxDyn};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -150,18 +152,8 @@ impl FakeRun {
                 Ok(Box::new(FakeGenerator { run: run.clone() }))
             };
             let indices = run.indices();
-            let make_batch = |b: usize| -> Vec<SampleRequest> {
-                let start = indices.start + (b * run.batch_size) as u64;
-                (start..(start + run.batch_size as u64).min(indices.end))
-                    .map(|index| SampleRequest {
-                        index,
-                        seed: sample_seed(1, index),
-                        class: None,
-                        input: None,
-                        latent: None,
-                    })
-                    .collect()
-            };
+            let make_batch =
+                |b: usize| common::batch_requests(indices.clone(), run.batch_size, b, 1);
             let writer = NpyWriter;
             let target = WriteTarget {
                 dir: &dir,
@@ -173,6 +165,7 @@ impl FakeRun {
                 provenance: Provenance::default(),
                 digits: 5,
                 mode: run.mode,
+                pack: None,
             };
             let batches = (indices.end - indices.start).div_ceil(run.batch_size as u64) as usize;
             let result = generate::write_run(

@@ -4,6 +4,8 @@
 //!
 //! The fixtures are written by `python3 scripts/make_fixtures.py`.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
 use medigan::catalog::{ClassEncoding, InputKind, InputSpec, OnnxSpec};
@@ -26,7 +28,7 @@ struct Fixture {
 }
 
 fn fixtures_dir() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures");
+    let dir = common::fixtures("");
     assert!(
         dir.is_dir(),
         "missing {}: write the ONNX fixtures with `python3 scripts/make_fixtures.py` (needs numpy, onnx, onnxruntime)",

@@ -36,6 +36,15 @@ fn store(home: &Path) -> Store {
     Store::with_config(Home::new(home), false, fast_config())
 }
 
+/// A store whose unpacking is capped by `unzip`.
+fn store_with_unzip(home: &Path, unzip: UnzipLimits) -> Store {
+    let config = StoreConfig {
+        unzip,
+        ..fast_config()
+    };
+    Store::with_config(Home::new(home), false, config)
+}
+
 fn offline_store(home: &Path) -> Store {
     Store::with_config(Home::new(home), true, fast_config())
 }
@@ -484,14 +493,13 @@ fn ratio_bomb_is_rejected() {
 fn total_uncompressed_size_is_capped() {
     let home = tempfile::tempdir().unwrap();
     let bytes = zip_of(&[("a.bin", &[1u8; 600]), ("b.bin", &[2u8; 600])]);
-    let config = StoreConfig {
-        unzip: UnzipLimits {
+    let store = store_with_unzip(
+        home.path(),
+        UnzipLimits {
             max_total_bytes: 1000,
             ..UnzipLimits::default()
         },
-        ..fast_config()
-    };
-    let store = Store::with_config(Home::new(home.path()), false, config);
+    );
 
     let result = store.install_bytes(LABEL, &bytes, None);
 
@@ -509,14 +517,13 @@ fn total_uncompressed_size_is_capped() {
 fn entry_count_is_capped() {
     let home = tempfile::tempdir().unwrap();
     let bytes = zip_of(&[("a", b"1"), ("b", b"2"), ("c", b"3")]);
-    let config = StoreConfig {
-        unzip: UnzipLimits {
+    let store = store_with_unzip(
+        home.path(),
+        UnzipLimits {
             max_entries: 2,
             ..UnzipLimits::default()
         },
-        ..fast_config()
-    };
-    let store = Store::with_config(Home::new(home.path()), false, config);
+    );
 
     let result = store.install_bytes(LABEL, &bytes, None);
 

@@ -576,7 +576,7 @@ class Generators:
             persistent_workers=persistent_workers,
         )
 
-    # ------------------------------------------------------------------ not yet available
+    # ------------------------------------------------------------------ visualiser, model test, contribution
 
     def visualize(
         self,
@@ -641,8 +641,7 @@ class Generators:
         native.set_install_dependencies(bool(install_dependencies))
         report = native.test_model(_model_id(model_id))
         if report["verdict"] != "pass":
-            failed = next((c for c in report["checks"] if not c["passed"]), None)
-            reason = f"{failed['name']}: {failed['detail']}" if failed else report["verdict"]
+            reason = report["reason"] or report["verdict"]
             raise MediganError(f"{report['model_id']}: model test {report['verdict']}: {reason}")
         return report
 

@@ -5,10 +5,12 @@ use std::process::ExitCode;
 
 use anyhow::bail;
 use medigan::Generators;
-use medigan::generate::{GenerateError, GenerateRequest, RunMode, Shard, shard_from_environment};
+use medigan::generate::{
+    GenerateError, GenerateRequest, Pack, RunMode, Shard, shard_from_environment,
+};
 use serde_json::json;
 
-use crate::cli::{GenerateArgs, ShardArg};
+use crate::cli::{GenerateArgs, PackKind, ShardArg};
 use crate::progress::Bar;
 use crate::render;
 use crate::settings::Output;
@@ -109,6 +111,9 @@ fn request(args: &GenerateArgs, out: Output) -> anyhow::Result<GenerateRequest> 
         threads: args.threads,
         options: options(&args.options)?,
         mode: run_mode(args),
+        pack: args.pack.map(|PackKind::Tar| Pack {
+            samples_per_tar: args.samples_per_shard,
+        }),
     })
 }
 

@@ -4,6 +4,7 @@ mod audit;
 mod cache;
 mod catalog;
 mod contribute;
+mod convert;
 mod dataset;
 mod env;
 mod evaluate;
@@ -50,6 +51,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::InitModel(args) => init_model::run(&args, out),
         Command::Contribute(args) => contribute::run(&generators, &args, out),
         Command::Env => env::run(&generators, out),
+        Command::Convert(args) => convert::run(&generators, &args, out),
     }
 }
 

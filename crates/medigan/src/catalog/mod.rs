@@ -3,12 +3,14 @@
 //!
 //! A catalogue is medigan's `global.json`: an object mapping model ids to entries with the parts
 //! `execution`, `selection` and `description` ([`ModelMetadata`]). Several [sources](source)
-//! merge into one [`Catalog`] by model id.
+//! merge into one [`Catalog`] by model id. The entry format's fields are listed once, in
+//! [`schema::FIELDS`].
 
 pub mod field;
 mod id;
 pub mod metadata;
 pub mod onnx;
+pub mod schema;
 pub mod source;
 pub mod validate;
 

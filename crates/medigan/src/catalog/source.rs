@@ -11,13 +11,13 @@
 //! replace both: only they are read, merged in the order given.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::{Catalog, CatalogError, parse_catalog, parse_remote_catalog};
 use crate::home::Home;
+use crate::http::{Http, HttpConfig};
 
 /// The upstream catalogue: medigan's `config/global.json` on GitHub.
 pub const DEFAULT_UPSTREAM_URL: &str =
@@ -250,7 +250,7 @@ pub fn update(
             reason: "offline mode is on; `catalog update` needs the network".into(),
         });
     }
-    let text = fetch_text(url)?;
+    let text = fetch_text(url, settings.offline)?;
     let (entries, _) = parse_remote_catalog(&text, url)?;
     let path = upstream_cache_path(home);
     write_atomically(&path, text.as_bytes())?;
@@ -285,7 +285,7 @@ fn read_explicit(
             }),
         };
     }
-    let text = fetch_text(location)?;
+    let text = fetch_text(location, offline)?;
     parse_remote_catalog(&text, location)?;
     write_atomically(&cached, text.as_bytes())?;
     Ok((info, text))
@@ -313,7 +313,7 @@ fn read_file(path: &Path) -> Result<String, CatalogError> {
     })
 }
 
-/// Writes `bytes` to `path` through a temporary file in the same directory and a rename.
+/// Writes `bytes` to `path` ([`crate::files::write_atomically`]), creating its folder.
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), CatalogError> {
     let io_error = |cause| CatalogError::Io {
         action: "write",
@@ -322,61 +322,26 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), CatalogError> {
     };
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(io_error)?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io_error)?;
-    std::io::Write::write_all(&mut tmp, bytes).map_err(io_error)?;
-    tmp.persist(path).map_err(|e| io_error(e.error))?;
-    Ok(())
+    crate::files::write_atomically(path, bytes).map_err(io_error)
 }
 
-fn fetch_text(url: &str) -> Result<String, CatalogError> {
+/// `GET url` through the one HTTP client (`crate::http`): retried on timeouts, 5xx and cut
+/// connections, at most [`MAX_CATALOG_BYTES`] of UTF-8 text.
+fn fetch_text(url: &str, offline: bool) -> Result<String, CatalogError> {
     let failed = |reason: String| CatalogError::Download {
         url: url.to_string(),
         reason,
     };
-    let client = reqwest::blocking::Client::builder()
-        .connect_timeout(Duration::from_secs(10))
-        .timeout(Duration::from_secs(60))
-        .user_agent(concat!("medigan-rs/", env!("CARGO_PKG_VERSION")))
-        .build()
+    let bytes = Http::new(HttpConfig::default(), offline)
+        .get_limited(url, MAX_CATALOG_BYTES)
         .map_err(|e| failed(e.to_string()))?;
-    let response = client
-        .get(url)
-        .send()
-        .map_err(|e| failed(error_chain(&e)))?;
-    let status = response.status();
-    if !status.is_success() {
-        return Err(failed(format!("the server answered {status}")));
-    }
-    if response.content_length().unwrap_or(0) > MAX_CATALOG_BYTES {
-        return Err(failed(format!("larger than {MAX_CATALOG_BYTES} bytes")));
-    }
-    // The length header may be absent or wrong: read one byte past the limit at most.
-    let mut bytes = Vec::new();
-    std::io::Read::read_to_end(
-        &mut std::io::Read::take(response, MAX_CATALOG_BYTES + 1),
-        &mut bytes,
-    )
-    .map_err(|e| failed(error_chain(&e)))?;
-    if bytes.len() as u64 > MAX_CATALOG_BYTES {
-        return Err(failed(format!("larger than {MAX_CATALOG_BYTES} bytes")));
-    }
     String::from_utf8(bytes).map_err(|_| failed("the response is not UTF-8 text".into()))
-}
-
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn the_snapshot_is_the_file_its_provenance_names() {

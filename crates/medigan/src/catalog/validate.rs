@@ -9,6 +9,7 @@ use serde::de::{Deserializer as _, IgnoredAny, MapAccess, Visitor};
 use serde_json::{Map, Value};
 
 use super::onnx::{MAX_DECLARED_VALUES, MIN_TRUNCATION, graph_path_problem};
+use super::schema::{self, FieldType, Need};
 
 /// How bad a problem is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -151,7 +152,11 @@ pub fn validate_entry(id: &str, entry: &Value) -> Vec<Problem> {
         check.selection(selection);
     }
     if let Some(description) = check.required_object(entry, "", "description") {
-        check.required_string(description, "description", "title");
+        for key in schema_keys("description", |f| {
+            f.need == Need::Catalogue && f.ty == FieldType::String
+        }) {
+            check.required_string(description, "description", key);
+        }
     }
     check.problems
 }
@@ -162,19 +167,15 @@ struct Checker<'a> {
     problems: Vec<Problem>,
 }
 
-const STRING_LIST_FIELDS: &[&str] = &[
-    "use_cases",
-    "organ",
-    "modality",
-    "vendors",
-    "centres",
-    "function",
-    "condition",
-    "dataset",
-    "augmentations",
-    "generates",
-    "tags",
-];
+/// The keys below `parent` in the format's table ([`schema::FIELDS`]) that `keep` selects.
+fn schema_keys(
+    parent: &str,
+    keep: impl Fn(&schema::Field) -> bool,
+) -> impl Iterator<Item = &'static str> {
+    schema::children(parent)
+        .filter(move |f| keep(f))
+        .map(|f| f.path.rsplit_once('.').map_or(f.path, |(_, key)| key))
+}
 
 impl Checker<'_> {
     fn report(&mut self, path: String, message: String, severity: Severity) {
@@ -286,7 +287,9 @@ impl Checker<'_> {
 
     fn execution(&mut self, execution: &Map<String, Value>) {
         let at = "execution";
-        for key in ["package_name", "package_link", "model_name", "extension"] {
+        for key in schema_keys(at, |f| {
+            f.need == Need::Catalogue && f.ty == FieldType::String
+        }) {
             self.required_string(execution, at, key);
         }
         if let Some(size) = self.required(execution, at, "image_size", "a list of sizes") {
@@ -580,12 +583,12 @@ impl Checker<'_> {
                 self.metric(value, &format!("selection.performance.{key}"));
             }
         }
-        for key in STRING_LIST_FIELDS {
-            if let Some(value) = selection.get(*key).filter(|v| !v.is_null()) {
+        for key in schema_keys("selection", |f| f.ty == FieldType::StringList) {
+            if let Some(value) = selection.get(key).filter(|v| !v.is_null()) {
                 self.string_list(value, &join("selection", key));
             }
         }
-        for key in ["height", "width", "depth"] {
+        for key in schema_keys("selection", |f| f.ty == FieldType::Number) {
             if let Some(value) = selection.get(key).filter(|v| !v.is_null())
                 && !value.is_number()
             {

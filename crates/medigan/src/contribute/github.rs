@@ -11,15 +11,16 @@ pub const GITHUB_API_URL: &str = "https://api.github.com";
 /// The repository whose catalogue (`config/global.json`) lists the models.
 pub const CATALOG_REPO: &str = "RichardObi/medigan";
 
-/// Opens an issue on `repo` (`owner/name`) and returns its page.
+/// Opens an issue on `repo` (`owner/name`) and returns its page; refused when `offline`.
 pub(crate) fn open_issue(
+    offline: bool,
     api: &str,
     repo: &str,
     token: &Token,
     title: &str,
     body: &str,
 ) -> Result<String, Failure> {
-    let client = http::client().map_err(|message| Failure {
+    let client = http::client(api, offline).map_err(|message| Failure {
         status: None,
         message,
     })?;

@@ -1,10 +1,13 @@
-//! The HTTP pieces shared by the Zenodo and GitHub clients: a token that never prints, a
-//! blocking client with timeouts, and a failed request in words.
+//! The HTTP pieces shared by the Zenodo and GitHub clients: a token that never prints, the
+//! library's one client (`crate::http`: user agent, offline rule) with upload-sized timeouts,
+//! and a failed request in words. Requests are sent once: they change state at the service.
 
 use std::fmt;
 use std::time::Duration;
 
 use reqwest::blocking::{Client, RequestBuilder};
+
+use crate::http::{Http, HttpConfig};
 
 /// Longest wait for a connection.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -58,12 +61,16 @@ impl Failure {
     }
 }
 
-pub(crate) fn client() -> Result<Client, String> {
-    Client::builder()
-        .connect_timeout(CONNECT_TIMEOUT)
-        .timeout(REQUEST_TIMEOUT)
-        .user_agent(concat!("medigan-rs/", env!("CARGO_PKG_VERSION")))
-        .build()
+/// A client for the service at `base`; refused when `offline`.
+pub(crate) fn client(base: &str, offline: bool) -> Result<Client, String> {
+    let config = HttpConfig {
+        connect_timeout: CONNECT_TIMEOUT,
+        read_timeout: REQUEST_TIMEOUT,
+        ..HttpConfig::default()
+    };
+    Http::new(config, offline)
+        .client(base)
+        .cloned()
         .map_err(|e| e.to_string())
 }
 
@@ -110,11 +117,5 @@ fn without_url(error: &reqwest::Error) -> String {
     } else {
         "request failed"
     };
-    let mut text = format!("{kind}: {error}");
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        text.push_str(&format!(": {cause}"));
-        source = cause.source();
-    }
-    text
+    format!("{kind}: {}", crate::http::error_chain(error))
 }

@@ -463,4 +463,23 @@ mod tests {
             json!([{"name": "Doe, Jane", "affiliation": "Uni A"}, {"name": "Roe, Rick", "affiliation": ""}])
         );
     }
+
+    #[test]
+    fn the_required_fields_are_the_formats_contribute_fields() {
+        use crate::catalog::schema::{self, FieldType, Need};
+        let asked: Vec<&str> = REQUIRED_FIELDS.iter().map(|f| f.path).collect();
+        for f in schema::FIELDS.iter().filter(|f| f.need == Need::Contribute) {
+            assert!(asked.contains(&f.path), "{} is not asked for", f.path);
+        }
+        for required in REQUIRED_FIELDS {
+            let f = schema::get(required.path).expect("a field of the format");
+            assert_ne!(f.need, Need::Optional, "{}", f.path);
+            let ty = match required.kind {
+                FieldKind::Text => FieldType::String,
+                FieldKind::List => FieldType::StringList,
+                FieldKind::Authors => FieldType::ObjectList,
+            };
+            assert_eq!(f.ty, ty, "{}", f.path);
+        }
+    }
 }

@@ -8,6 +8,7 @@ use serde_json::json;
 
 use super::error::ContributeError;
 use super::package_check::{METADATA_FILE, pretty};
+use crate::catalog::schema;
 
 /// The id the skeleton's entry has until `contribute --id` gives the real one.
 pub const PLACEHOLDER_ID: &str = "00000_NEW_MODEL";
@@ -31,7 +32,7 @@ pub fn init_model(dir: &Path) -> Result<Vec<PathBuf>, ContributeError> {
     std::fs::create_dir_all(dir).map_err(|e| io("create", dir, e))?;
     let files = [
         (METADATA_FILE, pretty(&skeleton_entry())),
-        ("METADATA.md", METADATA_GUIDE.to_string()),
+        ("METADATA.md", metadata_guide()),
         ("README.md", MODEL_CARD.to_string()),
         ("LICENSE", LICENSE_PLACEHOLDER.to_string()),
     ];
@@ -111,7 +112,31 @@ fn skeleton_entry() -> serde_json::Value {
     }})
 }
 
-const METADATA_GUIDE: &str = r#"# The fields of `medigan.json`
+/// `METADATA.md`: the field guide, its tables made from the format's table
+/// ([`crate::catalog::schema::FIELDS`]).
+fn metadata_guide() -> String {
+    let mut text = String::from(GUIDE_INTRO);
+    for (part, title, after) in [
+        (
+            "execution",
+            "how to fetch and run the model",
+            GUIDE_EXECUTION_NOTE,
+        ),
+        (
+            "selection",
+            "what people search and rank by",
+            GUIDE_SELECTION_NOTE,
+        ),
+        ("description", "for people", ""),
+    ] {
+        text.push_str(&format!("\n## `{part}`: {title}\n\n"));
+        text.push_str(&schema::markdown_table(&format!("{part}.")));
+        text.push_str(after);
+    }
+    text
+}
+
+const GUIDE_INTRO: &str = r#"# The fields of `medigan.json`
 
 `medigan.json` is a one-entry catalogue: `{"<ID>": {"execution": ..., "selection": ...,
 "description": ...}}`, the format of medigan's `global.json`. JSON has no comments, so the
@@ -121,68 +146,18 @@ with a worked example, is `docs/model-format.md` of medigan-rs.
 Keep the id `00000_NEW_MODEL` while you work: `medigan contribute DIR --id 00123_YOUR_NAME` sets
 the real id (five digits, `_`, an UPPER_SNAKE name) in the package it uploads.
 
-**Required by `medigan contribute`** (it asks for them in a terminal, or fails naming them):
-`description.title`, `description.authors`, `description.comment`, `selection.license`,
-`selection.modality`, `selection.organ`. They become the Zenodo record's title, creators,
-description, licence and keywords.
+**Required**: `yes` by every catalogue, `native` by an ONNX package (`runtime: "onnx"`), and
+`contribute` by `medigan contribute` (it asks for them in a terminal, or fails naming them;
+they become the Zenodo record's title, creators, description, licence and keywords).
+"#;
 
-## `execution`: how to fetch and run the model
-
-| field | meaning |
-|---|---|
-| `package_name` | the id; set by `contribute` |
-| `package_link` | where the package is; `"."` (this folder) while you work; `contribute` writes the Zenodo link into the catalogue entry |
-| `model_name`, `extension` | the graph's file stem and `".onnx"` (`model` + `.onnx` = `model.onnx`) |
-| `image_size` | size of a sample, e.g. `[128, 128]`; shown by `medigan info` |
-| `dependencies` | Python packages; `[]` for an ONNX package |
-| `generate_method` | kept from the original format: `name` `"generate"`, `args.base` as written, `args.custom` `{}`, `input_latent_vector_size` the latent length (or `null`) |
-| `runtime` | `"onnx"`: an ONNX graph, no code |
-| `sha256` | leave it out: a zip cannot hold its own hash; `contribute` puts it in the catalogue entry |
-| `onnx.graph` | the graph's file name in this folder |
-| `onnx.inputs` | every graph input: `{"name", "kind": "latent" \| "noise" \| "class" \| "image" \| "mask", "shape"}` per sample, without the batch axis; `latent` may have `"distribution": "normal"` or `"uniform"` and `"truncation"`; `class` has `"classes": [names in index order]` and `"encoding": "index"` or `"one_hot"`; `image` has a `"range"` |
-| `onnx.outputs` | at least one `{"name", "kind": "image" \| "mask", "shape": [C, H, W] or [C, D, H, W], "range": [low, high]}`; `range` is what the graph emits (`[-1, 1]` after tanh, `[0, 1]` after sigmoid); optional `"spacing"` in mm |
-
+const GUIDE_EXECUTION_NOTE: &str = "
 The names must be the `input_names` / `output_names` given to `torch.onnx.export`, and the
 graph's first axis must be a dynamic batch axis (README.md shows the export).
+";
 
-## `selection`: what people search and rank by
-
-| field | meaning |
-|---|---|
-| `performance` | metrics as numbers, `null` when not measured: `FID`, `FID_ratio` (`medigan evaluate` measures both), `SSIM`, `PSNR`, `IS`, nested downstream results such as `CLF.trained_on_real_and_fake.f1` |
-| `use_cases` | e.g. `["classification", "segmentation"]` |
-| `organ` | **required**, e.g. `["breast"]` |
-| `modality` | **required**, e.g. `["MMG", "mammography"]` (the first DICOM-like one sets the DICOM Modality) |
-| `vendors`, `centres` | of the training data |
-| `function` | e.g. `["noise to image"]`, `["image to image"]` |
-| `condition` | classes the model is conditioned on, e.g. `["benign", "malignant"]` |
-| `dataset` | training data sets, e.g. `["CBIS-DDSM"]` |
-| `augmentations` | used in training |
-| `generates` | what the samples show, e.g. `["mass", "mass roi"]` |
-| `height`, `width`, `depth` | numbers |
-| `type` | architecture, e.g. `"DCGAN"` |
-| `license` | **required**: the weights' licence as an SPDX id (`MIT`, `Apache-2.0`, `CC-BY-4.0`); also the Zenodo licence |
-| `dataset_type` | `"public"` or `"non-public"` |
-| `privacy_preservation` | e.g. `"differential privacy"`, or `null` |
-| `tags` | free keywords (also Zenodo keywords) |
-| `year` | e.g. `"2026"` |
-
-Search compares whole values ignoring case: list the words people will type.
-
-## `description`: for people
-
-| field | meaning |
-|---|---|
-| `title` | **required**, one line |
-| `authors` | **required**: `[{"name": "Family, Given", "affiliation": "Institute"}]`, the Zenodo creators |
-| `provided_date`, `trained_date` | e.g. `"May 2026"` |
-| `provided_after_epoch` | epoch of the weights |
-| `version` | of the package, e.g. `"0.1.0"` |
-| `publication` | the paper, or `null` |
-| `doi` | list of DOIs; `contribute` adds the Zenodo DOI |
-| `inputs` | help texts of model-specific inputs |
-| `comment` | **required**: what the model generates, from which data, its architecture; the Zenodo description |
-"#;
+const GUIDE_SELECTION_NOTE: &str =
+    "\nSearch compares whole values ignoring case: list the words people will type.\n";
 
 const MODEL_CARD: &str = r#"# Model card: <title>
 
@@ -247,3 +222,123 @@ medigan --catalog medigan.json test 00000_NEW_MODEL
 
 const LICENSE_PLACEHOLDER: &str = "Replace this file with the licence of the model weights \
 (e.g. the MIT or Apache-2.0 text, or CC-BY-4.0), matching selection.license in medigan.json.\n";
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+
+    use super::*;
+    use crate::catalog::schema::{FIELDS, Need};
+    use crate::catalog::validate::validate_entry;
+
+    /// The values at a schema path (`[]` stands for every item of a list).
+    fn values_at<'v>(entry: &'v Value, path: &str) -> Vec<&'v Value> {
+        let mut found = vec![entry];
+        for part in path.split('.') {
+            let (key, each) = match part.strip_suffix("[]") {
+                Some(key) => (key, true),
+                None => (part, false),
+            };
+            found = found
+                .into_iter()
+                .filter_map(|v| v.get(key))
+                .flat_map(|v| match (each, v) {
+                    (true, Value::Array(items)) => items.iter().collect(),
+                    (true, _) => Vec::new(),
+                    (false, v) => vec![v],
+                })
+                .collect();
+        }
+        found
+    }
+
+    /// Every field path of `value` below `at` (list items as `[]`), leaving out the free-form
+    /// metrics and the authors' own keys.
+    fn paths(value: &Value, at: &str, out: &mut Vec<String>) {
+        if at == "selection.performance" || at == "description.authors" {
+            return;
+        }
+        match value {
+            Value::Object(map) => {
+                for (key, child) in map {
+                    let path = if at.is_empty() {
+                        key.clone()
+                    } else {
+                        format!("{at}.{key}")
+                    };
+                    paths(child, &path, out);
+                    out.push(path);
+                }
+            }
+            Value::Array(items) => {
+                for item in items.iter().filter(|i| i.is_object()) {
+                    paths(item, &format!("{at}[]"), out);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn the_skeleton_fills_every_required_field_and_only_fields_of_the_format() {
+        let root = skeleton_entry();
+        let entry = &root[PLACEHOLDER_ID];
+        for f in FIELDS.iter().filter(|f| f.need != Need::Optional) {
+            assert!(
+                !values_at(entry, f.path).is_empty(),
+                "{} is missing",
+                f.path
+            );
+        }
+        let mut found = Vec::new();
+        paths(entry, "", &mut found);
+        for path in found {
+            assert!(
+                schema::get(&path).is_some(),
+                "`{path}` is not in the format"
+            );
+        }
+        let errors: Vec<_> = validate_entry(PLACEHOLDER_ID, entry);
+        assert!(errors.is_empty(), "{errors:?}");
+    }
+
+    #[test]
+    fn validation_refuses_an_entry_without_any_required_field() {
+        let root = skeleton_entry();
+        let entry = &root[PLACEHOLDER_ID];
+        let required = FIELDS
+            .iter()
+            .filter(|f| matches!(f.need, Need::Catalogue | Need::Onnx))
+            // Without `runtime` the entry is a legacy one, which needs no ONNX fields.
+            .filter(|f| f.path != "execution.runtime");
+        for f in required {
+            let mut without = entry.clone();
+            let pointer = format!("/{}", f.path.replace("[]", "/0").replace('.', "/"));
+            let (parent, key) = pointer.rsplit_once('/').unwrap();
+            without
+                .pointer_mut(parent)
+                .and_then(Value::as_object_mut)
+                .unwrap_or_else(|| panic!("{parent}"))
+                .remove(key)
+                .unwrap_or_else(|| panic!("{pointer}"));
+            let expected = f.path.replace("[]", "[0]");
+            let problems = validate_entry(PLACEHOLDER_ID, &without);
+            assert!(
+                problems.iter().any(|p| p.path == expected),
+                "no problem at {expected}: {problems:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_field_guide_lists_every_field() {
+        let guide = metadata_guide();
+        for f in FIELDS.iter().filter(|f| f.path.contains('.')) {
+            let (part, rest) = f.path.split_once('.').unwrap();
+            assert!(
+                guide.contains(&format!("| `{rest}` |")),
+                "{part}.{rest} is not in METADATA.md"
+            );
+        }
+    }
+}

@@ -173,7 +173,9 @@ pub fn contribute(
         return Ok(report);
     };
 
-    let zenodo = Zenodo::new(&request.zenodo_url, zenodo_token).map_err(ContributeError::Http)?;
+    let offline = generators.settings().offline();
+    let zenodo =
+        Zenodo::new(&request.zenodo_url, zenodo_token, offline).map_err(ContributeError::Http)?;
     let deposition = zenodo
         .create()
         .map_err(|f| failure("Zenodo", "creating the deposition", f, String::new()))?;
@@ -212,6 +214,7 @@ pub fn contribute(
     if let Some(token) = github_token {
         let (title, body) = issue_text(&package, &report);
         match open_issue(
+            offline,
             &request.github_api,
             &request.catalog_repo,
             &token,
@@ -319,9 +322,7 @@ fn write_zip(path: &Path, packed: &PackedPackage) -> Result<(), ContributeError>
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(|e| io("create the folder of", e))?;
     }
-    let partial = path.with_extension("zip.partial");
-    std::fs::write(&partial, &packed.bytes).map_err(|e| io("write", e))?;
-    std::fs::rename(&partial, path).map_err(|e| io("write", e))
+    crate::files::write_atomically(path, &packed.bytes).map_err(|e| io("write", e))
 }
 
 /// Runs the model test on the packed zip, through a catalogue holding only the new entry.

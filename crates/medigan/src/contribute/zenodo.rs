@@ -35,11 +35,12 @@ pub(crate) struct Zenodo {
 }
 
 impl Zenodo {
-    pub fn new(base: &str, token: Token) -> Result<Zenodo, String> {
+    /// A client of the Zenodo at `base`; refused when `offline`.
+    pub fn new(base: &str, token: Token, offline: bool) -> Result<Zenodo, String> {
         Ok(Zenodo {
             base: base.trim_end_matches('/').to_string(),
             token,
-            client: http::client()?,
+            client: http::client(base, offline)?,
         })
     }
 

@@ -133,9 +133,12 @@ pub struct FileEntry {
     pub file: String,
     /// The sample index.
     pub index: u64,
-    /// `image` or `mask`.
+    /// `image`, `mask`, or `tar` for a tar of samples (`--pack tar`).
     #[serde(default = "image_part")]
     pub part: String,
+    /// For a tar: the samples it holds, `[first, end)`, `first` being `index`.
+    #[serde(default)]
+    pub samples: Option<[u64; 2]>,
     /// sha256 of the file's bytes (64 hex digits).
     pub sha256: String,
 }
@@ -165,7 +168,22 @@ impl FileEntry {
                 self.sha256.escape_debug()
             ));
         }
+        if self.part == "tar" && self.samples().is_none() {
+            return Some(format!(
+                "tar `{name}` does not say which samples it holds (\"samples\": [first, end) \
+                 with first = its index {})",
+                self.index
+            ));
+        }
         None
+    }
+
+    /// The samples a tar entry holds, when it names a valid range starting at its index.
+    pub fn samples(&self) -> Option<std::ops::Range<u64>> {
+        match self.samples {
+            Some([first, end]) if first == self.index && first < end => Some(first..end),
+            _ => None,
+        }
     }
 }
 
@@ -297,6 +315,7 @@ mod tests {
             file: file.into(),
             index: 0,
             part: "image".into(),
+            samples: None,
             sha256: sha256.into(),
         };
         let good = "a".repeat(64);
@@ -305,5 +324,14 @@ mod tests {
             assert!(entry(name, &good).defect().is_some(), "{name}");
         }
         assert!(entry("00000.png", "abc").defect().is_some());
+        let tar = |samples| FileEntry {
+            part: "tar".into(),
+            samples,
+            ..entry("shard-000000.tar", &good)
+        };
+        assert_eq!(tar(Some([0, 4])).defect(), None);
+        for bad in [None, Some([1, 4]), Some([0, 0])] {
+            assert!(tar(bad).defect().is_some(), "{bad:?}");
+        }
     }
 }

@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use super::DatasetError;
 use super::verify::{ManifestSummary, verify_with};
-use crate::output::write_atomically;
+use crate::files::write_atomically;
 
 /// File name of the merged dataset manifest, in the dataset folder.
 pub const DATASET_MANIFEST_NAME: &str = "dataset-manifest.json";

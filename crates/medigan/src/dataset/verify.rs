@@ -497,6 +497,7 @@ fn check_entries(run: &Run, entries: &[FileEntry], report: &mut Verification) {
         report.problem(ProblemKind::BadEntry, Some(name), message);
     };
     let mut images = Vec::with_capacity(entries.len());
+    let mut packed_to = 0u64;
     for (position, entry) in entries.iter().enumerate() {
         if let Some(defect) = entry.defect() {
             bad_entry(report, format!("manifest `{name}`: {defect}"));
@@ -508,18 +509,39 @@ fn check_entries(run: &Run, entries: &[FileEntry], report: &mut Verification) {
                 format!("manifest `{name}` lists `{}` twice", entry.file),
             );
         }
-        if !run.range.contains(&entry.index) {
+        let samples = entry
+            .samples()
+            .unwrap_or(entry.index..entry.index.saturating_add(1));
+        if !run.range.contains(&samples.start) || samples.end > run.range.end {
+            let what = match entry.part.as_str() {
+                "tar" => format!("samples {}..{}", samples.start, samples.end),
+                _ => format!("sample index {}", entry.index),
+            };
             bad_entry(
                 report,
                 format!(
-                    "manifest `{name}` lists `{}` with sample index {}, outside its samples {}..{}",
-                    entry.file, entry.index, run.range.start, run.range.end
+                    "manifest `{name}` lists `{}` with {what}, outside its samples {}..{}",
+                    entry.file, run.range.start, run.range.end
                 ),
             );
+        } else if entry.part == "tar" {
+            if samples.start < packed_to {
+                bad_entry(
+                    report,
+                    format!(
+                        "manifest `{name}` lists tar `{}` with samples {}..{}, which another \
+                         tar holds too",
+                        entry.file, samples.start, samples.end
+                    ),
+                );
+            }
+            images.extend(samples.start.max(packed_to)..samples.end);
+            packed_to = packed_to.max(samples.end);
         } else if entry.part == "image" {
             images.push(entry.index);
         }
     }
+    images.sort_unstable();
     images.dedup();
     let missing = missing_indices(&images, &run.range);
     if missing.count > 0 {

@@ -5,13 +5,13 @@
 //! ├── <key>.npy    the features, float32 N x D (plain .npy: numpy.load reads it)
 //! └── <key>.json   what the key stands for: extractor, input size, normalisation, image count
 //! ```
-//! `<key>` is the sha256 of a text naming the format version, the extractor (its name holds
-//! the hash of its weights), its input size and normalisation, the min-max option, the npy
-//! range, and the set's digest: the sha256 over every image's sha256 in set order. A changed
-//! image, option or extractor gives another key; nothing is ever stale.
+//! `<key>` is the sha256 of a text naming the format version, the extractor and the sha256 of
+//! its weights (so two weight files never share an entry, whatever the extractor's name), its
+//! input size and normalisation, the min-max option, the npy range, and the set's digest: the
+//! sha256 over every image's sha256 in set order. A changed image, option, extractor or weights
+//! file gives another key; nothing is ever stale.
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use ndarray::{Array2, Ix2};
 use serde_json::json;
@@ -20,7 +20,9 @@ use sha2::{Digest, Sha256};
 use super::error::EvaluateError;
 use super::extractor::ExtractorSource;
 use super::features::FeatureOptions;
-use super::images::{ImageSource, parse_npy};
+use super::images::ImageSource;
+use crate::files::write_atomically;
+use crate::formats::npy;
 
 /// The digest of a set: sha256 over the sha256 of each image (file bytes, or the array's
 /// shape and float32 values), in set order.
@@ -32,10 +34,9 @@ pub fn set_digest(images: &[ImageSource]) -> Result<String, EvaluateError> {
                 let bytes = std::fs::read(path).map_err(EvaluateError::io("read", path))?;
                 Sha256::digest(&bytes)
             }
-            ImageSource::Slice { path, index } => {
-                let bytes = std::fs::read(path).map_err(EvaluateError::io("read", path))?;
+            ImageSource::Slice { volume, index } => {
                 let mut h = Sha256::new();
-                h.update(Sha256::digest(&bytes));
+                h.update(volume.sha256()?);
                 h.update((*index as u64).to_le_bytes());
                 h.finalize()
             }
@@ -59,8 +60,9 @@ pub fn set_digest(images: &[ImageSource]) -> Result<String, EvaluateError> {
 pub fn cache_key(digest: &str, source: &dyn ExtractorSource, options: &FeatureOptions) -> String {
     let [h, w] = source.input_size();
     let text = format!(
-        "medigan-features-v1\nextractor={}\nsize={h}x{w}\n{}\nmin_max={}\nnpy_range={:?}\nset={digest}\n",
+        "medigan-features-v2\nextractor={}\nweights={}\nsize={h}x{w}\n{}\nmin_max={}\nnpy_range={:?}\nset={digest}\n",
         source.name(),
+        source.sha256().as_deref().unwrap_or("-"),
         source.normalization().describe(),
         options.min_max,
         options.read.npy_range,
@@ -102,7 +104,7 @@ impl FeatureCache {
             path: path.clone(),
             reason,
         };
-        let (array, _) = parse_npy(&bytes).map_err(damaged)?;
+        let (array, _) = npy::decode(&bytes).map_err(damaged)?;
         let array = array
             .into_dimensionality::<Ix2>()
             .map_err(|_| damaged("not a 2-D array".into()))?;
@@ -129,13 +131,18 @@ impl FeatureCache {
         std::fs::create_dir_all(&self.dir)
             .map_err(EvaluateError::io("create the folder", &self.dir))?;
         let path = self.path(key);
-        write_atomic(&self.dir, &path, &npy_bytes(features))?;
+        let bytes = npy::encode(features).map_err(|reason| EvaluateError::Cache {
+            path: path.clone(),
+            reason,
+        })?;
+        write_atomic(&path, &bytes)?;
         let [h, w] = source.input_size();
         let description = json!({
             "set": label,
             "images": features.nrows(),
             "feature_dims": features.ncols(),
             "extractor": source.name(),
+            "weights_sha256": source.sha256(),
             "input_size": [h, w],
             "normalization": source.normalization().describe(),
             "min_max": options.min_max,
@@ -143,37 +150,11 @@ impl FeatureCache {
             "tool": concat!("medigan-rs ", env!("CARGO_PKG_VERSION")),
         });
         let text = serde_json::to_vec_pretty(&description).unwrap_or_default();
-        write_atomic(&self.dir, &path.with_extension("json"), &text)?;
+        write_atomic(&path.with_extension("json"), &text)?;
         Ok(path)
     }
 }
 
-fn write_atomic(dir: &Path, path: &Path, bytes: &[u8]) -> Result<(), EvaluateError> {
-    let mut tmp =
-        tempfile::NamedTempFile::new_in(dir).map_err(EvaluateError::io("create a file in", dir))?;
-    tmp.write_all(bytes)
-        .map_err(EvaluateError::io("write", tmp.path().to_path_buf()))?;
-    tmp.persist(path)
-        .map_err(|e| EvaluateError::io("write", path)(e.error))?;
-    Ok(())
-}
-
-/// A float32 C-order `.npy` (format 1.0) of a 2-D array.
-pub fn npy_bytes(array: &Array2<f32>) -> Vec<u8> {
-    let mut dict = format!(
-        "{{'descr': '<f4', 'fortran_order': False, 'shape': ({}, {}), }}",
-        array.nrows(),
-        array.ncols()
-    );
-    let unpadded = 10 + dict.len() + 1;
-    dict.push_str(&" ".repeat((64 - unpadded % 64) % 64));
-    dict.push('\n');
-    let mut out = b"\x93NUMPY\x01\x00".to_vec();
-    out.extend_from_slice(&(dict.len() as u16).to_le_bytes());
-    out.extend_from_slice(dict.as_bytes());
-    out.reserve(array.len() * 4);
-    for v in array.iter() {
-        out.extend_from_slice(&v.to_le_bytes());
-    }
-    out
+fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> Result<(), EvaluateError> {
+    write_atomically(path, bytes).map_err(EvaluateError::io("write", path))
 }

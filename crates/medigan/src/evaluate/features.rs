@@ -41,7 +41,7 @@ impl Default for FeatureOptions {
 
 impl FeatureOptions {
     /// The number of worker threads to run for `batches` batches.
-    fn workers(&self, batches: usize, source: &dyn ExtractorSource) -> usize {
+    pub(crate) fn workers(&self, batches: usize, source: &dyn ExtractorSource) -> usize {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let mut workers = self.threads.unwrap_or(cores).max(1).min(batches.max(1));
         if let Some(max) = source.max_workers() {

@@ -1,21 +1,28 @@
-//! Reading image sets: a folder of PNG, JPEG, NumPy, DICOM and NIfTI files (every slice of a
-//! volume is an image; see [`super::medical`]), or samples held in memory, each image as
-//! `[C, H, W]` float32 in [0, 1].
+//! Image sets for evaluation: a folder of PNG, JPEG, NumPy, DICOM and NIfTI files (every slice
+//! of a volume is an image), or samples held in memory, each image as `[C, H, W]` float32 in
+//! [0, 1]. The files are decoded by [`crate::formats`]; this module lists them and maps their
+//! values to [0, 1]:
 //!
-//! - PNG and JPEG: 8-bit values are divided by 255, 16-bit by 65535; gray stays 1 channel,
-//!   color becomes RGB (alpha dropped).
-//! - `.npy` (little-endian `f4`, `f8`, `u1`, `u2`, `i2`, `i4`, C order): `[H, W]`, `[C, H, W]` or
-//!   `[H, W, C]` with C = 1, 3 or 4. Values are mapped from a range to [0, 1] and clamped; the
-//!   range is given ([`ReadOptions::npy_range`]) or follows the type: [0, 1] for floats, [0, 255]
-//!   for `u1`, [0, 65535] for `u2`, the type's range for other integers.
+//! - PNG and JPEG: levels divided by the top level of their depth (255, or 65535 for 16-bit);
+//!   gray stays 1 channel, color becomes RGB (alpha dropped).
+//! - `.npy`: `[H, W]`, `[C, H, W]` or `[H, W, C]` with C = 1, 3 or 4. Values are mapped from a
+//!   range to [0, 1] and clamped; the range is given ([`ReadOptions::npy_range`]) or follows
+//!   the type ([`crate::formats::npy`]).
+//! - DICOM: stored values mapped from the range their bits can hold ([`crate::formats::dicom`]).
+//! - NIfTI: each slice, mapped from `cal_min`..`cal_max`, else the caller's range for float
+//!   data, else [0, 1] for floats and the type's range for integers. A volume is decompressed
+//!   once while its slices are read ([`VolumeFile`]), not once per slice.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use ndarray::{Array3, ArrayD, Axis, IxDyn};
+use sha2::{Digest, Sha256};
 
 use super::error::EvaluateError;
-use super::medical;
+use crate::formats::nifti::{self, NiftiVolume};
+use crate::formats::{dicom, npy, png};
 
 /// File extensions read as images (lower case).
 pub const IMAGE_EXTENSIONS: [&str; 6] = ["png", "jpg", "jpeg", "npy", "dcm", "nii"];
@@ -36,8 +43,8 @@ pub enum ImageSource {
     Array(Arc<Array3<f32>>),
     /// Slice `index` (along the third axis) of a NIfTI volume.
     Slice {
-        /// The `.nii` / `.nii.gz` file.
-        path: PathBuf,
+        /// The `.nii` / `.nii.gz` file, shared by its slices.
+        volume: Arc<VolumeFile>,
         /// The slice.
         index: usize,
     },
@@ -49,8 +56,100 @@ impl ImageSource {
         match self {
             ImageSource::File(path) => read_image(path, options),
             ImageSource::Array(array) => Ok(array.as_ref().clone()),
-            ImageSource::Slice { path, index } => read_nifti_slice(path, *index, options),
+            ImageSource::Slice { volume, index } => volume.slice(*index, options),
         }
+    }
+}
+
+/// A NIfTI file whose slices are images of a set. The volume is decompressed when one of its
+/// slices is first read and kept until every slice has been read once, so a pass over the set
+/// decompresses it once; memory holds only the volumes whose slices are being read.
+#[derive(Debug)]
+pub struct VolumeFile {
+    path: PathBuf,
+    slices: usize,
+    state: Mutex<VolumeState>,
+    decodes: AtomicUsize,
+    digest: OnceLock<[u8; 32]>,
+}
+
+#[derive(Debug, Default)]
+struct VolumeState {
+    volume: Option<Arc<NiftiVolume>>,
+    unread: usize,
+}
+
+impl VolumeFile {
+    /// The volume at `path`, its slices counted from its header.
+    pub fn open(path: &Path) -> Result<VolumeFile, EvaluateError> {
+        let slices = nifti::slice_count(path).map_err(|reason| image_error(path, reason))?;
+        Ok(VolumeFile {
+            path: path.to_path_buf(),
+            slices,
+            state: Mutex::default(),
+            decodes: AtomicUsize::new(0),
+            digest: OnceLock::new(),
+        })
+    }
+
+    /// The file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The number of slices.
+    pub fn slices(&self) -> usize {
+        self.slices
+    }
+
+    /// How many times the file has been decompressed and decoded.
+    pub fn decodes(&self) -> usize {
+        self.decodes.load(Ordering::Relaxed)
+    }
+
+    /// sha256 of the file's bytes, read once.
+    pub fn sha256(&self) -> Result<[u8; 32], EvaluateError> {
+        if let Some(digest) = self.digest.get() {
+            return Ok(*digest);
+        }
+        let bytes = std::fs::read(&self.path).map_err(EvaluateError::io("read", &self.path))?;
+        let digest: [u8; 32] = Sha256::digest(&bytes).into();
+        Ok(*self.digest.get_or_init(|| digest))
+    }
+
+    /// Slice `index` as `[1, H, W]` in [0, 1].
+    fn slice(&self, index: usize, options: &ReadOptions) -> Result<Array3<f32>, EvaluateError> {
+        let volume = self.volume()?;
+        let slice = volume.slice(index).ok_or_else(|| {
+            image_error(
+                &self.path,
+                format!("has {} slices, slice {index} asked for", volume.slices()),
+            )
+        })?;
+        let range = volume.range.or(options.npy_range).unwrap_or([0.0, 1.0]);
+        to_unit_chw(&self.path, slice.into_dyn(), range)
+    }
+
+    /// The decoded volume: decoded now if no slice of this pass has been read yet, released
+    /// once every slice has been.
+    fn volume(&self) -> Result<Arc<NiftiVolume>, EvaluateError> {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let volume = match &state.volume {
+            Some(volume) => Arc::clone(volume),
+            None => {
+                let volume = nifti::read(&self.path).map_err(|r| image_error(&self.path, r))?;
+                self.decodes.fetch_add(1, Ordering::Relaxed);
+                let volume = Arc::new(volume);
+                state.volume = Some(Arc::clone(&volume));
+                state.unread = self.slices;
+                volume
+            }
+        };
+        state.unread = state.unread.saturating_sub(1);
+        if state.unread == 0 {
+            state.volume = None;
+        }
+        Ok(volume)
     }
 }
 
@@ -58,11 +157,10 @@ impl ImageSource {
 pub fn list_sources(dir: &Path) -> Result<Vec<ImageSource>, EvaluateError> {
     let mut sources = Vec::new();
     for path in list_images(dir)? {
-        if medical::is_nifti(&path) {
-            let slices =
-                medical::nifti_slice_count(&path).map_err(|reason| image_error(&path, reason))?;
-            sources.extend((0..slices).map(|index| ImageSource::Slice {
-                path: path.clone(),
+        if nifti::is_nifti(&path) {
+            let volume = Arc::new(VolumeFile::open(&path)?);
+            sources.extend((0..volume.slices()).map(|index| ImageSource::Slice {
+                volume: Arc::clone(&volume),
                 index,
             }));
         } else {
@@ -108,69 +206,35 @@ pub fn list_images(dir: &Path) -> Result<Vec<PathBuf>, EvaluateError> {
 
 /// Whether the file name has an extension read as an image.
 pub fn is_image_file(path: &Path) -> bool {
-    medical::is_nifti(path)
+    nifti::is_nifti(path)
         || path
             .extension()
             .and_then(|e| e.to_str())
             .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
 }
 
-/// Reads one image file as `[C, H, W]` in [0, 1].
+/// Reads one image file as `[C, H, W]` in [0, 1] (a NIfTI file: its first slice).
 pub fn read_image(path: &Path, options: &ReadOptions) -> Result<Array3<f32>, EvaluateError> {
     let is_npy = path
         .extension()
         .and_then(|e| e.to_str())
         .is_some_and(|e| e.eq_ignore_ascii_case("npy"));
-    if medical::is_dicom(path) {
-        let (array, range) =
-            medical::read_dicom(path).map_err(|reason| image_error(path, reason))?;
-        return npy_to_chw(path, array, range);
+    if dicom::is_dicom(path) {
+        let (array, range) = dicom::read(path).map_err(|reason| image_error(path, reason))?;
+        return to_unit_chw(path, array, range);
     }
-    if medical::is_nifti(path) {
-        return read_nifti_slice(path, 0, options);
+    if nifti::is_nifti(path) {
+        return VolumeFile::open(path)?.slice(0, options);
     }
     if is_npy {
         let bytes = std::fs::read(path).map_err(EvaluateError::io("read", path))?;
         let (array, default_range) =
-            parse_npy(&bytes).map_err(|reason| image_error(path, reason))?;
+            npy::decode(&bytes).map_err(|reason| image_error(path, reason))?;
         let range = options.npy_range.unwrap_or(default_range);
-        return npy_to_chw(path, array, range);
+        return to_unit_chw(path, array, range);
     }
-    let decoded = image::ImageReader::open(path)
-        .map_err(EvaluateError::io("open", path))?
-        .with_guessed_format()
-        .map_err(EvaluateError::io("read", path))?
-        .decode()
-        .map_err(|e| image_error(path, e.to_string()))?;
-    let (width, height) = (decoded.width() as usize, decoded.height() as usize);
-    if decoded.color().has_color() {
-        let rgb = decoded.to_rgb32f().into_raw();
-        let hwc = Array3::from_shape_vec((height, width, 3), rgb)
-            .map_err(|e| image_error(path, e.to_string()))?;
-        Ok(hwc.permuted_axes([2, 0, 1]).as_standard_layout().to_owned())
-    } else {
-        let gray = decoded.to_luma32f().into_raw();
-        Array3::from_shape_vec((1, height, width), gray)
-            .map_err(|e| image_error(path, e.to_string()))
-    }
-}
-
-/// Slice `index` of a NIfTI volume, mapped to [0, 1] (range: the file's `cal_min`..`cal_max`,
-/// else the caller's, else [0, 1] for floats and the type's range for integers).
-fn read_nifti_slice(
-    path: &Path,
-    index: usize,
-    options: &ReadOptions,
-) -> Result<Array3<f32>, EvaluateError> {
-    let volume = medical::read_nifti(path).map_err(|reason| image_error(path, reason))?;
-    let slice = volume.slice(index).ok_or_else(|| {
-        image_error(
-            path,
-            format!("has {} slices, slice {index} asked for", volume.slices()),
-        )
-    })?;
-    let range = volume.range.or(options.npy_range).unwrap_or([0.0, 1.0]);
-    npy_to_chw(path, slice.into_dyn(), range)
+    let raster = png::read(path).map_err(|reason| image_error(path, reason))?;
+    Ok(raster.unit())
 }
 
 fn image_error(path: &Path, reason: impl Into<String>) -> EvaluateError {
@@ -181,7 +245,7 @@ fn image_error(path: &Path, reason: impl Into<String>) -> EvaluateError {
 }
 
 /// `[H, W]`, `[C, H, W]` or `[H, W, C]` mapped from `range` to [0, 1] and clamped.
-fn npy_to_chw(
+fn to_unit_chw(
     path: &Path,
     array: ArrayD<f32>,
     range: [f32; 2],
@@ -218,114 +282,4 @@ fn npy_to_chw(
         .to_owned()
         .into_dimensionality()
         .map_err(|e| image_error(path, e.to_string()))
-}
-
-/// Parses a `.npy` file: the values as f32 and the default range of its type.
-pub fn parse_npy(bytes: &[u8]) -> Result<(ArrayD<f32>, [f32; 2]), String> {
-    const MAGIC: &[u8] = b"\x93NUMPY";
-    if bytes.len() < 10 || &bytes[..6] != MAGIC {
-        return Err("not a NumPy .npy file".into());
-    }
-    let (header_len, start): (usize, usize) = match bytes[6] {
-        1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
-        2 | 3 if bytes.len() >= 12 => (
-            u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
-            12,
-        ),
-        v => return Err(format!("unsupported .npy version {v}")),
-    };
-    let end = start
-        .checked_add(header_len)
-        .filter(|&e| e <= bytes.len())
-        .ok_or("truncated .npy header")?;
-    let header = std::str::from_utf8(&bytes[start..end]).map_err(|_| "header is not text")?;
-    let descr = header_value(header, "descr")
-        .map(|v| v.trim_matches(|c| c == '\'' || c == '"').to_string())
-        .ok_or("header has no descr")?;
-    if header_value(header, "fortran_order").is_some_and(|v| v.trim() == "True") {
-        return Err("Fortran-order arrays are not supported; save with C order".into());
-    }
-    let shape = parse_shape(header).ok_or("header has no readable shape")?;
-    let count = shape
-        .iter()
-        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
-        .ok_or("shape too large")?;
-    let data = &bytes[end..];
-    let (width, range): (usize, [f32; 2]) = match descr.as_str() {
-        "<f4" => (4, [0.0, 1.0]),
-        "<f8" => (8, [0.0, 1.0]),
-        "|u1" | "<u1" => (1, [0.0, 255.0]),
-        "<u2" => (2, [0.0, 65535.0]),
-        "<i2" => (2, [-32768.0, 32767.0]),
-        "<i4" => (4, [i32::MIN as f32, i32::MAX as f32]),
-        other => {
-            return Err(format!(
-                "data type `{other}` is not supported (float32/64, uint8/16, int16/32, little-endian)"
-            ));
-        }
-    };
-    if data.len() < count.saturating_mul(width) {
-        return Err(format!(
-            "data truncated: {} bytes for {count} values of {width} bytes",
-            data.len()
-        ));
-    }
-    let values: Vec<f32> = data
-        .chunks_exact(width)
-        .take(count)
-        .map(|c| match descr.as_str() {
-            "<f4" => f32::from_le_bytes([c[0], c[1], c[2], c[3]]),
-            "<f8" => f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]) as f32,
-            "<u2" => f32::from(u16::from_le_bytes([c[0], c[1]])),
-            "<i2" => f32::from(i16::from_le_bytes([c[0], c[1]])),
-            "<i4" => i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as f32,
-            _ => f32::from(c[0]),
-        })
-        .collect();
-    let array = ArrayD::from_shape_vec(IxDyn(&shape), values).map_err(|e| e.to_string())?;
-    Ok((array, range))
-}
-
-/// The text after `'key':` up to the next top-level comma (good enough for npy headers).
-fn header_value<'a>(header: &'a str, key: &str) -> Option<&'a str> {
-    let at = header.find(&format!("'{key}'"))?;
-    let rest = &header[at + key.len() + 2..];
-    let rest = rest.trim_start().strip_prefix(':')?;
-    let end = rest.find(',').unwrap_or(rest.len());
-    Some(rest[..end].trim())
-}
-
-fn parse_shape(header: &str) -> Option<Vec<usize>> {
-    let at = header.find("'shape'")?;
-    let rest = &header[at..];
-    let open = rest.find('(')?;
-    let close = rest[open..].find(')')? + open;
-    rest[open + 1..close]
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(|s| s.trim_end_matches('L').parse().ok())
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn npy_headers_are_parsed() {
-        let header = "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }";
-        assert_eq!(header_value(header, "descr"), Some("'<f4'"));
-        assert_eq!(parse_shape(header), Some(vec![2, 3]));
-        assert_eq!(
-            parse_shape("{'descr': '<f4', 'fortran_order': False, 'shape': (5,), }"),
-            Some(vec![5])
-        );
-    }
-
-    #[test]
-    fn garbage_is_not_an_npy() {
-        assert!(parse_npy(b"hello world").is_err());
-        assert!(parse_npy(b"\x93NUMPY\x01\x00\xff\xff").is_err());
-    }
 }

@@ -21,6 +21,7 @@
 //! | `provenance` | extractor, sizes, seeds, version of a score ([`Provenance`]) |
 //! | `audit` | memorisation audit: synthetic images against the training set ([`audit::audit`]) |
 //! | `plot` | `FID_rs` against `FID_rr` as SVG (the paper's Fig. 8) |
+//! | `stream` | generated samples embedded a chunk at a time ([`stream::embed_samples`]) |
 //!
 //! [`evaluate_sets`] does it all: embed the real set (or find it in the cache), embed the
 //! synthetic set, `FID_rs` between them, `FID_rr` between two seeded random halves of the real
@@ -37,7 +38,6 @@ pub mod images;
 pub mod inception;
 pub mod interval;
 pub mod kid;
-pub mod medical;
 pub mod metrics;
 pub mod onnx_extractor;
 pub mod pairwise;
@@ -46,6 +46,7 @@ pub mod prdc;
 pub mod preprocess;
 pub mod provenance;
 pub mod ratio;
+pub mod stream;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -237,6 +238,18 @@ pub fn check_set_size(set: &ImageSet, what: &str) -> Result<(), EvaluateError> {
     Ok(())
 }
 
+/// Refuses to generate fewer than 2 synthetic samples for FID.
+fn check_synthetic_count(n: u64) -> Result<(), EvaluateError> {
+    if n < 2 {
+        return Err(EvaluateError::TooFewImages {
+            what: "FID over the synthetic set".into(),
+            needed: 2,
+            found: usize::try_from(n).unwrap_or(usize::MAX),
+        });
+    }
+    Ok(())
+}
+
 /// Refuses sets of fewer than 2 images before anything is embedded.
 fn check_sizes(real: &ImageSet, synthetic: &ImageSet) -> Result<(), EvaluateError> {
     check_set_size(real, "the real set")?;
@@ -309,6 +322,26 @@ impl crate::Generators {
         parts: u64,
         seed: u64,
     ) -> crate::Result<ImageSet> {
+        let (id, range, stream) =
+            self.synthetic_stream(model_id, num_samples, part, parts, seed)?;
+        let samples = stream.collect::<Result<Vec<_>, _>>()?;
+        Ok(ImageSet::from_samples(id, &samples, range)?)
+    }
+
+    /// The model's full id, its image range, and the samples of part `part` of `parts` (see
+    /// [`Generators::synthetic_part`]) as a stream that holds one generation batch.
+    fn synthetic_stream(
+        &self,
+        model_id: &str,
+        num_samples: u64,
+        part: u64,
+        parts: u64,
+        seed: u64,
+    ) -> crate::Result<(
+        String,
+        [f64; 2],
+        impl Iterator<Item = crate::Result<Sample>> + 'static,
+    )> {
         let model = self.load_model(model_id, &crate::progress::NoProgress)?;
         let request = crate::generate::GenerateRequest {
             num_samples: num_samples.saturating_mul(parts.max(1)),
@@ -316,14 +349,10 @@ impl crate::Generators {
             ..Default::default()
         };
         let indices: Vec<u64> = (part * num_samples..(part + 1) * num_samples).collect();
-        let samples = self
+        let stream = self
             .stream_indices(model.id(), &request, indices)?
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(ImageSet::from_samples(
-            model.id().to_string(),
-            &samples,
-            model.image_range(),
-        )?)
+            .map(|sample| sample.map_err(crate::Error::from));
+        Ok((model.id().to_string(), model.image_range(), stream))
     }
 
     /// Every metric of `options.metrics` between two folders (`medigan fid`, `medigan
@@ -355,7 +384,8 @@ impl crate::Generators {
 
     /// Generates each model's samples (`run.num_samples` per repeat, default: as many as the
     /// real images; repeat `r` takes the `r`-th seed range of the run) and evaluates them
-    /// against the real folder, embedded once (`medigan evaluate`).
+    /// against the real folder, embedded once (`medigan evaluate`); the samples are embedded
+    /// as they are generated ([`stream::embed_samples`]), so memory does not grow with `n`.
     pub fn evaluate_models(
         &self,
         models: &[String],
@@ -366,18 +396,29 @@ impl crate::Generators {
         progress: &dyn Progress,
     ) -> crate::Result<Vec<Evaluation>> {
         let real = ImageSet::from_folder(real)?;
-        let real_features = embed(&real, source, options, progress)?;
+        check_set_size(&real, "the real set")?;
         let n = run.num_samples.unwrap_or(real.len() as u64);
+        check_synthetic_count(n)?;
+        let real_features = embed(&real, source, options, progress)?;
         let repeats = options.metrics.repeats.max(1) as u64;
         let mut evaluations = Vec::with_capacity(models.len());
         for model in models {
             let mut parts = Vec::with_capacity(repeats as usize);
             let mut subject = model.clone();
             for part in 0..repeats {
-                let synthetic = self.synthetic_part(model, n, part, repeats, run.seed)?;
-                check_sizes(&real, &synthetic)?;
-                parts.push(embed(&synthetic, source, options, progress)?);
-                subject = synthetic.label;
+                let (id, range, samples) =
+                    self.synthetic_stream(model, n, part, repeats, run.seed)?;
+                let features = stream::embed_samples(
+                    &id,
+                    samples,
+                    n,
+                    range,
+                    source,
+                    &options.features,
+                    progress,
+                )?;
+                parts.push(features);
+                subject = id;
             }
             let mut provenance = Provenance::new(source, options);
             provenance.generation_seed = Some(run.seed);
@@ -410,7 +451,8 @@ impl crate::Generators {
     }
 
     /// Generates a model's samples (`run.num_samples`, default: as many as the real images)
-    /// and reports `FID_rs`, `FID_rr` and `rFID` against the real folder.
+    /// and reports `FID_rs`, `FID_rr` and `rFID` against the real folder; the samples are
+    /// embedded as they are generated ([`stream::embed_samples`]).
     pub fn evaluate(
         &self,
         model_id: &str,
@@ -421,11 +463,19 @@ impl crate::Generators {
         progress: &dyn Progress,
     ) -> crate::Result<FidReport> {
         let real = ImageSet::from_folder(real)?;
+        check_set_size(&real, "the real set")?;
         let n = run.num_samples.unwrap_or(real.len() as u64);
-        let synthetic = self.synthetic_set(model_id, n, run.seed)?;
-        let subject = synthetic.label.clone();
-        Ok(evaluate_sets(
-            subject, &real, &synthetic, source, options, progress,
+        check_synthetic_count(n)?;
+        let real_features = embed(&real, source, options, progress)?;
+        let (id, range, samples) = self.synthetic_stream(model_id, n, 0, 1, run.seed)?;
+        let synthetic =
+            stream::embed_samples(&id, samples, n, range, source, &options.features, progress)?;
+        Ok(report_from_features(
+            id,
+            source.name(),
+            &real_features,
+            &synthetic,
+            options,
         )?)
     }
 }

@@ -31,6 +31,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::journal::{JournalSample, JournalWriter, Record, RecordKind, journal_name, record_stem};
+use super::pack::Tars;
 use super::{GenerateError, RunMode, Shard};
 use crate::output::{open_no_follow, utc_date_time};
 
@@ -158,8 +159,10 @@ pub(crate) struct Layout<'a> {
     pub header: &'a Value,
     /// The sample indices of this run.
     pub indices: Range<u64>,
-    /// The sample file name of `(index, is_mask)`.
+    /// The sample file name of `(index, is_mask)` (with `--pack tar`, the name of its tar).
     pub file_name: &'a dyn Fn(u64, bool) -> String,
+    /// The run's tars, with `--pack tar`.
+    pub tars: Option<Tars>,
 }
 
 /// A run that holds its folder: the lock, the journal, and the samples kept from earlier.
@@ -268,7 +271,7 @@ fn start_journal(
             }
             Box::new(record.samples()?.filter_map(|sample| match sample {
                 Ok(sample) if sample_is_intact(layout, &sample) => {
-                    kept.insert(sample.index);
+                    sample.covered().for_each(|index| kept.insert(index));
                     kept_files += sample.files.len() as u64;
                     Some(Ok(sample))
                 }
@@ -402,10 +405,17 @@ fn first_difference(was: &Value, now: &Value, path: &str) -> Option<(String, Str
     (was != now).then(|| (path.to_string(), was.to_string(), now.to_string()))
 }
 
-/// Whether every file of a recorded sample is in place with the recorded sha256 (a regular
-/// file, not a link, under the name this run would give it).
+/// Whether every file of a recorded sample (or tar of samples) is in place with the recorded
+/// sha256 (a regular file, not a link, under the name this run would give it).
 fn sample_is_intact(layout: &Layout<'_>, sample: &JournalSample) -> bool {
     if !layout.indices.contains(&sample.index) || sample.files.is_empty() {
+        return false;
+    }
+    let expected = match layout.tars {
+        Some(tars) => tars.samples(tars.of(sample.index)),
+        None => sample.index..sample.index + 1,
+    };
+    if sample.covered() != expected || expected.end > layout.indices.end {
         return false;
     }
     sample.files.iter().all(|file| {
@@ -494,6 +504,9 @@ fn check_no_foreign_files(layout: &Layout<'_>) -> Result<(), GenerateError> {
     let Ok(entries) = std::fs::read_dir(layout.dir) else {
         return Ok(());
     };
+    if let Some(tars) = layout.tars {
+        return check_no_foreign_tars(layout, tars, entries);
+    }
     let first = (layout.file_name)(layout.indices.start, false);
     let extension = first.split_once('.').map_or("", |(_, ext)| ext);
     for entry in entries.flatten() {
@@ -504,6 +517,28 @@ fn check_no_foreign_files(layout: &Layout<'_>) -> Result<(), GenerateError> {
         if layout.indices.contains(&index)
             && ((layout.file_name)(index, false) == name || (layout.file_name)(index, true) == name)
         {
+            return Err(GenerateError::ExistingFile {
+                dir: layout.dir.to_path_buf(),
+                file: name,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Refuses a fresh packed run into a folder holding one of the tars it would write.
+fn check_no_foreign_tars(
+    layout: &Layout<'_>,
+    tars: Tars,
+    entries: std::fs::ReadDir,
+) -> Result<(), GenerateError> {
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(tar) = tars.number_of(&name) else {
+            continue;
+        };
+        let samples = tars.samples(tar);
+        if samples.start < layout.indices.end && layout.indices.start < samples.end {
             return Err(GenerateError::ExistingFile {
                 dir: layout.dir.to_path_buf(),
                 file: name,

@@ -1,11 +1,13 @@
-//! Input images for image-to-image models: read, convert, resize, scale to the model's range.
+//! Input images for image-to-image models: read ([`crate::formats::png`], at the file's own bit
+//! depth: a 16-bit image keeps its 16 bits), convert, resize, scale to the model's range.
 
 use std::path::{Path, PathBuf};
 
 use image::imageops::FilterType;
-use ndarray::{Array3, ArrayD};
+use ndarray::ArrayD;
 
 use super::GenerateError;
+use crate::formats::png;
 
 /// Expands files and folders into the sorted list of image files they name.
 pub fn expand_inputs(paths: &[PathBuf]) -> Result<Vec<PathBuf>, GenerateError> {
@@ -47,7 +49,7 @@ fn is_image(path: &Path) -> bool {
 }
 
 /// Reads an image as `[channels, height, width]`, resized to the declared size if needed and
-/// scaled from 0..255 to `range`.
+/// scaled from its levels (0..255, or 0..65535 for 16-bit files) to `range`.
 pub fn load_input_image(
     path: &Path,
     shape: &[usize],
@@ -61,29 +63,20 @@ pub fn load_input_image(
             ),
         ));
     };
-    let decoded = image::open(path).map_err(|e| input_error(path, e.to_string()))?;
+    let decoded = png::open(path).map_err(|reason| input_error(path, reason))?;
     let resized = if decoded.width() as usize != *width || decoded.height() as usize != *height {
         decoded.resize_exact(*width as u32, *height as u32, FilterType::Triangle)
     } else {
         decoded
     };
-    let pixels = match channels {
-        1 => resized.to_luma8().into_raw(),
-        3 => resized.to_rgb8().into_raw(),
-        4 => resized.to_rgba8().into_raw(),
-        c => {
-            return Err(input_error(
-                path,
-                format!("the model takes {c} channels; only 1, 3 or 4 are supported"),
-            ));
-        }
-    };
-    let scale = (range[1] - range[0]) as f32 / 255.0;
-    let low = range[0] as f32;
-    let planar = Array3::from_shape_fn((*channels, *height, *width), |(c, y, x)| {
-        f32::from(pixels[(y * width + x) * channels + c]) * scale + low
-    });
-    Ok(planar.into_dyn())
+    if !matches!(channels, 1 | 3 | 4) {
+        return Err(input_error(
+            path,
+            format!("the model takes {channels} channels; only 1, 3 or 4 are supported"),
+        ));
+    }
+    let raster = png::with_channels(&resized, *channels);
+    Ok(raster.to_range(range).into_dyn())
 }
 
 fn input_error(path: &Path, reason: String) -> GenerateError {

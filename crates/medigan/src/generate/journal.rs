@@ -13,7 +13,9 @@
 //! ```
 //!
 //! - One line per sample, appended with one `write` when all of its files have been renamed into
-//!   place, and synced (`fdatasync`) after every batch.
+//!   place, and synced (`fdatasync`) after every batch. With `--pack tar`, one line per tar,
+//!   appended when the tar is renamed into place: `"samples":[first,end)` names the samples it
+//!   holds (`index` is the first), its one file has part `tar`.
 //! - Lines come in *segments* of strictly increasing index: a run appends one; a resumed run
 //!   first rewrites the lines it verified as one segment (under a temporary name, then a
 //!   rename), then appends its own. Readers merge the segments by index.
@@ -55,8 +57,21 @@ pub struct JournalSample {
     /// Class label, for conditional models.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub label: Option<String>,
-    /// Its files (image, then mask).
+    /// For a line recording a tar of samples: the samples, `[index, end)`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub samples: Option<[u64; 2]>,
+    /// Its files (image, then mask; or the tar).
     pub files: Vec<JournalFile>,
+}
+
+impl JournalSample {
+    /// The samples this line records: its own index, or every sample of its tar.
+    pub fn covered(&self) -> std::ops::Range<u64> {
+        match self.samples {
+            Some([first, end]) => first..end,
+            None => self.index..self.index.saturating_add(1),
+        }
+    }
 }
 
 /// One file of a sample.
@@ -64,7 +79,7 @@ pub struct JournalSample {
 pub struct JournalFile {
     /// File name, relative to the output folder.
     pub file: String,
-    /// `image` or `mask`.
+    /// `image`, `mask` or `tar`.
     pub part: String,
     /// sha256 of its bytes.
     pub sha256: String,
@@ -87,6 +102,8 @@ struct ManifestLine {
     part: String,
     #[serde(default)]
     label: Option<String>,
+    #[serde(default)]
+    samples: Option<[u64; 2]>,
     sha256: String,
 }
 
@@ -147,7 +164,7 @@ impl Record {
         let mut samples = 0u64;
         while let Some(len) = read_line(&mut reader, &mut buf, path)? {
             line += 1;
-            let (index, _) = parse_entry(&buf, kind).map_err(|reason| damaged(line, reason))?;
+            let (index, entry) = parse_entry(&buf, kind).map_err(|reason| damaged(line, reason))?;
             let new_segment = match (kind, last) {
                 (_, None) => true,
                 (RecordKind::Journal, Some(prev)) => index <= prev,
@@ -163,7 +180,8 @@ impl Record {
                 segments.push((offset, offset));
             }
             if kind == RecordKind::Journal || last != Some(index) {
-                samples += 1;
+                let covered = entry.covered();
+                samples += covered.end.saturating_sub(covered.start);
             }
             offset += len;
             if let Some(segment) = segments.last_mut() {
@@ -283,6 +301,7 @@ fn parse_entry(line: &[u8], kind: RecordKind) -> Result<(u64, JournalSample), St
                 index: line.index,
                 seed: line.seed,
                 label: line.label,
+                samples: line.samples,
                 files: vec![JournalFile {
                     file: line.file,
                     part: line.part,
@@ -466,6 +485,7 @@ mod tests {
             index,
             seed: index * 10,
             label: None,
+            samples: None,
             files: vec![JournalFile {
                 file: format!("{index:05}.png"),
                 part: "image".into(),
@@ -523,6 +543,33 @@ mod tests {
         .unwrap();
         let error = Record::open(&path, RecordKind::Journal).unwrap_err();
         assert!(error.to_string().contains("version 2"), "{error}");
+    }
+
+    #[test]
+    fn a_tar_line_counts_every_sample_it_holds() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(journal_name("manifest.jsonl"));
+        let tar = |first: u64| JournalSample {
+            index: first,
+            seed: 1,
+            label: None,
+            samples: Some([first, first + 4]),
+            files: vec![JournalFile {
+                file: format!("shard-{:06}.tar", first / 4),
+                part: "tar".into(),
+                sha256: "0".repeat(64),
+            }],
+        };
+        let header = serde_json::json!({});
+        let kept = [Ok(tar(0))];
+        let mut writer =
+            JournalWriter::create(&path, "manifest.jsonl", &header, kept.into_iter(), ".t.")
+                .unwrap();
+        writer.append(&tar(4)).unwrap();
+        let record = Record::open(&path, RecordKind::Journal).unwrap();
+        assert_eq!(record.samples, 8);
+        let lines: Vec<_> = record.samples().unwrap().map(Result::unwrap).collect();
+        assert_eq!(lines[1].covered(), 4..8);
     }
 
     #[test]

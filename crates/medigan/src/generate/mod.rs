@@ -5,13 +5,15 @@
 //! input image only, so batches, threads and shards never change what a sample looks like.
 //!
 //! Runs into a folder are resumable and exclusive per shard: see [`journal`] for the journal
-//! format and `folder.rs` for the lock, [`RunMode`] and how shards share a folder.
+//! format and `folder.rs` for the lock, [`RunMode`] and how shards share a folder; `pack.rs` for
+//! WebDataset tar output ([`Pack`]).
 
 mod error;
 mod folder;
 mod inputs;
 pub mod journal;
 mod onnx;
+mod pack;
 mod pipeline;
 mod request;
 pub mod shard_env;
@@ -24,6 +26,7 @@ use ndarray::ArrayD;
 pub use error::GenerateError;
 pub use inputs::{expand_inputs, load_input_image};
 pub use onnx::{OnnxGenerator, SampleConditioning, seeded_latent};
+pub use pack::{Pack, TAR_NAME_DIGITS};
 pub use pipeline::{RunSummary, WriteTarget, write_run};
 pub use request::{GenerateRequest, RunMode, Shard};
 pub use shard_env::{ShardOrigin, shard_from_environment};

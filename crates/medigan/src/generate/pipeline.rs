@@ -24,10 +24,12 @@ use sha2::{Digest, Sha256};
 
 use super::folder::{Layout, OpenRun, header_indices, open_run, temporary_prefix};
 use super::journal::{JournalFile, JournalSample, Record, RecordKind};
+use super::pack::{Pack, TarPacker, Tars};
 use super::{GenerateError, GeneratorFactory, RunMode, SampleRequest};
+use crate::files::{AtomicWrite, write_atomically_with};
 use crate::output::{
-    Encoding, ManifestFile, ManifestHeader, ManifestWriter, Part, Provenance, SampleWriter,
-    file_name, write_atomically_with_prefix,
+    Encoding, ManifestFile, ManifestHeader, ManifestWriter, OutputError, Part, Provenance,
+    SampleWriter, file_name,
 };
 use crate::progress::Progress;
 use crate::sample::Sample;
@@ -52,6 +54,8 @@ pub struct WriteTarget<'a> {
     pub digits: usize,
     /// What to do with an earlier run of this shard in the folder.
     pub mode: RunMode,
+    /// Pack the samples into tar files (`--pack tar`) instead of one file per part.
+    pub pack: Option<Pack>,
 }
 
 /// What a finished run wrote.
@@ -59,7 +63,7 @@ pub struct WriteTarget<'a> {
 pub struct RunSummary {
     /// Samples in the manifest (kept from an earlier run and generated now).
     pub samples: u64,
-    /// Files in the manifest (images and masks).
+    /// Files in the manifest (images and masks, or tars).
     pub files: u64,
     /// Samples kept from an earlier, interrupted run (`--resume`).
     pub resumed: u64,
@@ -138,9 +142,15 @@ fn write_locked(
 ) -> Result<(Tally, u64, PathBuf), GenerateError> {
     let header = serde_json::to_value(&target.header)
         .map_err(|e| GenerateError::Worker(format!("manifest header: {e}")))?;
-    let name_of = |index: u64, mask: bool| {
-        let part = if mask { Part::Mask } else { Part::Image };
-        file_name(index, target.digits, part, target.writer.extension())
+    let tars = target
+        .pack
+        .map(|pack| Tars::new(pack, target.header.num_samples));
+    let name_of = |index: u64, mask: bool| match tars {
+        Some(tars) => tars.name(tars.of(index)),
+        None => {
+            let part = if mask { Part::Mask } else { Part::Image };
+            file_name(index, target.digits, part, target.writer.extension())
+        }
     };
     let layout = Layout {
         dir: target.dir,
@@ -148,6 +158,7 @@ fn write_locked(
         header: &header,
         indices: header_indices(&header).unwrap_or(0..target.header.num_samples),
         file_name: &name_of,
+        tars,
     };
     let mut run = open_run(&layout, target.mode)?;
     let resumed = run.kept.count();
@@ -192,8 +203,13 @@ fn publish_manifest(target: &WriteTarget<'_>, run: &OpenRun) -> Result<PathBuf, 
                 file: file.file,
                 index: sample.index,
                 seed: sample.seed,
-                part: if file.part == "mask" { "mask" } else { "image" },
+                part: match file.part.as_str() {
+                    "mask" => "mask",
+                    "tar" => "tar",
+                    _ => "image",
+                },
                 label: sample.label.clone(),
+                samples: sample.samples,
                 sha256: file.sha256,
             })?;
         }
@@ -350,8 +366,8 @@ fn guarded<T>(f: impl FnOnce() -> Result<T, GenerateError>) -> Result<T, Generat
     })
 }
 
-/// Writes finished batches in order, recording each sample in the journal (synced after every
-/// batch); samples kept from an earlier run are skipped.
+/// Writes finished batches in order, recording each sample (or each finished tar) in the
+/// journal (synced after every batch); samples kept from an earlier run are skipped.
 fn collect(
     done: Receiver<BatchResult>,
     tokens: SyncSender<()>,
@@ -362,16 +378,25 @@ fn collect(
     progress: &dyn Progress,
 ) -> Result<(), GenerateError> {
     let prefix = temporary_prefix(&target.manifest_name);
+    let mut packer = target
+        .pack
+        .map(|pack| TarPacker::new(pack, target, &prefix));
     let mut pending: BTreeMap<usize, Vec<Sample>> = BTreeMap::new();
     let mut next = 0usize;
     for (batch, result) in done.iter() {
         pending.insert(batch, result?);
         while let Some(batch_samples) = pending.remove(&next) {
             for sample in batch_samples.iter().filter(|s| !run.kept.contains(s.index)) {
-                let entry = write_sample(sample, target, &prefix)?;
-                run.journal.append(&entry)?;
-                tally.samples += 1;
-                tally.files += entry.files.len() as u64;
+                let complete = match packer.as_mut() {
+                    Some(packer) => packer.put(sample)?,
+                    None => Some(write_sample(sample, target, &prefix)?),
+                };
+                if let Some(entry) = complete {
+                    run.journal.append(&entry)?;
+                    let covered = entry.covered();
+                    tally.samples += covered.end - covered.start;
+                    tally.files += entry.files.len() as u64;
+                }
                 progress.advance(1);
             }
             run.journal.sync()?;
@@ -383,7 +408,29 @@ fn collect(
             return Err(GenerateError::Cancelled);
         }
     }
-    Ok(())
+    packer.map_or(Ok(()), TarPacker::finish)
+}
+
+/// The bytes of a sample's image (and mask) in the run's format.
+pub(super) fn encode_parts(
+    sample: &Sample,
+    target: &WriteTarget<'_>,
+) -> Result<Vec<(Part, Vec<u8>)>, GenerateError> {
+    let mut parts = vec![(Part::Image, &sample.image, target.image_range)];
+    if let (Some(mask), Some(range)) = (&sample.mask, target.mask_range) {
+        parts.push((Part::Mask, mask, range));
+    }
+    let mut encoded = Vec::with_capacity(parts.len());
+    for (part, array, range) in parts {
+        let encoding = Encoding {
+            index: sample.index,
+            part,
+            range,
+            provenance: &target.provenance,
+        };
+        encoded.push((part, target.writer.encode(array, &encoding)?));
+    }
+    Ok(encoded)
 }
 
 /// Writes a sample's image (and mask); returns its journal line.
@@ -392,34 +439,20 @@ fn write_sample(
     target: &WriteTarget<'_>,
     temporary_prefix: &str,
 ) -> Result<JournalSample, GenerateError> {
-    let mut parts = vec![(Part::Image, &sample.image, target.image_range)];
-    if let (Some(mask), Some(range)) = (&sample.mask, target.mask_range) {
-        parts.push((Part::Mask, mask, range));
-    }
+    let parts = encode_parts(sample, target)?;
     let mut files = Vec::with_capacity(parts.len());
-    for (part, array, range) in &parts {
-        let encoding = Encoding {
-            index: sample.index,
-            part: *part,
-            range: *range,
-            provenance: &target.provenance,
+    for (part, bytes) in parts {
+        let name = file_name(sample.index, target.digits, part, target.writer.extension());
+        let path = target.dir.join(&name);
+        let how = AtomicWrite {
+            prefix: temporary_prefix,
+            sync: false,
         };
-        let bytes = target.writer.encode(array, &encoding)?;
-        let name = file_name(
-            sample.index,
-            target.digits,
-            *part,
-            target.writer.extension(),
-        );
-        write_atomically_with_prefix(&target.dir.join(&name), &bytes, temporary_prefix)?;
+        write_atomically_with(&path, &bytes, how)
+            .map_err(|cause| OutputError::Io { path, cause })?;
         files.push(JournalFile {
             file: name,
-            part: if *part == Part::Image {
-                "image"
-            } else {
-                "mask"
-            }
-            .to_string(),
+            part: if part == Part::Image { "image" } else { "mask" }.to_string(),
             sha256: hex::encode(Sha256::digest(&bytes)),
         });
     }
@@ -427,6 +460,7 @@ fn write_sample(
         index: sample.index,
         seed: sample.seed,
         label: sample.label.clone(),
+        samples: None,
         files,
     })
 }

@@ -6,7 +6,7 @@ use std::ops::Range;
 use std::path::PathBuf;
 use std::str::FromStr;
 
-use super::GenerateError;
+use super::{GenerateError, Pack};
 
 /// One generation run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,6 +30,8 @@ pub struct GenerateRequest {
     pub options: BTreeMap<String, String>,
     /// What to do with an earlier run of this shard found in the output folder.
     pub mode: RunMode,
+    /// Pack the samples into WebDataset tar files instead of one file per image and mask.
+    pub pack: Option<Pack>,
 }
 
 /// What a run does with an earlier run (finished or interrupted) of the same shard in its
@@ -61,6 +63,7 @@ impl Default for GenerateRequest {
             threads: None,
             options: BTreeMap::new(),
             mode: RunMode::Fresh,
+            pack: None,
         }
     }
 }
@@ -74,8 +77,9 @@ impl GenerateRequest {
         }
     }
 
-    /// Rejects a zero batch size or thread count, and a shard that is not `K/N` with
-    /// `1 <= K <= N` (the fields of [`Shard`] are public, so it may not come from parsing).
+    /// Rejects a zero batch size or thread count, a shard that is not `K/N` with
+    /// `1 <= K <= N` (the fields of [`Shard`] are public, so it may not come from parsing), and
+    /// a packing whose tars a shard would cut ([`Pack::check`]).
     pub fn check(&self) -> Result<(), GenerateError> {
         if let Some(shard) = self.shard.filter(|s| !s.is_valid()) {
             return Err(GenerateError::BadShard {
@@ -101,6 +105,9 @@ impl GenerateRequest {
                 what: "thread count",
                 reason: "it must be at least 1".into(),
             });
+        }
+        if let Some(pack) = self.pack {
+            pack.check(self.num_samples, self.shard)?;
         }
         let max_threads = crate::limits::max_threads();
         if let Some(threads) = self.threads.filter(|&t| t > max_threads) {

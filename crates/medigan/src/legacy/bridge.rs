@@ -41,11 +41,8 @@ pub fn install_script(home: &Home) -> Result<PathBuf, LegacyError> {
         return Ok(path);
     }
     std::fs::create_dir_all(&dir).map_err(LegacyError::io("create directory", &dir))?;
-    let mut tmp = tempfile::NamedTempFile::new_in(&dir).map_err(LegacyError::io("write", &dir))?;
-    tmp.write_all(BRIDGE_SCRIPT.as_bytes())
+    crate::files::write_atomically(&path, BRIDGE_SCRIPT.as_bytes())
         .map_err(LegacyError::io("write", &path))?;
-    tmp.persist(&path)
-        .map_err(|e| LegacyError::io("write", &path)(e.error))?;
     Ok(path)
 }
 
@@ -538,62 +535,12 @@ fn to_byte_range(array: ArrayD<f32>, dtype: &str) -> ArrayD<f32> {
     array.mapv(|v| (v + offset) * scale)
 }
 
+/// An image file a legacy package wrote, on the 0..255 scale of the original packages (16-bit
+/// levels divided by 257).
 fn read_image_file(path: &Path) -> Result<ArrayD<f32>, String> {
-    let image = image::open(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
-    let (w, h) = (image.width() as usize, image.height() as usize);
-    let sixteen = matches!(
-        image.color(),
-        image::ColorType::L16 | image::ColorType::Rgb16 | image::ColorType::Rgba16
-    );
-    let (channels, values): (usize, Vec<f32>) = if image.color().has_color() {
-        if sixteen {
-            (
-                3,
-                image
-                    .to_rgb16()
-                    .into_raw()
-                    .iter()
-                    .map(|&v| f32::from(v) / 257.0)
-                    .collect(),
-            )
-        } else {
-            (
-                3,
-                image
-                    .to_rgb8()
-                    .into_raw()
-                    .into_iter()
-                    .map(f32::from)
-                    .collect(),
-            )
-        }
-    } else if sixteen {
-        (
-            1,
-            image
-                .to_luma16()
-                .into_raw()
-                .iter()
-                .map(|&v| f32::from(v) / 257.0)
-                .collect(),
-        )
-    } else {
-        (
-            1,
-            image
-                .to_luma8()
-                .into_raw()
-                .into_iter()
-                .map(f32::from)
-                .collect(),
-        )
-    };
-    let hwc =
-        ArrayD::from_shape_vec(IxDyn(&[h, w, channels]), values).map_err(|e| e.to_string())?;
-    Ok(hwc
-        .permuted_axes(IxDyn(&[2, 0, 1]))
-        .as_standard_layout()
-        .into_owned())
+    let raster = crate::formats::png::read(path)
+        .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+    Ok(raster.to_byte_scale().into_dyn())
 }
 
 #[cfg(test)]

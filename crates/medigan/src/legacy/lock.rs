@@ -46,13 +46,8 @@ impl TrustLock {
         let text = serde_json::to_string_pretty(&entries).map_err(|e| self.error(e.to_string()))?;
         let dir = self.path.parent().unwrap_or(Path::new("."));
         std::fs::create_dir_all(dir).map_err(|e| self.error(e.to_string()))?;
-        let mut tmp =
-            tempfile::NamedTempFile::new_in(dir).map_err(|e| self.error(e.to_string()))?;
-        std::io::Write::write_all(&mut tmp, format!("{text}\n").as_bytes())
-            .map_err(|e| self.error(e.to_string()))?;
-        tmp.persist(&self.path)
-            .map_err(|e| self.error(e.error.to_string()))?;
-        Ok(())
+        crate::files::write_atomically(&self.path, format!("{text}\n").as_bytes())
+            .map_err(|e| self.error(e.to_string()))
     }
 
     fn read(&self) -> Result<BTreeMap<String, String>, LegacyError> {

@@ -1,7 +1,8 @@
 //! The provenance manifest: `manifest.jsonl` beside the outputs.
 //!
 //! The first line describes the run (tool version, model, package hash, seed, arguments); then
-//! one line per file with its sample index, seed and sha256, in the order of the indices. It is
+//! one line per file with its sample index, seed and sha256, in the order of the indices (with
+//! `--pack tar`, one line per tar, naming the samples it holds). It is
 //! written under a hidden temporary name (made exclusively: a planted symlink is never
 //! followed) and renamed when the run succeeds, so a manifest that exists describes a complete
 //! run. A shard writes `manifest-shard-K-of-N.jsonl`, so shards can share a folder. While a run
@@ -53,11 +54,14 @@ pub struct ManifestFile {
     pub index: u64,
     /// The sample seed.
     pub seed: u64,
-    /// `image` or `mask`.
+    /// `image`, `mask`, or `tar` for a tar of samples (`--pack tar`).
     pub part: &'static str,
     /// The class label, for conditional models.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub label: Option<String>,
+    /// For a tar: the samples it holds, `[first, end)` (`index` is the first, `seed` its seed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub samples: Option<[u64; 2]>,
     /// sha256 of the file's bytes.
     pub sha256: String,
 }
@@ -80,11 +84,12 @@ impl ManifestWriter {
         header: &ManifestHeader,
         temporary_prefix: &str,
     ) -> Result<Self, OutputError> {
-        let file =
-            super::temporary_file(dir, temporary_prefix).map_err(|cause| OutputError::Io {
+        let file = crate::files::temporary_file(dir, temporary_prefix).map_err(|cause| {
+            OutputError::Io {
                 path: dir.join(name),
                 cause,
-            })?;
+            }
+        })?;
         let mut writer = ManifestWriter {
             partial: file.path().to_path_buf(),
             out: BufWriter::new(file),

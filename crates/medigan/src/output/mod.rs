@@ -1,14 +1,10 @@
-//! Output writers: turn a sample into file bytes (PNG 8/16-bit, NPY, DICOM, NIfTI), write files
-//! atomically, and keep the provenance manifest.
+//! A run's files: the [`SampleWriter`] trait and the [`Format`] that picks one (the encoders
+//! themselves live with their decoders in [`crate::formats`]), file names, and the provenance
+//! manifest. Files are written with [`crate::files::write_atomically`]. Packed runs go into deterministic tar files (`tar_pack`).
 
-mod atomic;
-mod dicom;
 mod imaging;
 mod manifest;
-mod nifti;
-mod npy;
-mod png;
-mod png16;
+mod tar_pack;
 mod uid;
 
 use std::fmt;
@@ -16,21 +12,18 @@ use std::str::FromStr;
 
 use ndarray::ArrayD;
 
-pub use atomic::{
-    TEMPORARY_PREFIX, open_no_follow, temporary_file, write_atomically,
-    write_atomically_with_prefix,
-};
-pub(crate) use dicom::utc_date_time;
-pub use dicom::{
+pub use crate::files::{TEMPORARY_PREFIX, open_no_follow, temporary_file};
+pub(crate) use crate::formats::dicom::utc_date_time;
+pub use crate::formats::dicom::{
     DEFAULT_MODALITY, DicomWriter, IMPLEMENTATION_CLASS_UID, SYNTHETIC_PATIENT,
     SYNTHETIC_PATIENT_NAME,
 };
+pub use crate::formats::nifti::NiftiWriter;
+pub use crate::formats::npy::NpyWriter;
+pub use crate::formats::png::{Png16Writer, PngWriter};
 pub use imaging::{declared_spacing, dicom_modality};
 pub use manifest::{MANIFEST_NAME, ManifestFile, ManifestHeader, ManifestWriter, manifest_name};
-pub use nifti::NiftiWriter;
-pub use npy::NpyWriter;
-pub use png::PngWriter;
-pub use png16::Png16Writer;
+pub use tar_pack::{MEMBER_MODE, TarPackWriter, member_header};
 pub use uid::{fresh_uid, is_valid_uid};
 
 /// Errors of the output writers.
@@ -231,13 +224,6 @@ impl FromStr for Format {
             }),
         }
     }
-}
-
-/// `value` mapped linearly from `range` onto `0..=top`, clamped and rounded to nearest (NaN
-/// becomes 0).
-pub(crate) fn quantise(value: f32, range: [f64; 2], top: u16) -> u16 {
-    let scaled = (f64::from(value) - range[0]) / (range[1] - range[0]) * f64::from(top);
-    scaled.round().clamp(0.0, f64::from(top)) as u16
 }
 
 /// The file name of a sample part: `00042.png`, `00042_mask.png`, with at least five digits.

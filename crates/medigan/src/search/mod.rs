@@ -3,7 +3,7 @@
 //! Every function takes the models as `(model_id, selection)` pairs in catalogue order, where
 //! `selection` is the `selection` object of a catalogue entry; nothing here depends on the
 //! catalogue types. The exact semantics follow the original medigan `ModelSelector`, with the
-//! deliberate differences listed in `shared/reference/search-semantics.md`:
+//! deliberate differences listed in `tests/reference/search-semantics.md`:
 //!
 //! | function | medigan (Python) counterpart |
 //! |---|---|

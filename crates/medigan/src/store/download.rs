@@ -4,19 +4,21 @@
 use std::fs::File;
 use std::io::{Read, Write};
 use std::path::Path;
-use std::time::Duration;
 
 use reqwest::StatusCode;
 use reqwest::blocking::{Client, Response};
 use reqwest::header::{CONTENT_RANGE, RANGE};
 
-use super::{StoreConfig, StoreError};
+use super::StoreError;
+use crate::http::{Http, Retried};
 use crate::progress::Progress;
 
 /// Downloads one URL into one partial file.
 pub(crate) struct Download<'a> {
+    /// The one HTTP client, whose retry policy the download follows.
+    pub http: &'a Http,
     pub client: &'a Client,
-    pub config: &'a StoreConfig,
+    pub max_bytes: u64,
     pub url: &'a str,
     pub part: &'a Path,
     pub label: &'a str,
@@ -42,41 +44,18 @@ impl Download<'_> {
     /// Downloads the whole file, retrying retryable failures; a partial file left by an earlier
     /// attempt or process is resumed.
     pub(crate) fn run(&self, progress: &dyn Progress) -> Result<(), StoreError> {
-        let attempts = self.config.attempts.max(1);
-        let mut attempt = 1;
-        loop {
-            let error = match self.attempt(progress) {
-                Ok(()) => return Ok(()),
-                Err(e) => e,
-            };
-            if !error.is_retryable() {
-                return Err(error);
-            }
-            if attempt >= attempts {
-                return Err(StoreError::RetriesExhausted {
+        self.http
+            .retry(self.url, StoreError::is_retryable, || {
+                self.attempt(progress)
+            })
+            .map_err(|failed| match failed {
+                Retried::Final(error) => error,
+                Retried::Exhausted { attempts, last } => StoreError::RetriesExhausted {
                     url: self.url.to_owned(),
                     attempts,
-                    source: Box::new(error),
-                });
-            }
-            let wait = self.backoff(attempt);
-            let what = error.to_string();
-            let what = what.lines().next().unwrap_or_default();
-            tracing::warn!("{what}; retrying in {wait:?} (attempt {attempt} of {attempts})");
-            std::thread::sleep(wait);
-            attempt += 1;
-        }
-    }
-
-    /// The wait after failed attempt `attempt` (1-based): the base doubled each time, capped.
-    fn backoff(&self, attempt: u32) -> Duration {
-        let factor = 1u32
-            .checked_shl(attempt.saturating_sub(1))
-            .unwrap_or(u32::MAX);
-        self.config
-            .backoff
-            .saturating_mul(factor)
-            .min(self.config.max_backoff)
+                    source: Box::new(last),
+                },
+            })
     }
 
     fn attempt(&self, progress: &dyn Progress) -> Result<(), StoreError> {
@@ -176,11 +155,11 @@ impl Download<'_> {
     }
 
     fn check_limit(&self, size: u64) -> Result<(), StoreError> {
-        if size > self.config.max_download_bytes {
+        if size > self.max_bytes {
             return Err(StoreError::DownloadTooLarge {
                 url: self.url.to_owned(),
                 size,
-                limit: self.config.max_download_bytes,
+                limit: self.max_bytes,
             });
         }
         Ok(())

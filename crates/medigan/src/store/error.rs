@@ -288,7 +288,7 @@ pub enum StoreError {
 
 /// The innermost cause of a transport error, said plainly for a failed name lookup.
 fn network_reason(error: &reqwest::Error) -> String {
-    if is_name_resolution_failure(error) {
+    if crate::http::is_name_resolution_failure(error) {
         return "the host name could not be resolved (no network, or no DNS)".into();
     }
     let mut innermost: &dyn std::error::Error = error;
@@ -296,20 +296,6 @@ fn network_reason(error: &reqwest::Error) -> String {
         innermost = cause;
     }
     innermost.to_string()
-}
-
-/// Whether a transport error is a failed host name lookup: not worth retrying for seconds,
-/// since the resolver has already answered.
-pub(crate) fn is_name_resolution_failure(error: &reqwest::Error) -> bool {
-    let mut cause: Option<&dyn std::error::Error> = Some(error);
-    while let Some(current) = cause {
-        let text = current.to_string();
-        if text.starts_with("dns error") || text.contains("failed to lookup address") {
-            return true;
-        }
-        cause = current.source();
-    }
-    false
 }
 
 fn damaged_hint(offline: bool, sha256: &str) -> String {
@@ -426,10 +412,8 @@ impl StoreError {
     /// Whether another download attempt may succeed (timeouts, 5xx, cut connections).
     pub(crate) fn is_retryable(&self) -> bool {
         match self {
-            Self::Network { error, .. } => {
-                !error.is_builder() && !error.is_redirect() && !is_name_resolution_failure(error)
-            }
-            Self::HttpStatus { status, .. } => *status >= 500 || *status == 408 || *status == 429,
+            Self::Network { error, .. } => crate::http::is_transient(error),
+            Self::HttpStatus { status, .. } => crate::http::status_is_transient(*status),
             Self::Interrupted { .. } | Self::Truncated { .. } | Self::BadRange { .. } => true,
             _ => false,
         }

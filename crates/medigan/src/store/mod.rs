@@ -49,7 +49,6 @@ mod unzip;
 use std::fs::File;
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
@@ -61,6 +60,7 @@ pub use record::RECORD_FILE;
 pub use unzip::UnzipLimits;
 
 use crate::home::Home;
+use crate::http::{ClientError, Http, HttpConfig};
 use crate::progress::Progress;
 use link::{Link, link_key, normalize_sha256};
 use lock::FetchLock;
@@ -88,14 +88,28 @@ pub struct StoreConfig {
 
 impl Default for StoreConfig {
     fn default() -> Self {
+        let http = HttpConfig::default();
         StoreConfig {
-            connect_timeout: Duration::from_secs(10),
-            read_timeout: Duration::from_secs(30),
-            attempts: 4,
-            backoff: Duration::from_secs(1),
-            max_backoff: Duration::from_secs(30),
+            connect_timeout: http.connect_timeout,
+            read_timeout: http.read_timeout,
+            attempts: http.attempts,
+            backoff: http.backoff,
+            max_backoff: http.max_backoff,
             max_download_bytes: 8 << 30,
             unzip: UnzipLimits::default(),
+        }
+    }
+}
+
+impl StoreConfig {
+    /// The client settings of the one HTTP client (`crate::http`).
+    fn http(&self) -> HttpConfig {
+        HttpConfig {
+            connect_timeout: self.connect_timeout,
+            read_timeout: self.read_timeout,
+            attempts: self.attempts,
+            backoff: self.backoff,
+            max_backoff: self.max_backoff,
         }
     }
 }
@@ -145,7 +159,7 @@ pub struct Store {
     home: Home,
     offline: bool,
     config: StoreConfig,
-    client: OnceLock<reqwest::blocking::Client>,
+    http: Http,
     always_rehash: AtomicBool,
 }
 
@@ -160,8 +174,8 @@ impl Store {
         Store {
             home,
             offline,
+            http: Http::new(config.http(), offline),
             config,
-            client: OnceLock::new(),
             always_rehash: AtomicBool::new(false),
         }
     }
@@ -258,8 +272,9 @@ impl Store {
         std::fs::create_dir_all(&tmp).map_err(StoreError::io("create directory", &tmp))?;
         let part = tmp.join(format!("{key}.part"));
         let result = download::Download {
+            http: &self.http,
             client: self.client(url.as_str())?,
-            config: &self.config,
+            max_bytes: self.config.max_download_bytes,
             url: url.as_str(),
             part: &part,
             label: &request.label,
@@ -385,8 +400,9 @@ impl Store {
         let tmp = self.home.tmp_dir();
         std::fs::create_dir_all(&tmp).map_err(StoreError::io("create directory", &tmp))?;
         download::Download {
+            http: &self.http,
             client: self.client(url)?,
-            config: &self.config,
+            max_bytes: self.config.max_download_bytes,
             url,
             part,
             label: &request.label,
@@ -505,21 +521,18 @@ impl Store {
         link::is_sha256(sha256) && self.package_dir(sha256).join(RECORD_FILE).is_file()
     }
 
-    /// The shared HTTP client, built on first use (never in offline mode).
+    /// The shared HTTP client (`crate::http`), built on first use (never in offline mode).
     fn client(&self, url: &str) -> Result<&reqwest::blocking::Client, StoreError> {
-        if let Some(client) = self.client.get() {
-            return Ok(client);
-        }
-        let client = reqwest::blocking::Client::builder()
-            .connect_timeout(self.config.connect_timeout)
-            .timeout(self.config.read_timeout)
-            .user_agent(concat!("medigan-rs/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|error| StoreError::Network {
+        self.http.client(url).map_err(|e| match e {
+            ClientError::Offline { url } => StoreError::Offline {
+                label: url.clone(),
+                link: url,
+            },
+            ClientError::Build(error) => StoreError::Network {
                 url: url.to_owned(),
                 error,
-            })?;
-        Ok(self.client.get_or_init(|| client))
+            },
+        })
     }
 }
 

@@ -2,13 +2,14 @@
 //! hashing, and the content hash of a package directory.
 
 use std::fs::File;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::StoreError;
+use crate::files::{AtomicWrite, write_atomically_with};
 
 /// Name of the record file inside `packages-v1/<sha256>/` (never part of a package).
 pub const RECORD_FILE: &str = ".medigan-record.json";
@@ -69,14 +70,11 @@ impl Record {
             path: path.clone(),
             source,
         })?;
-        let mut tmp = tempfile::NamedTempFile::new_in(dir)
-            .map_err(StoreError::io("create a file in", dir))?;
-        tmp.write_all(&json)
-            .and_then(|()| tmp.as_file().sync_all())
-            .map_err(StoreError::io("write", &path))?;
-        tmp.persist(&path)
-            .map_err(|e| StoreError::io("write", &path)(e.error))?;
-        Ok(())
+        let durable = AtomicWrite {
+            sync: true,
+            ..AtomicWrite::default()
+        };
+        write_atomically_with(&path, &json, durable).map_err(StoreError::io("write", &path))
     }
 
     /// Reads the record of the package directory `dir`.

@@ -1,7 +1,6 @@
 //! The link index: `packages-v1/refs/<sha256 of link>.json` maps a link to the sha256 of the
 //! package it gave, so a link already fetched is found without the network (and offline).
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -53,14 +52,8 @@ impl Refs {
             path: self.path(key),
             source,
         })?;
-        let mut tmp = tempfile::NamedTempFile::new_in(dir)
-            .map_err(StoreError::io("create a temporary file in", dir))?;
-        tmp.write_all(&json)
-            .map_err(StoreError::io("write", tmp.path().to_path_buf()))?;
         let target = self.path(key);
-        tmp.persist(&target)
-            .map_err(|e| StoreError::io("write", &target)(e.error))?;
-        Ok(())
+        crate::files::write_atomically(&target, &json).map_err(StoreError::io("write", &target))
     }
 
     /// Every readable entry, with its key.

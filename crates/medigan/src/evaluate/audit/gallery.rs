@@ -2,10 +2,9 @@
 //! at. An `index.html` with relative PNGs (`pairs/NNN-synthetic.png`, `pairs/NNN-train.png`),
 //! built in a temporary folder beside the target and renamed into place when complete.
 
-use std::io::Cursor;
 use std::path::{Path, PathBuf};
 
-use ndarray::Array3;
+use ndarray::{Array3, Axis};
 
 use super::super::ImageSet;
 use super::super::error::EvaluateError;
@@ -101,28 +100,15 @@ fn refuse_non_empty(out: &Path) -> Result<(), EvaluateError> {
 
 /// An 8-bit gray or RGB PNG of a `[C, H, W]` image in [0, 1].
 fn png_bytes(image: &Array3<f32>, path: &Path) -> Result<Vec<u8>, EvaluateError> {
-    let (channels, h, w) = image.dim();
-    let level = |v: f32| (v.clamp(0.0, 1.0) * 255.0).round() as u8;
-    let dynamic = if channels >= 3 {
-        let buffer = image::RgbImage::from_fn(w as u32, h as u32, |x, y| {
-            let at = |c: usize| level(image[(c, y as usize, x as usize)]);
-            image::Rgb([at(0), at(1), at(2)])
-        });
-        image::DynamicImage::ImageRgb8(buffer)
-    } else {
-        let buffer = image::GrayImage::from_fn(w as u32, h as u32, |x, y| {
-            image::Luma([level(image[(0, y as usize, x as usize)])])
-        });
-        image::DynamicImage::ImageLuma8(buffer)
-    };
-    let mut bytes = Cursor::new(Vec::new());
-    dynamic
-        .write_to(&mut bytes, image::ImageFormat::Png)
-        .map_err(|e| EvaluateError::Image {
-            path: path.to_path_buf(),
-            reason: e.to_string(),
-        })?;
-    Ok(bytes.into_inner())
+    let shown = if image.dim().0 >= 3 { 3 } else { 1 };
+    let shown = image
+        .slice_axis(Axis(0), (0..shown).into())
+        .to_owned()
+        .into_dyn();
+    crate::formats::png::encode_u8(&shown, [0.0, 1.0]).map_err(|reason| EvaluateError::Image {
+        path: path.to_path_buf(),
+        reason,
+    })
 }
 
 fn escape(text: &str) -> String {

@@ -370,8 +370,8 @@ fn calibrate(
 fn label(set: &ImageSet, i: usize) -> String {
     match set.images.get(i) {
         Some(super::ImageSource::File(path)) => path.display().to_string(),
-        Some(super::ImageSource::Slice { path, index }) => {
-            format!("{} slice {index}", path.display())
+        Some(super::ImageSource::Slice { volume, index }) => {
+            format!("{} slice {index}", volume.path().display())
         }
         _ => format!("sample {i}"),
     }

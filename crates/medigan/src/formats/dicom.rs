@@ -12,18 +12,27 @@
 //!   is `SYN` (synthetic image); the model, its version and package sha256, the run seed and the
 //!   sample index are in Manufacturer Model Name, Software Versions, Derivation Description and
 //!   Image Comments; Burned In Annotation is `NO`.
+//!
+//! Reading ([`read`], uncompressed implicit or explicit VR little endian): MONOCHROME1/2 or RGB,
+//! 8 or 16 bits, one frame. Stored values come back with the range their bits can hold
+//! (`[0, 2^BitsStored - 1]`, or the signed range), so the 16-bit images written here come back
+//! as the model's range mapped onto that range. MONOCHROME1 is inverted. The element lengths of
+//! the file are checked against its size ([`super::dicom_scan`]) before dicom-rs parses it, so
+//! a corrupted length cannot make it allocate more than the file holds.
 
+use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use dicom_core::value::{C, PrimitiveValue};
 use dicom_core::{DataElement, Tag, VR};
 use dicom_dictionary_std::{tags, uids};
-use dicom_object::InMemDicomObject;
+use dicom_object::file::ReadPreamble;
 use dicom_object::meta::FileMetaTableBuilder;
-use ndarray::ArrayD;
+use dicom_object::{InMemDicomObject, OpenFileOptions};
+use ndarray::{ArrayD, IxDyn};
 
-use super::uid::fresh_uid;
-use super::{Encoding, OutputError, Part, SampleWriter, quantise};
+use super::{dicom_scan, quantize};
+use crate::output::{Encoding, OutputError, Part, SampleWriter, fresh_uid};
 
 /// Implementation Class UID of files written by medigan-rs (a fixed UUID-derived UID).
 pub const IMPLEMENTATION_CLASS_UID: &str = "2.25.37292259147168753469773247745932951341";
@@ -255,7 +264,7 @@ impl DicomWriter {
             put(tags::WINDOW_WIDTH, VR::DS, ds(high - low).into());
             let pixels: Vec<u16> = array
                 .iter()
-                .map(|v| quantise(*v, encoding.range, 65535))
+                .map(|v| quantize::to_u16(*v, encoding.range))
                 .collect();
             put(
                 tags::PIXEL_DATA,
@@ -272,15 +281,7 @@ impl DicomWriter {
             put(tags::BITS_ALLOCATED, VR::US, PrimitiveValue::from(8u16));
             put(tags::BITS_STORED, VR::US, PrimitiveValue::from(8u16));
             put(tags::HIGH_BIT, VR::US, PrimitiveValue::from(7u16));
-            let mut pixels = vec![0u8; channels * rows * columns];
-            for ((c, y, x), v) in array
-                .view()
-                .into_dimensionality::<ndarray::Ix3>()
-                .map_err(|e| encode_error(encoding.index, e.to_string()))?
-                .indexed_iter()
-            {
-                pixels[(y * columns + x) * channels + c] = quantise(*v, encoding.range, 255) as u8;
-            }
+            let mut pixels = super::png::interleave_u8(array, encoding.range);
             if pixels.len() % 2 == 1 {
                 pixels.push(0);
             }
@@ -410,6 +411,133 @@ pub(crate) fn utc_date_time(now: SystemTime) -> (String, String) {
         format!("{year:04}{month:02}{day:02}"),
         format!("{:02}{:02}{:02}", rest / 3600, rest % 3600 / 60, rest % 60),
     )
+}
+
+/// Uncompressed little-endian transfer syntaxes: implicit and explicit VR.
+const NATIVE_SYNTAXES: [&str; 2] = ["1.2.840.10008.1.2", "1.2.840.10008.1.2.1"];
+
+/// Whether the path names a DICOM file (`.dcm`).
+pub fn is_dicom(path: &Path) -> bool {
+    super::extension(path) == "dcm"
+}
+
+/// A DICOM image file as `[C, H, W]` stored values (after MONOCHROME1 inversion) and their
+/// range.
+pub fn read(path: &Path) -> Result<(ArrayD<f32>, [f32; 2]), String> {
+    let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+    decode(&bytes)
+}
+
+/// [`read`] from the bytes of a file.
+pub fn decode(bytes: &[u8]) -> Result<(ArrayD<f32>, [f32; 2]), String> {
+    let layout = dicom_scan::scan(bytes)?;
+    if !NATIVE_SYNTAXES.contains(&layout.transfer_syntax.as_str()) {
+        return Err(format!(
+            "compressed or big-endian DICOM (transfer syntax {}) is not supported; \
+             decompress it first (e.g. `gdcmconv --raw`)",
+            layout.transfer_syntax
+        ));
+    }
+    let object = OpenFileOptions::new()
+        .read_preamble(ReadPreamble::Never)
+        .from_reader(&bytes[layout.start..])
+        .map_err(|e| e.to_string())?;
+    pixels(&object)
+}
+
+fn pixels(object: &dicom_object::DefaultDicomObject) -> Result<(ArrayD<f32>, [f32; 2]), String> {
+    let int = |tag, name: &str| -> Result<u32, String> {
+        object
+            .element(tag)
+            .map_err(|_| format!("no {name}"))?
+            .to_int::<u32>()
+            .map_err(|e| format!("{name}: {e}"))
+    };
+    let optional = |tag, default: u32| {
+        object
+            .element(tag)
+            .ok()
+            .and_then(|e| e.to_int::<u32>().ok())
+            .unwrap_or(default)
+    };
+    let (rows, columns) = (int(tags::ROWS, "Rows")?, int(tags::COLUMNS, "Columns")?);
+    let samples = optional(tags::SAMPLES_PER_PIXEL, 1);
+    let bits = int(tags::BITS_ALLOCATED, "Bits Allocated")?;
+    let stored = optional(tags::BITS_STORED, bits).clamp(1, bits.max(1));
+    let signed = optional(tags::PIXEL_REPRESENTATION, 0) == 1;
+    if optional(tags::NUMBER_OF_FRAMES, 1) != 1 {
+        return Err("multi-frame DICOM is not supported".into());
+    }
+    let photometric = object
+        .element(tags::PHOTOMETRIC_INTERPRETATION)
+        .ok()
+        .and_then(|e| e.to_str().ok())
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|| "MONOCHROME2".into());
+    let data = object
+        .element(tags::PIXEL_DATA)
+        .map_err(|_| "no Pixel Data".to_string())?
+        .to_bytes()
+        .map_err(|e| format!("Pixel Data: {e}"))?;
+    let count = (rows as usize)
+        .checked_mul(columns as usize)
+        .and_then(|n| n.checked_mul(samples as usize))
+        .ok_or("the image size overflows")?;
+    let values = decode_samples(&data, count, bits, signed)?;
+    let range = if signed {
+        [
+            -(2f32.powi(stored as i32 - 1)),
+            2f32.powi(stored as i32 - 1) - 1.0,
+        ]
+    } else {
+        [0.0, 2f32.powi(stored as i32) - 1.0]
+    };
+    let values = match photometric.as_str() {
+        "MONOCHROME1" => values.iter().map(|v| range[1] + range[0] - v).collect(),
+        "MONOCHROME2" | "RGB" => values,
+        other => {
+            return Err(format!(
+                "photometric interpretation {other} is not supported"
+            ));
+        }
+    };
+    let (h, w, c) = (rows as usize, columns as usize, samples as usize);
+    // Color-by-pixel ([H, W, C]) is what Planar Configuration 0 (the default) stores.
+    let array = ArrayD::from_shape_vec(IxDyn(&[h, w, c]), values)
+        .map_err(|e| e.to_string())?
+        .permuted_axes(IxDyn(&[2, 0, 1]))
+        .as_standard_layout()
+        .to_owned();
+    Ok((array, range))
+}
+
+fn decode_samples(bytes: &[u8], count: usize, bits: u32, signed: bool) -> Result<Vec<f32>, String> {
+    let width = match bits {
+        8 => 1,
+        16 => 2,
+        other => return Err(format!("{other}-bit pixels are not supported (8 or 16)")),
+    };
+    if bytes.len() / width < count {
+        return Err(format!(
+            "Pixel Data holds {} bytes, the image needs {}",
+            bytes.len(),
+            count.saturating_mul(width)
+        ));
+    }
+    Ok(match (width, signed) {
+        (1, false) => bytes[..count].iter().map(|&b| f32::from(b)).collect(),
+        (1, true) => bytes[..count].iter().map(|&b| f32::from(b as i8)).collect(),
+        (_, false) => bytes
+            .chunks_exact(2)
+            .take(count)
+            .map(|c| f32::from(u16::from_le_bytes([c[0], c[1]])))
+            .collect(),
+        (_, true) => bytes
+            .chunks_exact(2)
+            .take(count)
+            .map(|c| f32::from(i16::from_le_bytes([c[0], c[1]])))
+            .collect(),
+    })
 }
 
 #[cfg(test)]

@@ -1,4 +1,5 @@
-//! Files that appear complete or not at all: write to a hidden temporary name, then rename.
+//! Files that appear complete or not at all: write to a hidden temporary name, then rename. The
+//! one home of atomic writes: samples, manifests, journals, catalogues, records, caches.
 //!
 //! Temporary files are made with `O_CREAT | O_EXCL` under a random name (`tempfile`), so a
 //! symlink planted in the output folder is never followed; the rename replaces a link at the
@@ -9,33 +10,52 @@ use std::fs::File;
 use std::io::Write;
 use std::path::Path;
 
-use super::OutputError;
-
 /// The prefix of the temporary files of [`write_atomically`].
 pub const TEMPORARY_PREFIX: &str = ".medigan-";
 
-/// Writes `bytes` to `path` through a temporary file in the same directory and a rename, so a
-/// reader never sees a partial file; on error nothing is left at `path`.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), OutputError> {
-    write_atomically_with_prefix(path, bytes, TEMPORARY_PREFIX)
+/// How [`write_atomically_with`] writes.
+#[derive(Debug, Clone, Copy)]
+pub struct AtomicWrite<'a> {
+    /// Temporary files are named `<prefix>XXXXXX.part`, so that one run can find (and remove)
+    /// the leftovers of its own killed predecessor without touching the live temporary files
+    /// of another run writing into the same folder.
+    pub prefix: &'a str,
+    /// Sync the file's data to disk before the rename (records that must survive a power cut).
+    pub sync: bool,
 }
 
-/// [`write_atomically`] with temporary files named `<prefix>XXXXXX.part`, so that one run can
-/// find (and remove) the leftovers of its own killed predecessor without touching the live
-/// temporary files of another run writing into the same folder.
-pub fn write_atomically_with_prefix(
+impl Default for AtomicWrite<'_> {
+    fn default() -> Self {
+        AtomicWrite {
+            prefix: TEMPORARY_PREFIX,
+            sync: false,
+        }
+    }
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same directory and a rename, so a
+/// reader never sees a partial file; on error nothing is left at `path`. The file gets the mode
+/// a plain `File::create` gives (0666 less the umask). The directory must exist.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    write_atomically_with(path, bytes, AtomicWrite::default())
+}
+
+/// [`write_atomically`] with a temporary-file prefix of the caller's and, optionally, a sync.
+pub fn write_atomically_with(
     path: &Path,
     bytes: &[u8],
-    prefix: &str,
-) -> Result<(), OutputError> {
-    let io_error = |cause| OutputError::Io {
-        path: path.to_path_buf(),
-        cause,
+    how: AtomicWrite<'_>,
+) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
     };
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let mut tmp = temporary_file(dir, prefix).map_err(io_error)?;
-    tmp.write_all(bytes).map_err(io_error)?;
-    tmp.persist(path).map_err(|e| io_error(e.error))?;
+    let mut tmp = temporary_file(dir, how.prefix)?;
+    tmp.write_all(bytes)?;
+    if how.sync {
+        tmp.as_file().sync_all()?;
+    }
+    tmp.persist(path).map_err(|e| e.error)?;
     Ok(())
 }
 

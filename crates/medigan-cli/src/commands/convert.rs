@@ -1,0 +1,117 @@
+//! `medigan convert`: a legacy package into a native one, or the `--all --dry-run` table.
+
+use std::process::ExitCode;
+
+use anyhow::bail;
+use medigan::Generators;
+use medigan::convert::{self, ConvertOptions, Plan};
+
+use crate::cli::ConvertArgs;
+use crate::progress::Bar;
+use crate::render;
+use crate::settings::Output;
+
+/// Converts one model, or prints the dry-run table.
+pub fn run(generators: &Generators, args: &ConvertArgs, out: Output) -> anyhow::Result<ExitCode> {
+    match (&args.model, args.all, args.dry_run) {
+        (None, true, true) => dry_run_all(generators, out),
+        (Some(_), true, _) => bail!("give a model or --all, not both"),
+        (None, true, false) => bail!(
+            "--all only goes with --dry-run: converting runs each package's code; convert the \
+             models one by one"
+        ),
+        (None, false, _) => bail!("name the model to convert, or --all --dry-run"),
+        (Some(model), false, true) => dry_run_one(generators, model, out),
+        (Some(model), false, false) => convert_one(generators, model, args, out),
+    }
+}
+
+fn convert_one(
+    generators: &Generators,
+    model: &str,
+    args: &ConvertArgs,
+    out: Output,
+) -> anyhow::Result<ExitCode> {
+    super::consent_to_legacy(generators, args.install_dependencies);
+    let options = ConvertOptions {
+        model: model.to_string(),
+        out: args.out.clone(),
+        samples: args.samples,
+        tolerance: args.tolerance,
+        accept_differences: args.accept_differences,
+    };
+    let progress = Bar::new(out.quiet || out.json);
+    let report = convert::convert(generators, &options, &progress)?;
+    if out.json {
+        render::json(&report)?;
+        return super::success();
+    }
+    render::line(format!(
+        "converted {} ({} exported with torch {}) into {}",
+        report.model_id,
+        report.module,
+        report.torch,
+        report.dir.display()
+    ))?;
+    render::line(format!(
+        "verification over {} seeds ({}): {}",
+        report.verification.seeds,
+        report.verification.runs.join(", "),
+        if report.verification.passed {
+            "equal within the tolerance"
+        } else {
+            "DIFFERENT (written because of --accept-differences)"
+        }
+    ))?;
+    render::line(report.verification.summary())?;
+    super::success()
+}
+
+fn dry_run_one(generators: &Generators, model: &str, out: Output) -> anyhow::Result<ExitCode> {
+    let entry = generators.get_config_by_id(model)?;
+    let row = convert::DryRunRow {
+        model_id: entry.id.clone(),
+        plan: convert::plan_entry(entry),
+        dependencies: entry.metadata.execution.dependencies.clone(),
+    };
+    print_rows(&[row], out)
+}
+
+fn dry_run_all(generators: &Generators, out: Output) -> anyhow::Result<ExitCode> {
+    let rows = convert::dry_run(generators.catalog()?);
+    print_rows(&rows, out)
+}
+
+fn print_rows(rows: &[convert::DryRunRow], out: Output) -> anyhow::Result<ExitCode> {
+    if out.json {
+        render::json(&rows)?;
+        return super::success();
+    }
+    let mut table = render::table(&["model", "convert would", "details"]);
+    for row in rows {
+        let (action, detail) = match &row.plan {
+            Plan::Convert(inputs) => ("convert", inputs.clone()),
+            Plan::Refuse(reason) => ("refuse", reason.clone()),
+            Plan::Native => ("skip", "a native package already".to_string()),
+        };
+        table.add_row(vec![row.model_id.clone(), action.to_string(), detail]);
+    }
+    render::print_table(&table, "No legacy models in the catalogue.")?;
+    let count = |a: &str| {
+        rows.iter()
+            .filter(|r| {
+                matches!(
+                    (&r.plan, a),
+                    (Plan::Convert(_), "c") | (Plan::Refuse(_), "r")
+                )
+            })
+            .count()
+    };
+    render::line(format!(
+        "{} would be converted (if their export and verification succeed), {} refused; \
+         nothing was downloaded or run",
+        count("c"),
+        count("r")
+    ))?;
+    super::success()
+}

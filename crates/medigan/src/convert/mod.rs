@@ -1,0 +1,248 @@
+//! `medigan convert`: turns a legacy zoo package (Python code + weights) into a native package
+//! (an ONNX graph + `medigan.json`, no code), verified to give the same images.
+//!
+//! Steps: metadata plan ([`plan`]: refuse what cannot work before running anything) -> the
+//! legacy model loaded with consent (its environment, as `generate` needs) -> [`export`]: the
+//! package run once in its environment, the module that receives the latent recorded and
+//! exported with `torch.onnx.export`, the package's mapping to 0..255 read off -> the package
+//! written into a staging folder ([`package`]) -> [`verify`]: both generate the same seeds
+//! through the ordinary run path and the written images are compared -> the card written and
+//! the staging folder renamed into place. Nothing is left at the destination when any step
+//! fails or the images differ (unless `accept_differences`).
+
+mod error;
+pub mod export;
+pub mod package;
+pub mod plan;
+pub mod verify;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+pub use error::ConvertError;
+pub use plan::{DryRunRow, Plan, dry_run, plan_entry};
+pub use verify::{OutputAgreement, Verification};
+
+use crate::model::Model;
+use crate::progress::Progress;
+use crate::{Error, Generators, Result};
+
+/// Seeds compared by default.
+pub const DEFAULT_SAMPLES: u64 = 16;
+/// Tolerance on graph values by default.
+pub const DEFAULT_TOLERANCE: f64 = 1e-4;
+
+/// What to convert and how.
+#[derive(Debug, Clone)]
+pub struct ConvertOptions {
+    /// The model (id, number or prefix).
+    pub model: String,
+    /// The folder of the native package; `None`: `<model id>-onnx` in the working directory.
+    pub out: Option<PathBuf>,
+    /// Seeds compared per run (`--samples`).
+    pub samples: u64,
+    /// Tolerance on graph values (`--tolerance`).
+    pub tolerance: f64,
+    /// Write the package even when the images differ (`--accept-differences`).
+    pub accept_differences: bool,
+}
+
+impl ConvertOptions {
+    /// Options for `model` with the defaults.
+    pub fn new(model: &str) -> Self {
+        ConvertOptions {
+            model: model.to_string(),
+            out: None,
+            samples: DEFAULT_SAMPLES,
+            tolerance: DEFAULT_TOLERANCE,
+            accept_differences: false,
+        }
+    }
+}
+
+/// What a conversion wrote.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConvertReport {
+    /// The model id.
+    pub model_id: String,
+    /// The native package's folder.
+    pub dir: PathBuf,
+    /// The exported module's class.
+    pub module: String,
+    /// torch's version.
+    pub torch: String,
+    /// The verification.
+    pub verification: Verification,
+    /// Whether it was written although the images differ.
+    pub accepted_differences: bool,
+}
+
+/// Converts a legacy package into a native one at `options.out` (see the module doc).
+pub fn convert(
+    generators: &Generators,
+    options: &ConvertOptions,
+    progress: &dyn Progress,
+) -> Result<ConvertReport> {
+    check_options(options)?;
+    let entry = generators.get_config_by_id(&options.model)?.clone();
+    match plan_entry(&entry) {
+        Plan::Native => return Err(boxed(ConvertError::AlreadyNative { model: entry.id })),
+        Plan::Refuse(reason) => {
+            return Err(boxed(ConvertError::refused(&entry.id, "metadata", &reason)));
+        }
+        Plan::Convert(_) => {}
+    }
+    let out = options
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("{}-onnx", entry.id)));
+    check_out(&out)?;
+    let Model::Legacy(legacy) = generators.load_model(&entry.id, progress)? else {
+        return Err(boxed(ConvertError::AlreadyNative { model: entry.id }));
+    };
+    let parent = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent).map_err(ConvertError::io("create", parent))?;
+    let staging = tempfile::Builder::new()
+        .prefix(".medigan-convert-")
+        .tempdir_in(parent)
+        .map_err(ConvertError::io("create a folder in", parent))?;
+    let tmp = generators.settings().home.tmp_dir();
+    std::fs::create_dir_all(&tmp).map_err(ConvertError::io("create", &tmp))?;
+    let work = tempfile::Builder::new()
+        .prefix("convert-")
+        .tempdir_in(&tmp)
+        .map_err(ConvertError::io("create a folder in", &tmp))?;
+    let graph = std::path::absolute(staging.path().join(package::GRAPH))
+        .map_err(ConvertError::io("resolve", staging.path()))?;
+    let exported = export::run(&legacy, &graph, work.path()).map_err(boxed)?;
+    let classes = package::class_names(&entry, &exported);
+    let provenance = package::Provenance {
+        package_sha256: legacy.package.sha256.clone(),
+        package_link: entry.metadata.execution.package_link.clone(),
+        tool: concat!("medigan-rs ", env!("CARGO_PKG_VERSION")).to_string(),
+    };
+    let metadata = package::metadata_json(&entry, &exported, &classes, &provenance)?;
+    package::write_metadata(staging.path(), &entry, &metadata)?;
+    let catalog = staging.path().join("medigan.json");
+    let check = verify::Check {
+        model_id: &entry.id,
+        native_catalog: &catalog,
+        ranges: exported
+            .outputs
+            .iter()
+            .map(|o| (o.kind.clone(), o.mapping.range()))
+            .collect::<BTreeMap<_, _>>(),
+        seeds: options.samples,
+        tolerance: options.tolerance,
+        runs: runs(&legacy.custom, &classes),
+        work: work.path(),
+    };
+    let verification = verify::verify(generators, &check)?;
+    if !verification.passed && !options.accept_differences {
+        return Err(boxed(ConvertError::Differs {
+            model: entry.id.clone(),
+            details: verification.summary(),
+        }));
+    }
+    let card = package::card(
+        &entry,
+        &exported,
+        &classes,
+        &provenance,
+        &verification,
+        options.accept_differences,
+    );
+    let readme = staging.path().join("README.md");
+    std::fs::write(&readme, card).map_err(ConvertError::io("write", &readme))?;
+    publish(staging, &out)?;
+    Ok(ConvertReport {
+        model_id: entry.id.clone(),
+        dir: out,
+        module: exported.module,
+        torch: exported.torch,
+        accepted_differences: options.accept_differences && !verification.passed,
+        verification,
+    })
+}
+
+fn boxed(error: ConvertError) -> Error {
+    error.into()
+}
+
+fn check_options(options: &ConvertOptions) -> Result<(), ConvertError> {
+    if options.samples == 0 {
+        return Err(ConvertError::BadOption(
+            "--samples must be at least 1".into(),
+        ));
+    }
+    if !(options.tolerance.is_finite() && options.tolerance >= 0.0) {
+        return Err(ConvertError::BadOption(format!(
+            "--tolerance must be a number >= 0, got {}",
+            options.tolerance
+        )));
+    }
+    Ok(())
+}
+
+/// The destination must not exist, or be an empty folder.
+fn check_out(out: &Path) -> Result<(), ConvertError> {
+    match std::fs::read_dir(out) {
+        Ok(entries) => match entries.count() {
+            0 => Ok(()),
+            _ => Err(ConvertError::OutExists {
+                dir: out.to_path_buf(),
+            }),
+        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(_) => Err(ConvertError::OutExists {
+            dir: out.to_path_buf(),
+        }),
+    }
+}
+
+/// The comparison runs: one, or one per class of a conditional package (its `condition`).
+fn runs(
+    custom: &serde_json::Map<String, serde_json::Value>,
+    classes: &[String],
+) -> Vec<verify::Run> {
+    if classes.is_empty() || !custom.contains_key("condition") {
+        return vec![verify::Run {
+            name: "unconditional".into(),
+            legacy_label: None,
+            native_label: None,
+        }];
+    }
+    classes
+        .iter()
+        .enumerate()
+        .map(|(i, name)| verify::Run {
+            name: format!("class {name} (condition={i})"),
+            legacy_label: Some(i.to_string()),
+            native_label: Some(name.clone()),
+        })
+        .collect()
+}
+
+/// Renames the finished staging folder to `out` (an empty `out` is replaced).
+fn publish(staging: tempfile::TempDir, out: &Path) -> Result<(), ConvertError> {
+    check_out(out)?;
+    if out.is_dir() {
+        std::fs::remove_dir(out).map_err(ConvertError::io("replace", out))?;
+    }
+    let path = staging.keep();
+    std::fs::rename(&path, out).map_err(|e| {
+        let _ = std::fs::remove_dir_all(&path);
+        ConvertError::io("move the package to", out)(e)
+    })
+}
+
+impl From<ConvertError> for Error {
+    fn from(error: ConvertError) -> Self {
+        Error::Convert(Box::new(error))
+    }
+}

@@ -1,0 +1,30 @@
+//! File formats, each read and written in one module: the header layout and the value
+//! convention of a format exist once, whoever reads or writes it (`medigan generate`'s writers,
+//! `medigan fid`'s image sets, image-to-image inputs, the files a legacy package writes).
+//!
+//! | module | writes | reads |
+//! |---|---|---|
+//! | [`png`] | 8-bit PNG (gray, RGB, RGBA), 16-bit gray PNG | PNG, JPEG, TIFF, BMP at their bit depth |
+//! | [`npy`] | float32 `.npy` (ndarray-npy) | `.npy` of float, unsigned and signed types |
+//! | [`dicom`] | Secondary Capture, 16-bit gray or 8-bit RGB (dicom-rs) | uncompressed little-endian images, element lengths checked first ([`dicom_scan`]) |
+//! | [`nifti`] | NIfTI-1 `.nii` / `.nii.gz`, float32 | NIfTI-1 volumes, once per file |
+//! | [`quantize`] | model values to 8/16-bit levels | levels back to values |
+//!
+//! The writers implement [`crate::output::SampleWriter`]; [`crate::output::Format`] picks one.
+
+pub mod dicom;
+pub mod dicom_scan;
+pub mod nifti;
+pub mod npy;
+pub mod png;
+pub mod quantize;
+
+use std::path::Path;
+
+/// The extension of `path` in lower case (`"gz"` for `x.nii.gz`), or `""`.
+fn extension(path: &Path) -> String {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase()
+}
