@@ -20,7 +20,6 @@ fn view() -> &'static View {
                 offline: true,
                 ..Default::default()
             },
-            offline: true,
             backend: Some(BackendKind::Tract),
         });
         View::open(&generators, "00900", 4).expect("the bundled model opens")

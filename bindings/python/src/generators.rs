@@ -72,7 +72,6 @@ impl PyGenerators {
             settings.home = Home::new(home);
         }
         if let Some(offline) = offline {
-            settings.offline = offline;
             settings.catalog.offline = offline;
         }
         if let Some(catalog) = catalog {
@@ -94,7 +93,7 @@ impl PyGenerators {
         let dict = PyDict::new(py);
         dict.set_item("home", settings.home.root().display().to_string())?;
         dict.set_item("catalog", settings.catalog.explicit.clone())?;
-        dict.set_item("offline", settings.offline)?;
+        dict.set_item("offline", settings.offline())?;
         dict.set_item("backend", settings.backend.map(|b| b.to_string()))?;
         Ok(dict)
     }

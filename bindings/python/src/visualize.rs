@@ -67,7 +67,11 @@ pub fn start(
 fn viz_error(error: VizError) -> PyErr {
     match error {
         VizError::Model(e) => to_py(e),
-        VizError::Serve { .. } | VizError::Save { .. } => PyOSError::new_err(error.to_string()),
+        VizError::Serve { .. } | VizError::Save { .. } => {
+            let hint = medigan::error::Hint::hint(&error);
+            let hint = hint.map_or_else(String::new, |h| format!("\nhint: {h}"));
+            PyOSError::new_err(format!("{error}{hint}"))
+        }
         other => PyValueError::new_err(other.to_string()),
     }
 }

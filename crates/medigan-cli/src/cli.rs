@@ -837,3 +837,44 @@ fn parse_range(text: &str) -> Result<[f32; 2], String> {
         _ => Err("expected MIN,MAX with MIN < MAX, e.g. -1,1".into()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_listed_choice_is_read_by_the_library_and_none_is_missing() {
+        for name in BACKENDS {
+            assert!(name.parse::<BackendKind>().is_ok(), "{name}");
+        }
+        for kind in BackendKind::ALL {
+            assert!(BACKENDS.contains(&kind.name()), "{kind}");
+        }
+        for name in OPERATORS {
+            assert!(name.parse::<Operator>().is_ok(), "{name}");
+        }
+        for name in ORDERS {
+            assert!(name.parse::<Order>().is_ok(), "{name}");
+        }
+        for format in Format::ALL {
+            assert!(Format::NAMES.contains(&format.name()), "{format}");
+        }
+    }
+
+    #[test]
+    fn shard_extractor_and_range_values() {
+        assert_eq!(parse_shard(" AUTO "), Ok(ShardArg::Auto));
+        assert_eq!(
+            parse_shard("2/4"),
+            Ok(ShardArg::Part(Shard { index: 2, count: 4 }))
+        );
+        assert!(parse_shard("0/4").is_err() && parse_shard("5/4").is_err());
+        assert_eq!(
+            parse_extractor("onnx:net.onnx"),
+            Ok(ExtractorArg::Onnx("net.onnx".into()))
+        );
+        assert!(parse_extractor("onnx:").is_err() && parse_extractor("vgg").is_err());
+        assert_eq!(parse_range("-1, 1"), Ok([-1.0, 1.0]));
+        assert!(parse_range("1,1").is_err() && parse_range("0,nan").is_err());
+    }
+}

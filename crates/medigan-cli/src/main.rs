@@ -111,9 +111,25 @@ fn report_json(error: &anyhow::Error) {
     let _ = writeln!(std::io::stderr().lock(), "{object}");
 }
 
-/// The hints of the library errors along the chain.
+/// The hints of the library's and the visualiser's errors along the chain, each line once.
 fn hint_of(error: &anyhow::Error) -> Option<String> {
-    medigan::error::hint_of(error.as_ref())
+    use medigan::error::Hint;
+    let viz = error
+        .chain()
+        .filter_map(|e| e.downcast_ref::<medigan_viz::VizError>())
+        .find_map(Hint::hint);
+    let mut lines: Vec<String> = Vec::new();
+    for hint in viz
+        .into_iter()
+        .chain(medigan::error::hint_of(error.as_ref()))
+    {
+        for line in hint.lines() {
+            if !lines.iter().any(|l| l == line) {
+                lines.push(line.to_string());
+            }
+        }
+    }
+    (!lines.is_empty()).then(|| lines.join("\n"))
 }
 
 fn is_broken_pipe(error: &anyhow::Error) -> bool {

@@ -25,7 +25,6 @@ pub fn library_settings(args: &GlobalArgs) -> Settings {
         settings.catalog.explicit = args.catalog.clone();
     }
     if args.offline {
-        settings.offline = true;
         settings.catalog.offline = true;
     }
     if args.backend.is_some() {

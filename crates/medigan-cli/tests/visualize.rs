@@ -18,7 +18,6 @@ fn a_saved_latent_regenerates_the_saved_image_from_the_cli() {
             offline: true,
             ..Default::default()
         },
-        offline: true,
         backend: Some(medigan::runtime::BackendKind::Tract),
     });
     let view = View::open(&generators, "00900", 8).unwrap();

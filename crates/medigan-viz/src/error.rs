@@ -21,7 +21,7 @@ pub enum VizError {
     #[error("{0}")]
     Generate(String),
     /// The server could not start (port taken, no runtime).
-    #[error("cannot serve on {address}: {cause}{}", serve_hint(cause))]
+    #[error("cannot serve on {address}: {cause}")]
     Serve {
         /// The address asked for.
         address: String,
@@ -38,15 +38,25 @@ pub enum VizError {
     },
 }
 
+impl medigan::error::Hint for VizError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            VizError::Model(e) => e.hint(),
+            VizError::Serve { cause, .. } => serve_hint(cause).map(str::to_string),
+            _ => None,
+        }
+    }
+}
+
 /// What to do when the address cannot be used.
-fn serve_hint(cause: &std::io::Error) -> &'static str {
+fn serve_hint(cause: &std::io::Error) -> Option<&'static str> {
     match cause.kind() {
-        std::io::ErrorKind::AddrInUse => {
-            "\nhint: another program uses this port; pick another with `--port N`, or `--port 0` for any free one"
-        }
+        std::io::ErrorKind::AddrInUse => Some(
+            "another program uses this port; pick another with `--port N`, or `--port 0` for any free one",
+        ),
         std::io::ErrorKind::PermissionDenied => {
-            "\nhint: ports below 1024 need privileges; pick one above with `--port N`"
+            Some("ports below 1024 need privileges; pick one above with `--port N`")
         }
-        _ => "",
+        _ => None,
     }
 }

@@ -351,7 +351,7 @@ pub fn effective(generators: &Generators) -> Vec<(&'static str, String)> {
                 "MEDIGAN_HOME" => settings.home.root().display().to_string(),
                 "MEDIGAN_CATALOG" => settings.catalog.explicit.join(","),
                 "MEDIGAN_CATALOG_URL" => settings.catalog.upstream_url.clone(),
-                "MEDIGAN_OFFLINE" => settings.offline.to_string(),
+                "MEDIGAN_OFFLINE" => settings.offline().to_string(),
                 "MEDIGAN_BACKEND" => settings.backend.map_or("auto", BackendKind::name).into(),
                 "MEDIGAN_PYTHON" => legacy.python.clone(),
                 "MEDIGAN_PIP_ARGS" => legacy.pip_args.join(" "),

@@ -24,26 +24,29 @@ use crate::store::Store;
 pub struct Settings {
     /// The medigan home (cache directory).
     pub home: Home,
-    /// Which catalogues to read.
+    /// Which catalogues to read, and whether the network may be used at all
+    /// (`catalog.offline`, `MEDIGAN_OFFLINE`): for the catalogue and the packages alike.
     pub catalog: CatalogSettings,
-    /// Never touch the network (`MEDIGAN_OFFLINE=1`).
-    pub offline: bool,
     /// The ONNX backend; `None` picks onnxruntime when found, else tract (`MEDIGAN_BACKEND`).
     pub backend: Option<BackendKind>,
 }
 
 impl Settings {
+    /// Whether the network is never touched (`--offline`, `MEDIGAN_OFFLINE`): the one flag,
+    /// kept in [`CatalogSettings::offline`].
+    pub fn offline(&self) -> bool {
+        self.catalog.offline
+    }
+
     /// Settings from the environment ([`crate::env`]): `MEDIGAN_HOME`, `MEDIGAN_CATALOG`,
     /// `MEDIGAN_CATALOG_URL`, `MEDIGAN_OFFLINE`, `MEDIGAN_BACKEND`.
     pub fn from_env() -> Self {
-        let offline = crate::env::OFFLINE.flag();
         let mut catalog = CatalogSettings::from_env();
-        catalog.offline = offline;
+        catalog.offline = crate::env::OFFLINE.flag();
         let backend = crate::env::BACKEND.backend();
         Settings {
             home: Home::resolve(None),
             catalog,
-            offline,
             backend,
         }
     }
@@ -211,7 +214,7 @@ impl Generators {
     /// The package store, created on first use.
     pub fn store(&self) -> &Store {
         self.store.get_or_init(|| {
-            let store = Store::new(self.settings.home.clone(), self.settings.offline);
+            let store = Store::new(self.settings.home.clone(), self.settings.offline());
             store.set_always_rehash(crate::env::VERIFY.flag());
             store
         })

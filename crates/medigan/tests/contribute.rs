@@ -110,7 +110,6 @@ fn offline_contribute_sends_nothing() {
     let server = medigan_testkit::TestServer::start();
     let mut settings = Settings {
         home: Home::new(dir.path().join("home")),
-        offline: true,
         ..Settings::from_env()
     };
     settings.catalog.offline = true;

@@ -63,7 +63,6 @@ fn every_file_the_tool_writes_has_mode_0666_less_the_umask() {
             offline: true,
             ..Default::default()
         },
-        offline: true,
         backend: Some(BackendKind::Tract),
     });
     // Samples of every format, with their manifests; the package cache and its records.

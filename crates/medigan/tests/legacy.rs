@@ -86,7 +86,6 @@ fn generators_with(
             offline: true,
             ..Default::default()
         },
-        offline: true,
         backend: None,
     });
     gens.set_legacy_settings(LegacySettings {

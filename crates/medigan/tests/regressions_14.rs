@@ -269,7 +269,6 @@ fn defect_05_samples_that_cannot_fit_in_memory_are_refused_up_front() {
             offline: true,
             ..Default::default()
         },
-        offline: true,
         backend: Some(medigan::runtime::BackendKind::Tract),
     });
     let request = medigan::generate::GenerateRequest {

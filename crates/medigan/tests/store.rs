@@ -5,6 +5,7 @@ use std::path::Path;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use medigan::error::Hint;
 use medigan::home::Home;
 use medigan::progress::{NoProgress, Progress};
 use medigan::store::{
@@ -208,7 +209,10 @@ fn offline_without_cache_names_the_model_and_the_link() {
     let message = err.to_string();
     assert!(message.contains(LABEL), "{message}");
     assert!(message.contains(&request.link), "{message}");
-    assert!(message.contains("without `--offline`"), "{message}");
+    assert!(
+        err.hint().unwrap().contains("without `--offline`"),
+        "{err:?}"
+    );
     assert!(
         server.requests().is_empty(),
         "offline mode touched the network"
@@ -233,7 +237,7 @@ fn hash_mismatch_installs_nothing() {
     };
     assert_eq!(expected, &wrong);
     assert_eq!(actual, &sha256(&package()));
-    assert!(err.to_string().contains("medigan cache rm"), "{err}");
+    assert!(err.hint().unwrap().contains("medigan cache rm"), "{err}");
     assert!(installed_dirs(home.path()).is_empty());
     assert!(
         tmp_entries(home.path()).is_empty(),
@@ -732,7 +736,8 @@ fn a_changed_cached_file_is_refused_offline_and_downloaded_again_online() {
     let message = err.to_string();
     assert!(matches!(err, StoreError::Damaged { .. }), "{message}");
     assert!(
-        message.contains("weights/model.onnx") && message.contains("without `--offline`"),
+        message.contains("weights/model.onnx")
+            && err.hint().unwrap().contains("without `--offline`"),
         "{message}"
     );
 

@@ -122,7 +122,6 @@ fn serve_in(
             offline: true,
             ..Default::default()
         },
-        offline: true,
         backend: Some(BackendKind::Tract),
     });
     if consent {

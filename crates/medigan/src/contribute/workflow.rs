@@ -173,7 +173,7 @@ pub fn contribute(
         return Ok(report);
     };
 
-    let offline = generators.settings().offline;
+    let offline = generators.settings().offline();
     let zenodo =
         Zenodo::new(&request.zenodo_url, zenodo_token, offline).map_err(ContributeError::Http)?;
     let deposition = zenodo
@@ -357,7 +357,6 @@ fn run_test(
     let mut settings: Settings = generators.settings().clone();
     settings.catalog.explicit = vec![catalog_path.display().to_string()];
     settings.catalog.offline = true;
-    settings.offline = true;
     let testing = Generators::new(settings);
     let report =
         test_model(&testing, &request.id, progress).map_err(|e| ContributeError::TestFailed {

@@ -138,7 +138,6 @@ fn native_generators(legacy: &Generators, catalog: &Path) -> Generators {
             offline: true,
             ..CatalogSettings::default()
         },
-        offline: true,
         backend: settings.backend,
     })
 }

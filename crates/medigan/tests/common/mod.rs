@@ -60,7 +60,6 @@ pub fn offline_generators(home: &Path, catalog: &Path, backend: BackendKind) -> 
             offline: true,
             ..Default::default()
         },
-        offline: true,
         backend: Some(backend),
     })
 }
