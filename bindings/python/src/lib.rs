@@ -13,12 +13,14 @@
 //! | `convert` | `catalog` | JSON values to Python objects |
 //! | `errors` | `error` | library errors to `medigan_rs.exceptions` classes |
 //! | `visualize` | `medigan-viz` | the visualiser server and its handle |
+//! | `metrics` | `evaluate` | FID/KID/PRDC of two folders, the memorisation audit |
 
 mod convert;
 mod errors;
 mod generate;
 mod generators;
 mod interrupt;
+mod metrics;
 mod visualize;
 
 use pyo3::prelude::*;
@@ -32,5 +34,7 @@ fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     // Whether the pure-Rust backend is built in (cargo feature `tract`; the wheel leaves it out).
     module.add("TRACT", medigan::runtime::TRACT_ENABLED)?;
     module.add_function(wrap_pyfunction!(generators::ort_library_path, module)?)?;
+    module.add_function(wrap_pyfunction!(metrics::metrics, module)?)?;
+    module.add_function(wrap_pyfunction!(metrics::audit, module)?)?;
     Ok(())
 }

@@ -380,6 +380,10 @@ pub struct AuditArgs {
     /// Largest shift (pixels of the common size, each direction) tried when comparing pixels.
     #[arg(long, default_value_t = 2, value_name = "PX")]
     pub max_shift: usize,
+    /// Pixel similarity: `ncc` (normalised correlation, blind to brightness and contrast) or
+    /// `ssim` (structural similarity of the most correlated training images).
+    #[arg(long, default_value = "ncc", value_name = "ncc|ssim")]
+    pub pixel_metric: String,
     /// Write the closest pairs as an HTML page with PNGs into this new (or empty) folder.
     #[arg(long, value_name = "DIR")]
     pub gallery: Option<PathBuf>,

@@ -136,6 +136,70 @@ fn evaluate_generates_as_many_samples_as_real_images_and_plots() {
     assert!(text.contains("\"FID_EXTRACTOR_ratio\""), "{text}");
 }
 
+/// The bundled catalogue with `FID_TEST` scores: the bundled model (FID 40, ratio 0.5) and a
+/// second entry for the same package (FID 60, ratio 0.25).
+fn catalogue_with_scores(dir: &std::path::Path) -> PathBuf {
+    let bundled = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models/catalog.json");
+    let mut catalog: Value =
+        serde_json::from_str(&std::fs::read_to_string(bundled).unwrap()).unwrap();
+    let mut entry = catalog["00900_PHANTOM_DEMO"].clone();
+    let performance = &mut entry["selection"]["performance"];
+    performance["FID_TEST"] = 60.0.into();
+    performance["FID_TEST_ratio"] = 0.25.into();
+    catalog["00901_PHANTOM_SCORED"] = entry;
+    let performance = &mut catalog["00900_PHANTOM_DEMO"]["selection"]["performance"];
+    performance["FID_TEST"] = 40.0.into();
+    performance["FID_TEST_ratio"] = 0.5.into();
+    let path = dir.join("scored-catalog.json");
+    std::fs::write(&path, catalog.to_string()).unwrap();
+    path
+}
+
+#[test]
+fn evaluate_plot_draws_an_evaluated_model_once_beside_the_catalogue() {
+    let home = tempfile::tempdir().unwrap();
+    let real = home.path().join("real");
+    phantoms(home.path(), &real, 8, 3);
+    let catalog = catalogue_with_scores(home.path());
+    let plot = home.path().join("fig8.svg");
+    let output = medigan(home.path())
+        .args(["--offline", "--catalog"])
+        .arg(&catalog)
+        .args(["evaluate", "00900", "--real"])
+        .arg(&real)
+        .args(["--extractor", &extractor(), "--metric-key", "FID_TEST"])
+        .arg("--plot")
+        .arg(&plot)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let svg = std::fs::read_to_string(&plot).unwrap();
+    let points: Vec<&str> = svg
+        .lines()
+        .filter(|l| l.contains(r#"class="point""#))
+        .collect();
+    // The other catalogue model (blue, its catalogue scores: FID_rr 60 x 0.25 = 15) and the
+    // model evaluated now (red), not also the latter's catalogue scores.
+    assert_eq!(points.len(), 2, "{svg}");
+    let labelled = |label: &str| {
+        points
+            .iter()
+            .filter(|l| l.contains(&format!("<title>{label}: ")))
+            .collect::<Vec<_>>()
+    };
+    let evaluated = labelled("900");
+    assert_eq!(evaluated.len(), 1, "{svg}");
+    assert!(evaluated[0].contains("#d62728"), "{svg}");
+    assert!(!evaluated[0].contains("FID_rs 40.00"), "{svg}");
+    let other = labelled("901");
+    assert_eq!(other.len(), 1, "{svg}");
+    assert!(other[0].contains("FID_rr 15.00, FID_rs 60.00"), "{svg}");
+}
+
 #[test]
 fn inception_offline_without_weights_says_what_to_do() {
     let home = tempfile::tempdir().unwrap();

@@ -1,45 +1,73 @@
-//! Throughput of the native FID Inception-v3 (`medigan::evaluate::inception`) at 299 x 299.
+//! Throughput of the native FID Inception-v3 (`medigan::evaluate::inception`) at 299 x 299;
+//! `scripts/bench_inception.sh` runs it beside pytorch-fid's network (same weights, input,
+//! batches and threads).
 //!
 //! ```text
 //! python3 scripts/inception_reference.py /tmp/inc      # random weights, the real file's layout
-//! cargo run --release -p medigan --example bench_inception -- /tmp/inc/weights.pth [BATCH...]
+//! RAYON_NUM_THREADS=2 cargo run --release -p medigan --example bench_inception -- \
+//!     /tmp/inc/weights.pth --images 200 --batch 32
 //! ```
-//! Prints images/s for each batch size (default 1 and 8) on rayon's pool; set
-//! `RAYON_NUM_THREADS` to pin the thread count.
+//! After one warm-up batch, runs `--images` images in batches of `--batch` on rayon's pool
+//! (`RAYON_NUM_THREADS` pins its size) and prints images/s of wall-clock time and the CPU
+//! seconds per image (user + system time of the process: less sensitive to other work on a
+//! shared machine than wall-clock time).
 
 use std::time::Instant;
 
 use medigan::evaluate::inception::{INPUT_SIZE, InceptionV3};
 use ndarray::Array4;
 
+const USAGE: &str = "usage: bench_inception WEIGHTS.pth [--images N] [--batch B]";
+
+/// User + system CPU seconds of this process so far.
+fn cpu_seconds() -> f64 {
+    // SAFETY: getrusage writes into the zeroed struct it is given.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 * 1e-6;
+    secs(usage.ru_utime) + secs(usage.ru_stime)
+}
+
+/// The benchmark's input: images `start ..` of a fixed pattern in [-1, 1] (the formula of
+/// `scripts/bench_inception.py`).
+fn batch(start: usize, n: usize) -> Array4<f32> {
+    Array4::from_shape_fn((n, 3, INPUT_SIZE, INPUT_SIZE), |(i, c, y, x)| {
+        (((start + i) * 7 + c * 3 + y * 5 + x) % 200) as f32 / 100.0 - 1.0
+    })
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
-    let weights = args
-        .next()
-        .ok_or("usage: bench_inception WEIGHTS.pth [BATCH...]")?;
-    let mut batches: Vec<usize> = args.map(|a| a.parse()).collect::<Result<_, _>>()?;
-    if batches.is_empty() {
-        batches = vec![1, 8];
+    let weights = args.next().ok_or(USAGE)?;
+    let (mut images, mut batch_size) = (200usize, 32usize);
+    while let Some(flag) = args.next() {
+        let value: usize = args.next().ok_or(USAGE)?.parse()?;
+        match flag.as_str() {
+            "--images" => images = value,
+            "--batch" => batch_size = value.max(1),
+            _ => return Err(USAGE.into()),
+        }
     }
     let t = Instant::now();
     let net = InceptionV3::from_pth(weights.as_ref())?;
     eprintln!("loaded {weights} in {:.2} s", t.elapsed().as_secs_f64());
-    for b in batches {
-        let x = Array4::from_shape_fn((b, 3, INPUT_SIZE, INPUT_SIZE), |(n, c, y, x)| {
-            ((n * 7 + c * 3 + y * 5 + x) % 200) as f32 / 100.0 - 1.0
-        });
-        net.features(x.view())?; // warm-up
-        let (t, mut images) = (Instant::now(), 0);
-        while t.elapsed().as_secs_f64() < 5.0 {
-            net.features(x.view())?;
-            images += b;
-        }
-        let secs = t.elapsed().as_secs_f64();
-        println!(
-            "batch {b:>3}: {:.2} images/s ({} threads)",
-            images as f64 / secs,
-            rayon::current_num_threads()
-        );
+    net.features(batch(0, batch_size.min(images)).view())?; // warm-up
+    let (t, cpu) = (Instant::now(), cpu_seconds());
+    let mut done = 0;
+    while done < images {
+        let n = batch_size.min(images - done);
+        let input = batch(done, n);
+        let features = net.features(input.view())?;
+        assert_eq!(features.nrows(), n);
+        done += n;
     }
+    let (wall, cpu) = (t.elapsed().as_secs_f64(), cpu_seconds() - cpu);
+    println!(
+        "medigan native: {done} images, batch {batch_size}, {} threads: {:.2} images/s, \
+         {:.3} CPU s/image",
+        rayon::current_num_threads(),
+        done as f64 / wall,
+        cpu / done as f64
+    );
     Ok(())
 }

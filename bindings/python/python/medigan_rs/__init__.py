@@ -33,6 +33,7 @@ from .exceptions import (  # noqa: E402
     UnknownModelError,
 )
 from .generators import GenerateFunction, Generators, MatchedEntry  # noqa: E402
+from .evaluate import audit, metrics  # noqa: E402
 
 __all__ = [
     "Generators",
@@ -51,5 +52,7 @@ __all__ = [
     "OutputError",
     "NotNativeError",
     "LegacyModelError",
+    "metrics",
+    "audit",
     "__version__",
 ]

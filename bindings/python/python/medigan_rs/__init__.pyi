@@ -20,6 +20,7 @@ from .generators import (
     Generators as Generators,
     MatchedEntry as MatchedEntry,
 )
+from .evaluate import audit as audit, metrics as metrics
 
 __version__: str
 __all__: list[str]

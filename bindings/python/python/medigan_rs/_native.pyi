@@ -9,6 +9,16 @@ __version__: str
 SampleRow = tuple[int, int, npt.NDArray[np.float32], Optional[npt.NDArray[np.float32]], Optional[str]]
 
 def ort_library_path() -> Optional[str]: ...
+def metrics(real: Any, synthetic: Any, *, extractor: str = ..., metrics: str = ..., repeats: int = ...,
+            nearest_k: int = ..., kid_subsets: int = ..., kid_subset_size: int = ..., seed: int = ...,
+            split_seed: int = ..., batch_size: int = ..., threads: Optional[int] = ...,
+            normalize: bool = ..., input_size: Optional[int] = ..., inception_weights: Any = ...,
+            cache_dir: Any = ..., metric_key: Optional[str] = ..., home: Any = ...,
+            offline: Optional[bool] = ...) -> dict[str, Any]: ...
+def audit(synthetic: Any, train: Any, holdout: Any = ..., *, extractor: str = ..., pixel_size: int = ...,
+          max_shift: int = ..., margin: float = ..., pixel_metric: str = ..., batch_size: int = ..., threads: Optional[int] = ...,
+          normalize: bool = ..., input_size: Optional[int] = ..., inception_weights: Any = ...,
+          cache_dir: Any = ..., home: Any = ..., offline: Optional[bool] = ...) -> dict[str, Any]: ...
 
 class Visualizer:
     @property

@@ -40,6 +40,7 @@ pub fn run(generators: &Generators, args: &AuditArgs, out: Output) -> anyhow::Re
         pixel_size: args.pixel_size,
         max_shift: args.max_shift,
         margin: args.margin,
+        pixel_metric: args.pixel_metric.parse().map_err(medigan::Error::from)?,
         evaluate: extraction.options.clone(),
     };
     let sets = AuditSets {

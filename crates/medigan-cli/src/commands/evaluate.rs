@@ -38,8 +38,9 @@ pub fn run(generators: &Generators, args: &EvaluateArgs, out: Output) -> anyhow:
     )?;
     print_reports(&reports, &extraction.metric_key, out)?;
     if let Some(path) = &args.plot {
-        let mut points = catalogue_points(generators, &extraction.metric_key)?;
-        points.retain(|p| !reports.iter().any(|r| r.subject == p.label));
+        // The models evaluated now are drawn from this run, not from their catalogue entry.
+        let evaluated: Vec<&str> = reports.iter().map(|r| r.subject.as_str()).collect();
+        let mut points = catalogue_points(generators, &extraction.metric_key, &evaluated)?;
         for r in reports.iter().filter_map(|r| r.fid.as_ref()) {
             if let Some(fid_rr) = r.fid_rr {
                 points.push(PlotPoint {
@@ -65,12 +66,18 @@ pub fn run(generators: &Generators, args: &EvaluateArgs, out: Output) -> anyhow:
     super::success()
 }
 
-/// The catalogue's models that report `<key>` and `<key>_ratio`: FID_rr = FID x ratio.
-fn catalogue_points(generators: &Generators, key: &str) -> anyhow::Result<Vec<PlotPoint>> {
+/// The catalogue's models that report `<key>` and `<key>_ratio` (FID_rr = FID x ratio), except
+/// the models `skip` (full ids).
+fn catalogue_points(
+    generators: &Generators,
+    key: &str,
+    skip: &[&str],
+) -> anyhow::Result<Vec<PlotPoint>> {
     let catalog = generators.catalog()?;
     let ratio_key = format!("{key}_ratio");
     Ok(catalog
         .selections()
+        .filter(|(id, _)| !skip.contains(id))
         .filter_map(|(id, selection)| {
             let performance = selection.get("performance")?;
             let fid = performance.get(key)?.as_f64()?;

@@ -1,6 +1,6 @@
 //! Memorisation audit: does a model copy its training images? For every synthetic image, its
 //! nearest training image in feature space (the distance to the closest record, DCR) and in
-//! pixel space (normalised correlation on a common size, mirror images included), set against
+//! pixel space (normalised correlation or SSIM on a common size, mirror images included), set against
 //! the same distances of new real images (a holdout set) to the training set. A model that
 //! copies has synthetic images much closer to training images than new real images are.
 //!
@@ -18,11 +18,13 @@
 //!
 //! | file | job |
 //! |---|---|
-//! | `pixels` | gray vectors at a common size, correlation in blocks, mirror images |
+//! | `pixels` | gray vectors at a common size, correlation in blocks, mirror images; SSIM of the closest |
+//! | `ssim` | the structural similarity of two gray images (scikit-image's definition) |
 //! | `gallery` | an HTML page with the closest pairs as PNGs, written atomically |
 
 pub mod gallery;
 pub mod pixels;
+pub mod ssim;
 
 use ndarray::Array2;
 use serde::Serialize;
@@ -35,7 +37,7 @@ use super::provenance::Provenance;
 use super::ratio::round;
 use super::{EvaluateOptions, ExtractorSource, ImageSet, embed};
 use crate::progress::Progress;
-use pixels::{PixelMatch, Variants, most_similar, pixel_vectors};
+use pixels::{PixelMatch, PixelMetric, PixelSet, Variants, most_similar, pixel_vectors};
 
 /// How an audit runs.
 #[derive(Debug, Clone, PartialEq)]
@@ -47,6 +49,8 @@ pub struct AuditOptions {
     pub max_shift: usize,
     /// A copy is closer than `margin` times the closest calibration image (default 0.5).
     pub margin: f64,
+    /// The pixel similarity: normalised correlation (default) or SSIM.
+    pub pixel_metric: PixelMetric,
     /// How feature sets are embedded (and cached).
     pub evaluate: EvaluateOptions,
 }
@@ -57,6 +61,7 @@ impl Default for AuditOptions {
             pixel_size: 32,
             max_shift: 2,
             margin: 0.5,
+            pixel_metric: PixelMetric::Ncc,
             evaluate: EvaluateOptions::default(),
         }
     }
@@ -69,6 +74,7 @@ impl AuditOptions {
             size: self.pixel_size,
             max_shift: self.max_shift,
             mirror: true,
+            metric: self.pixel_metric,
         }
     }
 }
@@ -90,7 +96,7 @@ pub struct AuditMatch {
     pub pixel_nearest: usize,
     /// Its file.
     pub pixel_nearest_label: String,
-    /// Normalised correlation with it.
+    /// Normalised correlation (or SSIM) with it.
     pub pixel_similarity: f64,
     /// Whether the synthetic image matched it mirrored.
     pub pixel_flipped: bool,
@@ -147,17 +153,19 @@ pub struct AuditReport {
     pub calibration: String,
     /// The margin of the thresholds.
     pub margin: f64,
+    /// The pixel similarity: `ncc` (normalised correlation) or `ssim`.
+    pub pixel_metric: String,
     /// Feature DCR below this is flagged.
     pub feature_threshold: f64,
-    /// Pixel correlation above this is flagged.
+    /// Pixel similarity above this is flagged.
     pub pixel_threshold: f64,
     /// Synthetic images' feature DCR.
     pub synthetic_dcr: Spread,
     /// Calibration images' feature DCR.
     pub calibration_dcr: Spread,
-    /// Synthetic images' pixel correlation with their most similar training image.
+    /// Synthetic images' pixel similarity with their most similar training image.
     pub synthetic_pixel_similarity: Spread,
-    /// Calibration images' pixel correlation with their most similar training image.
+    /// Calibration images' pixel similarity with their most similar training image.
     pub calibration_pixel_similarity: Spread,
     /// Flagged synthetic images.
     pub flagged: usize,
@@ -181,6 +189,7 @@ impl AuditReport {
                 "dcr_median_holdout": round(self.calibration_dcr.median, 4),
                 "dcr_ratio": round(self.synthetic_dcr.median / self.calibration_dcr.median, 4),
                 "pixel_similarity_max": round(self.synthetic_pixel_similarity.max, 4),
+                "pixel_metric": self.pixel_metric,
                 "extractor": self.provenance.extractor,
                 "extractor_sha256": self.provenance.extractor_sha256,
                 "tool": self.provenance.tool,
@@ -221,7 +230,7 @@ pub fn audit(
     let variants = options.variants();
     let pixel_nearest = most_similar(
         &sets.synthetic.images,
-        train_pixels.as_ref(),
+        &train_pixels,
         &variants,
         read,
         false,
@@ -272,6 +281,7 @@ pub fn audit(
         }
         .into(),
         margin: options.margin,
+        pixel_metric: options.pixel_metric.name().into(),
         feature_threshold,
         pixel_threshold,
         synthetic_dcr: Spread::of(&synthetic_dcr),
@@ -331,7 +341,7 @@ fn calibrate(
     source: &dyn ExtractorSource,
     options: &AuditOptions,
     train_features: &faer::Mat<f64>,
-    train_pixels: &faer::Mat<f64>,
+    train_pixels: &PixelSet,
     progress: &dyn Progress,
 ) -> Result<(Vec<f64>, Vec<f64>), EvaluateError> {
     let read: &ReadOptions = &options.evaluate.features.read;
@@ -342,7 +352,7 @@ fn calibrate(
             let dcr = nearest_rows(features.as_ref(), train_features.as_ref());
             let similar = most_similar(
                 &holdout.images,
-                train_pixels.as_ref(),
+                train_pixels,
                 &options.variants(),
                 read,
                 false,
@@ -356,7 +366,7 @@ fn calibrate(
             let dcr = super::pairwise::kth_neighbour_radii(train_features.as_ref(), 1);
             let similar = most_similar(
                 &sets.train.images,
-                train_pixels.as_ref(),
+                train_pixels,
                 &options.variants(),
                 read,
                 true,

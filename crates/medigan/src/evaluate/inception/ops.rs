@@ -4,6 +4,11 @@
 //! The matrix products are faer's (SIMD kernels chosen at run time, AVX-512 included: 2-3x the
 //! speed of matrixmultiply's here); a large product is split by output channels across rayon's
 //! threads.
+//!
+//! Buffers (activations, im2col columns) come from a small per-thread pool and go back to it
+//! when dropped: a fresh buffer per layer cost ~15% of the time in zeroing and page faults.
+
+use std::cell::RefCell;
 
 use faer::linalg::matmul::matmul;
 use faer::{Accum, MatMut, MatRef, Par};
@@ -11,6 +16,57 @@ use rayon::prelude::*;
 
 /// Products smaller than this many multiply-adds are not split across threads.
 const PARALLEL_MIN_MACS: usize = 1 << 21;
+
+/// Buffers kept per thread, at most.
+const POOL_BUFFERS: usize = 16;
+
+/// Floats kept per thread, at most (128 MB: the largest im2col buffer, 25 MB, and the
+/// activations alive with it).
+const POOL_FLOATS: usize = 32 << 20;
+
+thread_local! {
+    static POOL: RefCell<Vec<Vec<f32>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// A buffer of `n` floats with unspecified contents: the pool's smallest that holds `n`, else
+/// its largest grown (only the growth is zeroed), else a new one.
+pub(crate) fn scratch(n: usize) -> Vec<f32> {
+    let reused = POOL.with(|pool| {
+        let mut pool = pool.borrow_mut();
+        let fits = (0..pool.len())
+            .filter(|&i| pool[i].capacity() >= n)
+            .min_by_key(|&i| pool[i].capacity());
+        let pick = fits.or_else(|| (0..pool.len()).max_by_key(|&i| pool[i].capacity()));
+        pick.map(|i| pool.swap_remove(i))
+    });
+    let mut buffer = reused.unwrap_or_default();
+    if buffer.len() >= n {
+        buffer.truncate(n);
+    } else {
+        buffer.resize(n, 0.0);
+    }
+    buffer
+}
+
+/// Gives a buffer back to this thread's pool (dropped when the pool is full).
+fn recycle(buffer: Vec<f32>) {
+    if buffer.capacity() == 0 {
+        return;
+    }
+    POOL.with(|pool| {
+        let mut pool = pool.borrow_mut();
+        let held: usize = pool.iter().map(Vec::capacity).sum();
+        if pool.len() < POOL_BUFFERS && held + buffer.capacity() <= POOL_FLOATS {
+            pool.push(buffer);
+        }
+    });
+}
+
+impl Drop for Act {
+    fn drop(&mut self) {
+        recycle(std::mem::take(&mut self.data));
+    }
+}
 
 /// An activation: `c` channels of `h` x `w`, row-major.
 #[derive(Debug, Clone)]
@@ -51,9 +107,11 @@ impl Act {
     pub fn concat(parts: &[ActRef<'_>]) -> Act {
         let (h, w) = (parts[0].h, parts[0].w);
         debug_assert!(parts.iter().all(|p| p.h == h && p.w == w));
-        let mut data = Vec::with_capacity(parts.iter().map(|p| p.data.len()).sum());
+        let mut data = scratch(parts.iter().map(|p| p.data.len()).sum());
+        let mut at = 0;
         for p in parts {
-            data.extend_from_slice(p.data);
+            data[at..at + p.data.len()].copy_from_slice(p.data);
+            at += p.data.len();
         }
         Act {
             c: parts.iter().map(|p| p.c).sum(),
@@ -118,14 +176,10 @@ impl Conv {
         let wo = out_len(x.w, kw, sw, pw);
         let (m, k, n) = (self.cout, self.cin * kh * kw, ho * wo);
         let pointwise = kh == 1 && kw == 1 && sh == 1 && sw == 1 && ph == 0 && pw == 0;
-        let cols;
-        let b: &[f32] = if pointwise {
-            x.data
-        } else {
-            cols = im2col(x, self.kernel, self.stride, self.pad, ho, wo);
-            &cols
-        };
-        let mut out = vec![0f32; m * n];
+        let cols = (!pointwise).then(|| im2col(x, self.kernel, self.stride, self.pad, ho, wo));
+        let b: &[f32] = cols.as_deref().unwrap_or(x.data);
+        // Every element is written by the product (`Accum::Replace`).
+        let mut out = scratch(m * n);
         let b = MatRef::from_row_major_slice(b, k, n);
         let threads = rayon::current_num_threads();
         if parallel && threads > 1 && m * n * k >= PARALLEL_MIN_MACS && m >= 16 {
@@ -137,6 +191,9 @@ impl Conv {
                 .for_each(|((c, a), bias)| gemm_bias_relu(a, b, bias, c));
         } else {
             gemm_bias_relu(&self.weight, b, &self.bias, &mut out);
+        }
+        if let Some(cols) = cols {
+            recycle(cols);
         }
         Act {
             c: m,
@@ -161,7 +218,8 @@ fn gemm_bias_relu(a: &[f32], b: MatRef<'_, f32>, bias: &[f32], c: &mut [f32]) {
     }
 }
 
-/// The patches of `x` as columns: `(c * kh * kw)` rows of `ho * wo`, zero outside the image.
+/// The patches of `x` as columns: `(c * kh * kw)` rows of `ho * wo`, zero outside the image
+/// (written explicitly: the buffer is reused).
 fn im2col(
     x: ActRef<'_>,
     (kh, kw): (usize, usize),
@@ -171,7 +229,7 @@ fn im2col(
     wo: usize,
 ) -> Vec<f32> {
     let n = ho * wo;
-    let mut cols = vec![0f32; x.c * kh * kw * n];
+    let mut cols = scratch(x.c * kh * kw * n);
     let mut rows = cols.chunks_exact_mut(n);
     for ci in 0..x.c {
         let plane = &x.data[ci * x.h * x.w..(ci + 1) * x.h * x.w];
@@ -188,14 +246,14 @@ fn im2col(
                 .min(wo);
                 for oy in 0..ho {
                     let iy = oy * sh + ki;
-                    if iy < ph || iy - ph >= x.h {
+                    let dst = &mut row[oy * wo..(oy + 1) * wo];
+                    if iy < ph || iy - ph >= x.h || lo >= hi {
+                        dst.fill(0.0);
                         continue;
                     }
                     let src = &plane[(iy - ph) * x.w..(iy - ph + 1) * x.w];
-                    let dst = &mut row[oy * wo..(oy + 1) * wo];
-                    if lo >= hi {
-                        continue;
-                    }
+                    dst[..lo].fill(0.0);
+                    dst[hi..].fill(0.0);
                     let ix0 = lo * sw + kj - pw;
                     if sw == 1 {
                         dst[lo..hi].copy_from_slice(&src[ix0..ix0 + (hi - lo)]);
@@ -214,7 +272,7 @@ fn im2col(
 /// 3 x 3 max pool with stride 2, no padding: a pass along rows, then one across them.
 pub(crate) fn max_pool_3x3_s2(x: ActRef<'_>) -> Act {
     let (ho, wo) = (out_len(x.h, 3, 2, 0), out_len(x.w, 3, 2, 0));
-    let mut data = vec![0f32; x.c * ho * wo];
+    let mut data = scratch(x.c * ho * wo);
     let mut rows = vec![0f32; x.h * wo];
     for (plane, out) in x
         .data
@@ -279,7 +337,7 @@ fn pool_same(x: ActRef<'_>, op: impl Fn(f32, f32) -> f32 + Copy, mean: bool) -> 
     let count: Vec<f32> = (0..h)
         .flat_map(|y| (0..w).map(move |x| (inside(y, h) * inside(x, w)) as f32))
         .collect();
-    let mut data = vec![0f32; x.data.len()];
+    let mut data = scratch(x.data.len());
     let mut rows = vec![0f32; h * w];
     for (plane, out) in x.data.chunks_exact(h * w).zip(data.chunks_exact_mut(h * w)) {
         for (src, dst) in plane.chunks_exact(w).zip(rows.chunks_exact_mut(w)) {

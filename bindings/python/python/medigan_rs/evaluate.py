@@ -1,0 +1,124 @@
+"""Evaluation of image folders: FID, KID, precision/recall/density/coverage, and the
+memorisation audit, computed by the Rust core from one embedding of each folder.
+
+    from medigan_rs import metrics, audit
+    report = metrics("real/", "synthetic/", metrics="fid,kid,prdc")
+    report["kid"]["mean"], report["prdc"]["precision"]
+    copies = audit("synthetic/", "train/", holdout="holdout/")["flagged"]
+
+The dicts are those `medigan --json metrics` and `medigan --json audit` print. The extractor is
+``"inception"`` (pytorch-fid's FID Inception-v3; its weights are fetched once into the cache
+unless ``inception_weights`` names the file) or ``"onnx:PATH"`` (a network whose first output
+is the feature vector; ``input_size`` when the graph does not fix it).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Optional, Union
+
+from . import _native
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+def metrics(
+    real: PathLike,
+    synthetic: PathLike,
+    *,
+    extractor: str = "inception",
+    metrics: str = "fid,kid,prdc",
+    repeats: int = 1,
+    nearest_k: int = 5,
+    kid_subsets: int = 100,
+    kid_subset_size: int = 1000,
+    seed: int = 0,
+    split_seed: int = 0,
+    batch_size: int = 32,
+    threads: Optional[int] = None,
+    normalize: bool = False,
+    input_size: Optional[int] = None,
+    inception_weights: Optional[PathLike] = None,
+    cache_dir: Optional[PathLike] = None,
+    metric_key: Optional[str] = None,
+    home: Optional[PathLike] = None,
+    offline: Optional[bool] = None,
+) -> dict[str, Any]:
+    """FID (with FID_rr and rFID), KID, and precision/recall/density/coverage of the images of
+    ``synthetic`` against those of ``real``.
+
+    ``metrics`` lists what to compute (``fid``, ``kid``, ``prdc``); ``repeats`` > 1 splits the
+    synthetic folder into that many disjoint parts and reports each metric's mean and 95%
+    interval (the real set is bootstrapped with ``seed``). ``nearest_k`` is PRDC's k;
+    ``kid_subsets`` and ``kid_subset_size`` KID's subsets. ``split_seed`` draws the halves of
+    the real set for FID_rr. ``cache_dir`` keeps features between calls. Returns the report as
+    a dict (``fid``, ``kid``, ``prdc``, ``intervals``, ``provenance``, ``catalog``).
+    """
+    return _native.metrics(
+        real,
+        synthetic,
+        extractor=extractor,
+        metrics=metrics,
+        repeats=repeats,
+        nearest_k=nearest_k,
+        kid_subsets=kid_subsets,
+        kid_subset_size=kid_subset_size,
+        seed=seed,
+        split_seed=split_seed,
+        batch_size=batch_size,
+        threads=threads,
+        normalize=normalize,
+        input_size=input_size,
+        inception_weights=inception_weights,
+        cache_dir=cache_dir,
+        metric_key=metric_key,
+        home=home,
+        offline=offline,
+    )
+
+
+def audit(
+    synthetic: PathLike,
+    train: PathLike,
+    holdout: Optional[PathLike] = None,
+    *,
+    extractor: str = "inception",
+    pixel_size: int = 32,
+    max_shift: int = 2,
+    margin: float = 0.5,
+    pixel_metric: str = "ncc",
+    batch_size: int = 32,
+    threads: Optional[int] = None,
+    normalize: bool = False,
+    input_size: Optional[int] = None,
+    inception_weights: Optional[PathLike] = None,
+    cache_dir: Optional[PathLike] = None,
+    home: Optional[PathLike] = None,
+    offline: Optional[bool] = None,
+) -> dict[str, Any]:
+    """Does a model copy its training images? For every image of ``synthetic``: its closest
+    image of ``train`` in feature space and in pixel space (``pixel_size`` square, mirrored and
+    shifted by up to ``max_shift`` pixels), flagged as a likely copy when closer than
+    ``margin`` times the closest image of ``holdout`` (new real images never trained on; the
+    training set against itself without one). ``pixel_metric`` is ``"ncc"`` (normalised
+    correlation) or ``"ssim"`` (structural similarity of the most correlated images). Returns the report as a dict (``flagged``,
+    ``matches``, ``feature_threshold``, ``pixel_threshold``, ``catalog``).
+    """
+    return _native.audit(
+        synthetic,
+        train,
+        holdout,
+        extractor=extractor,
+        pixel_size=pixel_size,
+        max_shift=max_shift,
+        margin=margin,
+        pixel_metric=pixel_metric,
+        batch_size=batch_size,
+        threads=threads,
+        normalize=normalize,
+        input_size=input_size,
+        inception_weights=inception_weights,
+        cache_dir=cache_dir,
+        home=home,
+        offline=offline,
+    )

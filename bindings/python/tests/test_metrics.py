@@ -1,0 +1,110 @@
+"""medigan_rs.metrics and medigan_rs.audit: the core's evaluation of two folders, with the small
+ONNX extractor of tests/fixtures/fid/ and phantoms of the bundled model."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+
+import pytest
+
+import medigan_rs
+from conftest import FIXTURES, medigan_binary
+
+EXTRACTOR = f"onnx:{FIXTURES / 'fid' / 'extractor.onnx'}"
+
+
+@pytest.fixture(scope="module")
+def phantoms(bundled, tmp_path_factory):
+    """`phantoms(n, seed)`: a folder of n PNG phantoms of the bundled model."""
+    made = {}
+
+    def make(n: int, seed: int):
+        if (n, seed) not in made:
+            out = tmp_path_factory.mktemp(f"phantoms-{n}-{seed}")
+            bundled.generate(900, num_samples=n, output_path=str(out), seed=seed)
+            made[(n, seed)] = out
+        return made[(n, seed)]
+
+    return make
+
+
+def test_a_folder_against_itself_is_identical_by_every_metric(phantoms, tmp_path):
+    real = phantoms(12, 1)
+    report = medigan_rs.metrics(real, real, extractor=EXTRACTOR, kid_subsets=5,
+                                kid_subset_size=6, nearest_k=2, home=tmp_path, offline=True)
+    assert abs(report["fid_rs"]) < 1e-6, report
+    # KID draws its subsets of each side independently: near 0, not exactly 0.
+    assert abs(report["kid"]["mean"]) < 0.1, report
+    assert report["prdc"]["precision"] == 1.0 and report["prdc"]["recall"] == 1.0, report
+    assert report["provenance"]["real_images"] == 12
+    assert len(report["provenance"]["extractor_sha256"]) == 64
+
+
+def test_repeats_split_the_synthetic_folder_and_give_intervals(phantoms, tmp_path):
+    real, synthetic = phantoms(24, 9), phantoms(24, 10)
+    report = medigan_rs.metrics(real, synthetic, extractor=EXTRACTOR, repeats=3, kid_subsets=5,
+                                kid_subset_size=6, nearest_k=2, home=tmp_path, offline=True)
+    assert report["fid_rs"] > 0.0
+    fid = report["intervals"]["FID"]
+    assert fid["count"] == 3 and fid["low"] <= fid["mean"] <= fid["high"], fid
+    assert report["provenance"]["synthetic_images"] == 8, "24 images in 3 disjoint parts"
+    assert "KID_EXTRACTOR" in report["catalog"]["selection"]["performance"]
+
+
+def test_only_the_metrics_asked_for(phantoms, tmp_path):
+    real, synthetic = phantoms(12, 1), phantoms(12, 2)
+    report = medigan_rs.metrics(real, synthetic, extractor=EXTRACTOR, metrics="fid",
+                                home=tmp_path, offline=True)
+    assert report["kid"] is None and report["prdc"] is None, report
+    assert report["fid_rs"] > 0.0
+
+
+def test_the_rust_cli_gives_the_same_numbers(phantoms, tmp_path):
+    binary = medigan_binary()
+    if binary is None:
+        pytest.skip("the Rust CLI is not built (cargo build -p medigan-cli, or set MEDIGAN_BIN)")
+    real, synthetic = phantoms(12, 1), phantoms(12, 2)
+    output = subprocess.run(
+        [str(binary), "--json", "--offline", "metrics", str(real), str(synthetic),
+         "--extractor", EXTRACTOR, "--kid-subsets", "5", "--kid-subset-size", "6",
+         "--nearest-k", "2"],
+        capture_output=True, text=True, check=True,
+        env={**os.environ, "MEDIGAN_HOME": str(tmp_path / "cli")},
+    ).stdout
+    cli = json.loads(output)["reports"][0]
+    report = medigan_rs.metrics(real, synthetic, extractor=EXTRACTOR, kid_subsets=5,
+                                kid_subset_size=6, nearest_k=2, home=tmp_path, offline=True)
+    # The same core; the extractor may run on another backend (the CLI may use tract).
+    for key in ("fid_rs", "fid_rr", "fid_ratio"):
+        assert report[key] == pytest.approx(cli[key], rel=1e-5), key
+    assert report["kid"]["mean"] == pytest.approx(cli["kid"]["mean"], rel=1e-4, abs=1e-9)
+    for key, value in cli["prdc"].items():
+        assert report["prdc"][key] == pytest.approx(value, rel=1e-9), key
+
+
+def test_bad_arguments_are_named(phantoms, tmp_path):
+    real = phantoms(12, 1)
+    with pytest.raises(ValueError, match="unknown extractor `resnet`"):
+        medigan_rs.metrics(real, real, extractor="resnet", home=tmp_path, offline=True)
+    with pytest.raises(medigan_rs.MediganError, match="`is`"):
+        medigan_rs.metrics(real, real, extractor=EXTRACTOR, metrics="fid,is", home=tmp_path,
+                           offline=True)
+    with pytest.raises(ValueError, match="repeats"):
+        medigan_rs.metrics(real, real, extractor=EXTRACTOR, repeats=0, home=tmp_path)
+    with pytest.raises(medigan_rs.MediganError, match="missing-folder"):
+        medigan_rs.metrics(tmp_path / "missing-folder", real, extractor=EXTRACTOR,
+                           home=tmp_path, offline=True)
+
+
+def test_audit_flags_training_images_and_not_new_ones(phantoms, tmp_path):
+    train, holdout, fresh = phantoms(12, 1), phantoms(12, 2), phantoms(12, 3)
+    copies = medigan_rs.audit(train, train, holdout, extractor=EXTRACTOR, home=tmp_path,
+                              offline=True)
+    assert copies["flagged"] == 12, "every training image is its own copy"
+    assert copies["calibration"] == "holdout"
+    assert "memorisation_audit" in copies["catalog"]["selection"]["privacy_preservation"]
+    new = medigan_rs.audit(fresh, train, holdout, extractor=EXTRACTOR, home=tmp_path,
+                           offline=True)
+    assert new["flagged"] == 0, [m for m in new["matches"] if m["flagged"]]
