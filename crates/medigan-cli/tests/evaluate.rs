@@ -223,14 +223,17 @@ fn bad_extractor_options_are_named() {
     let home = tempfile::tempdir().unwrap();
     let images = fixtures().join("images");
     for (args, message) in [
-        (vec!["--extractor", "resnet"], "unknown extractor `resnet`"),
+        (
+            vec!["--extractor", "resnet"],
+            "invalid value 'resnet' for '--extractor",
+        ),
         (
             vec!["--input-size", "224"],
             "--input-size applies to ONNX extractors",
         ),
         (
             vec!["--extractor", "onnx:x.onnx", "--range", "1,0"],
-            "invalid --range `1,0`",
+            "invalid value '1,0' for '--range",
         ),
     ] {
         let output = medigan(home.path())
