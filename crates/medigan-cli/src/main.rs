@@ -111,13 +111,25 @@ fn report_json(error: &anyhow::Error) {
     let _ = writeln!(std::io::stderr().lock(), "{object}");
 }
 
-/// The hints of the library's and the visualiser's errors along the chain, each line once.
-fn hint_of(error: &anyhow::Error) -> Option<String> {
+/// The hint of the first visualiser error along the chain.
+#[cfg(feature = "viz")]
+fn viz_hint(error: &anyhow::Error) -> Option<String> {
     use medigan::error::Hint;
-    let viz = error
+    error
         .chain()
         .filter_map(|e| e.downcast_ref::<medigan_viz::VizError>())
-        .find_map(Hint::hint);
+        .find_map(Hint::hint)
+}
+
+/// A build without the visualiser has no visualiser errors.
+#[cfg(not(feature = "viz"))]
+fn viz_hint(_error: &anyhow::Error) -> Option<String> {
+    None
+}
+
+/// The hints of the library's and the visualiser's errors along the chain, each line once.
+fn hint_of(error: &anyhow::Error) -> Option<String> {
+    let viz = viz_hint(error);
     let mut lines: Vec<String> = Vec::new();
     for hint in viz
         .into_iter()
