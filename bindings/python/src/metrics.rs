@@ -102,7 +102,6 @@ fn facade(home: Option<PathBuf>, offline: Option<bool>) -> Generators {
         settings.home = Home::new(home);
     }
     if let Some(offline) = offline {
-        settings.offline = offline;
         settings.catalog.offline = offline;
     }
     Generators::new(settings)
