@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use medigan::Generators;
-use medigan::generate::{GenerateError, GenerateRequest, Shard};
+use medigan::generate::{GenerateError, GenerateRequest, RunMode, Shard};
 use medigan::output::Format;
 use medigan::sample::Sample;
 use numpy::PyArray;
@@ -38,8 +38,21 @@ pub struct RequestArgs<'a> {
     pub options: BTreeMap<String, String>,
 }
 
+/// How a run to disk treats a folder that holds an earlier run of the same shard.
+pub fn run_mode(resume: bool, overwrite: bool) -> PyResult<RunMode> {
+    match (resume, overwrite) {
+        (true, true) => Err(pyo3::exceptions::PyValueError::new_err(
+            "resume and overwrite exclude each other: resume keeps the earlier run's intact \
+             files, overwrite starts the run again",
+        )),
+        (true, false) => Ok(RunMode::Resume),
+        (false, true) => Ok(RunMode::Overwrite),
+        (false, false) => Ok(RunMode::Fresh),
+    }
+}
+
 impl RequestArgs<'_> {
-    fn request(self) -> PyResult<GenerateRequest> {
+    fn request(self, mode: RunMode) -> PyResult<GenerateRequest> {
         let shard = self.shard.map(str::parse::<Shard>).transpose().py()?;
         let request = GenerateRequest {
             num_samples: self.num_samples,
@@ -50,7 +63,7 @@ impl RequestArgs<'_> {
             shard,
             threads: self.threads,
             options: self.options,
-            // The original API has no resume: a folder holding an earlier run is refused.
+            mode,
             ..GenerateRequest::default()
         };
         request.check().py()?;
@@ -90,8 +103,9 @@ pub fn to_dir<'py>(
     dir: &Path,
     args: RequestArgs<'_>,
     format: &str,
+    mode: RunMode,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let request = args.request()?;
+    let request = args.request(mode)?;
     let format = format.parse::<Format>().py()?;
     let summary = run_interruptible(py, |cancel| {
         generators.generate(model_id, &request, dir, format, &Cancellable(cancel))
@@ -100,6 +114,7 @@ pub fn to_dir<'py>(
     let dict = PyDict::new(py);
     dict.set_item("samples", summary.samples)?;
     dict.set_item("files", summary.files)?;
+    dict.set_item("resumed", summary.resumed)?;
     dict.set_item("manifest", summary.manifest.display().to_string())?;
     dict.set_item("elapsed", summary.elapsed.as_secs_f64())?;
     Ok(dict)
@@ -113,7 +128,7 @@ pub fn samples<'py>(
     args: RequestArgs<'_>,
     indices: Option<Vec<u64>>,
 ) -> PyResult<Bound<'py, PyList>> {
-    let request = args.request()?;
+    let request = args.request(RunMode::Fresh)?;
     let samples = run_interruptible(py, |cancel| {
         collect(generators, model_id, &request, indices, cancel)
     })?

@@ -350,11 +350,12 @@ impl PyGenerators {
         self.inner.set_legacy_settings(settings);
     }
 
-    /// Generates a run into `output_path` with a manifest; returns a summary dict. Ctrl-C stops
-    /// it between batches.
+    /// Generates a run into `output_path` with a manifest; returns a summary dict. A folder
+    /// holding an earlier run of this shard is refused unless `resume` (keep its intact files,
+    /// generate the rest) or `overwrite` (start again). Ctrl-C stops it between batches.
     #[pyo3(signature = (model_id, output_path, num_samples, seed=0, batch_size=16, label=None,
                         inputs=Vec::new(), shard=None, threads=None, options=BTreeMap::new(),
-                        format="png"))]
+                        format="png", resume=false, overwrite=false))]
     #[allow(clippy::too_many_arguments)]
     fn generate_to_dir<'py>(
         &self,
@@ -370,7 +371,10 @@ impl PyGenerators {
         threads: Option<usize>,
         options: BTreeMap<String, String>,
         format: &str,
+        resume: bool,
+        overwrite: bool,
     ) -> PyResult<Bound<'py, PyDict>> {
+        let mode = generate::run_mode(resume, overwrite)?;
         let args = RequestArgs {
             num_samples,
             seed,
@@ -381,7 +385,7 @@ impl PyGenerators {
             threads,
             options,
         };
-        generate::to_dir(py, &self.inner, model_id, &output_path, args, format)
+        generate::to_dir(py, &self.inner, model_id, &output_path, args, format, mode)
     }
 
     /// Generates samples in memory: a list of `(index, seed, image, mask, label)` with numpy

@@ -58,6 +58,30 @@ def test_save_images_writes_pngs_and_a_manifest(bundled, tmp_path):
     assert sorted(json.loads(line)["file"] for line in lines[1:]) == pngs
 
 
+def test_a_folder_with_an_earlier_run_is_refused_resumed_or_overwritten(bundled, tmp_path):
+    out = tmp_path / "out"
+    bundled.generate(900, num_samples=5, output_path=out, seed=4)
+    first = {p.name: p.read_bytes() for p in out.glob("*.png")}
+    with pytest.raises(medigan_rs.GenerateError, match="resume"):
+        bundled.generate(900, num_samples=5, output_path=out, seed=4)
+    damaged = sorted(first)[2]
+    (out / damaged).write_bytes(b"not a png")
+    (out / sorted(first)[0]).unlink()
+    bundled.generate(900, num_samples=5, output_path=out, seed=4, resume=True)
+    assert {p.name: p.read_bytes() for p in out.glob("*.png")} == first
+    with pytest.raises(medigan_rs.GenerateError, match="another run"):
+        bundled.generate(900, num_samples=5, output_path=out, seed=5, resume=True)
+    bundled.generate(900, num_samples=5, output_path=out, seed=5, overwrite=True)
+    header = json.loads((out / "manifest.jsonl").read_text().splitlines()[0])
+    assert header["seed"] == 5
+    assert {p.name for p in out.glob("*.png")} == set(first)
+    assert {p.read_bytes() for p in out.glob("*.png")}.isdisjoint(first.values())
+    with pytest.raises(ValueError, match="exclude each other"):
+        bundled.generate(900, num_samples=5, output_path=out, resume=True, overwrite=True)
+    with pytest.raises(ValueError, match="saved to disk"):
+        bundled.generate(900, num_samples=5, save_images=False, resume=True)
+
+
 def test_npy_files_hold_the_in_memory_arrays(bundled, tmp_path):
     bundled.generate(DEMO, num_samples=3, output_path=tmp_path, seed=5, format="npy")
     files = sorted(tmp_path.glob("*.npy"))

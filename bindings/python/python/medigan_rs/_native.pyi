@@ -95,6 +95,8 @@ class Generators:
         threads: Optional[int] = None,
         options: dict[str, str] = ...,
         format: str = "png",
+        resume: bool = False,
+        overwrite: bool = False,
     ) -> dict[str, Any]: ...
     def generate_samples(
         self,

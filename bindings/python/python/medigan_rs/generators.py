@@ -374,7 +374,10 @@ class Generators:
         seed gives the same samples), `batch_size` (default 16), `label` (class name of a
         conditional model), `input_path` (file, folder or list, for image-to-image models),
         `shard` ("K/N"), `threads`, `format` (file format when saving: "png", "png16", "npy",
-        ...). Other keywords are model options (native models take none and raise
+        ...), `resume=True` (an `output_path` holding an earlier, interrupted or damaged run of
+        the same arguments: its files whose sha256 matches the record are kept and only the
+        rest is generated) or `overwrite=True` (start that run again); without either, a
+        folder holding an earlier run is refused. Other keywords are model options (native models take none and raise
         GenerateError; models in the original Python format take their `custom` arguments).
         `install_dependencies=True` consents to creating a model's own virtual environment,
         installing its dependencies and running its code; it matters only for models in the
@@ -387,6 +390,9 @@ class Generators:
             return self.get_generate_function(model, install_dependencies=install_dependencies, **defaults)
         kwargs = dict(kwargs)
         file_format = kwargs.pop("format", None) or "png"
+        folder_mode = {name: bool(kwargs.pop(name, False)) for name in ("resume", "overwrite")}
+        if any(folder_mode.values()) and not save_images:
+            raise ValueError("resume and overwrite apply to runs saved to disk (save_images=True)")
         request = _request(num_samples, kwargs)
         native = self._native()
         native.set_install_dependencies(bool(install_dependencies))
@@ -394,7 +400,7 @@ class Generators:
             if output_path is None:
                 full_id = native.resolve(model)
                 output_path = os.path.join("output", full_id, str(time.time()))
-            native.generate_to_dir(model, os.fspath(output_path), format=file_format, **request)
+            native.generate_to_dir(model, os.fspath(output_path), format=file_format, **folder_mode, **request)
             self._warn_hint(model)
             return None
         rows = native.generate_samples(model, **request)
