@@ -12,6 +12,7 @@ use medigan::catalog::{ClassEncoding, InputKind, InputSpec, OnnxSpec};
 use medigan::runtime::{
     BackendKind, Device, NamedOutput, NamedTensor, OrtSession, RuntimeError, Session,
     SessionOptions, TensorData, TractPlanning, TractSession, open_session, ort_library,
+    read_signature, read_signature_with_ort,
 };
 use ndarray::{ArrayD, Axis, Slice};
 
@@ -295,6 +296,28 @@ fn ort_and_tract_agree() {
         failures.is_empty(),
         "ort and tract disagree:\n{}",
         failures.join("\n")
+    );
+}
+
+/// A build without tract (the Python wheel) reads a user's graph's inputs and outputs with
+/// onnxruntime: both readers must see the same names, element types and dimensions.
+#[test]
+fn ort_and_tract_read_the_same_graph_signatures() {
+    if !backends().contains(&BackendKind::Ort) {
+        return;
+    }
+    let mut graphs: Vec<PathBuf> = fixtures().into_iter().map(|f| f.graph).collect();
+    graphs.push(common::fixtures("fid/extractor.onnx"));
+    for graph in graphs {
+        let tract = read_signature(&graph).expect("tract reads the signature");
+        let ort = read_signature_with_ort(&graph).expect("onnxruntime reads the signature");
+        assert_eq!(ort, tract, "{}", graph.display());
+        assert!(!ort.inputs.is_empty() && !ort.outputs.is_empty());
+    }
+    let missing = read_signature_with_ort(Path::new("no-such-graph.onnx")).unwrap_err();
+    assert!(
+        matches!(missing, RuntimeError::GraphMissing { .. }),
+        "{missing}"
     );
 }
 

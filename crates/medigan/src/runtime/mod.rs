@@ -33,12 +33,12 @@ use std::path::{Path, PathBuf};
 pub use check::{Dim, GraphSignature, Mismatch, Port, PortInfo, check_declaration};
 pub use dylib::{LibrarySource, ORT_DYLIB_PATH, OrtLibrary, find_onnxruntime};
 pub use error::{Cause, RuntimeError};
-pub use ort_backend::{OrtSession, ort_library};
+#[cfg(not(feature = "tract"))]
+pub use ort_backend::read_signature;
+pub use ort_backend::{OrtSession, ort_library, read_signature as read_signature_with_ort};
 pub use session::{
     BackendKind, Device, ElemType, NamedOutput, NamedTensor, Session, SessionOptions, TensorData,
 };
-#[cfg(not(feature = "tract"))]
-pub use tract_backend::read_signature;
 pub use tract_backend::{TractPlanning, TractSession};
 pub use watchdog::{GuardedSession, INFERENCE_THREAD, panic_message};
 
@@ -140,8 +140,9 @@ fn open_unguarded(
 }
 
 /// The inputs and outputs an ONNX file declares (names, element types, dimensions), read with
-/// tract's parser without loading the graph: what a caller needs to build an [`OnnxSpec`] for a
-/// graph it did not declare itself (a user's feature extractor).
+/// tract's parser without loading the graph (with onnxruntime in a build without tract): what
+/// a caller needs to build an [`OnnxSpec`] for a graph it did not declare itself (a user's
+/// feature extractor).
 #[cfg(feature = "tract")]
 pub fn read_signature(graph: &Path) -> Result<GraphSignature, RuntimeError> {
     use tract_onnx::prelude::Framework as _;

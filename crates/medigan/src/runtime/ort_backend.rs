@@ -138,6 +138,24 @@ impl OrtSession {
     }
 }
 
+/// The inputs and outputs an ONNX file declares, as onnxruntime reads them (the graph is loaded
+/// on one thread and dropped): [`crate::runtime::read_signature`] of a build without tract.
+pub fn read_signature(graph: &Path) -> Result<GraphSignature, RuntimeError> {
+    if !graph.is_file() {
+        return Err(RuntimeError::GraphMissing {
+            graph: graph.into(),
+        });
+    }
+    let env = &runtime()?.env;
+    let session = builder(env, Some(1))
+        .and_then(|builder| commit(builder, graph))
+        .map_err(|source| RuntimeError::OrtSession {
+            graph: graph.into(),
+            source,
+        })?;
+    Ok(signature(&session))
+}
+
 // Builder errors are not Send/Sync: each step converts them to `ort::Error` before returning.
 fn builder(
     env: &Environment,

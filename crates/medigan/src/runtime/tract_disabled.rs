@@ -3,7 +3,6 @@
 
 use std::path::Path;
 
-use super::check::GraphSignature;
 use super::error::RuntimeError;
 use super::session::{BackendKind, NamedOutput, NamedTensor, Session, SessionOptions};
 use crate::catalog::OnnxSpec;
@@ -53,11 +52,6 @@ impl Session for TractSession {
     fn backend(&self) -> BackendKind {
         BackendKind::Tract
     }
-}
-
-/// Fails: reading a graph's signature uses tract's ONNX parser, not part of this build.
-pub fn read_signature(_graph: &Path) -> Result<GraphSignature, RuntimeError> {
-    Err(not_built("reading a graph's inputs and outputs"))
 }
 
 fn not_built(task: &'static str) -> RuntimeError {
