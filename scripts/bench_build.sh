@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Cold release builds: the time to build, from an empty target folder, the `medigan` command
 # line with every feature (the default) and without any (`--no-default-features`), and the
-# Python wheel as published (scripts/build_wheel.sh: dicom, no tract, no inception) and with
+# Python wheel as published (scripts/build_wheel.sh: dicom, inception and viz, no tract) and with
 # every feature; then the size of each binary and wheel, as a table. Run it on an idle machine:
 # every build uses all cores, and another job on them makes the times wrong.
 #
@@ -69,8 +69,8 @@ wheel() {
 
 cli cli-default "tract dicom inception viz"
 cli cli-lean "none" --no-default-features
-wheel wheel "dicom viz (as published)"
-wheel wheel-full "tract dicom inception viz" "tract,medigan/inception"
+wheel wheel "dicom inception viz (published)"
+wheel wheel-full "tract dicom inception viz" "tract"
 
 echo
 printf '%-12s | %-28s | %14s | %10s\n' build features "cold build (s)" "size (MiB)"

@@ -17,7 +17,7 @@ threads=("${@:-2}")
 [ ${#threads[@]} -eq 0 ] && threads=(2)
 dir="${MEDIGAN_BENCH_DIR:-${TMPDIR:-/tmp}/medigan-bench-inception}"
 [ -f "$dir/weights.pth" ] || python3 scripts/inception_reference.py "$dir" --images 1 >/dev/null
-cargo build --release -q -p medigan --no-default-features --example bench_inception
+cargo build --release -q -p medigan --no-default-features --features inception --example bench_inception
 bin="${CARGO_TARGET_DIR:-target}/release/examples/bench_inception"
 echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) CPUs," \
   "load average $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -7,7 +7,7 @@
 #   bash scripts/build_wheel.sh                      # -> target/wheels/medigan_rs-*.whl
 #   MEDIGAN_WHEEL_OUT=dist bash scripts/build_wheel.sh
 #   MEDIGAN_MANYLINUX=off bash scripts/build_wheel.sh   # this machine's glibc, no zig
-#   MEDIGAN_WHEEL_FEATURES=tract,medigan/inception bash scripts/build_wheel.sh   # more features
+#   MEDIGAN_WHEEL_FEATURES=tract bash scripts/build_wheel.sh   # with the pure-Rust backend too
 #
 # maturin and zig come from PyPI into a tools venv ($MEDIGAN_WHEEL_TOOLS, default wheel-tools/
 # in $CARGO_TARGET_DIR or target/). The Rust build goes to $CARGO_TARGET_DIR when set.

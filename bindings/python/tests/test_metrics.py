@@ -108,3 +108,16 @@ def test_audit_flags_training_images_and_not_new_ones(phantoms, tmp_path):
     new = medigan_rs.audit(fresh, train, holdout, extractor=EXTRACTOR, home=tmp_path,
                            offline=True)
     assert new["flagged"] == 0, [m for m in new["matches"] if m["flagged"]]
+
+
+def test_the_default_extractor_is_the_native_inception_network(phantoms, tmp_path):
+    # The wheel compiles the native FID Inception (the default extractor): given a weights
+    # file that lacks a tensor, it is the network that refuses it, naming the tensor, not the
+    # build saying that it has no Inception.
+    real = phantoms(12, 1)
+    weights = FIXTURES / "inception" / "missing.pth"
+    with pytest.raises(medigan_rs.MediganError, match="Conv2d_2a_3x3.conv.weight") as refused:
+        medigan_rs.metrics(real, real, inception_weights=weights, home=tmp_path, offline=True)
+    assert "cargo feature" not in str(refused.value)
+    with pytest.raises(medigan_rs.MediganError, match="Conv2d_2a_3x3.conv.weight"):
+        medigan_rs.audit(real, real, inception_weights=weights, home=tmp_path, offline=True)

@@ -97,6 +97,38 @@ fn package(init_py: &str, weights: &str) -> Vec<u8> {
         .finish()
 }
 
+/// A legacy package served from 127.0.0.1 and a catalogue (in the test's home) naming it.
+struct Served {
+    server: TestServer,
+    /// The package's path on the server.
+    route: String,
+    /// The package's URL, as the catalogue entry gives it.
+    link: String,
+    catalog: PathBuf,
+}
+
+/// Serves `zip` at `/ID.zip` and writes a catalogue whose one entry `id` is `entry_of(link)`.
+fn serve(home: &Path, id: &str, zip: Vec<u8>, entry_of: impl FnOnce(&str) -> Value) -> Served {
+    let server = TestServer::start();
+    let route = format!("/{id}.zip");
+    server.route("GET", &route, Route::ok(zip));
+    let link = server.url(&route);
+    let catalog = write_catalog(home, &[(id, entry_of(&link))]);
+    Served {
+        server,
+        route,
+        link,
+        catalog,
+    }
+}
+
+/// The numpy fixture (weights "40", depending on numpy, no custom arguments) served as `id`.
+fn serve_numpy_model(home: &Path, id: &str) -> Served {
+    serve(home, id, package(NUMPY_MODEL, "40"), |link| {
+        entry(link, &["numpy"], "generate", json!({}))
+    })
+}
+
 fn write_catalog(dir: &Path, entries: &[(&str, Value)]) -> PathBuf {
     let mut catalog = serde_json::Map::new();
     for (id, entry) in entries {
@@ -150,18 +182,9 @@ fn image_values(dir: &Path) -> Vec<f32> {
 #[test]
 fn consent_is_asked_before_the_package_is_downloaded() {
     let home = tempfile::tempdir().unwrap();
-    let server = TestServer::start();
-    server.route("GET", "/numpy.zip", Route::ok(package(NUMPY_MODEL, "40")));
-    let link = server.url("/numpy.zip");
-    let catalog = write_catalog(
-        home.path(),
-        &[(
-            "90101_LEGACY_NUMPY",
-            entry(&link, &["numpy"], "generate", json!({})),
-        )],
-    );
+    let served = serve_numpy_model(home.path(), "90101_LEGACY_NUMPY");
     let out = home.path().join("out");
-    let refused = generate(home.path(), &catalog, "90101", &out, &["-n", "1"]);
+    let refused = generate(home.path(), &served.catalog, "90101", &out, &["-n", "1"]);
     assert!(!refused.status.success());
     assert!(
         stderr(&refused).contains("--install-dependencies"),
@@ -169,7 +192,7 @@ fn consent_is_asked_before_the_package_is_downloaded() {
         stderr(&refused)
     );
     assert!(
-        server.requests().is_empty(),
+        served.server.requests().is_empty(),
         "nothing downloaded before consent"
     );
 }
@@ -180,20 +203,13 @@ fn a_numpy_package_runs_end_to_end_returning_arrays_or_writing_files() {
         return;
     }
     let home = tempfile::tempdir().unwrap();
-    let server = TestServer::start();
-    server.route("GET", "/numpy.zip", Route::ok(package(NUMPY_MODEL, "40")));
-    let catalog = write_catalog(
+    let served = serve(
         home.path(),
-        &[(
-            "90101_LEGACY_NUMPY",
-            entry(
-                &server.url("/numpy.zip"),
-                &["numpy"],
-                "generate",
-                json!({"offset": 1}),
-            ),
-        )],
+        "90101_LEGACY_NUMPY",
+        package(NUMPY_MODEL, "40"),
+        |link| entry(link, &["numpy"], "generate", json!({"offset": 1})),
     );
+    let catalog = served.catalog;
 
     // Without consent nothing is installed or run, and the error says what would be.
     let refused_dir = home.path().join("refused");
@@ -266,7 +282,6 @@ fn a_package_that_only_writes_files_is_read_back() {
         return;
     }
     let home = tempfile::tempdir().unwrap();
-    let server = TestServer::start();
     let model = r#"
 import os
 import numpy as np
@@ -275,17 +290,21 @@ def generate(model_file, num_samples, output_path, save_images):
     for i in range(num_samples):
         np.save(os.path.join(output_path, "img_%d.npy" % i), np.full((8, 8), 200, np.uint8))
 "#;
-    server.route("GET", "/files.zip", Route::ok(package(model, "0")));
-    let catalog = write_catalog(
+    let served = serve(
         home.path(),
-        &[(
-            "90102_LEGACY_FILES",
-            entry(&server.url("/files.zip"), &[], "generate", json!({})),
-        )],
+        "90102_LEGACY_FILES",
+        package(model, "0"),
+        |link| entry(link, &[], "generate", json!({})),
     );
     let out = home.path().join("out");
     let args = ["-n", "3", "--install-dependencies"];
-    assert_ok(&generate(home.path(), &catalog, "90102", &out, &args));
+    assert_ok(&generate(
+        home.path(),
+        &served.catalog,
+        "90102",
+        &out,
+        &args,
+    ));
     assert_eq!(image_values(&out), vec![200.0; 3]);
 }
 
@@ -366,16 +385,12 @@ fn a_package_changed_after_its_first_download_is_refused() {
         return;
     }
     let home = tempfile::tempdir().unwrap();
-    let server = TestServer::start();
-    server.route("GET", "/pkg.zip", Route::ok(package(NUMPY_MODEL, "40")));
-    let link = server.url("/pkg.zip");
-    let catalog = write_catalog(
-        home.path(),
-        &[(
-            "90105_LEGACY_CHANGED",
-            entry(&link, &["numpy"], "generate", json!({})),
-        )],
-    );
+    let Served {
+        server,
+        route,
+        link,
+        catalog,
+    } = serve_numpy_model(home.path(), "90105_LEGACY_CHANGED");
     let args = ["-n", "1", "--install-dependencies"];
     assert_ok(&generate(
         home.path(),
@@ -393,7 +408,7 @@ fn a_package_changed_after_its_first_download_is_refused() {
         .to_string();
 
     // The server now serves other bytes; the cached copy is gone, so it is downloaded again.
-    server.route("GET", "/pkg.zip", Route::ok(package(NUMPY_MODEL, "99")));
+    server.route("GET", &route, Route::ok(package(NUMPY_MODEL, "99")));
     std::fs::remove_dir_all(home.path().join("packages-v1")).unwrap();
     let out = home.path().join("b");
     let refused = generate(home.path(), &catalog, "90105", &out, &args);
@@ -407,7 +422,6 @@ fn a_package_changed_after_its_first_download_is_refused() {
 #[test]
 fn a_package_that_raises_shows_its_message_and_names_the_model() {
     let home = tempfile::tempdir().unwrap();
-    let server = TestServer::start();
     let model = r#"
 def helper(n):
     raise ValueError("the fixture cannot make %d samples" % n)
@@ -415,18 +429,16 @@ def helper(n):
 def generate(model_file, num_samples, output_path, save_images):
     helper(num_samples)
 "#;
-    server.route("GET", "/raise.zip", Route::ok(package(model, "0")));
-    let catalog = write_catalog(
+    let served = serve(
         home.path(),
-        &[(
-            "90106_LEGACY_RAISES",
-            entry(&server.url("/raise.zip"), &[], "generate", json!({})),
-        )],
+        "90106_LEGACY_RAISES",
+        package(model, "0"),
+        |link| entry(link, &[], "generate", json!({})),
     );
     let out = home.path().join("out");
     let failed = generate(
         home.path(),
-        &catalog,
+        &served.catalog,
         "90106",
         &out,
         &["-n", "3", "--install-dependencies"],
@@ -459,19 +471,16 @@ fn a_package_without_its_generate_function_is_named_as_such() {
         return;
     }
     let home = tempfile::tempdir().unwrap();
-    let server = TestServer::start();
-    server.route("GET", "/nofn.zip", Route::ok(package(NUMPY_MODEL, "0")));
-    let catalog = write_catalog(
+    let served = serve(
         home.path(),
-        &[(
-            "90107_LEGACY_NO_FUNCTION",
-            entry(&server.url("/nofn.zip"), &[], "generate_samples", json!({})),
-        )],
+        "90107_LEGACY_NO_FUNCTION",
+        package(NUMPY_MODEL, "0"),
+        |link| entry(link, &[], "generate_samples", json!({})),
     );
     let out = home.path().join("out");
     let failed = generate(
         home.path(),
-        &catalog,
+        &served.catalog,
         "90107",
         &out,
         &["-n", "1", "--install-dependencies"],
@@ -491,19 +500,11 @@ fn medigan_test_runs_a_legacy_package_only_with_consent() {
         return;
     }
     let home = tempfile::tempdir().unwrap();
-    let server = TestServer::start();
-    server.route("GET", "/numpy.zip", Route::ok(package(NUMPY_MODEL, "40")));
-    let catalog = write_catalog(
-        home.path(),
-        &[(
-            "90101_LEGACY_NUMPY",
-            entry(&server.url("/numpy.zip"), &["numpy"], "generate", json!({})),
-        )],
-    );
+    let served = serve_numpy_model(home.path(), "90101_LEGACY_NUMPY");
     let test = |extra: &[&str]| {
         let output = run(medigan(home.path())
             .arg("--catalog")
-            .arg(&catalog)
+            .arg(&served.catalog)
             .args(["test", "90101", "--json"])
             .args(extra));
         let report: Value = serde_json::from_slice(&output.stdout)
@@ -520,7 +521,7 @@ fn medigan_test_runs_a_legacy_package_only_with_consent() {
             .contains("--install-dependencies")
     );
     assert!(
-        server.requests_to("/numpy.zip").is_empty(),
+        served.server.requests_to(&served.route).is_empty(),
         "nothing fetched without consent"
     );
 
@@ -545,11 +546,17 @@ fn medigan_test_runs_a_legacy_package_only_with_consent() {
 #[test]
 fn cell_info_legacy_with_latent_and_a_package_ignoring_the_latent_is_said_once() {
     let home = tempfile::tempdir().unwrap();
-    let server = TestServer::start();
-    server.route("GET", "/numpy.zip", Route::ok(package(NUMPY_MODEL, "40")));
-    let mut with_latent = entry(&server.url("/numpy.zip"), &[], "generate", json!({}));
-    with_latent["execution"]["generate_method"]["input_latent_vector_size"] = json!(16);
-    let catalog = write_catalog(home.path(), &[("90102_LEGACY_LATENT", with_latent)]);
+    let served = serve(
+        home.path(),
+        "90102_LEGACY_LATENT",
+        package(NUMPY_MODEL, "40"),
+        |link| {
+            let mut with_latent = entry(link, &[], "generate", json!({}));
+            with_latent["execution"]["generate_method"]["input_latent_vector_size"] = json!(16);
+            with_latent
+        },
+    );
+    let catalog = served.catalog;
     let info = run(medigan(home.path())
         .arg("--catalog")
         .arg(&catalog)
