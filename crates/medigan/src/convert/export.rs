@@ -5,7 +5,6 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -198,15 +197,9 @@ fn spawn(
     run_dir: &Path,
     request: &Value,
 ) -> Result<std::process::Output, ConvertError> {
-    let mut child = Command::new(&model.env.python)
-        .arg("-u")
-        .arg(script)
-        .current_dir(run_dir)
-        .env("PYTHONDONTWRITEBYTECODE", "1")
-        .env("PYTHONNOUSERSITE", "1")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+    let mut child = model
+        .env
+        .script_command(script, run_dir)
         .spawn()
         .map_err(|e| ConvertError::Export {
             model: model.id.clone(),

@@ -10,7 +10,7 @@
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Child, ChildStdin};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -124,15 +124,9 @@ impl LegacyGenerator {
         let models = run_dir.path().join("models");
         std::fs::create_dir_all(&models).map_err(LegacyError::io("create directory", &models))?;
         link_dir(&model.package.dir, &models.join(&model.id))?;
-        let mut child = Command::new(&model.env.python)
-            .arg("-u")
-            .arg(&script)
-            .current_dir(run_dir.path())
-            .env("PYTHONDONTWRITEBYTECODE", "1")
-            .env("PYTHONNOUSERSITE", "1")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
+        let mut child = model
+            .env
+            .script_command(&script, run_dir.path())
             .spawn()
             .map_err(|e| LegacyError::Bridge {
                 model: model.id.clone(),

@@ -15,7 +15,7 @@
 //! created again, and only with consent.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 use serde::{Deserialize, Serialize};
 
@@ -31,6 +31,25 @@ pub struct PythonEnv {
     pub dir: PathBuf,
     /// Its Python interpreter.
     pub python: PathBuf,
+}
+
+impl PythonEnv {
+    /// The command that runs `script` with this environment's Python in `run_dir` (never the
+    /// user's working folder), unbuffered, without the user's site packages or bytecode files,
+    /// with stdin, stdout and stderr piped: how the bridge and the converter talk to a model.
+    pub fn script_command(&self, script: &Path, run_dir: &Path) -> Command {
+        let mut command = Command::new(&self.python);
+        command
+            .arg("-u")
+            .arg(script)
+            .current_dir(run_dir)
+            .env("PYTHONDONTWRITEBYTECODE", "1")
+            .env("PYTHONNOUSERSITE", "1")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        command
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
