@@ -17,7 +17,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
 use super::error::EvaluateError;
-use super::pairwise::{inner_products, to_f64};
+use super::pairwise::{inner_products, inner_products_below_diagonal, to_f64};
 
 /// How KID draws its subsets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -145,21 +145,31 @@ pub fn kid_of_subsets(
 fn unbiased_mmd2(x: faer::MatRef<'_, f64>, y: faer::MatRef<'_, f64>) -> f64 {
     let m = x.nrows() as f64;
     let dims = x.ncols() as f64;
-    let kernel_sum = |a: faer::MatRef<'_, f64>, b: faer::MatRef<'_, f64>, skip_diagonal: bool| {
+    let kernel = |product: f64| (product / dims + 1.0).powi(3);
+    // The sum over pairs i != j of one set: twice the sum below the diagonal (k is symmetric).
+    let within = |a: faer::MatRef<'_, f64>| {
+        let products = inner_products_below_diagonal(a);
+        let mut sum = 0.0;
+        for j in 0..products.ncols() {
+            for i in j + 1..products.nrows() {
+                sum += kernel(products[(i, j)]);
+            }
+        }
+        2.0 * sum
+    };
+    let between = |a: faer::MatRef<'_, f64>, b: faer::MatRef<'_, f64>| {
         let products = inner_products(a, b);
         let mut sum = 0.0;
         for j in 0..products.ncols() {
             for i in 0..products.nrows() {
-                if !(skip_diagonal && i == j) {
-                    sum += (products[(i, j)] / dims + 1.0).powi(3);
-                }
+                sum += kernel(products[(i, j)]);
             }
         }
         sum
     };
-    let xx = kernel_sum(x, x, true);
-    let yy = kernel_sum(y, y, true);
-    let xy = kernel_sum(x, y, false);
+    let xx = within(x);
+    let yy = within(y);
+    let xy = between(x, y);
     (xx + yy) / (m * (m - 1.0)) - 2.0 * xy / (m * m)
 }
 

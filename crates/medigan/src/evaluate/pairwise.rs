@@ -2,6 +2,7 @@
 //! memory stays at `block x N` whatever the set sizes (the job KID, PRDC and the audit share).
 
 use faer::linalg::matmul::matmul;
+use faer::linalg::matmul::triangular::{self, BlockStructure};
 use faer::{Accum, Mat, Par};
 use ndarray::ArrayView2;
 
@@ -10,13 +11,20 @@ use super::error::EvaluateError;
 /// Rows per block of a distance or kernel matrix: 1024 x 10,000 f64 is 80 MB.
 pub const BLOCK_ROWS: usize = 1024;
 
-/// The rows `rows` of `features` (all rows when `None`) as an f64 matrix, refusing NaN/inf.
+/// The rows `rows` of `features` (all rows when `None`) as an f64 matrix, refusing NaN/inf in
+/// the rows it converts (only those: KID converts 200 subsets of one set).
 pub fn to_f64(
     features: ArrayView2<'_, f32>,
     rows: Option<&[usize]>,
     what: &str,
 ) -> Result<Mat<f64>, EvaluateError> {
-    if features.iter().any(|v| !v.is_finite()) {
+    let finite = match rows {
+        Some(rows) => rows
+            .iter()
+            .all(|&r| features.row(r).iter().all(|v| v.is_finite())),
+        None => features.iter().all(|v| v.is_finite()),
+    };
+    if !finite {
         return Err(EvaluateError::NonFinite {
             what: what.to_string(),
         });
@@ -39,6 +47,24 @@ pub fn inner_products(a: faer::MatRef<'_, f64>, b: faer::MatRef<'_, f64>) -> Mat
         Accum::Replace,
         a,
         b.transpose(),
+        1.0,
+        Par::rayon(0),
+    );
+    out
+}
+
+/// `a a^T` below its diagonal (the rest is left 0): the products of each pair of distinct rows,
+/// half the work of [`inner_products`] of `a` with itself.
+pub fn inner_products_below_diagonal(a: faer::MatRef<'_, f64>) -> Mat<f64> {
+    let mut out = Mat::<f64>::zeros(a.nrows(), a.nrows());
+    triangular::matmul(
+        out.as_mut(),
+        BlockStructure::StrictTriangularLower,
+        Accum::Replace,
+        a,
+        BlockStructure::Rectangular,
+        a.transpose(),
+        BlockStructure::Rectangular,
         1.0,
         Par::rayon(0),
     );
@@ -128,6 +154,28 @@ mod tests {
         let m = to_f64(points.view(), None, "points").unwrap();
         assert_eq!(kth_neighbour_radii(m.as_ref(), 1), vec![1.0, 1.0, 2.0, 4.0]);
         assert_eq!(kth_neighbour_radii(m.as_ref(), 2), vec![3.0, 2.0, 3.0, 6.0]);
+    }
+
+    #[test]
+    fn products_below_the_diagonal_are_those_of_the_full_product() {
+        let points = array![[1.0f32, 2.0], [3.0, -1.0], [0.5, 4.0], [-2.0, 0.0]];
+        let m = to_f64(points.view(), None, "points").unwrap();
+        let full = inner_products(m.as_ref(), m.as_ref());
+        let below = inner_products_below_diagonal(m.as_ref());
+        for i in 0..4 {
+            for j in 0..4 {
+                let expected = if i > j { full[(i, j)] } else { 0.0 };
+                assert_eq!(below[(i, j)], expected, "({i}, {j})");
+            }
+        }
+    }
+
+    #[test]
+    fn only_the_converted_rows_must_be_finite() {
+        let points = array![[0.0f32, 1.0], [f32::NAN, 2.0], [3.0, 4.0]];
+        assert!(to_f64(points.view(), Some(&[0, 2]), "points").is_ok());
+        assert!(to_f64(points.view(), Some(&[2, 1]), "points").is_err());
+        assert!(to_f64(points.view(), None, "points").is_err());
     }
 
     #[test]
