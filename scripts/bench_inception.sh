@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The FID Inception-v3 at 299 x 299: medigan's native network against pytorch-fid's, same
-# random weights in the real file's layout, same input, same batches, same thread count.
+# The FID Inception-v3 at 299 x 299: medigan's native network and its ONNX graph on onnxruntime
+# (when found) against pytorch-fid's, same random weights in the real file's layout, same
+# input, same batches, same thread count.
 #
 #   scripts/bench_inception.sh [IMAGES] [BATCH] [THREADS...]     (default 200 32 2)
 #

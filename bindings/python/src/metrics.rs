@@ -55,7 +55,14 @@ impl Extraction {
                     fetch_fid_weights(generators.store(), url.as_deref(), None, progress).py()?
                 }
             };
-            let source = InceptionSource::from_pth(&weights).py()?;
+            let source = InceptionSource::from_pth(&weights)
+                .and_then(|source| {
+                    source.on_onnxruntime(
+                        generators.settings().backend,
+                        &generators.store().home().graphs_dir(),
+                    )
+                })
+                .py()?;
             return Ok((Box::new(source), "FID".into()));
         }
         let Some(path) = name.strip_prefix("onnx:") else {

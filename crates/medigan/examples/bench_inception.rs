@@ -1,4 +1,6 @@
-//! Throughput of the native FID Inception-v3 (`medigan::evaluate::inception`) at 299 x 299;
+//! Throughput of the FID Inception-v3 (`medigan::evaluate::inception`) at 299 x 299, native
+//! and (when onnxruntime is found) as its ONNX graph on onnxruntime, the way `medigan fid` runs
+//! it: one single-threaded session per thread, each on its own batches;
 //! `scripts/bench_inception.sh` runs it beside pytorch-fid's network (same weights, input,
 //! batches and threads).
 //!
@@ -15,6 +17,7 @@
 use std::time::Instant;
 
 use medigan::evaluate::inception::{INPUT_SIZE, InceptionV3};
+use medigan::evaluate::{ExtractorSource, FeatureExtractor, InceptionSource};
 use ndarray::Array4;
 
 const USAGE: &str = "usage: bench_inception WEIGHTS.pth [--images N] [--batch B]";
@@ -61,13 +64,61 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         assert_eq!(features.nrows(), n);
         done += n;
     }
-    let (wall, cpu) = (t.elapsed().as_secs_f64(), cpu_seconds() - cpu);
+    report("native", done, batch_size, t, cpu);
+    bench_onnxruntime(&weights, images, batch_size)
+}
+
+fn report(route: &str, done: usize, batch_size: usize, start: Instant, cpu: f64) {
+    let (wall, cpu) = (start.elapsed().as_secs_f64(), cpu_seconds() - cpu);
     println!(
-        "medigan native: {done} images, batch {batch_size}, {} threads: {:.2} images/s, \
+        "medigan {route}: {done} images, batch {batch_size}, {} threads: {:.2} images/s, \
          {:.3} CPU s/image",
         rayon::current_num_threads(),
         done as f64 / wall,
         cpu / done as f64
     );
+}
+
+/// The same images through the network's ONNX graph on onnxruntime: one extractor (one
+/// single-threaded session) per thread, batch `k` on thread `k mod threads`.
+fn bench_onnxruntime(
+    weights: &str,
+    images: usize,
+    batch_size: usize,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let graphs = tempfile::tempdir()?;
+    let t = Instant::now();
+    let source =
+        InceptionSource::from_pth(weights.as_ref())?.on_onnxruntime(None, graphs.path())?;
+    if !source.runs_on_onnxruntime() {
+        eprintln!("onnxruntime not found: only the native network was measured");
+        return Ok(());
+    }
+    let threads = rayon::current_num_threads();
+    let mut workers = (0..threads)
+        .map(|_| source.make())
+        .collect::<Result<Vec<Box<dyn FeatureExtractor>>, _>>()?;
+    for worker in &mut workers {
+        worker.extract(batch(0, batch_size.min(images)).view())?; // warm-up
+    }
+    eprintln!(
+        "graph built and sessions opened in {:.2} s",
+        t.elapsed().as_secs_f64()
+    );
+    let starts: Vec<usize> = (0..images).step_by(batch_size).collect();
+    let (t, cpu) = (Instant::now(), cpu_seconds());
+    std::thread::scope(|scope| {
+        for (k, worker) in workers.iter_mut().enumerate() {
+            let starts = &starts;
+            scope.spawn(move || {
+                for &start in starts.iter().skip(k).step_by(threads) {
+                    let n = batch_size.min(images - start);
+                    let features = worker.extract(batch(start, n).view()).expect("extract");
+                    assert_eq!(features.nrows(), n);
+                }
+            });
+        }
+    });
+    report("onnxruntime", images, batch_size, t, cpu);
     Ok(())
 }

@@ -8,6 +8,8 @@
 //! │   └── <sha256>/              one unpacked package per content hash
 //! ├── files-v1/
 //! │   └── <sha256>/<file name>   single files kept as downloaded (FID Inception weights)
+//! ├── graphs-v1/
+//! │   └── fid-inception-v1-<sha256>.onnx   the FID Inception's weights as an ONNX graph
 //! ├── envs-v1/
 //! │   └── <model id>/            Python environment of a legacy model (see `legacy`)
 //! ├── legacy/bridge-*.py         the bridge script legacy models run through
@@ -65,6 +67,11 @@ impl Home {
     /// Single files kept as downloaded (e.g. network weights), by content hash (`files-v1/`).
     pub fn files_dir(&self) -> PathBuf {
         self.root.join("files-v1")
+    }
+
+    /// ONNX graphs built from downloaded weights, for onnxruntime (`graphs-v1/`).
+    pub fn graphs_dir(&self) -> PathBuf {
+        self.root.join("graphs-v1")
     }
 
     /// Python environments of legacy models, one per model (`envs-v1/`).

@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use medigan::evaluate::inception::{FEATURE_DIMS, INPUT_SIZE, InceptionError, InceptionV3};
+use medigan::evaluate::{ExtractorSource, InceptionSource};
+use medigan::runtime::BackendKind;
 use ndarray::{Array2, Array4, Axis, s};
 use ndarray_npy::read_npy;
 
@@ -83,6 +85,21 @@ fn features_match_pytorch_fid() {
             .unwrap();
         let d = max_abs_diff(&one, &got.slice(s![i..i + 1, ..]).to_owned());
         assert!(d < 1e-5, "image {i} alone differs by {d}");
+    }
+
+    // The network's ONNX graph on onnxruntime (what `medigan fid` runs when it finds it).
+    if medigan::runtime::ort_library().is_ok() {
+        let source = InceptionSource::from_pth(&dir.path().join("weights.pth"))
+            .and_then(|s| s.on_onnxruntime(None, &dir.path().join("graphs")))
+            .unwrap();
+        assert!(source.runs_on_onnxruntime());
+        let onnx = source.make().unwrap().extract(input.view()).unwrap();
+        let diff = max_abs_diff(&onnx, &want);
+        eprintln!("its ONNX graph on onnxruntime vs pytorch-fid: max abs difference {diff:e}");
+        assert!(
+            diff < 1e-4,
+            "max abs difference {diff} vs pytorch-fid on onnxruntime"
+        );
     }
 }
 
@@ -220,6 +237,69 @@ fn runs_a_full_size_random_state_dict() {
         net.features(gray.view()),
         Err(InceptionError::InputShape { .. })
     ));
+}
+
+/// With onnxruntime found, the Inception source runs the network's ONNX graph
+/// (`InceptionV3::to_onnx`), built once into the graphs folder, and gives the native network's
+/// features; asked for tract, it stays native.
+#[test]
+fn on_onnxruntime_the_graph_gives_the_native_features() {
+    if medigan::runtime::ort_library().is_err() {
+        medigan_testkit::skip(
+            "the Inception graph on onnxruntime",
+            "onnxruntime was not found (pip install onnxruntime)",
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let weights = dir.path().join("random.pth");
+    write_random_state_dict(&weights);
+    let graphs = dir.path().join("graphs-v1");
+    let native = InceptionSource::from_pth(&weights).unwrap();
+    let stays = native
+        .clone()
+        .on_onnxruntime(Some(BackendKind::Tract), &graphs);
+    assert!(!stays.unwrap().runs_on_onnxruntime());
+    assert!(!graphs.exists(), "no graph is built for the native network");
+
+    let onnx = native.clone().on_onnxruntime(None, &graphs).unwrap();
+    assert!(onnx.runs_on_onnxruntime());
+    let built: Vec<PathBuf> = std::fs::read_dir(&graphs)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(built.len(), 1, "{built:?}");
+    let name = built[0].file_name().unwrap().to_string_lossy().into_owned();
+    assert!(
+        name.starts_with("fid-inception-v1-") && name.ends_with(".onnx"),
+        "{name}"
+    );
+    assert_eq!(
+        (onnx.name(), onnx.sha256()),
+        (native.name(), native.sha256())
+    );
+    assert_eq!(onnx.input_size(), [INPUT_SIZE, INPUT_SIZE]);
+    assert_eq!(onnx.feature_dims(), FEATURE_DIMS);
+
+    let batch = images(3);
+    let expected = native.make().unwrap().extract(batch.view()).unwrap();
+    let got = onnx.make().unwrap().extract(batch.view()).unwrap();
+    assert_eq!(got.dim(), (3, FEATURE_DIMS));
+    let largest = expected.iter().fold(0f32, |m, v| m.max(v.abs()));
+    let diff = max_abs_diff(&expected, &got);
+    assert!(
+        diff < 1e-4 * largest.max(1.0),
+        "largest difference {diff} (largest feature {largest})"
+    );
+
+    // A second source finds the graph built by the first.
+    let modified = std::fs::metadata(&built[0]).unwrap().modified().unwrap();
+    let again = native.on_onnxruntime(None, &graphs).unwrap();
+    assert!(again.runs_on_onnxruntime());
+    assert_eq!(
+        std::fs::metadata(&built[0]).unwrap().modified().unwrap(),
+        modified
+    );
 }
 
 #[test]

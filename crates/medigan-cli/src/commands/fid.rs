@@ -74,7 +74,10 @@ impl Extraction {
                         fetch_fid_weights(generators.store(), url.as_deref(), None, &bar)?
                     }
                 };
-                let source = InceptionSource::from_pth(&weights)?;
+                let source = InceptionSource::from_pth(&weights)?.on_onnxruntime(
+                    generators.settings().backend,
+                    &generators.store().home().graphs_dir(),
+                )?;
                 (Box::new(source), "FID".to_string())
             }
             ExtractorArg::Onnx(path) => {

@@ -14,7 +14,9 @@ use ndarray::{Array2, ArrayView4};
 use super::error::EvaluateError;
 use super::extractor::{ExtractorSource, FeatureExtractor, InputNormalization};
 use super::inception::{FEATURE_DIMS, INPUT_SIZE, InceptionV3};
+use super::onnx_extractor::{OnnxExtractorConfig, OnnxExtractorSpec};
 use crate::progress::Progress;
+use crate::runtime::BackendKind;
 use crate::store::{FetchRequest, Store};
 
 /// The canonical release URL of pytorch-fid's Inception weights.
@@ -58,11 +60,13 @@ pub fn fetch_fid_weights(
 }
 
 /// The FID Inception-v3, loaded once and shared by the workers (the network runs the images of
-/// a batch in parallel itself, so one worker is enough).
+/// a batch in parallel itself, so one worker is enough); or, after
+/// [`InceptionSource::on_onnxruntime`], the same network as an ONNX graph on onnxruntime.
 #[derive(Debug, Clone)]
 pub struct InceptionSource {
     net: Arc<InceptionV3>,
     sha256: String,
+    onnx: Option<OnnxExtractorSpec>,
 }
 
 impl InceptionSource {
@@ -77,9 +81,52 @@ impl InceptionSource {
         Ok(InceptionSource {
             net: Arc::new(net),
             sha256,
+            onnx: None,
         })
     }
+
+    /// Runs the network on onnxruntime from now on, unless `backend` asks for tract or the
+    /// onnxruntime library is not found (then the native network runs, unchanged). The graph
+    /// ([`InceptionV3::to_onnx`]) is built once per weights file and kept in `graphs_dir`
+    /// (`$MEDIGAN_HOME/graphs-v1/`) under the weights' sha256. Its features equal the native
+    /// network's to float rounding, so both share one name, digest and feature cache.
+    pub fn on_onnxruntime(
+        mut self,
+        backend: Option<BackendKind>,
+        graphs_dir: &Path,
+    ) -> Result<InceptionSource, EvaluateError> {
+        if backend == Some(BackendKind::Tract) || crate::runtime::ort_library().is_err() {
+            return Ok(self);
+        }
+        let graph = graphs_dir.join(format!(
+            "fid-inception-v{GRAPH_VERSION}-{}.onnx",
+            self.sha256
+        ));
+        if !graph.is_file() {
+            std::fs::create_dir_all(graphs_dir)
+                .map_err(EvaluateError::io("create directory", graphs_dir))?;
+            crate::files::write_atomically(&graph, &self.net.to_onnx())
+                .map_err(EvaluateError::io("write", &graph))?;
+        }
+        self.onnx = Some(OnnxExtractorSpec::resolve(OnnxExtractorConfig {
+            graph,
+            input_size: None,
+            normalization: InputNormalization::FID,
+            output: None,
+            backend: Some(BackendKind::Ort),
+        })?);
+        Ok(self)
+    }
+
+    /// Whether the network runs on onnxruntime (else natively).
+    pub fn runs_on_onnxruntime(&self) -> bool {
+        self.onnx.is_some()
+    }
 }
+
+/// Version of the graph layout [`InceptionV3::to_onnx`] writes, in the graph's file name: a
+/// change of the layout makes a new file rather than reusing an old one.
+const GRAPH_VERSION: u32 = 1;
 
 fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
@@ -109,7 +156,10 @@ impl ExtractorSource for InceptionSource {
     }
 
     fn max_workers(&self) -> Option<usize> {
-        Some(1)
+        match &self.onnx {
+            Some(spec) => spec.max_workers(),
+            None => Some(1),
+        }
     }
 
     fn sha256(&self) -> Option<String> {
@@ -117,6 +167,9 @@ impl ExtractorSource for InceptionSource {
     }
 
     fn make(&self) -> Result<Box<dyn FeatureExtractor>, EvaluateError> {
+        if let Some(spec) = &self.onnx {
+            return spec.make();
+        }
         Ok(Box::new(InceptionExtractor {
             net: Arc::clone(&self.net),
         }))

@@ -30,6 +30,20 @@ impl InceptionSource {
     pub fn from_pth(_path: &Path) -> Result<InceptionSource, EvaluateError> {
         Err(not_built())
     }
+
+    /// Never reached in this build (no source is ever made).
+    pub fn on_onnxruntime(
+        self,
+        _backend: Option<crate::runtime::BackendKind>,
+        _graphs_dir: &Path,
+    ) -> Result<InceptionSource, EvaluateError> {
+        match self.never {}
+    }
+
+    /// Never reached in this build (no source is ever made).
+    pub fn runs_on_onnxruntime(&self) -> bool {
+        match self.never {}
+    }
 }
 
 impl ExtractorSource for InceptionSource {

@@ -15,6 +15,7 @@
 //! Checked against pytorch-fid by `crates/medigan/tests/inception.rs`, with random weights
 //! written by `scripts/inception_reference.py`.
 
+pub mod onnx;
 mod ops;
 mod pth;
 
