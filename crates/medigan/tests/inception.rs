@@ -292,14 +292,21 @@ fn on_onnxruntime_the_graph_gives_the_native_features() {
         "largest difference {diff} (largest feature {largest})"
     );
 
-    // A second source finds the graph built by the first.
+    // A second source finds the graph built by the first and leaves it; a damaged graph is
+    // replaced, not run.
+    let graph = std::fs::read(&built[0]).unwrap();
     let modified = std::fs::metadata(&built[0]).unwrap().modified().unwrap();
-    let again = native.on_onnxruntime(None, &graphs).unwrap();
+    let again = native.clone().on_onnxruntime(None, &graphs).unwrap();
     assert!(again.runs_on_onnxruntime());
     assert_eq!(
         std::fs::metadata(&built[0]).unwrap().modified().unwrap(),
         modified
     );
+    std::fs::write(&built[0], &graph[..graph.len() / 2]).unwrap();
+    let repaired = native.on_onnxruntime(None, &graphs).unwrap();
+    assert_eq!(std::fs::read(&built[0]).unwrap(), graph);
+    let features = repaired.make().unwrap().extract(batch.view()).unwrap();
+    assert_eq!(features, got);
 }
 
 #[test]

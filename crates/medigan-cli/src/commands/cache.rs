@@ -21,7 +21,8 @@ pub fn run(
             if out.json {
                 render::json(
                     &json!({ "home": generators.settings().home.root(), "packages": store.path(),
-                        "envs": generators.settings().home.envs_dir() }),
+                        "envs": generators.settings().home.envs_dir(),
+                        "graphs": generators.settings().home.graphs_dir() }),
                 )?;
             } else {
                 render::line(store.path().display())?;

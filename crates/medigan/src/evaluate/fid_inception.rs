@@ -87,8 +87,8 @@ impl InceptionSource {
 
     /// Runs the network on onnxruntime from now on, unless `backend` asks for tract or the
     /// onnxruntime library is not found (then the native network runs, unchanged). The graph
-    /// ([`InceptionV3::to_onnx`]) is built once per weights file and kept in `graphs_dir`
-    /// (`$MEDIGAN_HOME/graphs-v1/`) under the weights' sha256. Its features equal the native
+    /// ([`InceptionV3::to_onnx`]) is kept in `graphs_dir` (`$MEDIGAN_HOME/graphs-v1/`) under
+    /// the weights' sha256, written again only when it differs. Its features equal the native
     /// network's to float rounding, so both share one name, digest and feature cache.
     pub fn on_onnxruntime(
         mut self,
@@ -102,10 +102,13 @@ impl InceptionSource {
             "fid-inception-v{GRAPH_VERSION}-{}.onnx",
             self.sha256
         ));
-        if !graph.is_file() {
+        // The graph is built each time (about a second) and the kept file replaced when it
+        // differs, so a damaged or stale file is never run.
+        let bytes = self.net.to_onnx();
+        if std::fs::read(&graph).ok().as_deref() != Some(bytes.as_slice()) {
             std::fs::create_dir_all(graphs_dir)
                 .map_err(EvaluateError::io("create directory", graphs_dir))?;
-            crate::files::write_atomically(&graph, &self.net.to_onnx())
+            crate::files::write_atomically(&graph, &bytes)
                 .map_err(EvaluateError::io("write", &graph))?;
         }
         self.onnx = Some(OnnxExtractorSpec::resolve(OnnxExtractorConfig {
