@@ -3,8 +3,8 @@
 //! (`crates/medigan/benches/fid.md`), where the native im2col + gemm network only equals it.
 //!
 //! The graph is the native network node for node: each `BasicConv2d` one `Conv` (batch norm
-//! already folded into its weights and bias) and a `Relu`; the convolutions the native network
-//! stacks (the 1x1 stems of a block) stay stacked, their outputs cut apart by `Slice`; the FID
+//! already folded into its weights and bias) and a `Relu`; the 1x1 stems the native network
+//! stacks into one convolution are separate convolutions again (one per branch); the FID
 //! average pools leave the padding out of the mean (`count_include_pad = 0`), as pytorch-fid's.
 //! Input `images` `[N, 3, 299, 299]` (scaled to [-1, 1] by the caller), output `features`
 //! `[N, 2048]`. Only the messages and fields of `onnx.proto` the graph uses are declared here.
@@ -22,7 +22,6 @@ pub const OUTPUT_NAME: &str = "features";
 const OPSET: i64 = 17;
 const IR_VERSION: i64 = 8;
 const FLOAT: i32 = 1;
-const INT64: i32 = 7;
 const ATTRIBUTE_INT: i32 = 2;
 const ATTRIBUTE_INTS: i32 = 7;
 
@@ -221,16 +220,20 @@ impl Builder {
         self.initializer(what, dims, FLOAT, raw)
     }
 
-    fn int64s(&mut self, what: &str, values: &[i64]) -> String {
-        let raw = values.iter().flat_map(|v| v.to_le_bytes()).collect();
-        self.initializer(what, &[values.len()], INT64, raw)
-    }
-
     /// A convolution with its bias, then ReLU (a `BasicConv2d` with batch norm folded).
     fn conv(&mut self, x: &str, conv: &Conv) -> String {
+        self.conv_outputs(x, conv, 0, conv.cout)
+    }
+
+    /// Output channels `from..from + n` of `conv` (one branch of a stacked stem) as a
+    /// convolution of its own, then ReLU: separate convolutions keep onnxruntime's blocked
+    /// channel layout, where slicing one stacked output would convert it back and forth.
+    fn conv_outputs(&mut self, x: &str, conv: &Conv, from: usize, n: usize) -> String {
         let (kh, kw) = conv.kernel;
-        let weight = self.floats("w", &[conv.cout, conv.cin, kh, kw], &conv.weight);
-        let bias = self.floats("b", &[conv.cout], &conv.bias);
+        let per_output = conv.cin * kh * kw;
+        let rows = &conv.weight[from * per_output..(from + n) * per_output];
+        let weight = self.floats("w", &[n, conv.cin, kh, kw], rows);
+        let bias = self.floats("b", &[n], &conv.bias[from..from + n]);
         let attributes = vec![
             ints("kernel_shape", &[kh, kw]),
             ints("strides", &[conv.stride.0, conv.stride.1]),
@@ -238,14 +241,6 @@ impl Builder {
         ];
         let y = self.node("Conv", vec![x.into(), weight, bias], attributes);
         self.node("Relu", vec![y], Vec::new())
-    }
-
-    /// Channels `from..from + n` of `x`.
-    fn channels(&mut self, x: &str, from: usize, n: usize) -> String {
-        let starts = self.int64s("starts", &[from as i64]);
-        let ends = self.int64s("ends", &[(from + n) as i64]);
-        let axes = self.int64s("axes", &[1]);
-        self.node("Slice", vec![x.into(), starts, ends, axes], Vec::new())
     }
 
     /// 3x3 pool, stride 1, padding 1: a max, or an average leaving the padding out.
@@ -345,11 +340,10 @@ fn model(b: Builder) -> Vec<u8> {
 
 impl BlockA {
     fn emit(&self, b: &mut Builder, x: &str) -> String {
-        let stem = b.conv(x, &self.stem);
-        let b1 = b.channels(&stem, 0, 64);
-        let b5 = b.channels(&stem, 64, 48);
+        let b1 = b.conv_outputs(x, &self.stem, 0, 64);
+        let b5 = b.conv_outputs(x, &self.stem, 64, 48);
         let b5 = b.conv(&b5, &self.b5x5_2);
-        let d = b.channels(&stem, 112, 64);
+        let d = b.conv_outputs(x, &self.stem, 112, 64);
         let d = b.conv(&d, &self.b3x3dbl_2);
         let d = b.conv(&d, &self.b3x3dbl_3);
         let pool = b.pool_3x3_s1_same(x, false);
@@ -371,12 +365,11 @@ impl BlockB {
 
 impl BlockC {
     fn emit(&self, b: &mut Builder, x: &str) -> String {
-        let stem = b.conv(x, &self.stem);
-        let b1 = b.channels(&stem, 0, 192);
-        let b7 = b.channels(&stem, 192, self.c7);
+        let b1 = b.conv_outputs(x, &self.stem, 0, 192);
+        let b7 = b.conv_outputs(x, &self.stem, 192, self.c7);
         let b7 = b.conv(&b7, &self.b7x7_2);
         let b7 = b.conv(&b7, &self.b7x7_3);
-        let mut d = b.channels(&stem, 192 + self.c7, self.c7);
+        let mut d = b.conv_outputs(x, &self.stem, 192 + self.c7, self.c7);
         for conv in &self.dbl {
             d = b.conv(&d, conv);
         }
@@ -388,10 +381,9 @@ impl BlockC {
 
 impl BlockD {
     fn emit(&self, b: &mut Builder, x: &str) -> String {
-        let stem = b.conv(x, &self.stem);
-        let b3 = b.channels(&stem, 0, 192);
+        let b3 = b.conv_outputs(x, &self.stem, 0, 192);
         let b3 = b.conv(&b3, &self.b3x3_2);
-        let mut b7 = b.channels(&stem, 192, 192);
+        let mut b7 = b.conv_outputs(x, &self.stem, 192, 192);
         for conv in &self.b7x7x3 {
             b7 = b.conv(&b7, conv);
         }
@@ -402,12 +394,11 @@ impl BlockD {
 
 impl BlockE {
     fn emit(&self, b: &mut Builder, x: &str) -> String {
-        let stem = b.conv(x, &self.stem);
-        let b1 = b.channels(&stem, 0, 320);
-        let b3 = b.channels(&stem, 320, 384);
+        let b1 = b.conv_outputs(x, &self.stem, 0, 320);
+        let b3 = b.conv_outputs(x, &self.stem, 320, 384);
         let b3a = b.conv(&b3, &self.b3x3_2a);
         let b3b = b.conv(&b3, &self.b3x3_2b);
-        let d = b.channels(&stem, 704, 448);
+        let d = b.conv_outputs(x, &self.stem, 704, 448);
         let d = b.conv(&d, &self.dbl_2);
         let da = b.conv(&d, &self.dbl_3a);
         let db = b.conv(&d, &self.dbl_3b);
