@@ -1,6 +1,6 @@
 //! The network as an ONNX graph (opset 17), built from the loaded weights, for onnxruntime: its
-//! convolution kernels run this network 1.8-2x faster than PyTorch on the same threads
-//! (`crates/medigan/benches/fid.md`), where the native im2col + gemm network only equals it.
+//! convolution kernels run this network 1.9-2.3x faster than PyTorch on the same threads and
+//! batch (`crates/medigan/benches/fid.md`), where the native im2col + gemm network equals it.
 //!
 //! The graph is the native network node for node: each `BasicConv2d` one `Conv` (batch norm
 //! already folded into its weights and bias) and a `Relu`; the 1x1 stems the native network
