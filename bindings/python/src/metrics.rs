@@ -8,9 +8,8 @@ use std::path::{Path, PathBuf};
 
 use medigan::evaluate::audit::{AuditOptions, AuditSets, audit as audit_sets};
 use medigan::evaluate::{
-    EvaluateOptions, ExtractorSource, FeatureOptions, ImageSet, InceptionSource,
-    InputNormalization, KidOptions, MetricOptions, MetricSet, OnnxExtractorConfig,
-    OnnxExtractorSpec, ReadOptions, fetch_fid_weights,
+    EvaluateOptions, ExtractorSource, FeatureOptions, ImageSet, InputNormalization, KidOptions,
+    MetricOptions, MetricSet, OnnxExtractorConfig, OnnxExtractorSpec, ReadOptions,
 };
 use medigan::home::Home;
 use medigan::progress::Progress;
@@ -48,20 +47,8 @@ impl Extraction {
                     "input_size= applies to ONNX extractors (extractor=\"onnx:PATH\") only",
                 ));
             }
-            let weights = match &self.inception_weights {
-                Some(path) => path.clone(),
-                None => {
-                    let url = std::env::var("MEDIGAN_FID_WEIGHTS_URL").ok();
-                    fetch_fid_weights(generators.store(), url.as_deref(), None, progress).py()?
-                }
-            };
-            let source = InceptionSource::from_pth(&weights)
-                .and_then(|source| {
-                    source.on_onnxruntime(
-                        generators.settings().backend,
-                        &generators.store().home().graphs_dir(),
-                    )
-                })
+            let source = generators
+                .fid_inception(self.inception_weights.as_deref(), progress)
                 .py()?;
             return Ok((Box::new(source), "FID".into()));
         }

@@ -4,12 +4,11 @@
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
+use medigan::Generators;
 use medigan::evaluate::{
-    EvaluateOptions, Evaluation, ExtractorSource, FeatureOptions, InceptionSource,
-    InputNormalization, KidOptions, MetricOptions, MetricSet, OnnxExtractorConfig,
-    OnnxExtractorSpec, ReadOptions, fetch_fid_weights,
+    EvaluateOptions, Evaluation, ExtractorSource, FeatureOptions, InputNormalization, KidOptions,
+    MetricOptions, MetricSet, OnnxExtractorConfig, OnnxExtractorSpec, ReadOptions,
 };
-use medigan::{Generators, env};
 use serde_json::{Value, json};
 
 use crate::cli::{ExtractionArgs, ExtractorArg, FidArgs};
@@ -62,22 +61,8 @@ impl Extraction {
                         bail!("{flag} applies to ONNX extractors (--extractor onnx:PATH) only");
                     }
                 }
-                let weights = match args
-                    .inception_weights
-                    .clone()
-                    .or_else(|| env::FID_WEIGHTS.path())
-                {
-                    Some(path) => path,
-                    None => {
-                        let bar = Bar::new(out.quiet);
-                        let url = env::FID_WEIGHTS_URL.text();
-                        fetch_fid_weights(generators.store(), url.as_deref(), None, &bar)?
-                    }
-                };
-                let source = InceptionSource::from_pth(&weights)?.on_onnxruntime(
-                    generators.settings().backend,
-                    &generators.store().home().graphs_dir(),
-                )?;
+                let bar = Bar::new(out.quiet);
+                let source = generators.fid_inception(args.inception_weights.as_deref(), &bar)?;
                 (Box::new(source), "FID".to_string())
             }
             ExtractorArg::Onnx(path) => {

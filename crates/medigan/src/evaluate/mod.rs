@@ -76,6 +76,7 @@ pub use prdc::{Prdc, prdc};
 pub use provenance::Provenance;
 pub use ratio::{FidReport, fid_ratio, random_halves};
 
+use crate::env;
 use crate::progress::Progress;
 use crate::sample::Sample;
 
@@ -310,6 +311,29 @@ pub fn split_repeats(
 }
 
 impl crate::Generators {
+    /// The FID Inception extractor as every front end makes it: the weights from `weights`,
+    /// else `MEDIGAN_FID_WEIGHTS`, else fetched once through the store (from
+    /// `MEDIGAN_FID_WEIGHTS_URL` when set); run on onnxruntime unless the backend setting is
+    /// tract or onnxruntime is not found ([`InceptionSource::on_onnxruntime`]).
+    pub fn fid_inception(
+        &self,
+        weights: Option<&Path>,
+        progress: &dyn Progress,
+    ) -> Result<InceptionSource, EvaluateError> {
+        let weights = match weights
+            .map(Path::to_path_buf)
+            .or_else(|| env::FID_WEIGHTS.path())
+        {
+            Some(path) => path,
+            None => {
+                let url = env::FID_WEIGHTS_URL.text();
+                fetch_fid_weights(self.store(), url.as_deref(), None, progress)?
+            }
+        };
+        InceptionSource::from_pth(&weights)?
+            .on_onnxruntime(self.settings().backend, &self.store().home().graphs_dir())
+    }
+
     /// `num_samples` samples of a model (seeded), as an image set for evaluation.
     pub fn synthetic_set(
         &self,

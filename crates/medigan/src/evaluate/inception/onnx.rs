@@ -204,20 +204,16 @@ impl Builder {
         output
     }
 
-    fn initializer(&mut self, what: &str, dims: &[usize], data_type: i32, raw: Vec<u8>) -> String {
+    /// A float32 weight tensor; returns its name.
+    fn floats(&mut self, what: &str, dims: &[usize], values: &[f32]) -> String {
         let name = self.fresh(what);
         self.initializers.push(TensorProto {
             dims: dims.iter().map(|&d| d as i64).collect(),
-            data_type,
+            data_type: FLOAT,
             name: name.clone(),
-            raw_data: raw,
+            raw_data: values.iter().flat_map(|v| v.to_le_bytes()).collect(),
         });
         name
-    }
-
-    fn floats(&mut self, what: &str, dims: &[usize], values: &[f32]) -> String {
-        let raw = values.iter().flat_map(|v| v.to_le_bytes()).collect();
-        self.initializer(what, dims, FLOAT, raw)
     }
 
     /// A convolution with its bias, then ReLU (a `BasicConv2d` with batch norm folded).
