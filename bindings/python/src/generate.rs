@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use medigan::Generators;
-use medigan::generate::{GenerateError, GenerateRequest, RunMode, Shard};
+use medigan::generate::{
+    DiffusionOptions, GenerateError, GenerateRequest, Guidance, RunMode, Shard,
+};
 use medigan::output::Format;
 use medigan::sample::Sample;
 use numpy::PyArray;
@@ -36,6 +38,21 @@ pub struct RequestArgs<'a> {
     pub threads: Option<usize>,
     /// Model specific options (native models take none).
     pub options: BTreeMap<String, String>,
+    /// Diffusion models: steps, scheduler and guidance.
+    pub diffusion: DiffusionArgs,
+}
+
+/// The diffusion keywords as Python passes them.
+#[derive(Debug, Default)]
+pub struct DiffusionArgs {
+    /// Inference steps.
+    pub steps: Option<usize>,
+    /// Scheduler class name or alias.
+    pub scheduler: Option<String>,
+    /// Classifier-free guidance scale.
+    pub guidance_scale: Option<f64>,
+    /// A `.npy` file of the initial noise, one row per sample of the run.
+    pub initial_noise: Option<PathBuf>,
 }
 
 /// How a run to disk treats a folder that holds an earlier run of the same shard.
@@ -64,6 +81,12 @@ impl RequestArgs<'_> {
             threads: self.threads,
             options: self.options,
             mode,
+            diffusion: DiffusionOptions {
+                steps: self.diffusion.steps,
+                scheduler: self.diffusion.scheduler,
+                guidance: self.diffusion.guidance_scale.map(Guidance::new).transpose().py()?,
+            },
+            initial_noise: self.diffusion.initial_noise,
             ..GenerateRequest::default()
         };
         request.check().py()?;
@@ -92,6 +115,19 @@ pub fn model_info<'py>(
     dict.set_item("conditional", described.conditional)?;
     dict.set_item("takes_input", described.takes_input)?;
     dict.set_item("latent_size", described.latent_size)?;
+    let diffusion = match described.diffusion {
+        Some(d) => {
+            let part = PyDict::new(py);
+            part.set_item("steps", d.steps)?;
+            part.set_item("scheduler", d.scheduler)?;
+            part.set_item("guidance_scale", d.guidance_scale)?;
+            part.set_item("noise_shape", d.noise_shape)?;
+            part.set_item("latent_decoder", d.latent_decoder)?;
+            Some(part)
+        }
+        None => None,
+    };
+    dict.set_item("diffusion", diffusion)?;
     Ok(dict)
 }
 

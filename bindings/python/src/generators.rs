@@ -15,7 +15,7 @@ use pyo3::types::{PyDict, PyList};
 
 use crate::convert::json_to_py;
 use crate::errors::IntoPyResult;
-use crate::generate::{self, RequestArgs};
+use crate::generate::{self, DiffusionArgs, RequestArgs};
 
 /// The core facade. Made once per process (the Python `Generators` makes it lazily, so that
 /// DataLoader worker processes each get their own).
@@ -355,7 +355,8 @@ impl PyGenerators {
     /// generate the rest) or `overwrite` (start again). Ctrl-C stops it between batches.
     #[pyo3(signature = (model_id, output_path, num_samples, seed=0, batch_size=16, label=None,
                         inputs=Vec::new(), shard=None, threads=None, options=BTreeMap::new(),
-                        format="png", resume=false, overwrite=false))]
+                        format="png", resume=false, overwrite=false, steps=None, scheduler=None,
+                        guidance_scale=None, initial_noise=None))]
     #[allow(clippy::too_many_arguments)]
     fn generate_to_dir<'py>(
         &self,
@@ -373,6 +374,10 @@ impl PyGenerators {
         format: &str,
         resume: bool,
         overwrite: bool,
+        steps: Option<usize>,
+        scheduler: Option<String>,
+        guidance_scale: Option<f64>,
+        initial_noise: Option<PathBuf>,
     ) -> PyResult<Bound<'py, PyDict>> {
         let mode = generate::run_mode(resume, overwrite)?;
         let args = RequestArgs {
@@ -384,6 +389,12 @@ impl PyGenerators {
             shard,
             threads,
             options,
+            diffusion: DiffusionArgs {
+                steps,
+                scheduler,
+                guidance_scale,
+                initial_noise,
+            },
         };
         generate::to_dir(py, &self.inner, model_id, &output_path, args, format, mode)
     }
@@ -393,7 +404,8 @@ impl PyGenerators {
     /// run (or `shard`). Ctrl-C stops it between batches.
     #[pyo3(signature = (model_id, num_samples, seed=0, batch_size=16, label=None,
                         inputs=Vec::new(), shard=None, threads=None, options=BTreeMap::new(),
-                        indices=None))]
+                        indices=None, steps=None, scheduler=None, guidance_scale=None,
+                        initial_noise=None))]
     #[allow(clippy::too_many_arguments)]
     fn generate_samples<'py>(
         &self,
@@ -408,6 +420,10 @@ impl PyGenerators {
         threads: Option<usize>,
         options: BTreeMap<String, String>,
         indices: Option<Vec<u64>>,
+        steps: Option<usize>,
+        scheduler: Option<String>,
+        guidance_scale: Option<f64>,
+        initial_noise: Option<PathBuf>,
     ) -> PyResult<Bound<'py, PyList>> {
         let args = RequestArgs {
             num_samples,
@@ -418,6 +434,12 @@ impl PyGenerators {
             shard,
             threads,
             options,
+            diffusion: DiffusionArgs {
+                steps,
+                scheduler,
+                guidance_scale,
+                initial_noise,
+            },
         };
         generate::samples(py, &self.inner, model_id, args, indices)
     }

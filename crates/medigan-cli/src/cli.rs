@@ -557,6 +557,34 @@ pub struct GenerateArgs {
     /// Samples per tar file with --pack tar (K); the last tar of the run may hold fewer.
     #[arg(long, value_name = "K", default_value_t = 1000, requires = "pack")]
     pub samples_per_shard: u64,
+    /// Diffusion models: inference steps (default: the package's; `medigan info ID` shows it).
+    /// More steps, slower and usually finer samples; at most the model's training steps.
+    #[arg(long, value_name = "K", value_parser = clap::value_parser!(u64).range(1..=10_000), help_heading = "Diffusion models")]
+    pub steps: Option<u64>,
+    /// Diffusion models: the scheduler, a diffusers class name (`DDIMScheduler`) or an alias:
+    /// ddpm, ddim, pndm, euler, euler-a, dpm++, unipc, rflow, flow-match (default: the
+    /// package's).
+    #[arg(long, value_name = "NAME", help_heading = "Diffusion models")]
+    pub scheduler: Option<String>,
+    /// Diffusion models with classes: classifier-free guidance scale (1 = none; higher follows
+    /// --label more closely, at some cost in variety).
+    #[arg(long, value_name = "G", value_parser = parse_guidance, allow_negative_numbers = true, help_heading = "Diffusion models")]
+    pub guidance: Option<f64>,
+    /// Diffusion models: take each sample's initial noise from FILE.npy (float32
+    /// `[N, *noise shape]`, row i for sample i of the whole run) instead of drawing it from the
+    /// seed; reproduces a sample made by another tool from the same noise.
+    #[arg(long, value_name = "FILE.npy", help_heading = "Diffusion models")]
+    pub initial_noise: Option<PathBuf>,
+}
+
+/// A guidance scale: a finite number >= 0.
+fn parse_guidance(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(g) if g.is_finite() && g >= 0.0 => Ok(g),
+        _ => Err(format!(
+            "`{text}`: expected a number >= 0 (1 means no guidance)"
+        )),
+    }
 }
 
 /// What `--pack` packs samples into.

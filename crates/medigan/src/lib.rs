@@ -23,6 +23,7 @@ pub mod catalog;
 pub mod contribute;
 pub mod convert;
 pub mod dataset;
+pub mod diffusion;
 pub mod env;
 pub mod error;
 pub mod evaluate;

@@ -97,6 +97,10 @@ class Generators:
         format: str = "png",
         resume: bool = False,
         overwrite: bool = False,
+        steps: Optional[int] = None,
+        scheduler: Optional[str] = None,
+        guidance_scale: Optional[float] = None,
+        initial_noise: Optional[str] = None,
     ) -> dict[str, Any]: ...
     def generate_samples(
         self,
@@ -110,4 +114,8 @@ class Generators:
         threads: Optional[int] = None,
         options: dict[str, str] = ...,
         indices: Optional[Sequence[int]] = None,
+        steps: Optional[int] = None,
+        scheduler: Optional[str] = None,
+        guidance_scale: Optional[float] = None,
+        initial_noise: Optional[str] = None,
     ) -> list[SampleRow]: ...

@@ -97,9 +97,26 @@ def _request(num_samples: Any, kwargs: Dict[str, Any]) -> Dict[str, Any]:
     shard = kwargs.pop("shard", None)
     if shard is not None:
         request["shard"] = shard if isinstance(shard, str) else "{}/{}".format(*shard)
+    _diffusion_keywords(request, kwargs)
     kwargs.pop("label", None)
     request["options"] = {key: str(value) for key, value in kwargs.items()}
     return request
+
+
+def _diffusion_keywords(request: Dict[str, Any], kwargs: Dict[str, Any]) -> None:
+    """Moves the diffusion keywords (`steps`, `scheduler`, `guidance_scale`, `initial_noise`)
+    from `kwargs` into the native request; the CLI's --steps, --scheduler, --guidance and
+    --initial-noise."""
+    if kwargs.get("steps") is not None:
+        request["steps"] = _count("steps", kwargs.pop("steps"))
+    if kwargs.get("scheduler") is not None:
+        request["scheduler"] = str(kwargs.pop("scheduler"))
+    if kwargs.get("guidance_scale") is not None:
+        request["guidance_scale"] = float(kwargs.pop("guidance_scale"))
+    if kwargs.get("initial_noise") is not None:
+        request["initial_noise"] = os.fspath(kwargs.pop("initial_noise"))
+    for name in ("steps", "scheduler", "guidance_scale", "initial_noise"):
+        kwargs.pop(name, None)
 
 
 def _sample_output(row: tuple) -> Any:

@@ -6,7 +6,8 @@ use std::process::ExitCode;
 use anyhow::bail;
 use medigan::Generators;
 use medigan::generate::{
-    GenerateError, GenerateRequest, Pack, RunMode, Shard, shard_from_environment,
+    DiffusionOptions, GenerateError, GenerateRequest, Guidance, Pack, RunMode, Shard,
+    shard_from_environment,
 };
 use serde_json::json;
 
@@ -114,6 +115,12 @@ fn request(args: &GenerateArgs, out: Output) -> anyhow::Result<GenerateRequest> 
         pack: args.pack.map(|PackKind::Tar| Pack {
             samples_per_tar: args.samples_per_shard,
         }),
+        diffusion: DiffusionOptions {
+            steps: args.steps.map(|s| s as usize),
+            scheduler: args.scheduler.clone(),
+            guidance: args.guidance.map(Guidance::new).transpose()?,
+        },
+        initial_noise: args.initial_noise.clone(),
     })
 }
 

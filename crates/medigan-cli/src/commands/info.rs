@@ -55,6 +55,7 @@ fn summary(entry: &ModelEntry) -> Vec<(&'static str, String)> {
         ("generates", list(&m.selection.generates)),
         ("image size", size.join(" x ")),
         ("latent", latent(entry)),
+        ("sampler", sampler(entry)),
         ("license", text(&m.selection.license)),
         ("dataset", list(&m.selection.dataset)),
         ("version", text(&m.description.version)),
@@ -85,6 +86,39 @@ fn latent(entry: &ModelEntry) -> String {
             medigan::catalog::RuntimeKind::Onnx => String::new(),
             _ => "none declared: the package draws its own (seeded per batch)".into(),
         })
+}
+
+/// A diffusion model's sampling defaults: steps, scheduler, guidance, noise, decoder.
+fn sampler(entry: &ModelEntry) -> String {
+    let Some(d) = entry
+        .metadata
+        .execution
+        .onnx
+        .as_ref()
+        .and_then(|o| o.diffusion.as_ref())
+    else {
+        return String::new();
+    };
+    let scheduler = match &d.scheduler {
+        medigan::catalog::SchedulerSource::File(file) => format!("scheduler from {file}"),
+        medigan::catalog::SchedulerSource::Inline(config) => config
+            .get("_class_name")
+            .and_then(Value::as_str)
+            .unwrap_or("inline scheduler")
+            .to_string(),
+    };
+    let mut parts = vec![
+        format!("{} steps (--steps)", d.steps),
+        format!("{scheduler} (--scheduler)"),
+        format!("noise {:?}", d.noise.shape),
+    ];
+    if let Some(g) = d.guidance_scale {
+        parts.push(format!("guidance {g} (--guidance)"));
+    }
+    if let Some(decoder) = &d.decoder {
+        parts.push(format!("latent decoder {}", decoder.graph));
+    }
+    parts.join(", ")
 }
 
 fn metrics(performance: &serde_json::Map<String, Value>) -> String {

@@ -51,7 +51,14 @@ pub fn run(generators: &Generators, out: Output) -> anyhow::Result<ExitCode> {
 
 /// The runtime name shown to users.
 pub fn runtime_name(entry: &ModelEntry) -> &'static str {
+    let diffusion = entry
+        .metadata
+        .execution
+        .onnx
+        .as_ref()
+        .is_some_and(|o| o.diffusion.is_some());
     match entry.metadata.runtime() {
+        RuntimeKind::Onnx if diffusion => "onnx diffusion",
         RuntimeKind::Onnx => "onnx",
         RuntimeKind::MediganPython => "python",
     }

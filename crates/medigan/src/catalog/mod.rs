@@ -6,6 +6,7 @@
 //! merge into one [`Catalog`] by model id. The entry format's fields are listed once, in
 //! [`schema::FIELDS`].
 
+pub mod diffusion;
 pub mod field;
 mod id;
 pub mod metadata;
@@ -20,6 +21,7 @@ use std::path::PathBuf;
 
 use serde_json::{Map, Value};
 
+pub use diffusion::*;
 pub use field::Field;
 pub use metadata::*;
 pub use onnx::*;

@@ -43,8 +43,12 @@ pub struct OnnxSpec {
     pub graph: String,
     /// The graph's inputs, in any order.
     pub inputs: Vec<InputSpec>,
-    /// The graph's outputs that are samples (image, optional mask).
+    /// The graph's outputs that are samples (image, optional mask); for a diffusion model, the
+    /// final samples after the decoder.
     pub outputs: Vec<OutputSpec>,
+    /// A diffusion model: `graph` is its denoiser, run by the sampler (`catalog::diffusion`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diffusion: Option<super::DiffusionSpec>,
     /// Fields this version does not know, kept as they are.
     #[serde(flatten)]
     pub extra: Map<String, Value>,

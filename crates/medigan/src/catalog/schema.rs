@@ -31,6 +31,8 @@ pub enum FieldType {
     Range,
     /// Metrics: numbers, numeric strings, lists of numbers, nested objects of these, or null.
     Metrics,
+    /// A file name inside the package, or the file's object inline.
+    FileOrObject,
 }
 
 impl FieldType {
@@ -48,6 +50,7 @@ impl FieldType {
             FieldType::PositiveNumbers => "list of positive numbers",
             FieldType::Range => "[low, high]",
             FieldType::Metrics => "metrics",
+            FieldType::FileOrObject => "file name or object",
         }
     }
 }
@@ -137,6 +140,14 @@ pub const FIELDS: &[Field] = &[
     field("execution.onnx.outputs[].shape", T::Sizes, N::Onnx, "`[C, H, W]`, or `[C, D, H, W]` for volumes"),
     field("execution.onnx.outputs[].range", T::Range, N::Onnx, "the values the graph emits: `[-1, 1]` after tanh, `[0, 1]` after sigmoid"),
     field("execution.onnx.outputs[].spacing", T::PositiveNumbers, N::Optional, "`image`: voxel size in mm per spatial axis, e.g. `[0.1, 0.1]`; written by DICOM and NIfTI"),
+    field("execution.onnx.diffusion", T::Object, N::Optional, "a diffusion model: `graph` is its denoiser, run by medigan's sampler; `inputs` then lists only a `class` input and `outputs` the final image (after the decoder)"),
+    field("execution.onnx.diffusion.denoiser", T::Object, N::Optional, "the denoiser's ports: `sample` and `timestep` (input names), `timestep_type` (`\"int64\"`, default, or `\"float32\"`), `output` (output name), `prediction` (`epsilon`, `v_prediction`, `sample` or `flow`; default: the scheduler's `prediction_type`)"),
+    field("execution.onnx.diffusion.noise", T::Object, N::Optional, "`shape`: one sample's initial noise (standard normal from its seed), `[C, H, W]` or `[C, D, H, W]`"),
+    field("execution.onnx.diffusion.scheduler", T::FileOrObject, N::Optional, "diffusers' `scheduler_config.json` read unchanged (`_class_name` and its fields), as a file in the package or inline"),
+    field("execution.onnx.diffusion.steps", T::Number, N::Optional, "default inference steps (`--steps` overrides)"),
+    field("execution.onnx.diffusion.guidance_scale", T::Number, N::Optional, "default classifier-free guidance (`--guidance`); needs a class input and `null_class`"),
+    field("execution.onnx.diffusion.null_class", T::Number, N::Optional, "the class index that means no class (the unconditional half of guidance)"),
+    field("execution.onnx.diffusion.decoder", T::Object, N::Optional, "a latent decoder: `graph`, `input`, `output` (the image output's name), `scaling_factor` (default 1) and `shift_factor` (default 0): it sees `latent / scaling_factor + shift_factor`"),
     field("selection", T::Object, N::Catalogue, "what `medigan search`, `rank` and `lookup` work on"),
     field("selection.performance", T::Metrics, N::Catalogue, "metrics, `null` when not measured: `FID`, `FID_ratio` (`medigan evaluate` measures both), `SSIM`, `PSNR`, `IS`, nested results such as `CLF.trained_on_real_and_fake.f1`"),
     field("selection.use_cases", T::StringList, N::Optional, "e.g. `[\"classification\", \"segmentation\"]`"),

@@ -425,6 +425,9 @@ impl Checker<'_> {
         if let Some(outputs) = self.required(spec, at, "outputs", "a list of outputs") {
             self.onnx_ports(outputs, "execution.onnx.outputs", false);
         }
+        for (field, message) in super::diffusion::diffusion_problems(spec) {
+            self.error(field, message);
+        }
     }
 
     fn onnx_ports(&mut self, ports: &Value, path: &str, inputs: bool) {

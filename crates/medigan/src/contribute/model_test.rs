@@ -123,10 +123,15 @@ fn run_checks(
         return run_legacy_checks(generators, model_id, checks);
     };
     // Opening a session reads the graph and checks it against its declaration.
-    let opened = model
-        .generator(generators.settings().backend, 1)
-        .map(|_| format!("graph {}", model.graph.display()))
-        .map_err(|e| error_text(&e.into()));
+    let backend = generators.settings().backend;
+    let opened = match &model.diffusion {
+        Some(setup) => setup
+            .resolve(&Default::default())
+            .and_then(|run| model.diffusion_generator(&run, backend, 1).map(drop)),
+        None => model.generator(backend, 1).map(drop),
+    }
+    .map(|()| format!("graph {}", model.graph.display()))
+    .map_err(|e| error_text(&e.into()));
     if !record(checks, "load", opened) {
         return false;
     }

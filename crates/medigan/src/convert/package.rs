@@ -90,6 +90,7 @@ pub fn onnx_spec(exported: &Exported, classes: &[String]) -> OnnxSpec {
         graph: GRAPH.to_string(),
         inputs,
         outputs,
+        diffusion: None,
         extra: Map::new(),
     }
 }

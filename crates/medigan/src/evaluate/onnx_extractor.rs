@@ -103,6 +103,7 @@ impl OnnxExtractorSpec {
                 range: [f64::NEG_INFINITY, f64::INFINITY],
                 extra: Map::new(),
             }],
+            diffusion: None,
             extra: Map::new(),
         };
         let bytes = std::fs::read(graph).map_err(EvaluateError::io("read", graph))?;

@@ -63,6 +63,24 @@ pub enum GenerateError {
         /// What to do instead.
         hint: String,
     },
+    /// A diffusion run's choice that the model cannot take (steps, scheduler, guidance, noise).
+    #[error("{model}: invalid {what}: {reason}")]
+    Diffusion {
+        /// The model.
+        model: String,
+        /// Which choice (`--steps`, `--scheduler`, `--guidance`, `--initial-noise`).
+        what: &'static str,
+        /// Why, and what would be right.
+        reason: String,
+    },
+    /// A diffusion package that cannot be sampled as declared.
+    #[error("diffusion package `{model}`: {reason}")]
+    DiffusionPackage {
+        /// The model.
+        model: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// A malformed request value.
     #[error("invalid {what}: {reason}")]
     BadRequest {
@@ -259,6 +277,9 @@ impl Hint for GenerateError {
                 Some("choose another output folder with -o DIR, or make this one writable".into())
             }
             GenerateError::ShardEnvironment { hint, .. } => Some(hint.clone()),
+            GenerateError::Diffusion { model, .. } => Some(format!(
+                "`medigan info {model}` shows the model's steps, scheduler and classes"
+            )),
             GenerateError::TooLargeForMemory { .. } => Some(
                 "write them to a folder (`save_images=True`, `medigan generate -o DIR`) or \
                  stream them (`Generators::stream`, the torch DataLoader)"

@@ -28,7 +28,7 @@ pub use inputs::{expand_inputs, load_input_image};
 pub use onnx::{OnnxGenerator, SampleConditioning, seeded_latent};
 pub use pack::{Pack, TAR_NAME_DIGITS};
 pub use pipeline::{RunSummary, WriteTarget, write_run};
-pub use request::{GenerateRequest, RunMode, Shard};
+pub use request::{DiffusionOptions, GenerateRequest, Guidance, RunMode, Shard};
 pub use shard_env::{ShardOrigin, shard_from_environment};
 pub use stream::SampleStream;
 

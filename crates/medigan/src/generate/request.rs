@@ -32,6 +32,55 @@ pub struct GenerateRequest {
     pub mode: RunMode,
     /// Pack the samples into WebDataset tar files instead of one file per image and mask.
     pub pack: Option<Pack>,
+    /// How a diffusion model samples (steps, scheduler, guidance); ignored by other models
+    /// only when left at its default, refused otherwise.
+    pub diffusion: DiffusionOptions,
+    /// A `.npy` file of float32 `[n, *noise shape]`: row `i` is the initial noise of sample `i`
+    /// of the whole run (diffusion models), instead of the noise drawn from its seed.
+    pub initial_noise: Option<PathBuf>,
+}
+
+/// The choices of a diffusion run; `None` takes the package's default.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DiffusionOptions {
+    /// Inference steps.
+    pub steps: Option<usize>,
+    /// Scheduler: a diffusers class name (`DDIMScheduler`) or an alias (`ddim`, `dpm++`, ...).
+    pub scheduler: Option<String>,
+    /// Classifier-free guidance scale.
+    pub guidance: Option<Guidance>,
+}
+
+impl DiffusionOptions {
+    /// Whether every choice is left to the package.
+    pub fn is_default(&self) -> bool {
+        self == &DiffusionOptions::default()
+    }
+}
+
+/// A classifier-free guidance scale: a finite number >= 0 (compared by value).
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd)]
+pub struct Guidance(f64);
+
+impl Eq for Guidance {}
+
+impl Guidance {
+    /// The scale, refused unless finite and >= 0.
+    pub fn new(scale: f64) -> Result<Self, GenerateError> {
+        if scale.is_finite() && scale >= 0.0 {
+            Ok(Guidance(scale))
+        } else {
+            Err(GenerateError::BadRequest {
+                what: "guidance",
+                reason: format!("{scale}: expected a number >= 0 (1 means no guidance)"),
+            })
+        }
+    }
+
+    /// The scale.
+    pub fn value(self) -> f64 {
+        self.0
+    }
 }
 
 /// What a run does with an earlier run (finished or interrupted) of the same shard in its
@@ -64,6 +113,8 @@ impl Default for GenerateRequest {
             options: BTreeMap::new(),
             mode: RunMode::Fresh,
             pack: None,
+            diffusion: DiffusionOptions::default(),
+            initial_noise: None,
         }
     }
 }

@@ -10,6 +10,7 @@
 //! [`SampleStream`]: crate::generate::SampleStream
 
 mod native;
+mod noise_file;
 mod plan;
 
 use std::path::Path;
@@ -19,7 +20,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 pub(crate) use native::resolve_link;
-pub use native::{NativeModel, PooledGenerator, fetch_native};
+pub use native::{NativeModel, PooledDiffusion, PooledGenerator, fetch_native};
 pub use plan::RunPlan;
 
 use crate::catalog::{InputKind, ModelEntry, OutputKind};
@@ -48,7 +49,8 @@ pub enum Model {
 pub struct ModelDescription {
     /// The model id.
     pub model_id: String,
-    /// `native` (ONNX) or `legacy` (Python package).
+    /// `native` (ONNX), `diffusion` (ONNX denoiser run by the sampler) or `legacy` (Python
+    /// package).
     pub kind: &'static str,
     /// Shape of one image sample (`[C, H, W]`), when declared (legacy packages declare none).
     pub image_shape: Option<Vec<usize>>,
@@ -64,6 +66,24 @@ pub struct ModelDescription {
     pub takes_input: bool,
     /// Length of the latent drawn from each sample's seed, if the model has one.
     pub latent_size: Option<usize>,
+    /// How a diffusion model samples by default.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub diffusion: Option<DiffusionDescription>,
+}
+
+/// A diffusion model's sampling defaults, as `medigan info` shows them.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DiffusionDescription {
+    /// Default inference steps.
+    pub steps: usize,
+    /// The package's scheduler (`_class_name` of its config).
+    pub scheduler: String,
+    /// Default guidance scale, if any.
+    pub guidance_scale: Option<f64>,
+    /// Shape of one sample's initial noise (the denoiser's sample).
+    pub noise_shape: Vec<usize>,
+    /// Whether the final latent goes through a decoder graph.
+    pub latent_decoder: bool,
 }
 
 impl Model {
@@ -123,7 +143,11 @@ impl Model {
         match self {
             Model::Native(m) => ModelDescription {
                 model_id: m.id.clone(),
-                kind: "native",
+                kind: if m.diffusion.is_some() {
+                    "diffusion"
+                } else {
+                    "native"
+                },
                 image_shape: Some(m.image_shape()),
                 image_range: m.image_range(),
                 mask_shape: m.spec.output(OutputKind::Mask).map(|o| o.shape.clone()),
@@ -139,6 +163,15 @@ impl Model {
                     .iter()
                     .any(|i| matches!(i.kind, InputKind::Image | InputKind::Mask)),
                 latent_size: m.spec.input(InputKind::Latent).map(|i| i.sample_len()),
+                diffusion: m.diffusion.as_ref().map(|d| DiffusionDescription {
+                    steps: d.spec.steps,
+                    scheduler: d
+                        .resolve(&Default::default())
+                        .map_or_else(|e| format!("unusable: {e}"), |run| run.scheduler),
+                    guidance_scale: d.spec.guidance_scale,
+                    noise_shape: d.spec.noise.shape.clone(),
+                    latent_decoder: d.decoder.is_some(),
+                }),
             },
             Model::Legacy(m) => ModelDescription {
                 model_id: m.id.clone(),
@@ -150,6 +183,7 @@ impl Model {
                 conditional: m.is_conditional(),
                 takes_input: m.custom.contains_key("input_path"),
                 latent_size: m.latent_size,
+                diffusion: None,
             },
         }
     }
@@ -217,7 +251,10 @@ impl Model {
         }
         match self {
             Model::Native(m) => RunPlan::native(m, request, latent),
-            Model::Legacy(m) => Ok(RunPlan::legacy(request, latent, m.call(request)?)),
+            Model::Legacy(m) => {
+                plan::refuse_diffusion_options(&m.id, request)?;
+                Ok(RunPlan::legacy(request, latent, m.call(request)?))
+            }
         }
     }
 
@@ -269,7 +306,14 @@ impl Model {
         intra_threads: usize,
     ) -> Result<Box<dyn Generator>, GenerateError> {
         match self {
-            Model::Native(m) => Ok(Box::new(m.generator(backend, intra_threads)?)),
+            Model::Native(m) => match plan.diffusion() {
+                Some(run) => Ok(Box::new(m.diffusion_generator(
+                    run,
+                    backend,
+                    intra_threads,
+                )?)),
+                None => Ok(Box::new(m.generator(backend, intra_threads)?)),
+            },
             Model::Legacy(m) => {
                 let call = plan.call.clone().ok_or_else(|| {
                     GenerateError::Worker(format!("no call was planned for `{}`", m.id))
@@ -316,6 +360,14 @@ impl Model {
         };
         if let Some(latent) = plan.fixed_latent() {
             arguments["latent"] = json!(latent);
+        }
+        if let Some(run) = plan.diffusion() {
+            arguments["diffusion"] = json!({
+                "steps": run.steps,
+                "scheduler": run.scheduler,
+                "guidance": run.guidance,
+                "initial_noise": request.initial_noise.as_ref().map(|p| p.display().to_string()),
+            });
         }
         arguments
     }

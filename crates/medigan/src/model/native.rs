@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use crate::catalog::{ModelEntry, OnnxSpec, OutputKind, RuntimeKind};
+use crate::diffusion::{DiffusionGenerator, DiffusionRun, DiffusionSetup};
 use crate::generate::{GenerateError, Generator, OnnxGenerator, SampleRequest};
 use crate::progress::Progress;
 use crate::runtime::{self, BackendKind, Session, SessionOptions};
@@ -22,9 +23,12 @@ pub struct NativeModel {
     pub spec: OnnxSpec,
     /// The package on disk.
     pub package: InstalledPackage,
-    /// The graph file.
+    /// The graph file (the denoiser of a diffusion model).
     pub graph: PathBuf,
+    /// The sampler's set-up, for a diffusion model.
+    pub diffusion: Option<Arc<DiffusionSetup>>,
     sessions: Mutex<Vec<(usize, Box<dyn Session>)>>,
+    diffusion_sessions: Mutex<Vec<(usize, DiffusionSessions)>>,
     hint: Mutex<Option<String>>,
 }
 
@@ -59,13 +63,23 @@ pub fn fetch_native(
     check_sample_size(&entry.id, &spec)?;
     let package = fetch_package(entry, store, base, progress)?;
     let graph = runtime::graph_path(&package.dir, &spec)?;
+    let diffusion = match spec.diffusion {
+        Some(_) => Some(Arc::new(DiffusionSetup::load(
+            &entry.id,
+            &package.dir,
+            &spec,
+        )?)),
+        None => None,
+    };
     Ok(NativeModel {
         id: entry.id.clone(),
         version: entry.metadata.description.version.get().cloned(),
         spec,
         package,
         graph,
+        diffusion,
         sessions: Mutex::new(Vec::new()),
+        diffusion_sessions: Mutex::new(Vec::new()),
         hint: Mutex::new(None),
     })
 }
@@ -77,7 +91,12 @@ fn check_sample_size(model: &str, spec: &OnnxSpec) -> Result<()> {
         .outputs
         .iter()
         .map(|o| (o.sample_len() as u64).saturating_mul(4))
-        .fold(0, u64::saturating_add);
+        .fold(0, u64::saturating_add)
+        .max(
+            spec.diffusion
+                .as_ref()
+                .map_or(0, |d| (d.noise.sample_len() as u64).saturating_mul(4)),
+        );
     let limit = crate::limits::max_sample_bytes();
     if bytes > limit {
         return Err(GenerateError::SampleTooLarge {
@@ -177,6 +196,96 @@ impl NativeModel {
             model: Arc::clone(self),
             intra_threads,
         })
+    }
+}
+
+/// The open sessions of a diffusion model: denoiser and decoder.
+type DiffusionSessions = (Box<dyn Session>, Option<Box<dyn Session>>);
+
+impl NativeModel {
+    /// A diffusion sampler for `run` with sessions of `intra_threads` threads, reusing kept
+    /// sessions when free; they go back to the model when the sampler is dropped.
+    pub fn diffusion_generator(
+        self: &Arc<Self>,
+        run: &DiffusionRun,
+        backend: Option<BackendKind>,
+        intra_threads: usize,
+    ) -> Result<PooledDiffusion, GenerateError> {
+        let setup = self.diffusion.clone().ok_or_else(|| {
+            GenerateError::Worker(format!("`{}` is not a diffusion model", self.id))
+        })?;
+        let kept = self.diffusion_sessions.lock().ok().and_then(|mut pool| {
+            let position = pool.iter().position(|(t, _)| *t == intra_threads)?;
+            Some(pool.swap_remove(position).1)
+        });
+        let (denoiser, decoder) = match kept {
+            Some(sessions) => sessions,
+            None => {
+                let denoiser =
+                    self.open(&setup.denoiser.0, &setup.denoiser.1, backend, intra_threads)?;
+                let decoder = match &setup.decoder {
+                    Some((graph, spec)) => Some(self.open(graph, spec, backend, intra_threads)?),
+                    None => None,
+                };
+                (denoiser, decoder)
+            }
+        };
+        Ok(PooledDiffusion {
+            inner: Some(DiffusionGenerator::new(
+                setup,
+                run.clone(),
+                denoiser,
+                decoder,
+            )),
+            model: Arc::clone(self),
+            intra_threads,
+        })
+    }
+
+    fn open(
+        &self,
+        graph: &Path,
+        spec: &OnnxSpec,
+        backend: Option<BackendKind>,
+        intra_threads: usize,
+    ) -> Result<Box<dyn Session>, GenerateError> {
+        let options = SessionOptions {
+            backend,
+            intra_threads: Some(intra_threads),
+            ..SessionOptions::default()
+        };
+        let loaded = runtime::open_session(graph, spec, &options)?;
+        if let (Some(hint), Ok(mut slot)) = (loaded.hint, self.hint.lock()) {
+            *slot = Some(hint);
+        }
+        Ok(loaded.session)
+    }
+}
+
+/// A diffusion sampler whose sessions return to its model's pool when dropped.
+#[derive(Debug)]
+pub struct PooledDiffusion {
+    inner: Option<DiffusionGenerator>,
+    model: Arc<NativeModel>,
+    intra_threads: usize,
+}
+
+impl Generator for PooledDiffusion {
+    fn generate(&mut self, batch: &[SampleRequest]) -> Result<Vec<Sample>, GenerateError> {
+        match self.inner.as_mut() {
+            Some(inner) => inner.generate(batch),
+            None => Err(GenerateError::Worker("generator used after release".into())),
+        }
+    }
+}
+
+impl Drop for PooledDiffusion {
+    fn drop(&mut self) {
+        if let (Some(inner), Ok(mut pool)) =
+            (self.inner.take(), self.model.diffusion_sessions.lock())
+        {
+            pool.push((self.intra_threads, inner.into_sessions()));
+        }
     }
 }
 

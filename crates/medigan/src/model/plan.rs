@@ -8,6 +8,7 @@ use ndarray::ArrayD;
 
 use super::NativeModel;
 use crate::catalog::InputKind;
+use crate::diffusion::DiffusionRun;
 use crate::generate::{self, GenerateError, GenerateRequest, SampleConditioning, SampleRequest};
 use crate::legacy::LegacyCall;
 use crate::sample::sample_seed;
@@ -22,7 +23,11 @@ pub struct RunPlan {
     conditioning: SampleConditioning,
     inputs: Vec<Arc<ArrayD<f32>>>,
     latent: Option<Arc<Vec<f32>>>,
+    /// Given initial noise: one row per sample index of the whole run.
+    noise_rows: Option<Arc<ArrayD<f32>>>,
     pub(super) call: Option<Arc<LegacyCall>>,
+    /// A diffusion model's steps, scheduler and guidance.
+    pub(super) diffusion: Option<DiffusionRun>,
 }
 
 impl RunPlan {
@@ -42,9 +47,21 @@ impl RunPlan {
         }
         let conditioning =
             SampleConditioning::resolve(&model.id, &model.spec, request.label.as_deref())?;
+        let (diffusion, noise_rows) = match &model.diffusion {
+            Some(setup) => (
+                Some(setup.resolve(&request.diffusion)?),
+                super::noise_file::read_rows(&model.id, request, setup.noise_len())?.map(Arc::new),
+            ),
+            None => {
+                refuse_diffusion_options(&model.id, request)?;
+                (None, None)
+            }
+        };
         Ok(RunPlan {
             conditioning,
             inputs: load_inputs(model, request)?,
+            diffusion,
+            noise_rows,
             ..RunPlan::basic(request, latent, None)
         })
     }
@@ -70,8 +87,15 @@ impl RunPlan {
             conditioning: SampleConditioning::None,
             inputs: Vec::new(),
             latent,
+            noise_rows: None,
             call,
+            diffusion: None,
         }
+    }
+
+    /// The diffusion choices of the run, for a diffusion model.
+    pub fn diffusion(&self) -> Option<&DiffusionRun> {
+        self.diffusion.as_ref()
     }
 
     /// The sample indices of the run (or shard).
@@ -104,14 +128,46 @@ impl RunPlan {
             seed,
             class: self.conditioning.class_for(seed),
             input,
-            latent: self.latent.clone(),
+            latent: self.noise_row(index).or_else(|| self.latent.clone()),
         }
+    }
+
+    /// The given initial noise of sample `index`, if a noise file was given.
+    fn noise_row(&self, index: u64) -> Option<Arc<Vec<f32>>> {
+        let rows = self.noise_rows.as_ref()?;
+        let row = rows.index_axis(ndarray::Axis(0), index as usize);
+        Some(Arc::new(row.iter().copied().collect()))
     }
 
     /// The latent every sample takes, if one was given.
     pub fn fixed_latent(&self) -> Option<&[f32]> {
         self.latent.as_deref().map(Vec::as_slice)
     }
+}
+
+/// Refuses the choices only a diffusion model takes, for a model that is not one.
+pub(super) fn refuse_diffusion_options(
+    model: &str,
+    request: &GenerateRequest,
+) -> Result<(), GenerateError> {
+    let what = if request.initial_noise.is_some() {
+        "--initial-noise"
+    } else if request.diffusion.steps.is_some() {
+        "--steps"
+    } else if request.diffusion.scheduler.is_some() {
+        "--scheduler"
+    } else if request.diffusion.guidance.is_some() {
+        "--guidance"
+    } else {
+        return Ok(());
+    };
+    Err(GenerateError::Diffusion {
+        model: model.to_string(),
+        what,
+        reason: "it is not a diffusion model; steps, scheduler, guidance and initial noise \
+                 apply only to diffusion models (`medigan list` marks them)"
+            .into(),
+    })
 }
 
 /// Reads the input images a native image-to-image model needs.

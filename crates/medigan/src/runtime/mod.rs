@@ -183,6 +183,7 @@ mod tests {
             graph: graph.into(),
             inputs: vec![],
             outputs: vec![],
+            diffusion: None,
             extra: Default::default(),
         }
     }

@@ -1,0 +1,261 @@
+//! One batch from noise to samples: the denoiser run once per step (twice per sample with
+//! guidance, in one call), the scheduler advancing the samples, the decoder at the end.
+
+use std::sync::Arc;
+
+use ndarray::{ArrayD, Axis, IxDyn};
+
+use medigan_diffusion::Scheduler;
+
+use super::noise::{StepNoise, initial_noise};
+use super::{DiffusionRun, DiffusionSetup};
+use crate::catalog::{ClassEncoding, TimestepType};
+use crate::generate::{GenerateError, Generator, SampleRequest};
+use crate::runtime::{NamedOutput, NamedTensor, Session};
+use crate::sample::Sample;
+
+/// A diffusion sampler over open sessions of the denoiser (and decoder).
+pub struct DiffusionGenerator {
+    setup: Arc<DiffusionSetup>,
+    run: DiffusionRun,
+    denoiser: Box<dyn Session>,
+    decoder: Option<Box<dyn Session>>,
+}
+
+impl std::fmt::Debug for DiffusionGenerator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DiffusionGenerator")
+            .field("model", &self.setup.model)
+            .field("run", &self.run)
+            .finish()
+    }
+}
+
+impl DiffusionGenerator {
+    /// A sampler for `run` over open sessions.
+    pub fn new(
+        setup: Arc<DiffusionSetup>,
+        run: DiffusionRun,
+        denoiser: Box<dyn Session>,
+        decoder: Option<Box<dyn Session>>,
+    ) -> Self {
+        DiffusionGenerator {
+            setup,
+            run,
+            denoiser,
+            decoder,
+        }
+    }
+
+    /// Gives the sessions back (to keep them for a later run).
+    pub fn into_sessions(self) -> (Box<dyn Session>, Option<Box<dyn Session>>) {
+        (self.denoiser, self.decoder)
+    }
+
+    fn scheduler(&self) -> Result<Box<dyn Scheduler>, GenerateError> {
+        let name = self.run.scheduler_choice.as_deref();
+        self.setup
+            .scheduler(name, self.run.steps)
+            .map_err(|e| GenerateError::Diffusion {
+                model: self.setup.model.clone(),
+                what: "--scheduler or --steps",
+                reason: e.to_string(),
+            })
+    }
+
+    /// The final latents (or samples) of a batch: noise, then every step.
+    fn denoise(&mut self, batch: &[SampleRequest]) -> Result<Vec<f32>, GenerateError> {
+        let len = self.setup.noise_len();
+        let mut sample = initial_noise(batch, len);
+        if sample.len() != batch.len() * len {
+            return Err(GenerateError::BadRequest {
+                what: "initial noise",
+                reason: format!("each sample needs {len} values"),
+            });
+        }
+        let mut scheduler = self.scheduler()?;
+        let sigma = scheduler.init_noise_sigma();
+        if sigma != 1.0 {
+            sample.iter_mut().for_each(|v| *v *= sigma);
+        }
+        let mut noise = StepNoise::new(batch);
+        let classes = self.classes(batch);
+        let timesteps = scheduler.timesteps().to_vec();
+        let mut model_input = vec![0f32; sample.len()];
+        for (step, &timestep) in timesteps.iter().enumerate() {
+            scheduler.scale_model_input(step, &sample, &mut model_input);
+            let output = self.predict(&model_input, timestep, classes.as_deref(), batch.len())?;
+            scheduler
+                .step(step, &output, &mut sample, len, &mut noise)
+                .map_err(|e| GenerateError::Worker(format!("scheduler step {step}: {e}")))?;
+        }
+        Ok(sample)
+    }
+
+    /// The class index of each sample, for a conditional model.
+    fn classes(&self, batch: &[SampleRequest]) -> Option<Vec<usize>> {
+        self.setup
+            .class
+            .as_ref()
+            .map(|_| batch.iter().map(|r| r.class.unwrap_or(0)).collect())
+    }
+
+    /// The denoiser's (guided) prediction for the batch at `timestep`.
+    fn predict(
+        &mut self,
+        input: &[f32],
+        timestep: f32,
+        classes: Option<&[usize]>,
+        batch: usize,
+    ) -> Result<Vec<f32>, GenerateError> {
+        let guidance = self.run.guidance.filter(|_| self.run.guided());
+        let (rows, classes): (usize, Option<Vec<usize>>) = match (guidance, classes) {
+            (Some(_), Some(classes)) => {
+                let null = self.setup.spec.null_class.unwrap_or(0);
+                let both = classes.iter().copied().chain(classes.iter().map(|_| null));
+                (2 * batch, Some(both.collect()))
+            }
+            (_, classes) => (batch, classes.map(<[usize]>::to_vec)),
+        };
+        let mut values = input.to_vec();
+        if rows > batch {
+            values.extend_from_slice(input);
+        }
+        let spec = &self.setup.spec;
+        let mut inputs = vec![NamedTensor::f32(
+            &spec.denoiser.sample,
+            batched_array(rows, &spec.noise.shape, values)?,
+        )];
+        inputs.push(timestep_tensor(
+            &spec.denoiser.timestep,
+            spec.denoiser.timestep_type,
+            timestep,
+            rows,
+        ));
+        if let (Some(class), Some(classes)) = (&self.setup.class, &classes) {
+            inputs.push(class_tensor(class, classes));
+        }
+        let outputs = self.denoiser.run(&inputs)?;
+        let prediction = take_output(outputs, &spec.denoiser.output, rows * input.len() / batch)?;
+        Ok(match guidance {
+            Some(scale) if rows > batch => {
+                let (conditional, unconditional) = prediction.split_at(input.len());
+                let scale = scale as f32;
+                unconditional
+                    .iter()
+                    .zip(conditional)
+                    .map(|(u, c)| u + scale * (c - u))
+                    .collect()
+            }
+            _ => prediction,
+        })
+    }
+
+    /// The samples of the final latents: decoded by the decoder graph, or the latents
+    /// themselves for a pixel-space model.
+    fn decode(&mut self, latents: Vec<f32>, batch: usize) -> Result<ArrayD<f32>, GenerateError> {
+        let spec = &self.setup.spec;
+        let (Some(decoder), Some(session)) = (&spec.decoder, self.decoder.as_mut()) else {
+            return batched_array(batch, &self.setup.image.shape, latents);
+        };
+        let scale = decoder.scaling_factor as f32;
+        let shift = decoder.shift_factor as f32;
+        let scaled = latents.iter().map(|v| v / scale + shift).collect();
+        let input = NamedTensor::f32(
+            &decoder.input,
+            batched_array(batch, &spec.noise.shape, scaled)?,
+        );
+        let outputs = session.run(&[input])?;
+        let expected = batch * self.setup.image.sample_len();
+        let values = take_output(outputs, &decoder.output, expected)?;
+        batched_array(batch, &self.setup.image.shape, values)
+    }
+}
+
+impl Generator for DiffusionGenerator {
+    fn generate(&mut self, batch: &[SampleRequest]) -> Result<Vec<Sample>, GenerateError> {
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        let latents = self.denoise(batch)?;
+        let images = self.decode(latents, batch.len())?;
+        let names = self.setup.class.as_ref().map(|c| c.class_names());
+        Ok(batch
+            .iter()
+            .zip(images.axis_iter(Axis(0)))
+            .map(|(request, image)| Sample {
+                index: request.index,
+                seed: request.seed,
+                image: image.to_owned(),
+                mask: None,
+                label: request
+                    .class
+                    .zip(names)
+                    .and_then(|(c, names)| names.get(c).cloned()),
+            })
+            .collect())
+    }
+}
+
+fn batched_array(
+    batch: usize,
+    shape: &[usize],
+    values: Vec<f32>,
+) -> Result<ArrayD<f32>, GenerateError> {
+    let dims: Vec<usize> = std::iter::once(batch)
+        .chain(shape.iter().copied())
+        .collect();
+    ArrayD::from_shape_vec(IxDyn(&dims), values)
+        .map_err(|e| GenerateError::Worker(format!("tensor shape: {e}")))
+}
+
+/// The timestep of every row, as the denoiser's input type (int64 rounds a discrete timestep).
+fn timestep_tensor(name: &str, kind: TimestepType, timestep: f32, rows: usize) -> NamedTensor {
+    match kind {
+        TimestepType::Int64 => NamedTensor::i64(
+            name,
+            ArrayD::from_elem(IxDyn(&[rows]), timestep.round() as i64),
+        ),
+        TimestepType::Float32 => {
+            NamedTensor::f32(name, ArrayD::from_elem(IxDyn(&[rows]), timestep))
+        }
+    }
+}
+
+fn class_tensor(class: &crate::catalog::InputSpec, classes: &[usize]) -> NamedTensor {
+    match class.encoding.unwrap_or_default() {
+        ClassEncoding::Index => NamedTensor::i64(
+            &class.name,
+            ArrayD::from_shape_fn(IxDyn(&[classes.len()]), |i| classes[i[0]] as i64),
+        ),
+        ClassEncoding::OneHot => {
+            let count = class.class_names().len();
+            let mut values = ArrayD::zeros(IxDyn(&[classes.len(), count]));
+            for (row, &c) in classes.iter().enumerate() {
+                if c < count {
+                    values[[row, c]] = 1.0;
+                }
+            }
+            NamedTensor::f32(&class.name, values)
+        }
+    }
+}
+
+/// The values of output `name`, checked to hold `expected` values.
+fn take_output(
+    outputs: Vec<NamedOutput>,
+    name: &str,
+    expected: usize,
+) -> Result<Vec<f32>, GenerateError> {
+    let output = outputs
+        .into_iter()
+        .find(|o| o.name == name)
+        .ok_or_else(|| GenerateError::Worker(format!("the graph gave no output `{name}`")))?;
+    if output.data.len() != expected {
+        return Err(GenerateError::Worker(format!(
+            "output `{name}` holds {} values, expected {expected}",
+            output.data.len()
+        )));
+    }
+    Ok(output.data.into_iter().collect())
+}

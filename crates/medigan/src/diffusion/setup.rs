@@ -1,0 +1,262 @@
+//! A diffusion package made ready to sample: its scheduler config read from the package, the
+//! declarations its graphs are checked against, and a run's choices checked against it.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Value};
+
+use medigan_diffusion::{SchedulerConfig, make_scheduler};
+
+use crate::catalog::{
+    ClassEncoding, DiffusionSpec, InputKind, InputSpec, OnnxSpec, OutputKind, OutputSpec,
+    SchedulerSource, TimestepType,
+};
+use crate::generate::{DiffusionOptions, GenerateError};
+
+/// Largest scheduler config file read from a package.
+const MAX_SCHEDULER_CONFIG_BYTES: u64 = 1 << 20;
+
+/// A diffusion package, ready to make samplers.
+#[derive(Debug)]
+pub struct DiffusionSetup {
+    /// The model id.
+    pub model: String,
+    /// The package's diffusion declaration.
+    pub spec: DiffusionSpec,
+    /// The scheduler config (the package's, with the denoiser's declared prediction).
+    pub config: SchedulerConfig,
+    /// The denoiser graph and the declaration it is checked against.
+    pub denoiser: (PathBuf, OnnxSpec),
+    /// The decoder graph and its declaration, for a latent model.
+    pub decoder: Option<(PathBuf, OnnxSpec)>,
+    /// The class input of the denoiser, for a conditional model.
+    pub class: Option<InputSpec>,
+    /// The declared image output (the final sample).
+    pub image: OutputSpec,
+}
+
+/// A run's diffusion choices, resolved and checked against the package.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DiffusionRun {
+    /// Inference steps.
+    pub steps: usize,
+    /// The scheduler's class name (e.g. `DDIMScheduler`).
+    pub scheduler: String,
+    /// The scheduler as asked for (a class name or alias), `None` for the package's own.
+    pub scheduler_choice: Option<String>,
+    /// Classifier-free guidance scale; `None` or 1 means none.
+    pub guidance: Option<f64>,
+}
+
+impl DiffusionRun {
+    /// Whether the denoiser runs twice per sample (conditional and unconditional halves).
+    pub fn guided(&self) -> bool {
+        self.guidance.is_some_and(|g| g != 1.0)
+    }
+}
+
+impl DiffusionSetup {
+    /// Reads what `onnx.diffusion` points at inside the package `dir` (the scheduler config) and
+    /// derives the declarations of the denoiser and decoder graphs.
+    pub fn load(model: &str, dir: &Path, onnx: &OnnxSpec) -> Result<Self, GenerateError> {
+        let bad = |reason: String| GenerateError::DiffusionPackage {
+            model: model.to_string(),
+            reason,
+        };
+        let spec = onnx
+            .diffusion
+            .clone()
+            .ok_or_else(|| bad("no execution.onnx.diffusion".into()))?;
+        let image = onnx
+            .output(OutputKind::Image)
+            .cloned()
+            .ok_or_else(|| bad("no image output in execution.onnx.outputs".into()))?;
+        let class = onnx.input(InputKind::Class).cloned();
+        let mut config = scheduler_config(dir, &spec.scheduler).map_err(bad)?;
+        if let Some(prediction) = spec.denoiser.prediction {
+            config.prediction_type = Some(prediction.scheduler_prediction());
+        }
+        let denoiser_graph = crate::runtime::graph_path(dir, onnx)
+            .map_err(|e| bad(format!("denoiser graph: {e}")))?;
+        let denoiser = (
+            denoiser_graph,
+            denoiser_declaration(onnx, &spec, class.as_ref()),
+        );
+        let decoder = match &spec.decoder {
+            Some(_) => {
+                let declaration = decoder_declaration(&spec, &image);
+                let graph = crate::runtime::graph_path(dir, &declaration)
+                    .map_err(|e| bad(format!("decoder graph: {e}")))?;
+                Some((graph, declaration))
+            }
+            None => None,
+        };
+        Ok(DiffusionSetup {
+            model: model.to_string(),
+            spec,
+            config,
+            denoiser,
+            decoder,
+            class,
+            image,
+        })
+    }
+
+    /// Values of one sample's noise (and of the denoiser's sample input).
+    pub fn noise_len(&self) -> usize {
+        self.spec.noise.sample_len()
+    }
+
+    /// The scheduler `name` (a class name or alias; `None`: the config's class) set to `steps`
+    /// steps, for samples of this package's noise shape.
+    pub fn scheduler(
+        &self,
+        name: Option<&str>,
+        steps: usize,
+    ) -> Result<Box<dyn medigan_diffusion::Scheduler>, medigan_diffusion::SchedulerError> {
+        let mut scheduler = make_scheduler(&self.config, name, steps)?;
+        scheduler.set_sample_shape(&self.spec.noise.shape)?;
+        Ok(scheduler)
+    }
+
+    /// Checks a run's choices: steps and scheduler as the scheduler accepts them, guidance only
+    /// for a model with a class input and a null class.
+    pub fn resolve(&self, options: &DiffusionOptions) -> Result<DiffusionRun, GenerateError> {
+        let steps = options.steps.unwrap_or(self.spec.steps);
+        let choice = options.scheduler.clone();
+        let scheduler =
+            self.scheduler(choice.as_deref(), steps)
+                .map_err(|e| GenerateError::Diffusion {
+                    model: self.model.clone(),
+                    what: if options.scheduler.is_some() {
+                        "--scheduler or --steps"
+                    } else {
+                        "--steps"
+                    },
+                    reason: e.to_string(),
+                })?;
+        let guidance = options
+            .guidance
+            .map(|g| g.value())
+            .or(self.spec.guidance_scale);
+        let conditional = self.class.is_some() && self.spec.null_class.is_some();
+        if options.guidance.is_some() && !conditional {
+            return Err(GenerateError::Diffusion {
+                model: self.model.clone(),
+                what: "--guidance",
+                reason: "the model has no class input with a null class, so there is nothing to \
+                         guide; leave --guidance out"
+                    .into(),
+            });
+        }
+        Ok(DiffusionRun {
+            steps,
+            scheduler: scheduler.name().to_string(),
+            scheduler_choice: choice,
+            guidance,
+        })
+    }
+}
+
+/// The scheduler config: inline, or read from its file in the package.
+fn scheduler_config(dir: &Path, source: &SchedulerSource) -> Result<SchedulerConfig, String> {
+    let file = match source {
+        SchedulerSource::Inline(object) => {
+            return SchedulerConfig::from_value(Value::Object(object.clone()))
+                .map_err(|e| format!("its inline scheduler config: {e}"));
+        }
+        SchedulerSource::File(file) => file,
+    };
+    if let Some(reason) = crate::catalog::graph_path_problem(file) {
+        return Err(format!("scheduler file `{file}` refused: {reason}"));
+    }
+    let path = dir.join(file);
+    let text = read_bounded(&path, MAX_SCHEDULER_CONFIG_BYTES)
+        .map_err(|e| format!("cannot read its scheduler config `{file}`: {e}"))?;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+    SchedulerConfig::from_json(text).map_err(|e| format!("its scheduler config `{file}`: {e}"))
+}
+
+/// A small text file, refused past `limit` bytes (a package is untrusted input).
+fn read_bounded(path: &Path, limit: u64) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut text = String::new();
+    std::fs::File::open(path)?
+        .take(limit + 1)
+        .read_to_string(&mut text)?;
+    if text.len() as u64 > limit {
+        return Err(std::io::Error::other(format!("larger than {limit} bytes")));
+    }
+    Ok(text)
+}
+
+fn port(name: &str, kind: InputKind, shape: Vec<usize>) -> InputSpec {
+    InputSpec {
+        name: name.to_string(),
+        kind,
+        shape: Some(shape),
+        distribution: None,
+        truncation: None,
+        classes: None,
+        encoding: None,
+        range: None,
+        extra: Map::new(),
+    }
+}
+
+/// What the denoiser graph must take and give: the noisy sample, the timestep (int64 `[B]`
+/// is checked as an index input, float32 `[B]` as a one-value noise input), the class input as
+/// declared, and the prediction shaped like the sample.
+fn denoiser_declaration(
+    onnx: &OnnxSpec,
+    spec: &DiffusionSpec,
+    class: Option<&InputSpec>,
+) -> OnnxSpec {
+    let denoiser = &spec.denoiser;
+    let mut inputs = vec![port(
+        &denoiser.sample,
+        InputKind::Noise,
+        spec.noise.shape.clone(),
+    )];
+    inputs.push(match denoiser.timestep_type {
+        TimestepType::Int64 => InputSpec {
+            shape: None,
+            encoding: Some(ClassEncoding::Index),
+            ..port(&denoiser.timestep, InputKind::Class, Vec::new())
+        },
+        TimestepType::Float32 => port(&denoiser.timestep, InputKind::Noise, Vec::new()),
+    });
+    inputs.extend(class.cloned());
+    OnnxSpec {
+        graph: onnx.graph.clone(),
+        inputs,
+        outputs: vec![OutputSpec {
+            name: denoiser.output.clone(),
+            kind: OutputKind::Image,
+            shape: spec.noise.shape.clone(),
+            range: [f64::NEG_INFINITY, f64::INFINITY],
+            extra: Map::new(),
+        }],
+        diffusion: None,
+        extra: Map::new(),
+    }
+}
+
+/// What the decoder graph must take (the latent) and give (the declared image).
+fn decoder_declaration(spec: &DiffusionSpec, image: &OutputSpec) -> OnnxSpec {
+    let decoder = spec.decoder.as_ref().expect("called for a latent model");
+    OnnxSpec {
+        graph: decoder.graph.clone(),
+        inputs: vec![port(
+            &decoder.input,
+            InputKind::Noise,
+            spec.noise.shape.clone(),
+        )],
+        outputs: vec![OutputSpec {
+            name: decoder.output.clone(),
+            ..image.clone()
+        }],
+        diffusion: None,
+        extra: Map::new(),
+    }
+}
