@@ -56,6 +56,15 @@ impl Progress for Bar {
         self.bar.finish_and_clear();
     }
 
+    fn step(&self, done: usize, total: usize) {
+        if total > 1 {
+            let what = self.bar.message();
+            let base = what.split(" (step ").next().unwrap_or_default().to_string();
+            self.bar
+                .set_message(format!("{base} (step {done}/{total})"));
+        }
+    }
+
     fn is_cancelled(&self) -> bool {
         self.interrupt
             .as_ref()

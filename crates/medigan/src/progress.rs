@@ -17,6 +17,11 @@ pub trait Progress: Send + Sync {
     fn is_cancelled(&self) -> bool {
         false
     }
+    /// Step `done` of `total` of the batch being generated finished (diffusion models take
+    /// many denoiser steps per batch); shown beside the sample count. Default: nothing.
+    fn step(&self, done: usize, total: usize) {
+        let _ = (done, total);
+    }
 }
 
 /// A [`Progress`] that shows nothing.

@@ -10,7 +10,7 @@ use medigan_diffusion::Scheduler;
 use super::noise::{StepNoise, initial_noise};
 use super::{DiffusionRun, DiffusionSetup};
 use crate::catalog::{ClassEncoding, TimestepType};
-use crate::generate::{GenerateError, Generator, SampleRequest};
+use crate::generate::{GenerateError, Generator, SampleRequest, StepWatch, Unwatched};
 use crate::runtime::{NamedOutput, NamedTensor, Session};
 use crate::sample::Sample;
 
@@ -63,8 +63,13 @@ impl DiffusionGenerator {
             })
     }
 
-    /// The final latents (or samples) of a batch: noise, then every step.
-    fn denoise(&mut self, batch: &[SampleRequest]) -> Result<Vec<f32>, GenerateError> {
+    /// The final latents (or samples) of a batch: noise, then every step (reported to
+    /// `watch`, which may stop the batch between steps).
+    fn denoise(
+        &mut self,
+        batch: &[SampleRequest],
+        watch: &dyn StepWatch,
+    ) -> Result<Vec<f32>, GenerateError> {
         let len = self.setup.noise_len();
         let mut sample = initial_noise(batch, len);
         if sample.len() != batch.len() * len {
@@ -83,11 +88,15 @@ impl DiffusionGenerator {
         let timesteps = scheduler.timesteps().to_vec();
         let mut model_input = vec![0f32; sample.len()];
         for (step, &timestep) in timesteps.iter().enumerate() {
+            if watch.should_stop() {
+                return Err(GenerateError::Cancelled);
+            }
             scheduler.scale_model_input(step, &sample, &mut model_input);
             let output = self.predict(&model_input, timestep, classes.as_deref(), batch.len())?;
             scheduler
                 .step(step, &output, &mut sample, len, &mut noise)
                 .map_err(|e| GenerateError::Worker(format!("scheduler step {step}: {e}")))?;
+            watch.step(step + 1, timesteps.len());
         }
         Ok(sample)
     }
@@ -174,10 +183,18 @@ impl DiffusionGenerator {
 
 impl Generator for DiffusionGenerator {
     fn generate(&mut self, batch: &[SampleRequest]) -> Result<Vec<Sample>, GenerateError> {
+        self.generate_watched(batch, &Unwatched)
+    }
+
+    fn generate_watched(
+        &mut self,
+        batch: &[SampleRequest],
+        watch: &dyn StepWatch,
+    ) -> Result<Vec<Sample>, GenerateError> {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
-        let latents = self.denoise(batch)?;
+        let latents = self.denoise(batch, watch)?;
         let images = self.decode(latents, batch.len())?;
         let names = self.setup.class.as_ref().map(|c| c.class_names());
         Ok(batch

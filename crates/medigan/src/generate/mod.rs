@@ -54,6 +54,37 @@ pub struct SampleRequest {
 pub trait Generator: Send {
     /// Generates one batch; the samples come back in request order.
     fn generate(&mut self, batch: &[SampleRequest]) -> Result<Vec<Sample>, GenerateError>;
+
+    /// Generates one batch, reporting each step to `watch` and stopping with
+    /// [`GenerateError::Cancelled`] between steps when it says so. Generators that work in
+    /// one pass (the default) just generate.
+    fn generate_watched(
+        &mut self,
+        batch: &[SampleRequest],
+        watch: &dyn StepWatch,
+    ) -> Result<Vec<Sample>, GenerateError> {
+        let _ = watch;
+        self.generate(batch)
+    }
+}
+
+/// What a run tells a generator that takes many steps per batch (a diffusion sampler).
+pub trait StepWatch: Sync {
+    /// Step `done` of `total` of the current batch finished.
+    fn step(&self, done: usize, total: usize);
+    /// Whether the run is stopping (Ctrl-C, another worker failed).
+    fn should_stop(&self) -> bool;
+}
+
+/// A watch that shows nothing and never stops.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Unwatched;
+
+impl StepWatch for Unwatched {
+    fn step(&self, _done: usize, _total: usize) {}
+    fn should_stop(&self) -> bool {
+        false
+    }
 }
 
 /// Makes one generator per worker thread.

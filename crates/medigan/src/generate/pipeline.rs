@@ -25,7 +25,7 @@ use sha2::{Digest, Sha256};
 use super::folder::{Layout, OpenRun, header_indices, open_run, temporary_prefix};
 use super::journal::{JournalFile, JournalSample, Record, RecordKind};
 use super::pack::{Pack, TarPacker, Tars};
-use super::{GenerateError, GeneratorFactory, RunMode, SampleRequest};
+use super::{GenerateError, GeneratorFactory, RunMode, SampleRequest, StepWatch};
 use crate::files::{AtomicWrite, write_atomically_with};
 use crate::output::{
     Encoding, ManifestFile, ManifestHeader, ManifestWriter, OutputError, Part, Provenance,
@@ -244,6 +244,10 @@ fn pipeline(
         let _ = token_tx.send(());
     }
     let kept = run.kept.clone();
+    let watch = RunWatch {
+        cancel: &cancel,
+        progress,
+    };
     std::thread::scope(|scope| {
         let cancel = &cancel;
         let kept = &kept;
@@ -252,10 +256,11 @@ fn pipeline(
             kept.count() > 0 && make_batch(b).iter().all(|r| kept.contains(r.index))
         };
         scope.spawn(move || dispatch(batch_count, &all_kept, token_rx, job_tx, skipped, cancel));
+        let watch = &watch;
         for _ in 0..workers {
             let done_tx = done_tx.clone();
             let job_rx = Arc::clone(&job_rx);
-            scope.spawn(move || work(factory, make_batch, &job_rx, done_tx, cancel, ready));
+            scope.spawn(move || work(factory, make_batch, &job_rx, done_tx, watch, ready));
         }
         drop(done_tx);
         drop(job_rx);
@@ -323,7 +328,7 @@ fn work(
     make_batch: &(dyn Fn(usize) -> Vec<SampleRequest> + Sync),
     jobs: &Mutex<Receiver<usize>>,
     done: SyncSender<BatchResult>,
-    cancel: &AtomicBool,
+    watch: &RunWatch<'_>,
     ready: &OnceLock<Instant>,
 ) {
     let mut generator = match guarded(factory) {
@@ -342,14 +347,31 @@ fn work(
             Err(_) => return,
         };
         let Ok(batch) = job else { return };
-        if cancel.load(Ordering::Relaxed) {
+        if watch.cancel.load(Ordering::Relaxed) {
             return;
         }
-        let result = guarded(|| generator.generate(&make_batch(batch)));
+        let result = guarded(|| generator.generate_watched(&make_batch(batch), watch));
         let failed = result.is_err();
         if done.send((batch, result)).is_err() || failed {
             return;
         }
+    }
+}
+
+/// What the workers' generators see of the run: its progress (steps shown, Ctrl-C) and
+/// whether it is stopping.
+struct RunWatch<'a> {
+    cancel: &'a AtomicBool,
+    progress: &'a dyn Progress,
+}
+
+impl StepWatch for RunWatch<'_> {
+    fn step(&self, done: usize, total: usize) {
+        self.progress.step(done, total);
+    }
+
+    fn should_stop(&self) -> bool {
+        self.cancel.load(Ordering::Relaxed) || self.progress.is_cancelled()
     }
 }
 

@@ -272,8 +272,16 @@ pub struct PooledDiffusion {
 
 impl Generator for PooledDiffusion {
     fn generate(&mut self, batch: &[SampleRequest]) -> Result<Vec<Sample>, GenerateError> {
+        self.generate_watched(batch, &crate::generate::Unwatched)
+    }
+
+    fn generate_watched(
+        &mut self,
+        batch: &[SampleRequest],
+        watch: &dyn crate::generate::StepWatch,
+    ) -> Result<Vec<Sample>, GenerateError> {
         match self.inner.as_mut() {
-            Some(inner) => inner.generate(batch),
+            Some(inner) => inner.generate_watched(batch, watch),
             None => Err(GenerateError::Worker("generator used after release".into())),
         }
     }
