@@ -10,6 +10,7 @@ Writes tests/fixtures/diffusion/:
                classifier-free guidance), noise [1, 8, 8], int64 timesteps;
 - tiny_latent/ a latent model, noise [2, 4, 4], float32 timesteps, with a decoder graph
                (nearest x2 upsampling, 1x1 convolution, tanh) to an image [1, 8, 8];
+- tiny_volume/ a 3D pixel-space model, noise [1, 4, 8, 8], spacing [2.5, 0.5, 0.5] (no golden);
 each with medigan.json, the graphs, scheduler_config.json (diffusers' DDIMScheduler), and
 golden/: initial_noise.npy (float32 [N, *noise]) and, per scheduler, the final images that
 diffusers' scheduler gives when it drives the same ONNX graphs on onnxruntime from that noise,
@@ -67,7 +68,7 @@ def denoiser_graph(noise_shape, timestep_type, classes: int | None, seed: int) -
     inits = [
         numpy_helper.from_array(weight, "weight"),
         numpy_helper.from_array(np.array([0.001], np.float32), "t_scale"),
-        numpy_helper.from_array(np.array([-1, 1, 1, 1][: 1 + len(noise_shape)], np.int64), "t_shape"),
+        numpy_helper.from_array(np.array([-1] + [1] * len(noise_shape), np.int64), "t_shape"),
     ]
     nodes = [
         helper.make_node("Mul", ["sample", "weight"], ["scaled"]),
@@ -137,7 +138,10 @@ def scheduler_config() -> dict:
         set_alpha_to_one=False,
         steps_offset=1,
     )
-    return dict(scheduler.config, _class_name="DDIMScheduler", _diffusers_version="0.42.1")
+    config = dict(scheduler.config, _class_name="DDIMScheduler", _diffusers_version="0.42.1")
+    # diffusers keeps this list as a set: sorted, so that the file is the same every run.
+    config["_use_default_values"] = sorted(config["_use_default_values"])
+    return config
 
 
 def sample(package: dict, session, decoder, scheduler_class, config, noise, classes=None):
@@ -276,6 +280,32 @@ def main() -> None:
         "tiny_latent", "00962_TINY_LATENT_DIFFUSION", "Tiny latent diffusion test fixture",
         latent_block, denoiser_graph([2, 4, 4], "float32", None, seed=2), decoder_graph(2, seed=3), None, None,
     )
+    make_volume_package()
+
+
+def make_volume_package() -> None:
+    """A 3D pixel-space model (noise [1, 4, 8, 8], DDIM), with a voxel spacing on its output:
+    volumes go to NIfTI and DICOM series; no golden files (the 2D cases check the arithmetic)."""
+    block = {
+        "graph": "denoiser.onnx",
+        "inputs": [],
+        "outputs": [{"name": "volume", "kind": "image", "shape": [1, 4, 8, 8], "range": [-1, 1],
+                     "spacing": [2.5, 0.5, 0.5]}],
+        "diffusion": {
+            "denoiser": {"sample": "sample", "timestep": "timestep", "output": "noise_pred"},
+            "noise": {"shape": [1, 4, 8, 8]},
+            "scheduler": "scheduler_config.json",
+            "steps": 8,
+        },
+    }
+    folder = ROOT / "tiny_volume"
+    folder.mkdir(parents=True, exist_ok=True)
+    save(denoiser_graph([1, 4, 8, 8], "int64", None, seed=4), folder / "denoiser.onnx")
+    (folder / "scheduler_config.json").write_text(json.dumps(scheduler_config(), indent=2) + "\n")
+    meta = entry("00963_TINY_VOLUME_DIFFUSION", "Tiny 3D diffusion test fixture", block, None)
+    meta["00963_TINY_VOLUME_DIFFUSION"]["selection"]["modality"] = ["CT"]
+    (folder / "medigan.json").write_text(json.dumps(meta, indent=2) + "\n")
+    print(f"wrote {folder}")
 
 
 if __name__ == "__main__":

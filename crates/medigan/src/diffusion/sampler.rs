@@ -195,7 +195,10 @@ impl Generator for DiffusionGenerator {
             return Ok(Vec::new());
         }
         let latents = self.denoise(batch, watch)?;
-        let images = self.decode(latents, batch.len())?;
+        let mut images = self.decode(latents, batch.len())?;
+        // As diffusers' pipelines do: the last step may overshoot the data range.
+        let [low, high] = self.setup.image.range.map(|v| v as f32);
+        images.mapv_inplace(|v| v.clamp(low, high));
         let names = self.setup.class.as_ref().map(|c| c.class_names());
         Ok(batch
             .iter()
