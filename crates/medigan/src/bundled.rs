@@ -5,10 +5,16 @@
 pub const SCHEME: &str = "bundled:";
 
 /// The bundled package archives, by file name.
-const PACKAGES: &[(&str, &[u8])] = &[(
-    "00900_PHANTOM_DEMO.zip",
-    include_bytes!("../../../models/00900_PHANTOM_DEMO.zip"),
-)];
+const PACKAGES: &[(&str, &[u8])] = &[
+    (
+        "00900_PHANTOM_DEMO.zip",
+        include_bytes!("../../../models/00900_PHANTOM_DEMO.zip"),
+    ),
+    (
+        "00901_PHANTOM_DDPM.zip",
+        include_bytes!("../../../models/00901_PHANTOM_DDPM.zip"),
+    ),
+];
 
 /// The bytes of a bundled package, given its link (`bundled:NAME.zip`) or file name.
 pub fn package(link: &str) -> Option<&'static [u8]> {
