@@ -537,3 +537,36 @@ fn diffusion_image_equals_generate_for_the_same_seed_and_choices() {
         assert_eq!(command, expected_command);
     }
 }
+
+/// Diffusion requests that pile up are stopped between steps by the newest (204), which is
+/// answered.
+#[test]
+fn diffusion_requests_are_superseded_between_steps_by_the_newest() {
+    let served = serve(Some(TINY_COND), "00961", 8);
+    let url = served.url("/api/sample");
+    let statuses: Vec<StatusCode> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..6)
+            .map(|seed| {
+                let url = url.clone();
+                scope.spawn(move || {
+                    Client::new()
+                        .post(&url)
+                        .json(&json!({ "seed": seed, "steps": 300, "scheduler": "ddpm" }))
+                        .send()
+                        .unwrap()
+                        .status()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert!(
+        statuses
+            .iter()
+            .all(|s| *s == StatusCode::OK || *s == StatusCode::NO_CONTENT),
+        "{statuses:?}"
+    );
+    assert!(statuses.contains(&StatusCode::OK), "{statuses:?}");
+    let (status, _) = post(&Client::new(), &url, &json!({ "seed": 1, "steps": 3 }));
+    assert_eq!(status, StatusCode::OK);
+}
