@@ -17,6 +17,9 @@ pub enum VizError {
     /// A request was malformed (wrong latent length, unknown class, bad image); answered 400.
     #[error("{0}")]
     BadRequest(String),
+    /// A newer request came in while this one was sampling, which stopped it; answered 204.
+    #[error("superseded by a newer request")]
+    Superseded,
     /// Generating or encoding a sample failed; answered 500.
     #[error("{0}")]
     Generate(String),

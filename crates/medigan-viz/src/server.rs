@@ -5,7 +5,7 @@
 //! |---|---|
 //! | `GET /` | the page |
 //! | `GET /api/model` | [`ModelInfo`](crate::ModelInfo) |
-//! | `POST /api/sample` | a [`SampleQuery`] -> `{image, mask, latent, ...}` (PNG data URLs); `204` when a newer request superseded it |
+//! | `POST /api/sample` | a [`SampleQuery`] -> `{image, mask, latent, diffusion, ...}` (PNG data URLs; `diffusion`: the run's choices and its `trajectory` frames); `204` when a newer request superseded it (before it started, or between two diffusion steps) |
 //! | `POST /api/save` | a [`SampleQuery`] -> `{files}` written into the save folder |
 //!
 //! Every request must name this machine's loopback address in `Host` (`127.0.0.1`, `localhost`
@@ -30,8 +30,10 @@ use base64::Engine as _;
 use serde_json::json;
 use tokio::sync::oneshot;
 
+use medigan::generate::StepWatch;
+
 use crate::VizError;
-use crate::view::{SampleQuery, View};
+use crate::view::{RenderedRun, SampleQuery, View};
 
 /// The page, with its script and style inline: nothing is loaded from the network.
 const PAGE: &str = include_str!("../assets/index.html");
@@ -221,16 +223,26 @@ async fn sample(
             return None; // a newer request came in while this one waited
         }
         let start = std::time::Instant::now();
-        Some(state.view.render(&query).map(|r| (r, start.elapsed())))
+        let watch = NewestOnly {
+            state: &state,
+            ticket,
+        };
+        Some(
+            state
+                .view
+                .render_watched(&query, &watch)
+                .map(|r| (r, start.elapsed())),
+        )
     });
     match task.await {
-        Ok(None) => StatusCode::NO_CONTENT.into_response(),
+        Ok(None) | Ok(Some(Err(VizError::Superseded))) => StatusCode::NO_CONTENT.into_response(),
         Ok(Some(Ok((rendered, took)))) => Json(json!({
             "image": data_url(&rendered.image_png),
             "mask": rendered.mask_png.as_deref().map(data_url),
             "label": rendered.label,
             "sample_seed": rendered.sample_seed.to_string(),
             "latent": rendered.latent,
+            "diffusion": rendered.diffusion.as_ref().map(run_json),
             "milliseconds": took.as_secs_f64() * 1000.0,
         }))
         .into_response(),
@@ -255,6 +267,39 @@ async fn save(
     }
 }
 
+/// Stops a diffusion request between steps once a newer request came in.
+struct NewestOnly<'a> {
+    state: &'a AppState,
+    ticket: u64,
+}
+
+impl StepWatch for NewestOnly<'_> {
+    fn step(&self, _done: usize, _total: usize) {}
+
+    fn should_stop(&self) -> bool {
+        self.state.newest.load(Ordering::SeqCst) != self.ticket
+    }
+}
+
+/// A diffusion run's choices and its trajectory frames (PNG data URLs).
+fn run_json(run: &RenderedRun) -> serde_json::Value {
+    let mut value = serde_json::to_value(run).unwrap_or_default();
+    let frames: Vec<_> = run
+        .trajectory
+        .iter()
+        .map(|frame| {
+            json!({
+                "step": frame.step,
+                "timestep": frame.timestep,
+                "source": frame.source,
+                "image": data_url(&frame.png),
+            })
+        })
+        .collect();
+    value["trajectory"] = json!(frames);
+    value
+}
+
 fn data_url(png: &[u8]) -> String {
     format!(
         "data:image/png;base64,{}",
@@ -265,6 +310,7 @@ fn data_url(png: &[u8]) -> String {
 fn failure(e: &VizError) -> Response {
     let status = match e {
         VizError::BadRequest(_) => StatusCode::BAD_REQUEST,
+        VizError::Superseded => StatusCode::NO_CONTENT,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     };
     error(status, &e.to_string())

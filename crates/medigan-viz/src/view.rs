@@ -1,8 +1,10 @@
-//! One model opened for exploration: its latent from a seed plus slider offsets, the sample it
-//! gives, and that sample as PNG images.
+//! One model opened for exploration: its latent from a seed plus slider offsets (or, for a
+//! diffusion model, its steps, scheduler and guidance), the sample it gives, and that sample as
+//! PNG images, with the denoising trajectory of a diffusion model.
 //!
 //! The page's seed `S` is a run seed and the sample shown is sample 0 of that run, so with every
-//! slider at zero the image is exactly what `medigan generate MODEL -n 1 --seed S` writes.
+//! slider at zero the image is exactly what `medigan generate MODEL -n 1 --seed S` writes (with
+//! `--steps K --scheduler NAME --guidance G` for a diffusion model).
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -10,8 +12,12 @@ use std::sync::{Arc, Mutex, PoisonError};
 use base64::Engine as _;
 use medigan::Generators;
 use medigan::catalog::InputKind;
+use medigan::diffusion::{
+    DiffusionGenerator, DiffusionSetup, SchedulerChoice, X0Source, evenly_spaced,
+};
 use medigan::generate::{
-    GenerateRequest, Generator, SampleConditioning, SampleRequest, load_input_image,
+    DiffusionOptions, GenerateError, GenerateRequest, Generator, Guidance, SampleConditioning,
+    SampleRequest, StepWatch, Unwatched, load_input_image,
 };
 use medigan::model::Model;
 use medigan::progress::NoProgress;
@@ -48,6 +54,36 @@ pub struct ModelInfo {
     pub has_mask: bool,
     /// Shape of one image sample.
     pub image_shape: Vec<usize>,
+    /// The choices of a diffusion model (`None` for a one-pass model).
+    pub diffusion: Option<DiffusionInfo>,
+}
+
+/// The trajectory frames a request gets when it does not say.
+pub const DEFAULT_TRAJECTORY_FRAMES: usize = 6;
+/// The most trajectory frames a request may ask for.
+pub const MAX_TRAJECTORY_FRAMES: usize = 12;
+
+/// What the page offers for a diffusion model, with the package's defaults.
+#[derive(Debug, Clone, Serialize)]
+pub struct DiffusionInfo {
+    /// Default inference steps.
+    pub steps: usize,
+    /// The most steps a request may ask for (the training steps).
+    pub max_steps: usize,
+    /// The package's scheduler (class name).
+    pub scheduler: String,
+    /// The schedulers the package can be sampled with, and where their trajectories come from.
+    pub schedulers: Vec<SchedulerChoice>,
+    /// Default classifier-free guidance scale (`None`: none).
+    pub guidance: Option<f64>,
+    /// Whether guidance can be set (a class input with a null class).
+    pub guidance_allowed: bool,
+    /// Whether a decoder turns latents into images (the trajectory is decoded too).
+    pub latent: bool,
+    /// Trajectory frames shown by default.
+    pub trajectory_frames: usize,
+    /// The most trajectory frames a request may ask for.
+    pub max_trajectory_frames: usize,
 }
 
 /// One request for a sample: a seed plus slider offsets (or an explicit latent), a class and
@@ -69,6 +105,29 @@ pub struct SampleQuery {
     /// The input image (PNG or JPEG bytes, base64), for image-to-image models.
     #[serde(default)]
     pub input_image: Option<String>,
+    /// Diffusion models: inference steps (default: the package's).
+    #[serde(default)]
+    pub steps: Option<usize>,
+    /// Diffusion models: the scheduler, a class name or alias (default: the package's).
+    #[serde(default)]
+    pub scheduler: Option<String>,
+    /// Diffusion models: the classifier-free guidance scale (default: the package's).
+    #[serde(default)]
+    pub guidance: Option<f64>,
+    /// Diffusion models: how many trajectory frames (evenly spaced steps, first and last
+    /// included; default [`DEFAULT_TRAJECTORY_FRAMES`], at most [`MAX_TRAJECTORY_FRAMES`]).
+    #[serde(default)]
+    pub trajectory: Option<usize>,
+}
+
+impl SampleQuery {
+    /// Whether the query makes a diffusion model's choice.
+    fn has_diffusion_choices(&self) -> bool {
+        self.steps.is_some()
+            || self.scheduler.is_some()
+            || self.guidance.is_some()
+            || self.trajectory.is_some()
+    }
 }
 
 /// A sample and its images.
@@ -84,12 +143,52 @@ pub struct Rendered {
     pub image_png: Vec<u8>,
     /// The mask as PNG, for image+mask models.
     pub mask_png: Option<Vec<u8>>,
+    /// A diffusion model's run: its choices and trajectory.
+    pub diffusion: Option<RenderedRun>,
+}
+
+/// What a diffusion model's sample was made with, and its trajectory.
+#[derive(Debug, Clone, Serialize)]
+pub struct RenderedRun {
+    /// Inference steps asked for.
+    pub steps: usize,
+    /// Denoiser calls the scheduler made (PNDM's warm-up adds some).
+    pub denoiser_steps: usize,
+    /// The scheduler's class name.
+    pub scheduler: String,
+    /// The guidance scale (`None`, or 1: none).
+    pub guidance: Option<f64>,
+    /// The predicted clean image at evenly spaced steps.
+    pub trajectory: Vec<RenderedFrame>,
+    /// Why the trajectory has no (or fewer) frames.
+    pub trajectory_missing: Option<String>,
+}
+
+/// One trajectory frame as PNG.
+#[derive(Debug, Clone, Serialize)]
+pub struct RenderedFrame {
+    /// The step (1-based: the image after this many denoiser steps).
+    pub step: usize,
+    /// The denoiser's timestep at that step.
+    pub timestep: f32,
+    /// Where the clean image comes from.
+    pub source: X0Source,
+    /// The image as PNG.
+    #[serde(skip)]
+    pub png: Vec<u8>,
+}
+
+/// How samples are made: one pass of a generator, or a diffusion sampler whose run follows
+/// each request.
+enum Engine {
+    OnePass(Mutex<Box<dyn Generator>>),
+    Diffusion(Mutex<DiffusionGenerator>),
 }
 
 /// A model opened for exploration, with one generator (session or bridge process) kept for it.
 pub struct View {
     model: Model,
-    generator: Mutex<Box<dyn Generator>>,
+    engine: Engine,
     info: ModelInfo,
 }
 
@@ -116,10 +215,14 @@ impl View {
         let model = generators.load_model(&entry.id, &NoProgress)?;
         let described = model.describe();
         let latent_dims = described.latent_size.unwrap_or(0);
+        let setup = model.as_native().and_then(|m| m.diffusion.clone());
         let no_sliders_reason = described.latent_size.is_none().then(|| match &model {
             Model::Legacy(_) => "its catalogue entry declares no \
                     execution.generate_method.input_latent_vector_size, so its package draws \
                     its own latent: Seed shows another sample"
+                .to_string(),
+            Model::Native(_) if setup.is_some() => "it is a diffusion model: its image grows \
+                    from the seed's noise over the steps; choose steps, scheduler and guidance"
                 .to_string(),
             Model::Native(_) => "it has no latent input to move".to_string(),
         });
@@ -144,19 +247,34 @@ impl View {
                 .is_some_and(|m| m.spec.input(InputKind::Image).is_some()),
             has_mask: described.mask_shape.is_some(),
             image_shape: described.image_shape.unwrap_or_default(),
+            diffusion: setup.as_deref().map(diffusion_info),
         };
-        let request = GenerateRequest {
-            batch_size: 1,
-            threads: Some(1),
-            ..GenerateRequest::default()
+        let backend = generators.settings().backend;
+        let engine = match setup {
+            Some(setup) => {
+                let run = setup
+                    .resolve(&DiffusionOptions::default())
+                    .map_err(|e| VizError::Model(e.into()))?;
+                let sampler = DiffusionGenerator::open(setup, run, backend, 1)
+                    .map_err(|e| VizError::Model(e.into()))?;
+                Engine::Diffusion(Mutex::new(sampler))
+            }
+            None => {
+                let request = GenerateRequest {
+                    batch_size: 1,
+                    threads: Some(1),
+                    ..GenerateRequest::default()
+                };
+                let plan = model.plan(&request, None)?;
+                let generator = model
+                    .generator(&plan, backend, 1)
+                    .map_err(|e| VizError::Model(e.into()))?;
+                Engine::OnePass(Mutex::new(generator))
+            }
         };
-        let plan = model.plan(&request, None)?;
-        let generator = model
-            .generator(&plan, generators.settings().backend, 1)
-            .map_err(|e| VizError::Model(e.into()))?;
         Ok(View {
             model,
-            generator: Mutex::new(generator),
+            engine,
             info,
         })
     }
@@ -215,6 +333,23 @@ impl View {
 
     /// Generates the sample of a query and encodes its image (and mask) as PNG.
     pub fn render(&self, query: &SampleQuery) -> Result<Rendered, VizError> {
+        self.render_watched(query, &Unwatched)
+    }
+
+    /// [`render`](Self::render), with `watch` seeing a diffusion model's steps and able to stop
+    /// it between them ([`VizError::Superseded`]).
+    pub fn render_watched(
+        &self,
+        query: &SampleQuery,
+        watch: &dyn StepWatch,
+    ) -> Result<Rendered, VizError> {
+        if matches!(self.engine, Engine::OnePass(_)) && query.has_diffusion_choices() {
+            return Err(VizError::BadRequest(format!(
+                "{} is not a diffusion model: it takes no steps, scheduler, guidance or \
+                 trajectory",
+                self.info.model_id
+            )));
+        }
         let latent = self.latent(query)?;
         let seed = sample_seed(query.seed, 0);
         let class = match self.model.as_native() {
@@ -232,8 +367,13 @@ impl View {
             input: self.input_image(query)?.map(Arc::new),
             latent: (!latent.is_empty()).then(|| Arc::new(latent.clone())),
         };
-        let sample = self
-            .generator
+        let sampler = match &self.engine {
+            Engine::OnePass(generator) => generator,
+            Engine::Diffusion(sampler) => {
+                return self.render_diffusion(query, sampler, &request, watch);
+            }
+        };
+        let sample = sampler
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .generate(std::slice::from_ref(&request))
@@ -241,6 +381,70 @@ impl View {
             .pop()
             .ok_or_else(|| VizError::Generate(format!("{} gave no sample", self.info.model_id)))?;
         self.encode(sample, latent)
+    }
+
+    /// A diffusion model's sample with the query's choices (checked by the package's
+    /// [`DiffusionSetup::resolve`]: a bad one is the core's message) and its trajectory.
+    fn render_diffusion(
+        &self,
+        query: &SampleQuery,
+        sampler: &Mutex<DiffusionGenerator>,
+        request: &SampleRequest,
+        watch: &dyn StepWatch,
+    ) -> Result<Rendered, VizError> {
+        let frames = query.trajectory.unwrap_or(DEFAULT_TRAJECTORY_FRAMES);
+        if frames > MAX_TRAJECTORY_FRAMES {
+            return Err(VizError::BadRequest(format!(
+                "{frames} trajectory frames asked for; at most {MAX_TRAJECTORY_FRAMES}"
+            )));
+        }
+        let guidance = query
+            .guidance
+            .map(Guidance::new)
+            .transpose()
+            .map_err(|e| VizError::BadRequest(e.to_string()))?;
+        let options = DiffusionOptions {
+            steps: query.steps,
+            scheduler: query.scheduler.clone(),
+            guidance,
+        };
+        let mut sampler = sampler.lock().unwrap_or_else(PoisonError::into_inner);
+        let run = sampler
+            .setup()
+            .resolve(&options)
+            .map_err(|e| VizError::BadRequest(e.to_string()))?;
+        sampler.set_run(run.clone());
+        let failed = |e: GenerateError| match e {
+            GenerateError::Cancelled => VizError::Superseded,
+            e => VizError::Generate(e.to_string()),
+        };
+        let steps = sampler.step_count().map_err(failed)?;
+        let at = evenly_spaced(steps, frames);
+        let trajectory = sampler.trajectory(request, &at, watch).map_err(failed)?;
+        drop(sampler);
+        let range = self.model.image_range();
+        let trajectory_frames = trajectory
+            .frames
+            .iter()
+            .map(|frame| {
+                Ok(RenderedFrame {
+                    step: frame.step + 1,
+                    timestep: frame.timestep,
+                    source: frame.source,
+                    png: png(&frame.image, range)?,
+                })
+            })
+            .collect::<Result<Vec<_>, VizError>>()?;
+        let mut rendered = self.encode(trajectory.sample, Vec::new())?;
+        rendered.diffusion = Some(RenderedRun {
+            steps: run.steps,
+            denoiser_steps: trajectory.steps,
+            guidance: run.guidance,
+            scheduler: run.scheduler,
+            trajectory: trajectory_frames,
+            trajectory_missing: trajectory.missing,
+        });
+        Ok(rendered)
     }
 
     fn encode(&self, sample: Sample, latent: Vec<f32>) -> Result<Rendered, VizError> {
@@ -255,6 +459,7 @@ impl View {
             label: sample.label,
             image_png,
             mask_png,
+            diffusion: None,
         })
     }
 
@@ -297,7 +502,14 @@ impl View {
     /// Saves the sample of a query into `dir`: its PNG(s) and a JSON file with its latent, seed,
     /// offsets and class. Returns the files written.
     pub fn save(&self, query: &SampleQuery, dir: &Path) -> Result<Vec<PathBuf>, VizError> {
-        let rendered = self.render(query)?;
+        let no_strip = SampleQuery {
+            trajectory: match self.engine {
+                Engine::Diffusion(_) => Some(0),
+                Engine::OnePass(_) => query.trajectory,
+            },
+            ..query.clone()
+        };
+        let rendered = self.render(&no_strip)?;
         std::fs::create_dir_all(dir).map_err(|cause| VizError::Save {
             path: dir.to_path_buf(),
             cause,
@@ -352,6 +564,21 @@ impl View {
         if let Some(label) = &query.class {
             command.push_str(&format!(" --label {}", shell_word(label)));
         }
+        if let Some(run) = &rendered.diffusion {
+            command.push_str(&format!(
+                " --steps {} --scheduler {}",
+                run.steps,
+                shell_word(&run.scheduler)
+            ));
+            let allowed = self
+                .info
+                .diffusion
+                .as_ref()
+                .is_some_and(|d| d.guidance_allowed);
+            if let Some(guidance) = run.guidance.filter(|_| allowed) {
+                command.push_str(&format!(" --guidance {guidance}"));
+            }
+        }
         if moved {
             let path = json_path.display().to_string();
             command.push_str(&format!(" --latent {}", shell_word(&path)));
@@ -365,6 +592,7 @@ impl View {
             "slider_grouper": self.info.slider_grouper,
             "offsets": query.offsets,
             "latent": rendered.latent,
+            "diffusion": rendered.diffusion,
             "regenerate": command,
         })
     }
@@ -409,6 +637,25 @@ fn shell_word(word: &str) -> String {
         word.to_string()
     } else {
         format!("'{}'", word.replace('\'', "'\\''"))
+    }
+}
+
+/// What the page offers for a diffusion package.
+fn diffusion_info(setup: &DiffusionSetup) -> DiffusionInfo {
+    let scheduler = setup
+        .scheduler(None, setup.spec.steps)
+        .map(|s| s.name().to_string())
+        .unwrap_or_default();
+    DiffusionInfo {
+        steps: setup.spec.steps,
+        max_steps: setup.max_steps(),
+        scheduler,
+        schedulers: setup.scheduler_choices(),
+        guidance: setup.spec.guidance_scale,
+        guidance_allowed: setup.class.is_some() && setup.spec.null_class.is_some(),
+        latent: setup.decoder.is_some(),
+        trajectory_frames: DEFAULT_TRAJECTORY_FRAMES,
+        max_trajectory_frames: MAX_TRAJECTORY_FRAMES,
     }
 }
 

@@ -1,6 +1,7 @@
 //! The page in a real headless Chromium, driven over WebDriver (chromedriver): moving a slider
-//! changes the image, Seed changes it, Reset restores the exact image of the last seed, and an
-//! image+mask model shows both images.
+//! changes the image, Seed changes it, Reset restores the exact image of the last seed, an
+//! image+mask model shows both images, and a diffusion model's steps, scheduler and guidance
+//! change its image and trajectory strip.
 //!
 //! Needs `chromium` and `chromedriver` (Debian's `chromium` and `chromium-driver`; `.ci/run`
 //! installs them). Without them the tests say so and pass, except under `CI=true`, where a
@@ -22,6 +23,8 @@ use common::serve;
 
 /// The W3C WebDriver key for the right arrow.
 const ARROW_RIGHT: &str = "\u{E014}";
+/// The W3C WebDriver key for Enter.
+const ENTER: &str = "\u{E007}";
 /// The W3C name of the element reference in WebDriver answers.
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
@@ -158,6 +161,16 @@ impl Browser {
         );
     }
 
+    /// Empties an input.
+    fn clear(&self, css: &str) {
+        let id = self.element(css);
+        self.call(
+            reqwest::Method::POST,
+            &format!("/element/{id}/clear"),
+            Some(json!({})),
+        );
+    }
+
     /// The `src` of an image element.
     fn src(&self, id: &str) -> String {
         self.script(&format!("return document.getElementById('{id}').src;"))
@@ -254,6 +267,7 @@ fn sliders_seed_and_reset_drive_the_image_in_chromium() {
     if let Ok(path) = std::env::var("MEDIGAN_SCREENSHOT") {
         browser.keys(".slider", &ARROW_RIGHT.repeat(12));
         browser.wait_for_new_image("image", &reset);
+        browser.script("window.scrollTo(0, 0); return null;");
         browser.screenshot(&path);
     }
 }
@@ -298,4 +312,82 @@ fn a_legacy_model_with_a_latent_is_driven_by_its_sliders_in_chromium() {
     browser.click("#reset");
     let reset = browser.wait_for_new_image("image", &moved);
     assert_eq!(reset, first, "Reset restores the exact image of the seed");
+}
+
+/// A diffusion model: no sliders but steps, scheduler, guidance and class; typing another number
+/// of steps, picking another scheduler and moving guidance each change the image, the strip
+/// under it follows (six frames, the last after the last step), and Reset gives back the
+/// package's choices and their exact image. `MEDIGAN_SCREENSHOT_DIFFUSION=FILE.png` writes a
+/// screenshot.
+#[test]
+fn a_diffusion_model_is_driven_by_its_steps_scheduler_and_guidance_in_chromium() {
+    let Some((driver, chrome)) = browser() else {
+        return;
+    };
+    let served = serve(Some("diffusion/tiny_cond"), "00961", 8);
+    let browser = Browser::start(&driver, &chrome);
+    browser.open(served.server.url());
+    let first = browser.wait_for_new_image("image", "");
+    let strip = |browser: &Browser| -> Vec<String> {
+        serde_json::from_value(browser.script(
+            "return [...document.querySelectorAll('#strip figcaption')].map(c => c.textContent);",
+        ))
+        .unwrap()
+    };
+    assert_eq!(
+        browser.script("return document.querySelectorAll('.slider').length;"),
+        json!(0),
+        "no sliders"
+    );
+    assert_eq!(
+        browser.script("return document.getElementById('diffusion-box').hidden;"),
+        json!(false)
+    );
+    assert_eq!(
+        browser.script("return document.getElementById('scheduler').value;"),
+        json!("DDIMScheduler")
+    );
+    let captions = strip(&browser);
+    assert_eq!(captions.len(), 6, "{captions:?}");
+    assert!(captions[5].starts_with("step 12/12"), "{captions:?}");
+
+    browser.clear("#steps");
+    browser.keys("#steps", &format!("5{ENTER}"));
+    let fewer_steps = browser.wait_for_new_image("image", &first);
+    assert_ne!(fewer_steps, first, "steps change the image");
+    let captions = strip(&browser);
+    assert_eq!(captions.len(), 5, "five steps, five frames: {captions:?}");
+    assert!(captions[4].starts_with("step 5/5"), "{captions:?}");
+
+    browser.click("#scheduler option[value='EulerAncestralDiscreteScheduler']");
+    let euler = browser.wait_for_new_image("image", &fewer_steps);
+    assert_ne!(euler, fewer_steps, "the scheduler changes the image");
+    let status = browser.script("return document.getElementById('status').textContent;");
+    assert!(
+        status
+            .as_str()
+            .unwrap()
+            .contains("EulerAncestralDiscreteScheduler"),
+        "{status}"
+    );
+
+    browser.click("#scheduler option[value='PNDMScheduler']");
+    let pndm = browser.wait_for_new_image("image", &euler);
+    let note = browser.script("return document.getElementById('strip-note').textContent;");
+    assert!(note.as_str().unwrap().contains("estimated"), "{note}");
+
+    browser.keys("#guidance", &ARROW_RIGHT.repeat(15));
+    let guided = browser.wait_for_new_image("image", &pndm);
+    assert_ne!(guided, pndm, "guidance changes the image");
+
+    browser.click("#reset");
+    let reset = browser.wait_for_new_image("image", &guided);
+    assert_eq!(reset, first, "Reset gives back the package's choices");
+
+    if let Ok(path) = std::env::var("MEDIGAN_SCREENSHOT_DIFFUSION") {
+        browser.click("#scheduler option[value='DPMSolverMultistepScheduler']");
+        browser.wait_for_new_image("image", &reset);
+        browser.script("window.scrollTo(0, 0); return null;");
+        browser.screenshot(&path);
+    }
 }

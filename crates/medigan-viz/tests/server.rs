@@ -267,3 +267,306 @@ fn cell_visualize_legacy_without_latent_says_why_there_are_no_sliders() {
     );
     assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
 }
+
+const TINY_COND: &str = "diffusion/tiny_cond";
+
+fn model_info(served: &common::Served) -> Value {
+    reqwest::blocking::get(served.url("/api/model"))
+        .unwrap()
+        .json()
+        .unwrap()
+}
+
+fn png_bytes(data_url: &Value) -> Vec<u8> {
+    use base64::Engine as _;
+    let text = data_url.as_str().unwrap();
+    let encoded = text.strip_prefix("data:image/png;base64,").unwrap();
+    base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .unwrap()
+}
+
+#[test]
+fn diffusion_model_facts_offer_steps_schedulers_guidance_and_classes() {
+    let served = serve(Some(TINY_COND), "00961", 8);
+    let info = model_info(&served);
+    assert_eq!(info["latent_dims"], 0);
+    assert_eq!(info["classes"], json!(["a", "b"]));
+    let d = &info["diffusion"];
+    assert_eq!(d["steps"], 12, "{d}");
+    assert_eq!(d["max_steps"], 1000);
+    assert_eq!(d["scheduler"], "DDIMScheduler");
+    assert_eq!(d["guidance"], 3.0);
+    assert_eq!(d["guidance_allowed"], true);
+    assert_eq!(d["latent"], false);
+    let schedulers = d["schedulers"].as_array().unwrap();
+    let source = |name: &str| {
+        schedulers
+            .iter()
+            .find(|s| s["name"] == name)
+            .unwrap_or_else(|| panic!("{name} is offered: {d}"))["trajectory"]
+            .clone()
+    };
+    assert_eq!(source("DDIMScheduler"), "scheduler");
+    assert_eq!(source("EulerAncestralDiscreteScheduler"), "scheduler");
+    assert_eq!(source("PNDMScheduler"), "estimated");
+    assert_eq!(source("DPMSolverMultistepScheduler"), "estimated");
+    let ddim = schedulers
+        .iter()
+        .find(|s| s["name"] == "DDIMScheduler")
+        .unwrap();
+    assert_eq!(ddim["aliases"], json!(["ddim"]));
+
+    let one_pass = model_info(&serve(Some("conditional"), "90002", 8));
+    assert_eq!(one_pass["diffusion"], Value::Null);
+}
+
+#[test]
+fn diffusion_guidance_steps_scheduler_and_class_change_the_image() {
+    let served = serve(Some(TINY_COND), "00961", 8);
+    let client = Client::new();
+    let url = served.url("/api/sample");
+    let base =
+        json!({ "seed": 4, "class": "b", "guidance": 3.0, "steps": 12, "scheduler": "ddim" });
+    let (status, first) = post(&client, &url, &base);
+    assert_eq!(status, StatusCode::OK, "{first}");
+    assert_eq!(first["diffusion"]["scheduler"], "DDIMScheduler");
+    assert_eq!(first["diffusion"]["steps"], 12);
+    assert_eq!(first["diffusion"]["guidance"], 3.0);
+    assert_eq!(first["label"], "b");
+    let (_, again) = post(&client, &url, &base);
+    assert_eq!(again["image"], first["image"], "deterministic");
+    for (key, value) in [
+        ("guidance", json!(1.0)),
+        ("guidance", json!(6.0)),
+        ("steps", json!(5)),
+        ("scheduler", json!("euler")),
+        ("class", json!("a")),
+        ("seed", json!(5)),
+    ] {
+        let mut body = base.clone();
+        body[key] = value.clone();
+        let (status, other) = post(&client, &url, &body);
+        assert_eq!(status, StatusCode::OK, "{body}: {other}");
+        assert_ne!(
+            other["image"], first["image"],
+            "{key} = {value} changes the image"
+        );
+    }
+    // Without choices, the package's defaults: 12 DDIM steps, guidance 3.
+    let (_, defaults) = post(&client, &url, &json!({ "seed": 4, "class": "b" }));
+    assert_eq!(defaults["image"], first["image"]);
+}
+
+#[test]
+fn diffusion_bad_choices_are_a_400_with_the_cores_message() {
+    let served = serve(Some(TINY_COND), "00961", 8);
+    let client = Client::new();
+    let url = served.url("/api/sample");
+    let (status, answer) = post(&client, &url, &json!({ "seed": 1, "scheduler": "heun" }));
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    let message = answer["error"].as_str().unwrap();
+    for known in [
+        "heun",
+        "DDIMScheduler",
+        "euler-a",
+        "dpm++",
+        "unipc",
+        "PNDMScheduler",
+    ] {
+        assert!(message.contains(known), "names {known}: {message}");
+    }
+    let cases = [
+        (json!({ "seed": 1, "steps": 0 }), "steps"),
+        (json!({ "seed": 1, "steps": 1001 }), "steps"),
+        (json!({ "seed": 1, "guidance": -1.0 }), "guidance"),
+        (json!({ "seed": 1, "trajectory": 13 }), "at most 12"),
+        (json!({ "seed": 1, "class": "c" }), "c"),
+    ];
+    for (body, expected) in cases {
+        let (status, answer) = post(&client, &url, &body);
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {answer}");
+        let message = answer["error"].as_str().unwrap_or_default();
+        assert!(message.contains(expected), "{body}: {message}");
+    }
+    // A one-pass model takes no diffusion choices.
+    let one_pass = serve(Some("conditional"), "90002", 8);
+    let (status, answer) = post(
+        &client,
+        &one_pass.url("/api/sample"),
+        &json!({ "seed": 1, "steps": 5 }),
+    );
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    assert!(
+        answer["error"]
+            .as_str()
+            .unwrap()
+            .contains("not a diffusion model")
+    );
+    let (status, _) = post(&client, &url, &json!({ "seed": 1 }));
+    assert_eq!(status, StatusCode::OK, "still serving");
+}
+
+#[test]
+fn diffusion_trajectory_strip_has_the_requested_count() {
+    let served = serve(Some(TINY_COND), "00961", 8);
+    let client = Client::new();
+    let url = served.url("/api/sample");
+    for (scheduler, frames, source) in [
+        ("ddim", 4, "scheduler"),
+        ("pndm", 6, "estimated"),
+        ("ddpm", 1, "scheduler"),
+        ("dpm++", 0, ""),
+    ] {
+        let body = json!({ "seed": 2, "steps": 10, "scheduler": scheduler, "trajectory": frames });
+        let (status, answer) = post(&client, &url, &body);
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        let run = &answer["diffusion"];
+        let strip = run["trajectory"].as_array().unwrap();
+        assert_eq!(strip.len(), frames, "{scheduler}: {run}");
+        assert_eq!(run["trajectory_missing"], Value::Null);
+        let steps: Vec<u64> = strip.iter().map(|f| f["step"].as_u64().unwrap()).collect();
+        assert!(steps.windows(2).all(|w| w[0] < w[1]), "{steps:?}");
+        if let Some(last) = steps.last() {
+            assert_eq!(*last, run["denoiser_steps"].as_u64().unwrap());
+        }
+        for frame in strip {
+            assert_eq!(frame["source"], source, "{scheduler}");
+            assert!(!png_bytes(&frame["image"]).is_empty());
+        }
+    }
+    // The default strip: six frames, the first still noisy, different from the last.
+    let (_, answer) = post(&client, &url, &json!({ "seed": 2 }));
+    let strip = answer["diffusion"]["trajectory"].as_array().unwrap();
+    assert_eq!(strip.len(), 6);
+    assert_ne!(strip[0]["image"], strip[5]["image"]);
+}
+
+/// The page's image is sample 0 of `medigan generate MODEL -n 1 --seed S` with the same steps,
+/// scheduler, guidance and class, pixel for pixel; and Save records that command.
+#[test]
+fn diffusion_image_equals_generate_for_the_same_seed_and_choices() {
+    use medigan::catalog::CatalogSettings;
+    use medigan::generate::{DiffusionOptions, GenerateRequest, Guidance};
+    use medigan::home::Home;
+    use medigan::output::Format;
+    use medigan::progress::NoProgress;
+    use medigan::runtime::BackendKind;
+    use medigan::{Generators, Settings};
+
+    for (case, model, body, label, steps, scheduler, guidance) in [
+        (
+            TINY_COND,
+            "00961_TINY_COND_DIFFUSION",
+            json!({ "seed": 9, "class": "a", "steps": 7, "scheduler": "euler-a", "guidance": 2.5 }),
+            Some("a"),
+            Some(7),
+            Some("euler-a"),
+            Some(2.5),
+        ),
+        (
+            "diffusion/tiny_latent",
+            "00962_TINY_LATENT_DIFFUSION",
+            json!({ "seed": 11 }),
+            None,
+            None,
+            None,
+            None,
+        ),
+    ] {
+        let served = serve(Some(case), model, 8);
+        let client = Client::new();
+        let (status, shown) = post(&client, &served.url("/api/sample"), &body);
+        assert_eq!(status, StatusCode::OK, "{shown}");
+
+        let home = tempfile::tempdir().unwrap();
+        let catalog = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../tests/fixtures")
+            .join(case)
+            .join("medigan.json");
+        let generators = Generators::new(Settings {
+            home: Home::new(home.path().join("home")),
+            catalog: CatalogSettings {
+                explicit: vec![catalog.display().to_string()],
+                offline: true,
+                ..Default::default()
+            },
+            backend: Some(BackendKind::Tract),
+        });
+        let request = GenerateRequest {
+            num_samples: 1,
+            seed: body["seed"].as_u64().unwrap(),
+            label: label.map(str::to_string),
+            diffusion: DiffusionOptions {
+                steps,
+                scheduler: scheduler.map(str::to_string),
+                guidance: guidance.map(|g| Guidance::new(g).unwrap()),
+            },
+            ..GenerateRequest::default()
+        };
+        let out = home.path().join("out");
+        generators
+            .generate(model, &request, &out, Format::Npy, &NoProgress)
+            .unwrap();
+        let (generated, _) =
+            medigan::formats::npy::decode(&std::fs::read(out.join("00000.npy")).unwrap()).unwrap();
+        let expected = medigan::formats::png::encode_u8(&generated, [-1.0, 1.0]).unwrap();
+        assert_eq!(png_bytes(&shown["image"]), expected, "{case}");
+
+        let (status, saved) = post(&client, &served.url("/api/save"), &body);
+        assert_eq!(status, StatusCode::OK, "{saved}");
+        let json = saved["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f.as_str().unwrap())
+            .find(|f| f.ends_with(".json"))
+            .unwrap()
+            .to_string();
+        let record: Value = serde_json::from_slice(&std::fs::read(json).unwrap()).unwrap();
+        let command = record["regenerate"].as_str().unwrap();
+        let expected_command = match case {
+            TINY_COND => format!(
+                "medigan generate {model} -n 1 --seed 9 -o OUT --label a --steps 7 \
+                 --scheduler EulerAncestralDiscreteScheduler --guidance 2.5"
+            ),
+            _ => format!(
+                "medigan generate {model} -n 1 --seed 11 -o OUT --steps 12 --scheduler DDIMScheduler"
+            ),
+        };
+        assert_eq!(command, expected_command);
+    }
+}
+
+/// Diffusion requests that pile up are stopped between steps by the newest (204), which is
+/// answered.
+#[test]
+fn diffusion_requests_are_superseded_between_steps_by_the_newest() {
+    let served = serve(Some(TINY_COND), "00961", 8);
+    let url = served.url("/api/sample");
+    let statuses: Vec<StatusCode> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..6)
+            .map(|seed| {
+                let url = url.clone();
+                scope.spawn(move || {
+                    Client::new()
+                        .post(&url)
+                        .json(&json!({ "seed": seed, "steps": 300, "scheduler": "ddpm" }))
+                        .send()
+                        .unwrap()
+                        .status()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert!(
+        statuses
+            .iter()
+            .all(|s| *s == StatusCode::OK || *s == StatusCode::NO_CONTENT),
+        "{statuses:?}"
+    );
+    assert!(statuses.contains(&StatusCode::OK), "{statuses:?}");
+    let (status, _) = post(&Client::new(), &url, &json!({ "seed": 1, "steps": 3 }));
+    assert_eq!(status, StatusCode::OK);
+}

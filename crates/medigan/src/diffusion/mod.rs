@@ -6,6 +6,7 @@
 //! | `setup` | a package's diffusion declaration made ready: scheduler config read, the graphs' port declarations ([`DiffusionSetup`]); a run's choices checked ([`DiffusionRun`]) |
 //! | `noise` | the initial noise and the per-step noise of each sample, from its own seed |
 //! | `sampler` | [`DiffusionGenerator`]: one batch from noise to samples |
+//! | `trajectory` | one sample with its predicted clean image at chosen steps ([`Trajectory`]); the schedulers a package can take ([`SchedulerChoice`]) |
 //!
 //! A sample is a pure function of (package, seed, index, steps, scheduler, guidance): its noise
 //! comes from its own seed, every scheduler rule is elementwise, and guidance pairs each sample
@@ -14,7 +15,9 @@
 mod noise;
 mod sampler;
 mod setup;
+mod trajectory;
 
 pub use medigan_diffusion::{Scheduler, SchedulerConfig, SchedulerError, make_scheduler};
 pub use sampler::DiffusionGenerator;
 pub use setup::{DiffusionRun, DiffusionSetup};
+pub use trajectory::{SchedulerChoice, Trajectory, TrajectoryFrame, X0Source, evenly_spaced};

@@ -8,10 +8,11 @@ use ndarray::{ArrayD, Axis, IxDyn};
 use medigan_diffusion::Scheduler;
 
 use super::noise::{StepNoise, initial_noise};
+use super::trajectory::Capture;
 use super::{DiffusionRun, DiffusionSetup};
 use crate::catalog::{ClassEncoding, TimestepType};
 use crate::generate::{GenerateError, Generator, SampleRequest, StepWatch, Unwatched};
-use crate::runtime::{NamedOutput, NamedTensor, Session};
+use crate::runtime::{BackendKind, NamedOutput, NamedTensor, Session, SessionOptions};
 use crate::sample::Sample;
 
 /// A diffusion sampler over open sessions of the denoiser (and decoder).
@@ -47,12 +48,53 @@ impl DiffusionGenerator {
         }
     }
 
+    /// A sampler for `run` over sessions opened here (`intra_threads` threads each, on
+    /// `backend`, `None`: the default one), for a caller that keeps one sampler and changes its
+    /// run ([`set_run`](Self::set_run)), as the visualiser does.
+    pub fn open(
+        setup: Arc<DiffusionSetup>,
+        run: DiffusionRun,
+        backend: Option<BackendKind>,
+        intra_threads: usize,
+    ) -> Result<Self, GenerateError> {
+        let options = SessionOptions {
+            backend,
+            intra_threads: Some(intra_threads),
+            ..SessionOptions::default()
+        };
+        let denoiser =
+            crate::runtime::open_session(&setup.denoiser.0, &setup.denoiser.1, &options)?.session;
+        let decoder = match &setup.decoder {
+            Some((graph, spec)) => {
+                Some(crate::runtime::open_session(graph, spec, &options)?.session)
+            }
+            None => None,
+        };
+        Ok(DiffusionGenerator::new(setup, run, denoiser, decoder))
+    }
+
+    /// The run's choices (steps, scheduler, guidance).
+    pub fn run(&self) -> &DiffusionRun {
+        &self.run
+    }
+
+    /// Samples with other choices from now on (resolved by [`DiffusionSetup::resolve`]); the
+    /// sessions stay open.
+    pub fn set_run(&mut self, run: DiffusionRun) {
+        self.run = run;
+    }
+
+    /// The package's set-up.
+    pub fn setup(&self) -> &Arc<DiffusionSetup> {
+        &self.setup
+    }
+
     /// Gives the sessions back (to keep them for a later run).
     pub fn into_sessions(self) -> (Box<dyn Session>, Option<Box<dyn Session>>) {
         (self.denoiser, self.decoder)
     }
 
-    fn scheduler(&self) -> Result<Box<dyn Scheduler>, GenerateError> {
+    pub(super) fn scheduler(&self) -> Result<Box<dyn Scheduler>, GenerateError> {
         let name = self.run.scheduler_choice.as_deref();
         self.setup
             .scheduler(name, self.run.steps)
@@ -64,11 +106,13 @@ impl DiffusionGenerator {
     }
 
     /// The final latents (or samples) of a batch: noise, then every step (reported to
-    /// `watch`, which may stop the batch between steps).
-    fn denoise(
+    /// `watch`, which may stop the batch between steps); `capture` keeps the predicted clean
+    /// sample of the steps it wants (it changes nothing else).
+    pub(super) fn denoise(
         &mut self,
         batch: &[SampleRequest],
         watch: &dyn StepWatch,
+        mut capture: Option<&mut Capture>,
     ) -> Result<Vec<f32>, GenerateError> {
         let len = self.setup.noise_len();
         let mut sample = initial_noise(batch, len);
@@ -93,9 +137,16 @@ impl DiffusionGenerator {
             }
             scheduler.scale_model_input(step, &sample, &mut model_input);
             let output = self.predict(&model_input, timestep, classes.as_deref(), batch.len())?;
+            let before = capture
+                .as_deref()
+                .filter(|c| c.wants(step))
+                .map(|_| sample.clone());
             scheduler
                 .step(step, &output, &mut sample, len, &mut noise)
                 .map_err(|e| GenerateError::Worker(format!("scheduler step {step}: {e}")))?;
+            if let (Some(capture), Some(before)) = (capture.as_deref_mut(), before) {
+                capture.record(step, timestep, scheduler.as_ref(), &before, &output);
+            }
             watch.step(step + 1, timesteps.len());
         }
         Ok(sample)
@@ -162,7 +213,11 @@ impl DiffusionGenerator {
 
     /// The samples of the final latents: decoded by the decoder graph, or the latents
     /// themselves for a pixel-space model.
-    fn decode(&mut self, latents: Vec<f32>, batch: usize) -> Result<ArrayD<f32>, GenerateError> {
+    pub(super) fn decode(
+        &mut self,
+        latents: Vec<f32>,
+        batch: usize,
+    ) -> Result<ArrayD<f32>, GenerateError> {
         let spec = &self.setup.spec;
         let (Some(decoder), Some(session)) = (&spec.decoder, self.decoder.as_mut()) else {
             return batched_array(batch, &self.setup.image.shape, latents);
@@ -194,7 +249,18 @@ impl Generator for DiffusionGenerator {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
-        let latents = self.denoise(batch, watch)?;
+        let latents = self.denoise(batch, watch, None)?;
+        self.finish(batch, latents)
+    }
+}
+
+impl DiffusionGenerator {
+    /// The samples of a batch's final latents: decoded, with their seeds and labels.
+    pub(super) fn finish(
+        &mut self,
+        batch: &[SampleRequest],
+        latents: Vec<f32>,
+    ) -> Result<Vec<Sample>, GenerateError> {
         let mut images = self.decode(latents, batch.len())?;
         // As diffusers' pipelines do: the last step may overshoot the data range.
         let [low, high] = self.setup.image.range.map(|v| v as f32);
