@@ -568,6 +568,6 @@ fn cell_evaluate_legacy_without_latent_embeds_its_seeded_samples() {
     let again = evaluate_zoo_model(&zoo, "00913", &real);
     assert_eq!(
         again["fid_rs"], first["fid_rs"],
-        "per-batch seeding repeats the run"
+        "per-block seeding repeats the run"
     );
 }

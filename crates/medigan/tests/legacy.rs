@@ -378,10 +378,11 @@ fn cell_callable_legacy_with_latent_and_a_fixed_latent_reaches_the_package() {
     );
 }
 
-/// The table's column "legacy without latent": the package is seeded per batch from the run
-/// seed, so the same run gives the same samples, and consent is still needed.
+/// The table's column "legacy without latent": the package is called on whole blocks of 8
+/// samples, each seeded with its first sample's seed, so the same run gives the same samples
+/// at any batch size (issue #26 item 15), and consent is still needed.
 #[test]
-fn cell_in_memory_legacy_without_latent_is_seeded_per_batch() {
+fn cell_in_memory_legacy_without_latent_is_seeded_per_block() {
     if !python_has_numpy() {
         return;
     }
@@ -399,6 +400,15 @@ fn cell_in_memory_legacy_without_latent_is_seeded_per_batch() {
     let first = gens.generate_samples("90201", &request).unwrap();
     assert_eq!(first, gens.generate_samples("90201", &request).unwrap());
     assert_ne!(first[0].image, first[1].image);
+    let other_batch = GenerateRequest {
+        batch_size: 3,
+        ..request.clone()
+    };
+    assert_eq!(
+        gens.generate_samples("90201", &other_batch).unwrap(),
+        first,
+        "batches of 3 give the samples of batches of 2"
+    );
     let error = gens
         .generate_with_latent(
             "90201",
