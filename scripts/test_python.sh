@@ -9,12 +9,15 @@
 #    a user's would.
 # The venv sees the system's site-packages, so torch is tested where it is installed (the torch
 # tests are skipped otherwise); numpy and onnxruntime come from the package's dependencies,
-# downloaded when the system lacks them. The Rust build goes to $CARGO_TARGET_DIR when set
-# (shared with the workspace), else bindings/python/target. Arguments go to pytest.
+# downloaded when the system lacks them. The Rust build goes to $CARGO_TARGET_DIR when set, else
+# to the workspace's target/: shared with the workspace's build, so the dependencies both
+# compile alike (same Cargo.lock versions, profile and features) are compiled once.
+# Arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-venv="${MEDIGAN_PY_VENV:-${CARGO_TARGET_DIR:-bindings/python/target}/medigan-py-venv}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
+venv="${MEDIGAN_PY_VENV:-$CARGO_TARGET_DIR/medigan-py-venv}"
 case "$venv" in /*) ;; *) venv="$PWD/$venv" ;; esac
 profile="${MEDIGAN_PY_PROFILE:-dev}"
 python="${PYTHON:-python3}"
@@ -57,8 +60,11 @@ else
   "${pip[@]}" install "maturin>=1.5,<2" "pytest>=7" "numpy>=1.21" "onnxruntime>=1.17"
   # With tract, as the workspace builds the core (so its debug build is reused), and so the
   # comparison of the two backends runs; the wheel (scripts/build_wheel.sh) leaves tract out.
+  echo "test_python.sh: building medigan_rs ($profile, into $CARGO_TARGET_DIR) and installing it into $venv"
+  start_s=$SECONDS
   MATURIN_PEP517_ARGS="--profile $profile --features tract" \
     "${pip[@]}" install --no-build-isolation --force-reinstall --no-deps ./bindings/python
+  echo "test_python.sh: built and installed in $((SECONDS - start_s)) s"
 fi
 cd bindings/python
 "$py" -m pytest -p no:cacheprovider "$@"

@@ -164,7 +164,8 @@ def test_cell_dataset_legacy_with_latent_item_i_is_sample_i(latent_catalog, tmp_
 
 
 # A package without a latent, as 00011/00007 of the zoo: it draws its own noise from numpy, so
-# its samples are reproducible through the per-batch seeding of random/numpy/torch only.
+# its samples are reproducible through the seeding of random/numpy/torch only: each call is one
+# block of 8 samples seeded with its first sample's seed, whatever the batch.
 NOISE_MODEL = """
 import numpy as np
 

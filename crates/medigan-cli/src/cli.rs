@@ -439,10 +439,10 @@ pub struct ExtractionArgs {
     #[arg(long, value_name = "MIN,MAX", allow_hyphen_values = true, value_parser = parse_range)]
     pub npy_range: Option<[f32; 2]>,
     /// Images per extractor call.
-    #[arg(long = "batch", default_value_t = 32, value_name = "B")]
+    #[arg(long = "batch", default_value_t = 32, value_name = "B", value_parser = parse_positive)]
     pub batch: usize,
     /// CPU threads (default: all cores).
-    #[arg(long, value_name = "T")]
+    #[arg(long, value_name = "T", value_parser = parse_positive)]
     pub threads: Option<usize>,
     /// Seed of the random split of the real set into two halves for FID_rr.
     #[arg(long, default_value_t = 0)]
@@ -498,7 +498,7 @@ pub struct GenerateArgs {
     #[arg(long, default_value_t = 0, value_parser = parse_seed, allow_negative_numbers = true)]
     pub seed: u64,
     /// Samples per inference call.
-    #[arg(long = "batch", default_value_t = 16, value_name = "B")]
+    #[arg(long = "batch", default_value_t = 16, value_name = "B", value_parser = parse_positive)]
     pub batch: usize,
     /// File format: png (8-bit), png16 (16-bit gray), npy (float32, values unchanged), dicom
     /// (Secondary Capture, marked synthetic), nifti (.nii, float32) or nifti-gz (.nii.gz). Masks
@@ -528,7 +528,7 @@ pub struct GenerateArgs {
     #[arg(long, value_name = "N", requires = "shard")]
     pub shards: Option<u64>,
     /// CPU threads to use (default: all cores).
-    #[arg(long, value_name = "T")]
+    #[arg(long, value_name = "T", value_parser = parse_positive)]
     pub threads: Option<usize>,
     /// Consent, for a model in the original Python format, to create its environment, install
     /// its dependencies with pip and run its code (environments: `medigan cache path --json`).
@@ -766,6 +766,18 @@ fn parse_sample_count(text: &str) -> Result<u64, String> {
         Err(_) => Err(format!(
             "the number of samples is a whole number from 1 to {}, got `{text}`",
             u64::MAX
+        )),
+    }
+}
+
+/// A count that must be at least 1 (`--batch`, `--threads`): 0 is a usage error (exit 2).
+fn parse_positive(text: &str) -> Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(0) => Err("must be at least 1, got 0".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!(
+            "a whole number from 1 to {}, got `{text}`",
+            usize::MAX
         )),
     }
 }

@@ -1,6 +1,7 @@
 //! Flag values checked by the argument parser (issue #15, item 6): a bad `--format`,
 //! `--backend`, `--op`, `--order`, `--shard`, `--range` or `--extractor` exits 2 before
-//! anything runs, naming the choices, and `--help` lists the same choices.
+//! anything runs, naming the choices, and `--help` lists the same choices; `--batch 0` and
+//! `--threads 0` exit 2 too (issue #31).
 
 mod common;
 
@@ -83,6 +84,39 @@ fn a_bad_value_exits_2_naming_the_choices_and_writes_nothing() {
         }
         let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
         assert!(left.is_empty(), "{}: wrote {left:?}", case.flag);
+    }
+}
+
+/// Issue #31: `--batch 0` and `--threads 0` are usage errors (exit 2) before anything runs,
+/// for `generate` and for the metric commands.
+#[test]
+fn zero_batch_or_threads_exits_2_and_writes_nothing() {
+    let commands: [&[&str]; 2] = [
+        &["generate", "00900", "-n", "1", "-o", "out"],
+        &["fid", "real", "synthetic"],
+    ];
+    for command in commands {
+        for flag in ["--batch", "--threads"] {
+            let dir = tempfile::tempdir().unwrap();
+            let output = run(medigan(&dir.path().join("home"))
+                .current_dir(dir.path())
+                .arg("--offline")
+                .args(command)
+                .args([flag, "0"]));
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert_eq!(
+                output.status.code(),
+                Some(2),
+                "{command:?} {flag} 0: {stderr}"
+            );
+            assert!(
+                stderr.contains(&format!("invalid value '0' for '{flag}"))
+                    && stderr.contains("at least 1"),
+                "{command:?} {flag} 0: {stderr}"
+            );
+            let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+            assert!(left.is_empty(), "{flag}: wrote {left:?}");
+        }
     }
 }
 

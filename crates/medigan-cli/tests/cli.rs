@@ -291,6 +291,31 @@ fn a_failed_update_keeps_the_cached_catalogue() {
     );
 }
 
+/// Issue #31: `catalog update` without a network (here: a port nobody listens on) fails with
+/// the URL and a hint that the catalogue in effect still works, not a bare network error.
+#[test]
+fn catalog_update_without_network_says_what_still_works() {
+    let home = tempfile::tempdir().unwrap();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/global.json", closed.local_addr().unwrap());
+    drop(closed);
+    let update = run(medigan(home.path()).args(["catalog", "update", "--url", &url]));
+    assert_eq!(update.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&update.stderr);
+    assert!(stderr.contains(&url), "{stderr}");
+    assert!(
+        stderr.contains("hint:") && stderr.contains("medigan catalog sources"),
+        "{stderr}"
+    );
+    let offline = run(medigan(home.path()).args(["--offline", "catalog", "update"]));
+    assert_eq!(offline.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&offline.stderr);
+    assert!(
+        stderr.contains("needs the network") && stderr.contains("hint:"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn offline_url_catalogue_without_cache_says_so() {
     let home = tempfile::tempdir().unwrap();

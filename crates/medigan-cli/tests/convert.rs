@@ -92,6 +92,10 @@ fn assert_contribute_accepts(zoo: &Zoo, package: &Path, model: &str) {
         .arg("contribute")
         .arg(package)
         .args(["--id", model, "--dry-run"])
+        // The packed zip goes into the test's home, never into the crate folder (the
+        // current folder of tests), where it once was committed by accident.
+        .arg("--zip")
+        .arg(zoo.path(&format!("{model}.zip")))
         .stdin(std::process::Stdio::null()));
     assert_ok(&output);
 }

@@ -104,6 +104,50 @@ fn a_corrupted_file_with_its_old_time_is_caught_by_verify() {
     assert!(std::fs::read(&graph).unwrap() == pristine);
 }
 
+/// Issue #31: a cached graph rewritten with its size kept and its modification time set back
+/// is caught without `--verify` (its ctime changed), by `generate` and by `medigan test`: the
+/// package is restored from the bundled archive, never run.
+#[test]
+fn a_corrupted_file_with_its_old_size_and_time_is_caught_without_verify() {
+    let home = tempfile::tempdir().unwrap();
+    let first = home.path().join("first");
+    assert_success(&generate(home.path(), &first, &[]));
+    let graph = cached_graph(home.path());
+    let pristine = std::fs::read(&graph).unwrap();
+    let corrupt = |graph: &Path| {
+        let modified = std::fs::metadata(graph).unwrap().modified().unwrap();
+        flip_bytes(graph);
+        let file = std::fs::File::options().write(true).open(graph).unwrap();
+        file.set_modified(modified).unwrap();
+        drop(file);
+        assert_eq!(
+            std::fs::metadata(graph).unwrap().modified().unwrap(),
+            modified
+        );
+        assert_eq!(
+            std::fs::metadata(graph).unwrap().len(),
+            pristine.len() as u64
+        );
+    };
+    corrupt(&graph);
+    let second = home.path().join("second");
+    assert_success(&generate(home.path(), &second, &[]));
+    assert_eq!(
+        png_files(&second),
+        png_files(&first),
+        "not noise: the same images"
+    );
+    assert!(std::fs::read(&graph).unwrap() == pristine, "restored");
+
+    corrupt(&graph);
+    let tested = run(medigan(home.path()).args(["--offline", "test", "00900"]));
+    assert_success(&tested);
+    assert!(
+        std::fs::read(&graph).unwrap() == pristine,
+        "restored by `medigan test`"
+    );
+}
+
 #[test]
 fn fid_checks_its_folders_before_downloading_the_weights() {
     let home = tempfile::tempdir().unwrap();

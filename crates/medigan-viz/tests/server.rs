@@ -204,6 +204,9 @@ fn save_writes_the_image_and_its_latent_for_the_cli_to_regenerate() {
 /// image back byte for byte, and that image is sample 0 of the run with that seed.
 #[test]
 fn cell_visualize_legacy_with_latent_sliders_move_the_image_and_reset_restores_it() {
+    if !common::python_has_numpy() {
+        return;
+    }
     let served = common::serve_legacy(common::LEGACY_LATENT_MODEL, Some(16), 4);
     let info: Value = reqwest::blocking::get(served.url("/api/model"))
         .unwrap()
@@ -244,6 +247,9 @@ fn cell_visualize_legacy_with_latent_sliders_move_the_image_and_reset_restores_i
 /// is told why; Seed still shows samples.
 #[test]
 fn cell_visualize_legacy_without_latent_says_why_there_are_no_sliders() {
+    if !common::python_has_numpy() {
+        return;
+    }
     let served = common::serve_legacy(common::LEGACY_LATENT_MODEL, None, 4);
     let info: Value = reqwest::blocking::get(served.url("/api/model"))
         .unwrap()

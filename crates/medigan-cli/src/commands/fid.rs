@@ -164,6 +164,9 @@ pub fn print_reports(reports: &[Evaluation], metric_key: &str, out: Output) -> a
             ]);
         }
         render::print_table(&table, "no results")?;
+        for note in reports.iter().filter_map(|r| r.fid.as_ref()?.ratio_note()) {
+            render::note(out.quiet, format!("note: {note}"));
+        }
     }
     super::metrics::print_other_metrics(reports)?;
     for r in reports {

@@ -84,7 +84,7 @@ fn latent(entry: &ModelEntry) -> String {
         .or_else(legacy)
         .unwrap_or_else(|| match entry.metadata.runtime() {
             medigan::catalog::RuntimeKind::Onnx => String::new(),
-            _ => "none declared: the package draws its own (seeded per batch)".into(),
+            _ => "none declared: the package draws its own (seeded per block of 8 samples)".into(),
         })
 }
 

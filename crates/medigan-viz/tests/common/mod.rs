@@ -57,6 +57,18 @@ pub fn serve_saving_to(
     serve_in(home, explicit, model, slider_grouper, false, save_name)
 }
 
+/// Whether `python3`, from which the legacy environment is made, has numpy (the legacy
+/// fixture imports it); reports the test as skipped, naming it, when not.
+pub fn python_has_numpy() -> bool {
+    match medigan_testkit::python_importing(&["numpy"]) {
+        Ok(_) => true,
+        Err(why) => {
+            medigan_testkit::skip("the legacy package run", &why);
+            false
+        }
+    }
+}
+
 /// The numpy package of a legacy model with a 16-value latent: `input_latent_vector`
 /// (`[n, 16, 1, 1]`) becomes a 4x4 uint8 image `clip(z * 10 + 128)`; without one it draws
 /// its own.

@@ -125,6 +125,12 @@ impl Hint for CatalogError {
             CatalogError::Offline { .. } => {
                 Some("run the same command without `--offline` once to cache it".into())
             }
+            CatalogError::Download { .. } => Some(
+                "no network? every other command still works with the catalogue in effect (the \
+                 snapshot built in, or the last copy fetched: `medigan catalog sources`); retry \
+                 when online, or give another URL with `--url` (or MEDIGAN_CATALOG_URL)"
+                    .into(),
+            ),
             CatalogError::Invalid { .. } => {
                 Some("`medigan catalog validate --catalog PATH` lists every problem".into())
             }

@@ -347,6 +347,9 @@ impl Evaluation {
                 map
             }
         };
+        if let Some(note) = self.fid.as_ref().and_then(FidReport::ratio_note) {
+            map.insert("fid_ratio_note".into(), json!(note));
+        }
         map.insert("kid".into(), json!(self.kid));
         map.insert("prdc".into(), json!(self.prdc));
         let intervals: Map<String, Value> = self

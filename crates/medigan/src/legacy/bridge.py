@@ -14,6 +14,11 @@ Every answer is one JSON line on the original stdout (the model's own prints go 
   {"ok": false, "kind": "...", "error": "...", "traceback": "..."}
 An array is handed back as {"raw": path, "shape": [...], "dtype": "uint8"} (float32, little
 endian, C order), a file the model wrote as {"file": path}.
+
+Determinism: medigan always asks for one whole block of samples (bridge.rs, BLOCK) and starts
+this script with OMP_NUM_THREADS=1 (and the MKL/OpenBLAS equivalents); before each call, once
+the package has imported torch, torch is held to one intra-op thread, deterministic algorithms
+(warn_only: an op without a deterministic kernel warns on stderr) and no cuDNN autotuning.
 """
 
 import importlib
@@ -55,6 +60,28 @@ def seed_everything(seed):
             torch.manual_seed(seed)
         except Exception:
             pass
+
+
+TORCH_SET = False
+
+
+def hold_torch_still():
+    """One thread, deterministic algorithms, no cuDNN benchmarking, once torch is imported."""
+    global TORCH_SET
+    torch = sys.modules.get("torch")
+    if TORCH_SET or torch is None:
+        return
+    TORCH_SET = True
+    for step in (
+        lambda: torch.set_num_threads(1),
+        lambda: torch.use_deterministic_algorithms(True, warn_only=True),
+        lambda: setattr(torch.backends.cudnn, "benchmark", False),
+        lambda: setattr(torch.backends.cudnn, "deterministic", True),
+    ):
+        try:
+            step()
+        except Exception as error:  # an old or partial torch: say so, go on
+            print(f"medigan bridge: could not set torch up for determinism: {error}", file=sys.stderr)
 
 
 def to_numpy(value):
@@ -192,6 +219,7 @@ def main():
             output_path=out,
             save_images=save_images,
         )
+        hold_torch_still()
         seed_everything(int(request["seed"]))
         try:
             if request.get("latent"):

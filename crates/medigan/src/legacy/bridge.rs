@@ -3,9 +3,20 @@
 //! The bridge script (`bridge.py`, embedded in the binary) is written into
 //! `<home>/legacy/bridge-<sha256 prefix>.py` and run with the model's environment, in a run
 //! directory that holds `models/<model id>` (a link to the unpacked package), so the package is
-//! imported and its relative paths resolve as in the original medigan. Each batch calls the
-//! package's generate function once; the samples come back as raw float32 files (arrays the
-//! function returned) or as the files it wrote, and become [`Sample`]s here.
+//! imported and its relative paths resolve as in the original medigan. The samples come back
+//! as raw float32 files (arrays the function returned) or as the files it wrote, and become
+//! [`Sample`]s here.
+//!
+//! **Blocks.** The package's generate function is always called on one whole block of
+//! [`BLOCK`] samples, the run's indices `[k*BLOCK, (k+1)*BLOCK)`, whatever `--batch`, `--shard`
+//! or `-n`: sample `i` is computed in the call of block `i / BLOCK`, at place `i % BLOCK`, with
+//! the block's other samples beside it (their own seeds and latents, computed and dropped when
+//! they are outside the batch, the shard or the run). The call is seeded with the seed of the
+//! block's first sample. So what a package computes for a sample never depends on the batch
+//! it was asked in: torch picks its kernels by batch shape, and one 8-bit level can flip
+//! between batch sizes. The bridge also runs torch on one thread with deterministic
+//! algorithms (`bridge.py`). A batch asks for the blocks it touches; the last block computed
+//! is kept, so consecutive batches inside one block cost one call.
 
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Write};
@@ -24,10 +35,14 @@ use tempfile::TempDir;
 use super::{LegacyCall, LegacyError, LegacyModel, last_lines};
 use crate::generate::{GenerateError, Generator, SampleRequest};
 use crate::home::Home;
-use crate::sample::Sample;
+use crate::sample::{Sample, sibling_seed};
 
 /// The bridge script, shipped in the binary.
 pub const BRIDGE_SCRIPT: &str = include_str!("bridge.py");
+
+/// Samples per call of a package's generate function: the block size of the contract above.
+/// Changing it changes the samples of legacy runs (the manifest's `arguments.seeding` says it).
+pub const BLOCK: u64 = 8;
 
 /// Lines of the model's stderr kept for error messages.
 const STDERR_LINES: usize = 40;
@@ -93,7 +108,18 @@ pub struct LegacyGenerator {
     stderr_reader: Option<std::thread::JoinHandle<()>>,
     timeout: Option<Duration>,
     run_dir: TempDir,
-    batches: u64,
+    calls: u64,
+    /// The last block computed: its rows and their samples, in place order.
+    last_block: Option<(Vec<Row>, Vec<Sample>)>,
+}
+
+/// One place of a block: the sample's index and seed, and the latent it was given (`None`:
+/// the one drawn from its seed).
+#[derive(Debug, Clone, PartialEq)]
+struct Row {
+    index: u64,
+    seed: u64,
+    latent: Option<Arc<Vec<f32>>>,
 }
 
 impl std::fmt::Debug for LegacyGenerator {
@@ -124,15 +150,20 @@ impl LegacyGenerator {
         let models = run_dir.path().join("models");
         std::fs::create_dir_all(&models).map_err(LegacyError::io("create directory", &models))?;
         link_dir(&model.package.dir, &models.join(&model.id))?;
-        let mut child = model
-            .env
-            .script_command(&script, run_dir.path())
-            .spawn()
-            .map_err(|e| LegacyError::Bridge {
-                model: model.id.clone(),
-                what: format!("could not start (`{}`): {e}", model.env.python.display()),
-                stderr: String::new(),
-            })?;
+        let mut command = model.env.script_command(&script, run_dir.path());
+        // One thread for the numeric libraries, whatever --threads (see "Blocks" above).
+        for var in ["OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"] {
+            command.env(var, "1");
+        }
+        if std::env::var_os("CUBLAS_WORKSPACE_CONFIG").is_none() {
+            // What torch's deterministic algorithms need of cuBLAS on a GPU.
+            command.env("CUBLAS_WORKSPACE_CONFIG", ":4096:8");
+        }
+        let mut child = command.spawn().map_err(|e| LegacyError::Bridge {
+            model: model.id.clone(),
+            what: format!("could not start (`{}`): {e}", model.env.python.display()),
+            stderr: String::new(),
+        })?;
         let stdout = child.stdout.take();
         let stderr_pipe = child.stderr.take();
         let (tx, answers) = channel();
@@ -171,7 +202,8 @@ impl LegacyGenerator {
             stderr_reader,
             timeout: model.timeout,
             run_dir,
-            batches: 0,
+            calls: 0,
+            last_block: None,
             model,
             call,
             passes_latent: false,
@@ -192,7 +224,8 @@ impl LegacyGenerator {
             tracing::warn!(
                 target: "medigan::legacy",
                 "model `{}`: its function `{}` takes no `input_latent_vector`, so it draws its \
-                 own latents: samples depend on --batch and --shard, not on their seeds alone",
+                 own latents: a sample depends on the seed of its block of {BLOCK} samples, not \
+                 on its own seed alone",
                 generator.model.id,
                 generator.model.function
             );
@@ -306,21 +339,61 @@ impl LegacyGenerator {
         }
     }
 
-    /// Runs the generate function once for `batch.len()` samples.
+    /// The samples of `batch`, in its order: each block the batch touches is computed whole
+    /// (or taken from the last block computed) and the batch's samples are picked from it.
     fn run_batch(&mut self, batch: &[SampleRequest]) -> Result<Vec<Sample>, LegacyError> {
         let Some(first) = batch.first() else {
             return Ok(Vec::new());
         };
-        self.batches += 1;
-        let dir = self.run_dir.path().join(format!("batch-{}", self.batches));
+        if !self.passes_latent && batch.iter().any(|r| r.latent.is_some()) {
+            return Err(self.latent_refused());
+        }
+        let mut picked: Vec<Option<Sample>> = vec![None; batch.len()];
+        for (place, request) in batch.iter().enumerate() {
+            if picked[place].is_some() {
+                continue;
+            }
+            let start = request.index - request.index % BLOCK;
+            let rows: Vec<Row> = (start..start.saturating_add(BLOCK))
+                .map(|index| match batch.iter().find(|r| r.index == index) {
+                    Some(r) => Row {
+                        index,
+                        seed: r.seed,
+                        latent: r.latent.clone(),
+                    },
+                    None => Row {
+                        index,
+                        seed: sibling_seed(first.seed, first.index, index),
+                        latent: None,
+                    },
+                })
+                .collect();
+            let samples = match self.last_block.take() {
+                Some((cached, samples)) if cached == rows => samples,
+                _ => self.call_block(&rows)?,
+            };
+            for (slot, r) in picked.iter_mut().zip(batch) {
+                if slot.is_none() && (start..start.saturating_add(BLOCK)).contains(&r.index) {
+                    *slot = samples.get((r.index - start) as usize).cloned();
+                }
+            }
+            self.last_block = Some((rows, samples));
+        }
+        Ok(picked.into_iter().flatten().collect())
+    }
+
+    /// Runs the generate function once, on the block `rows`, seeded with its first sample's seed.
+    fn call_block(&mut self, rows: &[Row]) -> Result<Vec<Sample>, LegacyError> {
+        self.calls += 1;
+        let dir = self.run_dir.path().join(format!("call-{}", self.calls));
         let (out, exchange) = (dir.join("output"), dir.join("exchange"));
         for d in [&out, &exchange] {
             std::fs::create_dir_all(d).map_err(LegacyError::io("create directory", d))?;
         }
-        let latent = self.write_latents(batch, &exchange)?;
+        let latent = self.write_latents(rows, &exchange)?;
         self.send(&json!({
-            "num_samples": batch.len(),
-            "seed": first.seed,
+            "num_samples": rows.len(),
+            "seed": rows[0].seed,
             "output_path": out,
             "exchange": exchange,
             "save_images": self.call.save_images,
@@ -328,7 +401,7 @@ impl LegacyGenerator {
         }))?;
         let answer = self.receive()?;
         let result = if answer.ok {
-            self.samples(answer, batch)
+            self.samples(answer, rows)
         } else {
             Err(self.failure(answer))
         };
@@ -336,41 +409,42 @@ impl LegacyGenerator {
         result
     }
 
-    /// Writes the batch's latents (`[n, size, 1, 1]` float32, the original visualiser's shape)
-    /// for the bridge to pass as `input_latent_vector`; each is the request's own or the one
-    /// drawn from its seed. `None` when the package takes none.
+    /// Why a given latent cannot reach the package.
+    fn latent_refused(&self) -> LegacyError {
+        LegacyError::BadOption {
+            model: self.model.id.clone(),
+            reason: format!(
+                "a latent was given, but {}",
+                match self.model.latent_size {
+                    None => "the catalogue declares no \
+                             execution.generate_method.input_latent_vector_size"
+                        .to_string(),
+                    Some(_) => format!(
+                        "its function `{}` takes no `input_latent_vector`",
+                        self.model.function
+                    ),
+                }
+            ),
+        }
+    }
+
+    /// Writes the block's latents (`[n, size, 1, 1]` float32, the original visualiser's shape)
+    /// for the bridge to pass as `input_latent_vector`; each is the row's own or the one drawn
+    /// from its seed. `None` when the package takes none.
     fn write_latents(
         &self,
-        batch: &[SampleRequest],
+        rows: &[Row],
         exchange: &Path,
     ) -> Result<Option<serde_json::Value>, LegacyError> {
-        let given = batch.iter().any(|r| r.latent.is_some());
         let size = match self.model.latent_size {
             Some(size) if self.passes_latent => size,
-            _ if given => {
-                return Err(LegacyError::BadOption {
-                    model: self.model.id.clone(),
-                    reason: format!(
-                        "a latent was given, but {}",
-                        match self.model.latent_size {
-                            None => "the catalogue declares no \
-                                     execution.generate_method.input_latent_vector_size"
-                                .to_string(),
-                            Some(_) => format!(
-                                "its function `{}` takes no `input_latent_vector`",
-                                self.model.function
-                            ),
-                        }
-                    ),
-                });
-            }
             _ => return Ok(None),
         };
-        let mut bytes = Vec::with_capacity(batch.len() * size * 4);
-        for request in batch {
-            let latent = match &request.latent {
+        let mut bytes = Vec::with_capacity(rows.len() * size * 4);
+        for row in rows {
+            let latent = match &row.latent {
                 Some(latent) => latent.as_ref().clone(),
-                None => self.model.seeded_latent(request.seed).unwrap_or_default(),
+                None => self.model.seeded_latent(row.seed).unwrap_or_default(),
             };
             if latent.len() != size {
                 return Err(LegacyError::BadOption {
@@ -386,26 +460,25 @@ impl LegacyGenerator {
         let path = exchange.join("latent.raw");
         std::fs::write(&path, bytes).map_err(LegacyError::io("write", &path))?;
         Ok(Some(
-            json!({"raw": path, "shape": [batch.len(), size, 1, 1]}),
+            json!({"raw": path, "shape": [rows.len(), size, 1, 1]}),
         ))
     }
 
-    fn samples(&self, answer: Answer, batch: &[SampleRequest]) -> Result<Vec<Sample>, LegacyError> {
-        if answer.samples.len() != batch.len() {
+    fn samples(&self, answer: Answer, rows: &[Row]) -> Result<Vec<Sample>, LegacyError> {
+        if answer.samples.len() != rows.len() {
             return Err(self.bad(format!(
                 "{} samples were asked for, the generate function gave {} (returned, or \
                  written to output_path when it returned nothing)",
-                batch.len(),
+                rows.len(),
                 answer.samples.len()
             )));
         }
-        batch
-            .iter()
+        rows.iter()
             .zip(answer.samples)
-            .map(|(request, sample)| {
+            .map(|(row, sample)| {
                 Ok(Sample {
-                    index: request.index,
-                    seed: request.seed,
+                    index: row.index,
+                    seed: row.seed,
                     image: self.read_part(&sample.image)?,
                     mask: sample
                         .mask

@@ -29,7 +29,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-pub use bridge::{BRIDGE_SCRIPT, LegacyGenerator};
+pub use bridge::{BLOCK, BRIDGE_SCRIPT, LegacyGenerator};
 pub use error::LegacyError;
 pub use lock::{LOCK_FILE, TrustLock};
 pub use venv::PythonEnv;
@@ -90,6 +90,12 @@ impl LegacySettings {
         settings
     }
 }
+
+/// How a legacy run is seeded and batched, as the manifest records it (`arguments.seeding`).
+pub const SEEDING: &str = "the package is called on whole blocks of 8 samples (indices \
+    k*8 .. k*8+7 of the run, whatever --batch, --shard and -n; samples outside the batch are \
+    computed and dropped); each call seeds Python's random, numpy and torch with the seed of \
+    its block's first sample; torch runs on one thread with deterministic algorithms";
 
 /// Whether an entry is in the original Python package format.
 pub fn is_legacy(entry: &ModelEntry) -> bool {

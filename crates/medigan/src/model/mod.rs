@@ -353,8 +353,7 @@ impl Model {
                         "shape": ["n", size, 1, 1],
                         "drawn": "per sample, standard normal from the sample seed",
                     })),
-                    "seeding": "each call seeds Python's random, numpy and torch with the seed \
-                                of its batch's first sample",
+                    "seeding": legacy::SEEDING,
                 })
             }
         };

@@ -8,7 +8,7 @@ mod seed;
 
 use ndarray::ArrayD;
 
-pub use seed::{SampleRng, sample_seed};
+pub use seed::{SampleRng, sample_seed, sibling_seed};
 
 /// One generated sample.
 #[derive(Debug, Clone, PartialEq)]

@@ -17,11 +17,42 @@ pub fn sample_seed(run_seed: u64, index: u64) -> u64 {
     splitmix64(splitmix64(run_seed) ^ index.wrapping_mul(0x9E37_79B9_7F4A_7C15))
 }
 
+/// The seed of sample `other` of the run in which sample `index` has `seed`: what
+/// `sample_seed(run_seed, other)` gives, computed without knowing `run_seed` (both mixing steps
+/// are bijective, so `seed` and `index` determine the run's mixed seed). The legacy bridge uses
+/// it to fill a block of samples around the ones it was asked for.
+pub fn sibling_seed(seed: u64, index: u64, other: u64) -> u64 {
+    let mixed_run_seed = unsplitmix64(seed) ^ index.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    splitmix64(mixed_run_seed ^ other.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+}
+
 fn splitmix64(value: u64) -> u64 {
     let mut z = value.wrapping_add(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
+}
+
+/// The inverse of [`splitmix64`]: each xorshift undone by repeating it, each product by the
+/// multiplicative inverse of its odd constant modulo 2^64.
+fn unsplitmix64(value: u64) -> u64 {
+    let mut z = value ^ (value >> 31) ^ (value >> 62);
+    z = z.wrapping_mul(inverse_mod_2_64(0x94D0_49BB_1331_11EB));
+    z = z ^ (z >> 27) ^ (z >> 54);
+    z = z.wrapping_mul(inverse_mod_2_64(0xBF58_476D_1CE4_E5B9));
+    z = z ^ (z >> 30) ^ (z >> 60);
+    z.wrapping_sub(0x9E37_79B9_7F4A_7C15)
+}
+
+/// The inverse of an odd number modulo 2^64 (Newton's iteration doubles the correct bits).
+const fn inverse_mod_2_64(odd: u64) -> u64 {
+    let mut x = odd; // correct to 3 bits for any odd number
+    let mut i = 0;
+    while i < 5 {
+        x = x.wrapping_mul(2u64.wrapping_sub(odd.wrapping_mul(x)));
+        i += 1;
+    }
+    x
 }
 
 /// The random stream of one sample.
@@ -69,6 +100,18 @@ mod tests {
         assert_ne!(sample_seed(0, 0), sample_seed(0, 1));
         assert_ne!(sample_seed(0, 1), sample_seed(1, 0));
         assert_eq!(sample_seed(42, 7), sample_seed(42, 7));
+    }
+
+    #[test]
+    fn sibling_seeds_are_the_seeds_of_the_same_run() {
+        for (run, index, other) in [(0, 0, 1), (3, 17, 16), (u64::MAX, 5, 0), (42, 1 << 40, 7)] {
+            let seed = sample_seed(run, index);
+            assert_eq!(sibling_seed(seed, index, other), sample_seed(run, other));
+            assert_eq!(sibling_seed(seed, index, index), seed);
+        }
+        for value in [0, 1, 0xDEAD_BEEF, u64::MAX] {
+            assert_eq!(unsplitmix64(splitmix64(value)), value);
+        }
     }
 
     #[test]

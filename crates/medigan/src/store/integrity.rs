@@ -2,9 +2,16 @@
 //! against the store's record, so that a package changed on disk (a flipped byte, a truncated
 //! file) is never run under the sha256 it was installed with.
 //!
-//! The check is cheap: a file whose size and modification time equal the record's is taken as
-//! unchanged; any other file is hashed in full (and, when its content still matches, the record
-//! is updated with its new time, so the next check is cheap again). With
+//! The check is cheap: a file whose size, modification time, status-change time (ctime) and
+//! inode equal the record's is taken as unchanged without reading it; any other file is hashed
+//! in full (and, when its content still matches, the record is updated with its new stamp, so
+//! the next check is cheap again). The ctime is what makes this hold against a file rewritten
+//! with its size kept and its mtime set back (issue #31): the kernel sets a file's ctime to the
+//! current time on every write and every change of its times, and offers no call to set it
+//! back. What the cheap check does not see: a change made through the raw block device or by a
+//! faulty disk (no ctime change), or while the system clock was set back to the very
+//! nanosecond recorded; and on platforms without ctime/inode (Windows) only size and mtime
+//! are compared. A copied or restored cache (new ctimes and inodes) is hashed once. With
 //! [`Store::set_always_rehash`] (`--verify`) every file is hashed on every use. Files added to
 //! the package directory are ignored here (a legacy package may write caches next to its code);
 //! `medigan cache verify` lists them.
@@ -12,7 +19,7 @@
 use std::path::Path;
 use std::sync::atomic::Ordering;
 
-use super::record::{FileRecord, Record, mtime_ns, sha256_file};
+use super::record::{FileRecord, Record, Stamp, sha256_file};
 use super::{Store, StoreError};
 
 /// What differs between an installed package and its record.
@@ -40,15 +47,15 @@ impl Damage {
 enum FileState {
     /// Size and time as recorded: unchanged without reading it.
     Unchanged,
-    /// Re-hashed and equal to the record; the new modification time is to be recorded.
-    Rehashed(Option<u64>),
+    /// Re-hashed and equal to the record; the new stamp is to be recorded.
+    Rehashed(Stamp),
     Changed,
     Missing,
 }
 
 impl Store {
     /// Hash every file of a cached package on every use (`--verify`), not only the files whose
-    /// size or modification time changed since they were recorded.
+    /// size or stamp (mtime, ctime, inode) changed since they were recorded.
     pub fn set_always_rehash(&self, always: bool) {
         self.always_rehash.store(always, Ordering::Relaxed);
     }
@@ -80,10 +87,7 @@ impl Store {
         for file in &mut record.files {
             match file_state(dir, file, always)? {
                 FileState::Unchanged => {}
-                FileState::Rehashed(mtime) => {
-                    restamped |= file.mtime_ns != mtime;
-                    file.mtime_ns = mtime;
-                }
+                FileState::Rehashed(stamp) => restamped |= file.restamp(stamp),
                 FileState::Changed => damage.changed.push(file.path.clone()),
                 FileState::Missing => damage.missing.push(file.path.clone()),
             }
@@ -130,13 +134,13 @@ fn file_state(dir: &Path, file: &FileRecord, always: bool) -> Result<FileState, 
     if meta.len() != file.size {
         return Ok(FileState::Changed);
     }
-    let mtime = mtime_ns(&path);
-    if !always && mtime.is_some() && mtime == file.mtime_ns {
+    let stamp = Stamp::of_metadata(&meta);
+    if !always && stamp.matches(file) {
         return Ok(FileState::Unchanged);
     }
     let (sha256, size) = sha256_file(&path)?;
     if size != file.size || sha256 != file.sha256 {
         return Ok(FileState::Changed);
     }
-    Ok(FileState::Rehashed(mtime))
+    Ok(FileState::Rehashed(stamp))
 }

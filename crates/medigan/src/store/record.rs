@@ -34,6 +34,94 @@ pub struct FileRecord {
     /// written before this field existed: such a file is hashed on its next use).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mtime_ns: Option<u64>,
+    /// Status-change time (ctime, nanoseconds) when the content was last hashed. Every write,
+    /// and every change of the modification time (`touch -d`, `utime`), sets it to the current
+    /// time, and no user call can set it back: a file rewritten with its old size and mtime
+    /// restored still has another ctime. Absent on platforms without one and in older records
+    /// (such a file is hashed on its next use, then stamped).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ctime_ns: Option<u64>,
+    /// Inode number when the content was last hashed (a file replaced by another has another).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inode: Option<u64>,
+}
+
+/// What the cheap check compares without reading a file: modification time, status-change
+/// time and inode (each `None` where the platform has none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Stamp {
+    pub mtime_ns: Option<u64>,
+    pub ctime_ns: Option<u64>,
+    pub inode: Option<u64>,
+}
+
+impl Stamp {
+    /// The stamp of the file at `path` (all `None` when it cannot be read).
+    pub(crate) fn of(path: &Path) -> Stamp {
+        std::fs::metadata(path)
+            .map(|meta| Stamp::of_metadata(&meta))
+            .unwrap_or_default()
+    }
+
+    /// The stamp of already read metadata.
+    pub(crate) fn of_metadata(meta: &std::fs::Metadata) -> Stamp {
+        let mtime_ns = meta
+            .modified()
+            .ok()
+            .and_then(|m| m.duration_since(std::time::UNIX_EPOCH).ok())
+            .and_then(|d| u64::try_from(d.as_nanos()).ok());
+        #[cfg(unix)]
+        let (ctime_ns, inode) = {
+            use std::os::unix::fs::MetadataExt;
+            let ctime = u64::try_from(meta.ctime())
+                .ok()
+                .and_then(|s| s.checked_mul(1_000_000_000))
+                .and_then(|ns| ns.checked_add(u64::try_from(meta.ctime_nsec()).ok()?));
+            (ctime, Some(meta.ino()))
+        };
+        #[cfg(not(unix))]
+        let (ctime_ns, inode) = (None, None);
+        Stamp {
+            mtime_ns,
+            ctime_ns,
+            inode,
+        }
+    }
+
+    /// Whether `file` was hashed with this stamp: every part recorded and equal. A part the
+    /// platform lacks (`None` here and in the record) is not compared.
+    pub(crate) fn matches(&self, file: &FileRecord) -> bool {
+        let same = |now: Option<u64>, then: Option<u64>| now == then;
+        self.mtime_ns.is_some()
+            && same(self.mtime_ns, file.mtime_ns)
+            && same(self.ctime_ns, file.ctime_ns)
+            && same(self.inode, file.inode)
+    }
+}
+
+impl FileRecord {
+    /// The record of a file just hashed, stamped with its current metadata.
+    pub(crate) fn stamped(path: &Path, rel: String, size: u64, sha256: String) -> FileRecord {
+        let stamp = Stamp::of(path);
+        FileRecord {
+            path: rel,
+            size,
+            sha256,
+            mtime_ns: stamp.mtime_ns,
+            ctime_ns: stamp.ctime_ns,
+            inode: stamp.inode,
+        }
+    }
+
+    /// Records `stamp` as the one the content was last hashed with; whether it changed.
+    pub(crate) fn restamp(&mut self, stamp: Stamp) -> bool {
+        let changed = (self.mtime_ns, self.ctime_ns, self.inode)
+            != (stamp.mtime_ns, stamp.ctime_ns, stamp.inode);
+        self.mtime_ns = stamp.mtime_ns;
+        self.ctime_ns = stamp.ctime_ns;
+        self.inode = stamp.inode;
+        changed
+    }
 }
 
 /// What the store knows about an installed package (`.medigan-record.json`).
@@ -133,13 +221,6 @@ pub(crate) fn sha256_file(path: &Path) -> Result<(String, u64), StoreError> {
     }
 }
 
-/// The modification time of `path` in nanoseconds since the Unix epoch, if the platform has one.
-pub(crate) fn mtime_ns(path: &Path) -> Option<u64> {
-    let modified = std::fs::metadata(path).ok()?.modified().ok()?;
-    let since = modified.duration_since(std::time::UNIX_EPOCH).ok()?;
-    u64::try_from(since.as_nanos()).ok()
-}
-
 /// The regular files under `root`, as (`/`-separated relative path, absolute path), sorted by
 /// relative path (bytewise). Symbolic links to files are followed; directories reached through
 /// a symbolic link are skipped (to rule out cycles); the store's record file is left out.
@@ -186,12 +267,7 @@ pub(crate) fn hash_tree(root: &Path) -> Result<Vec<FileRecord>, StoreError> {
         .into_iter()
         .map(|(rel, path)| {
             let (sha256, size) = sha256_file(&path)?;
-            Ok(FileRecord {
-                mtime_ns: mtime_ns(&path),
-                path: rel,
-                size,
-                sha256,
-            })
+            Ok(FileRecord::stamped(&path, rel, size, sha256))
         })
         .collect()
 }

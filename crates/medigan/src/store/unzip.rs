@@ -385,12 +385,12 @@ fn write_entry<R: Read + Seek>(
             source,
         })?;
     let (sha256, size) = copy_checked(reader, out, archive, entry, &path)?;
-    Ok(Some(FileRecord {
-        mtime_ns: super::record::mtime_ns(&path),
-        path: entry.rel.join("/"),
+    Ok(Some(FileRecord::stamped(
+        &path,
+        entry.rel.join("/"),
         size,
         sha256,
-    }))
+    )))
 }
 
 /// Copies an entry's bytes, hashing them and refusing more than the declared size.
