@@ -50,6 +50,37 @@ pub fn pth(bytes: &[u8]) {
     }
 }
 
+/// A run record, read every way medigan reads one: as a journal and as a finished manifest
+/// (`--resume`, `--overwrite`: header, segments, samples merged by index), and as the
+/// `manifest.jsonl` of a dataset (`dataset verify`: header, file lines, sample coverage;
+/// listed files are looked for beside it, where there are none).
+pub fn run_record(bytes: &[u8]) {
+    use crate::generate::journal::{Record, RecordKind};
+    let Ok(dir) = tempfile::tempdir() else {
+        return;
+    };
+    for (name, kind) in [
+        (".manifest.journal", RecordKind::Journal),
+        ("manifest.jsonl", RecordKind::Manifest),
+    ] {
+        let path = dir.path().join(name);
+        if std::fs::write(&path, bytes).is_err() {
+            return;
+        }
+        let _ = Record::header_of(&path, kind);
+        if let Ok(record) = Record::open(&path, kind)
+            && let Ok(samples) = record.samples()
+        {
+            for sample in samples.take(1 << 16) {
+                if let Ok(sample) = sample {
+                    let _ = sample.covered();
+                }
+            }
+        }
+    }
+    let _ = crate::dataset::verify(dir.path());
+}
+
 /// A `.npy` image, as `medigan fid` reads it.
 pub fn npy(bytes: &[u8]) {
     let _ = crate::formats::npy::decode(bytes);
