@@ -302,7 +302,11 @@ fn regression_26_the_first_signal_stops_a_blocked_generate_within_two_seconds() 
             }
             std::thread::sleep(Duration::from_millis(20));
         };
-        assert!(sent.elapsed() < Duration::from_secs(3), "{:?}", sent.elapsed());
+        assert!(
+            sent.elapsed() < Duration::from_secs(3),
+            "{:?}",
+            sent.elapsed()
+        );
         let expected = if name == "TERM" { 143 } else { 130 };
         assert_eq!(status.code(), Some(expected), "SIG{name}");
     }

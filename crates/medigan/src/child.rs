@@ -3,8 +3,10 @@
 //!
 //! - [`contain`]: the child leads its own process group (so the whole group, background
 //!   processes a package forked included, can be killed at once) and, on Linux, gets SIGKILL
-//!   when the thread that started it dies (`PR_SET_PDEATHSIG`): a second Ctrl-C, a SIGTERM
-//!   or a SIGKILL of medigan ends the Python child too.
+//!   when the thread that started it dies (`PR_SET_PDEATHSIG`).
+//! - [`spawn_contained`]: starts a contained child from one spawner thread that lives as long
+//!   as the process, so the child dies with medigan (a second Ctrl-C, a SIGTERM, a SIGKILL),
+//!   never with a short-lived thread that happened to start it.
 //! - [`run_bounded`]: runs a contained child to its end with a time limit, keeping at most a
 //!   bounded tail of its output; then kills what is left of its process group.
 
@@ -35,6 +37,40 @@ pub fn contain(command: &mut Command) {
                 Ok(())
             });
         }
+    }
+}
+
+/// Spawns `command` [`contain`]ed from the process-long spawner thread (see the module doc).
+pub fn spawn_contained(mut command: Command) -> std::io::Result<Child> {
+    use std::sync::mpsc::{Sender, channel};
+    type Job = (Command, Sender<std::io::Result<Child>>);
+    static SPAWNER: std::sync::OnceLock<Mutex<Sender<Job>>> = std::sync::OnceLock::new();
+    contain(&mut command);
+    let spawner = SPAWNER.get_or_init(|| {
+        let (tx, rx) = channel::<Job>();
+        let started = std::thread::Builder::new()
+            .name("medigan-spawner".into())
+            .spawn(move || {
+                for (mut command, reply) in rx {
+                    let _ = reply.send(command.spawn());
+                }
+            });
+        if let Err(e) = started {
+            tracing::warn!("cannot start the spawner thread: {e}");
+        }
+        Mutex::new(tx)
+    });
+    let (reply, answer) = channel();
+    let sent = spawner
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .send((command, reply));
+    match sent {
+        Ok(()) => answer
+            .recv()
+            .unwrap_or_else(|_| Err(std::io::Error::other("the spawner thread is gone"))),
+        // No spawner thread: spawn from this one.
+        Err(std::sync::mpsc::SendError((mut command, _))) => command.spawn(),
     }
 }
 
@@ -80,6 +116,7 @@ pub fn run_bounded(
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
+    // Started from this thread: it waits for the child to the end.
     let mut child = command.spawn()?;
     let stdout = Tail::spawn(child.stdout.take(), max_capture);
     let stderr = Tail::spawn(child.stderr.take(), max_capture);
@@ -187,6 +224,80 @@ mod tests {
         assert!(done.status.success() && !done.timed_out);
         assert!(done.stdout.len() <= 1 << 16, "{}", done.stdout.len());
         assert!(String::from_utf8_lossy(&done.stdout).ends_with("{\"ok\":true}\n"));
+    }
+
+    /// Issue 26, finding 10: after a second SIGTERM or a SIGKILL, the legacy model's Python
+    /// bridge kept running. A helper process (this test binary, re-run) starts a contained
+    /// `sleep` and is then killed with SIGKILL: the `sleep` must die with it.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn regression_26_a_contained_child_dies_with_its_parent() {
+        let helper = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--ignored",
+                "--exact",
+                "--nocapture",
+                "child::tests::helper_starts_a_contained_sleep",
+            ])
+            .env("MEDIGAN_CHILD_TEST_HELPER", "1")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut helper = helper;
+        let mut out = std::io::BufReader::new(helper.stdout.take().unwrap());
+        let pid = loop {
+            let mut line = String::new();
+            assert!(
+                std::io::BufRead::read_line(&mut out, &mut line).unwrap() > 0,
+                "no pid"
+            );
+            if let Some(pid) = line.trim().strip_prefix("contained pid ") {
+                break pid.parse::<libc::pid_t>().unwrap();
+            }
+        };
+        // SAFETY: signal 0 only checks that the process exists.
+        let alive = || unsafe { libc::kill(pid, 0) } == 0 && !is_zombie(pid);
+        assert!(alive());
+        helper.kill().unwrap();
+        helper.wait().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while alive() {
+            assert!(
+                Instant::now() < deadline,
+                "the contained child outlived its parent"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn is_zombie(pid: libc::pid_t) -> bool {
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |stat| {
+            stat.rsplit(')')
+                .next()
+                .is_some_and(|rest| rest.trim_start().starts_with('Z'))
+        })
+    }
+
+    #[test]
+    #[ignore = "run by regression_26_a_contained_child_dies_with_its_parent"]
+    fn helper_starts_a_contained_sleep() {
+        if std::env::var_os("MEDIGAN_CHILD_TEST_HELPER").is_none() {
+            return;
+        }
+        // Started from a short-lived thread: the child must not die with that thread.
+        let child = std::thread::spawn(|| {
+            let mut command = Command::new("sleep");
+            command.arg("30");
+            spawn_contained(command).unwrap()
+        })
+        .join()
+        .unwrap();
+        std::thread::sleep(Duration::from_millis(200));
+        // SAFETY: signal 0 only checks that the process exists.
+        assert_eq!(unsafe { libc::kill(child.id() as libc::pid_t, 0) }, 0);
+        println!("contained pid {}", child.id());
+        std::thread::sleep(Duration::from_secs(30));
     }
 
     #[test]

@@ -342,7 +342,9 @@ mod tests {
             let error = read_image(&dir.path().join(special), &ReadOptions::default()).unwrap_err();
             let cause = std::error::Error::source(&error).map(ToString::to_string);
             assert!(
-                cause.as_deref().is_some_and(|c| c.contains("not a regular file")),
+                cause
+                    .as_deref()
+                    .is_some_and(|c| c.contains("not a regular file")),
                 "{error}: {cause:?}"
             );
         }

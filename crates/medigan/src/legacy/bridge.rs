@@ -124,15 +124,15 @@ impl LegacyGenerator {
         let models = run_dir.path().join("models");
         std::fs::create_dir_all(&models).map_err(LegacyError::io("create directory", &models))?;
         link_dir(&model.package.dir, &models.join(&model.id))?;
-        let mut child = model
-            .env
-            .script_command(&script, run_dir.path())
-            .spawn()
-            .map_err(|e| LegacyError::Bridge {
-                model: model.id.clone(),
-                what: format!("could not start (`{}`): {e}", model.env.python.display()),
-                stderr: String::new(),
-            })?;
+        // Contained (issue 26): the bridge dies with medigan, and its own process group
+        // keeps a terminal's Ctrl-C from killing it mid-batch.
+        let mut child =
+            crate::child::spawn_contained(model.env.script_command(&script, run_dir.path()))
+                .map_err(|e| LegacyError::Bridge {
+                    model: model.id.clone(),
+                    what: format!("could not start (`{}`): {e}", model.env.python.display()),
+                    stderr: String::new(),
+                })?;
         let stdout = child.stdout.take();
         let stderr_pipe = child.stderr.take();
         let (tx, answers) = channel();
