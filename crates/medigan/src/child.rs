@@ -281,6 +281,7 @@ mod tests {
 
     #[test]
     #[ignore = "run by regression_26_a_contained_child_dies_with_its_parent"]
+    #[allow(clippy::zombie_processes, clippy::print_stdout)]
     fn helper_starts_a_contained_sleep() {
         if std::env::var_os("MEDIGAN_CHILD_TEST_HELPER").is_none() {
             return;

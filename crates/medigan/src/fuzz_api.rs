@@ -71,10 +71,8 @@ pub fn run_record(bytes: &[u8]) {
         if let Ok(record) = Record::open(&path, kind)
             && let Ok(samples) = record.samples()
         {
-            for sample in samples.take(1 << 16) {
-                if let Ok(sample) = sample {
-                    let _ = sample.covered();
-                }
+            for sample in samples.take(1 << 16).flatten() {
+                let _ = sample.covered();
             }
         }
     }

@@ -298,6 +298,12 @@ fn publish(staging: tempfile::TempDir, out: &Path) -> Result<(), ConvertError> {
     })
 }
 
+impl From<ConvertError> for Error {
+    fn from(error: ConvertError) -> Self {
+        Error::Convert(Box::new(error))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -318,11 +324,5 @@ mod tests {
         remove_stale(parent.path(), STAGING_PREFIX);
         assert!(!killed.exists());
         assert!(live.path().is_dir() && fresh.is_dir() && other.is_dir());
-    }
-}
-
-impl From<ConvertError> for Error {
-    fn from(error: ConvertError) -> Self {
-        Error::Convert(Box::new(error))
     }
 }
