@@ -16,7 +16,7 @@ seconds="${1:-600}"
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(catalog package_zip pth fid_images viz_request)
+  targets=(catalog package_zip pth fid_images viz_request run_record)
 fi
 
 cargo +nightly fuzz build -s none --fuzz-dir fuzz "${targets[@]/#/}" 2>/dev/null \

@@ -1,9 +1,18 @@
 //! SIGINT and SIGTERM during long work: the first one asks the work to stop between batches
 //! (so files, journal and temporary files are left clean and the run can be resumed); a
 //! second one ends the process at once (the journal stays usable, as after a kill).
+//!
+//! The first one always stops the process within [`GRACE`]: when the work is in the middle of
+//! something that does not look at the flag (a download, a long batch, a blocked open, a wait
+//! on a child), a watchdog ends the process then, as a second signal would (issue 26, finding
+//! 8). Children started through `medigan::child` die with it.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+/// How long the work has to stop by itself after the first signal.
+pub const GRACE: Duration = Duration::from_millis(1500);
 
 /// Which signal arrived, once installed.
 #[derive(Debug, Clone)]
@@ -31,6 +40,11 @@ impl Interrupt {
                 flag::register_usize(number, Arc::clone(&which), number as usize)
                     .map_err(failed)?;
             }
+            let watched = Arc::clone(&which);
+            std::thread::Builder::new()
+                .name("signal-watchdog".into())
+                .spawn(move || watchdog(&watched))
+                .map_err(|e| anyhow::anyhow!("cannot start the signal watchdog: {e}"))?;
         }
         #[cfg(not(unix))]
         let _ = (AtomicBool::new(false), Ordering::SeqCst);
@@ -44,4 +58,25 @@ impl Interrupt {
             number => i32::try_from(number).ok(),
         }
     }
+}
+
+/// Waits for the first signal, then gives the work [`GRACE`] to stop by itself before ending
+/// the process with 128 + the signal's number.
+#[cfg(unix)]
+fn watchdog(which: &AtomicUsize) {
+    let number = loop {
+        match which.load(Ordering::SeqCst) {
+            0 => std::thread::sleep(Duration::from_millis(50)),
+            number => break number,
+        }
+    };
+    std::thread::sleep(GRACE);
+    use std::io::Write;
+    let _ = writeln!(
+        std::io::stderr().lock(),
+        "stopping now (signal {number}): the work did not reach a point where it could stop \
+         cleanly within {} s; a run into a folder continues with `--resume`",
+        GRACE.as_secs_f32()
+    );
+    std::process::exit(128 + i32::try_from(number).unwrap_or(0));
 }

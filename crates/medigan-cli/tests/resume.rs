@@ -266,3 +266,48 @@ fn a_second_run_into_a_folder_in_use_fails_at_once_naming_the_holder() {
         "a shard of the finished unsharded run's samples is refused: {stderr}"
     );
 }
+
+/// Issue 26, finding 8: the first SIGINT/SIGTERM was swallowed outside the batch loop (a
+/// download, a long batch, a blocked open: here `--latent` naming a FIFO no one writes to);
+/// it now stops any command within a second or two.
+#[cfg(unix)]
+#[test]
+fn regression_26_the_first_signal_stops_a_blocked_generate_within_two_seconds() {
+    for name in ["TERM", "INT"] {
+        let home = tempfile::tempdir().unwrap();
+        let fifo = home.path().join("latent.npy");
+        assert!(
+            Command::new("mkfifo")
+                .arg(&fifo)
+                .status()
+                .unwrap()
+                .success()
+        );
+        let mut child = generate(home.path(), &home.path().join("out"), &["--latent"])
+            .arg(&fifo)
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(500));
+        let sent = Instant::now();
+        signal(&child, name);
+        let deadline = sent + Duration::from_secs(5);
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("SIG{name}: still running 5 s after the first signal");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert!(
+            sent.elapsed() < Duration::from_secs(3),
+            "{:?}",
+            sent.elapsed()
+        );
+        let expected = if name == "TERM" { 143 } else { 130 };
+        assert_eq!(status.code(), Some(expected), "SIG{name}");
+    }
+}

@@ -5,6 +5,10 @@
 //! symlink planted in the output folder is never followed; the rename replaces a link at the
 //! final name instead of writing through it. [`open_no_follow`] opens the few files that have a
 //! fixed name (a run's lock and journal) without following a link either.
+//!
+//! Reading a file medigan did not write goes through [`open_regular`] (or [`read_regular`]):
+//! it opens regular files only (a FIFO, a device such as `/dev/zero`, a socket or a folder is
+//! refused, and the open itself never blocks) and checks the size before a byte is read.
 
 use std::fs::File;
 use std::io::Write;
@@ -88,6 +92,118 @@ pub fn open_no_follow(path: &Path, create: bool) -> std::io::Result<File> {
     options.open(path)
 }
 
+/// How [`open_regular`] treats a symlink at `path`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Links {
+    /// Follow it (the file it points to must be regular).
+    Follow,
+    /// Refuse it (`ELOOP`).
+    Refuse,
+}
+
+/// Opens `path` for reading if it is a regular file of at most `max_bytes` (when given);
+/// returns the file and its size. A FIFO, device, socket or folder is refused with
+/// `InvalidInput` without blocking (the open is non-blocking and checked on the open file, so
+/// a file swapped after the check is caught too); a larger file with `FileTooLarge`.
+pub fn open_regular(
+    path: &Path,
+    links: Links,
+    max_bytes: Option<u64>,
+) -> std::io::Result<(File, u64)> {
+    let before = match links {
+        Links::Follow => std::fs::metadata(path)?,
+        Links::Refuse => std::fs::symlink_metadata(path)?,
+    };
+    check_regular(&before, max_bytes)?;
+    let mut options = File::options();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        let mut flags = libc::O_NONBLOCK | libc::O_NOCTTY;
+        if links == Links::Refuse {
+            flags |= libc::O_NOFOLLOW;
+        }
+        std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, flags);
+    }
+    let file = options.open(path)?;
+    let meta = file.metadata()?;
+    check_regular(&meta, max_bytes)?;
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsRawFd;
+        let fd = file.as_raw_fd();
+        // SAFETY: fcntl on a descriptor this function owns; it reads and sets status flags only.
+        unsafe {
+            let flags = libc::fcntl(fd, libc::F_GETFL);
+            if flags >= 0 {
+                libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK);
+            }
+        }
+    }
+    Ok((file, meta.len()))
+}
+
+/// Reads a whole regular file of at most `max_bytes` (see [`open_regular`]); a file that grows
+/// past the bound while it is read is refused too.
+pub fn read_regular(path: &Path, links: Links, max_bytes: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let (file, len) = open_regular(path, links, Some(max_bytes))?;
+    let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+    file.take(max_bytes.saturating_add(1))
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > max_bytes {
+        return Err(too_large(max_bytes));
+    }
+    Ok(bytes)
+}
+
+fn check_regular(meta: &std::fs::Metadata, max_bytes: Option<u64>) -> std::io::Result<()> {
+    if !meta.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("it is not a regular file but {}", kind_of(meta)),
+        ));
+    }
+    match max_bytes {
+        Some(max) if meta.len() > max => Err(too_large(max)),
+        _ => Ok(()),
+    }
+}
+
+fn too_large(max: u64) -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::FileTooLarge,
+        format!("it is larger than the limit of {max} bytes"),
+    )
+}
+
+/// "a folder", "a FIFO", ... for messages.
+pub fn kind_of(meta: &std::fs::Metadata) -> &'static str {
+    let kind = meta.file_type();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if kind.is_fifo() {
+            return "a FIFO";
+        }
+        if kind.is_char_device() || kind.is_block_device() {
+            return "a device";
+        }
+        if kind.is_socket() {
+            return "a socket";
+        }
+    }
+    if kind.is_dir() {
+        "a folder"
+    } else if kind.is_symlink() {
+        "a symlink"
+    } else if kind.is_file() {
+        "a regular file"
+    } else {
+        "a special file"
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -130,5 +246,35 @@ mod tests {
         std::os::unix::fs::symlink(&victim, &link).unwrap();
         assert!(open_no_follow(&link, true).is_err());
         assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn open_regular_refuses_fifos_devices_and_large_files_without_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("x.png");
+        let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: mkfifo reads a NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let error = open_regular(&fifo, Links::Follow, None).unwrap_err();
+        assert_eq!(error.kind(), std::io::ErrorKind::InvalidInput);
+        assert!(error.to_string().contains("FIFO"), "{error}");
+        let zero = dir.path().join("zero.npy");
+        std::os::unix::fs::symlink("/dev/zero", &zero).unwrap();
+        assert!(
+            read_regular(&zero, Links::Follow, 1 << 20)
+                .unwrap_err()
+                .to_string()
+                .contains("device")
+        );
+        let big = dir.path().join("big.npy");
+        std::fs::write(&big, vec![0u8; 100]).unwrap();
+        let error = read_regular(&big, Links::Follow, 99).unwrap_err();
+        assert_eq!(error.kind(), std::io::ErrorKind::FileTooLarge);
+        assert_eq!(read_regular(&big, Links::Follow, 100).unwrap().len(), 100);
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&big, &link).unwrap();
+        assert!(open_regular(&link, Links::Refuse, None).is_err());
+        assert!(open_regular(&link, Links::Follow, None).is_ok());
     }
 }

@@ -50,6 +50,35 @@ pub fn pth(bytes: &[u8]) {
     }
 }
 
+/// A run record, read every way medigan reads one: as a journal and as a finished manifest
+/// (`--resume`, `--overwrite`: header, segments, samples merged by index), and as the
+/// `manifest.jsonl` of a dataset (`dataset verify`: header, file lines, sample coverage;
+/// listed files are looked for beside it, where there are none).
+pub fn run_record(bytes: &[u8]) {
+    use crate::generate::journal::{Record, RecordKind};
+    let Ok(dir) = tempfile::tempdir() else {
+        return;
+    };
+    for (name, kind) in [
+        (".manifest.journal", RecordKind::Journal),
+        ("manifest.jsonl", RecordKind::Manifest),
+    ] {
+        let path = dir.path().join(name);
+        if std::fs::write(&path, bytes).is_err() {
+            return;
+        }
+        let _ = Record::header_of(&path, kind);
+        if let Ok(record) = Record::open(&path, kind)
+            && let Ok(samples) = record.samples()
+        {
+            for sample in samples.take(1 << 16).flatten() {
+                let _ = sample.covered();
+            }
+        }
+    }
+    let _ = crate::dataset::verify(dir.path());
+}
+
 /// A `.npy` image, as `medigan fid` reads it.
 pub fn npy(bytes: &[u8]) {
     let _ = crate::formats::npy::decode(bytes);
@@ -84,4 +113,27 @@ fn temp_file(bytes: &[u8], suffix: &str) -> Option<tempfile::NamedTempFile> {
     file.write_all(bytes).ok()?;
     file.flush().ok()?;
     Some(file)
+}
+
+#[cfg(test)]
+mod tests {
+    /// Without cargo-fuzz: the run-record reader on its fuzz seeds, every prefix of them, and
+    /// each seed with one byte changed at every position (a few thousand inputs, no crash).
+    #[test]
+    fn run_record_survives_its_seeds_cut_and_changed() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fuzz/corpus/run_record");
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let seed = std::fs::read(entry.unwrap().path()).unwrap();
+            for end in (0..=seed.len()).step_by(7) {
+                super::run_record(&seed[..end]);
+            }
+            for at in (0..seed.len()).step_by(5) {
+                for byte in [b'9', b'-', b'"', b'\n', b'}', 0xff] {
+                    let mut changed = seed.clone();
+                    changed[at] = byte;
+                    super::run_record(&changed);
+                }
+            }
+        }
+    }
 }

@@ -15,11 +15,13 @@
 //! | [`dataset`] | verify and merge the manifests of sharded runs, root digest | - |
 //! | [`legacy`] | run packages in the original Python format, one environment each | `model_executor` |
 //! | [`home`] | the on-disk layout of medigan's cache | - |
+//! | [`walk`] | the one safe walk over folders medigan reads (images, datasets, run folders) | - |
 #![deny(missing_docs)]
 #![warn(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod bundled;
 pub mod catalog;
+pub mod child;
 pub mod contribute;
 pub mod convert;
 pub mod dataset;
@@ -44,6 +46,7 @@ pub mod runtime;
 pub mod sample;
 pub mod search;
 pub mod store;
+pub mod walk;
 
 pub use error::{Error, Result};
 pub use generators::{GenerateFunction, Generators, Settings};

@@ -48,6 +48,8 @@ struct FakeRun {
     fail_at: Option<u64>,
     gate: Gate,
     batch_size: usize,
+    /// Whether the manifest header records the batch size (as the CLI's does).
+    record_batch: bool,
     generated: Arc<AtomicU64>,
 }
 
@@ -60,6 +62,7 @@ impl Default for FakeRun {
             fail_at: None,
             gate: Gate::Open,
             batch_size: 4,
+            record_batch: false,
             generated: Arc::new(AtomicU64::new(0)),
         }
     }
@@ -124,17 +127,29 @@ impl FakeRun {
             shard: self.shard.map(|(k, n)| format!("{k}/{n}")),
             format: "npy".into(),
             value_mapping: None,
-            arguments: serde_json::json!({ "offset": self.offset }),
+            arguments: if self.record_batch {
+                serde_json::json!({ "offset": self.offset, "batch_size": self.batch_size })
+            } else {
+                serde_json::json!({ "offset": self.offset })
+            },
         }
     }
 
     /// Runs into `dir` on another thread, failing the test if it does not end within a minute.
     fn run(&self, dir: &Path, progress: Arc<dyn Progress>) -> Result<RunSummary, GenerateError> {
+        self.run_within(dir, progress, Duration::from_secs(60))
+    }
+
+    /// [`FakeRun::run`] failing the test if the run does not end within `limit`.
+    fn run_within(
+        &self,
+        dir: &Path,
+        progress: Arc<dyn Progress>,
+        limit: Duration,
+    ) -> Result<RunSummary, GenerateError> {
         let (tx, rx) = mpsc::channel();
         let handle = self.spawn(dir, progress, tx);
-        let result = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("write_run hung");
+        let result = rx.recv_timeout(limit).expect("write_run hung");
         handle.join().unwrap();
         result
     }
@@ -455,9 +470,11 @@ fn defect4_a_symlink_planted_in_the_output_folder_is_never_followed() {
                 assert!(error.to_string().contains(".manifest.lock"), "{error}");
             }
             ".manifest.journal" => {
-                // Read as an earlier run's journal: not one, so the run refuses to go on.
+                // A record is opened without following a link (issue 26): the run refuses to
+                // go on, naming the journal.
                 let error = result.unwrap_err();
-                assert!(matches!(error, GenerateError::Journal { .. }), "{error:?}");
+                assert!(matches!(error, GenerateError::RunFile { .. }), "{error:?}");
+                assert!(error.to_string().contains(".manifest.journal"), "{error}");
             }
             _ => {
                 result.unwrap();
@@ -663,4 +680,174 @@ fn defect16_what_a_run_killed_before_its_first_sample_left_is_cleaned_by_the_nex
         files,
         all_files(reference_folder(&FakeRun::default()).path())
     );
+}
+
+// Issue 26 (reliability, round two): hostile run folders.
+
+#[cfg(unix)]
+fn mkfifo(path: &Path) {
+    let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: mkfifo reads a NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+}
+
+/// Finding 3: a FIFO named like a run record (the journal, the manifest, another shard's
+/// journal) hung every `generate` into the folder, `--overwrite` included.
+#[cfg(unix)]
+#[test]
+fn regression_26_a_fifo_named_like_a_run_record_never_blocks_a_run() {
+    let quick = Duration::from_secs(10);
+    for planted in [
+        ".manifest.journal",
+        "manifest.jsonl",
+        ".manifest-shard-1-of-2.journal",
+        "manifest-shard-2-of-2.jsonl",
+    ] {
+        for mode in [RunMode::Fresh, RunMode::Resume, RunMode::Overwrite] {
+            let tmp = TempDir::new().unwrap();
+            mkfifo(&tmp.path().join(planted));
+            let run = FakeRun {
+                mode,
+                ..FakeRun::default()
+            };
+            let result = run.run_within(tmp.path(), no_progress(), quick);
+            let own = planted == ".manifest.journal" || planted == "manifest.jsonl";
+            match (own, mode) {
+                (true, RunMode::Fresh | RunMode::Resume) => {
+                    let error = result.unwrap_err().to_string();
+                    assert!(error.contains("not a regular file"), "{planted}: {error}");
+                }
+                _ => {
+                    result.unwrap_or_else(|e| panic!("{planted} {mode:?}: {e}"));
+                    assert_record_matches_files(tmp.path(), "manifest.jsonl");
+                }
+            }
+        }
+    }
+}
+
+/// Finding 7: `--overwrite` deleted any plain file an earlier journal or manifest listed, e.g.
+/// a `README.txt` named by an edited manifest, or another shard's manifest.
+#[test]
+fn regression_26_overwrite_deletes_only_the_files_the_earlier_run_wrote() {
+    let tmp = TempDir::new().unwrap();
+    FakeRun::default().run(tmp.path(), no_progress()).unwrap();
+    let keep = [
+        ("README.txt", "read me"),
+        ("manifest-shard-1-of-2.jsonl", "another run's manifest"),
+        ("99999.npy", "a sample-like name outside the run"),
+    ];
+    let mut manifest = std::fs::read_to_string(tmp.path().join("manifest.jsonl")).unwrap();
+    for (name, text) in keep {
+        std::fs::write(tmp.path().join(name), text).unwrap();
+        let index = if name.starts_with('9') { 99999 } else { 29 };
+        manifest.push_str(&format!(
+            "{{\"file\":\"{name}\",\"index\":{index},\"seed\":1,\"part\":\"image\",\"sha256\":\"{}\"}}\n",
+            hex::encode(Sha256::digest(text.as_bytes()))
+        ));
+    }
+    std::fs::write(tmp.path().join("manifest.jsonl"), manifest).unwrap();
+    // A sample changed since it was written is not the run's any more: it is kept too.
+    std::fs::write(tmp.path().join("00007.npy"), b"edited by hand").unwrap();
+    let overwrite = FakeRun {
+        mode: RunMode::Overwrite,
+        fail_at: Some(0),
+        ..FakeRun::default()
+    };
+    overwrite.run(tmp.path(), no_progress()).unwrap_err();
+    let files = all_files(tmp.path());
+    for (name, text) in keep {
+        assert_eq!(
+            files.get(name).map(Vec::as_slice),
+            Some(text.as_bytes()),
+            "{name}"
+        );
+    }
+    assert_eq!(files["00007.npy"], b"edited by hand");
+    let samples: Vec<&String> = files.keys().filter(|n| n.ends_with(".npy")).collect();
+    assert_eq!(
+        samples,
+        ["00007.npy", "99999.npy"],
+        "the run's own files are discarded"
+    );
+}
+
+/// Finding 11: `--resume` kept a journal line with a wrong per-sample seed; the published
+/// manifest recorded it and `dataset verify` passed.
+#[test]
+fn regression_26_resume_regenerates_a_sample_recorded_with_a_wrong_seed() {
+    let reference = reference_folder(&FakeRun::default());
+    let tmp = TempDir::new().unwrap();
+    FakeRun {
+        fail_at: Some(9),
+        ..FakeRun::default()
+    }
+    .run(tmp.path(), no_progress())
+    .unwrap_err();
+    let journal = tmp.path().join(".manifest.journal");
+    let text = std::fs::read_to_string(&journal).unwrap();
+    let edited: String = text
+        .lines()
+        .map(|line| {
+            let mut value: Value = serde_json::from_str(line).unwrap();
+            if value.get("index") == Some(&Value::from(2)) {
+                value["seed"] = Value::from(12345);
+            }
+            format!("{value}\n")
+        })
+        .collect();
+    std::fs::write(&journal, edited).unwrap();
+    let resume = FakeRun {
+        mode: RunMode::Resume,
+        ..FakeRun::default()
+    };
+    let summary = resume.run(tmp.path(), no_progress()).unwrap();
+    assert_eq!(
+        summary.resumed, 7,
+        "samples 0..8 less the one with a wrong seed"
+    );
+    assert_eq!(all_files(tmp.path()), all_files(reference.path()));
+}
+
+/// Finding 13: a hard link planted as `.manifest.lock` got its target overwritten.
+#[cfg(unix)]
+#[test]
+fn regression_26_a_hard_link_planted_as_the_lock_is_not_written_through() {
+    let tmp = TempDir::new().unwrap();
+    let victim = tmp.path().join("victim.txt");
+    std::fs::write(&victim, b"precious").unwrap();
+    std::fs::hard_link(&victim, tmp.path().join(".manifest.lock")).unwrap();
+    FakeRun::default().run(tmp.path(), no_progress()).unwrap();
+    assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+    assert_record_matches_files(tmp.path(), "manifest.jsonl");
+}
+
+/// Finding 14: `--resume` refused another `--batch`, although the timeout hint suggests a
+/// smaller one; the batch size groups samples and changes none.
+#[test]
+fn regression_26_resume_accepts_another_batch_size() {
+    let reference = reference_folder(&FakeRun::default());
+    let tmp = TempDir::new().unwrap();
+    FakeRun {
+        fail_at: Some(9),
+        record_batch: true,
+        ..FakeRun::default()
+    }
+    .run(tmp.path(), no_progress())
+    .unwrap_err();
+    let resume = FakeRun {
+        mode: RunMode::Resume,
+        batch_size: 2,
+        record_batch: true,
+        ..FakeRun::default()
+    };
+    let summary = resume.run(tmp.path(), no_progress()).unwrap();
+    assert_eq!(summary.resumed, 8);
+    let samples = |dir: &Path| {
+        all_files(dir)
+            .into_iter()
+            .filter(|(name, _)| name.ends_with(".npy"))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(samples(tmp.path()), samples(reference.path()));
 }

@@ -166,6 +166,7 @@ pub fn parse_catalog(
         source_name: source_name.to_string(),
         cause,
     };
+    validate::refuse_byte_order_mark(text).map_err(json_error)?;
     let root: Value = serde_json::from_str(text).map_err(json_error)?;
     let mut problems = validate::duplicate_ids(text);
     problems.extend(validate::validate_catalog(&root));

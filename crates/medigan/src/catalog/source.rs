@@ -15,7 +15,8 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use super::{Catalog, CatalogError, parse_catalog, parse_remote_catalog};
+use super::validate::Problem;
+use super::{Catalog, CatalogError, Entries, parse_catalog, parse_remote_catalog};
 use crate::home::Home;
 use crate::http::{Http, HttpConfig};
 
@@ -200,7 +201,8 @@ pub fn load(settings: &CatalogSettings, home: &Home) -> Result<Catalog, CatalogE
     let mut warnings = Vec::new();
     if settings.explicit.is_empty() {
         let cached = upstream_cache_path(home);
-        if !cached.is_file() {
+        let upstream = read_cached_upstream(&cached);
+        if upstream.is_none() {
             let snapshot = SourceInfo::new(SourceKind::Snapshot, SNAPSHOT.location());
             let (entries, w) = parse_catalog(SNAPSHOT.text, &snapshot.location)?;
             layers.push((snapshot, entries));
@@ -210,9 +212,7 @@ pub fn load(settings: &CatalogSettings, home: &Home) -> Result<Catalog, CatalogE
         let (entries, w) = parse_catalog(BUNDLED_CATALOG, &bundled.location)?;
         layers.push((bundled, entries));
         warnings.extend(w);
-        if cached.is_file() {
-            let text = read_file(&cached)?;
-            let (entries, w) = parse_remote_catalog(&text, &cached.display().to_string())?;
+        if let Some((entries, w)) = upstream {
             layers.push((
                 SourceInfo::new(SourceKind::Upstream, display(&cached)),
                 entries,
@@ -233,6 +233,29 @@ pub fn load(settings: &CatalogSettings, home: &Home) -> Result<Catalog, CatalogE
     let mut catalog = Catalog::from_layers(layers);
     catalog.add_warnings(warnings);
     Ok(catalog)
+}
+
+/// The cached upstream catalogue, when there is one that reads and validates. A damaged copy
+/// (a cut download, an edit, a disk fault) is warned about, with what to do, and left out, so
+/// that it blocks no command: the snapshot and the bundled models are used instead.
+fn read_cached_upstream(cached: &Path) -> Option<(Entries, Vec<Problem>)> {
+    if std::fs::symlink_metadata(cached).is_err() {
+        return None;
+    }
+    let parsed = read_file(cached)
+        .and_then(|text| parse_remote_catalog(&text, &cached.display().to_string()));
+    match parsed {
+        Ok(parsed) => Some(parsed),
+        Err(error) => {
+            tracing::warn!(
+                "ignoring the cached upstream catalogue, which is damaged: {error}\n\
+                 hint: `medigan catalog update` fetches it again (or delete `{}`); until then \
+                 the catalogue snapshot shipped with medigan is used",
+                cached.display()
+            );
+            None
+        }
+    }
 }
 
 /// Downloads the upstream catalogue (or `url`), validates it, and replaces the cached copy.
@@ -305,12 +328,17 @@ fn display(path: &Path) -> String {
     path.display().to_string()
 }
 
+/// Reads a catalogue file: a regular file (not a FIFO or device) of at most 64 MiB, UTF-8.
 fn read_file(path: &Path) -> Result<String, CatalogError> {
-    std::fs::read_to_string(path).map_err(|cause| CatalogError::Io {
+    let io_error = |cause| CatalogError::Io {
         action: "read",
         path: path.to_path_buf(),
         cause,
-    })
+    };
+    let bytes = crate::files::read_regular(path, crate::files::Links::Follow, MAX_CATALOG_BYTES)
+        .map_err(io_error)?;
+    String::from_utf8(bytes)
+        .map_err(|e| io_error(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))
 }
 
 /// Writes `bytes` to `path` ([`crate::files::write_atomically`]), creating its folder.
@@ -370,5 +398,39 @@ mod tests {
             3
         );
         assert_eq!(SNAPSHOT.age_days(taken - Duration::from_secs(86_400)), 0);
+    }
+
+    /// Issue 26, finding 14: a damaged cached upstream catalogue blocked every command (the
+    /// bundled model included) with no hint.
+    #[test]
+    fn regression_26_a_damaged_cached_upstream_catalogue_is_left_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home::new(dir.path());
+        let cached = upstream_cache_path(&home);
+        std::fs::create_dir_all(cached.parent().unwrap()).unwrap();
+        std::fs::write(&cached, "{\"00001_DCGAN\": {\"execution\": ").unwrap();
+        let catalog = load(&CatalogSettings::default(), &home).unwrap();
+        let (bundled, _) = parse_catalog(BUNDLED_CATALOG, "bundled").unwrap();
+        assert!(catalog.get(&bundled[0].0).is_some());
+        assert!(
+            catalog
+                .sources()
+                .iter()
+                .all(|s| s.kind != SourceKind::Upstream)
+        );
+    }
+
+    /// Issue 26, finding 14: a catalogue saved with a byte-order mark failed as "line 1
+    /// column 1" without naming the mark.
+    #[test]
+    fn regression_26_a_byte_order_mark_is_named() {
+        let error = parse_catalog("\u{feff}{}", "x.json")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("byte-order mark"), "{error}");
+        let error = super::super::validate::validate_catalog_text("\u{feff}{}")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("byte-order mark"), "{error}");
     }
 }

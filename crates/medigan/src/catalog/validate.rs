@@ -50,10 +50,24 @@ impl fmt::Display for Problem {
 /// Validates catalogue JSON text: everything [`validate_catalog`] checks, and that no model id
 /// appears twice (a JSON object keeps only the last of duplicate keys, so this needs the text).
 pub fn validate_catalog_text(text: &str) -> Result<Vec<Problem>, serde_json::Error> {
+    refuse_byte_order_mark(text)?;
     let root: Value = serde_json::from_str(text)?;
     let mut problems = duplicate_ids(text);
     problems.extend(validate_catalog(&root));
     Ok(problems)
+}
+
+/// A catalogue saved with a UTF-8 byte-order mark fails JSON parsing at "line 1 column 1";
+/// this error names the mark instead (JSON text must not start with one, and medigan's Python
+/// `json.load` refuses it too).
+pub(crate) fn refuse_byte_order_mark(text: &str) -> Result<(), serde_json::Error> {
+    if text.starts_with('\u{feff}') {
+        return Err(<serde_json::Error as serde::de::Error>::custom(
+            "the file starts with a UTF-8 byte-order mark (BOM, bytes EF BB BF), which JSON \
+             does not allow: save it as UTF-8 without a BOM",
+        ));
+    }
+    Ok(())
 }
 
 /// An error for every model id that appears more than once at the top level of `text`.

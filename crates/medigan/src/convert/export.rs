@@ -3,8 +3,8 @@
 //! the module the package generates with, exports it with `torch.onnx.export` and says how the
 //! package maps the module's output to its images.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::process::Output;
 
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -191,30 +191,42 @@ pub fn run(model: &LegacyModel, graph: &Path, work: &Path) -> Result<Exported, C
     ))
 }
 
+/// The most bytes of each of the script's outputs kept (its last ones: the answer is the
+/// last line of stdout, the end of stderr explains a failure).
+const MAX_CAPTURE: usize = 1 << 20;
+
+/// Runs the script in its own process group with the legacy time limit
+/// (`MEDIGAN_LEGACY_TIMEOUT`), keeping the end of its output only ([`crate::child`]).
 fn spawn(
     model: &LegacyModel,
     script: &Path,
     run_dir: &Path,
     request: &Value,
-) -> Result<std::process::Output, ConvertError> {
-    let mut child = model
-        .env
-        .script_command(script, run_dir)
-        .spawn()
+) -> Result<Output, ConvertError> {
+    let mut command = model.env.script_command(script, run_dir);
+    let line = format!("{request}\n");
+    let done = crate::child::run_bounded(&mut command, line.as_bytes(), model.timeout, MAX_CAPTURE)
         .map_err(|e| ConvertError::Export {
             model: model.id.clone(),
-            what: format!("could not start `{}`: {e}", model.env.python.display()),
+            what: format!("could not run `{}`: {e}", model.env.python.display()),
             stderr: String::new(),
         })?;
-    if let Some(mut stdin) = child.stdin.take() {
-        let line = format!("{request}\n");
-        stdin
-            .write_all(line.as_bytes())
-            .map_err(ConvertError::io("write to", script))?;
+    if done.timed_out {
+        let limit = model.timeout.map_or(0, |t| t.as_secs());
+        return Err(ConvertError::Export {
+            model: model.id.clone(),
+            what: format!(
+                "the export script ran past the time limit of {limit} s and was stopped \
+                 (MEDIGAN_LEGACY_TIMEOUT sets it, in seconds)"
+            ),
+            stderr: crate::legacy::last_lines(&String::from_utf8_lossy(&done.stderr), 20),
+        });
     }
-    child
-        .wait_with_output()
-        .map_err(ConvertError::io("wait for", script))
+    Ok(Output {
+        status: done.status,
+        stdout: done.stdout,
+        stderr: done.stderr,
+    })
 }
 
 /// Writes the script into the scratch folder.

@@ -107,16 +107,12 @@ pub fn convert(
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent).map_err(ConvertError::io("create", parent))?;
-    let staging = tempfile::Builder::new()
-        .prefix(".medigan-convert-")
-        .tempdir_in(parent)
-        .map_err(ConvertError::io("create a folder in", parent))?;
     let tmp = generators.settings().home.tmp_dir();
     std::fs::create_dir_all(&tmp).map_err(ConvertError::io("create", &tmp))?;
-    let work = tempfile::Builder::new()
-        .prefix("convert-")
-        .tempdir_in(&tmp)
-        .map_err(ConvertError::io("create a folder in", &tmp))?;
+    remove_stale(parent, STAGING_PREFIX);
+    remove_stale(&tmp, WORK_PREFIX);
+    let (staging, staging_lock) = claimed_dir(parent, STAGING_PREFIX)?;
+    let (work, _work_lock) = claimed_dir(&tmp, WORK_PREFIX)?;
     let graph = std::path::absolute(staging.path().join(package::GRAPH))
         .map_err(ConvertError::io("resolve", staging.path()))?;
     let exported = export::run(&legacy, &graph, work.path()).map_err(boxed)?;
@@ -159,6 +155,8 @@ pub fn convert(
     );
     let readme = staging.path().join("README.md");
     std::fs::write(&readme, card).map_err(ConvertError::io("write", &readme))?;
+    let _ = std::fs::remove_file(staging.path().join(OWNER_LOCK));
+    drop(staging_lock);
     publish(staging, &out)?;
     Ok(ConvertReport {
         model_id: entry.id.clone(),
@@ -228,6 +226,65 @@ fn runs(
         .collect()
 }
 
+/// The prefix of the staging folders beside the destination.
+const STAGING_PREFIX: &str = ".medigan-convert-";
+/// The prefix of the scratch folders under the cache's `tmp/`.
+const WORK_PREFIX: &str = "convert-";
+/// The file a live conversion holds locked in each of its folders.
+const OWNER_LOCK: &str = ".medigan-owner.lock";
+/// A folder of ours without its lock is stale after this long (the lock is taken right after
+/// the folder is made).
+const UNLOCKED_GRACE: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// A new temporary folder `<prefix>XXXXXX` in `parent`, with its owner lock held (released,
+/// and the folder removed, when both are dropped).
+fn claimed_dir(
+    parent: &Path,
+    prefix: &str,
+) -> Result<(tempfile::TempDir, std::fs::File), ConvertError> {
+    let dir = tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir_in(parent)
+        .map_err(ConvertError::io("create a folder in", parent))?;
+    let path = dir.path().join(OWNER_LOCK);
+    let lock = std::fs::File::create(&path).map_err(ConvertError::io("create", &path))?;
+    lock.try_lock()
+        .map_err(|e| ConvertError::io("lock", &path)(std::io::Error::other(e.to_string())))?;
+    Ok((dir, lock))
+}
+
+/// Removes the folders `<prefix>*` in `parent` that a killed conversion left: those whose
+/// owner lock is free (or that have none and are older than [`UNLOCKED_GRACE`]). A live
+/// conversion holds its lock, so its folders stay.
+fn remove_stale(parent: &Path, prefix: &str) {
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        if !name.to_string_lossy().starts_with(prefix)
+            || !entry.file_type().is_ok_and(|t| t.is_dir())
+        {
+            continue;
+        }
+        let path = entry.path();
+        let stale = match std::fs::File::open(path.join(OWNER_LOCK)) {
+            Ok(lock) => lock.try_lock().is_ok(),
+            Err(_) => entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t.elapsed().is_ok_and(|age| age > UNLOCKED_GRACE)),
+        };
+        if stale {
+            tracing::info!(
+                "removing `{}`, left by an interrupted conversion",
+                path.display()
+            );
+            let _ = std::fs::remove_dir_all(&path);
+        }
+    }
+}
+
 /// Renames the finished staging folder to `out` (an empty `out` is replaced).
 fn publish(staging: tempfile::TempDir, out: &Path) -> Result<(), ConvertError> {
     check_out(out)?;
@@ -244,5 +301,28 @@ fn publish(staging: tempfile::TempDir, out: &Path) -> Result<(), ConvertError> {
 impl From<ConvertError> for Error {
     fn from(error: ConvertError) -> Self {
         Error::Convert(Box::new(error))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 26, finding 14: a killed `convert` left `.medigan-convert-*` and `tmp/convert-*`
+    /// folders forever.
+    #[test]
+    fn regression_26_folders_of_a_killed_conversion_are_removed_live_ones_kept() {
+        let parent = tempfile::tempdir().unwrap();
+        let (live, _lock) = claimed_dir(parent.path(), STAGING_PREFIX).unwrap();
+        let killed = parent.path().join(".medigan-convert-killed");
+        std::fs::create_dir_all(killed.join("sub")).unwrap();
+        std::fs::write(killed.join(OWNER_LOCK), b"").unwrap();
+        let fresh = parent.path().join(".medigan-convert-justmade");
+        std::fs::create_dir(&fresh).unwrap();
+        let other = parent.path().join("keep-me");
+        std::fs::create_dir(&other).unwrap();
+        remove_stale(parent.path(), STAGING_PREFIX);
+        assert!(!killed.exists());
+        assert!(live.path().is_dir() && fresh.is_dir() && other.is_dir());
     }
 }

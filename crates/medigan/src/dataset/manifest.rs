@@ -37,31 +37,38 @@ pub struct BadName {
     pub name: String,
 }
 
-/// The manifests in `dir` and its subfolders (to [`MAX_DEPTH`], symlinks not followed), and the
-/// names that look like shard manifests but claim no valid shard.
+/// The manifests in `dir` and its subfolders (to [`MAX_DEPTH`], hidden folders left out,
+/// symlinks not followed, regular files only: see [`crate::walk`]), and the names that look
+/// like shard manifests but claim no valid shard.
 pub fn locate(dir: &Path) -> std::io::Result<(Vec<Located>, Vec<BadName>)> {
+    let select = |path: &Path| {
+        path.file_name()
+            .and_then(|name| name.to_str())
+            .is_some_and(|name| manifest_shard(name).is_some())
+    };
+    let listing = crate::walk::walk(
+        dir,
+        &crate::walk::Walk {
+            links: crate::walk::Links::Refuse,
+            max_depth: MAX_DEPTH,
+            skip_hidden: true,
+            select: &select,
+        },
+    )?;
     let mut found = Vec::new();
     let mut bad = Vec::new();
-    let mut folders = vec![(dir.to_path_buf(), String::new(), 0usize)];
-    while let Some((folder, prefix, depth)) = folders.pop() {
-        for entry in std::fs::read_dir(&folder)? {
-            let entry = entry?;
-            let kind = entry.file_type()?;
-            let file_name = entry.file_name().to_string_lossy().into_owned();
-            let name = format!("{prefix}{file_name}");
-            if kind.is_dir() && depth < MAX_DEPTH && !file_name.starts_with('.') {
-                folders.push((entry.path(), format!("{name}/"), depth + 1));
-            } else if kind.is_file() {
-                match manifest_shard(&file_name) {
-                    Some(Ok(shard)) => found.push(Located {
-                        path: entry.path(),
-                        name,
-                        shard,
-                    }),
-                    Some(Err(())) => bad.push(BadName { name }),
-                    None => {}
-                }
-            }
+    for file in listing.files {
+        let file_name = file.relative.rsplit('/').next().unwrap_or_default();
+        match manifest_shard(file_name) {
+            Some(Ok(shard)) => found.push(Located {
+                path: file.path,
+                name: file.relative,
+                shard,
+            }),
+            Some(Err(())) => bad.push(BadName {
+                name: file.relative,
+            }),
+            None => {}
         }
     }
     found.sort_by(|a, b| a.name.cmp(&b.name));
@@ -238,9 +245,11 @@ pub fn read(path: &Path) -> Result<RunManifest, String> {
     })
 }
 
+/// Opens a manifest: a regular file (never a FIFO or device, which would block or never end),
+/// a symlink not followed.
 fn open(path: &Path) -> Result<BufReader<File>, String> {
-    File::open(path)
-        .map(BufReader::new)
+    crate::files::open_regular(path, crate::files::Links::Refuse, None)
+        .map(|(file, _)| BufReader::new(file))
         .map_err(|e| format!("cannot open it: {e}"))
 }
 
@@ -284,9 +293,10 @@ pub fn claimed_range(shard: Option<Shard>, num_samples: u64) -> Range<u64> {
     }
 }
 
-/// sha256 of a file's bytes, read in blocks.
+/// sha256 of a listed file's bytes, read in blocks. Only a regular file is read (a link to one
+/// is followed): a FIFO or a link to `/dev/zero` is refused instead of blocking or never ending.
 pub fn file_sha256(path: &Path) -> std::io::Result<String> {
-    let mut file = File::open(path)?;
+    let (mut file, _) = crate::files::open_regular(path, crate::files::Links::Follow, None)?;
     let mut hasher = Sha256::new();
     std::io::copy(&mut file, &mut hasher)?;
     Ok(hex::encode(hasher.finalize()))

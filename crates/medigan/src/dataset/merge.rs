@@ -57,13 +57,8 @@ impl DatasetManifest {
     /// Reads a `dataset-manifest.json` (at most 64 MiB).
     pub fn read(path: &Path) -> Result<Self, String> {
         const MAX_BYTES: u64 = 64 << 20;
-        let size = std::fs::metadata(path)
-            .map_err(|e| format!("cannot read it: {e}"))?
-            .len();
-        if size > MAX_BYTES {
-            return Err(format!("it is larger than {} MiB", MAX_BYTES >> 20));
-        }
-        let text = std::fs::read(path).map_err(|e| format!("cannot read it: {e}"))?;
+        let text = crate::files::read_regular(path, crate::files::Links::Refuse, MAX_BYTES)
+            .map_err(|e| format!("cannot read it: {e}"))?;
         serde_json::from_slice(&text).map_err(|e| format!("it is not a dataset manifest: {e}"))
     }
 }

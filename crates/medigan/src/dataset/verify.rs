@@ -496,7 +496,9 @@ fn check_entries(run: &Run, entries: &[FileEntry], report: &mut Verification) {
     let bad_entry = |report: &mut Verification, message: String| {
         report.problem(ProblemKind::BadEntry, Some(name), message);
     };
-    let mut images = Vec::with_capacity(entries.len());
+    // Samples with an image, as ranges: a tar line may claim 2^40 samples, so indices are
+    // never expanded one by one.
+    let mut images: Vec<Range<u64>> = Vec::with_capacity(entries.len());
     let mut packed_to = 0u64;
     for (position, entry) in entries.iter().enumerate() {
         if let Some(defect) = entry.defect() {
@@ -535,15 +537,13 @@ fn check_entries(run: &Run, entries: &[FileEntry], report: &mut Verification) {
                     ),
                 );
             }
-            images.extend(samples.start.max(packed_to)..samples.end);
+            images.push(samples.start.max(packed_to)..samples.end);
             packed_to = packed_to.max(samples.end);
         } else if entry.part == "image" {
-            images.push(entry.index);
+            images.push(samples);
         }
     }
-    images.sort_unstable();
-    images.dedup();
-    let missing = missing_indices(&images, &run.range);
+    let missing = missing_indices(images, &run.range);
     if missing.count > 0 {
         let named: Vec<String> = missing.first.iter().map(u64::to_string).collect();
         report.problem(
@@ -571,22 +571,34 @@ struct Missing {
     first: Vec<u64>,
 }
 
-/// The indices of `range` absent from `present` (sorted, unique, inside `range`).
-fn missing_indices(present: &[u64], range: &Range<u64>) -> Missing {
-    let count = (range.end - range.start).saturating_sub(present.len() as u64);
+/// The indices of `range` covered by none of the ranges of `present` (each inside `range`),
+/// counted, and the first [`MAX_NAMED_INDICES`] named; time and memory grow with the number
+/// of ranges, not of indices.
+fn missing_indices(mut present: Vec<Range<u64>>, range: &Range<u64>) -> Missing {
+    present.retain(|r| !r.is_empty());
+    present.sort_unstable_by_key(|r| (r.start, r.end));
+    let mut covered = 0u64;
     let mut first = Vec::new();
     let mut expected = range.start;
-    for &index in present.iter().chain(std::iter::once(&range.end)) {
-        while expected < index && first.len() < MAX_NAMED_INDICES {
+    for r in present
+        .iter()
+        .chain(std::iter::once(&(range.end..range.end)))
+    {
+        let start = r.start.clamp(expected, range.end);
+        while expected < start && first.len() < MAX_NAMED_INDICES {
             first.push(expected);
             expected += 1;
         }
-        expected = index.saturating_add(1);
-        if first.len() >= MAX_NAMED_INDICES {
-            break;
+        let end = r.end.min(range.end);
+        if end > start {
+            covered += end - start;
         }
+        expected = expected.max(end);
     }
-    Missing { count, first }
+    Missing {
+        count: (range.end - range.start).saturating_sub(covered),
+        first,
+    }
 }
 
 /// Hashes one listed file; a problem if it is missing, unreadable or changed.
@@ -676,7 +688,7 @@ fn check_root_digest(dir: &Path, report: &mut Verification) {
 
 fn read_dataset_manifest(dir: &Path, report: &mut Verification) -> Option<DatasetManifest> {
     let path = dir.join(DATASET_MANIFEST_NAME);
-    if !path.is_file() {
+    if std::fs::symlink_metadata(&path).is_err() {
         return None;
     }
     match DatasetManifest::read(&path) {
@@ -698,12 +710,124 @@ mod tests {
 
     #[test]
     fn missing_indices_are_counted_and_the_first_named() {
-        let m = missing_indices(&[10, 11, 13], &(10..16));
+        let one = |i: u64| i..i + 1;
+        let m = missing_indices(vec![one(10), one(11), one(13), one(11)], &(10..16));
         assert_eq!(m.count, 3);
         assert_eq!(m.first, vec![12, 14, 15]);
-        let m = missing_indices(&[], &(0..100));
+        let m = missing_indices(vec![], &(0..100));
         assert_eq!(m.count, 100);
         assert_eq!(m.first, (0..10).collect::<Vec<_>>());
-        assert_eq!(missing_indices(&[0, 1, 2], &(0..3)).count, 0);
+        assert_eq!(
+            missing_indices(vec![one(0), one(1), one(2)], &(0..3)).count,
+            0
+        );
+        let m = missing_indices(vec![0..4, 2..6, one(9)], &(0..12));
+        assert_eq!((m.count, m.first), (5, vec![6, 7, 8, 10, 11]));
+    }
+
+    /// Issue 26, finding 1: a 400-byte manifest with a tar line claiming samples [0, 2^40)
+    /// aborted `dataset verify` (SIGABRT) by expanding the range into a vector of indices.
+    #[test]
+    fn regression_26_a_huge_tar_range_is_counted_not_expanded() {
+        let dir = tempfile::tempdir().unwrap();
+        let n = 1u64 << 40;
+        let text = format!(
+            "{{\"model_id\":\"m\",\"package_sha256\":\"{z}\",\"seed\":1,\"num_samples\":{n},\
+             \"format\":\"png\"}}\n{{\"file\":\"shard-000000.tar\",\"index\":0,\"part\":\"tar\",\
+             \"samples\":[0,{n}],\"sha256\":\"{z}\"}}\n",
+            z = "0".repeat(64)
+        );
+        std::fs::write(dir.path().join("manifest.jsonl"), text).unwrap();
+        let report = verify(dir.path()).unwrap();
+        assert!(!report.is_ok());
+        assert!(
+            report
+                .problems
+                .iter()
+                .all(|p| p.kind != ProblemKind::MissingSamples),
+            "{:?}",
+            report.problems
+        );
+        let m = missing_indices(vec![0..n, one_past(2 * n)], &(0..2 * n + 1));
+        assert_eq!(m.count, n);
+        assert_eq!(m.first.len(), MAX_NAMED_INDICES);
+        assert_eq!(m.first[0], n);
+    }
+
+    /// Issue 26, finding 4: `manifest-shard-1-of-18446744073709551615.jsonl` made `dataset
+    /// verify` look for every one of its 2^64 - 1 shards.
+    #[test]
+    fn regression_26_an_absurd_shard_total_in_a_name_is_refused_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = format!(
+            "{{\"model_id\":\"m\",\"package_sha256\":\"{z}\",\"seed\":1,\"num_samples\":4,\
+             \"shard\":\"1/18446744073709551615\",\"format\":\"png\"}}\n",
+            z = "0".repeat(64)
+        );
+        let name = "manifest-shard-1-of-18446744073709551615.jsonl";
+        std::fs::write(dir.path().join(name), text).unwrap();
+        let started = std::time::Instant::now();
+        let report = verify(dir.path()).unwrap();
+        assert!(started.elapsed().as_secs() < 5);
+        assert!(
+            report
+                .problems
+                .iter()
+                .any(|p| p.kind == ProblemKind::UnreadableManifest
+                    && p.message.contains("claims no valid shard")),
+            "{:?}",
+            report.problems
+        );
+    }
+
+    /// Issue 26, finding 5: a listed sample that is a FIFO or a link to `/dev/zero` hung
+    /// `verify` and `merge`; a FIFO named like a manifest too.
+    #[cfg(unix)]
+    #[test]
+    fn regression_26_special_files_in_a_dataset_are_problems_not_hangs() {
+        let dir = tempfile::tempdir().unwrap();
+        let z = "0".repeat(64);
+        let line = |file: &str, index: u64| {
+            format!(
+                "{{\"file\":\"{file}\",\"index\":{index},\"part\":\"image\",\"sha256\":\"{z}\"}}\n"
+            )
+        };
+        let text = format!(
+            "{{\"model_id\":\"m\",\"package_sha256\":\"{z}\",\"seed\":1,\"num_samples\":2,\
+             \"format\":\"png\"}}\n{}{}",
+            line("00000.png", 0),
+            line("00001.png", 1)
+        );
+        std::fs::write(dir.path().join("manifest.jsonl"), text).unwrap();
+        let fifo = |path: &Path| {
+            let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+            // SAFETY: mkfifo reads a NUL-terminated path.
+            assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        };
+        fifo(&dir.path().join("00000.png"));
+        std::os::unix::fs::symlink("/dev/zero", dir.path().join("00001.png")).unwrap();
+        std::fs::create_dir(dir.path().join("copy")).unwrap();
+        fifo(&dir.path().join("copy/manifest.jsonl"));
+        let report = verify(dir.path()).unwrap();
+        let unreadable: Vec<_> = report
+            .problems
+            .iter()
+            .filter(|p| p.kind == ProblemKind::UnreadableFile)
+            .map(|p| p.message.as_str())
+            .collect();
+        assert_eq!(unreadable.len(), 2, "{:?}", report.problems);
+        assert!(
+            unreadable.iter().all(|m| m.contains("not a regular file")),
+            "{unreadable:?}"
+        );
+        assert_eq!(
+            report.manifests.len(),
+            1,
+            "the FIFO is not taken for a manifest"
+        );
+    }
+
+    fn one_past(i: u64) -> Range<u64> {
+        i..i + 1
     }
 }

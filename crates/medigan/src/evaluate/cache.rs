@@ -11,7 +11,7 @@
 //! sha256 over every image's sha256 in set order. A changed image, option, extractor or weights
 //! file gives another key; nothing is ever stale.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use ndarray::{Array2, Ix2};
 use serde_json::json;
@@ -88,6 +88,9 @@ impl FeatureCache {
     }
 
     /// The cached features of `key`, if there are any for `count` images of `dims` features.
+    /// A damaged entry (unreadable, not a 2-D array of that shape, larger than such an array,
+    /// not a regular file) is warned about and reads as absent: the features are computed
+    /// again and [`FeatureCache::put`] replaces it.
     pub fn get(
         &self,
         key: &str,
@@ -95,14 +98,34 @@ impl FeatureCache {
         dims: usize,
     ) -> Result<Option<Array2<f32>>, EvaluateError> {
         let path = self.path(key);
-        let bytes = match std::fs::read(&path) {
+        match self.read(&path, count, dims) {
+            Ok(found) => Ok(found),
+            Err(error) => {
+                tracing::warn!("{error}; computing the features again");
+                Ok(None)
+            }
+        }
+    }
+
+    fn read(
+        &self,
+        path: &Path,
+        count: usize,
+        dims: usize,
+    ) -> Result<Option<Array2<f32>>, EvaluateError> {
+        let damaged = |reason: String| EvaluateError::Cache {
+            path: path.to_path_buf(),
+            reason,
+        };
+        // The array, and a header of at most 64 KiB.
+        let max_bytes = (count as u64)
+            .saturating_mul(dims as u64)
+            .saturating_mul(4)
+            .saturating_add(64 << 10);
+        let bytes = match crate::files::read_regular(path, crate::files::Links::Refuse, max_bytes) {
             Ok(bytes) => bytes,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(EvaluateError::io("read", &path)(e)),
-        };
-        let damaged = |reason: String| EvaluateError::Cache {
-            path: path.clone(),
-            reason,
+            Err(e) => return Err(damaged(e.to_string())),
         };
         let (array, _) = npy::decode(&bytes).map_err(damaged)?;
         let array = array
@@ -157,4 +180,24 @@ impl FeatureCache {
 
 fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> Result<(), EvaluateError> {
     write_atomically(path, bytes).map_err(EvaluateError::io("write", path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 26, finding 14: a damaged `--cache-features` entry was a hard error instead of
+    /// being computed again.
+    #[test]
+    fn regression_26_a_damaged_entry_reads_as_absent() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = FeatureCache::new(dir.path());
+        std::fs::write(cache.path("k"), b"\x93NUMPY damaged").unwrap();
+        assert!(cache.get("k", 2, 3).unwrap().is_none());
+        let good = npy::encode(&Array2::<f32>::zeros((2, 3))).unwrap();
+        std::fs::write(cache.path("k"), &good).unwrap();
+        assert!(cache.get("k", 2, 4).unwrap().is_none(), "another shape");
+        assert_eq!(cache.get("k", 2, 3).unwrap().unwrap().dim(), (2, 3));
+        assert!(cache.get("absent", 2, 3).unwrap().is_none());
+    }
 }

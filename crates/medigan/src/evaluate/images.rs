@@ -23,6 +23,7 @@ use sha2::{Digest, Sha256};
 use super::error::EvaluateError;
 use crate::formats::nifti::{self, NiftiVolume};
 use crate::formats::{dicom, npy, png};
+use crate::{files, limits, walk};
 
 /// File extensions read as images (lower case).
 pub const IMAGE_EXTENSIONS: [&str; 6] = ["png", "jpg", "jpeg", "npy", "dcm", "nii"];
@@ -82,6 +83,7 @@ struct VolumeState {
 impl VolumeFile {
     /// The volume at `path`, its slices counted from its header.
     pub fn open(path: &Path) -> Result<VolumeFile, EvaluateError> {
+        check_file(path)?;
         let slices = nifti::slice_count(path).map_err(|reason| image_error(path, reason))?;
         Ok(VolumeFile {
             path: path.to_path_buf(),
@@ -112,8 +114,15 @@ impl VolumeFile {
         if let Some(digest) = self.digest.get() {
             return Ok(*digest);
         }
-        let bytes = std::fs::read(&self.path).map_err(EvaluateError::io("read", &self.path))?;
-        let digest: [u8; 32] = Sha256::digest(&bytes).into();
+        let (mut file, _) = files::open_regular(
+            &self.path,
+            files::Links::Follow,
+            Some(limits::max_sample_bytes()),
+        )
+        .map_err(EvaluateError::io("read", &self.path))?;
+        let mut hasher = Sha256::new();
+        std::io::copy(&mut file, &mut hasher).map_err(EvaluateError::io("read", &self.path))?;
+        let digest: [u8; 32] = hasher.finalize().into();
         Ok(*self.digest.get_or_init(|| digest))
     }
 
@@ -137,6 +146,7 @@ impl VolumeFile {
         let volume = match &state.volume {
             Some(volume) => Arc::clone(volume),
             None => {
+                check_file(&self.path)?;
                 let volume = nifti::read(&self.path).map_err(|r| image_error(&self.path, r))?;
                 self.decodes.fetch_add(1, Ordering::Relaxed);
                 let volume = Arc::new(volume);
@@ -170,38 +180,43 @@ pub fn list_sources(dir: &Path) -> Result<Vec<ImageSource>, EvaluateError> {
     Ok(sources)
 }
 
-/// The image files below `dir` (recursively, hidden entries skipped), sorted by path.
+/// How deep below an image folder images are looked for.
+pub const MAX_IMAGE_DEPTH: usize = 32;
+
+/// The image files below `dir`, sorted by path: recursively (to [`MAX_IMAGE_DEPTH`]), hidden
+/// entries skipped, symlinks followed without cycles and each file once, regular files only
+/// (see [`crate::walk`]); what was skipped is logged as a warning.
 pub fn list_images(dir: &Path) -> Result<Vec<PathBuf>, EvaluateError> {
-    if !dir.is_dir() {
-        return Err(EvaluateError::Io {
-            action: "read the folder",
-            path: dir.into(),
-            source: std::io::Error::new(std::io::ErrorKind::NotFound, "not a folder"),
-        });
-    }
-    let mut found = Vec::new();
-    let mut pending = vec![dir.to_path_buf()];
-    while let Some(current) = pending.pop() {
-        let entries =
-            std::fs::read_dir(&current).map_err(EvaluateError::io("list", current.clone()))?;
-        for entry in entries {
-            let entry = entry.map_err(EvaluateError::io("list", current.clone()))?;
-            let path = entry.path();
-            if entry.file_name().to_string_lossy().starts_with('.') {
-                continue;
-            }
-            if path.is_dir() {
-                pending.push(path);
-            } else if is_image_file(&path) {
-                found.push(path);
-            }
-        }
-    }
-    if found.is_empty() {
+    let select = |path: &Path| is_image_file(path);
+    let listing = walk::walk(
+        dir,
+        &walk::Walk {
+            links: walk::Links::Follow,
+            max_depth: MAX_IMAGE_DEPTH,
+            skip_hidden: true,
+            select: &select,
+        },
+    )
+    .map_err(EvaluateError::io("read the folder", dir))?;
+    listing.warn_skipped(10);
+    if listing.files.is_empty() {
         return Err(EvaluateError::NoImages { dir: dir.into() });
     }
-    found.sort();
-    Ok(found)
+    Ok(listing.files.into_iter().map(|found| found.path).collect())
+}
+
+/// Reads an image file medigan did not write: a regular file (not a FIFO or device) of at most
+/// [`crate::limits::max_sample_bytes`], checked before a byte is read.
+fn read_file(path: &Path) -> Result<Vec<u8>, EvaluateError> {
+    files::read_regular(path, files::Links::Follow, limits::max_sample_bytes())
+        .map_err(EvaluateError::io("read", path))
+}
+
+/// Checks that a file can be read as [`read_file`] would, without reading it.
+fn check_file(path: &Path) -> Result<(), EvaluateError> {
+    files::open_regular(path, files::Links::Follow, Some(limits::max_sample_bytes()))
+        .map(drop)
+        .map_err(EvaluateError::io("read", path))
 }
 
 /// Whether the file name has an extension read as an image.
@@ -220,21 +235,27 @@ pub fn read_image(path: &Path, options: &ReadOptions) -> Result<Array3<f32>, Eva
         .and_then(|e| e.to_str())
         .is_some_and(|e| e.eq_ignore_ascii_case("npy"));
     if dicom::is_dicom(path) {
-        let (array, range) = dicom::read(path).map_err(|reason| image_error(path, reason))?;
+        let bytes = read_file(path)?;
+        let (array, range) = dicom::decode(&bytes).map_err(|reason| image_error(path, reason))?;
         return to_unit_chw(path, array, range);
     }
     if nifti::is_nifti(path) {
         return VolumeFile::open(path)?.slice(0, options);
     }
     if is_npy {
-        let bytes = std::fs::read(path).map_err(EvaluateError::io("read", path))?;
+        let bytes = read_file(path)?;
         let (array, default_range) =
             npy::decode(&bytes).map_err(|reason| image_error(path, reason))?;
         let range = options.npy_range.unwrap_or(default_range);
         return to_unit_chw(path, array, range);
     }
-    let raster = png::read(path).map_err(|reason| image_error(path, reason))?;
-    Ok(raster.unit())
+    let bytes = read_file(path)?;
+    let image = image::ImageReader::new(std::io::Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| image_error(path, e.to_string()))?
+        .decode()
+        .map_err(|e| image_error(path, e.to_string()))?;
+    Ok(png::raster(&image).unit())
 }
 
 fn image_error(path: &Path, reason: impl Into<String>) -> EvaluateError {
@@ -282,4 +303,52 @@ fn to_unit_chw(
         .to_owned()
         .into_dimensionality()
         .map_err(|e| image_error(path, e.to_string()))
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+
+    fn png(path: &Path) {
+        let bytes = png::encode_u8(&ArrayD::zeros(IxDyn(&[1, 2, 2])), [0.0, 1.0]).unwrap();
+        std::fs::write(path, bytes).unwrap();
+    }
+
+    fn mkfifo(path: &Path) {
+        let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: mkfifo reads a NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    }
+
+    /// Issue 26, finding 2: one `again -> .` link counted every image 41 times (two made the
+    /// walk endless); finding 5: a FIFO named `*.png` hung `fid`/`metrics`/`audit`.
+    #[test]
+    fn regression_26_links_are_walked_without_cycles_and_special_files_are_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        png(&dir.path().join("a.png"));
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        png(&dir.path().join("sub/b.png"));
+        std::os::unix::fs::symlink(".", dir.path().join("again")).unwrap();
+        mkfifo(&dir.path().join("fifo.png"));
+        std::os::unix::fs::symlink("/dev/zero", dir.path().join("zero.npy")).unwrap();
+        let files = list_images(dir.path()).unwrap();
+        assert_eq!(
+            files,
+            [dir.path().join("a.png"), dir.path().join("sub/b.png")]
+        );
+        assert_eq!(list_sources(dir.path()).unwrap().len(), 2);
+        // Readers refuse them too, at once, when asked for them by path.
+        for special in ["fifo.png", "zero.npy"] {
+            let error = read_image(&dir.path().join(special), &ReadOptions::default()).unwrap_err();
+            let cause = std::error::Error::source(&error).map(ToString::to_string);
+            assert!(
+                cause
+                    .as_deref()
+                    .is_some_and(|c| c.contains("not a regular file")),
+                "{error}: {cause:?}"
+            );
+        }
+        std::os::unix::fs::symlink("..", dir.path().join("sub/up")).unwrap();
+        assert_eq!(list_images(dir.path()).unwrap().len(), 2);
+    }
 }

@@ -50,7 +50,10 @@ pub enum GenerateError {
         reason: String,
     },
     /// A malformed `--shard`.
-    #[error("invalid shard `{value}`: expected K/N with 1 <= K <= N, e.g. 1/4")]
+    #[error(
+        "invalid shard `{value}`: expected K/N with 1 <= K <= N <= {}, e.g. 1/4",
+        super::shard_env::MAX_SHARDS
+    )]
     BadShard {
         /// What was given.
         value: String,

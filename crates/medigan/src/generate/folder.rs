@@ -63,6 +63,19 @@ impl RunLock {
         for _ in 0..16 {
             let mut file =
                 open_no_follow(&path, true).map_err(GenerateError::run_file("open lock", &path))?;
+            if !is_own_file(&file) {
+                // A hard link (or a FIFO, a device) planted under the lock's name: writing the
+                // holder would write into its target. Remove the name (the target keeps its
+                // other names) and make a file of our own.
+                tracing::warn!(
+                    "`{}` is not a plain file of its own (a hard link?): replacing it",
+                    path.display()
+                );
+                drop(file);
+                std::fs::remove_file(&path)
+                    .map_err(GenerateError::run_file("replace lock", &path))?;
+                continue;
+            }
             match file.try_lock() {
                 Ok(()) => {}
                 Err(std::fs::TryLockError::WouldBlock) => {
@@ -92,6 +105,19 @@ impl Drop for RunLock {
         let _ = std::fs::remove_file(&self.path);
         let _ = self.file.unlock();
     }
+}
+
+/// Whether an open file is a regular file with no other name (one hard link).
+#[cfg(unix)]
+fn is_own_file(file: &File) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    file.metadata()
+        .is_ok_and(|meta| meta.is_file() && meta.nlink() == 1)
+}
+
+#[cfg(not(unix))]
+fn is_own_file(file: &File) -> bool {
+    file.metadata().is_ok_and(|meta| meta.is_file())
 }
 
 #[cfg(unix)]
@@ -318,8 +344,12 @@ fn is_empty_journal(record: &Record) -> bool {
     record.kind == RecordKind::Journal && record.samples == 0
 }
 
-/// Removes an earlier run of this shard: the files its journal and manifest list (plain names
-/// in the folder only), then the two records.
+/// Removes an earlier run of this shard: the files its journal and manifest list that the run
+/// itself wrote, then the two records. A listed file is removed only when it is a regular
+/// file in the folder, named as a run names its samples for the sample index it is listed
+/// under (`00042.png`, `00042_mask.npy`, `shard-000003.tar`), inside the record's own samples,
+/// and still has the sha256 the record gives it: an edited record cannot make `--overwrite`
+/// delete a `README.txt`, another shard's manifest, or a file changed since.
 fn discard(dir: &Path, journal: &Path, manifest: &Path) {
     for (path, kind) in [
         (journal, RecordKind::Journal),
@@ -328,18 +358,60 @@ fn discard(dir: &Path, journal: &Path, manifest: &Path) {
         let Ok(record) = Record::open(path, kind) else {
             continue;
         };
+        let Some(indices) = header_indices(&record.header) else {
+            continue;
+        };
         let Ok(samples) = record.samples() else {
             continue;
         };
         for sample in samples.map_while(Result::ok) {
-            for file in sample.files.iter().filter(|f| is_plain_name(&f.file)) {
-                let _ = std::fs::remove_file(dir.join(&file.file));
+            for file in &sample.files {
+                if indices.contains(&sample.index)
+                    && is_sample_file_name(&file.file, sample.index, &file.part)
+                    && file_has_hash(&dir.join(&file.file), &file.sha256)
+                {
+                    let _ = std::fs::remove_file(dir.join(&file.file));
+                }
             }
         }
     }
     let _ = std::fs::remove_file(manifest);
     let _ = std::fs::remove_file(journal);
 }
+
+/// Whether `name` is a name a run gives the `part` of sample `index` (in any format): a
+/// zero-padded index (`_mask` for a mask) and a sample extension, or `shard-N.tar` for the tar
+/// starting at `index`.
+fn is_sample_file_name(name: &str, index: u64, part: &str) -> bool {
+    if !is_plain_name(name) {
+        return false;
+    }
+    if part == "tar" {
+        return name
+            .strip_prefix("shard-")
+            .and_then(|rest| rest.strip_suffix(".tar"))
+            .is_some_and(|digits| {
+                !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
+            });
+    }
+    let Some((stem, extension)) = name.split_once('.') else {
+        return false;
+    };
+    if !SAMPLE_EXTENSIONS.contains(&extension) {
+        return false;
+    }
+    let digits = match part {
+        "mask" => stem.strip_suffix("_mask"),
+        "image" => Some(stem),
+        _ => None,
+    };
+    digits.is_some_and(|d| {
+        d.len() >= 5 && d.bytes().all(|b| b.is_ascii_digit()) && d.parse() == Ok(index)
+    })
+}
+
+/// The extensions of sample files (every `--format`).
+const SAMPLE_EXTENSIONS: [&str; 5] = ["png", "npy", "dcm", "nii", "nii.gz"];
 
 /// A file name in the folder itself: no separators, not hidden, not `..`.
 fn is_plain_name(name: &str) -> bool {
@@ -367,9 +439,17 @@ fn remove_leftovers(dir: &Path, prefix: &str, manifest_name: &str) {
 }
 
 /// Refuses to resume from a record of a run with other arguments, naming the first field
-/// that differs.
+/// that differs. The batch size is not compared: it groups samples, it does not change them,
+/// so a run that timed out may resume with a smaller `--batch`.
 fn check_same_run(record: &Record, header: &Value) -> Result<(), GenerateError> {
-    match first_difference(&record.header, header, "") {
+    let without_batch = |header: &Value| {
+        let mut header = header.clone();
+        if let Some(arguments) = header.get_mut("arguments").and_then(Value::as_object_mut) {
+            arguments.remove("batch_size");
+        }
+        header
+    };
+    match first_difference(&without_batch(&record.header), &without_batch(header), "") {
         None => Ok(()),
         Some((field, was, now)) => Err(GenerateError::ResumeMismatch {
             record: record.path.clone(),
@@ -418,20 +498,29 @@ fn sample_is_intact(layout: &Layout<'_>, sample: &JournalSample) -> bool {
     if sample.covered() != expected || expected.end > layout.indices.end {
         return false;
     }
+    // Every sample's seed follows from the run seed and its index (for a tar, its first
+    // sample's): a line with another seed records a sample of another run, or was edited.
+    let run_seed = layout.header.get("seed").and_then(Value::as_u64);
+    if run_seed.map(|seed| crate::sample::sample_seed(seed, sample.index)) != Some(sample.seed) {
+        tracing::warn!(
+            "sample {} is recorded with seed {}, not the one the run seed gives: generating it again",
+            sample.index,
+            sample.seed
+        );
+        return false;
+    }
     sample.files.iter().all(|file| {
         let expected = (layout.file_name)(sample.index, file.part == "mask");
         expected == file.file && file_has_hash(&layout.dir.join(&file.file), &file.sha256)
     })
 }
 
+/// Whether `path` is a regular file (not a link, FIFO or device) of at most
+/// [`MAX_VERIFIED_FILE`] bytes with this sha256.
 fn file_has_hash(path: &Path, sha256: &str) -> bool {
-    let Ok(meta) = std::fs::symlink_metadata(path) else {
-        return false;
-    };
-    if !meta.is_file() || meta.len() > MAX_VERIFIED_FILE {
-        return false;
-    }
-    let Ok(mut file) = File::open(path) else {
+    let Ok((mut file, _)) =
+        crate::files::open_regular(path, crate::files::Links::Refuse, Some(MAX_VERIFIED_FILE))
+    else {
         return false;
     };
     let mut hasher = Sha256::new();
@@ -462,22 +551,44 @@ fn check_overlaps(layout: &Layout<'_>) -> Result<(), GenerateError> {
         return Ok(());
     }
     let own_journal = journal_name(layout.manifest_name);
-    let Ok(entries) = std::fs::read_dir(layout.dir) else {
+    let record_kind = |name: &str| {
+        if name.starts_with("manifest") && name.ends_with(".jsonl") {
+            Some(RecordKind::Manifest)
+        } else if name.starts_with(".manifest") && name.ends_with(".journal") {
+            Some(RecordKind::Journal)
+        } else {
+            None
+        }
+    };
+    let select = |path: &Path| {
+        path.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+            record_kind(n).is_some() && n != layout.manifest_name && n != own_journal
+        })
+    };
+    // The folder itself, links not followed, regular files only (a FIFO named like another
+    // shard's journal is skipped, not opened).
+    let Ok(listing) = crate::walk::walk(
+        layout.dir,
+        &crate::walk::Walk {
+            links: crate::walk::Links::Refuse,
+            max_depth: 0,
+            skip_hidden: false,
+            select: &select,
+        },
+    ) else {
         return Ok(());
     };
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let kind = if name.starts_with("manifest") && name.ends_with(".jsonl") {
-            RecordKind::Manifest
-        } else if name.starts_with(".manifest") && name.ends_with(".journal") {
-            RecordKind::Journal
-        } else {
+    for skipped in &listing.skipped {
+        if matches!(skipped.reason, crate::walk::SkipReason::Special(_)) {
+            tracing::warn!("ignoring {skipped} in the output folder");
+        }
+    }
+    for entry in listing.files {
+        let name = entry.relative;
+        let Some(kind) = record_kind(&name) else {
             continue;
         };
-        if name == layout.manifest_name || name == own_journal {
-            continue;
-        }
-        let Some(theirs) = Record::header_of(&entry.path(), kind)
+        let Some(theirs) = Record::header_of(&entry.path, kind)
             .ok()
             .and_then(|header| header_indices(&header))
         else {

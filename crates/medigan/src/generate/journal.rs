@@ -146,7 +146,7 @@ pub(crate) struct Record {
 impl Record {
     /// Reads the header and checks every complete line, finding the segments.
     pub fn open(path: &Path, kind: RecordKind) -> Result<Record, GenerateError> {
-        let file = File::open(path).map_err(GenerateError::run_file("read", path))?;
+        let file = open_record(path)?;
         let mut reader = BufReader::new(file);
         let mut buf = Vec::new();
         let damaged = |line: u64, reason: String| GenerateError::Journal {
@@ -200,7 +200,7 @@ impl Record {
 
     /// Only the manifest header a journal or manifest records (its first line).
     pub fn header_of(path: &Path, kind: RecordKind) -> Result<Value, GenerateError> {
-        let file = File::open(path).map_err(GenerateError::run_file("read", path))?;
+        let file = open_record(path)?;
         let mut buf = Vec::new();
         let damaged = |reason: String| GenerateError::Journal {
             path: path.to_path_buf(),
@@ -217,8 +217,7 @@ impl Record {
     pub fn samples(&self) -> Result<MergedSamples, GenerateError> {
         let mut cursors = Vec::with_capacity(self.segments.len());
         for &(start, end) in &self.segments {
-            let mut file =
-                File::open(&self.path).map_err(GenerateError::run_file("read", &self.path))?;
+            let mut file = open_record(&self.path)?;
             file.seek(SeekFrom::Start(start))
                 .map_err(GenerateError::run_file("read", &self.path))?;
             cursors.push(Cursor {
@@ -238,6 +237,14 @@ impl Record {
         }
         Ok(merged)
     }
+}
+
+/// Opens a journal or manifest for reading: a regular file only, a symlink not followed. A FIFO
+/// or device planted under a record's name is refused at once instead of blocking the run.
+fn open_record(path: &Path) -> Result<File, GenerateError> {
+    crate::files::open_regular(path, crate::files::Links::Refuse, None)
+        .map(|(file, _)| file)
+        .map_err(GenerateError::run_file("read", path))
 }
 
 /// Reads one complete line into `buf` (without its newline); returns its length with the

@@ -192,9 +192,9 @@ pub struct Shard {
 }
 
 impl Shard {
-    /// Whether `1 <= index <= count`.
+    /// Whether `1 <= index <= count <= MAX_SHARDS` ([`super::shard_env::MAX_SHARDS`]).
     pub fn is_valid(&self) -> bool {
-        self.index >= 1 && self.index <= self.count
+        self.index >= 1 && self.index <= self.count && self.count <= super::shard_env::MAX_SHARDS
     }
 
     /// The sample indices of this part of a run of `total` samples. The parts of a run are

@@ -10,6 +10,12 @@ use std::fmt;
 
 use super::{GenerateError, Shard};
 
+/// The most shards a run may be split into (Slurm's own `MaxArraySize` cannot exceed 4
+/// million; a million shards of one sample each is already far past any real split). Every
+/// shard count read from a name, a flag or the environment is bounded by it before it drives a
+/// loop: `dataset verify` looks for each shard of a split.
+pub const MAX_SHARDS: u64 = 1_000_000;
+
 /// The Slurm array task id of this process.
 pub const SLURM_ARRAY_TASK_ID: &str = "SLURM_ARRAY_TASK_ID";
 /// The lowest task id of the Slurm array.
@@ -80,6 +86,9 @@ pub fn shard_from(
     var: &dyn Fn(&str) -> Option<String>,
     shards: Option<u64>,
 ) -> Result<(Shard, ShardOrigin), GenerateError> {
+    if let Some(n) = shards.filter(|&n| n > MAX_SHARDS) {
+        return Err(too_many(&format!("--shards {n}"), n));
+    }
     if shards == Some(0) {
         return Err(failure(
             "--shards 0: a run has at least one shard".into(),
@@ -138,6 +147,9 @@ fn from_slurm(
             "use an array of consecutive ids, e.g. `sbatch --array=0-3`".into(),
         )
     })?;
+    if count > MAX_SHARDS {
+        return Err(too_many(&origin.to_string(), count));
+    }
     if let Some(value) = var(SLURM_ARRAY_TASK_COUNT) {
         let declared = number(SLURM_ARRAY_TASK_COUNT, &value)?;
         if declared != count {
@@ -214,6 +226,13 @@ fn outside_a_scheduler(in_slurm_job: bool) -> GenerateError {
             "run it as a task of a Slurm array or an Indexed Job, or give --shard K/N".into(),
         )
     }
+}
+
+fn too_many(what: &str, count: u64) -> GenerateError {
+    failure(
+        format!("{what} makes {count} shards, more than the {MAX_SHARDS} a run may have"),
+        "split the run into fewer shards".into(),
+    )
 }
 
 fn number(name: &str, value: &str) -> Result<u64, GenerateError> {
@@ -325,6 +344,21 @@ mod tests {
                 .unwrap_err()
                 .contains("outside --shards 4")
         );
+    }
+
+    /// Issue 26, finding 4: `SLURM_ARRAY_TASK_MAX=2^64-2` gave shard counts near 2^64, whose
+    /// manifest names then made `dataset verify` loop over every shard index.
+    #[test]
+    fn regression_26_an_absurd_slurm_array_or_shard_count_is_refused() {
+        let max = (u64::MAX - 1).to_string();
+        let error = shard(&borrowed(&slurm("0", "0", &max, &max)), None).unwrap_err();
+        assert!(error.contains("more than the 1000000"), "{error}");
+        let error = shard(&[(JOB_COMPLETION_INDEX, "0")], Some(u64::MAX)).unwrap_err();
+        assert!(error.contains("more than the"), "{error}");
+        assert!("1/18446744073709551615".parse::<Shard>().is_err());
+        assert!(format!("1/{MAX_SHARDS}").parse::<Shard>().is_ok());
+        let error = "1/1000001".parse::<Shard>().unwrap_err().to_string();
+        assert!(error.contains("N <= 1000000"), "{error}");
     }
 
     #[test]

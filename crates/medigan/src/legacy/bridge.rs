@@ -159,7 +159,9 @@ impl LegacyGenerator {
             // What torch's deterministic algorithms need of cuBLAS on a GPU.
             command.env("CUBLAS_WORKSPACE_CONFIG", ":4096:8");
         }
-        let mut child = command.spawn().map_err(|e| LegacyError::Bridge {
+        // Contained (issue 26): the bridge dies with medigan, and its own process group
+        // keeps a terminal's Ctrl-C from killing it mid-batch.
+        let mut child = crate::child::spawn_contained(command).map_err(|e| LegacyError::Bridge {
             model: model.id.clone(),
             what: format!("could not start (`{}`): {e}", model.env.python.display()),
             stderr: String::new(),

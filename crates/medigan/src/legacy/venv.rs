@@ -229,6 +229,7 @@ fn run_step(
     step: String,
     spawn_error: impl FnOnce(std::io::Error) -> LegacyError,
 ) -> Result<(), LegacyError> {
+    crate::child::contain(command);
     let output = command.output().map_err(spawn_error)?;
     if output.status.success() {
         return Ok(());

@@ -136,6 +136,26 @@ pub enum RuntimeError {
         source: Cause,
     },
 
+    /// A tensor the graph computes for one sample is larger than allowed (issue 26): refused
+    /// before it runs, instead of allocating until an outside memory limit stops it.
+    #[error(
+        "`{}` computes a tensor of {bytes} bytes for one sample (`{node}`, shape {shape}), more \
+         than the limit of {limit} bytes",
+        graph.display()
+    )]
+    IntermediateTooLarge {
+        /// The graph file.
+        graph: PathBuf,
+        /// The node computing it.
+        node: String,
+        /// Its shape at batch 1.
+        shape: String,
+        /// Its size.
+        bytes: u64,
+        /// The limit ([`crate::limits::max_sample_bytes`]).
+        limit: u64,
+    },
+
     /// The graph's inputs or outputs disagree with its declaration in `medigan.json`.
     #[error(
         "`{}` does not match its declaration in medigan.json (execution.onnx):\n{}",
@@ -323,6 +343,10 @@ impl Hint for RuntimeError {
             ),
             RuntimeError::InferenceTimeout { .. } => Some(
                 "a smaller --batch, or MEDIGAN_INFERENCE_TIMEOUT=SECONDS (0: no limit) for a model that is just slow"
+                    .into(),
+            ),
+            RuntimeError::IntermediateTooLarge { .. } => Some(
+                "MEDIGAN_MAX_SAMPLE_BYTES=BYTES raises the limit, if the machine has the memory"
                     .into(),
             ),
             RuntimeError::Declaration { .. } => Some(

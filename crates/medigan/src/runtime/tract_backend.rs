@@ -164,6 +164,8 @@ fn plan(
             source: Cause::tract(&e),
         }
     };
+    let typed = typed_at(&template, &batch, 1).map_err(optimise_error(1))?;
+    check_intermediates(graph, &typed, crate::limits::max_sample_bytes())?;
     if planning == TractPlanning::Symbolic {
         match symbolic_plan(&template) {
             Ok((outputs, plan)) => {
@@ -176,7 +178,6 @@ fn plan(
             ),
         }
     }
-    let typed = typed_at(&template, &batch, 1).map_err(optimise_error(1))?;
     check_outputs(
         graph,
         spec,
@@ -195,6 +196,50 @@ fn plan(
         .and_then(|plan| plan.spawn())
         .map_err(optimise_error(1))?;
     Ok(Plans::PerSample(Box::new(state)))
+}
+
+/// Refuses a graph that computes, for a batch of one, a tensor larger than `limit` bytes (the
+/// shapes are known once the graph is typed at batch 1; a tensor whose shape is not is let
+/// through). An estimate before running: without it, an honest `[1, 4, 4]` output can hide a
+/// 14 GB intermediate that only an outside memory limit stops.
+pub(crate) fn check_intermediates(
+    graph: &Path,
+    typed: &TypedModel,
+    limit: u64,
+) -> Result<(), RuntimeError> {
+    match largest_tensor(typed) {
+        Some((node, shape, bytes)) if bytes > limit => Err(RuntimeError::IntermediateTooLarge {
+            graph: graph.into(),
+            node,
+            shape,
+            bytes,
+            limit,
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// The largest tensor of a typed model with concrete shapes: (node name, shape, bytes).
+fn largest_tensor(typed: &TypedModel) -> Option<(String, String, u64)> {
+    let mut largest: Option<(String, String, u64)> = None;
+    for node in typed.nodes() {
+        for output in &node.outputs {
+            let fact = &output.fact;
+            let Some(dims) = fact.shape.as_concrete() else {
+                continue;
+            };
+            let bytes = dims
+                .iter()
+                .try_fold(fact.datum_type.size_of() as u64, |acc, &d| {
+                    acc.checked_mul(d as u64)
+                })
+                .unwrap_or(u64::MAX);
+            if largest.as_ref().is_none_or(|(_, _, most)| bytes > *most) {
+                largest = Some((node.name.clone(), format!("{dims:?}"), bytes));
+            }
+        }
+    }
+    largest
 }
 
 /// The typed output facts and the optimised plan for a symbolic batch.
@@ -498,5 +543,204 @@ mod tests {
         };
         matches_references(&mut session, &dir);
         assert!(matches!(&session.plans, Plans::PerBatch { cache, .. } if cache.len() == 3));
+    }
+
+    /// Issue 26, finding 12: a graph with an honest small output computed a 14 GB tensor per
+    /// sample; it is now refused from its shapes before it runs. The graph: `latent [N, 4]`
+    /// -> Reshape `[N, 4, 1, 1]` -> Expand `[N, 4, 1000, 1000000]` (16 GB of f32 at N = 1)
+    /// -> ReduceMean -> `[N, 4]`.
+    #[cfg(feature = "inception")]
+    #[test]
+    fn regression_26_a_huge_intermediate_tensor_is_refused_before_running() {
+        let bytes = huge_intermediate::graph();
+        let model = tract_onnx::onnx()
+            .model_for_read(&mut bytes.as_slice())
+            .unwrap()
+            .with_input_fact(0, f32::fact([1usize, 4]).into())
+            .unwrap();
+        let typed = model.into_typed().unwrap();
+        let (_, shape, size) = largest_tensor(&typed).unwrap();
+        assert_eq!(size, 16_000_000_000, "{shape}");
+        let error = check_intermediates(Path::new("g.onnx"), &typed, 2 << 30).unwrap_err();
+        assert!(
+            matches!(error, RuntimeError::IntermediateTooLarge { .. }),
+            "{error}"
+        );
+        assert!(error.to_string().contains("16000000000 bytes"), "{error}");
+        check_intermediates(Path::new("g.onnx"), &typed, u64::MAX).unwrap();
+    }
+
+    /// Just enough of `onnx.proto` to write the test graph.
+    #[cfg(feature = "inception")]
+    mod huge_intermediate {
+        use prost::Message;
+
+        #[derive(Clone, PartialEq, Message)]
+        struct Model {
+            #[prost(int64, tag = "1")]
+            ir_version: i64,
+            #[prost(message, optional, tag = "7")]
+            graph: Option<Graph>,
+            #[prost(message, repeated, tag = "8")]
+            opset_import: Vec<Opset>,
+        }
+        #[derive(Clone, PartialEq, Message)]
+        struct Opset {
+            #[prost(string, tag = "1")]
+            domain: String,
+            #[prost(int64, tag = "2")]
+            version: i64,
+        }
+        #[derive(Clone, PartialEq, Message)]
+        struct Graph {
+            #[prost(message, repeated, tag = "1")]
+            node: Vec<Node>,
+            #[prost(string, tag = "2")]
+            name: String,
+            #[prost(message, repeated, tag = "5")]
+            initializer: Vec<Tensor>,
+            #[prost(message, repeated, tag = "11")]
+            input: Vec<ValueInfo>,
+            #[prost(message, repeated, tag = "12")]
+            output: Vec<ValueInfo>,
+        }
+        #[derive(Clone, PartialEq, Message)]
+        struct Node {
+            #[prost(string, repeated, tag = "1")]
+            input: Vec<String>,
+            #[prost(string, repeated, tag = "2")]
+            output: Vec<String>,
+            #[prost(string, tag = "3")]
+            name: String,
+            #[prost(string, tag = "4")]
+            op_type: String,
+            #[prost(message, repeated, tag = "5")]
+            attribute: Vec<Attribute>,
+        }
+        #[derive(Clone, PartialEq, Message)]
+        struct Attribute {
+            #[prost(string, tag = "1")]
+            name: String,
+            #[prost(int64, tag = "3")]
+            i: i64,
+            #[prost(int64, repeated, tag = "8")]
+            ints: Vec<i64>,
+            #[prost(int32, tag = "20")]
+            r#type: i32,
+        }
+        #[derive(Clone, PartialEq, Message)]
+        struct Tensor {
+            #[prost(int64, repeated, tag = "1")]
+            dims: Vec<i64>,
+            #[prost(int32, tag = "2")]
+            data_type: i32,
+            #[prost(int64, repeated, tag = "7")]
+            int64_data: Vec<i64>,
+            #[prost(string, tag = "8")]
+            name: String,
+        }
+        #[derive(Clone, PartialEq, Message)]
+        struct ValueInfo {
+            #[prost(string, tag = "1")]
+            name: String,
+            #[prost(message, optional, tag = "2")]
+            r#type: Option<Type>,
+        }
+        #[derive(Clone, PartialEq, Message)]
+        struct Type {
+            #[prost(message, optional, tag = "1")]
+            tensor_type: Option<TensorType>,
+        }
+        #[derive(Clone, PartialEq, Message)]
+        struct TensorType {
+            #[prost(int32, tag = "1")]
+            elem_type: i32,
+            #[prost(message, optional, tag = "2")]
+            shape: Option<Shape>,
+        }
+        #[derive(Clone, PartialEq, Message)]
+        struct Shape {
+            #[prost(message, repeated, tag = "1")]
+            dim: Vec<Dim>,
+        }
+        #[derive(Clone, PartialEq, Message)]
+        struct Dim {
+            #[prost(int64, optional, tag = "1")]
+            dim_value: Option<i64>,
+            #[prost(string, optional, tag = "2")]
+            dim_param: Option<String>,
+        }
+
+        fn value(name: &str) -> ValueInfo {
+            let dims = [Some("N"), None].map(|d| Dim {
+                dim_value: d.is_none().then_some(4),
+                dim_param: d.map(str::to_string),
+            });
+            ValueInfo {
+                name: name.into(),
+                r#type: Some(Type {
+                    tensor_type: Some(TensorType {
+                        elem_type: 1,
+                        shape: Some(Shape { dim: dims.to_vec() }),
+                    }),
+                }),
+            }
+        }
+
+        fn ints(name: &str, values: &[i64]) -> Tensor {
+            Tensor {
+                dims: vec![values.len() as i64],
+                data_type: 7,
+                int64_data: values.to_vec(),
+                name: name.into(),
+            }
+        }
+
+        fn node(op: &str, input: &[&str], output: &str, attribute: Vec<Attribute>) -> Node {
+            Node {
+                input: input.iter().map(|s| s.to_string()).collect(),
+                output: vec![output.into()],
+                name: output.into(),
+                op_type: op.into(),
+                attribute,
+            }
+        }
+
+        pub fn graph() -> Vec<u8> {
+            let axes = Attribute {
+                name: "axes".into(),
+                ints: vec![2, 3],
+                r#type: 7,
+                ..Attribute::default()
+            };
+            let keepdims = Attribute {
+                name: "keepdims".into(),
+                i: 0,
+                r#type: 2,
+                ..Attribute::default()
+            };
+            Model {
+                ir_version: 8,
+                graph: Some(Graph {
+                    node: vec![
+                        node("Reshape", &["latent", "to4d"], "r", vec![]),
+                        node("Expand", &["r", "huge"], "e", vec![]),
+                        node("ReduceMean", &["e"], "image", vec![axes, keepdims]),
+                    ],
+                    name: "g".into(),
+                    initializer: vec![
+                        ints("to4d", &[-1, 4, 1, 1]),
+                        ints("huge", &[1, 1, 1000, 1_000_000]),
+                    ],
+                    input: vec![value("latent")],
+                    output: vec![value("image")],
+                }),
+                opset_import: vec![Opset {
+                    domain: String::new(),
+                    version: 17,
+                }],
+            }
+            .encode_to_vec()
+        }
     }
 }
