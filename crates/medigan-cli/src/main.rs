@@ -1,6 +1,7 @@
 //! The `medigan` command line: a thin layer that parses, calls the library and prints.
 //!
-//! Exit status: 0 on success, 1 on failure, 2 on a usage error (clap's), and 0 when stdout is
+//! Exit status: 0 on success, 1 on failure, 2 on a usage error (clap's, or a diffusion choice the
+//! model cannot take), and 0 when stdout is
 //! closed early (`medigan list | head`).
 
 mod cli;
@@ -25,12 +26,33 @@ fn main() -> ExitCode {
         Err(error) if is_broken_pipe(&error) => ExitCode::SUCCESS,
         Err(error) if json => {
             report_json(&error);
-            ExitCode::FAILURE
+            failure_code(&error)
         }
         Err(error) => {
             report(&error);
-            ExitCode::FAILURE
+            failure_code(&error)
         }
+    }
+}
+
+/// 2 for a choice the model cannot take (a usage error the library finds: an unknown
+/// scheduler, more steps than the model was trained with), 1 for any other failure.
+fn failure_code(error: &anyhow::Error) -> ExitCode {
+    let usage = error.chain().any(|cause| {
+        matches!(
+            cause.downcast_ref::<medigan::Error>(),
+            Some(medigan::Error::Generate(
+                medigan::generate::GenerateError::Diffusion { .. }
+            ))
+        ) || matches!(
+            cause.downcast_ref::<medigan::generate::GenerateError>(),
+            Some(medigan::generate::GenerateError::Diffusion { .. })
+        )
+    });
+    if usage {
+        ExitCode::from(2)
+    } else {
+        ExitCode::FAILURE
     }
 }
 

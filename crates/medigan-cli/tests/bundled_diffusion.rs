@@ -16,7 +16,16 @@ const MODEL: &str = "00901";
 fn generate(home: &Path, dir: &Path, extra: &[&str]) -> Command {
     let mut command = medigan(home);
     command
-        .args(["--offline", "-q", "generate", MODEL, "-n", "24", "--seed", "5"])
+        .args([
+            "--offline",
+            "-q",
+            "generate",
+            MODEL,
+            "-n",
+            "24",
+            "--seed",
+            "5",
+        ])
         .args(["--steps", "10", "-o"])
         .arg(dir)
         .args(extra);
@@ -50,7 +59,11 @@ fn the_bundled_ddpm_gives_the_same_files_whatever_the_batch_shard_or_kill() {
 
     let sharded = home.path().join("sharded");
     for shard in ["1/3", "2/3", "3/3"] {
-        succeeds(&mut generate(home.path(), &sharded, &["--shard", shard, "--batch", "3"]));
+        succeeds(&mut generate(
+            home.path(),
+            &sharded,
+            &["--shard", shard, "--batch", "3"],
+        ));
     }
     assert_eq!(pngs(&sharded), reference, "the union of 3 shards differs");
 
@@ -80,7 +93,12 @@ fn golden(file: &str) -> PathBuf {
 
 fn read_npy(path: &Path) -> Vec<f32> {
     let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    medigan::formats::npy::decode(&bytes).unwrap().0.iter().copied().collect()
+    medigan::formats::npy::decode(&bytes)
+        .unwrap()
+        .0
+        .iter()
+        .copied()
+        .collect()
 }
 
 #[test]
@@ -90,12 +108,25 @@ fn the_bundled_ddpm_matches_diffusers_from_the_same_noise() {
     for (alias, file) in [("ddim", "ddim"), ("dpm++", "dpmpp"), ("euler", "euler")] {
         let out = home.path().join(alias);
         let output = run(medigan(home.path())
-            .args(["--offline", "-q", "generate", MODEL, "-n", "2", "--steps", "10"])
+            .args([
+                "--offline",
+                "-q",
+                "generate",
+                MODEL,
+                "-n",
+                "2",
+                "--steps",
+                "10",
+            ])
             .args(["--format", "npy", "--scheduler", alias, "--initial-noise"])
             .arg(golden("initial_noise.npy"))
             .arg("-o")
             .arg(&out));
-        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
         // Samples are clamped to the declared range [-1, 1], as diffusers' pipelines do.
         let want: Vec<f32> = read_npy(&golden(&format!("{file}_10_steps.npy")))
             .into_iter()
@@ -125,7 +156,16 @@ fn ctrl_c_stops_a_long_batch_between_denoiser_steps() {
     let dir = home.path().join("out");
     // One batch of 1000 DDPM steps: minutes of work, stopped within a step or two.
     let mut child = medigan(home.path())
-        .args(["--offline", "-q", "generate", MODEL, "-n", "8", "--batch", "8"])
+        .args([
+            "--offline",
+            "-q",
+            "generate",
+            MODEL,
+            "-n",
+            "8",
+            "--batch",
+            "8",
+        ])
         .args(["--steps", "1000", "--scheduler", "ddpm", "-o"])
         .arg(&dir)
         .stderr(Stdio::piped())
@@ -149,5 +189,8 @@ fn ctrl_c_stops_a_long_batch_between_denoiser_steps() {
     let waited = sent.elapsed();
     assert_eq!(code, Some(130));
     assert!(waited < Duration::from_secs(5), "stopped after {waited:?}");
-    assert!(!dir.join("manifest.jsonl").exists(), "an interrupted run wrote a manifest");
+    assert!(
+        !dir.join("manifest.jsonl").exists(),
+        "an interrupted run wrote a manifest"
+    );
 }

@@ -218,7 +218,11 @@ fn bad_choices_are_refused_naming_the_fix() {
         let out = dir.path().join(format!("out{i}"));
         let output = generate(case, &out, &[&["-n", "2"][..], args].concat());
         let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(!output.status.success(), "{args:?} was accepted");
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{args:?}: a usage error; {stderr}"
+        );
         assert!(stderr.contains(needle), "{args:?}: {stderr}");
         assert!(
             !out.join("manifest.jsonl").exists(),
