@@ -124,7 +124,7 @@ def fixture_generators(tmp_path_factory):
                     f"missing fixture {catalog}: write it with `python3 scripts/make_fixtures.py`",
                     pytrace=False,
                 )
-            home = tmp_path_factory.mktemp(f"home-{case}")
+            home = tmp_path_factory.mktemp(f"home-{case.replace('/', '-')}")
             made[case] = medigan_rs.Generators(catalog=str(catalog), home=home, offline=True)
         return made[case]
 

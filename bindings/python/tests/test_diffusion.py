@@ -56,7 +56,7 @@ def test_the_generate_function_and_the_model_info(cond):
     first, again = function(), function()
     for (a, _), (b, _) in zip(first, again):
         np.testing.assert_array_equal(a, b)
-    info = cond.model_info(COND)
+    info = cond._native().model_info(COND)
     assert info["kind"] == "diffusion"
     assert info["diffusion"]["steps"] == 12 and info["diffusion"]["guidance_scale"] == 3.0
 
