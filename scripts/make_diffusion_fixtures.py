@@ -107,7 +107,8 @@ def denoiser_graph(noise_shape, timestep_type, classes: int | None, seed: int) -
 def decoder_graph(latent_channels: int, seed: int) -> onnx.ModelProto:
     """image = tanh(conv1x1(nearest_upsample_x2(latent)))."""
     rng = np.random.default_rng(seed)
-    conv = rng.normal(0, 0.8, (1, latent_channels, 1, 1)).astype(np.float32)
+    # Small weights: the latents of an untrained denoiser are large; tanh stays unsaturated.
+    conv = rng.normal(0, 0.02, (1, latent_channels, 1, 1)).astype(np.float32)
     inits = [
         numpy_helper.from_array(conv, "conv_w"),
         numpy_helper.from_array(np.array([0.1], np.float32), "conv_b"),
@@ -246,7 +247,9 @@ def main() -> None:
     cond_block = {
         "graph": "denoiser.onnx",
         "inputs": [{"name": "class_labels", "kind": "class", "classes": ["a", "b"]}],
-        "outputs": [{"name": "image", "kind": "image", "shape": [1, 8, 8], "range": [-1, 1]}],
+        # An untrained denoiser's samples leave [-1, 1]: a wide range, so that no value is
+        # clamped and the comparison with diffusers sees every value.
+        "outputs": [{"name": "image", "kind": "image", "shape": [1, 8, 8], "range": [-64, 64]}],
         "diffusion": {
             "denoiser": {"sample": "sample", "timestep": "timestep", "timestep_type": "int64",
                          "output": "noise_pred", "prediction": "epsilon"},

@@ -89,11 +89,9 @@ fn samples_equal_diffusers_driving_the_same_graphs_from_the_same_noise() {
                 ));
                 continue;
             }
-            // Samples are clamped to the declared range [-1, 1], as diffusers' pipelines do.
-            let want: Vec<f32> = read_npy(&golden(case, &format!("{file}_12_steps.npy")))
-                .into_iter()
-                .map(|v| v.clamp(-1.0, 1.0))
-                .collect();
+            // Samples are clamped to the declared range, as diffusers' pipelines do; the
+            // fixtures declare ranges wide enough that no value of theirs is clamped.
+            let want = read_npy(&golden(case, &format!("{file}_12_steps.npy")));
             let got: Vec<f32> = (0..3)
                 .flat_map(|i| read_npy(&out.join(format!("{i:05}.npy"))))
                 .collect();
