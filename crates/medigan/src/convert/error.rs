@@ -31,6 +31,18 @@ pub enum ConvertError {
         /// What differs, per output.
         details: String,
     },
+    /// The converted diffusion package does not give the source pipeline's samples.
+    #[error(
+        "`{model}`: the converted package differs from the {source_kind} pipeline's own loop beyond the tolerance; nothing was written:\n{details}"
+    )]
+    DiffersFromSource {
+        /// The model.
+        model: String,
+        /// `diffusers`.
+        source_kind: String,
+        /// What differs, per run.
+        details: String,
+    },
     /// The output folder is taken.
     #[error("`{}` exists and is not empty", dir.display())]
     OutExists {
@@ -86,13 +98,29 @@ impl ConvertError {
 impl crate::error::Hint for ConvertError {
     fn hint(&self) -> Option<String> {
         match self {
-            ConvertError::Differs { .. } => Some(
+            ConvertError::Differs { .. } | ConvertError::DiffersFromSource { .. } => Some(
                 "give --accept-differences to write the package anyway (its card records the \
                  measured error), or a larger --tolerance"
                     .into(),
             ),
             ConvertError::OutExists { .. } => {
                 Some("choose another folder with -o, or remove this one".into())
+            }
+            ConvertError::Refused { kind, .. }
+                if matches!(
+                    kind.as_str(),
+                    "unsupported_pipeline"
+                        | "custom_code"
+                        | "custom_scheduler"
+                        | "unsupported_network"
+                        | "unsupported_decoder"
+                ) =>
+            {
+                Some(
+                    "`medigan convert PATH --dry-run` says what a folder would give; the \
+                     pipeline still runs in diffusers as it is"
+                        .into(),
+                )
             }
             ConvertError::Refused { model, .. } => Some(format!(
                 "the legacy package still runs as it is: `medigan generate {model} \
