@@ -199,7 +199,9 @@ pub fn plan(dir: &Path, name: &str) -> Result<PipelinePlan, ConvertError> {
         scheduler,
         decoder,
         classes,
-        train_steps: scheduler_json["num_train_timesteps"].as_u64().unwrap_or(1000) as usize,
+        train_steps: scheduler_json["num_train_timesteps"]
+            .as_u64()
+            .unwrap_or(1000) as usize,
         prediction: scheduler_json["prediction_type"]
             .as_str()
             .unwrap_or("epsilon")
@@ -447,7 +449,11 @@ pub fn convert(
     let source_sha256 = folder_sha256(source)?;
     let settings = generators.legacy_settings();
     let home = &generators.settings().home;
-    let deps = vec!["torch".to_string(), DIFFUSERS.to_string(), "onnx".to_string()];
+    let deps = vec![
+        "torch".to_string(),
+        DIFFUSERS.to_string(),
+        "onnx".to_string(),
+    ];
     let env = venv::ensure(
         &home.envs_dir(),
         "convert-diffusers",
@@ -471,8 +477,8 @@ pub fn convert(
         .prefix("convert-")
         .tempdir_in(&tmp)
         .map_err(ConvertError::io("create a folder in", &tmp))?;
-    let staging_abs = std::path::absolute(staging.path())
-        .map_err(ConvertError::io("resolve", staging.path()))?;
+    let staging_abs =
+        std::path::absolute(staging.path()).map_err(ConvertError::io("resolve", staging.path()))?;
     let source_abs = std::path::absolute(source).map_err(ConvertError::io("resolve", source))?;
     let steps = default_steps(&plan.pipeline, plan.train_steps);
     let verify_steps = steps.min(options.steps.unwrap_or(50)).max(1);
@@ -502,7 +508,8 @@ pub fn convert(
     std::fs::write(&catalog, text).map_err(ConvertError::io("write", &catalog))?;
     let scheduler_src = source.join("scheduler").join("scheduler_config.json");
     let scheduler_dst = staging.path().join("scheduler_config.json");
-    std::fs::copy(&scheduler_src, &scheduler_dst).map_err(ConvertError::io("copy", &scheduler_src))?;
+    std::fs::copy(&scheduler_src, &scheduler_dst)
+        .map_err(ConvertError::io("copy", &scheduler_src))?;
     let licence = copy_licence(source, staging.path())?;
     let verification = verify(
         generators,
@@ -557,14 +564,14 @@ fn run_script(
     let digest = hex::encode(Sha256::digest(EXPORT_SCRIPT.as_bytes()));
     let script = work.join(format!("diffusers-export-{}.py", &digest[..16]));
     std::fs::write(&script, EXPORT_SCRIPT).map_err(ConvertError::io("write", &script))?;
-    let mut child = env
-        .script_command(&script, work)
-        .spawn()
-        .map_err(|e| ConvertError::Export {
-            model: model.to_string(),
-            what: format!("could not start `{}`: {e}", env.python.display()),
-            stderr: String::new(),
-        })?;
+    let mut child =
+        env.script_command(&script, work)
+            .spawn()
+            .map_err(|e| ConvertError::Export {
+                model: model.to_string(),
+                what: format!("could not start `{}`: {e}", env.python.display()),
+                stderr: String::new(),
+            })?;
     if let Some(mut stdin) = child.stdin.take() {
         stdin
             .write_all(format!("{request}\n").as_bytes())
@@ -632,7 +639,10 @@ fn copy_licence(source: &Path, dir: &Path) -> Result<Option<String>, ConvertErro
 /// The source card (`README.md`) split into its YAML front matter's `license` and its body.
 fn source_card(source: &Path) -> (Option<String>, Option<String>, String) {
     let text = std::fs::read_to_string(source.join("README.md")).unwrap_or_default();
-    let (front, body) = match text.strip_prefix("---\n").and_then(|t| t.split_once("\n---")) {
+    let (front, body) = match text
+        .strip_prefix("---\n")
+        .and_then(|t| t.split_once("\n---"))
+    {
         Some((front, body)) => (front.to_string(), body.trim_start_matches('\n').to_string()),
         None => (String::new(), text.clone()),
     };
@@ -664,7 +674,9 @@ fn package_json(
     let inputs: Vec<Value> = if classes.is_empty() {
         Vec::new()
     } else {
-        vec![json!({"name": "class_labels", "kind": "class", "classes": classes, "encoding": "index"})]
+        vec![
+            json!({"name": "class_labels", "kind": "class", "classes": classes, "encoding": "index"}),
+        ]
     };
     let decoder = exported.decoder.as_ref().map(|_| {
         json!({
@@ -783,13 +795,17 @@ fn verify(
         let started = Instant::now();
         let samples = native.generate_samples(model_id, &request)?;
         let native_seconds = started.elapsed().as_secs_f64();
-        let bytes = std::fs::read(&reference.file).map_err(ConvertError::io("read", &reference.file))?;
+        let bytes =
+            std::fs::read(&reference.file).map_err(ConvertError::io("read", &reference.file))?;
         let (want, _) = crate::formats::npy::decode(&bytes).map_err(|e| ConvertError::Io {
             action: "read",
             path: reference.file.clone(),
             source: std::io::Error::other(e),
         })?;
-        let got: Vec<f32> = samples.iter().flat_map(|s| s.image.iter().copied()).collect();
+        let got: Vec<f32> = samples
+            .iter()
+            .flat_map(|s| s.image.iter().copied())
+            .collect();
         let want: Vec<f32> = want.iter().copied().collect();
         let (mut max_abs, mut total, mut scale) = (0f64, 0f64, 0f64);
         if got.len() != want.len() {
@@ -815,7 +831,9 @@ fn verify(
             native_seconds,
         });
     }
-    let passed = runs.iter().all(|r| r.max_relative_error <= options.tolerance);
+    let passed = runs
+        .iter()
+        .all(|r| r.max_relative_error <= options.tolerance);
     Ok(DiffusionVerification {
         samples: options.samples,
         steps,
@@ -858,8 +876,10 @@ fn card(
         exported.torch,
         exported.diffusers,
         exported.noise_shape,
-        plan.classes
-            .map_or(String::new(), |n| format!(", class index `class_labels` (0..{})", n - 1)),
+        plan.classes.map_or(String::new(), |n| format!(
+            ", class index `class_labels` (0..{})",
+            n - 1
+        )),
         plan.prediction
     ));
     if let Some(decoder) = &exported.decoder {
