@@ -267,3 +267,22 @@ fn dry_run_of_a_folder_says_what_it_would_do() {
         );
     }
 }
+
+#[test]
+fn converting_a_folder_needs_consent_for_its_environment() {
+    let home = tempfile::tempdir().unwrap();
+    let out = home.path().join("package");
+    let output = run(medigan(home.path())
+        .args(["--offline", "convert"])
+        .arg(fixture("ddim_pixel"))
+        .arg("-o")
+        .arg(&out));
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("needs your consent") && stderr.contains("--install-dependencies"),
+        "{stderr}"
+    );
+    assert!(!out.exists());
+    assert!(!home.path().join("envs-v1/convert-diffusers").exists());
+}

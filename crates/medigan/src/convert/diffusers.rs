@@ -461,7 +461,16 @@ pub fn convert(
         &deps,
         &settings,
     )
-    .map_err(Error::from)?;
+    .map_err(|e| match e {
+        crate::legacy::LegacyError::ConsentNeeded {
+            dependencies, env, ..
+        } => Error::from(ConvertError::ConsentNeeded {
+            source_kind: "diffusers".into(),
+            dependencies,
+            env,
+        }),
+        other => Error::from(other),
+    })?;
     let parent = out
         .parent()
         .filter(|p| !p.as_os_str().is_empty())

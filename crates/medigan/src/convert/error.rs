@@ -43,6 +43,19 @@ pub enum ConvertError {
         /// What differs, per run.
         details: String,
     },
+    /// Converting a source folder needs consent to make the converter's Python environment.
+    #[error(
+        "converting a {source_kind} folder runs its pipeline once in a Python environment with {} (`{}`), which needs your consent",
+        dependencies.join(", "), env.display()
+    )]
+    ConsentNeeded {
+        /// `diffusers`.
+        source_kind: String,
+        /// What pip installs (the environment sees the system's site packages).
+        dependencies: Vec<String>,
+        /// The environment's folder.
+        env: PathBuf,
+    },
     /// The output folder is taken.
     #[error("`{}` exists and is not empty", dir.display())]
     OutExists {
@@ -101,6 +114,11 @@ impl crate::error::Hint for ConvertError {
             ConvertError::Differs { .. } | ConvertError::DiffersFromSource { .. } => Some(
                 "give --accept-differences to write the package anyway (its card records the \
                  measured error), or a larger --tolerance"
+                    .into(),
+            ),
+            ConvertError::ConsentNeeded { .. } => Some(
+                "if you trust the folder's weights (torch loads them), rerun with \
+                 `--install-dependencies`"
                     .into(),
             ),
             ConvertError::OutExists { .. } => {
