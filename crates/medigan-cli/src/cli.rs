@@ -178,13 +178,16 @@ pub enum Command {
     /// Show the MEDIGAN_* environment variables: what each sets, its value here, and the
     /// setting in effect (with the flags given).
     Env,
-    /// Convert a legacy (Python) zoo package into a native package: ONNX graph + medigan.json,
-    /// no code. Runs the package once (consent: --install-dependencies), exports the module it
-    /// generates with, and writes nothing unless the native images equal the legacy ones for
-    /// --samples seeds. `--all --dry-run` says, from metadata only, what it would do with
-    /// every legacy entry of the catalogue.
+    /// Convert a legacy (Python) zoo package, or a diffusers pipeline folder (DDPM, DDIM, LDM
+    /// with an AutoencoderKL; class-conditional UNets), into a native package: ONNX graphs +
+    /// medigan.json, no code. Runs the model once in its environment (consent:
+    /// --install-dependencies), exports what generates, and writes nothing unless the native
+    /// samples equal the source's own (legacy images for --samples seeds; the pipeline's own
+    /// loop from the same initial noise). `--all --dry-run` says, from metadata only, what it
+    /// would do with every legacy entry of the catalogue; `PATH --dry-run` with a folder.
     #[command(
         after_help = "Examples:\n  medigan convert 00005 --install-dependencies -o dcgan-onnx\n  \
+        medigan convert ./my-ddim-pipeline --install-dependencies -o ddim-onnx\n  \
         medigan convert --all --dry-run\n  \
         medigan --catalog dcgan-onnx/medigan.json test 00005"
     )]
@@ -194,7 +197,8 @@ pub enum Command {
 /// Arguments of `medigan convert`.
 #[derive(Debug, Args)]
 pub struct ConvertArgs {
-    /// The legacy model: full id, number or unique prefix.
+    /// The legacy model (full id, number or unique prefix), or a diffusers pipeline folder
+    /// (`model_index.json`, `unet/`, `scheduler/`, optional `vqvae/`).
     pub model: Option<String>,
     /// Every legacy entry of the catalogue (with --dry-run).
     #[arg(long)]
@@ -216,9 +220,17 @@ pub struct ConvertArgs {
     #[arg(long)]
     pub accept_differences: bool,
     /// Consent to create the legacy model's environment, install its dependencies and run its
-    /// code (converting runs it once).
+    /// code (converting runs it once); for a pipeline folder, the converter's environment
+    /// (torch, diffusers, onnx).
     #[arg(long)]
     pub install_dependencies: bool,
+    /// The model id of a package converted from a folder (default `00000_<FOLDER NAME>`).
+    #[arg(long, value_name = "NNNNN_NAME")]
+    pub id: Option<String>,
+    /// Inference steps of the comparison of a diffusion model with its source (default: 50,
+    /// at most the model's default steps).
+    #[arg(long, value_name = "K")]
+    pub steps: Option<usize>,
 }
 
 /// Arguments of `medigan init-model`.

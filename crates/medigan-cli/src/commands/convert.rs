@@ -13,6 +13,14 @@ use crate::settings::Output;
 
 /// Converts one model, or prints the dry-run table.
 pub fn run(generators: &Generators, args: &ConvertArgs, out: Output) -> anyhow::Result<ExitCode> {
+    if let Some(path) = args.model.as_deref().map(std::path::Path::new)
+        && convert::source_kind(path).is_some()
+    {
+        return match args.dry_run {
+            true => dry_run_folder(path, args, out),
+            false => convert_folder(generators, path, args, out),
+        };
+    }
     match (&args.model, args.all, args.dry_run) {
         (None, true, true) => dry_run_all(generators, out),
         (Some(_), true, _) => bail!("give a model or --all, not both"),
@@ -39,6 +47,8 @@ fn convert_one(
         samples: args.samples,
         tolerance: args.tolerance,
         accept_differences: args.accept_differences,
+        id: args.id.clone(),
+        steps: args.steps,
     };
     let progress = Bar::new(out.quiet || out.json);
     let report = convert::convert(generators, &options, &progress)?;
@@ -65,6 +75,81 @@ fn convert_one(
     ))?;
     render::line(report.verification.summary())?;
     super::success()
+}
+
+fn convert_folder(
+    generators: &Generators,
+    path: &std::path::Path,
+    args: &ConvertArgs,
+    out: Output,
+) -> anyhow::Result<ExitCode> {
+    super::consent_to_legacy(generators, args.install_dependencies);
+    let options = ConvertOptions {
+        model: path.display().to_string(),
+        out: args.out.clone(),
+        samples: args.samples,
+        tolerance: args.tolerance,
+        accept_differences: args.accept_differences,
+        id: args.id.clone(),
+        steps: args.steps,
+    };
+    let report = convert::convert_folder(generators, path, &options)?;
+    if out.json {
+        render::json(&report)?;
+        return super::success();
+    }
+    render::line(format!(
+        "converted the {} folder {} ({}) into {} as {} in {:.1} s (torch {}, diffusers {})",
+        report.source,
+        report.path.display(),
+        report.plan.describe(),
+        report.dir.display(),
+        report.model_id,
+        report.seconds,
+        report.exported.torch,
+        report.exported.diffusers
+    ))?;
+    let v = &report.verification;
+    render::line(format!(
+        "verification: {} samples, {} steps of {}, the pipeline's own loop vs medigan from the \
+         same noise: {}",
+        v.samples,
+        v.steps,
+        v.scheduler,
+        if v.passed {
+            "equal within the tolerance"
+        } else {
+            "DIFFERENT (written because of --accept-differences)"
+        }
+    ))?;
+    render::line(v.summary())?;
+    super::success()
+}
+
+fn dry_run_folder(
+    path: &std::path::Path,
+    args: &ConvertArgs,
+    out: Output,
+) -> anyhow::Result<ExitCode> {
+    let id = args
+        .id
+        .clone()
+        .unwrap_or_else(|| convert::diffusers::default_id(path));
+    let plan = match convert::diffusers::plan(path, &id) {
+        Ok(plan) => Plan::Convert(plan.describe()),
+        Err(convert::ConvertError::Refused { reason, .. }) => Plan::Refuse(reason),
+        Err(other) => return Err(medigan::Error::from(other).into()),
+    };
+    let row = convert::DryRunRow {
+        model_id: id,
+        plan,
+        dependencies: vec![
+            "torch".into(),
+            convert::diffusers::DIFFUSERS.into(),
+            "onnx".into(),
+        ],
+    };
+    print_rows(&[row], out)
 }
 
 fn dry_run_one(generators: &Generators, model: &str, out: Output) -> anyhow::Result<ExitCode> {
@@ -109,7 +194,8 @@ fn print_rows(rows: &[convert::DryRunRow], out: Output) -> anyhow::Result<ExitCo
     };
     render::line(format!(
         "{} would be converted (if their export and verification succeed), {} refused; \
-         nothing was downloaded or run",
+         nothing was downloaded or run. Folders convert too: `medigan convert PATH --dry-run` \
+         for a diffusers pipeline (DDPM, DDIM, LDM with AutoencoderKL, class-conditional UNet)",
         count("c"),
         count("r")
     ))?;

@@ -31,6 +31,31 @@ pub enum ConvertError {
         /// What differs, per output.
         details: String,
     },
+    /// The converted diffusion package does not give the source pipeline's samples.
+    #[error(
+        "`{model}`: the converted package differs from the {source_kind} pipeline's own loop beyond the tolerance; nothing was written:\n{details}"
+    )]
+    DiffersFromSource {
+        /// The model.
+        model: String,
+        /// `diffusers`.
+        source_kind: String,
+        /// What differs, per run.
+        details: String,
+    },
+    /// Converting a source folder needs consent to make the converter's Python environment.
+    #[error(
+        "converting a {source_kind} folder runs its pipeline once in a Python environment with {} (`{}`), which needs your consent",
+        dependencies.join(", "), env.display()
+    )]
+    ConsentNeeded {
+        /// `diffusers`.
+        source_kind: String,
+        /// What pip installs (the environment sees the system's site packages).
+        dependencies: Vec<String>,
+        /// The environment's folder.
+        env: PathBuf,
+    },
     /// The output folder is taken.
     #[error("`{}` exists and is not empty", dir.display())]
     OutExists {
@@ -86,13 +111,34 @@ impl ConvertError {
 impl crate::error::Hint for ConvertError {
     fn hint(&self) -> Option<String> {
         match self {
-            ConvertError::Differs { .. } => Some(
+            ConvertError::Differs { .. } | ConvertError::DiffersFromSource { .. } => Some(
                 "give --accept-differences to write the package anyway (its card records the \
                  measured error), or a larger --tolerance"
                     .into(),
             ),
+            ConvertError::ConsentNeeded { .. } => Some(
+                "if you trust the folder's weights (torch loads them), rerun with \
+                 `--install-dependencies`"
+                    .into(),
+            ),
             ConvertError::OutExists { .. } => {
                 Some("choose another folder with -o, or remove this one".into())
+            }
+            ConvertError::Refused { kind, .. }
+                if matches!(
+                    kind.as_str(),
+                    "unsupported_pipeline"
+                        | "custom_code"
+                        | "custom_scheduler"
+                        | "unsupported_network"
+                        | "unsupported_decoder"
+                ) =>
+            {
+                Some(
+                    "`medigan convert PATH --dry-run` says what a folder would give; the \
+                     pipeline still runs in diffusers as it is"
+                        .into(),
+                )
             }
             ConvertError::Refused { model, .. } => Some(format!(
                 "the legacy package still runs as it is: `medigan generate {model} \

@@ -10,6 +10,7 @@
 //! the staging folder renamed into place. Nothing is left at the destination when any step
 //! fails or the images differ (unless `accept_differences`).
 
+pub mod diffusers;
 mod error;
 pub mod export;
 pub mod package;
@@ -47,6 +48,12 @@ pub struct ConvertOptions {
     pub tolerance: f64,
     /// Write the package even when the images differ (`--accept-differences`).
     pub accept_differences: bool,
+    /// The model id of a package converted from a folder (diffusers pipeline); `None`:
+    /// `00000_<FOLDER NAME>`.
+    pub id: Option<String>,
+    /// Inference steps of the comparison of a diffusion model (at most its default steps);
+    /// `None`: 50.
+    pub steps: Option<usize>,
 }
 
 impl ConvertOptions {
@@ -58,6 +65,8 @@ impl ConvertOptions {
             samples: DEFAULT_SAMPLES,
             tolerance: DEFAULT_TOLERANCE,
             accept_differences: false,
+            id: None,
+            steps: None,
         }
     }
 }
@@ -166,6 +175,35 @@ pub fn convert(
         accepted_differences: options.accept_differences && !verification.passed,
         verification,
     })
+}
+
+/// What kind of source a folder is, if `medigan convert PATH` converts folders of its kind.
+pub fn source_kind(path: &Path) -> Option<&'static str> {
+    if !path.is_dir() {
+        return None;
+    }
+    if diffusers::is_pipeline(path) {
+        return Some("diffusers");
+    }
+    None
+}
+
+/// Converts the source folder `path` (a diffusers pipeline) into a native diffusion package at
+/// `options.out` (see [`diffusers`]).
+pub fn convert_folder(
+    generators: &Generators,
+    path: &Path,
+    options: &ConvertOptions,
+) -> Result<diffusers::SourceReport> {
+    check_options(options)?;
+    match source_kind(path) {
+        Some("diffusers") => diffusers::convert(generators, path, options),
+        _ => Err(boxed(ConvertError::refused(
+            &path.display().to_string(),
+            "unknown_source",
+            "not a diffusers pipeline folder (no model_index.json)",
+        ))),
+    }
 }
 
 fn boxed(error: ConvertError) -> Error {

@@ -1,0 +1,288 @@
+//! `medigan convert PATH` on the diffusers pipeline fixtures (`tests/fixtures/convert_diffusion/`,
+//! written by `scripts/make_convert_diffusion_fixtures.py`): each pipeline converts, verifies
+//! against its own loop, and the converted package then generates through the native runtime
+//! with no Python on the path, equal to the pipeline's loop (golden samples) within 1e-4
+//! relative from the same initial noise. A pipeline that cannot be converted is refused with the
+//! reason and leaves nothing at the destination (no Python needed: the refusal comes from the
+//! folder's JSON). Skipped (a failure under CI=true) without torch, diffusers or onnx.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+mod common;
+use common::{medigan, run};
+
+/// Relative tolerance: max |native - pipeline| / max |pipeline| (issue #27: 1e-4).
+const TOLERANCE: f64 = 1e-4;
+/// The golden samples' steps (the fixture script's STEPS).
+const STEPS: &str = "10";
+
+fn fixture(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/convert_diffusion")
+        .join(name);
+    assert!(
+        dir.join("model_index.json").is_file(),
+        "missing {}: run `python3 scripts/make_convert_diffusion_fixtures.py`",
+        dir.display()
+    );
+    dir
+}
+
+/// The Python with torch, diffusers and onnx, or `None` after a visible skip.
+fn python(test: &str) -> Option<String> {
+    match medigan_testkit::python_importing(&["torch", "diffusers", "onnx"]) {
+        Ok(python) => Some(python),
+        Err(why) => {
+            medigan_testkit::skip(test, &why);
+            None
+        }
+    }
+}
+
+/// `medigan` with the test's home, offline, pip kept off any index (torch and diffusers come
+/// from the system Python, which the converter's environment sees).
+fn medigan_offline(home: &Path, python: &str) -> Command {
+    let mut command = medigan(home);
+    command
+        .env("MEDIGAN_PYTHON", python)
+        .env("MEDIGAN_PIP_ARGS", "--no-index --no-deps")
+        .arg("--offline");
+    command
+}
+
+fn assert_ok(output: &Output) {
+    assert!(
+        output.status.success(),
+        "medigan failed:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+fn read_npy(path: &Path) -> Vec<f32> {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let (array, _) = medigan::formats::npy::decode(&bytes).expect("an .npy file");
+    array.iter().copied().collect()
+}
+
+fn relative(got: &[f32], want: &[f32]) -> f64 {
+    assert_eq!(got.len(), want.len(), "value counts differ");
+    let diff = got
+        .iter()
+        .zip(want)
+        .map(|(g, w)| f64::from((g - w).abs()))
+        .fold(0.0, f64::max);
+    let scale = want.iter().map(|w| f64::from(w.abs())).fold(0.0, f64::max);
+    diff / scale
+}
+
+/// Converts `name`, checks the report and the package, then generates the golden run from the
+/// package with an empty PATH and no MEDIGAN_PYTHON, and compares it with the golden samples.
+fn convert_and_generate(name: &str, id: &str, label: Option<&str>) {
+    let test = format!("converting the diffusers fixture {name}");
+    let Some(python) = python(&test) else {
+        return;
+    };
+    let source = fixture(name);
+    let home = tempfile::tempdir().unwrap();
+    let out = home.path().join("package");
+    let output = run(medigan_offline(home.path(), &python)
+        .args(["--json", "convert"])
+        .arg(&source)
+        .args([
+            "--install-dependencies",
+            "--samples",
+            "3",
+            "--steps",
+            STEPS,
+            "--id",
+            id,
+            "-o",
+        ])
+        .arg(&out));
+    assert_ok(&output);
+    let report: Value = serde_json::from_slice(&output.stdout).expect("a JSON report");
+    let verification = &report["verification"];
+    assert_eq!(verification["passed"], true, "{report:#}");
+    for run in verification["runs"].as_array().unwrap() {
+        let rel = run["max_relative_error"].as_f64().unwrap();
+        eprintln!(
+            "{name} {}: max abs {:.3e}, relative {rel:.3e}; converted in {:.1} s",
+            run["run"],
+            run["max_abs_error"].as_f64().unwrap(),
+            report["seconds"].as_f64().unwrap()
+        );
+        assert!(rel <= TOLERANCE, "{name}: {run}");
+    }
+
+    // The package: scheduler config and licence carried unchanged, provenance, the card.
+    for (from, to) in [
+        ("scheduler/scheduler_config.json", "scheduler_config.json"),
+        ("LICENSE", "LICENSE"),
+    ] {
+        assert_eq!(
+            std::fs::read(source.join(from)).unwrap(),
+            std::fs::read(out.join(to)).unwrap(),
+            "{to} is the source's {from}"
+        );
+    }
+    let metadata: Value =
+        serde_json::from_slice(&std::fs::read(out.join("medigan.json")).unwrap()).unwrap();
+    let execution = &metadata[id]["execution"];
+    assert_eq!(execution["converted_from"]["source"], "diffusers");
+    assert_eq!(
+        execution["converted_from"]["sha256"],
+        report["source_sha256"]
+    );
+    assert_eq!(
+        execution["onnx"]["diffusion"]["scheduler"],
+        "scheduler_config.json"
+    );
+    let card = std::fs::read_to_string(out.join("README.md")).unwrap();
+    assert!(
+        card.contains("## Verification") && card.contains("**equal**"),
+        "{card}"
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(home.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with(".medigan-convert-")
+        })
+        .collect();
+    assert!(leftovers.is_empty(), "staging folders left: {leftovers:?}");
+
+    // The converted package alone, no Python anywhere on the path.
+    let samples = home.path().join("samples");
+    let noise = source.join("golden/initial_noise.npy");
+    let mut generate = medigan(home.path());
+    generate
+        .env("PATH", home.path().join("no-python"))
+        .arg("--offline")
+        .arg("--catalog")
+        .arg(out.join("medigan.json"))
+        .args([
+            "generate", id, "-n", "3", "--format", "npy", "--steps", STEPS,
+        ])
+        .args(["--scheduler", "ddim", "--initial-noise"])
+        .arg(&noise)
+        .arg("-o")
+        .arg(&samples);
+    if let Some(label) = label {
+        generate.args(["--label", label]);
+    }
+    let output = run(&mut generate);
+    assert_ok(&output);
+    let got: Vec<f32> = (0..3)
+        .flat_map(|i| read_npy(&samples.join(format!("{i:05}.npy"))))
+        .collect();
+    let want = read_npy(&source.join(format!("golden/samples_{STEPS}_steps.npy")));
+    let rel = relative(&got, &want);
+    eprintln!("{name}: native generate vs the pipeline's loop: relative {rel:.3e}");
+    assert!(rel <= TOLERANCE, "{name}: relative difference {rel}");
+}
+
+#[test]
+fn ddim_pixel_pipeline_converts_and_generates_without_python() {
+    convert_and_generate("ddim_pixel", "00000_DDIM_PIXEL", None);
+}
+
+#[test]
+fn class_conditional_unet_converts_and_generates_without_python() {
+    convert_and_generate("class_cond", "00001_CLASS_COND", Some("1"));
+}
+
+#[test]
+fn latent_pipeline_with_autoencoder_kl_converts_and_generates_without_python() {
+    convert_and_generate("latent_kl", "00002_LATENT_KL", None);
+}
+
+/// Refused from the folder's JSON, before any environment or Python: the reason named, nothing
+/// at the destination (an empty destination folder stays empty).
+fn assert_refused(name: &str, kind: &str, words: &str) {
+    let home = tempfile::tempdir().unwrap();
+    for out in [home.path().join("new"), home.path().join("empty")] {
+        if out.ends_with("empty") {
+            std::fs::create_dir(&out).unwrap();
+        }
+        let output = run(medigan(home.path())
+            .env("MEDIGAN_PYTHON", "/nonexistent/python3")
+            .args(["--offline", "convert"])
+            .arg(fixture(name))
+            .args(["--install-dependencies", "-o"])
+            .arg(&out));
+        assert!(!output.status.success(), "{name} was converted");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(kind) && stderr.contains(words), "{stderr}");
+        let left = std::fs::read_dir(&out).map(|d| d.count()).unwrap_or(0);
+        assert_eq!(left, 0, "{name}: files at the destination");
+    }
+    let names: Vec<String> = std::fs::read_dir(home.path())
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+        .collect();
+    assert!(
+        names.iter().all(|n| n == "empty" || !n.starts_with('.')),
+        "{names:?}"
+    );
+}
+
+#[test]
+fn text_conditioned_pipeline_is_refused_and_leaves_nothing() {
+    assert_refused(
+        "refuse_pipeline",
+        "unsupported_pipeline",
+        "StableDiffusionPipeline",
+    );
+}
+
+#[test]
+fn custom_scheduler_is_refused_and_leaves_nothing() {
+    assert_refused("refuse_scheduler", "custom_scheduler", "MyLearnedScheduler");
+}
+
+#[test]
+fn dry_run_of_a_folder_says_what_it_would_do() {
+    let home = tempfile::tempdir().unwrap();
+    for (name, action, words) in [
+        ("latent_kl", "convert", "AutoencoderKL decoder"),
+        ("class_cond", "convert", "3 classes"),
+        ("refuse_scheduler", "refuse", "MyLearnedScheduler"),
+    ] {
+        let output = run(medigan(home.path())
+            .args(["--offline", "--json", "convert"])
+            .arg(fixture(name))
+            .arg("--dry-run"));
+        assert_ok(&output);
+        let rows: Value = serde_json::from_slice(&output.stdout).unwrap();
+        assert_eq!(rows[0]["action"], action, "{rows}");
+        assert!(
+            rows[0]["detail"].as_str().unwrap().contains(words),
+            "{rows}"
+        );
+    }
+}
+
+#[test]
+fn converting_a_folder_needs_consent_for_its_environment() {
+    let home = tempfile::tempdir().unwrap();
+    let out = home.path().join("package");
+    let output = run(medigan(home.path())
+        .args(["--offline", "convert"])
+        .arg(fixture("ddim_pixel"))
+        .arg("-o")
+        .arg(&out));
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("needs your consent") && stderr.contains("--install-dependencies"),
+        "{stderr}"
+    );
+    assert!(!out.exists());
+    assert!(!home.path().join("envs-v1/convert-diffusers").exists());
+}

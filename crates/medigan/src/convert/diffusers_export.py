@@ -1,0 +1,184 @@
+"""medigan convert, diffusers source: export a pipeline's UNet (and its VAE decoder) to ONNX and
+run the pipeline's own loop from given initial noise, for the Rust side to compare with the
+converted package.
+
+Request (one JSON line on stdin):
+  {"source", "out", "work", "opset", "samples", "steps", "labels": [int | null, ...],
+   "reference_scheduler": null | "DDIMScheduler", "decoder": null | component name}
+Answer (the last line of stdout): {"ok": true, ...} or {"ok": false, "kind", "error", "traceback"}.
+Runs on CPU, float32. Writes <out>/denoiser.onnx, <out>/decoder.onnx (latent pipelines),
+<work>/initial_noise.npy and <work>/reference-<r>.npy (float32 [N, C, H, W], the pipeline's
+[0, 1] output mapped back to [-1, 1]).
+"""
+
+import inspect
+import json
+import os
+import sys
+import time
+import traceback
+import warnings
+from functools import partial
+
+
+class Refusal(Exception):
+    def __init__(self, kind, error):
+        super().__init__(error)
+        self.kind = kind
+        self.error = error
+
+
+def answer(value):
+    sys.stdout.write(json.dumps(value) + "\n")
+    sys.stdout.flush()
+
+
+def export(module, feeds, names, outputs, path, opset):
+    import torch
+
+    axes = {name: {0: "batch"} for name in names + outputs}
+    kwargs = dict(input_names=names, output_names=outputs, dynamic_axes=axes, opset_version=opset)
+    if "dynamo" in inspect.signature(torch.onnx.export).parameters:
+        kwargs["dynamo"] = False
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            with torch.no_grad():
+                torch.onnx.export(module, tuple(feeds), path, **kwargs)
+        except Exception as error:
+            text = f"{type(error).__name__}: {error}"
+            unsupported = "Unsupported" in type(error).__name__ or "not supported" in text
+            raise Refusal("unsupported_op" if unsupported else "export", text.strip().splitlines()[0][:600])
+
+
+def graph_error(path, module, feeds, names):
+    """Largest difference between the graph (onnxruntime, when installed) and the module."""
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        return None, None
+    import torch
+
+    session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    with torch.no_grad():
+        want = module(*feeds).numpy()
+    got = session.run(None, {n: f.numpy() for n, f in zip(names, feeds)})[0]
+    return float(abs(got - want).max()), f"onnxruntime {ort.__version__}"
+
+
+def main():
+    request = json.loads(sys.stdin.readline())
+    import numpy as np
+    import torch
+    import diffusers
+    from diffusers import DiffusionPipeline
+
+    torch.set_grad_enabled(False)
+    source, out, work, opset = request["source"], request["out"], request["work"], request["opset"]
+    try:
+        pipe = DiffusionPipeline.from_pretrained(source, local_files_only=True, torch_dtype=torch.float32)
+    except Exception as error:
+        raise Refusal("load", f"diffusers cannot load the pipeline: {type(error).__name__}: {error}")
+    pipe.to("cpu")
+    pipe.set_progress_bar_config(disable=True)
+    unet = pipe.unet.eval()
+    config = unet.config
+    size = config.sample_size
+    size = [size, size] if isinstance(size, int) else list(size)
+    noise_shape = [int(config.in_channels), *map(int, size)]
+    classes = config.get("num_class_embeds")
+    if config.get("class_embed_type") not in (None,) and classes is None:
+        raise Refusal("conditioning", f"class_embed_type {config.class_embed_type!r} without num_class_embeds: its class input is not an index")
+
+    class Denoiser(torch.nn.Module):
+        def __init__(self, unet):
+            super().__init__()
+            self.unet = unet
+
+        def forward(self, sample, timestep, class_labels=None):
+            return self.unet(sample, timestep, class_labels=class_labels).sample
+
+    denoiser = Denoiser(unet).eval()
+    names = ["sample", "timestep"] + (["class_labels"] if classes else [])
+
+    def feeds(batch):
+        g = torch.Generator().manual_seed(batch)
+        f = [torch.randn((batch, *noise_shape), generator=g), torch.full((batch,), 500, dtype=torch.long)]
+        if classes:
+            f.append(torch.arange(batch, dtype=torch.long) % classes)
+        return f
+
+    denoiser_path = os.path.join(out, "denoiser.onnx")
+    export(denoiser, feeds(2), names, ["noise_pred"], denoiser_path, opset)
+    denoiser_error, checker = graph_error(denoiser_path, denoiser, feeds(3), names)
+    result = {"ok": True, "torch": torch.__version__.split("+")[0], "diffusers": diffusers.__version__,
+              "pipeline": type(pipe).__name__, "unet": type(unet).__name__, "noise_shape": noise_shape,
+              "classes": classes, "checker": checker, "denoiser_error": denoiser_error,
+              "out_channels": int(config.out_channels)}
+    if config.out_channels != config.in_channels:
+        raise Refusal("shape", f"the UNet's out_channels ({config.out_channels}) differ from its in_channels ({config.in_channels}): it does not predict the noise of its sample")
+
+    name = request.get("decoder")
+    if name:
+        vae = getattr(pipe, name).eval()
+
+        class Decoder(torch.nn.Module):
+            def __init__(self, vae):
+                super().__init__()
+                self.vae = vae
+
+            def forward(self, latent):
+                return self.vae.decode(latent).sample
+
+        decoder = Decoder(vae).eval()
+        decoder_path = os.path.join(out, "decoder.onnx")
+        latent = lambda b: [torch.randn((b, *noise_shape), generator=torch.Generator().manual_seed(b))]
+        export(decoder, latent(2), ["latent"], ["image"], decoder_path, opset)
+        result["decoder_error"], _ = graph_error(decoder_path, decoder, latent(3), ["latent"])
+        result["decoder"] = type(vae).__name__
+        result["scaling_factor"] = float(vae.config.get("scaling_factor") or 1.0)
+        shift = vae.config.get("shift_factor")
+        result["shift_factor"] = float(shift) if shift is not None else 0.0
+        result["image_shape"] = list(decoder(*latent(1)).shape[1:])
+    else:
+        result["image_shape"] = noise_shape
+
+    # The pipeline's own loop from given initial noise.
+    samples, steps = request["samples"], request["steps"]
+    noise = torch.randn((samples, *noise_shape), generator=torch.Generator().manual_seed(request.get("seed", 0)))
+    np.save(os.path.join(work, "initial_noise.npy"), noise.numpy().astype(np.float32))
+    reference = pipe
+    if request.get("reference_scheduler"):
+        scheduler_class = getattr(diffusers, request["reference_scheduler"])
+        components = dict(pipe.components, scheduler=scheduler_class.from_config(pipe.scheduler.config))
+        reference = type(pipe)(**components)
+        reference.set_progress_bar_config(disable=True)
+    module = sys.modules[type(reference).__module__]
+    module.randn_tensor = lambda shape, **_: noise.clone()
+    forward = unet.forward
+    runs = []
+    for r, label in enumerate(request["labels"]):
+        unet.forward = forward if label is None else partial(forward, class_labels=torch.full((samples,), label, dtype=torch.long))
+        started = time.perf_counter()
+        images = reference(batch_size=samples, num_inference_steps=steps, output_type="np").images
+        seconds = time.perf_counter() - started
+        values = (np.asarray(images, dtype=np.float64) * 2 - 1).transpose(0, 3, 1, 2).astype(np.float32)
+        path = os.path.join(work, f"reference-{r}.npy")
+        np.save(path, values)
+        runs.append({"label": label, "file": path, "seconds": seconds})
+    unet.forward = forward
+    result["reference"] = runs
+    result["reference_pipeline"] = type(reference).__name__
+    result["reference_scheduler"] = type(reference.scheduler).__name__
+    result["threads"] = torch.get_num_threads()
+    answer(result)
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except Refusal as refusal:
+        answer({"ok": False, "kind": refusal.kind, "error": refusal.error})
+    except Exception as error:
+        answer({"ok": False, "kind": "exception", "error": f"{type(error).__name__}: {error}",
+                "traceback": traceback.format_exc()})
