@@ -161,11 +161,12 @@ impl LegacyGenerator {
         }
         // Contained (issue 26): the bridge dies with medigan, and its own process group
         // keeps a terminal's Ctrl-C from killing it mid-batch.
-        let mut child = crate::child::spawn_contained(command).map_err(|e| LegacyError::Bridge {
-            model: model.id.clone(),
-            what: format!("could not start (`{}`): {e}", model.env.python.display()),
-            stderr: String::new(),
-        })?;
+        let mut child =
+            crate::child::spawn_contained(command).map_err(|e| LegacyError::Bridge {
+                model: model.id.clone(),
+                what: format!("could not start (`{}`): {e}", model.env.python.display()),
+                stderr: String::new(),
+            })?;
         let stdout = child.stdout.take();
         let stderr_pipe = child.stderr.take();
         let (tx, answers) = channel();
