@@ -213,8 +213,8 @@ fn the_readme_tour_answers_offline_on_a_fresh_install() {
     let listed = tour_json(home, &["list"]);
     assert_eq!(
         listed.as_array().unwrap().len(),
-        24,
-        "23 upstream + the bundled model"
+        25,
+        "23 upstream + the two bundled models"
     );
 
     let ranked = tour_json(home, &["search", "mammography", "--rank", "FID", "--asc"]);
@@ -274,7 +274,14 @@ fn catalog_update_replaces_the_built_in_snapshot() {
         .iter()
         .map(|m| m["model_id"].as_str().unwrap())
         .collect();
-    assert_eq!(ids, ["00001_DCGAN_MMG_CALC_ROI", "00900_PHANTOM_DEMO"]);
+    assert_eq!(
+        ids,
+        [
+            "00001_DCGAN_MMG_CALC_ROI",
+            "00900_PHANTOM_DEMO",
+            "00901_PHANTOM_DDPM"
+        ]
+    );
 }
 
 #[test]
