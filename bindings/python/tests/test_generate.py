@@ -155,8 +155,12 @@ def test_generate_function_keeps_its_defaults(bundled):
 
 
 def test_find_model_and_generate(bundled, tmp_path):
-    images = bundled.find_model_and_generate(["PHANTOM"], num_samples=2, save_images=False, is_case_sensitive=False)
-    assert len(images) == 2
+    images = bundled.find_model_and_generate(
+        ["PHANTOM", "DDPM"], num_samples=2, save_images=False, is_case_sensitive=False, steps=5
+    )
+    assert len(images) == 2 and images[0].shape == (1, 64, 64)
+    with pytest.raises(medigan_rs.SearchError, match="found 2: 00900_PHANTOM_DEMO, 00901_PHANTOM_DDPM"):
+        bundled.find_model_and_generate(["PHANTOM"], num_samples=1)
     with pytest.raises(medigan_rs.SearchError, match="found 0"):
         bundled.find_model_and_generate(["no such value"], num_samples=1)
 

@@ -516,7 +516,11 @@ fn diffusion_image_equals_generate_for_the_same_seed_and_choices() {
             .unwrap();
         let (generated, _) =
             medigan::formats::npy::decode(&std::fs::read(out.join("00000.npy")).unwrap()).unwrap();
-        let expected = medigan::formats::png::encode_u8(&generated, [-1.0, 1.0]).unwrap();
+        let entry: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&catalog).unwrap()).unwrap();
+        let range = &entry[model]["execution"]["onnx"]["outputs"][0]["range"];
+        let range = [0, 1].map(|i| range[i].as_f64().unwrap());
+        let expected = medigan::formats::png::encode_u8(&generated, range).unwrap();
         assert_eq!(png_bytes(&shown["image"]), expected, "{case}");
 
         let (status, saved) = post(&client, &served.url("/api/save"), &body);
