@@ -84,7 +84,12 @@ impl RequestArgs<'_> {
             diffusion: DiffusionOptions {
                 steps: self.diffusion.steps,
                 scheduler: self.diffusion.scheduler,
-                guidance: self.diffusion.guidance_scale.map(Guidance::new).transpose().py()?,
+                guidance: self
+                    .diffusion
+                    .guidance_scale
+                    .map(Guidance::new)
+                    .transpose()
+                    .py()?,
             },
             initial_noise: self.diffusion.initial_noise,
             ..GenerateRequest::default()
