@@ -295,7 +295,7 @@ def run_medigan(binary, n, batch, threads, steps, home) -> dict:
         graph = sum(int(g) for _, g, _ in lines)
         files = len(list(out.glob("*.npy")))
         assert files == n, f"medigan wrote {files} files, expected {n}"
-        return {"wall_s": wall, "rate": n / wall, "rss": rss, "batches": len(lines),
+        return {"n": n, "wall_s": wall, "rate": n / wall, "rss": rss, "batches": len(lines),
                 "outside_share": (total - graph) / graph if graph else float("nan"),
                 "graph_s": graph / 1e6, "total_s": total / 1e6}
     finally:
@@ -311,7 +311,7 @@ def run_python(way, n, batch, threads, steps) -> dict:
         wall, rss, stdout, _ = timed(cmd, env)
         res = json.loads(stdout.strip().splitlines()[-1])
         assert len(list(out.glob("*.npy"))) == n
-        return {"wall_s": wall, "rate": n / res["loop_s"], "rss": rss, "loop_s": res["loop_s"]}
+        return {"n": n, "wall_s": wall, "rate": n / res["loop_s"], "rss": rss, "loop_s": res["loop_s"]}
     finally:
         shutil.rmtree(out, ignore_errors=True)
 
@@ -321,6 +321,9 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=32)
     ap.add_argument("--batches", default="8,16")
     ap.add_argument("--threads", default="2,1")
+    ap.add_argument("--python-batches", type=int, default=None,
+                    help="batches each Python way runs (default: all of --n); its loop is sequential, "
+                         "so samples/s does not depend on it: 1 saves time")
     ap.add_argument("--steps", type=int, default=50)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--ways", default="medigan,torch,ort-py,ort-np")
@@ -354,12 +357,12 @@ def main() -> None:
                 for rep in range(args.repeats):
                     for way in ways:  # interleaved, so load changes hit every way alike
                         r = (run_medigan(binary, args.n, batch, threads, args.steps, home) if way == "medigan"
-                             else run_python(way, args.n, batch, threads, args.steps))
+                             else run_python(way, python_n(args, batch), batch, threads, args.steps))
                         results.setdefault(way, []).append(r)
                         print(f"# T={threads} B={batch} rep {rep} {way}: {r}", file=sys.stderr)
                 for way in ways:
                     rs = results[way]
-                    row = {"threads": threads, "batch": batch, "way": way,
+                    row = {"threads": threads, "batch": batch, "way": way, "n": rs[0]["n"],
                            "rate": statistics.median(r["rate"] for r in rs),
                            "rates": [r["rate"] for r in rs],
                            "wall_s": statistics.median(r["wall_s"] for r in rs),
@@ -373,16 +376,20 @@ def main() -> None:
     print_table(rows, args)
 
 
+def python_n(args, batch: int) -> int:
+    return args.n if args.python_batches is None else min(args.n, batch * args.python_batches)
+
+
 def print_table(rows, args) -> None:
     base = {(r["threads"], r["batch"]): r["rate"] for r in rows if r["way"] == "medigan"}
-    head = ["threads", "batch", "way", "samples/s", "runs", "medigan vs way", "process s", "peak RSS MiB",
+    head = ["threads", "batch", "way", "samples", "samples/s", "runs", "medigan vs way", "process s", "peak RSS MiB",
             "outside denoiser"]
     lines = []
     for r in rows:
         b = base.get((r["threads"], r["batch"]))
         ratio = f"{b / r['rate']:.2f}x" if b else ""
         share = f"{100 * r['outside_share']:.2f}%" if "outside_share" in r else ""
-        lines.append([str(r["threads"]), str(r["batch"]), r["way"], f"{r['rate']:.2f}",
+        lines.append([str(r["threads"]), str(r["batch"]), r["way"], str(r["n"]), f"{r['rate']:.2f}",
                       " ".join(f"{x:.2f}" for x in r["rates"]), ratio, f"{r['wall_s']:.2f}",
                       f"{r['rss']:.0f}", share])
     if args.markdown:
