@@ -3,12 +3,11 @@
 
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
+use std::sync::{Mutex, OnceLock, PoisonError};
 
 use ndarray::{ArrayD, CowArray, IxDyn};
 use ort::environment::Environment;
 use ort::session::SessionInputValue;
-use ort::session::builder::PrepackedWeights;
 use ort::value::{TensorElementType, TensorRef, ValueType};
 
 use super::check::{self, Dim, GraphSignature, PortInfo};
@@ -85,32 +84,6 @@ pub struct OrtSession {
     graph: PathBuf,
     spec: OnnxSpec,
     session: ort::session::Session,
-    /// The prepacked weights this session shares with the other sessions open on its graph.
-    _prepacked: Option<Arc<PrepackedWeights>>,
-}
-
-/// One onnxruntime prepacked-weights container per graph file, shared by every session open on
-/// that graph (the worker threads' sessions), so the kernels' prepacked copies of the weights
-/// are held once; dropped with the last session.
-static PREPACKED: Mutex<Vec<(PathBuf, Weak<PrepackedWeights>)>> = Mutex::new(Vec::new());
-
-fn shared_prepacked(graph: &Path) -> Option<Arc<PrepackedWeights>> {
-    if std::env::var_os("MEDIGAN_ORT_NO_SHARE").is_some() {
-        return None;
-    }
-    let key = std::fs::canonicalize(graph).unwrap_or_else(|_| graph.into());
-    let mut registry = PREPACKED.lock().unwrap_or_else(PoisonError::into_inner);
-    registry.retain(|(_, weak)| weak.strong_count() > 0);
-    if let Some(kept) = registry
-        .iter()
-        .find(|(path, _)| *path == key)
-        .and_then(|(_, weak)| weak.upgrade())
-    {
-        return Some(kept);
-    }
-    let fresh = Arc::new(PrepackedWeights::new());
-    registry.push((key, Arc::downgrade(&fresh)));
-    Some(fresh)
 }
 
 impl std::fmt::Debug for OrtSession {
@@ -141,19 +114,6 @@ impl OrtSession {
                 source,
             })?;
         let builder = with_device(builder, options.device, graph)?;
-        let prepacked = match options.device {
-            Device::Cpu => shared_prepacked(graph),
-            Device::Cuda(_) => None,
-        };
-        let builder = match &prepacked {
-            Some(weights) => builder.with_prepacked_weights(weights).map_err(|e| {
-                RuntimeError::OrtSession {
-                    graph: graph.into(),
-                    source: ort::Error::from(e),
-                }
-            })?,
-            None => builder,
-        };
         let session = commit(builder, graph).map_err(|source| RuntimeError::OrtSession {
             graph: graph.into(),
             source,
@@ -169,7 +129,6 @@ impl OrtSession {
             graph: graph.into(),
             spec: spec.clone(),
             session,
-            _prepacked: prepacked,
         })
     }
 
