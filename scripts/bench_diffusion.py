@@ -18,6 +18,8 @@ Ways:
             diffusers' DDIMScheduler stepping torch tensors (so torch is imported).
   ort-np    onnxruntime with the DDIM step written in numpy (no torch, no diffusers imported):
             the leanest Python process on this graph, the memory reference.
+  medigan-1s  medigan with one batch (-n B): one worker, one session of T intra-op threads (the
+            layout of the Python ways; one batch in flight instead of T).
   For the Python ways samples/s = N / time of the sampling loop alone (imports, model loading and
   process start-up excluded: this favours Python); the process wall time is also given.
 
@@ -343,13 +345,13 @@ def main() -> None:
         return
     binary = args.binary or Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target")) / "release" / "medigan"
     ways = args.ways.split(",")
-    if "medigan" in ways and not binary.is_file():
+    if any(w.startswith("medigan") for w in ways) and not binary.is_file():
         raise SystemExit(f"no medigan binary at {binary}: cargo build --release -p medigan-cli")
     home = Path(tempfile.mkdtemp(prefix="bench-medigan-home-"))
     print(f"# load before: {os.getloadavg()}", file=sys.stderr)
     rows = []
     try:
-        if "medigan" in ways:  # install the bundled package once, untimed
+        if any(w.startswith("medigan") for w in ways):  # install the bundled package once, untimed
             run_medigan(binary, 1, 1, 1, 1, home)
         for threads in [int(t) for t in args.threads.split(",")]:
             for batch in [int(b) for b in args.batches.split(",")]:
@@ -357,6 +359,7 @@ def main() -> None:
                 for rep in range(args.repeats):
                     for way in ways:  # interleaved, so load changes hit every way alike
                         r = (run_medigan(binary, args.n, batch, threads, args.steps, home) if way == "medigan"
+                             else run_medigan(binary, batch, batch, threads, args.steps, home) if way == "medigan-1s"
                              else run_python(way, python_n(args, batch), batch, threads, args.steps))
                         results.setdefault(way, []).append(r)
                         print(f"# T={threads} B={batch} rep {rep} {way}: {r}", file=sys.stderr)
@@ -367,7 +370,7 @@ def main() -> None:
                            "rates": [r["rate"] for r in rs],
                            "wall_s": statistics.median(r["wall_s"] for r in rs),
                            "rss": statistics.median(r["rss"] for r in rs)}
-                    if way == "medigan":
+                    if way.startswith("medigan"):
                         row["outside_share"] = statistics.median(r["outside_share"] for r in rs)
                     rows.append(row)
     finally:
