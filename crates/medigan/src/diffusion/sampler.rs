@@ -368,5 +368,14 @@ fn take_output(
             output.data.len()
         )));
     }
-    Ok(output.data.into_iter().collect())
+    // The backends give standard-layout arrays: take their buffer as it is (iterating an
+    // `IxDyn` array element by element cost ~2% of the denoiser's time).
+    if output.data.is_standard_layout() {
+        let (values, offset) = output.data.into_raw_vec_and_offset();
+        if offset.unwrap_or(0) == 0 && values.len() == expected {
+            return Ok(values);
+        }
+        return Ok(values[offset.unwrap_or(0)..][..expected].to_vec());
+    }
+    Ok(output.data.iter().copied().collect())
 }
