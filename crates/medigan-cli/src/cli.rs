@@ -581,7 +581,7 @@ pub struct GenerateArgs {
     /// Diffusion models with classes: classifier-free guidance scale (1 = none; higher follows
     /// --label more closely, at some cost in variety).
     #[arg(long, value_name = "G", value_parser = parse_guidance, allow_negative_numbers = true, help_heading = "Diffusion models")]
-    pub guidance: Option<f64>,
+    pub guidance: Option<medigan::generate::Guidance>,
     /// Diffusion models: take each sample's initial noise from FILE.npy (float32
     /// `[N, *noise shape]`, row i for sample i of the whole run) instead of drawing it from the
     /// seed; reproduces a sample made by another tool from the same noise.
@@ -589,14 +589,13 @@ pub struct GenerateArgs {
     pub initial_noise: Option<PathBuf>,
 }
 
-/// A guidance scale: a finite number >= 0.
-fn parse_guidance(text: &str) -> Result<f64, String> {
-    match text.trim().parse::<f64>() {
-        Ok(g) if g.is_finite() && g >= 0.0 => Ok(g),
-        _ => Err(format!(
-            "`{text}`: expected a number >= 0 (1 means no guidance)"
-        )),
-    }
+/// A guidance scale, as the library checks it (a finite number >= 0).
+fn parse_guidance(text: &str) -> Result<medigan::generate::Guidance, String> {
+    let scale = text
+        .trim()
+        .parse::<f64>()
+        .map_err(|_| format!("`{text}`: expected a number >= 0 (1 means no guidance)"))?;
+    medigan::generate::Guidance::new(scale).map_err(|e| e.to_string())
 }
 
 /// What `--pack` packs samples into.

@@ -6,8 +6,7 @@ use std::process::ExitCode;
 use anyhow::bail;
 use medigan::Generators;
 use medigan::generate::{
-    DiffusionOptions, GenerateError, GenerateRequest, Guidance, Pack, RunMode, Shard,
-    shard_from_environment,
+    DiffusionOptions, GenerateError, GenerateRequest, Pack, RunMode, Shard, shard_from_environment,
 };
 use serde_json::json;
 
@@ -118,7 +117,7 @@ fn request(args: &GenerateArgs, out: Output) -> anyhow::Result<GenerateRequest> 
         diffusion: DiffusionOptions {
             steps: args.steps.map(|s| s as usize),
             scheduler: args.scheduler.clone(),
-            guidance: args.guidance.map(Guidance::new).transpose()?,
+            guidance: args.guidance,
         },
         initial_noise: args.initial_noise.clone(),
     })
