@@ -15,6 +15,17 @@ pub(crate) struct EulerSchedule {
     pub init_noise_sigma: f32,
 }
 
+impl EulerSchedule {
+    /// The Euler family's model input at `step`: `sample / sqrt(sigma^2 + 1)`.
+    pub(crate) fn scale_model_input(&self, step: usize, sample: &[f32], out: &mut [f32]) {
+        let sigma = self.sigmas[step.min(self.sigmas.len() - 1)];
+        let d = (sigma * sigma + 1.0).sqrt();
+        for (o, &s) in out.iter_mut().zip(sample) {
+            *o = s / d;
+        }
+    }
+}
+
 /// diffusers' Euler `set_timesteps` (also Euler ancestral's, with `karras` false).
 pub(crate) fn euler_schedule(
     cfg: &SchedulerConfig,
@@ -181,11 +192,7 @@ impl Scheduler for Euler {
     }
 
     fn scale_model_input(&self, step: usize, sample: &[f32], out: &mut [f32]) {
-        let sigma = self.sched.sigmas[step.min(self.sched.sigmas.len() - 1)];
-        let d = (sigma * sigma + 1.0).sqrt();
-        for (o, &s) in out.iter_mut().zip(sample) {
-            *o = s / d;
-        }
+        self.sched.scale_model_input(step, sample, out);
     }
 
     fn step(

@@ -60,11 +60,7 @@ impl Scheduler for EulerAncestral {
     }
 
     fn scale_model_input(&self, step: usize, sample: &[f32], out: &mut [f32]) {
-        let sigma = self.sched.sigmas[step.min(self.sched.sigmas.len() - 1)];
-        let d = (sigma * sigma + 1.0).sqrt();
-        for (o, &s) in out.iter_mut().zip(sample) {
-            *o = s / d;
-        }
+        self.sched.scale_model_input(step, sample, out);
     }
 
     fn step(
