@@ -373,7 +373,7 @@ fn run_test(
 }
 
 /// The catalogue entry proposed to the catalogue: the package's entry with the published link.
-fn catalog_entry(
+pub(super) fn catalog_entry(
     package: &Package,
     id: &str,
     link: &str,
@@ -437,7 +437,7 @@ fn escape_html(text: &str) -> String {
 }
 
 /// The issue's title and body: what the model is, where it is, and the entry as JSON.
-fn issue_text(package: &Package, report: &ContributeReport) -> (String, String) {
+pub(super) fn issue_text(package: &Package, report: &ContributeReport) -> (String, String) {
     let title = format!(
         "Add model {}: {}",
         report.id,
@@ -450,7 +450,12 @@ fn issue_text(package: &Package, report: &ContributeReport) -> (String, String) 
             "a draft on Zenodo ({}); it will be published after review",
             d.url
         ),
-        None => String::new(),
+        None => format!(
+            "at {}",
+            report.entry[&report.id]["execution"]["package_link"]
+                .as_str()
+                .unwrap_or_default()
+        ),
     };
     let tested = match &report.test {
         Some(test) => format!(
@@ -461,7 +466,10 @@ fn issue_text(package: &Package, report: &ContributeReport) -> (String, String) 
                 .collect::<Vec<_>>()
                 .join(", ")
         ),
-        None => "legacy Python package: checked statically, not run".into(),
+        None if package.kind == PackageKind::Legacy => {
+            "legacy Python package: checked statically, not run".into()
+        }
+        None => "not run by this step (`medigan test` / `test_model` runs it)".into(),
     };
     let body = format!(
         "This issue proposes a new model for the medigan catalogue.\n\n\
@@ -539,7 +547,13 @@ fn discard(zenodo: &Zenodo, deposition: &Deposition) -> String {
     }
 }
 
-fn failure(service: &'static str, step: &str, f: Failure, aftermath: String) -> ContributeError {
+/// A failed request as the error naming the service, the step and what became of the draft.
+pub(super) fn failure(
+    service: &'static str,
+    step: &str,
+    f: Failure,
+    aftermath: String,
+) -> ContributeError {
     match f.refused() {
         Some(status) => ContributeError::TokenRefused {
             service,
