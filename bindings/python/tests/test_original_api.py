@@ -209,6 +209,20 @@ def test_add_model_to_config_writes_the_users_catalogue_only(home_generators, tm
         home_generators.add_model_to_config(NEW_ID, changed, store_new_config=False)
 
 
+def test_with_explicit_sources_the_added_entry_is_read_too(dcgan, tmp_path, monkeypatch):
+    package = native_package(tmp_path)
+    dcgan.add_model_contributor(NEW_ID, str(package))
+    metadata = dcgan.add_metadata_from_file(NEW_ID, str(package / "medigan.json"))
+    assert dcgan.add_model_to_config(NEW_ID, metadata)
+    assert sorted(dcgan.list_models()) == sorted([FIXTURE_IDS["dcgan"], NEW_ID])
+    # The same through MEDIGAN_CATALOG rather than catalog=.
+    monkeypatch.setenv("MEDIGAN_CATALOG", str(FIXTURES / "dcgan" / "medigan.json"))
+    from_env = medigan_rs.Generators(home=tmp_path / "home-env", offline=True)
+    other_id = "00124_MY_DCGAN"
+    assert from_env.add_model_to_config(other_id, metadata[NEW_ID])
+    assert sorted(from_env.list_models()) == sorted([FIXTURE_IDS["dcgan"], other_id])
+
+
 def test_contributor_steps_check_the_id_path_and_fill_metadata(home_generators, tmp_path):
     package = native_package(tmp_path)
     with pytest.raises(medigan_rs.MediganError, match="my_model"):
@@ -345,3 +359,40 @@ def test_push_to_github_needs_a_link_and_a_token(home_generators, tmp_path):
         generators.push_to_github(NEW_ID, github_access_token="token")
     with pytest.raises(ValueError, match="github_access_token"):
         generators.push_to_github(NEW_ID, github_access_token="", package_link="https://example.org/x.zip")
+
+
+def test_add_metadata_from_input_asks_for_the_missing_fields_in_a_terminal(home_generators, tmp_path, monkeypatch):
+    package = tmp_path / "legacy-model"
+    package.mkdir()
+    (package / "__init__.py").write_text("def generate(model_file, num_samples):\n    pass\n")
+    home_generators.add_model_contributor(NEW_ID, str(package / "__init__.py"))
+    answers = iter(["A GAN", "", "Doe, Jane (Uni A)", "Makes patches.", "MIT", "MMG, mammography", "breast"])
+    asked: List[str] = []
+
+    def fake_input(prompt: str) -> str:
+        asked.append(prompt)
+        return next(answers)
+
+    class Terminal:
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.setattr("builtins.input", fake_input)
+    monkeypatch.setattr("sys.stdin", Terminal())
+    metadata = home_generators.add_metadata_from_input(
+        NEW_ID, "weights", ".pt", "generate", ["torch"], output_path=str(tmp_path / "config"),
+    )
+    entry = metadata[NEW_ID]
+    assert [p.split(":")[0] for p in asked] == [
+        "description.title", "description.authors", "description.authors", "description.comment",
+        "selection.license", "selection.modality", "selection.organ",
+    ], "an empty answer is asked again"
+    assert entry["description"]["authors"] == [{"name": "Doe, Jane", "affiliation": "Uni A"}]
+    assert entry["selection"]["modality"] == ["MMG", "mammography"]
+    assert entry["execution"]["model_name"] == "weights" and entry["execution"]["extension"] == ".pt"
+    assert json.loads((package / "medigan.json").read_text()) == metadata
+    # The image size is the one field left to the user (as in the original's template).
+    with pytest.raises(medigan_rs.CatalogError, match=r"execution\.image_size"):
+        home_generators.is_model_metadata_valid(NEW_ID, metadata)
+    entry["execution"]["image_size"] = [64, 64]
+    assert home_generators.is_model_metadata_valid(NEW_ID, metadata)

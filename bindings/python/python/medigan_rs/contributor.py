@@ -187,7 +187,9 @@ class ModelContributor:
         `generate_method.name`, `dependencies`; they matter for the original format only: a
         native package names its graph in `execution.onnx`), and asks in the terminal for the
         required fields still empty when `fill_more_fields_interactively` and stdin is a
-        terminal. Writes the package's `medigan.json` and returns `{model_id: entry}`.
+        terminal (an entry in the original format still needs its `execution.image_size`,
+        which `is_model_metadata_valid` names). Writes the package's `medigan.json` and
+        returns `{model_id: entry}`.
         `output_path` is where `push_to_zenodo` writes the packed zip (the original wrote the
         metadata file there)."""
         entry = self._existing_entry() or _template(self.model_id)
@@ -402,8 +404,9 @@ class ContributorMethods:
         """Makes this object read the catalogue again (with the user's catalogue among
         explicit sources)."""
         settings = self._settings  # type: ignore[attr-defined]
-        if settings.get("catalog") and path not in settings["catalog"]:
-            settings["catalog"] = list(settings["catalog"]) + [path]
+        explicit = list(self._native().settings()["catalog"])  # type: ignore[attr-defined]
+        if explicit and path not in explicit:  # from catalog= or MEDIGAN_CATALOG
+            settings["catalog"] = explicit + [path]
         self._native_obj = None  # the next call reads the catalogue again
 
     def add_model_contributor(
