@@ -321,8 +321,12 @@ def test_push_to_zenodo_then_github_step_by_step(fake_services, tmp_path):
     entry["description"].pop("authors", None)  # filled from creator_name and _affiliation
     (package / "medigan.json").write_text(json.dumps(catalog))
     generators.add_model_contributor(NEW_ID, str(package / "model.onnx"))
-    generators.add_metadata_from_input(NEW_ID, fill_more_fields_interactively=False,
-                                       output_path=str(tmp_path / "out"))
+    metadata = generators.add_metadata_from_input(NEW_ID, fill_more_fields_interactively=False,
+                                                  output_path=str(tmp_path / "out"))
+    # The original's order (contribute -> test_model): into the catalogue, generate, then push;
+    # the user's own entry for this package does not count as the id being taken.
+    assert generators.add_model_to_config(NEW_ID, metadata)
+    assert len(generators.generate(NEW_ID, num_samples=1, save_images=False)) == 1
     page = generators.push_to_zenodo(
         NEW_ID, zenodo_access_token="secret-zenodo", creator_name="Doe, Jane",
         creator_affiliation="Uni A", model_description="A tiny DCGAN.",

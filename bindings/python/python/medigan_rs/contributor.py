@@ -162,13 +162,7 @@ class ModelContributor:
                 f"{self.model_id}: no metadata JSON file at {os.fspath(metadata_file_path)!r}; "
                 "without one, create it with add_metadata_from_input()"
             )
-        if os.path.getsize(path) > 64 << 20:
-            raise ValueError(f"{self.model_id}: {path!r} is over 64 MiB: not a metadata file")
-        with open(path, encoding="utf-8") as f:
-            try:
-                loaded = json.load(f)
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{self.model_id}: {path!r} is not valid JSON: {e}") from e
+        loaded = _read_json(self.model_id, path)
         self.metadata = {self.model_id: _entry_of(self.model_id, loaded)}
         self._save()
         return self.metadata
@@ -209,10 +203,10 @@ class ModelContributor:
         return self.metadata
 
     def _existing_entry(self) -> Optional[Dict[str, Any]]:
+        """The entry of the package's `medigan.json`, or None when it has none."""
         if not os.path.isfile(self._metadata_path):
             return None
-        with open(self._metadata_path, encoding="utf-8") as f:
-            return _entry_of(self.model_id, json.load(f))
+        return _entry_of(self.model_id, _read_json(self.model_id, self._metadata_path))
 
     def _with_creator(self, creator_name: str, creator_affiliation: str, model_description: str) -> None:
         """Fills `description.authors` and `description.comment` from the original's
@@ -285,6 +279,17 @@ class ModelContributor:
 
     def __repr__(self) -> str:
         return f"ModelContributor(model_id={self.model_id!r}, package_path={self.package_path!r})"
+
+
+def _read_json(model_id: str, path: str) -> Any:
+    """A metadata file (at most 64 MiB, like a catalogue) as JSON."""
+    if os.path.getsize(path) > 64 << 20:
+        raise ValueError(f"{model_id}: {path!r} is over 64 MiB: not a metadata file")
+    with open(path, encoding="utf-8") as f:
+        try:
+            return json.load(f)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{model_id}: {path!r} is not valid JSON: {e}") from e
 
 
 def _template(model_id: str) -> Dict[str, Any]:

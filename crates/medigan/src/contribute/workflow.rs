@@ -245,12 +245,15 @@ pub fn contribute(
 }
 
 /// Refuses an id, or an id number, that a catalogue in effect already has (the package's own
-/// `medigan.json`, if it is one of the sources, does not count).
+/// `medigan.json`, if it is one of the sources, does not count, nor does an entry of this id
+/// whose package link is this folder: the user's own entry, e.g. added by Python's
+/// `add_model_to_config` before the upload).
 fn check_id_free(generators: &Generators, id: &str, dir: &Path) -> Result<(), ContributeError> {
     let catalog = generators
         .catalog()
         .map_err(|e| ContributeError::Catalog(e.to_string()))?;
     let own = dir.join(METADATA_FILE).canonicalize().ok();
+    let own_dir = dir.canonicalize().ok();
     let prefix = format!("{}_", &id[..5]);
     for entry in catalog.entries() {
         if entry.id != id && !entry.id.starts_with(&prefix) {
@@ -258,6 +261,10 @@ fn check_id_free(generators: &Generators, id: &str, dir: &Path) -> Result<(), Co
         }
         let source = &catalog.sources()[entry.source].location;
         if own.is_some() && Path::new(source).canonicalize().ok() == own {
+            continue;
+        }
+        let link = Path::new(&entry.metadata.execution.package_link);
+        if entry.id == id && own_dir.is_some() && link.canonicalize().ok() == own_dir {
             continue;
         }
         return Err(ContributeError::IdTaken {
