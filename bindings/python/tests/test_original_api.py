@@ -141,6 +141,22 @@ def test_a_model_executor_made_directly_loads_lazily(dcgan):
     assert executor.info is not None and dcgan.models_loaded() == 1
 
 
+def test_executor_lists_are_given_like_the_originals_and_not_pickled(dcgan, tmp_path):
+    import pickle
+
+    executor = dcgan.get_model_executor(FIXTURE_IDS["dcgan"], install_dependencies=False)
+    shared = medigan_rs.Generators(
+        model_executors=[executor], catalog=str(FIXTURES / "dcgan" / "medigan.json"),
+        home=tmp_path / "home", offline=True,
+    )
+    assert shared.find_model_executor_by_id(FIXTURE_IDS["dcgan"]) is executor
+    copy = pickle.loads(pickle.dumps(dcgan))
+    assert copy.model_executors == [] and copy.model_contributors == []
+    assert copy.list_models() == dcgan.list_models()
+    with pytest.raises(NotImplementedError, match="config_manager"):
+        medigan_rs.Generators(config_manager=object())
+
+
 # ------------------------------------------------------------------ contribution steps
 
 NEW_ID = "00123_MY_DCGAN"
