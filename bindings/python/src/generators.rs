@@ -24,6 +24,13 @@ pub struct PyGenerators {
     inner: Arc<Generators>,
 }
 
+impl PyGenerators {
+    /// The core facade, for the functions of the other files.
+    pub(crate) fn core(&self) -> &Generators {
+        &self.inner
+    }
+}
+
 /// A keyword query from the original arguments.
 fn query(
     values: Vec<String>,

@@ -14,7 +14,9 @@
 //! | `errors` | `error` | library errors to `medigan_rs.exceptions` classes |
 //! | `visualize` | `medigan-viz` | the visualiser server and its handle |
 //! | `metrics` | `evaluate` | FID/KID/PRDC of two folders, the memorisation audit |
+//! | `contribute` | `catalog`, `contribute` | metadata validation, the user's catalogue, contribution steps |
 
+mod contribute;
 mod convert;
 mod errors;
 mod generate;
@@ -36,5 +38,6 @@ fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(generators::ort_library_path, module)?)?;
     module.add_function(wrap_pyfunction!(metrics::metrics, module)?)?;
     module.add_function(wrap_pyfunction!(metrics::audit, module)?)?;
+    contribute::register(module)?;
     Ok(())
 }

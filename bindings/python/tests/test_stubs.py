@@ -37,3 +37,14 @@ def test_every_public_method_has_a_docstring():
     for name in dir(medigan_rs.Generators):
         if not name.startswith("_"):
             assert getattr(medigan_rs.Generators, name).__doc__, name
+
+
+def test_the_native_stub_has_every_native_function():
+    stubbed = {f.name for f in stub("_native.pyi").body if isinstance(f, ast.FunctionDef)}
+    real = {
+        name
+        for name in dir(_native)
+        if not name.startswith("_") and callable(getattr(_native, name))
+        and not isinstance(getattr(_native, name), type)
+    }
+    assert real <= stubbed, f"missing in _native.pyi: {sorted(real - stubbed)}"

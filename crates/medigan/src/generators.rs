@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::catalog::{self, Catalog, CatalogSettings, ModelEntry, SourceKind};
@@ -59,6 +60,7 @@ pub struct Generators {
     catalog: OnceLock<Catalog>,
     store: OnceLock<Store>,
     loaded: Mutex<HashMap<String, Model>>,
+    loads: AtomicU64,
     legacy: Mutex<crate::legacy::LegacySettings>,
 }
 
@@ -70,6 +72,7 @@ impl Generators {
             catalog: OnceLock::new(),
             store: OnceLock::new(),
             loaded: Mutex::new(HashMap::new()),
+            loads: AtomicU64::new(0),
             legacy: Mutex::new(crate::legacy::LegacySettings::from_env()),
         }
     }
@@ -236,10 +239,18 @@ impl Generators {
         let base = self.source_dir(entry)?;
         let settings = self.legacy_settings();
         let model = Model::load(entry, self.store(), base.as_deref(), &settings, progress)?;
+        self.loads.fetch_add(1, Ordering::Relaxed);
         if let Ok(mut loaded) = self.loaded.lock() {
             loaded.insert(entry.id.clone(), model.clone());
         }
         Ok(model)
+    }
+
+    /// How many models this facade has loaded (package fetched and checked, sessions made);
+    /// a model served from its cache is not counted. A debug counter: the Python bindings
+    /// show with it that an executor keeps its model between calls.
+    pub fn models_loaded(&self) -> u64 {
+        self.loads.load(Ordering::Relaxed)
     }
 
     /// The directory relative package links of an entry are resolved against.

@@ -3,7 +3,8 @@
 //! ```text
 //! $MEDIGAN_HOME/                 (default: the platform cache dir + `medigan`)
 //! ├── catalog-v1/
-//! │   └── upstream.json          last download of the upstream catalogue
+//! │   ├── upstream.json          last download of the upstream catalogue
+//! │   └── local.json             the user's own entries (`catalog::user`), read on top
 //! ├── packages-v1/
 //! │   └── <sha256>/              one unpacked package per content hash
 //! ├── files-v1/

@@ -296,6 +296,63 @@ fn cached_upstream_overrides_the_bundled_catalogue() {
 }
 
 #[test]
+fn the_users_catalogue_is_read_on_top_and_written_only_when_valid() {
+    use medigan::catalog::user::{Added, add_entry, user_catalog_path};
+    let dir = tempfile::tempdir().unwrap();
+    let home = Home::new(dir.path());
+    let entry = one_entry("00777_X", "mine")["00777_X"].clone();
+    let mut bad = entry.clone();
+    bad["selection"] = json!("none");
+    match add_entry(&home, "00777_X", &bad, false) {
+        Err(CatalogError::Invalid { problems, .. }) => {
+            assert!(
+                problems.iter().any(|p| p.path == "selection"),
+                "{problems:?}"
+            )
+        }
+        other => panic!("expected the bad field named, got {other:?}"),
+    }
+    assert!(!user_catalog_path(&home).exists(), "nothing written");
+
+    assert_eq!(
+        add_entry(&home, "00777_X", &entry, false).unwrap(),
+        Added::Added
+    );
+    let catalog = catalog::source::load(&CatalogSettings::default(), &home).unwrap();
+    let found = catalog.resolve("00777_X").unwrap();
+    let source = &catalog.sources()[found.source];
+    assert_eq!(
+        source.location,
+        user_catalog_path(&home).display().to_string()
+    );
+    assert!(
+        catalog.resolve("900").is_ok(),
+        "the bundled model is still there"
+    );
+
+    let mut changed = entry.clone();
+    changed["description"]["title"] = json!("changed");
+    assert_eq!(
+        add_entry(&home, "00777_X", &changed, false).unwrap(),
+        Added::Kept
+    );
+    assert_eq!(
+        add_entry(&home, "00777_X", &changed, true).unwrap(),
+        Added::Replaced
+    );
+    let written: Value =
+        serde_json::from_str(&std::fs::read_to_string(user_catalog_path(&home)).unwrap()).unwrap();
+    assert_eq!(written["00777_X"]["description"]["title"], "changed");
+    // Explicit sources replace the defaults, the user's catalogue with them.
+    let explicit = CatalogSettings {
+        explicit: vec![write(dir.path(), "other.json", &one_entry("00008_Y", "y"))],
+        ..CatalogSettings::default()
+    };
+    let catalog = catalog::source::load(&explicit, &home).unwrap();
+    assert!(catalog.resolve("00777_X").is_err());
+}
+
+#[test]
 fn catalog_update_retries_a_failing_server() {
     let dir = tempfile::tempdir().unwrap();
     let home = Home::new(dir.path());

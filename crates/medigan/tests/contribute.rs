@@ -136,3 +136,69 @@ fn offline_contribute_sends_nothing() {
     assert!(err.to_string().contains("offline"), "{err}");
     assert!(server.requests().is_empty(), "{:?}", server.requests());
 }
+
+#[test]
+fn the_issue_alone_proposes_the_entry_at_the_given_link() {
+    use medigan::contribute::{IssueRequest, open_entry_issue};
+    let dir = tempfile::tempdir().unwrap();
+    let package = dir.path().join("pkg");
+    std::fs::create_dir(&package).unwrap();
+    let server = medigan_testkit::TestServer::start();
+    server.route(
+        "POST",
+        "/gh/repos/owner/catalog/issues",
+        medigan_testkit::Route::ok(r#"{"html_url": "https://github.com/owner/catalog/issues/7"}"#)
+            .with_status(201),
+    );
+    let settings = Settings {
+        home: Home::new(dir.path().join("home")),
+        ..Settings::from_env()
+    };
+    let generators = Generators::new(settings);
+    let mut request = IssueRequest {
+        dir: package.clone(),
+        id: "00100_OLD_GAN".into(),
+        package_link: "https://zenodo.org/records/1/files/00100_OLD_GAN.zip?download=1".into(),
+        github_api: server.url("/gh"),
+        catalog_repo: "owner/catalog".into(),
+        token: Token::new("github-secret").unwrap(),
+    };
+    incomplete_legacy_package(&package);
+    let err = open_entry_issue(&generators, &request).unwrap_err();
+    assert!(err.to_string().contains("__init__.py"), "{err}");
+    assert!(
+        server.requests().is_empty(),
+        "a package that is not ready sends nothing"
+    );
+
+    legacy_package(&package);
+    let report = open_entry_issue(&generators, &request).unwrap();
+    assert_eq!(report.url, "https://github.com/owner/catalog/issues/7");
+    let execution = &report.entry["00100_OLD_GAN"]["execution"];
+    assert_eq!(execution["package_link"], request.package_link.as_str());
+    let packed = pack_dir(&package, &[], None).unwrap();
+    assert_eq!(execution["sha256"].as_str().unwrap().len(), 64);
+    assert_ne!(
+        execution["sha256"],
+        packed.sha256.as_str(),
+        "hashed with the id's medigan.json"
+    );
+    let sent = server.requests();
+    assert_eq!(sent.len(), 1);
+    let body: serde_json::Value = serde_json::from_slice(&sent[0].body).unwrap();
+    let text = body["body"].as_str().unwrap();
+    assert!(text.contains(&request.package_link), "{text}");
+    assert!(!text.contains("github-secret"));
+
+    request.token = Token::new("expired").unwrap();
+    server.route(
+        "POST",
+        "/gh/repos/owner/catalog/issues",
+        medigan_testkit::Route::status(401),
+    );
+    let err = open_entry_issue(&generators, &request).unwrap_err();
+    assert!(
+        err.to_string().contains("GitHub token was refused"),
+        "{err}"
+    );
+}

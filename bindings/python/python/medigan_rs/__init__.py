@@ -33,12 +33,16 @@ from .exceptions import (  # noqa: E402
     UnknownModelError,
 )
 from .generators import GenerateFunction, Generators, MatchedEntry  # noqa: E402
+from .contributor import ModelContributor  # noqa: E402
+from .executor import ModelExecutor  # noqa: E402
 from .evaluate import audit, metrics  # noqa: E402
 
 __all__ = [
     "Generators",
     "GenerateFunction",
     "MatchedEntry",
+    "ModelExecutor",
+    "ModelContributor",
     "MediganError",
     "CatalogError",
     "UnknownModelError",

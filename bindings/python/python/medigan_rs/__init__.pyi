@@ -20,6 +20,8 @@ from .generators import (
     Generators as Generators,
     MatchedEntry as MatchedEntry,
 )
+from .contributor import ModelContributor as ModelContributor
+from .executor import ModelExecutor as ModelExecutor
 from .evaluate import audit as audit, metrics as metrics
 
 __version__: str

@@ -13,7 +13,9 @@ import warnings
 from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
 from . import _native
+from .contributor import ContributorMethods
 from .exceptions import LegacyModelError, SearchError
+from .executor import ExecutorMethods
 
 ModelId = Union[str, int]
 
@@ -153,7 +155,7 @@ class GenerateFunction:
         return f"GenerateFunction(model_id={self.model_id!r}, defaults={self.defaults!r})"
 
 
-class Generators:
+class Generators(ExecutorMethods, ContributorMethods):
     """The single point of access to medigan: catalogue, search, ranking and generation.
 
     Arguments after `initialize_all_models` are medigan_rs settings; each overrides its
@@ -161,6 +163,11 @@ class Generators:
     sources; `MEDIGAN_CATALOG`), `home` (the cache directory; `MEDIGAN_HOME`), `offline`
     (never touch the network; `MEDIGAN_OFFLINE`), `backend` ("ort", "tract" or "auto";
     `MEDIGAN_BACKEND`). Nothing is read until a method needs it.
+
+    `model_executors` and `model_contributors` are the lists the original's executor and
+    contributor methods keep (`ModelExecutor`, `ModelContributor` of medigan_rs); the
+    executor methods are in `executor.py`, the contribution and catalogue methods in
+    `contributor.py`.
     """
 
     def __init__(
@@ -182,8 +189,6 @@ class Generators:
             for name, value in (
                 ("config_manager", config_manager),
                 ("model_selector", model_selector),
-                ("model_executors", model_executors),
-                ("model_contributors", model_contributors),
             )
             if value is not None
         ]
@@ -193,6 +198,8 @@ class Generators:
                 "implementation; medigan_rs is configured with catalog=, home=, offline= and "
                 "backend= instead"
             )
+        self.model_executors = list(model_executors or [])
+        self.model_contributors = list(model_contributors or [])
         if isinstance(catalog, (str, os.PathLike)):
             catalog = [catalog]
         self._settings: Dict[str, Any] = {
@@ -233,6 +240,8 @@ class Generators:
     def __setstate__(self, state: Dict[str, Any]) -> None:
         """Restores the settings; the native facade is made on first use."""
         self._settings = state["_settings"]
+        self.model_executors = []
+        self.model_contributors = []
         self._native_obj = None
         self._native_pid = None
 
@@ -553,26 +562,29 @@ class Generators:
         num_samples: int = 1000,
         install_dependencies: bool = False,
         transform: Optional[Callable[..., Any]] = None,
-        batch_size: int = 1,
-        shuffle: bool = False,
+        batch_size: Optional[int] = None,
+        shuffle: Optional[bool] = None,
         sampler: Any = None,
         batch_sampler: Any = None,
-        num_workers: int = 0,
+        num_workers: Optional[int] = None,
         collate_fn: Optional[Callable[..., Any]] = None,
-        pin_memory: bool = False,
-        drop_last: bool = False,
-        timeout: float = 0,
+        pin_memory: Optional[bool] = None,
+        drop_last: Optional[bool] = None,
+        timeout: Optional[float] = None,
         worker_init_fn: Optional[Callable[[int], None]] = None,
-        prefetch_factor: Optional[int] = 2,
-        persistent_workers: bool = False,
+        prefetch_factor: Optional[int] = None,
+        persistent_workers: Optional[bool] = None,
+        pin_memory_device: Optional[str] = None,
         **kwargs: Any,
     ) -> Any:
         """Return a `torch.utils.data.DataLoader` over `dataset`, or over
         `get_as_torch_dataset(model_id, num_samples, transform=transform, **kwargs)`.
 
-        The DataLoader arguments are torch's; `prefetch_factor` is passed only with
-        `num_workers > 0` (torch rejects it otherwise). Worker processes each open the model
-        themselves and get exactly the samples of their indices. Needs PyTorch.
+        The DataLoader arguments are torch's; as in the original, those left at None are not
+        passed (torch's defaults apply: batch size 1, no shuffling, no workers), and
+        `prefetch_factor` is passed only with `num_workers > 0` (torch rejects it otherwise).
+        Worker processes each open the model themselves and get exactly the samples of their
+        indices. Needs PyTorch.
         """
         from . import torch_dataset
 
@@ -583,8 +595,7 @@ class Generators:
                 model_id, num_samples=num_samples, install_dependencies=install_dependencies,
                 transform=transform, **kwargs,
             )
-        return torch_dataset.make_dataloader(
-            dataset,
+        arguments = dict(
             batch_size=batch_size,
             shuffle=shuffle,
             sampler=sampler,
@@ -595,9 +606,11 @@ class Generators:
             drop_last=drop_last,
             timeout=timeout,
             worker_init_fn=worker_init_fn,
-            prefetch_factor=prefetch_factor,
             persistent_workers=persistent_workers,
+            pin_memory_device=pin_memory_device,
         )
+        given = {name: value for name, value in arguments.items() if value is not None}
+        return torch_dataset.make_dataloader(dataset, prefetch_factor=prefetch_factor, **given)
 
     # ------------------------------------------------------------------ visualiser, model test, contribution
 

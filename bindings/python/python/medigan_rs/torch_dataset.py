@@ -122,8 +122,8 @@ class SyntheticDataset(Dataset):
         return f"SyntheticDataset(model_id={self.model_id!r}, num_samples={self.num_samples})"
 
 
-def make_dataloader(dataset: Any, prefetch_factor: Optional[int] = 2, **arguments: Any) -> DataLoader:
+def make_dataloader(dataset: Any, prefetch_factor: Optional[int] = None, **arguments: Any) -> DataLoader:
     """A DataLoader with torch's arguments; `prefetch_factor` only with worker processes."""
-    if arguments.get("num_workers", 0) > 0:
+    if (arguments.get("num_workers") or 0) > 0 and prefetch_factor is not None:
         arguments["prefetch_factor"] = prefetch_factor
     return DataLoader(dataset, **arguments)

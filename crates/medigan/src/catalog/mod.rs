@@ -13,6 +13,7 @@ pub mod metadata;
 pub mod onnx;
 pub mod schema;
 pub mod source;
+pub mod user;
 pub mod validate;
 
 use crate::error::Hint;

@@ -195,7 +195,9 @@ pub fn upstream_cache_path(home: &Home) -> PathBuf {
     home.catalog_dir().join("upstream.json")
 }
 
-/// Loads and merges the catalogues the settings name.
+/// Loads and merges the catalogues the settings name: the explicit sources alone, or else the
+/// upstream snapshot (or its cached update), the bundled catalogue and the user's catalogue
+/// ([`user`](super::user)), later ones replacing earlier entries of the same id.
 pub fn load(settings: &CatalogSettings, home: &Home) -> Result<Catalog, CatalogError> {
     let mut layers = Vec::new();
     let mut warnings = Vec::new();
@@ -217,6 +219,13 @@ pub fn load(settings: &CatalogSettings, home: &Home) -> Result<Catalog, CatalogE
                 SourceInfo::new(SourceKind::Upstream, display(&cached)),
                 entries,
             ));
+            warnings.extend(w);
+        }
+        let user = super::user::user_catalog_path(home);
+        if std::fs::symlink_metadata(&user).is_ok() {
+            let info = SourceInfo::new(SourceKind::File, display(&user));
+            let (entries, w) = parse_catalog(&read_file(&user)?, &info.location)?;
+            layers.push((info, entries));
             warnings.extend(w);
         }
     } else {
@@ -329,7 +338,7 @@ fn display(path: &Path) -> String {
 }
 
 /// Reads a catalogue file: a regular file (not a FIFO or device) of at most 64 MiB, UTF-8.
-fn read_file(path: &Path) -> Result<String, CatalogError> {
+pub(super) fn read_file(path: &Path) -> Result<String, CatalogError> {
     let io_error = |cause| CatalogError::Io {
         action: "read",
         path: path.to_path_buf(),
@@ -342,7 +351,7 @@ fn read_file(path: &Path) -> Result<String, CatalogError> {
 }
 
 /// Writes `bytes` to `path` ([`crate::files::write_atomically`]), creating its folder.
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), CatalogError> {
+pub(super) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), CatalogError> {
     let io_error = |cause| CatalogError::Io {
         action: "write",
         path: path.to_path_buf(),

@@ -8,6 +8,7 @@
 //! | `pack` | the reproducible zip ([`pack_dir`]) |
 //! | `zenodo`, `github`, `http` | the deposition REST API, the catalogue issue, tokens |
 //! | `workflow` | `contribute`: check, test, pack, upload, propose ([`contribute()`]) |
+//! | `steps` | the issue alone, at a given link ([`open_entry_issue`]; Python's `push_to_github`) |
 
 mod error;
 mod github;
@@ -16,6 +17,7 @@ mod model_test;
 mod pack;
 mod package_check;
 mod skeleton;
+mod steps;
 mod workflow;
 mod zenodo;
 
@@ -29,5 +31,6 @@ pub use package_check::{
     FieldKind, METADATA_FILE, Package, PackageKind, REQUIRED_FIELDS, RequiredField, check_id_format,
 };
 pub use skeleton::{PLACEHOLDER_ID, init_model};
+pub use steps::{IssueReport, IssueRequest, open_entry_issue};
 pub use workflow::{ContributeReport, ContributeRequest, DepositionReport, contribute};
 pub use zenodo::{Deposition, ZENODO_SANDBOX_URL, ZENODO_URL};

@@ -245,12 +245,15 @@ pub fn contribute(
 }
 
 /// Refuses an id, or an id number, that a catalogue in effect already has (the package's own
-/// `medigan.json`, if it is one of the sources, does not count).
+/// `medigan.json`, if it is one of the sources, does not count, nor does an entry of this id
+/// whose package link is this folder: the user's own entry, e.g. added by Python's
+/// `add_model_to_config` before the upload).
 fn check_id_free(generators: &Generators, id: &str, dir: &Path) -> Result<(), ContributeError> {
     let catalog = generators
         .catalog()
         .map_err(|e| ContributeError::Catalog(e.to_string()))?;
     let own = dir.join(METADATA_FILE).canonicalize().ok();
+    let own_dir = dir.canonicalize().ok();
     let prefix = format!("{}_", &id[..5]);
     for entry in catalog.entries() {
         if entry.id != id && !entry.id.starts_with(&prefix) {
@@ -258,6 +261,10 @@ fn check_id_free(generators: &Generators, id: &str, dir: &Path) -> Result<(), Co
         }
         let source = &catalog.sources()[entry.source].location;
         if own.is_some() && Path::new(source).canonicalize().ok() == own {
+            continue;
+        }
+        let link = Path::new(&entry.metadata.execution.package_link);
+        if entry.id == id && own_dir.is_some() && link.canonicalize().ok() == own_dir {
             continue;
         }
         return Err(ContributeError::IdTaken {
@@ -373,7 +380,7 @@ fn run_test(
 }
 
 /// The catalogue entry proposed to the catalogue: the package's entry with the published link.
-fn catalog_entry(
+pub(super) fn catalog_entry(
     package: &Package,
     id: &str,
     link: &str,
@@ -437,7 +444,7 @@ fn escape_html(text: &str) -> String {
 }
 
 /// The issue's title and body: what the model is, where it is, and the entry as JSON.
-fn issue_text(package: &Package, report: &ContributeReport) -> (String, String) {
+pub(super) fn issue_text(package: &Package, report: &ContributeReport) -> (String, String) {
     let title = format!(
         "Add model {}: {}",
         report.id,
@@ -450,7 +457,12 @@ fn issue_text(package: &Package, report: &ContributeReport) -> (String, String) 
             "a draft on Zenodo ({}); it will be published after review",
             d.url
         ),
-        None => String::new(),
+        None => format!(
+            "at {}",
+            report.entry[&report.id]["execution"]["package_link"]
+                .as_str()
+                .unwrap_or_default()
+        ),
     };
     let tested = match &report.test {
         Some(test) => format!(
@@ -461,7 +473,10 @@ fn issue_text(package: &Package, report: &ContributeReport) -> (String, String) 
                 .collect::<Vec<_>>()
                 .join(", ")
         ),
-        None => "legacy Python package: checked statically, not run".into(),
+        None if package.kind == PackageKind::Legacy => {
+            "legacy Python package: checked statically, not run".into()
+        }
+        None => "not run by this step (`medigan test` / `test_model` runs it)".into(),
     };
     let body = format!(
         "This issue proposes a new model for the medigan catalogue.\n\n\
@@ -539,7 +554,13 @@ fn discard(zenodo: &Zenodo, deposition: &Deposition) -> String {
     }
 }
 
-fn failure(service: &'static str, step: &str, f: Failure, aftermath: String) -> ContributeError {
+/// A failed request as the error naming the service, the step and what became of the draft.
+pub(super) fn failure(
+    service: &'static str,
+    step: &str,
+    f: Failure,
+    aftermath: String,
+) -> ContributeError {
     match f.refused() {
         Some(status) => ContributeError::TokenRefused {
             service,
