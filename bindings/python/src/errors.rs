@@ -4,6 +4,7 @@
 
 use medigan::Error;
 use medigan::catalog::CatalogError;
+use medigan::evaluate::EvaluateError;
 use medigan::error::hint_of;
 use medigan::generate::GenerateError;
 use pyo3::exceptions::PyRuntimeError;
@@ -23,6 +24,11 @@ fn class_name(error: &Error) -> &'static str {
         Error::Generate(GenerateError::TooLargeForMemory { .. }) => "SampleMemoryError",
         Error::Legacy(_) | Error::Generate(GenerateError::Legacy(_)) => "LegacyModelError",
         Error::Generate(_) => "GenerateError",
+        Error::Evaluate(
+            EvaluateError::InvalidOption { .. }
+            | EvaluateError::OnnxOnly { .. }
+            | EvaluateError::TooFewImages { .. },
+        ) => "EvaluationOptionError",
         _ => "MediganError",
     }
 }
@@ -57,6 +63,8 @@ const PYTHON_WORDING: &[(&str, &str)] = &[
     ("`--backend tract`", "`Generators(backend=\"tract\")`"),
     ("`--set key=value`", "keyword arguments (`key=value`)"),
     ("`--seed`", "`seed=`"),
+    ("`--extractor onnx:PATH`", "`extractor=\"onnx:PATH\"`"),
+    ("`--inception-weights FILE`", "`inception_weights=FILE`"),
     ("`--label`", "`label=`"),
     ("`--input`", "`input_path=`"),
     ("`--format`", "`format=`"),

@@ -36,5 +36,6 @@ fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(generators::ort_library_path, module)?)?;
     module.add_function(wrap_pyfunction!(metrics::metrics, module)?)?;
     module.add_function(wrap_pyfunction!(metrics::audit, module)?)?;
+    module.add_function(wrap_pyfunction!(metrics::evaluate_models, module)?)?;
     Ok(())
 }

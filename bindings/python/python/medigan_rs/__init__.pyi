@@ -8,6 +8,7 @@ from .exceptions import (
     MediganError as MediganError,
     NotNativeError as NotNativeError,
     LegacyModelError as LegacyModelError,
+    EvaluationOptionError as EvaluationOptionError,
     OfflineError as OfflineError,
     OutputError as OutputError,
     SampleMemoryError as SampleMemoryError,
@@ -20,7 +21,7 @@ from .generators import (
     Generators as Generators,
     MatchedEntry as MatchedEntry,
 )
-from .evaluate import audit as audit, metrics as metrics
+from .evaluate import audit as audit, evaluate_models as evaluate_models, metrics as metrics
 
 __version__: str
 __all__: list[str]

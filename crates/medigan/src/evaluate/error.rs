@@ -109,6 +109,12 @@ pub enum EvaluateError {
         /// Why it cannot be used.
         reason: String,
     },
+    /// An option of ONNX extractors was given for the Inception extractor.
+    #[error("{option} applies to ONNX extractors only")]
+    OnnxOnly {
+        /// The option given (`input size`, `mean`, `output name`).
+        option: &'static str,
+    },
     /// An option has a value that cannot work.
     #[error("invalid {option} `{value}`: {reason}")]
     InvalidOption {
@@ -139,6 +145,11 @@ impl EvaluateError {
 impl Hint for EvaluateError {
     fn hint(&self) -> Option<String> {
         match self {
+            EvaluateError::OnnxOnly { .. } => Some(
+                "drop it for the Inception extractor, or name an ONNX network \
+                 (`--extractor onnx:PATH`)"
+                    .into(),
+            ),
             EvaluateError::Cache { path, .. } => Some(format!(
                 "delete `{}` to recompute the features",
                 path.display()
