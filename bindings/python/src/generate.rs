@@ -196,8 +196,9 @@ pub fn to_dir<'py>(
     let summary = run_interruptible(py, |cancel| {
         let progress = Cancellable(cancel);
         match extras.latent {
-            Some(latent) => generators
-                .generate_with_latent(model_id, &request, latent, dir, format, &progress),
+            Some(latent) => {
+                generators.generate_with_latent(model_id, &request, latent, dir, format, &progress)
+            }
             None => generators.generate(model_id, &request, dir, format, &progress),
         }
     })?

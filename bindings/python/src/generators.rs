@@ -399,7 +399,16 @@ impl PyGenerators {
                 initial_noise,
             },
         };
-        generate::to_dir(py, &self.inner, model_id, &output_path, args, format, mode, extras)
+        generate::to_dir(
+            py,
+            &self.inner,
+            model_id,
+            &output_path,
+            args,
+            format,
+            mode,
+            extras,
+        )
     }
 
     /// Generates samples in memory: a list of `(index, seed, image, mask, label)` with numpy

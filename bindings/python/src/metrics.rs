@@ -68,9 +68,9 @@ fn input_size(value: &Bound<'_, PyAny>) -> PyResult<[usize; 2]> {
     if let Ok(n) = value.extract::<usize>() {
         return request::parse_input_size(&n.to_string()).py();
     }
-    let (h, w) = value.extract::<(usize, usize)>().map_err(|_| {
-        PyValueError::new_err("input_size= must be N, (H, W) or \"HxW\"")
-    })?;
+    let (h, w) = value
+        .extract::<(usize, usize)>()
+        .map_err(|_| PyValueError::new_err("input_size= must be N, (H, W) or \"HxW\""))?;
     request::parse_input_size(&format!("{h}x{w}")).py()
 }
 

@@ -983,7 +983,8 @@ mod python_parity {
         }
         let committed = std::fs::read_to_string(&path).unwrap_or_default();
         assert_eq!(
-            committed, text,
+            committed,
+            text,
             "{} is out of date: run MEDIGAN_UPDATE_DOCS=1 cargo test -p medigan-cli --bin medigan python_parity",
             path.display()
         );

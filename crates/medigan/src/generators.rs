@@ -89,7 +89,9 @@ pub struct Overrides {
 
 impl Overrides {
     /// A backend override from its name: `ort`, `tract`, or `auto` (or empty) to pick one.
-    pub fn backend_named(name: &str) -> std::result::Result<Option<BackendKind>, crate::runtime::RuntimeError> {
+    pub fn backend_named(
+        name: &str,
+    ) -> std::result::Result<Option<BackendKind>, crate::runtime::RuntimeError> {
         match name.trim() {
             "" | "auto" => Ok(None),
             name => name.parse().map(Some),

@@ -12,11 +12,11 @@ use medigan::evaluate::audit::{AuditOptions, AuditReport, AuditSets, audit};
 use serde_json::json;
 
 use super::evaluation::{extractor, options};
-use medigan::evaluate::MetricSet;
 use crate::cli::AuditArgs;
 use crate::progress::Bar;
 use crate::render;
 use crate::settings::Output;
+use medigan::evaluate::MetricSet;
 
 /// Audits a model's samples or a folder against the training (and holdout) images.
 pub fn run(generators: &Generators, args: &AuditArgs, out: Output) -> anyhow::Result<ExitCode> {

@@ -63,7 +63,10 @@ pub fn extractor(args: &ExtractionArgs) -> ExtractorSpec {
 }
 
 /// How sets are embedded and scored: the metrics of `--metrics`, else `default_metrics`.
-pub fn options(args: &ExtractionArgs, default_metrics: MetricSet) -> anyhow::Result<EvaluateOptions> {
+pub fn options(
+    args: &ExtractionArgs,
+    default_metrics: MetricSet,
+) -> anyhow::Result<EvaluateOptions> {
     let metrics = match &args.metrics {
         Some(list) => MetricSet::parse(list)?,
         None => default_metrics,

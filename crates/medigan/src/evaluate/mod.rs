@@ -306,12 +306,12 @@ pub fn run(
             for model in models {
                 generators.get_config_by_id(model)?;
             }
+            let n = run.num_samples.unwrap_or(real.len() as u64);
+            check_synthetic_count(n)?;
             let source = request
                 .extractor
                 .source(generators.store(), backend, progress)?;
             let real_features = embed(&real, source.as_ref(), options, progress)?;
-            let n = run.num_samples.unwrap_or(real.len() as u64);
-            check_synthetic_count(n)?;
             models
                 .iter()
                 .map(|model| {
@@ -382,7 +382,8 @@ pub fn synthetic_part(
     parts: u64,
     seed: u64,
 ) -> crate::Result<ImageSet> {
-    let (id, range, stream) = synthetic_stream(generators, model_id, num_samples, part, parts, seed)?;
+    let (id, range, stream) =
+        synthetic_stream(generators, model_id, num_samples, part, parts, seed)?;
     let samples = stream.collect::<Result<Vec<_>, _>>()?;
     Ok(ImageSet::from_samples(id, &samples, range)?)
 }

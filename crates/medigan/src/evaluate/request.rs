@@ -130,13 +130,15 @@ impl ExtractorSpec {
                 self.inception_weights.as_deref(),
                 progress,
             )?),
-            ExtractorKind::Onnx(graph) => Box::new(OnnxExtractorSpec::resolve(OnnxExtractorConfig {
-                graph: graph.clone(),
-                input_size: self.input_size,
-                normalization: self.normalization,
-                output: self.output_name.clone(),
-                backend,
-            })?),
+            ExtractorKind::Onnx(graph) => {
+                Box::new(OnnxExtractorSpec::resolve(OnnxExtractorConfig {
+                    graph: graph.clone(),
+                    input_size: self.input_size,
+                    normalization: self.normalization,
+                    output: self.output_name.clone(),
+                    backend,
+                })?)
+            }
         })
     }
 }
@@ -245,6 +247,15 @@ impl EvaluationRequest {
             check_range("npy range", range)?;
         }
         check_range("range", self.extractor.normalization.range)?;
+        if let Some((_, std)) = self.extractor.normalization.mean_std {
+            if std.iter().any(|&s| s == 0.0) {
+                return Err(invalid(
+                    "std",
+                    &std.map(|s| s.to_string()).join(","),
+                    "each channel's standard deviation must be non-zero",
+                ));
+            }
+        }
         self.extractor.check()
     }
 }
@@ -305,12 +316,20 @@ pub fn channels(option: &'static str, values: &[f32]) -> Result<[f32; 3], Evalua
             .join(",")
     };
     if let Some(bad) = values.iter().find(|v| !v.is_finite()) {
-        return Err(invalid(option, &text(), &format!("`{bad}` is not a number")));
+        return Err(invalid(
+            option,
+            &text(),
+            &format!("`{bad}` is not a number"),
+        ));
     }
     match values {
         [r, g, b] => Ok([*r, *g, *b]),
         [v] => Ok([*v; 3]),
-        _ => Err(invalid(option, &text(), "expected one value or three (R,G,B)")),
+        _ => Err(invalid(
+            option,
+            &text(),
+            "expected one value or three (R,G,B)",
+        )),
     }
 }
 
@@ -321,13 +340,8 @@ pub fn parse_range(option: &'static str, text: &str) -> Result<[f32; 2], Evaluat
         [Some(lo), Some(hi)] => [*lo, *hi],
         _ => [f32::NAN; 2],
     };
-    check_range(option, range).map_err(|_| {
-        invalid(
-            option,
-            text,
-            "expected MIN,MAX with MIN < MAX, e.g. -1,1",
-        )
-    })?;
+    check_range(option, range)
+        .map_err(|_| invalid(option, text, "expected MIN,MAX with MIN < MAX, e.g. -1,1"))?;
     Ok(range)
 }
 
@@ -367,7 +381,10 @@ mod tests {
         let mut spec = ExtractorSpec::new(ExtractorKind::Inception);
         spec.input_size = Some([224, 224]);
         let err = spec.check().unwrap_err().to_string();
-        assert!(err.starts_with("input size applies to ONNX extractors"), "{err}");
+        assert!(
+            err.starts_with("input size applies to ONNX extractors"),
+            "{err}"
+        );
         spec.kind = ExtractorKind::Onnx("x.onnx".into());
         assert!(spec.check().is_ok());
     }
@@ -420,10 +437,7 @@ mod tests {
         assert_eq!(parse_input_size("256x192").unwrap(), [256, 192]);
         assert!(parse_input_size("0").is_err());
         assert_eq!(parse_channels("mean", "0.5").unwrap(), [0.5; 3]);
-        assert_eq!(
-            parse_channels("std", "1,2,3").unwrap(),
-            [1.0, 2.0, 3.0]
-        );
+        assert_eq!(parse_channels("std", "1,2,3").unwrap(), [1.0, 2.0, 3.0]);
         let err = parse_channels("mean", "1,x").unwrap_err().to_string();
         assert_eq!(err, "invalid mean `1,x`: `x` is not a number");
         assert_eq!(parse_range("range", "-1,1").unwrap(), [-1.0, 1.0]);

@@ -365,10 +365,7 @@ impl Generator for OnnxGenerator {
     }
 
     fn take_notes(&mut self) -> Vec<String> {
-        self.notes
-            .get_mut()
-            .map(std::mem::take)
-            .unwrap_or_default()
+        self.notes.get_mut().map(std::mem::take).unwrap_or_default()
     }
 }
 

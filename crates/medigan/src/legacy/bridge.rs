@@ -231,8 +231,7 @@ impl LegacyGenerator {
                 "model `{}`: its function `{}` takes no `input_latent_vector`, so it draws its \
                  own latents: a sample depends on the seed of its block of {BLOCK} samples, not \
                  on its own seed alone",
-                generator.model.id,
-                generator.model.function
+                generator.model.id, generator.model.function
             );
             generator.notes.push(note);
         }
