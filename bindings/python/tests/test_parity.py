@@ -188,3 +188,17 @@ def test_a_bad_extractor_is_refused_by_both_with_the_same_reason(tmp_path):
     assert str(raised.value) == f"invalid extractor `resnet`: {reason}"
     stderr = _cli_error("fid", str(images), str(images), "--extractor", "resnet")
     assert reason in stderr, stderr
+
+
+def test_a_legacy_model_without_consent_gets_the_same_hint_in_each_front_ends_words(
+        upstream, upstream_path, tmp_path):
+    advice = "if you trust this model's code, rerun with "
+    with pytest.raises(medigan_rs.LegacyModelError) as raised:
+        upstream.generate(1, num_samples=1, save_images=False)
+    assert raised.value.hint == advice + "`install_dependencies=True`", raised.value.hint
+    stderr = _cli_error("--offline", "--catalog", str(upstream_path), "--cache-dir", str(tmp_path),
+                        "generate", "1", "-n", "1", "-o", str(tmp_path / "out"))
+    assert f"hint: {advice}`--install-dependencies`" in stderr, stderr
+    # The same message up to the environment's path (each facade has its own home).
+    message = str(raised.value).splitlines()[0].split(" into `")[0]
+    assert f"error: {message}" in stderr, stderr
