@@ -4,7 +4,6 @@
 mod common;
 
 use medigan::catalog::{self, Catalog, CatalogError, CatalogSettings, SourceInfo, SourceKind};
-use medigan::error::Hint;
 use medigan::home::Home;
 use serde_json::{Value, json};
 

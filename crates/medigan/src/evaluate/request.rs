@@ -247,14 +247,14 @@ impl EvaluationRequest {
             check_range("npy range", range)?;
         }
         check_range("range", self.extractor.normalization.range)?;
-        if let Some((_, std)) = self.extractor.normalization.mean_std {
-            if std.iter().any(|&s| s == 0.0) {
-                return Err(invalid(
-                    "std",
-                    &std.map(|s| s.to_string()).join(","),
-                    "each channel's standard deviation must be non-zero",
-                ));
-            }
+        if let Some((_, std)) = self.extractor.normalization.mean_std
+            && std.contains(&0.0)
+        {
+            return Err(invalid(
+                "std",
+                &std.map(|s| s.to_string()).join(","),
+                "each channel's standard deviation must be non-zero",
+            ));
         }
         self.extractor.check()
     }
@@ -429,6 +429,12 @@ mod tests {
         assert!(err.contains("needs at least 2 images, got 1"), "{err}");
         let err = request(&|r| r.extractor.normalization.range = [1.0, 0.0]).unwrap_err();
         assert!(err.starts_with("invalid range `1,0`"), "{err}");
+        let err = request(&|r| {
+            r.extractor.kind = ExtractorKind::Onnx("x.onnx".into());
+            r.extractor.normalization.mean_std = Some(([0.5; 3], [0.2, 0.0, 0.2]));
+        })
+        .unwrap_err();
+        assert!(err.starts_with("invalid std `0.2,0,0.2`"), "{err}");
     }
 
     #[test]
