@@ -5,10 +5,8 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use medigan::home::Home;
-use medigan::runtime::BackendKind;
 use medigan::search::{KeywordQuery, Operator, Order, RankedModel};
-use medigan::{Generators, Settings};
+use medigan::{Generators, Overrides, Settings};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
@@ -67,21 +65,12 @@ impl PyGenerators {
         offline: Option<bool>,
         backend: Option<&str>,
     ) -> PyResult<Self> {
-        let mut settings = Settings::from_env();
-        if let Some(home) = home {
-            settings.home = Home::new(home);
-        }
-        if let Some(offline) = offline {
-            settings.catalog.offline = offline;
-        }
-        if let Some(catalog) = catalog {
-            settings.catalog.explicit = catalog;
-        }
-        match backend.map(str::trim) {
-            None => {}
-            Some("auto") | Some("") => settings.backend = None,
-            Some(name) => settings.backend = Some(name.parse::<BackendKind>().py()?),
-        }
+        let settings = Settings::from_env().with(Overrides {
+            home,
+            catalog,
+            offline,
+            backend: backend.map(Overrides::backend_named).transpose().py()?,
+        });
         Ok(PyGenerators {
             inner: Arc::new(Generators::new(settings)),
         })

@@ -560,3 +560,30 @@ impl GenerateFunction<'_> {
         self.generators.generate_samples(&self.model, &request)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overrides_replace_only_the_settings_they_give() {
+        let base = Settings::from_env();
+        assert_eq!(base.clone().with(Overrides::default()), base);
+        let changed = base.clone().with(Overrides {
+            home: Some("/elsewhere".into()),
+            catalog: Some(vec!["cat.json".into()]),
+            offline: Some(true),
+            backend: Some(Some(BackendKind::Tract)),
+        });
+        assert_eq!(changed.home, Home::new("/elsewhere"));
+        assert_eq!(changed.catalog.explicit, ["cat.json"]);
+        assert!(changed.offline());
+        assert_eq!(changed.backend, Some(BackendKind::Tract));
+        let auto = changed.with(Overrides {
+            backend: Some(Overrides::backend_named(" auto ").unwrap()),
+            ..Overrides::default()
+        });
+        assert_eq!(auto.backend, None, "`auto` picks a backend");
+        assert!(Overrides::backend_named("cuda").is_err());
+    }
+}
