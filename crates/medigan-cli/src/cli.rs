@@ -572,7 +572,7 @@ pub struct GenerateArgs {
     pub samples_per_shard: u64,
     /// Diffusion models: inference steps (default: the package's; `medigan info ID` shows it).
     /// More steps, slower and usually finer samples; at most the model's training steps.
-    #[arg(long, value_name = "K", value_parser = clap::value_parser!(u64).range(1..=10_000), help_heading = "Diffusion models")]
+    #[arg(long, value_name = "K", value_parser = clap::value_parser!(u64).range(1..=medigan::generate::MAX_STEPS as u64), help_heading = "Diffusion models")]
     pub steps: Option<u64>,
     /// Diffusion models: the scheduler, a diffusers class name (`DDIMScheduler`) or an alias:
     /// ddpm, ddim, pndm, euler, euler-a, dpm++, unipc, rflow, flow-match (default: the

@@ -29,7 +29,7 @@ pub use inputs::{expand_inputs, load_input_image};
 pub use onnx::{OnnxGenerator, SampleConditioning, seeded_latent};
 pub use pack::{Pack, TAR_NAME_DIGITS};
 pub use pipeline::{RunSummary, WriteTarget, write_run};
-pub use request::{DiffusionOptions, GenerateRequest, Guidance, RunMode, Shard};
+pub use request::{DiffusionOptions, GenerateRequest, Guidance, MAX_STEPS, RunMode, Shard};
 pub use run::{DirRun, run_to_dir};
 pub use shard_env::{ShardOrigin, shard_from_environment};
 pub use stream::SampleStream;
