@@ -1,10 +1,12 @@
 //! Library errors as Python exceptions: one class of `medigan_rs.exceptions` per error kind,
 //! with the library's message and causes, its `hint:` line (found along the chain of causes,
-//! never parsed out of the text), and the hint on the `hint` attribute.
+//! never parsed out of the text; the actions it suggests said as keyword arguments by
+//! [`PythonWording`]), and the hint on the `hint` attribute.
 
 use medigan::Error;
 use medigan::catalog::CatalogError;
-use medigan::error::hint_of;
+use medigan::error::{Suggestion, Wording, hint_in};
+use medigan::evaluate::EvaluateError;
 use medigan::generate::GenerateError;
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
@@ -23,66 +25,54 @@ fn class_name(error: &Error) -> &'static str {
         Error::Generate(GenerateError::TooLargeForMemory { .. }) => "SampleMemoryError",
         Error::Legacy(_) | Error::Generate(GenerateError::Legacy(_)) => "LegacyModelError",
         Error::Generate(_) => "GenerateError",
+        Error::Evaluate(
+            EvaluateError::InvalidOption { .. }
+            | EvaluateError::OnnxOnly { .. }
+            | EvaluateError::TooFewImages { .. },
+        ) => "EvaluationOptionError",
         _ => "MediganError",
     }
 }
 
-/// Command-line wording in library messages and the Python API's equivalent, longest first.
-const PYTHON_WORDING: &[(&str, &str)] = &[
-    (
-        "`medigan generate MODEL --install-dependencies`",
-        "`generate(MODEL, install_dependencies=True)`",
-    ),
-    (
-        "`medigan test MODEL --install-dependencies`",
-        "`test_model(MODEL, install_dependencies=True)`",
-    ),
-    ("--install-dependencies", "install_dependencies=True"),
-    ("`medigan list`", "`Generators().list_models()`"),
-    (
-        "`medigan search KEYWORD`",
-        "`find_matching_models_by_values([KEYWORD])`",
-    ),
-    (
-        "`medigan search onnx --keys`",
-        "`find_matching_models_by_values([\"onnx\"])`",
-    ),
-    (
-        "without `--offline` (and without MEDIGAN_OFFLINE=1)",
-        "with `offline=False` (and without MEDIGAN_OFFLINE=1)",
-    ),
-    ("`--offline`", "`offline=True`"),
-    ("`--catalog FILE`", "`Generators(catalog=FILE)`"),
-    ("`--cache-dir`", "`Generators(home=DIR)`"),
-    ("`--backend tract`", "`Generators(backend=\"tract\")`"),
-    ("`--set key=value`", "keyword arguments (`key=value`)"),
-    ("`--seed`", "`seed=`"),
-    ("`--label`", "`label=`"),
-    ("`--input`", "`input_path=`"),
-    ("`--format`", "`format=`"),
-];
+/// Says the actions the library's hints suggest (`Suggestion`) in the Python API's terms: a
+/// keyword argument or a method, not a command-line flag.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PythonWording;
 
-/// A library message in the Python API's terms (`install_dependencies=True`, not
-/// `--install-dependencies`).
-pub fn python_wording(text: &str) -> String {
-    PYTHON_WORDING
-        .iter()
-        .fold(text.to_string(), |text, (cli, python)| {
-            text.replace(cli, python)
-        })
+impl Wording for PythonWording {
+    fn say(&self, suggestion: Suggestion) -> String {
+        match suggestion {
+            Suggestion::Consent => "`install_dependencies=True`",
+            Suggestion::GenerateWithConsent => "`generate(MODEL, install_dependencies=True)`",
+            Suggestion::TestWithConsent => "`test_model(MODEL, install_dependencies=True)`",
+            Suggestion::Online { also_env: true } => {
+                "with `offline=False` (and without MEDIGAN_OFFLINE=1)"
+            }
+            Suggestion::Online { also_env: false } => "with `offline=False`",
+            Suggestion::ListModels => "`Generators().list_models()`",
+            Suggestion::SearchModels => "`find_matching_models_by_values([KEYWORD])`",
+            Suggestion::CatalogFile => "`Generators(catalog=FILE)`",
+            Suggestion::CacheDir => "`Generators(home=DIR)`",
+            Suggestion::TractBackend => "`Generators(backend=\"tract\")`",
+            Suggestion::ModelOptions => "keyword arguments (`key=value`)",
+            Suggestion::OnnxExtractor => "`extractor=\"onnx:PATH\"`",
+            Suggestion::InceptionWeights => "`inception_weights=FILE`",
+        }
+        .to_string()
+    }
 }
 
 /// The Python exception for a library error: its message with its causes (each `source` in
 /// the chain, as `caused by: ...` lines), then `hint: ...` when the chain has one
-/// ([`hint_of`]).
+/// ([`hint_in`], in [`PythonWording`]).
 pub fn to_py(error: Error) -> PyErr {
     Python::attach(|py| {
-        let hint = hint_of(&error).map(|h| python_wording(&h));
-        let mut message = python_wording(&error.to_string());
+        let hint = hint_in(&error, &PythonWording);
+        let mut message = error.to_string();
         let causes = std::iter::successors(std::error::Error::source(&error), |e| e.source());
         for cause in causes {
             message.push_str("\n  caused by: ");
-            message.push_str(&python_wording(&cause.to_string()));
+            message.push_str(&cause.to_string());
         }
         if let Some(hint) = &hint {
             for line in hint.lines() {

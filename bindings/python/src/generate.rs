@@ -9,7 +9,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use medigan::Generators;
 use medigan::generate::{
-    DiffusionOptions, GenerateError, GenerateRequest, Guidance, RunMode, Shard,
+    DiffusionOptions, GenerateError, GenerateRequest, Guidance, Pack, RunMode, Shard,
+    shard_from_environment,
 };
 use medigan::output::Format;
 use medigan::sample::Sample;
@@ -136,7 +137,48 @@ pub fn model_info<'py>(
     Ok(dict)
 }
 
+/// What only a run to disk takes: tar packing (`pack="tar"`) and a latent every sample holds
+/// (the CLI's `--pack`, `--samples-per-shard`, `--latent`).
+pub struct DirExtras {
+    /// Samples packed into tars of this many.
+    pub pack: Option<Pack>,
+    /// The latent of every sample instead of the one drawn from its seed.
+    pub latent: Option<Vec<f32>>,
+}
+
+/// `pack=` (`"tar"` or None) with `samples_per_shard`.
+pub fn pack(kind: Option<&str>, samples_per_shard: u64) -> PyResult<Option<Pack>> {
+    match kind.map(str::trim) {
+        None => Ok(None),
+        Some("tar") => Ok(Some(Pack {
+            samples_per_tar: samples_per_shard,
+        })),
+        Some(other) => Err(pyo3::exceptions::PyValueError::new_err(format!(
+            "invalid pack `{other}`: expected \"tar\""
+        ))),
+    }
+}
+
+/// The shard of `shard="auto"` from the scheduler's environment (`shards` when it does not say
+/// N), as `K/N`; None for any other shard. `shards` without `shard="auto"` is refused, as
+/// `--shards` without `--shard auto`.
+pub fn auto_shard(shard: Option<&str>, shards: Option<u64>) -> PyResult<Option<String>> {
+    match shard.map(str::trim) {
+        Some(text) if text.eq_ignore_ascii_case("auto") => {
+            let (shard, _) = shard_from_environment(shards).py()?;
+            Ok(Some(shard.to_string()))
+        }
+        _ => match shards {
+            Some(n) => Err(pyo3::exceptions::PyValueError::new_err(format!(
+                "shards={n} goes with shard=\"auto\"; a shard \"K/N\" already says N"
+            ))),
+            None => Ok(None),
+        },
+    }
+}
+
 /// See `Generators.generate_to_dir`.
+#[allow(clippy::too_many_arguments)]
 pub fn to_dir<'py>(
     py: Python<'py>,
     generators: &Generators,
@@ -145,11 +187,20 @@ pub fn to_dir<'py>(
     args: RequestArgs<'_>,
     format: &str,
     mode: RunMode,
+    extras: DirExtras,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let request = args.request(mode)?;
+    let mut request = args.request(mode)?;
+    request.pack = extras.pack;
+    request.check().py()?;
     let format = format.parse::<Format>().py()?;
     let summary = run_interruptible(py, |cancel| {
-        generators.generate(model_id, &request, dir, format, &Cancellable(cancel))
+        let progress = Cancellable(cancel);
+        match extras.latent {
+            Some(latent) => {
+                generators.generate_with_latent(model_id, &request, latent, dir, format, &progress)
+            }
+            None => generators.generate(model_id, &request, dir, format, &progress),
+        }
     })?
     .py()?;
     let dict = PyDict::new(py);
@@ -158,7 +209,21 @@ pub fn to_dir<'py>(
     dict.set_item("resumed", summary.resumed)?;
     dict.set_item("manifest", summary.manifest.display().to_string())?;
     dict.set_item("elapsed", summary.elapsed.as_secs_f64())?;
+    dict.set_item("notes", summary.notes.clone())?;
+    warn_notes(py, &summary.notes)?;
     Ok(dict)
+}
+
+/// Shows a run's notes (e.g. tract standing in for onnxruntime, NaN values seen) as
+/// `RuntimeWarning`s, as the CLI prints them as `note:` lines.
+fn warn_notes(py: Python<'_>, notes: &[String]) -> PyResult<()> {
+    let category = py.get_type::<pyo3::exceptions::PyRuntimeWarning>();
+    for note in notes {
+        let message = std::ffi::CString::new(format!("medigan_rs: {note}"))
+            .unwrap_or_else(|_| c"medigan_rs: a note with a NUL byte".to_owned());
+        PyErr::warn(py, &category, &message, 2)?;
+    }
+    Ok(())
 }
 
 /// See `Generators.generate_samples`.
@@ -170,10 +235,11 @@ pub fn samples<'py>(
     indices: Option<Vec<u64>>,
 ) -> PyResult<Bound<'py, PyList>> {
     let request = args.request(RunMode::Fresh)?;
-    let samples = run_interruptible(py, |cancel| {
+    let (samples, notes) = run_interruptible(py, |cancel| {
         collect(generators, model_id, &request, indices, cancel)
     })?
     .py()?;
+    warn_notes(py, &notes)?;
     let items = samples
         .into_iter()
         .map(|sample| to_tuple(py, sample))
@@ -181,25 +247,26 @@ pub fn samples<'py>(
     PyList::new(py, items)
 }
 
-/// The samples of a run (or of chosen indices), stopping between batches when cancelled.
+/// The samples of a run (or of chosen indices) and the run's notes, stopping between batches
+/// when cancelled.
 fn collect(
     generators: &Generators,
     model_id: &str,
     request: &GenerateRequest,
     indices: Option<Vec<u64>>,
     cancel: &AtomicBool,
-) -> medigan::Result<Vec<Sample>> {
+) -> medigan::Result<(Vec<Sample>, Vec<String>)> {
     let count = indices.as_ref().map_or_else(
         || request.indices().end - request.indices().start,
         |i| i.len() as u64,
     );
     generators.check_in_memory(model_id, count)?;
-    let stream = match indices {
+    let mut stream = match indices {
         Some(indices) => generators.stream_indices(model_id, request, indices)?,
         None => generators.stream(model_id, request)?,
     };
     let mut samples = Vec::new();
-    for sample in stream {
+    for sample in stream.by_ref() {
         // The stream generates a batch when its buffer runs dry: checking per sample stops it
         // at the next batch boundary at the latest.
         if cancel.load(Ordering::Relaxed) {
@@ -207,7 +274,7 @@ fn collect(
         }
         samples.push(sample?);
     }
-    Ok(samples)
+    Ok((samples, stream.take_notes()))
 }
 
 /// `(index, seed, image, mask, label)`; the arrays take over the sample's buffers.

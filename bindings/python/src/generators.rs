@@ -5,10 +5,8 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use medigan::home::Home;
-use medigan::runtime::BackendKind;
 use medigan::search::{KeywordQuery, Operator, Order, RankedModel};
-use medigan::{Generators, Settings};
+use medigan::{Generators, Overrides, Settings};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
@@ -74,21 +72,12 @@ impl PyGenerators {
         offline: Option<bool>,
         backend: Option<&str>,
     ) -> PyResult<Self> {
-        let mut settings = Settings::from_env();
-        if let Some(home) = home {
-            settings.home = Home::new(home);
-        }
-        if let Some(offline) = offline {
-            settings.catalog.offline = offline;
-        }
-        if let Some(catalog) = catalog {
-            settings.catalog.explicit = catalog;
-        }
-        match backend.map(str::trim) {
-            None => {}
-            Some("auto") | Some("") => settings.backend = None,
-            Some(name) => settings.backend = Some(name.parse::<BackendKind>().py()?),
-        }
+        let settings = Settings::from_env().with(Overrides {
+            home,
+            catalog,
+            offline,
+            backend: backend.map(Overrides::backend_named).transpose().py()?,
+        });
         Ok(PyGenerators {
             inner: Arc::new(Generators::new(settings)),
         })
@@ -320,18 +309,6 @@ impl PyGenerators {
         generate::model_info(py, &self.inner, model_id)
     }
 
-    /// The note of the last session opened for a model (e.g. that tract stands in for
-    /// onnxruntime), once.
-    fn take_hint(&self, py: Python<'_>, model_id: &str) -> PyResult<Option<String>> {
-        let model = py.detach(|| self.inner.get_config_by_id(model_id).map(|e| e.id.clone()));
-        let model = model.py()?;
-        let loaded = self
-            .inner
-            .load_model(&model, &medigan::progress::NoProgress)
-            .ok();
-        Ok(loaded.and_then(|m| m.take_hint()))
-    }
-
     /// Runs the model test pipeline on a catalogue model (load, generate, shape, range,
     /// determinism, variation); returns the report: `model_id`, `verdict` (`pass`, `fail`,
     /// `skip`), `checks` (`name`, `passed`, `detail`), `seconds`, and the core's `reason`
@@ -363,7 +340,8 @@ impl PyGenerators {
     #[pyo3(signature = (model_id, output_path, num_samples, seed=0, batch_size=16, label=None,
                         inputs=Vec::new(), shard=None, threads=None, options=BTreeMap::new(),
                         format="png", resume=false, overwrite=false, steps=None, scheduler=None,
-                        guidance_scale=None, initial_noise=None))]
+                        guidance_scale=None, initial_noise=None, pack=None,
+                        samples_per_shard=1000, latent=None, shards=None))]
     #[allow(clippy::too_many_arguments)]
     fn generate_to_dir<'py>(
         &self,
@@ -385,8 +363,22 @@ impl PyGenerators {
         scheduler: Option<String>,
         guidance_scale: Option<f64>,
         initial_noise: Option<PathBuf>,
+        pack: Option<&str>,
+        samples_per_shard: u64,
+        latent: Option<Vec<f32>>,
+        shards: Option<u64>,
     ) -> PyResult<Bound<'py, PyDict>> {
-        let mode = generate::run_mode(resume, overwrite)?;
+        let mut mode = generate::run_mode(resume, overwrite)?;
+        let auto = generate::auto_shard(shard, shards)?;
+        if auto.is_some() && !overwrite {
+            // As `--shard auto`: a scheduler reruns a requeued task as it is; it must continue.
+            mode = medigan::generate::RunMode::Resume;
+        }
+        let shard = auto.as_deref().or(shard);
+        let extras = generate::DirExtras {
+            pack: generate::pack(pack, samples_per_shard)?,
+            latent,
+        };
         let args = RequestArgs {
             num_samples,
             seed,
@@ -403,7 +395,16 @@ impl PyGenerators {
                 initial_noise,
             },
         };
-        generate::to_dir(py, &self.inner, model_id, &output_path, args, format, mode)
+        generate::to_dir(
+            py,
+            &self.inner,
+            model_id,
+            &output_path,
+            args,
+            format,
+            mode,
+            extras,
+        )
     }
 
     /// Generates samples in memory: a list of `(index, seed, image, mask, label)` with numpy

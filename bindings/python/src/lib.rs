@@ -39,5 +39,6 @@ fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(metrics::metrics, module)?)?;
     module.add_function(wrap_pyfunction!(metrics::audit, module)?)?;
     contribute::register(module)?;
+    module.add_function(wrap_pyfunction!(metrics::evaluate_models, module)?)?;
     Ok(())
 }

@@ -1,5 +1,7 @@
-//! `metrics` and `audit`: the core's evaluation of image folders (`Generators::metrics`,
-//! `evaluate::audit::audit`), as module functions returning the CLI's `--json` objects.
+//! `metrics`, `evaluate_models` and `audit`: the core's evaluation (`Generators::evaluate`,
+//! `evaluate::audit::audit`), as module functions returning the CLI's `--json` objects. The
+//! keywords are only translated into the core's `EvaluationRequest`; the core checks them, so a
+//! bad value gets the same error as on the command line.
 //!
 //! The extractor is named as on the command line: `"inception"` (pytorch-fid's weights, fetched
 //! once through the store unless `inception_weights` names the file) or `"onnx:PATH"`.
@@ -8,12 +10,10 @@ use std::path::{Path, PathBuf};
 
 use medigan::evaluate::audit::{AuditOptions, AuditSets, audit as audit_sets};
 use medigan::evaluate::{
-    EvaluateOptions, ExtractorSource, FeatureOptions, ImageSet, InputNormalization, KidOptions,
-    MetricOptions, MetricSet, OnnxExtractorConfig, OnnxExtractorSpec, ReadOptions,
+    EvaluateOptions, EvaluationRequest, ExtractorSpec, FeatureOptions, ImageSet, KidOptions,
+    MetricOptions, MetricSet, ReadOptions, SyntheticRun, SyntheticSide, request,
 };
-use medigan::home::Home;
-use medigan::progress::Progress;
-use medigan::{Generators, Settings};
+use medigan::{Generators, Overrides, Settings};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
@@ -21,84 +21,142 @@ use crate::convert::json_to_py;
 use crate::errors::IntoPyResult;
 use crate::interrupt::{Cancellable, run_interruptible};
 
-/// How features are made: the `extractor=` and embedding arguments of both functions.
-struct Extraction {
-    extractor: String,
+/// The extractor keywords of every evaluation function: `extractor=` and how its input is
+/// prepared (the CLI's `--extractor`, `--inception-weights`, `--input-size`, `--range`,
+/// `--mean`, `--std`, `--output-name`).
+struct ExtractorArgs<'py> {
+    extractor: &'py str,
     inception_weights: Option<PathBuf>,
-    input_size: Option<usize>,
+    input_size: Option<Bound<'py, PyAny>>,
+    range: Option<(f32, f32)>,
+    mean: Option<Vec<f32>>,
+    std: Option<Vec<f32>>,
+    output_name: Option<String>,
+}
+
+impl ExtractorArgs<'_> {
+    /// The library's extractor spec; the library checks it when the evaluation runs.
+    fn spec(&self) -> PyResult<ExtractorSpec> {
+        let mut spec: ExtractorSpec = self.extractor.parse().py()?;
+        spec.inception_weights = self.inception_weights.clone();
+        spec.input_size = self.input_size.as_ref().map(input_size).transpose()?;
+        if let Some((lo, hi)) = self.range {
+            spec.normalization.range = [lo, hi];
+        }
+        spec.normalization.mean_std = match (&self.mean, &self.std) {
+            (Some(mean), Some(std)) => Some((
+                request::channels("mean", mean).py()?,
+                request::channels("std", std).py()?,
+            )),
+            (None, None) => None,
+            _ => {
+                return Err(PyValueError::new_err(
+                    "mean= and std= go together: give both or neither",
+                ));
+            }
+        };
+        spec.output_name = self.output_name.clone();
+        Ok(spec)
+    }
+}
+
+/// `input_size=`: `N`, `(H, W)` or the CLI's text (`"224"`, `"256x192"`).
+fn input_size(value: &Bound<'_, PyAny>) -> PyResult<[usize; 2]> {
+    if let Ok(text) = value.extract::<String>() {
+        return request::parse_input_size(&text).py();
+    }
+    if let Ok(n) = value.extract::<usize>() {
+        return request::parse_input_size(&n.to_string()).py();
+    }
+    let (h, w) = value
+        .extract::<(usize, usize)>()
+        .map_err(|_| PyValueError::new_err("input_size= must be N, (H, W) or \"HxW\""))?;
+    request::parse_input_size(&format!("{h}x{w}")).py()
+}
+
+/// The embedding keywords: `batch_size`, `threads`, `normalize`, `npy_range`, `cache_dir`.
+struct EmbeddingArgs {
     batch_size: usize,
     threads: Option<usize>,
     normalize: bool,
+    npy_range: Option<(f32, f32)>,
     cache_dir: Option<PathBuf>,
 }
 
-impl Extraction {
-    /// The extractor and the catalogue key its metric is reported under (`FID`,
-    /// `FID_<STEM>`).
-    fn source(
-        &self,
-        generators: &Generators,
-        progress: &dyn Progress,
-    ) -> PyResult<(Box<dyn ExtractorSource>, String)> {
-        let name = self.extractor.trim();
-        if name == "inception" {
-            if self.input_size.is_some() {
-                return Err(PyValueError::new_err(
-                    "input_size= applies to ONNX extractors (extractor=\"onnx:PATH\") only",
-                ));
-            }
-            let source = generators
-                .fid_inception(self.inception_weights.as_deref(), progress)
-                .py()?;
-            return Ok((Box::new(source), "FID".into()));
-        }
-        let Some(path) = name.strip_prefix("onnx:") else {
-            return Err(PyValueError::new_err(format!(
-                "unknown extractor `{name}`; expected \"inception\" or \"onnx:PATH\""
-            )));
-        };
-        let config = OnnxExtractorConfig {
-            graph: path.into(),
-            input_size: self.input_size.map(|s| [s, s]),
-            normalization: InputNormalization::FID,
-            output: None,
-            backend: generators.settings().backend,
-        };
-        let spec = OnnxExtractorSpec::resolve(config).py()?;
-        let stem = Path::new(path)
-            .file_stem()
-            .map_or_else(|| "ONNX".into(), |s| s.to_string_lossy().to_uppercase());
-        Ok((Box::new(spec), format!("FID_{stem}")))
-    }
-
+impl EmbeddingArgs {
     /// The embedding options (metrics left at their defaults).
-    fn options(&self) -> PyResult<EvaluateOptions> {
-        if self.batch_size == 0 {
-            return Err(PyValueError::new_err("batch_size= must be at least 1"));
-        }
-        Ok(EvaluateOptions {
+    fn options(&self) -> EvaluateOptions {
+        EvaluateOptions {
             features: FeatureOptions {
                 batch_size: self.batch_size,
                 threads: self.threads,
                 min_max: self.normalize,
-                read: ReadOptions::default(),
+                read: ReadOptions {
+                    npy_range: self.npy_range.map(|(lo, hi)| [lo, hi]),
+                },
             },
             cache_dir: self.cache_dir.clone(),
             ..Default::default()
+        }
+    }
+}
+
+/// The metric keywords: `metrics`, `repeats`, `nearest_k`, `kid_subsets`, `kid_subset_size`,
+/// `seed` (the CLI's `--resample-seed`).
+struct MetricArgs<'py> {
+    metrics: &'py str,
+    repeats: usize,
+    nearest_k: usize,
+    kid_subsets: usize,
+    kid_subset_size: usize,
+    seed: u64,
+}
+
+impl MetricArgs<'_> {
+    fn options(&self) -> PyResult<MetricOptions> {
+        Ok(MetricOptions {
+            metrics: MetricSet::parse(self.metrics).py()?,
+            kid: KidOptions {
+                subsets: self.kid_subsets,
+                subset_size: self.kid_subset_size,
+                seed: self.seed,
+            },
+            nearest_k: self.nearest_k,
+            repeats: self.repeats,
         })
     }
 }
 
-/// A facade with the environment's settings, `home` and `offline` overriding theirs.
-fn facade(home: Option<PathBuf>, offline: Option<bool>) -> Generators {
-    let mut settings = Settings::from_env();
-    if let Some(home) = home {
-        settings.home = Home::new(home);
-    }
-    if let Some(offline) = offline {
-        settings.catalog.offline = offline;
-    }
-    Generators::new(settings)
+/// A facade with the environment's settings and the keywords' overrides.
+fn facade(
+    catalog: Option<Vec<String>>,
+    home: Option<PathBuf>,
+    offline: Option<bool>,
+    backend: Option<&str>,
+) -> PyResult<Generators> {
+    let backend = backend.map(Overrides::backend_named).transpose().py()?;
+    Ok(Generators::new(Settings::from_env().with(Overrides {
+        home,
+        catalog,
+        offline,
+        backend,
+    })))
+}
+
+/// Runs an evaluation request without the GIL; the reports as the CLI's `--json` objects.
+fn run_request(
+    py: Python<'_>,
+    generators: Generators,
+    request: EvaluationRequest,
+) -> PyResult<Vec<serde_json::Value>> {
+    let key = request.metric_key();
+    let reports = run_interruptible(py, |cancel| {
+        generators
+            .evaluate(&request, &Cancellable(cancel))
+            .map(|reports| reports.iter().map(|r| r.to_json(&key)).collect::<Vec<_>>())
+    })?
+    .py()?;
+    Ok(reports)
 }
 
 /// FID (with `FID_rr` and rFID), KID, precision/recall/density/coverage between two folders
@@ -109,12 +167,13 @@ fn facade(home: Option<PathBuf>, offline: Option<bool>) -> Generators {
 #[pyo3(signature = (
     real, synthetic, *, extractor="inception", metrics="fid,kid,prdc", repeats=1, nearest_k=5,
     kid_subsets=100, kid_subset_size=1000, seed=0, split_seed=0, batch_size=32, threads=None,
-    normalize=false, input_size=None, inception_weights=None, cache_dir=None, metric_key=None,
-    home=None, offline=None
+    normalize=false, input_size=None, range=None, mean=None, std=None, output_name=None,
+    npy_range=None, inception_weights=None, cache_dir=None, metric_key=None, home=None,
+    offline=None, backend=None
 ))]
 #[allow(clippy::too_many_arguments)]
-pub fn metrics(
-    py: Python<'_>,
+pub fn metrics<'py>(
+    py: Python<'py>,
     real: PathBuf,
     synthetic: PathBuf,
     extractor: &str,
@@ -128,49 +187,149 @@ pub fn metrics(
     batch_size: usize,
     threads: Option<usize>,
     normalize: bool,
-    input_size: Option<usize>,
+    input_size: Option<Bound<'py, PyAny>>,
+    range: Option<(f32, f32)>,
+    mean: Option<Vec<f32>>,
+    std: Option<Vec<f32>>,
+    output_name: Option<String>,
+    npy_range: Option<(f32, f32)>,
     inception_weights: Option<PathBuf>,
     cache_dir: Option<PathBuf>,
     metric_key: Option<String>,
     home: Option<PathBuf>,
     offline: Option<bool>,
+    backend: Option<&str>,
 ) -> PyResult<Py<PyAny>> {
-    if repeats == 0 {
-        return Err(PyValueError::new_err(
-            "repeats= must be at least 1 (1: one evaluation, no interval)",
-        ));
-    }
-    let extraction = Extraction {
-        extractor: extractor.to_string(),
+    let extractor = ExtractorArgs {
+        extractor,
         inception_weights,
         input_size,
+        range,
+        mean,
+        std,
+        output_name,
+    };
+    let embedding = EmbeddingArgs {
         batch_size,
         threads,
         normalize,
+        npy_range,
         cache_dir,
     };
-    let mut options = extraction.options()?;
-    options.split_seed = split_seed;
-    options.metrics = MetricOptions {
-        metrics: MetricSet::parse(metrics).py()?,
-        kid: KidOptions {
-            subsets: kid_subsets,
-            subset_size: kid_subset_size,
-            seed,
-        },
-        nearest_k,
+    let metric_args = MetricArgs {
+        metrics,
         repeats,
+        nearest_k,
+        kid_subsets,
+        kid_subset_size,
+        seed,
     };
-    let value = run_interruptible(py, |cancel| -> PyResult<serde_json::Value> {
-        let progress = Cancellable(cancel);
-        let generators = facade(home, offline);
-        let (source, default_key) = extraction.source(&generators, &progress)?;
-        let evaluation = generators
-            .metrics(&real, &synthetic, source.as_ref(), &options, &progress)
-            .py()?;
-        Ok(evaluation.to_json(metric_key.as_deref().unwrap_or(&default_key)))
-    })??;
-    Ok(json_to_py(py, &value)?.unbind())
+    let mut options = embedding.options();
+    options.split_seed = split_seed;
+    options.metrics = metric_args.options()?;
+    let request = EvaluationRequest {
+        real,
+        synthetic: SyntheticSide::Folder(synthetic),
+        extractor: extractor.spec()?,
+        options,
+        metric_key,
+    };
+    let generators = facade(None, home, offline, backend)?;
+    let mut reports = run_request(py, generators, request)?;
+    let report = reports.pop().unwrap_or_default();
+    Ok(json_to_py(py, &report)?.unbind())
+}
+
+/// Generates each model's samples (`num_samples` per repeat, default: as many as the real
+/// images, from `seed`) and evaluates them against the real folder, embedded once (`medigan
+/// evaluate`); returns one report per model, as `medigan --json evaluate` prints them. A model
+/// in the original Python format runs only with `install_dependencies=True`.
+#[pyfunction]
+#[pyo3(signature = (
+    models, real, *, num_samples=None, seed=0, install_dependencies=false, extractor="inception",
+    metrics="fid", repeats=1, nearest_k=5, kid_subsets=100, kid_subset_size=1000,
+    resample_seed=0, split_seed=0, batch_size=32, threads=None, normalize=false, input_size=None,
+    range=None, mean=None, std=None, output_name=None, npy_range=None, inception_weights=None,
+    cache_dir=None, metric_key=None, catalog=None, home=None, offline=None, backend=None
+))]
+#[allow(clippy::too_many_arguments)]
+pub fn evaluate_models<'py>(
+    py: Python<'py>,
+    models: Vec<String>,
+    real: PathBuf,
+    num_samples: Option<u64>,
+    seed: u64,
+    install_dependencies: bool,
+    extractor: &str,
+    metrics: &str,
+    repeats: usize,
+    nearest_k: usize,
+    kid_subsets: usize,
+    kid_subset_size: usize,
+    resample_seed: u64,
+    split_seed: u64,
+    batch_size: usize,
+    threads: Option<usize>,
+    normalize: bool,
+    input_size: Option<Bound<'py, PyAny>>,
+    range: Option<(f32, f32)>,
+    mean: Option<Vec<f32>>,
+    std: Option<Vec<f32>>,
+    output_name: Option<String>,
+    npy_range: Option<(f32, f32)>,
+    inception_weights: Option<PathBuf>,
+    cache_dir: Option<PathBuf>,
+    metric_key: Option<String>,
+    catalog: Option<Vec<String>>,
+    home: Option<PathBuf>,
+    offline: Option<bool>,
+    backend: Option<&str>,
+) -> PyResult<Py<PyAny>> {
+    let extractor = ExtractorArgs {
+        extractor,
+        inception_weights,
+        input_size,
+        range,
+        mean,
+        std,
+        output_name,
+    };
+    let embedding = EmbeddingArgs {
+        batch_size,
+        threads,
+        normalize,
+        npy_range,
+        cache_dir,
+    };
+    let metric_args = MetricArgs {
+        metrics,
+        repeats,
+        nearest_k,
+        kid_subsets,
+        kid_subset_size,
+        seed: resample_seed,
+    };
+    let mut options = embedding.options();
+    options.split_seed = split_seed;
+    options.metrics = metric_args.options()?;
+    let request = EvaluationRequest {
+        real,
+        synthetic: SyntheticSide::Models {
+            models,
+            run: SyntheticRun { num_samples, seed },
+        },
+        extractor: extractor.spec()?,
+        options,
+        metric_key,
+    };
+    let generators = facade(catalog, home, offline, backend)?;
+    if install_dependencies {
+        let mut legacy = generators.legacy_settings();
+        legacy.install_dependencies = true;
+        generators.set_legacy_settings(legacy);
+    }
+    let reports = run_request(py, generators, request)?;
+    Ok(json_to_py(py, &serde_json::Value::Array(reports))?.unbind())
 }
 
 /// Memorisation audit of a folder of synthetic images against the training folder: each
@@ -182,11 +341,12 @@ pub fn metrics(
 #[pyo3(signature = (
     synthetic, train, holdout=None, *, extractor="inception", pixel_size=32, max_shift=2,
     margin=0.5, pixel_metric="ncc", batch_size=32, threads=None, normalize=false, input_size=None,
-    inception_weights=None, cache_dir=None, home=None, offline=None
+    range=None, mean=None, std=None, output_name=None, npy_range=None, inception_weights=None,
+    cache_dir=None, home=None, offline=None, backend=None
 ))]
 #[allow(clippy::too_many_arguments)]
-pub fn audit(
-    py: Python<'_>,
+pub fn audit<'py>(
+    py: Python<'py>,
     synthetic: PathBuf,
     train: PathBuf,
     holdout: Option<PathBuf>,
@@ -198,35 +358,54 @@ pub fn audit(
     batch_size: usize,
     threads: Option<usize>,
     normalize: bool,
-    input_size: Option<usize>,
+    input_size: Option<Bound<'py, PyAny>>,
+    range: Option<(f32, f32)>,
+    mean: Option<Vec<f32>>,
+    std: Option<Vec<f32>>,
+    output_name: Option<String>,
+    npy_range: Option<(f32, f32)>,
     inception_weights: Option<PathBuf>,
     cache_dir: Option<PathBuf>,
     home: Option<PathBuf>,
     offline: Option<bool>,
+    backend: Option<&str>,
 ) -> PyResult<Py<PyAny>> {
-    let extraction = Extraction {
-        extractor: extractor.to_string(),
+    let spec = ExtractorArgs {
+        extractor,
         inception_weights,
         input_size,
+        range,
+        mean,
+        std,
+        output_name,
+    }
+    .spec()?;
+    let embedding = EmbeddingArgs {
         batch_size,
         threads,
         normalize,
+        npy_range,
         cache_dir,
     };
+    if batch_size == 0 {
+        return Err(PyValueError::new_err("batch_size= must be at least 1"));
+    }
     let options = AuditOptions {
         pixel_size,
         max_shift,
         margin,
         pixel_metric: pixel_metric.parse().py()?,
-        evaluate: extraction.options()?,
+        evaluate: embedding.options(),
     };
+    let generators = facade(None, home, offline, backend)?;
     let value = run_interruptible(py, |cancel| -> PyResult<serde_json::Value> {
         let progress = Cancellable(cancel);
         let read = |dir: &Path| ImageSet::from_folder(dir).py();
         let (synthetic, train) = (read(&synthetic)?, read(&train)?);
         let holdout = holdout.as_deref().map(read).transpose()?;
-        let generators = facade(home, offline);
-        let (source, _) = extraction.source(&generators, &progress)?;
+        let source = spec
+            .source(generators.store(), generators.settings().backend, &progress)
+            .py()?;
         let sets = AuditSets {
             synthetic: &synthetic,
             train: &train,

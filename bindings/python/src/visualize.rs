@@ -68,7 +68,8 @@ fn viz_error(error: VizError) -> PyErr {
     match error {
         VizError::Model(e) => to_py(e),
         VizError::Serve { .. } | VizError::Save { .. } => {
-            let hint = medigan::error::Hint::hint(&error);
+            let hint = medigan::error::Hint::advice(&error)
+                .map(|advice| advice.render(&crate::errors::PythonWording));
             let hint = hint.map_or_else(String::new, |h| format!("\nhint: {h}"));
             PyOSError::new_err(format!("{error}{hint}"))
         }

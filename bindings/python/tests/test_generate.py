@@ -320,3 +320,15 @@ def test_zero_samples_are_refused_in_memory_and_on_disk(bundled, tmp_path):
     with pytest.raises(medigan_rs.MediganError, match="number of samples"):
         bundled.generate(900, num_samples=0, output_path=tmp_path / "out", save_images=True)
     assert not (tmp_path / "out" / "manifest.jsonl").exists()
+
+
+def test_a_runs_notes_come_back_as_runtime_warnings(tmp_path):
+    """The core returns a run's notes (here: NaN outputs) with the run; no second model load."""
+    catalogue = FIXTURES / "regressions" / "nan_output" / "medigan.json"
+    generators = medigan_rs.Generators(catalog=str(catalogue), home=tmp_path / "home",
+                                       offline=True, backend="tract")
+    with pytest.warns(RuntimeWarning, match="NaN or infinite"):
+        generators.generate("90914", num_samples=2, output_path=str(tmp_path / "out"),
+                            format="npy")
+    with pytest.warns(RuntimeWarning, match="90914_FIXTURE_NAN_OUTPUT"):
+        generators.generate("90914", num_samples=2, save_images=False)

@@ -86,7 +86,7 @@ def test_the_rust_cli_gives_the_same_numbers(phantoms, tmp_path):
 
 def test_bad_arguments_are_named(phantoms, tmp_path):
     real = phantoms(12, 1)
-    with pytest.raises(ValueError, match="unknown extractor `resnet`"):
+    with pytest.raises(ValueError, match="invalid extractor `resnet`"):
         medigan_rs.metrics(real, real, extractor="resnet", home=tmp_path, offline=True)
     with pytest.raises(medigan_rs.MediganError, match="`is`"):
         medigan_rs.metrics(real, real, extractor=EXTRACTOR, metrics="fid,is", home=tmp_path,

@@ -8,6 +8,7 @@ use std::str::FromStr;
 use clap::builder::{PossibleValue, TypedValueParser};
 use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::{Args, Parser, Subcommand};
+use medigan::evaluate::{EvaluateError, ExtractorKind, request};
 use medigan::generate::Shard;
 use medigan::output::Format;
 use medigan::runtime::BackendKind;
@@ -418,14 +419,14 @@ pub struct ExtractionArgs {
         value_name = "inception|onnx:PATH",
         value_parser = parse_extractor
     )]
-    pub extractor: ExtractorArg,
+    pub extractor: ExtractorKind,
     /// A local copy of pt_inception-2015-12-05-6726825d.pth, instead of the download (also
     /// MEDIGAN_FID_WEIGHTS).
     #[arg(long, value_name = "FILE")]
     pub inception_weights: Option<PathBuf>,
     /// Input size of an ONNX extractor, `N` or `HxW` (needed when the graph leaves it open).
-    #[arg(long, value_name = "N|HxW")]
-    pub input_size: Option<String>,
+    #[arg(long, value_name = "N|HxW", value_parser = parse_input_size)]
+    pub input_size: Option<[usize; 2]>,
     /// Range images in [0, 1] are mapped to for an ONNX extractor.
     #[arg(
         long,
@@ -436,11 +437,11 @@ pub struct ExtractionArgs {
     )]
     pub range: [f32; 2],
     /// Per-channel mean subtracted after --range (ONNX extractor), e.g. 0.485,0.456,0.406.
-    #[arg(long, value_name = "R,G,B", requires = "std")]
-    pub mean: Option<String>,
+    #[arg(long, value_name = "R,G,B", requires = "std", value_parser = parse_mean)]
+    pub mean: Option<[f32; 3]>,
     /// Per-channel standard deviation divided by after --mean, e.g. 0.229,0.224,0.225.
-    #[arg(long, value_name = "R,G,B", requires = "mean")]
-    pub std: Option<String>,
+    #[arg(long, value_name = "R,G,B", requires = "mean", value_parser = parse_std)]
+    pub std: Option<[f32; 3]>,
     /// The ONNX output holding the features (default: the first output).
     #[arg(long, value_name = "NAME")]
     pub output_name: Option<String>,
@@ -571,7 +572,7 @@ pub struct GenerateArgs {
     pub samples_per_shard: u64,
     /// Diffusion models: inference steps (default: the package's; `medigan info ID` shows it).
     /// More steps, slower and usually finer samples; at most the model's training steps.
-    #[arg(long, value_name = "K", value_parser = clap::value_parser!(u64).range(1..=10_000), help_heading = "Diffusion models")]
+    #[arg(long, value_name = "K", value_parser = clap::value_parser!(u64).range(1..=medigan::generate::MAX_STEPS as u64), help_heading = "Diffusion models")]
     pub steps: Option<u64>,
     /// Diffusion models: the scheduler, a diffusers class name (`DDIMScheduler`) or an alias:
     /// ddpm, ddim, pndm, euler, euler-a, dpm++, unipc, rflow, flow-match (default: the
@@ -861,36 +862,37 @@ fn parse_shard(text: &str) -> Result<ShardArg, String> {
         .map_err(|_| "expected K/N with 1 <= K <= N (e.g. 2/4), or `auto`".to_string())
 }
 
-/// `--extractor`: the FID Inception-v3, or an ONNX network.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ExtractorArg {
-    /// `inception`.
-    Inception,
-    /// `onnx:PATH`.
-    Onnx(PathBuf),
-}
-
-fn parse_extractor(text: &str) -> Result<ExtractorArg, String> {
-    let text = text.trim();
-    if text.eq_ignore_ascii_case("inception") {
-        return Ok(ExtractorArg::Inception);
-    }
-    match text.strip_prefix("onnx:").map(str::trim) {
-        Some(path) if !path.is_empty() => Ok(ExtractorArg::Onnx(PathBuf::from(path))),
-        _ => Err("expected `inception` or `onnx:PATH`".into()),
+/// The library's reason for refusing a flag's value (clap names the flag and the value).
+fn reason(error: EvaluateError) -> String {
+    match error {
+        EvaluateError::InvalidOption { reason, .. } => reason,
+        other => other.to_string(),
     }
 }
 
-/// `MIN,MAX` with MIN < MAX, both finite.
+/// `--extractor`: the library's [`ExtractorKind`] (`inception` or `onnx:PATH`).
+fn parse_extractor(text: &str) -> Result<ExtractorKind, String> {
+    text.parse().map_err(reason)
+}
+
+/// `MIN,MAX` with MIN < MAX, both finite ([`request::parse_range`]).
 fn parse_range(text: &str) -> Result<[f32; 2], String> {
-    let numbers: Option<Vec<f32>> = text
-        .split(',')
-        .map(|p| p.trim().parse::<f32>().ok().filter(|v| v.is_finite()))
-        .collect();
-    match numbers.as_deref() {
-        Some([lo, hi]) if hi > lo => Ok([*lo, *hi]),
-        _ => Err("expected MIN,MAX with MIN < MAX, e.g. -1,1".into()),
-    }
+    request::parse_range("range", text).map_err(reason)
+}
+
+/// `N` or `HxW` ([`request::parse_input_size`]).
+fn parse_input_size(text: &str) -> Result<[usize; 2], String> {
+    request::parse_input_size(text).map_err(reason)
+}
+
+/// One value or `R,G,B` ([`request::parse_channels`]).
+fn parse_mean(text: &str) -> Result<[f32; 3], String> {
+    request::parse_channels("mean", text).map_err(reason)
+}
+
+/// One value or `R,G,B` ([`request::parse_channels`]).
+fn parse_std(text: &str) -> Result<[f32; 3], String> {
+    request::parse_channels("std", text).map_err(reason)
 }
 
 #[cfg(test)]
@@ -926,10 +928,65 @@ mod tests {
         assert!(parse_shard("0/4").is_err() && parse_shard("5/4").is_err());
         assert_eq!(
             parse_extractor("onnx:net.onnx"),
-            Ok(ExtractorArg::Onnx("net.onnx".into()))
+            Ok(ExtractorKind::Onnx("net.onnx".into()))
         );
         assert!(parse_extractor("onnx:").is_err() && parse_extractor("vgg").is_err());
         assert_eq!(parse_range("-1, 1"), Ok([-1.0, 1.0]));
         assert!(parse_range("1,1").is_err() && parse_range("0,nan").is_err());
+    }
+}
+
+/// The flags of the commands the Python API mirrors, read from this parser, kept in
+/// `bindings/python/tests/cli_options.json` for the Python parity test (`test_parity.py`),
+/// which fails when a flag has no Python keyword (or listed exception).
+#[cfg(test)]
+mod python_parity {
+    use clap::CommandFactory;
+
+    use super::Cli;
+
+    /// The commands whose flags Python must offer.
+    const MIRRORED: &[&str] = &["generate", "fid", "metrics", "evaluate"];
+
+    fn names(arguments: Vec<&clap::Arg>) -> Vec<String> {
+        let mut names: Vec<String> = arguments
+            .into_iter()
+            .filter(|a| !matches!(a.get_id().as_str(), "help" | "version"))
+            .map(|a| match a.get_long() {
+                Some(long) => format!("--{long}"),
+                None => a.get_id().to_string(),
+            })
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn the_python_parity_list_is_the_parsers() {
+        let cli = Cli::command();
+        let mut listed = serde_json::Map::new();
+        let global = cli.get_arguments().filter(|a| a.is_global_set()).collect();
+        listed.insert("global".into(), names(global).into());
+        for name in MIRRORED {
+            let command = cli.find_subcommand(name).expect("a mirrored command");
+            let own = command
+                .get_arguments()
+                .filter(|a| !a.is_global_set())
+                .collect();
+            listed.insert((*name).into(), names(own).into());
+        }
+        let text = serde_json::to_string_pretty(&listed).unwrap() + "\n";
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../bindings/python/tests/cli_options.json");
+        if std::env::var_os("MEDIGAN_UPDATE_DOCS").is_some() {
+            std::fs::write(&path, &text).unwrap();
+        }
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        assert_eq!(
+            committed,
+            text,
+            "{} is out of date: run MEDIGAN_UPDATE_DOCS=1 cargo test -p medigan-cli --bin medigan python_parity",
+            path.display()
+        );
     }
 }

@@ -10,6 +10,7 @@ mod progress;
 mod render;
 mod settings;
 mod signals;
+mod wording;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -18,6 +19,8 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     install_panic_hook();
+    #[cfg(feature = "viz")]
+    medigan::error::register_hint::<medigan_viz::VizError>();
     let cli = cli::Cli::parse();
     init_tracing(cli.global.verbose, cli.global.quiet);
     let json = cli.global.json;
@@ -107,7 +110,7 @@ fn colour_on_stderr() -> bool {
 }
 
 /// Prints an error, its causes and its hints (found along the chain of causes by
-/// `medigan::error::hint_of`) on stderr, without a backtrace.
+/// `medigan::error::hint_in`) on stderr, without a backtrace.
 fn report(error: &anyhow::Error) {
     let safe = |text: String| render::terminal_safe(&text).into_owned();
     let mut err = std::io::stderr().lock();
@@ -133,37 +136,10 @@ fn report_json(error: &anyhow::Error) {
     let _ = writeln!(std::io::stderr().lock(), "{object}");
 }
 
-/// The hint of the first visualiser error along the chain.
-#[cfg(feature = "viz")]
-fn viz_hint(error: &anyhow::Error) -> Option<String> {
-    use medigan::error::Hint;
-    error
-        .chain()
-        .filter_map(|e| e.downcast_ref::<medigan_viz::VizError>())
-        .find_map(Hint::hint)
-}
-
-/// A build without the visualiser has no visualiser errors.
-#[cfg(not(feature = "viz"))]
-fn viz_hint(_error: &anyhow::Error) -> Option<String> {
-    None
-}
-
-/// The hints of the library's and the visualiser's errors along the chain, each line once.
+/// The hints of the errors along the chain (the library's, and those of the crates that
+/// registered their error types), in the command line's words.
 fn hint_of(error: &anyhow::Error) -> Option<String> {
-    let viz = viz_hint(error);
-    let mut lines: Vec<String> = Vec::new();
-    for hint in viz
-        .into_iter()
-        .chain(medigan::error::hint_of(error.as_ref()))
-    {
-        for line in hint.lines() {
-            if !lines.iter().any(|l| l == line) {
-                lines.push(line.to_string());
-            }
-        }
-    }
-    (!lines.is_empty()).then(|| lines.join("\n"))
+    medigan::error::hint_in(error.as_ref(), &wording::CliWording)
 }
 
 fn is_broken_pipe(error: &anyhow::Error) -> bool {

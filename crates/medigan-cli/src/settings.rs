@@ -1,7 +1,6 @@
 //! Resolved settings: command-line flags and environment merged in one place.
 
-use medigan::Settings;
-use medigan::home::Home;
+use medigan::{Overrides, Settings};
 
 use crate::cli::GlobalArgs;
 
@@ -17,20 +16,12 @@ pub struct Output {
 /// The library settings: the environment's (read by `medigan::env`, as the Python bindings
 /// read it), then each global flag given.
 pub fn library_settings(args: &GlobalArgs) -> Settings {
-    let mut settings = Settings::from_env();
-    if let Some(dir) = &args.cache_dir {
-        settings.home = Home::new(dir);
-    }
-    if !args.catalog.is_empty() {
-        settings.catalog.explicit = args.catalog.clone();
-    }
-    if args.offline {
-        settings.catalog.offline = true;
-    }
-    if args.backend.is_some() {
-        settings.backend = args.backend;
-    }
-    settings
+    Settings::from_env().with(Overrides {
+        home: args.cache_dir.clone(),
+        catalog: (!args.catalog.is_empty()).then(|| args.catalog.clone()),
+        offline: args.offline.then_some(true),
+        backend: args.backend.map(Some),
+    })
 }
 
 /// The output settings from the global flags.

@@ -229,7 +229,7 @@ fn bad_extractor_options_are_named() {
         ),
         (
             vec!["--input-size", "224"],
-            "--input-size applies to ONNX extractors",
+            "input size applies to ONNX extractors",
         ),
         (
             vec!["--extractor", "onnx:x.onnx", "--range", "1,0"],

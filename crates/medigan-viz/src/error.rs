@@ -42,10 +42,10 @@ pub enum VizError {
 }
 
 impl medigan::error::Hint for VizError {
-    fn hint(&self) -> Option<String> {
+    fn advice(&self) -> Option<medigan::error::Advice> {
         match self {
-            VizError::Model(e) => e.hint(),
-            VizError::Serve { cause, .. } => serve_hint(cause).map(str::to_string),
+            VizError::Model(e) => e.advice(),
+            VizError::Serve { cause, .. } => serve_hint(cause).map(medigan::error::Advice::from),
             _ => None,
         }
     }

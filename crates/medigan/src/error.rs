@@ -1,5 +1,7 @@
 //! The library's error type: one variant per module, each keeping the module's own error; and
-//! [`Hint`], the next step each error suggests, found along a chain of causes by [`hint_of`].
+//! [`Hint`], the next step each error suggests as data ([`Advice`], [`Suggestion`]), found
+//! along a chain of causes by [`advice_of`] (other crates [`register_hint`] their error types)
+//! and said in each front end's words ([`Wording`]).
 
 use crate::catalog::CatalogError;
 use crate::contribute::ContributeError;
@@ -57,26 +59,33 @@ pub enum Error {
 }
 
 /// What to do next after an error: the `hint:` line a front end prints below it. Every
-/// module's error has one; [`hint_of`] finds it anywhere in an error's chain of causes.
+/// module's error has one; [`advice_of`] finds it anywhere in an error's chain of causes. The
+/// advice is data ([`Advice`]): text and the actions it suggests ([`Suggestion`]), which each
+/// front end says in its own words ([`Wording`]).
 pub trait Hint {
-    /// A line telling the user what to do next, if there is one (several lines: one hint each).
-    fn hint(&self) -> Option<String>;
+    /// The advice, if there is any (several lines: one piece of advice each).
+    fn advice(&self) -> Option<Advice>;
+
+    /// The advice in the library's own words (the Rust API's names, [`RustWording`]).
+    fn hint(&self) -> Option<String> {
+        self.advice().map(|advice| advice.render(&RustWording))
+    }
 }
 
 impl Hint for Error {
-    fn hint(&self) -> Option<String> {
+    fn advice(&self) -> Option<Advice> {
         match self {
-            Error::Catalog(e) => e.hint(),
-            Error::Search(e) => e.hint(),
-            Error::Store(e) => e.hint(),
-            Error::Runtime(e) => e.hint(),
-            Error::Generate(e) => e.hint(),
-            Error::Output(e) => e.hint(),
-            Error::Evaluate(e) => e.hint(),
-            Error::Contribute(e) => e.hint(),
-            Error::Dataset(e) => e.hint(),
-            Error::Legacy(e) => e.hint(),
-            Error::Convert(e) => e.hint(),
+            Error::Catalog(e) => e.advice(),
+            Error::Search(e) => e.advice(),
+            Error::Store(e) => e.advice(),
+            Error::Runtime(e) => e.advice(),
+            Error::Generate(e) => e.advice(),
+            Error::Output(e) => e.advice(),
+            Error::Evaluate(e) => e.advice(),
+            Error::Contribute(e) => e.advice(),
+            Error::Dataset(e) => e.advice(),
+            Error::Legacy(e) => e.advice(),
+            Error::Convert(e) => e.advice(),
             Error::NoGraphDeclared { .. } => Some(
                 "declare the graph's inputs and outputs under execution.onnx (see \
                  docs/model-format.md), or drop execution.runtime for a Python package"
@@ -86,13 +95,187 @@ impl Hint for Error {
     }
 }
 
-/// The hints of every library error in the chain from `error` (itself, then each
-/// [`source`](std::error::Error::source)), outermost first, one per line, each line once.
-pub fn hint_of(error: &(dyn std::error::Error + 'static)) -> Option<String> {
+/// An action a hint suggests, as data: each front end says it in its own words ([`Wording`]):
+/// a flag or a command for the command line, a keyword argument for Python, a field or a
+/// method for Rust.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Suggestion {
+    /// Consent to install a legacy package's dependencies and run its code.
+    Consent,
+    /// Generate with a model (`MODEL`) with that consent.
+    GenerateWithConsent,
+    /// Test a model (`MODEL`) with that consent.
+    TestWithConsent,
+    /// Work with the network: `also_env` says that `MEDIGAN_OFFLINE` must be unset too.
+    Online {
+        /// Mention the environment variable as well.
+        also_env: bool,
+    },
+    /// List the models of the catalogue.
+    ListModels,
+    /// Find models by a keyword.
+    SearchModels,
+    /// Read a catalogue file (offline too).
+    CatalogFile,
+    /// Use another medigan home (cache folder).
+    CacheDir,
+    /// Run graphs on the pure-Rust backend (tract).
+    TractBackend,
+    /// Give model-specific options (`key=value`).
+    ModelOptions,
+    /// Embed with an ONNX network instead of Inception.
+    OnnxExtractor,
+    /// A local copy of the FID Inception weights.
+    InceptionWeights,
+}
+
+/// How a front end says a [`Suggestion`].
+pub trait Wording {
+    /// The words for `suggestion`, to stand inside a sentence of advice.
+    fn say(&self, suggestion: Suggestion) -> String;
+}
+
+/// The Rust API's words: fields and methods of the library.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RustWording;
+
+impl Wording for RustWording {
+    fn say(&self, suggestion: Suggestion) -> String {
+        match suggestion {
+            Suggestion::Consent => "`LegacySettings::install_dependencies = true`".into(),
+            Suggestion::GenerateWithConsent => {
+                "`Generators::generate` after `LegacySettings::install_dependencies = true`".into()
+            }
+            Suggestion::TestWithConsent => {
+                "`Generators::test_model` after `LegacySettings::install_dependencies = true`"
+                    .into()
+            }
+            Suggestion::Online { also_env: true } => {
+                "with `Overrides::offline = Some(false)` (and without MEDIGAN_OFFLINE=1)".into()
+            }
+            Suggestion::Online { also_env: false } => {
+                "with `Overrides::offline = Some(false)`".into()
+            }
+            Suggestion::ListModels => "`Generators::list_models`".into(),
+            Suggestion::SearchModels => "`Generators::find_matching_models_by_values`".into(),
+            Suggestion::CatalogFile => "`Overrides::catalog` naming the FILE".into(),
+            Suggestion::CacheDir => "`Overrides::home`".into(),
+            Suggestion::TractBackend => {
+                "`Overrides::backend = Some(Some(BackendKind::Tract))`".into()
+            }
+            Suggestion::ModelOptions => "`GenerateRequest::options`".into(),
+            Suggestion::OnnxExtractor => "`ExtractorKind::Onnx(PATH)`".into(),
+            Suggestion::InceptionWeights => "`ExtractorSpec::inception_weights`".into(),
+        }
+    }
+}
+
+/// One piece of advice: text with the actions it suggests in place.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Advice {
+    parts: Vec<AdvicePart>,
+}
+
+/// A part of [`Advice`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AdvicePart {
+    /// Words the same for every front end.
+    Text(String),
+    /// An action, said by each front end in its words.
+    Suggest(Suggestion),
+    /// A line break: what follows is another piece of advice.
+    Break,
+}
+
+impl Advice {
+    /// Advice that starts with `text`.
+    pub fn text(text: impl Into<String>) -> Self {
+        Advice {
+            parts: vec![AdvicePart::Text(text.into())],
+        }
+    }
+
+    /// This advice, then `text`.
+    pub fn then_text(mut self, text: impl Into<String>) -> Self {
+        self.parts.push(AdvicePart::Text(text.into()));
+        self
+    }
+
+    /// This advice, then the action `suggestion`.
+    pub fn then(mut self, suggestion: Suggestion) -> Self {
+        self.parts.push(AdvicePart::Suggest(suggestion));
+        self
+    }
+
+    /// Pieces of advice, one per line; `None` without any.
+    pub fn lines(pieces: impl IntoIterator<Item = Advice>) -> Option<Advice> {
+        let mut joined: Option<Advice> = None;
+        for piece in pieces {
+            joined = Some(match joined {
+                None => piece,
+                Some(mut advice) => {
+                    advice.parts.push(AdvicePart::Break);
+                    advice.parts.extend(piece.parts);
+                    advice
+                }
+            });
+        }
+        joined
+    }
+
+    /// The parts, in order.
+    pub fn parts(&self) -> &[AdvicePart] {
+        &self.parts
+    }
+
+    /// The actions suggested, in order.
+    pub fn suggestions(&self) -> impl Iterator<Item = Suggestion> + '_ {
+        self.parts.iter().filter_map(|p| match p {
+            AdvicePart::Suggest(s) => Some(*s),
+            _ => None,
+        })
+    }
+
+    /// The advice in `words` (lines separated by `\n`).
+    pub fn render(&self, words: &dyn Wording) -> String {
+        self.parts
+            .iter()
+            .map(|part| match part {
+                AdvicePart::Text(text) => text.clone(),
+                AdvicePart::Suggest(suggestion) => words.say(*suggestion),
+                AdvicePart::Break => "\n".into(),
+            })
+            .collect()
+    }
+}
+
+impl From<String> for Advice {
+    fn from(text: String) -> Self {
+        Advice::text(text)
+    }
+}
+
+impl From<&str> for Advice {
+    fn from(text: &str) -> Self {
+        Advice::text(text)
+    }
+}
+
+/// The advice of every error in the chain from `error` (itself, then each
+/// [`source`](std::error::Error::source)) that the library knows or a crate registered
+/// ([`register_hint`]), outermost first.
+pub fn advice_of(error: &(dyn std::error::Error + 'static)) -> Vec<Advice> {
+    std::iter::successors(Some(error), |e| e.source())
+        .filter_map(own_advice)
+        .collect()
+}
+
+/// The hints of the chain from `error` ([`advice_of`]) in `words`, one per line, each line
+/// once.
+pub fn hint_in(error: &(dyn std::error::Error + 'static), words: &dyn Wording) -> Option<String> {
     let mut lines: Vec<String> = Vec::new();
-    let chain = std::iter::successors(Some(error), |e| e.source());
-    for hint in chain.filter_map(own_hint) {
-        for line in hint.lines() {
+    for advice in advice_of(error) {
+        for line in advice.render(words).lines() {
             if !lines.iter().any(|l| l == line) {
                 lines.push(line.to_string());
             }
@@ -101,12 +284,39 @@ pub fn hint_of(error: &(dyn std::error::Error + 'static)) -> Option<String> {
     (!lines.is_empty()).then(|| lines.join("\n"))
 }
 
-/// The hint of `error` itself, when it is one of the library's errors.
-fn own_hint(error: &(dyn std::error::Error + 'static)) -> Option<String> {
+/// The hints of the chain from `error` in the library's words ([`RustWording`]).
+pub fn hint_of(error: &(dyn std::error::Error + 'static)) -> Option<String> {
+    hint_in(error, &RustWording)
+}
+
+/// Finds the advice of one error type of another crate (its own `Hint`), registered once.
+type Finder = fn(&(dyn std::error::Error + 'static)) -> Option<Option<Advice>>;
+
+/// The error types other crates registered ([`register_hint`]).
+static REGISTERED: std::sync::RwLock<Vec<Finder>> = std::sync::RwLock::new(Vec::new());
+
+/// Adds `E` (an error type of another crate, e.g. the visualiser's) to the chain walk of
+/// [`advice_of`], [`hint_in`] and [`hint_of`]; registering a type twice has no effect.
+pub fn register_hint<E: Hint + std::error::Error + 'static>() {
+    fn find<E: Hint + std::error::Error + 'static>(
+        error: &(dyn std::error::Error + 'static),
+    ) -> Option<Option<Advice>> {
+        error.downcast_ref::<E>().map(Hint::advice)
+    }
+    if let Ok(mut registered) = REGISTERED.write() {
+        let finder: Finder = find::<E>;
+        if !registered.iter().any(|f| std::ptr::fn_addr_eq(*f, finder)) {
+            registered.push(finder);
+        }
+    }
+}
+
+/// The advice of `error` itself, when it is one of the library's errors or a registered one.
+fn own_advice(error: &(dyn std::error::Error + 'static)) -> Option<Advice> {
     macro_rules! first_of {
         ($($kind:ty),*) => {
             $(if let Some(e) = error.downcast_ref::<$kind>() {
-                return e.hint();
+                return e.advice();
             })*
         };
     }
@@ -124,8 +334,73 @@ fn own_hint(error: &(dyn std::error::Error + 'static)) -> Option<String> {
         ContributeError,
         DatasetError
     );
-    None
+    let registered = REGISTERED.read().ok()?;
+    registered.iter().find_map(|find| find(error)).flatten()
 }
 
 /// Result with the library's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A front end's words, as a test writes them.
+    struct Shout;
+
+    impl Wording for Shout {
+        fn say(&self, suggestion: Suggestion) -> String {
+            format!("<{suggestion:?}>")
+        }
+    }
+
+    /// An error of another crate, with its own hint.
+    #[derive(Debug, thiserror::Error)]
+    #[error("outside")]
+    struct Outside(#[source] crate::legacy::LegacyError);
+
+    impl Hint for Outside {
+        fn advice(&self) -> Option<Advice> {
+            Some(Advice::text("pass ").then(Suggestion::CacheDir))
+        }
+    }
+
+    fn consent_needed() -> crate::legacy::LegacyError {
+        crate::legacy::LegacyError::ConsentNeeded {
+            model: "m".into(),
+            dependencies: Vec::new(),
+            env: "env".into(),
+        }
+    }
+
+    #[test]
+    fn advice_is_said_in_each_front_ends_words() {
+        let advice = Advice::text("rerun with ")
+            .then(Suggestion::Consent)
+            .then_text(" now");
+        assert_eq!(advice.render(&Shout), "rerun with <Consent> now");
+        assert_eq!(
+            advice.render(&RustWording),
+            "rerun with `LegacySettings::install_dependencies = true` now"
+        );
+        let two = Advice::lines([Advice::text("a"), Advice::text("b")]).unwrap();
+        assert_eq!(two.render(&Shout), "a\nb");
+        assert!(Advice::lines([]).is_none());
+    }
+
+    #[test]
+    fn registered_error_types_join_the_chain_walk() {
+        let error = Outside(consent_needed());
+        assert_eq!(
+            hint_in(&error, &Shout).as_deref(),
+            Some("if you trust this model's code, rerun with <Consent>"),
+            "only the library's own error is known before registration"
+        );
+        register_hint::<Outside>();
+        register_hint::<Outside>();
+        assert_eq!(
+            hint_in(&error, &Shout).as_deref(),
+            Some("pass <CacheDir>\nif you trust this model's code, rerun with <Consent>")
+        );
+    }
+}

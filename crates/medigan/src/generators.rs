@@ -10,10 +10,13 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::catalog::{self, Catalog, CatalogSettings, ModelEntry, SourceKind};
 use crate::error::Result;
-use crate::generate::{self, GenerateRequest, RunSummary, SampleStream, WriteTarget};
+use crate::evaluate::{
+    self, EvaluateError, Evaluation, EvaluationRequest, ImageSet, InceptionSource,
+};
+use crate::generate::{self, GenerateRequest, RunSummary, SampleStream};
 use crate::home::Home;
 use crate::model::Model;
-use crate::output::{Format, ManifestHeader, Provenance, index_digits, manifest_name};
+use crate::output::Format;
 use crate::progress::{NoProgress, Progress};
 use crate::runtime::BackendKind;
 use crate::sample::Sample;
@@ -49,6 +52,50 @@ impl Settings {
             home: Home::resolve(None),
             catalog,
             backend,
+        }
+    }
+
+    /// These settings with each override given replacing its setting: how every front end
+    /// (flags, keyword arguments) applies its own on top of [`Settings::from_env`].
+    pub fn with(mut self, overrides: Overrides) -> Self {
+        if let Some(dir) = overrides.home {
+            self.home = Home::new(dir);
+        }
+        if let Some(sources) = overrides.catalog {
+            self.catalog.explicit = sources;
+        }
+        if let Some(offline) = overrides.offline {
+            self.catalog.offline = offline;
+        }
+        if let Some(backend) = overrides.backend {
+            self.backend = backend;
+        }
+        self
+    }
+}
+
+/// Settings a front end gives on top of the environment's (see [`Settings::with`]); `None`
+/// keeps the environment's.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Overrides {
+    /// The medigan home (`--cache-dir`, `home=`).
+    pub home: Option<PathBuf>,
+    /// Catalogue sources, paths or URLs (`--catalog`, `catalog=`).
+    pub catalog: Option<Vec<String>>,
+    /// Never touch the network, or do (`--offline`, `offline=`).
+    pub offline: Option<bool>,
+    /// The backend: `Some(None)` picks one (`auto`), `Some(Some(kind))` names it.
+    pub backend: Option<Option<BackendKind>>,
+}
+
+impl Overrides {
+    /// A backend override from its name: `ort`, `tract`, or `auto` (or empty) to pick one.
+    pub fn backend_named(
+        name: &str,
+    ) -> std::result::Result<Option<BackendKind>, crate::runtime::RuntimeError> {
+        match name.trim() {
+            "" | "auto" => Ok(None),
+            name => name.parse().map(Some),
         }
     }
 }
@@ -293,7 +340,7 @@ impl Generators {
         self.run_to_dir(model_id, request, latent, dir, format, progress)
     }
 
-    /// The one run-to-disk path of every model kind: plan, generators, writer, manifest.
+    /// The one run-to-disk path of every model kind ([`generate::run_to_dir`]).
     fn run_to_dir(
         &self,
         model_id: &str,
@@ -306,65 +353,14 @@ impl Generators {
         request.check()?;
         format.check_built()?;
         let model = self.load_model(model_id, progress)?;
-        let writer = format.writer();
-        model.check_format(writer.as_ref())?;
-        let (modality, spacing) = model.imaging(self.get_config_by_id(model.id())?)?;
-        let plan = model.plan(request, latent)?;
-        let (workers, intra) = model.workers(&plan, request.thread_count());
-        let backend = self.settings.backend;
-        let factory = || model.generator(&plan, backend, intra);
-        let provenance = Provenance {
-            model_id: model.id().to_string(),
-            model_version: model.version().map(String::from),
-            package_sha256: model.package_sha256().to_string(),
-            run_seed: request.seed,
-            modality,
-            spacing,
-        };
-        let mut arguments = model.manifest_arguments(request, &plan);
-        if let Some(pack) = request.pack {
-            pack.record(&mut arguments);
-        }
-        let header = ManifestHeader {
-            tool: concat!("medigan-rs ", env!("CARGO_PKG_VERSION")).to_string(),
-            model_id: provenance.model_id.clone(),
-            model_version: provenance.model_version.clone(),
-            package_sha256: provenance.package_sha256.clone(),
-            seed: request.seed,
-            num_samples: request.num_samples,
-            shard: request.shard.map(|s| s.to_string()),
-            format: format.name().to_string(),
-            value_mapping: writer.value_mapping(model.image_range()),
-            arguments,
-        };
-        let target = WriteTarget {
+        let entry = self.get_config_by_id(model.id())?;
+        let run = generate::DirRun {
+            request,
+            latent: latent.as_ref(),
             dir,
-            writer: writer.as_ref(),
-            header,
-            manifest_name: manifest_name(request.shard.map(|s| (s.index, s.count))),
-            image_range: model.image_range(),
-            mask_range: model.mask_range(),
-            provenance,
-            digits: index_digits(request.num_samples),
-            mode: request.mode,
-            pack: request.pack,
+            format,
         };
-        let indices = plan.indices();
-        progress.begin(
-            &format!("generate {}", model.id()),
-            Some(indices.end - indices.start),
-        );
-        let make_batch = |b: usize| plan.batch(b);
-        let summary = generate::write_run(
-            &factory,
-            &make_batch,
-            plan.batch_count(),
-            workers,
-            &target,
-            progress,
-        );
-        progress.finish();
-        Ok(summary?)
+        generate::run_to_dir(&model, entry, &run, self.settings.backend, progress)
     }
 
     /// Generates the samples of a run in memory (the original `generate` with
@@ -481,6 +477,44 @@ impl Generators {
         })
     }
 
+    /// Evaluates synthetic data against a folder of real images (`medigan fid`, `medigan
+    /// metrics`, `medigan evaluate`): a synthetic folder, or each model's generated samples;
+    /// one report per folder or model, under [`EvaluationRequest::metric_key`].
+    pub fn evaluate(
+        &self,
+        request: &EvaluationRequest,
+        progress: &dyn Progress,
+    ) -> Result<Vec<Evaluation>> {
+        evaluate::run(self, request, progress)
+    }
+
+    /// The FID Inception extractor as every front end makes it (see [`evaluate::request::inception`]).
+    pub fn fid_inception(
+        &self,
+        weights: Option<&Path>,
+        progress: &dyn Progress,
+    ) -> std::result::Result<InceptionSource, EvaluateError> {
+        evaluate::request::inception(self.store(), self.settings.backend, weights, progress)
+    }
+
+    /// `num_samples` samples of a model (seeded), as an image set for evaluation.
+    pub fn synthetic_set(&self, model_id: &str, num_samples: u64, seed: u64) -> Result<ImageSet> {
+        evaluate::synthetic_part(self, model_id, num_samples, 0, 1, seed)
+    }
+
+    /// Part `part` of `parts` of a run of `parts x num_samples` samples (seeded), as an image
+    /// set (see [`evaluate::synthetic_part`]).
+    pub fn synthetic_part(
+        &self,
+        model_id: &str,
+        num_samples: u64,
+        part: u64,
+        parts: u64,
+        seed: u64,
+    ) -> Result<ImageSet> {
+        evaluate::synthetic_part(self, model_id, num_samples, part, parts, seed)
+    }
+
     /// Runs the model test pipeline on one model (the original `test_model`): fetch, load,
     /// generate two samples, check shapes, ranges, determinism and variation.
     pub fn test_model(
@@ -535,5 +569,32 @@ impl GenerateFunction<'_> {
         let mut request = self.defaults.clone();
         adjust(&mut request);
         self.generators.generate_samples(&self.model, &request)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overrides_replace_only_the_settings_they_give() {
+        let base = Settings::from_env();
+        assert_eq!(base.clone().with(Overrides::default()), base);
+        let changed = base.clone().with(Overrides {
+            home: Some("/elsewhere".into()),
+            catalog: Some(vec!["cat.json".into()]),
+            offline: Some(true),
+            backend: Some(Some(BackendKind::Tract)),
+        });
+        assert_eq!(changed.home, Home::new("/elsewhere"));
+        assert_eq!(changed.catalog.explicit, ["cat.json"]);
+        assert!(changed.offline());
+        assert_eq!(changed.backend, Some(BackendKind::Tract));
+        let auto = changed.with(Overrides {
+            backend: Some(Overrides::backend_named(" auto ").unwrap()),
+            ..Overrides::default()
+        });
+        assert_eq!(auto.backend, None, "`auto` picks a backend");
+        assert!(Overrides::backend_named("cuda").is_err());
     }
 }

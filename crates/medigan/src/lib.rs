@@ -49,4 +49,4 @@ pub mod store;
 pub mod walk;
 
 pub use error::{Error, Result};
-pub use generators::{GenerateFunction, Generators, Settings};
+pub use generators::{GenerateFunction, Generators, Overrides, Settings};

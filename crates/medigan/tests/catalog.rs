@@ -4,7 +4,6 @@
 mod common;
 
 use medigan::catalog::{self, Catalog, CatalogError, CatalogSettings, SourceInfo, SourceKind};
-use medigan::error::Hint;
 use medigan::home::Home;
 use serde_json::{Value, json};
 
@@ -212,7 +211,13 @@ fn unknown_id_suggests_the_closest() {
         }
         other => panic!("{other:?}"),
     }
-    assert!(err.hint().unwrap().contains("medigan search"));
+    let advice = medigan::error::Hint::advice(&err).unwrap();
+    assert!(
+        advice
+            .suggestions()
+            .any(|s| s == medigan::error::Suggestion::SearchModels),
+        "{advice:?}"
+    );
     assert!(matches!(
         catalog.resolve("99"),
         Err(CatalogError::UnknownModel { .. })

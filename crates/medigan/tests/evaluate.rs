@@ -281,7 +281,13 @@ fn a_set_evaluated_against_itself_has_zero_fid_and_the_cache_is_reused() {
         split_seed: 3,
         ..EvaluateOptions::default()
     };
-    let report = evaluate_sets("self", &set, &set, &spec, &options, &NoProgress).unwrap();
+    let evaluate = |options: &EvaluateOptions| {
+        evaluate_sets(&set, &set, &spec, options, &NoProgress)
+            .unwrap()
+            .fid
+            .unwrap()
+    };
+    let report = evaluate(&options);
     assert!(report.fid_rs.abs() < 1e-6, "{}", report.fid_rs);
     assert_eq!((report.real_images, report.synthetic_images), (6, 6));
     let fid_rr = report.fid_rr.unwrap();
@@ -296,13 +302,13 @@ fn a_set_evaluated_against_itself_has_zero_fid_and_the_cache_is_reused() {
         .collect();
     assert_eq!(cached.len(), 2, "one .npy and one .json: {cached:?}");
     // Same result from the cache, and the split depends on the seed only.
-    let again = evaluate_sets("self", &set, &set, &spec, &options, &NoProgress).unwrap();
+    let again = evaluate(&options);
     assert_eq!(again, report);
     // A damaged cache file is computed again and replaced (issue 26: it was a hard error).
     let npy = cached.iter().find(|n| n.ends_with(".npy")).unwrap();
     let good = std::fs::read(dir.path().join(npy)).unwrap();
     std::fs::write(dir.path().join(npy), b"\x93NUMPY garbage").unwrap();
-    let repaired = evaluate_sets("self", &set, &set, &spec, &options, &NoProgress).unwrap();
+    let repaired = evaluate(&options);
     assert_eq!(repaired, report);
     assert_eq!(std::fs::read(dir.path().join(npy)).unwrap(), good);
 }

@@ -78,7 +78,12 @@ mod without_inception {
         std::fs::write(&weights, b"not read").unwrap();
         let error = InceptionSource::from_pth(&weights).unwrap_err();
         assert_eq!(error.to_string(), MESSAGE);
-        let hint = medigan::error::Hint::hint(&error).unwrap_or_default();
-        assert!(hint.contains("--extractor onnx:PATH"), "{hint}");
+        let advice = medigan::error::Hint::advice(&error).unwrap_or_default();
+        assert!(
+            advice
+                .suggestions()
+                .any(|s| s == medigan::error::Suggestion::OnnxExtractor),
+            "{advice:?}"
+        );
     }
 }

@@ -371,3 +371,56 @@ fn fuzz_fid_images_oom_e799ae3c_a_corrupted_dicom_length_is_refused_with_bounded
     medigan::fuzz_api::dicom(&finding);
     assert!(allocations::take_largest() <= 4 * size + (1 << 16));
 }
+
+/// Defect 21 through the library: the run returns its note on NaN outputs in
+/// `RunSummary::notes` (once, with the model and the output named), so no front end loads the
+/// model again to ask for it; a stream hands the same note to `take_notes`.
+#[test]
+fn defect_21_a_run_returns_its_note_on_non_finite_outputs() {
+    let home = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let catalogue = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/regressions/nan_output/medigan.json");
+    let generators = medigan::Generators::new(medigan::Settings {
+        home: Home::new(home.path()),
+        catalog: CatalogSettings {
+            explicit: vec![catalogue.display().to_string()],
+            offline: true,
+            ..Default::default()
+        },
+        backend: Some(medigan::runtime::BackendKind::Tract),
+    });
+    let request = medigan::generate::GenerateRequest {
+        num_samples: 4,
+        batch_size: 2,
+        ..Default::default()
+    };
+    let summary = generators
+        .generate(
+            "90914",
+            &request,
+            out.path(),
+            medigan::output::Format::Npy,
+            &medigan::progress::NoProgress,
+        )
+        .unwrap();
+    let nan_notes: Vec<_> = summary
+        .notes
+        .iter()
+        .filter(|n| n.contains("NaN or infinite"))
+        .collect();
+    assert_eq!(nan_notes.len(), 1, "{:?}", summary.notes);
+    assert!(
+        nan_notes[0].contains("90914_FIXTURE_NAN_OUTPUT"),
+        "{nan_notes:?}"
+    );
+    let mut stream = generators.stream("90914", &request).unwrap();
+    assert_eq!(stream.by_ref().count(), 4);
+    assert!(
+        stream
+            .take_notes()
+            .iter()
+            .any(|n| n.contains("NaN or infinite")),
+        "the stream's generator says it too"
+    );
+}

@@ -210,7 +210,7 @@ fn offline_without_cache_names_the_model_and_the_link() {
     assert!(message.contains(LABEL), "{message}");
     assert!(message.contains(&request.link), "{message}");
     assert!(
-        err.hint().unwrap().contains("without `--offline`"),
+        suggests(&err, medigan::error::Suggestion::Online { also_env: true }),
         "{err:?}"
     );
     assert!(
@@ -737,7 +737,7 @@ fn a_changed_cached_file_is_refused_offline_and_downloaded_again_online() {
     assert!(matches!(err, StoreError::Damaged { .. }), "{message}");
     assert!(
         message.contains("weights/model.onnx")
-            && err.hint().unwrap().contains("without `--offline`"),
+            && suggests(&err, medigan::error::Suggestion::Online { also_env: true }),
         "{message}"
     );
 
@@ -766,4 +766,10 @@ fn a_missing_cached_file_is_restored_from_a_local_archive() {
         std::fs::read(again.dir.join("README.md")).unwrap(),
         b"# test model\n"
     );
+}
+
+/// Whether the error's hint suggests `action` (as data: each front end words it its own way).
+fn suggests(err: &StoreError, action: medigan::error::Suggestion) -> bool {
+    err.advice()
+        .is_some_and(|advice| advice.suggestions().any(|s| s == action))
 }

@@ -25,6 +25,7 @@ from .exceptions import (  # noqa: E402
     MediganError,
     NotNativeError,
     LegacyModelError,
+    EvaluationOptionError,
     OfflineError,
     OutputError,
     SampleMemoryError,
@@ -35,7 +36,7 @@ from .exceptions import (  # noqa: E402
 from .generators import GenerateFunction, Generators, MatchedEntry  # noqa: E402
 from .contributor import ModelContributor  # noqa: E402
 from .executor import ModelExecutor  # noqa: E402
-from .evaluate import audit, metrics  # noqa: E402
+from .evaluate import audit, evaluate_models, metrics  # noqa: E402
 
 __all__ = [
     "Generators",
@@ -56,7 +57,9 @@ __all__ = [
     "OutputError",
     "NotNativeError",
     "LegacyModelError",
+    "EvaluationOptionError",
     "metrics",
+    "evaluate_models",
     "audit",
     "__version__",
 ]

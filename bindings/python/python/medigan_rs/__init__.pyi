@@ -8,6 +8,7 @@ from .exceptions import (
     MediganError as MediganError,
     NotNativeError as NotNativeError,
     LegacyModelError as LegacyModelError,
+    EvaluationOptionError as EvaluationOptionError,
     OfflineError as OfflineError,
     OutputError as OutputError,
     SampleMemoryError as SampleMemoryError,
@@ -22,7 +23,7 @@ from .generators import (
 )
 from .contributor import ModelContributor as ModelContributor
 from .executor import ModelExecutor as ModelExecutor
-from .evaluate import audit as audit, metrics as metrics
+from .evaluate import audit as audit, evaluate_models as evaluate_models, metrics as metrics
 
 __version__: str
 __all__: list[str]

@@ -12,13 +12,29 @@ def ort_library_path() -> Optional[str]: ...
 def metrics(real: Any, synthetic: Any, *, extractor: str = ..., metrics: str = ..., repeats: int = ...,
             nearest_k: int = ..., kid_subsets: int = ..., kid_subset_size: int = ..., seed: int = ...,
             split_seed: int = ..., batch_size: int = ..., threads: Optional[int] = ...,
-            normalize: bool = ..., input_size: Optional[int] = ..., inception_weights: Any = ...,
-            cache_dir: Any = ..., metric_key: Optional[str] = ..., home: Any = ...,
-            offline: Optional[bool] = ...) -> dict[str, Any]: ...
+            normalize: bool = ..., input_size: Any = ..., range: Optional[tuple[float, float]] = ...,
+            mean: Optional[Sequence[float]] = ..., std: Optional[Sequence[float]] = ...,
+            output_name: Optional[str] = ..., npy_range: Optional[tuple[float, float]] = ...,
+            inception_weights: Any = ..., cache_dir: Any = ..., metric_key: Optional[str] = ...,
+            home: Any = ..., offline: Optional[bool] = ..., backend: Optional[str] = ...) -> dict[str, Any]: ...
+def evaluate_models(models: list[str], real: Any, *, num_samples: Optional[int] = ..., seed: int = ...,
+                    install_dependencies: bool = ..., extractor: str = ..., metrics: str = ...,
+                    repeats: int = ..., nearest_k: int = ..., kid_subsets: int = ...,
+                    kid_subset_size: int = ..., resample_seed: int = ..., split_seed: int = ...,
+                    batch_size: int = ..., threads: Optional[int] = ..., normalize: bool = ...,
+                    input_size: Any = ..., range: Optional[tuple[float, float]] = ...,
+                    mean: Optional[Sequence[float]] = ..., std: Optional[Sequence[float]] = ...,
+                    output_name: Optional[str] = ..., npy_range: Optional[tuple[float, float]] = ...,
+                    inception_weights: Any = ..., cache_dir: Any = ..., metric_key: Optional[str] = ...,
+                    catalog: Optional[list[str]] = ..., home: Any = ..., offline: Optional[bool] = ...,
+                    backend: Optional[str] = ...) -> list[dict[str, Any]]: ...
 def audit(synthetic: Any, train: Any, holdout: Any = ..., *, extractor: str = ..., pixel_size: int = ...,
           max_shift: int = ..., margin: float = ..., pixel_metric: str = ..., batch_size: int = ..., threads: Optional[int] = ...,
-          normalize: bool = ..., input_size: Optional[int] = ..., inception_weights: Any = ...,
-          cache_dir: Any = ..., home: Any = ..., offline: Optional[bool] = ...) -> dict[str, Any]: ...
+          normalize: bool = ..., input_size: Any = ..., range: Optional[tuple[float, float]] = ...,
+          mean: Optional[Sequence[float]] = ..., std: Optional[Sequence[float]] = ...,
+          output_name: Optional[str] = ..., npy_range: Optional[tuple[float, float]] = ...,
+          inception_weights: Any = ..., cache_dir: Any = ..., home: Any = ..., offline: Optional[bool] = ...,
+          backend: Optional[str] = ...) -> dict[str, Any]: ...
 
 # Contribution steps and catalogue helpers (src/contribute.rs); entries cross as JSON text.
 def validate_entry(model_id: str, entry_json: str) -> list[tuple[str, str, str]]: ...
@@ -77,7 +93,6 @@ class Generators:
     def selection_keys(self, model_id: Optional[str] = None) -> list[str]: ...
     def selection_values(self, key: str, model_id: Optional[str] = None) -> list[Any]: ...
     def model_info(self, model_id: str) -> dict[str, Any]: ...
-    def take_hint(self, model_id: str) -> Optional[str]: ...
     def set_install_dependencies(self, install: bool) -> None: ...
     def test_model(self, model_id: str) -> dict[str, Any]: ...
     def contribute(
@@ -116,6 +131,10 @@ class Generators:
         scheduler: Optional[str] = None,
         guidance_scale: Optional[float] = None,
         initial_noise: Optional[str] = None,
+        pack: Optional[str] = None,
+        samples_per_shard: int = 1000,
+        latent: Optional[Sequence[float]] = None,
+        shards: Optional[int] = None,
     ) -> dict[str, Any]: ...
     def generate_samples(
         self,

@@ -15,11 +15,13 @@ is the feature vector; ``input_size`` when the graph does not fix it).
 from __future__ import annotations
 
 import os
-from typing import Any, Optional, Union
+from typing import Any, Optional, Sequence, Union
 
 from . import _native
 
 PathLike = Union[str, "os.PathLike[str]"]
+#: ``N``, ``(H, W)`` or ``"HxW"``.
+InputSize = Union[None, int, str, tuple[int, int]]
 
 
 def metrics(
@@ -37,12 +39,18 @@ def metrics(
     batch_size: int = 32,
     threads: Optional[int] = None,
     normalize: bool = False,
-    input_size: Optional[int] = None,
+    input_size: InputSize = None,
+    range: Optional[tuple[float, float]] = None,
+    mean: Optional[Sequence[float]] = None,
+    std: Optional[Sequence[float]] = None,
+    output_name: Optional[str] = None,
+    npy_range: Optional[tuple[float, float]] = None,
     inception_weights: Optional[PathLike] = None,
     cache_dir: Optional[PathLike] = None,
     metric_key: Optional[str] = None,
     home: Optional[PathLike] = None,
     offline: Optional[bool] = None,
+    backend: Optional[str] = None,
 ) -> dict[str, Any]:
     """FID (with FID_rr and rFID), KID, and precision/recall/density/coverage of the images of
     ``synthetic`` against those of ``real``.
@@ -51,8 +59,12 @@ def metrics(
     synthetic folder into that many disjoint parts and reports each metric's mean and 95%
     interval (the real set is bootstrapped with ``seed``). ``nearest_k`` is PRDC's k;
     ``kid_subsets`` and ``kid_subset_size`` KID's subsets. ``split_seed`` draws the halves of
-    the real set for FID_rr. ``cache_dir`` keeps features between calls. Returns the report as
-    a dict (``fid``, ``kid``, ``prdc``, ``intervals``, ``provenance``, ``catalog``).
+    the real set for FID_rr. ``cache_dir`` keeps features between calls. An ONNX extractor's
+    input is prepared by ``input_size`` (``N``, ``(H, W)`` or ``"HxW"``), ``range`` (images in
+    [0, 1] mapped to it, default ``(-1, 1)``), ``mean`` and ``std`` (one value or three) and
+    ``output_name`` (default: its first output). Returns the report as a dict (``fid``,
+    ``kid``, ``prdc``, ``intervals``, ``provenance``, ``catalog``). A bad value raises
+    `EvaluationOptionError` (a ``ValueError``) before anything is read.
     """
     return _native.metrics(
         real,
@@ -69,11 +81,90 @@ def metrics(
         threads=threads,
         normalize=normalize,
         input_size=input_size,
+        range=range,
+        mean=mean,
+        std=std,
+        output_name=output_name,
+        npy_range=npy_range,
         inception_weights=inception_weights,
         cache_dir=cache_dir,
         metric_key=metric_key,
         home=home,
         offline=offline,
+        backend=backend,
+    )
+
+
+def evaluate_models(
+    models: Union[str, Sequence[str]],
+    real: PathLike,
+    *,
+    num_samples: Optional[int] = None,
+    seed: int = 0,
+    install_dependencies: bool = False,
+    extractor: str = "inception",
+    metrics: str = "fid",
+    repeats: int = 1,
+    nearest_k: int = 5,
+    kid_subsets: int = 100,
+    kid_subset_size: int = 1000,
+    resample_seed: int = 0,
+    split_seed: int = 0,
+    batch_size: int = 32,
+    threads: Optional[int] = None,
+    normalize: bool = False,
+    input_size: InputSize = None,
+    range: Optional[tuple[float, float]] = None,
+    mean: Optional[Sequence[float]] = None,
+    std: Optional[Sequence[float]] = None,
+    output_name: Optional[str] = None,
+    npy_range: Optional[tuple[float, float]] = None,
+    inception_weights: Optional[PathLike] = None,
+    cache_dir: Optional[PathLike] = None,
+    metric_key: Optional[str] = None,
+    catalog: Optional[Sequence[str]] = None,
+    home: Optional[PathLike] = None,
+    offline: Optional[bool] = None,
+    backend: Optional[str] = None,
+) -> list[dict[str, Any]]:
+    """Generates each model's samples (``num_samples`` per repeat, default: as many as ``real``
+    has images, from ``seed``) and evaluates them against ``real``, embedded once: what
+    ``medigan evaluate`` does. The keywords are those of `metrics` (``resample_seed`` is its
+    ``seed``); a model in the original Python format runs only with
+    ``install_dependencies=True``. Returns one report per model.
+    """
+    if isinstance(models, str):
+        models = [models]
+    return _native.evaluate_models(
+        [str(m) for m in models],
+        real,
+        num_samples=num_samples,
+        seed=seed,
+        install_dependencies=install_dependencies,
+        extractor=extractor,
+        metrics=metrics,
+        repeats=repeats,
+        nearest_k=nearest_k,
+        kid_subsets=kid_subsets,
+        kid_subset_size=kid_subset_size,
+        resample_seed=resample_seed,
+        split_seed=split_seed,
+        batch_size=batch_size,
+        threads=threads,
+        normalize=normalize,
+        input_size=input_size,
+        range=range,
+        mean=mean,
+        std=std,
+        output_name=output_name,
+        npy_range=npy_range,
+        inception_weights=inception_weights,
+        cache_dir=cache_dir,
+        metric_key=metric_key,
+        catalog=None if catalog is None else [str(c) for c in catalog],
+        home=home,
+        offline=offline,
+        backend=backend,
     )
 
 
@@ -90,11 +181,17 @@ def audit(
     batch_size: int = 32,
     threads: Optional[int] = None,
     normalize: bool = False,
-    input_size: Optional[int] = None,
+    input_size: InputSize = None,
+    range: Optional[tuple[float, float]] = None,
+    mean: Optional[Sequence[float]] = None,
+    std: Optional[Sequence[float]] = None,
+    output_name: Optional[str] = None,
+    npy_range: Optional[tuple[float, float]] = None,
     inception_weights: Optional[PathLike] = None,
     cache_dir: Optional[PathLike] = None,
     home: Optional[PathLike] = None,
     offline: Optional[bool] = None,
+    backend: Optional[str] = None,
 ) -> dict[str, Any]:
     """Does a model copy its training images? For every image of ``synthetic``: its closest
     image of ``train`` in feature space and in pixel space (``pixel_size`` square, mirrored and
@@ -117,8 +214,14 @@ def audit(
         threads=threads,
         normalize=normalize,
         input_size=input_size,
+        range=range,
+        mean=mean,
+        std=std,
+        output_name=output_name,
+        npy_range=npy_range,
         inception_weights=inception_weights,
         cache_dir=cache_dir,
         home=home,
         offline=offline,
+        backend=backend,
     )

@@ -77,6 +77,12 @@ class OutputError(MediganError, OSError):
     """Writing samples failed."""
 
 
+class EvaluationOptionError(MediganError, ValueError):
+    """An evaluation option has a value no evaluation can use (the extractor, `repeats=0`, an
+    ONNX-only option given for Inception, ...): the same error the command line gives for its
+    flag, refused before anything is read or fetched."""
+
+
 class LegacyModelError(MediganError):
     """A package in the original medigan Python format could not run: no consent
     (`install_dependencies=True`), its environment, its code raised, hung or returned something

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import time
-import warnings
 from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
 from . import _native
@@ -103,6 +102,11 @@ def _request(num_samples: Any, kwargs: Dict[str, Any]) -> Dict[str, Any]:
     kwargs.pop("label", None)
     request["options"] = {key: str(value) for key, value in kwargs.items()}
     return request
+
+
+#: Keywords of runs saved to disk only: the CLI's --pack, --samples-per-shard, --latent and
+#: --shards (with shard="auto").
+_DISK_KEYWORDS = ("pack", "samples_per_shard", "latent", "shards")
 
 
 def _diffusion_keywords(request: Dict[str, Any], kwargs: Dict[str, Any]) -> None:
@@ -402,7 +406,10 @@ class Generators(ExecutorMethods, ContributorMethods):
         `shard` ("K/N"), `threads`, `format` (file format when saving: "png", "png16", "npy",
         ...), `resume=True` (an `output_path` holding an earlier, interrupted or damaged run of
         the same arguments: its files whose sha256 matches the record are kept and only the
-        rest is generated) or `overwrite=True` (start that run again); without either, a
+        rest is generated) or `overwrite=True` (start that run again); `pack="tar"` with
+        `samples_per_shard` (WebDataset tars), `latent` (values every sample's latent holds, as
+        a sample saved from the visualiser), `shard="auto"` with `shards` (the shard from the
+        scheduler's environment); without `resume` or `overwrite`, a
         folder holding an earlier run is refused. Other keywords are model options (native models take none and raise
         GenerateError; models in the original Python format take their `custom` arguments).
         `install_dependencies=True` consents to creating a model's own virtual environment,
@@ -419,6 +426,13 @@ class Generators(ExecutorMethods, ContributorMethods):
         folder_mode = {name: bool(kwargs.pop(name, False)) for name in ("resume", "overwrite")}
         if any(folder_mode.values()) and not save_images:
             raise ValueError("resume and overwrite apply to runs saved to disk (save_images=True)")
+        to_disk = {name: kwargs.pop(name) for name in _DISK_KEYWORDS if kwargs.get(name) is not None}
+        for name in _DISK_KEYWORDS:
+            kwargs.pop(name, None)
+        if to_disk and not save_images:
+            raise ValueError(f"{', '.join(sorted(to_disk))} apply to runs saved to disk (save_images=True)")
+        if "latent" in to_disk:
+            to_disk["latent"] = [float(v) for v in to_disk["latent"]]
         request = _request(num_samples, kwargs)
         native = self._native()
         native.set_install_dependencies(bool(install_dependencies))
@@ -426,19 +440,13 @@ class Generators(ExecutorMethods, ContributorMethods):
             if output_path is None:
                 full_id = native.resolve(model)
                 output_path = os.path.join("output", full_id, str(time.time()))
-            native.generate_to_dir(model, os.fspath(output_path), format=file_format, **folder_mode, **request)
-            self._warn_hint(model)
+            # The run's notes come back as RuntimeWarnings, raised by the core's bindings.
+            native.generate_to_dir(
+                model, os.fspath(output_path), format=file_format, **folder_mode, **to_disk, **request
+            )
             return None
         rows = native.generate_samples(model, **request)
-        self._warn_hint(model)
         return [_sample_output(row) for row in rows]
-
-    def _warn_hint(self, model_id: str) -> None:
-        """Shows the core's note on the last session opened (e.g. tract standing in for
-        onnxruntime) as a RuntimeWarning."""
-        hint = self._native().take_hint(model_id)
-        if hint:
-            warnings.warn(f"medigan_rs: {hint}", RuntimeWarning, stacklevel=3)
 
     def get_generate_function(
         self,

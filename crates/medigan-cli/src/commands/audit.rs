@@ -11,11 +11,12 @@ use medigan::evaluate::audit::gallery::write_gallery;
 use medigan::evaluate::audit::{AuditOptions, AuditReport, AuditSets, audit};
 use serde_json::json;
 
-use super::fid::Extraction;
+use super::evaluation::{extractor, options};
 use crate::cli::AuditArgs;
 use crate::progress::Bar;
 use crate::render;
 use crate::settings::Output;
+use medigan::evaluate::MetricSet;
 
 /// Audits a model's samples or a folder against the training (and holdout) images.
 pub fn run(generators: &Generators, args: &AuditArgs, out: Output) -> anyhow::Result<ExitCode> {
@@ -28,7 +29,10 @@ pub fn run(generators: &Generators, args: &AuditArgs, out: Output) -> anyhow::Re
     if let Some(gallery) = &args.gallery {
         refuse_used_folder(gallery)?;
     }
-    let extraction = Extraction::resolve(generators, &args.extraction, out)?;
+    let spec = extractor(&args.extraction);
+    let evaluate = options(&args.extraction, MetricSet::FID)?;
+    let backend = generators.settings().backend;
+    let source = spec.source(generators.store(), backend, &Bar::new(out.quiet))?;
     let is_folder = Path::new(&args.subject).is_dir();
     let synthetic = if is_folder {
         ImageSet::from_folder(Path::new(&args.subject))?
@@ -41,7 +45,7 @@ pub fn run(generators: &Generators, args: &AuditArgs, out: Output) -> anyhow::Re
         max_shift: args.max_shift,
         margin: args.margin,
         pixel_metric: args.pixel_metric.parse().map_err(medigan::Error::from)?,
-        evaluate: extraction.options.clone(),
+        evaluate,
     };
     let sets = AuditSets {
         synthetic: &synthetic,
@@ -52,7 +56,7 @@ pub fn run(generators: &Generators, args: &AuditArgs, out: Output) -> anyhow::Re
     let mut report = audit(
         synthetic.label.clone(),
         sets,
-        extraction.source.as_ref(),
+        source.as_ref(),
         &options,
         &bar,
     )?;

@@ -4,11 +4,10 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use medigan::Generators;
-use medigan::evaluate::SyntheticRun;
 use medigan::evaluate::plot::{PlotPoint, svg};
-use medigan::evaluate::{ImageSet, check_set_size};
+use medigan::evaluate::{MetricSet, SyntheticRun, SyntheticSide};
 
-use super::fid::{Extraction, print_reports};
+use super::evaluation::{print_reports, request};
 use crate::cli::EvaluateArgs;
 use crate::progress::Bar;
 use crate::render;
@@ -17,30 +16,21 @@ use crate::settings::Output;
 /// Embeds the real set once, then generates and evaluates each model against it.
 pub fn run(generators: &Generators, args: &EvaluateArgs, out: Output) -> anyhow::Result<ExitCode> {
     super::consent_to_legacy(generators, args.install_dependencies);
-    let real = ImageSet::from_folder(&args.real)?;
-    check_set_size(&real, "the real set")?;
-    for model in &args.models {
-        generators.get_config_by_id(model)?;
-    }
-    let extraction = Extraction::resolve(generators, &args.extraction, out)?;
-    let bar = Bar::new(out.quiet);
-    let run = SyntheticRun {
-        num_samples: args.num_samples,
-        seed: args.seed,
+    let synthetic = SyntheticSide::Models {
+        models: args.models.clone(),
+        run: SyntheticRun {
+            num_samples: args.num_samples,
+            seed: args.seed,
+        },
     };
-    let reports = generators.evaluate_models(
-        &args.models,
-        &args.real,
-        run,
-        extraction.source.as_ref(),
-        &extraction.options,
-        &bar,
-    )?;
-    print_reports(&reports, &extraction.metric_key, out)?;
+    let request = request(&args.extraction, &args.real, synthetic, MetricSet::FID)?;
+    let metric_key = request.metric_key();
+    let reports = generators.evaluate(&request, &Bar::new(out.quiet))?;
+    print_reports(&reports, &metric_key, out)?;
     if let Some(path) = &args.plot {
         // The models evaluated now are drawn from this run, not from their catalogue entry.
         let evaluated: Vec<&str> = reports.iter().map(|r| r.subject.as_str()).collect();
-        let mut points = catalogue_points(generators, &extraction.metric_key, &evaluated)?;
+        let mut points = catalogue_points(generators, &metric_key, &evaluated)?;
         for r in reports.iter().filter_map(|r| r.fid.as_ref()) {
             if let Some(fid_rr) = r.fid_rr {
                 points.push(PlotPoint {
@@ -51,7 +41,7 @@ pub fn run(generators: &Generators, args: &EvaluateArgs, out: Output) -> anyhow:
                 });
             }
         }
-        let title = format!("{} real-synthetic against real-real", extraction.metric_key);
+        let title = format!("{} real-synthetic against real-real", metric_key);
         std::fs::write(path, svg(&points, &title))
             .with_context(|| format!("could not write the plot `{}`", path.display()))?;
         render::note(

@@ -43,11 +43,10 @@ pub fn run(generators: &Generators, args: &GenerateArgs, out: Output) -> anyhow:
         }
         (result, _) => result?,
     };
-    let model = generators.load_model(&args.model, &bar)?;
-    if let Some(hint) = model.take_hint() {
-        render::note(out.quiet, format!("note: {hint}"));
+    for note in &summary.notes {
+        render::note(out.quiet, format!("note: {note}"));
     }
-    let model_id = model.id().to_string();
+    let model_id = generators.get_config_by_id(&args.model)?.id.clone();
     // The rate of what was generated now, without loading the model and opening its sessions.
     let generated = summary.samples - summary.resumed;
     let rate = generated as f64 / summary.generating.as_secs_f64().max(1e-9);

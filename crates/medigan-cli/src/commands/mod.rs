@@ -8,6 +8,7 @@ mod convert;
 mod dataset;
 mod env;
 mod evaluate;
+mod evaluation;
 mod fid;
 mod generate;
 mod info;

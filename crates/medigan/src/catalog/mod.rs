@@ -16,7 +16,7 @@ pub mod source;
 pub mod user;
 pub mod validate;
 
-use crate::error::Hint;
+use crate::error::{Advice, Hint, Suggestion};
 use std::collections::HashMap;
 use std::path::PathBuf;
 
@@ -113,19 +113,23 @@ pub enum CatalogError {
 }
 
 impl Hint for CatalogError {
-    fn hint(&self) -> Option<String> {
+    fn advice(&self) -> Option<crate::error::Advice> {
         match self {
             CatalogError::UnknownModel { .. } => Some(
-                "list the models with `medigan list`, find one with `medigan search KEYWORD`, \
-                 or fetch the upstream catalogue with `medigan catalog update`"
-                    .into(),
+                Advice::text("list the models with ")
+                    .then(Suggestion::ListModels)
+                    .then_text(", find one with ")
+                    .then(Suggestion::SearchModels)
+                    .then_text(", or fetch the upstream catalogue with `medigan catalog update`"),
             ),
             CatalogError::AmbiguousModel { .. } => {
                 Some("give more of the id, e.g. the full `00001_NAME`".into())
             }
-            CatalogError::Offline { .. } => {
-                Some("run the same command without `--offline` once to cache it".into())
-            }
+            CatalogError::Offline { .. } => Some(
+                Advice::text("run the same command ")
+                    .then(Suggestion::Online { also_env: false })
+                    .then_text(" once to cache it"),
+            ),
             CatalogError::Download { .. } => Some(
                 "no network? every other command still works with the catalogue in effect (the \
                  snapshot built in, or the last copy fetched: `medigan catalog sources`); retry \

@@ -110,7 +110,7 @@ pub enum ContributeError {
 }
 
 impl Hint for ContributeError {
-    fn hint(&self) -> Option<String> {
+    fn advice(&self) -> Option<crate::error::Advice> {
         match self {
             ContributeError::NotEmpty { .. } => {
                 Some("give a new folder name, e.g. `medigan init-model my-model`".into())

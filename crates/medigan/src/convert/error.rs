@@ -108,8 +108,10 @@ impl ConvertError {
     }
 }
 
+use crate::error::{Advice, Suggestion};
+
 impl crate::error::Hint for ConvertError {
-    fn hint(&self) -> Option<String> {
+    fn advice(&self) -> Option<crate::error::Advice> {
         match self {
             ConvertError::Differs { .. } | ConvertError::DiffersFromSource { .. } => Some(
                 "give --accept-differences to write the package anyway (its card records the \
@@ -117,9 +119,8 @@ impl crate::error::Hint for ConvertError {
                     .into(),
             ),
             ConvertError::ConsentNeeded { .. } => Some(
-                "if you trust the folder's weights (torch loads them), rerun with \
-                 `--install-dependencies`"
-                    .into(),
+                Advice::text("if you trust the folder's weights (torch loads them), rerun with ")
+                    .then(Suggestion::Consent),
             ),
             ConvertError::OutExists { .. } => {
                 Some("choose another folder with -o, or remove this one".into())
@@ -140,10 +141,13 @@ impl crate::error::Hint for ConvertError {
                         .into(),
                 )
             }
-            ConvertError::Refused { model, .. } => Some(format!(
-                "the legacy package still runs as it is: `medigan generate {model} \
+            ConvertError::Refused { model, .. } => Some(
+                format!(
+                    "the legacy package still runs as it is: `medigan generate {model} \
                  --install-dependencies`"
-            )),
+                )
+                .into(),
+            ),
             _ => None,
         }
     }

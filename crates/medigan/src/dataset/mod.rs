@@ -54,12 +54,15 @@ pub enum DatasetError {
 }
 
 impl Hint for DatasetError {
-    fn hint(&self) -> Option<String> {
+    fn advice(&self) -> Option<crate::error::Advice> {
         match self {
-            DatasetError::NotVerified(v) => Some(format!(
-                "`medigan dataset verify {}` lists every problem",
-                v.dir.display()
-            )),
+            DatasetError::NotVerified(v) => Some(
+                format!(
+                    "`medigan dataset verify {}` lists every problem",
+                    v.dir.display()
+                )
+                .into(),
+            ),
             _ => None,
         }
     }

@@ -1,7 +1,7 @@
 //! [`EvaluateError`]: what can go wrong while reading images, extracting features or computing
 //! a Frechet distance.
 
-use crate::error::Hint;
+use crate::error::{Advice, Hint, Suggestion};
 use std::path::PathBuf;
 
 use crate::runtime::RuntimeError;
@@ -109,6 +109,12 @@ pub enum EvaluateError {
         /// Why it cannot be used.
         reason: String,
     },
+    /// An option of ONNX extractors was given for the Inception extractor.
+    #[error("{option} applies to ONNX extractors only")]
+    OnnxOnly {
+        /// The option given (`input size`, `mean`, `output name`).
+        option: &'static str,
+    },
     /// An option has a value that cannot work.
     #[error("invalid {option} `{value}`: {reason}")]
     InvalidOption {
@@ -137,27 +143,39 @@ impl EvaluateError {
 }
 
 impl Hint for EvaluateError {
-    fn hint(&self) -> Option<String> {
+    fn advice(&self) -> Option<crate::error::Advice> {
         match self {
-            EvaluateError::Cache { path, .. } => Some(format!(
-                "delete `{}` to recompute the features",
-                path.display()
-            )),
+            EvaluateError::OnnxOnly { .. } => Some(
+                Advice::text("drop it for the Inception extractor, or name an ONNX network (")
+                    .then(Suggestion::OnnxExtractor)
+                    .then_text(")"),
+            ),
+            EvaluateError::Cache { path, .. } => {
+                Some(format!("delete `{}` to recompute the features", path.display()).into())
+            }
             EvaluateError::TooFewImages { .. } => Some(
                 "FID estimates a 2048x2048 covariance: use hundreds of images or more \
                  (the paper uses up to 1000 per set)"
                     .into(),
             ),
-            EvaluateError::Runtime(e) => e.hint(),
-            EvaluateError::Store(e) => e.hint(),
-            EvaluateError::Weights { file, url, .. } => Some(format!(
-                "without the network, download `{file}` from {url} on another machine and pass \
-                 `--inception-weights FILE` (or set MEDIGAN_FID_WEIGHTS=FILE)"
-            )),
-            EvaluateError::NotBuilt { feature, .. } => Some(format!(
-                "use an ONNX extractor (`--extractor onnx:PATH`), or a build with the cargo \
-                 feature `{feature}` (the default build of the medigan command line has it)"
-            )),
+            EvaluateError::Runtime(e) => e.advice(),
+            EvaluateError::Store(e) => e.advice(),
+            EvaluateError::Weights { file, url, .. } => Some(
+                Advice::text(format!(
+                    "without the network, download `{file}` from {url} on another machine and \
+                     pass "
+                ))
+                .then(Suggestion::InceptionWeights)
+                .then_text(" (or set MEDIGAN_FID_WEIGHTS=FILE)"),
+            ),
+            EvaluateError::NotBuilt { feature, .. } => Some(
+                Advice::text("use an ONNX extractor (")
+                    .then(Suggestion::OnnxExtractor)
+                    .then_text(format!(
+                        "), or a build with the cargo feature `{feature}` (the default build of \
+                         the medigan command line has it)"
+                    )),
+            ),
             _ => None,
         }
     }

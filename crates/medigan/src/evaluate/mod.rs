@@ -21,14 +21,16 @@
 //! | `provenance` | extractor, sizes, seeds, version of a score ([`Provenance`]) |
 //! | `audit` | memorisation audit: synthetic images against the training set ([`audit::audit`]) |
 //! | `plot` | `FID_rs` against `FID_rr` as SVG (the paper's Fig. 8) |
+//! | `request` | the typed request: [`ExtractorSpec`], [`EvaluationRequest`] and its checks |
 //! | `stream` | generated samples embedded a chunk at a time ([`stream::embed_samples`]) |
 //!
 //! Without the cargo feature `inception`, `inception` is left out and `fid_inception` is a
 //! stand-in (`fid_inception_disabled.rs`) that says so before any weights are fetched.
 //!
-//! [`evaluate_sets`] does it all: embed the real set (or find it in the cache), embed the
-//! synthetic set, `FID_rs` between them, `FID_rr` between two seeded random halves of the real
-//! set, and `rFID`.
+//! [`run`] does it all for an [`EvaluationRequest`]: embed the real set (or find it in the
+//! cache), embed the synthetic folder or each model's samples as they are generated, then every
+//! metric asked for ([`evaluate_features`]: `FID_rs`, `FID_rr` between two seeded random halves
+//! of the real set, `rFID`, KID, PRDC, repeats).
 
 pub mod audit;
 pub mod cache;
@@ -54,6 +56,7 @@ pub mod prdc;
 pub mod preprocess;
 pub mod provenance;
 pub mod ratio;
+pub mod request;
 pub mod stream;
 
 use std::path::{Path, PathBuf};
@@ -75,8 +78,8 @@ pub use onnx_extractor::{OnnxExtractor, OnnxExtractorConfig, OnnxExtractorSpec};
 pub use prdc::{Prdc, prdc};
 pub use provenance::Provenance;
 pub use ratio::{FidReport, fid_ratio, random_halves};
+pub use request::{EvaluationRequest, ExtractorKind, ExtractorSpec, SyntheticSide};
 
-use crate::env;
 use crate::progress::Progress;
 use crate::sample::Sample;
 
@@ -203,37 +206,6 @@ pub fn embed(
     Ok(features)
 }
 
-/// FID between the real and the synthetic features, `FID_rr` between two random halves of the
-/// real features (seeded; `None` with fewer than 4 real images) and `rFID`.
-pub fn report_from_features(
-    subject: impl Into<String>,
-    extractor: impl Into<String>,
-    real: &Array2<f32>,
-    synthetic: &Array2<f32>,
-    options: &EvaluateOptions,
-) -> Result<FidReport, EvaluateError> {
-    let fid_rs = frechet_distance_of_features(real.view(), synthetic.view())?;
-    let fid_rr = if real.nrows() >= 4 {
-        let (a, b) = random_halves(real.nrows(), options.split_seed);
-        let first = real.select(Axis(0), &a);
-        let second = real.select(Axis(0), &b);
-        Some(frechet_distance_of_features(first.view(), second.view())?)
-    } else {
-        None
-    };
-    Ok(FidReport {
-        subject: subject.into(),
-        extractor: extractor.into(),
-        fid_rs,
-        fid_rr,
-        fid_ratio: fid_rr.and_then(|rr| fid_ratio(fid_rs, rr)),
-        real_images: real.nrows(),
-        synthetic_images: synthetic.nrows(),
-        split_seed: options.split_seed,
-        normalized: options.features.min_max,
-    })
-}
-
 /// Checks that a set has enough images for FID (two), before anything is downloaded or run;
 /// `what` names it in the error ("the real set").
 pub fn check_set_size(set: &ImageSet, what: &str) -> Result<(), EvaluateError> {
@@ -259,29 +231,26 @@ fn check_synthetic_count(n: u64) -> Result<(), EvaluateError> {
     Ok(())
 }
 
-/// Refuses sets of fewer than 2 images before anything is embedded.
-fn check_sizes(real: &ImageSet, synthetic: &ImageSet) -> Result<(), EvaluateError> {
-    check_set_size(real, "the real set")?;
-    check_set_size(synthetic, "the synthetic set")
-}
-
-/// Embeds both sets and reports `FID_rs`, `FID_rr` and `rFID` (see [`report_from_features`]).
+/// Embeds both sets and evaluates them with every metric of `options.metrics` (see
+/// [`evaluate_features`]); with repeats, the synthetic set (in its order) is split into that
+/// many disjoint parts.
 pub fn evaluate_sets(
-    subject: impl Into<String>,
     real: &ImageSet,
     synthetic: &ImageSet,
     source: &dyn ExtractorSource,
     options: &EvaluateOptions,
     progress: &dyn Progress,
-) -> Result<FidReport, EvaluateError> {
-    check_sizes(real, synthetic)?;
+) -> Result<Evaluation, EvaluateError> {
+    check_set_size(real, "the real set")?;
+    check_set_size(synthetic, "the synthetic set")?;
     let real_features = embed(real, source, options, progress)?;
     let synthetic_features = embed(synthetic, source, options, progress)?;
-    report_from_features(
-        subject,
-        source.name(),
+    let parts = split_repeats(&synthetic_features, options.metrics.repeats)?;
+    evaluate_features(
+        synthetic.label.clone(),
         &real_features,
-        &synthetic_features,
+        &parts,
+        Provenance::new(source, options),
         options,
     )
 }
@@ -310,206 +279,140 @@ pub fn split_repeats(
         .collect())
 }
 
-impl crate::Generators {
-    /// The FID Inception extractor as every front end makes it: the weights from `weights`,
-    /// else `MEDIGAN_FID_WEIGHTS`, else fetched once through the store (from
-    /// `MEDIGAN_FID_WEIGHTS_URL` when set); run on onnxruntime unless the backend setting is
-    /// tract or onnxruntime is not found ([`InceptionSource::on_onnxruntime`]).
-    pub fn fid_inception(
-        &self,
-        weights: Option<&Path>,
-        progress: &dyn Progress,
-    ) -> Result<InceptionSource, EvaluateError> {
-        let weights = match weights
-            .map(Path::to_path_buf)
-            .or_else(|| env::FID_WEIGHTS.path())
-        {
-            Some(path) => path,
-            None => {
-                let url = env::FID_WEIGHTS_URL.text();
-                fetch_fid_weights(self.store(), url.as_deref(), None, progress)?
-            }
-        };
-        InceptionSource::from_pth(&weights)?
-            .on_onnxruntime(self.settings().backend, &self.store().home().graphs_dir())
-    }
-
-    /// `num_samples` samples of a model (seeded), as an image set for evaluation.
-    pub fn synthetic_set(
-        &self,
-        model_id: &str,
-        num_samples: u64,
-        seed: u64,
-    ) -> crate::Result<ImageSet> {
-        self.synthetic_part(model_id, num_samples, 0, 1, seed)
-    }
-
-    /// Part `part` of `parts` of a run of `parts x num_samples` samples (seeded): samples
-    /// `part x num_samples ..`, a seed range disjoint from every other part's.
-    pub fn synthetic_part(
-        &self,
-        model_id: &str,
-        num_samples: u64,
-        part: u64,
-        parts: u64,
-        seed: u64,
-    ) -> crate::Result<ImageSet> {
-        let (id, range, stream) =
-            self.synthetic_stream(model_id, num_samples, part, parts, seed)?;
-        let samples = stream.collect::<Result<Vec<_>, _>>()?;
-        Ok(ImageSet::from_samples(id, &samples, range)?)
-    }
-
-    /// The model's full id, its image range, and the samples of part `part` of `parts` (see
-    /// [`Generators::synthetic_part`]) as a stream that holds one generation batch.
-    fn synthetic_stream(
-        &self,
-        model_id: &str,
-        num_samples: u64,
-        part: u64,
-        parts: u64,
-        seed: u64,
-    ) -> crate::Result<(
-        String,
-        [f64; 2],
-        impl Iterator<Item = crate::Result<Sample>> + 'static,
-    )> {
-        let model = self.load_model(model_id, &crate::progress::NoProgress)?;
-        let request = crate::generate::GenerateRequest {
-            num_samples: num_samples.saturating_mul(parts.max(1)),
-            seed,
-            ..Default::default()
-        };
-        let indices: Vec<u64> = (part * num_samples..(part + 1) * num_samples).collect();
-        let stream = self
-            .stream_indices(model.id(), &request, indices)?
-            .map(|sample| sample.map_err(crate::Error::from));
-        Ok((model.id().to_string(), model.image_range(), stream))
-    }
-
-    /// Every metric of `options.metrics` between two folders (`medigan fid`, `medigan
-    /// metrics`): with repeats, the synthetic folder (in its sorted order) is split into that
-    /// many disjoint parts.
-    pub fn metrics(
-        &self,
-        real: &Path,
-        synthetic: &Path,
-        source: &dyn ExtractorSource,
-        options: &EvaluateOptions,
-        progress: &dyn Progress,
-    ) -> crate::Result<Evaluation> {
-        let real = ImageSet::from_folder(real)?;
-        let synthetic = ImageSet::from_folder(synthetic)?;
-        check_sizes(&real, &synthetic)?;
-        let real_features = embed(&real, source, options, progress)?;
-        let synthetic_features = embed(&synthetic, source, options, progress)?;
-        let parts = split_repeats(&synthetic_features, options.metrics.repeats)?;
-        let provenance = Provenance::new(source, options);
-        Ok(evaluate_features(
-            synthetic.label.clone(),
-            &real_features,
-            &parts,
-            provenance,
-            options,
-        )?)
-    }
-
-    /// Generates each model's samples (`run.num_samples` per repeat, default: as many as the
-    /// real images; repeat `r` takes the `r`-th seed range of the run) and evaluates them
-    /// against the real folder, embedded once (`medigan evaluate`); the samples are embedded
-    /// as they are generated ([`stream::embed_samples`]), so memory does not grow with `n`.
-    pub fn evaluate_models(
-        &self,
-        models: &[String],
-        real: &Path,
-        run: SyntheticRun,
-        source: &dyn ExtractorSource,
-        options: &EvaluateOptions,
-        progress: &dyn Progress,
-    ) -> crate::Result<Vec<Evaluation>> {
-        let real = ImageSet::from_folder(real)?;
-        check_set_size(&real, "the real set")?;
-        let n = run.num_samples.unwrap_or(real.len() as u64);
-        check_synthetic_count(n)?;
-        let real_features = embed(&real, source, options, progress)?;
-        let repeats = options.metrics.repeats.max(1) as u64;
-        let mut evaluations = Vec::with_capacity(models.len());
-        for model in models {
-            let mut parts = Vec::with_capacity(repeats as usize);
-            let mut subject = model.clone();
-            for part in 0..repeats {
-                let (id, range, samples) =
-                    self.synthetic_stream(model, n, part, repeats, run.seed)?;
-                let features = stream::embed_samples(
-                    &id,
-                    samples,
-                    n,
-                    range,
-                    source,
-                    &options.features,
-                    progress,
-                )?;
-                parts.push(features);
-                subject = id;
-            }
-            let mut provenance = Provenance::new(source, options);
-            provenance.generation_seed = Some(run.seed);
-            evaluations.push(evaluate_features(
-                subject,
-                &real_features,
-                &parts,
-                provenance,
-                options,
-            )?);
+/// Runs an evaluation ([`Generators::evaluate`](crate::Generators::evaluate)): checks the
+/// request, lists the real set (and the synthetic folder, or resolves the models) before any
+/// weights are fetched, then embeds and scores; one report per synthetic folder or model.
+pub fn run(
+    generators: &crate::Generators,
+    request: &EvaluationRequest,
+    progress: &dyn Progress,
+) -> crate::Result<Vec<Evaluation>> {
+    request.check()?;
+    let real = ImageSet::from_folder(&request.real)?;
+    check_set_size(&real, "the real set")?;
+    let backend = generators.settings().backend;
+    let options = &request.options;
+    match &request.synthetic {
+        SyntheticSide::Folder(dir) => {
+            let synthetic = ImageSet::from_folder(dir)?;
+            check_set_size(&synthetic, "the synthetic set")?;
+            let source = request
+                .extractor
+                .source(generators.store(), backend, progress)?;
+            let evaluation = evaluate_sets(&real, &synthetic, source.as_ref(), options, progress)?;
+            Ok(vec![evaluation])
         }
-        Ok(evaluations)
+        SyntheticSide::Models { models, run } => {
+            for model in models {
+                generators.get_config_by_id(model)?;
+            }
+            let n = run.num_samples.unwrap_or(real.len() as u64);
+            check_synthetic_count(n)?;
+            let source = request
+                .extractor
+                .source(generators.store(), backend, progress)?;
+            let real_features = embed(&real, source.as_ref(), options, progress)?;
+            models
+                .iter()
+                .map(|model| {
+                    let scored = ScoredModel {
+                        model,
+                        run: SyntheticRun {
+                            num_samples: Some(n),
+                            seed: run.seed,
+                        },
+                        source: source.as_ref(),
+                        options,
+                    };
+                    evaluate_model(generators, &scored, &real_features, progress)
+                })
+                .collect()
+        }
     }
+}
 
-    /// FID between two folders of images, with `FID_rr` and `rFID` of the first (real) one.
-    pub fn fid(
-        &self,
-        real: &Path,
-        synthetic: &Path,
-        source: &dyn ExtractorSource,
-        options: &EvaluateOptions,
-        progress: &dyn Progress,
-    ) -> crate::Result<FidReport> {
-        let real = ImageSet::from_folder(real)?;
-        let synthetic = ImageSet::from_folder(synthetic)?;
-        let subject = synthetic.label.clone();
-        Ok(evaluate_sets(
-            subject, &real, &synthetic, source, options, progress,
-        )?)
-    }
+/// A model whose samples are scored against the real features.
+struct ScoredModel<'a> {
+    model: &'a str,
+    run: SyntheticRun,
+    source: &'a dyn ExtractorSource,
+    options: &'a EvaluateOptions,
+}
 
-    /// Generates a model's samples (`run.num_samples`, default: as many as the real images)
-    /// and reports `FID_rs`, `FID_rr` and `rFID` against the real folder; the samples are
-    /// embedded as they are generated ([`stream::embed_samples`]).
-    pub fn evaluate(
-        &self,
-        model_id: &str,
-        real: &Path,
-        run: SyntheticRun,
-        source: &dyn ExtractorSource,
-        options: &EvaluateOptions,
-        progress: &dyn Progress,
-    ) -> crate::Result<FidReport> {
-        let real = ImageSet::from_folder(real)?;
-        check_set_size(&real, "the real set")?;
-        let n = run.num_samples.unwrap_or(real.len() as u64);
-        check_synthetic_count(n)?;
-        let real_features = embed(&real, source, options, progress)?;
-        let (id, range, samples) = self.synthetic_stream(model_id, n, 0, 1, run.seed)?;
-        let synthetic =
+/// Generates the model's samples (`run.num_samples` per repeat; repeat `r` takes the `r`-th
+/// seed range of the run), embeds them as they are generated ([`stream::embed_samples`], so
+/// memory does not grow with `n`) and scores them against `real_features`.
+fn evaluate_model(
+    generators: &crate::Generators,
+    scored: &ScoredModel<'_>,
+    real_features: &Array2<f32>,
+    progress: &dyn Progress,
+) -> crate::Result<Evaluation> {
+    let (source, options) = (scored.source, scored.options);
+    let n = scored.run.num_samples.unwrap_or(0);
+    let repeats = options.metrics.repeats.max(1) as u64;
+    let mut parts = Vec::with_capacity(repeats as usize);
+    let mut subject = scored.model.to_string();
+    for part in 0..repeats {
+        let (id, range, samples) =
+            synthetic_stream(generators, scored.model, n, part, repeats, scored.run.seed)?;
+        let features =
             stream::embed_samples(&id, samples, n, range, source, &options.features, progress)?;
-        Ok(report_from_features(
-            id,
-            source.name(),
-            &real_features,
-            &synthetic,
-            options,
-        )?)
+        parts.push(features);
+        subject = id;
     }
+    let mut provenance = Provenance::new(source, options);
+    provenance.generation_seed = Some(scored.run.seed);
+    Ok(evaluate_features(
+        subject,
+        real_features,
+        &parts,
+        provenance,
+        options,
+    )?)
+}
+
+/// Part `part` of `parts` of a run of `parts x num_samples` samples (seeded) as an image set:
+/// samples `part x num_samples ..`, a seed range disjoint from every other part's.
+pub fn synthetic_part(
+    generators: &crate::Generators,
+    model_id: &str,
+    num_samples: u64,
+    part: u64,
+    parts: u64,
+    seed: u64,
+) -> crate::Result<ImageSet> {
+    let (id, range, stream) =
+        synthetic_stream(generators, model_id, num_samples, part, parts, seed)?;
+    let samples = stream.collect::<Result<Vec<_>, _>>()?;
+    Ok(ImageSet::from_samples(id, &samples, range)?)
+}
+
+/// The model's full id, its image range, and the samples of part `part` of `parts` (see
+/// [`synthetic_part`]) as a stream that holds one generation batch.
+fn synthetic_stream(
+    generators: &crate::Generators,
+    model_id: &str,
+    num_samples: u64,
+    part: u64,
+    parts: u64,
+    seed: u64,
+) -> crate::Result<(
+    String,
+    [f64; 2],
+    impl Iterator<Item = crate::Result<Sample>> + 'static,
+)> {
+    let model = generators.load_model(model_id, &crate::progress::NoProgress)?;
+    let request = crate::generate::GenerateRequest {
+        num_samples: num_samples.saturating_mul(parts.max(1)),
+        seed,
+        ..Default::default()
+    };
+    let indices: Vec<u64> = (part * num_samples..(part + 1) * num_samples).collect();
+    let stream = generators
+        .stream_indices(model.id(), &request, indices)?
+        .map(|sample| sample.map_err(crate::Error::from));
+    Ok((model.id().to_string(), model.image_range(), stream))
 }
 
 /// The generation run whose samples are evaluated.

@@ -271,18 +271,19 @@ pub enum GenerateError {
 }
 
 impl Hint for GenerateError {
-    fn hint(&self) -> Option<String> {
+    fn advice(&self) -> Option<crate::error::Advice> {
         match self {
-            GenerateError::Runtime(e) => e.hint(),
-            GenerateError::Legacy(e) => e.hint(),
-            GenerateError::Output(e) => e.hint(),
+            GenerateError::Runtime(e) => e.advice(),
+            GenerateError::Legacy(e) => e.advice(),
+            GenerateError::Output(e) => e.advice(),
             GenerateError::OutputDir { .. } => {
                 Some("choose another output folder with -o DIR, or make this one writable".into())
             }
-            GenerateError::ShardEnvironment { hint, .. } => Some(hint.clone()),
-            GenerateError::Diffusion { model, .. } => Some(format!(
-                "`medigan info {model}` shows the model's steps, scheduler and classes"
-            )),
+            GenerateError::ShardEnvironment { hint, .. } => Some(hint.clone().into()),
+            GenerateError::Diffusion { model, .. } => Some(
+                format!("`medigan info {model}` shows the model's steps, scheduler and classes")
+                    .into(),
+            ),
             GenerateError::TooLargeForMemory { .. } => Some(
                 "write them to a folder (`save_images=True`, `medigan generate -o DIR`) or \
                  stream them (`Generators::stream`, the torch DataLoader)"
@@ -301,10 +302,13 @@ impl Hint for GenerateError {
             GenerateError::ExistingFile { .. } => {
                 Some("pass --overwrite to replace it, or write to another folder".into())
             }
-            GenerateError::OverlappingRun { other, .. } => Some(format!(
-                "shards with the same N never overlap; write this run to another folder, or \
+            GenerateError::OverlappingRun { other, .. } => Some(
+                format!(
+                    "shards with the same N never overlap; write this run to another folder, or \
                  remove `{other}` and the files it lists"
-            )),
+                )
+                .into(),
+            ),
             GenerateError::ResumeMismatch { .. } => Some(
                 "resume with the same arguments as the earlier run, or pass --overwrite to \
                  replace it"

@@ -16,6 +16,7 @@ mod onnx;
 mod pack;
 mod pipeline;
 mod request;
+mod run;
 pub mod shard_env;
 mod stream;
 
@@ -28,7 +29,8 @@ pub use inputs::{expand_inputs, load_input_image};
 pub use onnx::{OnnxGenerator, SampleConditioning, seeded_latent};
 pub use pack::{Pack, TAR_NAME_DIGITS};
 pub use pipeline::{RunSummary, WriteTarget, write_run};
-pub use request::{DiffusionOptions, GenerateRequest, Guidance, RunMode, Shard};
+pub use request::{DiffusionOptions, GenerateRequest, Guidance, MAX_STEPS, RunMode, Shard};
+pub use run::{DirRun, run_to_dir};
 pub use shard_env::{ShardOrigin, shard_from_environment};
 pub use stream::SampleStream;
 
@@ -65,6 +67,13 @@ pub trait Generator: Send {
     ) -> Result<Vec<Sample>, GenerateError> {
         let _ = watch;
         self.generate(batch)
+    }
+
+    /// What the generator has to tell the user since it was last asked (e.g. that tract
+    /// stands in for onnxruntime, that an output held NaN values, that a package ignores the
+    /// latent), each once; the run hands them back in [`RunSummary::notes`].
+    fn take_notes(&mut self) -> Vec<String> {
+        Vec::new()
     }
 }
 

@@ -15,6 +15,8 @@ pub struct OnnxGenerator {
     session: Box<dyn Session>,
     /// Whether non-finite outputs were reported already (once per generator).
     warned_non_finite: std::sync::atomic::AtomicBool,
+    /// Notes not yet taken ([`Generator::take_notes`]).
+    notes: std::sync::Mutex<Vec<String>>,
 }
 
 impl std::fmt::Debug for OnnxGenerator {
@@ -88,7 +90,16 @@ impl OnnxGenerator {
             spec,
             session,
             warned_non_finite: std::sync::atomic::AtomicBool::new(false),
+            notes: std::sync::Mutex::new(Vec::new()),
         }
+    }
+
+    /// A generator that says `note` with its first notes (how its session was opened).
+    pub fn with_note(self, note: Option<String>) -> Self {
+        if let (Some(note), Ok(mut notes)) = (note, self.notes.lock()) {
+            notes.push(note);
+        }
+        self
     }
 
     /// Gives the session back (to keep it for a later run).
@@ -267,7 +278,7 @@ impl OnnxGenerator {
         ))
     }
 
-    /// Warns (once per generator) when an output holds NaN or infinite values: the writers
+    /// Notes (once per generator) when an output holds NaN or infinite values: the writers
     /// store them as their format can (float formats keep them, 8/16-bit ones cannot), so the
     /// user must hear of it (issue #14, defect 21).
     fn report_non_finite(&self, spec: &OutputSpec, data: &ArrayD<f32>) {
@@ -279,13 +290,16 @@ impl OnnxGenerator {
         {
             return;
         }
-        tracing::warn!(
+        let note = format!(
             "model `{}` gave {bad} NaN or infinite values (of {}) in output `{}`; the samples hold \
              them as their format can: check the model, its inputs and its declared range",
             self.model,
             data.len(),
             spec.name
         );
+        if let Ok(mut notes) = self.notes.lock() {
+            notes.push(note);
+        }
     }
 
     fn shape_error(&self, spec: &OutputSpec, got: Vec<usize>) -> GenerateError {
@@ -348,6 +362,10 @@ impl Generator for OnnxGenerator {
         let inputs = self.inputs(batch)?;
         let outputs = self.session.run(&inputs)?;
         self.split(outputs, batch)
+    }
+
+    fn take_notes(&mut self) -> Vec<String> {
+        self.notes.get_mut().map(std::mem::take).unwrap_or_default()
     }
 }
 

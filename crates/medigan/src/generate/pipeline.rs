@@ -74,6 +74,31 @@ pub struct RunSummary {
     /// Wall time from the first generator ready (model sessions open) to the end: the time
     /// the samples generated now took, without loading; zero when nothing was generated.
     pub generating: Duration,
+    /// What the run has to tell the user, each once, in the order said: how a session was
+    /// opened (tract standing in for onnxruntime), NaN values seen, a package ignoring the
+    /// latent, ... (see [`super::Generator::take_notes`]).
+    pub notes: Vec<String>,
+}
+
+/// What the workers tell the run beside their samples: when the first generator was ready, and
+/// their notes.
+#[derive(Debug, Default)]
+struct RunLog {
+    ready: OnceLock<Instant>,
+    notes: Mutex<Vec<String>>,
+}
+
+impl RunLog {
+    /// Keeps `notes` not said yet.
+    fn note(&self, notes: Vec<String>) {
+        if let Ok(mut kept) = self.notes.lock() {
+            for note in notes {
+                if !kept.contains(&note) {
+                    kept.push(note);
+                }
+            }
+        }
+    }
 }
 
 /// Work handed between the pipeline's threads.
@@ -103,7 +128,7 @@ pub fn write_run(
         return Err(GenerateError::Cancelled);
     }
     let created = prepare_dir(target.dir)?;
-    let ready = OnceLock::new();
+    let log = RunLog::default();
     let result = write_locked(
         factory,
         make_batch,
@@ -111,7 +136,7 @@ pub fn write_run(
         workers,
         target,
         progress,
-        &ready,
+        &log,
     );
     if result.is_err() && created {
         // Only succeeds when the failed run left nothing in the folder it made.
@@ -124,13 +149,14 @@ pub fn write_run(
         resumed,
         manifest,
         elapsed: started.elapsed(),
-        generating: ready.get().map_or(Duration::ZERO, Instant::elapsed),
+        generating: log.ready.get().map_or(Duration::ZERO, Instant::elapsed),
+        notes: log.notes.into_inner().unwrap_or_default(),
     })
 }
 
 /// Claims the folder, runs the pipeline and publishes the manifest; returns what the manifest
-/// holds, the samples kept from earlier, and the manifest's path. `ready` gets the moment the
-/// first generator was made.
+/// holds, the samples kept from earlier, and the manifest's path. `log` gets the moment the
+/// first generator was made and the generators' notes.
 fn write_locked(
     factory: &GeneratorFactory<'_>,
     make_batch: &(dyn Fn(usize) -> Vec<SampleRequest> + Sync),
@@ -138,7 +164,7 @@ fn write_locked(
     workers: usize,
     target: &WriteTarget<'_>,
     progress: &dyn Progress,
-    ready: &OnceLock<Instant>,
+    log: &RunLog,
 ) -> Result<(Tally, u64, PathBuf), GenerateError> {
     let header = serde_json::to_value(&target.header)
         .map_err(|e| GenerateError::Worker(format!("manifest header: {e}")))?;
@@ -176,7 +202,7 @@ fn write_locked(
         &mut run,
         &mut tally,
         progress,
-        ready,
+        log,
     );
     if let Err(error) = written {
         if tally.samples == 0 {
@@ -229,7 +255,7 @@ fn pipeline(
     run: &mut OpenRun,
     tally: &mut Tally,
     progress: &dyn Progress,
-    ready: &OnceLock<Instant>,
+    log: &RunLog,
 ) -> Result<(), GenerateError> {
     let workers = workers.clamp(1, batch_count.max(1));
     let window = 2 * workers + 1;
@@ -260,7 +286,7 @@ fn pipeline(
         for _ in 0..workers {
             let done_tx = done_tx.clone();
             let job_rx = Arc::clone(&job_rx);
-            scope.spawn(move || work(factory, make_batch, &job_rx, done_tx, watch, ready));
+            scope.spawn(move || work(factory, make_batch, &job_rx, done_tx, watch, log));
         }
         drop(done_tx);
         drop(job_rx);
@@ -322,18 +348,19 @@ fn dispatch(
 }
 
 /// A worker: makes its generator (noting when the first one was ready), then generates the
-/// batches it is handed until there are none, one fails, or the run is cancelled.
+/// batches it is handed until there are none, one fails, or the run is cancelled; then hands
+/// the generator's notes to `log`.
 fn work(
     factory: &GeneratorFactory<'_>,
     make_batch: &(dyn Fn(usize) -> Vec<SampleRequest> + Sync),
     jobs: &Mutex<Receiver<usize>>,
     done: SyncSender<BatchResult>,
     watch: &RunWatch<'_>,
-    ready: &OnceLock<Instant>,
+    log: &RunLog,
 ) {
     let mut generator = match guarded(factory) {
         Ok(generator) => {
-            let _ = ready.set(Instant::now());
+            let _ = log.ready.set(Instant::now());
             generator
         }
         Err(error) => {
@@ -341,6 +368,19 @@ fn work(
             return;
         }
     };
+    generate_jobs(generator.as_mut(), make_batch, jobs, &done, watch);
+    log.note(generator.take_notes());
+}
+
+/// Generates the batches handed out on `jobs` until there are none, one fails, or the run is
+/// cancelled.
+fn generate_jobs(
+    generator: &mut dyn super::Generator,
+    make_batch: &(dyn Fn(usize) -> Vec<SampleRequest> + Sync),
+    jobs: &Mutex<Receiver<usize>>,
+    done: &SyncSender<BatchResult>,
+    watch: &RunWatch<'_>,
+) {
     loop {
         let job = match jobs.lock() {
             Ok(receiver) => receiver.recv(),

@@ -40,6 +40,9 @@ pub struct GenerateRequest {
     pub initial_noise: Option<PathBuf>,
 }
 
+/// The most inference steps a diffusion run may ask for (`--steps`, `steps=`).
+pub const MAX_STEPS: usize = 10_000;
+
 /// The choices of a diffusion run; `None` takes the package's default.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct DiffusionOptions {
@@ -160,6 +163,16 @@ impl GenerateRequest {
         if let Some(pack) = self.pack {
             pack.check(self.num_samples, self.shard)?;
         }
+        if let Some(steps) = self
+            .diffusion
+            .steps
+            .filter(|s| !(1..=MAX_STEPS).contains(s))
+        {
+            return Err(GenerateError::BadRequest {
+                what: "number of steps",
+                reason: format!("{steps} is not in 1..={MAX_STEPS}"),
+            });
+        }
         let max_threads = crate::limits::max_threads();
         if let Some(threads) = self.threads.filter(|&t| t > max_threads) {
             return Err(GenerateError::BadRequest {
@@ -256,6 +269,23 @@ mod tests {
         );
         for bad in ["0/4", "5/4", "1/0", "4", "a/b", ""] {
             assert!(bad.parse::<Shard>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn steps_outside_their_bound_are_refused_for_every_front_end() {
+        let with_steps = |steps| GenerateRequest {
+            diffusion: DiffusionOptions {
+                steps: Some(steps),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        assert!(with_steps(1).check().is_ok());
+        assert!(with_steps(MAX_STEPS).check().is_ok());
+        for bad in [0, MAX_STEPS + 1] {
+            let err = with_steps(bad).check().unwrap_err().to_string();
+            assert!(err.starts_with("invalid number of steps"), "{err}");
         }
     }
 }

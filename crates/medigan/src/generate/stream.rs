@@ -35,6 +35,12 @@ impl<'a> SampleStream<'a> {
         }
     }
 
+    /// What the generator has to tell the user so far (how its session was opened, NaN
+    /// values seen, ...), each note once (see [`super::Generator::take_notes`]).
+    pub fn take_notes(&mut self) -> Vec<String> {
+        self.generator.take_notes()
+    }
+
     fn refill(&mut self) -> Result<(), GenerateError> {
         let end = self
             .indices

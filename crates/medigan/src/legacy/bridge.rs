@@ -111,6 +111,8 @@ pub struct LegacyGenerator {
     calls: u64,
     /// The last block computed: its rows and their samples, in place order.
     last_block: Option<(Vec<Row>, Vec<Sample>)>,
+    /// Notes not yet taken ([`Generator::take_notes`]).
+    notes: Vec<String>,
 }
 
 /// One place of a block: the sample's index and seed, and the latent it was given (`None`:
@@ -207,6 +209,7 @@ impl LegacyGenerator {
             run_dir,
             calls: 0,
             last_block: None,
+            notes: Vec::new(),
             model,
             call,
             passes_latent: false,
@@ -224,14 +227,13 @@ impl LegacyGenerator {
         }
         generator.passes_latent = generator.model.latent_size.is_some() && answer.accepts_latent;
         if generator.model.latent_size.is_some() && !answer.accepts_latent {
-            tracing::warn!(
-                target: "medigan::legacy",
+            let note = format!(
                 "model `{}`: its function `{}` takes no `input_latent_vector`, so it draws its \
                  own latents: a sample depends on the seed of its block of {BLOCK} samples, not \
                  on its own seed alone",
-                generator.model.id,
-                generator.model.function
+                generator.model.id, generator.model.function
             );
+            generator.notes.push(note);
         }
         Ok(generator)
     }
@@ -529,6 +531,10 @@ impl LegacyGenerator {
 impl Generator for LegacyGenerator {
     fn generate(&mut self, batch: &[SampleRequest]) -> Result<Vec<Sample>, GenerateError> {
         Ok(self.run_batch(batch)?)
+    }
+
+    fn take_notes(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.notes)
     }
 }
 

@@ -1,6 +1,6 @@
 //! Errors of the legacy (original medigan format) runtime.
 
-use crate::error::Hint;
+use crate::error::{Advice, Hint, Suggestion};
 use std::path::PathBuf;
 
 /// Errors of running a package in the original medigan format.
@@ -154,27 +154,32 @@ pub enum LegacyError {
 }
 
 impl Hint for LegacyError {
-    fn hint(&self) -> Option<String> {
+    fn advice(&self) -> Option<crate::error::Advice> {
         match self {
             LegacyError::ConsentNeeded { .. } => Some(
-                "if you trust this model's code, rerun with `--install-dependencies` (library: \
-                 `LegacySettings::install_dependencies = true`)"
-                    .into(),
+                Advice::text("if you trust this model's code, rerun with ")
+                    .then(Suggestion::Consent),
             ),
             LegacyError::PackageChanged {
                 link, lock_file, ..
-            } => Some(format!(
-                "if the new package is expected, remove the line of `{link}` from `{}`",
-                lock_file.display()
-            )),
+            } => Some(
+                format!(
+                    "if the new package is expected, remove the line of `{link}` from `{}`",
+                    lock_file.display()
+                )
+                .into(),
+            ),
             LegacyError::PythonMissing { .. } => {
                 Some("install Python 3 or point MEDIGAN_PYTHON to an interpreter".into())
             }
-            LegacyError::EnvSetup { env, .. } => Some(format!(
-                "pip's own arguments can be given with MEDIGAN_PIP_ARGS; the environment is \
+            LegacyError::EnvSetup { env, .. } => Some(
+                format!(
+                    "pip's own arguments can be given with MEDIGAN_PIP_ARGS; the environment is \
                  `{}` (created again on the next run)",
-                env.display()
-            )),
+                    env.display()
+                )
+                .into(),
+            ),
             LegacyError::Bridge { .. } => Some(
                 "the time limit per batch is MEDIGAN_LEGACY_TIMEOUT (seconds); \
                  `RUST_LOG=medigan=info` shows the model's output"

@@ -219,14 +219,6 @@ impl Model {
         }
     }
 
-    /// A note from loading the model (e.g. how to get the faster backend), once.
-    pub fn take_hint(&self) -> Option<String> {
-        match self {
-            Model::Native(m) => m.take_hint(),
-            Model::Legacy(_) => None,
-        }
-    }
-
     /// Refuses, before anything is generated, a format that cannot hold the declared outputs.
     /// Legacy packages declare no shapes: their samples are checked as they are written.
     pub fn check_format(&self, writer: &dyn SampleWriter) -> Result<()> {

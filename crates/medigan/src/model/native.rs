@@ -29,7 +29,6 @@ pub struct NativeModel {
     pub diffusion: Option<Arc<DiffusionSetup>>,
     sessions: Mutex<Vec<(usize, Box<dyn Session>)>>,
     diffusion_sessions: Mutex<Vec<(usize, DiffusionSessions)>>,
-    hint: Mutex<Option<String>>,
 }
 
 impl std::fmt::Debug for NativeModel {
@@ -80,7 +79,6 @@ pub fn fetch_native(
         diffusion,
         sessions: Mutex::new(Vec::new()),
         diffusion_sessions: Mutex::new(Vec::new()),
-        hint: Mutex::new(None),
     })
 }
 
@@ -158,11 +156,6 @@ impl NativeModel {
             .map_or_else(Vec::new, |o| o.shape.clone())
     }
 
-    /// A hint from opening the last session (e.g. how to get the faster backend), if any.
-    pub fn take_hint(&self) -> Option<String> {
-        self.hint.lock().ok().and_then(|mut h| h.take())
-    }
-
     /// A generator with its own session of `intra_threads` threads, reusing a kept session
     /// when one is free. The session goes back to the model when the generator is dropped.
     pub fn generator(
@@ -176,8 +169,8 @@ impl NativeModel {
                 .position(|(threads, _)| *threads == intra_threads)?;
             Some(pool.swap_remove(position).1)
         });
-        let session = match kept {
-            Some(session) => session,
+        let (session, note) = match kept {
+            Some(session) => (session, None),
             None => {
                 let options = SessionOptions {
                     backend,
@@ -185,14 +178,11 @@ impl NativeModel {
                     ..SessionOptions::default()
                 };
                 let loaded = runtime::open_session(&self.graph, &self.spec, &options)?;
-                if let (Some(hint), Ok(mut slot)) = (loaded.hint, self.hint.lock()) {
-                    *slot = Some(hint);
-                }
-                loaded.session
+                (loaded.session, loaded.hint)
             }
         };
         Ok(PooledGenerator {
-            inner: Some(OnnxGenerator::new(&self.id, self.spec.clone(), session)),
+            inner: Some(OnnxGenerator::new(&self.id, self.spec.clone(), session).with_note(note)),
             model: Arc::clone(self),
             intra_threads,
         })
@@ -218,19 +208,25 @@ impl NativeModel {
             let position = pool.iter().position(|(t, _)| *t == intra_threads)?;
             Some(pool.swap_remove(position).1)
         });
+        let mut notes = Vec::new();
         let (denoiser, decoder) = match kept {
             Some(sessions) => sessions,
             None => {
-                let denoiser =
-                    self.open(&setup.denoiser.0, &setup.denoiser.1, backend, intra_threads)?;
+                let mut open = |graph: &Path, spec: &OnnxSpec| {
+                    let loaded = self.open(graph, spec, backend, intra_threads)?;
+                    notes.extend(loaded.hint.filter(|h| !notes.contains(h)));
+                    Ok::<_, GenerateError>(loaded.session)
+                };
+                let denoiser = open(&setup.denoiser.0, &setup.denoiser.1)?;
                 let decoder = match &setup.decoder {
-                    Some((graph, spec)) => Some(self.open(graph, spec, backend, intra_threads)?),
+                    Some((graph, spec)) => Some(open(graph, spec)?),
                     None => None,
                 };
                 (denoiser, decoder)
             }
         };
         Ok(PooledDiffusion {
+            notes,
             inner: Some(DiffusionGenerator::new(
                 setup,
                 run.clone(),
@@ -248,17 +244,13 @@ impl NativeModel {
         spec: &OnnxSpec,
         backend: Option<BackendKind>,
         intra_threads: usize,
-    ) -> Result<Box<dyn Session>, GenerateError> {
+    ) -> Result<runtime::LoadedSession, GenerateError> {
         let options = SessionOptions {
             backend,
             intra_threads: Some(intra_threads),
             ..SessionOptions::default()
         };
-        let loaded = runtime::open_session(graph, spec, &options)?;
-        if let (Some(hint), Ok(mut slot)) = (loaded.hint, self.hint.lock()) {
-            *slot = Some(hint);
-        }
-        Ok(loaded.session)
+        Ok(runtime::open_session(graph, spec, &options)?)
     }
 }
 
@@ -266,6 +258,8 @@ impl NativeModel {
 #[derive(Debug)]
 pub struct PooledDiffusion {
     inner: Option<DiffusionGenerator>,
+    /// How its sessions were opened, until taken.
+    notes: Vec<String>,
     model: Arc<NativeModel>,
     intra_threads: usize,
 }
@@ -284,6 +278,10 @@ impl Generator for PooledDiffusion {
             Some(inner) => inner.generate_watched(batch, watch),
             None => Err(GenerateError::Worker("generator used after release".into())),
         }
+    }
+
+    fn take_notes(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.notes)
     }
 }
 
@@ -311,6 +309,13 @@ impl Generator for PooledGenerator {
             Some(inner) => inner.generate(batch),
             None => Err(GenerateError::Worker("generator used after release".into())),
         }
+    }
+
+    fn take_notes(&mut self) -> Vec<String> {
+        self.inner
+            .as_mut()
+            .map(Generator::take_notes)
+            .unwrap_or_default()
     }
 }
 

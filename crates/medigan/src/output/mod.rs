@@ -84,17 +84,20 @@ pub enum OutputError {
 }
 
 impl crate::error::Hint for OutputError {
-    fn hint(&self) -> Option<String> {
+    fn advice(&self) -> Option<crate::error::Advice> {
         match self {
             OutputError::Io { cause, .. }
                 if cause.kind() == std::io::ErrorKind::PermissionDenied =>
             {
                 Some("write to a folder you may write to (`-o DIR`)".into())
             }
-            OutputError::NotBuilt { feature, .. } => Some(format!(
-                "choose another format, or use a build with the cargo feature `{feature}` (the \
+            OutputError::NotBuilt { feature, .. } => Some(
+                format!(
+                    "choose another format, or use a build with the cargo feature `{feature}` (the \
                  default build of the medigan command line has it, and so does the Python wheel)"
-            )),
+                )
+                .into(),
+            ),
             _ => None,
         }
     }

@@ -1,6 +1,6 @@
 //! The runtime module's error: one variant per way finding, loading or running a graph can fail.
 
-use crate::error::Hint;
+use crate::error::{Advice, Hint, Suggestion};
 use std::path::PathBuf;
 
 use super::check::Mismatch;
@@ -320,16 +320,17 @@ pub enum RuntimeError {
 }
 
 impl Hint for RuntimeError {
-    fn hint(&self) -> Option<String> {
+    fn advice(&self) -> Option<crate::error::Advice> {
         match self {
             RuntimeError::OrtNotFound { .. } if super::TRACT_ENABLED => Some(
-                "or choose the pure-Rust backend with `--backend tract` (slower, always available)"
-                    .into(),
+                Advice::text("or choose the pure-Rust backend with ")
+                    .then(Suggestion::TractBackend)
+                    .then_text(" (slower, always available)"),
             ),
             RuntimeError::BackendNotBuilt { feature, .. } => Some(format!(
                 "use onnxruntime (`pip install onnxruntime`, or ORT_DYLIB_PATH), or a build with \
                  the cargo feature `{feature}` (the medigan command line has it)"
-            )),
+            ).into()),
             RuntimeError::OrtLoad { .. } | RuntimeError::OrtEnvironment { .. } => Some(
                 "`pip install -U onnxruntime` gives a recent library; ORT_DYLIB_PATH picks another one"
                     .into(),

@@ -29,7 +29,7 @@ pub enum SearchError {
 }
 
 impl crate::error::Hint for SearchError {
-    fn hint(&self) -> Option<String> {
+    fn advice(&self) -> Option<crate::error::Advice> {
         match self {
             SearchError::EmptyMetric { .. } => {
                 Some("`medigan info MODEL` shows a model's metrics".into())

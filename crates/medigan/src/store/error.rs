@@ -3,7 +3,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use crate::error::Hint;
+use crate::error::{Advice, Hint, Suggestion};
 
 /// Why an archive entry was refused by the safe unzip.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -298,14 +298,14 @@ fn network_reason(error: &reqwest::Error) -> String {
     innermost.to_string()
 }
 
-fn damaged_hint(offline: bool, sha256: &str) -> String {
+fn damaged_hint(offline: bool, sha256: &str) -> Advice {
     let rm = format!("`medigan cache rm {sha256}` removes it");
     if offline {
-        format!(
-            "run the same command once without `--offline` (and without MEDIGAN_OFFLINE=1) to download a fresh copy, or {rm}"
-        )
+        Advice::text("run the same command once ")
+            .then(Suggestion::Online { also_env: true })
+            .then_text(format!(" to download a fresh copy, or {rm}"))
     } else {
-        format!("{rm}; the next run downloads a fresh copy")
+        format!("{rm}; the next run downloads a fresh copy").into()
     }
 }
 
@@ -320,21 +320,22 @@ fn status_hint(status: u16) -> Option<&'static str> {
 
 impl Hint for StoreError {
     /// The store's own advice, then, after a failed download, the offline way; one per line.
-    fn hint(&self) -> Option<String> {
+    fn advice(&self) -> Option<Advice> {
         let own = self.own_hint();
         let offline_way = self.is_download_failure().then(|| {
-            "without the network, download the package on another machine and give a \
-             catalogue whose `package_link` is the local .zip or folder: `--catalog FILE` \
-             (or MEDIGAN_CATALOG=FILE) reads it offline"
-                .to_string()
+            Advice::text(
+                "without the network, download the package on another machine and give a \
+                 catalogue whose `package_link` is the local .zip or folder: ",
+            )
+            .then(Suggestion::CatalogFile)
+            .then_text(" (or MEDIGAN_CATALOG=FILE) reads it offline")
         });
-        let lines: Vec<String> = own.into_iter().chain(offline_way).collect();
-        (!lines.is_empty()).then(|| lines.join("\n"))
+        Advice::lines(own.into_iter().chain(offline_way))
     }
 }
 
 impl StoreError {
-    fn own_hint(&self) -> Option<String> {
+    fn own_hint(&self) -> Option<Advice> {
         match self {
             Self::BadLink { .. } => Some(
                 "use an http(s):// or file:// URL, a path to a .zip, or a package directory".into(),
@@ -343,16 +344,17 @@ impl StoreError {
                 "nothing was installed and the download was deleted; if the package at the link \
                  changed on purpose, update `execution.sha256` in the catalogue; `medigan cache \
                  rm {label}` clears a cached copy"
-            )),
-            Self::HttpStatus { status, .. } => status_hint(*status).map(str::to_string),
+            )
+            .into()),
+            Self::HttpStatus { status, .. } => status_hint(*status).map(Advice::from),
             Self::Network { .. } => Some("check the network connection and the URL".into()),
             Self::BadArchive { .. } => Some(
                 "the file may be corrupt or not a package; delete it and download again".into(),
             ),
             Self::Offline { .. } => Some(
-                "run the same command once without `--offline` (and without MEDIGAN_OFFLINE=1) \
-                 to download it into the cache"
-                    .into(),
+                Advice::text("run the same command once ")
+                    .then(Suggestion::Online { also_env: true })
+                    .then_text(" to download it into the cache"),
             ),
             Self::Damaged {
                 sha256, offline, ..
@@ -370,11 +372,14 @@ impl StoreError {
                         | std::io::ErrorKind::NotADirectory
                 ) =>
             {
-                Some(format!(
-                    "medigan cannot write its cache at `{}`; choose a writable folder with \
-                     `--cache-dir DIR` or MEDIGAN_HOME=DIR",
-                    path.display()
-                ))
+                Some(
+                    Advice::text(format!(
+                        "medigan cannot write its cache at `{}`; choose a writable folder with ",
+                        path.display()
+                    ))
+                    .then(Suggestion::CacheDir)
+                    .then_text(" or MEDIGAN_HOME=DIR"),
+                )
             }
             Self::RetriesExhausted { source, .. } => source.own_hint(),
             _ => None,

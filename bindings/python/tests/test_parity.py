@@ -1,0 +1,204 @@
+"""Every flag of the commands Python mirrors has a Python keyword, and a bad value gets the same
+error from both front ends.
+
+The CLI's flags come from its parser (clap's `Command`, written to cli_options.json by the CLI's
+own test `python_parity`, which fails when that file is out of date); the keywords are checked
+on the real Python functions with `inspect.signature`. A flag with no keyword must be listed in
+EXCEPTIONS with the reason: a new flag without either fails here.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+import medigan_rs
+from medigan_rs import _native
+from conftest import FIXTURES, medigan_binary
+
+CLI_OPTIONS = json.loads((Path(__file__).parent / "cli_options.json").read_text())
+
+# Flags that make no sense in Python, with the reason.
+EXCEPTIONS = {
+    "--json": "Python gets dicts and lists, not printed JSON",
+    "--quiet": "Python prints nothing; notes come as warnings, which Python's `warnings` filters",
+    "--verbose": "logging detail of the command line; the core logs through `tracing`",
+    "--verify": "MEDIGAN_VERIFY=1 in the environment, which the core reads for Python too",
+    "--plot": "the CLI draws the paper's Fig. 8 as SVG; Python plots the returned reports",
+}
+
+# The Python function(s) each command maps to, by a short name.
+FUNCTIONS = {
+    "metrics": medigan_rs.metrics,
+    "evaluate_models": medigan_rs.evaluate_models,
+    "Generators": medigan_rs.Generators.__init__,
+    "generate": medigan_rs.Generators.generate,
+    "generate_to_dir": _native.Generators.generate_to_dir,
+}
+
+_FOLDERS = {
+    "real": "metrics:real",
+    "synthetic": "metrics:synthetic",
+    "--extractor": "metrics:extractor",
+    "--inception-weights": "metrics:inception_weights",
+    "--input-size": "metrics:input_size",
+    "--range": "metrics:range",
+    "--mean": "metrics:mean",
+    "--std": "metrics:std",
+    "--output-name": "metrics:output_name",
+    "--normalize": "metrics:normalize",
+    "--npy-range": "metrics:npy_range",
+    "--batch": "metrics:batch_size",
+    "--threads": "metrics:threads",
+    "--split-seed": "metrics:split_seed",
+    "--cache-features": "metrics:cache_dir",
+    "--metrics": "metrics:metrics",
+    "--kid-subsets": "metrics:kid_subsets",
+    "--kid-subset-size": "metrics:kid_subset_size",
+    "--nearest-k": "metrics:nearest_k",
+    "--repeats": "metrics:repeats",
+    "--resample-seed": "metrics:seed",
+    "--metric-key": "metrics:metric_key",
+    "--cache-dir": "metrics:home",
+    "--offline": "metrics:offline",
+    "--backend": "metrics:backend",
+    "--catalog": None,  # two folders need no catalogue
+}
+
+_MODELS = {
+    flag: (None if target is None else "evaluate_models:" + target.split(":")[1])
+    for flag, target in _FOLDERS.items()
+    if flag not in ("real", "synthetic", "--resample-seed")
+}
+_MODELS.update({
+    "models": "evaluate_models:models",
+    "--real": "evaluate_models:real",
+    "--num-samples": "evaluate_models:num_samples",
+    "--seed": "evaluate_models:seed",
+    "--resample-seed": "evaluate_models:resample_seed",
+    "--install-dependencies": "evaluate_models:install_dependencies",
+    "--catalog": "evaluate_models:catalog",
+})
+
+# CLI flag -> "function:keyword" (None: the flag has no meaning for this command in Python; the
+# reason is in the comment beside it).
+MAPPING = {
+    "fid": _FOLDERS,
+    "metrics": _FOLDERS,
+    "evaluate": _MODELS,
+    "generate": {
+        "model": "generate:model_id",
+        "--num-samples": "generate:num_samples",
+        "--output": "generate:output_path",
+        "--install-dependencies": "generate:install_dependencies",
+        "--seed": "generate_to_dir:seed",
+        "--batch": "generate_to_dir:batch_size",
+        "--format": "generate_to_dir:format",
+        "--label": "generate_to_dir:label",
+        "--input": "generate_to_dir:inputs",
+        "--set": "generate_to_dir:options",
+        "--shard": "generate_to_dir:shard",
+        "--shards": "generate_to_dir:shards",
+        "--threads": "generate_to_dir:threads",
+        "--latent": "generate_to_dir:latent",
+        "--resume": "generate_to_dir:resume",
+        "--overwrite": "generate_to_dir:overwrite",
+        "--pack": "generate_to_dir:pack",
+        "--samples-per-shard": "generate_to_dir:samples_per_shard",
+        "--steps": "generate_to_dir:steps",
+        "--scheduler": "generate_to_dir:scheduler",
+        "--guidance": "generate_to_dir:guidance_scale",
+        "--initial-noise": "generate_to_dir:initial_noise",
+        "--catalog": "Generators:catalog",
+        "--cache-dir": "Generators:home",
+        "--offline": "Generators:offline",
+        "--backend": "Generators:backend",
+    },
+}
+
+
+def _parameters(name: str) -> set[str]:
+    return set(inspect.signature(FUNCTIONS[name]).parameters)
+
+
+@pytest.mark.parametrize("command", sorted(MAPPING))
+def test_every_cli_flag_has_a_python_keyword_or_a_stated_reason(command):
+    flags = CLI_OPTIONS[command] + CLI_OPTIONS["global"]
+    mapping = MAPPING[command]
+    gaps = [f for f in flags if f not in mapping and f not in EXCEPTIONS]
+    assert not gaps, f"`medigan {command}` flags with no Python keyword: {gaps}"
+    stale = [f for f in mapping if f not in flags]
+    assert not stale, f"mapped flags `medigan {command}` no longer has: {stale}"
+    for flag, target in mapping.items():
+        if target is None:
+            continue
+        function, keyword = target.split(":")
+        assert keyword in _parameters(function), f"{flag}: {function}() has no `{keyword}`"
+
+
+def test_the_mirrored_commands_are_all_mapped():
+    assert set(CLI_OPTIONS) - {"global"} == set(MAPPING)
+
+
+def _cli_error(*args: str) -> str:
+    binary = medigan_binary()
+    if binary is None:
+        pytest.skip("the medigan CLI is not built (cargo build -p medigan-cli)")
+    out = subprocess.run([str(binary), *args], capture_output=True, text=True)
+    assert out.returncode != 0, out.stdout
+    return out.stderr
+
+
+EXTRACTOR = f"onnx:{FIXTURES / 'fid' / 'extractor.onnx'}"
+
+
+def test_a_bad_repeats_value_is_the_same_error_from_the_cli_and_python(tmp_path):
+    images = FIXTURES / "fid" / "images"
+    message = "invalid repeats `0`: at least 1 (1: one evaluation, no interval)"
+    with pytest.raises(medigan_rs.EvaluationOptionError) as raised:
+        medigan_rs.metrics(images, images, extractor=EXTRACTOR, repeats=0, home=tmp_path)
+    assert str(raised.value).startswith(message), raised.value
+    stderr = _cli_error("--cache-dir", str(tmp_path), "metrics", str(images), str(images),
+                        "--extractor", EXTRACTOR, "--repeats", "0")
+    assert f"error: {message}" in stderr, stderr
+
+
+def test_an_onnx_option_for_inception_is_the_same_error_and_hint_in_each_front_ends_words(tmp_path):
+    images = FIXTURES / "fid" / "images"
+    with pytest.raises(medigan_rs.EvaluationOptionError) as raised:
+        medigan_rs.metrics(images, images, input_size=224, home=tmp_path, offline=True)
+    assert str(raised.value).startswith("input size applies to ONNX extractors only")
+    assert 'extractor="onnx:PATH"' in raised.value.hint, raised.value.hint
+    assert "--extractor" not in raised.value.hint
+    stderr = _cli_error("--offline", "--cache-dir", str(tmp_path), "fid", str(images),
+                        str(images), "--input-size", "224")
+    assert "error: input size applies to ONNX extractors only" in stderr, stderr
+    assert "--extractor onnx:PATH" in stderr, stderr
+
+
+def test_a_bad_extractor_is_refused_by_both_with_the_same_reason(tmp_path):
+    images = FIXTURES / "fid" / "images"
+    reason = "expected `inception` or `onnx:PATH`"
+    with pytest.raises(medigan_rs.EvaluationOptionError) as raised:
+        medigan_rs.metrics(images, images, extractor="resnet", home=tmp_path)
+    assert str(raised.value) == f"invalid extractor `resnet`: {reason}"
+    stderr = _cli_error("fid", str(images), str(images), "--extractor", "resnet")
+    assert reason in stderr, stderr
+
+
+def test_a_legacy_model_without_consent_gets_the_same_hint_in_each_front_ends_words(
+        upstream, upstream_path, tmp_path):
+    advice = "if you trust this model's code, rerun with "
+    with pytest.raises(medigan_rs.LegacyModelError) as raised:
+        upstream.generate(1, num_samples=1, save_images=False)
+    assert raised.value.hint == advice + "`install_dependencies=True`", raised.value.hint
+    stderr = _cli_error("--offline", "--catalog", str(upstream_path), "--cache-dir", str(tmp_path),
+                        "generate", "1", "-n", "1", "-o", str(tmp_path / "out"))
+    assert f"hint: {advice}`--install-dependencies`" in stderr, stderr
+    # The same message up to the environment's path (each facade has its own home).
+    message = str(raised.value).splitlines()[0].split(" into `")[0]
+    assert f"error: {message}" in stderr, stderr

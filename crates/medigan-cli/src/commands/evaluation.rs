@@ -1,0 +1,232 @@
+//! What `medigan fid`, `medigan metrics`, `medigan evaluate` and `medigan audit` share: the
+//! evaluation flags translated into the library's [`EvaluationRequest`] (the library checks
+//! them), and the reports printed.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use medigan::Generators;
+use medigan::evaluate::{
+    EvaluateOptions, Evaluation, EvaluationRequest, ExtractorSpec, FeatureOptions,
+    InputNormalization, KidOptions, MetricOptions, MetricSet, ReadOptions, SyntheticSide,
+};
+use serde_json::{Value, json};
+
+use crate::cli::{ExtractionArgs, FidArgs};
+use crate::progress::Bar;
+use crate::render;
+use crate::settings::Output;
+
+/// Compares two folders with the metrics of `--metrics`, else `default`, and prints them.
+pub fn run_folders(
+    generators: &Generators,
+    args: &FidArgs,
+    default: MetricSet,
+    out: Output,
+) -> anyhow::Result<ExitCode> {
+    let synthetic = SyntheticSide::Folder(args.synthetic.clone());
+    let request = request(&args.extraction, &args.real, synthetic, default)?;
+    let reports = generators.evaluate(&request, &Bar::new(out.quiet))?;
+    print_reports(&reports, &request.metric_key(), out)?;
+    super::success()
+}
+
+/// The evaluation the flags ask for (checked by the library when it runs).
+pub fn request(
+    args: &ExtractionArgs,
+    real: &Path,
+    synthetic: SyntheticSide,
+    default_metrics: MetricSet,
+) -> anyhow::Result<EvaluationRequest> {
+    Ok(EvaluationRequest {
+        real: real.to_path_buf(),
+        synthetic,
+        extractor: extractor(args),
+        options: options(args, default_metrics)?,
+        metric_key: args.metric_key.clone(),
+    })
+}
+
+/// The extractor of `--extractor` and its input flags.
+pub fn extractor(args: &ExtractionArgs) -> ExtractorSpec {
+    ExtractorSpec {
+        inception_weights: args.inception_weights.clone(),
+        input_size: args.input_size,
+        normalization: InputNormalization {
+            range: args.range,
+            mean_std: args.mean.zip(args.std),
+        },
+        output_name: args.output_name.clone(),
+        ..ExtractorSpec::new(args.extractor.clone())
+    }
+}
+
+/// How sets are embedded and scored: the metrics of `--metrics`, else `default_metrics`.
+pub fn options(
+    args: &ExtractionArgs,
+    default_metrics: MetricSet,
+) -> anyhow::Result<EvaluateOptions> {
+    let metrics = match &args.metrics {
+        Some(list) => MetricSet::parse(list)?,
+        None => default_metrics,
+    };
+    Ok(EvaluateOptions {
+        features: FeatureOptions {
+            batch_size: args.batch,
+            threads: args.threads,
+            min_max: args.normalize,
+            read: ReadOptions {
+                npy_range: args.npy_range,
+            },
+        },
+        split_seed: args.split_seed,
+        cache_dir: args.cache_features.clone(),
+        metrics: MetricOptions {
+            metrics,
+            kid: KidOptions {
+                subsets: args.kid_subsets,
+                subset_size: args.kid_subset_size,
+                seed: args.resample_seed,
+            },
+            nearest_k: args.nearest_k,
+            repeats: args.repeats,
+        },
+    })
+}
+
+/// Prints reports as tables and the catalogue lines, or as JSON.
+pub fn print_reports(reports: &[Evaluation], metric_key: &str, out: Output) -> anyhow::Result<()> {
+    if out.json {
+        let items: Vec<Value> = reports.iter().map(|r| r.to_json(metric_key)).collect();
+        return render::json(&json!({ "metric": metric_key, "reports": items }));
+    }
+    let optional = |v: Option<f64>, decimals: usize| {
+        v.map_or_else(|| "-".to_string(), |v| format!("{v:.decimals$}"))
+    };
+    let fid_reports: Vec<_> = reports.iter().filter_map(|r| r.fid.as_ref()).collect();
+    if !fid_reports.is_empty() {
+        let mut table = render::table(&[
+            "subject",
+            "extractor",
+            "FID_rs",
+            "FID_rr",
+            "rFID",
+            "real",
+            "synthetic",
+            "normalised",
+        ]);
+        for r in fid_reports {
+            table.add_row(vec![
+                r.subject.clone(),
+                r.extractor.clone(),
+                distance_text(r.fid_rs),
+                r.fid_rr.map_or_else(|| "-".to_string(), distance_text),
+                optional(r.fid_ratio, 3),
+                r.real_images.to_string(),
+                r.synthetic_images.to_string(),
+                if r.normalized { "yes" } else { "no" }.to_string(),
+            ]);
+        }
+        render::print_table(&table, "no results")?;
+        for note in reports.iter().filter_map(|r| r.fid.as_ref()?.ratio_note()) {
+            render::note(out.quiet, format!("note: {note}"));
+        }
+    }
+    print_other_metrics(reports)?;
+    for r in reports {
+        let entry = r.catalog_performance(metric_key);
+        let performance = &entry["selection"]["performance"];
+        let text = serde_json::to_string_pretty(performance).context("format the entry")?;
+        render::line(format!(
+            "\n{} (paste into selection.performance of its catalogue entry):\n{text}",
+            r.subject
+        ))?;
+    }
+    Ok(())
+}
+
+/// A distance for the table: two decimals from 1 up, else four significant digits (a small
+/// FID is not `0.00`); values within rounding noise of zero, negative zero included, are `0`.
+fn distance_text(value: f64) -> String {
+    if !value.is_finite() {
+        return value.to_string();
+    }
+    if value.abs() < 1e-9 {
+        return "0".into();
+    }
+    if value.abs() >= 1.0 {
+        return format!("{value:.2}");
+    }
+    let decimals = (3.0 - value.abs().log10().floor()).clamp(2.0, 12.0) as usize;
+    format!("{value:.decimals$}")
+}
+
+/// The KID and PRDC table, and the intervals of repeated evaluations, when there are any.
+pub fn print_other_metrics(reports: &[Evaluation]) -> anyhow::Result<()> {
+    if reports.iter().any(|r| r.kid.is_some() || r.prdc.is_some()) {
+        let mut table = render::table(&[
+            "subject",
+            "KID",
+            "KID std",
+            "precision",
+            "recall",
+            "density",
+            "coverage",
+            "k",
+        ]);
+        let cell = |v: Option<f64>, decimals: usize| {
+            v.map_or_else(|| "-".to_string(), |v| format!("{v:.decimals$}"))
+        };
+        for r in reports {
+            let prdc = r.prdc.as_ref();
+            table.add_row(vec![
+                r.subject.clone(),
+                cell(r.kid.map(|k| k.mean), 6),
+                cell(r.kid.map(|k| k.std), 6),
+                cell(prdc.map(|p| p.precision), 4),
+                cell(prdc.map(|p| p.recall), 4),
+                cell(prdc.map(|p| p.density), 4),
+                cell(prdc.map(|p| p.coverage), 4),
+                prdc.map_or_else(|| "-".into(), |p| p.nearest_k.to_string()),
+            ]);
+        }
+        render::line("")?;
+        render::print_table(&table, "no results")?;
+    }
+    if reports.iter().any(|r| !r.intervals.is_empty()) {
+        let mut table = render::table(&["subject", "metric", "mean", "95% interval", "repeats"]);
+        for r in reports {
+            for (name, interval) in &r.intervals {
+                let decimals = if name == "KID" { 6 } else { 4 };
+                table.add_row(vec![
+                    r.subject.clone(),
+                    name.clone(),
+                    format!("{:.decimals$}", interval.mean),
+                    format!(
+                        "[{:.decimals$}, {:.decimals$}]",
+                        interval.low, interval.high
+                    ),
+                    interval.count.to_string(),
+                ]);
+            }
+        }
+        render::line("")?;
+        render::print_table(&table, "no results")?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::distance_text;
+
+    #[test]
+    fn small_distances_keep_their_digits_and_zero_has_no_sign() {
+        assert_eq!(distance_text(0.0034), "0.003400");
+        assert_eq!(distance_text(-0.0), "0");
+        assert_eq!(distance_text(-1e-12), "0");
+        assert_eq!(distance_text(67.6), "67.60");
+        assert_eq!(distance_text(0.5), "0.5000");
+    }
+}

@@ -1,0 +1,31 @@
+//! The command line's words for the actions the library's hints suggest
+//! (`medigan::error::Suggestion`): flags and commands.
+
+use medigan::error::{Suggestion, Wording};
+
+/// Says a suggestion as a flag or a command of `medigan`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CliWording;
+
+impl Wording for CliWording {
+    fn say(&self, suggestion: Suggestion) -> String {
+        match suggestion {
+            Suggestion::Consent => "`--install-dependencies`",
+            Suggestion::GenerateWithConsent => "`medigan generate MODEL --install-dependencies`",
+            Suggestion::TestWithConsent => "`medigan test MODEL --install-dependencies`",
+            Suggestion::Online { also_env: true } => {
+                "without `--offline` (and without MEDIGAN_OFFLINE=1)"
+            }
+            Suggestion::Online { also_env: false } => "without `--offline`",
+            Suggestion::ListModels => "`medigan list`",
+            Suggestion::SearchModels => "`medigan search KEYWORD`",
+            Suggestion::CatalogFile => "`--catalog FILE`",
+            Suggestion::CacheDir => "`--cache-dir DIR`",
+            Suggestion::TractBackend => "`--backend tract`",
+            Suggestion::ModelOptions => "`--set key=value`",
+            Suggestion::OnnxExtractor => "`--extractor onnx:PATH`",
+            Suggestion::InceptionWeights => "`--inception-weights FILE`",
+        }
+        .to_string()
+    }
+}
