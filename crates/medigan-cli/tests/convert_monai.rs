@@ -101,8 +101,7 @@ fn latent_diffusion_bundle_converts_and_generates_without_python() {
 
     // The package: the scheduler's MONAI arguments, metadata.json carried, the licence kept.
     let scheduler: Value =
-        serde_json::from_slice(&std::fs::read(out.join("scheduler_config.json")).unwrap())
-            .unwrap();
+        serde_json::from_slice(&std::fs::read(out.join("scheduler_config.json")).unwrap()).unwrap();
     assert_eq!(
         scheduler["_target_"],
         "monai.networks.schedulers.DDPMScheduler"
@@ -150,7 +149,9 @@ fn latent_diffusion_bundle_converts_and_generates_without_python() {
         .arg("--offline")
         .arg("--catalog")
         .arg(out.join("medigan.json"))
-        .args(["generate", id, "-n", "3", "--format", "npy", "--steps", STEPS])
+        .args([
+            "generate", id, "-n", "3", "--format", "npy", "--steps", STEPS,
+        ])
         .args(["--scheduler", "monai-ddim", "--initial-noise"])
         .arg(&noise)
         .arg("-o")
@@ -214,7 +215,11 @@ fn bundle_with_cross_attention_conditioning_is_refused_and_leaves_nothing() {
 fn dry_run_of_a_bundle_says_what_it_would_do() {
     let home = tempfile::tempdir().unwrap();
     for (name, action, words) in [
-        ("ldm_2d", "convert", "AutoencoderKL decoder (scale_factor 0.7)"),
+        (
+            "ldm_2d",
+            "convert",
+            "AutoencoderKL decoder (scale_factor 0.7)",
+        ),
         ("refuse_script", "refuse", "bundle's own code"),
     ] {
         let output = run(medigan(home.path())

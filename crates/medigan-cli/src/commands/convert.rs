@@ -125,8 +125,7 @@ fn dry_run_folder(
         .id
         .clone()
         .unwrap_or_else(|| convert::diffusers::default_id(path));
-    let (plan, dependencies) =
-        convert::folder_plan(path, &id).map_err(medigan::Error::from)?;
+    let (plan, dependencies) = convert::folder_plan(path, &id).map_err(medigan::Error::from)?;
     let row = convert::DryRunRow {
         model_id: id,
         plan,

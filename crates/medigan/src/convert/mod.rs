@@ -198,9 +198,9 @@ pub fn source_kind(path: &Path) -> Option<&'static str> {
 #[serde(untagged)]
 pub enum FolderReport {
     /// A diffusers pipeline.
-    Diffusers(diffusers::SourceReport),
+    Diffusers(Box<diffusers::SourceReport>),
     /// A MONAI bundle.
-    Monai(monai::BundleReport),
+    Monai(Box<monai::BundleReport>),
 }
 
 impl FolderReport {
@@ -214,7 +214,10 @@ impl FolderReport {
                 &r.dir,
                 &r.model_id,
                 r.seconds,
-                format!("torch {}, diffusers {}", r.exported.torch, r.exported.diffusers),
+                format!(
+                    "torch {}, diffusers {}",
+                    r.exported.torch, r.exported.diffusers
+                ),
             ),
             FolderReport::Monai(r) => (
                 &r.source,
@@ -252,11 +255,7 @@ pub fn folder_plan(path: &Path, id: &str) -> Result<(Plan, Vec<String>), Convert
     match source_kind(path) {
         Some("diffusers") => {
             let plan = diffusers::plan(path, id).map(|p| Plan::Convert(p.describe()));
-            let deps = vec![
-                "torch".into(),
-                diffusers::DIFFUSERS.into(),
-                "onnx".into(),
-            ];
+            let deps = vec!["torch".into(), diffusers::DIFFUSERS.into(), "onnx".into()];
             Ok((plan.or_else(refused)?, deps))
         }
         Some("monai_bundle") => {
@@ -285,8 +284,11 @@ pub fn convert_folder(
 ) -> Result<FolderReport> {
     check_options(options)?;
     match source_kind(path) {
-        Some("diffusers") => diffusers::convert(generators, path, options).map(FolderReport::Diffusers),
-        Some("monai_bundle") => monai::convert(generators, path, options).map(FolderReport::Monai),
+        Some("diffusers") => diffusers::convert(generators, path, options)
+            .map(|r| FolderReport::Diffusers(Box::new(r))),
+        Some("monai_bundle") => {
+            monai::convert(generators, path, options).map(|r| FolderReport::Monai(Box::new(r)))
+        }
         _ => Err(boxed(unknown_source(path))),
     }
 }

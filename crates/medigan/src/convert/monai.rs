@@ -153,7 +153,9 @@ pub fn plan(dir: &Path, name: &str) -> Result<BundlePlan, ConvertError> {
         .ok_or_else(|| {
             refuse(
                 "config",
-                format!("the inferer's scheduler `{scheduler_key}` is not an object with `_target_`"),
+                format!(
+                    "the inferer's scheduler `{scheduler_key}` is not an object with `_target_`"
+                ),
             )
         })?;
     let scheduler = scheduler_class(&target).ok_or_else(|| {
@@ -171,10 +173,25 @@ pub fn plan(dir: &Path, name: &str) -> Result<BundlePlan, ConvertError> {
     let parsed = medigan_diffusion::SchedulerConfig::from_value(Value::Object(scheduler_json))
         .map_err(|e| refuse("custom_scheduler", format!("scheduler arguments: {e}")))?;
     if let Err(e) = medigan_diffusion::make_scheduler(&parsed, None, 1) {
-        return Err(refuse("custom_scheduler", format!("scheduler `{target}`: {e}")));
+        return Err(refuse(
+            "custom_scheduler",
+            format!("scheduler `{target}`: {e}"),
+        ));
     }
-    let unet = network(&config, dir, (UNETS, "DiffusionModelUNet"), &check_unet, &refuse)?;
-    let autoencoder = network(&config, dir, (AUTOENCODERS, "AutoencoderKL"), &|_, _| Ok(()), &refuse)?;
+    let unet = network(
+        &config,
+        dir,
+        (UNETS, "DiffusionModelUNet"),
+        &check_unet,
+        &refuse,
+    )?;
+    let autoencoder = network(
+        &config,
+        dir,
+        (AUTOENCODERS, "AutoencoderKL"),
+        &|_, _| Ok(()),
+        &refuse,
+    )?;
     let latent_shape = latent_shape(&config, &unet.args, &refuse)?;
     let train_steps = scheduler_args
         .get("num_train_timesteps")
@@ -278,9 +295,9 @@ fn scheduler_class(target: &str) -> Option<String> {
     let module = target.strip_suffix(short)?.trim_end_matches('.');
     let known = SCHEDULERS.contains(&short)
         && (module == "monai.networks.schedulers"
-            || module.strip_prefix("monai.networks.schedulers.").is_some_and(|m| {
-                !m.contains('.') && short.to_ascii_lowercase().starts_with(m)
-            }));
+            || module
+                .strip_prefix("monai.networks.schedulers.")
+                .is_some_and(|m| !m.contains('.') && short.to_ascii_lowercase().starts_with(m)));
     known.then(|| format!("monai.networks.schedulers.{short}"))
 }
 
@@ -383,7 +400,9 @@ fn bundle_file(dir: &Path, path: &str) -> Result<PathBuf, String> {
         .components()
         .all(|c| matches!(c, std::path::Component::Normal(_)));
     if !inside {
-        return Err(format!("the weights path `{path}` leaves the bundle folder"));
+        return Err(format!(
+            "the weights path `{path}` leaves the bundle folder"
+        ));
     }
     if !dir.join(rel).is_file() {
         return Err(format!(
@@ -433,7 +452,12 @@ fn latent_shape(
     let value = config
         .get("latent_shape")
         .map_err(|e| refuse("config", format!("configs/inference.json: {e}")))?
-        .ok_or_else(|| refuse("config", "configs/inference.json has no `latent_shape`".into()))?;
+        .ok_or_else(|| {
+            refuse(
+                "config",
+                "configs/inference.json has no `latent_shape`".into(),
+            )
+        })?;
     let shape: Option<Vec<usize>> = serde_json::from_value(value.clone()).ok();
     let channels = unet.get("in_channels").and_then(Value::as_u64);
     match shape {
@@ -574,7 +598,14 @@ pub fn convert(
         std::path::absolute(staging.path()).map_err(ConvertError::io("resolve", staging.path()))?;
     let source_abs = std::path::absolute(source).map_err(ConvertError::io("resolve", source))?;
     let verify_steps = plan.steps.min(options.steps.unwrap_or(50)).max(1);
-    let request = request(&plan, &source_abs, &staging_abs, work.path(), options, verify_steps);
+    let request = request(
+        &plan,
+        &source_abs,
+        &staging_abs,
+        work.path(),
+        options,
+        verify_steps,
+    );
     let exported: Exported = diffusers::run_script(
         &env,
         work.path(),
@@ -877,7 +908,11 @@ fn card(
         verification.reference_pipeline,
         plan.range,
         verification.tolerance,
-        if verification.passed { "equal" } else { "different" }
+        if verification.passed {
+            "equal"
+        } else {
+            "different"
+        }
     ));
     text.push_str(&verification.table());
     if verification.scheduler != plan.scheduler {
@@ -916,7 +951,10 @@ mod tests {
                 "monai.networks.schedulers.DDPMScheduler",
                 Some("monai.networks.schedulers.DDPMScheduler"),
             ),
-            ("monai.networks.schedulers.rectified_flow.RFlowScheduler", None),
+            (
+                "monai.networks.schedulers.rectified_flow.RFlowScheduler",
+                None,
+            ),
             ("scripts.sched.DDIMScheduler", None),
             ("monai.networks.schedulers.ddpm.DDIMScheduler", None),
         ] {

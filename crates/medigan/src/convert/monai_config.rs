@@ -9,6 +9,9 @@ use serde_json::{Map, Value};
 /// How deep references may chain (a loop is caught by this bound).
 const MAX_DEPTH: usize = 32;
 
+/// A component: its `_target_` and its resolved arguments.
+pub type Component = (String, Map<String, Value>);
+
 /// A bundle's `configs/inference.json`.
 #[derive(Debug, Clone)]
 pub struct BundleConfig {
@@ -51,7 +54,7 @@ impl BundleConfig {
 
     /// The `_target_` of the object at `id` and its other arguments resolved (keys starting
     /// with `_`, such as `_requires_`, left out).
-    pub fn component(&self, id: &str) -> Result<Option<(String, Map<String, Value>)>, String> {
+    pub fn component(&self, id: &str) -> Result<Option<Component>, String> {
         let Some(Value::Object(map)) = self.raw(id) else {
             return Ok(None);
         };
@@ -63,10 +66,7 @@ impl BundleConfig {
             if key.starts_with('_') {
                 continue;
             }
-            args.insert(
-                key.clone(),
-                self.resolve(value, &format!("{id}#{key}"), 0)?,
-            );
+            args.insert(key.clone(), self.resolve(value, &format!("{id}#{key}"), 0)?);
         }
         Ok(Some((target.to_string(), args)))
     }
@@ -123,9 +123,7 @@ impl BundleConfig {
                 match self.resolve_text(term, at, depth + 1)? {
                     Value::String(s) => s,
                     other => {
-                        return Err(format!(
-                            "`{at}`: `@{id}` is {other}, not a string to join"
-                        ));
+                        return Err(format!("`{at}`: `@{id}` is {other}, not a string to join"));
                     }
                 }
             } else if let Some(s) = quoted(term) {
@@ -189,7 +187,10 @@ mod tests {
             "gone": "@nowhere",
         }));
         let e = c.get("device").unwrap_err();
-        assert!(e.contains("`device`") && e.contains("Python expression"), "{e}");
+        assert!(
+            e.contains("`device`") && e.contains("Python expression"),
+            "{e}"
+        );
         assert!(c.get("a").unwrap_err().contains("deeper"));
         assert!(c.get("m").unwrap_err().contains("macro"));
         let e = c.component("uses").unwrap_err();
