@@ -43,6 +43,7 @@ ROI = [4, 4, 4]
 IMAGE = [1, 12, 12, 12]
 SCALE = 0.8
 RANGE = [-1.0, 1.0]
+SPACING = [2.0, 1.5, 1.25]  # mm per spatial axis (D, H, W), written into the NIfTI header
 
 
 class Denoiser(torch.nn.Module):
@@ -89,7 +90,7 @@ def main() -> None:
             "runtime": "onnx",
             "onnx": {
                 "graph": "denoiser.onnx", "inputs": [],
-                "outputs": [{"name": "image", "kind": "image", "shape": IMAGE, "range": RANGE}],
+                "outputs": [{"name": "image", "kind": "image", "shape": IMAGE, "range": RANGE, "spacing": SPACING}],
                 "diffusion": {
                     "denoiser": {"sample": "sample", "timestep": "timestep", "timestep_type": "int64", "output": "noise_pred", "prediction": "epsilon"},
                     "noise": {"shape": LATENT}, "scheduler": "scheduler_config.json", "steps": STEPS,

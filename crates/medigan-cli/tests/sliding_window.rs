@@ -1,8 +1,9 @@
 //! Sliding-window decoding (`execution.onnx.diffusion.decoder.sliding_window`) on the 3D latent
 //! diffusion fixture (`tests/fixtures/sliding_window/ldm_3d/`, written by
 //! `scripts/make_sliding_window_fixtures.py`): `medigan generate` with no Python on the path
-//! gives MONAI's own `sliding_window_inference` of the same latents within 1e-4 relative, and a
-//! window that does not fit the latent is refused naming the field.
+//! gives MONAI's own `sliding_window_inference` of the same latents within 1e-4 relative, the
+//! volumes written as NIfTI carry the declared spacing (read back with nibabel), and a window
+//! that does not fit the latent is refused naming the field.
 
 use std::path::{Path, PathBuf};
 
@@ -112,4 +113,75 @@ fn a_window_larger_than_the_latent_is_refused_naming_the_field() {
         "{stderr}"
     );
     assert!(!out.join("00000.npy").exists());
+}
+
+/// Volumes written as NIfTI, read back by nibabel: the declared spacing (`[D, H, W]` mm) in the
+/// header (nibabel's zooms are x, y, z = W, H, D) and MONAI's decoded values in the voxels.
+#[test]
+fn volumes_written_as_nifti_carry_the_declared_spacing() {
+    let python = match medigan_testkit::python_importing(&["nibabel", "numpy"]) {
+        Ok(python) => python,
+        Err(why) => {
+            return medigan_testkit::skip("reading sliding-window volumes with nibabel", &why);
+        }
+    };
+    let home = tempfile::tempdir().unwrap();
+    let out = home.path().join("volumes");
+    let noise = fixture().join("golden/initial_noise.npy");
+    let output = run(medigan(home.path())
+        .arg("--offline")
+        .arg("--catalog")
+        .arg(fixture().join("medigan.json"))
+        .args([
+            "generate",
+            ID,
+            "-n",
+            "2",
+            "--format",
+            "nifti",
+            "--initial-noise",
+        ])
+        .arg(noise)
+        .arg("-o")
+        .arg(&out));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let script = r#"
+import json, sys
+import nibabel, numpy
+out, golden = sys.argv[1], numpy.load(sys.argv[2])
+rows = []
+for k in range(golden.shape[0]):
+    image = nibabel.load(f"{out}/{k:05d}.nii")
+    volume = numpy.asarray(image.dataobj, dtype=numpy.float64).transpose(2, 1, 0)
+    error = float(abs(volume - golden[k, 0]).max() / abs(golden).max())
+    rows.append({"zooms": [float(z) for z in image.header.get_zooms()], "shape": list(image.shape), "error": error})
+print(json.dumps(rows))
+"#;
+    let read = run(std::process::Command::new(python)
+        .arg("-c")
+        .arg(script)
+        .arg(&out)
+        .arg(fixture().join("golden/samples_5_steps.npy")));
+    assert!(
+        read.status.success(),
+        "{}",
+        String::from_utf8_lossy(&read.stderr)
+    );
+    let rows: serde_json::Value = serde_json::from_slice(&read.stdout).unwrap();
+    let metadata: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture().join("medigan.json")).unwrap())
+            .unwrap();
+    let spacing = &metadata[ID]["execution"]["onnx"]["outputs"][0]["spacing"];
+    let mut declared: Vec<f64> = serde_json::from_value(spacing.clone()).unwrap();
+    declared.reverse();
+    for row in rows.as_array().unwrap() {
+        let zooms: Vec<f64> = serde_json::from_value(row["zooms"].clone()).unwrap();
+        assert_eq!(zooms, declared, "{row}");
+        assert_eq!(row["shape"], serde_json::json!([12, 12, 12]));
+        assert!(row["error"].as_f64().unwrap() <= TOLERANCE, "{row}");
+    }
 }
