@@ -179,7 +179,7 @@ pub enum Command {
     /// setting in effect (with the flags given).
     Env,
     /// Convert a legacy (Python) zoo package, a diffusers pipeline folder (DDPM, DDIM, LDM
-    /// with an AutoencoderKL; class-conditional UNets) or a MONAI bundle folder (2D latent
+    /// with an AutoencoderKL or a VQModel; class-conditional UNets) or a MONAI bundle folder (2D latent
     /// diffusion: DiffusionModelUNet + AutoencoderKL + LatentDiffusionInferer, MONAI's
     /// DDPM/DDIM/PNDM) into a native package: ONNX graphs + medigan.json, no code. Runs the
     /// model once in its environment (consent: --install-dependencies), exports what generates,

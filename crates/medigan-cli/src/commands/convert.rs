@@ -177,7 +177,8 @@ fn print_rows(rows: &[convert::DryRunRow], out: Output) -> anyhow::Result<ExitCo
     render::line(format!(
         "{} would be converted (if their export and verification succeed), {} refused; \
          nothing was downloaded or run. Folders convert too: `medigan convert PATH --dry-run` \
-         for a diffusers pipeline (DDPM, DDIM, LDM with AutoencoderKL, class-conditional UNet)",
+         for a diffusers pipeline (DDPM, DDIM, LDM with AutoencoderKL or VQModel, \
+         class-conditional UNet) or a MONAI bundle (2D latent diffusion)",
         count("c"),
         count("r")
     ))?;

@@ -36,6 +36,10 @@ pub const DIFFUSERS: &str = "diffusers==0.42.1";
 /// The pipeline classes converted, and what their denoiser loop needs.
 pub const PIPELINES: &[&str] = &["DDPMPipeline", "DDIMPipeline", "LDMPipeline"];
 
+/// The latent decoders exported (a VQModel's decode, codebook quantisation included, is one
+/// graph).
+const DECODERS: &[&str] = &["AutoencoderKL", "VQModel"];
+
 /// Schedulers whose steps draw noise: the comparison runs DDIM (eta 0) on both sides instead.
 const STOCHASTIC: &[&str] = &["DDPMScheduler", "EulerAncestralDiscreteScheduler"];
 
@@ -54,6 +58,8 @@ pub struct PipelinePlan {
     pub scheduler: String,
     /// The component holding the latent decoder (`vqvae` or `vae`), for latent pipelines.
     pub decoder: Option<String>,
+    /// The decoder's class (`AutoencoderKL` or `VQModel`).
+    pub decoder_class: Option<String>,
     /// Classes of a class-conditional UNet (`num_class_embeds`).
     pub classes: Option<usize>,
     /// The scheduler's `num_train_timesteps`.
@@ -66,8 +72,8 @@ impl PipelinePlan {
     /// The plan in words (the dry-run's detail column).
     pub fn describe(&self) -> String {
         let mut text = format!("{} with {}", self.pipeline, self.scheduler);
-        if let Some(decoder) = &self.decoder {
-            text.push_str(&format!(", AutoencoderKL decoder (`{decoder}`)"));
+        if let (Some(decoder), Some(class)) = (&self.decoder, &self.decoder_class) {
+            text.push_str(&format!(", {class} decoder (`{decoder}`)"));
         }
         if let Some(classes) = self.classes {
             text.push_str(&format!(", {classes} classes"));
@@ -155,22 +161,22 @@ pub fn plan(dir: &Path, name: &str) -> Result<PipelinePlan, ConvertError> {
             ));
         }
     }
-    let decoder = match pipeline.as_str() {
+    let (decoder, decoder_class) = match pipeline.as_str() {
         "LDMPipeline" => {
             let (_, class) = component(&index, "vqvae").unwrap_or((None, None));
-            if class.as_deref() != Some("AutoencoderKL") {
+            let class = class.unwrap_or_default();
+            if !DECODERS.contains(&class.as_str()) {
                 return Err(refuse(
                     "unsupported_decoder",
                     format!(
-                        "the decoder `vqvae` is {:?}: this version exports an `AutoencoderKL` \
-                         decoder only (a VQModel's decode quantises to its codebook)",
-                        class.unwrap_or_default()
+                        "the decoder `vqvae` is {class:?}: this version exports {}",
+                        DECODERS.join(" or ")
                     ),
                 ));
             }
-            Some("vqvae".to_string())
+            (Some("vqvae".to_string()), Some(class))
         }
-        _ => None,
+        _ => (None, None),
     };
     let scheduler_path = dir.join("scheduler").join("scheduler_config.json");
     let scheduler_json = read_json(&scheduler_path)?;
@@ -198,6 +204,7 @@ pub fn plan(dir: &Path, name: &str) -> Result<PipelinePlan, ConvertError> {
         pipeline,
         scheduler,
         decoder,
+        decoder_class,
         classes,
         train_steps: scheduler_json["num_train_timesteps"]
             .as_u64()
@@ -925,7 +932,12 @@ fn card(
     ));
     if let Some(decoder) = &exported.decoder {
         text.push_str(&format!(
-            "- decoder: `{decoder}.decode` as `decoder.onnx`, latent / {} + {} -> image {:?}\n",
+            "- decoder: `{decoder}.decode` as `decoder.onnx`{}, latent / {} + {} -> image {:?}\n",
+            if decoder == "VQModel" {
+                " (the quantisation to its codebook inside the graph)"
+            } else {
+                ""
+            },
             exported.scaling_factor.unwrap_or(1.0),
             exported.shift_factor.unwrap_or(0.0),
             exported.image_shape
