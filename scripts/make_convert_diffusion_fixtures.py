@@ -14,6 +14,8 @@ small weights (seeded; no training), shaped like the real models:
                 DDPMScheduler (v_prediction);
 - latent_kl/    LDMPipeline with an AutoencoderKL (scaling_factor 0.5) as its `vqvae`: UNet on
                 [4, 8, 8] latents, decoder to [1, 16, 16];
+- latent_vq/    LDMPipeline with a VQModel (16 codes, scaling_factor 0.6) as its `vqvae`: UNet
+                on [3, 8, 8] latents, decode (quantisation included) to [1, 16, 16];
 - refuse_pipeline/  a StableDiffusionPipeline index (text conditioning: refused);
 - refuse_scheduler/ a DDIMPipeline whose scheduler is custom code (refused);
 each with README.md (the card) and LICENSE, and golden/: initial_noise.npy (float32
@@ -41,6 +43,7 @@ from diffusers import (
     DDPMScheduler,
     LDMPipeline,
     UNet2DModel,
+    VQModel,
 )
 
 ROOT = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "convert_diffusion"
@@ -141,6 +144,29 @@ def latent_kl() -> None:
     golden(folder, pipe, (4, 8, 8))
 
 
+def latent_vq() -> None:
+    folder = fresh("latent_vq")
+    vqvae = VQModel(
+        in_channels=1, out_channels=1, latent_channels=3, num_vq_embeddings=16, vq_embed_dim=3,
+        block_out_channels=(8, 16), layers_per_block=1, norm_num_groups=4, sample_size=16,
+        scaling_factor=0.6, down_block_types=("DownEncoderBlock2D",) * 2,
+        up_block_types=("UpDecoderBlock2D",) * 2,
+    )
+    randomize(vqvae, 5)
+    unet = UNet2DModel(
+        sample_size=8, in_channels=3, out_channels=3, block_out_channels=(8, 16),
+        layers_per_block=1, down_block_types=("DownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "UpBlock2D"), norm_num_groups=4,
+    )
+    randomize(unet, 6)
+    scheduler = DDIMScheduler(num_train_timesteps=1000, beta_schedule="scaled_linear", beta_start=0.0015, beta_end=0.0195, clip_sample=False)
+    pipe = LDMPipeline(vqvae=vqvae, unet=unet, scheduler=scheduler)
+    pipe.save_pretrained(folder, safe_serialization=True)
+    (folder / "README.md").write_text(card("Tiny latent pipeline (VQModel)", "A latent diffusion pipeline: UNet on 3x8x8 latents, VQ autoencoder (16 codes) decoding to 16x16 single-channel images, as the CompVis LDMs are."))
+    (folder / "LICENSE").write_text(LICENSE)
+    golden(folder, pipe, (3, 8, 8))
+
+
 def refusals() -> None:
     folder = fresh("refuse_pipeline")
     folder.mkdir(parents=True)
@@ -166,6 +192,7 @@ def main() -> None:
     ddim_pixel()
     class_cond()
     latent_kl()
+    latent_vq()
     refusals()
     total = sum(p.stat().st_size for p in ROOT.rglob("*") if p.is_file())
     print(f"wrote {ROOT} ({total / 1e6:.2f} MB)")

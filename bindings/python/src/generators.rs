@@ -326,6 +326,42 @@ impl PyGenerators {
         json_to_py(py, &value)
     }
 
+    /// Converts a source folder (a diffusers pipeline or a MONAI bundle) into a native
+    /// diffusion package at `out` (default `<model id>-onnx`), written only when it gives the
+    /// source's own samples from the same initial noise (within `tolerance`, relative) unless
+    /// `accept_differences`; returns the report (`medigan convert PATH --json`). The converter's
+    /// Python environment is made only with consent (`set_install_dependencies(True)`).
+    #[pyo3(signature = (path, out=None, samples=16, tolerance=1e-4, accept_differences=false,
+                        model_id=None, steps=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn convert_folder<'py>(
+        &self,
+        py: Python<'py>,
+        path: PathBuf,
+        out: Option<PathBuf>,
+        samples: u64,
+        tolerance: f64,
+        accept_differences: bool,
+        model_id: Option<String>,
+        steps: Option<usize>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let options = medigan::convert::ConvertOptions {
+            out,
+            samples,
+            tolerance,
+            accept_differences,
+            id: model_id,
+            steps,
+            ..medigan::convert::ConvertOptions::new(&path.display().to_string())
+        };
+        let report = py
+            .detach(|| medigan::convert::convert_folder(&self.inner, &path, &options))
+            .py()?;
+        let value = serde_json::to_value(&report)
+            .map_err(|e| PyValueError::new_err(format!("cannot convert the report: {e}")))?;
+        json_to_py(py, &value)
+    }
+
     /// Consent to install a legacy model's dependencies into its own environment and run its
     /// code (the original `install_dependencies=True`).
     fn set_install_dependencies(&self, install: bool) {

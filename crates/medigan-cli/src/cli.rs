@@ -179,16 +179,18 @@ pub enum Command {
     /// Show the MEDIGAN_* environment variables: what each sets, its value here, and the
     /// setting in effect (with the flags given).
     Env,
-    /// Convert a legacy (Python) zoo package, or a diffusers pipeline folder (DDPM, DDIM, LDM
-    /// with an AutoencoderKL; class-conditional UNets), into a native package: ONNX graphs +
-    /// medigan.json, no code. Runs the model once in its environment (consent:
-    /// --install-dependencies), exports what generates, and writes nothing unless the native
-    /// samples equal the source's own (legacy images for --samples seeds; the pipeline's own
-    /// loop from the same initial noise). `--all --dry-run` says, from metadata only, what it
+    /// Convert a legacy (Python) zoo package, a diffusers pipeline folder (DDPM, DDIM, LDM
+    /// with an AutoencoderKL or a VQModel; class-conditional UNets) or a MONAI bundle folder (2D latent
+    /// diffusion: DiffusionModelUNet + AutoencoderKL + LatentDiffusionInferer, MONAI's
+    /// DDPM/DDIM/PNDM) into a native package: ONNX graphs + medigan.json, no code. Runs the
+    /// model once in its environment (consent: --install-dependencies), exports what generates,
+    /// and writes nothing unless the native samples equal the source's own (legacy images for
+    /// --samples seeds; the pipeline's or MONAI inferer's own loop from the same initial noise). `--all --dry-run` says, from metadata only, what it
     /// would do with every legacy entry of the catalogue; `PATH --dry-run` with a folder.
     #[command(
         after_help = "Examples:\n  medigan convert 00005 --install-dependencies -o dcgan-onnx\n  \
         medigan convert ./my-ddim-pipeline --install-dependencies -o ddim-onnx\n  \
+        medigan convert ./my_monai_bundle --install-dependencies -o ldm-onnx\n  \
         medigan convert --all --dry-run\n  \
         medigan --catalog dcgan-onnx/medigan.json test 00005"
     )]
@@ -198,8 +200,9 @@ pub enum Command {
 /// Arguments of `medigan convert`.
 #[derive(Debug, Args)]
 pub struct ConvertArgs {
-    /// The legacy model (full id, number or unique prefix), or a diffusers pipeline folder
-    /// (`model_index.json`, `unet/`, `scheduler/`, optional `vqvae/`).
+    /// The legacy model (full id, number or unique prefix), a diffusers pipeline folder
+    /// (`model_index.json`, `unet/`, `scheduler/`, optional `vqvae/`) or a MONAI bundle folder
+    /// (`configs/inference.json`, `configs/metadata.json`, `models/*.pt`).
     pub model: Option<String>,
     /// Every legacy entry of the catalogue (with --dry-run).
     #[arg(long)]
@@ -222,7 +225,7 @@ pub struct ConvertArgs {
     pub accept_differences: bool,
     /// Consent to create the legacy model's environment, install its dependencies and run its
     /// code (converting runs it once); for a pipeline folder, the converter's environment
-    /// (torch, diffusers, onnx).
+    /// (torch, diffusers, onnx); for a MONAI bundle, its own (torch, monai, einops, onnx).
     #[arg(long)]
     pub install_dependencies: bool,
     /// The model id of a package converted from a folder (default `00000_<FOLDER NAME>`).

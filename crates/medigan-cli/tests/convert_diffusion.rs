@@ -202,6 +202,11 @@ fn latent_pipeline_with_autoencoder_kl_converts_and_generates_without_python() {
     convert_and_generate("latent_kl", "00002_LATENT_KL", None);
 }
 
+#[test]
+fn latent_pipeline_with_a_vq_decoder_converts_and_generates_without_python() {
+    convert_and_generate("latent_vq", "00003_LATENT_VQ", None);
+}
+
 /// Refused from the folder's JSON, before any environment or Python: the reason named, nothing
 /// at the destination (an empty destination folder stays empty).
 fn assert_refused(name: &str, kind: &str, words: &str) {
@@ -251,6 +256,7 @@ fn dry_run_of_a_folder_says_what_it_would_do() {
     let home = tempfile::tempdir().unwrap();
     for (name, action, words) in [
         ("latent_kl", "convert", "AutoencoderKL decoder"),
+        ("latent_vq", "convert", "VQModel decoder"),
         ("class_cond", "convert", "3 classes"),
         ("refuse_scheduler", "refuse", "MyLearnedScheduler"),
     ] {

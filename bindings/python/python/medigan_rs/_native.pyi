@@ -95,6 +95,16 @@ class Generators:
     def model_info(self, model_id: str) -> dict[str, Any]: ...
     def set_install_dependencies(self, install: bool) -> None: ...
     def test_model(self, model_id: str) -> dict[str, Any]: ...
+    def convert_folder(
+        self,
+        path: str,
+        out: Optional[str] = None,
+        samples: int = 16,
+        tolerance: float = 1e-4,
+        accept_differences: bool = False,
+        model_id: Optional[str] = None,
+        steps: Optional[int] = None,
+    ) -> dict[str, Any]: ...
     def contribute(
         self,
         package_dir: str,

@@ -689,6 +689,33 @@ class Generators(ExecutorMethods, ContributorMethods):
             raise MediganError(f"{report['model_id']}: model test {report['verdict']}: {reason}")
         return report
 
+    def convert(
+        self,
+        path: str,
+        out: Optional[str] = None,
+        samples: int = 16,
+        tolerance: float = 1e-4,
+        accept_differences: bool = False,
+        model_id: Optional[str] = None,
+        steps: Optional[int] = None,
+        install_dependencies: bool = False,
+    ) -> dict:
+        """Convert a source folder, a diffusers pipeline (`model_index.json`) or a MONAI
+        bundle (`configs/inference.json`), into a native diffusion package at `out` (default
+        `<model id>-onnx`): ONNX graphs and `medigan.json`, no code (`medigan convert PATH`).
+        The source's own loop and the converted package run from the same initial noise
+        (`samples`, `steps`); nothing is written unless they agree within `tolerance`
+        (relative) or `accept_differences`. The converter's Python environment (torch with
+        diffusers, or monai) is made only with `install_dependencies=True`. Returns the report
+        (a dict: `model_id`, `dir`, `source_sha256`, `plan`, `verification`, `seconds`);
+        raises MediganError with the reason when the source is refused."""
+        native = self._native()
+        native.set_install_dependencies(bool(install_dependencies))
+        return native.convert_folder(
+            str(path), None if out is None else str(out), int(samples), float(tolerance),
+            bool(accept_differences), model_id, steps,
+        )
+
     def contribute(
         self,
         model_id: str,

@@ -98,20 +98,10 @@ fn convert_folder(
         render::json(&report)?;
         return super::success();
     }
+    render::line(report.summary())?;
+    let v = report.verification();
     render::line(format!(
-        "converted the {} folder {} ({}) into {} as {} in {:.1} s (torch {}, diffusers {})",
-        report.source,
-        report.path.display(),
-        report.plan.describe(),
-        report.dir.display(),
-        report.model_id,
-        report.seconds,
-        report.exported.torch,
-        report.exported.diffusers
-    ))?;
-    let v = &report.verification;
-    render::line(format!(
-        "verification: {} samples, {} steps of {}, the pipeline's own loop vs medigan from the \
+        "verification: {} samples, {} steps of {}, the source's own loop vs medigan from the \
          same noise: {}",
         v.samples,
         v.steps,
@@ -135,19 +125,11 @@ fn dry_run_folder(
         .id
         .clone()
         .unwrap_or_else(|| convert::diffusers::default_id(path));
-    let plan = match convert::diffusers::plan(path, &id) {
-        Ok(plan) => Plan::Convert(plan.describe()),
-        Err(convert::ConvertError::Refused { reason, .. }) => Plan::Refuse(reason),
-        Err(other) => return Err(medigan::Error::from(other).into()),
-    };
+    let (plan, dependencies) = convert::folder_plan(path, &id).map_err(medigan::Error::from)?;
     let row = convert::DryRunRow {
         model_id: id,
         plan,
-        dependencies: vec![
-            "torch".into(),
-            convert::diffusers::DIFFUSERS.into(),
-            "onnx".into(),
-        ],
+        dependencies,
     };
     print_rows(&[row], out)
 }
@@ -195,7 +177,8 @@ fn print_rows(rows: &[convert::DryRunRow], out: Output) -> anyhow::Result<ExitCo
     render::line(format!(
         "{} would be converted (if their export and verification succeed), {} refused; \
          nothing was downloaded or run. Folders convert too: `medigan convert PATH --dry-run` \
-         for a diffusers pipeline (DDPM, DDIM, LDM with AutoencoderKL, class-conditional UNet)",
+         for a diffusers pipeline (DDPM, DDIM, LDM with AutoencoderKL or VQModel, \
+         class-conditional UNet) or a MONAI bundle (2D latent diffusion)",
         count("c"),
         count("r")
     ))?;

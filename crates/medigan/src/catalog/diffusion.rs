@@ -129,10 +129,51 @@ pub struct DecoderSpec {
     /// See `scaling_factor`.
     #[serde(default)]
     pub shift_factor: f64,
+    /// Decode in overlapping windows of the latent, blended as MONAI's `SlidingWindowInferer`
+    /// does (the decoder graph then takes one window, `[B, C, *roi]`); absent: the whole
+    /// latent at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sliding_window: Option<SlidingWindowSpec>,
+}
+
+/// Sliding-window decoding (MONAI's `SlidingWindowInferer` arguments).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlidingWindowSpec {
+    /// The window in latent voxels, one size per spatial axis of `noise.shape`.
+    pub roi: Vec<usize>,
+    /// How much neighbouring windows overlap, in [0, 1) (default 0.25, MONAI's).
+    #[serde(default = "quarter")]
+    pub overlap: f64,
+    /// How overlapping windows are blended (default `gaussian`).
+    #[serde(default)]
+    pub mode: BlendMode,
+    /// The Gaussian's sigma as a fraction of the window (default 0.125, MONAI's).
+    #[serde(default = "eighth")]
+    pub sigma_scale: f64,
+}
+
+/// How overlapping windows are blended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BlendMode {
+    /// Weights falling off from each window's centre.
+    #[default]
+    Gaussian,
+    /// Equal weights.
+    Constant,
 }
 
 fn one() -> f64 {
     1.0
+}
+
+fn quarter() -> f64 {
+    0.25
+}
+
+fn eighth() -> f64 {
+    0.125
 }
 
 /// Most inference steps a package may declare or a run may ask for.
@@ -209,6 +250,11 @@ pub fn diffusion_problems(onnx: &Map<String, Value>) -> Vec<(String, String)> {
                 format!("refused: {reason}; name a file inside the package, e.g. \"decoder.onnx\""),
             );
         }
+        if let Some(window) = &decoder.sliding_window
+            && let Some(reason) = sliding_window_problem(window, &spec.noise.shape)
+        {
+            problem("decoder.sliding_window", reason);
+        }
         if !(decoder.scaling_factor.is_finite() && decoder.scaling_factor != 0.0) {
             problem(
                 "decoder.scaling_factor",
@@ -221,6 +267,37 @@ pub fn diffusion_problems(onnx: &Map<String, Value>) -> Vec<(String, String)> {
     }
     fit_problems(onnx, &spec, &mut problem);
     problems
+}
+
+/// What is wrong with a sliding window over latents of `noise` (`[C, *spatial]`), if anything.
+fn sliding_window_problem(window: &SlidingWindowSpec, noise: &[usize]) -> Option<String> {
+    let spatial = noise.get(1..).unwrap_or(&[]);
+    if window.roi.len() != spatial.len()
+        || window
+            .roi
+            .iter()
+            .zip(spatial)
+            .any(|(&r, &n)| r == 0 || r > n)
+    {
+        return Some(format!(
+            "roi {:?} must give one size per spatial axis of noise.shape {noise:?}, each from 1 \
+             to that axis' size",
+            window.roi
+        ));
+    }
+    if !(0.0..1.0).contains(&window.overlap) {
+        return Some(format!(
+            "overlap must be in [0, 1), found {}",
+            window.overlap
+        ));
+    }
+    if !(window.sigma_scale.is_finite() && window.sigma_scale > 0.0) {
+        return Some(format!(
+            "sigma_scale must be a number > 0, found {}",
+            window.sigma_scale
+        ));
+    }
+    None
 }
 
 /// How the diffusion object fits `inputs` and `outputs` of the same declaration.

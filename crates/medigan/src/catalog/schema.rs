@@ -148,6 +148,7 @@ pub const FIELDS: &[Field] = &[
     field("execution.onnx.diffusion.guidance_scale", T::Number, N::Optional, "default classifier-free guidance (`--guidance`); needs a class input and `null_class`"),
     field("execution.onnx.diffusion.null_class", T::Number, N::Optional, "the class index that means no class (the unconditional half of guidance)"),
     field("execution.onnx.diffusion.decoder", T::Object, N::Optional, "a latent decoder: `graph`, `input`, `output` (the image output's name), `scaling_factor` (default 1) and `shift_factor` (default 0): it sees `latent / scaling_factor + shift_factor`"),
+    field("execution.onnx.diffusion.decoder.sliding_window", T::Object, N::Optional, "decode in overlapping windows as MONAI's `SlidingWindowInferer` does: `roi` (latent voxels per spatial axis; the decoder graph takes one window), `overlap` (default 0.25), `mode` (`gaussian`, default, or `constant`), `sigma_scale` (default 0.125); the image must be a whole multiple of the latent on each axis"),
     field("selection", T::Object, N::Catalogue, "what `medigan search`, `rank` and `lookup` work on"),
     field("selection.performance", T::Metrics, N::Catalogue, "metrics, `null` when not measured: `FID`, `FID_ratio` (`medigan evaluate` measures both), `SSIM`, `PSNR`, `IS`, nested results such as `CLF.trained_on_real_and_fake.f1`"),
     field("selection.use_cases", T::StringList, N::Optional, "e.g. `[\"classification\", \"segmentation\"]`"),

@@ -36,6 +36,10 @@ pub const DIFFUSERS: &str = "diffusers==0.42.1";
 /// The pipeline classes converted, and what their denoiser loop needs.
 pub const PIPELINES: &[&str] = &["DDPMPipeline", "DDIMPipeline", "LDMPipeline"];
 
+/// The latent decoders exported (a VQModel's decode, codebook quantisation included, is one
+/// graph).
+const DECODERS: &[&str] = &["AutoencoderKL", "VQModel"];
+
 /// Schedulers whose steps draw noise: the comparison runs DDIM (eta 0) on both sides instead.
 const STOCHASTIC: &[&str] = &["DDPMScheduler", "EulerAncestralDiscreteScheduler"];
 
@@ -54,6 +58,8 @@ pub struct PipelinePlan {
     pub scheduler: String,
     /// The component holding the latent decoder (`vqvae` or `vae`), for latent pipelines.
     pub decoder: Option<String>,
+    /// The decoder's class (`AutoencoderKL` or `VQModel`).
+    pub decoder_class: Option<String>,
     /// Classes of a class-conditional UNet (`num_class_embeds`).
     pub classes: Option<usize>,
     /// The scheduler's `num_train_timesteps`.
@@ -66,8 +72,8 @@ impl PipelinePlan {
     /// The plan in words (the dry-run's detail column).
     pub fn describe(&self) -> String {
         let mut text = format!("{} with {}", self.pipeline, self.scheduler);
-        if let Some(decoder) = &self.decoder {
-            text.push_str(&format!(", AutoencoderKL decoder (`{decoder}`)"));
+        if let (Some(decoder), Some(class)) = (&self.decoder, &self.decoder_class) {
+            text.push_str(&format!(", {class} decoder (`{decoder}`)"));
         }
         if let Some(classes) = self.classes {
             text.push_str(&format!(", {classes} classes"));
@@ -155,22 +161,22 @@ pub fn plan(dir: &Path, name: &str) -> Result<PipelinePlan, ConvertError> {
             ));
         }
     }
-    let decoder = match pipeline.as_str() {
+    let (decoder, decoder_class) = match pipeline.as_str() {
         "LDMPipeline" => {
             let (_, class) = component(&index, "vqvae").unwrap_or((None, None));
-            if class.as_deref() != Some("AutoencoderKL") {
+            let class = class.unwrap_or_default();
+            if !DECODERS.contains(&class.as_str()) {
                 return Err(refuse(
                     "unsupported_decoder",
                     format!(
-                        "the decoder `vqvae` is {:?}: this version exports an `AutoencoderKL` \
-                         decoder only (a VQModel's decode quantises to its codebook)",
-                        class.unwrap_or_default()
+                        "the decoder `vqvae` is {class:?}: this version exports {}",
+                        DECODERS.join(" or ")
                     ),
                 ));
             }
-            Some("vqvae".to_string())
+            (Some("vqvae".to_string()), Some(class))
         }
-        _ => None,
+        _ => (None, None),
     };
     let scheduler_path = dir.join("scheduler").join("scheduler_config.json");
     let scheduler_json = read_json(&scheduler_path)?;
@@ -198,6 +204,7 @@ pub fn plan(dir: &Path, name: &str) -> Result<PipelinePlan, ConvertError> {
         pipeline,
         scheduler,
         decoder,
+        decoder_class,
         classes,
         train_steps: scheduler_json["num_train_timesteps"]
             .as_u64()
@@ -337,7 +344,13 @@ impl DiffusionVerification {
             self.tolerance,
             if self.passed { "equal" } else { "different" }
         );
-        text.push_str(
+        text.push_str(&self.table());
+        text
+    }
+
+    /// The per-run table of the card.
+    pub fn table(&self) -> String {
+        let mut text = String::from(
             "| run | values | max abs error | mean abs error | max relative error | pipeline s | medigan s |\n|---|---|---|---|---|---|---|\n",
         );
         for r in &self.runs {
@@ -510,7 +523,13 @@ pub fn convert(
         "decoder": plan.decoder,
         "seed": 0,
     });
-    let exported = run_script(&env, work.path(), &request, &model_id)?;
+    let exported = run_script(
+        &env,
+        work.path(),
+        &request,
+        &model_id,
+        (EXPORT_SCRIPT, "diffusers-export"),
+    )?;
     let metadata = package_json(&model_id, &plan, &exported, steps, source, &source_sha256);
     let catalog = staging.path().join("medigan.json");
     let text = serde_json::to_string_pretty(&metadata).unwrap_or_default() + "\n";
@@ -520,11 +539,16 @@ pub fn convert(
     std::fs::copy(&scheduler_src, &scheduler_dst)
         .map_err(ConvertError::io("copy", &scheduler_src))?;
     let licence = copy_licence(source, staging.path())?;
+    let references = References {
+        runs: &exported.reference,
+        scheduler: &exported.reference_scheduler,
+        pipeline: &exported.reference_pipeline,
+    };
     let verification = verify(
         generators,
         &catalog,
         &model_id,
-        &exported,
+        &references,
         &work.path().join("initial_noise.npy"),
         options,
         verify_steps,
@@ -564,15 +588,18 @@ pub fn convert(
     })
 }
 
-fn run_script(
+/// Runs an export script (`(text, file name prefix)`) in `env` with `request` on its stdin and
+/// reads its answer: the last line of its stdout.
+pub(super) fn run_script<T: serde::de::DeserializeOwned>(
     env: &venv::PythonEnv,
     work: &Path,
     request: &Value,
     model: &str,
-) -> Result<Exported, ConvertError> {
-    let digest = hex::encode(Sha256::digest(EXPORT_SCRIPT.as_bytes()));
-    let script = work.join(format!("diffusers-export-{}.py", &digest[..16]));
-    std::fs::write(&script, EXPORT_SCRIPT).map_err(ConvertError::io("write", &script))?;
+    (text, prefix): (&str, &str),
+) -> Result<T, ConvertError> {
+    let digest = hex::encode(Sha256::digest(text.as_bytes()));
+    let script = work.join(format!("{prefix}-{}.py", &digest[..16]));
+    std::fs::write(&script, text).map_err(ConvertError::io("write", &script))?;
     let mut child =
         env.script_command(&script, work)
             .spawn()
@@ -626,7 +653,7 @@ fn run_script(
 }
 
 /// `LICENSE*` of the source copied; the file name, or `None` after writing a note.
-fn copy_licence(source: &Path, dir: &Path) -> Result<Option<String>, ConvertError> {
+pub(super) fn copy_licence(source: &Path, dir: &Path) -> Result<Option<String>, ConvertError> {
     for name in ["LICENSE", "LICENSE.md", "LICENSE.txt", "LICENCE", "COPYING"] {
         let path = source.join(name);
         if path.is_file() {
@@ -764,7 +791,7 @@ fn package_json(
 }
 
 /// A facade over the converted package alone, with the same home and backend, offline.
-fn native_generators(generators: &Generators, catalog: &Path) -> Generators {
+pub(super) fn native_generators(generators: &Generators, catalog: &Path) -> Generators {
     let settings = generators.settings();
     Generators::new(Settings {
         home: settings.home.clone(),
@@ -777,18 +804,30 @@ fn native_generators(generators: &Generators, catalog: &Path) -> Generators {
     })
 }
 
-fn verify(
+/// What the source's own loop gave, for [`verify`].
+pub(super) struct References<'a> {
+    /// The runs.
+    pub runs: &'a [ReferenceRun],
+    /// The scheduler class both sides run.
+    pub scheduler: &'a str,
+    /// What ran the source's loop.
+    pub pipeline: &'a str,
+}
+
+/// Generates each reference run from the package at `catalog` with the same initial noise and
+/// compares.
+pub(super) fn verify(
     generators: &Generators,
     catalog: &Path,
     model_id: &str,
-    exported: &Exported,
+    references: &References<'_>,
     noise: &Path,
     options: &super::ConvertOptions,
     steps: usize,
 ) -> Result<DiffusionVerification> {
     let native = native_generators(generators, catalog);
     let mut runs = Vec::new();
-    for reference in &exported.reference {
+    for reference in references.runs {
         let request = GenerateRequest {
             num_samples: options.samples,
             seed: 0,
@@ -796,7 +835,7 @@ fn verify(
             initial_noise: Some(noise.to_path_buf()),
             diffusion: DiffusionOptions {
                 steps: Some(steps),
-                scheduler: Some(exported.reference_scheduler.clone()),
+                scheduler: Some(references.scheduler.to_string()),
                 guidance: None,
             },
             ..GenerateRequest::default()
@@ -846,8 +885,8 @@ fn verify(
     Ok(DiffusionVerification {
         samples: options.samples,
         steps,
-        scheduler: exported.reference_scheduler.clone(),
-        reference_pipeline: exported.reference_pipeline.clone(),
+        scheduler: references.scheduler.to_string(),
+        reference_pipeline: references.pipeline.to_string(),
         tolerance: options.tolerance,
         runs,
         passed,
@@ -893,7 +932,12 @@ fn card(
     ));
     if let Some(decoder) = &exported.decoder {
         text.push_str(&format!(
-            "- decoder: `{decoder}.decode` as `decoder.onnx`, latent / {} + {} -> image {:?}\n",
+            "- decoder: `{decoder}.decode` as `decoder.onnx`{}, latent / {} + {} -> image {:?}\n",
+            if decoder == "VQModel" {
+                " (the quantisation to its codebook inside the graph)"
+            } else {
+                ""
+            },
             exported.scaling_factor.unwrap_or(1.0),
             exported.shift_factor.unwrap_or(0.0),
             exported.image_shape

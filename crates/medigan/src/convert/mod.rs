@@ -13,6 +13,8 @@
 pub mod diffusers;
 mod error;
 pub mod export;
+pub mod monai;
+pub mod monai_config;
 pub mod package;
 pub mod plan;
 pub mod verify;
@@ -185,24 +187,109 @@ pub fn source_kind(path: &Path) -> Option<&'static str> {
     if diffusers::is_pipeline(path) {
         return Some("diffusers");
     }
+    if monai::is_bundle(path) {
+        return Some("monai_bundle");
+    }
     None
 }
 
-/// Converts the source folder `path` (a diffusers pipeline) into a native diffusion package at
-/// `options.out` (see [`diffusers`]).
+/// What a conversion of a folder wrote.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum FolderReport {
+    /// A diffusers pipeline.
+    Diffusers(Box<diffusers::SourceReport>),
+    /// A MONAI bundle.
+    Monai(Box<monai::BundleReport>),
+}
+
+impl FolderReport {
+    /// One line: what was converted into what, with which tools.
+    pub fn summary(&self) -> String {
+        let (source, path, plan, dir, id, seconds, tools) = match self {
+            FolderReport::Diffusers(r) => (
+                &r.source,
+                &r.path,
+                r.plan.describe(),
+                &r.dir,
+                &r.model_id,
+                r.seconds,
+                format!(
+                    "torch {}, diffusers {}",
+                    r.exported.torch, r.exported.diffusers
+                ),
+            ),
+            FolderReport::Monai(r) => (
+                &r.source,
+                &r.path,
+                r.plan.describe(),
+                &r.dir,
+                &r.model_id,
+                r.seconds,
+                format!("torch {}, MONAI {}", r.exported.torch, r.exported.monai),
+            ),
+        };
+        format!(
+            "converted the {source} folder {} ({plan}) into {} as {id} in {seconds:.1} s ({tools})",
+            path.display(),
+            dir.display()
+        )
+    }
+
+    /// The comparison with the source's own loop.
+    pub fn verification(&self) -> &diffusers::DiffusionVerification {
+        match self {
+            FolderReport::Diffusers(r) => &r.verification,
+            FolderReport::Monai(r) => &r.verification,
+        }
+    }
+}
+
+/// What `medigan convert PATH --dry-run` says of a source folder: the plan in words (or the
+/// refusal) and what the converter's environment installs.
+pub fn folder_plan(path: &Path, id: &str) -> Result<(Plan, Vec<String>), ConvertError> {
+    let refused = |e: ConvertError| match e {
+        ConvertError::Refused { reason, .. } => Ok(Plan::Refuse(reason)),
+        other => Err(other),
+    };
+    match source_kind(path) {
+        Some("diffusers") => {
+            let plan = diffusers::plan(path, id).map(|p| Plan::Convert(p.describe()));
+            let deps = vec!["torch".into(), diffusers::DIFFUSERS.into(), "onnx".into()];
+            Ok((plan.or_else(refused)?, deps))
+        }
+        Some("monai_bundle") => {
+            let plan = monai::plan(path, id).map(|p| Plan::Convert(p.describe()));
+            Ok((plan.or_else(refused)?, monai::dependencies()))
+        }
+        _ => Err(unknown_source(path)),
+    }
+}
+
+fn unknown_source(path: &Path) -> ConvertError {
+    ConvertError::refused(
+        &path.display().to_string(),
+        "unknown_source",
+        "neither a diffusers pipeline folder (model_index.json) nor a MONAI bundle \
+         (configs/inference.json and configs/metadata.json)",
+    )
+}
+
+/// Converts the source folder `path` (a diffusers pipeline or a MONAI bundle) into a native
+/// diffusion package at `options.out` (see [`diffusers`], [`monai`]).
 pub fn convert_folder(
     generators: &Generators,
     path: &Path,
     options: &ConvertOptions,
-) -> Result<diffusers::SourceReport> {
+) -> Result<FolderReport> {
     check_options(options)?;
     match source_kind(path) {
-        Some("diffusers") => diffusers::convert(generators, path, options),
-        _ => Err(boxed(ConvertError::refused(
-            &path.display().to_string(),
-            "unknown_source",
-            "not a diffusers pipeline folder (no model_index.json)",
-        ))),
+        Some("diffusers") => diffusers::convert(generators, path, options)
+            .map(|r| FolderReport::Diffusers(Box::new(r))),
+        Some("monai_bundle") => {
+            monai::convert(generators, path, options).map(|r| FolderReport::Monai(Box::new(r)))
+        }
+        _ => Err(boxed(unknown_source(path))),
     }
 }
 

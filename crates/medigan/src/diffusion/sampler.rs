@@ -232,7 +232,31 @@ impl DiffusionGenerator {
         };
         let scale = decoder.scaling_factor as f32;
         let shift = decoder.shift_factor as f32;
-        let scaled = latents.iter().map(|v| v / scale + shift).collect();
+        let scaled: Vec<f32> = latents.iter().map(|v| v / scale + shift).collect();
+        if let (Some(plan), Some(window)) = (&self.setup.windows, &decoder.sliding_window) {
+            let channels = spec.noise.shape[0];
+            let out_channels = self.setup.image.shape.first().copied().unwrap_or(1);
+            let roi = [&[channels][..], &plan.roi].concat();
+            let expected = batch * out_channels * plan.window.iter().product::<usize>();
+            let graph_time = &mut self.graph_time;
+            let mut run = |values: Vec<f32>| {
+                let input = NamedTensor::f32(&decoder.input, batched_array(batch, &roi, values)?);
+                let started = Instant::now();
+                let outputs = session.run(&[input]);
+                *graph_time += started.elapsed();
+                take_output(outputs?, &decoder.output, expected)
+            };
+            let values = super::sliding_window::decode(
+                &scaled,
+                batch,
+                channels,
+                out_channels,
+                plan,
+                window,
+                &mut run,
+            )?;
+            return batched_array(batch, &self.setup.image.shape, values);
+        }
         let input = NamedTensor::f32(
             &decoder.input,
             batched_array(batch, &spec.noise.shape, scaled)?,

@@ -7,9 +7,10 @@ use serde_json::{Map, Value};
 
 use medigan_diffusion::{SchedulerConfig, make_scheduler};
 
+use super::sliding_window::WindowPlan;
 use crate::catalog::{
     ClassEncoding, DiffusionSpec, InputKind, InputSpec, OnnxSpec, OutputKind, OutputSpec,
-    SchedulerSource, TimestepType,
+    SchedulerSource, SlidingWindowSpec, TimestepType,
 };
 use crate::generate::{DiffusionOptions, GenerateError};
 
@@ -33,6 +34,8 @@ pub struct DiffusionSetup {
     pub class: Option<InputSpec>,
     /// The declared image output (the final sample).
     pub image: OutputSpec,
+    /// The decoder's windows, for sliding-window decoding.
+    pub windows: Option<WindowPlan>,
 }
 
 /// A run's diffusion choices, resolved and checked against the package.
@@ -82,9 +85,17 @@ impl DiffusionSetup {
             denoiser_graph,
             denoiser_declaration(onnx, &spec, class.as_ref()),
         );
+        let windows = match spec
+            .decoder
+            .as_ref()
+            .and_then(|d| d.sliding_window.as_ref())
+        {
+            Some(window) => Some(window_plan(&spec, &image, window).map_err(bad)?),
+            None => None,
+        };
         let decoder = match &spec.decoder {
             Some(_) => {
-                let declaration = decoder_declaration(&spec, &image);
+                let declaration = decoder_declaration(&spec, &image, windows.as_ref());
                 let graph = crate::runtime::graph_path(dir, &declaration)
                     .map_err(|e| bad(format!("decoder graph: {e}")))?;
                 Some((graph, declaration))
@@ -99,6 +110,7 @@ impl DiffusionSetup {
             decoder,
             class,
             image,
+            windows,
         })
     }
 
@@ -242,18 +254,46 @@ fn denoiser_declaration(
     }
 }
 
-/// What the decoder graph must take (the latent) and give (the declared image).
-fn decoder_declaration(spec: &DiffusionSpec, image: &OutputSpec) -> OnnxSpec {
+/// The windows of sliding-window decoding, or why the image does not fit them.
+fn window_plan(
+    spec: &DiffusionSpec,
+    image: &OutputSpec,
+    window: &SlidingWindowSpec,
+) -> Result<WindowPlan, String> {
+    let latent = spec.noise.shape.get(1..).unwrap_or(&[]);
+    let pixels = image.shape.get(1..).unwrap_or(&[]);
+    WindowPlan::new(latent, pixels, window).ok_or_else(|| {
+        format!(
+            "execution.onnx.diffusion.decoder.sliding_window: the image's spatial size {pixels:?} \
+             must be a whole multiple of the latent's {latent:?} on every axis, and roi {:?} at \
+             most the latent's",
+            window.roi
+        )
+    })
+}
+
+/// What the decoder graph must take (the latent, or one window of it) and give (the declared
+/// image, or one decoded window).
+fn decoder_declaration(
+    spec: &DiffusionSpec,
+    image: &OutputSpec,
+    windows: Option<&WindowPlan>,
+) -> OnnxSpec {
     let decoder = spec.decoder.as_ref().expect("called for a latent model");
+    let channels = |shape: &[usize]| shape.first().copied().unwrap_or(1);
+    let (input, output) = match windows {
+        Some(plan) => (
+            [&[channels(&spec.noise.shape)][..], &plan.roi].concat(),
+            [&[channels(&image.shape)][..], &plan.window].concat(),
+        ),
+        None => (spec.noise.shape.clone(), image.shape.clone()),
+    };
     OnnxSpec {
         graph: decoder.graph.clone(),
-        inputs: vec![port(
-            &decoder.input,
-            InputKind::Noise,
-            spec.noise.shape.clone(),
-        )],
+        inputs: vec![port(&decoder.input, InputKind::Noise, input)],
         outputs: vec![OutputSpec {
             name: decoder.output.clone(),
+            shape: output,
             ..image.clone()
         }],
         diffusion: None,

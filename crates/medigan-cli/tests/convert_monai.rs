@@ -1,0 +1,265 @@
+//! `medigan convert PATH` on the MONAI bundle fixtures (`tests/fixtures/convert_monai/`, written
+//! by `scripts/make_convert_monai_fixtures.py`): the 2D latent diffusion bundle converts,
+//! verifies against MONAI's own `LatentDiffusionInferer.sample`, and the converted package then
+//! generates through the native runtime with no Python on the path, equal to MONAI's loop
+//! (golden samples) within 1e-4 relative from the same initial noise. A bundle that cannot be
+//! converted is refused from its JSON configs, before any Python, with the reason, and leaves
+//! nothing at the destination. Skipped (a failure under CI=true) without torch, monai, einops or
+//! onnx.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+mod common;
+use common::{medigan, run};
+
+/// Relative tolerance: max |native - MONAI| / max |MONAI| (issue #27: 1e-4).
+const TOLERANCE: f64 = 1e-4;
+/// The golden samples' steps (the fixture script's STEPS).
+const STEPS: &str = "10";
+
+fn fixture(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/convert_monai")
+        .join(name);
+    assert!(
+        dir.join("configs/inference.json").is_file(),
+        "missing {}: run `python3 scripts/make_convert_monai_fixtures.py`",
+        dir.display()
+    );
+    dir
+}
+
+/// `medigan` with the test's home, offline, pip kept off any index (torch and monai come from
+/// the system Python, which the converter's environment sees).
+fn medigan_offline(home: &Path, python: &str) -> Command {
+    let mut command = medigan(home);
+    command
+        .env("MEDIGAN_PYTHON", python)
+        .env("MEDIGAN_PIP_ARGS", "--no-index --no-deps")
+        .arg("--offline");
+    command
+}
+
+fn assert_ok(output: &Output) {
+    assert!(
+        output.status.success(),
+        "medigan failed:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+fn read_npy(path: &Path) -> Vec<f32> {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let (array, _) = medigan::formats::npy::decode(&bytes).expect("an .npy file");
+    array.iter().copied().collect()
+}
+
+fn relative(got: &[f32], want: &[f32]) -> f64 {
+    assert_eq!(got.len(), want.len(), "value counts differ");
+    let diff = got
+        .iter()
+        .zip(want)
+        .map(|(g, w)| f64::from((g - w).abs()))
+        .fold(0.0, f64::max);
+    let scale = want.iter().map(|w| f64::from(w.abs())).fold(0.0, f64::max);
+    diff / scale
+}
+
+#[test]
+fn latent_diffusion_bundle_converts_and_generates_without_python() {
+    let test = "converting the MONAI bundle fixture ldm_2d";
+    let python = match medigan_testkit::python_importing(&["torch", "monai", "einops", "onnx"]) {
+        Ok(python) => python,
+        Err(why) => return medigan_testkit::skip(test, &why),
+    };
+    let source = fixture("ldm_2d");
+    let home = tempfile::tempdir().unwrap();
+    let out = home.path().join("package");
+    let id = "00000_LDM_2D";
+    let output = run(medigan_offline(home.path(), &python)
+        .args(["--json", "convert"])
+        .arg(&source)
+        .args(["--install-dependencies", "--samples", "3", "--steps", STEPS])
+        .args(["--id", id, "-o"])
+        .arg(&out));
+    assert_ok(&output);
+    let report: Value = serde_json::from_slice(&output.stdout).expect("a JSON report");
+    assert_eq!(report["source"], "monai_bundle", "{report:#}");
+    assert_eq!(report["verification"]["passed"], true, "{report:#}");
+    let run0 = &report["verification"]["runs"][0];
+    let rel = run0["max_relative_error"].as_f64().unwrap();
+    eprintln!(
+        "ldm_2d: max abs {:.3e}, relative {rel:.3e}; converted in {:.1} s",
+        run0["max_abs_error"].as_f64().unwrap(),
+        report["seconds"].as_f64().unwrap()
+    );
+    assert!(rel <= TOLERANCE, "{run0}");
+
+    // The package: the scheduler's MONAI arguments, metadata.json carried, the licence kept.
+    let scheduler: Value =
+        serde_json::from_slice(&std::fs::read(out.join("scheduler_config.json")).unwrap()).unwrap();
+    assert_eq!(
+        scheduler["_target_"],
+        "monai.networks.schedulers.DDPMScheduler"
+    );
+    assert_eq!(scheduler["schedule"], "scaled_linear_beta");
+    assert_eq!(scheduler["beta_start"], 0.0015);
+    assert!(scheduler.get("_requires_").is_none(), "{scheduler}");
+    assert_eq!(
+        std::fs::read(source.join("LICENSE")).unwrap(),
+        std::fs::read(out.join("LICENSE")).unwrap()
+    );
+    let metadata: Value =
+        serde_json::from_slice(&std::fs::read(out.join("medigan.json")).unwrap()).unwrap();
+    let entry = &metadata[id];
+    let from = &entry["execution"]["converted_from"];
+    assert_eq!(from["source"], "monai_bundle");
+    assert_eq!(from["bundle"], "ldm_2d");
+    assert_eq!(from["sha256"], report["source_sha256"]);
+    let diffusion = &entry["execution"]["onnx"]["diffusion"];
+    assert_eq!(diffusion["steps"], 50, "the bundle's set_timesteps");
+    assert_eq!(diffusion["decoder"]["scaling_factor"], 0.7);
+    assert_eq!(
+        entry["execution"]["onnx"]["outputs"][0]["range"],
+        serde_json::json!([0.0, 1.0])
+    );
+    assert_eq!(entry["selection"]["license"], "MIT License");
+    assert!(
+        entry["description"]["comment"]
+            .as_str()
+            .unwrap()
+            .contains("shaped like brats_mri_axial_slices"),
+        "{entry:#}"
+    );
+    let card = std::fs::read_to_string(out.join("README.md")).unwrap();
+    assert!(
+        card.contains("LatentDiffusionInferer.sample") && card.contains("**equal**"),
+        "{card}"
+    );
+
+    // The converted package alone, no Python anywhere on the path.
+    let samples = home.path().join("samples");
+    let noise = source.join("golden/initial_noise.npy");
+    let output = run(medigan(home.path())
+        .env("PATH", home.path().join("no-python"))
+        .arg("--offline")
+        .arg("--catalog")
+        .arg(out.join("medigan.json"))
+        .args([
+            "generate", id, "-n", "3", "--format", "npy", "--steps", STEPS,
+        ])
+        .args(["--scheduler", "monai-ddim", "--initial-noise"])
+        .arg(&noise)
+        .arg("-o")
+        .arg(&samples));
+    assert_ok(&output);
+    let got: Vec<f32> = (0..3)
+        .flat_map(|i| read_npy(&samples.join(format!("{i:05}.npy"))))
+        .collect();
+    let want = read_npy(&source.join(format!("golden/samples_{STEPS}_steps.npy")));
+    let rel = relative(&got, &want);
+    eprintln!("ldm_2d: native generate vs MONAI's inferer: relative {rel:.3e}");
+    assert!(rel <= TOLERANCE, "relative difference {rel}");
+}
+
+/// Refused from the bundle's JSON, before any environment or Python: the reason named, nothing
+/// at the destination (an empty destination folder stays empty).
+fn assert_refused(name: &str, kind: &str, words: &str) {
+    let home = tempfile::tempdir().unwrap();
+    for out in [home.path().join("new"), home.path().join("empty")] {
+        if out.ends_with("empty") {
+            std::fs::create_dir(&out).unwrap();
+        }
+        let output = run(medigan(home.path())
+            .env("MEDIGAN_PYTHON", "/nonexistent/python3")
+            .args(["--offline", "convert"])
+            .arg(fixture(name))
+            .args(["--install-dependencies", "-o"])
+            .arg(&out));
+        assert!(!output.status.success(), "{name} was converted");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(kind) && stderr.contains(words), "{stderr}");
+        let left = std::fs::read_dir(&out).map(|d| d.count()).unwrap_or(0);
+        assert_eq!(left, 0, "{name}: files at the destination");
+    }
+    let names: Vec<String> = std::fs::read_dir(home.path())
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+        .collect();
+    assert!(
+        names.iter().all(|n| n == "empty" || !n.starts_with('.')),
+        "{names:?}"
+    );
+    assert!(!home.path().join("envs-v1/convert-monai").exists());
+}
+
+#[test]
+fn bundle_whose_inferer_is_its_own_script_is_refused_and_leaves_nothing() {
+    assert_refused(
+        "refuse_script",
+        "custom_code",
+        "scripts.ldm_sampler.LDMSampler",
+    );
+}
+
+#[test]
+fn bundle_with_cross_attention_conditioning_is_refused_and_leaves_nothing() {
+    assert_refused("refuse_text", "conditioning", "with_conditioning");
+}
+
+#[test]
+fn dry_run_of_a_bundle_says_what_it_would_do() {
+    let home = tempfile::tempdir().unwrap();
+    for (name, action, words) in [
+        (
+            "ldm_2d",
+            "convert",
+            "AutoencoderKL decoder (scale_factor 0.7)",
+        ),
+        ("refuse_script", "refuse", "bundle's own code"),
+    ] {
+        let output = run(medigan(home.path())
+            .args(["--offline", "--json", "convert"])
+            .arg(fixture(name))
+            .arg("--dry-run"));
+        assert_ok(&output);
+        let rows: Value = serde_json::from_slice(&output.stdout).unwrap();
+        assert_eq!(rows[0]["action"], action, "{rows}");
+        assert!(
+            rows[0]["detail"].as_str().unwrap().contains(words),
+            "{rows}"
+        );
+        assert!(
+            rows[0]["dependencies"]
+                .as_array()
+                .unwrap()
+                .contains(&Value::from("monai==1.6.1")),
+            "{rows}"
+        );
+    }
+}
+
+#[test]
+fn converting_a_bundle_needs_consent_for_its_environment() {
+    let home = tempfile::tempdir().unwrap();
+    let out = home.path().join("package");
+    let output = run(medigan(home.path())
+        .args(["--offline", "convert"])
+        .arg(fixture("ldm_2d"))
+        .arg("-o")
+        .arg(&out));
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("needs your consent")
+            && stderr.contains("monai==1.6.1")
+            && stderr.contains("--install-dependencies"),
+        "{stderr}"
+    );
+    assert!(!out.exists());
+    assert!(!home.path().join("envs-v1/convert-monai").exists());
+}

@@ -1,0 +1,975 @@
+//! `medigan convert PATH` for a MONAI bundle folder (`configs/inference.json`,
+//! `configs/metadata.json`, `models/*.pt`) holding a 2D latent diffusion model: a
+//! `DiffusionModelUNet` denoiser, an `AutoencoderKL` decoder, MONAI's DDPM/DDIM/PNDM scheduler
+//! and `monai.inferers.LatentDiffusionInferer` with its `scale_factor` (the form of
+//! `brats_mri_axial_slices_generative_diffusion`).
+//!
+//! Steps: [`plan`] from the bundle's JSON alone ([`super::monai_config`]: the ConfigParser subset
+//! of references and path expressions; anything else refused with the key and the reason) ->
+//! the export script (`monai_export.py`, embedded) in a consented environment with torch and
+//! monai: the networks built from the arguments the plan read (no bundle expression is
+//! evaluated), exported, then `LatentDiffusionInferer.sample` on CPU from the chosen initial
+//! noise -> the package written into a staging folder (the scheduler's arguments as
+//! `scheduler_config.json` with its MONAI `_target_`) -> verification through
+//! `Generators::generate_samples` -> the card -> the staging folder renamed into place.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use super::ConvertError;
+use super::diffusers::{self, DiffusionVerification, ReferenceRun, References};
+use super::export::OPSET;
+use super::monai_config::BundleConfig;
+use crate::legacy::venv;
+use crate::{Error, Generators, Result};
+
+/// The export script, shipped in the binary.
+pub const EXPORT_SCRIPT: &str = include_str!("monai_export.py");
+
+/// The MONAI release the converter's environment pins.
+pub const MONAI: &str = "monai==1.6.1";
+
+/// What pip installs into the converter's environment (`einops`: MONAI's networks import it).
+pub fn dependencies() -> Vec<String> {
+    ["torch", MONAI, "einops", "onnx"]
+        .map(str::to_string)
+        .to_vec()
+}
+
+/// The denoiser classes converted (as `_target_` writes them).
+const UNETS: &[&str] = &[
+    "monai.networks.nets.DiffusionModelUNet",
+    "monai.networks.nets.diffusion_model_unet.DiffusionModelUNet",
+];
+/// The decoder classes converted.
+const AUTOENCODERS: &[&str] = &[
+    "monai.networks.nets.AutoencoderKL",
+    "monai.networks.nets.autoencoderkl.AutoencoderKL",
+];
+/// The inferers whose loop the sampler reproduces.
+const INFERERS: &[&str] = &[
+    "monai.inferers.LatentDiffusionInferer",
+    "monai.inferers.inferer.LatentDiffusionInferer",
+];
+/// MONAI's scheduler classes converted (their short names).
+const SCHEDULERS: &[&str] = &["DDPMScheduler", "DDIMScheduler", "PNDMScheduler"];
+
+/// Whether `dir` is a MONAI bundle folder.
+pub fn is_bundle(dir: &Path) -> bool {
+    let configs = dir.join("configs");
+    configs.join("inference.json").is_file() && configs.join("metadata.json").is_file()
+}
+
+/// One network of the bundle, as the plan read it.
+#[derive(Debug, Clone, Serialize)]
+pub struct NetworkPlan {
+    /// Its key in `configs/inference.json`.
+    pub key: String,
+    /// Its `_target_`.
+    pub class: String,
+    /// Its arguments, resolved to literals.
+    pub args: Map<String, Value>,
+    /// Its weights file, relative to the bundle.
+    pub weights: PathBuf,
+    /// How the bundle loads them (`load_old_state_dict` or `load_state_dict`).
+    pub loader: String,
+}
+
+/// What the bundle's JSON says, before anything runs.
+#[derive(Debug, Clone, Serialize)]
+pub struct BundlePlan {
+    /// `metadata.json`'s `name`.
+    pub name: String,
+    /// `metadata.json`'s `version`.
+    pub version: String,
+    /// The denoiser.
+    pub network: NetworkPlan,
+    /// The latent decoder.
+    pub autoencoder: NetworkPlan,
+    /// The scheduler's class, `monai.networks.schedulers.<Name>`.
+    pub scheduler: String,
+    /// The scheduler's arguments, resolved.
+    pub scheduler_args: Map<String, Value>,
+    /// The inferer's `scale_factor`.
+    pub scale_factor: f64,
+    /// The latent (noise) shape `[C, H, W]`.
+    pub latent_shape: Vec<usize>,
+    /// Default inference steps (the bundle's `set_timesteps`).
+    pub steps: usize,
+    /// The scheduler's `prediction_type`.
+    pub prediction: String,
+    /// The decoded image's value range (`autoencoder_data_format`), default [0, 1].
+    pub range: [f64; 2],
+}
+
+impl BundlePlan {
+    /// The plan in words (the dry-run's detail column).
+    pub fn describe(&self) -> String {
+        format!(
+            "MONAI bundle `{}` {}: DiffusionModelUNet on latents {:?}, AutoencoderKL decoder \
+             (scale_factor {}), {} ({} steps), {} prediction",
+            self.name,
+            self.version,
+            self.latent_shape,
+            self.scale_factor,
+            self.scheduler,
+            self.steps,
+            self.prediction
+        )
+    }
+}
+
+fn read_object(path: &Path) -> Result<Map<String, Value>, ConvertError> {
+    let text = std::fs::read_to_string(path).map_err(ConvertError::io("read", path))?;
+    match serde_json::from_str(&text) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(ConvertError::Io {
+            action: "parse",
+            path: path.to_path_buf(),
+            source: std::io::Error::other("not a JSON object"),
+        }),
+        Err(e) => Err(ConvertError::Io {
+            action: "parse",
+            path: path.to_path_buf(),
+            source: std::io::Error::other(e.to_string()),
+        }),
+    }
+}
+
+/// Decides from `configs/inference.json` and `configs/metadata.json` whether `dir` converts;
+/// `name` names the model in a refusal.
+pub fn plan(dir: &Path, name: &str) -> Result<BundlePlan, ConvertError> {
+    let refuse = |kind: &str, reason: String| ConvertError::refused(name, kind, &reason);
+    let config = BundleConfig::new(read_object(&dir.join("configs/inference.json"))?);
+    let metadata = read_object(&dir.join("configs/metadata.json"))?;
+    let config_error = |e: String| refuse("config", format!("configs/inference.json: {e}"));
+    let (scheduler_key, scale_factor) = inferer(&config, &refuse)?;
+    let (target, scheduler_args) = config
+        .component(&scheduler_key)
+        .map_err(config_error)?
+        .ok_or_else(|| {
+            refuse(
+                "config",
+                format!(
+                    "the inferer's scheduler `{scheduler_key}` is not an object with `_target_`"
+                ),
+            )
+        })?;
+    let scheduler = scheduler_class(&target).ok_or_else(|| {
+        refuse(
+            "custom_scheduler",
+            format!(
+                "scheduler `{target}` is not one medigan's sampler reproduces; supported: MONAI's \
+                 {}",
+                SCHEDULERS.join(", ")
+            ),
+        )
+    })?;
+    let mut scheduler_json = scheduler_args.clone();
+    scheduler_json.insert("_target_".into(), json!(scheduler));
+    let parsed = medigan_diffusion::SchedulerConfig::from_value(Value::Object(scheduler_json))
+        .map_err(|e| refuse("custom_scheduler", format!("scheduler arguments: {e}")))?;
+    if let Err(e) = medigan_diffusion::make_scheduler(&parsed, None, 1) {
+        return Err(refuse(
+            "custom_scheduler",
+            format!("scheduler `{target}`: {e}"),
+        ));
+    }
+    let unet = network(
+        &config,
+        dir,
+        (UNETS, "DiffusionModelUNet"),
+        &check_unet,
+        &refuse,
+    )?;
+    let autoencoder = network(
+        &config,
+        dir,
+        (AUTOENCODERS, "AutoencoderKL"),
+        &|_, _| Ok(()),
+        &refuse,
+    )?;
+    let latent_shape = latent_shape(&config, &unet.args, &refuse)?;
+    let train_steps = scheduler_args
+        .get("num_train_timesteps")
+        .and_then(Value::as_u64)
+        .unwrap_or(1000) as usize;
+    let steps = set_timesteps(&config).unwrap_or(if scheduler.ends_with("DDPMScheduler") {
+        train_steps
+    } else {
+        50
+    });
+    let text = |key: &str| {
+        metadata
+            .get(key)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
+    Ok(BundlePlan {
+        name: text("name"),
+        version: text("version"),
+        network: unet,
+        autoencoder,
+        prediction: scheduler_args
+            .get("prediction_type")
+            .and_then(Value::as_str)
+            .unwrap_or("epsilon")
+            .to_string(),
+        scheduler,
+        scheduler_args,
+        scale_factor,
+        latent_shape,
+        steps: steps.clamp(1, crate::catalog::diffusion::MAX_STEPS),
+        range: value_range(&metadata),
+    })
+}
+
+type Refuse<'a> = &'a dyn Fn(&str, String) -> ConvertError;
+
+/// The inferer's scheduler key and `scale_factor`.
+fn inferer(config: &BundleConfig, refuse: Refuse<'_>) -> Result<(String, f64), ConvertError> {
+    let Some(Value::Object(inferer)) = config.raw("inferer") else {
+        return Err(refuse(
+            "unsupported_inferer",
+            "configs/inference.json has no `inferer` object".into(),
+        ));
+    };
+    let target = inferer
+        .get("_target_")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    if !INFERERS.contains(&target) {
+        let why = if target.starts_with("scripts.") {
+            " is the bundle's own code (scripts/): custom code cannot be exported as a code-free \
+             package"
+        } else {
+            " is not an inferer whose loop medigan's sampler reproduces"
+        };
+        return Err(refuse(
+            if target.starts_with("scripts.") {
+                "custom_code"
+            } else {
+                "unsupported_inferer"
+            },
+            format!("the inferer `{target}`{why}; supported: {}", INFERERS[0]),
+        ));
+    }
+    for key in ["ldm_latent_shape", "autoencoder_latent_shape"] {
+        if inferer.get(key).is_some_and(|v| !v.is_null()) {
+            return Err(refuse(
+                "unsupported_inferer",
+                format!("the inferer's `{key}` (latent padding/cropping) is not supported"),
+            ));
+        }
+    }
+    let scheduler = match inferer.get("scheduler") {
+        Some(Value::String(r)) if r.starts_with('@') => r[1..].to_string(),
+        None => "noise_scheduler".to_string(),
+        Some(other) => {
+            return Err(refuse(
+                "config",
+                format!("the inferer's `scheduler` is {other}, not a reference `@name`"),
+            ));
+        }
+    };
+    let scale = config
+        .get("inferer#scale_factor")
+        .map_err(|e| refuse("config", format!("configs/inference.json: {e}")))?
+        .unwrap_or(json!(1.0));
+    match scale.as_f64() {
+        Some(s) if s.is_finite() && s != 0.0 => Ok((scheduler, s)),
+        _ => Err(refuse(
+            "config",
+            format!("the inferer's `scale_factor` is {scale}, not a finite non-zero number"),
+        )),
+    }
+}
+
+/// `monai.networks.schedulers.<Name>` for a MONAI scheduler `_target_`.
+fn scheduler_class(target: &str) -> Option<String> {
+    let short = target.rsplit('.').next()?;
+    let module = target.strip_suffix(short)?.trim_end_matches('.');
+    let known = SCHEDULERS.contains(&short)
+        && (module == "monai.networks.schedulers"
+            || module
+                .strip_prefix("monai.networks.schedulers.")
+                .is_some_and(|m| !m.contains('.') && short.to_ascii_lowercase().starts_with(m)));
+    known.then(|| format!("monai.networks.schedulers.{short}"))
+}
+
+/// Checks a network's arguments before its weights are looked for.
+type CheckArgs<'a> = &'a dyn Fn(&Map<String, Value>, Refuse<'_>) -> Result<(), ConvertError>;
+
+/// The one component of `classes` (the bundle's key, args and weights), its arguments checked
+/// by `check`.
+fn network(
+    config: &BundleConfig,
+    dir: &Path,
+    (classes, what): (&[&str], &str),
+    check: CheckArgs<'_>,
+    refuse: Refuse<'_>,
+) -> Result<NetworkPlan, ConvertError> {
+    let mut found = Vec::new();
+    let mut others = Vec::new();
+    for (key, value) in config.root() {
+        let Some(target) = value.get("_target_").and_then(Value::as_str) else {
+            continue;
+        };
+        let short = target.rsplit('.').next().unwrap_or(target);
+        if classes.contains(&target) {
+            found.push(key.clone());
+        } else if short.contains(if what == "AutoencoderKL" {
+            "Autoencoder"
+        } else {
+            "UNet"
+        }) || short.contains("ControlNet")
+        {
+            others.push(format!("`{key}` ({target})"));
+        }
+    }
+    if !others.is_empty() || found.len() != 1 {
+        let detail = if others.is_empty() {
+            format!("{} found", found.len())
+        } else {
+            format!("found {}", others.join(", "))
+        };
+        return Err(refuse(
+            "unsupported_network",
+            format!("this version converts bundles with one MONAI `{what}` ({detail})"),
+        ));
+    }
+    let key = found.remove(0);
+    let (class, args) = config
+        .component(&key)
+        .map_err(|e| refuse("config", format!("configs/inference.json: {e}")))?
+        .unwrap_or_default();
+    check(&args, refuse)?;
+    let (loader, path) = weights(config, &key).ok_or_else(|| {
+        refuse(
+            "config",
+            format!(
+                "no entry loads `{key}`'s weights as `$@{key}.load_state_dict(torch.load(@path))` \
+                 (or load_old_state_dict)"
+            ),
+        )
+    })?;
+    let weights = bundle_file(dir, &path).map_err(|e| refuse("missing_weights", e))?;
+    Ok(NetworkPlan {
+        key,
+        class,
+        args,
+        weights,
+        loader,
+    })
+}
+
+/// The loader and the weights path of the entry `$@<key>.<loader>(torch.load(@<path>...))`.
+fn weights(config: &BundleConfig, key: &str) -> Option<(String, String)> {
+    for value in config.root().values() {
+        let Some(text) = value.as_str() else { continue };
+        let Some(call) = text.strip_prefix(&format!("$@{key}.")) else {
+            continue;
+        };
+        let (loader, rest) = call.split_once('(')?;
+        if !["load_state_dict", "load_old_state_dict"].contains(&loader) {
+            continue;
+        }
+        let inner = rest.strip_prefix("torch.load(")?.strip_suffix("))")?;
+        let first = inner.split(',').next()?.trim();
+        let extra_ok = inner
+            .split(',')
+            .skip(1)
+            .all(|a| a.trim().starts_with("weights_only") || a.trim().starts_with("map_location"));
+        if !extra_ok || !first.starts_with('@') {
+            return None;
+        }
+        let path = config.get(&first[1..]).ok()??;
+        return Some((loader.to_string(), path.as_str()?.to_string()));
+    }
+    None
+}
+
+/// `path` (from the bundle's config, relative to the bundle root) as a file inside the bundle.
+fn bundle_file(dir: &Path, path: &str) -> Result<PathBuf, String> {
+    let rel = Path::new(path.trim_start_matches("./"));
+    let inside = rel
+        .components()
+        .all(|c| matches!(c, std::path::Component::Normal(_)));
+    if !inside {
+        return Err(format!(
+            "the weights path `{path}` leaves the bundle folder"
+        ));
+    }
+    if !dir.join(rel).is_file() {
+        return Err(format!(
+            "the weights `{path}` are not in the bundle (large_files.yml says where to download \
+             them)"
+        ));
+    }
+    Ok(rel.to_path_buf())
+}
+
+/// Refuses the denoiser arguments this version does not convert.
+fn check_unet(args: &Map<String, Value>, refuse: Refuse<'_>) -> Result<(), ConvertError> {
+    if args.get("with_conditioning").and_then(Value::as_bool) == Some(true) {
+        return Err(refuse(
+            "conditioning",
+            "the DiffusionModelUNet has cross-attention (`with_conditioning`: text or context \
+             conditioning): this version converts unconditional bundles only"
+                .into(),
+        ));
+    }
+    if args.get("num_class_embeds").is_some_and(|v| !v.is_null()) {
+        return Err(refuse(
+            "conditioning",
+            "the DiffusionModelUNet has class embeddings, which MONAI's inferer does not feed: \
+             this version converts unconditional bundles only"
+                .into(),
+        ));
+    }
+    if args.get("spatial_dims").and_then(Value::as_u64) != Some(2) {
+        return Err(refuse(
+            "unsupported_network",
+            format!(
+                "spatial_dims {}: this version converts 2D bundles only",
+                args.get("spatial_dims").unwrap_or(&Value::Null)
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The bundle's `latent_shape`, checked against the denoiser's channels.
+fn latent_shape(
+    config: &BundleConfig,
+    unet: &Map<String, Value>,
+    refuse: Refuse<'_>,
+) -> Result<Vec<usize>, ConvertError> {
+    let value = config
+        .get("latent_shape")
+        .map_err(|e| refuse("config", format!("configs/inference.json: {e}")))?
+        .ok_or_else(|| {
+            refuse(
+                "config",
+                "configs/inference.json has no `latent_shape`".into(),
+            )
+        })?;
+    let shape: Option<Vec<usize>> = serde_json::from_value(value.clone()).ok();
+    let channels = unet.get("in_channels").and_then(Value::as_u64);
+    match shape {
+        Some(s)
+            if s.len() == 3
+                && !s.contains(&0)
+                && s.iter().product::<usize>() <= 1 << 24
+                && channels == Some(s[0] as u64)
+                && unet.get("out_channels").and_then(Value::as_u64) == channels =>
+        {
+            Ok(s)
+        }
+        _ => Err(refuse(
+            "config",
+            format!(
+                "`latent_shape` {value} is not [C, H, W] with C the DiffusionModelUNet's in_ and \
+                 out_channels"
+            ),
+        )),
+    }
+}
+
+/// `num_inference_steps` of the bundle's `set_timesteps` expression.
+fn set_timesteps(config: &BundleConfig) -> Option<usize> {
+    let text = config.raw("set_timesteps")?.as_str()?;
+    let rest = text.split("num_inference_steps").nth(1)?;
+    let digits: String = rest
+        .trim_start_matches([' ', '='])
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().ok().filter(|&n| n > 0)
+}
+
+/// The decoded image's value range from `metadata.json`, default [0, 1].
+fn value_range(metadata: &Map<String, Value>) -> [f64; 2] {
+    metadata
+        .get("autoencoder_data_format")
+        .and_then(|f| f.get("outputs"))
+        .and_then(Value::as_object)
+        .and_then(|outputs| outputs.values().find_map(|o| o.get("value_range")))
+        .and_then(|r| serde_json::from_value::<[f64; 2]>(r.clone()).ok())
+        .filter(|[low, high]| low.is_finite() && high.is_finite() && low < high)
+        .unwrap_or([0.0, 1.0])
+}
+
+/// What the export script answers.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct Exported {
+    /// torch's version.
+    pub torch: String,
+    /// MONAI's version.
+    pub monai: String,
+    /// One sample's latent noise `[C, H, W]`.
+    pub noise_shape: Vec<usize>,
+    /// One decoded image `[C, H, W]`.
+    pub image_shape: Vec<usize>,
+    /// What checked the graphs.
+    #[serde(default)]
+    pub checker: Option<String>,
+    /// Graph vs module on a batch of another size: max abs error.
+    #[serde(default)]
+    pub denoiser_error: Option<f64>,
+    /// The same for the decoder.
+    #[serde(default)]
+    pub decoder_error: Option<f64>,
+    /// The reference runs.
+    pub reference: Vec<ReferenceRun>,
+    /// What ran the reference loop.
+    pub reference_pipeline: String,
+    /// Its scheduler class.
+    pub reference_scheduler: String,
+    /// torch's threads.
+    #[serde(default)]
+    pub threads: Option<usize>,
+}
+
+/// What a conversion of a bundle wrote.
+#[derive(Debug, Clone, Serialize)]
+pub struct BundleReport {
+    /// `monai_bundle`.
+    pub source: String,
+    /// The source folder.
+    pub path: PathBuf,
+    /// sha256 of the source folder (its files, in path order).
+    pub source_sha256: String,
+    /// The model id written.
+    pub model_id: String,
+    /// The native package's folder.
+    pub dir: PathBuf,
+    /// What the bundle's JSON said.
+    pub plan: BundlePlan,
+    /// What the export said.
+    pub exported: Exported,
+    /// The verification.
+    pub verification: DiffusionVerification,
+    /// Whether it was written although it differs.
+    pub accepted_differences: bool,
+    /// Seconds from start to the package in place.
+    pub seconds: f64,
+}
+
+/// Converts the bundle `source` (see the module doc).
+pub fn convert(
+    generators: &Generators,
+    source: &Path,
+    options: &super::ConvertOptions,
+) -> Result<BundleReport> {
+    let started = Instant::now();
+    let model_id = options
+        .id
+        .clone()
+        .unwrap_or_else(|| diffusers::default_id(source));
+    let plan = plan(source, &model_id)?;
+    let out = options
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("{model_id}-onnx")));
+    super::check_out(&out)?;
+    let source_sha256 = diffusers::folder_sha256(source)?;
+    let env = environment(generators)?;
+    let parent = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent).map_err(ConvertError::io("create", parent))?;
+    let staging = tempfile::Builder::new()
+        .prefix(".medigan-convert-")
+        .tempdir_in(parent)
+        .map_err(ConvertError::io("create a folder in", parent))?;
+    let tmp = generators.settings().home.tmp_dir();
+    std::fs::create_dir_all(&tmp).map_err(ConvertError::io("create", &tmp))?;
+    let work = tempfile::Builder::new()
+        .prefix("convert-")
+        .tempdir_in(&tmp)
+        .map_err(ConvertError::io("create a folder in", &tmp))?;
+    let staging_abs =
+        std::path::absolute(staging.path()).map_err(ConvertError::io("resolve", staging.path()))?;
+    let source_abs = std::path::absolute(source).map_err(ConvertError::io("resolve", source))?;
+    let verify_steps = plan.steps.min(options.steps.unwrap_or(50)).max(1);
+    let request = request(
+        &plan,
+        &source_abs,
+        &staging_abs,
+        work.path(),
+        options,
+        verify_steps,
+    );
+    let exported: Exported = diffusers::run_script(
+        &env,
+        work.path(),
+        &request,
+        &model_id,
+        (EXPORT_SCRIPT, "monai-export"),
+    )?;
+    let metadata = package_json(&model_id, &plan, &exported, source, &source_sha256);
+    let catalog = staging.path().join("medigan.json");
+    let text = serde_json::to_string_pretty(&metadata).unwrap_or_default() + "\n";
+    std::fs::write(&catalog, text).map_err(ConvertError::io("write", &catalog))?;
+    let scheduler = staging.path().join("scheduler_config.json");
+    let text = serde_json::to_string_pretty(&scheduler_config(&plan)).unwrap_or_default() + "\n";
+    std::fs::write(&scheduler, text).map_err(ConvertError::io("write", &scheduler))?;
+    let licence = diffusers::copy_licence(source, staging.path())?;
+    let references = References {
+        runs: &exported.reference,
+        scheduler: &exported.reference_scheduler,
+        pipeline: &exported.reference_pipeline,
+    };
+    let verification = diffusers::verify(
+        generators,
+        &catalog,
+        &model_id,
+        &references,
+        &work.path().join("initial_noise.npy"),
+        options,
+        verify_steps,
+    )?;
+    if !verification.passed && !options.accept_differences {
+        return Err(ConvertError::DiffersFromSource {
+            model: model_id,
+            source_kind: "MONAI bundle".into(),
+            details: verification.summary(),
+        }
+        .into());
+    }
+    let card = card(
+        source,
+        &source_sha256,
+        &model_id,
+        &plan,
+        &exported,
+        &verification,
+        licence.as_deref(),
+        options.accept_differences,
+    );
+    let readme = staging.path().join("README.md");
+    std::fs::write(&readme, card).map_err(ConvertError::io("write", &readme))?;
+    super::publish(staging, &out)?;
+    Ok(BundleReport {
+        source: "monai_bundle".into(),
+        path: source.to_path_buf(),
+        source_sha256,
+        model_id,
+        dir: out,
+        plan,
+        accepted_differences: options.accept_differences && !verification.passed,
+        exported,
+        verification,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// The converter's environment `convert-monai` (with consent).
+fn environment(generators: &Generators) -> Result<venv::PythonEnv> {
+    let settings = generators.legacy_settings();
+    let home = &generators.settings().home;
+    venv::ensure(
+        &home.envs_dir(),
+        "convert-monai",
+        MONAI,
+        &dependencies(),
+        &settings,
+    )
+    .map_err(|e| match e {
+        crate::legacy::LegacyError::ConsentNeeded {
+            dependencies, env, ..
+        } => Error::from(ConvertError::ConsentNeeded {
+            source_kind: "MONAI bundle".into(),
+            dependencies,
+            env,
+        }),
+        other => Error::from(other),
+    })
+}
+
+/// The export script's request.
+fn request(
+    plan: &BundlePlan,
+    source: &Path,
+    staging: &Path,
+    work: &Path,
+    options: &super::ConvertOptions,
+    steps: usize,
+) -> Value {
+    let network = |n: &NetworkPlan| {
+        json!({
+            "args": n.args,
+            "weights": source.join(&n.weights),
+            "loader": n.loader,
+        })
+    };
+    // DDPM draws noise at every step: both sides run MONAI's DDIM (eta 0) instead.
+    let reference = match plan.scheduler.rsplit('.').next() {
+        Some("DDPMScheduler") | None => "DDIMScheduler",
+        Some(other) => other,
+    };
+    json!({
+        "out": staging,
+        "work": work,
+        "opset": OPSET,
+        "samples": options.samples,
+        "steps": steps,
+        "seed": 0,
+        "scale_factor": plan.scale_factor,
+        "latent_shape": plan.latent_shape,
+        "range": plan.range,
+        "network": network(&plan.network),
+        "autoencoder": network(&plan.autoencoder),
+        "scheduler": {"class": reference, "args": plan.scheduler_args},
+    })
+}
+
+/// The package's `scheduler_config.json`: the bundle's scheduler arguments with its class as
+/// `_target_` (the MONAI flavour `SchedulerConfig` reads).
+fn scheduler_config(plan: &BundlePlan) -> Value {
+    let mut config = plan.scheduler_args.clone();
+    config.insert("_target_".into(), json!(plan.scheduler));
+    Value::Object(config)
+}
+
+/// The first line of the bundle's licence file (e.g. `Apache License`).
+fn licence_name(source: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(source.join("LICENSE")).ok()?;
+    text.lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .map(|l| l.chars().take(80).collect())
+}
+
+fn package_json(
+    model_id: &str,
+    plan: &BundlePlan,
+    exported: &Exported,
+    source: &Path,
+    sha256: &str,
+) -> Value {
+    let metadata = read_object(&source.join("configs/metadata.json")).unwrap_or_default();
+    let text = |key: &str| metadata.get(key).and_then(Value::as_str).unwrap_or("");
+    let title = match text("name") {
+        "" => format!("{model_id}: MONAI latent diffusion bundle"),
+        name => name.to_string(),
+    };
+    let image = &exported.image_shape;
+    let generates: Vec<&str> = [text("image_classes")]
+        .into_iter()
+        .filter(|s| !s.is_empty())
+        .collect();
+    json!({
+        model_id: {
+            "execution": {
+                "package_name": model_id,
+                "package_link": ".",
+                "model_name": "denoiser",
+                "extension": ".onnx",
+                "image_size": image.get(1..).unwrap_or(&[]),
+                "dependencies": [],
+                "generate_method": {
+                    "name": "generate",
+                    "args": {"base": ["model_file", "num_samples", "output_path", "save_images"], "custom": {}},
+                },
+                "runtime": "onnx",
+                "onnx": {
+                    "graph": "denoiser.onnx",
+                    "inputs": [],
+                    "outputs": [{"name": "image", "kind": "image", "shape": image, "range": plan.range}],
+                    "diffusion": {
+                        "denoiser": {
+                            "sample": "sample",
+                            "timestep": "timestep",
+                            "timestep_type": "int64",
+                            "output": "noise_pred",
+                            "prediction": plan.prediction,
+                        },
+                        "noise": {"shape": exported.noise_shape},
+                        "scheduler": "scheduler_config.json",
+                        "steps": plan.steps,
+                        "decoder": {
+                            "graph": "decoder.onnx",
+                            "input": "latent",
+                            "output": "image",
+                            "scaling_factor": plan.scale_factor,
+                            "shift_factor": 0.0,
+                        },
+                    },
+                },
+                "converted_from": {
+                    "source": "monai_bundle",
+                    "bundle": plan.name,
+                    "bundle_version": plan.version,
+                    "path": source.display().to_string(),
+                    "sha256": sha256,
+                    "tool": concat!("medigan-rs ", env!("CARGO_PKG_VERSION")),
+                    "torch": exported.torch,
+                    "monai": exported.monai,
+                    "opset": OPSET,
+                },
+            },
+            "selection": {
+                "performance": {"FID": null},
+                "organ": [],
+                "modality": [],
+                "function": ["latent diffusion"],
+                "condition": [],
+                "generates": generates,
+                "tags": ["diffusion", "monai", "converted"],
+                "license": licence_name(source),
+            },
+            "description": {
+                "title": title,
+                "provided_date": "unknown",
+                "version": plan.version,
+                "comment": format!(
+                    "{} Converted by `medigan convert` from the MONAI bundle `{}` (sha256 {sha256}); see README.md. Authors: {}. {}",
+                    text("description"), source.display(), text("authors"), text("intended_use")
+                ).trim().to_string(),
+            },
+        }
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn card(
+    source: &Path,
+    sha256: &str,
+    model_id: &str,
+    plan: &BundlePlan,
+    exported: &Exported,
+    verification: &DiffusionVerification,
+    licence: Option<&str>,
+    accepted_differences: bool,
+) -> String {
+    let body = std::fs::read_to_string(source.join("docs/README.md")).unwrap_or_default();
+    let mut text = if body.trim().is_empty() {
+        format!("# {model_id}\n\n")
+    } else {
+        format!("{}\n\n", body.trim_end())
+    };
+    text.push_str(&format!(
+        "## Conversion\n\nModel `{model_id}`, **converted** by `medigan convert` ({}) from the \
+         MONAI bundle `{}` (`{}` version {}, folder sha256 `{sha256}`) into a native package: \
+         ONNX graphs (opset {OPSET}) and `medigan.json`, no code.\n\n",
+        concat!("medigan-rs ", env!("CARGO_PKG_VERSION")),
+        source.display(),
+        plan.name,
+        plan.version,
+    ));
+    text.push_str(&format!(
+        "- denoiser: `{}` (`{}`, weights `{}`) exported with torch {} / MONAI {} as \
+         `denoiser.onnx`: sample {:?}, int64 timestep; {} prediction\n- decoder: `{}` \
+         (`{}`, weights `{}`) `decode_stage_2_outputs` as `decoder.onnx`, fed latent / {} (the \
+         inferer's `scale_factor`) -> image {:?} in {:?}\n- scheduler: `scheduler_config.json`, \
+         the bundle's `{}` arguments (`{}`)\n",
+        plan.network.key,
+        plan.network.class,
+        plan.network.weights.display(),
+        exported.torch,
+        exported.monai,
+        exported.noise_shape,
+        plan.prediction,
+        plan.autoencoder.key,
+        plan.autoencoder.class,
+        plan.autoencoder.weights.display(),
+        plan.scale_factor,
+        exported.image_shape,
+        plan.range,
+        plan.scheduler.rsplit('.').next().unwrap_or(""),
+        plan.scheduler
+    ));
+    for (name, error) in [
+        ("denoiser", exported.denoiser_error),
+        ("decoder", exported.decoder_error),
+    ] {
+        if let (Some(error), Some(checker)) = (error, &exported.checker) {
+            text.push_str(&format!(
+                "- {name} graph vs module ({checker}, batch of another size): max abs error \
+                 {error:.3e}\n"
+            ));
+        }
+    }
+    text.push_str(&format!(
+        "\n## Verification\n\n{} samples, {} steps of `{}`, from the same initial noise: MONAI's \
+         own loop (`{}`, PyTorch on CPU) vs `medigan generate --initial-noise` of this package, \
+         both clipped to the declared range {:?}. Relative error: max |medigan - MONAI| / max \
+         |MONAI|; tolerance {}. Result: **{}**.\n\n",
+        verification.samples,
+        verification.steps,
+        verification.scheduler,
+        verification.reference_pipeline,
+        plan.range,
+        verification.tolerance,
+        if verification.passed {
+            "equal"
+        } else {
+            "different"
+        }
+    ));
+    text.push_str(&verification.table());
+    if verification.scheduler != plan.scheduler {
+        text.push_str(&format!(
+            "\nThe comparison ran `{}` (eta 0) on both sides: `{}` draws noise at every step, \
+             which the two cannot share; the scheduler rules themselves are checked against \
+             MONAI in medigan's scheduler tests.\n",
+            verification.scheduler, plan.scheduler
+        ));
+    }
+    if accepted_differences && !verification.passed {
+        text.push_str(
+            "\n**Written with `--accept-differences`: the samples above differ from MONAI's \
+             beyond the tolerance.**\n",
+        );
+    }
+    text.push_str(&match licence {
+        Some(name) => format!("\n## Licence\n\nThe bundle's `{name}`, kept as `LICENSE`.\n"),
+        None => "\n## Licence\n\nThe bundle had no licence file.\n".to_string(),
+    });
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scheduler_targets_are_read_in_both_spellings_and_others_refused() {
+        for (target, want) in [
+            (
+                "monai.networks.schedulers.ddim.DDIMScheduler",
+                Some("monai.networks.schedulers.DDIMScheduler"),
+            ),
+            (
+                "monai.networks.schedulers.DDPMScheduler",
+                Some("monai.networks.schedulers.DDPMScheduler"),
+            ),
+            (
+                "monai.networks.schedulers.rectified_flow.RFlowScheduler",
+                None,
+            ),
+            ("scripts.sched.DDIMScheduler", None),
+            ("monai.networks.schedulers.ddpm.DDIMScheduler", None),
+        ] {
+            assert_eq!(scheduler_class(target).as_deref(), want, "{target}");
+        }
+    }
+
+    #[test]
+    fn the_set_timesteps_expression_gives_the_default_steps() {
+        let config = BundleConfig::new(
+            json!({"set_timesteps": "$@noise_scheduler.set_timesteps(num_inference_steps=50)"})
+                .as_object()
+                .unwrap()
+                .clone(),
+        );
+        assert_eq!(set_timesteps(&config), Some(50));
+    }
+}
