@@ -22,14 +22,14 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
-use super::folder::{Layout, OpenRun, header_indices, open_run, temporary_prefix};
+use super::folder::{Layout, OpenRun, open_run, temporary_prefix};
 use super::journal::{JournalFile, JournalSample, Record, RecordKind};
 use super::pack::{Pack, TarPacker, Tars};
 use super::{GenerateError, GeneratorFactory, RunMode, SampleRequest, StepWatch};
+use crate::dataset::manifest::{ManifestHeader, ManifestLine};
 use crate::files::{AtomicWrite, write_atomically_with};
 use crate::output::{
-    Encoding, ManifestFile, ManifestHeader, ManifestWriter, OutputError, Part, Provenance,
-    SampleWriter, file_name,
+    Encoding, ManifestWriter, OutputError, Part, Provenance, SampleWriter, file_name,
 };
 use crate::progress::Progress;
 use crate::sample::Sample;
@@ -140,8 +140,6 @@ fn write_locked(
     progress: &dyn Progress,
     ready: &OnceLock<Instant>,
 ) -> Result<(Tally, u64, PathBuf), GenerateError> {
-    let header = serde_json::to_value(&target.header)
-        .map_err(|e| GenerateError::Worker(format!("manifest header: {e}")))?;
     let tars = target
         .pack
         .map(|pack| Tars::new(pack, target.header.num_samples));
@@ -155,8 +153,11 @@ fn write_locked(
     let layout = Layout {
         dir: target.dir,
         manifest_name: &target.manifest_name,
-        header: &header,
-        indices: header_indices(&header).unwrap_or(0..target.header.num_samples),
+        header: &target.header,
+        indices: target
+            .header
+            .indices()
+            .unwrap_or(0..target.header.num_samples),
         file_name: &name_of,
         tars,
     };
@@ -199,14 +200,14 @@ fn publish_manifest(target: &WriteTarget<'_>, run: &OpenRun) -> Result<PathBuf, 
     for sample in record.samples()? {
         let sample = sample?;
         for file in sample.files {
-            manifest.add(&ManifestFile {
+            manifest.add(&ManifestLine {
                 file: file.file,
                 index: sample.index,
                 seed: sample.seed,
-                part: match file.part.as_str() {
-                    "mask" => "mask",
-                    "tar" => "tar",
-                    _ => "image",
+                part: if file.part == "mask" || file.part == "tar" {
+                    file.part
+                } else {
+                    "image".into()
                 },
                 label: sample.label.clone(),
                 samples: sample.samples,

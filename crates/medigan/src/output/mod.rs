@@ -13,6 +13,7 @@ use std::str::FromStr;
 
 use ndarray::ArrayD;
 
+pub use crate::dataset::manifest::{MANIFEST_NAME, ManifestHeader, ManifestLine, manifest_name};
 pub use crate::files::{TEMPORARY_PREFIX, open_no_follow, temporary_file};
 pub use crate::formats::dicom::DicomWriter;
 #[cfg(feature = "dicom")]
@@ -24,7 +25,7 @@ pub use crate::formats::npy::NpyWriter;
 pub use crate::formats::png::{Png16Writer, PngWriter};
 pub(crate) use clock::utc_date_time;
 pub use imaging::{declared_spacing, dicom_modality};
-pub use manifest::{MANIFEST_NAME, ManifestFile, ManifestHeader, ManifestWriter, manifest_name};
+pub use manifest::ManifestWriter;
 pub use tar_pack::{MEMBER_MODE, TarPackWriter, member_header};
 pub use uid::{fresh_uid, is_valid_uid};
 
