@@ -127,7 +127,7 @@ impl FeatureCache {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(damaged(e.to_string())),
         };
-        let (array, _) = npy::decode(&bytes).map_err(damaged)?;
+        let (array, _) = npy::decode(&bytes).map_err(|e| damaged(e.to_string()))?;
         let array = array
             .into_dimensionality::<Ix2>()
             .map_err(|_| damaged("not a 2-D array".into()))?;

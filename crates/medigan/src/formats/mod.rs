@@ -10,11 +10,16 @@
 //! | [`nifti`] | NIfTI-1 `.nii` / `.nii.gz`, float32 | NIfTI-1 volumes, once per file |
 //! | [`quantize`] | model values to 8/16-bit levels | levels back to values |
 //!
+//! Readers return a [`FormatError`]. "Which codec reads this file, and what does it hold" is one
+//! question with one answer: [`ImageKind::of`], [`is_image`], [`decode`] / [`decode_bytes`]
+//! (the array and its value range) and [`to_chw`] (channels first), in `decode.rs`.
+//!
 //! Without the cargo feature `dicom`, [`dicom`] is a stand-in (`dicom_disabled.rs`) whose writer
 //! and reader say that this build has no DICOM support.
 //!
 //! The writers implement [`crate::output::SampleWriter`]; [`crate::output::Format`] picks one.
 
+mod decode;
 #[cfg(feature = "dicom")]
 pub mod dicom;
 #[cfg(not(feature = "dicom"))]
@@ -22,12 +27,16 @@ pub mod dicom;
 pub mod dicom;
 #[cfg(feature = "dicom")]
 pub mod dicom_scan;
+mod error;
 pub mod nifti;
 pub mod npy;
 pub mod png;
 pub mod quantize;
 
 use std::path::Path;
+
+pub use decode::{Decoded, IMAGE_EXTENSIONS, ImageKind, decode, decode_bytes, is_image, to_chw};
+pub use error::FormatError;
 
 /// The extension of `path` in lower case (`"gz"` for `x.nii.gz`), or `""`.
 fn extension(path: &Path) -> String {

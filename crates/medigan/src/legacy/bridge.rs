@@ -511,7 +511,7 @@ impl LegacyGenerator {
                     .collect();
                 let array = ArrayD::from_shape_vec(IxDyn(shape), values)
                     .map_err(|e| self.bad(e.to_string()))?;
-                let array = to_chw(array).map_err(|r| self.bad(r))?;
+                let array = crate::formats::to_chw(array).map_err(|e| self.bad(e.to_string()))?;
                 Ok(to_byte_range(array, dtype))
             }
             Part::File { file } => read_image_file(file).map_err(|r| self.bad(r)),
@@ -556,34 +556,6 @@ fn link_dir(target: &Path, link: &Path) -> Result<(), LegacyError> {
     std::os::windows::fs::symlink_dir(target, link).map_err(LegacyError::io("link", link))
 }
 
-/// `[H, W]` -> `[1, H, W]`; `[H, W, C]` (C of 1, 3 or 4) -> `[C, H, W]`; leading axes of size
-/// one are dropped; `[C, H, W]` stays.
-fn to_chw(mut array: ArrayD<f32>) -> Result<ArrayD<f32>, String> {
-    while array.ndim() > 3 && array.shape()[0] == 1 {
-        array = array.index_axis_move(ndarray::Axis(0), 0);
-    }
-    match array.ndim() {
-        2 => Ok(array.insert_axis(ndarray::Axis(0))),
-        3 => {
-            let s = array.shape();
-            let channels_last = matches!(s[2], 1 | 3 | 4) && !matches!(s[0], 1 | 3 | 4);
-            if channels_last {
-                Ok(array
-                    .permuted_axes(IxDyn(&[2, 0, 1]))
-                    .as_standard_layout()
-                    .into_owned())
-            } else {
-                Ok(array)
-            }
-        }
-        4 => Ok(array),
-        _ => Err(format!(
-            "a sample of shape {:?} is not an image",
-            array.shape()
-        )),
-    }
-}
-
 /// Legacy samples are written in 0..255 (the range the original packages save images in):
 /// integers by their type, floats in 0..1 or -1..1 scaled, other floats stretched.
 fn to_byte_range(array: ArrayD<f32>, dtype: &str) -> ArrayD<f32> {
@@ -605,29 +577,30 @@ fn to_byte_range(array: ArrayD<f32>, dtype: &str) -> ArrayD<f32> {
     array.mapv(|v| (v + offset) * scale)
 }
 
-/// An image file a legacy package wrote, on the 0..255 scale of the original packages (16-bit
-/// levels divided by 257).
+/// An image file a legacy package wrote ([`crate::formats::decode`]), on the 0..255 scale of
+/// the original packages: raster levels over their top level times 255 (16-bit levels divided
+/// by 257), other files mapped from their value range.
 fn read_image_file(path: &Path) -> Result<ArrayD<f32>, String> {
-    let raster = crate::formats::png::read(path)
-        .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
-    Ok(raster.to_byte_scale().into_dyn())
+    let cannot = |e: crate::formats::FormatError| format!("cannot read `{}`: {e}", path.display());
+    let decoded = crate::formats::decode(path).map_err(cannot)?;
+    let [low, top] = decoded.range;
+    let array = match crate::formats::ImageKind::of(path) {
+        Some(crate::formats::ImageKind::Raster) | None => {
+            let divisor = top / 255.0;
+            decoded.array.mapv(|v| v / divisor)
+        }
+        Some(_) if top > low => {
+            let scale = 255.0 / (top - low);
+            decoded.array.mapv(|v| (v - low) * scale)
+        }
+        Some(_) => decoded.array.mapv(|_| 0.0),
+    };
+    crate::formats::to_chw(array).map_err(cannot)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn layouts_become_channels_first() {
-        let hw = ArrayD::<f32>::zeros(IxDyn(&[8, 6]));
-        assert_eq!(to_chw(hw).unwrap().shape(), &[1, 8, 6]);
-        let hwc = ArrayD::<f32>::zeros(IxDyn(&[8, 6, 3]));
-        assert_eq!(to_chw(hwc).unwrap().shape(), &[3, 8, 6]);
-        let chw = ArrayD::<f32>::zeros(IxDyn(&[1, 8, 6]));
-        assert_eq!(to_chw(chw).unwrap().shape(), &[1, 8, 6]);
-        let batch1 = ArrayD::<f32>::zeros(IxDyn(&[1, 1, 8, 6]));
-        assert_eq!(to_chw(batch1).unwrap().shape(), &[1, 8, 6]);
-    }
 
     #[test]
     fn values_are_mapped_to_bytes() {
