@@ -326,13 +326,11 @@ fn remove_stale(parent: &Path, prefix: &str) {
 /// Renames the finished staging folder to `out` (an empty `out` is replaced).
 fn publish(staging: tempfile::TempDir, out: &Path) -> Result<(), ConvertError> {
     check_out(out)?;
-    if out.is_dir() {
-        std::fs::remove_dir(out).map_err(ConvertError::io("replace", out))?;
-    }
-    let path = staging.keep();
-    std::fs::rename(&path, out).map_err(|e| {
-        let _ = std::fs::remove_dir_all(&path);
-        ConvertError::io("move the package to", out)(e)
+    crate::files::publish_dir(staging, out).map_err(|e| match e {
+        crate::files::PublishError::Replace(cause) => ConvertError::io("replace", out)(cause),
+        crate::files::PublishError::Rename(cause) => {
+            ConvertError::io("move the package to", out)(cause)
+        }
     })
 }
 
