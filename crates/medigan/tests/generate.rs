@@ -823,7 +823,7 @@ fn png_pixels_are_the_sample_mapped_from_its_range_to_0_255() {
 fn bad_shards_are_refused() {
     for bad in ["0/4", "5/4", "1/0", "3", "a/b", ""] {
         match bad.parse::<Shard>() {
-            Err(GenerateError::BadShard { value }) => assert_eq!(value, bad),
+            Err(medigan::sample::BadShard { value }) => assert_eq!(value, bad),
             other => panic!("`{bad}`: expected BadShard, got {other:?}"),
         }
     }

@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::generate::Shard;
+use crate::sample::Shard;
 
 /// File name of an unsharded run's manifest.
 pub const MANIFEST_NAME: &str = "manifest.jsonl";

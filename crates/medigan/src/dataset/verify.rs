@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 use super::DatasetError;
 use super::dataset_manifest::{DATASET_MANIFEST_NAME, DatasetManifest, ManifestSummary};
 use super::manifest::{self, Located, ManifestHeader, ManifestLine, RunManifest};
-use crate::generate::Shard;
+use crate::sample::Shard;
 
 /// Problems listed in a report at most; the rest are counted in `problems_left_out`.
 pub const MAX_LISTED_PROBLEMS: usize = 1000;

@@ -23,12 +23,13 @@ use std::sync::Arc;
 
 use ndarray::ArrayD;
 
+pub use crate::sample::Shard;
 pub use error::GenerateError;
 pub use inputs::{expand_inputs, load_input_image};
 pub use onnx::{OnnxGenerator, SampleConditioning, seeded_latent};
 pub use pack::{Pack, TAR_NAME_DIGITS};
 pub use pipeline::{RunSummary, WriteTarget, write_run};
-pub use request::{DiffusionOptions, GenerateRequest, Guidance, RunMode, Shard};
+pub use request::{DiffusionOptions, GenerateRequest, Guidance, RunMode};
 pub use shard_env::{ShardOrigin, shard_from_environment};
 pub use stream::SampleStream;
 
