@@ -31,8 +31,8 @@ use dicom_object::meta::FileMetaTableBuilder;
 use dicom_object::{InMemDicomObject, OpenFileOptions};
 use ndarray::{ArrayD, IxDyn};
 
+use super::{Encoding, OutputError, Part, SampleWriter, fresh_uid, utc_date_time};
 use super::{dicom_scan, quantize};
-use crate::output::{Encoding, OutputError, Part, SampleWriter, fresh_uid, utc_date_time};
 
 /// Implementation Class UID of files written by medigan-rs (a fixed UUID-derived UID).
 pub const IMPLEMENTATION_CLASS_UID: &str = "2.25.37292259147168753469773247745932951341";

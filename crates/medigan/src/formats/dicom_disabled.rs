@@ -6,7 +6,7 @@ use std::path::Path;
 
 use ndarray::ArrayD;
 
-use crate::output::{Encoding, OutputError, SampleWriter};
+use super::{Encoding, OutputError, SampleWriter};
 
 /// What is missing, as [`OutputError::NotBuilt`] and [`read`] say it.
 const CAPABILITY: &str = "DICOM support";

@@ -20,7 +20,7 @@ use flate2::Compression;
 use flate2::write::GzEncoder;
 use ndarray::{Array3, ArrayD};
 
-use crate::output::{Encoding, OutputError, Part, SampleWriter};
+use super::{Encoding, OutputError, Part, SampleWriter};
 
 /// Size of the NIfTI-1 header.
 const HEADER_SIZE: usize = 348;
@@ -396,7 +396,7 @@ fn voxels(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::output::Provenance;
+    use crate::formats::Provenance;
 
     fn header(dims: [i16; 3], datatype: i16, cal: [f32; 2]) -> Vec<u8> {
         let mut h = vec![0u8; HEADER_SIZE + 4];

@@ -11,7 +11,7 @@ use ndarray::{ArrayD, IxDyn};
 use ndarray_npy::npy::header::Header;
 use ndarray_npy::{ReadNpyExt, ReadableElement, WriteNpyExt};
 
-use crate::output::{Encoding, OutputError, SampleWriter};
+use super::{Encoding, OutputError, SampleWriter};
 
 /// Writes samples as float32 `.npy` arrays.
 #[derive(Debug, Default, Clone, Copy)]

@@ -10,7 +10,7 @@ use image::{ColorType, DynamicImage, ExtendedColorType, ImageEncoder, codecs::pn
 use ndarray::{Array3, ArrayD};
 
 use super::quantize;
-use crate::output::{Encoding, OutputError, SampleWriter};
+use super::{Encoding, OutputError, SampleWriter};
 
 /// Writes 2D samples as 8-bit PNG.
 #[derive(Debug, Default, Clone, Copy)]

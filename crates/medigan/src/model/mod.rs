@@ -26,7 +26,7 @@ pub use plan::RunPlan;
 use crate::catalog::{InputKind, ModelEntry, OutputKind};
 use crate::generate::{self, GenerateError, GenerateRequest, Generator};
 use crate::legacy::{LegacyGenerator, LegacyModel, LegacySettings};
-use crate::output::{self, SampleWriter};
+use crate::output::SampleWriter;
 use crate::progress::Progress;
 use crate::runtime::BackendKind;
 use crate::store::Store;
@@ -378,7 +378,7 @@ impl Model {
             .selection
             .modality
             .get()
-            .and_then(|terms| output::dicom_modality(terms))
+            .and_then(|terms| crate::catalog::dicom_modality(terms))
             .map(str::to_string);
         let Model::Native(model) = self else {
             return Ok((modality, None));
@@ -391,7 +391,7 @@ impl Model {
         {
             Some(i) => {
                 let out = &model.spec.outputs[i];
-                output::declared_spacing(
+                crate::catalog::declared_spacing(
                     out.extra.get("spacing"),
                     &format!("`{}`: execution.onnx.outputs[{i}].spacing", model.id),
                     &out.shape,
