@@ -101,7 +101,7 @@ impl PyGenerators {
     /// The setting each `MEDIGAN_*` variable gives in this facade, by variable name (what
     /// `medigan env --json` reports as `effective`).
     fn environment(&self) -> BTreeMap<&'static str, String> {
-        medigan::env::effective(&self.inner).into_iter().collect()
+        self.inner.environment().into_iter().collect()
     }
 
     /// Model ids in catalogue order.
