@@ -31,7 +31,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::journal::{JournalSample, JournalWriter, Record, RecordKind, journal_name, record_stem};
-use super::pack::Tars;
+use super::tar_layout::Tars;
 use super::{GenerateError, RunMode};
 use crate::dataset::manifest::{ManifestHeader, ManifestName};
 use crate::output::{open_no_follow, utc_date_time};

@@ -18,6 +18,8 @@ mod pipeline;
 mod request;
 pub mod shard_env;
 mod stream;
+mod tar_layout;
+mod target;
 
 use std::sync::Arc;
 
@@ -27,11 +29,12 @@ pub use crate::sample::Shard;
 pub use error::GenerateError;
 pub use inputs::{expand_inputs, load_input_image};
 pub use onnx::{OnnxGenerator, SampleConditioning, seeded_latent};
-pub use pack::{Pack, TAR_NAME_DIGITS};
-pub use pipeline::{RunSummary, WriteTarget, write_run};
+pub use pipeline::{RunSummary, write_run};
 pub use request::{DiffusionOptions, GenerateRequest, Guidance, RunMode};
 pub use shard_env::{ShardOrigin, shard_from_environment};
 pub use stream::SampleStream;
+pub use tar_layout::{Pack, TAR_NAME_DIGITS};
+pub use target::WriteTarget;
 
 use crate::sample::Sample;
 

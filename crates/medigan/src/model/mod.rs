@@ -19,7 +19,6 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-pub(crate) use native::resolve_link;
 pub use native::{NativeModel, PooledDiffusion, PooledGenerator, fetch_native};
 pub use plan::RunPlan;
 
