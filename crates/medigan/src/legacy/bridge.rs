@@ -29,12 +29,10 @@ use std::time::Duration;
 use ndarray::{ArrayD, IxDyn};
 use serde::Deserialize;
 use serde_json::json;
-use sha2::{Digest, Sha256};
 use tempfile::TempDir;
 
 use super::{LegacyCall, LegacyError, LegacyModel, last_lines};
 use crate::generate::{GenerateError, Generator, SampleRequest};
-use crate::home::Home;
 use crate::sample::{Sample, sibling_seed};
 
 /// The bridge script, shipped in the binary.
@@ -46,20 +44,6 @@ pub const BLOCK: u64 = 8;
 
 /// Lines of the model's stderr kept for error messages.
 const STDERR_LINES: usize = 40;
-
-/// Writes the bridge script into the home (once per script version) and returns its path.
-pub fn install_script(home: &Home) -> Result<PathBuf, LegacyError> {
-    let digest = hex::encode(Sha256::digest(BRIDGE_SCRIPT.as_bytes()));
-    let dir = home.root().join("legacy");
-    let path = dir.join(format!("bridge-{}.py", &digest[..16]));
-    if path.is_file() {
-        return Ok(path);
-    }
-    std::fs::create_dir_all(&dir).map_err(LegacyError::io("create directory", &dir))?;
-    crate::files::write_atomically(&path, BRIDGE_SCRIPT.as_bytes())
-        .map_err(LegacyError::io("write", &path))?;
-    Ok(path)
-}
 
 #[derive(Debug, Deserialize)]
 struct Answer {
@@ -140,16 +124,14 @@ impl LegacyGenerator {
         call: Arc<LegacyCall>,
     ) -> Result<LegacyGenerator, LegacyError> {
         let home = &model.home;
-        let script = install_script(home)?;
+        let script = super::install_script(&home.root().join("legacy"), "bridge", BRIDGE_SCRIPT)?;
         let tmp = home.tmp_dir();
         std::fs::create_dir_all(&tmp).map_err(LegacyError::io("create directory", &tmp))?;
         let run_dir = tempfile::Builder::new()
             .prefix("legacy-run-")
             .tempdir_in(&tmp)
             .map_err(LegacyError::io("create a directory in", &tmp))?;
-        let models = run_dir.path().join("models");
-        std::fs::create_dir_all(&models).map_err(LegacyError::io("create directory", &models))?;
-        link_dir(&model.package.dir, &models.join(&model.id))?;
+        super::prepare_run_dir(&model, run_dir.path())?;
         let mut command = model.env.script_command(&script, run_dir.path());
         // One thread for the numeric libraries, whatever --threads (see "Blocks" above).
         for var in ["OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"] {
@@ -544,16 +526,6 @@ impl Drop for LegacyGenerator {
             let _ = self.child.wait();
         }
     }
-}
-
-#[cfg(unix)]
-fn link_dir(target: &Path, link: &Path) -> Result<(), LegacyError> {
-    std::os::unix::fs::symlink(target, link).map_err(LegacyError::io("link", link))
-}
-
-#[cfg(windows)]
-fn link_dir(target: &Path, link: &Path) -> Result<(), LegacyError> {
-    std::os::windows::fs::symlink_dir(target, link).map_err(LegacyError::io("link", link))
 }
 
 /// Legacy samples are written in 0..255 (the range the original packages save images in):

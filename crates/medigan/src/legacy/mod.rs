@@ -22,6 +22,7 @@
 mod bridge;
 mod error;
 mod lock;
+mod script;
 pub mod venv;
 
 use std::path::{Path, PathBuf};
@@ -32,6 +33,7 @@ use serde_json::{Map, Value};
 pub use bridge::{BLOCK, BRIDGE_SCRIPT, LegacyGenerator};
 pub use error::LegacyError;
 pub use lock::{LOCK_FILE, TrustLock};
+pub(crate) use script::{install_script, prepare_run_dir};
 pub use venv::PythonEnv;
 
 use crate::catalog::{ModelEntry, RuntimeKind};
