@@ -126,7 +126,7 @@ pub fn convert(
         .map_err(ConvertError::io("resolve", staging.path()))?;
     let exported = export::run(&legacy, &graph, work.path()).map_err(boxed)?;
     let classes = package::class_names(&entry, &exported);
-    let provenance = package::Provenance {
+    let provenance = package::ConversionProvenance {
         package_sha256: legacy.package.sha256.clone(),
         package_link: entry.metadata.execution.package_link.clone(),
         tool: concat!("medigan-rs ", env!("CARGO_PKG_VERSION")).to_string(),
