@@ -52,7 +52,7 @@ pub fn run(generators: &Generators, args: &EvaluateArgs, out: Output) -> anyhow:
             }
         }
         let title = format!("{} real-synthetic against real-real", extraction.metric_key);
-        medigan::files::write_atomically(path, svg(&points, &title).as_bytes())
+        medigan::fs::write_atomically(path, svg(&points, &title).as_bytes())
             .with_context(|| format!("could not write the plot `{}`", path.display()))?;
         render::note(
             out.quiet,

@@ -326,9 +326,9 @@ fn remove_stale(parent: &Path, prefix: &str) {
 /// Renames the finished staging folder to `out` (an empty `out` is replaced).
 fn publish(staging: tempfile::TempDir, out: &Path) -> Result<(), ConvertError> {
     check_out(out)?;
-    crate::files::publish_dir(staging, out).map_err(|e| match e {
-        crate::files::PublishError::Replace(cause) => ConvertError::io("replace", out)(cause),
-        crate::files::PublishError::Rename(cause) => {
+    crate::fs::publish_dir(staging, out).map_err(|e| match e {
+        crate::fs::PublishError::Replace(cause) => ConvertError::io("replace", out)(cause),
+        crate::fs::PublishError::Rename(cause) => {
             ConvertError::io("move the package to", out)(cause)
         }
     })

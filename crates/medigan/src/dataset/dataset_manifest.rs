@@ -70,12 +70,9 @@ pub struct DatasetManifest {
 impl DatasetManifest {
     /// Reads a `dataset-manifest.json` (at most 64 MiB).
     pub fn read(path: &Path) -> Result<Self, String> {
-        let text = crate::files::read_regular(
-            path,
-            crate::files::Links::Refuse,
-            MAX_DATASET_MANIFEST_BYTES,
-        )
-        .map_err(|e| format!("cannot read it: {e}"))?;
+        let text =
+            crate::fs::read_regular(path, crate::fs::Links::Refuse, MAX_DATASET_MANIFEST_BYTES)
+                .map_err(|e| format!("cannot read it: {e}"))?;
         serde_json::from_slice(&text).map_err(|e| format!("it is not a dataset manifest: {e}"))
     }
 }

@@ -269,7 +269,7 @@ pub fn read_line(reader: &mut impl BufRead, buf: &mut Vec<u8>) -> Result<LineEnd
 /// Opens a manifest or journal for reading: a regular file (never a FIFO or device, which
 /// would block or never end), a symlink not followed.
 pub fn open(path: &Path) -> std::io::Result<BufReader<File>> {
-    crate::files::open_regular(path, crate::files::Links::Refuse, None)
+    crate::fs::open_regular(path, crate::fs::Links::Refuse, None)
         .map(|(file, _)| BufReader::new(file))
 }
 
@@ -431,7 +431,7 @@ pub fn claimed_range(shard: Option<Shard>, num_samples: u64) -> Range<u64> {
 /// sha256 of a listed file's bytes, read in blocks. Only a regular file is read (a link to one
 /// is followed): a FIFO or a link to `/dev/zero` is refused instead of blocking or never ending.
 pub fn file_sha256(path: &Path) -> std::io::Result<String> {
-    let (mut file, _) = crate::files::open_regular(path, crate::files::Links::Follow, None)?;
+    let (mut file, _) = crate::fs::open_regular(path, crate::fs::Links::Follow, None)?;
     let mut hasher = Sha256::new();
     std::io::copy(&mut file, &mut hasher)?;
     Ok(hex::encode(hasher.finalize()))

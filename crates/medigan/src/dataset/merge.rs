@@ -8,7 +8,7 @@ use super::dataset_manifest::{
     DATASET_MANIFEST_NAME, DATASET_MANIFEST_VERSION, DatasetManifest, ROOT_DIGEST_DEFINITION,
 };
 use super::verify::verify_with;
-use crate::files::write_atomically;
+use crate::fs::write_atomically;
 
 /// What [`merge`] wrote.
 #[derive(Debug, Clone)]

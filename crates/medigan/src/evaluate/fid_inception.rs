@@ -108,7 +108,7 @@ impl InceptionSource {
         if std::fs::read(&graph).ok().as_deref() != Some(bytes.as_slice()) {
             std::fs::create_dir_all(graphs_dir)
                 .map_err(EvaluateError::io("create directory", graphs_dir))?;
-            crate::files::write_atomically(&graph, &bytes)
+            crate::fs::write_atomically(&graph, &bytes)
                 .map_err(EvaluateError::io("write", &graph))?;
         }
         self.onnx = Some(OnnxExtractorSpec::resolve(OnnxExtractorConfig {

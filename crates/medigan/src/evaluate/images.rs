@@ -23,7 +23,7 @@ use sha2::{Digest, Sha256};
 use super::error::EvaluateError;
 use crate::formats::nifti::{self, NiftiVolume};
 use crate::formats::{self, Decoded, ImageKind};
-use crate::{files, limits, walk};
+use crate::{fs, limits, walk};
 
 /// File extensions read as images (lower case): [`crate::formats::IMAGE_EXTENSIONS`].
 pub const IMAGE_EXTENSIONS: [&str; 9] = formats::IMAGE_EXTENSIONS;
@@ -114,9 +114,9 @@ impl VolumeFile {
         if let Some(digest) = self.digest.get() {
             return Ok(*digest);
         }
-        let (mut file, _) = files::open_regular(
+        let (mut file, _) = fs::open_regular(
             &self.path,
-            files::Links::Follow,
+            fs::Links::Follow,
             Some(limits::max_sample_bytes()),
         )
         .map_err(EvaluateError::io("read", &self.path))?;
@@ -209,13 +209,13 @@ pub fn list_images(dir: &Path) -> Result<Vec<PathBuf>, EvaluateError> {
 /// Reads an image file medigan did not write: a regular file (not a FIFO or device) of at most
 /// [`crate::limits::max_sample_bytes`], checked before a byte is read.
 fn read_file(path: &Path) -> Result<Vec<u8>, EvaluateError> {
-    files::read_regular(path, files::Links::Follow, limits::max_sample_bytes())
+    fs::read_regular(path, fs::Links::Follow, limits::max_sample_bytes())
         .map_err(EvaluateError::io("read", path))
 }
 
 /// Checks that a file can be read as [`read_file`] would, without reading it.
 fn check_file(path: &Path) -> Result<(), EvaluateError> {
-    files::open_regular(path, files::Links::Follow, Some(limits::max_sample_bytes()))
+    fs::open_regular(path, fs::Links::Follow, Some(limits::max_sample_bytes()))
         .map(drop)
         .map_err(EvaluateError::io("read", path))
 }

@@ -71,9 +71,9 @@ pub struct Decoded {
 /// [`crate::limits::max_sample_bytes`] bytes, checked before a byte is read. A file of no
 /// known extension is read as a raster image (its format guessed from the content).
 pub fn decode(path: &Path) -> Result<Decoded, FormatError> {
-    let bytes = crate::files::read_regular(
+    let bytes = crate::fs::read_regular(
         path,
-        crate::files::Links::Follow,
+        crate::fs::Links::Follow,
         crate::limits::max_sample_bytes(),
     )
     .map_err(FormatError::Read)?;

@@ -519,7 +519,7 @@ fn sample_is_intact(layout: &Layout<'_>, sample: &JournalSample) -> bool {
 /// [`MAX_VERIFIED_FILE`] bytes with this sha256.
 fn file_has_hash(path: &Path, sha256: &str) -> bool {
     let Ok((mut file, _)) =
-        crate::files::open_regular(path, crate::files::Links::Refuse, Some(MAX_VERIFIED_FILE))
+        crate::fs::open_regular(path, crate::fs::Links::Refuse, Some(MAX_VERIFIED_FILE))
     else {
         return false;
     };

@@ -24,12 +24,12 @@ use sha2::{Digest, Sha256};
 
 use super::folder::{Layout, OpenRun, open_run, temporary_prefix};
 use super::journal::{JournalFile, JournalSample, Record, RecordKind};
-use super::pack::TarPacker;
 use super::tar_layout::Tars;
+use super::tar_packer::TarPacker;
 use super::target::{WriteTarget, encode_parts};
 use super::{GenerateError, GeneratorFactory, SampleRequest, StepWatch};
 use crate::dataset::manifest::ManifestLine;
-use crate::files::{AtomicWrite, write_atomically_with};
+use crate::fs::{AtomicWrite, write_atomically_with};
 use crate::output::{ManifestWriter, OutputError, Part, file_name};
 use crate::progress::Progress;
 use crate::sample::Sample;

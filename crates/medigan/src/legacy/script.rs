@@ -18,8 +18,7 @@ pub(crate) fn install_script(dir: &Path, stem: &str, text: &str) -> Result<PathB
         return Ok(path);
     }
     std::fs::create_dir_all(dir).map_err(LegacyError::io("create directory", dir))?;
-    crate::files::write_atomically(&path, text.as_bytes())
-        .map_err(LegacyError::io("write", &path))?;
+    crate::fs::write_atomically(&path, text.as_bytes()).map_err(LegacyError::io("write", &path))?;
     Ok(path)
 }
 

@@ -36,12 +36,11 @@ impl ManifestWriter {
         header: &ManifestHeader,
         temporary_prefix: &str,
     ) -> Result<Self, OutputError> {
-        let file = crate::files::temporary_file(dir, temporary_prefix).map_err(|cause| {
-            OutputError::Io {
+        let file =
+            crate::fs::temporary_file(dir, temporary_prefix).map_err(|cause| OutputError::Io {
                 path: dir.join(name),
                 cause,
-            }
-        })?;
+            })?;
         let mut writer = ManifestWriter {
             partial: file.path().to_path_buf(),
             out: BufWriter::new(file),

@@ -1,13 +1,12 @@
 //! A run's files: their names, the provenance manifest's writer, and deterministic tar files
-//! (`tar_pack`). The writer trait, [`Format`] and the encoders live with their decoders in
+//! (`tar_writer.rs`). The writer trait, [`Format`] and the encoders live with their decoders in
 //! [`crate::formats`] (re-exported here); files are written with
-//! [`crate::files::write_atomically`].
+//! [`crate::fs::write_atomically`].
 
 mod manifest;
-mod tar_pack;
+mod tar_writer;
 
 pub use crate::dataset::manifest::{MANIFEST_NAME, ManifestHeader, ManifestLine, manifest_name};
-pub use crate::files::{TEMPORARY_PREFIX, open_no_follow, temporary_file};
 pub use crate::formats::dicom::DicomWriter;
 #[cfg(feature = "dicom")]
 pub use crate::formats::dicom::{
@@ -20,8 +19,9 @@ pub(crate) use crate::formats::utc_date_time;
 pub use crate::formats::{
     Encoding, Format, OutputError, Part, Provenance, SampleWriter, fresh_uid, is_valid_uid,
 };
+pub use crate::fs::{TEMPORARY_PREFIX, open_no_follow, temporary_file};
 pub use manifest::ManifestWriter;
-pub use tar_pack::{MEMBER_MODE, TarPackWriter, member_header};
+pub use tar_writer::{MEMBER_MODE, TarPackWriter, member_header};
 
 /// The file name of a sample part: `00042.png`, `00042_mask.png`, with at least five digits.
 pub fn file_name(index: u64, digits: usize, part: Part, extension: &str) -> String {

@@ -65,9 +65,9 @@ pub fn write_gallery(
     }
     let page = staging.path().join("index.html");
     std::fs::write(&page, html(report, &rows)).map_err(EvaluateError::io("write", &page))?;
-    crate::files::publish_dir(staging, out).map_err(|e| match e {
-        crate::files::PublishError::Replace(cause) => EvaluateError::io("replace", out)(cause),
-        crate::files::PublishError::Rename(source) => EvaluateError::Io {
+    crate::fs::publish_dir(staging, out).map_err(|e| match e {
+        crate::fs::PublishError::Replace(cause) => EvaluateError::io("replace", out)(cause),
+        crate::fs::PublishError::Rename(source) => EvaluateError::Io {
             action: "move the gallery to",
             path: out.to_path_buf(),
             source,
