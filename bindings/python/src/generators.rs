@@ -13,7 +13,7 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
-use crate::convert::json_to_py;
+use crate::to_python::json_to_py;
 use crate::errors::IntoPyResult;
 use crate::generate::{self, DiffusionArgs, RequestArgs};
 

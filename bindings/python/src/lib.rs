@@ -15,7 +15,7 @@
 //! | `visualize` | `medigan-viz` | the visualiser server and its handle |
 //! | `metrics` | `evaluate` | FID/KID/PRDC of two folders, the memorisation audit |
 
-mod convert;
+mod to_python;
 mod errors;
 mod generate;
 mod generators;

@@ -17,7 +17,7 @@ use medigan::{Generators, Settings};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
-use crate::convert::json_to_py;
+use crate::to_python::json_to_py;
 use crate::errors::IntoPyResult;
 use crate::interrupt::{Cancellable, run_interruptible};
 
