@@ -13,9 +13,9 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
-use crate::to_python::json_to_py;
 use crate::errors::IntoPyResult;
 use crate::generate::{self, DiffusionArgs, RequestArgs};
+use crate::to_python::json_to_py;
 
 /// The core facade. Made once per process (the Python `Generators` makes it lazily, so that
 /// DataLoader worker processes each get their own).

@@ -17,9 +17,9 @@ use medigan::{Generators, Settings};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
-use crate::to_python::json_to_py;
 use crate::errors::IntoPyResult;
 use crate::interrupt::{Cancellable, run_interruptible};
+use crate::to_python::json_to_py;
 
 /// How features are made: the `extractor=` and embedding arguments of both functions.
 struct Extraction {
