@@ -15,7 +15,7 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use serde_json::Value;
 
-use crate::convert::json_to_py;
+use crate::to_python::json_to_py;
 use crate::errors::IntoPyResult;
 use crate::generators::PyGenerators;
 

@@ -71,7 +71,8 @@ pub fn run_mode(resume: bool, overwrite: bool) -> PyResult<RunMode> {
 
 impl RequestArgs<'_> {
     fn request(self, mode: RunMode) -> PyResult<GenerateRequest> {
-        let shard = self.shard.map(str::parse::<Shard>).transpose().py()?;
+        let shard = self.shard.map(str::parse::<Shard>).transpose();
+        let shard = shard.map_err(medigan::generate::GenerateError::from).py()?;
         let request = GenerateRequest {
             num_samples: self.num_samples,
             seed: self.seed,

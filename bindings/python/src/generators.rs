@@ -11,9 +11,9 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
-use crate::convert::json_to_py;
 use crate::errors::IntoPyResult;
 use crate::generate::{self, DiffusionArgs, RequestArgs};
+use crate::to_python::json_to_py;
 
 /// The core facade. Made once per process (the Python `Generators` makes it lazily, so that
 /// DataLoader worker processes each get their own).
@@ -97,7 +97,7 @@ impl PyGenerators {
     /// The setting each `MEDIGAN_*` variable gives in this facade, by variable name (what
     /// `medigan env --json` reports as `effective`).
     fn environment(&self) -> BTreeMap<&'static str, String> {
-        medigan::env::effective(&self.inner).into_iter().collect()
+        self.inner.environment().into_iter().collect()
     }
 
     /// Model ids in catalogue order.

@@ -10,19 +10,19 @@
 //! | `generators` | `generators` | the `Generators` class: catalogue, search, ranking |
 //! | `generate` | `generate`, `sample` | generation to disk and to numpy arrays |
 //! | `interrupt` | `progress` | GIL-free work that Ctrl-C stops between batches |
-//! | `convert` | `catalog` | JSON values to Python objects |
+//! | `to_python` | `catalog` | JSON values to Python objects |
 //! | `errors` | `error` | library errors to `medigan_rs.exceptions` classes |
 //! | `visualize` | `medigan-viz` | the visualiser server and its handle |
 //! | `metrics` | `evaluate` | FID/KID/PRDC of two folders, the memorisation audit |
 //! | `contribute` | `catalog`, `contribute` | metadata validation, the user's catalogue, contribution steps |
 
 mod contribute;
-mod convert;
 mod errors;
 mod generate;
 mod generators;
 mod interrupt;
 mod metrics;
+mod to_python;
 mod visualize;
 
 use pyo3::prelude::*;

@@ -17,9 +17,9 @@ use medigan::{Generators, Overrides, Settings};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
-use crate::convert::json_to_py;
 use crate::errors::IntoPyResult;
 use crate::interrupt::{Cancellable, run_interruptible};
+use crate::to_python::json_to_py;
 
 /// The extractor keywords of every evaluation function: `extractor=` and how its input is
 /// prepared (the CLI's `--extractor`, `--inception-weights`, `--input-size`, `--range`,

@@ -541,7 +541,7 @@ impl View {
             serde_json::to_vec_pretty(&record).map_err(|e| VizError::Generate(e.to_string()))?;
         files.push((json_path, json));
         for (path, bytes) in &files {
-            medigan::files::write_atomically(path, bytes).map_err(|cause| VizError::Save {
+            medigan::fs::write_atomically(path, bytes).map_err(|cause| VizError::Save {
                 path: path.clone(),
                 cause,
             })?;

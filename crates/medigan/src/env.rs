@@ -1,5 +1,5 @@
 //! The environment in one table: every `MEDIGAN_*` variable, what it sets and how its value is
-//! read. The library, the CLI and the Python bindings read these variables only through here,
+//! read (the setting each gives in a facade is `Generators::environment`). The library, the CLI and the Python bindings read these variables only through here,
 //! so one value means the same setting in all three (the scheduler's own variables,
 //! `SLURM_*` and `JOB_COMPLETION_INDEX`, are read by `generate::shard_env`).
 //!
@@ -11,7 +11,6 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 
-use crate::Generators;
 use crate::runtime::BackendKind;
 
 /// How a variable's value is read.
@@ -228,8 +227,14 @@ impl Variable {
         warn_unreadable(self, parse_backend(self.text_value().as_deref()))
     }
 
-    /// The value as this variable's [`Kind`] reads it, in words: what a front end reports as
-    /// the setting the environment gives (`MEDIGAN_OFFLINE=2` reads `true`).
+    /// The variable's value in the environment now, as its [`Kind`] reads it, in words: what a
+    /// front end reports as the setting the environment gives (`MEDIGAN_OFFLINE=2` reads `true`).
+    pub fn reading_now(&self) -> String {
+        self.reading(self.text_value().as_deref())
+    }
+
+    /// How `value` reads as this variable: the setting it gives, `(default)` or
+    /// `(unreadable: default)`.
     pub fn reading(&self, value: Option<&str>) -> String {
         let value = value.filter(|v| !v.is_empty());
         let unreadable = || "(unreadable: default)".to_string();
@@ -335,34 +340,6 @@ fn parse_backend(value: Option<&str>) -> Result<Option<BackendKind>, ()> {
         Some(v) if v.eq_ignore_ascii_case("auto") => Ok(None),
         Some(v) => v.parse().map(Some).map_err(|_| ()),
     }
-}
-
-/// The setting each variable gives in `generators`, in the order of [`VARIABLES`]: what a
-/// front end (`medigan env`, the Python `Generators.environment()`) reports, read from the
-/// facade's settings where it holds them (so a front end that built them otherwise shows it).
-pub fn effective(generators: &Generators) -> Vec<(&'static str, String)> {
-    let settings = generators.settings();
-    let legacy = generators.legacy_settings();
-    VARIABLES
-        .iter()
-        .map(|v| {
-            let from_env = || v.reading(v.text_value().as_deref());
-            let value = match v.name {
-                "MEDIGAN_HOME" => settings.home.root().display().to_string(),
-                "MEDIGAN_CATALOG" => settings.catalog.explicit.join(","),
-                "MEDIGAN_CATALOG_URL" => settings.catalog.upstream_url.clone(),
-                "MEDIGAN_OFFLINE" => settings.offline().to_string(),
-                "MEDIGAN_BACKEND" => settings.backend.map_or("auto", BackendKind::name).into(),
-                "MEDIGAN_PYTHON" => legacy.python.clone(),
-                "MEDIGAN_PIP_ARGS" => legacy.pip_args.join(" "),
-                "MEDIGAN_LEGACY_TIMEOUT" => legacy
-                    .timeout
-                    .map_or("none".into(), |t| t.as_secs_f64().to_string()),
-                _ => from_env(),
-            };
-            (v.name, value)
-        })
-        .collect()
 }
 
 #[cfg(test)]

@@ -147,6 +147,41 @@ impl Generators {
         &self.settings
     }
 
+    /// The setting each `MEDIGAN_*` variable gives in this facade, in the order of
+    /// [`crate::env::VARIABLES`] (what `medigan env` and the Python `Generators.environment()`
+    /// report): from the facade's settings where it holds them (so a front end that built them
+    /// otherwise shows it), else as the environment reads.
+    pub fn environment(&self) -> Vec<(&'static str, String)> {
+        use crate::env;
+        let settings = &self.settings;
+        let legacy = self.legacy_settings();
+        let held = [
+            (env::HOME, settings.home.root().display().to_string()),
+            (env::CATALOG, settings.catalog.explicit.join(",")),
+            (env::CATALOG_URL, settings.catalog.upstream_url.clone()),
+            (env::OFFLINE, settings.offline().to_string()),
+            (
+                env::BACKEND,
+                settings.backend.map_or("auto", BackendKind::name).into(),
+            ),
+            (env::PYTHON, legacy.python.clone()),
+            (env::PIP_ARGS, legacy.pip_args.join(" ")),
+            (
+                env::LEGACY_TIMEOUT,
+                legacy
+                    .timeout
+                    .map_or("none".into(), |t| t.as_secs_f64().to_string()),
+            ),
+        ];
+        env::VARIABLES
+            .iter()
+            .map(|v| match held.iter().find(|(variable, _)| variable == v) {
+                Some((_, setting)) => (v.name, setting.clone()),
+                None => (v.name, v.reading_now()),
+            })
+            .collect()
+    }
+
     /// The merged catalogue, loaded on first use.
     pub fn catalog(&self) -> Result<&Catalog> {
         if let Some(catalog) = self.catalog.get() {

@@ -29,8 +29,8 @@ pub mod diffusion;
 pub mod env;
 pub mod error;
 pub mod evaluate;
-pub mod files;
 pub mod formats;
+pub mod fs;
 #[doc(hidden)]
 pub mod fuzz_api;
 pub mod generate;

@@ -15,7 +15,7 @@
 //! - **Only regular files are listed.** FIFOs, devices and sockets that the selection would
 //!   have listed are reported in [`Listing::skipped`] instead, as are cycles, folders below
 //!   the depth bound and broken links. A reader still opens each file with
-//!   [`crate::files::open_regular`], which checks the type again on the open file (a file
+//!   [`crate::fs::open_regular`], which checks the type again on the open file (a file
 //!   swapped after the walk is caught) and the size before reading.
 //! - **Sorted.** Files come back sorted by path.
 
@@ -23,7 +23,7 @@ use std::collections::HashSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-pub use crate::files::Links;
+pub use crate::fs::Links;
 
 /// How to walk.
 pub struct Walk<'a> {
@@ -129,7 +129,7 @@ pub fn walk(root: &Path, how: &Walk<'_>) -> std::io::Result<Listing> {
     if !root_meta.is_dir() {
         return Err(std::io::Error::new(
             std::io::ErrorKind::NotADirectory,
-            format!("it is {}, not a folder", crate::files::kind_of(&root_meta)),
+            format!("it is {}, not a folder", crate::fs::kind_of(&root_meta)),
         ));
     }
     let mut listing = Listing::default();
@@ -196,7 +196,7 @@ pub fn walk(root: &Path, how: &Walk<'_>) -> std::io::Result<Listing> {
             } else if !meta.is_file() {
                 listing.skipped.push(Skipped {
                     path,
-                    reason: SkipReason::Special(crate::files::kind_of(&meta)),
+                    reason: SkipReason::Special(crate::fs::kind_of(&meta)),
                 });
             } else if how.links == Links::Refuse
                 || identity(&meta, &path).is_none_or(|id| files_seen.insert(id))

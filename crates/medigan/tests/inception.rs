@@ -7,6 +7,8 @@
 
 mod common;
 
+use common::max_abs_diff;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -43,11 +45,6 @@ fn torch_reference(dir: &Path) -> bool {
         String::from_utf8_lossy(&out.stderr)
     );
     true
-}
-
-fn max_abs_diff(a: &Array2<f32>, b: &Array2<f32>) -> f32 {
-    assert_eq!(a.dim(), b.dim());
-    a.iter().zip(b).fold(0f32, |m, (x, y)| m.max((x - y).abs()))
 }
 
 #[test]

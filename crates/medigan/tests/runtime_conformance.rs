@@ -6,6 +6,8 @@
 
 mod common;
 
+use common::max_abs_diff;
+
 use std::path::{Path, PathBuf};
 
 use medigan::catalog::{ClassEncoding, InputKind, InputSpec, OnnxSpec};
@@ -145,14 +147,6 @@ fn load(backend: BackendKind, fixture: &Fixture) -> Result<Box<dyn Session>, Run
             Box::new(TractSession::load(&fixture.graph, &fixture.spec, &options)?)
         }
     })
-}
-
-fn max_abs_diff(a: &ArrayD<f32>, b: &ArrayD<f32>) -> f32 {
-    assert_eq!(a.shape(), b.shape(), "shapes differ");
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
 }
 
 /// Compares outputs by name; returns a line per disagreement.

@@ -11,7 +11,7 @@ use crate::settings::Output;
 /// Lists every variable of `medigan::env` with its value and the setting it gives (after the
 /// flags): as a table, or with `--json` as one object keyed by name.
 pub fn run(generators: &Generators, out: Output) -> anyhow::Result<ExitCode> {
-    let effective = medigan::env::effective(generators);
+    let effective = generators.environment();
     let rows = medigan::env::VARIABLES.iter().zip(effective);
     if out.json {
         let object: Map<String, Value> = rows

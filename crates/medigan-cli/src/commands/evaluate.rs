@@ -42,7 +42,7 @@ pub fn run(generators: &Generators, args: &EvaluateArgs, out: Output) -> anyhow:
             }
         }
         let title = format!("{} real-synthetic against real-real", metric_key);
-        std::fs::write(path, svg(&points, &title))
+        medigan::fs::write_atomically(path, svg(&points, &title).as_bytes())
             .with_context(|| format!("could not write the plot `{}`", path.display()))?;
         render::note(
             out.quiet,

@@ -9,6 +9,7 @@
 pub mod diffusion;
 pub mod field;
 mod id;
+mod imaging;
 pub mod metadata;
 pub mod onnx;
 pub mod schema;
@@ -24,6 +25,7 @@ use serde_json::{Map, Value};
 
 pub use diffusion::*;
 pub use field::Field;
+pub use imaging::{declared_spacing, dicom_modality};
 pub use metadata::*;
 pub use onnx::*;
 pub use source::{CatalogSettings, SourceInfo, SourceKind, UpdateReport};

@@ -344,13 +344,13 @@ pub(super) fn read_file(path: &Path) -> Result<String, CatalogError> {
         path: path.to_path_buf(),
         cause,
     };
-    let bytes = crate::files::read_regular(path, crate::files::Links::Follow, MAX_CATALOG_BYTES)
+    let bytes = crate::fs::read_regular(path, crate::fs::Links::Follow, MAX_CATALOG_BYTES)
         .map_err(io_error)?;
     String::from_utf8(bytes)
         .map_err(|e| io_error(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))
 }
 
-/// Writes `bytes` to `path` ([`crate::files::write_atomically`]), creating its folder.
+/// Writes `bytes` to `path` ([`crate::fs::write_atomically`]), creating its folder.
 pub(super) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), CatalogError> {
     let io_error = |cause| CatalogError::Io {
         action: "write",
@@ -359,7 +359,7 @@ pub(super) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), CatalogE
     };
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(io_error)?;
-    crate::files::write_atomically(path, bytes).map_err(io_error)
+    crate::fs::write_atomically(path, bytes).map_err(io_error)
 }
 
 /// `GET url` through the one HTTP client (`crate::http`): retried on timeouts, 5xx and cut

@@ -534,9 +534,9 @@ impl Checker<'_> {
         let Some(shape) = shape.and_then(declared_dims) else {
             return; // the shape's own problem is reported
         };
-        if let Err(e) = crate::output::declared_spacing(Some(spacing), path, &shape) {
+        if let Err(e) = super::declared_spacing(Some(spacing), path, &shape) {
             let message = match e {
-                crate::output::OutputError::Metadata { reason, .. } => reason,
+                crate::formats::OutputError::Metadata { reason, .. } => reason,
                 other => other.to_string(),
             };
             self.error(path.into(), message);

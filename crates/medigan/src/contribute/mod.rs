@@ -2,10 +2,10 @@
 //!
 //! | module | job |
 //! |---|---|
-//! | `model_test` | the model test pipeline: fetch, load, generate, check ([`test_model`]) |
+//! | `test_pipeline` | the model test pipeline: fetch, load, generate, check ([`test_model`]) |
 //! | `skeleton` | `init-model`: a package skeleton to fill in ([`init_model`]) |
 //! | `package_check` | reading a package folder, the required fields, the id form ([`Package`]) |
-//! | `pack` | the reproducible zip ([`pack_dir`]) |
+//! | `zip` | the reproducible zip ([`pack_dir`]) |
 //! | `zenodo`, `github`, `http` | the deposition REST API, the catalogue issue, tokens |
 //! | `workflow` | `contribute`: check, test, pack, upload, propose ([`contribute()`]) |
 //! | `steps` | the issue alone, at a given link ([`open_entry_issue`]; Python's `push_to_github`) |
@@ -13,20 +13,19 @@
 mod error;
 mod github;
 mod http;
-mod model_test;
-mod pack;
 mod package_check;
 mod skeleton;
 mod steps;
+mod test_pipeline;
 mod workflow;
 mod zenodo;
+mod zip;
 
-pub use model_test::{Check, ModelTestReport, Verdict, test_model};
+pub use test_pipeline::{Check, ModelTestReport, Verdict, test_model};
 
 pub use error::ContributeError;
 pub use github::{CATALOG_REPO, GITHUB_API_URL};
 pub use http::Token;
-pub use pack::{PackedPackage, pack_dir};
 pub use package_check::{
     FieldKind, METADATA_FILE, Package, PackageKind, REQUIRED_FIELDS, RequiredField, check_id_format,
 };
@@ -34,3 +33,4 @@ pub use skeleton::{PLACEHOLDER_ID, init_model};
 pub use steps::{IssueReport, IssueRequest, open_entry_issue};
 pub use workflow::{ContributeReport, ContributeRequest, DepositionReport, contribute};
 pub use zenodo::{Deposition, ZENODO_SANDBOX_URL, ZENODO_URL};
+pub use zip::{PackedPackage, pack_dir};

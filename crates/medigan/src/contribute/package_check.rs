@@ -166,7 +166,7 @@ impl Package {
     pub fn save(&self) -> Result<(), ContributeError> {
         let path = self.dir.join(METADATA_FILE);
         let text = pretty(&json!({ self.declared_id.clone(): self.entry.clone() }));
-        std::fs::write(&path, text).map_err(|cause| ContributeError::Io {
+        crate::fs::write_atomically(&path, text.as_bytes()).map_err(|cause| ContributeError::Io {
             action: "write",
             path,
             cause,

@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::error::ContributeError;
 use super::github::open_issue;
 use super::http::Token;
-use super::pack::pack_dir;
+use super::zip::pack_dir;
 use super::package_check::{METADATA_FILE, Package, check_id_format};
 use super::workflow::{ContributeReport, catalog_entry, failure, issue_text};
 use crate::Generators;

@@ -18,11 +18,11 @@ use serde_json::{Value, json};
 use super::error::ContributeError;
 use super::github::open_issue;
 use super::http::{Failure, Token};
-use super::pack::{PackedPackage, pack_dir};
 use super::package_check::{
     METADATA_FILE, Package, PackageKind, RequiredField, check_id_format, pretty,
 };
 use super::zenodo::{Deposition, Zenodo};
+use super::zip::{PackedPackage, pack_dir};
 use super::{ModelTestReport, Verdict, test_model};
 use crate::progress::Progress;
 use crate::{Generators, Settings};
@@ -329,7 +329,7 @@ fn write_zip(path: &Path, packed: &PackedPackage) -> Result<(), ContributeError>
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(|e| io("create the folder of", e))?;
     }
-    crate::files::write_atomically(path, &packed.bytes).map_err(|e| io("write", e))
+    crate::fs::write_atomically(path, &packed.bytes).map_err(|e| io("write", e))
 }
 
 /// Runs the model test on the packed zip, through a catalogue holding only the new entry.

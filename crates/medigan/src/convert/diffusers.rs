@@ -848,7 +848,7 @@ pub(super) fn verify(
         let (want, _) = crate::formats::npy::decode(&bytes).map_err(|e| ConvertError::Io {
             action: "read",
             path: reference.file.clone(),
-            source: std::io::Error::other(e),
+            source: std::io::Error::other(e.to_string()),
         })?;
         let got: Vec<f32> = samples
             .iter()

@@ -8,10 +8,9 @@ use std::process::Output;
 
 use serde::Deserialize;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
 use super::ConvertError;
-use crate::legacy::LegacyModel;
+use crate::legacy::{LegacyError, LegacyModel};
 
 /// The export script, shipped in the binary.
 pub const EXPORT_SCRIPT: &str = include_str!("export.py");
@@ -136,11 +135,9 @@ pub fn run(model: &LegacyModel, graph: &Path, work: &Path) -> Result<Exported, C
             "the entry declares no input_latent_vector_size",
         ));
     };
-    let script = install_script(work)?;
+    let script = crate::legacy::install_script(work, "export", EXPORT_SCRIPT).map_err(io_error)?;
     let run_dir = work.join("run");
-    let models = run_dir.join("models");
-    std::fs::create_dir_all(&models).map_err(ConvertError::io("create", &models))?;
-    link_dir(&model.package.dir, &models.join(&model.id))?;
+    crate::legacy::prepare_run_dir(model, &run_dir).map_err(io_error)?;
     let request = json!({
         "module": model.module,
         "function": model.function,
@@ -229,20 +226,22 @@ fn spawn(
     })
 }
 
-/// Writes the script into the scratch folder.
-fn install_script(work: &Path) -> Result<PathBuf, ConvertError> {
-    let digest = hex::encode(Sha256::digest(EXPORT_SCRIPT.as_bytes()));
-    let path = work.join(format!("export-{}.py", &digest[..16]));
-    std::fs::write(&path, EXPORT_SCRIPT).map_err(ConvertError::io("write", &path))?;
-    Ok(path)
-}
-
-#[cfg(unix)]
-fn link_dir(target: &Path, link: &Path) -> Result<(), ConvertError> {
-    std::os::unix::fs::symlink(target, link).map_err(ConvertError::io("link", link))
-}
-
-#[cfg(windows)]
-fn link_dir(target: &Path, link: &Path) -> Result<(), ConvertError> {
-    std::os::windows::fs::symlink_dir(target, link).map_err(ConvertError::io("link", link))
+/// The converter's words for a failure to set up the script's files.
+fn io_error(error: LegacyError) -> ConvertError {
+    match error {
+        LegacyError::Io {
+            action,
+            path,
+            cause,
+        } => ConvertError::Io {
+            action,
+            path,
+            source: cause,
+        },
+        other => ConvertError::Io {
+            action: "prepare",
+            path: PathBuf::new(),
+            source: std::io::Error::other(other.to_string()),
+        },
+    }
 }

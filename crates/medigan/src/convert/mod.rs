@@ -128,7 +128,7 @@ pub fn convert(
         .map_err(ConvertError::io("resolve", staging.path()))?;
     let exported = export::run(&legacy, &graph, work.path()).map_err(boxed)?;
     let classes = package::class_names(&entry, &exported);
-    let provenance = package::Provenance {
+    let provenance = package::ConversionProvenance {
         package_sha256: legacy.package.sha256.clone(),
         package_link: entry.metadata.execution.package_link.clone(),
         tool: concat!("medigan-rs ", env!("CARGO_PKG_VERSION")).to_string(),
@@ -413,13 +413,11 @@ fn remove_stale(parent: &Path, prefix: &str) {
 /// Renames the finished staging folder to `out` (an empty `out` is replaced).
 fn publish(staging: tempfile::TempDir, out: &Path) -> Result<(), ConvertError> {
     check_out(out)?;
-    if out.is_dir() {
-        std::fs::remove_dir(out).map_err(ConvertError::io("replace", out))?;
-    }
-    let path = staging.keep();
-    std::fs::rename(&path, out).map_err(|e| {
-        let _ = std::fs::remove_dir_all(&path);
-        ConvertError::io("move the package to", out)(e)
+    crate::fs::publish_dir(staging, out).map_err(|e| match e {
+        crate::fs::PublishError::Replace(cause) => ConvertError::io("replace", out)(cause),
+        crate::fs::PublishError::Rename(cause) => {
+            ConvertError::io("move the package to", out)(cause)
+        }
     })
 }
 

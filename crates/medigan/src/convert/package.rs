@@ -18,7 +18,7 @@ pub const GRAPH: &str = "generator.onnx";
 
 /// Where a converted package came from.
 #[derive(Debug, Clone)]
-pub struct Provenance {
+pub struct ConversionProvenance {
     /// sha256 of the legacy package.
     pub package_sha256: String,
     /// Its link in the catalogue.
@@ -100,7 +100,7 @@ pub fn metadata_json(
     entry: &ModelEntry,
     exported: &Exported,
     classes: &[String],
-    provenance: &Provenance,
+    provenance: &ConversionProvenance,
 ) -> Result<Value, ConvertError> {
     let mut metadata = entry.metadata.clone();
     let execution = &mut metadata.execution;
@@ -162,7 +162,7 @@ pub fn card(
     entry: &ModelEntry,
     exported: &Exported,
     classes: &[String],
-    provenance: &Provenance,
+    provenance: &ConversionProvenance,
     verification: &Verification,
     accepted_differences: bool,
 ) -> String {

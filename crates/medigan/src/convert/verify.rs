@@ -261,7 +261,7 @@ fn compare_values(
 
 /// A PNG as (channels, 8-bit values).
 fn read_png(path: &Path) -> Result<(u8, Vec<u8>), ConvertError> {
-    let image = image::open(path).map_err(|e| ConvertError::Io {
+    let image = crate::formats::png::open(path).map_err(|e| ConvertError::Io {
         action: "read",
         path: path.to_path_buf(),
         source: std::io::Error::other(e.to_string()),

@@ -3,27 +3,29 @@
 //!
 //! A dataset is a folder (and its subfolders, to a few levels) holding the manifests of one run:
 //! `manifest.jsonl` for an unsharded run, or `manifest-shard-K-of-N.jsonl` for K = 1..N, each
-//! listing its files with their sha256 (see `output::manifest`). [`verify`] checks every listed
+//! listing its files with their sha256 (see [`manifest`], the one description of the format). [`verify`] checks every listed
 //! file, that the shards cover samples `0..num_samples` exactly once, and that all manifests
 //! come from the same run; [`merge`] then writes `dataset-manifest.json`, whose root digest
 //! ([`ROOT_DIGEST_DEFINITION`]) is the same for any two folders holding the same files, however
 //! they were sharded.
 
-mod manifest;
+mod dataset_manifest;
+pub mod manifest;
 mod merge;
 mod verify;
 
 use crate::error::Hint;
 use std::path::PathBuf;
 
-pub use manifest::{FileEntry, MAX_DEPTH, MAX_LINE_BYTES, RunHeader};
-pub use merge::{
-    DATASET_MANIFEST_NAME, DATASET_MANIFEST_VERSION, DatasetManifest, Merged,
-    ROOT_DIGEST_DEFINITION, merge,
+pub use dataset_manifest::{
+    DATASET_MANIFEST_NAME, DATASET_MANIFEST_VERSION, DatasetManifest, ManifestSummary,
+    ROOT_DIGEST_DEFINITION,
 };
-pub use verify::{
-    MAX_LISTED_PROBLEMS, ManifestSummary, Problem, ProblemKind, Verification, verify,
+pub use manifest::{
+    MANIFEST_NAME, MAX_DEPTH, MAX_LINE_BYTES, ManifestHeader, ManifestLine, ManifestName,
 };
+pub use merge::{Merged, merge};
+pub use verify::{MAX_LISTED_PROBLEMS, Problem, ProblemKind, Verification, verify};
 
 /// Errors of dataset commands (a dataset's own defects are [`Problem`]s, not errors).
 #[derive(Debug, thiserror::Error)]
@@ -69,7 +71,7 @@ impl Hint for DatasetError {
 }
 
 /// The line of one file in the root digest: `INDEX<TAB>FILE<TAB>SHA256<LF>`.
-pub fn root_digest_line(entry: &FileEntry) -> String {
+pub fn root_digest_line(entry: &ManifestLine) -> String {
     format!(
         "{}\t{}\t{}\n",
         entry.index,

@@ -13,9 +13,9 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::DatasetError;
-use super::manifest::{self, FileEntry, Located, RunHeader, RunManifest};
-use super::merge::{DATASET_MANIFEST_NAME, DatasetManifest};
-use crate::generate::Shard;
+use super::dataset_manifest::{DATASET_MANIFEST_NAME, DatasetManifest, ManifestSummary};
+use super::manifest::{self, Located, ManifestHeader, ManifestLine, RunManifest};
+use crate::sample::Shard;
 
 /// Problems listed in a report at most; the rest are counted in `problems_left_out`.
 pub const MAX_LISTED_PROBLEMS: usize = 1000;
@@ -69,21 +69,6 @@ pub struct Problem {
     pub message: String,
 }
 
-/// One manifest of a verified dataset.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
-pub struct ManifestSummary {
-    /// Its path relative to the dataset folder.
-    pub manifest: String,
-    /// `K/N`, or `None` for a whole run.
-    pub shard: Option<String>,
-    /// The sample indices it covers, `[start, end)`.
-    pub indices: [u64; 2],
-    /// Files it lists.
-    pub files: u64,
-    /// sha256 of its bytes.
-    pub sha256: String,
-}
-
 /// The outcome of [`verify`].
 #[derive(Debug, Clone, Serialize)]
 pub struct Verification {
@@ -91,7 +76,7 @@ pub struct Verification {
     pub dir: PathBuf,
     /// The run's header (from the first manifest), when one could be read.
     #[serde(skip)]
-    pub header: Option<RunHeader>,
+    pub header: Option<ManifestHeader>,
     /// The manifests, in the order of their sample ranges.
     pub manifests: Vec<ManifestSummary>,
     /// Files whose sha256 was checked.
@@ -204,7 +189,7 @@ pub(super) fn verify_with(
 /// A located manifest with its header and the samples its name claims.
 struct Run {
     located: Located,
-    header: RunHeader,
+    header: ManifestHeader,
     range: Range<u64>,
 }
 
@@ -277,7 +262,7 @@ fn describe_shard(shard: Option<&str>) -> String {
 
 /// The fields that decide what a run's files hold, where two headers differ:
 /// (field, first's value, other's value).
-fn differences(a: &RunHeader, b: &RunHeader) -> Vec<(&'static str, String, String)> {
+fn differences(a: &ManifestHeader, b: &ManifestHeader) -> Vec<(&'static str, String, String)> {
     let fields: [(&'static str, String, String); 7] = [
         ("model_id", quoted(&a.model_id), quoted(&b.model_id)),
         (
@@ -491,7 +476,7 @@ fn check_files(run: &Run, root: &mut Sha256, report: &mut Verification) {
 
 /// Entries (sorted by index, file) must be well formed, unique, inside the manifest's range,
 /// and give every index of the range an image.
-fn check_entries(run: &Run, entries: &[FileEntry], report: &mut Verification) {
+fn check_entries(run: &Run, entries: &[ManifestLine], report: &mut Verification) {
     let name = &run.located.name;
     let bad_entry = |report: &mut Verification, message: String| {
         report.problem(ProblemKind::BadEntry, Some(name), message);
@@ -602,7 +587,12 @@ fn missing_indices(mut present: Vec<Range<u64>>, range: &Range<u64>) -> Missing 
 }
 
 /// Hashes one listed file; a problem if it is missing, unreadable or changed.
-fn check_file(folder: &Path, prefix: &str, manifest: &str, entry: &FileEntry) -> Option<Problem> {
+fn check_file(
+    folder: &Path,
+    prefix: &str,
+    manifest: &str,
+    entry: &ManifestLine,
+) -> Option<Problem> {
     let shown = if prefix.is_empty() {
         entry.file.clone()
     } else {

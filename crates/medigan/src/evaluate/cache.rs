@@ -21,8 +21,8 @@ use super::error::EvaluateError;
 use super::extractor::ExtractorSource;
 use super::features::FeatureOptions;
 use super::images::ImageSource;
-use crate::files::write_atomically;
 use crate::formats::npy;
+use crate::fs::write_atomically;
 
 /// The digest of a set: sha256 over the sha256 of each image (file bytes, or the array's
 /// shape and float32 values), in set order.
@@ -122,12 +122,12 @@ impl FeatureCache {
             .saturating_mul(dims as u64)
             .saturating_mul(4)
             .saturating_add(64 << 10);
-        let bytes = match crate::files::read_regular(path, crate::files::Links::Refuse, max_bytes) {
+        let bytes = match crate::fs::read_regular(path, crate::fs::Links::Refuse, max_bytes) {
             Ok(bytes) => bytes,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(damaged(e.to_string())),
         };
-        let (array, _) = npy::decode(&bytes).map_err(damaged)?;
+        let (array, _) = npy::decode(&bytes).map_err(|e| damaged(e.to_string()))?;
         let array = array
             .into_dimensionality::<Ix2>()
             .map_err(|_| damaged("not a 2-D array".into()))?;

@@ -31,7 +31,7 @@ pub enum EvaluateError {
         reason: String,
     },
     /// A folder holds no image this version reads.
-    #[error("no images in `{}` (read: .png, .jpg, .jpeg, .npy, searched recursively)", dir.display())]
+    #[error("no images in `{}` (read: .png, .jpg, .jpeg, .tif, .tiff, .bmp, .npy, .dcm, .nii, .nii.gz, searched recursively)", dir.display())]
     NoImages {
         /// The folder.
         dir: PathBuf,

@@ -74,7 +74,7 @@ impl InceptionSource {
     pub fn from_pth(path: &Path) -> Result<InceptionSource, EvaluateError> {
         let net = InceptionV3::from_pth(path).map_err(|e| EvaluateError::Extractor {
             name: INCEPTION_NAME.into(),
-            reason: error_chain(&e),
+            reason: crate::http::error_chain(&e),
         })?;
         let bytes = std::fs::read(path).map_err(EvaluateError::io("read", path))?;
         let sha256 = hex::encode(sha2::Sha256::digest(&bytes));
@@ -108,7 +108,7 @@ impl InceptionSource {
         if std::fs::read(&graph).ok().as_deref() != Some(bytes.as_slice()) {
             std::fs::create_dir_all(graphs_dir)
                 .map_err(EvaluateError::io("create directory", graphs_dir))?;
-            crate::files::write_atomically(&graph, &bytes)
+            crate::fs::write_atomically(&graph, &bytes)
                 .map_err(EvaluateError::io("write", &graph))?;
         }
         self.onnx = Some(OnnxExtractorSpec::resolve(OnnxExtractorConfig {
@@ -130,16 +130,6 @@ impl InceptionSource {
 /// Version of the graph layout [`InceptionV3::to_onnx`] writes, in the graph's file name: a
 /// change of the layout makes a new file rather than reusing an old one.
 const GRAPH_VERSION: u32 = 1;
-
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(&format!(": {cause}"));
-        source = cause.source();
-    }
-    text
-}
 
 impl ExtractorSource for InceptionSource {
     fn name(&self) -> String {
@@ -203,7 +193,7 @@ impl FeatureExtractor for InceptionExtractor {
             .features(batch)
             .map_err(|e| EvaluateError::Extractor {
                 name: INCEPTION_NAME.into(),
-                reason: error_chain(&e),
+                reason: crate::http::error_chain(&e),
             })
     }
 }

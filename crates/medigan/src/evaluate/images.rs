@@ -17,16 +17,16 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
-use ndarray::{Array3, ArrayD, Axis, IxDyn};
+use ndarray::{Array3, ArrayD};
 use sha2::{Digest, Sha256};
 
 use super::error::EvaluateError;
 use crate::formats::nifti::{self, NiftiVolume};
-use crate::formats::{dicom, npy, png};
-use crate::{files, limits, walk};
+use crate::formats::{self, Decoded, ImageKind};
+use crate::{fs, limits, walk};
 
-/// File extensions read as images (lower case).
-pub const IMAGE_EXTENSIONS: [&str; 6] = ["png", "jpg", "jpeg", "npy", "dcm", "nii"];
+/// File extensions read as images (lower case): [`crate::formats::IMAGE_EXTENSIONS`].
+pub const IMAGE_EXTENSIONS: [&str; 9] = formats::IMAGE_EXTENSIONS;
 
 /// How image files are read.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -84,7 +84,7 @@ impl VolumeFile {
     /// The volume at `path`, its slices counted from its header.
     pub fn open(path: &Path) -> Result<VolumeFile, EvaluateError> {
         check_file(path)?;
-        let slices = nifti::slice_count(path).map_err(|reason| image_error(path, reason))?;
+        let slices = nifti::slice_count(path).map_err(|e| image_error(path, e.to_string()))?;
         Ok(VolumeFile {
             path: path.to_path_buf(),
             slices,
@@ -114,9 +114,9 @@ impl VolumeFile {
         if let Some(digest) = self.digest.get() {
             return Ok(*digest);
         }
-        let (mut file, _) = files::open_regular(
+        let (mut file, _) = fs::open_regular(
             &self.path,
-            files::Links::Follow,
+            fs::Links::Follow,
             Some(limits::max_sample_bytes()),
         )
         .map_err(EvaluateError::io("read", &self.path))?;
@@ -147,7 +147,8 @@ impl VolumeFile {
             Some(volume) => Arc::clone(volume),
             None => {
                 check_file(&self.path)?;
-                let volume = nifti::read(&self.path).map_err(|r| image_error(&self.path, r))?;
+                let volume =
+                    nifti::read(&self.path).map_err(|e| image_error(&self.path, e.to_string()))?;
                 self.decodes.fetch_add(1, Ordering::Relaxed);
                 let volume = Arc::new(volume);
                 state.volume = Some(Arc::clone(&volume));
@@ -208,54 +209,38 @@ pub fn list_images(dir: &Path) -> Result<Vec<PathBuf>, EvaluateError> {
 /// Reads an image file medigan did not write: a regular file (not a FIFO or device) of at most
 /// [`crate::limits::max_sample_bytes`], checked before a byte is read.
 fn read_file(path: &Path) -> Result<Vec<u8>, EvaluateError> {
-    files::read_regular(path, files::Links::Follow, limits::max_sample_bytes())
+    fs::read_regular(path, fs::Links::Follow, limits::max_sample_bytes())
         .map_err(EvaluateError::io("read", path))
 }
 
 /// Checks that a file can be read as [`read_file`] would, without reading it.
 fn check_file(path: &Path) -> Result<(), EvaluateError> {
-    files::open_regular(path, files::Links::Follow, Some(limits::max_sample_bytes()))
+    fs::open_regular(path, fs::Links::Follow, Some(limits::max_sample_bytes()))
         .map(drop)
         .map_err(EvaluateError::io("read", path))
 }
 
-/// Whether the file name has an extension read as an image.
+/// Whether the file name has an extension read as an image ([`crate::formats::is_image`]).
 pub fn is_image_file(path: &Path) -> bool {
-    nifti::is_nifti(path)
-        || path
-            .extension()
-            .and_then(|e| e.to_str())
-            .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+    formats::is_image(path)
 }
 
-/// Reads one image file as `[C, H, W]` in [0, 1] (a NIfTI file: its first slice).
+/// Reads one image file as `[C, H, W]` in [0, 1] (a NIfTI file: its first slice). The codec
+/// and the value range come from [`crate::formats::decode_bytes`].
 pub fn read_image(path: &Path, options: &ReadOptions) -> Result<Array3<f32>, EvaluateError> {
-    let is_npy = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| e.eq_ignore_ascii_case("npy"));
-    if dicom::is_dicom(path) {
-        let bytes = read_file(path)?;
-        let (array, range) = dicom::decode(&bytes).map_err(|reason| image_error(path, reason))?;
-        return to_unit_chw(path, array, range);
-    }
-    if nifti::is_nifti(path) {
+    let kind = ImageKind::of(path).unwrap_or(ImageKind::Raster);
+    if let ImageKind::Nifti { .. } = kind {
         return VolumeFile::open(path)?.slice(0, options);
     }
-    if is_npy {
-        let bytes = read_file(path)?;
-        let (array, default_range) =
-            npy::decode(&bytes).map_err(|reason| image_error(path, reason))?;
-        let range = options.npy_range.unwrap_or(default_range);
-        return to_unit_chw(path, array, range);
-    }
     let bytes = read_file(path)?;
-    let image = image::ImageReader::new(std::io::Cursor::new(bytes))
-        .with_guessed_format()
-        .map_err(|e| image_error(path, e.to_string()))?
-        .decode()
-        .map_err(|e| image_error(path, e.to_string()))?;
-    Ok(png::raster(&image).unit())
+    let Decoded { array, range } =
+        formats::decode_bytes(&bytes, kind).map_err(|e| image_error(path, e.to_string()))?;
+    match kind {
+        // Levels over the top level, as the raster reader has always given them.
+        ImageKind::Raster => to_unit_chw(path, array.mapv(|v| v / range[1]), [0.0, 1.0]),
+        ImageKind::Npy => to_unit_chw(path, array, options.npy_range.unwrap_or(range)),
+        _ => to_unit_chw(path, array, range),
+    }
 }
 
 fn image_error(path: &Path, reason: impl Into<String>) -> EvaluateError {
@@ -278,21 +263,7 @@ fn to_unit_chw(
             reason: "the maximum must be above the minimum".into(),
         });
     }
-    let shape = array.shape().to_vec();
-    let chw = match shape.as_slice() {
-        [_, _] => array.insert_axis(Axis(0)),
-        [1 | 3 | 4, _, _] => array,
-        [_, _, 1 | 3 | 4] => array.permuted_axes(IxDyn(&[2, 0, 1])),
-        _ => {
-            return Err(image_error(
-                path,
-                format!(
-                    "array of shape {shape:?} is not an image; expected [H, W], [C, H, W] or \
-                     [H, W, C] with C = 1, 3 or 4"
-                ),
-            ));
-        }
-    };
+    let chw = formats::to_chw(array).map_err(|e| image_error(path, e.to_string()))?;
     if chw.iter().any(|v| !v.is_finite()) {
         return Err(image_error(path, "it holds NaN or infinite values"));
     }
@@ -308,6 +279,8 @@ fn to_unit_chw(
 #[cfg(all(test, unix))]
 mod tests {
     use super::*;
+    use crate::formats::png;
+    use ndarray::IxDyn;
 
     fn png(path: &Path) {
         let bytes = png::encode_u8(&ArrayD::zeros(IxDyn(&[1, 2, 2])), [0.0, 1.0]).unwrap();

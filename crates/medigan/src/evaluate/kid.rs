@@ -17,7 +17,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
 use super::error::EvaluateError;
-use super::pairwise::{inner_products, inner_products_below_diagonal, to_f64};
+use super::pairwise::{check_pair, inner_products, inner_products_below_diagonal, to_f64};
 
 /// How KID draws its subsets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -92,23 +92,7 @@ fn check(
             reason: "at least 1 subset of at least 2 images".into(),
         });
     }
-    for (set, what) in [(real, "the real set"), (synthetic, "the synthetic set")] {
-        if set.nrows() < 2 {
-            return Err(EvaluateError::TooFewImages {
-                what: format!("KID over {what}"),
-                needed: 2,
-                found: set.nrows(),
-            });
-        }
-    }
-    if real.ncols() != synthetic.ncols() {
-        return Err(EvaluateError::FeatureDims {
-            what: "the synthetic features".into(),
-            expected: real.ncols(),
-            found: synthetic.ncols(),
-        });
-    }
-    Ok(())
+    check_pair(real, synthetic, 2, "KID")
 }
 
 /// KID over the given subsets (each with equally many real and synthetic rows, at least 2).

@@ -143,6 +143,33 @@ pub fn nearest_rows(a: faer::MatRef<'_, f64>, b: faer::MatRef<'_, f64>) -> Vec<(
     nearest
 }
 
+/// Refuses a real and a synthetic feature set that `metric` cannot compare: fewer than
+/// `needed` rows in either, or rows of different widths.
+pub(crate) fn check_pair(
+    real: ArrayView2<'_, f32>,
+    synthetic: ArrayView2<'_, f32>,
+    needed: usize,
+    metric: &str,
+) -> Result<(), EvaluateError> {
+    for (set, what) in [(real, "the real set"), (synthetic, "the synthetic set")] {
+        if set.nrows() < needed {
+            return Err(EvaluateError::TooFewImages {
+                what: format!("{metric} over {what}"),
+                needed,
+                found: set.nrows(),
+            });
+        }
+    }
+    if real.ncols() != synthetic.ncols() {
+        return Err(EvaluateError::FeatureDims {
+            what: "the synthetic features".into(),
+            expected: real.ncols(),
+            found: synthetic.ncols(),
+        });
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

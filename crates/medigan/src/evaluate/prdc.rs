@@ -15,7 +15,9 @@ use ndarray::ArrayView2;
 use serde::Serialize;
 
 use super::error::EvaluateError;
-use super::pairwise::{BLOCK_ROWS, distance_block, kth_neighbour_radii, squared_norms, to_f64};
+use super::pairwise::{
+    BLOCK_ROWS, check_pair, distance_block, kth_neighbour_radii, squared_norms, to_f64,
+};
 
 /// The `k` of PRDC when none is given (the paper's and the package's).
 pub const DEFAULT_NEAREST_K: usize = 5;
@@ -94,21 +96,6 @@ fn check(
             reason: "at least 1 (default 5)".into(),
         });
     }
-    for (set, what) in [(real, "the real set"), (synthetic, "the synthetic set")] {
-        if set.nrows() <= nearest_k {
-            return Err(EvaluateError::TooFewImages {
-                what: format!("precision/recall with k = {nearest_k} over {what}"),
-                needed: nearest_k + 1,
-                found: set.nrows(),
-            });
-        }
-    }
-    if real.ncols() != synthetic.ncols() {
-        return Err(EvaluateError::FeatureDims {
-            what: "the synthetic features".into(),
-            expected: real.ncols(),
-            found: synthetic.ncols(),
-        });
-    }
-    Ok(())
+    let metric = format!("precision/recall with k = {nearest_k}");
+    check_pair(real, synthetic, nearest_k + 1, &metric)
 }

@@ -31,8 +31,8 @@ use dicom_object::meta::FileMetaTableBuilder;
 use dicom_object::{InMemDicomObject, OpenFileOptions};
 use ndarray::{ArrayD, IxDyn};
 
+use super::{Encoding, OutputError, Part, SampleWriter, fresh_uid, utc_date_time};
 use super::{dicom_scan, quantize};
-use crate::output::{Encoding, OutputError, Part, SampleWriter, fresh_uid, utc_date_time};
 
 /// Implementation Class UID of files written by medigan-rs (a fixed UUID-derived UID).
 pub const IMPLEMENTATION_CLASS_UID: &str = "2.25.37292259147168753469773247745932951341";
@@ -403,26 +403,27 @@ pub fn is_dicom(path: &Path) -> bool {
 
 /// A DICOM image file as `[C, H, W]` stored values (after MONOCHROME1 inversion) and their
 /// range.
-pub fn read(path: &Path) -> Result<(ArrayD<f32>, [f32; 2]), String> {
-    let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+pub fn read(path: &Path) -> Result<(ArrayD<f32>, [f32; 2]), super::FormatError> {
+    let bytes = std::fs::read(path).map_err(super::FormatError::Read)?;
     decode(&bytes)
 }
 
 /// [`read`] from the bytes of a file.
-pub fn decode(bytes: &[u8]) -> Result<(ArrayD<f32>, [f32; 2]), String> {
+pub fn decode(bytes: &[u8]) -> Result<(ArrayD<f32>, [f32; 2]), super::FormatError> {
     let layout = dicom_scan::scan(bytes)?;
     if !NATIVE_SYNTAXES.contains(&layout.transfer_syntax.as_str()) {
         return Err(format!(
             "compressed or big-endian DICOM (transfer syntax {}) is not supported; \
              decompress it first (e.g. `gdcmconv --raw`)",
             layout.transfer_syntax
-        ));
+        )
+        .into());
     }
     let object = OpenFileOptions::new()
         .read_preamble(ReadPreamble::Never)
         .from_reader(&bytes[layout.start..])
         .map_err(|e| e.to_string())?;
-    pixels(&object)
+    Ok(pixels(&object)?)
 }
 
 fn pixels(object: &dicom_object::DefaultDicomObject) -> Result<(ArrayD<f32>, [f32; 2]), String> {

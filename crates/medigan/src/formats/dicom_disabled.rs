@@ -6,7 +6,7 @@ use std::path::Path;
 
 use ndarray::ArrayD;
 
-use crate::output::{Encoding, OutputError, SampleWriter};
+use super::{Encoding, OutputError, SampleWriter};
 
 /// What is missing, as [`OutputError::NotBuilt`] and [`read`] say it.
 const CAPABILITY: &str = "DICOM support";
@@ -49,13 +49,13 @@ pub fn is_dicom(path: &Path) -> bool {
 }
 
 /// Fails: reading DICOM is not part of this build.
-pub fn read(_path: &Path) -> Result<(ArrayD<f32>, [f32; 2]), String> {
-    Err(not_built().to_string())
+pub fn read(_path: &Path) -> Result<(ArrayD<f32>, [f32; 2]), super::FormatError> {
+    Err(super::FormatError::Invalid(not_built().to_string()))
 }
 
 /// Fails: reading DICOM is not part of this build.
-pub fn decode(_bytes: &[u8]) -> Result<(ArrayD<f32>, [f32; 2]), String> {
-    Err(not_built().to_string())
+pub fn decode(_bytes: &[u8]) -> Result<(ArrayD<f32>, [f32; 2]), super::FormatError> {
+    Err(super::FormatError::Invalid(not_built().to_string()))
 }
 
 /// The error of every DICOM request in this build.

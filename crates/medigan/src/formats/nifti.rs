@@ -20,12 +20,12 @@ use flate2::Compression;
 use flate2::write::GzEncoder;
 use ndarray::{Array3, ArrayD};
 
-use crate::output::{Encoding, OutputError, Part, SampleWriter};
+use super::{Encoding, OutputError, Part, SampleWriter};
 
 /// Size of the NIfTI-1 header.
 const HEADER_SIZE: usize = 348;
 /// Largest NIfTI volume read (decompressed bytes).
-const MAX_READ_BYTES: u64 = 2 << 30;
+pub(crate) const MAX_READ_BYTES: u64 = 2 << 30;
 
 /// Byte offsets of the NIfTI-1 header fields this module reads or writes (`nifti1.h`).
 mod field {
@@ -263,7 +263,7 @@ impl NiftiVolume {
 }
 
 /// The number of slices of a NIfTI file, from its header alone.
-pub fn slice_count(path: &Path) -> Result<usize, String> {
+pub fn slice_count(path: &Path) -> Result<usize, super::FormatError> {
     let mut head = Vec::with_capacity(HEADER_SIZE);
     open(path)?
         .take(HEADER_SIZE as u64)
@@ -274,7 +274,7 @@ pub fn slice_count(path: &Path) -> Result<usize, String> {
 }
 
 /// Reads a NIfTI-1 file (`.nii`, or gzip-compressed `.nii.gz`), decompressing it once.
-pub fn read(path: &Path) -> Result<NiftiVolume, String> {
+pub fn read(path: &Path) -> Result<NiftiVolume, super::FormatError> {
     let mut bytes = Vec::new();
     open(path)?
         .take(MAX_READ_BYTES)
@@ -316,7 +316,7 @@ fn i32_at(bytes: &[u8], at: usize) -> i32 {
 }
 
 /// Parses the bytes of a whole (decompressed) NIfTI-1 file.
-pub fn decode(bytes: &[u8]) -> Result<NiftiVolume, String> {
+pub fn decode(bytes: &[u8]) -> Result<NiftiVolume, super::FormatError> {
     let (dims, datatype) = dims(bytes)?;
     let f32_at = |at: usize| f32::from_bits(i32_at(bytes, at) as u32);
     let count = dims.iter().product::<usize>();
@@ -396,7 +396,7 @@ fn voxels(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::output::Provenance;
+    use crate::formats::Provenance;
 
     fn header(dims: [i16; 3], datatype: i16, cal: [f32; 2]) -> Vec<u8> {
         let mut h = vec![0u8; HEADER_SIZE + 4];
@@ -432,7 +432,7 @@ mod tests {
         assert_eq!(decode(&bytes).unwrap().range, Some([-1.0, 1.0]));
         assert!(decode(b"nope").is_err());
         let short = header([4, 4, 1], 16, [0.0, 0.0]);
-        assert!(decode(&short).unwrap_err().contains("shorter"));
+        assert!(decode(&short).unwrap_err().to_string().contains("shorter"));
     }
 
     #[test]

@@ -11,7 +11,7 @@ use ndarray::{ArrayD, IxDyn};
 use ndarray_npy::npy::header::Header;
 use ndarray_npy::{ReadNpyExt, ReadableElement, WriteNpyExt};
 
-use crate::output::{Encoding, OutputError, SampleWriter};
+use super::{Encoding, OutputError, SampleWriter};
 
 /// Writes samples as float32 `.npy` arrays.
 #[derive(Debug, Default, Clone, Copy)]
@@ -43,7 +43,7 @@ pub fn encode<D: ndarray::Dimension>(array: &ndarray::Array<f32, D>) -> Result<V
 }
 
 /// Parses a `.npy` file: the values as f32 (C order) and the default range of their type.
-pub fn decode(bytes: &[u8]) -> Result<(ArrayD<f32>, [f32; 2]), String> {
+pub fn decode(bytes: &[u8]) -> Result<(ArrayD<f32>, [f32; 2]), super::FormatError> {
     check_header_length(bytes)?;
     let mut rest = bytes;
     let header = Header::from_reader(&mut rest).map_err(|e| e.to_string())?;
@@ -62,7 +62,8 @@ pub fn decode(bytes: &[u8]) -> Result<(ArrayD<f32>, [f32; 2]), String> {
         return Err(format!(
             "the data holds {} bytes, the header declares {count} values of {width} bytes",
             rest.len()
-        ));
+        )
+        .into());
     }
     let values = match &descr[1..] {
         "f4" => read::<f32>(bytes)?,
@@ -143,7 +144,7 @@ mod tests {
         assert!(decode(b"\x93NUMPY\x01\x00\xff\xff").is_err());
         let lying =
             with_header("{'descr': '<f4', 'fortran_order': False, 'shape': (999999999999,), }");
-        let err = decode(&lying).unwrap_err();
+        let err = decode(&lying).unwrap_err().to_string();
         assert!(err.contains("declares"), "{err}");
         let fortran = with_header("{'descr': '|u1', 'fortran_order': True, 'shape': (2, 2), }");
         let mut fortran = fortran;

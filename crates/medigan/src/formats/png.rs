@@ -3,13 +3,14 @@
 //! JPEG, TIFF, BMP, through the same decoder) as [`Raster`] levels at the file's own bit depth,
 //! so 16-bit images keep their 16 bits.
 
+use super::FormatError;
 use std::path::Path;
 
 use image::{ColorType, DynamicImage, ExtendedColorType, ImageEncoder, codecs::png::PngEncoder};
 use ndarray::{Array3, ArrayD};
 
 use super::quantize;
-use crate::output::{Encoding, OutputError, SampleWriter};
+use super::{Encoding, OutputError, SampleWriter};
 
 /// Writes 2D samples as 8-bit PNG.
 #[derive(Debug, Default, Clone, Copy)]
@@ -186,17 +187,26 @@ impl Raster {
 }
 
 /// Opens an image file (PNG, JPEG, TIFF, BMP; the format is guessed from the content).
-pub fn open(path: &Path) -> Result<DynamicImage, String> {
+pub fn open(path: &Path) -> Result<DynamicImage, FormatError> {
     image::ImageReader::open(path)
-        .map_err(|e| e.to_string())?
+        .map_err(FormatError::Read)?
         .with_guessed_format()
-        .map_err(|e| e.to_string())?
+        .map_err(FormatError::Read)?
         .decode()
-        .map_err(|e| e.to_string())
+        .map_err(|e| FormatError::Invalid(e.to_string()))
+}
+
+/// Decodes the bytes of an image file (PNG, JPEG, TIFF, BMP; the format guessed from them).
+pub fn decode(bytes: &[u8]) -> Result<DynamicImage, FormatError> {
+    image::ImageReader::new(std::io::Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(FormatError::Read)?
+        .decode()
+        .map_err(|e| FormatError::Invalid(e.to_string()))
 }
 
 /// Reads an image file with gray kept as 1 channel and color as 3 (alpha dropped).
-pub fn read(path: &Path) -> Result<Raster, String> {
+pub fn read(path: &Path) -> Result<Raster, FormatError> {
     open(path).map(|image| raster(&image))
 }
 

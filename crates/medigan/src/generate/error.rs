@@ -49,7 +49,7 @@ pub enum GenerateError {
         /// Why.
         reason: String,
     },
-    /// A malformed `--shard`.
+    /// A malformed `--shard` (a [`crate::sample::BadShard`]).
     #[error(
         "invalid shard `{value}`: expected K/N with 1 <= K <= N <= {}, e.g. 1/4",
         super::shard_env::MAX_SHARDS
@@ -333,5 +333,11 @@ impl GenerateError {
             path: path.to_path_buf(),
             cause,
         }
+    }
+}
+
+impl From<crate::sample::BadShard> for GenerateError {
+    fn from(bad: crate::sample::BadShard) -> Self {
+        GenerateError::BadShard { value: bad.value }
     }
 }

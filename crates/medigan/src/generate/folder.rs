@@ -31,8 +31,9 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::journal::{JournalSample, JournalWriter, Record, RecordKind, journal_name, record_stem};
-use super::pack::Tars;
-use super::{GenerateError, RunMode, Shard};
+use super::tar_layout::Tars;
+use super::{GenerateError, RunMode};
+use crate::dataset::manifest::{ManifestHeader, ManifestName};
 use crate::output::{open_no_follow, utc_date_time};
 
 /// Longest lock file read back for the error message.
@@ -181,8 +182,8 @@ pub(crate) struct Layout<'a> {
     pub dir: &'a Path,
     /// The manifest's name.
     pub manifest_name: &'a str,
-    /// The manifest header of this run, as JSON.
-    pub header: &'a Value,
+    /// The manifest header of this run.
+    pub header: &'a ManifestHeader,
     /// The sample indices of this run.
     pub indices: Range<u64>,
     /// The sample file name of `(index, is_mask)` (with `--pack tar`, the name of its tar).
@@ -290,7 +291,7 @@ fn start_journal(
     let verified: Box<dyn Iterator<Item = Result<JournalSample, GenerateError>>> = match resumed {
         Some(record) => {
             check_same_run(record, layout.header)?;
-            if header_format(layout.header) == Some("dicom") && record.samples > 0 {
+            if layout.header.format == "dicom" && record.samples > 0 {
                 return Err(GenerateError::ResumeUnsupported {
                     format: "dicom".into(),
                 });
@@ -358,7 +359,7 @@ fn discard(dir: &Path, journal: &Path, manifest: &Path) {
         let Ok(record) = Record::open(path, kind) else {
             continue;
         };
-        let Some(indices) = header_indices(&record.header) else {
+        let Some(indices) = record.header.indices() else {
             continue;
         };
         let Ok(samples) = record.samples() else {
@@ -441,9 +442,9 @@ fn remove_leftovers(dir: &Path, prefix: &str, manifest_name: &str) {
 /// Refuses to resume from a record of a run with other arguments, naming the first field
 /// that differs. The batch size is not compared: it groups samples, it does not change them,
 /// so a run that timed out may resume with a smaller `--batch`.
-fn check_same_run(record: &Record, header: &Value) -> Result<(), GenerateError> {
-    let without_batch = |header: &Value| {
-        let mut header = header.clone();
+fn check_same_run(record: &Record, header: &ManifestHeader) -> Result<(), GenerateError> {
+    let without_batch = |header: &ManifestHeader| {
+        let mut header = serde_json::to_value(header).unwrap_or_default();
         if let Some(arguments) = header.get_mut("arguments").and_then(Value::as_object_mut) {
             arguments.remove("batch_size");
         }
@@ -500,8 +501,7 @@ fn sample_is_intact(layout: &Layout<'_>, sample: &JournalSample) -> bool {
     }
     // Every sample's seed follows from the run seed and its index (for a tar, its first
     // sample's): a line with another seed records a sample of another run, or was edited.
-    let run_seed = layout.header.get("seed").and_then(Value::as_u64);
-    if run_seed.map(|seed| crate::sample::sample_seed(seed, sample.index)) != Some(sample.seed) {
+    if crate::sample::sample_seed(layout.header.seed, sample.index) != sample.seed {
         tracing::warn!(
             "sample {} is recorded with seed {}, not the one the run seed gives: generating it again",
             sample.index,
@@ -519,28 +519,12 @@ fn sample_is_intact(layout: &Layout<'_>, sample: &JournalSample) -> bool {
 /// [`MAX_VERIFIED_FILE`] bytes with this sha256.
 fn file_has_hash(path: &Path, sha256: &str) -> bool {
     let Ok((mut file, _)) =
-        crate::files::open_regular(path, crate::files::Links::Refuse, Some(MAX_VERIFIED_FILE))
+        crate::fs::open_regular(path, crate::fs::Links::Refuse, Some(MAX_VERIFIED_FILE))
     else {
         return false;
     };
     let mut hasher = Sha256::new();
     std::io::copy(&mut file, &mut hasher).is_ok() && hex::encode(hasher.finalize()) == sha256
-}
-
-fn header_format(header: &Value) -> Option<&str> {
-    header.get("format").and_then(Value::as_str)
-}
-
-/// The sample indices a manifest header covers: `num_samples`, split by `shard` (`K/N`).
-pub(crate) fn header_indices(header: &Value) -> Option<Range<u64>> {
-    let total = header.get("num_samples")?.as_u64()?;
-    match header.get("shard") {
-        None | Some(Value::Null) => Some(0..total),
-        Some(shard) => {
-            let shard: Shard = shard.as_str()?.parse().ok()?;
-            Some(shard.range(total))
-        }
-    }
 }
 
 /// Refuses when another run recorded in the folder (a journal or manifest of another name)
@@ -552,13 +536,14 @@ fn check_overlaps(layout: &Layout<'_>) -> Result<(), GenerateError> {
     }
     let own_journal = journal_name(layout.manifest_name);
     let record_kind = |name: &str| {
-        if name.starts_with("manifest") && name.ends_with(".jsonl") {
-            Some(RecordKind::Manifest)
-        } else if name.starts_with(".manifest") && name.ends_with(".journal") {
-            Some(RecordKind::Journal)
-        } else {
-            None
+        if name.parse::<ManifestName>().is_ok() {
+            return Some(RecordKind::Manifest);
         }
+        let stem = name.strip_prefix('.')?.strip_suffix(".journal")?;
+        format!("{stem}.jsonl")
+            .parse::<ManifestName>()
+            .is_ok()
+            .then_some(RecordKind::Journal)
     };
     let select = |path: &Path| {
         path.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
@@ -590,7 +575,7 @@ fn check_overlaps(layout: &Layout<'_>) -> Result<(), GenerateError> {
         };
         let Some(theirs) = Record::header_of(&entry.path, kind)
             .ok()
-            .and_then(|header| header_indices(&header))
+            .and_then(|header| header.indices())
         else {
             tracing::warn!("ignoring `{name}` in the output folder: not a run record");
             continue;
@@ -741,14 +726,6 @@ mod tests {
             Some(("arguments.batch_size".into(), "2".into(), "4".into()))
         );
         assert_eq!(first_difference(&was, &was, ""), None);
-    }
-
-    #[test]
-    fn header_indices_follow_the_shard() {
-        let header = serde_json::json!({"num_samples": 10, "shard": "2/2"});
-        assert_eq!(header_indices(&header), Some(5..10));
-        let header = serde_json::json!({"num_samples": 10, "shard": null});
-        assert_eq!(header_indices(&header), Some(0..10));
     }
 
     #[test]

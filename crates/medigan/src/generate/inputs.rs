@@ -36,16 +36,10 @@ pub fn expand_inputs(paths: &[PathBuf]) -> Result<Vec<PathBuf>, GenerateError> {
     Ok(files)
 }
 
+/// Whether an input is read: a raster image (PNG, JPEG, TIFF, BMP), the kind
+/// [`load_input_image`] resizes.
 fn is_image(path: &Path) -> bool {
-    let ext = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .unwrap_or("")
-        .to_ascii_lowercase();
-    matches!(
-        ext.as_str(),
-        "png" | "jpg" | "jpeg" | "tif" | "tiff" | "bmp"
-    )
+    crate::formats::ImageKind::of(path) == Some(crate::formats::ImageKind::Raster)
 }
 
 /// Reads an image as `[channels, height, width]`, resized to the declared size if needed and
@@ -63,7 +57,7 @@ pub fn load_input_image(
             ),
         ));
     };
-    let decoded = png::open(path).map_err(|reason| input_error(path, reason))?;
+    let decoded = png::open(path).map_err(|e| input_error(path, e.to_string()))?;
     let resized = if decoded.width() as usize != *width || decoded.height() as usize != *height {
         decoded.resize_exact(*width as u32, *height as u32, FilterType::Triangle)
     } else {

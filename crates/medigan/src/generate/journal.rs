@@ -32,16 +32,13 @@ use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use super::GenerateError;
+use crate::dataset::manifest::{self, LineEnd, LineError, ManifestHeader, ManifestLine};
 use crate::output::temporary_file;
 
 /// The journal format version this build writes and reads.
 pub const JOURNAL_VERSION: u64 = 1;
-
-/// Longest line read from a journal or manifest (the header may hold a latent vector).
-const MAX_LINE: usize = 1 << 20;
 
 /// Most segments a journal may have (a run writes at most two; the bound keeps a damaged or
 /// crafted journal from opening many files).
@@ -90,21 +87,7 @@ pub struct JournalFile {
 struct JournalHead {
     medigan_journal: u64,
     manifest: String,
-    header: Value,
-}
-
-/// A manifest's file line, as read back.
-#[derive(Debug, Deserialize)]
-struct ManifestLine {
-    file: String,
-    index: u64,
-    seed: u64,
-    part: String,
-    #[serde(default)]
-    label: Option<String>,
-    #[serde(default)]
-    samples: Option<[u64; 2]>,
-    sha256: String,
+    header: ManifestHeader,
 }
 
 /// The journal's file name for the manifest `manifest_name`.
@@ -136,7 +119,7 @@ pub(crate) struct Record {
     /// Journal or manifest.
     pub kind: RecordKind,
     /// The manifest header it records.
-    pub header: Value,
+    pub header: ManifestHeader,
     /// Samples it records.
     pub samples: u64,
     /// Byte ranges of the segments, each in increasing index order.
@@ -199,7 +182,7 @@ impl Record {
     }
 
     /// Only the manifest header a journal or manifest records (its first line).
-    pub fn header_of(path: &Path, kind: RecordKind) -> Result<Value, GenerateError> {
+    pub fn header_of(path: &Path, kind: RecordKind) -> Result<ManifestHeader, GenerateError> {
         let file = open_record(path)?;
         let mut buf = Vec::new();
         let damaged = |reason: String| GenerateError::Journal {
@@ -242,55 +225,52 @@ impl Record {
 /// Opens a journal or manifest for reading: a regular file only, a symlink not followed. A FIFO
 /// or device planted under a record's name is refused at once instead of blocking the run.
 fn open_record(path: &Path) -> Result<File, GenerateError> {
-    crate::files::open_regular(path, crate::files::Links::Refuse, None)
-        .map(|(file, _)| file)
+    manifest::open(path)
+        .map(BufReader::into_inner)
         .map_err(GenerateError::run_file("read", path))
 }
 
-/// Reads one complete line into `buf` (without its newline); returns its length with the
-/// newline, or `None` at the end or at a last line cut short.
+/// Reads one complete line into `buf` (without its newline) with the manifest's one bounded
+/// reader; returns its length with the newline, or `None` at the end or at a last line cut
+/// short.
 fn read_line(
     reader: &mut impl BufRead,
     buf: &mut Vec<u8>,
     path: &Path,
 ) -> Result<Option<u64>, GenerateError> {
-    buf.clear();
-    let read = reader
-        .by_ref()
-        .take(MAX_LINE as u64 + 1)
-        .read_until(b'\n', buf)
-        .map_err(GenerateError::run_file("read", path))?;
-    if buf.last() != Some(&b'\n') {
-        if read > MAX_LINE {
-            return Err(GenerateError::Journal {
-                path: path.to_path_buf(),
-                line: 0,
-                reason: format!("a line longer than {MAX_LINE} bytes"),
-            });
+    match manifest::read_line(reader, buf) {
+        Ok(LineEnd::Complete) => {
+            let read = buf.len() as u64;
+            buf.pop();
+            Ok(Some(read))
         }
-        return Ok(None);
+        Ok(LineEnd::End | LineEnd::Cut) => Ok(None),
+        Err(LineError::Read(cause)) => Err(GenerateError::run_file("read", path)(cause)),
+        Err(too_long @ LineError::TooLong) => Err(GenerateError::Journal {
+            path: path.to_path_buf(),
+            line: 0,
+            reason: format!("a line: {too_long}"),
+        }),
     }
-    buf.pop();
-    Ok(Some(read as u64))
 }
 
-fn parse_header(line: &[u8], kind: RecordKind) -> Result<Value, String> {
+fn parse_header(line: &[u8], kind: RecordKind) -> Result<ManifestHeader, String> {
     match kind {
-        RecordKind::Manifest => {
-            let header: Value = serde_json::from_slice(line).map_err(|e| e.to_string())?;
-            if !header.is_object() {
-                return Err("the header is not a JSON object".into());
-            }
-            Ok(header)
-        }
+        RecordKind::Manifest => serde_json::from_slice(line).map_err(|e| e.to_string()),
         RecordKind::Journal => {
-            let head: JournalHead = serde_json::from_slice(line).map_err(|e| e.to_string())?;
-            if head.medigan_journal != JOURNAL_VERSION {
+            // The version first: another version's head may hold another header.
+            #[derive(Deserialize)]
+            struct Version {
+                medigan_journal: u64,
+            }
+            let version: Version = serde_json::from_slice(line).map_err(|e| e.to_string())?;
+            if version.medigan_journal != JOURNAL_VERSION {
                 return Err(format!(
                     "journal format version {}; this medigan reads version {JOURNAL_VERSION}",
-                    head.medigan_journal
+                    version.medigan_journal
                 ));
             }
+            let head: JournalHead = serde_json::from_slice(line).map_err(|e| e.to_string())?;
             Ok(head.header)
         }
     }
@@ -416,7 +396,7 @@ impl JournalWriter {
     pub fn create(
         path: &Path,
         manifest_name: &str,
-        header: &Value,
+        header: &ManifestHeader,
         kept: impl Iterator<Item = Result<JournalSample, GenerateError>>,
         temporary_prefix: &str,
     ) -> Result<JournalWriter, GenerateError> {
@@ -501,6 +481,21 @@ mod tests {
         }
     }
 
+    fn header() -> ManifestHeader {
+        ManifestHeader {
+            tool: "t".into(),
+            model_id: "m".into(),
+            model_version: None,
+            package_sha256: "0".repeat(64),
+            seed: 1,
+            num_samples: 8,
+            shard: None,
+            format: "png".into(),
+            value_mapping: None,
+            arguments: serde_json::json!({}),
+        }
+    }
+
     fn indices(record: &Record) -> Vec<u64> {
         record
             .samples()
@@ -513,7 +508,7 @@ mod tests {
     fn segments_are_merged_by_index_and_a_torn_last_line_is_ignored() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(journal_name("manifest.jsonl"));
-        let header = serde_json::json!({"seed": 1});
+        let header = header();
         let kept = [0, 1, 4, 5].map(|i| Ok(sample(i)));
         let mut writer =
             JournalWriter::create(&path, "manifest.jsonl", &header, kept.into_iter(), ".t.")
@@ -535,7 +530,10 @@ mod tests {
         let path = dir.path().join(".manifest.journal");
         std::fs::write(
             &path,
-            "{\"medigan_journal\":1,\"manifest\":\"m\",\"header\":{}}\n{\"index\":0}\n",
+            format!(
+                "{{\"medigan_journal\":1,\"manifest\":\"m\",\"header\":{}}}\n{{\"index\":0}}\n",
+                serde_json::to_string(&header()).unwrap()
+            ),
         )
         .unwrap();
         let error = Record::open(&path, RecordKind::Journal).unwrap_err();
@@ -567,7 +565,7 @@ mod tests {
                 sha256: "0".repeat(64),
             }],
         };
-        let header = serde_json::json!({});
+        let header = header();
         let kept = [Ok(tar(0))];
         let mut writer =
             JournalWriter::create(&path, "manifest.jsonl", &header, kept.into_iter(), ".t.")
@@ -589,7 +587,8 @@ mod tests {
             )
         };
         let text = format!(
-            "{{\"seed\":1}}\n{}{}{}",
+            "{}\n{}{}{}",
+            serde_json::to_string(&header()).unwrap(),
             line("00000.png", 0, "image"),
             line("00000_mask.png", 0, "mask"),
             line("00001.png", 1, "image")

@@ -12,27 +12,31 @@ mod error;
 mod folder;
 mod inputs;
 pub mod journal;
-mod onnx;
-mod pack;
+mod native_generator;
 mod pipeline;
 mod request;
 mod run;
+mod sample_stream;
 pub mod shard_env;
-mod stream;
+mod tar_layout;
+mod tar_packer;
+mod target;
 
 use std::sync::Arc;
 
 use ndarray::ArrayD;
 
+pub use crate::sample::Shard;
 pub use error::GenerateError;
 pub use inputs::{expand_inputs, load_input_image};
-pub use onnx::{OnnxGenerator, SampleConditioning, seeded_latent};
-pub use pack::{Pack, TAR_NAME_DIGITS};
-pub use pipeline::{RunSummary, WriteTarget, write_run};
-pub use request::{DiffusionOptions, GenerateRequest, Guidance, MAX_STEPS, RunMode, Shard};
+pub use native_generator::{OnnxGenerator, SampleConditioning, seeded_latent};
+pub use pipeline::{RunSummary, write_run};
+pub use request::{DiffusionOptions, GenerateRequest, Guidance, MAX_STEPS, RunMode};
 pub use run::{DirRun, run_to_dir};
+pub use sample_stream::SampleStream;
 pub use shard_env::{ShardOrigin, shard_from_environment};
-pub use stream::SampleStream;
+pub use tar_layout::{Pack, TAR_NAME_DIGITS};
+pub use target::WriteTarget;
 
 use crate::sample::Sample;
 

@@ -22,41 +22,17 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
-use super::folder::{Layout, OpenRun, header_indices, open_run, temporary_prefix};
+use super::folder::{Layout, OpenRun, open_run, temporary_prefix};
 use super::journal::{JournalFile, JournalSample, Record, RecordKind};
-use super::pack::{Pack, TarPacker, Tars};
-use super::{GenerateError, GeneratorFactory, RunMode, SampleRequest, StepWatch};
-use crate::files::{AtomicWrite, write_atomically_with};
-use crate::output::{
-    Encoding, ManifestFile, ManifestHeader, ManifestWriter, OutputError, Part, Provenance,
-    SampleWriter, file_name,
-};
+use super::tar_layout::Tars;
+use super::tar_packer::TarPacker;
+use super::target::{WriteTarget, encode_parts};
+use super::{GenerateError, GeneratorFactory, SampleRequest, StepWatch};
+use crate::dataset::manifest::ManifestLine;
+use crate::fs::{AtomicWrite, write_atomically_with};
+use crate::output::{ManifestWriter, OutputError, Part, file_name};
 use crate::progress::Progress;
 use crate::sample::Sample;
-
-/// Where and how a run writes its samples.
-pub struct WriteTarget<'a> {
-    /// The output directory (created if missing).
-    pub dir: &'a Path,
-    /// The format's writer.
-    pub writer: &'a dyn SampleWriter,
-    /// The manifest's first line.
-    pub header: ManifestHeader,
-    /// The manifest's file name.
-    pub manifest_name: String,
-    /// Value range of the image output.
-    pub image_range: [f64; 2],
-    /// Value range of the mask output, for image+mask models.
-    pub mask_range: Option<[f64; 2]>,
-    /// Provenance embedded by formats with metadata.
-    pub provenance: Provenance,
-    /// Digits of the file numbers.
-    pub digits: usize,
-    /// What to do with an earlier run of this shard in the folder.
-    pub mode: RunMode,
-    /// Pack the samples into tar files (`--pack tar`) instead of one file per part.
-    pub pack: Option<Pack>,
-}
 
 /// What a finished run wrote.
 #[derive(Debug, Clone, PartialEq)]
@@ -166,8 +142,6 @@ fn write_locked(
     progress: &dyn Progress,
     log: &RunLog,
 ) -> Result<(Tally, u64, PathBuf), GenerateError> {
-    let header = serde_json::to_value(&target.header)
-        .map_err(|e| GenerateError::Worker(format!("manifest header: {e}")))?;
     let tars = target
         .pack
         .map(|pack| Tars::new(pack, target.header.num_samples));
@@ -181,8 +155,11 @@ fn write_locked(
     let layout = Layout {
         dir: target.dir,
         manifest_name: &target.manifest_name,
-        header: &header,
-        indices: header_indices(&header).unwrap_or(0..target.header.num_samples),
+        header: &target.header,
+        indices: target
+            .header
+            .indices()
+            .unwrap_or(0..target.header.num_samples),
         file_name: &name_of,
         tars,
     };
@@ -225,14 +202,14 @@ fn publish_manifest(target: &WriteTarget<'_>, run: &OpenRun) -> Result<PathBuf, 
     for sample in record.samples()? {
         let sample = sample?;
         for file in sample.files {
-            manifest.add(&ManifestFile {
+            manifest.add(&ManifestLine {
                 file: file.file,
                 index: sample.index,
                 seed: sample.seed,
-                part: match file.part.as_str() {
-                    "mask" => "mask",
-                    "tar" => "tar",
-                    _ => "image",
+                part: if file.part == "mask" || file.part == "tar" {
+                    file.part
+                } else {
+                    "image".into()
                 },
                 label: sample.label.clone(),
                 samples: sample.samples,
@@ -471,28 +448,6 @@ fn collect(
         }
     }
     packer.map_or(Ok(()), TarPacker::finish)
-}
-
-/// The bytes of a sample's image (and mask) in the run's format.
-pub(super) fn encode_parts(
-    sample: &Sample,
-    target: &WriteTarget<'_>,
-) -> Result<Vec<(Part, Vec<u8>)>, GenerateError> {
-    let mut parts = vec![(Part::Image, &sample.image, target.image_range)];
-    if let (Some(mask), Some(range)) = (&sample.mask, target.mask_range) {
-        parts.push((Part::Mask, mask, range));
-    }
-    let mut encoded = Vec::with_capacity(parts.len());
-    for (part, array, range) in parts {
-        let encoding = Encoding {
-            index: sample.index,
-            part,
-            range,
-            provenance: &target.provenance,
-        };
-        encoded.push((part, target.writer.encode(array, &encoding)?));
-    }
-    Ok(encoded)
 }
 
 /// Writes a sample's image (and mask); returns its journal line.

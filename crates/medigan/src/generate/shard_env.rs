@@ -9,12 +9,7 @@
 use std::fmt;
 
 use super::{GenerateError, Shard};
-
-/// The most shards a run may be split into (Slurm's own `MaxArraySize` cannot exceed 4
-/// million; a million shards of one sample each is already far past any real split). Every
-/// shard count read from a name, a flag or the environment is bounded by it before it drives a
-/// loop: `dataset verify` looks for each shard of a split.
-pub const MAX_SHARDS: u64 = 1_000_000;
+pub use crate::sample::MAX_SHARDS;
 
 /// The Slurm array task id of this process.
 pub const SLURM_ARRAY_TASK_ID: &str = "SLURM_ARRAY_TASK_ID";

@@ -29,12 +29,10 @@ use std::time::Duration;
 use ndarray::{ArrayD, IxDyn};
 use serde::Deserialize;
 use serde_json::json;
-use sha2::{Digest, Sha256};
 use tempfile::TempDir;
 
 use super::{LegacyCall, LegacyError, LegacyModel, last_lines};
 use crate::generate::{GenerateError, Generator, SampleRequest};
-use crate::home::Home;
 use crate::sample::{Sample, sibling_seed};
 
 /// The bridge script, shipped in the binary.
@@ -46,20 +44,6 @@ pub const BLOCK: u64 = 8;
 
 /// Lines of the model's stderr kept for error messages.
 const STDERR_LINES: usize = 40;
-
-/// Writes the bridge script into the home (once per script version) and returns its path.
-pub fn install_script(home: &Home) -> Result<PathBuf, LegacyError> {
-    let digest = hex::encode(Sha256::digest(BRIDGE_SCRIPT.as_bytes()));
-    let dir = home.root().join("legacy");
-    let path = dir.join(format!("bridge-{}.py", &digest[..16]));
-    if path.is_file() {
-        return Ok(path);
-    }
-    std::fs::create_dir_all(&dir).map_err(LegacyError::io("create directory", &dir))?;
-    crate::files::write_atomically(&path, BRIDGE_SCRIPT.as_bytes())
-        .map_err(LegacyError::io("write", &path))?;
-    Ok(path)
-}
 
 #[derive(Debug, Deserialize)]
 struct Answer {
@@ -142,16 +126,14 @@ impl LegacyGenerator {
         call: Arc<LegacyCall>,
     ) -> Result<LegacyGenerator, LegacyError> {
         let home = &model.home;
-        let script = install_script(home)?;
+        let script = super::install_script(&home.root().join("legacy"), "bridge", BRIDGE_SCRIPT)?;
         let tmp = home.tmp_dir();
         std::fs::create_dir_all(&tmp).map_err(LegacyError::io("create directory", &tmp))?;
         let run_dir = tempfile::Builder::new()
             .prefix("legacy-run-")
             .tempdir_in(&tmp)
             .map_err(LegacyError::io("create a directory in", &tmp))?;
-        let models = run_dir.path().join("models");
-        std::fs::create_dir_all(&models).map_err(LegacyError::io("create directory", &models))?;
-        link_dir(&model.package.dir, &models.join(&model.id))?;
+        super::prepare_run_dir(&model, run_dir.path())?;
         let mut command = model.env.script_command(&script, run_dir.path());
         // One thread for the numeric libraries, whatever --threads (see "Blocks" above).
         for var in ["OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"] {
@@ -513,7 +495,7 @@ impl LegacyGenerator {
                     .collect();
                 let array = ArrayD::from_shape_vec(IxDyn(shape), values)
                     .map_err(|e| self.bad(e.to_string()))?;
-                let array = to_chw(array).map_err(|r| self.bad(r))?;
+                let array = crate::formats::to_chw(array).map_err(|e| self.bad(e.to_string()))?;
                 Ok(to_byte_range(array, dtype))
             }
             Part::File { file } => read_image_file(file).map_err(|r| self.bad(r)),
@@ -552,44 +534,6 @@ impl Drop for LegacyGenerator {
     }
 }
 
-#[cfg(unix)]
-fn link_dir(target: &Path, link: &Path) -> Result<(), LegacyError> {
-    std::os::unix::fs::symlink(target, link).map_err(LegacyError::io("link", link))
-}
-
-#[cfg(windows)]
-fn link_dir(target: &Path, link: &Path) -> Result<(), LegacyError> {
-    std::os::windows::fs::symlink_dir(target, link).map_err(LegacyError::io("link", link))
-}
-
-/// `[H, W]` -> `[1, H, W]`; `[H, W, C]` (C of 1, 3 or 4) -> `[C, H, W]`; leading axes of size
-/// one are dropped; `[C, H, W]` stays.
-fn to_chw(mut array: ArrayD<f32>) -> Result<ArrayD<f32>, String> {
-    while array.ndim() > 3 && array.shape()[0] == 1 {
-        array = array.index_axis_move(ndarray::Axis(0), 0);
-    }
-    match array.ndim() {
-        2 => Ok(array.insert_axis(ndarray::Axis(0))),
-        3 => {
-            let s = array.shape();
-            let channels_last = matches!(s[2], 1 | 3 | 4) && !matches!(s[0], 1 | 3 | 4);
-            if channels_last {
-                Ok(array
-                    .permuted_axes(IxDyn(&[2, 0, 1]))
-                    .as_standard_layout()
-                    .into_owned())
-            } else {
-                Ok(array)
-            }
-        }
-        4 => Ok(array),
-        _ => Err(format!(
-            "a sample of shape {:?} is not an image",
-            array.shape()
-        )),
-    }
-}
-
 /// Legacy samples are written in 0..255 (the range the original packages save images in):
 /// integers by their type, floats in 0..1 or -1..1 scaled, other floats stretched.
 fn to_byte_range(array: ArrayD<f32>, dtype: &str) -> ArrayD<f32> {
@@ -611,29 +555,30 @@ fn to_byte_range(array: ArrayD<f32>, dtype: &str) -> ArrayD<f32> {
     array.mapv(|v| (v + offset) * scale)
 }
 
-/// An image file a legacy package wrote, on the 0..255 scale of the original packages (16-bit
-/// levels divided by 257).
+/// An image file a legacy package wrote ([`crate::formats::decode`]), on the 0..255 scale of
+/// the original packages: raster levels over their top level times 255 (16-bit levels divided
+/// by 257), other files mapped from their value range.
 fn read_image_file(path: &Path) -> Result<ArrayD<f32>, String> {
-    let raster = crate::formats::png::read(path)
-        .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
-    Ok(raster.to_byte_scale().into_dyn())
+    let cannot = |e: crate::formats::FormatError| format!("cannot read `{}`: {e}", path.display());
+    let decoded = crate::formats::decode(path).map_err(cannot)?;
+    let [low, top] = decoded.range;
+    let array = match crate::formats::ImageKind::of(path) {
+        Some(crate::formats::ImageKind::Raster) | None => {
+            let divisor = top / 255.0;
+            decoded.array.mapv(|v| v / divisor)
+        }
+        Some(_) if top > low => {
+            let scale = 255.0 / (top - low);
+            decoded.array.mapv(|v| (v - low) * scale)
+        }
+        Some(_) => decoded.array.mapv(|_| 0.0),
+    };
+    crate::formats::to_chw(array).map_err(cannot)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn layouts_become_channels_first() {
-        let hw = ArrayD::<f32>::zeros(IxDyn(&[8, 6]));
-        assert_eq!(to_chw(hw).unwrap().shape(), &[1, 8, 6]);
-        let hwc = ArrayD::<f32>::zeros(IxDyn(&[8, 6, 3]));
-        assert_eq!(to_chw(hwc).unwrap().shape(), &[3, 8, 6]);
-        let chw = ArrayD::<f32>::zeros(IxDyn(&[1, 8, 6]));
-        assert_eq!(to_chw(chw).unwrap().shape(), &[1, 8, 6]);
-        let batch1 = ArrayD::<f32>::zeros(IxDyn(&[1, 1, 8, 6]));
-        assert_eq!(to_chw(batch1).unwrap().shape(), &[1, 8, 6]);
-    }
 
     #[test]
     fn values_are_mapped_to_bytes() {

@@ -46,7 +46,7 @@ impl TrustLock {
         let text = serde_json::to_string_pretty(&entries).map_err(|e| self.error(e.to_string()))?;
         let dir = self.path.parent().unwrap_or(Path::new("."));
         std::fs::create_dir_all(dir).map_err(|e| self.error(e.to_string()))?;
-        crate::files::write_atomically(&self.path, format!("{text}\n").as_bytes())
+        crate::fs::write_atomically(&self.path, format!("{text}\n").as_bytes())
             .map_err(|e| self.error(e.to_string()))
     }
 

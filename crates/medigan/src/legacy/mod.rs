@@ -22,6 +22,7 @@
 mod bridge;
 mod error;
 mod lock;
+mod script;
 pub mod venv;
 
 use std::path::{Path, PathBuf};
@@ -32,6 +33,7 @@ use serde_json::{Map, Value};
 pub use bridge::{BLOCK, BRIDGE_SCRIPT, LegacyGenerator};
 pub use error::LegacyError;
 pub use lock::{LOCK_FILE, TrustLock};
+pub(crate) use script::{install_script, prepare_run_dir};
 pub use venv::PythonEnv;
 
 use crate::catalog::{ModelEntry, RuntimeKind};
@@ -249,8 +251,8 @@ fn pinned_sha256(entry: &ModelEntry, store: &Store, base: Option<&Path>) -> Resu
     if let Some(sha) = &execution.sha256 {
         return Ok(Some(sha.clone()));
     }
-    let link = crate::model::resolve_link(&execution.package_link, base);
-    Ok(TrustLock::in_home(store.home().root()).get(&link)?)
+    let request = FetchRequest::for_package(&entry.id, &execution.package_link, base, None);
+    Ok(TrustLock::in_home(store.home().root()).get(&request.link)?)
 }
 
 /// Fetches the package through the store, checked against `execution.sha256`, else against the
@@ -262,14 +264,12 @@ fn fetch_trusted(
     progress: &dyn Progress,
 ) -> Result<InstalledPackage> {
     let execution = &entry.metadata.execution;
-    let link = crate::model::resolve_link(&execution.package_link, base);
+    let unpinned = FetchRequest::for_package(&entry.id, &execution.package_link, base, None);
     let lock = TrustLock::in_home(store.home().root());
-    let recorded = lock.get(&link)?;
-    let mut request = FetchRequest::new(&entry.id, &link);
-    match (&execution.sha256, &recorded) {
-        (Some(sha), _) | (None, Some(sha)) => request = request.with_sha256(sha),
-        (None, None) => {}
-    }
+    let recorded = lock.get(&unpinned.link)?;
+    let pin = execution.sha256.as_deref().or(recorded.as_deref());
+    let request = FetchRequest::for_package(&entry.id, &execution.package_link, base, pin);
+    let link = request.link.clone();
     let package = match store.fetch(&request, progress) {
         Err(StoreError::HashMismatch {
             expected, actual, ..

@@ -150,7 +150,7 @@ pub fn ensure(
     let result = create(&env, model_id, dependencies, settings).and_then(|()| {
         let text = serde_json::to_vec_pretty(&wanted).unwrap_or_default();
         let marker = dir.join(ENV_MARKER);
-        std::fs::write(&marker, text).map_err(LegacyError::io("write", &marker))
+        crate::fs::write_atomically(&marker, &text).map_err(LegacyError::io("write", &marker))
     });
     if result.is_err() {
         let _ = std::fs::remove_dir_all(&dir);

@@ -19,14 +19,13 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-pub(crate) use native::resolve_link;
 pub use native::{NativeModel, PooledDiffusion, PooledGenerator, fetch_native};
 pub use plan::RunPlan;
 
 use crate::catalog::{InputKind, ModelEntry, OutputKind};
 use crate::generate::{self, GenerateError, GenerateRequest, Generator};
 use crate::legacy::{LegacyGenerator, LegacyModel, LegacySettings};
-use crate::output::{self, SampleWriter};
+use crate::output::SampleWriter;
 use crate::progress::Progress;
 use crate::runtime::BackendKind;
 use crate::store::Store;
@@ -370,7 +369,7 @@ impl Model {
             .selection
             .modality
             .get()
-            .and_then(|terms| output::dicom_modality(terms))
+            .and_then(|terms| crate::catalog::dicom_modality(terms))
             .map(str::to_string);
         let Model::Native(model) = self else {
             return Ok((modality, None));
@@ -383,7 +382,7 @@ impl Model {
         {
             Some(i) => {
                 let out = &model.spec.outputs[i];
-                output::declared_spacing(
+                crate::catalog::declared_spacing(
                     out.extra.get("spacing"),
                     &format!("`{}`: execution.onnx.outputs[{i}].spacing", model.id),
                     &out.shape,

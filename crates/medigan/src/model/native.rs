@@ -118,22 +118,8 @@ fn fetch_package(
     if let Some(bytes) = bundled::package(link).filter(|_| link.starts_with(bundled::SCHEME)) {
         return Ok(store.install_bytes(&entry.id, bytes, execution.sha256.as_deref())?);
     }
-    let mut request = FetchRequest::new(&entry.id, resolve_link(link, base));
-    if let Some(sha) = &execution.sha256 {
-        request = request.with_sha256(sha);
-    }
+    let request = FetchRequest::for_package(&entry.id, link, base, execution.sha256.as_deref());
     Ok(store.fetch(&request, progress)?)
-}
-
-/// A relative local link is resolved against the catalogue's directory.
-pub(crate) fn resolve_link(link: &str, base: Option<&Path>) -> String {
-    let is_remote = link.contains("://");
-    match base {
-        Some(base) if !is_remote && Path::new(link).is_relative() => {
-            base.join(link).display().to_string()
-        }
-        _ => link.to_string(),
-    }
 }
 
 impl NativeModel {

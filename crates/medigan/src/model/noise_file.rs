@@ -32,7 +32,7 @@ pub fn read_rows(
         )));
     }
     let bytes = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
-    let (array, _) = crate::formats::npy::decode(&bytes).map_err(bad)?;
+    let (array, _) = crate::formats::npy::decode(&bytes).map_err(|e| bad(e.to_string()))?;
     let rows = array.shape().first().copied().unwrap_or(0);
     let per_row: usize = array.shape().iter().skip(1).product();
     if rows as u64 != request.num_samples || per_row != len || array.ndim() < 2 {

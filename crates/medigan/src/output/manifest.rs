@@ -1,4 +1,5 @@
-//! The provenance manifest: `manifest.jsonl` beside the outputs.
+//! Writing the provenance manifest, `manifest.jsonl` beside the outputs (its types, name and
+//! reader are `crate::dataset::manifest`, the one description of the format).
 //!
 //! The first line describes the run (tool version, model, package hash, seed, arguments); then
 //! one line per file with its sample index, seed and sha256, in the order of the indices (with
@@ -13,58 +14,9 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
-use serde_json::Value;
 
 use super::OutputError;
-
-/// File name of an unsharded run's manifest.
-pub const MANIFEST_NAME: &str = "manifest.jsonl";
-
-/// The first line of a manifest.
-#[derive(Debug, Clone, Serialize)]
-pub struct ManifestHeader {
-    /// `medigan-rs` and its version.
-    pub tool: String,
-    /// The model id.
-    pub model_id: String,
-    /// The model version, if declared.
-    pub model_version: Option<String>,
-    /// sha256 of the model package.
-    pub package_sha256: String,
-    /// The run seed.
-    pub seed: u64,
-    /// Samples in the whole run (all shards).
-    pub num_samples: u64,
-    /// `K/N` when this is one shard of the run.
-    pub shard: Option<String>,
-    /// Output format.
-    pub format: String,
-    /// How values were mapped to the file's type, if they were.
-    pub value_mapping: Option<String>,
-    /// Every other argument of the run (label, inputs, options).
-    pub arguments: Value,
-}
-
-/// One written file.
-#[derive(Debug, Clone, Serialize)]
-pub struct ManifestFile {
-    /// The file name, relative to the output directory.
-    pub file: String,
-    /// The sample index.
-    pub index: u64,
-    /// The sample seed.
-    pub seed: u64,
-    /// `image`, `mask`, or `tar` for a tar of samples (`--pack tar`).
-    pub part: &'static str,
-    /// The class label, for conditional models.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub label: Option<String>,
-    /// For a tar: the samples it holds, `[first, end)` (`index` is the first, `seed` its seed).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub samples: Option<[u64; 2]>,
-    /// sha256 of the file's bytes.
-    pub sha256: String,
-}
+use crate::dataset::manifest::{ManifestHeader, ManifestLine};
 
 /// Streams manifest lines to a temporary file and publishes it on [`ManifestWriter::finish`].
 /// Dropped before [`ManifestWriter::finish`] (a failed run), its temporary file is removed.
@@ -84,12 +36,11 @@ impl ManifestWriter {
         header: &ManifestHeader,
         temporary_prefix: &str,
     ) -> Result<Self, OutputError> {
-        let file = crate::files::temporary_file(dir, temporary_prefix).map_err(|cause| {
-            OutputError::Io {
+        let file =
+            crate::fs::temporary_file(dir, temporary_prefix).map_err(|cause| OutputError::Io {
                 path: dir.join(name),
                 cause,
-            }
-        })?;
+            })?;
         let mut writer = ManifestWriter {
             partial: file.path().to_path_buf(),
             out: BufWriter::new(file),
@@ -100,7 +51,7 @@ impl ManifestWriter {
     }
 
     /// Records one written file.
-    pub fn add(&mut self, file: &ManifestFile) -> Result<(), OutputError> {
+    pub fn add(&mut self, file: &ManifestLine) -> Result<(), OutputError> {
         self.line(file)
     }
 
@@ -156,12 +107,4 @@ fn sync_folder(folder: &Path, files: bool) -> std::io::Result<()> {
     }
     let _ = (folder, files);
     Ok(())
-}
-
-/// The manifest file name of a run or a shard of it.
-pub fn manifest_name(shard: Option<(u64, u64)>) -> String {
-    match shard {
-        Some((k, n)) => format!("manifest-shard-{k}-of-{n}.jsonl"),
-        None => MANIFEST_NAME.to_string(),
-    }
 }

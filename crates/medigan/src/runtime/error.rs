@@ -3,7 +3,7 @@
 use crate::error::{Advice, Hint, Suggestion};
 use std::path::PathBuf;
 
-use super::check::Mismatch;
+use super::declaration::Mismatch;
 use super::session::{BackendKind, Device, ElemType};
 
 /// Why a graph could not be loaded or run.

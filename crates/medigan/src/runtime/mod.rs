@@ -14,7 +14,7 @@
 //! -> `OrtSession::load` / `TractSession::load` (read, check the declaration, optimise) ->
 //! [`Session::run`] (check the inputs, run, check the outputs). [`open_session`] does all of it.
 
-mod check;
+mod declaration;
 mod dylib;
 mod error;
 mod ort_backend;
@@ -30,7 +30,7 @@ mod watchdog;
 
 use std::path::{Path, PathBuf};
 
-pub use check::{Dim, GraphSignature, Mismatch, Port, PortInfo, check_declaration};
+pub use declaration::{Dim, GraphSignature, Mismatch, Port, PortInfo, check_declaration};
 pub use dylib::{LibrarySource, ORT_DYLIB_PATH, OrtLibrary, find_onnxruntime};
 pub use error::{Cause, RuntimeError};
 #[cfg(not(feature = "tract"))]

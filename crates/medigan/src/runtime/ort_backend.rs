@@ -10,7 +10,7 @@ use ort::environment::Environment;
 use ort::session::SessionInputValue;
 use ort::value::{TensorElementType, TensorRef, ValueType};
 
-use super::check::{self, Dim, GraphSignature, PortInfo};
+use super::declaration::{self, Dim, GraphSignature, PortInfo};
 use super::dylib::{self, OrtLibrary};
 use super::error::{Cause, RuntimeError};
 use super::session::{
@@ -118,7 +118,7 @@ impl OrtSession {
             graph: graph.into(),
             source,
         })?;
-        let problems = check::check_declaration(spec, &signature(&session));
+        let problems = declaration::check_declaration(spec, &signature(&session));
         if !problems.is_empty() {
             return Err(RuntimeError::Declaration {
                 graph: graph.into(),

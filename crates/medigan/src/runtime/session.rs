@@ -6,7 +6,7 @@ use std::str::FromStr;
 
 use ndarray::ArrayD;
 
-use super::check::{self, Dim};
+use super::declaration::{self, Dim};
 use super::error::{RuntimeError, dims_text};
 use crate::catalog::{OnnxSpec, OutputSpec};
 
@@ -245,7 +245,7 @@ fn check_input(
     declared: &crate::catalog::InputSpec,
     given: &NamedTensor,
 ) -> Result<usize, RuntimeError> {
-    let expected = check::expected_input(declared);
+    let expected = declaration::expected_input(declared);
     let given_type = given.data.elem_type();
     if given_type != expected.elem {
         return Err(RuntimeError::InputType {
@@ -264,7 +264,7 @@ fn check_input(
         return Err(RuntimeError::InputShape {
             graph: graph.into(),
             name: given.name.clone(),
-            expected: check::batched_text(expected.sample.as_deref()),
+            expected: declaration::batched_text(expected.sample.as_deref()),
             given: shape.to_vec(),
         });
     }

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use ndarray::{ArrayD, Axis, Slice};
 use tract_onnx::prelude::*;
 
-use super::check::{self, Dim, GraphSignature, PortInfo};
+use super::declaration::{self, Dim, GraphSignature, PortInfo};
 use super::error::{Cause, RuntimeError};
 use super::session::{
     BackendKind, Device, NamedOutput, NamedTensor, Session, SessionOptions, TensorData,
@@ -138,7 +138,7 @@ fn declaration(
     spec: &OnnxSpec,
     signature: &GraphSignature,
 ) -> Result<(), RuntimeError> {
-    let problems = check::check_declaration(spec, signature);
+    let problems = declaration::check_declaration(spec, signature);
     if problems.is_empty() {
         Ok(())
     } else {

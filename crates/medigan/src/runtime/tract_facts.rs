@@ -7,7 +7,7 @@ use tract_onnx::pb;
 use tract_onnx::prelude::*;
 use tract_onnx::tract_hir::infer::{DimFact, GenericFactoid, ShapeFactoid};
 
-use super::check::{self, Dim, GraphSignature, PortInfo};
+use super::declaration::{self, Dim, GraphSignature, PortInfo};
 use super::session::ElemType;
 use crate::catalog::OnnxSpec;
 
@@ -143,7 +143,7 @@ pub(super) fn declare_inputs(
         let Some(declared) = spec.inputs.iter().find(|i| i.name == name) else {
             continue;
         };
-        let expected = check::expected_input(declared);
+        let expected = declaration::expected_input(declared);
         let current = model.input_fact(ix)?.clone();
         let fact = input_fact(&current, &expected, &batch);
         model.set_input_fact(ix, fact)?;
@@ -153,7 +153,7 @@ pub(super) fn declare_inputs(
 
 fn input_fact(
     current: &InferenceFact,
-    expected: &check::Expected,
+    expected: &declaration::Expected,
     batch: &Symbol,
 ) -> InferenceFact {
     let datum = if expected.elem == ElemType::I64 {

@@ -5,10 +5,12 @@
 //! the same sample comes out whatever the batch size, thread count or sharding.
 
 mod seed;
+mod shard;
 
 use ndarray::ArrayD;
 
 pub use seed::{SampleRng, sample_seed, sibling_seed};
+pub use shard::{BadShard, MAX_SHARDS, Shard};
 
 /// One generated sample.
 #[derive(Debug, Clone, PartialEq)]

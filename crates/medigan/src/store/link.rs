@@ -1,11 +1,23 @@
 //! Where a package comes from: an http(s) URL, a `file://` URL, a local `.zip`, or a directory.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use reqwest::Url;
 use sha2::{Digest, Sha256};
 
 use super::StoreError;
+
+/// A catalogue's `package_link` as the store fetches it: a relative local link is resolved
+/// against the catalogue's directory `base`; a URL or an absolute path stays as it is.
+pub(crate) fn resolve_link(link: &str, base: Option<&Path>) -> String {
+    let is_remote = link.contains("://");
+    match base {
+        Some(base) if !is_remote && Path::new(link).is_relative() => {
+            base.join(link).display().to_string()
+        }
+        _ => link.to_string(),
+    }
+}
 
 /// A parsed package link.
 #[derive(Debug, Clone, PartialEq, Eq)]

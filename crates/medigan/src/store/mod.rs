@@ -135,6 +135,22 @@ impl FetchRequest {
         }
     }
 
+    /// The request for a catalogue entry's package: `package_link` (a relative local link
+    /// resolved against the catalogue's directory `base`), checked against `sha256` when one is
+    /// pinned. Native and legacy models both fetch through it.
+    pub fn for_package(
+        id: &str,
+        package_link: &str,
+        base: Option<&Path>,
+        sha256: Option<&str>,
+    ) -> FetchRequest {
+        FetchRequest {
+            label: id.to_string(),
+            link: link::resolve_link(package_link, base),
+            sha256: sha256.map(str::to_string),
+        }
+    }
+
     /// The same request, checked against `sha256` (64 hex digits).
     pub fn with_sha256(mut self, sha256: impl Into<String>) -> FetchRequest {
         self.sha256 = Some(sha256.into());

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::StoreError;
-use crate::files::{AtomicWrite, write_atomically_with};
+use crate::fs::{AtomicWrite, write_atomically_with};
 
 /// Name of the record file inside `packages-v1/<sha256>/` (never part of a package).
 pub const RECORD_FILE: &str = ".medigan-record.json";

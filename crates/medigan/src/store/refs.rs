@@ -53,7 +53,7 @@ impl Refs {
             source,
         })?;
         let target = self.path(key);
-        crate::files::write_atomically(&target, &json).map_err(StoreError::io("write", &target))
+        crate::fs::write_atomically(&target, &json).map_err(StoreError::io("write", &target))
     }
 
     /// Every readable entry, with its key.

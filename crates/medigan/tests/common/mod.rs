@@ -134,3 +134,15 @@ impl Fixture {
         )
     }
 }
+
+/// The largest absolute difference between two arrays of the same shape.
+pub fn max_abs_diff<D: ndarray::Dimension>(
+    a: &ndarray::Array<f32, D>,
+    b: &ndarray::Array<f32, D>,
+) -> f32 {
+    assert_eq!(a.shape(), b.shape(), "shapes differ");
+    a.iter()
+        .zip(b.iter())
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}

@@ -65,17 +65,13 @@ pub fn write_gallery(
     }
     let page = staging.path().join("index.html");
     std::fs::write(&page, html(report, &rows)).map_err(EvaluateError::io("write", &page))?;
-    if out.exists() {
-        std::fs::remove_dir(out).map_err(EvaluateError::io("replace", out))?;
-    }
-    let staged = staging.keep();
-    std::fs::rename(&staged, out).map_err(|e| {
-        let _ = std::fs::remove_dir_all(&staged);
-        EvaluateError::Io {
+    crate::fs::publish_dir(staging, out).map_err(|e| match e {
+        crate::fs::PublishError::Replace(cause) => EvaluateError::io("replace", out)(cause),
+        crate::fs::PublishError::Rename(source) => EvaluateError::Io {
             action: "move the gallery to",
             path: out.to_path_buf(),
-            source: e,
-        }
+            source,
+        },
     })?;
     Ok(out.join("index.html"))
 }

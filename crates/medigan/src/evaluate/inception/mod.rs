@@ -17,6 +17,7 @@
 
 pub mod onnx;
 mod ops;
+mod pickle;
 mod pth;
 
 use std::path::{Path, PathBuf};
@@ -25,7 +26,7 @@ use ndarray::{Array2, ArrayView4, Axis};
 use rayon::prelude::*;
 
 use ops::{Act, Conv};
-use pth::DType;
+use pickle::DType;
 pub(crate) use pth::StateDict;
 
 /// Length of the feature vector of one image (pool3).

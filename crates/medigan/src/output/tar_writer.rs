@@ -3,7 +3,7 @@
 //! Every member gets an explicit POSIX ustar header with fixed metadata ([`MEMBER_MODE`],
 //! mtime 0, uid/gid 0, empty user and group names), so a tar's bytes depend only on its members'
 //! names and bytes, in the order they are appended. Members are streamed into a temporary file
-//! (`<prefix>XXXXXX.part`, as [`crate::files::temporary_file`] makes them) while their
+//! (`<prefix>XXXXXX.part`, as [`crate::fs::temporary_file`] makes them) while their
 //! sha256 is computed, and the file gets its final name only in [`TarPackWriter::finish`]: a
 //! tar that exists is complete, and memory holds one member at a time, not the tar.
 
@@ -39,12 +39,11 @@ impl TarPackWriter {
     /// `<temporary_prefix>XXXXXX.part` beside it.
     pub fn create(path: &Path, temporary_prefix: &str) -> Result<TarPackWriter, OutputError> {
         let dir = path.parent().unwrap_or(Path::new("."));
-        let file = crate::files::temporary_file(dir, temporary_prefix).map_err(|cause| {
-            OutputError::Io {
+        let file =
+            crate::fs::temporary_file(dir, temporary_prefix).map_err(|cause| OutputError::Io {
                 path: path.to_path_buf(),
                 cause,
-            }
-        })?;
+            })?;
         let sink = Hashing {
             inner: BufWriter::new(file),
             hasher: Sha256::new(),

@@ -74,6 +74,30 @@ pub fn temporary_file(dir: &Path, prefix: &str) -> std::io::Result<tempfile::Nam
     builder.tempfile_in(dir)
 }
 
+/// Which step of [`publish_dir`] failed.
+#[derive(Debug)]
+pub enum PublishError {
+    /// The empty folder at the destination could not be removed.
+    Replace(std::io::Error),
+    /// The staging folder could not be renamed to the destination.
+    Rename(std::io::Error),
+}
+
+/// Publishes a finished staging folder (made in the destination's parent) as `out` with one
+/// rename, so `out` appears complete or not at all; an empty folder at `out` is replaced. On
+/// failure the staging folder is removed. The one home of "publish a staged folder" (the audit
+/// gallery, a converted package).
+pub fn publish_dir(staging: tempfile::TempDir, out: &Path) -> Result<(), PublishError> {
+    if out.is_dir() {
+        std::fs::remove_dir(out).map_err(PublishError::Replace)?;
+    }
+    let staged = staging.keep();
+    std::fs::rename(&staged, out).map_err(|e| {
+        let _ = std::fs::remove_dir_all(&staged);
+        PublishError::Rename(e)
+    })
+}
+
 /// Opens `path` for reading and writing, creating it when `create`, and fails (`ELOOP`) when it
 /// is a symlink instead of following it.
 pub fn open_no_follow(path: &Path, create: bool) -> std::io::Result<File> {

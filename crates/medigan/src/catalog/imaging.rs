@@ -1,9 +1,11 @@
 //! What a model's metadata says about its images that medical formats record: the DICOM
 //! modality (from `selection.modality`) and the voxel spacing (from the output's `spacing`).
+//! Part of the catalogue (validation checks the spacing with it); the writers in
+//! `crate::formats` take the answers through `Provenance`.
 
 use serde_json::Value;
 
-use super::OutputError;
+use crate::formats::OutputError;
 
 /// The DICOM modality code for the first of a model's `selection.modality` terms that names one
 /// (case-insensitive): a code itself (`MG`, `CT`, `MR`, `DX`, `CR`, `US`, `PT`, `NM`, `ES`,
