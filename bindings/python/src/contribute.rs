@@ -15,9 +15,9 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use serde_json::Value;
 
-use crate::to_python::json_to_py;
 use crate::errors::IntoPyResult;
 use crate::generators::PyGenerators;
+use crate::to_python::json_to_py;
 
 /// Parses JSON text from the Python side; `what` names the argument in the error.
 fn parse(what: &str, text: &str) -> PyResult<Value> {

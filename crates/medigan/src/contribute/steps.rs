@@ -10,9 +10,9 @@ use serde_json::Value;
 use super::error::ContributeError;
 use super::github::open_issue;
 use super::http::Token;
-use super::zip::pack_dir;
 use super::package_check::{METADATA_FILE, Package, check_id_format};
 use super::workflow::{ContributeReport, catalog_entry, failure, issue_text};
+use super::zip::pack_dir;
 use crate::Generators;
 
 /// The issue to open for a package.
