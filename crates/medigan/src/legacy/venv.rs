@@ -27,6 +27,9 @@ use serde::{Deserialize, Serialize};
 
 use super::{LegacyError, LegacySettings};
 
+/// How much of the end of each output of `venv` or pip is kept for an error message.
+const STEP_OUTPUT_BYTES: usize = 64 * 1024;
+
 /// The marker file written when an environment is complete.
 pub const ENV_MARKER: &str = ".medigan-env.json";
 
@@ -236,15 +239,12 @@ fn create(
 /// or newer).
 fn base_pip_takes_python(python: &str) -> bool {
     let mut probe = Command::new(python);
-    probe
-        .args(["-I", "-m", "pip", "--version"])
-        .stdin(Stdio::null())
-        .stderr(Stdio::null());
-    crate::child::contain(&mut probe);
-    let Ok(output) = probe.output() else {
+    probe.args(["-I", "-m", "pip", "--version"]);
+    let limit = Some(std::time::Duration::from_secs(60));
+    let Ok(done) = crate::child::run_bounded(&mut probe, b"", limit, 4096) else {
         return false;
     };
-    output.status.success() && pip_version_takes_python(&String::from_utf8_lossy(&output.stdout))
+    done.status.success() && pip_version_takes_python(&String::from_utf8_lossy(&done.stdout))
 }
 
 /// Whether `pip --version`'s line (`pip 23.2.1 from ...`) names pip 22.3 or newer.
@@ -273,8 +273,10 @@ fn run_step(
     step: String,
     spawn_error: impl FnOnce(std::io::Error) -> LegacyError,
 ) -> Result<(), LegacyError> {
-    crate::child::contain(command);
-    let output = command.output().map_err(spawn_error)?;
+    // Contained and tracked (its process group dies with a signalled medigan), with a
+    // bounded tail of its output kept.
+    let output =
+        crate::child::run_bounded(command, b"", None, STEP_OUTPUT_BYTES).map_err(spawn_error)?;
     if output.status.success() {
         return Ok(());
     }
