@@ -223,7 +223,21 @@ pub(crate) fn check_intermediates(
 /// the memory of a run): the graph is typed by tract at a batch of one and refused when a
 /// tensor it computes exceeds [`crate::limits::max_sample_bytes`]. A graph tract cannot read
 /// or type is let through (onnxruntime reports its own load errors).
+/// Each graph is read once per process and limit: the sessions of one model (one per worker)
+/// share the answer.
 pub(crate) fn check_graph_intermediates(graph: &Path, spec: &OnnxSpec) -> Result<(), RuntimeError> {
+    static PASSED: std::sync::Mutex<Vec<(PathBuf, u64)>> = std::sync::Mutex::new(Vec::new());
+    let key = (graph.to_path_buf(), crate::limits::max_sample_bytes());
+    let passed = || PASSED.lock().unwrap_or_else(|e| e.into_inner());
+    if passed().contains(&key) {
+        return Ok(());
+    }
+    estimate_graph_intermediates(graph, spec)?;
+    passed().push(key);
+    Ok(())
+}
+
+fn estimate_graph_intermediates(graph: &Path, spec: &OnnxSpec) -> Result<(), RuntimeError> {
     let typed = tract_onnx::onnx()
         .model_for_path(graph)
         .and_then(|model| declare_inputs(model, spec))
