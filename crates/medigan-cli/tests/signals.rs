@@ -167,11 +167,7 @@ fn a_sleeping_python_child_and_what_it_forked_die_with_us() {
         ),
     )
     .unwrap();
-    std::fs::set_permissions(
-        &python,
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .unwrap();
+    std::fs::set_permissions(&python, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let child = medigan(home.path())
         .env("MEDIGAN_PYTHON", &python)
         .args(["--offline", "--catalog"])

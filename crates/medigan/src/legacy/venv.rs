@@ -214,11 +214,7 @@ fn create(
         pip.args(["-I", "-m", "pip"]);
         pip
     };
-    pip.args([
-        "install",
-        "--disable-pip-version-check",
-        "--no-input",
-    ]);
+    pip.args(["install", "--disable-pip-version-check", "--no-input"]);
     if dependencies.iter().all(|d| is_local(d)) {
         pip.arg("--no-index");
     }
@@ -296,7 +292,9 @@ mod tests {
 
     #[test]
     fn pip_22_3_and_newer_take_python() {
-        assert!(pip_version_takes_python("pip 23.2.1 from /usr/lib/python3/pip (python 3.11)\n"));
+        assert!(pip_version_takes_python(
+            "pip 23.2.1 from /usr/lib/python3/pip (python 3.11)\n"
+        ));
         assert!(pip_version_takes_python("pip 22.3 from x"));
         assert!(pip_version_takes_python("pip 100.0 from x"));
         assert!(!pip_version_takes_python("pip 22.2.2 from x"));
