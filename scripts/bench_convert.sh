@@ -17,7 +17,7 @@ MODEL=00910_ZOO_DCGAN
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 export MEDIGAN_HOME=$WORK/home
-export MEDIGAN_PIP_ARGS="--no-index --no-deps --find-links=tests/fixtures/zoo/deps"
+export MEDIGAN_PIP_ARGS="--no-index --find-links=tests/fixtures/zoo/deps"
 
 # Sum of RSS (KiB) of a process and all its descendants.
 tree_rss() {

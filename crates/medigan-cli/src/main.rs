@@ -24,6 +24,11 @@ fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     init_tracing(cli.global.verbose, cli.global.quiet);
     let json = cli.global.json;
+    // One handler for every command: the first SIGINT/SIGTERM stops any of them (signals.rs).
+    if let Err(error) = signals::Interrupt::install() {
+        report(&error);
+        return ExitCode::FAILURE;
+    }
     match commands::run(cli) {
         Ok(code) => code,
         Err(error) if is_broken_pipe(&error) => ExitCode::SUCCESS,

@@ -25,8 +25,9 @@ impl Bar {
     }
 
     /// The same bar, reporting a SIGINT or SIGTERM as a cancellation (long work then stops
-    /// between batches).
+    /// between batches, and so [cooperates](Interrupt::cooperate)).
     pub fn interruptible(mut self, interrupt: &Interrupt) -> Self {
+        interrupt.cooperate();
         self.interrupt = Some(interrupt.clone());
         self
     }

@@ -48,7 +48,7 @@ fn medigan_offline(home: &Path, python: &str) -> Command {
     let mut command = medigan(home);
     command
         .env("MEDIGAN_PYTHON", python)
-        .env("MEDIGAN_PIP_ARGS", "--no-index --no-deps")
+        .env("MEDIGAN_PIP_ARGS", "--no-index")
         .arg("--offline");
     command
 }

@@ -18,6 +18,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{DefaultBodyLimit, Request, State};
@@ -37,6 +38,9 @@ use crate::view::{RenderedRun, SampleQuery, View};
 
 /// The page, with its script and style inline: nothing is loaded from the network.
 const PAGE: &str = include_str!("../assets/index.html");
+
+/// How long open requests may take to finish once the server is asked to stop.
+const SHUTDOWN_GRACE: Duration = Duration::from_millis(500);
 
 /// Largest request body: room for an input image, not for abuse.
 const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
@@ -109,6 +113,7 @@ pub fn start(view: View, options: VizOptions) -> Result<RunningViz, VizError> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_io()
+        .enable_time()
         .build()
         .map_err(serve_error)?;
     let listener = runtime
@@ -122,26 +127,51 @@ pub fn start(view: View, options: VizOptions) -> Result<RunningViz, VizError> {
     });
     let (shutdown, stopped) = oneshot::channel::<()>();
     let thread = std::thread::spawn(move || {
-        runtime.block_on(async move {
-            let until = async {
-                tokio::select! {
-                    _ = stopped => {}
-                    _ = tokio::signal::ctrl_c() => {}
-                }
-            };
-            if let Err(e) = axum::serve(listener, router(state))
-                .with_graceful_shutdown(until)
-                .await
-            {
-                tracing::error!("visualiser server: {e}");
-            }
-        });
+        runtime.block_on(serve(listener, state, stopped));
+        // Connections still open (a half-sent request) and samples still rendering are
+        // dropped, not waited for.
+        runtime.shutdown_timeout(Duration::from_millis(100));
     });
     Ok(RunningViz {
         url,
         shutdown: Some(shutdown),
         thread: Some(thread),
     })
+}
+
+/// Serves until `stopped` or Ctrl-C, then lets open requests finish for at most
+/// [`SHUTDOWN_GRACE`]: a graceful shutdown alone waits for every open connection, and a
+/// client that sent half a request kept `visualize` running after Ctrl-C (issue 26,
+/// finding 9).
+async fn serve(
+    listener: tokio::net::TcpListener,
+    state: Arc<AppState>,
+    stopped: oneshot::Receiver<()>,
+) {
+    let (asked, stop_asked) = oneshot::channel::<()>();
+    let until = async move {
+        tokio::select! {
+            _ = stopped => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+        let _ = asked.send(());
+    };
+    let server = axum::serve(listener, router(state)).with_graceful_shutdown(until);
+    let cut_off = async move {
+        if stop_asked.await.is_ok() {
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        served = server => {
+            if let Err(e) = served {
+                tracing::error!("visualiser server: {e}");
+            }
+        }
+        () = cut_off => tracing::debug!("visualiser: open connections dropped at shutdown"),
+    }
 }
 
 fn router(state: Arc<AppState>) -> Router {

@@ -580,3 +580,34 @@ fn diffusion_requests_are_superseded_between_steps_by_the_newest() {
     let (status, _) = post(&Client::new(), &url, &json!({ "seed": 1, "steps": 3 }));
     assert_eq!(status, StatusCode::OK);
 }
+
+/// Issue 26, finding 9: a client that sent half a request kept the server from stopping (the
+/// graceful shutdown waited for it); `stop` now returns within a second or two.
+#[test]
+fn regression_26_stop_returns_with_a_half_sent_request_open() {
+    use std::io::Write;
+    let served = serve(Some("conditional"), "90002", 8);
+    let address = served
+        .server
+        .url()
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
+    let mut stream = std::net::TcpStream::connect(&address).unwrap();
+    stream
+        .write_all(b"GET /api/model HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: appl")
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let (stopped, done) = std::sync::mpsc::channel();
+    let common::Served { server, .. } = served;
+    std::thread::spawn(move || {
+        server.stop();
+        let _ = stopped.send(());
+    });
+    let waited = done.recv_timeout(std::time::Duration::from_secs(3));
+    drop(stream);
+    assert!(
+        waited.is_ok(),
+        "the server still waits for the half-sent request"
+    );
+}

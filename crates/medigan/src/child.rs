@@ -9,11 +9,48 @@
 //!   never with a short-lived thread that happened to start it.
 //! - [`run_bounded`]: runs a contained child to its end with a time limit, keeping at most a
 //!   bounded tail of its output; then kills what is left of its process group.
+//! - [`kill_all_groups`]: kills the process groups of every contained child still running
+//!   (the CLI's signal watchdog calls it before ending the process, so that what a child
+//!   forked dies too).
 
 use std::io::{Read, Write};
 use std::process::{Child, Command, ExitStatus};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+/// The process groups (their leaders' pids) of children started by [`spawn_contained`] or
+/// [`run_bounded`] that have not been [`kill_group`]ed or [`release`]d yet.
+static GROUPS: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+
+fn groups() -> std::sync::MutexGuard<'static, Vec<u32>> {
+    GROUPS.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn track(child: &Child) {
+    groups().push(child.id());
+}
+
+/// Forgets a contained child that has been waited for (its pid may now be reused), so that
+/// [`kill_all_groups`] leaves its number alone.
+pub fn release(child: &Child) {
+    groups().retain(|&pid| pid != child.id());
+}
+
+/// Kills the process group of every contained child still tracked: for a process about to
+/// exit on a signal, so that nothing a child forked outlives it.
+pub fn kill_all_groups() {
+    for pid in std::mem::take(&mut *groups()) {
+        #[cfg(unix)]
+        if let Ok(pid) = libc::pid_t::try_from(pid) {
+            // SAFETY: kill sends a signal; a group that no longer exists gives ESRCH.
+            unsafe {
+                libc::kill(-pid, libc::SIGKILL);
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = pid;
+    }
+}
 
 /// Makes `command`'s child lead its own process group and, on Linux, die with the thread that
 /// starts it.
@@ -72,10 +109,12 @@ pub fn spawn_contained(mut command: Command) -> std::io::Result<Child> {
         // No spawner thread: spawn from this one.
         Err(std::sync::mpsc::SendError((mut command, _))) => command.spawn(),
     }
+    .inspect(track)
 }
 
 /// Kills the process group a [`contain`]ed child leads (itself and whatever it forked).
 pub fn kill_group(child: &Child) {
+    release(child);
     #[cfg(unix)]
     if let Ok(pid) = libc::pid_t::try_from(child.id()) {
         // SAFETY: kill sends a signal; a group that no longer exists gives ESRCH.
@@ -118,6 +157,7 @@ pub fn run_bounded(
         .stderr(Stdio::piped());
     // Started from this thread: it waits for the child to the end.
     let mut child = command.spawn()?;
+    track(&child);
     let stdout = Tail::spawn(child.stdout.take(), max_capture);
     let stderr = Tail::spawn(child.stderr.take(), max_capture);
     if let Some(mut stdin) = child.stdin.take() {

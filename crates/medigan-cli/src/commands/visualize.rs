@@ -47,7 +47,11 @@ pub fn run(generators: &Generators, args: &VisualizeArgs, out: Output) -> anyhow
         eprintln!("could not open a browser; open {} yourself", server.url());
     }
     server.wait();
-    super::success()
+    // Ctrl-C ended the server: said as a shell says it (130), as for any other command.
+    match crate::signals::Interrupt::install()?.signal() {
+        Some(signal) => Ok(ExitCode::from(u8::try_from(128 + signal).unwrap_or(1))),
+        None => super::success(),
+    }
 }
 
 /// Opens `url` with `$BROWSER` or the platform's opener; returns whether one started.

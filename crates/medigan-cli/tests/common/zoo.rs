@@ -97,14 +97,14 @@ impl Zoo {
     }
 
     /// `medigan --offline --catalog <zoo>` with the private home; pip installs only from the
-    /// fixture wheels and what the system Python has (`--no-deps`: a system torch may require
-    /// a newer setuptools than the one a fresh environment carries, which pip would download).
+    /// fixture wheels and what the system Python has (`--no-index`, dependencies resolved: the
+    /// environment carries no setuptools of its own to shadow the one torch requires).
     pub fn medigan(&self) -> Command {
         let mut command = medigan(self.home.path());
         command
             .env(
                 "MEDIGAN_PIP_ARGS",
-                format!("--no-index --no-deps --find-links={}", self.deps.display()),
+                format!("--no-index --find-links={}", self.deps.display()),
             )
             .arg("--offline")
             .arg("--catalog")

@@ -528,9 +528,10 @@ impl Drop for LegacyGenerator {
             matches!(self.child.try_wait(), Ok(Some(_)))
         });
         if !waited {
-            let _ = self.child.kill();
+            crate::child::kill_group(&self.child);
             let _ = self.child.wait();
         }
+        crate::child::release(&self.child);
     }
 }
 

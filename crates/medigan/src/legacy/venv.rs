@@ -6,6 +6,12 @@
 //! are not downloaded again; anything the model pins is installed into its own environment and
 //! shadows the system copy, so models with conflicting pins do not disturb each other.
 //!
+//! When the base interpreter's pip takes `--python` (pip 22.3 or newer), the environment is
+//! made `--without-pip` and that pip installs into it: the environment then carries no pip or
+//! setuptools of its own that would shadow the base interpreter's, so a torch that requires a
+//! newer setuptools than `venv` bundles installs with `MEDIGAN_PIP_ARGS=--no-index` (issue 29,
+//! item 4). With an older or no base pip, the environment gets its own pip, as before.
+//!
 //! ```text
 //! envs-v1/<model id>/
 //! ├── bin/python ...            the virtual environment
@@ -20,6 +26,9 @@ use std::process::{Command, Stdio};
 use serde::{Deserialize, Serialize};
 
 use super::{LegacyError, LegacySettings};
+
+/// How much of the end of each output of `venv` or pip is kept for an error message.
+const STEP_OUTPUT_BYTES: usize = 64 * 1024;
 
 /// The marker file written when an environment is complete.
 pub const ENV_MARKER: &str = ".medigan-env.json";
@@ -174,10 +183,14 @@ fn create(
         "creating the environment of `{model_id}` in `{}`",
         env.dir.display()
     );
+    let base_pip = base_pip_takes_python(&settings.python);
     let mut venv = Command::new(&settings.python);
     // `-I`: `-m` would otherwise import from the working directory first (issue #14, defect 1).
-    venv.args(["-I", "-m", "venv", "--system-site-packages"])
-        .arg(&env.dir);
+    venv.args(["-I", "-m", "venv", "--system-site-packages"]);
+    if base_pip {
+        venv.arg("--without-pip");
+    }
+    venv.arg(&env.dir);
     run_step(
         model_id,
         env,
@@ -192,15 +205,16 @@ fn create(
     if dependencies.is_empty() {
         return Ok(());
     }
-    let mut pip = Command::new(&env.python);
-    pip.args([
-        "-I",
-        "-m",
-        "pip",
-        "install",
-        "--disable-pip-version-check",
-        "--no-input",
-    ]);
+    let mut pip = if base_pip {
+        let mut pip = Command::new(&settings.python);
+        pip.args(["-I", "-m", "pip", "--python"]).arg(&env.python);
+        pip
+    } else {
+        let mut pip = Command::new(&env.python);
+        pip.args(["-I", "-m", "pip"]);
+        pip
+    };
+    pip.args(["install", "--disable-pip-version-check", "--no-input"]);
     if dependencies.iter().all(|d| is_local(d)) {
         pip.arg("--no-index");
     }
@@ -217,6 +231,32 @@ fn create(
     })
 }
 
+/// Whether `python`'s own pip can install into another environment (`pip --python`, pip 22.3
+/// or newer).
+fn base_pip_takes_python(python: &str) -> bool {
+    let mut probe = Command::new(python);
+    probe.args(["-I", "-m", "pip", "--version"]);
+    let limit = Some(std::time::Duration::from_secs(60));
+    let Ok(done) = crate::child::run_bounded(&mut probe, b"", limit, 4096) else {
+        return false;
+    };
+    done.status.success() && pip_version_takes_python(&String::from_utf8_lossy(&done.stdout))
+}
+
+/// Whether `pip --version`'s line (`pip 23.2.1 from ...`) names pip 22.3 or newer.
+fn pip_version_takes_python(line: &str) -> bool {
+    let Some(version) = line.strip_prefix("pip ") else {
+        return false;
+    };
+    let mut parts = version
+        .split(|c: char| !c.is_ascii_digit())
+        .map(|p| p.parse::<u32>().ok());
+    match (parts.next().flatten(), parts.next().flatten()) {
+        (Some(major), Some(minor)) => (major, minor) >= (22, 3),
+        _ => false,
+    }
+}
+
 /// A requirement that names a local wheel, archive or directory rather than a PyPI name.
 fn is_local(requirement: &str) -> bool {
     requirement.starts_with("file:") || Path::new(requirement).exists()
@@ -229,8 +269,10 @@ fn run_step(
     step: String,
     spawn_error: impl FnOnce(std::io::Error) -> LegacyError,
 ) -> Result<(), LegacyError> {
-    crate::child::contain(command);
-    let output = command.output().map_err(spawn_error)?;
+    // Contained and tracked (its process group dies with a signalled medigan), with a
+    // bounded tail of its output kept.
+    let output =
+        crate::child::run_bounded(command, b"", None, STEP_OUTPUT_BYTES).map_err(spawn_error)?;
     if output.status.success() {
         return Ok(());
     }
@@ -242,4 +284,22 @@ fn run_step(
         step,
         output: super::last_lines(&text, 12),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pip_version_takes_python;
+
+    #[test]
+    fn pip_22_3_and_newer_take_python() {
+        assert!(pip_version_takes_python(
+            "pip 23.2.1 from /usr/lib/python3/pip (python 3.11)\n"
+        ));
+        assert!(pip_version_takes_python("pip 22.3 from x"));
+        assert!(pip_version_takes_python("pip 100.0 from x"));
+        assert!(!pip_version_takes_python("pip 22.2.2 from x"));
+        assert!(!pip_version_takes_python("pip 9.0.1 from x"));
+        assert!(!pip_version_takes_python("No module named pip"));
+        assert!(!pip_version_takes_python(""));
+    }
 }

@@ -107,6 +107,9 @@ impl OrtSession {
                 graph: graph.into(),
             });
         }
+        // Issue 26, finding 12: the intermediate tensors bounded as for tract, from the
+        // graph's shapes, before onnxruntime allocates anything.
+        super::tract_backend::check_graph_intermediates(graph, spec)?;
         let env = &runtime()?.env;
         let builder =
             builder(env, options.intra_threads).map_err(|source| RuntimeError::OrtSession {

@@ -219,6 +219,41 @@ pub(crate) fn check_intermediates(
     }
 }
 
+/// The same estimate for a graph another backend runs (onnxruntime has no bound of its own on
+/// the memory of a run): the graph is typed by tract at a batch of one and refused when a
+/// tensor it computes exceeds [`crate::limits::max_sample_bytes`]. A graph tract cannot read
+/// or type is let through (onnxruntime reports its own load errors).
+/// Each graph is read once per process and limit: the sessions of one model (one per worker)
+/// share the answer.
+pub(crate) fn check_graph_intermediates(graph: &Path, spec: &OnnxSpec) -> Result<(), RuntimeError> {
+    static PASSED: std::sync::Mutex<Vec<(PathBuf, u64)>> = std::sync::Mutex::new(Vec::new());
+    let key = (graph.to_path_buf(), crate::limits::max_sample_bytes());
+    let passed = || PASSED.lock().unwrap_or_else(|e| e.into_inner());
+    if passed().contains(&key) {
+        return Ok(());
+    }
+    estimate_graph_intermediates(graph, spec)?;
+    passed().push(key);
+    Ok(())
+}
+
+fn estimate_graph_intermediates(graph: &Path, spec: &OnnxSpec) -> Result<(), RuntimeError> {
+    let typed = tract_onnx::onnx()
+        .model_for_path(graph)
+        .and_then(|model| declare_inputs(model, spec))
+        .and_then(|(template, batch)| typed_at(&template, &batch, 1));
+    match typed {
+        Ok(typed) => check_intermediates(graph, &typed, crate::limits::max_sample_bytes()),
+        Err(e) => {
+            tracing::debug!(
+                graph = %graph.display(),
+                "no size estimate of the intermediate tensors ({e:#})"
+            );
+            Ok(())
+        }
+    }
+}
+
 /// The largest tensor of a typed model with concrete shapes: (node name, shape, bytes).
 fn largest_tensor(typed: &TypedModel) -> Option<(String, String, u64)> {
     let mut largest: Option<(String, String, u64)> = None;
@@ -568,6 +603,33 @@ mod tests {
         );
         assert!(error.to_string().contains("16000000000 bytes"), "{error}");
         check_intermediates(Path::new("g.onnx"), &typed, u64::MAX).unwrap();
+    }
+
+    /// Issue 26, finding 12, on onnxruntime: the same graph is refused from its shapes before
+    /// an onnxruntime session is made (onnxruntime would allocate the 16 GB tensor at run time).
+    #[cfg(feature = "inception")]
+    #[test]
+    fn regression_26_onnxruntime_refuses_a_huge_intermediate_tensor_before_running() {
+        if let Err(why) = crate::runtime::find_onnxruntime() {
+            medigan_testkit::skip("the onnxruntime intermediate check", &why.to_string());
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let graph = dir.path().join("g.onnx");
+        std::fs::write(&graph, huge_intermediate::graph()).unwrap();
+        let spec: OnnxSpec = serde_json::from_value(serde_json::json!({
+            "graph": "g.onnx",
+            "inputs": [{"name": "latent", "kind": "latent", "shape": [4], "distribution": "normal"}],
+            "outputs": [{"name": "image", "kind": "image", "shape": [4], "range": [-1, 1]}]
+        }))
+        .unwrap();
+        let options = SessionOptions::default();
+        let error = crate::runtime::OrtSession::load(&graph, &spec, &options).unwrap_err();
+        assert!(
+            matches!(error, RuntimeError::IntermediateTooLarge { .. }),
+            "{error}"
+        );
+        assert!(error.to_string().contains("16000000000 bytes"), "{error}");
     }
 
     /// Just enough of `onnx.proto` to write the test graph.
