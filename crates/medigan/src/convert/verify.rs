@@ -10,12 +10,11 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use super::ConvertError;
-use crate::catalog::CatalogSettings;
 use crate::generate::GenerateRequest;
 use crate::output::Format;
 use crate::progress::NoProgress;
 use crate::sample::Sample;
-use crate::{Generators, Result, Settings};
+use crate::{Generators, Result};
 
 /// The agreement of one output (`image` or `mask`) over every compared file.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -86,7 +85,7 @@ pub struct Check<'a> {
 
 /// Generates every run both ways and compares the written images.
 pub fn verify(legacy: &Generators, check: &Check<'_>) -> Result<Verification> {
-    let native = native_generators(legacy, check.native_catalog);
+    let native = super::folder_verify::native_generators(legacy, check.native_catalog);
     let mut outputs: BTreeMap<String, OutputAgreement> = BTreeMap::new();
     for (r, run) in check.runs.iter().enumerate() {
         let legacy_dir = check.work.join(format!("legacy-{r}"));
@@ -125,20 +124,6 @@ pub fn verify(legacy: &Generators, check: &Check<'_>) -> Result<Verification> {
         tolerance: check.tolerance,
         outputs,
         passed,
-    })
-}
-
-/// A facade over the converted package alone, with the same home and backend, offline.
-fn native_generators(legacy: &Generators, catalog: &Path) -> Generators {
-    let settings = legacy.settings();
-    Generators::new(Settings {
-        home: settings.home.clone(),
-        catalog: CatalogSettings {
-            explicit: vec![catalog.display().to_string()],
-            offline: true,
-            ..CatalogSettings::default()
-        },
-        backend: settings.backend,
     })
 }
 
