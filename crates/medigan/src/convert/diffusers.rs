@@ -312,7 +312,53 @@ impl FolderSource for Diffusers {
         verification: &DiffusionVerification,
         info: &SourceInfo<'_>,
     ) -> String {
-        card(plan, exported, verification, info)
+        let (_, _, body) = source_card(info.source);
+        let what = format!(
+            "diffusers pipeline folder `{}` (`{}`",
+            info.source.display(),
+            plan.pipeline
+        );
+        let mut text = card_head(&body, info, &what);
+        let graphs = &exported.graphs;
+        text.push_str(&format!(
+            "- denoiser: `UNet2DModel` exported with torch {} / diffusers {} (`torch.onnx.export`, \
+             dynamic batch axis) as `denoiser.onnx`: sample {:?}, int64 timestep{}; {} prediction\n",
+            graphs.torch,
+            exported.diffusers,
+            graphs.noise_shape,
+            plan.classes.map_or(String::new(), |n| format!(
+                ", class index `class_labels` (0..{})",
+                n - 1
+            )),
+            plan.prediction
+        ));
+        if let Some(decoder) = &exported.decoder {
+            text.push_str(&format!(
+                "- decoder: `{decoder}.decode` as `decoder.onnx`{}, latent / {} + {} -> image {:?}\n",
+                if decoder == "VQModel" {
+                    " (the quantisation to its codebook inside the graph)"
+                } else {
+                    ""
+                },
+                exported.scaling_factor.unwrap_or(1.0),
+                exported.shift_factor.unwrap_or(0.0),
+                graphs.image_shape
+            ));
+        }
+        text.push_str(&format!(
+            "- scheduler: `scheduler_config.json` as the pipeline has it (`{}`)\n",
+            plan.scheduler
+        ));
+        text.push_str(&card_graph_checks(graphs));
+        text.push_str("\n## Verification\n\n");
+        text.push_str(&verification.markdown());
+        text.push_str(&card_tail(
+            verification,
+            &plan.scheduler,
+            info,
+            ("diffusers", "the pipeline's", "source"),
+        ));
+        text
     }
 }
 
@@ -399,59 +445,4 @@ fn package_json(plan: &PipelinePlan, exported: &Exported, info: &SourceInfo<'_>)
         }),
     };
     folder_source::package_json(info, &exported.graphs, parts)
-}
-
-fn card(
-    plan: &PipelinePlan,
-    exported: &Exported,
-    verification: &DiffusionVerification,
-    info: &SourceInfo<'_>,
-) -> String {
-    let (_, _, body) = source_card(info.source);
-    let what = format!(
-        "diffusers pipeline folder `{}` (`{}`",
-        info.source.display(),
-        plan.pipeline
-    );
-    let mut text = card_head(&body, info, &what);
-    let graphs = &exported.graphs;
-    text.push_str(&format!(
-        "- denoiser: `UNet2DModel` exported with torch {} / diffusers {} (`torch.onnx.export`, \
-         dynamic batch axis) as `denoiser.onnx`: sample {:?}, int64 timestep{}; {} prediction\n",
-        graphs.torch,
-        exported.diffusers,
-        graphs.noise_shape,
-        plan.classes.map_or(String::new(), |n| format!(
-            ", class index `class_labels` (0..{})",
-            n - 1
-        )),
-        plan.prediction
-    ));
-    if let Some(decoder) = &exported.decoder {
-        text.push_str(&format!(
-            "- decoder: `{decoder}.decode` as `decoder.onnx`{}, latent / {} + {} -> image {:?}\n",
-            if decoder == "VQModel" {
-                " (the quantisation to its codebook inside the graph)"
-            } else {
-                ""
-            },
-            exported.scaling_factor.unwrap_or(1.0),
-            exported.shift_factor.unwrap_or(0.0),
-            graphs.image_shape
-        ));
-    }
-    text.push_str(&format!(
-        "- scheduler: `scheduler_config.json` as the pipeline has it (`{}`)\n",
-        plan.scheduler
-    ));
-    text.push_str(&card_graph_checks(graphs));
-    text.push_str("\n## Verification\n\n");
-    text.push_str(&verification.markdown());
-    text.push_str(&card_tail(
-        verification,
-        &plan.scheduler,
-        info,
-        ("diffusers", "the pipeline's", "source"),
-    ));
-    text
 }

@@ -149,6 +149,20 @@ pub struct FolderConversion<P, E> {
     pub seconds: f64,
 }
 
+impl<P, E> FolderConversion<P, E> {
+    /// One line: what was converted (`plan` in words) into what, with which `tools`.
+    pub fn summary(&self, plan: &str, tools: &str) -> String {
+        format!(
+            "converted the {} folder {} ({plan}) into {} as {} in {:.1} s ({tools})",
+            self.source,
+            self.path.display(),
+            self.dir.display(),
+            self.model_id,
+            self.seconds
+        )
+    }
+}
+
 /// Converts the source folder `source` of kind `S` (see the module doc).
 pub fn convert<S: FolderSource>(
     generators: &Generators,

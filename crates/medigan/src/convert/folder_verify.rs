@@ -42,6 +42,22 @@ pub struct RunAgreement {
     pub native_seconds: f64,
 }
 
+impl RunAgreement {
+    /// The run's values as the summary and the card write them: the run, the count, the three
+    /// errors (3 significant digits), the two timings (seconds, 2 decimals).
+    fn cells(&self) -> [String; 7] {
+        [
+            self.run.clone(),
+            self.values.to_string(),
+            format!("{:.3e}", self.max_abs_error),
+            format!("{:.3e}", self.mean_abs_error),
+            format!("{:.3e}", self.max_relative_error),
+            format!("{:.2}", self.pipeline_seconds),
+            format!("{:.2}", self.native_seconds),
+        ]
+    }
+}
+
 /// The comparison of the converted package with the pipeline's own loop.
 #[derive(Debug, Clone, Serialize)]
 pub struct DiffusionVerification {
@@ -67,16 +83,10 @@ impl DiffusionVerification {
         self.runs
             .iter()
             .map(|r| {
+                let [run, values, max_abs, mean, max_rel, pipeline, native] = r.cells();
                 format!(
-                    "  {}: {} values, max abs error {:.3e}, mean {:.3e}, max relative {:.3e}; \
-                     pipeline {:.2} s, medigan {:.2} s",
-                    r.run,
-                    r.values,
-                    r.max_abs_error,
-                    r.mean_abs_error,
-                    r.max_relative_error,
-                    r.pipeline_seconds,
-                    r.native_seconds
+                    "  {run}: {values} values, max abs error {max_abs}, mean {mean}, max relative \
+                     {max_rel}; pipeline {pipeline} s, medigan {native} s"
                 )
             })
             .collect::<Vec<_>>()
@@ -108,16 +118,7 @@ impl DiffusionVerification {
             "| run | values | max abs error | mean abs error | max relative error | pipeline s | medigan s |\n|---|---|---|---|---|---|---|\n",
         );
         for r in &self.runs {
-            text.push_str(&format!(
-                "| {} | {} | {:.3e} | {:.3e} | {:.3e} | {:.2} | {:.2} |\n",
-                r.run,
-                r.values,
-                r.max_abs_error,
-                r.mean_abs_error,
-                r.max_relative_error,
-                r.pipeline_seconds,
-                r.native_seconds
-            ));
+            text.push_str(&format!("| {} |\n", r.cells().join(" | ")));
         }
         text
     }

@@ -208,37 +208,22 @@ pub enum FolderReport {
 impl FolderReport {
     /// One line: what was converted into what, with which tools.
     pub fn summary(&self) -> String {
-        let (source, path, plan, dir, id, seconds, tools) = match self {
-            FolderReport::Diffusers(r) => (
-                &r.source,
-                &r.path,
-                r.plan.describe(),
-                &r.dir,
-                &r.model_id,
-                r.seconds,
-                format!(
+        match self {
+            FolderReport::Diffusers(r) => r.summary(
+                &r.plan.describe(),
+                &format!(
                     "torch {}, diffusers {}",
                     r.exported.graphs.torch, r.exported.diffusers
                 ),
             ),
-            FolderReport::Monai(r) => (
-                &r.source,
-                &r.path,
-                r.plan.describe(),
-                &r.dir,
-                &r.model_id,
-                r.seconds,
-                format!(
+            FolderReport::Monai(r) => r.summary(
+                &r.plan.describe(),
+                &format!(
                     "torch {}, MONAI {}",
                     r.exported.graphs.torch, r.exported.monai
                 ),
             ),
-        };
-        format!(
-            "converted the {source} folder {} ({plan}) into {} as {id} in {seconds:.1} s ({tools})",
-            path.display(),
-            dir.display()
-        )
+        }
     }
 
     /// The comparison with the source's own loop.

@@ -573,7 +573,63 @@ impl FolderSource for Monai {
         verification: &DiffusionVerification,
         info: &SourceInfo<'_>,
     ) -> String {
-        card(plan, exported, verification, info)
+        let body = std::fs::read_to_string(info.source.join("docs/README.md")).unwrap_or_default();
+        let what = format!(
+            "MONAI bundle `{}` (`{}` version {}",
+            info.source.display(),
+            plan.name,
+            plan.version
+        );
+        let mut text = card_head(&body, info, &what);
+        let graphs = &exported.graphs;
+        text.push_str(&format!(
+            "- denoiser: `{}` (`{}`, weights `{}`) exported with torch {} / MONAI {} as \
+             `denoiser.onnx`: sample {:?}, int64 timestep; {} prediction\n- decoder: `{}` \
+             (`{}`, weights `{}`) `decode_stage_2_outputs` as `decoder.onnx`, fed latent / {} (the \
+             inferer's `scale_factor`) -> image {:?} in {:?}\n- scheduler: `scheduler_config.json`, \
+             the bundle's `{}` arguments (`{}`)\n",
+            plan.network.key,
+            plan.network.class,
+            plan.network.weights.display(),
+            graphs.torch,
+            exported.monai,
+            graphs.noise_shape,
+            plan.prediction,
+            plan.autoencoder.key,
+            plan.autoencoder.class,
+            plan.autoencoder.weights.display(),
+            plan.scale_factor,
+            graphs.image_shape,
+            plan.range,
+            plan.scheduler.rsplit('.').next().unwrap_or(""),
+            plan.scheduler
+        ));
+        text.push_str(&card_graph_checks(graphs));
+        text.push_str(&format!(
+            "\n## Verification\n\n{} samples, {} steps of `{}`, from the same initial noise: MONAI's \
+             own loop (`{}`, PyTorch on CPU) vs `medigan generate --initial-noise` of this package, \
+             both clipped to the declared range {:?}. Relative error: max |medigan - MONAI| / max \
+             |MONAI|; tolerance {}. Result: **{}**.\n\n",
+            verification.samples,
+            verification.steps,
+            verification.scheduler,
+            verification.reference_pipeline,
+            plan.range,
+            verification.tolerance,
+            if verification.passed {
+                "equal"
+            } else {
+                "different"
+            }
+        ));
+        text.push_str(&verification.table());
+        text.push_str(&card_tail(
+            verification,
+            &plan.scheduler,
+            info,
+            ("MONAI", "MONAI's", "bundle"),
+        ));
+        text
     }
 }
 
@@ -678,71 +734,6 @@ fn package_json(plan: &BundlePlan, exported: &Exported, info: &SourceInfo<'_>) -
         }),
     };
     folder_source::package_json(info, &exported.graphs, parts)
-}
-
-fn card(
-    plan: &BundlePlan,
-    exported: &Exported,
-    verification: &DiffusionVerification,
-    info: &SourceInfo<'_>,
-) -> String {
-    let body = std::fs::read_to_string(info.source.join("docs/README.md")).unwrap_or_default();
-    let what = format!(
-        "MONAI bundle `{}` (`{}` version {}",
-        info.source.display(),
-        plan.name,
-        plan.version
-    );
-    let mut text = card_head(&body, info, &what);
-    let graphs = &exported.graphs;
-    text.push_str(&format!(
-        "- denoiser: `{}` (`{}`, weights `{}`) exported with torch {} / MONAI {} as \
-         `denoiser.onnx`: sample {:?}, int64 timestep; {} prediction\n- decoder: `{}` \
-         (`{}`, weights `{}`) `decode_stage_2_outputs` as `decoder.onnx`, fed latent / {} (the \
-         inferer's `scale_factor`) -> image {:?} in {:?}\n- scheduler: `scheduler_config.json`, \
-         the bundle's `{}` arguments (`{}`)\n",
-        plan.network.key,
-        plan.network.class,
-        plan.network.weights.display(),
-        graphs.torch,
-        exported.monai,
-        graphs.noise_shape,
-        plan.prediction,
-        plan.autoencoder.key,
-        plan.autoencoder.class,
-        plan.autoencoder.weights.display(),
-        plan.scale_factor,
-        graphs.image_shape,
-        plan.range,
-        plan.scheduler.rsplit('.').next().unwrap_or(""),
-        plan.scheduler
-    ));
-    text.push_str(&card_graph_checks(graphs));
-    text.push_str(&format!(
-        "\n## Verification\n\n{} samples, {} steps of `{}`, from the same initial noise: MONAI's \
-         own loop (`{}`, PyTorch on CPU) vs `medigan generate --initial-noise` of this package, \
-         both clipped to the declared range {:?}. Relative error: max |medigan - MONAI| / max \
-         |MONAI|; tolerance {}. Result: **{}**.\n\n",
-        verification.samples,
-        verification.steps,
-        verification.scheduler,
-        verification.reference_pipeline,
-        plan.range,
-        verification.tolerance,
-        if verification.passed {
-            "equal"
-        } else {
-            "different"
-        }
-    ));
-    text.push_str(&verification.table());
-    text.push_str(&card_tail(
-        verification,
-        &plan.scheduler,
-        info,
-        ("MONAI", "MONAI's", "bundle"),
-    ));
-    text
 }
 
 #[cfg(test)]

@@ -38,6 +38,22 @@ pub struct OutputAgreement {
     pub shape_mismatches: Vec<String>,
 }
 
+impl OutputAgreement {
+    /// The output's values as the summary and the card write them, the mean error with
+    /// `mean_digits` decimals.
+    fn cells(&self, mean_digits: usize) -> [String; 7] {
+        [
+            self.output.clone(),
+            self.files.to_string(),
+            self.values.to_string(),
+            self.differing.to_string(),
+            self.float_rounding.to_string(),
+            self.max_abs_error.to_string(),
+            format!("{:.*}", mean_digits, self.mean_abs_error),
+        ]
+    }
+}
+
 /// The result of a verification.
 #[derive(Debug, Clone, Serialize)]
 pub struct Verification {
@@ -267,16 +283,10 @@ impl Verification {
         self.outputs
             .iter()
             .map(|o| {
+                let [output, files, values, differing, rounding, max_abs, mean] = o.cells(4);
                 let mut line = format!(
-                    "  {}: {} files, {} values: {} differ, {} one level off by float rounding; \
-                     max abs error {} levels, mean {:.4}",
-                    o.output,
-                    o.files,
-                    o.values,
-                    o.differing,
-                    o.float_rounding,
-                    o.max_abs_error,
-                    o.mean_abs_error
+                    "  {output}: {files} files, {values} values: {differing} differ, {rounding} one \
+                     level off by float rounding; max abs error {max_abs} levels, mean {mean}"
                 );
                 for mismatch in &o.shape_mismatches {
                     line.push_str(&format!("\n    {mismatch}"));
@@ -301,16 +311,7 @@ impl Verification {
         );
         text.push_str("| output | files | values | differing | float rounding | max abs error (levels) | mean abs error (levels) |\n|---|---|---|---|---|---|---|\n");
         for o in &self.outputs {
-            text.push_str(&format!(
-                "| {} | {} | {} | {} | {} | {} | {:.6} |\n",
-                o.output,
-                o.files,
-                o.values,
-                o.differing,
-                o.float_rounding,
-                o.max_abs_error,
-                o.mean_abs_error
-            ));
+            text.push_str(&format!("| {} |\n", o.cells(6).join(" | ")));
         }
         text
     }
