@@ -124,7 +124,7 @@ fn dry_run_folder(
     let id = args
         .id
         .clone()
-        .unwrap_or_else(|| convert::diffusers::default_id(path));
+        .unwrap_or_else(|| convert::folder_source::default_id(path));
     let (plan, dependencies) = convert::folder_plan(path, &id).map_err(medigan::Error::from)?;
     let row = convert::DryRunRow {
         model_id: id,

@@ -149,12 +149,23 @@ pub fn run(model: &LegacyModel, graph: &Path, work: &Path) -> Result<Exported, C
         "opset": OPSET,
     });
     let output = spawn(model, &script, &run_dir, &request)?;
+    read_answer(&model.id, &output, "running the package failed")
+}
+
+/// The answer of an export script: the last line of its stdout, `{"ok": true, ...}` read as
+/// `T`, or a refusal (`kind`, `error`) or an exception (`failed`, with its traceback) as the
+/// error naming `model`.
+pub(super) fn read_answer<T: serde::de::DeserializeOwned>(
+    model: &str,
+    output: &std::process::Output,
+    failed: &str,
+) -> Result<T, ConvertError> {
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = crate::legacy::last_lines(&String::from_utf8_lossy(&output.stderr), 20);
     let line = stdout.lines().rev().find(|l| !l.trim().is_empty());
     let Some(answer) = line.and_then(|l| serde_json::from_str::<Value>(l).ok()) else {
         return Err(ConvertError::Export {
-            model: model.id.clone(),
+            model: model.to_string(),
             what: format!(
                 "the export script ended ({}) without an answer",
                 output.status
@@ -162,30 +173,24 @@ pub fn run(model: &LegacyModel, graph: &Path, work: &Path) -> Result<Exported, C
             stderr,
         });
     };
-    if answer["ok"].as_bool() == Some(true) {
-        return serde_json::from_value(answer).map_err(|e| ConvertError::Export {
-            model: model.id.clone(),
-            what: format!("unreadable answer of the export script: {e}"),
-            stderr,
-        });
-    }
-    let refusal: Refusal = serde_json::from_value(answer).map_err(|e| ConvertError::Export {
-        model: model.id.clone(),
+    let unreadable = |e: serde_json::Error, stderr: String| ConvertError::Export {
+        model: model.to_string(),
         what: format!("unreadable answer of the export script: {e}"),
-        stderr: stderr.clone(),
-    })?;
+        stderr,
+    };
+    if answer["ok"].as_bool() == Some(true) {
+        return serde_json::from_value(answer).map_err(|e| unreadable(e, stderr));
+    }
+    let refusal: Refusal =
+        serde_json::from_value(answer).map_err(|e| unreadable(e, stderr.clone()))?;
     if refusal.kind == "exception" {
         return Err(ConvertError::Export {
-            model: model.id.clone(),
-            what: format!("running the package failed: {}", refusal.error),
+            model: model.to_string(),
+            what: format!("{failed}: {}", refusal.error),
             stderr: crate::legacy::last_lines(&refusal.traceback, 12),
         });
     }
-    Err(ConvertError::refused(
-        &model.id,
-        &refusal.kind,
-        &refusal.error,
-    ))
+    Err(ConvertError::refused(model, &refusal.kind, &refusal.error))
 }
 
 /// The most bytes of each of the script's outputs kept (its last ones: the answer is the

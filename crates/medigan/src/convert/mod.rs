@@ -13,6 +13,8 @@
 pub mod diffusers;
 mod error;
 pub mod export;
+pub mod folder_source;
+pub mod folder_verify;
 pub mod monai;
 pub mod monai_config;
 pub mod package;
@@ -206,38 +208,26 @@ pub enum FolderReport {
 impl FolderReport {
     /// One line: what was converted into what, with which tools.
     pub fn summary(&self) -> String {
-        let (source, path, plan, dir, id, seconds, tools) = match self {
-            FolderReport::Diffusers(r) => (
-                &r.source,
-                &r.path,
-                r.plan.describe(),
-                &r.dir,
-                &r.model_id,
-                r.seconds,
-                format!(
+        match self {
+            FolderReport::Diffusers(r) => r.summary(
+                &r.plan.describe(),
+                &format!(
                     "torch {}, diffusers {}",
-                    r.exported.torch, r.exported.diffusers
+                    r.exported.graphs.torch, r.exported.diffusers
                 ),
             ),
-            FolderReport::Monai(r) => (
-                &r.source,
-                &r.path,
-                r.plan.describe(),
-                &r.dir,
-                &r.model_id,
-                r.seconds,
-                format!("torch {}, MONAI {}", r.exported.torch, r.exported.monai),
+            FolderReport::Monai(r) => r.summary(
+                &r.plan.describe(),
+                &format!(
+                    "torch {}, MONAI {}",
+                    r.exported.graphs.torch, r.exported.monai
+                ),
             ),
-        };
-        format!(
-            "converted the {source} folder {} ({plan}) into {} as {id} in {seconds:.1} s ({tools})",
-            path.display(),
-            dir.display()
-        )
+        }
     }
 
     /// The comparison with the source's own loop.
-    pub fn verification(&self) -> &diffusers::DiffusionVerification {
+    pub fn verification(&self) -> &folder_verify::DiffusionVerification {
         match self {
             FolderReport::Diffusers(r) => &r.verification,
             FolderReport::Monai(r) => &r.verification,
@@ -255,8 +245,7 @@ pub fn folder_plan(path: &Path, id: &str) -> Result<(Plan, Vec<String>), Convert
     match source_kind(path) {
         Some("diffusers") => {
             let plan = diffusers::plan(path, id).map(|p| Plan::Convert(p.describe()));
-            let deps = vec!["torch".into(), diffusers::DIFFUSERS.into(), "onnx".into()];
-            Ok((plan.or_else(refused)?, deps))
+            Ok((plan.or_else(refused)?, diffusers::dependencies()))
         }
         Some("monai_bundle") => {
             let plan = monai::plan(path, id).map(|p| Plan::Convert(p.describe()));

@@ -14,20 +14,25 @@
 //! `Generators::generate_samples` -> the card -> the staging folder renamed into place.
 
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::ConvertError;
-use super::diffusers::{self, DiffusionVerification, ReferenceRun, References};
 use super::export::OPSET;
+use super::folder_source::{
+    self, ExportedGraphs, FolderConversion, FolderSource, PackageParts, ScriptPaths, SourceInfo,
+    card_graph_checks, card_head, card_tail, diffusion_json,
+};
+use super::folder_verify::DiffusionVerification;
 use super::monai_config::BundleConfig;
-use crate::legacy::venv;
-use crate::{Error, Generators, Result};
+use crate::{Generators, Result};
 
-/// The export script, shipped in the binary.
-pub const EXPORT_SCRIPT: &str = include_str!("monai_export.py");
+/// The export script, shipped in the binary: the shared prelude and the MONAI part.
+pub const EXPORT_SCRIPT: &str = concat!(
+    include_str!("folder_export.py"),
+    include_str!("monai_export.py")
+);
 
 /// The MONAI release the converter's environment pins.
 pub const MONAI: &str = "monai==1.6.1";
@@ -507,57 +512,125 @@ fn value_range(metadata: &Map<String, Value>) -> [f64; 2] {
 /// What the export script answers.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct Exported {
-    /// torch's version.
-    pub torch: String,
+    /// What every export script answers.
+    #[serde(flatten)]
+    pub graphs: ExportedGraphs,
     /// MONAI's version.
     pub monai: String,
-    /// One sample's latent noise `[C, H, W]`.
-    pub noise_shape: Vec<usize>,
-    /// One decoded image `[C, H, W]`.
-    pub image_shape: Vec<usize>,
-    /// What checked the graphs.
-    #[serde(default)]
-    pub checker: Option<String>,
-    /// Graph vs module on a batch of another size: max abs error.
-    #[serde(default)]
-    pub denoiser_error: Option<f64>,
-    /// The same for the decoder.
-    #[serde(default)]
-    pub decoder_error: Option<f64>,
-    /// The reference runs.
-    pub reference: Vec<ReferenceRun>,
-    /// What ran the reference loop.
-    pub reference_pipeline: String,
-    /// Its scheduler class.
-    pub reference_scheduler: String,
-    /// torch's threads.
-    #[serde(default)]
-    pub threads: Option<usize>,
 }
 
 /// What a conversion of a bundle wrote.
-#[derive(Debug, Clone, Serialize)]
-pub struct BundleReport {
-    /// `monai_bundle`.
-    pub source: String,
-    /// The source folder.
-    pub path: PathBuf,
-    /// sha256 of the source folder (its files, in path order).
-    pub source_sha256: String,
-    /// The model id written.
-    pub model_id: String,
-    /// The native package's folder.
-    pub dir: PathBuf,
-    /// What the bundle's JSON said.
-    pub plan: BundlePlan,
-    /// What the export said.
-    pub exported: Exported,
-    /// The verification.
-    pub verification: DiffusionVerification,
-    /// Whether it was written although it differs.
-    pub accepted_differences: bool,
-    /// Seconds from start to the package in place.
-    pub seconds: f64,
+pub type BundleReport = FolderConversion<BundlePlan, Exported>;
+
+/// A MONAI bundle folder, as [`folder_source::convert`] converts it.
+pub struct Monai;
+
+impl FolderSource for Monai {
+    type Plan = BundlePlan;
+    type Exported = Exported;
+    const SOURCE: &'static str = "monai_bundle";
+    const KIND: &'static str = "MONAI bundle";
+    const ENV: (&'static str, &'static str) = ("convert-monai", MONAI);
+    const SCRIPT: (&'static str, &'static str) = (EXPORT_SCRIPT, "monai-export");
+
+    fn dependencies() -> Vec<String> {
+        dependencies()
+    }
+
+    fn plan(dir: &Path, name: &str) -> Result<BundlePlan, ConvertError> {
+        plan(dir, name)
+    }
+
+    fn steps(plan: &BundlePlan) -> usize {
+        plan.steps
+    }
+
+    fn request(plan: &BundlePlan, paths: &ScriptPaths<'_>, steps: usize) -> Value {
+        request(plan, paths, steps)
+    }
+
+    fn graphs(exported: &Exported) -> &ExportedGraphs {
+        &exported.graphs
+    }
+
+    fn package(plan: &BundlePlan, exported: &Exported, info: &SourceInfo<'_>) -> Value {
+        package_json(plan, exported, info)
+    }
+
+    fn write_scheduler(
+        plan: &BundlePlan,
+        _source: &Path,
+        staging: &Path,
+    ) -> Result<(), ConvertError> {
+        let path = staging.join("scheduler_config.json");
+        let text = serde_json::to_string_pretty(&scheduler_config(plan)).unwrap_or_default() + "\n";
+        std::fs::write(&path, text).map_err(ConvertError::io("write", &path))
+    }
+
+    fn card(
+        plan: &BundlePlan,
+        exported: &Exported,
+        verification: &DiffusionVerification,
+        info: &SourceInfo<'_>,
+    ) -> String {
+        let body = std::fs::read_to_string(info.source.join("docs/README.md")).unwrap_or_default();
+        let what = format!(
+            "MONAI bundle `{}` (`{}` version {}",
+            info.source.display(),
+            plan.name,
+            plan.version
+        );
+        let mut text = card_head(&body, info, &what);
+        let graphs = &exported.graphs;
+        text.push_str(&format!(
+            "- denoiser: `{}` (`{}`, weights `{}`) exported with torch {} / MONAI {} as \
+             `denoiser.onnx`: sample {:?}, int64 timestep; {} prediction\n- decoder: `{}` \
+             (`{}`, weights `{}`) `decode_stage_2_outputs` as `decoder.onnx`, fed latent / {} (the \
+             inferer's `scale_factor`) -> image {:?} in {:?}\n- scheduler: `scheduler_config.json`, \
+             the bundle's `{}` arguments (`{}`)\n",
+            plan.network.key,
+            plan.network.class,
+            plan.network.weights.display(),
+            graphs.torch,
+            exported.monai,
+            graphs.noise_shape,
+            plan.prediction,
+            plan.autoencoder.key,
+            plan.autoencoder.class,
+            plan.autoencoder.weights.display(),
+            plan.scale_factor,
+            graphs.image_shape,
+            plan.range,
+            plan.scheduler.rsplit('.').next().unwrap_or(""),
+            plan.scheduler
+        ));
+        text.push_str(&card_graph_checks(graphs));
+        text.push_str(&format!(
+            "\n## Verification\n\n{} samples, {} steps of `{}`, from the same initial noise: MONAI's \
+             own loop (`{}`, PyTorch on CPU) vs `medigan generate --initial-noise` of this package, \
+             both clipped to the declared range {:?}. Relative error: max |medigan - MONAI| / max \
+             |MONAI|; tolerance {}. Result: **{}**.\n\n",
+            verification.samples,
+            verification.steps,
+            verification.scheduler,
+            verification.reference_pipeline,
+            plan.range,
+            verification.tolerance,
+            if verification.passed {
+                "equal"
+            } else {
+                "different"
+            }
+        ));
+        text.push_str(&verification.table());
+        text.push_str(&card_tail(
+            verification,
+            &plan.scheduler,
+            info,
+            ("MONAI", "MONAI's", "bundle"),
+        ));
+        text
+    }
 }
 
 /// Converts the bundle `source` (see the module doc).
@@ -566,142 +639,12 @@ pub fn convert(
     source: &Path,
     options: &super::ConvertOptions,
 ) -> Result<BundleReport> {
-    let started = Instant::now();
-    let model_id = options
-        .id
-        .clone()
-        .unwrap_or_else(|| diffusers::default_id(source));
-    let plan = plan(source, &model_id)?;
-    let out = options
-        .out
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(format!("{model_id}-onnx")));
-    super::check_out(&out)?;
-    let source_sha256 = diffusers::folder_sha256(source)?;
-    let env = environment(generators)?;
-    let parent = out
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(parent).map_err(ConvertError::io("create", parent))?;
-    let staging = tempfile::Builder::new()
-        .prefix(".medigan-convert-")
-        .tempdir_in(parent)
-        .map_err(ConvertError::io("create a folder in", parent))?;
-    let tmp = generators.settings().home.tmp_dir();
-    std::fs::create_dir_all(&tmp).map_err(ConvertError::io("create", &tmp))?;
-    let work = tempfile::Builder::new()
-        .prefix("convert-")
-        .tempdir_in(&tmp)
-        .map_err(ConvertError::io("create a folder in", &tmp))?;
-    let staging_abs =
-        std::path::absolute(staging.path()).map_err(ConvertError::io("resolve", staging.path()))?;
-    let source_abs = std::path::absolute(source).map_err(ConvertError::io("resolve", source))?;
-    let verify_steps = plan.steps.min(options.steps.unwrap_or(50)).max(1);
-    let request = request(
-        &plan,
-        &source_abs,
-        &staging_abs,
-        work.path(),
-        options,
-        verify_steps,
-    );
-    let exported: Exported = diffusers::run_script(
-        &env,
-        work.path(),
-        &request,
-        &model_id,
-        (EXPORT_SCRIPT, "monai-export"),
-    )?;
-    let metadata = package_json(&model_id, &plan, &exported, source, &source_sha256);
-    let catalog = staging.path().join("medigan.json");
-    let text = serde_json::to_string_pretty(&metadata).unwrap_or_default() + "\n";
-    std::fs::write(&catalog, text).map_err(ConvertError::io("write", &catalog))?;
-    let scheduler = staging.path().join("scheduler_config.json");
-    let text = serde_json::to_string_pretty(&scheduler_config(&plan)).unwrap_or_default() + "\n";
-    std::fs::write(&scheduler, text).map_err(ConvertError::io("write", &scheduler))?;
-    let licence = diffusers::copy_licence(source, staging.path())?;
-    let references = References {
-        runs: &exported.reference,
-        scheduler: &exported.reference_scheduler,
-        pipeline: &exported.reference_pipeline,
-    };
-    let verification = diffusers::verify(
-        generators,
-        &catalog,
-        &model_id,
-        &references,
-        &work.path().join("initial_noise.npy"),
-        options,
-        verify_steps,
-    )?;
-    if !verification.passed && !options.accept_differences {
-        return Err(ConvertError::DiffersFromSource {
-            model: model_id,
-            source_kind: "MONAI bundle".into(),
-            details: verification.summary(),
-        }
-        .into());
-    }
-    let card = card(
-        source,
-        &source_sha256,
-        &model_id,
-        &plan,
-        &exported,
-        &verification,
-        licence.as_deref(),
-        options.accept_differences,
-    );
-    let readme = staging.path().join("README.md");
-    std::fs::write(&readme, card).map_err(ConvertError::io("write", &readme))?;
-    super::publish(staging, &out)?;
-    Ok(BundleReport {
-        source: "monai_bundle".into(),
-        path: source.to_path_buf(),
-        source_sha256,
-        model_id,
-        dir: out,
-        plan,
-        accepted_differences: options.accept_differences && !verification.passed,
-        exported,
-        verification,
-        seconds: started.elapsed().as_secs_f64(),
-    })
-}
-
-/// The converter's environment `convert-monai` (with consent).
-fn environment(generators: &Generators) -> Result<venv::PythonEnv> {
-    let settings = generators.legacy_settings();
-    let home = &generators.settings().home;
-    venv::ensure(
-        &home.envs_dir(),
-        "convert-monai",
-        MONAI,
-        &dependencies(),
-        &settings,
-    )
-    .map_err(|e| match e {
-        crate::legacy::LegacyError::ConsentNeeded {
-            dependencies, env, ..
-        } => Error::from(ConvertError::ConsentNeeded {
-            source_kind: "MONAI bundle".into(),
-            dependencies,
-            env,
-        }),
-        other => Error::from(other),
-    })
+    folder_source::convert::<Monai>(generators, source, options)
 }
 
 /// The export script's request.
-fn request(
-    plan: &BundlePlan,
-    source: &Path,
-    staging: &Path,
-    work: &Path,
-    options: &super::ConvertOptions,
-    steps: usize,
-) -> Value {
+fn request(plan: &BundlePlan, paths: &ScriptPaths<'_>, steps: usize) -> Value {
+    let source = paths.source;
     let network = |n: &NetworkPlan| {
         json!({
             "args": n.args,
@@ -715,10 +658,10 @@ fn request(
         Some(other) => other,
     };
     json!({
-        "out": staging,
-        "work": work,
+        "out": paths.out,
+        "work": paths.work,
         "opset": OPSET,
-        "samples": options.samples,
+        "samples": paths.samples,
         "steps": steps,
         "seed": 0,
         "scale_factor": plan.scale_factor,
@@ -747,193 +690,50 @@ fn licence_name(source: &Path) -> Option<String> {
         .map(|l| l.chars().take(80).collect())
 }
 
-fn package_json(
-    model_id: &str,
-    plan: &BundlePlan,
-    exported: &Exported,
-    source: &Path,
-    sha256: &str,
-) -> Value {
-    let metadata = read_object(&source.join("configs/metadata.json")).unwrap_or_default();
+fn package_json(plan: &BundlePlan, exported: &Exported, info: &SourceInfo<'_>) -> Value {
+    let metadata = read_object(&info.source.join("configs/metadata.json")).unwrap_or_default();
     let text = |key: &str| metadata.get(key).and_then(Value::as_str).unwrap_or("");
     let title = match text("name") {
-        "" => format!("{model_id}: MONAI latent diffusion bundle"),
+        "" => format!("{}: MONAI latent diffusion bundle", info.model_id),
         name => name.to_string(),
     };
-    let image = &exported.image_shape;
     let generates: Vec<&str> = [text("image_classes")]
         .into_iter()
         .filter(|s| !s.is_empty())
         .collect();
-    json!({
-        model_id: {
-            "execution": {
-                "package_name": model_id,
-                "package_link": ".",
-                "model_name": "denoiser",
-                "extension": ".onnx",
-                "image_size": image.get(1..).unwrap_or(&[]),
-                "dependencies": [],
-                "generate_method": {
-                    "name": "generate",
-                    "args": {"base": ["model_file", "num_samples", "output_path", "save_images"], "custom": {}},
-                },
-                "runtime": "onnx",
-                "onnx": {
-                    "graph": "denoiser.onnx",
-                    "inputs": [],
-                    "outputs": [{"name": "image", "kind": "image", "shape": image, "range": plan.range}],
-                    "diffusion": {
-                        "denoiser": {
-                            "sample": "sample",
-                            "timestep": "timestep",
-                            "timestep_type": "int64",
-                            "output": "noise_pred",
-                            "prediction": plan.prediction,
-                        },
-                        "noise": {"shape": exported.noise_shape},
-                        "scheduler": "scheduler_config.json",
-                        "steps": plan.steps,
-                        "decoder": {
-                            "graph": "decoder.onnx",
-                            "input": "latent",
-                            "output": "image",
-                            "scaling_factor": plan.scale_factor,
-                            "shift_factor": 0.0,
-                        },
-                    },
-                },
-                "converted_from": {
-                    "source": "monai_bundle",
-                    "bundle": plan.name,
-                    "bundle_version": plan.version,
-                    "path": source.display().to_string(),
-                    "sha256": sha256,
-                    "tool": concat!("medigan-rs ", env!("CARGO_PKG_VERSION")),
-                    "torch": exported.torch,
-                    "monai": exported.monai,
-                    "opset": OPSET,
-                },
-            },
-            "selection": {
-                "performance": {"FID": null},
-                "organ": [],
-                "modality": [],
-                "function": ["latent diffusion"],
-                "condition": [],
-                "generates": generates,
-                "tags": ["diffusion", "monai", "converted"],
-                "license": licence_name(source),
-            },
-            "description": {
-                "title": title,
-                "provided_date": "unknown",
-                "version": plan.version,
-                "comment": format!(
-                    "{} Converted by `medigan convert` from the MONAI bundle `{}` (sha256 {sha256}); see README.md. Authors: {}. {}",
-                    text("description"), source.display(), text("authors"), text("intended_use")
-                ).trim().to_string(),
-            },
-        }
-    })
-}
-
-#[allow(clippy::too_many_arguments)]
-fn card(
-    source: &Path,
-    sha256: &str,
-    model_id: &str,
-    plan: &BundlePlan,
-    exported: &Exported,
-    verification: &DiffusionVerification,
-    licence: Option<&str>,
-    accepted_differences: bool,
-) -> String {
-    let body = std::fs::read_to_string(source.join("docs/README.md")).unwrap_or_default();
-    let mut text = if body.trim().is_empty() {
-        format!("# {model_id}\n\n")
-    } else {
-        format!("{}\n\n", body.trim_end())
+    let decoder = Some((plan.scale_factor, 0.0));
+    let (source, sha256) = (info.source.display(), info.sha256);
+    let parts = PackageParts {
+        inputs: json!([]),
+        range: json!(plan.range),
+        diffusion: diffusion_json(&plan.prediction, &exported.graphs, plan.steps, decoder),
+        converted_from: json!({
+            "source": "monai_bundle",
+            "bundle": plan.name,
+            "bundle_version": plan.version,
+            "monai": exported.monai,
+        }),
+        selection: json!({
+            "performance": {"FID": null},
+            "organ": [],
+            "modality": [],
+            "function": ["latent diffusion"],
+            "condition": [],
+            "generates": generates,
+            "tags": ["diffusion", "monai", "converted"],
+            "license": licence_name(info.source),
+        }),
+        description: json!({
+            "title": title,
+            "provided_date": "unknown",
+            "version": plan.version,
+            "comment": format!(
+                "{} Converted by `medigan convert` from the MONAI bundle `{source}` (sha256 {sha256}); see README.md. Authors: {}. {}",
+                text("description"), text("authors"), text("intended_use")
+            ).trim().to_string(),
+        }),
     };
-    text.push_str(&format!(
-        "## Conversion\n\nModel `{model_id}`, **converted** by `medigan convert` ({}) from the \
-         MONAI bundle `{}` (`{}` version {}, folder sha256 `{sha256}`) into a native package: \
-         ONNX graphs (opset {OPSET}) and `medigan.json`, no code.\n\n",
-        concat!("medigan-rs ", env!("CARGO_PKG_VERSION")),
-        source.display(),
-        plan.name,
-        plan.version,
-    ));
-    text.push_str(&format!(
-        "- denoiser: `{}` (`{}`, weights `{}`) exported with torch {} / MONAI {} as \
-         `denoiser.onnx`: sample {:?}, int64 timestep; {} prediction\n- decoder: `{}` \
-         (`{}`, weights `{}`) `decode_stage_2_outputs` as `decoder.onnx`, fed latent / {} (the \
-         inferer's `scale_factor`) -> image {:?} in {:?}\n- scheduler: `scheduler_config.json`, \
-         the bundle's `{}` arguments (`{}`)\n",
-        plan.network.key,
-        plan.network.class,
-        plan.network.weights.display(),
-        exported.torch,
-        exported.monai,
-        exported.noise_shape,
-        plan.prediction,
-        plan.autoencoder.key,
-        plan.autoencoder.class,
-        plan.autoencoder.weights.display(),
-        plan.scale_factor,
-        exported.image_shape,
-        plan.range,
-        plan.scheduler.rsplit('.').next().unwrap_or(""),
-        plan.scheduler
-    ));
-    for (name, error) in [
-        ("denoiser", exported.denoiser_error),
-        ("decoder", exported.decoder_error),
-    ] {
-        if let (Some(error), Some(checker)) = (error, &exported.checker) {
-            text.push_str(&format!(
-                "- {name} graph vs module ({checker}, batch of another size): max abs error \
-                 {error:.3e}\n"
-            ));
-        }
-    }
-    text.push_str(&format!(
-        "\n## Verification\n\n{} samples, {} steps of `{}`, from the same initial noise: MONAI's \
-         own loop (`{}`, PyTorch on CPU) vs `medigan generate --initial-noise` of this package, \
-         both clipped to the declared range {:?}. Relative error: max |medigan - MONAI| / max \
-         |MONAI|; tolerance {}. Result: **{}**.\n\n",
-        verification.samples,
-        verification.steps,
-        verification.scheduler,
-        verification.reference_pipeline,
-        plan.range,
-        verification.tolerance,
-        if verification.passed {
-            "equal"
-        } else {
-            "different"
-        }
-    ));
-    text.push_str(&verification.table());
-    if verification.scheduler != plan.scheduler {
-        text.push_str(&format!(
-            "\nThe comparison ran `{}` (eta 0) on both sides: `{}` draws noise at every step, \
-             which the two cannot share; the scheduler rules themselves are checked against \
-             MONAI in medigan's scheduler tests.\n",
-            verification.scheduler, plan.scheduler
-        ));
-    }
-    if accepted_differences && !verification.passed {
-        text.push_str(
-            "\n**Written with `--accept-differences`: the samples above differ from MONAI's \
-             beyond the tolerance.**\n",
-        );
-    }
-    text.push_str(&match licence {
-        Some(name) => format!("\n## Licence\n\nThe bundle's `{name}`, kept as `LICENSE`.\n"),
-        None => "\n## Licence\n\nThe bundle had no licence file.\n".to_string(),
-    });
-    text
+    folder_source::package_json(info, &exported.graphs, parts)
 }
 
 #[cfg(test)]

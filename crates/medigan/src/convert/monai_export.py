@@ -2,7 +2,8 @@
 side read off configs/inference.json (no bundle expression is evaluated here), load their
 weights, export the denoiser and the decoder to ONNX, and run MONAI's own
 LatentDiffusionInferer.sample from given initial noise, for the Rust side to compare with the
-converted package.
+converted package. Runs after folder_export.py (Refusal, answer, export, graph_error, run),
+which the Rust side prepends.
 
 Request (one JSON line on stdin):
   {"out", "work", "opset", "samples", "steps", "seed", "scale_factor", "latent_shape",
@@ -15,58 +16,6 @@ and <work>/reference-0.npy (float32 [N, C, H, W], the inferer's output clipped t
 """
 
 import contextlib
-import inspect
-import json
-import os
-import sys
-import time
-import traceback
-import warnings
-
-
-class Refusal(Exception):
-    def __init__(self, kind, error):
-        super().__init__(error)
-        self.kind = kind
-        self.error = error
-
-
-def answer(value):
-    sys.stdout.write(json.dumps(value) + "\n")
-    sys.stdout.flush()
-
-
-def export(module, feeds, names, outputs, path, opset):
-    import torch
-
-    axes = {name: {0: "batch"} for name in names + outputs}
-    kwargs = dict(input_names=names, output_names=outputs, dynamic_axes=axes, opset_version=opset)
-    if "dynamo" in inspect.signature(torch.onnx.export).parameters:
-        kwargs["dynamo"] = False
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            with torch.no_grad():
-                torch.onnx.export(module, tuple(feeds), path, **kwargs)
-        except Exception as error:
-            text = f"{type(error).__name__}: {error}"
-            unsupported = "Unsupported" in type(error).__name__ or "not supported" in text
-            raise Refusal("unsupported_op" if unsupported else "export", text.strip().splitlines()[0][:600])
-
-
-def graph_error(path, module, feeds, names):
-    """Largest difference between the graph (onnxruntime, when installed) and the module."""
-    try:
-        import onnxruntime as ort
-    except ImportError:
-        return None, None
-    import torch
-
-    session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
-    with torch.no_grad():
-        want = module(*feeds).numpy()
-    got = session.run(None, {n: f.numpy() for n, f in zip(names, feeds)})[0]
-    return float(abs(got - want).max()), f"onnxruntime {ort.__version__}"
 
 
 def build(cls, spec, what):
@@ -164,10 +113,4 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except Refusal as refusal:
-        answer({"ok": False, "kind": refusal.kind, "error": refusal.error})
-    except Exception as error:
-        answer({"ok": False, "kind": "exception", "error": f"{type(error).__name__}: {error}",
-                "traceback": traceback.format_exc()})
+    run(main)

@@ -10,12 +10,11 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use super::ConvertError;
-use crate::catalog::CatalogSettings;
 use crate::generate::GenerateRequest;
 use crate::output::Format;
 use crate::progress::NoProgress;
 use crate::sample::Sample;
-use crate::{Generators, Result, Settings};
+use crate::{Generators, Result};
 
 /// The agreement of one output (`image` or `mask`) over every compared file.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -37,6 +36,22 @@ pub struct OutputAgreement {
     pub mean_abs_error: f64,
     /// Files whose size or channels differ.
     pub shape_mismatches: Vec<String>,
+}
+
+impl OutputAgreement {
+    /// The output's values as the summary and the card write them, the mean error with
+    /// `mean_digits` decimals.
+    fn cells(&self, mean_digits: usize) -> [String; 7] {
+        [
+            self.output.clone(),
+            self.files.to_string(),
+            self.values.to_string(),
+            self.differing.to_string(),
+            self.float_rounding.to_string(),
+            self.max_abs_error.to_string(),
+            format!("{:.*}", mean_digits, self.mean_abs_error),
+        ]
+    }
 }
 
 /// The result of a verification.
@@ -86,7 +101,7 @@ pub struct Check<'a> {
 
 /// Generates every run both ways and compares the written images.
 pub fn verify(legacy: &Generators, check: &Check<'_>) -> Result<Verification> {
-    let native = native_generators(legacy, check.native_catalog);
+    let native = super::folder_verify::native_generators(legacy, check.native_catalog);
     let mut outputs: BTreeMap<String, OutputAgreement> = BTreeMap::new();
     for (r, run) in check.runs.iter().enumerate() {
         let legacy_dir = check.work.join(format!("legacy-{r}"));
@@ -125,20 +140,6 @@ pub fn verify(legacy: &Generators, check: &Check<'_>) -> Result<Verification> {
         tolerance: check.tolerance,
         outputs,
         passed,
-    })
-}
-
-/// A facade over the converted package alone, with the same home and backend, offline.
-fn native_generators(legacy: &Generators, catalog: &Path) -> Generators {
-    let settings = legacy.settings();
-    Generators::new(Settings {
-        home: settings.home.clone(),
-        catalog: CatalogSettings {
-            explicit: vec![catalog.display().to_string()],
-            offline: true,
-            ..CatalogSettings::default()
-        },
-        backend: settings.backend,
     })
 }
 
@@ -282,16 +283,10 @@ impl Verification {
         self.outputs
             .iter()
             .map(|o| {
+                let [output, files, values, differing, rounding, max_abs, mean] = o.cells(4);
                 let mut line = format!(
-                    "  {}: {} files, {} values: {} differ, {} one level off by float rounding; \
-                     max abs error {} levels, mean {:.4}",
-                    o.output,
-                    o.files,
-                    o.values,
-                    o.differing,
-                    o.float_rounding,
-                    o.max_abs_error,
-                    o.mean_abs_error
+                    "  {output}: {files} files, {values} values: {differing} differ, {rounding} one \
+                     level off by float rounding; max abs error {max_abs} levels, mean {mean}"
                 );
                 for mismatch in &o.shape_mismatches {
                     line.push_str(&format!("\n    {mismatch}"));
@@ -316,16 +311,7 @@ impl Verification {
         );
         text.push_str("| output | files | values | differing | float rounding | max abs error (levels) | mean abs error (levels) |\n|---|---|---|---|---|---|---|\n");
         for o in &self.outputs {
-            text.push_str(&format!(
-                "| {} | {} | {} | {} | {} | {} | {:.6} |\n",
-                o.output,
-                o.files,
-                o.values,
-                o.differing,
-                o.float_rounding,
-                o.max_abs_error,
-                o.mean_abs_error
-            ));
+            text.push_str(&format!("| {} |\n", o.cells(6).join(" | ")));
         }
         text
     }

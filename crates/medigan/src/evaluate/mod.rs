@@ -354,8 +354,13 @@ fn evaluate_model(
     let mut parts = Vec::with_capacity(repeats as usize);
     let mut subject = scored.model.to_string();
     for part in 0..repeats {
-        let (id, range, samples) =
-            synthetic_stream(generators, scored.model, n, part, repeats, scored.run.seed)?;
+        let which = RunPart {
+            num_samples: n,
+            part,
+            parts: repeats,
+            seed: scored.run.seed,
+        };
+        let (id, range, samples) = synthetic_stream(generators, scored.model, which)?;
         let features =
             stream::embed_samples(&id, samples, n, range, source, &options.features, progress)?;
         parts.push(features);
@@ -382,10 +387,24 @@ pub fn synthetic_part(
     parts: u64,
     seed: u64,
 ) -> crate::Result<ImageSet> {
-    let (id, range, stream) =
-        synthetic_stream(generators, model_id, num_samples, part, parts, seed)?;
+    let which = RunPart {
+        num_samples,
+        part,
+        parts,
+        seed,
+    };
+    let (id, range, stream) = synthetic_stream(generators, model_id, which)?;
     let samples = stream.collect::<Result<Vec<_>, _>>()?;
     Ok(ImageSet::from_samples(id, &samples, range)?)
+}
+
+/// Part `part` of a seeded run of `parts x num_samples` samples (see [`synthetic_part`]).
+#[derive(Debug, Clone, Copy)]
+struct RunPart {
+    num_samples: u64,
+    part: u64,
+    parts: u64,
+    seed: u64,
 }
 
 /// The model's full id, its image range, and the samples of part `part` of `parts` (see
@@ -393,15 +412,18 @@ pub fn synthetic_part(
 fn synthetic_stream(
     generators: &crate::Generators,
     model_id: &str,
-    num_samples: u64,
-    part: u64,
-    parts: u64,
-    seed: u64,
+    which: RunPart,
 ) -> crate::Result<(
     String,
     [f64; 2],
     impl Iterator<Item = crate::Result<Sample>> + 'static,
 )> {
+    let RunPart {
+        num_samples,
+        part,
+        parts,
+        seed,
+    } = which;
     let model = generators.load_model(model_id, &crate::progress::NoProgress)?;
     let request = crate::generate::GenerateRequest {
         num_samples: num_samples.saturating_mul(parts.max(1)),

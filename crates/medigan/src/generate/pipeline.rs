@@ -105,15 +105,16 @@ pub fn write_run(
     }
     let created = prepare_dir(target.dir)?;
     let log = RunLog::default();
-    let result = write_locked(
+    let job = Job {
         factory,
         make_batch,
         batch_count,
         workers,
         target,
         progress,
-        &log,
-    );
+        log: &log,
+    };
+    let result = write_locked(&job);
     if result.is_err() && created {
         // Only succeeds when the failed run left nothing in the folder it made.
         let _ = std::fs::remove_dir(target.dir);
@@ -130,18 +131,23 @@ pub fn write_run(
     })
 }
 
+/// What one run writes and with what: the arguments of [`write_run`] and the run's log.
+#[derive(Clone, Copy)]
+struct Job<'a> {
+    factory: &'a GeneratorFactory<'a>,
+    make_batch: &'a (dyn Fn(usize) -> Vec<SampleRequest> + Sync),
+    batch_count: usize,
+    workers: usize,
+    target: &'a WriteTarget<'a>,
+    progress: &'a dyn Progress,
+    log: &'a RunLog,
+}
+
 /// Claims the folder, runs the pipeline and publishes the manifest; returns what the manifest
 /// holds, the samples kept from earlier, and the manifest's path. `log` gets the moment the
 /// first generator was made and the generators' notes.
-fn write_locked(
-    factory: &GeneratorFactory<'_>,
-    make_batch: &(dyn Fn(usize) -> Vec<SampleRequest> + Sync),
-    batch_count: usize,
-    workers: usize,
-    target: &WriteTarget<'_>,
-    progress: &dyn Progress,
-    log: &RunLog,
-) -> Result<(Tally, u64, PathBuf), GenerateError> {
+fn write_locked(job: &Job<'_>) -> Result<(Tally, u64, PathBuf), GenerateError> {
+    let (target, progress) = (job.target, job.progress);
     let tars = target
         .pack
         .map(|pack| Tars::new(pack, target.header.num_samples));
@@ -170,17 +176,7 @@ fn write_locked(
         samples: resumed,
         files: run.kept_files,
     };
-    let written = pipeline(
-        factory,
-        make_batch,
-        batch_count,
-        workers,
-        target,
-        &mut run,
-        &mut tally,
-        progress,
-        log,
-    );
+    let written = pipeline(job, &mut run, &mut tally);
     if let Err(error) = written {
         if tally.samples == 0 {
             // Nothing to resume: leave no journal (the lock goes with `run`).
@@ -222,18 +218,9 @@ fn publish_manifest(target: &WriteTarget<'_>, run: &OpenRun) -> Result<PathBuf, 
 
 /// Runs the dispatcher, the workers and the writer until every batch is written, one fails,
 /// or the run is cancelled.
-#[allow(clippy::too_many_arguments)]
-fn pipeline(
-    factory: &GeneratorFactory<'_>,
-    make_batch: &(dyn Fn(usize) -> Vec<SampleRequest> + Sync),
-    batch_count: usize,
-    workers: usize,
-    target: &WriteTarget<'_>,
-    run: &mut OpenRun,
-    tally: &mut Tally,
-    progress: &dyn Progress,
-    log: &RunLog,
-) -> Result<(), GenerateError> {
+fn pipeline(job: &Job<'_>, run: &mut OpenRun, tally: &mut Tally) -> Result<(), GenerateError> {
+    let (factory, make_batch, batch_count) = (job.factory, job.make_batch, job.batch_count);
+    let (workers, target, progress, log) = (job.workers, job.target, job.progress, job.log);
     let workers = workers.clamp(1, batch_count.max(1));
     let window = 2 * workers + 1;
     let cancel = AtomicBool::new(false);

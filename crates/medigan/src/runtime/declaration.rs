@@ -287,13 +287,12 @@ fn duplicates(spec: &OnnxSpec) -> Vec<Mismatch> {
 }
 
 fn check_input(input: &InputSpec, graph: &GraphSignature, problems: &mut Vec<Mismatch>) {
-    let Some(port) = graph.inputs.iter().find(|p| p.name == input.name) else {
-        let graph_inputs = graph.inputs.iter().map(|p| p.name.clone()).collect();
-        problems.push(Mismatch::NoSuchInput {
-            name: input.name.clone(),
-            graph_inputs,
-        });
-        return;
+    let port = match find_port(&graph.inputs, &input.name) {
+        Ok(port) => port,
+        Err(graph_inputs) => {
+            let name = input.name.clone();
+            return problems.push(Mismatch::NoSuchInput { name, graph_inputs });
+        }
     };
     let expected = expected_input(input);
     if expected.sample.is_none() {
@@ -306,19 +305,29 @@ fn check_input(input: &InputSpec, graph: &GraphSignature, problems: &mut Vec<Mis
 }
 
 fn check_output(output: &OutputSpec, graph: &GraphSignature, problems: &mut Vec<Mismatch>) {
-    let Some(port) = graph.outputs.iter().find(|p| p.name == output.name) else {
-        let graph_outputs = graph.outputs.iter().map(|p| p.name.clone()).collect();
-        problems.push(Mismatch::NoSuchOutput {
-            name: output.name.clone(),
-            graph_outputs,
-        });
-        return;
+    let port = match find_port(&graph.outputs, &output.name) {
+        Ok(port) => port,
+        Err(graph_outputs) => {
+            let name = output.name.clone();
+            return problems.push(Mismatch::NoSuchOutput {
+                name,
+                graph_outputs,
+            });
+        }
     };
     let expected = Expected {
         elem: ElemType::F32,
         sample: Some(fixed_dims(&output.shape)),
     };
     check_port(Port::Output, port, &expected, problems);
+}
+
+/// The port named `name`, or the names of all `ports` where none is.
+fn find_port<'a>(ports: &'a [PortInfo], name: &str) -> Result<&'a PortInfo, Vec<String>> {
+    ports
+        .iter()
+        .find(|p| p.name == name)
+        .ok_or_else(|| ports.iter().map(|p| p.name.clone()).collect())
 }
 
 /// Compares one port's element type and dimensions with what the declaration implies.
@@ -397,6 +406,14 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// The mismatches of `graph` with `declared`, as the user reads them.
+    fn messages(declared: &OnnxSpec, graph: &GraphSignature) -> Vec<String> {
+        check_declaration(declared, graph)
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
+
     fn spec(value: serde_json::Value) -> OnnxSpec {
         serde_json::from_value(value).expect("test spec parses")
     }
@@ -454,10 +471,7 @@ mod tests {
         declared.inputs[0].name = "label".into();
         declared.outputs.push(declared.outputs[0].clone());
         declared.outputs[1].name = "mask".into();
-        let text: Vec<String> = check_declaration(&declared, &dcgan_graph(100))
-            .iter()
-            .map(ToString::to_string)
-            .collect();
+        let text = messages(&declared, &dcgan_graph(100));
         assert_eq!(
             text,
             vec![
@@ -483,10 +497,7 @@ mod tests {
             )],
             outputs: vec![],
         };
-        let text: Vec<String> = check_declaration(&declared, &graph)
-            .iter()
-            .map(ToString::to_string)
-            .collect();
+        let text = messages(&declared, &graph);
         assert_eq!(
             text,
             vec![

@@ -637,107 +637,19 @@ mod tests {
     mod huge_intermediate {
         use prost::Message;
 
-        #[derive(Clone, PartialEq, Message)]
-        struct Model {
-            #[prost(int64, tag = "1")]
-            ir_version: i64,
-            #[prost(message, optional, tag = "7")]
-            graph: Option<Graph>,
-            #[prost(message, repeated, tag = "8")]
-            opset_import: Vec<Opset>,
-        }
-        #[derive(Clone, PartialEq, Message)]
-        struct Opset {
-            #[prost(string, tag = "1")]
-            domain: String,
-            #[prost(int64, tag = "2")]
-            version: i64,
-        }
-        #[derive(Clone, PartialEq, Message)]
-        struct Graph {
-            #[prost(message, repeated, tag = "1")]
-            node: Vec<Node>,
-            #[prost(string, tag = "2")]
-            name: String,
-            #[prost(message, repeated, tag = "5")]
-            initializer: Vec<Tensor>,
-            #[prost(message, repeated, tag = "11")]
-            input: Vec<ValueInfo>,
-            #[prost(message, repeated, tag = "12")]
-            output: Vec<ValueInfo>,
-        }
-        #[derive(Clone, PartialEq, Message)]
-        struct Node {
-            #[prost(string, repeated, tag = "1")]
-            input: Vec<String>,
-            #[prost(string, repeated, tag = "2")]
-            output: Vec<String>,
-            #[prost(string, tag = "3")]
-            name: String,
-            #[prost(string, tag = "4")]
-            op_type: String,
-            #[prost(message, repeated, tag = "5")]
-            attribute: Vec<Attribute>,
-        }
-        #[derive(Clone, PartialEq, Message)]
-        struct Attribute {
-            #[prost(string, tag = "1")]
-            name: String,
-            #[prost(int64, tag = "3")]
-            i: i64,
-            #[prost(int64, repeated, tag = "8")]
-            ints: Vec<i64>,
-            #[prost(int32, tag = "20")]
-            r#type: i32,
-        }
-        #[derive(Clone, PartialEq, Message)]
-        struct Tensor {
-            #[prost(int64, repeated, tag = "1")]
-            dims: Vec<i64>,
-            #[prost(int32, tag = "2")]
-            data_type: i32,
-            #[prost(int64, repeated, tag = "7")]
-            int64_data: Vec<i64>,
-            #[prost(string, tag = "8")]
-            name: String,
-        }
-        #[derive(Clone, PartialEq, Message)]
-        struct ValueInfo {
-            #[prost(string, tag = "1")]
-            name: String,
-            #[prost(message, optional, tag = "2")]
-            r#type: Option<Type>,
-        }
-        #[derive(Clone, PartialEq, Message)]
-        struct Type {
-            #[prost(message, optional, tag = "1")]
-            tensor_type: Option<TensorType>,
-        }
-        #[derive(Clone, PartialEq, Message)]
-        struct TensorType {
-            #[prost(int32, tag = "1")]
-            elem_type: i32,
-            #[prost(message, optional, tag = "2")]
-            shape: Option<Shape>,
-        }
-        #[derive(Clone, PartialEq, Message)]
-        struct Shape {
-            #[prost(message, repeated, tag = "1")]
-            dim: Vec<Dim>,
-        }
-        #[derive(Clone, PartialEq, Message)]
-        struct Dim {
-            #[prost(int64, optional, tag = "1")]
-            dim_value: Option<i64>,
-            #[prost(string, optional, tag = "2")]
-            dim_param: Option<String>,
-        }
+        use crate::evaluate::inception::onnx::{
+            AttributeProto as Attribute, Dimension, DimensionValue, GraphProto as Graph,
+            ModelProto as Model, NodeProto as Node, OperatorSetIdProto as Opset,
+            TensorProto as Tensor, TensorShapeProto as Shape, TensorTypeProto as TensorType,
+            TypeProto as Type, ValueInfoProto as ValueInfo,
+        };
 
         fn value(name: &str) -> ValueInfo {
-            let dims = [Some("N"), None].map(|d| Dim {
-                dim_value: d.is_none().then_some(4),
-                dim_param: d.map(str::to_string),
-            });
+            let dims = [
+                DimensionValue::DimParam("N".into()),
+                DimensionValue::DimValue(4),
+            ]
+            .map(|value| Dimension { value: Some(value) });
             ValueInfo {
                 name: name.into(),
                 r#type: Some(Type {
@@ -755,6 +667,7 @@ mod tests {
                 data_type: 7,
                 int64_data: values.to_vec(),
                 name: name.into(),
+                ..Tensor::default()
             }
         }
 
@@ -801,6 +714,7 @@ mod tests {
                     domain: String::new(),
                     version: 17,
                 }],
+                ..Model::default()
             }
             .encode_to_vec()
         }

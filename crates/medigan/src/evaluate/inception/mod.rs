@@ -284,6 +284,20 @@ impl Loader<'_> {
     }
 
     /// A 1 x 1 convolution.
+    /// A square `kernel` x `kernel` convolution with the same stride and padding on both axes.
+    fn square(
+        &mut self,
+        prefix: &str,
+        cin: usize,
+        cout: usize,
+        kernel: usize,
+        stride: usize,
+        pad: usize,
+    ) -> Result<Conv, InceptionError> {
+        let (kernel, stride, pad) = ((kernel, kernel), (stride, stride), (pad, pad));
+        self.conv(prefix, cin, cout, kernel, stride, pad)
+    }
+
     fn pointwise(&mut self, prefix: &str, cin: usize, cout: usize) -> Result<Conv, InceptionError> {
         self.conv(prefix, cin, cout, (1, 1), (1, 1), (0, 0))
     }
@@ -309,22 +323,8 @@ impl BlockA {
                 l.pointwise(&format!("{p}.branch3x3dbl_1"), cin, 64)?,
             ]),
             b5x5_2: l.conv(&format!("{p}.branch5x5_2"), 48, 64, (5, 5), (1, 1), (2, 2))?,
-            b3x3dbl_2: l.conv(
-                &format!("{p}.branch3x3dbl_2"),
-                64,
-                96,
-                (3, 3),
-                (1, 1),
-                (1, 1),
-            )?,
-            b3x3dbl_3: l.conv(
-                &format!("{p}.branch3x3dbl_3"),
-                96,
-                96,
-                (3, 3),
-                (1, 1),
-                (1, 1),
-            )?,
+            b3x3dbl_2: l.square(&format!("{p}.branch3x3dbl_2"), 64, 96, 3, 1, 1)?,
+            b3x3dbl_3: l.square(&format!("{p}.branch3x3dbl_3"), 96, 96, 3, 1, 1)?,
             pool: l.pointwise(&format!("{p}.branch_pool"), cin, pool)?,
         })
     }
@@ -354,22 +354,8 @@ impl BlockB {
         Ok(Self {
             b3x3: l.conv(&format!("{p}.branch3x3"), cin, 384, (3, 3), (2, 2), (0, 0))?,
             b3x3dbl_1: l.pointwise(&format!("{p}.branch3x3dbl_1"), cin, 64)?,
-            b3x3dbl_2: l.conv(
-                &format!("{p}.branch3x3dbl_2"),
-                64,
-                96,
-                (3, 3),
-                (1, 1),
-                (1, 1),
-            )?,
-            b3x3dbl_3: l.conv(
-                &format!("{p}.branch3x3dbl_3"),
-                96,
-                96,
-                (3, 3),
-                (2, 2),
-                (0, 0),
-            )?,
+            b3x3dbl_2: l.square(&format!("{p}.branch3x3dbl_2"), 64, 96, 3, 1, 1)?,
+            b3x3dbl_3: l.square(&format!("{p}.branch3x3dbl_3"), 96, 96, 3, 2, 0)?,
         })
     }
 
@@ -453,14 +439,7 @@ impl BlockD {
                 l.pointwise(&format!("{p}.branch3x3_1"), cin, 192)?,
                 l.pointwise(&format!("{p}.branch7x7x3_1"), cin, 192)?,
             ]),
-            b3x3_2: l.conv(
-                &format!("{p}.branch3x3_2"),
-                192,
-                320,
-                (3, 3),
-                (2, 2),
-                (0, 0),
-            )?,
+            b3x3_2: l.square(&format!("{p}.branch3x3_2"), 192, 320, 3, 2, 0)?,
             b7x7x3: [
                 l.conv(
                     &format!("{p}.branch7x7x3_2"),
@@ -478,14 +457,7 @@ impl BlockD {
                     (1, 1),
                     (3, 0),
                 )?,
-                l.conv(
-                    &format!("{p}.branch7x7x3_4"),
-                    192,
-                    192,
-                    (3, 3),
-                    (2, 2),
-                    (0, 0),
-                )?,
+                l.square(&format!("{p}.branch7x7x3_4"), 192, 192, 3, 2, 0)?,
             ],
         })
     }

@@ -25,116 +25,119 @@ const FLOAT: i32 = 1;
 const ATTRIBUTE_INT: i32 = 2;
 const ATTRIBUTE_INTS: i32 = 7;
 
+// The subset of `onnx.proto` the writer (and the runtime tests) use.
 #[derive(Clone, PartialEq, Message)]
-struct ModelProto {
+pub(crate) struct ModelProto {
     #[prost(int64, tag = "1")]
-    ir_version: i64,
+    pub(crate) ir_version: i64,
     #[prost(string, tag = "2")]
-    producer_name: String,
+    pub(crate) producer_name: String,
     #[prost(string, tag = "3")]
-    producer_version: String,
+    pub(crate) producer_version: String,
     #[prost(message, optional, tag = "7")]
-    graph: Option<GraphProto>,
+    pub(crate) graph: Option<GraphProto>,
     #[prost(message, repeated, tag = "8")]
-    opset_import: Vec<OperatorSetIdProto>,
+    pub(crate) opset_import: Vec<OperatorSetIdProto>,
 }
 
 #[derive(Clone, PartialEq, Message)]
-struct OperatorSetIdProto {
+pub(crate) struct OperatorSetIdProto {
     #[prost(string, tag = "1")]
-    domain: String,
+    pub(crate) domain: String,
     #[prost(int64, tag = "2")]
-    version: i64,
+    pub(crate) version: i64,
 }
 
 #[derive(Clone, PartialEq, Message)]
-struct GraphProto {
+pub(crate) struct GraphProto {
     #[prost(message, repeated, tag = "1")]
-    node: Vec<NodeProto>,
+    pub(crate) node: Vec<NodeProto>,
     #[prost(string, tag = "2")]
-    name: String,
+    pub(crate) name: String,
     #[prost(message, repeated, tag = "5")]
-    initializer: Vec<TensorProto>,
+    pub(crate) initializer: Vec<TensorProto>,
     #[prost(message, repeated, tag = "11")]
-    input: Vec<ValueInfoProto>,
+    pub(crate) input: Vec<ValueInfoProto>,
     #[prost(message, repeated, tag = "12")]
-    output: Vec<ValueInfoProto>,
+    pub(crate) output: Vec<ValueInfoProto>,
 }
 
 #[derive(Clone, PartialEq, Message)]
-struct NodeProto {
+pub(crate) struct NodeProto {
     #[prost(string, repeated, tag = "1")]
-    input: Vec<String>,
+    pub(crate) input: Vec<String>,
     #[prost(string, repeated, tag = "2")]
-    output: Vec<String>,
+    pub(crate) output: Vec<String>,
     #[prost(string, tag = "3")]
-    name: String,
+    pub(crate) name: String,
     #[prost(string, tag = "4")]
-    op_type: String,
+    pub(crate) op_type: String,
     #[prost(message, repeated, tag = "5")]
-    attribute: Vec<AttributeProto>,
+    pub(crate) attribute: Vec<AttributeProto>,
 }
 
 #[derive(Clone, PartialEq, Message)]
-struct AttributeProto {
+pub(crate) struct AttributeProto {
     #[prost(string, tag = "1")]
-    name: String,
+    pub(crate) name: String,
     #[prost(int64, tag = "3")]
-    i: i64,
+    pub(crate) i: i64,
     #[prost(int64, repeated, tag = "8")]
-    ints: Vec<i64>,
+    pub(crate) ints: Vec<i64>,
     #[prost(int32, tag = "20")]
-    r#type: i32,
+    pub(crate) r#type: i32,
 }
 
 #[derive(Clone, PartialEq, Message)]
-struct TensorProto {
+pub(crate) struct TensorProto {
     #[prost(int64, repeated, tag = "1")]
-    dims: Vec<i64>,
+    pub(crate) dims: Vec<i64>,
     #[prost(int32, tag = "2")]
-    data_type: i32,
+    pub(crate) data_type: i32,
+    #[prost(int64, repeated, tag = "7")]
+    pub(crate) int64_data: Vec<i64>,
     #[prost(string, tag = "8")]
-    name: String,
+    pub(crate) name: String,
     #[prost(bytes = "vec", tag = "9")]
-    raw_data: Vec<u8>,
+    pub(crate) raw_data: Vec<u8>,
 }
 
 #[derive(Clone, PartialEq, Message)]
-struct ValueInfoProto {
+pub(crate) struct ValueInfoProto {
     #[prost(string, tag = "1")]
-    name: String,
+    pub(crate) name: String,
     #[prost(message, optional, tag = "2")]
-    r#type: Option<TypeProto>,
+    pub(crate) r#type: Option<TypeProto>,
 }
 
 #[derive(Clone, PartialEq, Message)]
-struct TypeProto {
+pub(crate) struct TypeProto {
     #[prost(message, optional, tag = "1")]
-    tensor_type: Option<TensorTypeProto>,
+    pub(crate) tensor_type: Option<TensorTypeProto>,
 }
 
 #[derive(Clone, PartialEq, Message)]
-struct TensorTypeProto {
+pub(crate) struct TensorTypeProto {
     #[prost(int32, tag = "1")]
-    elem_type: i32,
+    pub(crate) elem_type: i32,
     #[prost(message, optional, tag = "2")]
-    shape: Option<TensorShapeProto>,
+    pub(crate) shape: Option<TensorShapeProto>,
 }
 
 #[derive(Clone, PartialEq, Message)]
-struct TensorShapeProto {
+pub(crate) struct TensorShapeProto {
     #[prost(message, repeated, tag = "1")]
-    dim: Vec<Dimension>,
+    pub(crate) dim: Vec<Dimension>,
 }
 
 #[derive(Clone, PartialEq, Message)]
-struct Dimension {
+pub(crate) struct Dimension {
     #[prost(oneof = "DimensionValue", tags = "1, 2")]
-    value: Option<DimensionValue>,
+    pub(crate) value: Option<DimensionValue>,
 }
 
 #[derive(Clone, PartialEq, prost::Oneof)]
-enum DimensionValue {
+pub(crate) enum DimensionValue {
     #[prost(int64, tag = "1")]
     DimValue(i64),
     #[prost(string, tag = "2")]
@@ -212,6 +215,7 @@ impl Builder {
             data_type: FLOAT,
             name: name.clone(),
             raw_data: values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            ..TensorProto::default()
         });
         name
     }
