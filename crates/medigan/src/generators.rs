@@ -47,7 +47,7 @@ impl Settings {
     pub fn from_env() -> Self {
         let mut catalog = CatalogSettings::from_env();
         catalog.offline = crate::env::OFFLINE.flag();
-        let backend = crate::env::BACKEND.backend();
+        let backend = BackendKind::from_setting(crate::env::BACKEND.choice());
         Settings {
             home: Home::resolve(None),
             catalog,
