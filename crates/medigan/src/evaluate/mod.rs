@@ -23,14 +23,16 @@
 //! | `plot` | `FID_rs` against `FID_rr` as SVG (the paper's Fig. 8) |
 //! | `request` | the typed request: [`ExtractorSpec`], [`EvaluationRequest`] and its checks |
 //! | `stream` | generated samples embedded a chunk at a time ([`stream::embed_samples`]) |
+//! | `synthetic` | what scoring models takes from the layer above ([`ModelSamples`]) |
 //!
 //! Without the cargo feature `inception`, `inception` is left out and `fid_inception` is a
 //! stand-in (`fid_inception_disabled.rs`) that says so before any weights are fetched.
 //!
-//! [`run`] does it all for an [`EvaluationRequest`]: embed the real set (or find it in the
-//! cache), embed the synthetic folder or each model's samples as they are generated, then every
-//! metric asked for ([`evaluate_features`]: `FID_rs`, `FID_rr` between two seeded random halves
-//! of the real set, `rFID`, KID, PRDC, repeats).
+//! [`run`] does it all for an [`EvaluationRequest`] (the models it scores handed over as
+//! [`ModelSamples`]): embed the real set (or find it in the cache), embed the synthetic folder
+//! or each model's samples as they are generated, then every metric asked for
+//! ([`evaluate_features`]: `FID_rs`, `FID_rr` between two seeded random halves of the real set,
+//! `rFID`, KID, PRDC, repeats).
 
 pub mod audit;
 pub mod cache;
@@ -282,8 +284,9 @@ pub fn split_repeats(
 }
 
 /// Runs an evaluation (`Generators::evaluate`, which hands itself over as the
-/// [`ModelSamples`]): checks the request, lists the real set (and the synthetic folder, or resolves the models) before any
-/// weights are fetched, then embeds and scores; one report per synthetic folder or model.
+/// [`ModelSamples`]): checks the request, lists the real set (and the synthetic folder, or
+/// resolves the models) before any weights are fetched, then embeds and scores; one report per
+/// synthetic folder or model.
 pub fn run(
     samples_of: &dyn ModelSamples,
     request: &EvaluationRequest,
