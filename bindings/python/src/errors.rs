@@ -8,6 +8,7 @@ use medigan::catalog::CatalogError;
 use medigan::error::{Suggestion, Wording, hint_in};
 use medigan::evaluate::EvaluateError;
 use medigan::generate::GenerateError;
+use medigan::legacy::LegacyError;
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 
@@ -23,7 +24,8 @@ fn class_name(error: &Error) -> &'static str {
         Error::Runtime(_) | Error::Generate(GenerateError::Runtime(_)) => "BackendError",
         Error::Output(_) | Error::Generate(GenerateError::Output(_)) => "OutputError",
         Error::Generate(GenerateError::TooLargeForMemory { .. }) => "SampleMemoryError",
-        Error::Legacy(_) | Error::Generate(GenerateError::Legacy(_)) => "LegacyModelError",
+        Error::Legacy(_) => "LegacyModelError",
+        Error::Generate(e) if e.model_error::<LegacyError>().is_some() => "LegacyModelError",
         Error::Generate(_) => "GenerateError",
         Error::Evaluate(
             EvaluateError::InvalidOption { .. }

@@ -11,8 +11,6 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 
-use crate::runtime::BackendKind;
-
 /// How a variable's value is read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -30,8 +28,9 @@ pub enum Kind {
     WholeNumber,
     /// Seconds, fractions allowed.
     Seconds,
-    /// An ONNX backend: `ort` (or `onnxruntime`), `tract`, or `auto`.
-    Backend,
+    /// One of a few words, any case: each group of words gives the setting named by its first
+    /// (`MEDIGAN_BACKEND`: `ort` or `onnxruntime` give `ort`).
+    Choice(&'static [&'static [&'static str]]),
 }
 
 /// One environment variable: its name, how it is read, what it sets.
@@ -80,7 +79,7 @@ pub const OFFLINE: Variable = var(
 /// The ONNX backend (`--backend`).
 pub const BACKEND: Variable = var(
     "MEDIGAN_BACKEND",
-    Kind::Backend,
+    Kind::Choice(&[&["ort", "onnxruntime"], &["tract"], &["auto"]]),
     "the ONNX backend (default auto: ort when its library is found, else tract)",
 );
 /// Hash every file of a cached package before use (`--verify`).
@@ -222,9 +221,11 @@ impl Variable {
         warn_unreadable(self, parse_seconds(self.text_value().as_deref()))
     }
 
-    /// A [`Kind::Backend`]; `None` for unset, `auto`, or unreadable (warned about).
-    pub fn backend(&self) -> Option<BackendKind> {
-        warn_unreadable(self, parse_backend(self.text_value().as_deref()))
+    /// A [`Kind::Choice`]: the setting its value names (the first word of its group); `None`
+    /// when unset or unreadable (warned about). Which setting a word means is the reader's
+    /// business (`runtime::BackendKind::from_setting` for `MEDIGAN_BACKEND`).
+    pub fn choice(&self) -> Option<&'static str> {
+        warn_unreadable(self, parse_choice(self.kind, self.text_value().as_deref()))
     }
 
     /// The variable's value in the environment now, as its [`Kind`] reads it, in words: what a
@@ -253,8 +254,8 @@ impl Variable {
                 Ok(s) => number(s.map(|s| s.to_string())),
                 Err(()) => unreadable(),
             },
-            Kind::Backend => match parse_backend(value) {
-                Ok(b) => b.map_or_else(|| "auto".into(), |b| b.name().to_string()),
+            Kind::Choice(groups) => match parse_choice(self.kind, value) {
+                Ok(setting) => setting.unwrap_or(default_choice(groups)).to_string(),
                 Err(()) => unreadable(),
             },
         }
@@ -278,13 +279,25 @@ fn warn_unreadable<T>(variable: &Variable, parsed: Result<Option<T>, ()>) -> Opt
     })
 }
 
-fn expected(kind: Kind) -> &'static str {
+fn expected(kind: Kind) -> String {
     match kind {
-        Kind::WholeNumber => "a whole number",
-        Kind::Seconds => "a number of seconds",
-        Kind::Backend => "ort, tract or auto",
-        _ => "a value",
+        Kind::WholeNumber => "a whole number".into(),
+        Kind::Seconds => "a number of seconds".into(),
+        Kind::Choice(groups) => {
+            let settings: Vec<&str> = groups.iter().filter_map(|g| g.first().copied()).collect();
+            match settings.split_last() {
+                Some((last, [])) => (*last).to_string(),
+                Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+                None => "a value".into(),
+            }
+        }
+        _ => "a value".into(),
     }
+}
+
+/// The setting an unset [`Kind::Choice`] gives: its last group's (`auto`).
+fn default_choice(groups: &'static [&'static [&'static str]]) -> &'static str {
+    groups.last().and_then(|g| g.first()).copied().unwrap_or("")
 }
 
 fn parse_flag(value: Option<&str>) -> bool {
@@ -334,11 +347,18 @@ fn parse_seconds(value: Option<&str>) -> Result<Option<f64>, ()> {
     }
 }
 
-fn parse_backend(value: Option<&str>) -> Result<Option<BackendKind>, ()> {
+fn parse_choice(kind: Kind, value: Option<&str>) -> Result<Option<&'static str>, ()> {
+    let Kind::Choice(groups) = kind else {
+        return Err(());
+    };
     match parse_text(value) {
         None => Ok(None),
-        Some(v) if v.eq_ignore_ascii_case("auto") => Ok(None),
-        Some(v) => v.parse().map(Some).map_err(|_| ()),
+        Some(v) => groups
+            .iter()
+            .find(|group| group.iter().any(|word| word.eq_ignore_ascii_case(&v)))
+            .and_then(|group| group.first().copied())
+            .map(Some)
+            .ok_or(()),
     }
 }
 

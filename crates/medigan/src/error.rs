@@ -312,7 +312,7 @@ pub fn register_hint<E: Hint + std::error::Error + 'static>() {
 }
 
 /// The advice of `error` itself, when it is one of the library's errors or a registered one.
-fn own_advice(error: &(dyn std::error::Error + 'static)) -> Option<Advice> {
+pub(crate) fn own_advice(error: &(dyn std::error::Error + 'static)) -> Option<Advice> {
     macro_rules! first_of {
         ($($kind:ty),*) => {
             $(if let Some(e) = error.downcast_ref::<$kind>() {
@@ -386,6 +386,26 @@ mod tests {
         let two = Advice::lines([Advice::text("a"), Advice::text("b")]).unwrap();
         assert_eq!(two.render(&Shout), "a\nb");
         assert!(Advice::lines([]).is_none());
+    }
+
+    #[test]
+    fn a_model_layer_error_inside_a_generation_error_keeps_its_hint_and_kind() {
+        let inside = GenerateError::from(consent_needed());
+        assert_eq!(inside.to_string(), consent_needed().to_string());
+        assert!(matches!(
+            inside.model_error::<LegacyError>(),
+            Some(LegacyError::ConsentNeeded { .. })
+        ));
+        let error = Error::Generate(inside);
+        assert_eq!(
+            hint_in(&error, &Shout).as_deref(),
+            Some("if you trust this model's code, rerun with <Consent>")
+        );
+        assert!(
+            GenerateError::Cancelled
+                .model_error::<LegacyError>()
+                .is_none()
+        );
     }
 
     #[test]

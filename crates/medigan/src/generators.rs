@@ -47,7 +47,7 @@ impl Settings {
     pub fn from_env() -> Self {
         let mut catalog = CatalogSettings::from_env();
         catalog.offline = crate::env::OFFLINE.flag();
-        let backend = crate::env::BACKEND.backend();
+        let backend = BackendKind::from_setting(crate::env::BACKEND.choice());
         Settings {
             home: Home::resolve(None),
             catalog,
@@ -414,23 +414,19 @@ impl Generators {
     }
 
     /// Refuses `count` samples of a native model in memory when they would need more than
-    /// [`crate::limits::max_in_memory_bytes`], before anything is generated; the error names
-    /// the size. (Legacy models declare no sample size, and are not checked.)
+    /// [`crate::limits::max_in_memory_bytes`], before anything is generated (the model is
+    /// loaded, and kept for the run); the error names the size. (Legacy models declare no
+    /// sample size, and are not checked.)
     pub fn check_in_memory(&self, model_id: &str, count: u64) -> Result<()> {
-        let entry = self.catalog()?.resolve(model_id)?;
-        let Some(spec) = entry.metadata.execution.onnx.as_ref() else {
+        let model = self.load_model(model_id, &NoProgress)?;
+        let Some(per_sample) = model.sample_bytes() else {
             return Ok(());
         };
-        let per_sample: u64 = spec
-            .outputs
-            .iter()
-            .map(|o| (o.sample_len() as u64).saturating_mul(4))
-            .fold(0, u64::saturating_add);
         let bytes = per_sample.saturating_mul(count);
         let limit = crate::limits::max_in_memory_bytes();
         if bytes > limit {
             return Err(generate::GenerateError::TooLargeForMemory {
-                model: entry.id.clone(),
+                model: model.id().to_string(),
                 samples: count,
                 bytes,
                 limit,
@@ -572,6 +568,45 @@ impl Generators {
                     .map_or_else(|_| id.clone(), |e| e.id.clone())
             })
             .collect())
+    }
+}
+
+/// What an evaluation of models takes from the facade: its store and backend, and each
+/// model's samples, loaded and generated as [`Generators::stream_indices`] makes them.
+impl evaluate::ModelSamples for Generators {
+    fn store(&self) -> &Store {
+        Generators::store(self)
+    }
+
+    fn backend(&self) -> Option<BackendKind> {
+        self.settings.backend
+    }
+
+    fn check_model(&self, model_id: &str) -> Result<()> {
+        self.get_config_by_id(model_id).map(drop)
+    }
+
+    fn samples(
+        &self,
+        model_id: &str,
+        total: u64,
+        seed: u64,
+        indices: Vec<u64>,
+    ) -> Result<evaluate::SyntheticSamples> {
+        let model = self.load_model(model_id, &NoProgress)?;
+        let request = GenerateRequest {
+            num_samples: total,
+            seed,
+            ..Default::default()
+        };
+        let samples = self
+            .stream_indices(model.id(), &request, indices)?
+            .map(|sample| sample.map_err(crate::Error::from));
+        Ok(evaluate::SyntheticSamples {
+            model_id: model.id().to_string(),
+            image_range: model.image_range(),
+            samples: Box::new(samples),
+        })
     }
 }
 

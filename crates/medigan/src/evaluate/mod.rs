@@ -23,14 +23,16 @@
 //! | `plot` | `FID_rs` against `FID_rr` as SVG (the paper's Fig. 8) |
 //! | `request` | the typed request: [`ExtractorSpec`], [`EvaluationRequest`] and its checks |
 //! | `stream` | generated samples embedded a chunk at a time ([`stream::embed_samples`]) |
+//! | `synthetic` | what scoring models takes from the layer above ([`ModelSamples`]) |
 //!
 //! Without the cargo feature `inception`, `inception` is left out and `fid_inception` is a
 //! stand-in (`fid_inception_disabled.rs`) that says so before any weights are fetched.
 //!
-//! [`run`] does it all for an [`EvaluationRequest`]: embed the real set (or find it in the
-//! cache), embed the synthetic folder or each model's samples as they are generated, then every
-//! metric asked for ([`evaluate_features`]: `FID_rs`, `FID_rr` between two seeded random halves
-//! of the real set, `rFID`, KID, PRDC, repeats).
+//! [`run`] does it all for an [`EvaluationRequest`] (the models it scores handed over as
+//! [`ModelSamples`]): embed the real set (or find it in the cache), embed the synthetic folder
+//! or each model's samples as they are generated, then every metric asked for
+//! ([`evaluate_features`]: `FID_rs`, `FID_rr` between two seeded random halves of the real set,
+//! `rFID`, KID, PRDC, repeats).
 
 pub mod audit;
 pub mod cache;
@@ -58,6 +60,7 @@ pub mod provenance;
 pub mod ratio;
 pub mod request;
 pub mod stream;
+pub mod synthetic;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -79,6 +82,7 @@ pub use prdc::{Prdc, prdc};
 pub use provenance::Provenance;
 pub use ratio::{FidReport, fid_ratio, random_halves};
 pub use request::{EvaluationRequest, ExtractorKind, ExtractorSpec, SyntheticSide};
+pub use synthetic::{ModelSamples, SyntheticSamples, synthetic_part};
 
 use crate::progress::Progress;
 use crate::sample::Sample;
@@ -279,18 +283,19 @@ pub fn split_repeats(
         .collect())
 }
 
-/// Runs an evaluation ([`Generators::evaluate`](crate::Generators::evaluate)): checks the
-/// request, lists the real set (and the synthetic folder, or resolves the models) before any
-/// weights are fetched, then embeds and scores; one report per synthetic folder or model.
+/// Runs an evaluation (`Generators::evaluate`, which hands itself over as the
+/// [`ModelSamples`]): checks the request, lists the real set (and the synthetic folder, or
+/// resolves the models) before any weights are fetched, then embeds and scores; one report per
+/// synthetic folder or model.
 pub fn run(
-    generators: &crate::Generators,
+    samples_of: &dyn ModelSamples,
     request: &EvaluationRequest,
     progress: &dyn Progress,
 ) -> crate::Result<Vec<Evaluation>> {
     request.check()?;
     let real = ImageSet::from_folder(&request.real)?;
     check_set_size(&real, "the real set")?;
-    let backend = generators.settings().backend;
+    let backend = samples_of.backend();
     let options = &request.options;
     match &request.synthetic {
         SyntheticSide::Folder(dir) => {
@@ -298,19 +303,19 @@ pub fn run(
             check_set_size(&synthetic, "the synthetic set")?;
             let source = request
                 .extractor
-                .source(generators.store(), backend, progress)?;
+                .source(samples_of.store(), backend, progress)?;
             let evaluation = evaluate_sets(&real, &synthetic, source.as_ref(), options, progress)?;
             Ok(vec![evaluation])
         }
         SyntheticSide::Models { models, run } => {
             for model in models {
-                generators.get_config_by_id(model)?;
+                samples_of.check_model(model)?;
             }
             let n = run.num_samples.unwrap_or(real.len() as u64);
             check_synthetic_count(n)?;
             let source = request
                 .extractor
-                .source(generators.store(), backend, progress)?;
+                .source(samples_of.store(), backend, progress)?;
             let real_features = embed(&real, source.as_ref(), options, progress)?;
             models
                 .iter()
@@ -324,7 +329,7 @@ pub fn run(
                         source: source.as_ref(),
                         options,
                     };
-                    evaluate_model(generators, &scored, &real_features, progress)
+                    evaluate_model(samples_of, &scored, &real_features, progress)
                 })
                 .collect()
         }
@@ -343,7 +348,7 @@ struct ScoredModel<'a> {
 /// seed range of the run), embeds them as they are generated ([`stream::embed_samples`], so
 /// memory does not grow with `n`) and scores them against `real_features`.
 fn evaluate_model(
-    generators: &crate::Generators,
+    samples_of: &dyn ModelSamples,
     scored: &ScoredModel<'_>,
     real_features: &Array2<f32>,
     progress: &dyn Progress,
@@ -354,17 +359,25 @@ fn evaluate_model(
     let mut parts = Vec::with_capacity(repeats as usize);
     let mut subject = scored.model.to_string();
     for part in 0..repeats {
-        let which = RunPart {
-            num_samples: n,
+        let synthetic = synthetic::synthetic_stream(
+            samples_of,
+            scored.model,
+            n,
             part,
-            parts: repeats,
-            seed: scored.run.seed,
-        };
-        let (id, range, samples) = synthetic_stream(generators, scored.model, which)?;
-        let features =
-            stream::embed_samples(&id, samples, n, range, source, &options.features, progress)?;
+            repeats,
+            scored.run.seed,
+        )?;
+        let features = stream::embed_samples(
+            &synthetic.model_id,
+            synthetic.samples,
+            n,
+            synthetic.image_range,
+            source,
+            &options.features,
+            progress,
+        )?;
         parts.push(features);
-        subject = id;
+        subject = synthetic.model_id;
     }
     let mut provenance = Provenance::new(source, options);
     provenance.generation_seed = Some(scored.run.seed);
@@ -375,66 +388,6 @@ fn evaluate_model(
         provenance,
         options,
     )?)
-}
-
-/// Part `part` of `parts` of a run of `parts x num_samples` samples (seeded) as an image set:
-/// samples `part x num_samples ..`, a seed range disjoint from every other part's.
-pub fn synthetic_part(
-    generators: &crate::Generators,
-    model_id: &str,
-    num_samples: u64,
-    part: u64,
-    parts: u64,
-    seed: u64,
-) -> crate::Result<ImageSet> {
-    let which = RunPart {
-        num_samples,
-        part,
-        parts,
-        seed,
-    };
-    let (id, range, stream) = synthetic_stream(generators, model_id, which)?;
-    let samples = stream.collect::<Result<Vec<_>, _>>()?;
-    Ok(ImageSet::from_samples(id, &samples, range)?)
-}
-
-/// Part `part` of a seeded run of `parts x num_samples` samples (see [`synthetic_part`]).
-#[derive(Debug, Clone, Copy)]
-struct RunPart {
-    num_samples: u64,
-    part: u64,
-    parts: u64,
-    seed: u64,
-}
-
-/// The model's full id, its image range, and the samples of part `part` of `parts` (see
-/// [`synthetic_part`]) as a stream that holds one generation batch.
-fn synthetic_stream(
-    generators: &crate::Generators,
-    model_id: &str,
-    which: RunPart,
-) -> crate::Result<(
-    String,
-    [f64; 2],
-    impl Iterator<Item = crate::Result<Sample>> + 'static,
-)> {
-    let RunPart {
-        num_samples,
-        part,
-        parts,
-        seed,
-    } = which;
-    let model = generators.load_model(model_id, &crate::progress::NoProgress)?;
-    let request = crate::generate::GenerateRequest {
-        num_samples: num_samples.saturating_mul(parts.max(1)),
-        seed,
-        ..Default::default()
-    };
-    let indices: Vec<u64> = (part * num_samples..(part + 1) * num_samples).collect();
-    let stream = generators
-        .stream_indices(model.id(), &request, indices)?
-        .map(|sample| sample.map_err(crate::Error::from));
-    Ok((model.id().to_string(), model.image_range(), stream))
 }
 
 /// The generation run whose samples are evaluated.

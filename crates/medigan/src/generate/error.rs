@@ -158,9 +158,11 @@ pub enum GenerateError {
     /// Writing a sample failed.
     #[error(transparent)]
     Output(#[from] OutputError),
-    /// A package in the original medigan format failed (see [`crate::legacy`]).
+    /// The model layer failed in a way of its own (a package in the original medigan format:
+    /// `legacy::LegacyError`); its message is the error's, and the hint walk
+    /// ([`crate::error::advice_of`]) and [`GenerateError::model_error`] find it.
     #[error(transparent)]
-    Legacy(Box<crate::legacy::LegacyError>),
+    Model(Box<dyn std::error::Error + Send + Sync>),
     /// A worker thread panicked (a bug).
     #[error("a generation worker stopped unexpectedly: {0}")]
     Worker(String),
@@ -274,7 +276,7 @@ impl Hint for GenerateError {
     fn advice(&self) -> Option<crate::error::Advice> {
         match self {
             GenerateError::Runtime(e) => e.advice(),
-            GenerateError::Legacy(e) => e.advice(),
+            GenerateError::Model(e) => crate::error::own_advice(e.as_ref()),
             GenerateError::Output(e) => e.advice(),
             GenerateError::OutputDir { .. } => {
                 Some("choose another output folder with -o DIR, or make this one writable".into())
@@ -323,6 +325,15 @@ impl Hint for GenerateError {
 }
 
 impl GenerateError {
+    /// The model layer's own error of type `E` that this error carries ([`GenerateError::Model`]),
+    /// e.g. a `legacy::LegacyError`.
+    pub fn model_error<E: std::error::Error + 'static>(&self) -> Option<&E> {
+        match self {
+            GenerateError::Model(e) => e.downcast_ref::<E>(),
+            _ => None,
+        }
+    }
+
     /// Wraps an I/O error on a run's lock or journal.
     pub(crate) fn run_file<'a>(
         action: &'static str,

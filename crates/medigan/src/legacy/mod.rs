@@ -409,7 +409,7 @@ impl From<LegacyError> for Error {
 
 impl From<LegacyError> for generate::GenerateError {
     fn from(error: LegacyError) -> Self {
-        generate::GenerateError::Legacy(Box::new(error))
+        generate::GenerateError::Model(Box::new(error))
     }
 }
 

@@ -187,6 +187,15 @@ impl Model {
         }
     }
 
+    /// Bytes one sample takes in memory (its outputs as float32); `None` for a legacy package,
+    /// which declares no sample size.
+    pub fn sample_bytes(&self) -> Option<u64> {
+        match self {
+            Model::Native(m) => Some(m.sample_bytes()),
+            Model::Legacy(_) => None,
+        }
+    }
+
     /// Value range of the image output (legacy samples: 0..255).
     pub fn image_range(&self) -> [f64; 2] {
         match self {

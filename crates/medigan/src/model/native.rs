@@ -85,16 +85,11 @@ pub fn fetch_native(
 /// Refuses a model whose declared sample (image and mask, float32) is larger than
 /// [`crate::limits::max_sample_bytes`], before anything is downloaded or allocated.
 fn check_sample_size(model: &str, spec: &OnnxSpec) -> Result<()> {
-    let bytes = spec
-        .outputs
-        .iter()
-        .map(|o| (o.sample_len() as u64).saturating_mul(4))
-        .fold(0, u64::saturating_add)
-        .max(
-            spec.diffusion
-                .as_ref()
-                .map_or(0, |d| (d.noise.sample_len() as u64).saturating_mul(4)),
-        );
+    let bytes = output_bytes(spec).max(
+        spec.diffusion
+            .as_ref()
+            .map_or(0, |d| (d.noise.sample_len() as u64).saturating_mul(4)),
+    );
     let limit = crate::limits::max_sample_bytes();
     if bytes > limit {
         return Err(GenerateError::SampleTooLarge {
@@ -105,6 +100,14 @@ fn check_sample_size(model: &str, spec: &OnnxSpec) -> Result<()> {
         .into());
     }
     Ok(())
+}
+
+/// Bytes of one sample's outputs (image and mask) as float32.
+fn output_bytes(spec: &OnnxSpec) -> u64 {
+    spec.outputs
+        .iter()
+        .map(|o| (o.sample_len() as u64).saturating_mul(4))
+        .fold(0, u64::saturating_add)
 }
 
 fn fetch_package(
@@ -123,6 +126,11 @@ fn fetch_package(
 }
 
 impl NativeModel {
+    /// Bytes one sample (image and mask, float32) takes in memory.
+    pub fn sample_bytes(&self) -> u64 {
+        output_bytes(&self.spec)
+    }
+
     /// Value range of the image output.
     pub fn image_range(&self) -> [f64; 2] {
         self.spec

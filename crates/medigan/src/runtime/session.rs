@@ -41,6 +41,12 @@ impl BackendKind {
             BackendKind::Tract => "tract",
         }
     }
+
+    /// The backend a setting names (`MEDIGAN_BACKEND` as [`crate::env::Variable::choice`]
+    /// reads it): `None` for `auto`, unset or a name no backend has (then the fastest found runs).
+    pub fn from_setting(setting: Option<&str>) -> Option<BackendKind> {
+        setting.and_then(|name| name.parse().ok())
+    }
 }
 
 impl fmt::Display for BackendKind {
@@ -299,5 +305,30 @@ pub(crate) fn validate_output(
             expected: dims_text(&expected),
             found: data.shape().to_vec(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_word_of_medigan_backend_names_the_backend_it_reads_as() {
+        let crate::env::Kind::Choice(groups) = crate::env::BACKEND.kind else {
+            panic!("MEDIGAN_BACKEND is not a choice");
+        };
+        for group in groups {
+            let setting = BackendKind::from_setting(group.first().copied());
+            for word in *group {
+                let parsed: Option<BackendKind> = word.parse().ok();
+                assert_eq!(parsed, setting, "{word}");
+            }
+        }
+        for backend in BackendKind::ALL {
+            let reading = crate::env::BACKEND.reading(Some(&backend.name().to_uppercase()));
+            assert_eq!(reading, backend.name());
+        }
+        assert_eq!(BackendKind::from_setting(Some("auto")), None);
+        assert_eq!(BackendKind::from_setting(None), None);
     }
 }
