@@ -195,6 +195,12 @@ pub fn upstream_cache_path(home: &Home) -> PathBuf {
     home.catalog_dir().join("upstream.json")
 }
 
+/// The user's catalogue file, read on top of the default sources; written by
+/// [`user::add_entry`](super::user::add_entry) (Python's `add_model_to_config`).
+pub fn user_catalog_path(home: &Home) -> PathBuf {
+    home.catalog_dir().join("local.json")
+}
+
 /// Loads and merges the catalogues the settings name: the explicit sources alone, or else the
 /// upstream snapshot (or its cached update), the bundled catalogue and the user's catalogue
 /// ([`user`](super::user)), later ones replacing earlier entries of the same id.
@@ -221,7 +227,7 @@ pub fn load(settings: &CatalogSettings, home: &Home) -> Result<Catalog, CatalogE
             ));
             warnings.extend(w);
         }
-        let user = super::user::user_catalog_path(home);
+        let user = user_catalog_path(home);
         if std::fs::symlink_metadata(&user).is_ok() {
             let info = SourceInfo::new(SourceKind::File, display(&user));
             let (entries, w) = parse_catalog(&read_file(&user)?, &info.location)?;

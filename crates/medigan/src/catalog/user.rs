@@ -6,7 +6,7 @@
 //! sources (`--catalog`, `MEDIGAN_CATALOG`) replace the defaults and this file with them. The
 //! bundled catalogue and the upstream snapshot are never written.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde_json::{Map, Value};
 
@@ -26,10 +26,7 @@ pub enum Added {
     Kept,
 }
 
-/// The user's catalogue file.
-pub fn user_catalog_path(home: &Home) -> PathBuf {
-    home.catalog_dir().join("local.json")
-}
+pub use super::source::user_catalog_path;
 
 /// Validates `entry` under `id` (every error names its field) and adds it to the user's
 /// catalogue, written atomically; an existing entry of the same id is replaced only with
