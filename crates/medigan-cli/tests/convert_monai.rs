@@ -7,12 +7,12 @@
 //! nothing at the destination. Skipped (a failure under CI=true) without torch, monai, einops or
 //! onnx.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::PathBuf;
 
 use serde_json::Value;
 
 mod common;
+use common::convert::{assert_ok, medigan_offline, read_npy, relative};
 use common::{medigan, run};
 
 /// Relative tolerance: max |native - MONAI| / max |MONAI| (issue #27: 1e-4).
@@ -30,43 +30,6 @@ fn fixture(name: &str) -> PathBuf {
         dir.display()
     );
     dir
-}
-
-/// `medigan` with the test's home, offline, pip kept off any index (torch and monai come from
-/// the system Python, which the converter's environment sees).
-fn medigan_offline(home: &Path, python: &str) -> Command {
-    let mut command = medigan(home);
-    command
-        .env("MEDIGAN_PYTHON", python)
-        .env("MEDIGAN_PIP_ARGS", "--no-index --no-deps")
-        .arg("--offline");
-    command
-}
-
-fn assert_ok(output: &Output) {
-    assert!(
-        output.status.success(),
-        "medigan failed:\n{}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
-
-fn read_npy(path: &Path) -> Vec<f32> {
-    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let (array, _) = medigan::formats::npy::decode(&bytes).expect("an .npy file");
-    array.iter().copied().collect()
-}
-
-fn relative(got: &[f32], want: &[f32]) -> f64 {
-    assert_eq!(got.len(), want.len(), "value counts differ");
-    let diff = got
-        .iter()
-        .zip(want)
-        .map(|(g, w)| f64::from((g - w).abs()))
-        .fold(0.0, f64::max);
-    let scale = want.iter().map(|w| f64::from(w.abs())).fold(0.0, f64::max);
-    diff / scale
 }
 
 #[test]

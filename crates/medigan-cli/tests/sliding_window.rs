@@ -8,6 +8,7 @@
 use std::path::{Path, PathBuf};
 
 mod common;
+use common::convert::read_npy;
 use common::{medigan, run};
 
 /// Relative tolerance: max |native - MONAI| / max |MONAI| (issue #27: 1e-4).
@@ -23,12 +24,6 @@ fn fixture() -> PathBuf {
         dir.display()
     );
     dir
-}
-
-fn read_npy(path: &Path) -> Vec<f32> {
-    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let (array, _) = medigan::formats::npy::decode(&bytes).expect("an .npy file");
-    array.iter().copied().collect()
 }
 
 fn generate(home: &Path, catalog: &Path, out: &Path) -> std::process::Output {
