@@ -398,6 +398,20 @@ impl Generators {
         generate::run_to_dir(&model, entry, &run, self.settings.backend, progress)
     }
 
+    /// A `--pack tar` run whose samples and tars another engine's tasks make (Ray Data's
+    /// `map_batches` and its writer): the same bytes as [`generate`](Self::generate) with the
+    /// same request ([`generate::PackedRun`]).
+    pub fn packed_run(
+        &self,
+        model_id: &str,
+        request: &GenerateRequest,
+        format: Format,
+    ) -> Result<generate::PackedRun> {
+        let model = self.load_model(model_id, &NoProgress)?;
+        let entry = self.get_config_by_id(model.id())?;
+        generate::PackedRun::new(model, entry, request, format, self.settings.backend)
+    }
+
     /// Generates the samples of a run in memory (the original `generate` with
     /// `save_images=False`).
     pub fn generate_samples(

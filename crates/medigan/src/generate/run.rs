@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use super::{GenerateRequest, RunSummary, WriteTarget, write_run};
 use crate::catalog::ModelEntry;
-use crate::model::Model;
+use crate::formats::SampleWriter;
+use crate::model::{Model, RunPlan};
 use crate::output::{Format, ManifestHeader, Provenance, index_digits, manifest_name};
 use crate::progress::Progress;
 use crate::runtime::BackendKind;
@@ -35,33 +36,15 @@ pub fn run_to_dir(
     progress: &dyn Progress,
 ) -> crate::Result<RunSummary> {
     let request = run.request;
-    request.check()?;
-    run.format.check_built()?;
-    let writer = run.format.writer();
-    model.check_format(writer.as_ref())?;
-    let (modality, spacing) = model.imaging(entry)?;
-    let plan = model.plan(request, run.latent.cloned())?;
+    let setup = RunSetup::prepare(model, entry, request, run.latent.cloned(), run.format)?;
+    let RunSetup {
+        plan,
+        writer,
+        provenance,
+        header,
+    } = setup;
     let (workers, intra) = model.workers(&plan, request.thread_count());
     let factory = || model.generator(&plan, backend, intra);
-    let provenance = Provenance {
-        model_id: model.id().to_string(),
-        model_version: model.version().map(String::from),
-        package_sha256: model.package_sha256().to_string(),
-        run_seed: request.seed,
-        modality,
-        spacing,
-    };
-    let mut arguments = model.manifest_arguments(request, &plan);
-    if let Some(pack) = request.pack {
-        pack.record(&mut arguments);
-    }
-    let header = manifest_header(
-        &provenance,
-        request,
-        run.format,
-        writer.value_mapping(model.image_range()),
-        arguments,
-    );
     let target = WriteTarget {
         dir: run.dir,
         writer: writer.as_ref(),
@@ -90,6 +73,64 @@ pub fn run_to_dir(
     );
     progress.finish();
     Ok(summary?)
+}
+
+/// What every run of a model writes with, checked and resolved once: the plan, the format's
+/// writer, the provenance its samples carry and the manifest header built from it. A run into
+/// a folder and a run packed by another engine ([`super::PackedRun`]) both start here.
+pub(super) struct RunSetup {
+    /// The run resolved against the model.
+    pub plan: RunPlan,
+    /// The format's writer.
+    pub writer: Box<dyn SampleWriter>,
+    /// What the samples' files carry.
+    pub provenance: Provenance,
+    /// The manifest's first line.
+    pub header: ManifestHeader,
+}
+
+impl RunSetup {
+    /// Checks `request` and `format` against `model` (catalogue entry `entry`) and resolves
+    /// the run; `latent` is given to every sample instead of the one drawn from its seed.
+    pub fn prepare(
+        model: &Model,
+        entry: &ModelEntry,
+        request: &GenerateRequest,
+        latent: Option<Arc<Vec<f32>>>,
+        format: Format,
+    ) -> crate::Result<RunSetup> {
+        request.check()?;
+        format.check_built()?;
+        let writer = format.writer();
+        model.check_format(writer.as_ref())?;
+        let (modality, spacing) = model.imaging(entry)?;
+        let plan = model.plan(request, latent)?;
+        let provenance = Provenance {
+            model_id: model.id().to_string(),
+            model_version: model.version().map(String::from),
+            package_sha256: model.package_sha256().to_string(),
+            run_seed: request.seed,
+            modality,
+            spacing,
+        };
+        let mut arguments = model.manifest_arguments(request, &plan);
+        if let Some(pack) = request.pack {
+            pack.record(&mut arguments);
+        }
+        let header = manifest_header(
+            &provenance,
+            request,
+            format,
+            writer.value_mapping(model.image_range()),
+            arguments,
+        );
+        Ok(RunSetup {
+            plan,
+            writer,
+            provenance,
+            header,
+        })
+    }
 }
 
 /// The manifest header of a run whose samples carry `provenance`: the model's facts come from

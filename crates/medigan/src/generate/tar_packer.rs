@@ -84,7 +84,7 @@ impl<'a> TarPacker<'a> {
         if sample.index != open.next {
             return Err(out_of_order(sample.index, open.next));
         }
-        for (name, bytes) in self.members(sample)? {
+        for (name, bytes) in tar_members(sample, self.target)? {
             open.writer.append(&name, &bytes)?;
         }
         open.next += 1;
@@ -134,29 +134,34 @@ impl<'a> TarPacker<'a> {
             first_seed: seed,
         })
     }
+}
 
-    /// A sample's members, in name order: `{key}.json`, the image and the mask.
-    fn members(&self, sample: &Sample) -> Result<Vec<(String, Vec<u8>)>, GenerateError> {
-        let key = format!("{:0width$}", sample.index, width = self.target.digits);
-        let extension = self.target.writer.extension();
-        let json = MemberJson {
-            index: sample.index,
-            seed: sample.seed,
-            label: sample.label.as_deref(),
-            model_id: &self.target.provenance.model_id,
+/// A sample's tar members, in name order: `{key}.json` (index, seed, label, model id), the
+/// image and the mask, in `target`'s format. The packer and [`super::PackedRun`] both take them
+/// from here, so a tar's bytes are the same whichever engine wrote it.
+pub(super) fn tar_members(
+    sample: &Sample,
+    target: &WriteTarget<'_>,
+) -> Result<Vec<(String, Vec<u8>)>, GenerateError> {
+    let key = format!("{:0width$}", sample.index, width = target.digits);
+    let extension = target.writer.extension();
+    let json = MemberJson {
+        index: sample.index,
+        seed: sample.seed,
+        label: sample.label.as_deref(),
+        model_id: &target.provenance.model_id,
+    };
+    let json = serde_json::to_vec(&json).map_err(|e| GenerateError::Worker(e.to_string()))?;
+    let mut members = vec![(format!("{key}.json"), json)];
+    for (part, bytes) in encode_parts(sample, target)? {
+        let name = match part {
+            Part::Image => format!("{key}.{extension}"),
+            Part::Mask => format!("{key}.mask.{extension}"),
         };
-        let json = serde_json::to_vec(&json).map_err(|e| GenerateError::Worker(e.to_string()))?;
-        let mut members = vec![(format!("{key}.json"), json)];
-        for (part, bytes) in encode_parts(sample, self.target)? {
-            let name = match part {
-                Part::Image => format!("{key}.{extension}"),
-                Part::Mask => format!("{key}.mask.{extension}"),
-            };
-            members.push((name, bytes));
-        }
-        members.sort_by(|a, b| a.0.cmp(&b.0));
-        Ok(members)
+        members.push((name, bytes));
     }
+    members.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(members)
 }
 
 fn out_of_order(got: u64, expected: u64) -> GenerateError {
