@@ -70,7 +70,8 @@ pub fn run_mode(resume: bool, overwrite: bool) -> PyResult<RunMode> {
 }
 
 impl RequestArgs<'_> {
-    fn request(self, mode: RunMode) -> PyResult<GenerateRequest> {
+    /// The core's request, checked by the library.
+    pub fn request(self, mode: RunMode) -> PyResult<GenerateRequest> {
         let shard = self.shard.map(str::parse::<Shard>).transpose();
         let shard = shard.map_err(medigan::generate::GenerateError::from).py()?;
         let request = GenerateRequest {
@@ -217,7 +218,7 @@ pub fn to_dir<'py>(
 
 /// Shows a run's notes (e.g. tract standing in for onnxruntime, NaN values seen) as
 /// `RuntimeWarning`s, as the CLI prints them as `note:` lines.
-fn warn_notes(py: Python<'_>, notes: &[String]) -> PyResult<()> {
+pub fn warn_notes(py: Python<'_>, notes: &[String]) -> PyResult<()> {
     let category = py.get_type::<pyo3::exceptions::PyRuntimeWarning>();
     for note in notes {
         let message = std::ffi::CString::new(format!("medigan_rs: {note}"))

@@ -14,6 +14,7 @@
 //! | `errors` | `error` | library errors to `medigan_rs.exceptions` classes |
 //! | `visualize` | `medigan-viz` | the visualiser server and its handle |
 //! | `metrics` | `evaluate` | FID/KID/PRDC of two folders, the memorisation audit |
+//! | `packed` | `generate` | packed runs another engine drives (the Ray Data adapter) |
 //! | `contribute` | `catalog`, `contribute` | metadata validation, the user's catalogue, contribution steps |
 
 mod contribute;
@@ -22,6 +23,7 @@ mod generate;
 mod generators;
 mod interrupt;
 mod metrics;
+mod packed;
 mod to_python;
 mod visualize;
 
@@ -32,6 +34,8 @@ use pyo3::prelude::*;
 fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<generators::PyGenerators>()?;
     module.add_class::<visualize::PyVisualizer>()?;
+    module.add_class::<packed::PyPackedRun>()?;
+    module.add_function(wrap_pyfunction!(packed::packed_run, module)?)?;
     module.add("__version__", env!("CARGO_PKG_VERSION"))?;
     // Whether the pure-Rust backend is built in (cargo feature `tract`; the wheel leaves it out).
     module.add("TRACT", medigan::runtime::TRACT_ENABLED)?;
