@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 
 use medigan::evaluate::audit::{AuditOptions, AuditSets, audit as audit_sets};
 use medigan::evaluate::{
-    EvaluateOptions, EvaluationRequest, ExtractorSpec, FeatureOptions, ImageSet, KidOptions,
-    MetricOptions, MetricSet, ReadOptions, SyntheticRun, SyntheticSide, request,
+    self, EvaluateOptions, EvaluationRequest, ExtractorSpec, FeatureOptions, ImageSet, KidOptions,
+    MergeRequest, MetricOptions, MetricSet, ReadOptions, SyntheticRun, SyntheticSide, request,
 };
 use medigan::{Generators, Overrides, Settings};
 use pyo3::exceptions::PyValueError;
@@ -169,7 +169,7 @@ fn run_request(
     kid_subsets=100, kid_subset_size=1000, seed=0, split_seed=0, batch_size=32, threads=None,
     normalize=false, input_size=None, range=None, mean=None, std=None, output_name=None,
     npy_range=None, inception_weights=None, cache_dir=None, metric_key=None, home=None,
-    offline=None, backend=None
+    offline=None, backend=None, save_stats=None
 ))]
 #[allow(clippy::too_many_arguments)]
 pub fn metrics<'py>(
@@ -199,6 +199,7 @@ pub fn metrics<'py>(
     home: Option<PathBuf>,
     offline: Option<bool>,
     backend: Option<&str>,
+    save_stats: Option<PathBuf>,
 ) -> PyResult<Py<PyAny>> {
     let extractor = ExtractorArgs {
         extractor,
@@ -233,10 +234,36 @@ pub fn metrics<'py>(
         extractor: extractor.spec()?,
         options,
         metric_key,
+        save_stats,
     };
     let generators = facade(None, home, offline, backend)?;
     let mut reports = run_request(py, generators, request)?;
     let report = reports.pop().unwrap_or_default();
+    Ok(json_to_py(py, &report)?.unbind())
+}
+
+/// The FID of the union of statistics files written with `save_stats=` (`medigan metrics
+/// --merge-stats`): the synthetic sets of `stats` added, against the real set they share or
+/// the union of the real sets of `real_stats`. Returns the object `medigan --json metrics
+/// --merge-stats` prints for its report.
+#[pyfunction]
+#[pyo3(signature = (stats, *, real_stats=None, metrics="fid", metric_key=None))]
+pub fn merge_stats(
+    py: Python<'_>,
+    stats: Vec<PathBuf>,
+    real_stats: Option<Vec<PathBuf>>,
+    metrics: &str,
+    metric_key: Option<String>,
+) -> PyResult<Py<PyAny>> {
+    let request = MergeRequest {
+        stats,
+        real_stats: real_stats.unwrap_or_default(),
+        metrics: MetricSet::parse(metrics).py()?,
+        metric_key,
+    };
+    let report = py
+        .detach(|| evaluate::merge_stats(&request).map(|(r, key)| r.to_json(&key)))
+        .py()?;
     Ok(json_to_py(py, &report)?.unbind())
 }
 
@@ -321,6 +348,7 @@ pub fn evaluate_models<'py>(
         extractor: extractor.spec()?,
         options,
         metric_key,
+        save_stats: None,
     };
     let generators = facade(catalog, home, offline, backend)?;
     if install_dependencies {

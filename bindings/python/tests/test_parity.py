@@ -67,12 +67,16 @@ _FOLDERS = {
     "--offline": "metrics:offline",
     "--backend": "metrics:backend",
     "--catalog": None,  # two folders need no catalogue
+    "--save-stats": "metrics:save_stats",
+    "--merge-stats": "metrics:merge_stats",
+    "--real-stats": "metrics:real_stats",
 }
 
 _MODELS = {
     flag: (None if target is None else "evaluate_models:" + target.split(":")[1])
     for flag, target in _FOLDERS.items()
-    if flag not in ("real", "synthetic", "--resample-seed")
+    if flag not in ("real", "synthetic", "--resample-seed", "--save-stats", "--merge-stats",
+                    "--real-stats")
 }
 _MODELS.update({
     "models": "evaluate_models:models",

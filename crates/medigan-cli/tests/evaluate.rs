@@ -400,3 +400,92 @@ fn audit_flags_a_folder_of_training_images_and_writes_the_gallery() {
         "{stderr}"
     );
 }
+
+#[test]
+fn sharded_statistics_merge_into_the_fid_of_the_union_bit_for_bit() {
+    let home = tempfile::tempdir().unwrap();
+    let dir = home.path();
+    let (real, union) = (dir.join("real"), dir.join("union"));
+    phantoms(dir, &real, 12, 9);
+    let shards = [dir.join("shard1"), dir.join("shard2")];
+    phantoms(dir, &shards[0], 7, 10);
+    phantoms(dir, &shards[1], 6, 11);
+    std::fs::create_dir_all(&union).unwrap();
+    for (k, shard) in shards.iter().enumerate() {
+        for entry in std::fs::read_dir(shard).unwrap() {
+            let path = entry.unwrap().path();
+            let name = format!("{k}-{}", path.file_name().unwrap().to_string_lossy());
+            std::fs::copy(&path, union.join(name)).unwrap();
+        }
+    }
+    let fid_of = |output: &Output| {
+        let value = json(output);
+        let report = &value["reports"][0];
+        (report["fid_rs"].as_f64().unwrap(), report.clone())
+    };
+    let metrics = |args: &[&std::ffi::OsStr]| {
+        medigan(dir)
+            .args(["--json", "metrics"])
+            .args(args)
+            .args(["--extractor", &extractor(), "--range", "0,1"])
+            .output()
+            .unwrap()
+    };
+    let (single, _) = fid_of(&metrics(&[
+        real.as_os_str(),
+        union.as_os_str(),
+        "--metrics".as_ref(),
+        "fid".as_ref(),
+    ]));
+    let files = [dir.join("1.stats"), dir.join("2.stats")];
+    for (shard, file) in shards.iter().zip(&files) {
+        let output = metrics(&[
+            real.as_os_str(),
+            shard.as_os_str(),
+            "--save-stats".as_ref(),
+            file.as_os_str(),
+        ]);
+        assert!(json(&output)["reports"][0]["kid"].is_object());
+    }
+    let merge = |extra: &[&str]| {
+        medigan(dir)
+            .args(["--json", "metrics", "--merge-stats"])
+            .args([&files[1], &files[0]])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let (merged, report) = fid_of(&merge(&[]));
+    assert_eq!(merged.to_bits(), single.to_bits(), "{merged} vs {single}");
+    assert_eq!(report["synthetic_images"], 13);
+    assert_eq!(report["real_images"], 12);
+    assert!(report["fid_rr"].is_null() && report["kid"].is_null());
+    assert_eq!(
+        report["provenance"]["extractor_sha256"]
+            .as_str()
+            .unwrap()
+            .len(),
+        64
+    );
+    assert!(
+        report["catalog"]["selection"]["performance"]
+            .get("FID_EXTRACTOR")
+            .is_some(),
+        "{report}"
+    );
+    // KID and PRDC cannot be merged: refused with the reason.
+    let output = merge(&["--metrics", "fid,kid"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success() && stderr.contains("KID and PRDC need the feature vectors"),
+        "{stderr}"
+    );
+    // A file that is not statistics is named.
+    std::fs::write(&files[0], b"not statistics").unwrap();
+    let output = merge(&[]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success() && stderr.contains("not a medigan statistics file"),
+        "{stderr}"
+    );
+}

@@ -16,7 +16,10 @@ def metrics(real: Any, synthetic: Any, *, extractor: str = ..., metrics: str = .
             mean: Optional[Sequence[float]] = ..., std: Optional[Sequence[float]] = ...,
             output_name: Optional[str] = ..., npy_range: Optional[tuple[float, float]] = ...,
             inception_weights: Any = ..., cache_dir: Any = ..., metric_key: Optional[str] = ...,
-            home: Any = ..., offline: Optional[bool] = ..., backend: Optional[str] = ...) -> dict[str, Any]: ...
+            home: Any = ..., offline: Optional[bool] = ..., backend: Optional[str] = ...,
+            save_stats: Any = ...) -> dict[str, Any]: ...
+def merge_stats(stats: list[Any], *, real_stats: Optional[list[Any]] = ..., metrics: str = ...,
+                metric_key: Optional[str] = ...) -> dict[str, Any]: ...
 def evaluate_models(models: list[str], real: Any, *, num_samples: Optional[int] = ..., seed: int = ...,
                     install_dependencies: bool = ..., extractor: str = ..., metrics: str = ...,
                     repeats: int = ..., nearest_k: int = ..., kid_subsets: int = ...,

@@ -25,11 +25,11 @@ InputSize = Union[None, int, str, tuple[int, int]]
 
 
 def metrics(
-    real: PathLike,
-    synthetic: PathLike,
+    real: Optional[PathLike] = None,
+    synthetic: Optional[PathLike] = None,
     *,
     extractor: str = "inception",
-    metrics: str = "fid,kid,prdc",
+    metrics: Optional[str] = None,
     repeats: int = 1,
     nearest_k: int = 5,
     kid_subsets: int = 100,
@@ -51,9 +51,19 @@ def metrics(
     home: Optional[PathLike] = None,
     offline: Optional[bool] = None,
     backend: Optional[str] = None,
+    save_stats: Optional[PathLike] = None,
+    merge_stats: Optional[Sequence[PathLike]] = None,
+    real_stats: Optional[Sequence[PathLike]] = None,
 ) -> dict[str, Any]:
     """FID (with FID_rr and rFID), KID, and precision/recall/density/coverage of the images of
     ``synthetic`` against those of ``real``.
+
+    Sharded evaluation: ``save_stats="shard1.stats"`` also writes the exact feature statistics
+    of both sets; ``metrics(merge_stats=["shard1.stats", "shard2.stats"])`` (no folders) gives
+    the FID of the union of the shards' synthetic sets, bit-identical to one pass over all the
+    images, against the real set the files share, or the union of the real sets of the
+    ``real_stats`` files. Merged statistics give FID only (``metrics`` defaults to ``"fid"``
+    there; KID and PRDC need the features themselves and are refused).
 
     ``metrics`` lists what to compute (``fid``, ``kid``, ``prdc``); ``repeats`` > 1 splits the
     synthetic folder into that many disjoint parts and reports each metric's mean and 95%
@@ -66,11 +76,24 @@ def metrics(
     ``kid``, ``prdc``, ``intervals``, ``provenance``, ``catalog``). A bad value raises
     `EvaluationOptionError` (a ``ValueError``) before anything is read.
     """
+    if merge_stats is not None:
+        if real is not None or synthetic is not None:
+            raise TypeError("merge_stats= reads no images: give no real or synthetic folder")
+        return _native.merge_stats(
+            [os.fspath(p) for p in merge_stats],
+            real_stats=None if real_stats is None else [os.fspath(p) for p in real_stats],
+            metrics="fid" if metrics is None else metrics,
+            metric_key=metric_key,
+        )
+    if real_stats is not None:
+        raise TypeError("real_stats= goes with merge_stats=")
+    if real is None or synthetic is None:
+        raise TypeError("metrics() needs the real and synthetic folders (or merge_stats=)")
     return _native.metrics(
         real,
         synthetic,
         extractor=extractor,
-        metrics=metrics,
+        metrics="fid,kid,prdc" if metrics is None else metrics,
         repeats=repeats,
         nearest_k=nearest_k,
         kid_subsets=kid_subsets,
@@ -92,6 +115,7 @@ def metrics(
         home=home,
         offline=offline,
         backend=backend,
+        save_stats=save_stats,
     )
 
 

@@ -9,7 +9,8 @@ use anyhow::Context;
 use medigan::Generators;
 use medigan::evaluate::{
     EvaluateOptions, Evaluation, EvaluationRequest, ExtractorSpec, FeatureOptions,
-    InputNormalization, KidOptions, MetricOptions, MetricSet, ReadOptions, SyntheticSide,
+    InputNormalization, KidOptions, MergeRequest, MetricOptions, MetricSet, ReadOptions,
+    SyntheticSide, merge_stats,
 };
 use serde_json::{Value, json};
 
@@ -25,10 +26,41 @@ pub fn run_folders(
     default: MetricSet,
     out: Output,
 ) -> anyhow::Result<ExitCode> {
-    let synthetic = SyntheticSide::Folder(args.synthetic.clone());
-    let request = request(&args.extraction, &args.real, synthetic, default)?;
+    if !args.stats.merge_stats.is_empty() {
+        return merge(args, out);
+    }
+    let (Some(real), Some(synthetic)) = (&args.real, &args.synthetic) else {
+        anyhow::bail!("give the REAL and SYNTHETIC folders, or --merge-stats FILE...");
+    };
+    let synthetic = SyntheticSide::Folder(synthetic.clone());
+    let mut request = request(&args.extraction, real, synthetic, default)?;
+    request.save_stats = args.stats.save_stats.clone();
     let reports = generators.evaluate(&request, &Bar::new(out.quiet))?;
     print_reports(&reports, &request.metric_key(), out)?;
+    if let Some(path) = &request.save_stats {
+        render::note(
+            out.quiet,
+            format!("statistics written to `{}`", path.display()),
+        );
+    }
+    super::success()
+}
+
+/// `--merge-stats`: the FID of the union of saved statistics (FID only unless `--metrics`
+/// asks for more, which is refused with the reason).
+fn merge(args: &FidArgs, out: Output) -> anyhow::Result<ExitCode> {
+    let metrics = match &args.extraction.metrics {
+        Some(list) => MetricSet::parse(list)?,
+        None => MetricSet::FID,
+    };
+    let request = MergeRequest {
+        stats: args.stats.merge_stats.clone(),
+        real_stats: args.stats.real_stats.clone(),
+        metrics,
+        metric_key: args.extraction.metric_key.clone(),
+    };
+    let (report, metric_key) = merge_stats(&request)?;
+    print_reports(&[report], &metric_key, out)?;
     super::success()
 }
 
@@ -45,6 +77,7 @@ pub fn request(
         extractor: extractor(args),
         options: options(args, default_metrics)?,
         metric_key: args.metric_key.clone(),
+        save_stats: None,
     })
 }
 
