@@ -9,6 +9,7 @@
 use std::path::{Path, PathBuf};
 
 use medigan::evaluate::audit::{AuditOptions, AuditSets, audit as audit_sets};
+use medigan::evaluate::planes::{PlaneOptions, PlanesRequest};
 use medigan::evaluate::{
     self, EvaluateOptions, EvaluationRequest, ExtractorSpec, FeatureOptions, ImageSet, KidOptions,
     MergeRequest, MetricOptions, MetricSet, ReadOptions, SyntheticRun, SyntheticSide, request,
@@ -239,6 +240,79 @@ pub fn metrics<'py>(
     let generators = facade(None, home, offline, backend)?;
     let mut reports = run_request(py, generators, request)?;
     let report = reports.pop().unwrap_or_default();
+    Ok(json_to_py(py, &report)?.unbind())
+}
+
+/// The 2.5D FID of two folders of volumes (`medigan --json metrics --volumes planes`): the FID
+/// of the axial, coronal and sagittal slices and their mean. Returns the object printed under
+/// `planes`.
+#[pyfunction]
+#[pyo3(signature = (
+    real, synthetic, *, extractor="inception", metrics="fid", center_slices=None, every_slice=1,
+    empty_below=None, clip=None, batch_size=32, threads=None, normalize=false, input_size=None,
+    range=None, mean=None, std=None, output_name=None, inception_weights=None, home=None,
+    offline=None, backend=None
+))]
+#[allow(clippy::too_many_arguments)]
+pub fn metrics_planes<'py>(
+    py: Python<'py>,
+    real: PathBuf,
+    synthetic: PathBuf,
+    extractor: &str,
+    metrics: &str,
+    center_slices: Option<f64>,
+    every_slice: usize,
+    empty_below: Option<f32>,
+    clip: Option<(f32, f32)>,
+    batch_size: usize,
+    threads: Option<usize>,
+    normalize: bool,
+    input_size: Option<Bound<'py, PyAny>>,
+    range: Option<(f32, f32)>,
+    mean: Option<Vec<f32>>,
+    std: Option<Vec<f32>>,
+    output_name: Option<String>,
+    inception_weights: Option<PathBuf>,
+    home: Option<PathBuf>,
+    offline: Option<bool>,
+    backend: Option<&str>,
+) -> PyResult<Py<PyAny>> {
+    let extractor = ExtractorArgs {
+        extractor,
+        inception_weights,
+        input_size,
+        range,
+        mean,
+        std,
+        output_name,
+    };
+    let embedding = EmbeddingArgs {
+        batch_size,
+        threads,
+        normalize,
+        npy_range: None,
+        cache_dir: None,
+    };
+    let mut options = embedding.options();
+    options.metrics.metrics = MetricSet::parse(metrics).py()?;
+    let request = PlanesRequest {
+        real,
+        synthetic,
+        extractor: extractor.spec()?,
+        options,
+        planes: PlaneOptions {
+            center_ratio: center_slices,
+            every: every_slice,
+            empty_below,
+            clip: clip.map(|(lo, hi)| [lo, hi]),
+        },
+    };
+    let generators = facade(None, home, offline, backend)?;
+    let report = run_interruptible(py, |cancel| {
+        evaluate::planes::run(&generators, &request, &Cancellable(cancel))
+            .map(|report| serde_json::to_value(report).unwrap_or_default())
+    })?
+    .py()?;
     Ok(json_to_py(py, &report)?.unbind())
 }
 

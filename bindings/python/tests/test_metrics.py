@@ -142,3 +142,18 @@ def test_sharded_statistics_merge_into_the_fid_of_the_union(phantoms, tmp_path):
         medigan_rs.metrics(merge_stats=files, metrics="fid,kid")
     with pytest.raises(TypeError, match="reads no images"):
         medigan_rs.metrics(real, merge_stats=files)
+
+
+def test_volumes_in_three_planes_agree_with_the_numpy_reference(tmp_path):
+    planes = FIXTURES / "planes"
+    reference = json.loads((planes / "reference.json").read_text())
+    case = reference["cases"][1]
+    report = medigan_rs.metrics(
+        planes / "real", planes / "synthetic", volumes="planes", extractor=EXTRACTOR,
+        range=(0.0, 1.0), mean=reference["mean"], std=reference["std"],
+        center_slices=case["center_ratio"], every_slice=case["every"],
+        empty_below=case["empty_below"], clip=tuple(case["clip"]), home=tmp_path, offline=True)
+    for got, expected in zip(report["planes"], case["planes"]):
+        assert got["plane"] == expected["plane"]
+        assert abs(got["fid"] - expected["fid"]) <= 1e-6 * abs(expected["fid"]), (got, expected)
+    assert abs(report["fid_mean"] - case["fid_mean"]) <= 1e-6 * case["fid_mean"]

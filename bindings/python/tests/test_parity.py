@@ -70,13 +70,19 @@ _FOLDERS = {
     "--save-stats": "metrics:save_stats",
     "--merge-stats": "metrics:merge_stats",
     "--real-stats": "metrics:real_stats",
+    "--volumes": "metrics:volumes",
+    "--center-slices": "metrics:center_slices",
+    "--every-slice": "metrics:every_slice",
+    "--empty-below": "metrics:empty_below",
+    "--clip": "metrics:clip",
 }
 
 _MODELS = {
     flag: (None if target is None else "evaluate_models:" + target.split(":")[1])
     for flag, target in _FOLDERS.items()
     if flag not in ("real", "synthetic", "--resample-seed", "--save-stats", "--merge-stats",
-                    "--real-stats")
+                    "--real-stats", "--volumes", "--center-slices", "--every-slice",
+                    "--empty-below", "--clip")
 }
 _MODELS.update({
     "models": "evaluate_models:models",

@@ -345,6 +345,42 @@ pub struct FidArgs {
     /// Mergeable statistics.
     #[command(flatten)]
     pub stats: StatsArgs,
+    /// 3D volumes.
+    #[command(flatten)]
+    pub volumes: VolumeArgs,
+}
+
+/// How the volumes of a 3D evaluation are read (`--volumes planes`: the 2.5D FID).
+#[derive(Debug, Args)]
+pub struct VolumeArgs {
+    /// `slices`: every slice of a NIfTI volume along its third axis is an image (default);
+    /// `planes`: the 2.5D FID of volumes (.nii, .nii.gz, .npy [D,H,W]): slices along the axial,
+    /// coronal and sagittal axes, the FID per plane and their mean (NV-Generate's evaluation).
+    #[arg(long, value_enum, default_value = "slices")]
+    pub volumes: VolumeMode,
+    /// With --volumes planes: only the central fraction (0, 1] of each axis's slices
+    /// (NV-Generate's enable_center_slices_ratio, e.g. 0.4).
+    #[arg(long, value_name = "RATIO")]
+    pub center_slices: Option<f64>,
+    /// With --volumes planes: every K-th of those slices.
+    #[arg(long, value_name = "K", default_value_t = 1)]
+    pub every_slice: usize,
+    /// With --volumes planes: drop slices whose largest value is below VALUE (e.g. -700 for CT
+    /// in Hounsfield units).
+    #[arg(long, value_name = "VALUE", allow_hyphen_values = true)]
+    pub empty_below: Option<f32>,
+    /// With --volumes planes: clip the volumes' values to MIN,MAX first (e.g. -1000,1000 for CT).
+    #[arg(long, value_name = "MIN,MAX", allow_hyphen_values = true, value_parser = parse_range)]
+    pub clip: Option<[f32; 2]>,
+}
+
+/// How volumes are evaluated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum VolumeMode {
+    /// Every slice along the third axis is an image.
+    Slices,
+    /// The 2.5D FID: three planes, per-plane FID and their mean.
+    Planes,
 }
 
 /// The statistics flags of `medigan fid` and `medigan metrics`: sharded evaluations merged

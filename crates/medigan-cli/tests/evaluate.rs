@@ -489,3 +489,68 @@ fn sharded_statistics_merge_into_the_fid_of_the_union_bit_for_bit() {
         "{stderr}"
     );
 }
+
+#[test]
+fn volumes_in_three_planes_agree_with_the_numpy_reference() {
+    let home = tempfile::tempdir().unwrap();
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/planes");
+    let reference: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("reference.json")).unwrap())
+            .unwrap();
+    for case in reference["cases"].as_array().unwrap() {
+        let mut command = medigan(home.path());
+        command
+            .args(["--json", "metrics", "--volumes", "planes"])
+            .args([dir.join("real"), dir.join("synthetic")])
+            .args(["--extractor", &extractor(), "--range", "0,1"])
+            .args(["--mean", "0.406,0.456,0.485", "--std", "1"])
+            .args(["--every-slice", &case["every"].to_string()]);
+        if let Some(ratio) = case["center_ratio"].as_f64() {
+            command.args(["--center-slices", &ratio.to_string()]);
+        }
+        if let Some(below) = case["empty_below"].as_f64() {
+            command.args(["--empty-below", &below.to_string()]);
+        }
+        if let Some(clip) = case["clip"].as_array() {
+            command.args(["--clip", &format!("{},{}", clip[0], clip[1])]);
+        }
+        let value = json(&command.output().unwrap());
+        let report = &value["planes"];
+        let close = |got: &Value, expected: &Value| {
+            let (got, expected) = (got.as_f64().unwrap(), expected.as_f64().unwrap());
+            let relative = (got - expected).abs() / expected.abs();
+            assert!(
+                relative < 1e-6,
+                "{case}: {got} vs {expected} ({relative:.1e})"
+            );
+        };
+        for (got, expected) in report["planes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .zip(case["planes"].as_array().unwrap())
+        {
+            assert_eq!(got["plane"], expected["plane"]);
+            assert_eq!(got["real_slices"], expected["real_slices"], "{case}");
+            assert_eq!(
+                got["synthetic_slices"], expected["synthetic_slices"],
+                "{case}"
+            );
+            close(&got["fid"], &expected["fid"]);
+        }
+        close(&report["fid_mean"], &case["fid_mean"]);
+        assert_eq!(report["real_volumes"], 3);
+    }
+    // A 2D image among the volumes is named; KID over planes is refused with the reason.
+    let output = medigan(home.path())
+        .args(["metrics", "--volumes", "planes", "--metrics", "fid,kid"])
+        .args([dir.join("real"), dir.join("synthetic")])
+        .args(["--extractor", &extractor()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success() && stderr.contains("FID per plane"),
+        "{stderr}"
+    );
+}

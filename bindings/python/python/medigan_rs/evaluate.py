@@ -54,6 +54,11 @@ def metrics(
     save_stats: Optional[PathLike] = None,
     merge_stats: Optional[Sequence[PathLike]] = None,
     real_stats: Optional[Sequence[PathLike]] = None,
+    volumes: str = "slices",
+    center_slices: Optional[float] = None,
+    every_slice: int = 1,
+    empty_below: Optional[float] = None,
+    clip: Optional[tuple[float, float]] = None,
 ) -> dict[str, Any]:
     """FID (with FID_rr and rFID), KID, and precision/recall/density/coverage of the images of
     ``synthetic`` against those of ``real``.
@@ -64,6 +69,11 @@ def metrics(
     images, against the real set the files share, or the union of the real sets of the
     ``real_stats`` files. Merged statistics give FID only (``metrics`` defaults to ``"fid"``
     there; KID and PRDC need the features themselves and are refused).
+
+    Volumes: ``volumes="planes"`` gives the 2.5D FID of two folders of volumes (``.nii``,
+    ``.nii.gz``, ``.npy`` [D, H, W]): the FID of the axial, coronal and sagittal slices and
+    their mean (``{"planes": [...], "fid_mean": ...}``), with NV-Generate's slice options
+    ``center_slices`` (central fraction), ``every_slice``, ``empty_below`` and ``clip``.
 
     ``metrics`` lists what to compute (``fid``, ``kid``, ``prdc``); ``repeats`` > 1 splits the
     synthetic folder into that many disjoint parts and reports each metric's mean and 95%
@@ -87,6 +97,33 @@ def metrics(
         )
     if real_stats is not None:
         raise TypeError("real_stats= goes with merge_stats=")
+    if volumes not in ("slices", "planes"):
+        raise ValueError(f"volumes= is 'slices' or 'planes', not {volumes!r}")
+    if volumes == "planes":
+        if real is None or synthetic is None:
+            raise TypeError("metrics(volumes='planes') needs the real and synthetic folders")
+        return _native.metrics_planes(
+            real,
+            synthetic,
+            extractor=extractor,
+            metrics="fid" if metrics is None else metrics,
+            center_slices=center_slices,
+            every_slice=every_slice,
+            empty_below=empty_below,
+            clip=clip,
+            batch_size=batch_size,
+            threads=threads,
+            normalize=normalize,
+            input_size=input_size,
+            range=range,
+            mean=mean,
+            std=std,
+            output_name=output_name,
+            inception_weights=inception_weights,
+            home=home,
+            offline=offline,
+            backend=backend,
+        )
     if real is None or synthetic is None:
         raise TypeError("metrics() needs the real and synthetic folders (or merge_stats=)")
     return _native.metrics(

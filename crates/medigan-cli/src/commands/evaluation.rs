@@ -7,14 +7,15 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use medigan::Generators;
+use medigan::evaluate::planes::{PlaneOptions, PlanesRequest};
 use medigan::evaluate::{
     EvaluateOptions, Evaluation, EvaluationRequest, ExtractorSpec, FeatureOptions,
     InputNormalization, KidOptions, MergeRequest, MetricOptions, MetricSet, ReadOptions,
-    SyntheticSide, merge_stats,
+    SyntheticSide, merge_stats, planes,
 };
 use serde_json::{Value, json};
 
-use crate::cli::{ExtractionArgs, FidArgs};
+use crate::cli::{ExtractionArgs, FidArgs, VolumeMode};
 use crate::progress::Bar;
 use crate::render;
 use crate::settings::Output;
@@ -32,6 +33,9 @@ pub fn run_folders(
     let (Some(real), Some(synthetic)) = (&args.real, &args.synthetic) else {
         anyhow::bail!("give the REAL and SYNTHETIC folders, or --merge-stats FILE...");
     };
+    if args.volumes.volumes == VolumeMode::Planes {
+        return planes(generators, args, real, synthetic, default, out);
+    }
     let synthetic = SyntheticSide::Folder(synthetic.clone());
     let mut request = request(&args.extraction, real, synthetic, default)?;
     request.save_stats = args.stats.save_stats.clone();
@@ -43,6 +47,69 @@ pub fn run_folders(
             format!("statistics written to `{}`", path.display()),
         );
     }
+    super::success()
+}
+
+/// `--volumes planes`: the 2.5D FID of two folders of volumes, per plane and the mean.
+fn planes(
+    generators: &Generators,
+    args: &FidArgs,
+    real: &Path,
+    synthetic: &Path,
+    default: MetricSet,
+    out: Output,
+) -> anyhow::Result<ExitCode> {
+    if args.stats.save_stats.is_some() {
+        anyhow::bail!("--save-stats is not available with --volumes planes (three feature sets)");
+    }
+    let metrics = match &args.extraction.metrics {
+        Some(list) => MetricSet::parse(list)?,
+        None if default == MetricSet::ALL => MetricSet::FID,
+        None => default,
+    };
+    let mut options = options(&args.extraction, metrics)?;
+    options.metrics.metrics = metrics;
+    let request = PlanesRequest {
+        real: real.to_path_buf(),
+        synthetic: synthetic.to_path_buf(),
+        extractor: extractor(&args.extraction),
+        options,
+        planes: PlaneOptions {
+            center_ratio: args.volumes.center_slices,
+            every: args.volumes.every_slice,
+            empty_below: args.volumes.empty_below,
+            clip: args.volumes.clip,
+        },
+    };
+    let report = planes::run(generators, &request, &Bar::new(out.quiet))?;
+    if out.json {
+        return render::json(&json!({ "metric": args.extraction.metric_key.clone()
+            .unwrap_or_else(|| request.extractor.metric_key()), "planes": report }))
+        .map(|()| ExitCode::SUCCESS);
+    }
+    let mut table = render::table(&["plane", "FID", "real slices", "synthetic slices"]);
+    for p in &report.planes {
+        table.add_row(vec![
+            p.plane.to_string(),
+            distance_text(p.fid),
+            p.real_slices.to_string(),
+            p.synthetic_slices.to_string(),
+        ]);
+    }
+    table.add_row(vec![
+        "mean".to_string(),
+        distance_text(report.fid_mean),
+        String::new(),
+        String::new(),
+    ]);
+    render::print_table(&table, "no results")?;
+    render::note(
+        out.quiet,
+        format!(
+            "{} real and {} synthetic volumes, extractor {}",
+            report.real_volumes, report.synthetic_volumes, report.extractor
+        ),
+    );
     super::success()
 }
 
