@@ -236,6 +236,7 @@ pub fn metrics<'py>(
         options,
         metric_key,
         save_stats,
+        per_class: false,
     };
     let generators = facade(None, home, offline, backend)?;
     let mut reports = run_request(py, generators, request)?;
@@ -351,7 +352,8 @@ pub fn merge_stats(
     metrics="fid", repeats=1, nearest_k=5, kid_subsets=100, kid_subset_size=1000,
     resample_seed=0, split_seed=0, batch_size=32, threads=None, normalize=false, input_size=None,
     range=None, mean=None, std=None, output_name=None, npy_range=None, inception_weights=None,
-    cache_dir=None, metric_key=None, catalog=None, home=None, offline=None, backend=None
+    cache_dir=None, metric_key=None, catalog=None, home=None, offline=None, backend=None,
+    per_class=false
 ))]
 #[allow(clippy::too_many_arguments)]
 pub fn evaluate_models<'py>(
@@ -385,6 +387,7 @@ pub fn evaluate_models<'py>(
     home: Option<PathBuf>,
     offline: Option<bool>,
     backend: Option<&str>,
+    per_class: bool,
 ) -> PyResult<Py<PyAny>> {
     let extractor = ExtractorArgs {
         extractor,
@@ -423,6 +426,7 @@ pub fn evaluate_models<'py>(
         options,
         metric_key,
         save_stats: None,
+        per_class,
     };
     let generators = facade(catalog, home, offline, backend)?;
     if install_dependencies {

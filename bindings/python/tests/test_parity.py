@@ -92,6 +92,7 @@ _MODELS.update({
     "--resample-seed": "evaluate_models:resample_seed",
     "--install-dependencies": "evaluate_models:install_dependencies",
     "--catalog": "evaluate_models:catalog",
+    "--per-class": "evaluate_models:per_class",
 })
 
 # CLI flag -> "function:keyword" (None: the flag has no meaning for this command in Python; the

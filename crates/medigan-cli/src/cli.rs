@@ -124,7 +124,8 @@ pub enum Command {
     /// a table, as JSON, and as the lines of the model's catalogue entry.
     #[command(after_help = "Examples:\n  medigan evaluate 00900 --real real/\n  \
         medigan evaluate 00900 --real real/ -n 1000 --plot fid.svg\n  \
-        medigan evaluate 00900 --real real/ --extractor onnx:net.onnx --input-size 64")]
+        medigan evaluate 00900 --real real/ --extractor onnx:net.onnx --input-size 64\n  \
+        medigan evaluate MODEL --real real/ --per-class   # real/CLASS/ per class label")]
     Evaluate(EvaluateArgs),
     /// Every metric between a folder of real and a folder of synthetic images, from one
     /// embedding pass: FID (with FID_rr and rFID), KID (mean and std over subsets) and
@@ -425,6 +426,11 @@ pub struct EvaluateArgs {
     /// its dependencies with pip and run its code.
     #[arg(long)]
     pub install_dependencies: bool,
+    /// A conditional model, class by class: REAL holds one subfolder per class label
+    /// (real/benign/, real/malignant/); each is scored against the model's samples of that
+    /// class (-n per class, default: as many as its real images), then all classes together.
+    #[arg(long)]
+    pub per_class: bool,
     /// Feature extraction.
     #[command(flatten)]
     pub extraction: ExtractionArgs,

@@ -554,3 +554,95 @@ fn volumes_in_three_planes_agree_with_the_numpy_reference() {
         "{stderr}"
     );
 }
+
+#[test]
+fn per_class_compares_each_class_with_its_own_samples() {
+    let home = tempfile::tempdir().unwrap();
+    let catalog = common::fixture("conditional");
+    // The model's own samples of each class (seed 0, as evaluate draws them), kept as float
+    // .npy: scored against them, a class is at FID 0; swapped, it is not.
+    let classes = home.path().join("classes");
+    for class in ["benign", "malignant"] {
+        let output = medigan(home.path())
+            .args([
+                "-q", "generate", "90002", "-n", "6", "--seed", "0", "--format", "npy",
+            ])
+            .args(["--label", class, "-o"])
+            .arg(classes.join(class))
+            .arg("--catalog")
+            .arg(&catalog)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let evaluate = |real: &std::path::Path| {
+        json(
+            &medigan(home.path())
+                .args(["--json", "evaluate", "90002", "--per-class", "--real"])
+                .arg(real)
+                .args([
+                    "--extractor",
+                    &extractor(),
+                    "--range",
+                    "0,1",
+                    "--npy-range",
+                    "-1,1",
+                ])
+                .arg("--catalog")
+                .arg(&catalog)
+                .output()
+                .unwrap(),
+        )
+    };
+    let fids = |value: &Value| -> Vec<(String, f64, u64, u64)> {
+        value["reports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["subject"].as_str().unwrap().to_string(),
+                    r["fid_rs"].as_f64().unwrap(),
+                    r["real_images"].as_u64().unwrap(),
+                    r["synthetic_images"].as_u64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let same = fids(&evaluate(&classes));
+    let subjects: Vec<&str> = same.iter().map(|r| r.0.as_str()).collect();
+    assert_eq!(subjects.len(), 3, "{same:?}");
+    assert!(subjects[0].ends_with("[benign]") && subjects[1].ends_with("[malignant]"));
+    assert!(subjects[2].ends_with("[all classes]"), "{same:?}");
+    assert_eq!((same[0].2, same[0].3), (6, 6));
+    assert_eq!((same[2].2, same[2].3), (12, 12));
+    for (subject, fid, _, _) in &same {
+        assert!(fid.abs() < 1e-6, "{subject}: {fid}");
+    }
+    // The real folders swapped: each class meets the other's samples; the union is unchanged.
+    let swapped = home.path().join("swapped");
+    std::fs::create_dir(&swapped).unwrap();
+    std::fs::rename(classes.join("benign"), swapped.join("malignant")).unwrap();
+    std::fs::rename(classes.join("malignant"), swapped.join("benign")).unwrap();
+    let crossed = fids(&evaluate(&swapped));
+    assert!(crossed[0].1 > 1e-3 && crossed[1].1 > 1e-3, "{crossed:?}");
+    assert!(crossed[2].1.abs() < 1e-6, "{crossed:?}");
+    // A folder without class subfolders is refused with what to do.
+    let output = medigan(home.path())
+        .args(["evaluate", "90002", "--per-class", "--real"])
+        .arg(swapped.join("benign"))
+        .args(["--extractor", &extractor()])
+        .arg("--catalog")
+        .arg(&catalog)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success() && stderr.contains("one subfolder per class label"),
+        "{stderr}"
+    );
+}

@@ -38,7 +38,7 @@ def evaluate_models(models: list[str], real: Any, *, num_samples: Optional[int] 
                     output_name: Optional[str] = ..., npy_range: Optional[tuple[float, float]] = ...,
                     inception_weights: Any = ..., cache_dir: Any = ..., metric_key: Optional[str] = ...,
                     catalog: Optional[list[str]] = ..., home: Any = ..., offline: Optional[bool] = ...,
-                    backend: Optional[str] = ...) -> list[dict[str, Any]]: ...
+                    backend: Optional[str] = ..., per_class: bool = ...) -> list[dict[str, Any]]: ...
 def audit(synthetic: Any, train: Any, holdout: Any = ..., *, extractor: str = ..., pixel_size: int = ...,
           max_shift: int = ..., margin: float = ..., pixel_metric: str = ..., batch_size: int = ..., threads: Optional[int] = ...,
           normalize: bool = ..., input_size: Any = ..., range: Optional[tuple[float, float]] = ...,

@@ -187,12 +187,18 @@ def evaluate_models(
     home: Optional[PathLike] = None,
     offline: Optional[bool] = None,
     backend: Optional[str] = None,
+    per_class: bool = False,
 ) -> list[dict[str, Any]]:
     """Generates each model's samples (``num_samples`` per repeat, default: as many as ``real``
     has images, from ``seed``) and evaluates them against ``real``, embedded once: what
     ``medigan evaluate`` does. The keywords are those of `metrics` (``resample_seed`` is its
     ``seed``); a model in the original Python format runs only with
     ``install_dependencies=True``. Returns one report per model.
+
+    ``per_class=True`` (a conditional model): ``real`` holds one subfolder per class label
+    (``real/benign/``, ``real/malignant/``); each is compared with the model's samples of that
+    class (``num_samples`` per class, default: as many as its real images), then all classes
+    together: reports ``"MODEL [CLASS]"`` per class, then ``"MODEL [all classes]"``.
     """
     if isinstance(models, str):
         models = [models]
@@ -226,6 +232,7 @@ def evaluate_models(
         home=home,
         offline=offline,
         backend=backend,
+        per_class=per_class,
     )
 
 

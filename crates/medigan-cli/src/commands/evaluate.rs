@@ -23,7 +23,8 @@ pub fn run(generators: &Generators, args: &EvaluateArgs, out: Output) -> anyhow:
             seed: args.seed,
         },
     };
-    let request = request(&args.extraction, &args.real, synthetic, MetricSet::FID)?;
+    let mut request = request(&args.extraction, &args.real, synthetic, MetricSet::FID)?;
+    request.per_class = args.per_class;
     let metric_key = request.metric_key();
     let reports = generators.evaluate(&request, &Bar::new(out.quiet))?;
     print_reports(&reports, &metric_key, out)?;

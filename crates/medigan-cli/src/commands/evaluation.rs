@@ -145,6 +145,7 @@ pub fn request(
         options: options(args, default_metrics)?,
         metric_key: args.metric_key.clone(),
         save_stats: None,
+        per_class: false,
     })
 }
 

@@ -54,6 +54,7 @@ pub mod metrics;
 pub mod moments;
 pub mod onnx_extractor;
 pub mod pairwise;
+pub mod per_class;
 pub mod planes;
 pub mod plot;
 pub mod prdc;
@@ -350,6 +351,17 @@ pub fn run(
             let source = request
                 .extractor
                 .source(samples_of.store(), backend, progress)?;
+            if request.per_class {
+                return Ok(per_class::run(
+                    samples_of,
+                    &request.real,
+                    models,
+                    *run,
+                    source.as_ref(),
+                    options,
+                    progress,
+                )?);
+            }
             let real_features = embed(&real, source.as_ref(), options, progress)?;
             models
                 .iter()
@@ -400,6 +412,7 @@ fn evaluate_model(
             part,
             repeats,
             scored.run.seed,
+            None,
         )?;
         let features = stream::embed_samples(
             &synthetic.model_id,

@@ -196,6 +196,9 @@ pub struct EvaluationRequest {
     /// Where to write the exact feature statistics of both sets, for `--merge-stats`
     /// ([`super::stats_file`]; two folders, one repeat).
     pub save_stats: Option<PathBuf>,
+    /// Score a conditional model per class: `real/CLASS/` against its samples of `CLASS`,
+    /// then all classes together ([`super::per_class`]).
+    pub per_class: bool,
 }
 
 impl EvaluationRequest {
@@ -260,6 +263,23 @@ impl EvaluationRequest {
                     "save stats",
                     &value,
                     "statistics are of one pass: drop --repeats (merged statistics give one FID)",
+                ));
+            }
+        }
+        if self.per_class {
+            if !matches!(self.synthetic, SyntheticSide::Models { .. }) {
+                return Err(invalid(
+                    "per class",
+                    "true",
+                    "the breakdown generates each class's samples: it applies to models \
+                     (`medigan evaluate`)",
+                ));
+            }
+            if metrics.repeats > 1 {
+                return Err(invalid(
+                    "per class",
+                    "true",
+                    "one evaluation per class: drop --repeats",
                 ));
             }
         }
@@ -419,6 +439,7 @@ mod tests {
                 options: EvaluateOptions::default(),
                 metric_key: None,
                 save_stats: None,
+                per_class: false,
             };
             adjust(&mut request);
             request.check().map_err(|e| e.to_string())
