@@ -157,3 +157,10 @@ def test_volumes_in_three_planes_agree_with_the_numpy_reference(tmp_path):
         assert got["plane"] == expected["plane"]
         assert abs(got["fid"] - expected["fid"]) <= 1e-6 * abs(expected["fid"]), (got, expected)
     assert abs(report["fid_mean"] - case["fid_mean"]) <= 1e-6 * case["fid_mean"]
+
+
+def test_per_class_needs_one_real_subfolder_per_class(phantoms, tmp_path):
+    catalog = [str(FIXTURES / "conditional" / "medigan.json")]
+    with pytest.raises(Exception, match="one subfolder per class label"):
+        medigan_rs.evaluate_models("90002", phantoms(12, 1), per_class=True, catalog=catalog,
+                                   extractor=EXTRACTOR, home=tmp_path, offline=True)

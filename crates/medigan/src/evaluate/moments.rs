@@ -11,17 +11,19 @@
 //! `2^-17`, whose f32 bits are all multiples of `2^-40`). The sums `sum q_i` and
 //! `sum q_i q_j` are then kept exactly in `i128` (an overflow is an error, not a wrap).
 //!
-//! The products are computed with f64 matrix products (faer), exactly: a block of 128 rows is
-//! cut into slices of 23 bits (`q = s_0 + 2^23 s_1 + 2^46 s_2`), so each product of two slices
-//! is below `2^46` and a sum of 128 of them below `2^53`: every partial sum of the matrix
-//! product is an integer that f64 holds exactly, whatever order the product adds in. Features
-//! below 64 in magnitude need two slices (four matrix products per block), larger ones three.
+//! The products are computed with f64 matrix products (faer, upper triangle only), exactly:
+//! the quantised features are cut into `K` slices of `b <= 23` bits (`q = s_0 + 2^b s_1 +
+//! ...`, the fewest slices for the largest `|q|` of the batch, as narrow as possible), and the
+//! rows into blocks of `R` with `R (2^b - 1)^2 < 2^53` (at most 1024): every partial sum of a
+//! block's matrix product is an integer that f64 holds exactly, whatever order the product
+//! adds in. Features below 8 in magnitude take two slices of 22 bits and blocks of 512 rows
+//! (four matrix products per block), below 64 two of 23 bits and 128 rows, larger ones three.
 //!
 //! The covariance is then `(n sum q_i q_j - sum q_i sum q_j) / (n (n - 1))`, its numerator
 //! computed exactly in 256-bit integers and rounded once to f64: more accurate than the
 //! centred f64 product it replaces, and a function of the exact sums only.
 
-use faer::linalg::matmul::matmul;
+use faer::linalg::matmul::triangular::{self, BlockStructure};
 use faer::{Accum, Mat, Par};
 use ndarray::ArrayView2;
 use rayon::prelude::*;
@@ -33,10 +35,20 @@ use super::frechet::FeatureStats;
 pub const FEATURE_BITS: i32 = 40;
 /// The largest feature magnitude the exact sums take (`2^20`).
 pub const FEATURE_LIMIT: f32 = 1_048_576.0;
-/// Bits per slice of a quantised feature in the exact matrix products.
-const SLICE_BITS: u32 = 23;
-/// Rows per exact matrix product: `128 * (2^23 - 1)^2 < 2^53`.
-const BLOCK_ROWS: usize = 128;
+/// The most bits per slice of a quantised feature in the exact matrix products.
+const MAX_SLICE_BITS: u32 = 23;
+/// The most rows per matrix product (bounds the slices' memory).
+const MAX_BLOCK_ROWS: usize = 1024;
+
+/// Slices of `bits` bits for quantised features of `magnitude_bits` bits, and the rows per
+/// matrix product that keep its sums exact: the fewest slices of at most 23 bits, as narrow as
+/// they can be, so that `rows * (2^bits - 1)^2 < 2^53` allows the most rows.
+fn slicing(magnitude_bits: u32) -> (usize, u32, usize) {
+    let slices = magnitude_bits.div_ceil(MAX_SLICE_BITS).max(1);
+    let bits = magnitude_bits.div_ceil(slices).max(1);
+    let rows = 1usize << (53 - 2 * bits).min(20);
+    (slices as usize, bits, rows.min(MAX_BLOCK_ROWS))
+}
 
 /// The exact count, sums and co-moments of a feature set (see the module documentation).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -141,32 +153,37 @@ impl ExactMoments {
                 ),
             });
         }
+        let largest = features
+            .iter()
+            .map(|&x| quantise(x).unsigned_abs())
+            .max()
+            .unwrap_or(0);
+        let (slices, bits, block_rows) = slicing(u64::BITS - largest.leading_zeros());
         let mut next = self.clone();
         let rows = features.nrows();
         let mut start = 0;
         while start < rows {
-            let end = (start + BLOCK_ROWS).min(rows);
-            next.add_block(features.slice(ndarray::s![start..end, ..]))?;
+            let end = (start + block_rows).min(rows);
+            next.add_block(features.slice(ndarray::s![start..end, ..]), slices, bits)?;
             start = end;
         }
         *self = next;
         Ok(())
     }
 
-    fn add_block(&mut self, block: ArrayView2<'_, f32>) -> Result<(), EvaluateError> {
+    /// Adds a block of rows, cut into `slices` slices of `bits` bits (see [`slicing`]).
+    fn add_block(
+        &mut self,
+        block: ArrayView2<'_, f32>,
+        slices: usize,
+        bits: u32,
+    ) -> Result<(), EvaluateError> {
         let (rows, dims) = block.dim();
         let quantised = Mat::from_fn(rows, dims, |i, j| quantise(block[(i, j)]));
-        let largest = (0..dims)
-            .flat_map(|j| (0..rows).map(move |i| (i, j)))
-            .map(|(i, j)| quantised[(i, j)].unsigned_abs())
-            .max()
-            .unwrap_or(0);
-        let bits = u64::BITS - largest.leading_zeros();
-        let slices = bits.div_ceil(SLICE_BITS).max(1) as usize;
         let parts: Vec<Mat<f64>> = (0..slices)
             .map(|k| {
                 Mat::from_fn(rows, dims, |i, j| {
-                    slice(quantised[(i, j)], k as u32 * SLICE_BITS) as f64
+                    slice(quantised[(i, j)], k as u32 * bits, bits) as f64
                 })
             })
             .collect();
@@ -184,39 +201,26 @@ impl ExactMoments {
         let mut product = Mat::<f64>::zeros(dims, dims);
         for a in 0..slices {
             for b in 0..slices {
-                matmul(
+                // Only the upper triangle is read: faer computes only it.
+                triangular::matmul(
                     product.as_mut(),
+                    BlockStructure::TriangularUpper,
                     Accum::Replace,
                     parts[a].transpose(),
+                    BlockStructure::Rectangular,
                     parts[b].as_ref(),
+                    BlockStructure::Rectangular,
                     1.0,
                     Par::rayon(0),
                 );
-                let shift = (a + b) as u32 * SLICE_BITS;
-                let failed = self
-                    .products
-                    .par_chunks_mut(4096)
-                    .enumerate()
-                    .map(|(chunk, entries)| {
-                        let first = chunk * 4096;
-                        let (mut i, mut j) = packed_position(first);
-                        for entry in entries.iter_mut() {
-                            // Integers below 2^53: the cast is exact.
-                            let exact = product[(i, j)] as i64;
-                            let term = i128::from(exact).checked_mul(1i128 << shift);
-                            match term.and_then(|t| entry.checked_add(t)) {
-                                Some(sum) => *entry = sum,
-                                None => return true,
-                            }
-                            if i == j {
-                                (i, j) = (0, j + 1);
-                            } else {
-                                i += 1;
-                            }
-                        }
-                        false
+                let shift = (a + b) as u32 * bits;
+                let failed = packed_columns(&mut self.products)
+                    .into_par_iter()
+                    .map(|(j, entries)| {
+                        let column = &product.col_as_slice(j)[..=j];
+                        accumulate(entries, column, shift)
                     })
-                    .reduce(|| false, |x, y| x || y);
+                    .any(|ok| !ok);
                 if failed {
                     return Err(overflow());
                 }
@@ -287,29 +291,49 @@ impl ExactMoments {
     }
 }
 
+/// The packed upper triangle split into its columns: `(j, entries (0..=j, j))`.
+fn packed_columns(products: &mut [i128]) -> Vec<(usize, &mut [i128])> {
+    let mut columns = Vec::new();
+    let mut rest = products;
+    let mut j = 0;
+    while !rest.is_empty() {
+        let (column, tail) = rest.split_at_mut((j + 1).min(rest.len()));
+        columns.push((j, column));
+        rest = tail;
+        j += 1;
+    }
+    columns
+}
+
+/// `entries[i] += column[i] * 2^shift` for integer-valued `column` entries below `2^53`;
+/// false (some entries left unchanged) on an overflow.
+fn accumulate(entries: &mut [i128], column: &[f64], shift: u32) -> bool {
+    for (entry, &value) in entries.iter_mut().zip(column) {
+        // Integers below 2^53: the cast is exact; below 2^127 after a shift of at most 74.
+        let exact = i128::from(value as i64);
+        let term = if shift <= 74 {
+            Some(exact << shift)
+        } else {
+            exact.checked_mul(1i128 << shift)
+        };
+        match term.and_then(|t| entry.checked_add(t)) {
+            Some(sum) => *entry = sum,
+            None => return false,
+        }
+    }
+    true
+}
+
 /// `trunc(x * 2^FEATURE_BITS)`: exact for `|x| < 2^20` (a power-of-two scaling of an f32 is
 /// exact in f64, and so is dropping its fraction).
 fn quantise(x: f32) -> i64 {
     (f64::from(x) * (2.0f64).powi(FEATURE_BITS)).trunc() as i64
 }
 
-/// The signed 23-bit digit of `q` starting at bit `shift` of its magnitude.
-fn slice(q: i64, shift: u32) -> i64 {
-    let digit = ((q.unsigned_abs() >> shift) & ((1 << SLICE_BITS) - 1)) as i64;
+/// The signed `bits`-bit digit of `q` starting at bit `shift` of its magnitude.
+fn slice(q: i64, shift: u32, bits: u32) -> i64 {
+    let digit = ((q.unsigned_abs() >> shift) & ((1 << bits) - 1)) as i64;
     if q < 0 { -digit } else { digit }
-}
-
-/// `(i, j)` of the packed upper-triangle index `k` (column by column).
-fn packed_position(k: usize) -> (usize, usize) {
-    // The column j is the largest with j (j + 1) / 2 <= k.
-    let mut j = (((8.0 * k as f64 + 1.0).sqrt() - 1.0) / 2.0) as usize;
-    while j * (j + 1) / 2 > k {
-        j -= 1;
-    }
-    while (j + 1) * (j + 2) / 2 <= k {
-        j += 1;
-    }
-    (k - j * (j + 1) / 2, j)
 }
 
 /// A signed 256-bit integer in two's complement (four 64-bit limbs, least significant first):
@@ -492,6 +516,24 @@ mod tests {
     }
 
     #[test]
+    fn slices_cover_the_magnitude_and_keep_block_sums_below_2_pow_53() {
+        for magnitude in 1..=60u32 {
+            let (slices, bits, rows) = slicing(magnitude);
+            assert!(
+                slices as u32 * bits >= magnitude && bits <= 23,
+                "{magnitude}"
+            );
+            let largest = ((1u128 << bits) - 1).pow(2) * rows as u128;
+            assert!(
+                largest < 1u128 << 53,
+                "{magnitude}: {rows} rows of {bits} bits"
+            );
+        }
+        assert_eq!(slicing(43), (2, 22, 512));
+        assert_eq!(slicing(46), (2, 23, 128));
+    }
+
+    #[test]
     fn wide_integers_multiply_subtract_and_round() {
         let big = (1i128 << 100) + 12345;
         let product = I256::mul(big, -big);
@@ -500,9 +542,9 @@ mod tests {
         let zero = I256::mul(big, 3).sub(I256::mul(3 * big, 1));
         assert_eq!(zero.to_f64(), 0.0);
         assert_eq!(I256::mul(-5, 1).to_f64(), -5.0);
-        for k in [0usize, 1, 2, 3, 5, 9, 2_000_000] {
-            let (i, j) = packed_position(k);
-            assert!(i <= j && j * (j + 1) / 2 + i == k, "{k}");
-        }
+        let mut packed = vec![0i128; packed_len(4)];
+        let columns = packed_columns(&mut packed);
+        let lengths: Vec<(usize, usize)> = columns.iter().map(|(j, c)| (*j, c.len())).collect();
+        assert_eq!(lengths, vec![(0, 1), (1, 2), (2, 3), (3, 4)]);
     }
 }
