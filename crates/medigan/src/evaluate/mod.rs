@@ -352,7 +352,7 @@ pub fn run(
                 .extractor
                 .source(samples_of.store(), backend, progress)?;
             if request.per_class {
-                return Ok(per_class::run(
+                return per_class::run(
                     samples_of,
                     &request.real,
                     models,
@@ -360,7 +360,7 @@ pub fn run(
                     source.as_ref(),
                     options,
                     progress,
-                )?);
+                );
             }
             let real_features = embed(&real, source.as_ref(), options, progress)?;
             models

@@ -387,10 +387,10 @@ impl I256 {
         let other = other.neg();
         let mut out = [0u64; 4];
         let mut carry = 0u64;
-        for k in 0..4 {
-            let (v, c1) = self.0[k].overflowing_add(other.0[k]);
+        for ((o, a), b) in out.iter_mut().zip(self.0).zip(other.0) {
+            let (v, c1) = a.overflowing_add(b);
             let (v, c2) = v.overflowing_add(carry);
-            out[k] = v;
+            *o = v;
             carry = u64::from(c1 || c2);
         }
         I256(out)
