@@ -244,12 +244,13 @@ pub fn metrics<'py>(
     Ok(json_to_py(py, &report)?.unbind())
 }
 
-/// The 2.5D FID of two folders of volumes (`medigan --json metrics --volumes planes`): the FID
-/// of the axial, coronal and sagittal slices and their mean. Returns the object printed under
-/// `planes`.
+/// The 2.5D FID of a real folder of volumes against a synthetic folder or 3D models' samples
+/// (`medigan --json metrics|evaluate --volumes planes`): the FID of the axial, coronal and
+/// sagittal slices and their mean. Returns the reports printed under `reports`.
 #[pyfunction]
 #[pyo3(signature = (
-    real, synthetic, *, extractor="inception", metrics="fid", center_slices=None, every_slice=1,
+    real, synthetic=None, *, models=None, num_samples=None, seed=0, catalog=None,
+    extractor="inception", metrics="fid", center_slices=None, every_slice=1,
     empty_below=None, clip=None, batch_size=32, threads=None, normalize=false, input_size=None,
     range=None, mean=None, std=None, output_name=None, inception_weights=None, home=None,
     offline=None, backend=None
@@ -258,7 +259,11 @@ pub fn metrics<'py>(
 pub fn metrics_planes<'py>(
     py: Python<'py>,
     real: PathBuf,
-    synthetic: PathBuf,
+    synthetic: Option<PathBuf>,
+    models: Option<Vec<String>>,
+    num_samples: Option<u64>,
+    seed: u64,
+    catalog: Option<Vec<String>>,
     extractor: &str,
     metrics: &str,
     center_slices: Option<f64>,
@@ -296,6 +301,18 @@ pub fn metrics_planes<'py>(
     };
     let mut options = embedding.options();
     options.metrics.metrics = MetricSet::parse(metrics).py()?;
+    let synthetic = match (synthetic, models) {
+        (Some(dir), None) => SyntheticSide::Folder(dir),
+        (None, Some(models)) => SyntheticSide::Models {
+            models,
+            run: SyntheticRun { num_samples, seed },
+        },
+        _ => {
+            return Err(PyValueError::new_err(
+                "give a synthetic folder or models, not both",
+            ));
+        }
+    };
     let request = PlanesRequest {
         real,
         synthetic,
@@ -308,10 +325,10 @@ pub fn metrics_planes<'py>(
             clip: clip.map(|(lo, hi)| [lo, hi]),
         },
     };
-    let generators = facade(None, home, offline, backend)?;
+    let generators = facade(catalog, home, offline, backend)?;
     let report = run_interruptible(py, |cancel| {
         evaluate::planes::run(&generators, &request, &Cancellable(cancel))
-            .map(|report| serde_json::to_value(report).unwrap_or_default())
+            .map(|reports| serde_json::to_value(reports).unwrap_or_default())
     })?
     .py()?;
     Ok(json_to_py(py, &report)?.unbind())

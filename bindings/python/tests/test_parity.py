@@ -81,8 +81,7 @@ _MODELS = {
     flag: (None if target is None else "evaluate_models:" + target.split(":")[1])
     for flag, target in _FOLDERS.items()
     if flag not in ("real", "synthetic", "--resample-seed", "--save-stats", "--merge-stats",
-                    "--real-stats", "--volumes", "--center-slices", "--every-slice",
-                    "--empty-below", "--clip")
+                    "--real-stats")
 }
 _MODELS.update({
     "models": "evaluate_models:models",

@@ -434,6 +434,9 @@ pub struct EvaluateArgs {
     /// Feature extraction.
     #[command(flatten)]
     pub extraction: ExtractionArgs,
+    /// 3D volumes (a 3D model's samples against REAL's volumes with --volumes planes).
+    #[command(flatten)]
+    pub volumes: VolumeArgs,
 }
 
 /// Arguments of `medigan audit`.

@@ -515,7 +515,7 @@ fn volumes_in_three_planes_agree_with_the_numpy_reference() {
             command.args(["--clip", &format!("{},{}", clip[0], clip[1])]);
         }
         let value = json(&command.output().unwrap());
-        let report = &value["planes"];
+        let report = &value["reports"][0];
         let close = |got: &Value, expected: &Value| {
             let (got, expected) = (got.as_f64().unwrap(), expected.as_f64().unwrap());
             let relative = (got - expected).abs() / expected.abs();
@@ -644,5 +644,72 @@ fn per_class_compares_each_class_with_its_own_samples() {
     assert!(
         !output.status.success() && stderr.contains("one subfolder per class label"),
         "{stderr}"
+    );
+}
+
+#[test]
+fn a_3d_model_is_scored_in_three_planes_against_real_volumes() {
+    let home = tempfile::tempdir().unwrap();
+    let catalog = common::fixture("volume3d");
+    // The model's own volumes (seed 0, as evaluate draws them) as NIfTI: each plane at FID 0.
+    let real = home.path().join("real");
+    let output = medigan(home.path())
+        .args([
+            "-q", "generate", "90005", "-n", "4", "--seed", "0", "--format", "nifti-gz", "-o",
+        ])
+        .arg(&real)
+        .arg("--catalog")
+        .arg(&catalog)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let scored = |seed: &str| {
+        json(
+            &medigan(home.path())
+                .args([
+                    "--json",
+                    "evaluate",
+                    "90005",
+                    "--volumes",
+                    "planes",
+                    "--real",
+                ])
+                .arg(&real)
+                .args([
+                    "--seed",
+                    seed,
+                    "--extractor",
+                    &extractor(),
+                    "--range",
+                    "0,1",
+                ])
+                .arg("--catalog")
+                .arg(&catalog)
+                .output()
+                .unwrap(),
+        )
+    };
+    let value = scored("0");
+    let report = &value["reports"][0];
+    assert_eq!(report["synthetic_volumes"], 4);
+    let counts: Vec<u64> = report["planes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["synthetic_slices"].as_u64().unwrap())
+        .collect();
+    // [1, 8, 16, 16] volumes: 8 axial, 16 coronal, 16 sagittal slices each.
+    assert_eq!(counts, vec![32, 64, 64], "{report}");
+    for plane in report["planes"].as_array().unwrap() {
+        assert!(plane["fid"].as_f64().unwrap().abs() < 1e-6, "{plane}");
+    }
+    let other = scored("7");
+    assert!(
+        other["reports"][0]["fid_mean"].as_f64().unwrap() > 1e-4,
+        "{other}"
     );
 }

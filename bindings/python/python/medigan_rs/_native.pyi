@@ -20,14 +20,16 @@ def metrics(real: Any, synthetic: Any, *, extractor: str = ..., metrics: str = .
             save_stats: Any = ...) -> dict[str, Any]: ...
 def merge_stats(stats: list[Any], *, real_stats: Optional[list[Any]] = ..., metrics: str = ...,
                 metric_key: Optional[str] = ...) -> dict[str, Any]: ...
-def metrics_planes(real: Any, synthetic: Any, *, extractor: str = ..., metrics: str = ...,
+def metrics_planes(real: Any, synthetic: Any = ..., *, models: Optional[list[str]] = ...,
+                   num_samples: Optional[int] = ..., seed: int = ...,
+                   catalog: Optional[list[str]] = ..., extractor: str = ..., metrics: str = ...,
                    center_slices: Optional[float] = ..., every_slice: int = ...,
                    empty_below: Optional[float] = ..., clip: Optional[tuple[float, float]] = ...,
                    batch_size: int = ..., threads: Optional[int] = ..., normalize: bool = ...,
                    input_size: Any = ..., range: Optional[tuple[float, float]] = ...,
                    mean: Optional[Sequence[float]] = ..., std: Optional[Sequence[float]] = ...,
                    output_name: Optional[str] = ..., inception_weights: Any = ..., home: Any = ...,
-                   offline: Optional[bool] = ..., backend: Optional[str] = ...) -> dict[str, Any]: ...
+                   offline: Optional[bool] = ..., backend: Optional[str] = ...) -> list[dict[str, Any]]: ...
 def evaluate_models(models: list[str], real: Any, *, num_samples: Optional[int] = ..., seed: int = ...,
                     install_dependencies: bool = ..., extractor: str = ..., metrics: str = ...,
                     repeats: int = ..., nearest_k: int = ..., kid_subsets: int = ...,

@@ -123,7 +123,7 @@ def metrics(
             home=home,
             offline=offline,
             backend=backend,
-        )
+        )[0]
     if real is None or synthetic is None:
         raise TypeError("metrics() needs the real and synthetic folders (or merge_stats=)")
     return _native.metrics(
@@ -188,6 +188,11 @@ def evaluate_models(
     offline: Optional[bool] = None,
     backend: Optional[str] = None,
     per_class: bool = False,
+    volumes: str = "slices",
+    center_slices: Optional[float] = None,
+    every_slice: int = 1,
+    empty_below: Optional[float] = None,
+    clip: Optional[tuple[float, float]] = None,
 ) -> list[dict[str, Any]]:
     """Generates each model's samples (``num_samples`` per repeat, default: as many as ``real``
     has images, from ``seed``) and evaluates them against ``real``, embedded once: what
@@ -199,9 +204,40 @@ def evaluate_models(
     (``real/benign/``, ``real/malignant/``); each is compared with the model's samples of that
     class (``num_samples`` per class, default: as many as its real images), then all classes
     together: reports ``"MODEL [CLASS]"`` per class, then ``"MODEL [all classes]"``.
+
+    ``volumes="planes"`` (a 3D model): the 2.5D FID of its samples against the volumes of
+    ``real``, per plane and the mean, with the slice options of `metrics`.
     """
     if isinstance(models, str):
         models = [models]
+    if volumes not in ("slices", "planes"):
+        raise ValueError(f"volumes= is 'slices' or 'planes', not {volumes!r}")
+    if volumes == "planes":
+        return _native.metrics_planes(
+            real,
+            models=[str(m) for m in models],
+            num_samples=num_samples,
+            seed=seed,
+            catalog=None if catalog is None else [str(c) for c in catalog],
+            extractor=extractor,
+            metrics=metrics,
+            center_slices=center_slices,
+            every_slice=every_slice,
+            empty_below=empty_below,
+            clip=clip,
+            batch_size=batch_size,
+            threads=threads,
+            normalize=normalize,
+            input_size=input_size,
+            range=range,
+            mean=mean,
+            std=std,
+            output_name=output_name,
+            inception_weights=inception_weights,
+            home=home,
+            offline=offline,
+            backend=backend,
+        )
     return _native.evaluate_models(
         [str(m) for m in models],
         real,

@@ -15,7 +15,7 @@ use medigan::evaluate::{
 };
 use serde_json::{Value, json};
 
-use crate::cli::{ExtractionArgs, FidArgs, VolumeMode};
+use crate::cli::{ExtractionArgs, FidArgs, VolumeArgs, VolumeMode};
 use crate::progress::Bar;
 use crate::render;
 use crate::settings::Output;
@@ -62,54 +62,84 @@ fn planes(
     if args.stats.save_stats.is_some() {
         anyhow::bail!("--save-stats is not available with --volumes planes (three feature sets)");
     }
-    let metrics = match &args.extraction.metrics {
+    let synthetic = SyntheticSide::Folder(synthetic.to_path_buf());
+    run_planes(
+        generators,
+        &args.extraction,
+        &args.volumes,
+        real,
+        synthetic,
+        default,
+        out,
+    )
+}
+
+/// The 2.5D FID of a real folder of volumes against a folder or models (`--volumes planes`),
+/// printed as a table per report, or as JSON.
+pub fn run_planes(
+    generators: &Generators,
+    extraction: &ExtractionArgs,
+    volumes: &VolumeArgs,
+    real: &Path,
+    synthetic: SyntheticSide,
+    default: MetricSet,
+    out: Output,
+) -> anyhow::Result<ExitCode> {
+    let metrics = match &extraction.metrics {
         Some(list) => MetricSet::parse(list)?,
         None if default == MetricSet::ALL => MetricSet::FID,
         None => default,
     };
-    let mut options = options(&args.extraction, metrics)?;
-    options.metrics.metrics = metrics;
     let request = PlanesRequest {
         real: real.to_path_buf(),
-        synthetic: synthetic.to_path_buf(),
-        extractor: extractor(&args.extraction),
-        options,
+        synthetic,
+        extractor: extractor(extraction),
+        options: options(extraction, metrics)?,
         planes: PlaneOptions {
-            center_ratio: args.volumes.center_slices,
-            every: args.volumes.every_slice,
-            empty_below: args.volumes.empty_below,
-            clip: args.volumes.clip,
+            center_ratio: volumes.center_slices,
+            every: volumes.every_slice,
+            empty_below: volumes.empty_below,
+            clip: volumes.clip,
         },
     };
-    let report = planes::run(generators, &request, &Bar::new(out.quiet))?;
+    let reports = planes::run(generators, &request, &Bar::new(out.quiet))?;
+    let metric_key = extraction
+        .metric_key
+        .clone()
+        .unwrap_or_else(|| request.extractor.metric_key());
     if out.json {
-        return render::json(&json!({ "metric": args.extraction.metric_key.clone()
-            .unwrap_or_else(|| request.extractor.metric_key()), "planes": report }))
-        .map(|()| ExitCode::SUCCESS);
+        render::json(&json!({ "metric": metric_key, "reports": reports }))?;
+        return super::success();
     }
-    let mut table = render::table(&["plane", "FID", "real slices", "synthetic slices"]);
-    for p in &report.planes {
+    let mut table = render::table(&["subject", "plane", "FID", "real slices", "synthetic slices"]);
+    for report in &reports {
+        for p in &report.planes {
+            table.add_row(vec![
+                report.subject.clone(),
+                p.plane.to_string(),
+                distance_text(p.fid),
+                p.real_slices.to_string(),
+                p.synthetic_slices.to_string(),
+            ]);
+        }
         table.add_row(vec![
-            p.plane.to_string(),
-            distance_text(p.fid),
-            p.real_slices.to_string(),
-            p.synthetic_slices.to_string(),
+            report.subject.clone(),
+            "mean".to_string(),
+            distance_text(report.fid_mean),
+            String::new(),
+            String::new(),
         ]);
     }
-    table.add_row(vec![
-        "mean".to_string(),
-        distance_text(report.fid_mean),
-        String::new(),
-        String::new(),
-    ]);
     render::print_table(&table, "no results")?;
-    render::note(
-        out.quiet,
-        format!(
-            "{} real and {} synthetic volumes, extractor {}",
-            report.real_volumes, report.synthetic_volumes, report.extractor
-        ),
-    );
+    for report in &reports {
+        render::note(
+            out.quiet,
+            format!(
+                "{}: {} real and {} synthetic volumes, extractor {}",
+                report.subject, report.real_volumes, report.synthetic_volumes, report.extractor
+            ),
+        );
+    }
     super::success()
 }
 

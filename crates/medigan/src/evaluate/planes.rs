@@ -31,10 +31,9 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use ndarray::{Array3, ArrayView2, Axis};
+use ndarray::{Array3, ArrayD, ArrayView2, Axis};
 use serde::Serialize;
 
-use super::EvaluateOptions;
 use super::error::EvaluateError;
 use super::extractor::ExtractorSource;
 use super::features::extract_features;
@@ -43,7 +42,8 @@ use super::images::{self, ImageSource};
 use super::moments::ExactMoments;
 use super::provenance::Provenance;
 use super::request::ExtractorSpec;
-use super::synthetic::ModelSamples;
+use super::synthetic::{ModelSamples, synthetic_stream};
+use super::{EvaluateOptions, SyntheticSide};
 use crate::formats::{self, ImageKind, nifti};
 use crate::progress::Progress;
 
@@ -141,7 +141,7 @@ pub struct PlaneScore {
 /// The 2.5D FID of two folders of volumes.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PlanesReport {
-    /// The synthetic folder.
+    /// The synthetic folder, or the model.
     pub subject: String,
     /// The extractor's name.
     pub extractor: String,
@@ -151,7 +151,7 @@ pub struct PlanesReport {
     pub fid_mean: f64,
     /// Real volumes.
     pub real_volumes: usize,
-    /// Synthetic volumes.
+    /// Synthetic volumes (a folder's, or the samples generated).
     pub synthetic_volumes: usize,
     /// How slices were taken.
     pub options: PlaneOptions,
@@ -164,8 +164,9 @@ pub struct PlanesReport {
 pub struct PlanesRequest {
     /// The folder of real volumes.
     pub real: PathBuf,
-    /// The folder of synthetic volumes.
-    pub synthetic: PathBuf,
+    /// The synthetic volumes: a folder, or models whose samples are volumes (`[C, D, H, W]`
+    /// with one channel, or `[D, H, W]`).
+    pub synthetic: SyntheticSide,
     /// The 2D extractor.
     pub extractor: ExtractorSpec,
     /// Embedding options (the metrics must be FID alone, one repeat).
@@ -174,13 +175,14 @@ pub struct PlanesRequest {
     pub planes: PlaneOptions,
 }
 
-/// Runs a 2.5D evaluation: checks the options, lists both folders' volumes, then embeds each
-/// volume's planes (one volume in memory at a time).
+/// Runs a 2.5D evaluation: checks the options, lists the real volumes (and the synthetic
+/// folder's, or checks the models), then embeds each volume's planes (one volume in memory at
+/// a time); one report per synthetic folder or model.
 pub fn run(
     samples_of: &dyn ModelSamples,
     request: &PlanesRequest,
     progress: &dyn Progress,
-) -> Result<PlanesReport, EvaluateError> {
+) -> crate::Result<Vec<PlanesReport>> {
     request.planes.check()?;
     request.extractor.check()?;
     let metrics = &request.options.metrics;
@@ -190,19 +192,100 @@ pub fn run(
             "planes",
             "the 2.5D evaluation gives FID per plane and their mean: drop --metrics kid/prdc \
              and --repeats",
-        ));
+        )
+        .into());
     }
     let real = list_volumes(&request.real)?;
-    let synthetic = list_volumes(&request.synthetic)?;
+    let folder = match &request.synthetic {
+        SyntheticSide::Folder(dir) => Some(list_volumes(dir)?),
+        SyntheticSide::Models { models, .. } => {
+            for model in models {
+                samples_of.check_model(model)?;
+            }
+            None
+        }
+    };
     let source = request
         .extractor
         .source(samples_of.store(), samples_of.backend(), progress)?;
-    let real_moments = embed_planes(&real, source.as_ref(), request, "real", progress)?;
-    let synthetic_moments =
-        embed_planes(&synthetic, source.as_ref(), request, "synthetic", progress)?;
+    let source = source.as_ref();
+    let volumes = real.iter().map(|path| read_volume(path));
+    let real_moments = embed_planes(volumes, real.len(), source, request, "real", progress)?;
+    let report = |subject: String, synthetic: [ExactMoments; 3], volumes: usize| {
+        score(
+            subject,
+            &real_moments,
+            synthetic,
+            real.len(),
+            volumes,
+            source,
+            request,
+        )
+    };
+    match (&request.synthetic, folder) {
+        (SyntheticSide::Folder(dir), Some(files)) => {
+            let volumes = files.iter().map(|path| read_volume(path));
+            let moments =
+                embed_planes(volumes, files.len(), source, request, "synthetic", progress)?;
+            Ok(vec![report(
+                dir.display().to_string(),
+                moments,
+                files.len(),
+            )?])
+        }
+        (SyntheticSide::Models { models, run }, _) => {
+            let n = run.num_samples.unwrap_or(real.len() as u64);
+            let mut reports = Vec::with_capacity(models.len());
+            for model in models {
+                let synthetic = synthetic_stream(samples_of, model, n, 0, 1, run.seed, None)?;
+                let id = synthetic.model_id.clone();
+                let volumes = synthetic.samples.map(|sample| {
+                    let sample = sample.map_err(|e| EvaluateError::Extractor {
+                        name: id.clone(),
+                        reason: e.to_string(),
+                    })?;
+                    sample_volume(&sample.image, &id)
+                });
+                let moments = embed_planes(volumes, n as usize, source, request, &id, progress)?;
+                reports.push(report(id.clone(), moments, n as usize)?);
+            }
+            Ok(reports)
+        }
+        _ => unreachable!("a folder was listed"),
+    }
+}
+
+/// A model's sample as a volume `[D, H, W]`: `[1, D, H, W]` or `[D, H, W]`.
+fn sample_volume(image: &ArrayD<f32>, model: &str) -> Result<Array3<f32>, EvaluateError> {
+    let shape = image.shape().to_vec();
+    let view = match shape.as_slice() {
+        [1, _, _, _] => image.view().index_axis_move(Axis(0), 0),
+        _ => image.view(),
+    };
+    view.into_dimensionality::<ndarray::Ix3>()
+        .map(|v| v.to_owned())
+        .map_err(|_| EvaluateError::Extractor {
+            name: model.to_string(),
+            reason: format!(
+                "samples of shape {shape:?} are not volumes ([1, D, H, W] or [D, H, W]): \
+                 --volumes planes needs a 3D model"
+            ),
+        })
+}
+
+/// The FID of each plane and their mean.
+fn score(
+    subject: String,
+    real: &[ExactMoments; 3],
+    synthetic: [ExactMoments; 3],
+    real_volumes: usize,
+    synthetic_volumes: usize,
+    source: &dyn ExtractorSource,
+    request: &PlanesRequest,
+) -> Result<PlanesReport, EvaluateError> {
     let mut planes = Vec::with_capacity(3);
     for (p, name) in PLANES.iter().enumerate() {
-        let (r, s) = (&real_moments[p], &synthetic_moments[p]);
+        let (r, s) = (&real[p], &synthetic[p]);
         let fid = frechet_distance(&r.stats()?, &s.stats()?)?;
         planes.push(PlaneScore {
             plane: name,
@@ -212,17 +295,20 @@ pub fn run(
         });
     }
     let fid_mean = planes.iter().map(|p| p.fid).sum::<f64>() / 3.0;
-    let mut provenance = Provenance::new(source.as_ref(), &request.options);
+    let mut provenance = Provenance::new(source, &request.options);
     provenance.real_images = planes.iter().map(|p| p.real_slices as usize).sum();
     provenance.synthetic_images = planes.iter().map(|p| p.synthetic_slices as usize).sum();
     provenance.metrics = vec!["fid"];
+    if let SyntheticSide::Models { run, .. } = &request.synthetic {
+        provenance.generation_seed = Some(run.seed);
+    }
     Ok(PlanesReport {
-        subject: request.synthetic.display().to_string(),
+        subject,
         extractor: source.name(),
         planes,
         fid_mean,
-        real_volumes: real.len(),
-        synthetic_volumes: synthetic.len(),
+        real_volumes,
+        synthetic_volumes,
         options: request.planes,
         provenance,
     })
@@ -301,7 +387,8 @@ pub fn plane_slices(volume: &Array3<f32>, axis: usize, options: &PlaneOptions) -
 
 /// Embeds every volume's three planes into exact sums, one volume at a time.
 fn embed_planes(
-    volumes: &[PathBuf],
+    volumes: impl Iterator<Item = Result<Array3<f32>, EvaluateError>>,
+    total: usize,
     source: &dyn ExtractorSource,
     request: &PlanesRequest,
     what: &str,
@@ -315,10 +402,10 @@ fn embed_planes(
     ];
     progress.begin(
         &format!("embed the {what} volumes' planes with {}", source.name()),
-        Some(volumes.len() as u64),
+        Some(total as u64),
     );
-    for path in volumes {
-        let volume = read_volume(path)?;
+    for volume in volumes {
+        let volume = volume?;
         for (axis, sums) in moments.iter_mut().enumerate() {
             let slices: Vec<ImageSource> = plane_slices(&volume, axis, &request.planes)
                 .into_iter()
