@@ -9,9 +9,10 @@
 use std::path::{Path, PathBuf};
 
 use medigan::evaluate::audit::{AuditOptions, AuditSets, audit as audit_sets};
+use medigan::evaluate::planes::{PlaneOptions, PlanesRequest};
 use medigan::evaluate::{
-    EvaluateOptions, EvaluationRequest, ExtractorSpec, FeatureOptions, ImageSet, KidOptions,
-    MetricOptions, MetricSet, ReadOptions, SyntheticRun, SyntheticSide, request,
+    self, EvaluateOptions, EvaluationRequest, ExtractorSpec, FeatureOptions, ImageSet, KidOptions,
+    MergeRequest, MetricOptions, MetricSet, ReadOptions, SyntheticRun, SyntheticSide, request,
 };
 use medigan::{Generators, Overrides, Settings};
 use pyo3::exceptions::PyValueError;
@@ -169,7 +170,7 @@ fn run_request(
     kid_subsets=100, kid_subset_size=1000, seed=0, split_seed=0, batch_size=32, threads=None,
     normalize=false, input_size=None, range=None, mean=None, std=None, output_name=None,
     npy_range=None, inception_weights=None, cache_dir=None, metric_key=None, home=None,
-    offline=None, backend=None
+    offline=None, backend=None, save_stats=None
 ))]
 #[allow(clippy::too_many_arguments)]
 pub fn metrics<'py>(
@@ -199,6 +200,7 @@ pub fn metrics<'py>(
     home: Option<PathBuf>,
     offline: Option<bool>,
     backend: Option<&str>,
+    save_stats: Option<PathBuf>,
 ) -> PyResult<Py<PyAny>> {
     let extractor = ExtractorArgs {
         extractor,
@@ -233,10 +235,127 @@ pub fn metrics<'py>(
         extractor: extractor.spec()?,
         options,
         metric_key,
+        save_stats,
+        per_class: false,
     };
     let generators = facade(None, home, offline, backend)?;
     let mut reports = run_request(py, generators, request)?;
     let report = reports.pop().unwrap_or_default();
+    Ok(json_to_py(py, &report)?.unbind())
+}
+
+/// The 2.5D FID of a real folder of volumes against a synthetic folder or 3D models' samples
+/// (`medigan --json metrics|evaluate --volumes planes`): the FID of the axial, coronal and
+/// sagittal slices and their mean. Returns the reports printed under `reports`.
+#[pyfunction]
+#[pyo3(signature = (
+    real, synthetic=None, *, models=None, num_samples=None, seed=0, catalog=None,
+    extractor="inception", metrics="fid", center_slices=None, every_slice=1,
+    empty_below=None, clip=None, batch_size=32, threads=None, normalize=false, input_size=None,
+    range=None, mean=None, std=None, output_name=None, inception_weights=None, home=None,
+    offline=None, backend=None
+))]
+#[allow(clippy::too_many_arguments)]
+pub fn metrics_planes<'py>(
+    py: Python<'py>,
+    real: PathBuf,
+    synthetic: Option<PathBuf>,
+    models: Option<Vec<String>>,
+    num_samples: Option<u64>,
+    seed: u64,
+    catalog: Option<Vec<String>>,
+    extractor: &str,
+    metrics: &str,
+    center_slices: Option<f64>,
+    every_slice: usize,
+    empty_below: Option<f32>,
+    clip: Option<(f32, f32)>,
+    batch_size: usize,
+    threads: Option<usize>,
+    normalize: bool,
+    input_size: Option<Bound<'py, PyAny>>,
+    range: Option<(f32, f32)>,
+    mean: Option<Vec<f32>>,
+    std: Option<Vec<f32>>,
+    output_name: Option<String>,
+    inception_weights: Option<PathBuf>,
+    home: Option<PathBuf>,
+    offline: Option<bool>,
+    backend: Option<&str>,
+) -> PyResult<Py<PyAny>> {
+    let extractor = ExtractorArgs {
+        extractor,
+        inception_weights,
+        input_size,
+        range,
+        mean,
+        std,
+        output_name,
+    };
+    let embedding = EmbeddingArgs {
+        batch_size,
+        threads,
+        normalize,
+        npy_range: None,
+        cache_dir: None,
+    };
+    let mut options = embedding.options();
+    options.metrics.metrics = MetricSet::parse(metrics).py()?;
+    let synthetic = match (synthetic, models) {
+        (Some(dir), None) => SyntheticSide::Folder(dir),
+        (None, Some(models)) => SyntheticSide::Models {
+            models,
+            run: SyntheticRun { num_samples, seed },
+        },
+        _ => {
+            return Err(PyValueError::new_err(
+                "give a synthetic folder or models, not both",
+            ));
+        }
+    };
+    let request = PlanesRequest {
+        real,
+        synthetic,
+        extractor: extractor.spec()?,
+        options,
+        planes: PlaneOptions {
+            center_ratio: center_slices,
+            every: every_slice,
+            empty_below,
+            clip: clip.map(|(lo, hi)| [lo, hi]),
+        },
+    };
+    let generators = facade(catalog, home, offline, backend)?;
+    let report = run_interruptible(py, |cancel| {
+        evaluate::planes::run(&generators, &request, &Cancellable(cancel))
+            .map(|reports| serde_json::to_value(reports).unwrap_or_default())
+    })?
+    .py()?;
+    Ok(json_to_py(py, &report)?.unbind())
+}
+
+/// The FID of the union of statistics files written with `save_stats=` (`medigan metrics
+/// --merge-stats`): the synthetic sets of `stats` added, against the real set they share or
+/// the union of the real sets of `real_stats`. Returns the object `medigan --json metrics
+/// --merge-stats` prints for its report.
+#[pyfunction]
+#[pyo3(signature = (stats, *, real_stats=None, metrics="fid", metric_key=None))]
+pub fn merge_stats(
+    py: Python<'_>,
+    stats: Vec<PathBuf>,
+    real_stats: Option<Vec<PathBuf>>,
+    metrics: &str,
+    metric_key: Option<String>,
+) -> PyResult<Py<PyAny>> {
+    let request = MergeRequest {
+        stats,
+        real_stats: real_stats.unwrap_or_default(),
+        metrics: MetricSet::parse(metrics).py()?,
+        metric_key,
+    };
+    let report = py
+        .detach(|| evaluate::merge_stats(&request).map(|(r, key)| r.to_json(&key)))
+        .py()?;
     Ok(json_to_py(py, &report)?.unbind())
 }
 
@@ -250,7 +369,8 @@ pub fn metrics<'py>(
     metrics="fid", repeats=1, nearest_k=5, kid_subsets=100, kid_subset_size=1000,
     resample_seed=0, split_seed=0, batch_size=32, threads=None, normalize=false, input_size=None,
     range=None, mean=None, std=None, output_name=None, npy_range=None, inception_weights=None,
-    cache_dir=None, metric_key=None, catalog=None, home=None, offline=None, backend=None
+    cache_dir=None, metric_key=None, catalog=None, home=None, offline=None, backend=None,
+    per_class=false
 ))]
 #[allow(clippy::too_many_arguments)]
 pub fn evaluate_models<'py>(
@@ -284,6 +404,7 @@ pub fn evaluate_models<'py>(
     home: Option<PathBuf>,
     offline: Option<bool>,
     backend: Option<&str>,
+    per_class: bool,
 ) -> PyResult<Py<PyAny>> {
     let extractor = ExtractorArgs {
         extractor,
@@ -321,6 +442,8 @@ pub fn evaluate_models<'py>(
         extractor: extractor.spec()?,
         options,
         metric_key,
+        save_stats: None,
+        per_class,
     };
     let generators = facade(catalog, home, offline, backend)?;
     if install_dependencies {

@@ -121,3 +121,46 @@ def test_the_default_extractor_is_the_native_inception_network(phantoms, tmp_pat
     assert "cargo feature" not in str(refused.value)
     with pytest.raises(medigan_rs.MediganError, match="Conv2d_2a_3x3.conv.weight"):
         medigan_rs.audit(real, real, inception_weights=weights, home=tmp_path, offline=True)
+
+
+def test_sharded_statistics_merge_into_the_fid_of_the_union(phantoms, tmp_path):
+    real, one, two = phantoms(12, 1), phantoms(7, 2), phantoms(6, 3)
+    union = tmp_path / "union"
+    union.mkdir()
+    for k, shard in enumerate((one, two)):
+        for path in shard.iterdir():
+            (union / f"{k}-{path.name}").write_bytes(path.read_bytes())
+    common = dict(extractor=EXTRACTOR, range=(0.0, 1.0), home=tmp_path, offline=True)
+    single = medigan_rs.metrics(real, union, metrics="fid", **common)["fid_rs"]
+    files = [tmp_path / "1.stats", tmp_path / "2.stats"]
+    for shard, file in zip((one, two), files):
+        medigan_rs.metrics(real, shard, metrics="fid", save_stats=file, **common)
+    merged = medigan_rs.metrics(merge_stats=files[::-1])
+    assert merged["fid_rs"] == single, (merged["fid_rs"], single)
+    assert merged["synthetic_images"] == 13 and merged["real_images"] == 12
+    with pytest.raises(ValueError, match="KID and PRDC need the feature vectors"):
+        medigan_rs.metrics(merge_stats=files, metrics="fid,kid")
+    with pytest.raises(TypeError, match="reads no images"):
+        medigan_rs.metrics(real, merge_stats=files)
+
+
+def test_volumes_in_three_planes_agree_with_the_numpy_reference(tmp_path):
+    planes = FIXTURES / "planes"
+    reference = json.loads((planes / "reference.json").read_text())
+    case = reference["cases"][1]
+    report = medigan_rs.metrics(
+        planes / "real", planes / "synthetic", volumes="planes", extractor=EXTRACTOR,
+        range=(0.0, 1.0), mean=reference["mean"], std=reference["std"],
+        center_slices=case["center_ratio"], every_slice=case["every"],
+        empty_below=case["empty_below"], clip=tuple(case["clip"]), home=tmp_path, offline=True)
+    for got, expected in zip(report["planes"], case["planes"]):
+        assert got["plane"] == expected["plane"]
+        assert abs(got["fid"] - expected["fid"]) <= 1e-6 * abs(expected["fid"]), (got, expected)
+    assert abs(report["fid_mean"] - case["fid_mean"]) <= 1e-6 * case["fid_mean"]
+
+
+def test_per_class_needs_one_real_subfolder_per_class(phantoms, tmp_path):
+    catalog = [str(FIXTURES / "conditional" / "medigan.json")]
+    with pytest.raises(Exception, match="one subfolder per class label"):
+        medigan_rs.evaluate_models("90002", phantoms(12, 1), per_class=True, catalog=catalog,
+                                   extractor=EXTRACTOR, home=tmp_path, offline=True)

@@ -67,12 +67,21 @@ _FOLDERS = {
     "--offline": "metrics:offline",
     "--backend": "metrics:backend",
     "--catalog": None,  # two folders need no catalogue
+    "--save-stats": "metrics:save_stats",
+    "--merge-stats": "metrics:merge_stats",
+    "--real-stats": "metrics:real_stats",
+    "--volumes": "metrics:volumes",
+    "--center-slices": "metrics:center_slices",
+    "--every-slice": "metrics:every_slice",
+    "--empty-below": "metrics:empty_below",
+    "--clip": "metrics:clip",
 }
 
 _MODELS = {
     flag: (None if target is None else "evaluate_models:" + target.split(":")[1])
     for flag, target in _FOLDERS.items()
-    if flag not in ("real", "synthetic", "--resample-seed")
+    if flag not in ("real", "synthetic", "--resample-seed", "--save-stats", "--merge-stats",
+                    "--real-stats")
 }
 _MODELS.update({
     "models": "evaluate_models:models",
@@ -82,6 +91,7 @@ _MODELS.update({
     "--resample-seed": "evaluate_models:resample_seed",
     "--install-dependencies": "evaluate_models:install_dependencies",
     "--catalog": "evaluate_models:catalog",
+    "--per-class": "evaluate_models:per_class",
 })
 
 # CLI flag -> "function:keyword" (None: the flag has no meaning for this command in Python; the

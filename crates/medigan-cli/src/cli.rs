@@ -124,7 +124,8 @@ pub enum Command {
     /// a table, as JSON, and as the lines of the model's catalogue entry.
     #[command(after_help = "Examples:\n  medigan evaluate 00900 --real real/\n  \
         medigan evaluate 00900 --real real/ -n 1000 --plot fid.svg\n  \
-        medigan evaluate 00900 --real real/ --extractor onnx:net.onnx --input-size 64")]
+        medigan evaluate 00900 --real real/ --extractor onnx:net.onnx --input-size 64\n  \
+        medigan evaluate MODEL --real real/ --per-class   # real/CLASS/ per class label")]
     Evaluate(EvaluateArgs),
     /// Every metric between a folder of real and a folder of synthetic images, from one
     /// embedding pass: FID (with FID_rr and rFID), KID (mean and std over subsets) and
@@ -132,7 +133,9 @@ pub enum Command {
     /// `--metrics fid,kid,prdc` as the default.
     #[command(after_help = "Examples:\n  medigan metrics real/ synthetic/\n  \
         medigan metrics real/ synthetic/ --repeats 5 --json\n  \
-        medigan metrics real/ synthetic/ --metrics kid,prdc --nearest-k 3 --extractor onnx:net.onnx")]
+        medigan metrics real/ synthetic/ --metrics kid,prdc --nearest-k 3 --extractor onnx:net.onnx\n  \
+        medigan metrics real/ shard1/ --metrics fid --save-stats shard1.stats  # one per shard\n  \
+        medigan metrics --merge-stats shard1.stats shard2.stats  # the FID of the union")]
     Metrics(FidArgs),
     /// Memorisation audit: for every synthetic image (a model's samples or a folder) its
     /// nearest training image in feature space and in pixel space, against the distances of
@@ -332,12 +335,72 @@ pub struct TestArgs {
 #[derive(Debug, Args)]
 pub struct FidArgs {
     /// Folder of real images.
-    pub real: PathBuf,
+    #[arg(required_unless_present = "merge_stats")]
+    pub real: Option<PathBuf>,
     /// Folder of synthetic images.
-    pub synthetic: PathBuf,
+    #[arg(required_unless_present = "merge_stats")]
+    pub synthetic: Option<PathBuf>,
     /// Feature extraction.
     #[command(flatten)]
     pub extraction: ExtractionArgs,
+    /// Mergeable statistics.
+    #[command(flatten)]
+    pub stats: StatsArgs,
+    /// 3D volumes.
+    #[command(flatten)]
+    pub volumes: VolumeArgs,
+}
+
+/// How the volumes of a 3D evaluation are read (`--volumes planes`: the 2.5D FID).
+#[derive(Debug, Args)]
+pub struct VolumeArgs {
+    /// `slices`: every slice of a NIfTI volume along its third axis is an image (default);
+    /// `planes`: the 2.5D FID of volumes (.nii, .nii.gz, .npy [D,H,W]): slices along the axial,
+    /// coronal and sagittal axes, the FID per plane and their mean (NV-Generate's evaluation).
+    #[arg(long, value_enum, default_value = "slices")]
+    pub volumes: VolumeMode,
+    /// With --volumes planes: only the central fraction (0, 1] of each axis's slices
+    /// (NV-Generate's enable_center_slices_ratio, e.g. 0.4).
+    #[arg(long, value_name = "RATIO")]
+    pub center_slices: Option<f64>,
+    /// With --volumes planes: every K-th of those slices.
+    #[arg(long, value_name = "K", default_value_t = 1)]
+    pub every_slice: usize,
+    /// With --volumes planes: drop slices whose largest value is below VALUE (e.g. -700 for CT
+    /// in Hounsfield units).
+    #[arg(long, value_name = "VALUE", allow_hyphen_values = true)]
+    pub empty_below: Option<f32>,
+    /// With --volumes planes: clip the volumes' values to MIN,MAX first (e.g. -1000,1000 for CT).
+    #[arg(long, value_name = "MIN,MAX", allow_hyphen_values = true, value_parser = parse_range)]
+    pub clip: Option<[f32; 2]>,
+}
+
+/// How volumes are evaluated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum VolumeMode {
+    /// Every slice along the third axis is an image.
+    Slices,
+    /// The 2.5D FID: three planes, per-plane FID and their mean.
+    Planes,
+}
+
+/// The statistics flags of `medigan fid` and `medigan metrics`: sharded evaluations merged
+/// into the exact FID of the union.
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    /// Also write the exact feature statistics (count, sums, co-moments) of both sets to FILE,
+    /// for --merge-stats (about 64 MiB for Inception's 2048 features).
+    #[arg(long, value_name = "FILE", conflicts_with = "merge_stats")]
+    pub save_stats: Option<PathBuf>,
+    /// Read no images: the FID of the union of the synthetic sets of these --save-stats files
+    /// (shards), bit-identical to one pass over all the images. FID only: KID and PRDC need
+    /// the features themselves.
+    #[arg(long, value_name = "FILE", num_args = 1.., conflicts_with_all = ["real", "synthetic"])]
+    pub merge_stats: Vec<PathBuf>,
+    /// With --merge-stats: the real set is the union of the real sets of these files (a real
+    /// set evaluated in shards); default: the real set the --merge-stats files share.
+    #[arg(long, value_name = "FILE", num_args = 1.., requires = "merge_stats")]
+    pub real_stats: Vec<PathBuf>,
 }
 
 /// Arguments of `medigan evaluate`.
@@ -363,9 +426,17 @@ pub struct EvaluateArgs {
     /// its dependencies with pip and run its code.
     #[arg(long)]
     pub install_dependencies: bool,
+    /// A conditional model, class by class: REAL holds one subfolder per class label
+    /// (real/benign/, real/malignant/); each is scored against the model's samples of that
+    /// class (-n per class, default: as many as its real images), then all classes together.
+    #[arg(long)]
+    pub per_class: bool,
     /// Feature extraction.
     #[command(flatten)]
     pub extraction: ExtractionArgs,
+    /// 3D volumes (a 3D model's samples against REAL's volumes with --volumes planes).
+    #[command(flatten)]
+    pub volumes: VolumeArgs,
 }
 
 /// Arguments of `medigan audit`.

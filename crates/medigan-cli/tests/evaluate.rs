@@ -400,3 +400,316 @@ fn audit_flags_a_folder_of_training_images_and_writes_the_gallery() {
         "{stderr}"
     );
 }
+
+#[test]
+fn sharded_statistics_merge_into_the_fid_of_the_union_bit_for_bit() {
+    let home = tempfile::tempdir().unwrap();
+    let dir = home.path();
+    let (real, union) = (dir.join("real"), dir.join("union"));
+    phantoms(dir, &real, 12, 9);
+    let shards = [dir.join("shard1"), dir.join("shard2")];
+    phantoms(dir, &shards[0], 7, 10);
+    phantoms(dir, &shards[1], 6, 11);
+    std::fs::create_dir_all(&union).unwrap();
+    for (k, shard) in shards.iter().enumerate() {
+        for entry in std::fs::read_dir(shard).unwrap() {
+            let path = entry.unwrap().path();
+            let name = format!("{k}-{}", path.file_name().unwrap().to_string_lossy());
+            std::fs::copy(&path, union.join(name)).unwrap();
+        }
+    }
+    let fid_of = |output: &Output| {
+        let value = json(output);
+        let report = &value["reports"][0];
+        (report["fid_rs"].as_f64().unwrap(), report.clone())
+    };
+    let metrics = |args: &[&std::ffi::OsStr]| {
+        medigan(dir)
+            .args(["--json", "metrics"])
+            .args(args)
+            .args(["--extractor", &extractor(), "--range", "0,1"])
+            .output()
+            .unwrap()
+    };
+    let (single, _) = fid_of(&metrics(&[
+        real.as_os_str(),
+        union.as_os_str(),
+        "--metrics".as_ref(),
+        "fid".as_ref(),
+    ]));
+    let files = [dir.join("1.stats"), dir.join("2.stats")];
+    for (shard, file) in shards.iter().zip(&files) {
+        let output = metrics(&[
+            real.as_os_str(),
+            shard.as_os_str(),
+            "--save-stats".as_ref(),
+            file.as_os_str(),
+        ]);
+        assert!(json(&output)["reports"][0]["kid"].is_object());
+    }
+    let merge = |extra: &[&str]| {
+        medigan(dir)
+            .args(["--json", "metrics", "--merge-stats"])
+            .args([&files[1], &files[0]])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let (merged, report) = fid_of(&merge(&[]));
+    assert_eq!(merged.to_bits(), single.to_bits(), "{merged} vs {single}");
+    assert_eq!(report["synthetic_images"], 13);
+    assert_eq!(report["real_images"], 12);
+    assert!(report["fid_rr"].is_null() && report["kid"].is_null());
+    assert_eq!(
+        report["provenance"]["extractor_sha256"]
+            .as_str()
+            .unwrap()
+            .len(),
+        64
+    );
+    assert!(
+        report["catalog"]["selection"]["performance"]
+            .get("FID_EXTRACTOR")
+            .is_some(),
+        "{report}"
+    );
+    // KID and PRDC cannot be merged: refused with the reason.
+    let output = merge(&["--metrics", "fid,kid"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success() && stderr.contains("KID and PRDC need the feature vectors"),
+        "{stderr}"
+    );
+    // A file that is not statistics is named.
+    std::fs::write(&files[0], b"not statistics").unwrap();
+    let output = merge(&[]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success() && stderr.contains("not a medigan statistics file"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn volumes_in_three_planes_agree_with_the_numpy_reference() {
+    let home = tempfile::tempdir().unwrap();
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/planes");
+    let reference: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("reference.json")).unwrap())
+            .unwrap();
+    for case in reference["cases"].as_array().unwrap() {
+        let mut command = medigan(home.path());
+        command
+            .args(["--json", "metrics", "--volumes", "planes"])
+            .args([dir.join("real"), dir.join("synthetic")])
+            .args(["--extractor", &extractor(), "--range", "0,1"])
+            .args(["--mean", "0.406,0.456,0.485", "--std", "1"])
+            .args(["--every-slice", &case["every"].to_string()]);
+        if let Some(ratio) = case["center_ratio"].as_f64() {
+            command.args(["--center-slices", &ratio.to_string()]);
+        }
+        if let Some(below) = case["empty_below"].as_f64() {
+            command.args(["--empty-below", &below.to_string()]);
+        }
+        if let Some(clip) = case["clip"].as_array() {
+            command.args(["--clip", &format!("{},{}", clip[0], clip[1])]);
+        }
+        let value = json(&command.output().unwrap());
+        let report = &value["reports"][0];
+        let close = |got: &Value, expected: &Value| {
+            let (got, expected) = (got.as_f64().unwrap(), expected.as_f64().unwrap());
+            let relative = (got - expected).abs() / expected.abs();
+            assert!(
+                relative < 1e-6,
+                "{case}: {got} vs {expected} ({relative:.1e})"
+            );
+        };
+        for (got, expected) in report["planes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .zip(case["planes"].as_array().unwrap())
+        {
+            assert_eq!(got["plane"], expected["plane"]);
+            assert_eq!(got["real_slices"], expected["real_slices"], "{case}");
+            assert_eq!(
+                got["synthetic_slices"], expected["synthetic_slices"],
+                "{case}"
+            );
+            close(&got["fid"], &expected["fid"]);
+        }
+        close(&report["fid_mean"], &case["fid_mean"]);
+        assert_eq!(report["real_volumes"], 3);
+    }
+    // A 2D image among the volumes is named; KID over planes is refused with the reason.
+    let output = medigan(home.path())
+        .args(["metrics", "--volumes", "planes", "--metrics", "fid,kid"])
+        .args([dir.join("real"), dir.join("synthetic")])
+        .args(["--extractor", &extractor()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success() && stderr.contains("FID per plane"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn per_class_compares_each_class_with_its_own_samples() {
+    let home = tempfile::tempdir().unwrap();
+    let catalog = common::fixture("conditional");
+    // The model's own samples of each class (seed 0, as evaluate draws them), kept as float
+    // .npy: scored against them, a class is at FID 0; swapped, it is not.
+    let classes = home.path().join("classes");
+    for class in ["benign", "malignant"] {
+        let output = medigan(home.path())
+            .args([
+                "-q", "generate", "90002", "-n", "6", "--seed", "0", "--format", "npy",
+            ])
+            .args(["--label", class, "-o"])
+            .arg(classes.join(class))
+            .arg("--catalog")
+            .arg(&catalog)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let evaluate = |real: &std::path::Path| {
+        json(
+            &medigan(home.path())
+                .args(["--json", "evaluate", "90002", "--per-class", "--real"])
+                .arg(real)
+                .args([
+                    "--extractor",
+                    &extractor(),
+                    "--range",
+                    "0,1",
+                    "--npy-range",
+                    "-1,1",
+                ])
+                .arg("--catalog")
+                .arg(&catalog)
+                .output()
+                .unwrap(),
+        )
+    };
+    let fids = |value: &Value| -> Vec<(String, f64, u64, u64)> {
+        value["reports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["subject"].as_str().unwrap().to_string(),
+                    r["fid_rs"].as_f64().unwrap(),
+                    r["real_images"].as_u64().unwrap(),
+                    r["synthetic_images"].as_u64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let same = fids(&evaluate(&classes));
+    let subjects: Vec<&str> = same.iter().map(|r| r.0.as_str()).collect();
+    assert_eq!(subjects.len(), 3, "{same:?}");
+    assert!(subjects[0].ends_with("[benign]") && subjects[1].ends_with("[malignant]"));
+    assert!(subjects[2].ends_with("[all classes]"), "{same:?}");
+    assert_eq!((same[0].2, same[0].3), (6, 6));
+    assert_eq!((same[2].2, same[2].3), (12, 12));
+    for (subject, fid, _, _) in &same {
+        assert!(fid.abs() < 1e-6, "{subject}: {fid}");
+    }
+    // The real folders swapped: each class meets the other's samples; the union is unchanged.
+    let swapped = home.path().join("swapped");
+    std::fs::create_dir(&swapped).unwrap();
+    std::fs::rename(classes.join("benign"), swapped.join("malignant")).unwrap();
+    std::fs::rename(classes.join("malignant"), swapped.join("benign")).unwrap();
+    let crossed = fids(&evaluate(&swapped));
+    assert!(crossed[0].1 > 1e-3 && crossed[1].1 > 1e-3, "{crossed:?}");
+    assert!(crossed[2].1.abs() < 1e-6, "{crossed:?}");
+    // A folder without class subfolders is refused with what to do.
+    let output = medigan(home.path())
+        .args(["evaluate", "90002", "--per-class", "--real"])
+        .arg(swapped.join("benign"))
+        .args(["--extractor", &extractor()])
+        .arg("--catalog")
+        .arg(&catalog)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success() && stderr.contains("one subfolder per class label"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_3d_model_is_scored_in_three_planes_against_real_volumes() {
+    let home = tempfile::tempdir().unwrap();
+    let catalog = common::fixture("volume3d");
+    // The model's own volumes (seed 0, as evaluate draws them) as NIfTI: each plane at FID 0.
+    let real = home.path().join("real");
+    let output = medigan(home.path())
+        .args([
+            "-q", "generate", "90005", "-n", "4", "--seed", "0", "--format", "nifti-gz", "-o",
+        ])
+        .arg(&real)
+        .arg("--catalog")
+        .arg(&catalog)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let scored = |seed: &str| {
+        json(
+            &medigan(home.path())
+                .args([
+                    "--json",
+                    "evaluate",
+                    "90005",
+                    "--volumes",
+                    "planes",
+                    "--real",
+                ])
+                .arg(&real)
+                .args([
+                    "--seed",
+                    seed,
+                    "--extractor",
+                    &extractor(),
+                    "--range",
+                    "0,1",
+                ])
+                .arg("--catalog")
+                .arg(&catalog)
+                .output()
+                .unwrap(),
+        )
+    };
+    let value = scored("0");
+    let report = &value["reports"][0];
+    assert_eq!(report["synthetic_volumes"], 4);
+    let counts: Vec<u64> = report["planes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["synthetic_slices"].as_u64().unwrap())
+        .collect();
+    // [1, 8, 16, 16] volumes: 8 axial, 16 coronal, 16 sagittal slices each.
+    assert_eq!(counts, vec![32, 64, 64], "{report}");
+    for plane in report["planes"].as_array().unwrap() {
+        assert!(plane["fid"].as_f64().unwrap().abs() < 1e-6, "{plane}");
+    }
+    let other = scored("7");
+    assert!(
+        other["reports"][0]["fid_mean"].as_f64().unwrap() > 1e-4,
+        "{other}"
+    );
+}

@@ -606,11 +606,13 @@ impl evaluate::ModelSamples for Generators {
         total: u64,
         seed: u64,
         indices: Vec<u64>,
+        label: Option<&str>,
     ) -> Result<evaluate::SyntheticSamples> {
         let model = self.load_model(model_id, &NoProgress)?;
         let request = GenerateRequest {
             num_samples: total,
             seed,
+            label: label.map(String::from),
             ..Default::default()
         };
         let samples = self

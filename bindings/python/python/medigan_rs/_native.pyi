@@ -16,7 +16,20 @@ def metrics(real: Any, synthetic: Any, *, extractor: str = ..., metrics: str = .
             mean: Optional[Sequence[float]] = ..., std: Optional[Sequence[float]] = ...,
             output_name: Optional[str] = ..., npy_range: Optional[tuple[float, float]] = ...,
             inception_weights: Any = ..., cache_dir: Any = ..., metric_key: Optional[str] = ...,
-            home: Any = ..., offline: Optional[bool] = ..., backend: Optional[str] = ...) -> dict[str, Any]: ...
+            home: Any = ..., offline: Optional[bool] = ..., backend: Optional[str] = ...,
+            save_stats: Any = ...) -> dict[str, Any]: ...
+def merge_stats(stats: list[Any], *, real_stats: Optional[list[Any]] = ..., metrics: str = ...,
+                metric_key: Optional[str] = ...) -> dict[str, Any]: ...
+def metrics_planes(real: Any, synthetic: Any = ..., *, models: Optional[list[str]] = ...,
+                   num_samples: Optional[int] = ..., seed: int = ...,
+                   catalog: Optional[list[str]] = ..., extractor: str = ..., metrics: str = ...,
+                   center_slices: Optional[float] = ..., every_slice: int = ...,
+                   empty_below: Optional[float] = ..., clip: Optional[tuple[float, float]] = ...,
+                   batch_size: int = ..., threads: Optional[int] = ..., normalize: bool = ...,
+                   input_size: Any = ..., range: Optional[tuple[float, float]] = ...,
+                   mean: Optional[Sequence[float]] = ..., std: Optional[Sequence[float]] = ...,
+                   output_name: Optional[str] = ..., inception_weights: Any = ..., home: Any = ...,
+                   offline: Optional[bool] = ..., backend: Optional[str] = ...) -> list[dict[str, Any]]: ...
 def evaluate_models(models: list[str], real: Any, *, num_samples: Optional[int] = ..., seed: int = ...,
                     install_dependencies: bool = ..., extractor: str = ..., metrics: str = ...,
                     repeats: int = ..., nearest_k: int = ..., kid_subsets: int = ...,
@@ -27,7 +40,7 @@ def evaluate_models(models: list[str], real: Any, *, num_samples: Optional[int] 
                     output_name: Optional[str] = ..., npy_range: Optional[tuple[float, float]] = ...,
                     inception_weights: Any = ..., cache_dir: Any = ..., metric_key: Optional[str] = ...,
                     catalog: Optional[list[str]] = ..., home: Any = ..., offline: Optional[bool] = ...,
-                    backend: Optional[str] = ...) -> list[dict[str, Any]]: ...
+                    backend: Optional[str] = ..., per_class: bool = ...) -> list[dict[str, Any]]: ...
 def audit(synthetic: Any, train: Any, holdout: Any = ..., *, extractor: str = ..., pixel_size: int = ...,
           max_shift: int = ..., margin: float = ..., pixel_metric: str = ..., batch_size: int = ..., threads: Optional[int] = ...,
           normalize: bool = ..., input_size: Any = ..., range: Optional[tuple[float, float]] = ...,

@@ -25,11 +25,11 @@ InputSize = Union[None, int, str, tuple[int, int]]
 
 
 def metrics(
-    real: PathLike,
-    synthetic: PathLike,
+    real: Optional[PathLike] = None,
+    synthetic: Optional[PathLike] = None,
     *,
     extractor: str = "inception",
-    metrics: str = "fid,kid,prdc",
+    metrics: Optional[str] = None,
     repeats: int = 1,
     nearest_k: int = 5,
     kid_subsets: int = 100,
@@ -51,9 +51,29 @@ def metrics(
     home: Optional[PathLike] = None,
     offline: Optional[bool] = None,
     backend: Optional[str] = None,
+    save_stats: Optional[PathLike] = None,
+    merge_stats: Optional[Sequence[PathLike]] = None,
+    real_stats: Optional[Sequence[PathLike]] = None,
+    volumes: str = "slices",
+    center_slices: Optional[float] = None,
+    every_slice: int = 1,
+    empty_below: Optional[float] = None,
+    clip: Optional[tuple[float, float]] = None,
 ) -> dict[str, Any]:
     """FID (with FID_rr and rFID), KID, and precision/recall/density/coverage of the images of
     ``synthetic`` against those of ``real``.
+
+    Sharded evaluation: ``save_stats="shard1.stats"`` also writes the exact feature statistics
+    of both sets; ``metrics(merge_stats=["shard1.stats", "shard2.stats"])`` (no folders) gives
+    the FID of the union of the shards' synthetic sets, bit-identical to one pass over all the
+    images, against the real set the files share, or the union of the real sets of the
+    ``real_stats`` files. Merged statistics give FID only (``metrics`` defaults to ``"fid"``
+    there; KID and PRDC need the features themselves and are refused).
+
+    Volumes: ``volumes="planes"`` gives the 2.5D FID of two folders of volumes (``.nii``,
+    ``.nii.gz``, ``.npy`` [D, H, W]): the FID of the axial, coronal and sagittal slices and
+    their mean (``{"planes": [...], "fid_mean": ...}``), with NV-Generate's slice options
+    ``center_slices`` (central fraction), ``every_slice``, ``empty_below`` and ``clip``.
 
     ``metrics`` lists what to compute (``fid``, ``kid``, ``prdc``); ``repeats`` > 1 splits the
     synthetic folder into that many disjoint parts and reports each metric's mean and 95%
@@ -66,11 +86,51 @@ def metrics(
     ``kid``, ``prdc``, ``intervals``, ``provenance``, ``catalog``). A bad value raises
     `EvaluationOptionError` (a ``ValueError``) before anything is read.
     """
+    if merge_stats is not None:
+        if real is not None or synthetic is not None:
+            raise TypeError("merge_stats= reads no images: give no real or synthetic folder")
+        return _native.merge_stats(
+            [os.fspath(p) for p in merge_stats],
+            real_stats=None if real_stats is None else [os.fspath(p) for p in real_stats],
+            metrics="fid" if metrics is None else metrics,
+            metric_key=metric_key,
+        )
+    if real_stats is not None:
+        raise TypeError("real_stats= goes with merge_stats=")
+    if volumes not in ("slices", "planes"):
+        raise ValueError(f"volumes= is 'slices' or 'planes', not {volumes!r}")
+    if volumes == "planes":
+        if real is None or synthetic is None:
+            raise TypeError("metrics(volumes='planes') needs the real and synthetic folders")
+        return _native.metrics_planes(
+            real,
+            synthetic,
+            extractor=extractor,
+            metrics="fid" if metrics is None else metrics,
+            center_slices=center_slices,
+            every_slice=every_slice,
+            empty_below=empty_below,
+            clip=clip,
+            batch_size=batch_size,
+            threads=threads,
+            normalize=normalize,
+            input_size=input_size,
+            range=range,
+            mean=mean,
+            std=std,
+            output_name=output_name,
+            inception_weights=inception_weights,
+            home=home,
+            offline=offline,
+            backend=backend,
+        )[0]
+    if real is None or synthetic is None:
+        raise TypeError("metrics() needs the real and synthetic folders (or merge_stats=)")
     return _native.metrics(
         real,
         synthetic,
         extractor=extractor,
-        metrics=metrics,
+        metrics="fid,kid,prdc" if metrics is None else metrics,
         repeats=repeats,
         nearest_k=nearest_k,
         kid_subsets=kid_subsets,
@@ -92,6 +152,7 @@ def metrics(
         home=home,
         offline=offline,
         backend=backend,
+        save_stats=save_stats,
     )
 
 
@@ -126,15 +187,57 @@ def evaluate_models(
     home: Optional[PathLike] = None,
     offline: Optional[bool] = None,
     backend: Optional[str] = None,
+    per_class: bool = False,
+    volumes: str = "slices",
+    center_slices: Optional[float] = None,
+    every_slice: int = 1,
+    empty_below: Optional[float] = None,
+    clip: Optional[tuple[float, float]] = None,
 ) -> list[dict[str, Any]]:
     """Generates each model's samples (``num_samples`` per repeat, default: as many as ``real``
     has images, from ``seed``) and evaluates them against ``real``, embedded once: what
     ``medigan evaluate`` does. The keywords are those of `metrics` (``resample_seed`` is its
     ``seed``); a model in the original Python format runs only with
     ``install_dependencies=True``. Returns one report per model.
+
+    ``per_class=True`` (a conditional model): ``real`` holds one subfolder per class label
+    (``real/benign/``, ``real/malignant/``); each is compared with the model's samples of that
+    class (``num_samples`` per class, default: as many as its real images), then all classes
+    together: reports ``"MODEL [CLASS]"`` per class, then ``"MODEL [all classes]"``.
+
+    ``volumes="planes"`` (a 3D model): the 2.5D FID of its samples against the volumes of
+    ``real``, per plane and the mean, with the slice options of `metrics`.
     """
     if isinstance(models, str):
         models = [models]
+    if volumes not in ("slices", "planes"):
+        raise ValueError(f"volumes= is 'slices' or 'planes', not {volumes!r}")
+    if volumes == "planes":
+        return _native.metrics_planes(
+            real,
+            models=[str(m) for m in models],
+            num_samples=num_samples,
+            seed=seed,
+            catalog=None if catalog is None else [str(c) for c in catalog],
+            extractor=extractor,
+            metrics=metrics,
+            center_slices=center_slices,
+            every_slice=every_slice,
+            empty_below=empty_below,
+            clip=clip,
+            batch_size=batch_size,
+            threads=threads,
+            normalize=normalize,
+            input_size=input_size,
+            range=range,
+            mean=mean,
+            std=std,
+            output_name=output_name,
+            inception_weights=inception_weights,
+            home=home,
+            offline=offline,
+            backend=backend,
+        )
     return _native.evaluate_models(
         [str(m) for m in models],
         real,
@@ -165,6 +268,7 @@ def evaluate_models(
         home=home,
         offline=offline,
         backend=backend,
+        per_class=per_class,
     )
 
 

@@ -8,7 +8,7 @@ use medigan::evaluate::plot::{PlotPoint, svg};
 use medigan::evaluate::{MetricSet, SyntheticRun, SyntheticSide};
 
 use super::evaluation::{print_reports, request};
-use crate::cli::EvaluateArgs;
+use crate::cli::{EvaluateArgs, VolumeMode};
 use crate::progress::Bar;
 use crate::render;
 use crate::settings::Output;
@@ -23,7 +23,22 @@ pub fn run(generators: &Generators, args: &EvaluateArgs, out: Output) -> anyhow:
             seed: args.seed,
         },
     };
-    let request = request(&args.extraction, &args.real, synthetic, MetricSet::FID)?;
+    if args.volumes.volumes == VolumeMode::Planes {
+        if args.per_class || args.plot.is_some() {
+            anyhow::bail!("--per-class and --plot are not available with --volumes planes");
+        }
+        return super::evaluation::run_planes(
+            generators,
+            &args.extraction,
+            &args.volumes,
+            &args.real,
+            synthetic,
+            MetricSet::FID,
+            out,
+        );
+    }
+    let mut request = request(&args.extraction, &args.real, synthetic, MetricSet::FID)?;
+    request.per_class = args.per_class;
     let metric_key = request.metric_key();
     let reports = generators.evaluate(&request, &Bar::new(out.quiet))?;
     print_reports(&reports, &metric_key, out)?;

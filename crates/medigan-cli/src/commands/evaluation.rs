@@ -7,13 +7,15 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use medigan::Generators;
+use medigan::evaluate::planes::{PlaneOptions, PlanesRequest};
 use medigan::evaluate::{
     EvaluateOptions, Evaluation, EvaluationRequest, ExtractorSpec, FeatureOptions,
-    InputNormalization, KidOptions, MetricOptions, MetricSet, ReadOptions, SyntheticSide,
+    InputNormalization, KidOptions, MergeRequest, MetricOptions, MetricSet, ReadOptions,
+    SyntheticSide, merge_stats, planes,
 };
 use serde_json::{Value, json};
 
-use crate::cli::{ExtractionArgs, FidArgs};
+use crate::cli::{ExtractionArgs, FidArgs, VolumeArgs, VolumeMode};
 use crate::progress::Bar;
 use crate::render;
 use crate::settings::Output;
@@ -25,10 +27,137 @@ pub fn run_folders(
     default: MetricSet,
     out: Output,
 ) -> anyhow::Result<ExitCode> {
-    let synthetic = SyntheticSide::Folder(args.synthetic.clone());
-    let request = request(&args.extraction, &args.real, synthetic, default)?;
+    if !args.stats.merge_stats.is_empty() {
+        return merge(args, out);
+    }
+    let (Some(real), Some(synthetic)) = (&args.real, &args.synthetic) else {
+        anyhow::bail!("give the REAL and SYNTHETIC folders, or --merge-stats FILE...");
+    };
+    if args.volumes.volumes == VolumeMode::Planes {
+        return planes(generators, args, real, synthetic, default, out);
+    }
+    let synthetic = SyntheticSide::Folder(synthetic.clone());
+    let mut request = request(&args.extraction, real, synthetic, default)?;
+    request.save_stats = args.stats.save_stats.clone();
     let reports = generators.evaluate(&request, &Bar::new(out.quiet))?;
     print_reports(&reports, &request.metric_key(), out)?;
+    if let Some(path) = &request.save_stats {
+        render::note(
+            out.quiet,
+            format!("statistics written to `{}`", path.display()),
+        );
+    }
+    super::success()
+}
+
+/// `--volumes planes`: the 2.5D FID of two folders of volumes, per plane and the mean.
+fn planes(
+    generators: &Generators,
+    args: &FidArgs,
+    real: &Path,
+    synthetic: &Path,
+    default: MetricSet,
+    out: Output,
+) -> anyhow::Result<ExitCode> {
+    if args.stats.save_stats.is_some() {
+        anyhow::bail!("--save-stats is not available with --volumes planes (three feature sets)");
+    }
+    let synthetic = SyntheticSide::Folder(synthetic.to_path_buf());
+    run_planes(
+        generators,
+        &args.extraction,
+        &args.volumes,
+        real,
+        synthetic,
+        default,
+        out,
+    )
+}
+
+/// The 2.5D FID of a real folder of volumes against a folder or models (`--volumes planes`),
+/// printed as a table per report, or as JSON.
+pub fn run_planes(
+    generators: &Generators,
+    extraction: &ExtractionArgs,
+    volumes: &VolumeArgs,
+    real: &Path,
+    synthetic: SyntheticSide,
+    default: MetricSet,
+    out: Output,
+) -> anyhow::Result<ExitCode> {
+    let metrics = match &extraction.metrics {
+        Some(list) => MetricSet::parse(list)?,
+        None if default == MetricSet::ALL => MetricSet::FID,
+        None => default,
+    };
+    let request = PlanesRequest {
+        real: real.to_path_buf(),
+        synthetic,
+        extractor: extractor(extraction),
+        options: options(extraction, metrics)?,
+        planes: PlaneOptions {
+            center_ratio: volumes.center_slices,
+            every: volumes.every_slice,
+            empty_below: volumes.empty_below,
+            clip: volumes.clip,
+        },
+    };
+    let reports = planes::run(generators, &request, &Bar::new(out.quiet))?;
+    let metric_key = extraction
+        .metric_key
+        .clone()
+        .unwrap_or_else(|| request.extractor.metric_key());
+    if out.json {
+        render::json(&json!({ "metric": metric_key, "reports": reports }))?;
+        return super::success();
+    }
+    let mut table = render::table(&["subject", "plane", "FID", "real slices", "synthetic slices"]);
+    for report in &reports {
+        for p in &report.planes {
+            table.add_row(vec![
+                report.subject.clone(),
+                p.plane.to_string(),
+                distance_text(p.fid),
+                p.real_slices.to_string(),
+                p.synthetic_slices.to_string(),
+            ]);
+        }
+        table.add_row(vec![
+            report.subject.clone(),
+            "mean".to_string(),
+            distance_text(report.fid_mean),
+            String::new(),
+            String::new(),
+        ]);
+    }
+    render::print_table(&table, "no results")?;
+    for report in &reports {
+        render::note(
+            out.quiet,
+            format!(
+                "{}: {} real and {} synthetic volumes, extractor {}",
+                report.subject, report.real_volumes, report.synthetic_volumes, report.extractor
+            ),
+        );
+    }
+    super::success()
+}
+
+/// `--merge-stats`: the FID of the union of saved statistics (FID only unless `--metrics`
+/// asks for more, which is refused with the reason).
+fn merge(args: &FidArgs, out: Output) -> anyhow::Result<ExitCode> {
+    let metrics = match &args.extraction.metrics {
+        Some(list) => MetricSet::parse(list)?,
+        None => MetricSet::FID,
+    };
+    let request = MergeRequest {
+        stats: args.stats.merge_stats.clone(),
+        real_stats: args.stats.real_stats.clone(),
+        metrics,
+        metric_key: args.extraction.metric_key.clone(),
+    };
+    let (report, metric_key) = merge_stats(&request)?;
+    print_reports(&[report], &metric_key, out)?;
     super::success()
 }
 
@@ -45,6 +174,8 @@ pub fn request(
         extractor: extractor(args),
         options: options(args, default_metrics)?,
         metric_key: args.metric_key.clone(),
+        save_stats: None,
+        per_class: false,
     })
 }
 

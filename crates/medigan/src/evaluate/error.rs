@@ -109,6 +109,14 @@ pub enum EvaluateError {
         /// Why it cannot be used.
         reason: String,
     },
+    /// A feature statistics file (`--save-stats`) is damaged, or cannot be merged with others.
+    #[error("statistics file `{}`: {reason}", path.display())]
+    Stats {
+        /// The file.
+        path: PathBuf,
+        /// Why it cannot be used.
+        reason: String,
+    },
     /// An option of ONNX extractors was given for the Inception extractor.
     #[error("{option} applies to ONNX extractors only")]
     OnnxOnly {

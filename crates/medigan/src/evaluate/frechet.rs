@@ -17,6 +17,7 @@ use faer::{Accum, Mat, Par, Side};
 use ndarray::ArrayView2;
 
 use super::error::EvaluateError;
+use super::moments::ExactMoments;
 
 /// The mean and covariance of a feature set: what a Frechet distance needs of it.
 #[derive(Debug, Clone)]
@@ -30,9 +31,11 @@ pub struct FeatureStats {
 }
 
 impl FeatureStats {
-    /// Mean and covariance of `features` (one row per image), computed in f64.
+    /// Mean and covariance of `features` (one row per image), from their exact sums
+    /// ([`ExactMoments`]): the same bits whatever the order of the rows, and the same as the
+    /// merged statistics of any split of them.
     pub fn from_features(features: ArrayView2<'_, f32>) -> Result<FeatureStats, EvaluateError> {
-        let (count, dims) = features.dim();
+        let count = features.nrows();
         if count < 2 {
             return Err(EvaluateError::TooFewImages {
                 what: "a covariance".into(),
@@ -40,31 +43,7 @@ impl FeatureStats {
                 found: count,
             });
         }
-        if features.iter().any(|v| !v.is_finite()) {
-            return Err(EvaluateError::NonFinite {
-                what: "the features".into(),
-            });
-        }
-        let mut mean = vec![0.0f64; dims];
-        for row in features.rows() {
-            for (m, &v) in mean.iter_mut().zip(row) {
-                *m += f64::from(v);
-            }
-        }
-        for m in &mut mean {
-            *m /= count as f64;
-        }
-        let centered = Mat::from_fn(count, dims, |i, j| f64::from(features[(i, j)]) - mean[j]);
-        let mut cov = Mat::<f64>::zeros(dims, dims);
-        matmul(
-            cov.as_mut(),
-            Accum::Replace,
-            centered.transpose(),
-            centered.as_ref(),
-            1.0 / (count - 1) as f64,
-            Par::rayon(0),
-        );
-        Ok(FeatureStats { mean, cov, count })
+        ExactMoments::of(features)?.stats()
     }
 
     /// Number of features per image.

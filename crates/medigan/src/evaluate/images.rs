@@ -208,7 +208,7 @@ pub fn list_images(dir: &Path) -> Result<Vec<PathBuf>, EvaluateError> {
 
 /// Reads an image file medigan did not write: a regular file (not a FIFO or device) of at most
 /// [`crate::limits::max_sample_bytes`], checked before a byte is read.
-fn read_file(path: &Path) -> Result<Vec<u8>, EvaluateError> {
+pub(crate) fn read_file(path: &Path) -> Result<Vec<u8>, EvaluateError> {
     fs::read_regular(path, fs::Links::Follow, limits::max_sample_bytes())
         .map_err(EvaluateError::io("read", path))
 }

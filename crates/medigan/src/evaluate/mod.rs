@@ -51,14 +51,18 @@ pub mod inception;
 pub mod interval;
 pub mod kid;
 pub mod metrics;
+pub mod moments;
 pub mod onnx_extractor;
 pub mod pairwise;
+pub mod per_class;
+pub mod planes;
 pub mod plot;
 pub mod prdc;
 pub mod preprocess;
 pub mod provenance;
 pub mod ratio;
 pub mod request;
+pub mod stats_file;
 pub mod stream;
 pub mod synthetic;
 
@@ -77,11 +81,14 @@ pub use images::{ImageSource, ReadOptions};
 pub use interval::Interval;
 pub use kid::{Kid, KidOptions, kid};
 pub use metrics::{Evaluation, MetricOptions, MetricSet, evaluate_features};
+pub use moments::ExactMoments;
 pub use onnx_extractor::{OnnxExtractor, OnnxExtractorConfig, OnnxExtractorSpec};
+pub use planes::{PlaneOptions, PlanesReport, PlanesRequest};
 pub use prdc::{Prdc, prdc};
 pub use provenance::Provenance;
 pub use ratio::{FidReport, fid_ratio, random_halves};
 pub use request::{EvaluationRequest, ExtractorKind, ExtractorSpec, SyntheticSide};
+pub use stats_file::{MergeRequest, SetRole, StatsFile, merge as merge_stats};
 pub use synthetic::{ModelSamples, SyntheticSamples, synthetic_part};
 
 use crate::progress::Progress;
@@ -304,7 +311,35 @@ pub fn run(
             let source = request
                 .extractor
                 .source(samples_of.store(), backend, progress)?;
-            let evaluation = evaluate_sets(&real, &synthetic, source.as_ref(), options, progress)?;
+            let evaluation = match &request.save_stats {
+                None => evaluate_sets(&real, &synthetic, source.as_ref(), options, progress)?,
+                Some(path) => {
+                    let real_features = embed(&real, source.as_ref(), options, progress)?;
+                    let synthetic_features = embed(&synthetic, source.as_ref(), options, progress)?;
+                    let provenance = Provenance::new(source.as_ref(), options);
+                    let sets = vec![
+                        (
+                            SetRole::Real,
+                            real.label.clone(),
+                            ExactMoments::of(real_features.view())?,
+                        ),
+                        (
+                            SetRole::Synthetic,
+                            synthetic.label.clone(),
+                            ExactMoments::of(synthetic_features.view())?,
+                        ),
+                    ];
+                    StatsFile::of_evaluation(&provenance, &request.metric_key(), sets)
+                        .save(path)?;
+                    evaluate_features(
+                        synthetic.label.clone(),
+                        &real_features,
+                        &[synthetic_features],
+                        provenance,
+                        options,
+                    )?
+                }
+            };
             Ok(vec![evaluation])
         }
         SyntheticSide::Models { models, run } => {
@@ -316,6 +351,17 @@ pub fn run(
             let source = request
                 .extractor
                 .source(samples_of.store(), backend, progress)?;
+            if request.per_class {
+                return per_class::run(
+                    samples_of,
+                    &request.real,
+                    models,
+                    *run,
+                    source.as_ref(),
+                    options,
+                    progress,
+                );
+            }
             let real_features = embed(&real, source.as_ref(), options, progress)?;
             models
                 .iter()
@@ -366,6 +412,7 @@ fn evaluate_model(
             part,
             repeats,
             scored.run.seed,
+            None,
         )?;
         let features = stream::embed_samples(
             &synthetic.model_id,

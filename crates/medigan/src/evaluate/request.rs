@@ -193,6 +193,12 @@ pub struct EvaluationRequest {
     pub options: EvaluateOptions,
     /// The catalogue key of the metric (default: [`ExtractorSpec::metric_key`]).
     pub metric_key: Option<String>,
+    /// Where to write the exact feature statistics of both sets, for `--merge-stats`
+    /// ([`super::stats_file`]; two folders, one repeat).
+    pub save_stats: Option<PathBuf>,
+    /// Score a conditional model per class: `real/CLASS/` against its samples of `CLASS`,
+    /// then all classes together ([`super::per_class`]).
+    pub per_class: bool,
 }
 
 impl EvaluationRequest {
@@ -241,6 +247,40 @@ impl EvaluationRequest {
                     needed: 2,
                     found: usize::try_from(n).unwrap_or(usize::MAX),
                 });
+            }
+        }
+        if let Some(path) = &self.save_stats {
+            let value = path.display().to_string();
+            if matches!(self.synthetic, SyntheticSide::Models { .. }) {
+                return Err(invalid(
+                    "save stats",
+                    &value,
+                    "statistics are saved for two folders (`medigan fid` / `medigan metrics`)",
+                ));
+            }
+            if metrics.repeats > 1 {
+                return Err(invalid(
+                    "save stats",
+                    &value,
+                    "statistics are of one pass: drop --repeats (merged statistics give one FID)",
+                ));
+            }
+        }
+        if self.per_class {
+            if !matches!(self.synthetic, SyntheticSide::Models { .. }) {
+                return Err(invalid(
+                    "per class",
+                    "true",
+                    "the breakdown generates each class's samples: it applies to models \
+                     (`medigan evaluate`)",
+                ));
+            }
+            if metrics.repeats > 1 {
+                return Err(invalid(
+                    "per class",
+                    "true",
+                    "one evaluation per class: drop --repeats",
+                ));
             }
         }
         if let Some(range) = options.features.read.npy_range {
@@ -398,6 +438,8 @@ mod tests {
                 extractor: ExtractorSpec::new(ExtractorKind::Inception),
                 options: EvaluateOptions::default(),
                 metric_key: None,
+                save_stats: None,
+                per_class: false,
             };
             adjust(&mut request);
             request.check().map_err(|e| e.to_string())

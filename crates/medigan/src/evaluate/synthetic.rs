@@ -21,13 +21,15 @@ pub trait ModelSamples {
     fn check_model(&self, model_id: &str) -> crate::Result<()>;
 
     /// The samples at `indices` of the model's seeded run of `total` samples, made as they are
-    /// read (one generation batch held at a time).
+    /// read (one generation batch held at a time); `label`: the class of a conditional model
+    /// (`None`: each sample draws one from its seed).
     fn samples(
         &self,
         model_id: &str,
         total: u64,
         seed: u64,
         indices: Vec<u64>,
+        label: Option<&str>,
     ) -> crate::Result<SyntheticSamples>;
 }
 
@@ -51,7 +53,7 @@ pub fn synthetic_part(
     parts: u64,
     seed: u64,
 ) -> crate::Result<ImageSet> {
-    let synthetic = synthetic_stream(models, model_id, num_samples, part, parts, seed)?;
+    let synthetic = synthetic_stream(models, model_id, num_samples, part, parts, seed, None)?;
     let samples = synthetic.samples.collect::<Result<Vec<_>, _>>()?;
     Ok(ImageSet::from_samples(
         synthetic.model_id,
@@ -69,6 +71,7 @@ pub(super) fn synthetic_stream(
     part: u64,
     parts: u64,
     seed: u64,
+    label: Option<&str>,
 ) -> crate::Result<SyntheticSamples> {
     let indices: Vec<u64> = (part * num_samples..(part + 1) * num_samples).collect();
     models.samples(
@@ -76,5 +79,6 @@ pub(super) fn synthetic_stream(
         num_samples.saturating_mul(parts.max(1)),
         seed,
         indices,
+        label,
     )
 }

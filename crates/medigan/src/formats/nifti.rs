@@ -325,7 +325,8 @@ pub fn decode(bytes: &[u8]) -> Result<NiftiVolume, super::FormatError> {
     let (cal_max, cal_min) = (f32_at(field::CAL_MAX), f32_at(field::CAL_MIN));
     let (raw, type_range) = voxels(&bytes[offset.min(bytes.len())..], datatype, count)?;
     let scale = |v: f32| {
-        if slope == 0.0 {
+        // 0 (or NaN, as nibabel writes an unset slope) means no scaling.
+        if slope == 0.0 || !slope.is_finite() {
             v
         } else {
             v * slope + intercept
