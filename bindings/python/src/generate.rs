@@ -92,6 +92,7 @@ impl RequestArgs<'_> {
                     .map(Guidance::new)
                     .transpose()
                     .py()?,
+                spacing: None,
             },
             initial_noise: self.diffusion.initial_noise,
             ..GenerateRequest::default()

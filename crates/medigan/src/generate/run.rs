@@ -41,6 +41,8 @@ pub fn run_to_dir(
     model.check_format(writer.as_ref())?;
     let (modality, spacing) = model.imaging(entry)?;
     let plan = model.plan(request, run.latent.cloned())?;
+    // A model conditioned on the spacing writes the spacing it was given.
+    let spacing = plan.diffusion().and_then(|d| d.spacing.clone()).or(spacing);
     let (workers, intra) = model.workers(&plan, request.thread_count());
     let factory = || model.generator(&plan, backend, intra);
     let provenance = Provenance {
