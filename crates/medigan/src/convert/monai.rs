@@ -628,6 +628,18 @@ pub struct Exported {
     pub graphs: ExportedGraphs,
     /// MONAI's version.
     pub monai: String,
+    /// The scale factor read from a checkpoint (MAISI's), when the plan asked for it.
+    #[serde(default)]
+    pub scale_factor: Option<f64>,
+}
+
+impl Exported {
+    /// The scale factor the decoder's latent is divided by: the checkpoint's, else the plan's.
+    pub fn scale_factor(&self, plan: &BundlePlan) -> f64 {
+        self.scale_factor
+            .filter(|s| s.is_finite() && *s != 0.0)
+            .unwrap_or(plan.scale_factor)
+    }
 }
 
 /// What a conversion of a bundle wrote.
@@ -695,9 +707,9 @@ impl FolderSource for Monai {
         let graphs = &exported.graphs;
         text.push_str(&format!(
             "- denoiser: `{}` (`{}`, weights `{}`) exported with torch {} / MONAI {} as \
-             `denoiser.onnx`: sample {:?}, int64 timestep; {} prediction\n- decoder: `{}` \
+             `denoiser.onnx`: sample {:?}, {} timestep{}; {} prediction\n- decoder: `{}` \
              (`{}`, weights `{}`) `decode_stage_2_outputs` as `decoder.onnx`, fed latent / {} (the \
-             inferer's `scale_factor`) -> image {:?} in {:?}\n- scheduler: `scheduler_config.json`, \
+             {} `scale_factor`) -> image {:?} in {:?}\n- scheduler: `scheduler_config.json`, \
              the bundle's `{}` arguments (`{}`)\n",
             plan.network.key,
             plan.network.class,
@@ -705,16 +717,36 @@ impl FolderSource for Monai {
             graphs.torch,
             exported.monai,
             graphs.noise_shape,
+            if plan.maisi.is_some() {
+                "float32"
+            } else {
+                "int64"
+            },
+            plan.maisi
+                .as_ref()
+                .map(|m| format!(", {}", m.inputs()))
+                .unwrap_or_default(),
             plan.prediction,
             plan.autoencoder.key,
             plan.autoencoder.class,
             plan.autoencoder.weights.display(),
-            plan.scale_factor,
+            exported.scale_factor(plan),
+            match plan
+                .maisi
+                .as_ref()
+                .and_then(|m| m.scale_factor_from.as_ref())
+            {
+                Some(_) => "checkpoint's",
+                None => "inferer's",
+            },
             graphs.image_shape,
             plan.range,
             plan.scheduler.rsplit('.').next().unwrap_or(""),
             plan.scheduler
         ));
+        if let Some(maisi) = &plan.maisi {
+            text.push_str(&super::monai_maisi::card_lines(maisi));
+        }
         text.push_str(&card_graph_checks(graphs));
         text.push_str(&format!(
             "\n## Verification\n\n{} samples, {} steps of `{}`, from the same initial noise: MONAI's \
@@ -783,6 +815,16 @@ fn request(plan: &BundlePlan, paths: &ScriptPaths<'_>, steps: usize) -> Value {
         "network": network(&plan.network),
         "autoencoder": network(&plan.autoencoder),
         "scheduler": {"class": reference, "args": plan.scheduler_args},
+        "source": source,
+        "maisi": plan.maisi.as_ref().map(|m| json!({
+            "classes": m.classes,
+            "label": m.label,
+            "spacing": m.spacing,
+            "spacing_scale": super::monai_maisi::SPACING_SCALE,
+            "output_size": m.output_size,
+            "sliding_window": m.sliding_window.as_ref().map(|w| json!({"roi": w.roi, "overlap": w.overlap})),
+            "scale_factor_from": m.scale_factor_from,
+        })),
     })
 }
 
@@ -814,7 +856,7 @@ fn package_json(plan: &BundlePlan, exported: &Exported, info: &SourceInfo<'_>) -
         .into_iter()
         .filter(|s| !s.is_empty())
         .collect();
-    let decoder = Some((plan.scale_factor, 0.0));
+    let decoder = Some((exported.scale_factor(plan), 0.0));
     let (source, sha256) = (info.source.display(), info.sha256);
     let parts = PackageParts {
         inputs: json!([]),
@@ -846,7 +888,14 @@ fn package_json(plan: &BundlePlan, exported: &Exported, info: &SourceInfo<'_>) -
             ).trim().to_string(),
         }),
     };
-    folder_source::package_json(info, &exported.graphs, parts)
+    let mut package = folder_source::package_json(info, &exported.graphs, parts);
+    if let (Some(maisi), Some(onnx)) = (
+        &plan.maisi,
+        package[info.model_id]["execution"].get_mut("onnx"),
+    ) {
+        super::monai_maisi::package_onnx(maisi, onnx);
+    }
+    package
 }
 
 #[cfg(test)]

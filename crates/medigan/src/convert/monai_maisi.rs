@@ -19,7 +19,7 @@
 use std::path::Path;
 
 use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 
 use super::ConvertError;
 use super::monai::{self, BundlePlan, Refuse};
@@ -80,6 +80,67 @@ impl MaisiPlan {
             inputs.join(", ")
         }
     }
+}
+
+/// Sets the MAISI parts of the package's `execution.onnx`: the class input (`class_labels`,
+/// classes named by their index), the image output's `spacing`, the float32 timestep, the
+/// spacing conditioning input and the decoder's sliding window.
+pub fn package_onnx(maisi: &MaisiPlan, onnx: &mut Value) {
+    if let Some(count) = maisi.classes {
+        let names: Vec<String> = (0..count).map(|c| c.to_string()).collect();
+        onnx["inputs"] = json!([{
+            "name": CLASS_INPUT,
+            "kind": "class",
+            "classes": names,
+            "encoding": "index",
+        }]);
+    }
+    if let Some(spacing) = &maisi.spacing {
+        onnx["outputs"][0]["spacing"] = json!(spacing);
+        onnx["diffusion"]["conditioning"] = json!([{
+            "name": SPACING_INPUT,
+            "kind": "spacing",
+            "scale": SPACING_SCALE,
+        }]);
+    }
+    onnx["diffusion"]["denoiser"]["timestep_type"] = json!("float32");
+    if let Some(window) = &maisi.sliding_window {
+        onnx["diffusion"]["decoder"]["sliding_window"] = json!(window);
+    }
+}
+
+/// The card's lines on what MAISI's script did that the package does.
+pub fn card_lines(maisi: &MaisiPlan) -> String {
+    let mut text = format!(
+        "- MAISI's sampling script (not run; its loop reproduced): volume {:?}",
+        maisi.output_size
+    );
+    if let (Some(count), Some(label)) = (maisi.classes, maisi.label) {
+        text.push_str(&format!(
+            "; `class_labels` (the modality) as the class input, classes `0` to `{}` by index \
+             (`--label {label}`, the bundle's `modality`, was verified)",
+            count - 1
+        ));
+    }
+    if let Some(spacing) = &maisi.spacing {
+        text.push_str(&format!(
+            "; `spacing_tensor` = spacing in mm x {SPACING_SCALE} (`--spacing`, default the \
+             bundle's {spacing:?}, written into the NIfTI volumes)"
+        ));
+    }
+    match &maisi.sliding_window {
+        Some(w) => text.push_str(&format!(
+            "; decoded in sliding windows of {:?} latent voxels, overlap {}, gaussian (MONAI's \
+             `SlidingWindowInferer`, done by medigan)",
+            w.roi, w.overlap
+        )),
+        None => text.push_str("; decoded whole (the window covers the latent)"),
+    }
+    text.push_str(
+        ". The decoder's [0, 1] output is kept; MAISI's mapping to Hounsfield units (x 2000 - \
+         1000) is not applied.\n",
+    );
+    text
 }
 
 /// Whether the bundle's denoiser is MAISI's.
