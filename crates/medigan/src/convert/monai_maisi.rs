@@ -227,7 +227,7 @@ pub fn plan(
                         .into(),
                 )
             })?;
-            if spacing.len() != spatial.len() || spacing.iter().any(|&v| !(v > 0.0)) {
+            if spacing.len() != spatial.len() || spacing.iter().any(|&v| v.is_nan() || v <= 0.0) {
                 return Err(refuse(
                     "config",
                     format!(
