@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use medigan::Generators;
 use medigan::generate::{
-    DiffusionOptions, GenerateError, GenerateRequest, Guidance, Pack, RunMode, Shard,
+    DiffusionOptions, GenerateError, GenerateRequest, Guidance, Pack, RunMode, Shard, Spacing,
     shard_from_environment,
 };
 use medigan::output::Format;
@@ -54,6 +54,8 @@ pub struct DiffusionArgs {
     pub guidance_scale: Option<f64>,
     /// A `.npy` file of the initial noise, one row per sample of the run.
     pub initial_noise: Option<PathBuf>,
+    /// Voxel spacing in mm, for a model with a spacing input.
+    pub spacing: Option<Vec<f64>>,
 }
 
 /// How a run to disk treats a folder that holds an earlier run of the same shard.
@@ -93,6 +95,7 @@ impl RequestArgs<'_> {
                     .map(Guidance::new)
                     .transpose()
                     .py()?,
+                spacing: self.diffusion.spacing.map(Spacing::new).transpose().py()?,
             },
             initial_noise: self.diffusion.initial_noise,
             ..GenerateRequest::default()

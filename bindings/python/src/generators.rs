@@ -377,7 +377,7 @@ impl PyGenerators {
                         inputs=Vec::new(), shard=None, threads=None, options=BTreeMap::new(),
                         format="png", resume=false, overwrite=false, steps=None, scheduler=None,
                         guidance_scale=None, initial_noise=None, pack=None,
-                        samples_per_shard=1000, latent=None, shards=None))]
+                        samples_per_shard=1000, latent=None, shards=None, spacing=None))]
     #[allow(clippy::too_many_arguments)]
     fn generate_to_dir<'py>(
         &self,
@@ -403,6 +403,7 @@ impl PyGenerators {
         samples_per_shard: u64,
         latent: Option<Vec<f32>>,
         shards: Option<u64>,
+        spacing: Option<Vec<f64>>,
     ) -> PyResult<Bound<'py, PyDict>> {
         let mut mode = generate::run_mode(resume, overwrite)?;
         let auto = generate::auto_shard(shard, shards)?;
@@ -429,6 +430,7 @@ impl PyGenerators {
                 scheduler,
                 guidance_scale,
                 initial_noise,
+                spacing,
             },
         };
         generate::to_dir(
@@ -449,7 +451,7 @@ impl PyGenerators {
     #[pyo3(signature = (model_id, num_samples, seed=0, batch_size=16, label=None,
                         inputs=Vec::new(), shard=None, threads=None, options=BTreeMap::new(),
                         indices=None, steps=None, scheduler=None, guidance_scale=None,
-                        initial_noise=None))]
+                        initial_noise=None, spacing=None))]
     #[allow(clippy::too_many_arguments)]
     fn generate_samples<'py>(
         &self,
@@ -468,6 +470,7 @@ impl PyGenerators {
         scheduler: Option<String>,
         guidance_scale: Option<f64>,
         initial_noise: Option<PathBuf>,
+        spacing: Option<Vec<f64>>,
     ) -> PyResult<Bound<'py, PyList>> {
         let args = RequestArgs {
             num_samples,
@@ -483,6 +486,7 @@ impl PyGenerators {
                 scheduler,
                 guidance_scale,
                 initial_noise,
+                spacing,
             },
         };
         generate::samples(py, &self.inner, model_id, args, indices)

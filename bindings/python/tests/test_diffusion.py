@@ -1,5 +1,7 @@
-"""Diffusion packages from Python: the keywords `steps`, `scheduler`, `guidance_scale` and
-`initial_noise` (the CLI's --steps, --scheduler, --guidance, --initial-noise), each sample the
+"""Diffusion packages from Python: the keywords `steps`, `scheduler`, `guidance_scale`,
+`initial_noise` and `spacing` (the CLI's --steps, --scheduler, --guidance, --initial-noise,
+--spacing; a package with a spacing input is converted and run in
+crates/medigan-cli/tests/convert_monai.rs), each sample the
 same in memory, on disk, through a generate function and a torch Dataset, and bad values
 refused with the core's message."""
 
@@ -77,6 +79,8 @@ def test_a_torch_dataset_item_is_the_sample_of_the_run(cond):
         (dict(steps=5000), "steps"),
         (dict(scheduler="heun-9"), "ddim"),
         (dict(guidance_scale=-1.0), "guidance"),
+        (dict(spacing=[1.5, 0.0, 2.0]), "spacing"),
+        (dict(spacing=[1.5, 1.5, 2.0]), "no spacing input"),
     ],
 )
 def test_bad_values_are_refused_with_the_cores_message(cond, kwargs, words):

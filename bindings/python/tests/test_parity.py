@@ -123,6 +123,7 @@ MAPPING = {
         "--scheduler": "generate_to_dir:scheduler",
         "--guidance": "generate_to_dir:guidance_scale",
         "--initial-noise": "generate_to_dir:initial_noise",
+        "--spacing": "generate_to_dir:spacing",
         "--catalog": "Generators:catalog",
         "--cache-dir": "Generators:home",
         "--offline": "Generators:offline",

@@ -662,6 +662,16 @@ pub struct GenerateArgs {
     /// seed; reproduces a sample made by another tool from the same noise.
     #[arg(long, value_name = "FILE.npy", help_heading = "Diffusion models")]
     pub initial_noise: Option<PathBuf>,
+    /// Diffusion models with a spacing input (3D volumes, as MAISI's): the voxel spacing in mm,
+    /// one number per spatial axis in the image's axis order, e.g. 1.5,1.5,2 (default: the
+    /// package's declared spacing); the NIfTI volumes are written with it.
+    #[arg(long, value_name = "MM,MM,MM", value_parser = parse_spacing, help_heading = "Diffusion models")]
+    pub spacing: Option<medigan::generate::Spacing>,
+}
+
+/// A voxel spacing, as the library checks it.
+fn parse_spacing(text: &str) -> Result<medigan::generate::Spacing, String> {
+    medigan::generate::Spacing::parse(text).map_err(|e| e.to_string())
 }
 
 /// A guidance scale, as the library checks it (a finite number >= 0).

@@ -407,6 +407,7 @@ impl View {
             steps: query.steps,
             scheduler: query.scheduler.clone(),
             guidance,
+            spacing: None,
         };
         let mut sampler = sampler.lock().unwrap_or_else(PoisonError::into_inner);
         let run = sampler

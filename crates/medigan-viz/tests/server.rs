@@ -507,6 +507,7 @@ fn diffusion_image_equals_generate_for_the_same_seed_and_choices() {
                 steps,
                 scheduler: scheduler.map(str::to_string),
                 guidance: guidance.map(|g| Guidance::new(g).unwrap()),
+                spacing: None,
             },
             ..GenerateRequest::default()
         };

@@ -20,6 +20,7 @@ fn request(num_samples: u64, batch_size: usize) -> GenerateRequest {
             steps: Some(5),
             scheduler: Some("dpm++".into()),
             guidance: None,
+            spacing: None,
         },
         ..GenerateRequest::default()
     }
@@ -108,6 +109,22 @@ fn a_bad_diffusion_declaration_names_the_field() {
             serde_json::json!({"graph": "../d.onnx", "input": "z", "output": "image"}),
             "diffusion.decoder.graph",
         ),
+        // A spacing input takes its default from the image output's `spacing`, absent here.
+        (
+            "conditioning",
+            serde_json::json!([{"name": "spacing_tensor", "kind": "spacing"}]),
+            "diffusion.conditioning[0]",
+        ),
+        (
+            "conditioning",
+            serde_json::json!([{"name": "s", "kind": "spacing", "scale": 0}]),
+            "diffusion.conditioning[0].scale",
+        ),
+        (
+            "conditioning",
+            serde_json::json!([{"name": "r", "kind": "body_region"}]),
+            "diffusion.conditioning[0].kind",
+        ),
     ];
     for (field, value, named) in cases {
         let mut bad = entry.clone();
@@ -122,7 +139,9 @@ fn a_bad_diffusion_declaration_names_the_field() {
             }
         };
         *slot = value;
-        let case = dir.path().join(field.replace('/', "_"));
+        let case = dir
+            .path()
+            .join(format!("{}-{named}", field.replace('/', "_")));
         std::fs::create_dir_all(&case).unwrap();
         std::fs::write(case.join("medigan.json"), bad.to_string()).unwrap();
         let gens = common::offline_generators(
@@ -135,5 +154,28 @@ fn a_bad_diffusion_declaration_names_the_field() {
             Err(e) => format!("{e}"),
         };
         assert!(error.contains(named), "{field}: {error}");
+    }
+}
+
+#[test]
+fn spacing_is_refused_for_a_model_without_a_spacing_input() {
+    let catalog = common::fixture_dir("diffusion/tiny_cond").join("medigan.json");
+    let home = tempfile::tempdir().unwrap();
+    let gens = common::offline_generators(home.path(), &catalog, BackendKind::Tract);
+    let mut asked = request(1, 1);
+    asked.diffusion.spacing = Some(medigan::generate::Spacing::parse("1.5,1.5,2").unwrap());
+    let error = gens
+        .generate_samples(MODEL, &asked)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("--spacing") && error.contains("no spacing input"),
+        "{error}"
+    );
+    for bad in ["0,1,1", "1,x", "1,2,3,4", "nan"] {
+        let error = medigan::generate::Spacing::parse(bad)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("spacing"), "{bad}: {error}");
     }
 }

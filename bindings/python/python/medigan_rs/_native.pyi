@@ -176,6 +176,7 @@ class Generators:
         samples_per_shard: int = 1000,
         latent: Optional[Sequence[float]] = None,
         shards: Optional[int] = None,
+        spacing: Optional[Sequence[float]] = None,
     ) -> dict[str, Any]: ...
     def generate_samples(
         self,
@@ -193,4 +194,5 @@ class Generators:
         scheduler: Optional[str] = None,
         guidance_scale: Optional[float] = None,
         initial_noise: Optional[str] = None,
+        spacing: Optional[Sequence[float]] = None,
     ) -> list[SampleRow]: ...

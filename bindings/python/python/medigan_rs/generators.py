@@ -110,9 +110,9 @@ _DISK_KEYWORDS = ("pack", "samples_per_shard", "latent", "shards")
 
 
 def _diffusion_keywords(request: Dict[str, Any], kwargs: Dict[str, Any]) -> None:
-    """Moves the diffusion keywords (`steps`, `scheduler`, `guidance_scale`, `initial_noise`)
-    from `kwargs` into the native request; the CLI's --steps, --scheduler, --guidance and
-    --initial-noise."""
+    """Moves the diffusion keywords (`steps`, `scheduler`, `guidance_scale`, `initial_noise`,
+    `spacing`) from `kwargs` into the native request; the CLI's --steps, --scheduler,
+    --guidance, --initial-noise and --spacing."""
     if kwargs.get("steps") is not None:
         request["steps"] = _count("steps", kwargs.pop("steps"))
     if kwargs.get("scheduler") is not None:
@@ -121,7 +121,9 @@ def _diffusion_keywords(request: Dict[str, Any], kwargs: Dict[str, Any]) -> None
         request["guidance_scale"] = float(kwargs.pop("guidance_scale"))
     if kwargs.get("initial_noise") is not None:
         request["initial_noise"] = os.fspath(kwargs.pop("initial_noise"))
-    for name in ("steps", "scheduler", "guidance_scale", "initial_noise"):
+    if kwargs.get("spacing") is not None:
+        request["spacing"] = [float(v) for v in kwargs.pop("spacing")]
+    for name in ("steps", "scheduler", "guidance_scale", "initial_noise", "spacing"):
         kwargs.pop(name, None)
 
 

@@ -178,7 +178,8 @@ fn print_rows(rows: &[convert::DryRunRow], out: Output) -> anyhow::Result<ExitCo
         "{} would be converted (if their export and verification succeed), {} refused; \
          nothing was downloaded or run. Folders convert too: `medigan convert PATH --dry-run` \
          for a diffusers pipeline (DDPM, DDIM, LDM with AutoencoderKL or VQModel, \
-         class-conditional UNet) or a MONAI bundle (2D latent diffusion)",
+         class-conditional UNet) or a MONAI bundle (2D latent diffusion; MAISI-shaped 3D \
+         rectified flow with class label and spacing)",
         count("c"),
         count("r")
     ))?;

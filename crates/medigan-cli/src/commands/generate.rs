@@ -117,6 +117,7 @@ fn request(args: &GenerateArgs, out: Output) -> anyhow::Result<GenerateRequest> 
             steps: args.steps.map(|s| s as usize),
             scheduler: args.scheduler.clone(),
             guidance: args.guidance,
+            spacing: args.spacing.clone(),
         },
         initial_noise: args.initial_noise.clone(),
     })

@@ -30,6 +30,35 @@ pub struct DiffusionSpec {
     /// A latent decoder (VAE / VQ) turning the final latent into the sample.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decoder: Option<DecoderSpec>,
+    /// Further denoiser inputs the sampler fills from the run (a volume's voxel spacing, as
+    /// MAISI's `DiffusionModelUNetMaisi` takes it); the class input stays in
+    /// `execution.onnx.inputs`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditioning: Vec<ConditioningSpec>,
+}
+
+/// One further denoiser input, filled by the sampler from the run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConditioningSpec {
+    /// The denoiser graph's input name.
+    pub name: String,
+    /// What the sampler feeds it.
+    pub kind: ConditioningKind,
+    /// The values fed are the run's values times this (MAISI feeds spacing in mm x 100);
+    /// default 1.
+    #[serde(default = "one")]
+    pub scale: f64,
+}
+
+/// What a conditioning input carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConditioningKind {
+    /// The run's voxel spacing in mm, float32 `[B, spatial axes]` in the order of the image
+    /// output's spatial axes: `--spacing`, else the image output's declared `spacing` (which
+    /// the written volumes then carry).
+    Spacing,
 }
 
 /// The denoiser graph's ports.
@@ -265,6 +294,26 @@ pub fn diffusion_problems(onnx: &Map<String, Value>) -> Vec<(String, String)> {
             );
         }
     }
+    for (i, input) in spec.conditioning.iter().enumerate() {
+        if !(input.scale.is_finite() && input.scale != 0.0) {
+            problem(
+                &format!("conditioning[{i}].scale"),
+                format!("expected a finite non-zero number, found {}", input.scale),
+            );
+        }
+        let taken = [&spec.denoiser.sample, &spec.denoiser.timestep];
+        let repeated = spec.conditioning[..i].iter().any(|c| c.name == input.name);
+        if input.name.is_empty() || taken.contains(&&input.name) || repeated {
+            problem(
+                &format!("conditioning[{i}].name"),
+                format!(
+                    "`{}` must be a graph input name of its own (not the sample's, the \
+                     timestep's or another conditioning input's)",
+                    input.name
+                ),
+            );
+        }
+    }
     fit_problems(onnx, &spec, &mut problem);
     problems
 }
@@ -351,6 +400,16 @@ fn fit_problems(
         );
     }
     let Some(image) = image else { return };
+    for (i, input) in spec.conditioning.iter().enumerate() {
+        if input.kind == ConditioningKind::Spacing && image.get("spacing").is_none() {
+            problem(
+                &format!("conditioning[{i}]"),
+                "a spacing input takes its default from the image output's `spacing` (mm per \
+                 spatial axis), which execution.onnx.outputs does not declare"
+                    .into(),
+            );
+        }
+    }
     let shape: Option<Vec<usize>> = image
         .get("shape")
         .and_then(|s| serde_json::from_value(s.clone()).ok());

@@ -171,6 +171,7 @@ pub(super) fn verify(
                 steps: Some(steps),
                 scheduler: Some(references.scheduler.to_string()),
                 guidance: None,
+                spacing: None,
             },
             ..GenerateRequest::default()
         };

@@ -17,6 +17,7 @@ pub mod folder_source;
 pub mod folder_verify;
 pub mod monai;
 pub mod monai_config;
+pub mod monai_maisi;
 pub mod package;
 pub mod plan;
 pub mod verify;

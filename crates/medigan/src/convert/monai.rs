@@ -60,7 +60,12 @@ const INFERERS: &[&str] = &[
     "monai.inferers.inferer.LatentDiffusionInferer",
 ];
 /// MONAI's scheduler classes converted (their short names).
-const SCHEDULERS: &[&str] = &["DDPMScheduler", "DDIMScheduler", "PNDMScheduler"];
+const SCHEDULERS: &[&str] = &[
+    "DDPMScheduler",
+    "DDIMScheduler",
+    "PNDMScheduler",
+    "RFlowScheduler",
+];
 
 /// Whether `dir` is a MONAI bundle folder.
 pub fn is_bundle(dir: &Path) -> bool {
@@ -81,6 +86,8 @@ pub struct NetworkPlan {
     pub weights: PathBuf,
     /// How the bundle loads them (`load_old_state_dict` or `load_state_dict`).
     pub loader: String,
+    /// The checkpoint's key holding the state dict (MAISI's `unet_state_dict`), if any.
+    pub state_key: Option<String>,
 }
 
 /// What the bundle's JSON says, before anything runs.
@@ -108,11 +115,34 @@ pub struct BundlePlan {
     pub prediction: String,
     /// The decoded image's value range (`autoencoder_data_format`), default [0, 1].
     pub range: [f64; 2],
+    /// MAISI's conditioning and decoding, for a `DiffusionModelUNetMaisi` bundle.
+    pub maisi: Option<super::monai_maisi::MaisiPlan>,
 }
 
 impl BundlePlan {
     /// The plan in words (the dry-run's detail column).
     pub fn describe(&self) -> String {
+        if let Some(maisi) = &self.maisi {
+            return format!(
+                "MONAI bundle `{}` {} (MAISI-shaped, its sampling script reproduced): {} on \
+                 latents {:?} -> volume {:?}, inputs: {}; {} decoder ({}), {} ({} steps), {} \
+                 prediction",
+                self.name,
+                self.version,
+                self.network.class.rsplit('.').next().unwrap_or(""),
+                self.latent_shape,
+                maisi.output_size,
+                maisi.inputs(),
+                self.autoencoder.class.rsplit('.').next().unwrap_or(""),
+                match &maisi.sliding_window {
+                    Some(w) => format!("sliding window {:?}, overlap {}", w.roi, w.overlap),
+                    None => "whole latent".into(),
+                },
+                self.scheduler,
+                self.steps,
+                self.prediction
+            );
+        }
         format!(
             "MONAI bundle `{}` {}: DiffusionModelUNet on latents {:?}, AutoencoderKL decoder \
              (scale_factor {}), {} ({} steps), {} prediction",
@@ -127,7 +157,7 @@ impl BundlePlan {
     }
 }
 
-fn read_object(path: &Path) -> Result<Map<String, Value>, ConvertError> {
+pub(super) fn read_object(path: &Path) -> Result<Map<String, Value>, ConvertError> {
     let text = std::fs::read_to_string(path).map_err(ConvertError::io("read", path))?;
     match serde_json::from_str(&text) {
         Ok(Value::Object(map)) => Ok(map),
@@ -151,6 +181,9 @@ pub fn plan(dir: &Path, name: &str) -> Result<BundlePlan, ConvertError> {
     let config = BundleConfig::new(read_object(&dir.join("configs/inference.json"))?);
     let metadata = read_object(&dir.join("configs/metadata.json"))?;
     let config_error = |e: String| refuse("config", format!("configs/inference.json: {e}"));
+    if super::monai_maisi::is_maisi(&config) {
+        return super::monai_maisi::plan(dir, &config, &metadata, &refuse);
+    }
     let (scheduler_key, scale_factor) = inferer(&config, &refuse)?;
     let (target, scheduler_args) = config
         .component(&scheduler_key)
@@ -163,26 +196,7 @@ pub fn plan(dir: &Path, name: &str) -> Result<BundlePlan, ConvertError> {
                 ),
             )
         })?;
-    let scheduler = scheduler_class(&target).ok_or_else(|| {
-        refuse(
-            "custom_scheduler",
-            format!(
-                "scheduler `{target}` is not one medigan's sampler reproduces; supported: MONAI's \
-                 {}",
-                SCHEDULERS.join(", ")
-            ),
-        )
-    })?;
-    let mut scheduler_json = scheduler_args.clone();
-    scheduler_json.insert("_target_".into(), json!(scheduler));
-    let parsed = medigan_diffusion::SchedulerConfig::from_value(Value::Object(scheduler_json))
-        .map_err(|e| refuse("custom_scheduler", format!("scheduler arguments: {e}")))?;
-    if let Err(e) = medigan_diffusion::make_scheduler(&parsed, None, 1) {
-        return Err(refuse(
-            "custom_scheduler",
-            format!("scheduler `{target}`: {e}"),
-        ));
-    }
+    let scheduler = checked_scheduler(&target, &scheduler_args, &refuse)?;
     let unet = network(
         &config,
         dir,
@@ -219,21 +233,60 @@ pub fn plan(dir: &Path, name: &str) -> Result<BundlePlan, ConvertError> {
         version: text("version"),
         network: unet,
         autoencoder,
-        prediction: scheduler_args
-            .get("prediction_type")
-            .and_then(Value::as_str)
-            .unwrap_or("epsilon")
-            .to_string(),
+        prediction: prediction(&scheduler, &scheduler_args),
         scheduler,
         scheduler_args,
         scale_factor,
         latent_shape,
         steps: steps.clamp(1, crate::catalog::diffusion::MAX_STEPS),
         range: value_range(&metadata),
+        maisi: None,
     })
 }
 
-type Refuse<'a> = &'a dyn Fn(&str, String) -> ConvertError;
+/// What the denoiser predicts: a flow velocity under `RFlowScheduler`, else the scheduler's
+/// `prediction_type` (default epsilon).
+pub(super) fn prediction(scheduler: &str, args: &Map<String, Value>) -> String {
+    if scheduler.ends_with("RFlowScheduler") {
+        return "flow".into();
+    }
+    args.get("prediction_type")
+        .and_then(Value::as_str)
+        .unwrap_or("epsilon")
+        .to_string()
+}
+
+/// `monai.networks.schedulers.<Name>` of the scheduler `target`, checked to be one medigan's
+/// sampler runs with these arguments.
+pub(super) fn checked_scheduler(
+    target: &str,
+    args: &Map<String, Value>,
+    refuse: Refuse<'_>,
+) -> Result<String, ConvertError> {
+    let scheduler = scheduler_class(target).ok_or_else(|| {
+        refuse(
+            "custom_scheduler",
+            format!(
+                "scheduler `{target}` is not one medigan's sampler reproduces; supported: MONAI's \
+                 {}",
+                SCHEDULERS.join(", ")
+            ),
+        )
+    })?;
+    let mut scheduler_json = args.clone();
+    scheduler_json.insert("_target_".into(), json!(scheduler));
+    let parsed = medigan_diffusion::SchedulerConfig::from_value(Value::Object(scheduler_json))
+        .map_err(|e| refuse("custom_scheduler", format!("scheduler arguments: {e}")))?;
+    if let Err(e) = medigan_diffusion::make_scheduler(&parsed, None, 1) {
+        return Err(refuse(
+            "custom_scheduler",
+            format!("scheduler `{target}`: {e}"),
+        ));
+    }
+    Ok(scheduler)
+}
+
+pub(super) type Refuse<'a> = &'a dyn Fn(&str, String) -> ConvertError;
 
 /// The inferer's scheduler key and `scale_factor`.
 fn inferer(config: &BundleConfig, refuse: Refuse<'_>) -> Result<(String, f64), ConvertError> {
@@ -295,23 +348,28 @@ fn inferer(config: &BundleConfig, refuse: Refuse<'_>) -> Result<(String, f64), C
 }
 
 /// `monai.networks.schedulers.<Name>` for a MONAI scheduler `_target_`.
-fn scheduler_class(target: &str) -> Option<String> {
+pub(super) fn scheduler_class(target: &str) -> Option<String> {
     let short = target.rsplit('.').next()?;
     let module = target.strip_suffix(short)?.trim_end_matches('.');
     let known = SCHEDULERS.contains(&short)
         && (module == "monai.networks.schedulers"
             || module
                 .strip_prefix("monai.networks.schedulers.")
-                .is_some_and(|m| !m.contains('.') && short.to_ascii_lowercase().starts_with(m)));
+                .is_some_and(|m| {
+                    !m.contains('.')
+                        && (short.to_ascii_lowercase().starts_with(m)
+                            || (m == "rectified_flow" && short == "RFlowScheduler"))
+                }));
     known.then(|| format!("monai.networks.schedulers.{short}"))
 }
 
 /// Checks a network's arguments before its weights are looked for.
-type CheckArgs<'a> = &'a dyn Fn(&Map<String, Value>, Refuse<'_>) -> Result<(), ConvertError>;
+pub(super) type CheckArgs<'a> =
+    &'a dyn Fn(&Map<String, Value>, Refuse<'_>) -> Result<(), ConvertError>;
 
 /// The one component of `classes` (the bundle's key, args and weights), its arguments checked
 /// by `check`.
-fn network(
+pub(super) fn network(
     config: &BundleConfig,
     dir: &Path,
     (classes, what): (&[&str], &str),
@@ -353,12 +411,12 @@ fn network(
         .map_err(|e| refuse("config", format!("configs/inference.json: {e}")))?
         .unwrap_or_default();
     check(&args, refuse)?;
-    let (loader, path) = weights(config, &key).ok_or_else(|| {
+    let (loader, path, state_key) = weights(config, &key).ok_or_else(|| {
         refuse(
             "config",
             format!(
                 "no entry loads `{key}`'s weights as `$@{key}.load_state_dict(torch.load(@path))` \
-                 (or load_old_state_dict)"
+                 (or load_old_state_dict, or through a checkpoint entry `$torch.load(@path)`)"
             ),
         )
     })?;
@@ -369,37 +427,90 @@ fn network(
         args,
         weights,
         loader,
+        state_key,
     })
 }
 
-/// The loader and the weights path of the entry `$@<key>.<loader>(torch.load(@<path>...))`.
-fn weights(config: &BundleConfig, key: &str) -> Option<(String, String)> {
+/// How the bundle loads `key`'s weights: the loader, the weights path and the checkpoint's key
+/// holding the state dict, from the entry `$@<net>.<loader>(<state>)` where `<net>` is `key`
+/// or an alias of it (`"$@key"`, `"$@key.to(@device)"`) and `<state>` is
+/// `torch.load(@<path>...)` or `@<checkpoint>` / `@<checkpoint>['<state key>']` with the
+/// checkpoint `"$torch.load(@<path>...)"` (MAISI's form).
+fn weights(config: &BundleConfig, key: &str) -> Option<(String, String, Option<String>)> {
+    let aliases: Vec<&str> = std::iter::once(key)
+        .chain(config.root().iter().filter_map(|(alias, value)| {
+            let text = value.as_str()?;
+            let net = text.strip_prefix(&format!("$@{key}"))?;
+            (net.is_empty() || net == ".to(@device)").then_some(alias.as_str())
+        }))
+        .collect();
     for value in config.root().values() {
         let Some(text) = value.as_str() else { continue };
-        let Some(call) = text.strip_prefix(&format!("$@{key}.")) else {
+        let Some(call) = aliases
+            .iter()
+            .find_map(|a| text.strip_prefix(&format!("$@{a}.")))
+        else {
             continue;
         };
         let (loader, rest) = call.split_once('(')?;
         if !["load_state_dict", "load_old_state_dict"].contains(&loader) {
             continue;
         }
-        let inner = rest.strip_prefix("torch.load(")?.strip_suffix("))")?;
-        let first = inner.split(',').next()?.trim();
-        let extra_ok = inner
-            .split(',')
-            .skip(1)
-            .all(|a| a.trim().starts_with("weights_only") || a.trim().starts_with("map_location"));
-        if !extra_ok || !first.starts_with('@') {
-            return None;
-        }
-        let path = config.get(&first[1..]).ok()??;
-        return Some((loader.to_string(), path.as_str()?.to_string()));
+        let rest = rest.strip_suffix(')')?;
+        let rest = rest
+            .strip_suffix(", strict=True")
+            .or_else(|| rest.strip_suffix(",strict=True"))
+            .unwrap_or(rest)
+            .trim();
+        let (load, state_key) = match rest.strip_prefix('@') {
+            Some(reference) => {
+                let (id, state_key) = match reference.split_once("['") {
+                    Some((id, k)) => (id, Some(k.strip_suffix("']")?.to_string())),
+                    None => (reference, None),
+                };
+                let load = config.raw(id)?.as_str()?.strip_prefix('$')?;
+                (load.trim().to_string(), state_key)
+            }
+            None => (rest.to_string(), None),
+        };
+        let path = torch_load_path(config, &load)?;
+        return Some((loader.to_string(), path, state_key));
     }
     None
 }
 
+/// The path of `torch.load(@<path>[, weights_only=..., map_location=...])`.
+fn torch_load_path(config: &BundleConfig, load: &str) -> Option<String> {
+    let inner = load.strip_prefix("torch.load(")?.strip_suffix(')')?;
+    let first = inner.split(',').next()?.trim();
+    let extra_ok = inner
+        .split(',')
+        .skip(1)
+        .all(|a| a.trim().starts_with("weights_only") || a.trim().starts_with("map_location"));
+    if !extra_ok || !first.starts_with('@') {
+        return None;
+    }
+    let path = config.get(&first[1..]).ok()??;
+    Some(path.as_str()?.to_string())
+}
+
+/// The checkpoint file and key of a scale factor read from a checkpoint,
+/// `"$@<checkpoint>['<key>']"` (optionally `.to(@device)` or `.item()`), the checkpoint being
+/// `"$torch.load(@<path>...)"` (MAISI's `scale_factor`).
+pub(super) fn checkpoint_value(config: &BundleConfig, text: &str) -> Option<(String, String)> {
+    let text = text.strip_prefix("$@")?;
+    let text = text
+        .strip_suffix(".to(@device)")
+        .or_else(|| text.strip_suffix(".item()"))
+        .unwrap_or(text);
+    let (id, key) = text.split_once("['")?;
+    let key = key.strip_suffix("']")?;
+    let load = config.raw(id)?.as_str()?.strip_prefix('$')?;
+    Some((torch_load_path(config, load.trim())?, key.to_string()))
+}
+
 /// `path` (from the bundle's config, relative to the bundle root) as a file inside the bundle.
-fn bundle_file(dir: &Path, path: &str) -> Result<PathBuf, String> {
+pub(super) fn bundle_file(dir: &Path, path: &str) -> Result<PathBuf, String> {
     let rel = Path::new(path.trim_start_matches("./"));
     let inside = rel
         .components()
@@ -449,7 +560,7 @@ fn check_unet(args: &Map<String, Value>, refuse: Refuse<'_>) -> Result<(), Conve
 }
 
 /// The bundle's `latent_shape`, checked against the denoiser's channels.
-fn latent_shape(
+pub(super) fn latent_shape(
     config: &BundleConfig,
     unet: &Map<String, Value>,
     refuse: Refuse<'_>,
@@ -467,7 +578,7 @@ fn latent_shape(
     let channels = unet.get("in_channels").and_then(Value::as_u64);
     match shape {
         Some(s)
-            if s.len() == 3
+            if (s.len() == 3 || s.len() == 4)
                 && !s.contains(&0)
                 && s.iter().product::<usize>() <= 1 << 24
                 && channels == Some(s[0] as u64)
@@ -478,8 +589,8 @@ fn latent_shape(
         _ => Err(refuse(
             "config",
             format!(
-                "`latent_shape` {value} is not [C, H, W] with C the DiffusionModelUNet's in_ and \
-                 out_channels"
+                "`latent_shape` {value} is not [C, H, W] or [C, D, H, W] with C the denoiser's \
+                 in_ and out_channels"
             ),
         )),
     }
@@ -498,7 +609,7 @@ fn set_timesteps(config: &BundleConfig) -> Option<usize> {
 }
 
 /// The decoded image's value range from `metadata.json`, default [0, 1].
-fn value_range(metadata: &Map<String, Value>) -> [f64; 2] {
+pub(super) fn value_range(metadata: &Map<String, Value>) -> [f64; 2] {
     metadata
         .get("autoencoder_data_format")
         .and_then(|f| f.get("outputs"))
@@ -517,6 +628,18 @@ pub struct Exported {
     pub graphs: ExportedGraphs,
     /// MONAI's version.
     pub monai: String,
+    /// The scale factor read from a checkpoint (MAISI's), when the plan asked for it.
+    #[serde(default)]
+    pub scale_factor: Option<f64>,
+}
+
+impl Exported {
+    /// The scale factor the decoder's latent is divided by: the checkpoint's, else the plan's.
+    pub fn scale_factor(&self, plan: &BundlePlan) -> f64 {
+        self.scale_factor
+            .filter(|s| s.is_finite() && *s != 0.0)
+            .unwrap_or(plan.scale_factor)
+    }
 }
 
 /// What a conversion of a bundle wrote.
@@ -584,9 +707,9 @@ impl FolderSource for Monai {
         let graphs = &exported.graphs;
         text.push_str(&format!(
             "- denoiser: `{}` (`{}`, weights `{}`) exported with torch {} / MONAI {} as \
-             `denoiser.onnx`: sample {:?}, int64 timestep; {} prediction\n- decoder: `{}` \
+             `denoiser.onnx`: sample {:?}, {} timestep{}; {} prediction\n- decoder: `{}` \
              (`{}`, weights `{}`) `decode_stage_2_outputs` as `decoder.onnx`, fed latent / {} (the \
-             inferer's `scale_factor`) -> image {:?} in {:?}\n- scheduler: `scheduler_config.json`, \
+             {} `scale_factor`) -> image {:?} in {:?}\n- scheduler: `scheduler_config.json`, \
              the bundle's `{}` arguments (`{}`)\n",
             plan.network.key,
             plan.network.class,
@@ -594,16 +717,36 @@ impl FolderSource for Monai {
             graphs.torch,
             exported.monai,
             graphs.noise_shape,
+            if plan.maisi.is_some() {
+                "float32"
+            } else {
+                "int64"
+            },
+            plan.maisi
+                .as_ref()
+                .map(|m| format!(", {}", m.inputs()))
+                .unwrap_or_default(),
             plan.prediction,
             plan.autoencoder.key,
             plan.autoencoder.class,
             plan.autoencoder.weights.display(),
-            plan.scale_factor,
+            exported.scale_factor(plan),
+            match plan
+                .maisi
+                .as_ref()
+                .and_then(|m| m.scale_factor_from.as_ref())
+            {
+                Some(_) => "checkpoint's",
+                None => "inferer's",
+            },
             graphs.image_shape,
             plan.range,
             plan.scheduler.rsplit('.').next().unwrap_or(""),
             plan.scheduler
         ));
+        if let Some(maisi) = &plan.maisi {
+            text.push_str(&super::monai_maisi::card_lines(maisi));
+        }
         text.push_str(&card_graph_checks(graphs));
         text.push_str(&format!(
             "\n## Verification\n\n{} samples, {} steps of `{}`, from the same initial noise: MONAI's \
@@ -647,9 +790,11 @@ fn request(plan: &BundlePlan, paths: &ScriptPaths<'_>, steps: usize) -> Value {
     let source = paths.source;
     let network = |n: &NetworkPlan| {
         json!({
+            "class": n.class,
             "args": n.args,
             "weights": source.join(&n.weights),
             "loader": n.loader,
+            "key": n.state_key,
         })
     };
     // DDPM draws noise at every step: both sides run MONAI's DDIM (eta 0) instead.
@@ -670,6 +815,16 @@ fn request(plan: &BundlePlan, paths: &ScriptPaths<'_>, steps: usize) -> Value {
         "network": network(&plan.network),
         "autoencoder": network(&plan.autoencoder),
         "scheduler": {"class": reference, "args": plan.scheduler_args},
+        "source": source,
+        "maisi": plan.maisi.as_ref().map(|m| json!({
+            "classes": m.classes,
+            "label": m.label,
+            "spacing": m.spacing,
+            "spacing_scale": super::monai_maisi::SPACING_SCALE,
+            "output_size": m.output_size,
+            "sliding_window": m.sliding_window.as_ref().map(|w| json!({"roi": w.roi, "overlap": w.overlap})),
+            "scale_factor_from": m.scale_factor_from,
+        })),
     })
 }
 
@@ -701,7 +856,7 @@ fn package_json(plan: &BundlePlan, exported: &Exported, info: &SourceInfo<'_>) -
         .into_iter()
         .filter(|s| !s.is_empty())
         .collect();
-    let decoder = Some((plan.scale_factor, 0.0));
+    let decoder = Some((exported.scale_factor(plan), 0.0));
     let (source, sha256) = (info.source.display(), info.sha256);
     let parts = PackageParts {
         inputs: json!([]),
@@ -733,7 +888,14 @@ fn package_json(plan: &BundlePlan, exported: &Exported, info: &SourceInfo<'_>) -
             ).trim().to_string(),
         }),
     };
-    folder_source::package_json(info, &exported.graphs, parts)
+    let mut package = folder_source::package_json(info, &exported.graphs, parts);
+    if let (Some(maisi), Some(onnx)) = (
+        &plan.maisi,
+        package[info.model_id]["execution"].get_mut("onnx"),
+    ) {
+        super::monai_maisi::package_onnx(maisi, onnx);
+    }
+    package
 }
 
 #[cfg(test)]
@@ -753,8 +915,9 @@ mod tests {
             ),
             (
                 "monai.networks.schedulers.rectified_flow.RFlowScheduler",
-                None,
+                Some("monai.networks.schedulers.RFlowScheduler"),
             ),
+            ("monai.networks.schedulers.ddpm.RFlowScheduler", None),
             ("scripts.sched.DDIMScheduler", None),
             ("monai.networks.schedulers.ddpm.DDIMScheduler", None),
         ] {

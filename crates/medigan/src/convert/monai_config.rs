@@ -1,8 +1,9 @@
 //! The subset of MONAI's `ConfigParser` JSON that the converter reads, without running Python:
 //! literals, `@name` references (`@a#b` into nested objects and lists), and `$` expressions made
-//! only of references and quoted strings joined by `+` (the bundles' paths:
-//! `"$@bundle_root + '/models'"`). Any other expression, a `%` macro or a reference loop is
-//! refused with the key and the text at fault.
+//! only of references (with list indices, `@a[0]`), quoted strings and integers: strings joined
+//! by `+` (the bundles' paths: `"$@bundle_root + '/models'"`), integers with `+ - * //` and
+//! parentheses (MAISI's `"$@output_size[0]//4"`). Any other expression, a `%` macro or a
+//! reference loop is refused with the key and the text at fault.
 
 use serde_json::{Map, Value};
 
@@ -117,26 +118,231 @@ impl BundleConfig {
         let Some(expression) = text.strip_prefix('$') else {
             return Ok(Value::String(text.to_string()));
         };
-        let mut joined = String::new();
-        for term in expression.split('+').map(str::trim) {
-            let piece = if let Some(id) = term.strip_prefix('@') {
-                match self.resolve_text(term, at, depth + 1)? {
-                    Value::String(s) => s,
-                    other => {
-                        return Err(format!("`{at}`: `@{id}` is {other}, not a string to join"));
-                    }
-                }
-            } else if let Some(s) = quoted(term) {
-                s.to_string()
-            } else {
-                return Err(format!(
-                    "`{at}` is the Python expression `{text}`: only references and quoted \
-                     strings joined by `+` are read without running the bundle"
-                ));
-            };
-            joined.push_str(&piece);
+        let refuse = || {
+            format!(
+                "`{at}` is the Python expression `{text}`: only references (`@a`, `@a[0]`), \
+                 quoted strings and integers joined by + - * // are read without running the \
+                 bundle"
+            )
+        };
+        let tokens = tokens(expression).ok_or_else(refuse)?;
+        let mut parser = Parser {
+            config: self,
+            tokens: &tokens,
+            at,
+            depth,
+            next: 0,
+        };
+        let value = parser.sum()?.ok_or_else(refuse)?;
+        if parser.next != tokens.len() {
+            return Err(refuse());
         }
-        Ok(Value::String(joined))
+        Ok(match value {
+            Term::Int(i) => Value::from(i),
+            Term::Text(s) => Value::String(s),
+        })
+    }
+}
+
+/// A token of a `$` expression.
+#[derive(Debug, Clone, PartialEq)]
+enum Token {
+    Ref(String),
+    Int(i64),
+    Text(String),
+    Op(&'static str),
+    Open,
+    Close,
+    Index(usize),
+}
+
+/// The tokens of `expression`, `None` at anything outside the subset.
+fn tokens(expression: &str) -> Option<Vec<Token>> {
+    let chars: Vec<char> = expression.chars().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    let id_char = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '#';
+    while i < chars.len() {
+        let c = chars[i];
+        match c {
+            ' ' | '\t' => i += 1,
+            '@' => {
+                let start = i + 1;
+                i = start;
+                while i < chars.len() && id_char(chars[i]) {
+                    i += 1;
+                }
+                if i == start {
+                    return None;
+                }
+                out.push(Token::Ref(chars[start..i].iter().collect()));
+            }
+            '[' => {
+                let start = i + 1;
+                let close = start + chars[start..].iter().position(|&c| c == ']')?;
+                let index: String = chars[start..close].iter().collect();
+                out.push(Token::Index(index.trim().parse().ok()?));
+                i = close + 1;
+            }
+            '0'..='9' => {
+                let start = i;
+                while i < chars.len() && chars[i].is_ascii_digit() {
+                    i += 1;
+                }
+                let digits: String = chars[start..i].iter().collect();
+                out.push(Token::Int(digits.parse().ok()?));
+            }
+            '\'' | '"' => {
+                let close = i + 1 + chars[i + 1..].iter().position(|&q| q == c)?;
+                let literal: String = chars[i..=close].iter().collect();
+                out.push(Token::Text(quoted(&literal)?.to_string()));
+                i = close + 1;
+            }
+            '/' if chars.get(i + 1) == Some(&'/') => {
+                out.push(Token::Op("//"));
+                i += 2;
+            }
+            '+' => (out.push(Token::Op("+")), i += 1).1,
+            '-' => (out.push(Token::Op("-")), i += 1).1,
+            '*' => (out.push(Token::Op("*")), i += 1).1,
+            '(' => (out.push(Token::Open), i += 1).1,
+            ')' => (out.push(Token::Close), i += 1).1,
+            _ => return None,
+        }
+    }
+    Some(out)
+}
+
+/// A value of a `$` expression.
+#[derive(Debug, Clone, PartialEq)]
+enum Term {
+    Int(i64),
+    Text(String),
+}
+
+/// Recursive descent over the tokens: `sum := product (('+'|'-') product)*`,
+/// `product := atom (('*'|'//') atom)*`, `atom := ref index* | int | text | '(' sum ')'`.
+/// `Ok(None)`: outside the subset (the caller names the expression); `Err`: a reference or a
+/// value at fault.
+struct Parser<'a> {
+    config: &'a BundleConfig,
+    tokens: &'a [Token],
+    at: &'a str,
+    depth: usize,
+    next: usize,
+}
+
+impl Parser<'_> {
+    fn peek(&self) -> Option<&Token> {
+        self.tokens.get(self.next)
+    }
+
+    fn sum(&mut self) -> Result<Option<Term>, String> {
+        let Some(mut left) = self.product()? else {
+            return Ok(None);
+        };
+        while let Some(Token::Op(op @ ("+" | "-"))) = self.peek() {
+            let op = *op;
+            self.next += 1;
+            let Some(right) = self.product()? else {
+                return Ok(None);
+            };
+            left = match self.apply(op, left, right)? {
+                Some(v) => v,
+                None => return Ok(None),
+            };
+        }
+        Ok(Some(left))
+    }
+
+    fn product(&mut self) -> Result<Option<Term>, String> {
+        let Some(mut left) = self.atom()? else {
+            return Ok(None);
+        };
+        while let Some(Token::Op(op @ ("*" | "//"))) = self.peek() {
+            let op = *op;
+            self.next += 1;
+            let Some(right) = self.atom()? else {
+                return Ok(None);
+            };
+            left = match self.apply(op, left, right)? {
+                Some(v) => v,
+                None => return Ok(None),
+            };
+        }
+        Ok(Some(left))
+    }
+
+    fn atom(&mut self) -> Result<Option<Term>, String> {
+        let Some(token) = self.peek().cloned() else {
+            return Ok(None);
+        };
+        self.next += 1;
+        match token {
+            Token::Int(i) => Ok(Some(Term::Int(i))),
+            Token::Text(s) => Ok(Some(Term::Text(s))),
+            Token::Open => {
+                let inner = self.sum()?;
+                if self.peek() != Some(&Token::Close) {
+                    return Ok(None);
+                }
+                self.next += 1;
+                Ok(inner)
+            }
+            Token::Ref(id) => {
+                let mut value =
+                    self.config
+                        .resolve_text(&format!("@{id}"), self.at, self.depth + 1)?;
+                while let Some(&Token::Index(i)) = self.peek() {
+                    self.next += 1;
+                    value = value
+                        .get(i)
+                        .cloned()
+                        .ok_or_else(|| format!("`{}`: `@{id}` has no item [{i}]", self.at))?;
+                }
+                match value {
+                    Value::String(s) => Ok(Some(Term::Text(s))),
+                    Value::Number(n) if n.as_i64().is_some() => {
+                        Ok(Some(Term::Int(n.as_i64().unwrap_or_default())))
+                    }
+                    other => Err(format!(
+                        "`{}`: `@{id}` is {other}, not an integer or a string",
+                        self.at
+                    )),
+                }
+            }
+            Token::Op(_) | Token::Close | Token::Index(_) => Ok(None),
+        }
+    }
+
+    /// `left op right`: integers with + - * // (Python's floor division), strings joined by +.
+    fn apply(&self, op: &str, left: Term, right: Term) -> Result<Option<Term>, String> {
+        let at = self.at;
+        Ok(Some(match (left, right) {
+            (Term::Text(a), Term::Text(b)) if op == "+" => Term::Text(a + &b),
+            (Term::Int(a), Term::Int(b)) => {
+                let value = match op {
+                    "+" => a.checked_add(b),
+                    "-" => a.checked_sub(b),
+                    "*" => a.checked_mul(b),
+                    _ if b == 0 => return Err(format!("`{at}`: division by zero")),
+                    _ => a.checked_div(b).map(|q| {
+                        if a % b != 0 && ((a < 0) != (b < 0)) {
+                            q - 1
+                        } else {
+                            q
+                        }
+                    }),
+                };
+                Term::Int(value.ok_or_else(|| format!("`{at}`: integer overflow"))?)
+            }
+            (a, b) => {
+                return Err(format!(
+                    "`{at}`: `{op}` between {a:?} and {b:?} (only integers, or strings joined \
+                     by +)"
+                ));
+            }
+        }))
     }
 }
 
@@ -196,5 +402,40 @@ mod tests {
         let e = c.component("uses").unwrap_err();
         assert!(e.contains("torch.device"), "{e}");
         assert!(c.get("gone").unwrap_err().contains("`@nowhere`"));
+    }
+
+    #[test]
+    fn integer_arithmetic_over_references_is_read_and_nothing_else() {
+        let c = config(json!({
+            "size": ["@xy", "@xy", 24],
+            "xy": 32,
+            "spacing": 1.5,
+            "latent": ["@channels", "$@size[0]//4", "$@size[2] // 4", "$(@size[1] + 8) * 2 - 1"],
+            "channels": 4,
+            "floor": "$(0 - 7)//2",
+            "path": "$@root + '/a+b'",
+            "root": ".",
+            "call": "$@size[0].bit_length()",
+            "float": "$@spacing * 2",
+            "zero": "$@xy // 0",
+            "out": "$@size[5]",
+            "mixed": "$@root + 1",
+        }));
+        assert_eq!(c.get("latent").unwrap(), Some(json!([4, 8, 6, 79])));
+        assert_eq!(c.get("floor").unwrap(), Some(json!(-4)));
+        assert_eq!(c.get("path").unwrap(), Some(json!("./a+b")));
+        for (key, says) in [
+            ("call", "Python expression"),
+            ("float", "not an integer"),
+            ("zero", "division by zero"),
+            ("out", "no item [5]"),
+            ("mixed", "only integers"),
+        ] {
+            let e = c.get(key).unwrap_err();
+            assert!(
+                e.contains(&format!("`{key}`")) && e.contains(says),
+                "{key}: {e}"
+            );
+        }
     }
 }

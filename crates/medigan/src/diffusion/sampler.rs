@@ -11,7 +11,7 @@ use medigan_diffusion::Scheduler;
 use super::noise::{StepNoise, initial_noise};
 use super::trajectory::Capture;
 use super::{DiffusionRun, DiffusionSetup};
-use crate::catalog::{ClassEncoding, TimestepType};
+use crate::catalog::{ClassEncoding, ConditioningKind, TimestepType};
 use crate::generate::{GenerateError, Generator, SampleRequest, StepWatch, Unwatched};
 use crate::runtime::{BackendKind, NamedOutput, NamedTensor, Session, SessionOptions};
 use crate::sample::Sample;
@@ -199,6 +199,14 @@ impl DiffusionGenerator {
         ));
         if let (Some(class), Some(classes)) = (&self.setup.class, &classes) {
             inputs.push(class_tensor(class, classes));
+        }
+        for input in &spec.conditioning {
+            let values = match input.kind {
+                ConditioningKind::Spacing => self.run.spacing.as_deref().unwrap_or(&[]),
+            };
+            let row: Vec<f32> = values.iter().map(|v| (v * input.scale) as f32).collect();
+            let array = ArrayD::from_shape_fn(IxDyn(&[rows, row.len()]), |i| row[i[1]]);
+            inputs.push(NamedTensor::f32(&input.name, array));
         }
         let started = Instant::now();
         let outputs = self.denoiser.run(&inputs);

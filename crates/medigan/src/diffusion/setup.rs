@@ -9,8 +9,8 @@ use medigan_diffusion::{SchedulerConfig, make_scheduler};
 
 use super::sliding_window::WindowPlan;
 use crate::catalog::{
-    ClassEncoding, DiffusionSpec, InputKind, InputSpec, OnnxSpec, OutputKind, OutputSpec,
-    SchedulerSource, SlidingWindowSpec, TimestepType,
+    ClassEncoding, ConditioningKind, DiffusionSpec, InputKind, InputSpec, OnnxSpec, OutputKind,
+    OutputSpec, SchedulerSource, SlidingWindowSpec, TimestepType,
 };
 use crate::generate::{DiffusionOptions, GenerateError};
 
@@ -36,6 +36,9 @@ pub struct DiffusionSetup {
     pub image: OutputSpec,
     /// The decoder's windows, for sliding-window decoding.
     pub windows: Option<WindowPlan>,
+    /// The spacing the image output declares (mm per spatial axis), the default of a spacing
+    /// conditioning input.
+    pub spacing: Option<Vec<f64>>,
 }
 
 /// A run's diffusion choices, resolved and checked against the package.
@@ -49,6 +52,9 @@ pub struct DiffusionRun {
     pub scheduler_choice: Option<String>,
     /// Classifier-free guidance scale; `None` or 1 means none.
     pub guidance: Option<f64>,
+    /// The voxel spacing (mm per spatial axis) fed to a spacing conditioning input, and
+    /// written into the volumes; `None` for a model without one.
+    pub spacing: Option<Vec<f64>>,
 }
 
 impl DiffusionRun {
@@ -81,9 +87,27 @@ impl DiffusionSetup {
         }
         let denoiser_graph = crate::runtime::graph_path(dir, onnx)
             .map_err(|e| bad(format!("denoiser graph: {e}")))?;
+        let spacing = match spec
+            .conditioning
+            .iter()
+            .any(|c| c.kind == ConditioningKind::Spacing)
+        {
+            true => Some(
+                crate::catalog::declared_spacing(
+                    image.extra.get("spacing"),
+                    "execution.onnx.outputs (image).spacing",
+                    &image.shape,
+                )
+                .map_err(|e| bad(e.to_string()))?
+                .ok_or_else(|| {
+                    bad("a spacing conditioning input needs the image output's `spacing`".into())
+                })?,
+            ),
+            false => None,
+        };
         let denoiser = (
             denoiser_graph,
-            denoiser_declaration(onnx, &spec, class.as_ref()),
+            denoiser_declaration(onnx, &spec, class.as_ref(), spacing.as_deref()),
         );
         let windows = match spec
             .decoder
@@ -111,6 +135,7 @@ impl DiffusionSetup {
             class,
             image,
             windows,
+            spacing,
         })
     }
 
@@ -161,11 +186,39 @@ impl DiffusionSetup {
                     .into(),
             });
         }
+        let spacing = match (&self.spacing, &options.spacing) {
+            (None, None) => None,
+            (None, Some(_)) => {
+                return Err(GenerateError::Diffusion {
+                    model: self.model.clone(),
+                    what: "--spacing",
+                    reason: "the model takes no spacing input (execution.onnx.diffusion.\
+                             conditioning); leave --spacing out"
+                        .into(),
+                });
+            }
+            (Some(declared), Some(asked)) if asked.values().len() != declared.len() => {
+                return Err(GenerateError::Diffusion {
+                    model: self.model.clone(),
+                    what: "--spacing",
+                    reason: format!(
+                        "{:?} gives {} values; the model's volumes have {} spatial axes \
+                         (declared spacing {declared:?})",
+                        asked.values(),
+                        asked.values().len(),
+                        declared.len()
+                    ),
+                });
+            }
+            (Some(_), Some(asked)) => Some(asked.values().to_vec()),
+            (Some(declared), None) => Some(declared.clone()),
+        };
         Ok(DiffusionRun {
             steps,
             scheduler: scheduler.name().to_string(),
             scheduler_choice: choice,
             guidance,
+            spacing,
         })
     }
 }
@@ -218,11 +271,13 @@ fn port(name: &str, kind: InputKind, shape: Vec<usize>) -> InputSpec {
 
 /// What the denoiser graph must take and give: the noisy sample, the timestep (int64 `[B]`
 /// is checked as an index input, float32 `[B]` as a one-value noise input), the class input as
-/// declared, and the prediction shaped like the sample.
+/// declared, each conditioning input (a spacing: float32 `[B, axes]`), and the prediction
+/// shaped like the sample.
 fn denoiser_declaration(
     onnx: &OnnxSpec,
     spec: &DiffusionSpec,
     class: Option<&InputSpec>,
+    spacing: Option<&[f64]>,
 ) -> OnnxSpec {
     let denoiser = &spec.denoiser;
     let mut inputs = vec![port(
@@ -239,6 +294,12 @@ fn denoiser_declaration(
         TimestepType::Float32 => port(&denoiser.timestep, InputKind::Noise, Vec::new()),
     });
     inputs.extend(class.cloned());
+    for input in &spec.conditioning {
+        let axes = match input.kind {
+            ConditioningKind::Spacing => spacing.map_or(0, <[f64]>::len),
+        };
+        inputs.push(port(&input.name, InputKind::Noise, vec![axes]));
+    }
     OnnxSpec {
         graph: onnx.graph.clone(),
         inputs,

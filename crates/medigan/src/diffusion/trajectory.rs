@@ -359,6 +359,7 @@ mod tests {
                         steps: Some(5),
                         scheduler: Some(scheduler.into()),
                         guidance: guided.then(|| Guidance::new(2.0).unwrap()),
+                        spacing: None,
                     },
                     ..GenerateRequest::default()
                 };

@@ -33,7 +33,7 @@ pub use inputs::{expand_inputs, load_input_image};
 pub use native_generator::{OnnxGenerator, SampleConditioning, seeded_latent};
 pub use packed_run::{MAX_SAMPLES_PER_CALL, PackedRun, PackedSample, SampleEntry};
 pub use pipeline::{RunSummary, write_run};
-pub use request::{DiffusionOptions, GenerateRequest, Guidance, MAX_STEPS, RunMode};
+pub use request::{DiffusionOptions, GenerateRequest, Guidance, MAX_STEPS, RunMode, Spacing};
 pub use run::{DirRun, run_to_dir};
 pub use sample_stream::SampleStream;
 pub use shard_env::{ShardOrigin, shard_from_environment};

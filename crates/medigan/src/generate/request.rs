@@ -51,6 +51,49 @@ pub struct DiffusionOptions {
     pub scheduler: Option<String>,
     /// Classifier-free guidance scale.
     pub guidance: Option<Guidance>,
+    /// Voxel spacing in mm for a model with a spacing input (`--spacing`); `None` takes the
+    /// spacing the package declares.
+    pub spacing: Option<Spacing>,
+}
+
+/// A voxel spacing in mm, one positive finite number per spatial axis (compared by value).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Spacing(Vec<f64>);
+
+impl Eq for Spacing {}
+
+impl Spacing {
+    /// The spacing, refused unless 1 to 3 positive finite numbers.
+    pub fn new(values: Vec<f64>) -> Result<Self, GenerateError> {
+        if (1..=3).contains(&values.len()) && values.iter().all(|v| v.is_finite() && *v > 0.0) {
+            Ok(Spacing(values))
+        } else {
+            Err(GenerateError::BadRequest {
+                what: "spacing",
+                reason: format!(
+                    "{values:?}: expected 1 to 3 positive numbers (mm per spatial axis)"
+                ),
+            })
+        }
+    }
+
+    /// Parses `1.5,1.5,2` (commas or `x` between the numbers).
+    pub fn parse(text: &str) -> Result<Self, GenerateError> {
+        let values = text
+            .split([',', 'x'])
+            .map(|v| v.trim().parse::<f64>())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| GenerateError::BadRequest {
+                what: "spacing",
+                reason: format!("`{text}`: {e}; expected numbers such as 1.5,1.5,2"),
+            })?;
+        Spacing::new(values)
+    }
+
+    /// The values, mm per spatial axis.
+    pub fn values(&self) -> &[f64] {
+        &self.0
+    }
 }
 
 impl DiffusionOptions {

@@ -105,6 +105,8 @@ impl RunSetup {
         model.check_format(writer.as_ref())?;
         let (modality, spacing) = model.imaging(entry)?;
         let plan = model.plan(request, latent)?;
+        // A model conditioned on the spacing writes the spacing it was given.
+        let spacing = plan.diffusion().and_then(|d| d.spacing.clone()).or(spacing);
         let provenance = Provenance {
             model_id: model.id().to_string(),
             model_version: model.version().map(String::from),

@@ -365,6 +365,7 @@ impl Model {
                 "steps": run.steps,
                 "scheduler": run.scheduler,
                 "guidance": run.guidance,
+                "spacing": run.spacing,
                 "initial_noise": request.initial_noise.as_ref().map(|p| p.display().to_string()),
             });
         }

@@ -158,14 +158,16 @@ pub(super) fn refuse_diffusion_options(
         "--scheduler"
     } else if request.diffusion.guidance.is_some() {
         "--guidance"
+    } else if request.diffusion.spacing.is_some() {
+        "--spacing"
     } else {
         return Ok(());
     };
     Err(GenerateError::Diffusion {
         model: model.to_string(),
         what,
-        reason: "it is not a diffusion model; steps, scheduler, guidance and initial noise \
-                 apply only to diffusion models (`medigan list` marks them)"
+        reason: "it is not a diffusion model; steps, scheduler, guidance, spacing and \
+                 initial noise apply only to diffusion models (`medigan list` marks them)"
             .into(),
     })
 }
