@@ -106,6 +106,12 @@ pub const MAX_IN_MEMORY_BYTES: Variable = var(
     Kind::WholeNumber,
     "bytes of samples generated into memory at once (default: the memory available)",
 );
+/// Bytes one command may download from an object store.
+pub const STORE_MAX_BYTES: Variable = var(
+    "MEDIGAN_STORE_MAX_BYTES",
+    Kind::WholeNumber,
+    "bytes one command may download from an object store (default 64 GiB)",
+);
 /// The Python that creates legacy models' environments.
 pub const PYTHON: Variable = var(
     "MEDIGAN_PYTHON",
@@ -156,7 +162,7 @@ pub const LOG: Variable = var(
 );
 
 /// Every variable, in the order `medigan env` lists them.
-pub const VARIABLES: [Variable; 17] = [
+pub const VARIABLES: [Variable; 18] = [
     HOME,
     CATALOG,
     CATALOG_URL,
@@ -166,6 +172,7 @@ pub const VARIABLES: [Variable; 17] = [
     INFERENCE_TIMEOUT,
     MAX_SAMPLE_BYTES,
     MAX_IN_MEMORY_BYTES,
+    STORE_MAX_BYTES,
     PYTHON,
     PIP_ARGS,
     LEGACY_TIMEOUT,

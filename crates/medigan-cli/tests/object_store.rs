@@ -1,0 +1,267 @@
+//! `-o s3://bucket/prefix` and store URLs as inputs (issue #28, item 2), against a real
+//! S3-compatible server the test starts on 127.0.0.1 (moto's, `pip install "moto[server]"`):
+//! a run into the store equals the local run byte for byte (loose files and `--pack tar`), a
+//! missing bucket or an unknown scheme is refused before any sample is generated.
+
+#![cfg(feature = "object-store")]
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{fixture, medigan, run};
+use medigan_testkit::{python_importing, skip};
+
+/// moto's S3 server on a free port of 127.0.0.1, stopped when dropped.
+struct Moto {
+    child: Child,
+    port: u16,
+    python: String,
+}
+
+impl Moto {
+    /// Starts the server, or says why it cannot (moto missing).
+    fn start() -> Result<Moto, String> {
+        let python = python_importing(&["moto.server", "flask", "flask_cors", "boto3"])?;
+        let port = free_port();
+        let child = Command::new(&python)
+            .args(["-m", "moto.server", "-H", "127.0.0.1", "-p"])
+            .arg(port.to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("cannot start moto's server: {e}"))?;
+        let mut moto = Moto {
+            child,
+            port,
+            python,
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if Instant::now() > deadline || moto.child.try_wait().ok().flatten().is_some() {
+                return Err("moto's server did not start listening within 30 s".into());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Ok(moto)
+    }
+
+    /// One plain HTTP request (moto does not check signatures): status and body.
+    fn http(&self, method: &str, path: &str, body: &[u8]) -> (u16, Vec<u8>) {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        write!(
+            stream,
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: {}\r\n\
+             Connection: close\r\n\r\n",
+            self.port,
+            body.len()
+        )
+        .unwrap();
+        stream.write_all(body).unwrap();
+        let mut response = Vec::new();
+        stream.read_to_end(&mut response).unwrap();
+        let split = response
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .expect("an HTTP response");
+        let head = String::from_utf8_lossy(&response[..split]).into_owned();
+        let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+        (status, response[split + 4..].to_vec())
+    }
+
+    fn create_bucket(&self, bucket: &str) {
+        let (status, _) = self.http("PUT", &format!("/{bucket}"), b"");
+        assert_eq!(status, 200, "create bucket {bucket}");
+    }
+
+    /// Runs `code` in Python with `s3`, a boto3 client of this server (objects are private to
+    /// the fake keys, so reads go through a signing client).
+    fn boto(&self, code: &str, args: &[&str]) -> Vec<u8> {
+        let script = format!(
+            "import boto3, sys\n\
+             s3 = boto3.client('s3', endpoint_url='http://127.0.0.1:{}', region_name='us-east-1', \
+             aws_access_key_id='testing', aws_secret_access_key='testing')\n{code}",
+            self.port
+        );
+        let output = Command::new(&self.python)
+            .arg("-c")
+            .arg(script)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "boto3: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        output.stdout
+    }
+
+    /// Every object of `bucket` under `prefix/`: name below the prefix -> bytes.
+    fn objects(&self, bucket: &str, prefix: &str) -> BTreeMap<String, Vec<u8>> {
+        let dir = tempfile::tempdir().unwrap();
+        self.boto(
+            "import os\n\
+             bucket, prefix, out = sys.argv[1:]\n\
+             listing = s3.list_objects_v2(Bucket=bucket, Prefix=prefix + '/')\n\
+             assert not listing['IsTruncated']\n\
+             for o in listing.get('Contents', []):\n\
+             \x20   name = o['Key'][len(prefix) + 1:]\n\
+             \x20   open(os.path.join(out, name), 'wb').write(\
+             s3.get_object(Bucket=bucket, Key=o['Key'])['Body'].read())\n",
+            &[bucket, prefix, dir.path().to_str().unwrap()],
+        );
+        files(dir.path())
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// moto's server, or `None` after saying why the test is skipped (a failure under CI=true).
+fn moto(test: &str) -> Option<Moto> {
+    match Moto::start() {
+        Ok(moto) => Some(moto),
+        Err(why) => {
+            skip(test, &why);
+            None
+        }
+    }
+}
+
+/// `medigan ... ARGS` with the S3 settings of `moto` (fake keys) and none of the caller's.
+fn medigan_s3(home: &Path, port: u16) -> Command {
+    let mut command = medigan(home);
+    for (name, _) in std::env::vars() {
+        if ["AWS_", "GOOGLE_", "AZURE_"]
+            .iter()
+            .any(|p| name.starts_with(p))
+        {
+            command.env_remove(name);
+        }
+    }
+    command
+        .env("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{port}"))
+        .env("AWS_ALLOW_HTTP", "true")
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1");
+    command
+}
+
+/// `generate 90001 -n N --seed 5 --threads 1 -o OUT` (the DCGAN fixture) with `extra`.
+fn generate(mut command: Command, out: &str, samples: u64, extra: &[&str]) -> Output {
+    command
+        .args(["--offline", "-q", "generate", "90001", "-n"])
+        .arg(samples.to_string())
+        .args(["--seed", "5", "--threads", "1", "-o", out, "--catalog"])
+        .arg(fixture("dcgan"))
+        .args(extra);
+    run(&mut command)
+}
+
+fn assert_success(output: &Output) {
+    assert!(
+        output.status.success(),
+        "stdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// The files of a folder (recursively), name -> bytes.
+fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .map(|p| {
+            (
+                p.file_name().unwrap().to_string_lossy().into_owned(),
+                std::fs::read(&p).unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_run_into_the_store_equals_the_local_run_byte_for_byte() {
+    let Some(moto) = moto("a_run_into_the_store_equals_the_local_run_byte_for_byte") else {
+        return;
+    };
+    moto.create_bucket("runs");
+    let home = tempfile::tempdir().unwrap();
+    let local = tempfile::tempdir().unwrap();
+    for (name, samples, extra) in [
+        ("loose", 8, &[][..]),
+        (
+            "packed",
+            16,
+            &["--pack", "tar", "--samples-per-shard", "8"][..],
+        ),
+    ] {
+        let dir = local.path().join(name);
+        let output = generate(medigan(home.path()), dir.to_str().unwrap(), samples, extra);
+        assert_success(&output);
+        let url = format!("s3://runs/{name}");
+        let output = generate(medigan_s3(home.path(), moto.port), &url, samples, extra);
+        assert_success(&output);
+        let stored = moto.objects("runs", name);
+        let expected = files(&dir);
+        assert!(expected.contains_key("manifest.jsonl"));
+        assert_eq!(
+            stored.keys().collect::<Vec<_>>(),
+            expected.keys().collect::<Vec<_>>(),
+            "{name}: the store holds the local run's files, and no lock, journal or probe"
+        );
+        assert!(stored == expected, "{name}: the bytes differ");
+    }
+}
+
+#[test]
+fn a_missing_bucket_or_an_unknown_scheme_is_refused_before_generating() {
+    let Some(moto) = moto("a_missing_bucket_or_an_unknown_scheme_is_refused_before_generating")
+    else {
+        return;
+    };
+    let home = tempfile::tempdir().unwrap();
+    let output = generate(medigan_s3(home.path(), moto.port), "s3://nowhere/x", 4, &[]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("the bucket of `s3://nowhere/x` does not exist")
+            && stderr.contains("hint: create the bucket first"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("testing"),
+        "no credential is printed: {stderr}"
+    );
+    let (_, listing) = moto.http("GET", "/", b"");
+    assert!(
+        !String::from_utf8_lossy(&listing).contains("<Name>nowhere</Name>"),
+        "no bucket was created"
+    );
+
+    let output = generate(medigan_s3(home.path(), moto.port), "ftp://host/x", 4, &[]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("unknown URL scheme `ftp`"), "{stderr}");
+    assert!(stderr.contains("s3://bucket/prefix"), "{stderr}");
+}

@@ -1,0 +1,899 @@
+//! Object-store URLs (`s3://bucket/prefix`, `gs://`, `az://`, `file://`) as a run's output
+//! and as the input of `dataset verify|merge`, `fid` and `metrics`, through the `object_store`
+//! crate (cargo feature `object-store`).
+//!
+//! A store prefix is worked on through a local staging folder: [`Remote::download`] copies
+//! what a command needs (bounded by `MEDIGAN_STORE_MAX_BYTES`), the command runs on the folder
+//! as on any other, and [`Remote::upload`] sends back what changed: sample files and tars
+//! first, then the journals, then the manifests, so a manifest is only ever seen after the
+//! files it lists. Each object appears complete or not at all: a small file is one `PUT`, a
+//! large one a multipart upload that becomes visible only when it is completed (and is
+//! aborted on failure).
+//!
+//! Credentials come from each cloud's standard environment variables (`AWS_*`, `GOOGLE_*`,
+//! `AZURE_*`, read by object_store's `from_env` builders), never from the URL, and are never
+//! printed.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStore, PutPayload, RetryConfig, WriteMultipart};
+use sha2::{Digest, Sha256};
+
+use crate::dataset::DATASET_MANIFEST_NAME;
+use crate::env;
+use crate::error::{Advice, Hint};
+
+/// Files at least this large are sent as multipart uploads.
+const MULTIPART_THRESHOLD: u64 = 16 << 20;
+/// The part size of a multipart upload.
+const PART_SIZE: usize = 8 << 20;
+/// Uploads (and downloads) in flight at once.
+const CONCURRENCY: usize = 8;
+/// Default bound on the bytes one command downloads from a store.
+const DEFAULT_MAX_DOWNLOAD: u64 = 64 << 30;
+/// Most objects one command lists under a prefix.
+const MAX_OBJECTS: usize = 10_000_000;
+
+/// The URL schemes a store may be named by.
+pub const SCHEMES: [&str; 5] = ["s3", "gs", "az", "azure", "file"];
+
+/// Whether `text` is meant as a URL (`scheme://...`) rather than a local path.
+pub fn looks_like_url(text: &str) -> bool {
+    text.split_once("://").is_some_and(|(scheme, _)| {
+        !scheme.is_empty()
+            && scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+    })
+}
+
+/// A failure to reach, read or write an object store.
+#[derive(Debug, thiserror::Error)]
+pub enum RemoteError {
+    /// The URL's scheme is not one of [`SCHEMES`].
+    #[error("unknown URL scheme `{scheme}` in `{url}`")]
+    UnknownScheme {
+        /// The URL.
+        url: String,
+        /// Its scheme.
+        scheme: String,
+    },
+    /// The URL cannot name a bucket and prefix.
+    #[error("`{url}` is not a store URL: {reason}")]
+    BadUrl {
+        /// The URL.
+        url: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The bucket (container) does not exist.
+    #[error("the bucket of `{url}` does not exist: {detail}")]
+    NoBucket {
+        /// The URL.
+        url: String,
+        /// The store's answer.
+        detail: String,
+    },
+    /// The store refused the credentials, or none were found.
+    #[error("the store refused access to `{url}`: {detail}")]
+    Denied {
+        /// The URL.
+        url: String,
+        /// The store's answer.
+        detail: String,
+    },
+    /// A request to the store failed (network, server).
+    #[error("{action} `{url}` failed: {detail}")]
+    Request {
+        /// What was being done.
+        action: &'static str,
+        /// The object's URL.
+        url: String,
+        /// The store's answer.
+        detail: String,
+    },
+    /// The prefix holds more than a command may download.
+    #[error(
+        "`{url}` holds {bytes} bytes in {objects} objects, more than the {limit} bytes a command may download"
+    )]
+    TooLarge {
+        /// The URL.
+        url: String,
+        /// Bytes under the prefix.
+        bytes: u64,
+        /// Objects under the prefix.
+        objects: usize,
+        /// The bound.
+        limit: u64,
+    },
+    /// An object's name cannot be a local file's.
+    #[error("object `{name}` under `{url}` has a name that is not a plain relative path")]
+    BadName {
+        /// The prefix's URL.
+        url: String,
+        /// The object's name below the prefix.
+        name: String,
+    },
+    /// A local file of the staging folder could not be read or written.
+    #[error("{action} `{path}`: {source}")]
+    Local {
+        /// What was being done.
+        action: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+impl Hint for RemoteError {
+    fn advice(&self) -> Option<Advice> {
+        let text = match self {
+            RemoteError::UnknownScheme { .. } | RemoteError::BadUrl { .. } => {
+                "name a store as s3://bucket/prefix, gs://bucket/prefix, az://container/prefix \
+                 or file:///absolute/path"
+            }
+            RemoteError::NoBucket { .. } => {
+                "create the bucket first, or check its name and the \
+                 endpoint (AWS_ENDPOINT_URL, AWS_REGION)"
+            }
+            RemoteError::Denied { .. } => {
+                "give credentials in the cloud's environment variables \
+                 (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; GOOGLE_APPLICATION_CREDENTIALS; \
+                 AZURE_STORAGE_ACCOUNT_NAME and AZURE_STORAGE_ACCOUNT_KEY) with write permission \
+                 on the bucket"
+            }
+            RemoteError::Request { .. } => {
+                "the store could not be reached or failed; what was \
+                 uploaded is kept: run the same command with --resume once the store answers"
+            }
+            RemoteError::TooLarge { .. } => {
+                "raise MEDIGAN_STORE_MAX_BYTES (and have that much free space in TMPDIR), or \
+                 name a smaller prefix"
+            }
+            RemoteError::BadName { .. } | RemoteError::Local { .. } => return None,
+        };
+        Some(Advice::text(text))
+    }
+}
+
+/// What was downloaded into a staging folder: each file's name below the prefix and sha256,
+/// so that [`Remote::upload`] sends only what changed and removes what the command removed.
+#[derive(Debug, Clone, Default)]
+pub struct Downloaded {
+    files: BTreeMap<String, String>,
+}
+
+impl Downloaded {
+    /// How many files were downloaded.
+    pub fn len(&self) -> usize {
+        self.files.len()
+    }
+
+    /// Whether nothing was downloaded.
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty()
+    }
+}
+
+/// What [`Remote::upload`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Uploaded {
+    /// Files sent.
+    pub files: usize,
+    /// Bytes sent.
+    pub bytes: u64,
+    /// Files left as they were (the store already held them).
+    pub unchanged: usize,
+    /// Objects removed (files the command removed, e.g. a finished run's journal).
+    pub removed: usize,
+}
+
+/// Which objects [`Remote::download`] fetches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Selection {
+    /// Every object under the prefix.
+    All,
+    /// Only the run records: manifests, journals and the dataset manifest.
+    Records,
+}
+
+/// A store prefix worked on through a local staging folder (removed when dropped).
+#[derive(Debug)]
+pub struct Staged {
+    remote: Remote,
+    dir: tempfile::TempDir,
+    downloaded: Downloaded,
+}
+
+impl Staged {
+    /// A command's output: opens `url`, checks that it may be written (a missing bucket or
+    /// refused credentials fail here, before any work), and downloads `selection` of what is
+    /// there into a new staging folder under `TMPDIR`.
+    pub fn output(url: &str, selection: Selection) -> Result<Staged, RemoteError> {
+        let remote = Remote::open(url)?;
+        remote.check_writable()?;
+        Staged::download(remote, selection)
+    }
+
+    /// A command's input: opens `url` and downloads everything under it (bounded by
+    /// `MEDIGAN_STORE_MAX_BYTES`).
+    pub fn input(url: &str) -> Result<Staged, RemoteError> {
+        Staged::download(Remote::open(url)?, Selection::All)
+    }
+
+    fn download(remote: Remote, selection: Selection) -> Result<Staged, RemoteError> {
+        let dir = tempfile::Builder::new()
+            .prefix("medigan-stage-")
+            .tempdir()
+            .map_err(|source| RemoteError::Local {
+                action: "create a staging folder in",
+                path: std::env::temp_dir(),
+                source,
+            })?;
+        let downloaded = remote.download(dir.path(), selection)?;
+        Ok(Staged {
+            remote,
+            dir,
+            downloaded,
+        })
+    }
+
+    /// The staging folder.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The store.
+    pub fn remote(&self) -> &Remote {
+        &self.remote
+    }
+
+    /// What was downloaded.
+    pub fn downloaded(&self) -> &Downloaded {
+        &self.downloaded
+    }
+
+    /// Sends what changed in the staging folder back to the store ([`Remote::upload`]).
+    pub fn upload(&self) -> Result<Uploaded, RemoteError> {
+        self.remote.upload(self.dir(), &self.downloaded)
+    }
+
+    /// The store URL of a file of the staging folder (its path when it lies elsewhere).
+    pub fn url_of(&self, local: &Path) -> String {
+        match local.strip_prefix(self.dir()) {
+            Ok(relative) => self.remote.object_url(
+                &relative
+                    .components()
+                    .map(|c| c.as_os_str().to_string_lossy())
+                    .collect::<Vec<_>>()
+                    .join("/"),
+            ),
+            Err(_) => local.display().to_string(),
+        }
+    }
+}
+
+/// One prefix of an object store, opened from its URL.
+pub struct Remote {
+    store: Arc<dyn ObjectStore>,
+    prefix: ObjectPath,
+    url: String,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl std::fmt::Debug for Remote {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Remote").field("url", &self.url).finish()
+    }
+}
+
+impl Remote {
+    /// Opens the store `url` names, with the credentials of the environment; reaches nothing
+    /// yet (see [`Remote::check_writable`]).
+    pub fn open(url: &str) -> Result<Remote, RemoteError> {
+        let bad = |reason: &str| RemoteError::BadUrl {
+            url: url.to_string(),
+            reason: reason.to_string(),
+        };
+        let Some((scheme, rest)) = url.split_once("://") else {
+            return Err(bad("it has no scheme://"));
+        };
+        let scheme_lower = scheme.to_ascii_lowercase();
+        if !SCHEMES.contains(&scheme_lower.as_str()) {
+            return Err(RemoteError::UnknownScheme {
+                url: url.to_string(),
+                scheme: scheme.to_string(),
+            });
+        }
+        let (store, prefix): (Arc<dyn ObjectStore>, &str) = if scheme_lower == "file" {
+            let Some(path) = rest.strip_prefix('/') else {
+                return Err(bad(
+                    "a file:// URL names an absolute path (file:///data/out)",
+                ));
+            };
+            let root = Path::new("/").join(path);
+            std::fs::create_dir_all(&root).map_err(|source| RemoteError::Local {
+                action: "create",
+                path: root.clone(),
+                source,
+            })?;
+            let store = object_store::local::LocalFileSystem::new_with_prefix(&root)
+                .map_err(|e| bad(&e.to_string()))?;
+            (Arc::new(store), "")
+        } else {
+            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+            if bucket.is_empty() || bucket.contains(['@', ':', '?', '#']) {
+                return Err(bad("it names no bucket (scheme://bucket/prefix)"));
+            }
+            let base = format!("{scheme_lower}://{bucket}");
+            let built = match scheme_lower.as_str() {
+                "s3" => object_store::aws::AmazonS3Builder::from_env()
+                    .with_url(&base)
+                    .with_retry(retry())
+                    .build()
+                    .map(|s| Arc::new(s) as Arc<dyn ObjectStore>),
+                "gs" => object_store::gcp::GoogleCloudStorageBuilder::from_env()
+                    .with_url(&base)
+                    .with_retry(retry())
+                    .build()
+                    .map(|s| Arc::new(s) as Arc<dyn ObjectStore>),
+                _ => object_store::azure::MicrosoftAzureBuilder::from_env()
+                    .with_url(&base)
+                    .with_retry(retry())
+                    .build()
+                    .map(|s| Arc::new(s) as Arc<dyn ObjectStore>),
+            };
+            let store = built.map_err(|e| RemoteError::Denied {
+                url: url.to_string(),
+                detail: e.to_string(),
+            })?;
+            (store, prefix)
+        };
+        let prefix = ObjectPath::parse(prefix.trim_matches('/'))
+            .map_err(|e| bad(&format!("its prefix is not a plain path: {e}")))?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|source| RemoteError::Local {
+                action: "start the store client for",
+                path: PathBuf::from(url),
+                source,
+            })?;
+        Ok(Remote {
+            store,
+            prefix,
+            url: url.trim_end_matches('/').to_string(),
+            runtime,
+        })
+    }
+
+    /// The store's URL (without a trailing `/`).
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The URL of the object `name` below the prefix.
+    pub fn object_url(&self, name: &str) -> String {
+        format!("{}/{name}", self.url)
+    }
+
+    /// Writes and removes a small probe object: the bucket exists and the credentials may
+    /// write to it. Run before any work whose output goes to the store.
+    pub fn check_writable(&self) -> Result<(), RemoteError> {
+        let name = format!(
+            ".medigan-probe-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos())
+        );
+        let path = self.path_of(&name);
+        self.runtime.block_on(async {
+            self.store
+                .put(&path, PutPayload::from_static(b"medigan write probe\n"))
+                .await
+                .map_err(|e| self.classify("write a probe object to", &self.url, e))?;
+            self.store
+                .delete(&path)
+                .await
+                .map_err(|e| self.classify("remove the probe object from", &self.url, e))
+        })
+    }
+
+    /// The objects under the prefix: name below it and size, sorted by name.
+    pub fn list(&self) -> Result<Vec<(String, u64)>, RemoteError> {
+        use futures_util::StreamExt as _;
+        self.runtime.block_on(async {
+            let prefix = (!self.prefix.as_ref().is_empty()).then_some(&self.prefix);
+            let mut stream = self.store.list(prefix);
+            let mut objects = Vec::new();
+            while let Some(meta) = stream.next().await {
+                let meta = meta.map_err(|e| self.classify("list", &self.url, e))?;
+                let name = self.name_of(&meta.location)?;
+                objects.push((name, meta.size));
+                if objects.len() > MAX_OBJECTS {
+                    return Err(RemoteError::TooLarge {
+                        url: self.url.clone(),
+                        bytes: objects.iter().map(|(_, s)| s).sum(),
+                        objects: objects.len(),
+                        limit: max_download(),
+                    });
+                }
+            }
+            objects.sort();
+            Ok(objects)
+        })
+    }
+
+    /// Downloads the `selection` of the objects under the prefix into `dir` (written
+    /// atomically), refusing before downloading anything when they hold more than
+    /// `MEDIGAN_STORE_MAX_BYTES`. Write probes and temporary files are skipped.
+    pub fn download(&self, dir: &Path, selection: Selection) -> Result<Downloaded, RemoteError> {
+        let objects: Vec<(String, u64)> = self
+            .list()?
+            .into_iter()
+            .filter(|(name, _)| !is_transient(name))
+            .filter(|(name, _)| selection == Selection::All || is_record(name))
+            .collect();
+        let bytes: u64 = objects.iter().map(|(_, size)| size).sum();
+        let limit = max_download();
+        if bytes > limit {
+            return Err(RemoteError::TooLarge {
+                url: self.url.clone(),
+                bytes,
+                objects: objects.len(),
+                limit,
+            });
+        }
+        let mut downloaded = Downloaded::default();
+        self.runtime.block_on(async {
+            for chunk in objects.chunks(CONCURRENCY) {
+                let mut tasks = Vec::with_capacity(chunk.len());
+                for (name, _) in chunk {
+                    tasks.push(self.download_one(dir, name));
+                }
+                for (task, (name, _)) in tasks.into_iter().zip(chunk) {
+                    let sha = task.await?;
+                    downloaded.files.insert(name.clone(), sha);
+                }
+            }
+            Ok::<(), RemoteError>(())
+        })?;
+        Ok(downloaded)
+    }
+
+    /// Sends the files of `dir` that differ from what was `downloaded` (sample files and tars,
+    /// then journals, then manifests, then the dataset manifest), and removes the objects that
+    /// were downloaded but are no longer in `dir`. Lock and temporary files stay local.
+    pub fn upload(&self, dir: &Path, downloaded: &Downloaded) -> Result<Uploaded, RemoteError> {
+        let mut files = Vec::new();
+        collect_files(dir, dir, &mut files)?;
+        files.retain(|name| !is_transient(name));
+        files.sort_by_key(|name| (upload_rank(name), name.clone()));
+        let mut summary = Uploaded::default();
+        self.runtime.block_on(async {
+            let mut rank_start = 0;
+            while rank_start < files.len() {
+                let rank = upload_rank(&files[rank_start]);
+                let rank_end = files[rank_start..]
+                    .iter()
+                    .position(|n| upload_rank(n) != rank)
+                    .map_or(files.len(), |p| rank_start + p);
+                // One rank at a time: every file of a rank is in the store before any of the next.
+                for chunk in files[rank_start..rank_end].chunks(CONCURRENCY) {
+                    let mut tasks = Vec::with_capacity(chunk.len());
+                    for name in chunk {
+                        tasks.push(self.upload_one(dir, name, downloaded.files.get(name)));
+                    }
+                    for task in tasks {
+                        match task.await? {
+                            Some(bytes) => {
+                                summary.files += 1;
+                                summary.bytes += bytes;
+                            }
+                            None => summary.unchanged += 1,
+                        }
+                    }
+                }
+                rank_start = rank_end;
+            }
+            for name in downloaded.files.keys() {
+                if !files.contains(name) {
+                    match self.store.delete(&self.path_of(name)).await {
+                        Ok(()) | Err(object_store::Error::NotFound { .. }) => summary.removed += 1,
+                        Err(e) => {
+                            return Err(self.classify("remove", &self.object_url(name), e));
+                        }
+                    }
+                }
+            }
+            Ok(summary)
+        })
+    }
+
+    /// Sends one local file to `name` below the prefix (multipart when large).
+    pub fn upload_file(&self, local: &Path, name: &str) -> Result<u64, RemoteError> {
+        let dir = local.parent().unwrap_or(Path::new("."));
+        let file_name = local
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        self.runtime
+            .block_on(async { self.send(&dir.join(file_name), name).await })
+    }
+
+    async fn download_one(&self, dir: &Path, name: &str) -> Result<String, RemoteError> {
+        use futures_util::StreamExt as _;
+        let url = self.object_url(name);
+        let result = self
+            .store
+            .get(&self.path_of(name))
+            .await
+            .map_err(|e| self.classify("download", &url, e))?;
+        let local = dir.join(name);
+        let parent = local.parent().unwrap_or(dir).to_path_buf();
+        std::fs::create_dir_all(&parent).map_err(|source| RemoteError::Local {
+            action: "create",
+            path: parent.clone(),
+            source,
+        })?;
+        let mut file =
+            crate::fs::temporary_file(&parent, crate::fs::TEMPORARY_PREFIX).map_err(|source| {
+                RemoteError::Local {
+                    action: "create a file in",
+                    path: parent.clone(),
+                    source,
+                }
+            })?;
+        let mut hasher = Sha256::new();
+        let mut stream = result.into_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| self.classify("download", &url, e))?;
+            hasher.update(&chunk);
+            std::io::Write::write_all(&mut file, &chunk).map_err(|source| RemoteError::Local {
+                action: "write",
+                path: local.clone(),
+                source,
+            })?;
+        }
+        file.persist(&local).map_err(|e| RemoteError::Local {
+            action: "write",
+            path: local.clone(),
+            source: e.error,
+        })?;
+        Ok(hex::encode(hasher.finalize()))
+    }
+
+    /// Sends `name` from `dir` unless its sha256 is `known`; the bytes sent, or `None`.
+    async fn upload_one(
+        &self,
+        dir: &Path,
+        name: &str,
+        known: Option<&String>,
+    ) -> Result<Option<u64>, RemoteError> {
+        let local = dir.join(name);
+        if let Some(known) = known
+            && sha256_of(&local)? == *known
+        {
+            return Ok(None);
+        }
+        self.send(&local, name).await.map(Some)
+    }
+
+    async fn send(&self, local: &Path, name: &str) -> Result<u64, RemoteError> {
+        let url = self.object_url(name);
+        let io = |action: &'static str| {
+            let path = local.to_path_buf();
+            move |source| RemoteError::Local {
+                action,
+                path,
+                source,
+            }
+        };
+        let mut file = std::fs::File::open(local).map_err(io("read"))?;
+        let size = file.metadata().map_err(io("read"))?.len();
+        let path = self.path_of(name);
+        if size < MULTIPART_THRESHOLD {
+            let mut bytes = Vec::with_capacity(size as usize);
+            file.read_to_end(&mut bytes).map_err(io("read"))?;
+            self.store
+                .put(&path, PutPayload::from(bytes))
+                .await
+                .map_err(|e| self.classify("upload", &url, e))?;
+            return Ok(size);
+        }
+        let upload = self
+            .store
+            .put_multipart(&path)
+            .await
+            .map_err(|e| self.classify("start the upload of", &url, e))?;
+        let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
+        let mut buffer = vec![0u8; PART_SIZE];
+        loop {
+            let read = match file.read(&mut buffer) {
+                Ok(0) => break,
+                Ok(read) => read,
+                Err(source) => {
+                    let _ = writer.abort().await;
+                    return Err(io("read")(source));
+                }
+            };
+            if let Err(e) = writer.wait_for_capacity(CONCURRENCY).await {
+                let _ = writer.abort().await;
+                return Err(self.classify("upload", &url, e));
+            }
+            writer.write(&buffer[..read]);
+        }
+        writer
+            .finish()
+            .await
+            .map_err(|e| self.classify("upload", &url, e))?;
+        Ok(size)
+    }
+
+    fn path_of(&self, name: &str) -> ObjectPath {
+        let mut path = self.prefix.clone();
+        for part in name.split('/') {
+            path = path.child(part);
+        }
+        path
+    }
+
+    fn name_of(&self, location: &ObjectPath) -> Result<String, RemoteError> {
+        let bad = || RemoteError::BadName {
+            url: self.url.clone(),
+            name: location.to_string(),
+        };
+        let parts: Vec<String> = match location.prefix_match(&self.prefix) {
+            Some(parts) => parts.map(|p| p.as_ref().to_string()).collect(),
+            None => return Err(bad()),
+        };
+        if parts.is_empty()
+            || parts
+                .iter()
+                .any(|p| p.is_empty() || p == "." || p == ".." || p.contains(['\\', '\0']))
+        {
+            return Err(bad());
+        }
+        Ok(parts.join("/"))
+    }
+
+    /// A store error as the user should read it: a missing bucket and a refusal apart from
+    /// the rest.
+    fn classify(&self, action: &'static str, url: &str, error: object_store::Error) -> RemoteError {
+        let detail = short(&error_text(&error));
+        let lower = detail.to_ascii_lowercase();
+        if lower.contains("nosuchbucket")
+            || lower.contains("bucket does not exist")
+            || lower.contains("containernotfound")
+        {
+            return RemoteError::NoBucket {
+                url: self.url.clone(),
+                detail,
+            };
+        }
+        let denied = matches!(
+            error,
+            object_store::Error::PermissionDenied { .. }
+                | object_store::Error::Unauthenticated { .. }
+        ) || lower.contains("accessdenied")
+            || lower.contains("invalidaccesskeyid")
+            || lower.contains("signaturedoesnotmatch")
+            || lower.contains("credential");
+        if denied {
+            return RemoteError::Denied {
+                url: self.url.clone(),
+                detail,
+            };
+        }
+        RemoteError::Request {
+            action,
+            url: url.to_string(),
+            detail,
+        }
+    }
+}
+
+/// The error and its causes on one line (object_store's outer message alone often hides the
+/// server's answer).
+fn error_text(error: &object_store::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        let line = cause.to_string();
+        if !text.contains(&line) {
+            text.push_str(": ");
+            text.push_str(&line);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+/// The server's `<Code>` and `<Message>` when it answered with an S3/Azure XML error,
+/// else the text cut to a few hundred characters.
+fn short(text: &str) -> String {
+    let tag = |name: &str| {
+        let open = format!("<{name}>");
+        let start = text.find(&open)? + open.len();
+        let end = text[start..].find('<')? + start;
+        Some(text[start..end].to_string())
+    };
+    if let (Some(code), Some(message)) = (tag("Code"), tag("Message")) {
+        let before = text.split(": <?xml").next().unwrap_or(text);
+        let before: String = before.chars().take(300).collect();
+        return format!("{before}: {code}: {message}");
+    }
+    let cut: String = text.chars().take(600).collect();
+    if cut.len() < text.len() {
+        format!("{cut}...")
+    } else {
+        cut
+    }
+}
+
+fn retry() -> RetryConfig {
+    RetryConfig {
+        backoff: object_store::BackoffConfig::default(),
+        max_retries: 3,
+        retry_timeout: Duration::from_secs(30),
+    }
+}
+
+/// The most bytes one command downloads (`MEDIGAN_STORE_MAX_BYTES`).
+fn max_download() -> u64 {
+    env::STORE_MAX_BYTES
+        .whole_number()
+        .unwrap_or(DEFAULT_MAX_DOWNLOAD)
+}
+
+/// Files that never leave (or enter) the staging folder: locks, temporary files, probes.
+fn is_transient(name: &str) -> bool {
+    let base = name.rsplit('/').next().unwrap_or(name);
+    base.starts_with(crate::fs::TEMPORARY_PREFIX) || base.ends_with(".lock")
+}
+
+/// A run record: a manifest, a journal, the dataset manifest.
+fn is_record(name: &str) -> bool {
+    upload_rank(name) > 0
+}
+
+/// The order of uploads: data (0), journals (1), shard manifests (2), dataset manifest (3).
+fn upload_rank(name: &str) -> u8 {
+    if name.contains('/') {
+        0
+    } else if name == DATASET_MANIFEST_NAME {
+        3
+    } else if name.starts_with("manifest") && name.ends_with(".jsonl") {
+        2
+    } else if name.starts_with('.') && name.ends_with(".journal") {
+        1
+    } else {
+        0
+    }
+}
+
+fn sha256_of(path: &Path) -> Result<String, RemoteError> {
+    let mut file = std::fs::File::open(path).map_err(|source| RemoteError::Local {
+        action: "read",
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut hasher = Sha256::new();
+    std::io::copy(&mut file, &mut hasher).map_err(|source| RemoteError::Local {
+        action: "read",
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok(hex::encode(hasher.finalize()))
+}
+
+/// The plain files below `dir`, as `/`-separated names relative to `root` (links skipped).
+fn collect_files(root: &Path, dir: &Path, out: &mut Vec<String>) -> Result<(), RemoteError> {
+    let entries = std::fs::read_dir(dir).map_err(|source| RemoteError::Local {
+        action: "read",
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    for entry in entries {
+        let entry = entry.map_err(|source| RemoteError::Local {
+            action: "read",
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let kind = entry.file_type().map_err(|source| RemoteError::Local {
+            action: "read",
+            path: entry.path(),
+            source,
+        })?;
+        if kind.is_dir() {
+            collect_files(root, &entry.path(), out)?;
+        } else if kind.is_file()
+            && let Ok(relative) = entry.path().strip_prefix(root)
+        {
+            let parts: Vec<String> = relative
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                .collect();
+            out.push(parts.join("/"));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_told_from_paths_and_unknown_schemes_are_named() {
+        assert!(looks_like_url("s3://bucket/x"));
+        assert!(looks_like_url("ftp://host/x"));
+        assert!(!looks_like_url("out/s3:/x"));
+        let error = Remote::open("ftp://host/x").unwrap_err();
+        assert!(
+            error.to_string().contains("unknown URL scheme `ftp`"),
+            "{error}"
+        );
+        let error = Remote::open("s3:///prefix").unwrap_err();
+        assert!(error.to_string().contains("names no bucket"), "{error}");
+    }
+
+    #[test]
+    fn records_go_up_after_the_files_they_list() {
+        let mut names = vec![
+            "dataset-manifest.json".to_string(),
+            "manifest.jsonl".to_string(),
+            ".manifest.journal".to_string(),
+            "00001.png".to_string(),
+        ];
+        names.sort_by_key(|n| (upload_rank(n), n.clone()));
+        assert_eq!(
+            names,
+            [
+                "00001.png",
+                ".manifest.journal",
+                "manifest.jsonl",
+                "dataset-manifest.json"
+            ]
+        );
+        assert!(is_transient(".medigan-manifest.x.part"));
+        assert!(is_transient(".manifest.lock"));
+        assert!(!is_transient("00001.png"));
+    }
+
+    #[test]
+    fn a_file_store_round_trips_a_folder_and_removes_what_the_command_removed() {
+        let store_dir = tempfile::tempdir().unwrap();
+        let url = format!("file://{}/out", store_dir.path().display());
+        let remote = Remote::open(&url).unwrap();
+        remote.check_writable().unwrap();
+        let stage = tempfile::tempdir().unwrap();
+        std::fs::write(stage.path().join("00000.png"), b"a").unwrap();
+        std::fs::write(stage.path().join(".manifest.journal"), b"j").unwrap();
+        std::fs::write(stage.path().join(".manifest.lock"), b"l").unwrap();
+        let sent = remote.upload(stage.path(), &Downloaded::default()).unwrap();
+        assert_eq!(sent.files, 2);
+        assert!(!store_dir.path().join("out/.manifest.lock").exists());
+
+        let again = tempfile::tempdir().unwrap();
+        let downloaded = remote.download(again.path(), Selection::All).unwrap();
+        assert_eq!(downloaded.len(), 2);
+        assert_eq!(std::fs::read(again.path().join("00000.png")).unwrap(), b"a");
+        std::fs::remove_file(again.path().join(".manifest.journal")).unwrap();
+        std::fs::write(again.path().join("manifest.jsonl"), b"m").unwrap();
+        let sent = remote.upload(again.path(), &downloaded).unwrap();
+        assert_eq!((sent.files, sent.unchanged, sent.removed), (1, 1, 1));
+        assert!(!store_dir.path().join("out/.manifest.journal").exists());
+        assert_eq!(
+            std::fs::read(store_dir.path().join("out/manifest.jsonl")).unwrap(),
+            b"m"
+        );
+    }
+}
