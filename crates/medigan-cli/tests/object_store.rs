@@ -265,3 +265,69 @@ fn a_missing_bucket_or_an_unknown_scheme_is_refused_before_generating() {
     assert!(stderr.contains("unknown URL scheme `ftp`"), "{stderr}");
     assert!(stderr.contains("s3://bucket/prefix"), "{stderr}");
 }
+
+/// `medigan --json dataset merge TARGET` (a folder or a URL): the root sha256, or the output.
+fn merge_root(command: Command, target: &str) -> Result<String, Output> {
+    let mut command = command;
+    let output = run(command.args(["dataset", "merge", "--json", target]));
+    if !output.status.success() {
+        return Err(output);
+    }
+    let value: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    Ok(value["root_sha256"].as_str().unwrap().to_string())
+}
+
+#[test]
+fn verify_and_merge_read_the_store_and_catch_a_flipped_byte() {
+    let Some(moto) = moto("verify_and_merge_read_the_store_and_catch_a_flipped_byte") else {
+        return;
+    };
+    moto.create_bucket("runs");
+    let home = tempfile::tempdir().unwrap();
+    let local = tempfile::tempdir().unwrap();
+    let local_dir = local.path().to_str().unwrap();
+    // Two shards into one prefix, as two tasks of an array would write them.
+    for shard in ["1/2", "2/2"] {
+        let extra = ["--shard", shard];
+        assert_success(&generate(medigan(home.path()), local_dir, 8, &extra));
+        let output = generate(medigan_s3(home.path(), moto.port), "s3://runs/v", 8, &extra);
+        assert_success(&output);
+    }
+    let local_root = merge_root(medigan(home.path()), local_dir).unwrap();
+    let store_root = merge_root(medigan_s3(home.path(), moto.port), "s3://runs/v")
+        .unwrap_or_else(|o| panic!("{}", String::from_utf8_lossy(&o.stderr)));
+    assert_eq!(store_root, local_root, "the same root digest in the store");
+    let stored = moto.objects("runs", "v");
+    assert_eq!(
+        stored["dataset-manifest.json"],
+        std::fs::read(local.path().join("dataset-manifest.json")).unwrap(),
+        "merge wrote the dataset manifest into the store"
+    );
+    let mut verify = medigan_s3(home.path(), moto.port);
+    let output = run(verify.args(["dataset", "verify", "s3://runs/v"]));
+    assert_success(&output);
+    assert!(String::from_utf8_lossy(&output.stdout).contains(&local_root));
+
+    // One byte of one sample flipped in the store.
+    moto.boto(
+        "o = s3.get_object(Bucket='runs', Key='v/00003.png')['Body'].read()\n\
+         o = o[:40] + bytes([o[40] ^ 1]) + o[41:]\n\
+         s3.put_object(Bucket='runs', Key='v/00003.png', Body=o)\n",
+        &[],
+    );
+    let mut verify = medigan_s3(home.path(), moto.port);
+    let output = run(verify.args(["dataset", "verify", "s3://runs/v"]));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("00003.png"), "{stdout}");
+    assert!(
+        stdout.contains("FAILED") && stdout.contains("`s3://runs/v`"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("medigan-stage-"),
+        "no staging path shown: {stdout}"
+    );
+    let refused = merge_root(medigan_s3(home.path(), moto.port), "s3://runs/v").unwrap_err();
+    assert!(!refused.status.success());
+}
