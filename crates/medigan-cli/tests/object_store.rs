@@ -102,6 +102,37 @@ impl Moto {
         output.stdout
     }
 
+    /// The names of the objects of `bucket` under `prefix/`.
+    fn keys(&self, bucket: &str, prefix: &str) -> Vec<String> {
+        let out = self.boto(
+            "bucket, prefix = sys.argv[1:]\n\
+             for page in s3.get_paginator('list_objects_v2').paginate(Bucket=bucket, \
+             Prefix=prefix + '/'):\n\
+             \x20   for o in page.get('Contents', []):\n\
+             \x20       print(o['Key'][len(prefix) + 1:])\n",
+            &[bucket, prefix],
+        );
+        String::from_utf8(out)
+            .unwrap()
+            .lines()
+            .map(String::from)
+            .collect()
+    }
+
+    /// The samples the journal in the store under `prefix/` records (0 without one).
+    fn journal_samples(&self, bucket: &str, prefix: &str) -> usize {
+        let out = self.boto(
+            "bucket, prefix = sys.argv[1:]\n\
+             try:\n\
+             \x20   body = s3.get_object(Bucket=bucket, Key=prefix + '/.manifest.journal')['Body']\n\
+             \x20   print(max(body.read().count(b'\\n') - 1, 0))\n\
+             except s3.exceptions.NoSuchKey:\n\
+             \x20   print(0)\n",
+            &[bucket, prefix],
+        );
+        String::from_utf8(out).unwrap().trim().parse().unwrap()
+    }
+
     /// Every object of `bucket` under `prefix/`: name below the prefix -> bytes.
     fn objects(&self, bucket: &str, prefix: &str) -> BTreeMap<String, Vec<u8>> {
         let dir = tempfile::tempdir().unwrap();
@@ -330,4 +361,173 @@ fn verify_and_merge_read_the_store_and_catch_a_flipped_byte() {
     );
     let refused = merge_root(medigan_s3(home.path(), moto.port), "s3://runs/v").unwrap_err();
     assert!(!refused.status.success());
+}
+
+/// A TCP proxy to moto on a port of its own: the store as the run sees it, stopped by the test
+/// (its connections cut, its port closed) while moto keeps what it received.
+struct Proxy {
+    port: u16,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    streams: std::sync::Arc<std::sync::Mutex<Vec<TcpStream>>>,
+    accept: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Proxy {
+    fn start(target: u16) -> Proxy {
+        use std::sync::atomic::Ordering;
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let streams = std::sync::Arc::new(std::sync::Mutex::new(Vec::<TcpStream>::new()));
+        let (stop2, streams2) = (stop.clone(), streams.clone());
+        let accept = std::thread::spawn(move || {
+            while !stop2.load(Ordering::SeqCst) {
+                let Ok((client, _)) = listener.accept() else {
+                    std::thread::sleep(Duration::from_millis(5));
+                    continue;
+                };
+                client.set_nonblocking(false).unwrap();
+                let server = TcpStream::connect(("127.0.0.1", target)).unwrap();
+                let mut kept = streams2.lock().unwrap();
+                kept.push(client.try_clone().unwrap());
+                kept.push(server.try_clone().unwrap());
+                for (mut from, mut to) in [
+                    (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                    (server, client),
+                ] {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = to.shutdown(std::net::Shutdown::Both);
+                    });
+                }
+            }
+            // The listener is dropped here: the port refuses connections from now on.
+        });
+        Proxy {
+            port,
+            stop,
+            streams,
+            accept: Some(accept),
+        }
+    }
+
+    /// The store fails: open connections are cut and new ones refused.
+    fn stop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Some(accept) = self.accept.take() {
+            accept.join().unwrap();
+        }
+        for stream in self.streams.lock().unwrap().drain(..) {
+            let _ = stream.shutdown(std::net::Shutdown::Both);
+        }
+    }
+}
+
+/// Samples of the interrupted runs: enough that a run is still going when the test stops it.
+const LONG_RUN: u64 = 1500;
+
+/// Starts `generate` of [`LONG_RUN`] samples into `url` through `port`, uploading every 100 ms,
+/// and waits until the store holds its journal (so some samples are in the store).
+fn start_long_run(home: &Path, tmp: &Path, moto: &Moto, port: u16, url: &str) -> Child {
+    let mut command = medigan_s3(home, port);
+    command
+        .env("TMPDIR", tmp)
+        .env("MEDIGAN_STORE_UPLOAD_MS", "100")
+        .args(["--offline", "-q", "generate", "90001", "-n"])
+        .arg(LONG_RUN.to_string())
+        .args(["--seed", "5", "--threads", "1", "-o", url, "--catalog"])
+        .arg(fixture("dcgan"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().unwrap();
+    let prefix = url.trim_start_matches("s3://runs/");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before the test could stop it"
+        );
+        if moto.journal_samples("runs", prefix) >= 10 {
+            return child;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no journal of 10 samples in the store after 60 s"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// `generate --resume --json` of [`LONG_RUN`] samples into `url`: how many samples it kept.
+fn resume(home: &Path, port: u16, url: &str) -> u64 {
+    let mut command = medigan_s3(home, port);
+    command.arg("--json");
+    let output = generate(command, url, LONG_RUN, &["--resume"]);
+    assert_success(&output);
+    let value: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    value["resumed"].as_u64().unwrap()
+}
+
+/// The root digest of a local run of [`LONG_RUN`] samples.
+fn long_local_root(home: &Path) -> String {
+    let local = tempfile::tempdir().unwrap();
+    let dir = local.path().to_str().unwrap();
+    assert_success(&generate(medigan(home), dir, LONG_RUN, &[]));
+    merge_root(medigan(home), dir).unwrap()
+}
+
+#[test]
+fn a_killed_run_resumes_from_the_store_to_the_same_root_digest() {
+    let Some(moto) = moto("a_killed_run_resumes_from_the_store_to_the_same_root_digest") else {
+        return;
+    };
+    moto.create_bucket("runs");
+    let home = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut child = start_long_run(home.path(), tmp.path(), &moto, moto.port, "s3://runs/k");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let kept = resume(home.path(), moto.port, "s3://runs/k");
+    assert!(
+        kept > 0 && kept < LONG_RUN,
+        "the samples the killed run uploaded are kept ({kept})"
+    );
+    let keys = moto.keys("runs", "k");
+    assert!(!keys.iter().any(|k| k.ends_with(".journal")), "{keys:?}");
+    let root = merge_root(medigan_s3(home.path(), moto.port), "s3://runs/k").unwrap();
+    assert_eq!(root, long_local_root(home.path()));
+}
+
+#[test]
+fn a_store_failing_mid_upload_stops_the_run_and_resume_completes_it() {
+    let Some(moto) = moto("a_store_failing_mid_upload_stops_the_run_and_resume_completes_it")
+    else {
+        return;
+    };
+    moto.create_bucket("runs");
+    let home = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut proxy = Proxy::start(moto.port);
+    let child = start_long_run(home.path(), tmp.path(), &moto, proxy.port, "s3://runs/f");
+    proxy.stop();
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("uploading its samples to `s3://runs/f` failed")
+            && stderr.contains("hint:")
+            && stderr.contains("--resume"),
+        "{stderr}"
+    );
+    let left: Vec<_> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with("medigan-stage-"))
+        .collect();
+    assert!(left.is_empty(), "the staging folder is removed: {left:?}");
+    let kept = resume(home.path(), moto.port, "s3://runs/f");
+    assert!(kept > 0 && kept < LONG_RUN, "kept {kept}");
+    let root = merge_root(medigan_s3(home.path(), moto.port), "s3://runs/f").unwrap();
+    assert_eq!(root, long_local_root(home.path()));
 }

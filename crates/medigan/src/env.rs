@@ -112,6 +112,12 @@ pub const STORE_MAX_BYTES: Variable = var(
     Kind::WholeNumber,
     "bytes one command may download from an object store (default 64 GiB)",
 );
+/// Milliseconds between uploads of a run's finished files to its store.
+pub const STORE_UPLOAD_MS: Variable = var(
+    "MEDIGAN_STORE_UPLOAD_MS",
+    Kind::WholeNumber,
+    "milliseconds between uploads of a running `generate -o URL`'s finished files (default 2000)",
+);
 /// The Python that creates legacy models' environments.
 pub const PYTHON: Variable = var(
     "MEDIGAN_PYTHON",
@@ -162,7 +168,7 @@ pub const LOG: Variable = var(
 );
 
 /// Every variable, in the order `medigan env` lists them.
-pub const VARIABLES: [Variable; 18] = [
+pub const VARIABLES: [Variable; 19] = [
     HOME,
     CATALOG,
     CATALOG_URL,
@@ -173,6 +179,7 @@ pub const VARIABLES: [Variable; 18] = [
     MAX_SAMPLE_BYTES,
     MAX_IN_MEMORY_BYTES,
     STORE_MAX_BYTES,
+    STORE_UPLOAD_MS,
     PYTHON,
     PIP_ARGS,
     LEGACY_TIMEOUT,

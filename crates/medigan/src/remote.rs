@@ -22,7 +22,6 @@ use std::time::Duration;
 
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, PutPayload, RetryConfig, WriteMultipart};
-use sha2::{Digest, Sha256};
 
 use crate::dataset::DATASET_MANIFEST_NAME;
 use crate::env;
@@ -162,20 +161,41 @@ impl Hint for RemoteError {
     }
 }
 
-/// What was downloaded into a staging folder: each file's name below the prefix and sha256,
-/// so that [`Remote::upload`] sends only what changed and removes what the command removed.
-#[derive(Debug, Clone, Default)]
-pub struct Downloaded {
-    files: BTreeMap<String, String>,
+/// A local file's size and modification time: a file whose stamp is unchanged since it was
+/// downloaded or sent is not sent again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stamp {
+    len: u64,
+    modified: Option<std::time::SystemTime>,
 }
 
-impl Downloaded {
-    /// How many files were downloaded.
+fn stamp(path: &Path) -> Result<Stamp, RemoteError> {
+    let meta = std::fs::metadata(path).map_err(|source| RemoteError::Local {
+        action: "read",
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok(Stamp {
+        len: meta.len(),
+        modified: meta.modified().ok(),
+    })
+}
+
+/// The files of a staging folder the store holds as they are now (downloaded, or sent), by
+/// name below the prefix: [`Remote::upload`] sends only the others, and removes from the store
+/// those the command removed.
+#[derive(Debug, Clone, Default)]
+pub struct Known {
+    files: BTreeMap<String, Stamp>,
+}
+
+impl Known {
+    /// How many files the store is known to hold.
     pub fn len(&self) -> usize {
         self.files.len()
     }
 
-    /// Whether nothing was downloaded.
+    /// Whether none.
     pub fn is_empty(&self) -> bool {
         self.files.is_empty()
     }
@@ -194,6 +214,17 @@ pub struct Uploaded {
     pub removed: usize,
 }
 
+/// What one [`Remote::upload`] sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Upload {
+    /// While a run goes on: the finished data files, then a copy of each journal taken before
+    /// they were listed (so it names only files already sent). Manifests wait.
+    Progress,
+    /// At the end: everything, in order (data, journals, manifests, dataset manifest), then
+    /// the removal of what the command removed.
+    Final,
+}
+
 /// Which objects [`Remote::download`] fetches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Selection {
@@ -203,12 +234,13 @@ pub enum Selection {
     Records,
 }
 
-/// A store prefix worked on through a local staging folder (removed when dropped).
+/// A store prefix worked on through a local staging folder (removed when dropped); what the
+/// store holds of it is tracked, so uploads send only what changed.
 #[derive(Debug)]
 pub struct Staged {
     remote: Remote,
     dir: tempfile::TempDir,
-    downloaded: Downloaded,
+    known: std::sync::Mutex<Known>,
 }
 
 impl Staged {
@@ -236,11 +268,11 @@ impl Staged {
                 path: std::env::temp_dir(),
                 source,
             })?;
-        let downloaded = remote.download(dir.path(), selection)?;
+        let known = remote.download(dir.path(), selection)?;
         Ok(Staged {
             remote,
             dir,
-            downloaded,
+            known: std::sync::Mutex::new(known),
         })
     }
 
@@ -254,14 +286,14 @@ impl Staged {
         &self.remote
     }
 
-    /// What was downloaded.
-    pub fn downloaded(&self) -> &Downloaded {
-        &self.downloaded
-    }
-
-    /// Sends what changed in the staging folder back to the store ([`Remote::upload`]).
-    pub fn upload(&self) -> Result<Uploaded, RemoteError> {
-        self.remote.upload(self.dir(), &self.downloaded)
+    /// Sends what changed in the staging folder back to the store ([`Remote::upload`]); may be
+    /// called from another thread while a command writes the folder ([`Upload::Progress`]).
+    pub fn upload(&self, what: Upload) -> Result<Uploaded, RemoteError> {
+        let mut known = self
+            .known
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.remote.upload(self.dir(), &mut known, what)
     }
 
     /// The store URL of a file of the staging folder (its path when it lies elsewhere).
@@ -434,7 +466,7 @@ impl Remote {
     /// Downloads the `selection` of the objects under the prefix into `dir` (written
     /// atomically), refusing before downloading anything when they hold more than
     /// `MEDIGAN_STORE_MAX_BYTES`. Write probes and temporary files are skipped.
-    pub fn download(&self, dir: &Path, selection: Selection) -> Result<Downloaded, RemoteError> {
+    pub fn download(&self, dir: &Path, selection: Selection) -> Result<Known, RemoteError> {
         let objects: Vec<(String, u64)> = self
             .list()?
             .into_iter()
@@ -451,7 +483,7 @@ impl Remote {
                 limit,
             });
         }
-        let mut downloaded = Downloaded::default();
+        let mut known = Known::default();
         self.runtime.block_on(async {
             for chunk in objects.chunks(CONCURRENCY) {
                 let mut tasks = Vec::with_capacity(chunk.len());
@@ -459,22 +491,56 @@ impl Remote {
                     tasks.push(self.download_one(dir, name));
                 }
                 for (task, (name, _)) in tasks.into_iter().zip(chunk) {
-                    let sha = task.await?;
-                    downloaded.files.insert(name.clone(), sha);
+                    task.await?;
+                    known.files.insert(name.clone(), stamp(&dir.join(name))?);
                 }
             }
             Ok::<(), RemoteError>(())
         })?;
-        Ok(downloaded)
+        Ok(known)
     }
 
-    /// Sends the files of `dir` that differ from what was `downloaded` (sample files and tars,
-    /// then journals, then manifests, then the dataset manifest), and removes the objects that
-    /// were downloaded but are no longer in `dir`. Lock and temporary files stay local.
-    pub fn upload(&self, dir: &Path, downloaded: &Downloaded) -> Result<Uploaded, RemoteError> {
+    /// Sends the files of `dir` the store does not hold as they are (`known`): see [`Upload`]
+    /// for what and in which order. Lock and temporary files stay local.
+    pub fn upload(
+        &self,
+        dir: &Path,
+        known: &mut Known,
+        what: Upload,
+    ) -> Result<Uploaded, RemoteError> {
+        // A journal is copied before the data files are listed: every sample it names is then
+        // among the files sent before it.
+        let mut journals = Vec::new();
+        if what == Upload::Progress {
+            let mut names = Vec::new();
+            collect_files(dir, dir, &mut names)?;
+            for name in names.into_iter().filter(|n| upload_rank(n) == 1) {
+                let path = dir.join(&name);
+                let before = stamp(&path)?;
+                if known.files.get(&name) == Some(&before) {
+                    continue;
+                }
+                match std::fs::read(&path) {
+                    Ok(bytes) => journals.push((name, bytes, before)),
+                    // Gone since listed: the run finished (its manifest is sent at the end).
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(source) => {
+                        return Err(RemoteError::Local {
+                            action: "read",
+                            path,
+                            source,
+                        });
+                    }
+                }
+            }
+        }
         let mut files = Vec::new();
         collect_files(dir, dir, &mut files)?;
         files.retain(|name| !is_transient(name));
+        let present = files.clone();
+        if what == Upload::Progress {
+            files.retain(|name| upload_rank(name) == 0);
+        }
         files.sort_by_key(|name| (upload_rank(name), name.clone()));
         let mut summary = Uploaded::default();
         self.runtime.block_on(async {
@@ -489,26 +555,48 @@ impl Remote {
                 for chunk in files[rank_start..rank_end].chunks(CONCURRENCY) {
                     let mut tasks = Vec::with_capacity(chunk.len());
                     for name in chunk {
-                        tasks.push(self.upload_one(dir, name, downloaded.files.get(name)));
-                    }
-                    for task in tasks {
-                        match task.await? {
-                            Some(bytes) => {
-                                summary.files += 1;
-                                summary.bytes += bytes;
-                            }
-                            None => summary.unchanged += 1,
+                        let local = dir.join(name);
+                        let now = stamp(&local)?;
+                        if known.files.get(name) == Some(&now) {
+                            summary.unchanged += 1;
+                            continue;
                         }
+                        tasks.push((name, now, self.send(local, name)));
+                    }
+                    for (name, now, task) in tasks {
+                        summary.bytes += task.await?;
+                        summary.files += 1;
+                        known.files.insert(name.clone(), now);
                     }
                 }
                 rank_start = rank_end;
             }
-            for name in downloaded.files.keys() {
-                if !files.contains(name) {
-                    match self.store.delete(&self.path_of(name)).await {
-                        Ok(()) | Err(object_store::Error::NotFound { .. }) => summary.removed += 1,
+            for (name, bytes, before) in journals {
+                let url = self.object_url(&name);
+                let size = bytes.len() as u64;
+                self.store
+                    .put(&self.path_of(&name), PutPayload::from(bytes))
+                    .await
+                    .map_err(|e| self.classify("upload", &url, e))?;
+                summary.files += 1;
+                summary.bytes += size;
+                known.files.insert(name, before);
+            }
+            if what == Upload::Final {
+                let gone: Vec<String> = known
+                    .files
+                    .keys()
+                    .filter(|name| !present.contains(name))
+                    .cloned()
+                    .collect();
+                for name in gone {
+                    match self.store.delete(&self.path_of(&name)).await {
+                        Ok(()) | Err(object_store::Error::NotFound { .. }) => {
+                            summary.removed += 1;
+                            known.files.remove(&name);
+                        }
                         Err(e) => {
-                            return Err(self.classify("remove", &self.object_url(name), e));
+                            return Err(self.classify("remove", &self.object_url(&name), e));
                         }
                     }
                 }
@@ -525,10 +613,10 @@ impl Remote {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         self.runtime
-            .block_on(async { self.send(&dir.join(file_name), name).await })
+            .block_on(async { self.send(dir.join(file_name), name).await })
     }
 
-    async fn download_one(&self, dir: &Path, name: &str) -> Result<String, RemoteError> {
+    async fn download_one(&self, dir: &Path, name: &str) -> Result<(), RemoteError> {
         use futures_util::StreamExt as _;
         let url = self.object_url(name);
         let result = self
@@ -551,11 +639,9 @@ impl Remote {
                     source,
                 }
             })?;
-        let mut hasher = Sha256::new();
         let mut stream = result.into_stream();
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(|e| self.classify("download", &url, e))?;
-            hasher.update(&chunk);
             std::io::Write::write_all(&mut file, &chunk).map_err(|source| RemoteError::Local {
                 action: "write",
                 path: local.clone(),
@@ -567,26 +653,11 @@ impl Remote {
             path: local.clone(),
             source: e.error,
         })?;
-        Ok(hex::encode(hasher.finalize()))
+        Ok(())
     }
 
-    /// Sends `name` from `dir` unless its sha256 is `known`; the bytes sent, or `None`.
-    async fn upload_one(
-        &self,
-        dir: &Path,
-        name: &str,
-        known: Option<&String>,
-    ) -> Result<Option<u64>, RemoteError> {
-        let local = dir.join(name);
-        if let Some(known) = known
-            && sha256_of(&local)? == *known
-        {
-            return Ok(None);
-        }
-        self.send(&local, name).await.map(Some)
-    }
-
-    async fn send(&self, local: &Path, name: &str) -> Result<u64, RemoteError> {
+    async fn send(&self, local: PathBuf, name: &str) -> Result<u64, RemoteError> {
+        let local = local.as_path();
         let url = self.object_url(name);
         let io = |action: &'static str| {
             let path = local.to_path_buf();
@@ -779,21 +850,6 @@ fn upload_rank(name: &str) -> u8 {
     }
 }
 
-fn sha256_of(path: &Path) -> Result<String, RemoteError> {
-    let mut file = std::fs::File::open(path).map_err(|source| RemoteError::Local {
-        action: "read",
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let mut hasher = Sha256::new();
-    std::io::copy(&mut file, &mut hasher).map_err(|source| RemoteError::Local {
-        action: "read",
-        path: path.to_path_buf(),
-        source,
-    })?;
-    Ok(hex::encode(hasher.finalize()))
-}
-
 /// The plain files below `dir`, as `/`-separated names relative to `root` (links skipped).
 fn collect_files(root: &Path, dir: &Path, out: &mut Vec<String>) -> Result<(), RemoteError> {
     let entries = std::fs::read_dir(dir).map_err(|source| RemoteError::Local {
@@ -878,17 +934,21 @@ mod tests {
         std::fs::write(stage.path().join("00000.png"), b"a").unwrap();
         std::fs::write(stage.path().join(".manifest.journal"), b"j").unwrap();
         std::fs::write(stage.path().join(".manifest.lock"), b"l").unwrap();
-        let sent = remote.upload(stage.path(), &Downloaded::default()).unwrap();
+        let sent = remote
+            .upload(stage.path(), &mut Known::default(), Upload::Final)
+            .unwrap();
         assert_eq!(sent.files, 2);
         assert!(!store_dir.path().join("out/.manifest.lock").exists());
 
         let again = tempfile::tempdir().unwrap();
-        let downloaded = remote.download(again.path(), Selection::All).unwrap();
-        assert_eq!(downloaded.len(), 2);
+        let mut known = remote.download(again.path(), Selection::All).unwrap();
+        assert_eq!(known.len(), 2);
         assert_eq!(std::fs::read(again.path().join("00000.png")).unwrap(), b"a");
         std::fs::remove_file(again.path().join(".manifest.journal")).unwrap();
         std::fs::write(again.path().join("manifest.jsonl"), b"m").unwrap();
-        let sent = remote.upload(again.path(), &downloaded).unwrap();
+        let sent = remote
+            .upload(again.path(), &mut known, Upload::Final)
+            .unwrap();
         assert_eq!((sent.files, sent.unchanged, sent.removed), (1, 1, 1));
         assert!(!store_dir.path().join("out/.manifest.journal").exists());
         assert_eq!(

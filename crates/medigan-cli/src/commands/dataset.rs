@@ -77,7 +77,7 @@ fn merge(dir: &Path) -> anyhow::Result<(dataset::Merged, String)> {
             }
             Err(error) => return Err(error.into()),
         };
-        staged.upload()?;
+        staged.upload(medigan::remote::Upload::Final)?;
         let shown = staged.url_of(&merged.path);
         return Ok((merged, shown));
     }

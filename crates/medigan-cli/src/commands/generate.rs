@@ -36,19 +36,37 @@ pub fn run(generators: &Generators, args: &GenerateArgs, out: Output) -> anyhow:
     let interrupt = Interrupt::install()?;
     let bar = Bar::new(out.quiet).interruptible(&interrupt);
     super::consent_to_legacy(generators, args.install_dependencies);
-    let result = match &args.latent {
-        Some(file) => {
-            let latent = read_latent(file)?;
-            generators.generate_with_latent(&args.model, &request, latent, &dir, format, &bar)
-        }
-        None => generators.generate(&args.model, &request, &dir, format, &bar),
+    let latent = args.latent.as_deref().map(read_latent).transpose()?;
+    let generate = |progress: &dyn medigan::progress::Progress| match &latent {
+        Some(latent) => generators.generate_with_latent(
+            &args.model,
+            &request,
+            latent.clone(),
+            &dir,
+            format,
+            progress,
+        ),
+        None => generators.generate(&args.model, &request, &dir, format, progress),
     };
-    // What the run wrote goes to the store even when it failed or was interrupted: its
-    // journal and files let `--resume` continue from the store.
     #[cfg(feature = "object-store")]
-    if let Some(staged) = &staged {
-        upload(staged, result.is_ok(), out)?;
-    }
+    let result = match &staged {
+        Some(staged) => {
+            let (result, store_failed) = crate::stores::with_uploads(staged, &bar, generate);
+            if let Some(error) = store_failed {
+                return Err(anyhow::Error::new(error).context(format!(
+                    "the run stopped: uploading its samples to `{}` failed",
+                    staged.remote().url()
+                )));
+            }
+            // What the run wrote goes to the store even when it failed or was interrupted:
+            // its journal and files let `--resume` continue from the store.
+            upload(staged, result.is_ok(), out)?;
+            result
+        }
+        None => generate(&bar),
+    };
+    #[cfg(not(feature = "object-store"))]
+    let result = generate(&bar);
     #[cfg(feature = "object-store")]
     let shown = |path: &std::path::Path| {
         staged
@@ -129,7 +147,7 @@ fn selection(mode: RunMode) -> crate::stores::Selection {
 /// error is the one reported.
 #[cfg(feature = "object-store")]
 fn upload(staged: &crate::stores::Staged, run_ok: bool, out: Output) -> anyhow::Result<()> {
-    match staged.upload() {
+    match staged.upload(medigan::remote::Upload::Final) {
         Ok(uploaded) => {
             tracing::info!(
                 "uploaded {} files ({} bytes) to {}; {} unchanged, {} removed",
