@@ -531,3 +531,50 @@ fn a_store_failing_mid_upload_stops_the_run_and_resume_completes_it() {
     let root = merge_root(medigan_s3(home.path(), moto.port), "s3://runs/f").unwrap();
     assert_eq!(root, long_local_root(home.path()));
 }
+
+#[test]
+fn fid_reads_both_image_sets_from_the_store() {
+    let Some(moto) = moto("fid_reads_both_image_sets_from_the_store") else {
+        return;
+    };
+    moto.create_bucket("sets");
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/fid");
+    let images = fixtures.join("images");
+    moto.boto(
+        "import os\n\
+         folder = sys.argv[1]\n\
+         for name in sorted(os.listdir(folder)):\n\
+         \x20   s3.put_object(Bucket='sets', Key='real/' + name, \
+         Body=open(os.path.join(folder, name), 'rb').read())\n",
+        &[images.to_str().unwrap()],
+    );
+    let home = tempfile::tempdir().unwrap();
+    let extractor = format!("onnx:{}", fixtures.join("extractor.onnx").display());
+    let fid = |mut command: Command, real: &str, synthetic: &str| {
+        let output = run(command
+            .args(["--json", "fid", real, synthetic, "--extractor", &extractor])
+            .args(["--range", "0,1", "--split-seed", "4"]));
+        assert_success(&output);
+        let value: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        value["reports"][0].clone()
+    };
+    let local = images.to_str().unwrap();
+    let expected = fid(medigan(home.path()), local, local);
+    let stored = fid(
+        medigan_s3(home.path(), moto.port),
+        "s3://sets/real",
+        "s3://sets/real",
+    );
+    assert_eq!(
+        stored["subject"], "s3://sets/real",
+        "reported under its URL"
+    );
+    assert_eq!(stored["real_images"], expected["real_images"]);
+    assert_eq!(stored["fid_rs"], expected["fid_rs"]);
+    assert_eq!(stored["fid_rr"], expected["fid_rr"]);
+    // The store is not written by an evaluation.
+    assert_eq!(
+        moto.keys("sets", "real").len(),
+        std::fs::read_dir(&images).unwrap().count()
+    );
+}

@@ -25,9 +25,24 @@ pub fn run_folders(
     default: MetricSet,
     out: Output,
 ) -> anyhow::Result<ExitCode> {
-    let synthetic = SyntheticSide::Folder(args.synthetic.clone());
-    let request = request(&args.extraction, &args.real, synthetic, default)?;
-    let reports = generators.evaluate(&request, &Bar::new(out.quiet))?;
+    // A store URL on either side is read from a staged copy (bounded by
+    // MEDIGAN_STORE_MAX_BYTES), removed when the command ends.
+    let (real, _real_staged) = crate::stores::input(&args.real)?;
+    let (synthetic, _synthetic_staged) = crate::stores::input(&args.synthetic)?;
+    let staged_dir = synthetic.display().to_string();
+    let synthetic = SyntheticSide::Folder(synthetic);
+    let request = request(&args.extraction, &real, synthetic, default)?;
+    let mut reports = generators.evaluate(&request, &Bar::new(out.quiet))?;
+    // A staged set is reported under its URL.
+    for report in &mut reports {
+        let shown = args.synthetic.display().to_string();
+        if report.subject == staged_dir {
+            report.subject.clone_from(&shown);
+        }
+        if let Some(fid) = report.fid.as_mut().filter(|f| f.subject == staged_dir) {
+            fid.subject = shown;
+        }
+    }
     print_reports(&reports, &request.metric_key(), out)?;
     super::success()
 }
