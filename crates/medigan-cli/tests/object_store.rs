@@ -290,6 +290,26 @@ fn a_missing_bucket_or_an_unknown_scheme_is_refused_before_generating() {
         "no bucket was created"
     );
 
+    // No keys: object_store falls back to the instance metadata service (here a closed port).
+    moto.create_bucket("open");
+    let mut command = medigan_s3(home.path(), moto.port);
+    command
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env(
+            "AWS_METADATA_ENDPOINT",
+            format!("http://127.0.0.1:{}", free_port()),
+        );
+    let output = generate(command, "s3://open/x", 4, &[]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("the store refused access to `s3://open/x`: no credentials found")
+            && stderr.contains("AWS_ACCESS_KEY_ID"),
+        "{stderr}"
+    );
+    assert!(moto.keys("open", "x").is_empty(), "nothing written");
+
     let output = generate(medigan_s3(home.path(), moto.port), "ftp://host/x", 4, &[]);
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);

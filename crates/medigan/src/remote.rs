@@ -33,6 +33,8 @@ const MULTIPART_THRESHOLD: u64 = 16 << 20;
 const PART_SIZE: usize = 8 << 20;
 /// Uploads (and downloads) in flight at once.
 const CONCURRENCY: usize = 8;
+/// Bytes per second of journal copies sent while a run goes on, at most (on average).
+const JOURNAL_RATE: f64 = 4.0 * 1024.0 * 1024.0;
 /// Default bound on the bytes one command downloads from a store.
 const DEFAULT_MAX_DOWNLOAD: u64 = 64 << 30;
 /// Most objects one command lists under a prefix.
@@ -40,16 +42,6 @@ const MAX_OBJECTS: usize = 10_000_000;
 
 /// The URL schemes a store may be named by.
 pub const SCHEMES: [&str; 5] = ["s3", "gs", "az", "azure", "file"];
-
-/// Whether `text` is meant as a URL (`scheme://...`) rather than a local path.
-pub fn looks_like_url(text: &str) -> bool {
-    text.split_once("://").is_some_and(|(scheme, _)| {
-        !scheme.is_empty()
-            && scheme
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
-    })
-}
 
 /// A failure to reach, read or write an object store.
 #[derive(Debug, thiserror::Error)]
@@ -187,6 +179,9 @@ fn stamp(path: &Path) -> Result<Stamp, RemoteError> {
 #[derive(Debug, Clone, Default)]
 pub struct Known {
     files: BTreeMap<String, Stamp>,
+    /// When journals were last sent while a run went on, and their bytes: they are sent again
+    /// no faster than [`JOURNAL_RATE`] allows (a journal grows with the run).
+    journals_sent: Option<(std::time::Instant, u64)>,
 }
 
 impl Known {
@@ -511,7 +506,10 @@ impl Remote {
         // A journal is copied before the data files are listed: every sample it names is then
         // among the files sent before it.
         let mut journals = Vec::new();
-        if what == Upload::Progress {
+        let journal_due = known.journals_sent.is_none_or(|(at, bytes)| {
+            at.elapsed() >= Duration::from_secs_f64(bytes as f64 / JOURNAL_RATE)
+        });
+        if what == Upload::Progress && journal_due {
             let mut names = Vec::new();
             collect_files(dir, dir, &mut names)?;
             for name in names.into_iter().filter(|n| upload_rank(n) == 1) {
@@ -570,6 +568,10 @@ impl Remote {
                     }
                 }
                 rank_start = rank_end;
+            }
+            if !journals.is_empty() {
+                let bytes = journals.iter().map(|(_, b, _)| b.len() as u64).sum();
+                known.journals_sent = Some((std::time::Instant::now(), bytes));
             }
             for (name, bytes, before) in journals {
                 let url = self.object_url(&name);
@@ -749,6 +751,20 @@ impl Remote {
                 detail,
             };
         }
+        // No keys in the environment: object_store asked the instance metadata service,
+        // which is not there (or gave none).
+        if lower.contains("169.254.169.254")
+            || lower.contains("/latest/api/token")
+            || lower.contains("/latest/meta-data/iam")
+        {
+            return RemoteError::Denied {
+                url: self.url.clone(),
+                detail: format!(
+                    "no credentials found (none in the environment, and the instance metadata \
+                     service gave none): {detail}"
+                ),
+            };
+        }
         let denied = matches!(
             error,
             object_store::Error::PermissionDenied { .. }
@@ -888,10 +904,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn urls_are_told_from_paths_and_unknown_schemes_are_named() {
-        assert!(looks_like_url("s3://bucket/x"));
-        assert!(looks_like_url("ftp://host/x"));
-        assert!(!looks_like_url("out/s3:/x"));
+    fn unknown_schemes_and_urls_without_a_bucket_are_named() {
         let error = Remote::open("ftp://host/x").unwrap_err();
         assert!(
             error.to_string().contains("unknown URL scheme `ftp`"),
@@ -955,5 +968,22 @@ mod tests {
             std::fs::read(store_dir.path().join("out/manifest.jsonl")).unwrap(),
             b"m"
         );
+    }
+
+    #[test]
+    fn a_large_file_goes_up_in_parts_and_arrives_whole() {
+        let store_dir = tempfile::tempdir().unwrap();
+        let remote = Remote::open(&format!("file://{}", store_dir.path().display())).unwrap();
+        let stage = tempfile::tempdir().unwrap();
+        // Three parts and a short one; bytes that differ from part to part.
+        let size = 3 * PART_SIZE + 12_345;
+        let bytes: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
+        std::fs::write(stage.path().join("shard-000000.tar"), &bytes).unwrap();
+        assert!(size as u64 >= MULTIPART_THRESHOLD);
+        let sent = remote
+            .upload(stage.path(), &mut Known::default(), Upload::Final)
+            .unwrap();
+        assert_eq!(sent.bytes, size as u64);
+        assert!(std::fs::read(store_dir.path().join("shard-000000.tar")).unwrap() == bytes);
     }
 }
