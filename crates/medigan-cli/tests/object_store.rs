@@ -359,6 +359,29 @@ fn verify_and_merge_read_the_store_and_catch_a_flipped_byte() {
     assert_success(&output);
     assert!(String::from_utf8_lossy(&output.stdout).contains(&local_root));
 
+    // A resumed shard reads only its own files (and the records): it fits a download bound
+    // the whole prefix does not.
+    let total: usize = stored.values().map(Vec::len).sum();
+    let bound = (total * 3 / 4).to_string();
+    let mut command = medigan_s3(home.path(), moto.port);
+    command.env("MEDIGAN_STORE_MAX_BYTES", &bound).arg("--json");
+    let output = generate(command, "s3://runs/v", 8, &["--shard", "1/2", "--resume"]);
+    assert_success(&output);
+    let value: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(value["resumed"], 4, "the shard's four samples kept");
+    let mut verify = medigan_s3(home.path(), moto.port);
+    verify.env("MEDIGAN_STORE_MAX_BYTES", &bound);
+    let output = run(verify.args(["dataset", "verify", "s3://runs/v"]));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success()
+            && stderr.contains(&format!(
+                "more than the {bound} bytes a command may download"
+            ))
+            && stderr.contains("MEDIGAN_STORE_MAX_BYTES"),
+        "{stderr}"
+    );
+
     // One byte of one sample flipped in the store.
     moto.boto(
         "o = s3.get_object(Bucket='runs', Key='v/00003.png')['Body'].read()\n\

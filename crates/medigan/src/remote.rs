@@ -221,12 +221,19 @@ pub enum Upload {
 }
 
 /// Which objects [`Remote::download`] fetches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Selection {
     /// Every object under the prefix.
     All,
     /// Only the run records: manifests, journals and the dataset manifest.
     Records,
+    /// The records, and the files that the journal and manifest of one run (this manifest
+    /// name: one shard) list: what resuming or overwriting that run reads. Other shards'
+    /// files stay in the store.
+    Run {
+        /// The run's manifest name (`manifest.jsonl`, `manifest-shard-2-of-4.jsonl`).
+        manifest: String,
+    },
 }
 
 /// A store prefix worked on through a local staging folder (removed when dropped); what the
@@ -462,12 +469,37 @@ impl Remote {
     /// atomically), refusing before downloading anything when they hold more than
     /// `MEDIGAN_STORE_MAX_BYTES`. Write probes and temporary files are skipped.
     pub fn download(&self, dir: &Path, selection: Selection) -> Result<Known, RemoteError> {
-        let objects: Vec<(String, u64)> = self
+        let listed: Vec<(String, u64)> = self
             .list()?
             .into_iter()
             .filter(|(name, _)| !is_transient(name))
-            .filter(|(name, _)| selection == Selection::All || is_record(name))
             .collect();
+        let mut known = Known::default();
+        let objects: Vec<(String, u64)> = match &selection {
+            Selection::All => listed,
+            Selection::Records => listed.into_iter().filter(|(n, _)| is_record(n)).collect(),
+            Selection::Run { manifest } => {
+                let (records, files): (Vec<_>, Vec<_>) =
+                    listed.into_iter().partition(|(n, _)| is_record(n));
+                self.fetch(dir, &records, &mut known)?;
+                let named = files_named_by(dir, manifest);
+                files
+                    .into_iter()
+                    .filter(|(name, _)| named.contains(name))
+                    .collect()
+            }
+        };
+        self.fetch(dir, &objects, &mut known)?;
+        Ok(known)
+    }
+
+    /// Downloads `objects` into `dir` (bounded), recording them in `known`.
+    fn fetch(
+        &self,
+        dir: &Path,
+        objects: &[(String, u64)],
+        known: &mut Known,
+    ) -> Result<(), RemoteError> {
         let bytes: u64 = objects.iter().map(|(_, size)| size).sum();
         let limit = max_download();
         if bytes > limit {
@@ -478,7 +510,6 @@ impl Remote {
                 limit,
             });
         }
-        let mut known = Known::default();
         self.runtime.block_on(async {
             for chunk in objects.chunks(CONCURRENCY) {
                 let mut tasks = Vec::with_capacity(chunk.len());
@@ -491,8 +522,7 @@ impl Remote {
                 }
             }
             Ok::<(), RemoteError>(())
-        })?;
-        Ok(known)
+        })
     }
 
     /// Sends the files of `dir` the store does not hold as they are (`known`): see [`Upload`]
@@ -844,6 +874,30 @@ fn max_download() -> u64 {
 fn is_transient(name: &str) -> bool {
     let base = name.rsplit('/').next().unwrap_or(name);
     base.starts_with(crate::fs::TEMPORARY_PREFIX) || base.ends_with(".lock")
+}
+
+/// The files the journal and manifest of run `manifest` in `dir` list (unreadable lines
+/// skipped: the run's own reader judges them).
+fn files_named_by(dir: &Path, manifest: &str) -> std::collections::BTreeSet<String> {
+    let mut named = std::collections::BTreeSet::new();
+    let journal = crate::generate::journal::journal_name(manifest);
+    for record in [manifest, journal.as_str()] {
+        let Ok(text) = std::fs::read_to_string(dir.join(record)) else {
+            continue;
+        };
+        for line in text.lines().skip(1) {
+            let Ok(value) = serde_json::from_str::<serde_json::Value>(line) else {
+                continue;
+            };
+            let files = value["files"].as_array().into_iter().flatten();
+            for file in files.chain(std::iter::once(&value)) {
+                if let Some(name) = file["file"].as_str() {
+                    named.insert(name.to_string());
+                }
+            }
+        }
+    }
+    named
 }
 
 /// A run record: a manifest, a journal, the dataset manifest.

@@ -23,7 +23,7 @@ pub fn run(generators: &Generators, args: &GenerateArgs, out: Output) -> anyhow:
     // A store URL: opened, checked writable and its earlier run staged locally before any
     // sample is generated.
     #[cfg(feature = "object-store")]
-    let staged = crate::stores::output(&args.output, selection(request.mode))?;
+    let staged = crate::stores::output(&args.output, selection(&request))?;
     #[cfg(feature = "object-store")]
     let dir = staged
         .as_ref()
@@ -133,12 +133,14 @@ pub fn run(generators: &Generators, args: &GenerateArgs, out: Output) -> anyhow:
 }
 
 /// What of a store is staged before a run: a fresh run needs only the records (to refuse an
-/// earlier run), a resumed or overwritten one the files too.
+/// earlier run), a resumed or overwritten one also the files its own shard's records list.
 #[cfg(feature = "object-store")]
-fn selection(mode: RunMode) -> crate::stores::Selection {
-    match mode {
+fn selection(request: &GenerateRequest) -> crate::stores::Selection {
+    match request.mode {
         RunMode::Fresh => crate::stores::Selection::Records,
-        RunMode::Resume | RunMode::Overwrite => crate::stores::Selection::All,
+        RunMode::Resume | RunMode::Overwrite => crate::stores::Selection::Run {
+            manifest: medigan::output::manifest_name(request.shard.map(|s| (s.index, s.count))),
+        },
     }
 }
 
