@@ -502,10 +502,19 @@ fn start_long_run(home: &Path, tmp: &Path, moto: &Moto, port: u16, url: &str) ->
     }
 }
 
+/// The staging folders (and lock files) in `tmp`.
+fn staging_folders(tmp: &Path) -> usize {
+    std::fs::read_dir(tmp)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with("medigan-stage-") && !name.ends_with(".lock"))
+        .count()
+}
+
 /// `generate --resume --json` of [`LONG_RUN`] samples into `url`: how many samples it kept.
-fn resume(home: &Path, port: u16, url: &str) -> u64 {
+fn resume(home: &Path, tmp: &Path, port: u16, url: &str) -> u64 {
     let mut command = medigan_s3(home, port);
-    command.arg("--json");
+    command.env("TMPDIR", tmp).arg("--json");
     let output = generate(command, url, LONG_RUN, &["--resume"]);
     assert_success(&output);
     let value: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
@@ -531,7 +540,17 @@ fn a_killed_run_resumes_from_the_store_to_the_same_root_digest() {
     let mut child = start_long_run(home.path(), tmp.path(), &moto, moto.port, "s3://runs/k");
     child.kill().unwrap();
     child.wait().unwrap();
-    let kept = resume(home.path(), moto.port, "s3://runs/k");
+    assert_eq!(
+        staging_folders(tmp.path()),
+        1,
+        "a SIGKILL leaves its staging folder"
+    );
+    let kept = resume(home.path(), tmp.path(), moto.port, "s3://runs/k");
+    assert_eq!(
+        staging_folders(tmp.path()),
+        0,
+        "the next run removed the killed run's staging folder, and its own"
+    );
     assert!(
         kept > 0 && kept < LONG_RUN,
         "the samples the killed run uploaded are kept ({kept})"
@@ -563,13 +582,12 @@ fn a_store_failing_mid_upload_stops_the_run_and_resume_completes_it() {
             && stderr.contains("--resume"),
         "{stderr}"
     );
-    let left: Vec<_> = std::fs::read_dir(tmp.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|name| name.starts_with("medigan-stage-"))
-        .collect();
-    assert!(left.is_empty(), "the staging folder is removed: {left:?}");
-    let kept = resume(home.path(), moto.port, "s3://runs/f");
+    assert_eq!(
+        staging_folders(tmp.path()),
+        0,
+        "the staging folder is removed"
+    );
+    let kept = resume(home.path(), tmp.path(), moto.port, "s3://runs/f");
     assert!(kept > 0 && kept < LONG_RUN, "kept {kept}");
     let root = merge_root(medigan_s3(home.path(), moto.port), "s3://runs/f").unwrap();
     assert_eq!(root, long_local_root(home.path()));

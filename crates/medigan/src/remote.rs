@@ -243,6 +243,81 @@ pub struct Staged {
     remote: Remote,
     dir: tempfile::TempDir,
     known: std::sync::Mutex<Known>,
+    /// `<dir>.lock`, locked while the folder is in use (see [`new_staging`]).
+    lock: (std::fs::File, PathBuf),
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        // The lock file goes first: a folder without one is left alone by other processes,
+        // and this one is removed right after (the `TempDir`).
+        let _ = std::fs::remove_file(&self.lock.1);
+    }
+}
+
+/// Prefix of staging folders (and their lock files) in `TMPDIR`.
+const STAGING_PREFIX: &str = "medigan-stage-";
+
+/// A new staging folder in `tmp`, with its lock `<folder>.lock` held; first removes the
+/// staging folders of killed processes (a lock file nobody holds), so a SIGKILL leaves
+/// nothing behind for long.
+fn new_staging(tmp: &Path) -> Result<((std::fs::File, PathBuf), tempfile::TempDir), RemoteError> {
+    let failed = |source| RemoteError::Local {
+        action: "create a staging folder in",
+        path: tmp.to_path_buf(),
+        source,
+    };
+    remove_stale_staging(tmp);
+    for _ in 0..16 {
+        let dir = tempfile::Builder::new()
+            .prefix(STAGING_PREFIX)
+            .tempdir_in(tmp)
+            .map_err(failed)?;
+        let lock_path = PathBuf::from(format!("{}.lock", dir.path().display()));
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&lock_path)
+            .map_err(failed)?;
+        // Another process cleaning up may have taken it between create and lock: its
+        // folder is gone then; try another name.
+        if file.try_lock().is_ok() && dir.path().is_dir() && lock_path.is_file() {
+            return Ok(((file, lock_path), dir));
+        }
+    }
+    Err(failed(std::io::Error::other(
+        "no staging folder could be locked",
+    )))
+}
+
+/// Removes the staging folders in `tmp` whose lock nobody holds (their process was killed).
+fn remove_stale_staging(tmp: &Path) {
+    let Ok(entries) = std::fs::read_dir(tmp) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(stem) = name
+            .strip_prefix(STAGING_PREFIX)
+            .and_then(|rest| rest.strip_suffix(".lock"))
+        else {
+            continue;
+        };
+        if !entry.file_type().is_ok_and(|t| t.is_file()) {
+            continue;
+        }
+        let Ok(file) = std::fs::OpenOptions::new().write(true).open(entry.path()) else {
+            continue;
+        };
+        if file.try_lock().is_ok() {
+            let dir = tmp.join(format!("{STAGING_PREFIX}{stem}"));
+            if std::fs::symlink_metadata(&dir).is_ok_and(|m| m.is_dir()) {
+                tracing::info!("removing `{}`, left by a killed run", dir.display());
+                let _ = std::fs::remove_dir_all(&dir);
+            }
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 impl Staged {
@@ -262,19 +337,13 @@ impl Staged {
     }
 
     fn download(remote: Remote, selection: Selection) -> Result<Staged, RemoteError> {
-        let dir = tempfile::Builder::new()
-            .prefix("medigan-stage-")
-            .tempdir()
-            .map_err(|source| RemoteError::Local {
-                action: "create a staging folder in",
-                path: std::env::temp_dir(),
-                source,
-            })?;
+        let (lock, dir) = new_staging(&std::env::temp_dir())?;
         let known = remote.download(dir.path(), selection)?;
         Ok(Staged {
             remote,
             dir,
             known: std::sync::Mutex::new(known),
+            lock,
         })
     }
 
@@ -1022,6 +1091,24 @@ mod tests {
             std::fs::read(store_dir.path().join("out/manifest.jsonl")).unwrap(),
             b"m"
         );
+    }
+
+    #[test]
+    fn a_staging_folder_nobody_holds_is_removed_and_a_held_one_is_kept() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (held_lock, held) = new_staging(tmp.path()).unwrap();
+        let (stale_lock, stale) = new_staging(tmp.path()).unwrap();
+        std::fs::write(stale.path().join("00000.png"), b"x").unwrap();
+        let stale_path = stale.keep();
+        drop(stale_lock.0); // the process that held it was killed
+        let (_new_lock, new) = new_staging(tmp.path()).unwrap();
+        assert!(!stale_path.exists(), "the killed run's folder is removed");
+        assert!(!stale_lock.1.exists());
+        assert!(
+            held.path().is_dir() && held_lock.1.is_file(),
+            "a live one is kept"
+        );
+        assert!(new.path().is_dir());
     }
 
     #[test]
