@@ -140,8 +140,9 @@ impl Hint for RemoteError {
                  on the bucket"
             }
             RemoteError::Request { .. } => {
-                "the store could not be reached or failed; what was \
-                 uploaded is kept: run the same command with --resume once the store answers"
+                "the store could not be reached or failed (check the endpoint and the \
+                 network); a `generate` run keeps what it uploaded: run the same command with \
+                 --resume once the store answers"
             }
             RemoteError::TooLarge { .. } => {
                 "raise MEDIGAN_STORE_MAX_BYTES (and have that much free space in TMPDIR), or \
@@ -704,17 +705,6 @@ impl Remote {
             }
             Ok(summary)
         })
-    }
-
-    /// Sends one local file to `name` below the prefix (multipart when large).
-    pub fn upload_file(&self, local: &Path, name: &str) -> Result<u64, RemoteError> {
-        let dir = local.parent().unwrap_or(Path::new("."));
-        let file_name = local
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        self.runtime
-            .block_on(async { self.send(dir.join(file_name), name).await })
     }
 
     async fn download_one(&self, dir: &Path, name: &str) -> Result<(), RemoteError> {
