@@ -10,6 +10,7 @@ mod progress;
 mod render;
 mod settings;
 mod signals;
+mod stores;
 mod wording;
 
 use std::io::Write;

@@ -5,7 +5,12 @@
 //!
 //! (the default build has every capability; the other tests cover it).
 
-#![cfg(not(all(feature = "dicom", feature = "inception", feature = "viz")))]
+#![cfg(not(all(
+    feature = "dicom",
+    feature = "inception",
+    feature = "viz",
+    feature = "object-store"
+)))]
 
 mod common;
 
@@ -55,6 +60,31 @@ fn generate_format_dicom_names_the_feature_and_writes_nothing() {
         "error: this build of medigan has no DICOM support (cargo feature `dicom`)",
     );
     assert!(!out.exists(), "no output folder");
+}
+
+#[cfg(not(feature = "object-store"))]
+#[test]
+fn a_store_url_names_the_feature_and_writes_nothing() {
+    let home = tempfile::tempdir().unwrap();
+    let output = run(medigan(home.path()).args([
+        "--offline",
+        "generate",
+        "00900",
+        "-n",
+        "2",
+        "-o",
+        "s3://bucket/prefix",
+    ]));
+    assert_refused(
+        &output,
+        "this build of medigan has no object-store support (cargo feature `object-store`)",
+    );
+    assert!(
+        !home.path().join("s3:").exists(),
+        "no folder named like the URL"
+    );
+    let output = run(medigan(home.path()).args(["dataset", "verify", "gs://bucket/prefix"]));
+    assert_refused(&output, "cargo feature `object-store`");
 }
 
 #[cfg(not(feature = "viz"))]

@@ -106,6 +106,18 @@ pub const MAX_IN_MEMORY_BYTES: Variable = var(
     Kind::WholeNumber,
     "bytes of samples generated into memory at once (default: the memory available)",
 );
+/// Bytes one command may download from an object store.
+pub const STORE_MAX_BYTES: Variable = var(
+    "MEDIGAN_STORE_MAX_BYTES",
+    Kind::WholeNumber,
+    "bytes one command may download from an object store (default 64 GiB)",
+);
+/// Milliseconds between uploads of a run's finished files to its store.
+pub const STORE_UPLOAD_MS: Variable = var(
+    "MEDIGAN_STORE_UPLOAD_MS",
+    Kind::WholeNumber,
+    "milliseconds between uploads of a running `generate -o URL`'s finished files (default 2000)",
+);
 /// The Python that creates legacy models' environments.
 pub const PYTHON: Variable = var(
     "MEDIGAN_PYTHON",
@@ -156,7 +168,7 @@ pub const LOG: Variable = var(
 );
 
 /// Every variable, in the order `medigan env` lists them.
-pub const VARIABLES: [Variable; 17] = [
+pub const VARIABLES: [Variable; 19] = [
     HOME,
     CATALOG,
     CATALOG_URL,
@@ -166,6 +178,8 @@ pub const VARIABLES: [Variable; 17] = [
     INFERENCE_TIMEOUT,
     MAX_SAMPLE_BYTES,
     MAX_IN_MEMORY_BYTES,
+    STORE_MAX_BYTES,
+    STORE_UPLOAD_MS,
     PYTHON,
     PIP_ARGS,
     LEGACY_TIMEOUT,

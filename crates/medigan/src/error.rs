@@ -334,6 +334,10 @@ pub(crate) fn own_advice(error: &(dyn std::error::Error + 'static)) -> Option<Ad
         ContributeError,
         DatasetError
     );
+    #[cfg(feature = "object-store")]
+    if let Some(e) = error.downcast_ref::<crate::remote::RemoteError>() {
+        return e.advice();
+    }
     let registered = REGISTERED.read().ok()?;
     registered.iter().find_map(|find| find(error)).flatten()
 }

@@ -42,6 +42,8 @@ pub mod limits;
 pub mod model;
 pub mod output;
 pub mod progress;
+#[cfg(feature = "object-store")]
+pub mod remote;
 pub mod runtime;
 pub mod sample;
 pub mod search;

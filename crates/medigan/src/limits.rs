@@ -7,6 +7,7 @@
 //! | `MEDIGAN_INFERENCE_TIMEOUT` | seconds one batch of native inference may take (`0`: none) | 600 |
 //! | `MEDIGAN_MAX_SAMPLE_BYTES` | bytes one declared sample (image + mask) may hold | 2 GiB |
 //! | `MEDIGAN_MAX_IN_MEMORY_BYTES` | bytes of samples generated into memory at once | available memory |
+//! | `MEDIGAN_STORE_MAX_BYTES` | bytes one command downloads from an object store (`remote`) | 64 GiB |
 //! | (none) | `--threads` | 4 x the cores |
 
 use std::time::Duration;

@@ -30,16 +30,31 @@ pub fn run_folders(
     if !args.stats.merge_stats.is_empty() {
         return merge(args, out);
     }
-    let (Some(real), Some(synthetic)) = (&args.real, &args.synthetic) else {
+    let (Some(real_arg), Some(synthetic_arg)) = (&args.real, &args.synthetic) else {
         anyhow::bail!("give the REAL and SYNTHETIC folders, or --merge-stats FILE...");
     };
+    // A store URL on either side is read from a staged copy (bounded by
+    // MEDIGAN_STORE_MAX_BYTES), removed when the command ends.
+    let (real, _real_staged) = crate::stores::input(real_arg)?;
+    let (synthetic, _synthetic_staged) = crate::stores::input(synthetic_arg)?;
     if args.volumes.volumes == VolumeMode::Planes {
-        return planes(generators, args, real, synthetic, default, out);
+        return planes(generators, args, &real, &synthetic, default, out);
     }
-    let synthetic = SyntheticSide::Folder(synthetic.clone());
-    let mut request = request(&args.extraction, real, synthetic, default)?;
+    let staged_dir = synthetic.display().to_string();
+    let synthetic = SyntheticSide::Folder(synthetic);
+    let mut request = request(&args.extraction, &real, synthetic, default)?;
     request.save_stats = args.stats.save_stats.clone();
-    let reports = generators.evaluate(&request, &Bar::new(out.quiet))?;
+    let mut reports = generators.evaluate(&request, &Bar::new(out.quiet))?;
+    // A staged set is reported under its URL.
+    for report in &mut reports {
+        let shown = synthetic_arg.display().to_string();
+        if report.subject == staged_dir {
+            report.subject.clone_from(&shown);
+        }
+        if let Some(fid) = report.fid.as_mut().filter(|f| f.subject == staged_dir) {
+            fid.subject = shown;
+        }
+    }
     print_reports(&reports, &request.metric_key(), out)?;
     if let Some(path) = &request.save_stats {
         render::note(

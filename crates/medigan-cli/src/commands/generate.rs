@@ -20,26 +20,74 @@ use crate::signals::Interrupt;
 pub fn run(generators: &Generators, args: &GenerateArgs, out: Output) -> anyhow::Result<ExitCode> {
     let request = request(args, out)?;
     let format = args.format;
+    // A store URL: opened, checked writable and its earlier run staged locally before any
+    // sample is generated.
+    #[cfg(feature = "object-store")]
+    let staged = crate::stores::output(&args.output, selection(&request))?;
+    #[cfg(feature = "object-store")]
+    let dir = staged
+        .as_ref()
+        .map_or_else(|| args.output.clone(), |s| s.dir().to_path_buf());
+    #[cfg(not(feature = "object-store"))]
+    let dir = {
+        crate::stores::refuse_url(&args.output)?;
+        args.output.clone()
+    };
     let interrupt = Interrupt::install()?;
     let bar = Bar::new(out.quiet).interruptible(&interrupt);
     super::consent_to_legacy(generators, args.install_dependencies);
-    let result = match &args.latent {
-        Some(file) => {
-            let latent = read_latent(file)?;
-            generators.generate_with_latent(
-                &args.model,
-                &request,
-                latent,
-                &args.output,
-                format,
-                &bar,
-            )
-        }
-        None => generators.generate(&args.model, &request, &args.output, format, &bar),
+    let latent = args.latent.as_deref().map(read_latent).transpose()?;
+    let generate = |progress: &dyn medigan::progress::Progress| match &latent {
+        Some(latent) => generators.generate_with_latent(
+            &args.model,
+            &request,
+            latent.clone(),
+            &dir,
+            format,
+            progress,
+        ),
+        None => generators.generate(&args.model, &request, &dir, format, progress),
     };
+    #[cfg(feature = "object-store")]
+    let result = match &staged {
+        Some(staged) => {
+            let (result, store_failed) = crate::stores::with_uploads(staged, &bar, generate);
+            if let Some(error) = store_failed {
+                return Err(anyhow::Error::new(error).context(format!(
+                    "the run stopped: uploading its samples to `{}` failed",
+                    staged.remote().url()
+                )));
+            }
+            // What the run wrote goes to the store even when it failed or was interrupted:
+            // its journal and files let `--resume` continue from the store.
+            upload(staged, result.is_ok(), out)?;
+            result
+        }
+        None => generate(&bar),
+    };
+    #[cfg(not(feature = "object-store"))]
+    let result = generate(&bar);
+    #[cfg(feature = "object-store")]
+    let shown = |path: &std::path::Path| {
+        staged
+            .as_ref()
+            .map_or_else(|| path.display().to_string(), |s| s.url_of(path))
+    };
+    #[cfg(not(feature = "object-store"))]
+    let shown = |path: &std::path::Path| path.display().to_string();
     let summary = match (result, interrupt.signal()) {
         (Err(medigan::Error::Generate(GenerateError::Cancelled)), Some(signal)) => {
             return interrupted(args, signal);
+        }
+        #[cfg(feature = "object-store")]
+        (Err(error), _) if staged.is_some() => {
+            let (url, dir) = staged
+                .as_ref()
+                .map(|s| (s.remote().url().to_string(), s.dir().display().to_string()))
+                .unwrap_or_default();
+            return Err(anyhow::Error::new(error).context(format!(
+                "generating into `{url}` (staged in `{dir}`) failed"
+            )));
         }
         (result, _) => result?,
     };
@@ -56,7 +104,7 @@ pub fn run(generators: &Generators, args: &GenerateArgs, out: Output) -> anyhow:
             "samples": summary.samples,
             "files": summary.files,
             "resumed": summary.resumed,
-            "manifest": summary.manifest,
+            "manifest": shown(&summary.manifest),
             "seconds": summary.elapsed.as_secs_f64(),
             "generating_seconds": summary.generating.as_secs_f64(),
             "samples_per_second": rate,
@@ -78,10 +126,53 @@ pub fn run(generators: &Generators, args: &GenerateArgs, out: Output) -> anyhow:
             model_id,
             args.output.display(),
             summary.elapsed.as_secs_f64(),
-            summary.manifest.display()
+            shown(&summary.manifest)
         ))?;
     }
     super::success()
+}
+
+/// What of a store is staged before a run: a fresh run needs only the records (to refuse an
+/// earlier run), a resumed or overwritten one also the files its own shard's records list.
+#[cfg(feature = "object-store")]
+fn selection(request: &GenerateRequest) -> crate::stores::Selection {
+    match request.mode {
+        RunMode::Fresh => crate::stores::Selection::Records,
+        RunMode::Resume | RunMode::Overwrite => crate::stores::Selection::Run {
+            manifest: medigan::output::manifest_name(request.shard.map(|s| (s.index, s.count))),
+        },
+    }
+}
+
+/// Sends the staged run to its store. A failed upload fails a successful run (with the
+/// store's hint: `--resume` continues); after a failed run it is said, and the run's own
+/// error is the one reported.
+#[cfg(feature = "object-store")]
+fn upload(staged: &crate::stores::Staged, run_ok: bool, out: Output) -> anyhow::Result<()> {
+    match staged.upload(medigan::remote::Upload::Final) {
+        Ok(uploaded) => {
+            tracing::info!(
+                "uploaded {} files ({} bytes) to {}; {} unchanged, {} removed",
+                uploaded.files,
+                uploaded.bytes,
+                staged.remote().url(),
+                uploaded.unchanged,
+                uploaded.removed
+            );
+            Ok(())
+        }
+        Err(error) if run_ok => Err(anyhow::Error::new(error).context(format!(
+            "the samples were generated, but not all of them reached `{}`",
+            staged.remote().url()
+        ))),
+        Err(error) => {
+            render::note(
+                out.quiet,
+                format!("note: the files written so far could not be uploaded either: {error}"),
+            );
+            Ok(())
+        }
+    }
 }
 
 /// A run stopped by SIGINT or SIGTERM between batches: its journal stays for `--resume`; exits
