@@ -404,13 +404,7 @@ impl PyGenerators {
         latent: Option<Vec<f32>>,
         shards: Option<u64>,
     ) -> PyResult<Bound<'py, PyDict>> {
-        let mut mode = generate::run_mode(resume, overwrite)?;
-        let auto = generate::auto_shard(shard, shards)?;
-        if auto.is_some() && !overwrite {
-            // As `--shard auto`: a scheduler reruns a requeued task as it is; it must continue.
-            mode = medigan::generate::RunMode::Resume;
-        }
-        let shard = auto.as_deref().or(shard);
+        let mode = generate::run_mode(resume, overwrite)?;
         let extras = generate::DirExtras {
             pack: generate::pack(pack, samples_per_shard)?,
             latent,
@@ -422,6 +416,7 @@ impl PyGenerators {
             label,
             inputs,
             shard,
+            shards,
             threads,
             options,
             diffusion: DiffusionArgs {
@@ -476,6 +471,7 @@ impl PyGenerators {
             label,
             inputs,
             shard,
+            shards: None,
             threads,
             options,
             diffusion: DiffusionArgs {

@@ -202,3 +202,18 @@ def test_a_legacy_model_without_consent_gets_the_same_hint_in_each_front_ends_wo
     # The same message up to the environment's path (each facade has its own home).
     message = str(raised.value).splitlines()[0].split(" into `")[0]
     assert f"error: {message}" in stderr, stderr
+
+
+def test_shards_without_an_automatic_shard_is_the_same_refusal_and_hint_from_both(bundled, tmp_path):
+    # The library keeps the rule; each front end only passes its flag or keyword on.
+    message = "a number of shards (3) goes with the shard `auto` only; the shard 1/2 already says N"
+    hint = "give the shard as K/N alone, or as `auto` with the number of shards"
+    with pytest.raises(medigan_rs.GenerateError) as raised:
+        bundled.generate("00900", num_samples=4, output_path=tmp_path / "py", shard="1/2", shards=3)
+    assert str(raised.value).startswith(message), raised.value
+    assert raised.value.hint == hint
+    assert not (tmp_path / "py").exists(), "a refused run writes nothing"
+    stderr = _cli_error("--offline", "--cache-dir", str(tmp_path / "home"), "generate", "00900",
+                        "-n", "4", "-o", str(tmp_path / "cli"), "--shard", "1/2", "--shards", "3")
+    assert f"error: {message}\nhint: {hint}" in stderr, stderr
+    assert not (tmp_path / "cli").exists()

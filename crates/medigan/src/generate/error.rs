@@ -66,6 +66,18 @@ pub enum GenerateError {
         /// What to do instead.
         hint: String,
     },
+    /// A number of shards given without the shard `auto` (with a shard K/N, which already
+    /// says N, or with no shard at all).
+    #[error(
+        "a number of shards ({shards}) goes with the shard `auto` only{}",
+        shard.map(|s| format!("; the shard {s} already says N")).unwrap_or_default()
+    )]
+    ShardsWithoutAuto {
+        /// The number of shards given.
+        shards: u64,
+        /// The shard given as K/N, if any.
+        shard: Option<super::Shard>,
+    },
     /// A diffusion run's choice that the model cannot take (steps, scheduler, guidance, noise).
     #[error("{model}: invalid {what}: {reason}")]
     Diffusion {
@@ -282,6 +294,9 @@ impl Hint for GenerateError {
                 Some("choose another output folder with -o DIR, or make this one writable".into())
             }
             GenerateError::ShardEnvironment { hint, .. } => Some(hint.clone().into()),
+            GenerateError::ShardsWithoutAuto { .. } => {
+                Some("give the shard as K/N alone, or as `auto` with the number of shards".into())
+            }
             GenerateError::Diffusion { model, .. } => Some(
                 format!("`medigan info {model}` shows the model's steps, scheduler and classes")
                     .into(),

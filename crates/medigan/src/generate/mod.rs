@@ -34,7 +34,9 @@ pub use pipeline::{RunSummary, write_run};
 pub use request::{DiffusionOptions, GenerateRequest, Guidance, MAX_STEPS, RunMode};
 pub use run::{DirRun, run_to_dir};
 pub use sample_stream::SampleStream;
-pub use shard_env::{ShardOrigin, shard_from_environment};
+pub use shard_env::{
+    ResolvedShard, ShardChoice, ShardOrigin, ShardRequest, shard_from_environment,
+};
 pub use tar_layout::{Pack, TAR_NAME_DIGITS};
 pub use target::WriteTarget;
 

@@ -69,6 +69,96 @@ impl fmt::Display for ShardOrigin {
     }
 }
 
+/// Which shard a run is, as a front end was given it: part K of N (`--shard 2/4`,
+/// `shard="2/4"`), or `auto`, found in the scheduler's environment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShardChoice {
+    /// Part K of N.
+    Part(Shard),
+    /// From the scheduler's environment ([`shard_from_environment`]).
+    Auto,
+}
+
+impl std::str::FromStr for ShardChoice {
+    type Err = GenerateError;
+
+    /// `auto` (any case) or `K/N`.
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        if text.trim().eq_ignore_ascii_case("auto") {
+            return Ok(ShardChoice::Auto);
+        }
+        Ok(ShardChoice::Part(text.parse()?))
+    }
+}
+
+/// The shard a run takes: the choice and the number of shards that may go with `auto` (the
+/// one place the rule "a number of shards goes with `auto` only" is kept; the CLI and Python
+/// only translate their flags and keywords into it).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ShardRequest {
+    /// The shard given, if any.
+    pub choice: Option<ShardChoice>,
+    /// The number of shards, with [`ShardChoice::Auto`] (a Kubernetes Indexed Job does not
+    /// say it; under Slurm it is checked against the array's size).
+    pub shards: Option<u64>,
+}
+
+/// The shard a [`ShardRequest`] resolved to, with the scheduler it came from for `auto`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolvedShard {
+    /// The shard.
+    pub shard: Shard,
+    /// The scheduler it was found in (`auto`), or `None` for a shard given as K/N.
+    pub origin: Option<ShardOrigin>,
+}
+
+impl ShardRequest {
+    /// The shard of the run, `None` for the whole run. `auto` reads the scheduler's
+    /// environment; a number of shards without `auto` is refused
+    /// ([`GenerateError::ShardsWithoutAuto`]).
+    pub fn resolve(&self) -> Result<Option<ResolvedShard>, GenerateError> {
+        self.resolve_from(&|name| std::env::var(name).ok())
+    }
+
+    /// [`ShardRequest::resolve`] over any variable lookup (tests pass a map).
+    pub fn resolve_from(
+        &self,
+        var: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Option<ResolvedShard>, GenerateError> {
+        match (self.choice, self.shards) {
+            (Some(ShardChoice::Auto), shards) => {
+                let (shard, origin) = shard_from(var, shards)?;
+                Ok(Some(ResolvedShard {
+                    shard,
+                    origin: Some(origin),
+                }))
+            }
+            (choice, Some(shards)) => Err(GenerateError::ShardsWithoutAuto {
+                shards,
+                shard: choice.and_then(|c| match c {
+                    ShardChoice::Part(shard) => Some(shard),
+                    ShardChoice::Auto => None,
+                }),
+            }),
+            (Some(ShardChoice::Part(shard)), None) => Ok(Some(ResolvedShard {
+                shard,
+                origin: None,
+            })),
+            (None, None) => Ok(None),
+        }
+    }
+
+    /// How the run treats an earlier run of its shard: `auto` resumes unless `mode`
+    /// overwrites, because a scheduler reruns a failed or requeued task as it is and that
+    /// rerun must continue the shard, not be refused.
+    pub fn run_mode(&self, mode: super::RunMode) -> super::RunMode {
+        match (self.choice, mode) {
+            (Some(ShardChoice::Auto), super::RunMode::Fresh) => super::RunMode::Resume,
+            (_, mode) => mode,
+        }
+    }
+}
+
 /// The shard of this process from its environment (see the module doc). `shards` is the
 /// `--shards N` given with `--shard auto`: required under Kubernetes, and checked against the
 /// array's size under Slurm.
@@ -367,5 +457,60 @@ mod tests {
         assert!(error.contains("not an array task"), "{error}");
         let error = shard(&[(JOB_COMPLETION_INDEX, "x")], Some(2)).unwrap_err();
         assert!(error.contains("`x`"), "{error}");
+    }
+
+    #[test]
+    fn a_number_of_shards_goes_with_auto_only() {
+        let vars = |name: &str| (name == JOB_COMPLETION_INDEX).then(|| "1".to_string());
+        let part: ShardChoice = " 1/2 ".parse().unwrap();
+        let refused = ShardRequest {
+            choice: Some(part),
+            shards: Some(3),
+        };
+        let error = refused.resolve_from(&vars).unwrap_err();
+        assert!(matches!(
+            error,
+            GenerateError::ShardsWithoutAuto {
+                shards: 3,
+                shard: Some(Shard { index: 1, count: 2 })
+            }
+        ));
+        let alone = ShardRequest {
+            choice: None,
+            shards: Some(3),
+        };
+        assert!(matches!(
+            alone.resolve_from(&vars),
+            Err(GenerateError::ShardsWithoutAuto { shard: None, .. })
+        ));
+        let auto = ShardRequest {
+            choice: Some("AUTO".parse().unwrap()),
+            shards: Some(3),
+        };
+        let resolved = auto.resolve_from(&vars).unwrap().unwrap();
+        assert_eq!(resolved.shard, Shard { index: 2, count: 3 });
+        assert_eq!(resolved.origin, Some(ShardOrigin::Kubernetes { index: 1 }));
+        let given = ShardRequest {
+            choice: Some(part),
+            shards: None,
+        };
+        assert_eq!(given.resolve_from(&vars).unwrap().unwrap().origin, None);
+        assert_eq!(ShardRequest::default().resolve_from(&vars).unwrap(), None);
+        assert!("0/2".parse::<ShardChoice>().is_err());
+    }
+
+    #[test]
+    fn an_automatic_shard_resumes_unless_told_to_overwrite() {
+        use crate::generate::RunMode;
+        let auto = ShardRequest {
+            choice: Some(ShardChoice::Auto),
+            shards: None,
+        };
+        assert_eq!(auto.run_mode(RunMode::Fresh), RunMode::Resume);
+        assert_eq!(auto.run_mode(RunMode::Overwrite), RunMode::Overwrite);
+        assert_eq!(
+            ShardRequest::default().run_mode(RunMode::Fresh),
+            RunMode::Fresh
+        );
     }
 }
