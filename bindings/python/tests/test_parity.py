@@ -38,6 +38,7 @@ FUNCTIONS = {
     "Generators": medigan_rs.Generators.__init__,
     "generate": medigan_rs.Generators.generate,
     "generate_to_dir": _native.Generators.generate_to_dir,
+    "audit": medigan_rs.audit,
 }
 
 _FOLDERS = {
@@ -84,12 +85,37 @@ _MODELS.update({
     "--catalog": "evaluate_models:catalog",
 })
 
+# `medigan audit` shares the evaluation flags; those that choose metrics mean nothing to an
+# audit (it computes none) and have no Python keyword.
+_AUDIT = {
+    flag: (None if flag in ("--metrics", "--kid-subsets", "--kid-subset-size", "--nearest-k",
+                            "--repeats", "--resample-seed", "--split-seed", "--metric-key")
+           else "audit:" + target.split(":")[1])
+    for flag, target in _FOLDERS.items()
+    if flag not in ("real", "synthetic", "--catalog")
+}
+_AUDIT.update({
+    "subject": "audit:synthetic",
+    "--train": "audit:train",
+    "--holdout": "audit:holdout",
+    "--num-samples": "audit:num_samples",
+    "--seed": "audit:seed",
+    "--margin": "audit:margin",
+    "--pixel-size": "audit:pixel_size",
+    "--max-shift": "audit:max_shift",
+    "--pixel-metric": "audit:pixel_metric",
+    "--gallery": "audit:gallery",
+    "--pairs": "audit:pairs",
+    "--catalog": "audit:catalog",
+})
+
 # CLI flag -> "function:keyword" (None: the flag has no meaning for this command in Python; the
 # reason is in the comment beside it).
 MAPPING = {
     "fid": _FOLDERS,
     "metrics": _FOLDERS,
     "evaluate": _MODELS,
+    "audit": _AUDIT,
     "generate": {
         "model": "generate:model_id",
         "--num-samples": "generate:num_samples",

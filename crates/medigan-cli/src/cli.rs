@@ -939,7 +939,7 @@ mod python_parity {
     use super::Cli;
 
     /// The commands whose flags Python must offer.
-    const MIRRORED: &[&str] = &["generate", "fid", "metrics", "evaluate"];
+    const MIRRORED: &[&str] = &["generate", "fid", "metrics", "evaluate", "audit"];
 
     fn names(arguments: Vec<&clap::Arg>) -> Vec<String> {
         let mut names: Vec<String> = arguments

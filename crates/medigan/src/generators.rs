@@ -519,6 +519,16 @@ impl Generators {
         evaluate::run(self, request, progress)
     }
 
+    /// Audits a folder or a model's samples for copies of its training images (`medigan
+    /// audit`): the report, and the gallery's page when one was asked for.
+    pub fn audit(
+        &self,
+        request: &evaluate::audit::AuditRequest,
+        progress: &dyn Progress,
+    ) -> Result<evaluate::audit::AuditOutcome> {
+        evaluate::audit::request::run(self, request, progress)
+    }
+
     /// The FID Inception extractor as every front end makes it (see [`evaluate::request::inception`]).
     pub fn fid_inception(
         &self,

@@ -28,12 +28,14 @@ def evaluate_models(models: list[str], real: Any, *, num_samples: Optional[int] 
                     inception_weights: Any = ..., cache_dir: Any = ..., metric_key: Optional[str] = ...,
                     catalog: Optional[list[str]] = ..., home: Any = ..., offline: Optional[bool] = ...,
                     backend: Optional[str] = ...) -> list[dict[str, Any]]: ...
-def audit(synthetic: Any, train: Any, holdout: Any = ..., *, extractor: str = ..., pixel_size: int = ...,
-          max_shift: int = ..., margin: float = ..., pixel_metric: str = ..., batch_size: int = ..., threads: Optional[int] = ...,
-          normalize: bool = ..., input_size: Any = ..., range: Optional[tuple[float, float]] = ...,
-          mean: Optional[Sequence[float]] = ..., std: Optional[Sequence[float]] = ...,
-          output_name: Optional[str] = ..., npy_range: Optional[tuple[float, float]] = ...,
-          inception_weights: Any = ..., cache_dir: Any = ..., home: Any = ..., offline: Optional[bool] = ...,
+def audit(synthetic: Any, train: Any, holdout: Any = ..., *, num_samples: Optional[int] = ..., seed: int = ...,
+          install_dependencies: bool = ..., gallery: Any = ..., pairs: int = ..., extractor: str = ...,
+          pixel_size: int = ..., max_shift: int = ..., margin: float = ..., pixel_metric: str = ...,
+          batch_size: int = ..., threads: Optional[int] = ..., normalize: bool = ..., input_size: Any = ...,
+          range: Optional[tuple[float, float]] = ..., mean: Optional[Sequence[float]] = ...,
+          std: Optional[Sequence[float]] = ..., output_name: Optional[str] = ...,
+          npy_range: Optional[tuple[float, float]] = ..., inception_weights: Any = ..., cache_dir: Any = ...,
+          catalog: Optional[list[str]] = ..., home: Any = ..., offline: Optional[bool] = ...,
           backend: Optional[str] = ...) -> dict[str, Any]: ...
 
 # Contribution steps and catalogue helpers (src/contribute.rs); entries cross as JSON text.
