@@ -230,16 +230,44 @@ def test_a_legacy_model_without_consent_gets_the_same_hint_in_each_front_ends_wo
     assert f"error: {message}" in stderr, stderr
 
 
-def test_shards_without_an_automatic_shard_is_the_same_refusal_and_hint_from_both(bundled, tmp_path):
-    # The library keeps the rule; each front end only passes its flag or keyword on.
-    message = "a number of shards (3) goes with the shard `auto` only; the shard 1/2 already says N"
-    hint = "give the shard as K/N alone, or as `auto` with the number of shards"
+def test_shards_without_an_automatic_shard_is_the_same_refusal_in_each_front_ends_words(
+        bundled, tmp_path):
+    # The library keeps the rule and its words as data; each front end names its own options.
     with pytest.raises(medigan_rs.GenerateError) as raised:
         bundled.generate("00900", num_samples=4, output_path=tmp_path / "py", shard="1/2", shards=3)
-    assert str(raised.value).startswith(message), raised.value
-    assert raised.value.hint == hint
+    assert str(raised.value).startswith(
+        '`shards=3` goes with `shard="auto"`; `shard="1/2"` already says N'), raised.value
+    assert raised.value.hint == 'give `shard="K/N"` alone, or `shard="auto"` with `shards=N`'
+    assert "--" not in str(raised.value)
     assert not (tmp_path / "py").exists(), "a refused run writes nothing"
     stderr = _cli_error("--offline", "--cache-dir", str(tmp_path / "home"), "generate", "00900",
                         "-n", "4", "-o", str(tmp_path / "cli"), "--shard", "1/2", "--shards", "3")
-    assert f"error: {message}\nhint: {hint}" in stderr, stderr
+    assert ("error: --shards 3 goes with --shard auto; --shard 1/2 already says N\n"
+            "hint: give --shard K/N alone, or --shard auto with --shards N") in stderr, stderr
     assert not (tmp_path / "cli").exists()
+
+
+def test_too_many_threads_names_the_option_in_each_front_ends_words(bundled, tmp_path):
+    threads = 1_000_000
+    with pytest.raises(medigan_rs.GenerateError) as raised:
+        bundled.generate("00900", num_samples=1, output_path=tmp_path / "py", threads=threads)
+    message = str(raised.value).splitlines()[0]
+    assert message.startswith(f"invalid thread count: {threads} is more than"), message
+    assert message.endswith("leave `threads` out to use every core"), message
+    stderr = _cli_error("--offline", "--cache-dir", str(tmp_path / "home"), "generate", "00900",
+                        "-n", "1", "-o", str(tmp_path / "cli"), "--threads", str(threads))
+    cli = message.replace("`threads`", "--threads")
+    assert f"error: {cli}" in stderr, stderr
+
+
+def test_an_earlier_run_gets_the_resume_hint_in_each_front_ends_words(bundled, tmp_path):
+    out = tmp_path / "run"
+    bundled.generate("00900", num_samples=2, output_path=out)
+    with pytest.raises(medigan_rs.GenerateError) as raised:
+        bundled.generate("00900", num_samples=2, output_path=out)
+    assert raised.value.hint.startswith("pass `resume=True` to keep its files"), raised.value.hint
+    assert "`overwrite=True` to start again" in raised.value.hint
+    stderr = _cli_error("--offline", "--cache-dir", str(tmp_path / "home"), "generate", "00900",
+                        "-n", "2", "-o", str(out))
+    assert "hint: pass --resume to keep its files and generate only the rest, or --overwrite to " \
+           "start again" in stderr, stderr

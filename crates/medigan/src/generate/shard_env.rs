@@ -9,6 +9,7 @@
 use std::fmt;
 
 use super::{GenerateError, Shard};
+use crate::error::{Advice, OptionName};
 pub use crate::sample::MAX_SHARDS;
 
 /// The Slurm array task id of this process.
@@ -172,20 +173,21 @@ pub fn shard_from(
     shards: Option<u64>,
 ) -> Result<(Shard, ShardOrigin), GenerateError> {
     if let Some(n) = shards.filter(|&n| n > MAX_SHARDS) {
-        return Err(too_many(&format!("--shards {n}"), n));
+        return Err(too_many(option(OptionName::Shards, &n.to_string()), n));
     }
     if shards == Some(0) {
         return Err(failure(
-            "--shards 0: a run has at least one shard".into(),
-            "give the number of shards, e.g. --shards 4".into(),
+            option(OptionName::Shards, "0").then_text(": a run has at least one shard"),
+            Advice::text("give the number of shards, e.g. ")
+                .then_option(OptionName::Shards, Some("4")),
         ));
     }
     let slurm = var(SLURM_ARRAY_TASK_ID);
     let kubernetes = var(JOB_COMPLETION_INDEX);
     match (slurm, kubernetes) {
         (Some(_), Some(_)) => Err(failure(
-            format!("both {SLURM_ARRAY_TASK_ID} and {JOB_COMPLETION_INDEX} are set"),
-            "give the shard explicitly with --shard K/N".into(),
+            format!("both {SLURM_ARRAY_TASK_ID} and {JOB_COMPLETION_INDEX} are set").into(),
+            give_k_n("give the shard explicitly with "),
         )),
         (Some(task_id), None) => from_slurm(var, &task_id, shards),
         (None, Some(index)) => from_kubernetes(&index, shards),
@@ -202,8 +204,8 @@ fn from_slurm(
     let required = |name: &str| match var(name) {
         Some(value) => number(name, &value),
         None => Err(failure(
-            format!("{SLURM_ARRAY_TASK_ID} is set but {name} is not"),
-            "run under `sbatch --array=...`, which sets both, or give --shard K/N".into(),
+            format!("{SLURM_ARRAY_TASK_ID} is set but {name} is not").into(),
+            give_k_n("run under `sbatch --array=...`, which sets both, or give "),
         )),
     };
     let min = required(SLURM_ARRAY_TASK_MIN)?;
@@ -222,18 +224,18 @@ fn from_slurm(
     let on_grid = regular && task_id >= min && task_id <= max && (task_id - min) % step == 0;
     if !on_grid {
         return Err(failure(
-            format!("{origin} is not a task of a regular array"),
+            format!("{origin} is not a task of a regular array").into(),
             "use an array of consecutive ids, e.g. `sbatch --array=0-3`".into(),
         ));
     }
     let count = ((max - min) / step).checked_add(1).ok_or_else(|| {
         failure(
-            format!("{origin} has more tasks than can be counted"),
+            format!("{origin} has more tasks than can be counted").into(),
             "use an array of consecutive ids, e.g. `sbatch --array=0-3`".into(),
         )
     })?;
     if count > MAX_SHARDS {
-        return Err(too_many(&origin.to_string(), count));
+        return Err(too_many(Advice::text(origin.to_string()), count));
     }
     if let Some(value) = var(SLURM_ARRAY_TASK_COUNT) {
         let declared = number(SLURM_ARRAY_TASK_COUNT, &value)?;
@@ -247,19 +249,23 @@ fn from_slurm(
                     } else {
                         format!(":{step}")
                     }
-                ),
-                "use an array of consecutive ids, e.g. `sbatch --array=0-3`, or give --shard K/N"
-                    .into(),
+                )
+                .into(),
+                give_k_n("use an array of consecutive ids, e.g. `sbatch --array=0-3`, or give "),
             ));
         }
     }
     if let Some(n) = shards.filter(|&n| n != count) {
         return Err(failure(
-            format!("--shards {n} disagrees with the Slurm array, which has {count} tasks"),
-            format!(
-                "leave out --shards under Slurm, or submit with --array=0-{}",
-                n - 1
-            ),
+            option(OptionName::Shards, &n.to_string()).then_text(format!(
+                " disagrees with the Slurm array, which has {count} tasks"
+            )),
+            Advice::text("leave out ")
+                .then_option(OptionName::Shards, None)
+                .then_text(format!(
+                    " under Slurm, or submit with `sbatch --array=0-{}`",
+                    n - 1
+                )),
         ));
     }
     let index = (task_id - min) / step + 1;
@@ -274,17 +280,16 @@ fn from_kubernetes(
     let origin = ShardOrigin::Kubernetes { index };
     let Some(count) = shards else {
         return Err(failure(
-            format!("{origin}, but the number of shards is not known"),
-            "give --shards N with N = the Job's `completions`".into(),
+            format!("{origin}, but the number of shards is not known").into(),
+            give_completions(),
         ));
     };
     if index >= count {
         return Err(failure(
-            format!(
-                "{origin} is outside --shards {count} (indices 0 to {})",
-                count - 1
-            ),
-            "give --shards N with N = the Job's `completions`".into(),
+            Advice::text(format!("{origin} is outside "))
+                .then_option(OptionName::Shards, Some(&count.to_string()))
+                .then_text(format!(" (indices 0 to {})", count - 1)),
+            give_completions(),
         ));
     }
     Ok((
@@ -299,37 +304,58 @@ fn from_kubernetes(
 fn outside_a_scheduler(in_slurm_job: bool) -> GenerateError {
     if in_slurm_job {
         failure(
-            format!("this is a Slurm job but not an array task ({SLURM_ARRAY_TASK_ID} is unset)"),
-            "submit with `sbatch --array=0-N`, or give --shard K/N".into(),
+            format!("this is a Slurm job but not an array task ({SLURM_ARRAY_TASK_ID} is unset)")
+                .into(),
+            give_k_n("submit with `sbatch --array=0-N`, or give "),
         )
     } else {
         failure(
             format!(
                 "no scheduler found: neither {SLURM_ARRAY_TASK_ID} (a Slurm job array) nor \
                  {JOB_COMPLETION_INDEX} (a Kubernetes Indexed Job) is set"
-            ),
-            "run it as a task of a Slurm array or an Indexed Job, or give --shard K/N".into(),
+            )
+            .into(),
+            give_k_n("run it as a task of a Slurm array or an Indexed Job, or give "),
         )
     }
 }
 
-fn too_many(what: &str, count: u64) -> GenerateError {
+fn too_many(what: Advice, count: u64) -> GenerateError {
     failure(
-        format!("{what} makes {count} shards, more than the {MAX_SHARDS} a run may have"),
+        what.then_text(format!(
+            " makes {count} shards, more than the {MAX_SHARDS} a run may have"
+        )),
         "split the run into fewer shards".into(),
     )
+}
+
+/// The option `option` set to `value`, as the start of a message.
+fn option(option: OptionName, value: &str) -> Advice {
+    Advice::default().then_option(option, Some(value))
+}
+
+/// `text`, then the shard `K/N`.
+fn give_k_n(text: &str) -> Advice {
+    Advice::text(text).then_option(OptionName::Shard, Some("K/N"))
+}
+
+/// Give the number of shards: the Indexed Job's completions.
+fn give_completions() -> Advice {
+    Advice::text("give ")
+        .then_option(OptionName::Shards, Some("N"))
+        .then_text(" with N = the Job's `completions`")
 }
 
 fn number(name: &str, value: &str) -> Result<u64, GenerateError> {
     value.trim().parse().map_err(|_| {
         failure(
-            format!("{name}=`{value}` is not a non-negative integer"),
-            "give the shard explicitly with --shard K/N".into(),
+            format!("{name}=`{value}` is not a non-negative integer").into(),
+            give_k_n("give the shard explicitly with "),
         )
     })
 }
 
-fn failure(reason: String, hint: String) -> GenerateError {
+fn failure(reason: Advice, hint: Advice) -> GenerateError {
     GenerateError::ShardEnvironment { reason, hint }
 }
 
@@ -346,7 +372,21 @@ mod tests {
             .collect();
         shard_from(&|name| map.get(name).cloned(), shards)
             .map(|(shard, _)| shard)
-            .map_err(|e| e.to_string())
+            .map_err(|e| crate::error::message_in(&e, &Flags))
+    }
+
+    /// Options said as flags, as the command line says them.
+    struct Flags;
+
+    impl crate::error::Wording for Flags {
+        fn say(&self, suggestion: crate::error::Suggestion) -> String {
+            format!("{suggestion:?}")
+        }
+
+        fn option(&self, option: OptionName, value: Option<&str>) -> String {
+            let flag = format!("--{}", format!("{option:?}").to_lowercase());
+            value.map_or(flag.clone(), |v| format!("{flag} {v}"))
+        }
     }
 
     fn slurm(id: &str, min: &str, max: &str, count: &str) -> Vec<(&'static str, String)> {
