@@ -77,6 +77,7 @@ impl PyGenerators {
             catalog,
             offline,
             backend: backend.map(Overrides::backend_named).transpose().py()?,
+            verify: None,
         });
         Ok(PyGenerators {
             inner: Arc::new(Generators::new(settings)),

@@ -140,6 +140,7 @@ fn facade(
         catalog,
         offline,
         backend,
+        verify: None,
     })))
 }
 

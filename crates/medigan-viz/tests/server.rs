@@ -498,6 +498,7 @@ fn diffusion_image_equals_generate_for_the_same_seed_and_choices() {
                 ..Default::default()
             },
             backend: Some(BackendKind::Tract),
+            verify: false,
         });
         let request = GenerateRequest {
             num_samples: 1,

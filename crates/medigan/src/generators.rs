@@ -33,6 +33,8 @@ pub struct Settings {
     pub catalog: CatalogSettings,
     /// The ONNX backend; `None` picks onnxruntime when found, else tract (`MEDIGAN_BACKEND`).
     pub backend: Option<BackendKind>,
+    /// Hash every file of a cached package before it is used (`--verify`, `MEDIGAN_VERIFY`).
+    pub verify: bool,
 }
 
 impl Settings {
@@ -43,7 +45,7 @@ impl Settings {
     }
 
     /// Settings from the environment ([`crate::env`]): `MEDIGAN_HOME`, `MEDIGAN_CATALOG`,
-    /// `MEDIGAN_CATALOG_URL`, `MEDIGAN_OFFLINE`, `MEDIGAN_BACKEND`.
+    /// `MEDIGAN_CATALOG_URL`, `MEDIGAN_OFFLINE`, `MEDIGAN_BACKEND`, `MEDIGAN_VERIFY`.
     pub fn from_env() -> Self {
         let mut catalog = CatalogSettings::from_env();
         catalog.offline = crate::env::OFFLINE.flag();
@@ -52,6 +54,7 @@ impl Settings {
             home: Home::resolve(None),
             catalog,
             backend,
+            verify: crate::env::VERIFY.flag(),
         }
     }
 
@@ -70,6 +73,9 @@ impl Settings {
         if let Some(backend) = overrides.backend {
             self.backend = backend;
         }
+        if let Some(verify) = overrides.verify {
+            self.verify = verify;
+        }
         self
     }
 }
@@ -86,6 +92,8 @@ pub struct Overrides {
     pub offline: Option<bool>,
     /// The backend: `Some(None)` picks one (`auto`), `Some(Some(kind))` names it.
     pub backend: Option<Option<BackendKind>>,
+    /// Hash every cached package's files before use, or do not (`--verify`).
+    pub verify: Option<bool>,
 }
 
 impl Overrides {
@@ -300,7 +308,7 @@ impl Generators {
     pub fn store(&self) -> &Store {
         self.store.get_or_init(|| {
             let store = Store::new(self.settings.home.clone(), self.settings.offline());
-            store.set_always_rehash(crate::env::VERIFY.flag());
+            store.set_always_rehash(self.settings.verify);
             store
         })
     }
@@ -665,11 +673,18 @@ mod tests {
             catalog: Some(vec!["cat.json".into()]),
             offline: Some(true),
             backend: Some(Some(BackendKind::Tract)),
+            verify: Some(true),
         });
         assert_eq!(changed.home, Home::new("/elsewhere"));
         assert_eq!(changed.catalog.explicit, ["cat.json"]);
         assert!(changed.offline());
         assert_eq!(changed.backend, Some(BackendKind::Tract));
+        assert!(changed.verify);
+        let generators = Generators::new(changed.clone());
+        assert!(
+            generators.store().always_rehash(),
+            "the store hashes every file on use"
+        );
         let auto = changed.with(Overrides {
             backend: Some(Overrides::backend_named(" auto ").unwrap()),
             ..Overrides::default()

@@ -87,6 +87,7 @@ fn generators_with(
             ..Default::default()
         },
         backend: None,
+        verify: false,
     });
     gens.set_legacy_settings(LegacySettings {
         install_dependencies: install,

@@ -273,6 +273,7 @@ fn defect_05_samples_that_cannot_fit_in_memory_are_refused_up_front() {
             ..Default::default()
         },
         backend: Some(medigan::runtime::BackendKind::Tract),
+        verify: false,
     });
     let request = medigan::generate::GenerateRequest {
         num_samples: 1_000_000_000_000, // 16 KiB each: 16 PB
@@ -391,6 +392,7 @@ fn defect_21_a_run_returns_its_note_on_non_finite_outputs() {
             ..Default::default()
         },
         backend: Some(medigan::runtime::BackendKind::Tract),
+        verify: false,
     });
     let request = medigan::generate::GenerateRequest {
         num_samples: 4,

@@ -135,6 +135,7 @@ pub(super) fn native_generators(generators: &Generators, catalog: &Path) -> Gene
             ..CatalogSettings::default()
         },
         backend: settings.backend,
+        verify: settings.verify,
     })
 }
 
