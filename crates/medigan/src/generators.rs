@@ -407,18 +407,22 @@ impl Generators {
     }
 
     /// Generates the samples of a run in memory (the original `generate` with
-    /// `save_images=False`).
+    /// `save_images=False`), with the run's notes (as [`Generators::generate`] returns them in
+    /// its [`RunSummary`](generate::RunSummary)).
     pub fn generate_samples(
         &self,
         model_id: &str,
         request: &GenerateRequest,
-    ) -> Result<Vec<Sample>> {
+    ) -> Result<generate::GeneratedSamples> {
         request.check()?;
         let indices = request.indices();
         self.check_in_memory(model_id, indices.end - indices.start)?;
-        Ok(self
-            .stream(model_id, request)?
-            .collect::<Result<Vec<_>, _>>()?)
+        let mut stream = self.stream(model_id, request)?;
+        let samples = stream.by_ref().collect::<Result<Vec<_>, _>>()?;
+        Ok(generate::GeneratedSamples {
+            samples,
+            notes: stream.take_notes(),
+        })
     }
 
     /// Refuses `count` samples of a native model in memory when they would need more than
@@ -650,13 +654,16 @@ impl GenerateFunction<'_> {
     pub fn call(&self) -> Result<Vec<Sample>> {
         self.generators
             .generate_samples(&self.model, &self.defaults)
+            .map(|run| run.samples)
     }
 
     /// Generates with the bound defaults changed by `adjust`.
     pub fn call_with(&self, adjust: impl FnOnce(&mut GenerateRequest)) -> Result<Vec<Sample>> {
         let mut request = self.defaults.clone();
         adjust(&mut request);
-        self.generators.generate_samples(&self.model, &request)
+        self.generators
+            .generate_samples(&self.model, &request)
+            .map(|run| run.samples)
     }
 }
 

@@ -176,7 +176,7 @@ pub(super) fn verify(
             ..GenerateRequest::default()
         };
         let started = Instant::now();
-        let samples = native.generate_samples(model_id, &request)?;
+        let samples = native.generate_samples(model_id, &request)?.samples;
         let native_seconds = started.elapsed().as_secs_f64();
         let bytes =
             std::fs::read(&reference.file).map_err(ConvertError::io("read", &reference.file))?;

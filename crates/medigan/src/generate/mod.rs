@@ -33,7 +33,7 @@ pub use native_generator::{OnnxGenerator, SampleConditioning, seeded_latent};
 pub use pipeline::{RunSummary, write_run};
 pub use request::{DiffusionOptions, GenerateRequest, Guidance, MAX_STEPS, RunMode};
 pub use run::{DirRun, run_to_dir};
-pub use sample_stream::SampleStream;
+pub use sample_stream::{GeneratedSamples, SampleStream};
 pub use shard_env::{
     ResolvedShard, ShardChoice, ShardOrigin, ShardRequest, shard_from_environment,
 };
