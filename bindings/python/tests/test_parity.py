@@ -70,11 +70,18 @@ _FOLDERS = {
     "--catalog": None,  # two folders need no catalogue
 }
 
-_MODELS = {
-    flag: (None if target is None else "evaluate_models:" + target.split(":")[1])
-    for flag, target in _FOLDERS.items()
-    if flag not in ("real", "synthetic", "--resample-seed")
-}
+def _shared(function: str, leave_out: tuple, no_keyword: tuple = ()) -> dict:
+    """The evaluation flags of `metrics` as keywords of `function`, without `leave_out`;
+    `no_keyword` flags mean nothing to it (None)."""
+    return {
+        flag: (None if target is None or flag in no_keyword
+               else f"{function}:{target.split(':')[1]}")
+        for flag, target in _FOLDERS.items()
+        if flag not in leave_out
+    }
+
+
+_MODELS = _shared("evaluate_models", ("real", "synthetic", "--resample-seed"))
 _MODELS.update({
     "models": "evaluate_models:models",
     "--real": "evaluate_models:real",
@@ -87,13 +94,9 @@ _MODELS.update({
 
 # `medigan audit` shares the evaluation flags; those that choose metrics mean nothing to an
 # audit (it computes none) and have no Python keyword.
-_AUDIT = {
-    flag: (None if flag in ("--metrics", "--kid-subsets", "--kid-subset-size", "--nearest-k",
-                            "--repeats", "--resample-seed", "--split-seed", "--metric-key")
-           else "audit:" + target.split(":")[1])
-    for flag, target in _FOLDERS.items()
-    if flag not in ("real", "synthetic", "--catalog")
-}
+_AUDIT = _shared("audit", ("real", "synthetic", "--catalog"),
+                 ("--metrics", "--kid-subsets", "--kid-subset-size", "--nearest-k", "--repeats",
+                  "--resample-seed", "--split-seed", "--metric-key"))
 _AUDIT.update({
     "subject": "audit:synthetic",
     "--train": "audit:train",
