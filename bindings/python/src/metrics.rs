@@ -127,21 +127,52 @@ impl MetricArgs<'_> {
     }
 }
 
-/// A facade with the environment's settings and the keywords' overrides.
+/// A facade with the environment's settings and the keywords' overrides, consenting to run
+/// packages in the original Python format when `install_dependencies`.
 fn facade(
     catalog: Option<Vec<String>>,
     home: Option<PathBuf>,
     offline: Option<bool>,
     backend: Option<&str>,
+    install_dependencies: bool,
 ) -> PyResult<Generators> {
     let backend = backend.map(Overrides::backend_named).transpose().py()?;
-    Ok(Generators::new(Settings::from_env().with(Overrides {
+    let generators = Generators::new(Settings::from_env().with(Overrides {
         home,
         catalog,
         offline,
         backend,
         verify: None,
-    })))
+    }));
+    if install_dependencies {
+        let mut legacy = generators.legacy_settings();
+        legacy.install_dependencies = true;
+        generators.set_legacy_settings(legacy);
+    }
+    Ok(generators)
+}
+
+/// The evaluation request of `metrics` and `evaluate_models`: their keyword bundles as the
+/// core's [`EvaluationRequest`] (checked by the core when it runs).
+fn evaluation_request(
+    real: PathBuf,
+    synthetic: SyntheticSide,
+    extractor: &ExtractorArgs<'_>,
+    embedding: &EmbeddingArgs,
+    metric_args: &MetricArgs<'_>,
+    split_seed: u64,
+    metric_key: Option<String>,
+) -> PyResult<EvaluationRequest> {
+    let mut options = embedding.options();
+    options.split_seed = split_seed;
+    options.metrics = metric_args.options()?;
+    Ok(EvaluationRequest {
+        real,
+        synthetic,
+        extractor: extractor.spec()?,
+        options,
+        metric_key,
+    })
 }
 
 /// Runs an evaluation request without the GIL; the reports as the CLI's `--json` objects.
@@ -225,17 +256,16 @@ pub fn metrics<'py>(
         kid_subset_size,
         seed,
     };
-    let mut options = embedding.options();
-    options.split_seed = split_seed;
-    options.metrics = metric_args.options()?;
-    let request = EvaluationRequest {
+    let request = evaluation_request(
         real,
-        synthetic: SyntheticSide::Folder(synthetic),
-        extractor: extractor.spec()?,
-        options,
+        SyntheticSide::Folder(synthetic),
+        &extractor,
+        &embedding,
+        &metric_args,
+        split_seed,
         metric_key,
-    };
-    let generators = facade(None, home, offline, backend)?;
+    )?;
+    let generators = facade(None, home, offline, backend, false)?;
     let mut reports = run_request(py, generators, request)?;
     let report = reports.pop().unwrap_or_default();
     Ok(json_to_py(py, &report)?.unbind())
@@ -310,25 +340,20 @@ pub fn evaluate_models<'py>(
         kid_subset_size,
         seed: resample_seed,
     };
-    let mut options = embedding.options();
-    options.split_seed = split_seed;
-    options.metrics = metric_args.options()?;
-    let request = EvaluationRequest {
-        real,
-        synthetic: SyntheticSide::Models {
-            models,
-            run: SyntheticRun { num_samples, seed },
-        },
-        extractor: extractor.spec()?,
-        options,
-        metric_key,
+    let synthetic = SyntheticSide::Models {
+        models,
+        run: SyntheticRun { num_samples, seed },
     };
-    let generators = facade(catalog, home, offline, backend)?;
-    if install_dependencies {
-        let mut legacy = generators.legacy_settings();
-        legacy.install_dependencies = true;
-        generators.set_legacy_settings(legacy);
-    }
+    let request = evaluation_request(
+        real,
+        synthetic,
+        &extractor,
+        &embedding,
+        &metric_args,
+        split_seed,
+        metric_key,
+    )?;
+    let generators = facade(catalog, home, offline, backend, install_dependencies)?;
     let reports = run_request(py, generators, request)?;
     Ok(json_to_py(py, &serde_json::Value::Array(reports))?.unbind())
 }
@@ -414,12 +439,7 @@ pub fn audit<'py>(
         },
         gallery: gallery.map(|dir| GalleryRequest { dir, pairs }),
     };
-    let generators = facade(catalog, home, offline, backend)?;
-    if install_dependencies {
-        let mut legacy = generators.legacy_settings();
-        legacy.install_dependencies = true;
-        generators.set_legacy_settings(legacy);
-    }
+    let generators = facade(catalog, home, offline, backend, install_dependencies)?;
     let value = run_interruptible(py, |cancel| -> PyResult<serde_json::Value> {
         let outcome = generators.audit(&request, &Cancellable(cancel)).py()?;
         let mut value = serde_json::to_value(&outcome.report)
