@@ -75,6 +75,10 @@ impl Wording for PythonWording {
             OptionName::Latent => ("latent", false),
             OptionName::ZenodoToken => ("zenodo_access_token", true),
             OptionName::GitHubToken => ("github_access_token", true),
+            OptionName::Steps => ("steps", false),
+            OptionName::Scheduler => ("scheduler", true),
+            OptionName::Guidance => ("guidance_scale", false),
+            OptionName::InitialNoise => ("initial_noise", true),
             OptionName::Resume => return "`resume=True`".into(),
             OptionName::Overwrite => return "`overwrite=True`".into(),
         };

@@ -274,3 +274,15 @@ def test_an_earlier_run_gets_the_resume_hint_in_each_front_ends_words(bundled, t
                         "-n", "2", "-o", str(out))
     assert "hint: pass --resume to keep its files and generate only the rest, or --overwrite to " \
            "start again" in stderr, stderr
+
+
+def test_a_diffusion_choice_for_a_one_pass_model_names_the_option_in_each_front_ends_words(
+        bundled, tmp_path):
+    with pytest.raises(medigan_rs.GenerateError) as raised:
+        bundled.generate("00900", num_samples=1, save_images=False, steps=5)
+    message = str(raised.value).splitlines()[0]
+    assert "invalid `steps`: it is not a diffusion model" in message, message
+    assert "--" not in message
+    stderr = _cli_error("--offline", "--cache-dir", str(tmp_path / "home"), "generate", "00900",
+                        "-n", "1", "-o", str(tmp_path / "cli"), "--steps", "5")
+    assert f"error: {message.replace('`steps`', '--steps')}" in stderr, stderr

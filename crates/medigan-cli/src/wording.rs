@@ -43,6 +43,10 @@ impl Wording for CliWording {
             OptionName::GitHubToken => "--github-token",
             OptionName::Resume => "--resume",
             OptionName::Overwrite => "--overwrite",
+            OptionName::Steps => "--steps",
+            OptionName::Scheduler => "--scheduler",
+            OptionName::Guidance => "--guidance",
+            OptionName::InitialNoise => "--initial-noise",
         };
         match value {
             Some(value) => format!("{flag} {value}"),

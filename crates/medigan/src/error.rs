@@ -171,6 +171,14 @@ pub enum OptionName {
     Resume,
     /// Discard an earlier run and start again.
     Overwrite,
+    /// A diffusion model's inference steps.
+    Steps,
+    /// A diffusion model's scheduler.
+    Scheduler,
+    /// A diffusion model's classifier-free guidance scale.
+    Guidance,
+    /// A file of a diffusion run's initial noise.
+    InitialNoise,
 }
 
 /// How a front end says a [`Suggestion`] and an [`OptionName`].
@@ -230,6 +238,10 @@ impl Wording for RustWording {
             OptionName::GitHubToken => "ContributeRequest::github_token",
             OptionName::Resume => "GenerateRequest::mode = RunMode::Resume",
             OptionName::Overwrite => "GenerateRequest::mode = RunMode::Overwrite",
+            OptionName::Steps => "DiffusionOptions::steps",
+            OptionName::Scheduler => "DiffusionOptions::scheduler",
+            OptionName::Guidance => "DiffusionOptions::guidance",
+            OptionName::InitialNoise => "GenerateRequest::initial_noise",
         };
         match value {
             Some(value) => format!("`{field}` ({value})"),

@@ -1,6 +1,7 @@
 //! A diffusion package made ready to sample: its scheduler config read from the package, the
 //! declarations its graphs are checked against, and a run's choices checked against it.
 
+use crate::error::OptionName;
 use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
@@ -141,9 +142,9 @@ impl DiffusionSetup {
                 .map_err(|e| GenerateError::Diffusion {
                     model: self.model.clone(),
                     what: if options.scheduler.is_some() {
-                        "--scheduler or --steps"
+                        &[OptionName::Scheduler, OptionName::Steps]
                     } else {
-                        "--steps"
+                        &[OptionName::Steps]
                     },
                     reason: e.to_string(),
                 })?;
@@ -155,9 +156,9 @@ impl DiffusionSetup {
         if options.guidance.is_some() && !conditional {
             return Err(GenerateError::Diffusion {
                 model: self.model.clone(),
-                what: "--guidance",
+                what: &[OptionName::Guidance],
                 reason: "the model has no class input with a null class, so there is nothing to \
-                         guide; leave --guidance out"
+                         guide; leave it out"
                     .into(),
             });
         }

@@ -74,12 +74,13 @@ pub enum GenerateError {
         shard: Option<super::Shard>,
     },
     /// A diffusion run's choice that the model cannot take (steps, scheduler, guidance, noise).
-    #[error("{model}: invalid {what}: {reason}")]
+    #[error("{}", Hint::message(self).unwrap_or_default())]
     Diffusion {
         /// The model.
         model: String,
-        /// Which choice (`--steps`, `--scheduler`, `--guidance`, `--initial-noise`).
-        what: &'static str,
+        /// Which choice (steps, scheduler, guidance, initial noise; two where either may be
+        /// the cause).
+        what: &'static [OptionName],
         /// Why, and what would be right.
         reason: String,
     },
@@ -338,6 +339,20 @@ impl Hint for GenerateError {
             ))
             .then_option(OptionName::Threads, None)
             .then_text(" out to use every core"),
+            GenerateError::Diffusion {
+                model,
+                what,
+                reason,
+            } => {
+                let mut advice = text(format!("{model}: invalid "));
+                for (i, option) in what.iter().enumerate() {
+                    if i > 0 {
+                        advice = advice.then_text(" or ");
+                    }
+                    advice = advice.then_option(*option, None);
+                }
+                advice.then_text(format!(": {reason}"))
+            }
             GenerateError::NoLatentInput { model } => text(format!(
                 "invalid latent: model `{model}` has no latent input, so it takes no "
             ))
