@@ -79,6 +79,8 @@ impl Wording for PythonWording {
             OptionName::Scheduler => ("scheduler", true),
             OptionName::Guidance => ("guidance_scale", false),
             OptionName::InitialNoise => ("initial_noise", true),
+            OptionName::NumSamples => ("num_samples", false),
+            OptionName::SamplesPerShard => ("samples_per_shard", false),
             OptionName::Resume => return "`resume=True`".into(),
             OptionName::Overwrite => return "`overwrite=True`".into(),
         };

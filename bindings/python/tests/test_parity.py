@@ -286,3 +286,14 @@ def test_a_diffusion_choice_for_a_one_pass_model_names_the_option_in_each_front_
     stderr = _cli_error("--offline", "--cache-dir", str(tmp_path / "home"), "generate", "00900",
                         "-n", "1", "-o", str(tmp_path / "cli"), "--steps", "5")
     assert f"error: {message.replace('`steps`', '--steps')}" in stderr, stderr
+
+
+def test_a_bad_tar_size_names_the_option_in_each_front_ends_words(bundled, tmp_path):
+    with pytest.raises(medigan_rs.GenerateError) as raised:
+        bundled.generate("00900", num_samples=2, output_path=tmp_path / "py", pack="tar",
+                         samples_per_shard=0)
+    assert str(raised.value).startswith("invalid `samples_per_shard`: it must be at least 1")
+    stderr = _cli_error("--offline", "--cache-dir", str(tmp_path / "home"), "generate", "00900",
+                        "-n", "2", "-o", str(tmp_path / "cli"), "--pack", "tar",
+                        "--samples-per-shard", "0")
+    assert "error: invalid --samples-per-shard: it must be at least 1" in stderr, stderr

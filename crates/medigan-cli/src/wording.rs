@@ -47,6 +47,8 @@ impl Wording for CliWording {
             OptionName::Scheduler => "--scheduler",
             OptionName::Guidance => "--guidance",
             OptionName::InitialNoise => "--initial-noise",
+            OptionName::NumSamples => "-n",
+            OptionName::SamplesPerShard => "--samples-per-shard",
         };
         match value {
             Some(value) => format!("{flag} {value}"),

@@ -179,6 +179,10 @@ pub enum OptionName {
     Guidance,
     /// A file of a diffusion run's initial noise.
     InitialNoise,
+    /// The number of samples of a run.
+    NumSamples,
+    /// Samples per WebDataset tar.
+    SamplesPerShard,
 }
 
 /// How a front end says a [`Suggestion`] and an [`OptionName`].
@@ -242,6 +246,8 @@ impl Wording for RustWording {
             OptionName::Scheduler => "DiffusionOptions::scheduler",
             OptionName::Guidance => "DiffusionOptions::guidance",
             OptionName::InitialNoise => "GenerateRequest::initial_noise",
+            OptionName::NumSamples => "GenerateRequest::num_samples",
+            OptionName::SamplesPerShard => "Pack::samples_per_tar",
         };
         match value {
             Some(value) => format!("`{field}` ({value})"),

@@ -100,6 +100,14 @@ pub enum GenerateError {
         /// Why.
         reason: String,
     },
+    /// A request value that cannot be used, named as an option of the request.
+    #[error("{}", Hint::message(self).unwrap_or_default())]
+    BadOption {
+        /// The option.
+        option: OptionName,
+        /// Why.
+        reason: Advice,
+    },
     /// `--set` options given to a native model.
     #[error("{}", Hint::message(self).unwrap_or_default())]
     UnknownOption {
@@ -353,6 +361,10 @@ impl Hint for GenerateError {
                 }
                 advice.then_text(format!(": {reason}"))
             }
+            GenerateError::BadOption { option, reason } => Advice::text("invalid ")
+                .then_option(*option, None)
+                .then_text(": ")
+                .then_advice(reason.clone()),
             GenerateError::NoLatentInput { model } => text(format!(
                 "invalid latent: model `{model}` has no latent input, so it takes no "
             ))
