@@ -1,11 +1,11 @@
 //! Library errors as Python exceptions: one class of `medigan_rs.exceptions` per error kind,
 //! with the library's message and causes, its `hint:` line (found along the chain of causes,
-//! never parsed out of the text; the actions it suggests said as keyword arguments by
-//! [`PythonWording`]), and the hint on the `hint` attribute.
+//! never parsed out of the text; the actions it suggests and the options its message names
+//! said as keyword arguments by [`PythonWording`]), and the hint on the `hint` attribute.
 
 use medigan::Error;
 use medigan::catalog::CatalogError;
-use medigan::error::{Suggestion, Wording, hint_in};
+use medigan::error::{OptionName, Suggestion, Wording, hint_in, message_in};
 use medigan::evaluate::EvaluateError;
 use medigan::generate::GenerateError;
 use medigan::legacy::LegacyError;
@@ -62,6 +62,36 @@ impl Wording for PythonWording {
         }
         .to_string()
     }
+
+    /// A keyword argument, `keyword=value` with a value (quoted where Python takes a string).
+    fn option(&self, option: OptionName, value: Option<&str>) -> String {
+        let (keyword, text) = match option {
+            OptionName::Input => ("inputs", false),
+            OptionName::Seed => ("seed", false),
+            OptionName::Label => ("label", true),
+            OptionName::Shard => ("shard", true),
+            OptionName::Shards => ("shards", false),
+            OptionName::Threads => ("threads", false),
+            OptionName::Latent => ("latent", false),
+            OptionName::ZenodoToken => ("zenodo_access_token", true),
+            OptionName::GitHubToken => ("github_access_token", true),
+            OptionName::Steps => ("steps", false),
+            OptionName::Scheduler => ("scheduler", true),
+            OptionName::Guidance => ("guidance_scale", false),
+            OptionName::Spacing => ("spacing", false),
+            OptionName::InitialNoise => ("initial_noise", true),
+            OptionName::NumSamples => ("num_samples", false),
+            OptionName::SamplesPerShard => ("samples_per_shard", false),
+            OptionName::Resume => return "`resume=True`".into(),
+            OptionName::Overwrite => return "`overwrite=True`".into(),
+        };
+        match (value, option) {
+            (Some(value), OptionName::Input) => format!("`{keyword}=[{value}]`"),
+            (Some(value), _) if text => format!("`{keyword}=\"{value}\"`"),
+            (Some(value), _) => format!("`{keyword}={value}`"),
+            (None, _) => format!("`{keyword}`"),
+        }
+    }
 }
 
 /// The Python exception for a library error: its message with its causes (each `source` in
@@ -70,11 +100,11 @@ impl Wording for PythonWording {
 pub fn to_py(error: Error) -> PyErr {
     Python::attach(|py| {
         let hint = hint_in(&error, &PythonWording);
-        let mut message = error.to_string();
+        let mut message = message_in(&error, &PythonWording);
         let causes = std::iter::successors(std::error::Error::source(&error), |e| e.source());
         for cause in causes {
             message.push_str("\n  caused by: ");
-            message.push_str(&cause.to_string());
+            message.push_str(&message_in(cause, &PythonWording));
         }
         if let Some(hint) = &hint {
             for line in hint.lines() {

@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use medigan::Generators;
 use medigan::generate::{
-    DiffusionOptions, GenerateError, GenerateRequest, Guidance, Pack, RunMode, Shard, Spacing,
-    shard_from_environment,
+    DiffusionOptions, GenerateError, GenerateRequest, Guidance, Pack, RunMode, ShardChoice,
+    ShardRequest, Spacing,
 };
 use medigan::output::Format;
 use medigan::sample::Sample;
@@ -33,8 +33,10 @@ pub struct RequestArgs<'a> {
     pub label: Option<String>,
     /// Input images for image-to-image models.
     pub inputs: Vec<PathBuf>,
-    /// `K/N`: run part K of N.
+    /// `K/N`: run part K of N; or `auto`, from the scheduler's environment.
     pub shard: Option<&'a str>,
+    /// The number of shards, with `shard="auto"`.
+    pub shards: Option<u64>,
     /// CPU threads.
     pub threads: Option<usize>,
     /// Model specific options (native models take none).
@@ -74,8 +76,12 @@ pub fn run_mode(resume: bool, overwrite: bool) -> PyResult<RunMode> {
 impl RequestArgs<'_> {
     /// The core's request, checked by the library.
     pub fn request(self, mode: RunMode) -> PyResult<GenerateRequest> {
-        let shard = self.shard.map(str::parse::<Shard>).transpose();
-        let shard = shard.map_err(medigan::generate::GenerateError::from).py()?;
+        let shard_request = ShardRequest {
+            choice: self.shard.map(str::parse::<ShardChoice>).transpose().py()?,
+            shards: self.shards,
+        };
+        let shard = shard_request.resolve().py()?.map(|resolved| resolved.shard);
+        let mode = shard_request.run_mode(mode);
         let request = GenerateRequest {
             num_samples: self.num_samples,
             seed: self.seed,
@@ -161,24 +167,6 @@ pub fn pack(kind: Option<&str>, samples_per_shard: u64) -> PyResult<Option<Pack>
         Some(other) => Err(pyo3::exceptions::PyValueError::new_err(format!(
             "invalid pack `{other}`: expected \"tar\""
         ))),
-    }
-}
-
-/// The shard of `shard="auto"` from the scheduler's environment (`shards` when it does not say
-/// N), as `K/N`; None for any other shard. `shards` without `shard="auto"` is refused, as
-/// `--shards` without `--shard auto`.
-pub fn auto_shard(shard: Option<&str>, shards: Option<u64>) -> PyResult<Option<String>> {
-    match shard.map(str::trim) {
-        Some(text) if text.eq_ignore_ascii_case("auto") => {
-            let (shard, _) = shard_from_environment(shards).py()?;
-            Ok(Some(shard.to_string()))
-        }
-        _ => match shards {
-            Some(n) => Err(pyo3::exceptions::PyValueError::new_err(format!(
-                "shards={n} goes with shard=\"auto\"; a shard \"K/N\" already says N"
-            ))),
-            None => Ok(None),
-        },
     }
 }
 

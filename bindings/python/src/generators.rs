@@ -77,6 +77,7 @@ impl PyGenerators {
             catalog,
             offline,
             backend: backend.map(Overrides::backend_named).transpose().py()?,
+            verify: None,
         });
         Ok(PyGenerators {
             inner: Arc::new(Generators::new(settings)),
@@ -405,13 +406,7 @@ impl PyGenerators {
         shards: Option<u64>,
         spacing: Option<Vec<f64>>,
     ) -> PyResult<Bound<'py, PyDict>> {
-        let mut mode = generate::run_mode(resume, overwrite)?;
-        let auto = generate::auto_shard(shard, shards)?;
-        if auto.is_some() && !overwrite {
-            // As `--shard auto`: a scheduler reruns a requeued task as it is; it must continue.
-            mode = medigan::generate::RunMode::Resume;
-        }
-        let shard = auto.as_deref().or(shard);
+        let mode = generate::run_mode(resume, overwrite)?;
         let extras = generate::DirExtras {
             pack: generate::pack(pack, samples_per_shard)?,
             latent,
@@ -423,6 +418,7 @@ impl PyGenerators {
             label,
             inputs,
             shard,
+            shards,
             threads,
             options,
             diffusion: DiffusionArgs {
@@ -479,6 +475,7 @@ impl PyGenerators {
             label,
             inputs,
             shard,
+            shards: None,
             threads,
             options,
             diffusion: DiffusionArgs {

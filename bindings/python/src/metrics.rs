@@ -6,12 +6,12 @@
 //! The extractor is named as on the command line: `"inception"` (pytorch-fid's weights, fetched
 //! once through the store unless `inception_weights` names the file) or `"onnx:PATH"`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use medigan::evaluate::audit::{AuditOptions, AuditSets, audit as audit_sets};
+use medigan::evaluate::audit::{AuditOptions, AuditRequest, AuditSubject, GalleryRequest};
 use medigan::evaluate::planes::{PlaneOptions, PlanesRequest};
 use medigan::evaluate::{
-    self, EvaluateOptions, EvaluationRequest, ExtractorSpec, FeatureOptions, ImageSet, KidOptions,
+    self, EvaluateOptions, EvaluationRequest, ExtractorSpec, FeatureOptions, KidOptions,
     MergeRequest, MetricOptions, MetricSet, ReadOptions, SyntheticRun, SyntheticSide, request,
 };
 use medigan::{Generators, Overrides, Settings};
@@ -128,20 +128,54 @@ impl MetricArgs<'_> {
     }
 }
 
-/// A facade with the environment's settings and the keywords' overrides.
+/// A facade with the environment's settings and the keywords' overrides, consenting to run
+/// packages in the original Python format when `install_dependencies`.
 fn facade(
     catalog: Option<Vec<String>>,
     home: Option<PathBuf>,
     offline: Option<bool>,
     backend: Option<&str>,
+    install_dependencies: bool,
 ) -> PyResult<Generators> {
     let backend = backend.map(Overrides::backend_named).transpose().py()?;
-    Ok(Generators::new(Settings::from_env().with(Overrides {
+    let generators = Generators::new(Settings::from_env().with(Overrides {
         home,
         catalog,
         offline,
         backend,
-    })))
+        verify: None,
+    }));
+    if install_dependencies {
+        let mut legacy = generators.legacy_settings();
+        legacy.install_dependencies = true;
+        generators.set_legacy_settings(legacy);
+    }
+    Ok(generators)
+}
+
+/// The evaluation request of `metrics` and `evaluate_models`: their keyword bundles as the
+/// core's [`EvaluationRequest`] (checked by the core when it runs).
+fn evaluation_request(
+    real: PathBuf,
+    synthetic: SyntheticSide,
+    extractor: &ExtractorArgs<'_>,
+    embedding: &EmbeddingArgs,
+    metric_args: &MetricArgs<'_>,
+    split_seed: u64,
+    metric_key: Option<String>,
+) -> PyResult<EvaluationRequest> {
+    let mut options = embedding.options();
+    options.split_seed = split_seed;
+    options.metrics = metric_args.options()?;
+    Ok(EvaluationRequest {
+        real,
+        synthetic,
+        extractor: extractor.spec()?,
+        options,
+        metric_key,
+        save_stats: None,
+        per_class: false,
+    })
 }
 
 /// Runs an evaluation request without the GIL; the reports as the CLI's `--json` objects.
@@ -226,19 +260,17 @@ pub fn metrics<'py>(
         kid_subset_size,
         seed,
     };
-    let mut options = embedding.options();
-    options.split_seed = split_seed;
-    options.metrics = metric_args.options()?;
-    let request = EvaluationRequest {
+    let mut request = evaluation_request(
         real,
-        synthetic: SyntheticSide::Folder(synthetic),
-        extractor: extractor.spec()?,
-        options,
+        SyntheticSide::Folder(synthetic),
+        &extractor,
+        &embedding,
+        &metric_args,
+        split_seed,
         metric_key,
-        save_stats,
-        per_class: false,
-    };
-    let generators = facade(None, home, offline, backend)?;
+    )?;
+    request.save_stats = save_stats;
+    let generators = facade(None, home, offline, backend, false)?;
     let mut reports = run_request(py, generators, request)?;
     let report = reports.pop().unwrap_or_default();
     Ok(json_to_py(py, &report)?.unbind())
@@ -325,7 +357,7 @@ pub fn metrics_planes<'py>(
             clip: clip.map(|(lo, hi)| [lo, hi]),
         },
     };
-    let generators = facade(catalog, home, offline, backend)?;
+    let generators = facade(catalog, home, offline, backend, false)?;
     let report = run_interruptible(py, |cancel| {
         evaluate::planes::run(&generators, &request, &Cancellable(cancel))
             .map(|reports| serde_json::to_value(reports).unwrap_or_default())
@@ -430,42 +462,39 @@ pub fn evaluate_models<'py>(
         kid_subset_size,
         seed: resample_seed,
     };
-    let mut options = embedding.options();
-    options.split_seed = split_seed;
-    options.metrics = metric_args.options()?;
-    let request = EvaluationRequest {
-        real,
-        synthetic: SyntheticSide::Models {
-            models,
-            run: SyntheticRun { num_samples, seed },
-        },
-        extractor: extractor.spec()?,
-        options,
-        metric_key,
-        save_stats: None,
-        per_class,
+    let synthetic = SyntheticSide::Models {
+        models,
+        run: SyntheticRun { num_samples, seed },
     };
-    let generators = facade(catalog, home, offline, backend)?;
-    if install_dependencies {
-        let mut legacy = generators.legacy_settings();
-        legacy.install_dependencies = true;
-        generators.set_legacy_settings(legacy);
-    }
+    let mut request = evaluation_request(
+        real,
+        synthetic,
+        &extractor,
+        &embedding,
+        &metric_args,
+        split_seed,
+        metric_key,
+    )?;
+    request.per_class = per_class;
+    let generators = facade(catalog, home, offline, backend, install_dependencies)?;
     let reports = run_request(py, generators, request)?;
     Ok(json_to_py(py, &serde_json::Value::Array(reports))?.unbind())
 }
 
-/// Memorisation audit of a folder of synthetic images against the training folder: each
-/// image's closest training image in feature space and in pixel space, thresholds calibrated
-/// on `holdout` (or the training set against itself), the likely copies flagged. Returns the
-/// object that `medigan --json audit` prints (`matches`, thresholds, `catalog`), without the
-/// gallery.
+/// Memorisation audit of a folder of synthetic images, or of a model's samples (`num_samples`,
+/// default as many as the training images, from the run of `seed`), against the training
+/// folder: each image's closest training image in feature space and in pixel space, thresholds
+/// calibrated on `holdout` (or the training set against itself), the likely copies flagged;
+/// `gallery` names a new (or empty) folder for an HTML page of the `pairs` closest pairs.
+/// The keywords are only translated into the core's `AuditRequest`, which checks them. Returns
+/// the object that `medigan --json audit` prints (`matches`, thresholds, `catalog`, `gallery`).
 #[pyfunction]
 #[pyo3(signature = (
-    synthetic, train, holdout=None, *, extractor="inception", pixel_size=32, max_shift=2,
-    margin=0.5, pixel_metric="ncc", batch_size=32, threads=None, normalize=false, input_size=None,
+    synthetic, train, holdout=None, *, num_samples=None, seed=0, install_dependencies=false,
+    gallery=None, pairs=24, extractor="inception", pixel_size=32, max_shift=2, margin=0.5,
+    pixel_metric="ncc", batch_size=32, threads=None, normalize=false, input_size=None,
     range=None, mean=None, std=None, output_name=None, npy_range=None, inception_weights=None,
-    cache_dir=None, home=None, offline=None, backend=None
+    cache_dir=None, catalog=None, home=None, offline=None, backend=None
 ))]
 #[allow(clippy::too_many_arguments)]
 pub fn audit<'py>(
@@ -473,6 +502,11 @@ pub fn audit<'py>(
     synthetic: PathBuf,
     train: PathBuf,
     holdout: Option<PathBuf>,
+    num_samples: Option<u64>,
+    seed: u64,
+    install_dependencies: bool,
+    gallery: Option<PathBuf>,
+    pairs: usize,
     extractor: &str,
     pixel_size: usize,
     max_shift: usize,
@@ -489,11 +523,12 @@ pub fn audit<'py>(
     npy_range: Option<(f32, f32)>,
     inception_weights: Option<PathBuf>,
     cache_dir: Option<PathBuf>,
+    catalog: Option<Vec<String>>,
     home: Option<PathBuf>,
     offline: Option<bool>,
     backend: Option<&str>,
 ) -> PyResult<Py<PyAny>> {
-    let spec = ExtractorArgs {
+    let extractor = ExtractorArgs {
         extractor,
         inception_weights,
         input_size,
@@ -510,42 +545,31 @@ pub fn audit<'py>(
         npy_range,
         cache_dir,
     };
-    if batch_size == 0 {
-        return Err(PyValueError::new_err("batch_size= must be at least 1"));
-    }
-    let options = AuditOptions {
-        pixel_size,
-        max_shift,
-        margin,
-        pixel_metric: pixel_metric.parse().py()?,
-        evaluate: embedding.options(),
+    let request = AuditRequest {
+        subject: AuditSubject::folder_or_model(
+            &synthetic.to_string_lossy(),
+            SyntheticRun { num_samples, seed },
+        ),
+        train,
+        holdout,
+        extractor,
+        options: AuditOptions {
+            pixel_size,
+            max_shift,
+            margin,
+            pixel_metric: pixel_metric.parse().py()?,
+            evaluate: embedding.options(),
+        },
+        gallery: gallery.map(|dir| GalleryRequest { dir, pairs }),
     };
-    let generators = facade(None, home, offline, backend)?;
+    let generators = facade(catalog, home, offline, backend, install_dependencies)?;
     let value = run_interruptible(py, |cancel| -> PyResult<serde_json::Value> {
-        let progress = Cancellable(cancel);
-        let read = |dir: &Path| ImageSet::from_folder(dir).py();
-        let (synthetic, train) = (read(&synthetic)?, read(&train)?);
-        let holdout = holdout.as_deref().map(read).transpose()?;
-        let source = spec
-            .source(generators.store(), generators.settings().backend, &progress)
-            .py()?;
-        let sets = AuditSets {
-            synthetic: &synthetic,
-            train: &train,
-            holdout: holdout.as_ref(),
-        };
-        let report = audit_sets(
-            synthetic.label.clone(),
-            sets,
-            source.as_ref(),
-            &options,
-            &progress,
-        )
-        .py()?;
-        let mut value = serde_json::to_value(&report)
+        let outcome = generators.audit(&request, &Cancellable(cancel)).py()?;
+        let mut value = serde_json::to_value(&outcome.report)
             .map_err(|e| PyValueError::new_err(format!("cannot render the audit: {e}")))?;
         if let Some(map) = value.as_object_mut() {
-            map.insert("catalog".into(), report.catalog_privacy());
+            map.insert("catalog".into(), outcome.report.catalog_privacy());
+            map.insert("gallery".into(), serde_json::json!(outcome.gallery));
         }
         Ok(value)
     })??;

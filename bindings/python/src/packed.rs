@@ -30,7 +30,7 @@ pub struct PyPackedRun {
 #[pyfunction]
 #[pyo3(signature = (generators, model_id, num_samples, samples_per_shard, seed=0, batch_size=16,
                     label=None, threads=None, format="png", steps=None, scheduler=None,
-                    guidance_scale=None))]
+                    guidance_scale=None, spacing=None))]
 #[allow(clippy::too_many_arguments)]
 pub fn packed_run(
     py: Python<'_>,
@@ -46,6 +46,7 @@ pub fn packed_run(
     steps: Option<usize>,
     scheduler: Option<String>,
     guidance_scale: Option<f64>,
+    spacing: Option<Vec<f64>>,
 ) -> PyResult<PyPackedRun> {
     let args = RequestArgs {
         num_samples,
@@ -54,6 +55,7 @@ pub fn packed_run(
         label,
         inputs: Vec::new(),
         shard: None,
+        shards: None,
         threads,
         options: BTreeMap::new(),
         diffusion: DiffusionArgs {
@@ -61,6 +63,7 @@ pub fn packed_run(
             scheduler,
             guidance_scale,
             initial_noise: None,
+            spacing,
         },
     };
     let mut request = args.request(RunMode::Fresh)?;

@@ -164,3 +164,51 @@ def test_per_class_needs_one_real_subfolder_per_class(phantoms, tmp_path):
     with pytest.raises(Exception, match="one subfolder per class label"):
         medigan_rs.evaluate_models("90002", phantoms(12, 1), per_class=True, catalog=catalog,
                                    extractor=EXTRACTOR, home=tmp_path, offline=True)
+
+
+def test_a_model_audit_with_a_gallery_matches_the_cli(phantoms, tmp_path, monkeypatch):
+    # A model id as the subject: its samples are generated from the run of `seed`, as
+    # `medigan audit MODEL -n N --seed S --gallery DIR` does; both go through the core's request.
+    monkeypatch.delenv("MEDIGAN_CATALOG", raising=False)
+    train, holdout = phantoms(12, 1), phantoms(12, 2)
+    report = medigan_rs.audit("00900", train, holdout, num_samples=5, seed=3,
+                              gallery=tmp_path / "gallery", pairs=2, extractor=EXTRACTOR,
+                              home=tmp_path / "home", offline=True)
+    assert report["synthetic_images"] == 5 and report["train_images"] == 12
+    assert report["provenance"]["generation_seed"] == 3
+    page = report["gallery"]
+    assert page and os.path.isfile(page) and len(list((tmp_path / "gallery" / "pairs").glob("*.png"))) == 4
+    # The gallery folder is no longer empty: the same audit is refused before any work.
+    with pytest.raises(medigan_rs.EvaluationOptionError, match="gallery folder") as refused:
+        medigan_rs.audit("00900", train, num_samples=5, gallery=tmp_path / "gallery",
+                         extractor=EXTRACTOR, home=tmp_path / "home", offline=True)
+    binary = medigan_binary()
+    if binary is None:
+        pytest.skip("the Rust CLI is not built (cargo build -p medigan-cli, or set MEDIGAN_BIN)")
+    out = subprocess.run(
+        [str(binary), "--json", "--offline", "--cache-dir", str(tmp_path / "cli"), "audit",
+         "00900", "--train", str(train), "--holdout", str(holdout), "-n", "5", "--seed", "3",
+         "--extractor", EXTRACTOR], capture_output=True, text=True, check=True).stdout
+    cli = json.loads(out)
+    assert cli["flagged"] == report["flagged"]
+    assert cli["synthetic_images"] == 5 and cli["provenance"]["generation_seed"] == 3
+    assert cli["pixel_threshold"] == pytest.approx(report["pixel_threshold"], rel=1e-9)
+    assert [m["pixel_similarity"] for m in cli["matches"]] == pytest.approx(
+        [m["pixel_similarity"] for m in report["matches"]], rel=1e-9)
+    again = subprocess.run(
+        [str(binary), "--offline", "--cache-dir", str(tmp_path / "cli"), "audit", "00900",
+         "--train", str(train), "-n", "5", "--gallery", str(tmp_path / "gallery"),
+         "--extractor", EXTRACTOR], capture_output=True, text=True)
+    assert again.returncode != 0
+    assert f"error: {str(refused.value).splitlines()[0]}" in again.stderr, again.stderr
+
+
+def test_audit_options_are_refused_by_the_core_naming_them(phantoms, tmp_path):
+    train = phantoms(12, 1)
+    for kwargs, option in [({"pairs": 0, "gallery": tmp_path / "g"}, "gallery pairs"),
+                           ({"batch_size": 0}, "batch size"), ({"margin": 2.0}, "audit margin"),
+                           ({"num_samples": 0}, "number of samples")]:
+        subject = "00900" if "num_samples" in kwargs else train
+        with pytest.raises(medigan_rs.EvaluationOptionError, match=f"invalid {option}"):
+            medigan_rs.audit(subject, train, extractor=EXTRACTOR, home=tmp_path, offline=True,
+                             **kwargs)

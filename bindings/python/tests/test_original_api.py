@@ -115,6 +115,18 @@ def test_an_executor_keeps_its_model_loaded_across_calls(dcgan):
     assert dcgan.models_loaded() == 1
 
 
+def test_generate_adds_the_models_executor_as_the_original_does(dcgan, tmp_path):
+    model = FIXTURE_IDS["dcgan"]
+    assert dcgan.model_executors == []
+    dcgan.generate(90001, num_samples=1, save_images=False)
+    assert [e.model_id for e in dcgan.model_executors] == [model]
+    executor = dcgan.find_model_executor_by_id(model)
+    dcgan.generate(model, num_samples=1, output_path=tmp_path / "out")
+    dcgan.generate(model, is_gen_function_returned=True)
+    assert dcgan.model_executors == [executor], "one executor, reused by every call"
+    assert dcgan.models_loaded() == 1
+
+
 def test_a_new_facade_loads_again_so_the_counter_can_fail(dcgan, tmp_path):
     model = FIXTURE_IDS["dcgan"]
     dcgan.get_model_executor(model).generate(num_samples=1, save_images=False)

@@ -38,6 +38,7 @@ FUNCTIONS = {
     "Generators": medigan_rs.Generators.__init__,
     "generate": medigan_rs.Generators.generate,
     "generate_to_dir": _native.Generators.generate_to_dir,
+    "audit": medigan_rs.audit,
 }
 
 _FOLDERS = {
@@ -77,12 +78,19 @@ _FOLDERS = {
     "--clip": "metrics:clip",
 }
 
-_MODELS = {
-    flag: (None if target is None else "evaluate_models:" + target.split(":")[1])
-    for flag, target in _FOLDERS.items()
-    if flag not in ("real", "synthetic", "--resample-seed", "--save-stats", "--merge-stats",
-                    "--real-stats")
-}
+def _shared(function: str, leave_out: tuple, no_keyword: tuple = ()) -> dict:
+    """The evaluation flags of `metrics` as keywords of `function`, without `leave_out`;
+    `no_keyword` flags mean nothing to it (None)."""
+    return {
+        flag: (None if target is None or flag in no_keyword
+               else f"{function}:{target.split(':')[1]}")
+        for flag, target in _FOLDERS.items()
+        if flag not in leave_out
+    }
+
+
+_MODELS = _shared("evaluate_models", ("real", "synthetic", "--resample-seed", "--save-stats",
+                                        "--merge-stats", "--real-stats"))
 _MODELS.update({
     "models": "evaluate_models:models",
     "--real": "evaluate_models:real",
@@ -94,12 +102,33 @@ _MODELS.update({
     "--per-class": "evaluate_models:per_class",
 })
 
+# `medigan audit` shares the evaluation flags; those that choose metrics mean nothing to an
+# audit (it computes none) and have no Python keyword.
+_AUDIT = _shared("audit", ("real", "synthetic", "--catalog"),
+                 ("--metrics", "--kid-subsets", "--kid-subset-size", "--nearest-k", "--repeats",
+                  "--resample-seed", "--split-seed", "--metric-key"))
+_AUDIT.update({
+    "subject": "audit:synthetic",
+    "--train": "audit:train",
+    "--holdout": "audit:holdout",
+    "--num-samples": "audit:num_samples",
+    "--seed": "audit:seed",
+    "--margin": "audit:margin",
+    "--pixel-size": "audit:pixel_size",
+    "--max-shift": "audit:max_shift",
+    "--pixel-metric": "audit:pixel_metric",
+    "--gallery": "audit:gallery",
+    "--pairs": "audit:pairs",
+    "--catalog": "audit:catalog",
+})
+
 # CLI flag -> "function:keyword" (None: the flag has no meaning for this command in Python; the
 # reason is in the comment beside it).
 MAPPING = {
     "fid": _FOLDERS,
     "metrics": _FOLDERS,
     "evaluate": _MODELS,
+    "audit": _AUDIT,
     "generate": {
         "model": "generate:model_id",
         "--num-samples": "generate:num_samples",
@@ -213,3 +242,69 @@ def test_a_legacy_model_without_consent_gets_the_same_hint_in_each_front_ends_wo
     # The same message up to the environment's path (each facade has its own home).
     message = str(raised.value).splitlines()[0].split(" into `")[0]
     assert f"error: {message}" in stderr, stderr
+
+
+def test_shards_without_an_automatic_shard_is_the_same_refusal_in_each_front_ends_words(
+        bundled, tmp_path):
+    # The library keeps the rule and its words as data; each front end names its own options.
+    with pytest.raises(medigan_rs.GenerateError) as raised:
+        bundled.generate("00900", num_samples=4, output_path=tmp_path / "py", shard="1/2", shards=3)
+    assert str(raised.value).startswith(
+        '`shards=3` goes with `shard="auto"`; `shard="1/2"` already says N'), raised.value
+    assert raised.value.hint == 'give `shard="K/N"` alone, or `shard="auto"` with `shards=N`'
+    assert "--" not in str(raised.value)
+    assert not (tmp_path / "py").exists(), "a refused run writes nothing"
+    stderr = _cli_error("--offline", "--cache-dir", str(tmp_path / "home"), "generate", "00900",
+                        "-n", "4", "-o", str(tmp_path / "cli"), "--shard", "1/2", "--shards", "3")
+    assert ("error: --shards 3 goes with --shard auto; --shard 1/2 already says N\n"
+            "hint: give --shard K/N alone, or --shard auto with --shards N") in stderr, stderr
+    assert not (tmp_path / "cli").exists()
+
+
+def test_too_many_threads_names_the_option_in_each_front_ends_words(bundled, tmp_path):
+    threads = 1_000_000
+    with pytest.raises(medigan_rs.GenerateError) as raised:
+        bundled.generate("00900", num_samples=1, output_path=tmp_path / "py", threads=threads)
+    message = str(raised.value).splitlines()[0]
+    assert message.startswith(f"invalid thread count: {threads} is more than"), message
+    assert message.endswith("leave `threads` out to use every core"), message
+    stderr = _cli_error("--offline", "--cache-dir", str(tmp_path / "home"), "generate", "00900",
+                        "-n", "1", "-o", str(tmp_path / "cli"), "--threads", str(threads))
+    cli = message.replace("`threads`", "--threads")
+    assert f"error: {cli}" in stderr, stderr
+
+
+def test_an_earlier_run_gets_the_resume_hint_in_each_front_ends_words(bundled, tmp_path):
+    out = tmp_path / "run"
+    bundled.generate("00900", num_samples=2, output_path=out)
+    with pytest.raises(medigan_rs.GenerateError) as raised:
+        bundled.generate("00900", num_samples=2, output_path=out)
+    assert raised.value.hint.startswith("pass `resume=True` to keep its files"), raised.value.hint
+    assert "`overwrite=True` to start again" in raised.value.hint
+    stderr = _cli_error("--offline", "--cache-dir", str(tmp_path / "home"), "generate", "00900",
+                        "-n", "2", "-o", str(out))
+    assert "hint: pass --resume to keep its files and generate only the rest, or --overwrite to " \
+           "start again" in stderr, stderr
+
+
+def test_a_diffusion_choice_for_a_one_pass_model_names_the_option_in_each_front_ends_words(
+        bundled, tmp_path):
+    with pytest.raises(medigan_rs.GenerateError) as raised:
+        bundled.generate("00900", num_samples=1, save_images=False, steps=5)
+    message = str(raised.value).splitlines()[0]
+    assert "invalid `steps`: it is not a diffusion model" in message, message
+    assert "--" not in message
+    stderr = _cli_error("--offline", "--cache-dir", str(tmp_path / "home"), "generate", "00900",
+                        "-n", "1", "-o", str(tmp_path / "cli"), "--steps", "5")
+    assert f"error: {message.replace('`steps`', '--steps')}" in stderr, stderr
+
+
+def test_a_bad_tar_size_names_the_option_in_each_front_ends_words(bundled, tmp_path):
+    with pytest.raises(medigan_rs.GenerateError) as raised:
+        bundled.generate("00900", num_samples=2, output_path=tmp_path / "py", pack="tar",
+                         samples_per_shard=0)
+    assert str(raised.value).startswith("invalid `samples_per_shard`: it must be at least 1")
+    stderr = _cli_error("--offline", "--cache-dir", str(tmp_path / "home"), "generate", "00900",
+                        "-n", "2", "-o", str(tmp_path / "cli"), "--pack", "tar",
+                        "--samples-per-shard", "0")
+    assert "error: invalid --samples-per-shard: it must be at least 1" in stderr, stderr

@@ -9,7 +9,7 @@ use clap::builder::{PossibleValue, TypedValueParser};
 use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::{Args, Parser, Subcommand};
 use medigan::evaluate::{EvaluateError, ExtractorKind, request};
-use medigan::generate::Shard;
+use medigan::generate::ShardChoice;
 use medigan::output::Format;
 use medigan::runtime::BackendKind;
 use medigan::search::{Operator, Order};
@@ -610,9 +610,9 @@ pub struct GenerateArgs {
     /// (SLURM_ARRAY_TASK_ID, 0- or 1-based) or a Kubernetes Indexed Job (JOB_COMPLETION_INDEX,
     /// with --shards N), and resumes the shard when the scheduler reruns the task.
     #[arg(long, value_name = "K/N|auto", value_parser = parse_shard)]
-    pub shard: Option<ShardArg>,
+    pub shard: Option<ShardChoice>,
     /// The number of shards, with `--shard auto` (needed under Kubernetes, which does not say).
-    #[arg(long, value_name = "N", requires = "shard")]
+    #[arg(long, value_name = "N")]
     pub shards: Option<u64>,
     /// CPU threads to use (default: all cores).
     #[arg(long, value_name = "T", value_parser = parse_positive)]
@@ -928,21 +928,8 @@ impl<T: FromStr + Clone + Send + Sync + 'static> TypedValueParser for Choice<T> 
     }
 }
 
-/// `--shard`: part K of N, or `auto` (from the scheduler's environment).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ShardArg {
-    /// `auto`.
-    Auto,
-    /// `K/N`.
-    Part(Shard),
-}
-
-fn parse_shard(text: &str) -> Result<ShardArg, String> {
-    if text.trim().eq_ignore_ascii_case("auto") {
-        return Ok(ShardArg::Auto);
-    }
+fn parse_shard(text: &str) -> Result<ShardChoice, String> {
     text.parse()
-        .map(ShardArg::Part)
         .map_err(|_| "expected K/N with 1 <= K <= N (e.g. 2/4), or `auto`".to_string())
 }
 
@@ -1004,10 +991,13 @@ mod tests {
 
     #[test]
     fn shard_extractor_and_range_values() {
-        assert_eq!(parse_shard(" AUTO "), Ok(ShardArg::Auto));
+        assert_eq!(parse_shard(" AUTO "), Ok(ShardChoice::Auto));
         assert_eq!(
             parse_shard("2/4"),
-            Ok(ShardArg::Part(Shard { index: 2, count: 4 }))
+            Ok(ShardChoice::Part(medigan::generate::Shard {
+                index: 2,
+                count: 4
+            }))
         );
         assert!(parse_shard("0/4").is_err() && parse_shard("5/4").is_err());
         assert_eq!(
@@ -1030,7 +1020,7 @@ mod python_parity {
     use super::Cli;
 
     /// The commands whose flags Python must offer.
-    const MIRRORED: &[&str] = &["generate", "fid", "metrics", "evaluate"];
+    const MIRRORED: &[&str] = &["generate", "fid", "metrics", "evaluate", "audit"];
 
     fn names(arguments: Vec<&clap::Arg>) -> Vec<String> {
         let mut names: Vec<String> = arguments

@@ -120,9 +120,9 @@ fn colour_on_stderr() -> bool {
 fn report(error: &anyhow::Error) {
     let safe = |text: String| render::terminal_safe(&text).into_owned();
     let mut err = std::io::stderr().lock();
-    let _ = writeln!(err, "error: {}", safe(error.to_string()));
+    let _ = writeln!(err, "error: {}", safe(message(error.as_ref())));
     for cause in error.chain().skip(1) {
-        let _ = writeln!(err, "  caused by: {}", safe(cause.to_string()));
+        let _ = writeln!(err, "  caused by: {}", safe(message(cause)));
     }
     for hint in hint_of(error).iter().flat_map(|h| h.lines()) {
         let _ = writeln!(err, "hint: {}", safe(hint.to_string()));
@@ -133,13 +133,18 @@ fn report(error: &anyhow::Error) {
 /// (outermost first) and `hint` (or null; several lines when several errors of the chain
 /// have one).
 fn report_json(error: &anyhow::Error) {
-    let causes: Vec<String> = error.chain().skip(1).map(ToString::to_string).collect();
+    let causes: Vec<String> = error.chain().skip(1).map(message).collect();
     let object = serde_json::json!({
-        "error": error.to_string(),
+        "error": message(error.as_ref()),
         "causes": causes,
         "hint": hint_of(error),
     });
     let _ = writeln!(std::io::stderr().lock(), "{object}");
+}
+
+/// One error's message in the command line's words (the options it names as flags).
+fn message(error: &(dyn std::error::Error + 'static)) -> String {
+    medigan::error::message_in(error, &wording::CliWording)
 }
 
 /// The hints of the errors along the chain (the library's, and those of the crates that

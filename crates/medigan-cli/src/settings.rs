@@ -21,6 +21,7 @@ pub fn library_settings(args: &GlobalArgs) -> Settings {
         catalog: (!args.catalog.is_empty()).then(|| args.catalog.clone()),
         offline: args.offline.then_some(true),
         backend: args.backend.map(Some),
+        verify: args.verify.then_some(true),
     })
 }
 

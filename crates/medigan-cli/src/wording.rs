@@ -1,7 +1,8 @@
 //! The command line's words for the actions the library's hints suggest
-//! (`medigan::error::Suggestion`): flags and commands.
+//! (`medigan::error::Suggestion`) and the options its messages name (`OptionName`): flags and
+//! commands.
 
-use medigan::error::{Suggestion, Wording};
+use medigan::error::{OptionName, Suggestion, Wording};
 
 /// Says a suggestion as a flag or a command of `medigan`.
 #[derive(Debug, Clone, Copy, Default)]
@@ -27,5 +28,32 @@ impl Wording for CliWording {
             Suggestion::InceptionWeights => "`--inception-weights FILE`",
         }
         .to_string()
+    }
+
+    fn option(&self, option: OptionName, value: Option<&str>) -> String {
+        let flag = match option {
+            OptionName::Input => "--input",
+            OptionName::Seed => "--seed",
+            OptionName::Label => "--label",
+            OptionName::Shard => "--shard",
+            OptionName::Shards => "--shards",
+            OptionName::Threads => "--threads",
+            OptionName::Latent => "--latent",
+            OptionName::ZenodoToken => "--zenodo-token",
+            OptionName::GitHubToken => "--github-token",
+            OptionName::Resume => "--resume",
+            OptionName::Overwrite => "--overwrite",
+            OptionName::Steps => "--steps",
+            OptionName::Scheduler => "--scheduler",
+            OptionName::Guidance => "--guidance",
+            OptionName::Spacing => "--spacing",
+            OptionName::InitialNoise => "--initial-noise",
+            OptionName::NumSamples => "-n",
+            OptionName::SamplesPerShard => "--samples-per-shard",
+        };
+        match value {
+            Some(value) => format!("{flag} {value}"),
+            None => flag.to_string(),
+        }
     }
 }

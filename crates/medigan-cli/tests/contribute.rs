@@ -379,7 +379,7 @@ fn a_missing_token_is_named_before_anything_is_sent() {
         .args(["contribute", setup.package.to_str().unwrap(), "--id", ID]));
     assert_eq!(output.status.code(), Some(1));
     assert!(
-        text(&output.stderr).contains("no GitHub token: give `--github-token` or set GITHUB_TOKEN")
+        text(&output.stderr).contains("no GitHub token: give --github-token or set GITHUB_TOKEN")
     );
     assert!(server.requests().is_empty());
 }

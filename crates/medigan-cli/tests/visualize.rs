@@ -19,6 +19,7 @@ fn a_saved_latent_regenerates_the_saved_image_from_the_cli() {
             ..Default::default()
         },
         backend: Some(medigan::runtime::BackendKind::Tract),
+        verify: false,
     });
     let view = View::open(&generators, "00900", 8).unwrap();
     let query = SampleQuery {

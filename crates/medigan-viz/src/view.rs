@@ -16,8 +16,8 @@ use medigan::diffusion::{
     DiffusionGenerator, DiffusionSetup, SchedulerChoice, X0Source, evenly_spaced,
 };
 use medigan::generate::{
-    DiffusionOptions, GenerateError, GenerateRequest, Generator, Guidance, SampleConditioning,
-    SampleRequest, StepWatch, Unwatched, load_input_image,
+    DiffusionOptions, GenerateError, GenerateRequest, Generator, Guidance, SampleRequest,
+    StepWatch, Unwatched,
 };
 use medigan::model::Model;
 use medigan::progress::NoProgress;
@@ -118,16 +118,6 @@ pub struct SampleQuery {
     /// included; default [`DEFAULT_TRAJECTORY_FRAMES`], at most [`MAX_TRAJECTORY_FRAMES`]).
     #[serde(default)]
     pub trajectory: Option<usize>,
-}
-
-impl SampleQuery {
-    /// Whether the query makes a diffusion model's choice.
-    fn has_diffusion_choices(&self) -> bool {
-        self.steps.is_some()
-            || self.scheduler.is_some()
-            || self.guidance.is_some()
-            || self.trajectory.is_some()
-    }
 }
 
 /// A sample and its images.
@@ -287,9 +277,14 @@ impl View {
     /// The latent of a query: the explicit one, or the seed's latent with each slider's offset
     /// added to its group of dimensions; empty for a model without a latent.
     pub fn latent(&self, query: &SampleQuery) -> Result<Vec<f32>, VizError> {
+        if let Some(latent) = &query.latent {
+            // Checked by the library's plan of the run (length, finite values, a model
+            // without a latent), as for `medigan generate --latent`.
+            return Ok(latent.clone());
+        }
         let dims = self.info.latent_dims;
         if dims == 0 {
-            if query.latent.is_some() || query.offsets.iter().any(|o| *o != 0.0) {
+            if query.offsets.iter().any(|o| *o != 0.0) {
                 return Err(VizError::BadRequest(format!(
                     "{} has no latent to move: {}",
                     self.info.model_id,
@@ -297,16 +292,6 @@ impl View {
                 )));
             }
             return Ok(Vec::new());
-        }
-        if let Some(latent) = &query.latent {
-            if latent.len() != dims {
-                return Err(VizError::BadRequest(format!(
-                    "the latent has {} values; {} takes {dims}",
-                    latent.len(),
-                    self.info.model_id
-                )));
-            }
-            return finite(latent.clone(), "latent");
         }
         let sliders = self.info.sliders;
         if !query.offsets.is_empty() && query.offsets.len() != sliders {
@@ -343,34 +328,23 @@ impl View {
         query: &SampleQuery,
         watch: &dyn StepWatch,
     ) -> Result<Rendered, VizError> {
-        if matches!(self.engine, Engine::OnePass(_)) && query.has_diffusion_choices() {
+        if matches!(self.engine, Engine::OnePass(_)) && query.trajectory.is_some() {
             return Err(VizError::BadRequest(format!(
-                "{} is not a diffusion model: it takes no steps, scheduler, guidance or \
-                 trajectory",
+                "{} is not a diffusion model: it has no denoising trajectory",
                 self.info.model_id
             )));
         }
         let latent = self.latent(query)?;
-        let seed = sample_seed(query.seed, 0);
-        let class = match self.model.as_native() {
-            Some(native) => {
-                SampleConditioning::resolve(&native.id, &native.spec, query.class.as_deref())
-                    .map_err(|e| VizError::BadRequest(e.to_string()))?
-                    .class_for(seed)
-            }
-            None => None,
-        };
-        let request = SampleRequest {
-            index: 0,
-            seed,
-            class,
-            input: self.input_image(query)?.map(Arc::new),
-            latent: (!latent.is_empty()).then(|| Arc::new(latent.clone())),
-        };
+        let upload = self.input_upload(query)?;
+        let plan = self.plan(query, &latent, upload.as_ref().map(|f| f.path()))?;
+        let request = plan.request(0);
         let sampler = match &self.engine {
             Engine::OnePass(generator) => generator,
             Engine::Diffusion(sampler) => {
-                return self.render_diffusion(query, sampler, &request, watch);
+                let run = plan.diffusion().cloned().ok_or_else(|| {
+                    VizError::Generate(format!("{} planned no diffusion run", self.info.model_id))
+                })?;
+                return self.render_diffusion(query, sampler, &request, run, watch);
             }
         };
         let sample = sampler
@@ -383,13 +357,50 @@ impl View {
         self.encode(sample, latent)
     }
 
-    /// A diffusion model's sample with the query's choices (checked by the package's
-    /// [`DiffusionSetup::resolve`]: a bad one is the core's message) and its trajectory.
+    /// The library's plan of the query's run (sample 0 of the run of its seed): the query as
+    /// a [`GenerateRequest`], checked by the library ([`GenerateRequest::check`], then the
+    /// model's plan: class, input image, latent, steps, scheduler, guidance), as `medigan
+    /// generate` checks its flags; a bad value is the core's message.
+    fn plan(
+        &self,
+        query: &SampleQuery,
+        latent: &[f32],
+        input: Option<&Path>,
+    ) -> Result<medigan::model::RunPlan, VizError> {
+        let bad = |e: medigan::Error| VizError::BadRequest(e.to_string());
+        let guidance = query
+            .guidance
+            .map(Guidance::new)
+            .transpose()
+            .map_err(|e| bad(e.into()))?;
+        let request = GenerateRequest {
+            num_samples: 1,
+            seed: query.seed,
+            batch_size: 1,
+            threads: Some(1),
+            label: query.class.clone(),
+            inputs: input.map(Path::to_path_buf).into_iter().collect(),
+            diffusion: DiffusionOptions {
+                steps: query.steps,
+                scheduler: query.scheduler.clone(),
+                guidance,
+                spacing: None,
+            },
+            ..GenerateRequest::default()
+        };
+        request.check().map_err(|e| bad(e.into()))?;
+        let latent = (!latent.is_empty()).then(|| Arc::new(latent.to_vec()));
+        self.model.plan(&request, latent).map_err(bad)
+    }
+
+    /// A diffusion model's sample with the query's choices (`run`: resolved by the library's
+    /// plan of the query) and its trajectory.
     fn render_diffusion(
         &self,
         query: &SampleQuery,
         sampler: &Mutex<DiffusionGenerator>,
         request: &SampleRequest,
+        run: medigan::diffusion::DiffusionRun,
         watch: &dyn StepWatch,
     ) -> Result<Rendered, VizError> {
         let frames = query.trajectory.unwrap_or(DEFAULT_TRAJECTORY_FRAMES);
@@ -398,22 +409,7 @@ impl View {
                 "{frames} trajectory frames asked for; at most {MAX_TRAJECTORY_FRAMES}"
             )));
         }
-        let guidance = query
-            .guidance
-            .map(Guidance::new)
-            .transpose()
-            .map_err(|e| VizError::BadRequest(e.to_string()))?;
-        let options = DiffusionOptions {
-            steps: query.steps,
-            scheduler: query.scheduler.clone(),
-            guidance,
-            spacing: None,
-        };
         let mut sampler = sampler.lock().unwrap_or_else(PoisonError::into_inner);
-        let run = sampler
-            .setup()
-            .resolve(&options)
-            .map_err(|e| VizError::BadRequest(e.to_string()))?;
         sampler.set_run(run.clone());
         let failed = |e: GenerateError| match e {
             GenerateError::Cancelled => VizError::Superseded,
@@ -464,15 +460,19 @@ impl View {
         })
     }
 
-    /// The decoded input image of an image-to-image query, in the model's input range.
-    fn input_image(&self, query: &SampleQuery) -> Result<Option<ArrayD<f32>>, VizError> {
-        let Some(spec) = self
+    /// The uploaded input image of an image-to-image query, as a file the library's plan
+    /// reads (decoded and checked as `medigan generate --input FILE` is).
+    fn input_upload(
+        &self,
+        query: &SampleQuery,
+    ) -> Result<Option<tempfile::NamedTempFile>, VizError> {
+        let takes_image = self
             .model
             .as_native()
-            .and_then(|m| m.spec.input(InputKind::Image))
-        else {
+            .is_some_and(|m| m.spec.input(InputKind::Image).is_some());
+        if !takes_image {
             return Ok(None);
-        };
+        }
         let Some(encoded) = &query.input_image else {
             return Err(VizError::BadRequest(format!(
                 "{} translates an input image: pick one",
@@ -493,11 +493,7 @@ impl View {
             path: file.path().to_path_buf(),
             cause,
         })?;
-        let shape = spec.shape.clone().unwrap_or_default();
-        let range = spec.range.unwrap_or([0.0, 1.0]);
-        load_input_image(file.path(), &shape, range)
-            .map(Some)
-            .map_err(|e| VizError::BadRequest(e.to_string()))
+        Ok(Some(file))
     }
 
     /// Saves the sample of a query into `dir`: its PNG(s) and a JSON file with its latent, seed,

@@ -106,7 +106,8 @@ fn bad_requests_get_a_4xx_with_a_message_and_the_server_keeps_serving() {
         ),
         (
             json!({ "seed": 1, "latent": [0.5, 0.5] }),
-            "the latent has 2 values",
+            // The library's check of a latent, as for `medigan generate --latent`.
+            "invalid latent: 2 values given",
         ),
         (json!({ "seed": 1, "class": "cyst" }), "cyst"),
         (json!({ "seed": "one" }), "seed"),
@@ -498,6 +499,7 @@ fn diffusion_image_equals_generate_for_the_same_seed_and_choices() {
                 ..Default::default()
             },
             backend: Some(BackendKind::Tract),
+            verify: false,
         });
         let request = GenerateRequest {
             num_samples: 1,

@@ -70,9 +70,24 @@ pub trait Hint {
     fn hint(&self) -> Option<String> {
         self.advice().map(|advice| advice.render(&RustWording))
     }
+
+    /// The error's message as data, when it names an option of a request ([`OptionName`]),
+    /// so that each front end says the option in its own words ([`message_in`]); `None` when
+    /// the message (`Display`) names none.
+    fn message(&self) -> Option<Advice> {
+        None
+    }
 }
 
 impl Hint for Error {
+    fn message(&self) -> Option<Advice> {
+        match self {
+            Error::Generate(e) => e.message(),
+            Error::Contribute(e) => e.message(),
+            _ => None,
+        }
+    }
+
     fn advice(&self) -> Option<Advice> {
         match self {
             Error::Catalog(e) => e.advice(),
@@ -129,10 +144,57 @@ pub enum Suggestion {
     InceptionWeights,
 }
 
-/// How a front end says a [`Suggestion`].
+/// An option of a request that an error's message or hint names: each front end says it in
+/// its own words ([`Wording::option`]): a flag for the command line, a keyword argument for
+/// Python, a field for Rust.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OptionName {
+    /// The input images of an image-to-image model.
+    Input,
+    /// The run's seed.
+    Seed,
+    /// The class of a conditional model.
+    Label,
+    /// Which part of a run (`K/N` or `auto`).
+    Shard,
+    /// The number of shards, with the shard `auto`.
+    Shards,
+    /// CPU threads.
+    Threads,
+    /// A latent every sample holds.
+    Latent,
+    /// The Zenodo token of a contribution.
+    ZenodoToken,
+    /// The GitHub token of a contribution.
+    GitHubToken,
+    /// Keep an earlier run's intact files and generate only the rest.
+    Resume,
+    /// Discard an earlier run and start again.
+    Overwrite,
+    /// A diffusion model's inference steps.
+    Steps,
+    /// A diffusion model's scheduler.
+    Scheduler,
+    /// A diffusion model's classifier-free guidance scale.
+    Guidance,
+    /// A file of a diffusion run's initial noise.
+    InitialNoise,
+    /// The voxel spacing a spacing-conditioned diffusion model is given.
+    Spacing,
+    /// The number of samples of a run.
+    NumSamples,
+    /// Samples per WebDataset tar.
+    SamplesPerShard,
+}
+
+/// How a front end says a [`Suggestion`] and an [`OptionName`].
 pub trait Wording {
     /// The words for `suggestion`, to stand inside a sentence of advice.
     fn say(&self, suggestion: Suggestion) -> String;
+
+    /// The words for `option`, set to `value` when one is given (a value or a placeholder
+    /// such as `PATH`), to stand inside a message or a piece of advice.
+    fn option(&self, option: OptionName, value: Option<&str>) -> String;
 }
 
 /// The Rust API's words: fields and methods of the library.
@@ -168,6 +230,33 @@ impl Wording for RustWording {
             Suggestion::InceptionWeights => "`ExtractorSpec::inception_weights`".into(),
         }
     }
+
+    fn option(&self, option: OptionName, value: Option<&str>) -> String {
+        let field = match option {
+            OptionName::Input => "GenerateRequest::inputs",
+            OptionName::Seed => "GenerateRequest::seed",
+            OptionName::Label => "GenerateRequest::label",
+            OptionName::Shard => "ShardRequest::choice",
+            OptionName::Shards => "ShardRequest::shards",
+            OptionName::Threads => "GenerateRequest::threads",
+            OptionName::Latent => "the latent of `Generators::generate_with_latent`",
+            OptionName::ZenodoToken => "ContributeRequest::zenodo_token",
+            OptionName::GitHubToken => "ContributeRequest::github_token",
+            OptionName::Resume => "GenerateRequest::mode = RunMode::Resume",
+            OptionName::Overwrite => "GenerateRequest::mode = RunMode::Overwrite",
+            OptionName::Steps => "DiffusionOptions::steps",
+            OptionName::Scheduler => "DiffusionOptions::scheduler",
+            OptionName::Guidance => "DiffusionOptions::guidance",
+            OptionName::Spacing => "DiffusionOptions::spacing",
+            OptionName::InitialNoise => "GenerateRequest::initial_noise",
+            OptionName::NumSamples => "GenerateRequest::num_samples",
+            OptionName::SamplesPerShard => "Pack::samples_per_tar",
+        };
+        match value {
+            Some(value) => format!("`{field}` ({value})"),
+            None => format!("`{field}`"),
+        }
+    }
 }
 
 /// One piece of advice: text with the actions it suggests in place.
@@ -183,6 +272,9 @@ pub enum AdvicePart {
     Text(String),
     /// An action, said by each front end in its words.
     Suggest(Suggestion),
+    /// An option, set to a value (or a placeholder) when one is given, said by each front end
+    /// in its words.
+    Option(OptionName, Option<String>),
     /// A line break: what follows is another piece of advice.
     Break,
 }
@@ -204,6 +296,19 @@ impl Advice {
     /// This advice, then the action `suggestion`.
     pub fn then(mut self, suggestion: Suggestion) -> Self {
         self.parts.push(AdvicePart::Suggest(suggestion));
+        self
+    }
+
+    /// This advice, then the option `option` (set to `value`, when given).
+    pub fn then_option(mut self, option: OptionName, value: Option<&str>) -> Self {
+        self.parts
+            .push(AdvicePart::Option(option, value.map(str::to_string)));
+        self
+    }
+
+    /// This advice, then all of `other`.
+    pub fn then_advice(mut self, other: Advice) -> Self {
+        self.parts.extend(other.parts);
         self
     }
 
@@ -243,9 +348,17 @@ impl Advice {
             .map(|part| match part {
                 AdvicePart::Text(text) => text.clone(),
                 AdvicePart::Suggest(suggestion) => words.say(*suggestion),
+                AdvicePart::Option(option, value) => words.option(*option, value.as_deref()),
                 AdvicePart::Break => "\n".into(),
             })
             .collect()
+    }
+}
+
+impl std::fmt::Display for Advice {
+    /// In the library's words ([`RustWording`]).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.render(&RustWording))
     }
 }
 
@@ -282,6 +395,20 @@ pub fn hint_in(error: &(dyn std::error::Error + 'static), words: &dyn Wording) -
         }
     }
     (!lines.is_empty()).then(|| lines.join("\n"))
+}
+
+/// The message of `error` itself (not its causes) in `words`: its [`Hint::message`] when it is
+/// one of the library's errors that names an option, else its `Display`.
+pub fn message_in(error: &(dyn std::error::Error + 'static), words: &dyn Wording) -> String {
+    macro_rules! first_of {
+        ($($kind:ty),*) => {
+            $(if let Some(e) = error.downcast_ref::<$kind>() {
+                return e.message().map_or_else(|| e.to_string(), |m| m.render(words));
+            })*
+        };
+    }
+    first_of!(Error, GenerateError, ContributeError);
+    error.to_string()
 }
 
 /// The hints of the chain from `error` in the library's words ([`RustWording`]).
@@ -356,6 +483,37 @@ mod tests {
         fn say(&self, suggestion: Suggestion) -> String {
             format!("<{suggestion:?}>")
         }
+
+        fn option(&self, option: OptionName, value: Option<&str>) -> String {
+            format!(
+                "<{option:?}{}>",
+                value.map(|v| format!("={v}")).unwrap_or_default()
+            )
+        }
+    }
+
+    #[test]
+    fn messages_that_name_an_option_are_said_in_each_front_ends_words() {
+        let error = Error::Generate(GenerateError::ShardsWithoutAuto {
+            shards: 3,
+            shard: Some(crate::generate::Shard { index: 1, count: 2 }),
+        });
+        assert_eq!(
+            message_in(&error, &Shout),
+            "<Shards=3> goes with <Shard=auto>; <Shard=1/2> already says N"
+        );
+        assert_eq!(
+            error.to_string(),
+            message_in(&error, &RustWording),
+            "Display is the message in the library's words"
+        );
+        assert!(error.to_string().contains("`ShardRequest::shards` (3)"));
+        assert_eq!(
+            hint_in(&error, &Shout).as_deref(),
+            Some("give <Shard=K/N> alone, or <Shard=auto> with <Shards=N>")
+        );
+        let plain = Error::Generate(GenerateError::Cancelled);
+        assert_eq!(message_in(&plain, &Shout), "generation cancelled");
     }
 
     /// An error of another crate, with its own hint.

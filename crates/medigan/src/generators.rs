@@ -33,6 +33,8 @@ pub struct Settings {
     pub catalog: CatalogSettings,
     /// The ONNX backend; `None` picks onnxruntime when found, else tract (`MEDIGAN_BACKEND`).
     pub backend: Option<BackendKind>,
+    /// Hash every file of a cached package before it is used (`--verify`, `MEDIGAN_VERIFY`).
+    pub verify: bool,
 }
 
 impl Settings {
@@ -43,7 +45,7 @@ impl Settings {
     }
 
     /// Settings from the environment ([`crate::env`]): `MEDIGAN_HOME`, `MEDIGAN_CATALOG`,
-    /// `MEDIGAN_CATALOG_URL`, `MEDIGAN_OFFLINE`, `MEDIGAN_BACKEND`.
+    /// `MEDIGAN_CATALOG_URL`, `MEDIGAN_OFFLINE`, `MEDIGAN_BACKEND`, `MEDIGAN_VERIFY`.
     pub fn from_env() -> Self {
         let mut catalog = CatalogSettings::from_env();
         catalog.offline = crate::env::OFFLINE.flag();
@@ -52,6 +54,7 @@ impl Settings {
             home: Home::resolve(None),
             catalog,
             backend,
+            verify: crate::env::VERIFY.flag(),
         }
     }
 
@@ -70,6 +73,9 @@ impl Settings {
         if let Some(backend) = overrides.backend {
             self.backend = backend;
         }
+        if let Some(verify) = overrides.verify {
+            self.verify = verify;
+        }
         self
     }
 }
@@ -86,6 +92,8 @@ pub struct Overrides {
     pub offline: Option<bool>,
     /// The backend: `Some(None)` picks one (`auto`), `Some(Some(kind))` names it.
     pub backend: Option<Option<BackendKind>>,
+    /// Hash every cached package's files before use, or do not (`--verify`).
+    pub verify: Option<bool>,
 }
 
 impl Overrides {
@@ -300,7 +308,7 @@ impl Generators {
     pub fn store(&self) -> &Store {
         self.store.get_or_init(|| {
             let store = Store::new(self.settings.home.clone(), self.settings.offline());
-            store.set_always_rehash(crate::env::VERIFY.flag());
+            store.set_always_rehash(self.settings.verify);
             store
         })
     }
@@ -413,18 +421,22 @@ impl Generators {
     }
 
     /// Generates the samples of a run in memory (the original `generate` with
-    /// `save_images=False`).
+    /// `save_images=False`), with the run's notes (as [`Generators::generate`] returns them in
+    /// its [`RunSummary`](generate::RunSummary)).
     pub fn generate_samples(
         &self,
         model_id: &str,
         request: &GenerateRequest,
-    ) -> Result<Vec<Sample>> {
+    ) -> Result<generate::GeneratedSamples> {
         request.check()?;
         let indices = request.indices();
         self.check_in_memory(model_id, indices.end - indices.start)?;
-        Ok(self
-            .stream(model_id, request)?
-            .collect::<Result<Vec<_>, _>>()?)
+        let mut stream = self.stream(model_id, request)?;
+        let samples = stream.by_ref().collect::<Result<Vec<_>, _>>()?;
+        Ok(generate::GeneratedSamples {
+            samples,
+            notes: stream.take_notes(),
+        })
     }
 
     /// Refuses `count` samples of a native model in memory when they would need more than
@@ -531,6 +543,16 @@ impl Generators {
         progress: &dyn Progress,
     ) -> Result<Vec<Evaluation>> {
         evaluate::run(self, request, progress)
+    }
+
+    /// Audits a folder or a model's samples for copies of its training images (`medigan
+    /// audit`): the report, and the gallery's page when one was asked for.
+    pub fn audit(
+        &self,
+        request: &evaluate::audit::AuditRequest,
+        progress: &dyn Progress,
+    ) -> Result<evaluate::audit::AuditOutcome> {
+        evaluate::audit::request::run(self, request, progress)
     }
 
     /// The FID Inception extractor as every front end makes it (see [`evaluate::request::inception`]).
@@ -648,13 +670,16 @@ impl GenerateFunction<'_> {
     pub fn call(&self) -> Result<Vec<Sample>> {
         self.generators
             .generate_samples(&self.model, &self.defaults)
+            .map(|run| run.samples)
     }
 
     /// Generates with the bound defaults changed by `adjust`.
     pub fn call_with(&self, adjust: impl FnOnce(&mut GenerateRequest)) -> Result<Vec<Sample>> {
         let mut request = self.defaults.clone();
         adjust(&mut request);
-        self.generators.generate_samples(&self.model, &request)
+        self.generators
+            .generate_samples(&self.model, &request)
+            .map(|run| run.samples)
     }
 }
 
@@ -671,11 +696,18 @@ mod tests {
             catalog: Some(vec!["cat.json".into()]),
             offline: Some(true),
             backend: Some(Some(BackendKind::Tract)),
+            verify: Some(true),
         });
         assert_eq!(changed.home, Home::new("/elsewhere"));
         assert_eq!(changed.catalog.explicit, ["cat.json"]);
         assert!(changed.offline());
         assert_eq!(changed.backend, Some(BackendKind::Tract));
+        assert!(changed.verify);
+        let generators = Generators::new(changed.clone());
+        assert!(
+            generators.store().always_rehash(),
+            "the store hashes every file on use"
+        );
         let auto = changed.with(Overrides {
             backend: Some(Overrides::backend_named(" auto ").unwrap()),
             ..Overrides::default()

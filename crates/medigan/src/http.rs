@@ -44,7 +44,9 @@ impl Default for HttpConfig {
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ClientError {
     /// Offline mode forbids the network.
-    #[error("offline mode is on (--offline or MEDIGAN_OFFLINE); `{url}` needs the network")]
+    #[error(
+        "offline mode is on (the offline setting or MEDIGAN_OFFLINE); `{url}` needs the network"
+    )]
     Offline {
         /// The URL that was to be fetched.
         url: String,

@@ -40,7 +40,10 @@ fn in_memory_stream_and_disk_give_the_same_samples() {
     for backend in backends() {
         let home = tempfile::tempdir().unwrap();
         let gens = common::offline_generators(home.path(), &catalog, backend);
-        let in_memory = gens.generate_samples(MODEL, &request(5, 5)).unwrap();
+        let in_memory = gens
+            .generate_samples(MODEL, &request(5, 5))
+            .unwrap()
+            .samples;
         let streamed: Vec<_> = gens
             .stream(MODEL, &request(5, 2))
             .unwrap()

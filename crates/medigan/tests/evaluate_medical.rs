@@ -77,7 +77,7 @@ fn every_slice_of_a_nifti_volume_is_an_image() {
         .unwrap();
     let read = images(&dir);
     assert_eq!(read.len(), 2 * 8, "two volumes of 8 slices");
-    let samples = gens.generate_samples("90005", &request(2)).unwrap();
+    let samples = gens.generate_samples("90005", &request(2)).unwrap().samples;
     for (v, sample) in samples.iter().enumerate() {
         for k in 0..8 {
             // The model's range [-1, 1] (the file's cal_min..cal_max) mapped to [0, 1].

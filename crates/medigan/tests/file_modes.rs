@@ -64,6 +64,7 @@ fn every_file_the_tool_writes_has_mode_0666_less_the_umask() {
             ..Default::default()
         },
         backend: Some(BackendKind::Tract),
+        verify: false,
     });
     // Samples of every format, with their manifests; the package cache and its records.
     let request = GenerateRequest {

@@ -73,6 +73,7 @@ impl Fixture {
         self.gens
             .generate_samples(self.id, request)
             .unwrap_or_else(|e| panic!("generate_samples {}: {e}", self.id))
+            .samples
     }
 }
 

@@ -271,7 +271,12 @@ fn image_to_image_without_inputs_is_missing_input() {
         matches!(error, Error::Generate(GenerateError::MissingInput { .. })),
         "{error:?}"
     );
-    assert!(error.to_string().contains("--input"), "{error}");
+    assert!(
+        error
+            .to_string()
+            .contains("`GenerateRequest::inputs` (PATH)"),
+        "{error}"
+    );
     assert!(!dir.exists());
     assert!(matches!(
         fx.gens.generate_samples(fx.id, &request(2, 0, 2, 1)),

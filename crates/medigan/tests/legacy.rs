@@ -87,6 +87,7 @@ fn generators_with(
             ..Default::default()
         },
         backend: None,
+        verify: false,
     });
     gens.set_legacy_settings(LegacySettings {
         install_dependencies: install,
@@ -123,7 +124,7 @@ fn samples_come_back_channels_first_in_byte_range_with_masks() {
         batch_size: 2,
         ..GenerateRequest::default()
     };
-    let samples = gens.generate_samples("90201", &request).unwrap();
+    let samples = gens.generate_samples("90201", &request).unwrap().samples;
     assert_eq!(samples.len(), 3);
     for (i, sample) in samples.iter().enumerate() {
         assert_eq!(sample.index, i as u64);
@@ -230,7 +231,7 @@ fn cell_in_memory_and_stream_legacy_with_latent_each_sample_gets_its_seeded_late
         batch_size,
         ..GenerateRequest::default()
     };
-    let samples = gens.generate_samples("90201", &request(5)).unwrap();
+    let samples = gens.generate_samples("90201", &request(5)).unwrap().samples;
     for sample in &samples {
         assert_eq!(sample.seed, sample_seed(3, sample.index));
         let latent = model.seeded_latent(sample.seed).unwrap();
@@ -397,15 +398,20 @@ fn cell_in_memory_legacy_without_latent_is_seeded_per_block() {
         batch_size: 2,
         ..GenerateRequest::default()
     };
-    let first = gens.generate_samples("90201", &request).unwrap();
-    assert_eq!(first, gens.generate_samples("90201", &request).unwrap());
+    let first = gens.generate_samples("90201", &request).unwrap().samples;
+    assert_eq!(
+        first,
+        gens.generate_samples("90201", &request).unwrap().samples
+    );
     assert_ne!(first[0].image, first[1].image);
     let other_batch = GenerateRequest {
         batch_size: 3,
         ..request.clone()
     };
     assert_eq!(
-        gens.generate_samples("90201", &other_batch).unwrap(),
+        gens.generate_samples("90201", &other_batch)
+            .unwrap()
+            .samples,
         first,
         "batches of 3 give the samples of batches of 2"
     );

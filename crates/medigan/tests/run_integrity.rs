@@ -278,7 +278,7 @@ fn defect2_a_plain_rerun_into_a_finished_run_is_refused_and_changes_nothing() {
     );
     let hint = medigan::Error::from(error).hint().unwrap();
     assert!(
-        hint.contains("--resume") && hint.contains("--overwrite"),
+        hint.contains("RunMode::Resume") && hint.contains("RunMode::Overwrite"),
         "{hint}"
     );
     assert_eq!(all_files(tmp.path()), before, "the folder is untouched");

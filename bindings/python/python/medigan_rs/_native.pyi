@@ -41,12 +41,14 @@ def evaluate_models(models: list[str], real: Any, *, num_samples: Optional[int] 
                     inception_weights: Any = ..., cache_dir: Any = ..., metric_key: Optional[str] = ...,
                     catalog: Optional[list[str]] = ..., home: Any = ..., offline: Optional[bool] = ...,
                     backend: Optional[str] = ..., per_class: bool = ...) -> list[dict[str, Any]]: ...
-def audit(synthetic: Any, train: Any, holdout: Any = ..., *, extractor: str = ..., pixel_size: int = ...,
-          max_shift: int = ..., margin: float = ..., pixel_metric: str = ..., batch_size: int = ..., threads: Optional[int] = ...,
-          normalize: bool = ..., input_size: Any = ..., range: Optional[tuple[float, float]] = ...,
-          mean: Optional[Sequence[float]] = ..., std: Optional[Sequence[float]] = ...,
-          output_name: Optional[str] = ..., npy_range: Optional[tuple[float, float]] = ...,
-          inception_weights: Any = ..., cache_dir: Any = ..., home: Any = ..., offline: Optional[bool] = ...,
+def audit(synthetic: Any, train: Any, holdout: Any = ..., *, num_samples: Optional[int] = ..., seed: int = ...,
+          install_dependencies: bool = ..., gallery: Any = ..., pairs: int = ..., extractor: str = ...,
+          pixel_size: int = ..., max_shift: int = ..., margin: float = ..., pixel_metric: str = ...,
+          batch_size: int = ..., threads: Optional[int] = ..., normalize: bool = ..., input_size: Any = ...,
+          range: Optional[tuple[float, float]] = ..., mean: Optional[Sequence[float]] = ...,
+          std: Optional[Sequence[float]] = ..., output_name: Optional[str] = ...,
+          npy_range: Optional[tuple[float, float]] = ..., inception_weights: Any = ..., cache_dir: Any = ...,
+          catalog: Optional[list[str]] = ..., home: Any = ..., offline: Optional[bool] = ...,
           backend: Optional[str] = ...) -> dict[str, Any]: ...
 
 # Contribution steps and catalogue helpers (src/contribute.rs); entries cross as JSON text.
@@ -68,7 +70,8 @@ def packed_run(generators: Generators, model_id: str, num_samples: int, samples_
                seed: int = 0, batch_size: int = 16, label: Optional[str] = None,
                threads: Optional[int] = None, format: str = "png", steps: Optional[int] = None,
                scheduler: Optional[str] = None,
-               guidance_scale: Optional[float] = None) -> PackedRun: ...
+               guidance_scale: Optional[float] = None,
+               spacing: Optional[list[float]] = None) -> PackedRun: ...
 
 class PackedRun:
     def indices(self) -> tuple[int, int]: ...

@@ -273,10 +273,15 @@ def evaluate_models(
 
 
 def audit(
-    synthetic: PathLike,
+    synthetic: Union[PathLike, int],
     train: PathLike,
     holdout: Optional[PathLike] = None,
     *,
+    num_samples: Optional[int] = None,
+    seed: int = 0,
+    install_dependencies: bool = False,
+    gallery: Optional[PathLike] = None,
+    pairs: int = 24,
     extractor: str = "inception",
     pixel_size: int = 32,
     max_shift: int = 2,
@@ -293,22 +298,33 @@ def audit(
     npy_range: Optional[tuple[float, float]] = None,
     inception_weights: Optional[PathLike] = None,
     cache_dir: Optional[PathLike] = None,
+    catalog: Optional[Sequence[PathLike]] = None,
     home: Optional[PathLike] = None,
     offline: Optional[bool] = None,
     backend: Optional[str] = None,
 ) -> dict[str, Any]:
-    """Does a model copy its training images? For every image of ``synthetic``: its closest
-    image of ``train`` in feature space and in pixel space (``pixel_size`` square, mirrored and
-    shifted by up to ``max_shift`` pixels), flagged as a likely copy when closer than
-    ``margin`` times the closest image of ``holdout`` (new real images never trained on; the
-    training set against itself without one). ``pixel_metric`` is ``"ncc"`` (normalised
-    correlation) or ``"ssim"`` (structural similarity of the most correlated images). Returns the report as a dict (``flagged``,
-    ``matches``, ``feature_threshold``, ``pixel_threshold``, ``catalog``).
+    """Does a model copy its training images? ``synthetic`` is a folder of synthetic images or
+    a model id (``num_samples`` of its samples, default as many as the training images, from
+    the run of ``seed``; a model in the original Python format runs only with
+    ``install_dependencies=True``). For every synthetic image: its closest image of ``train``
+    in feature space and in pixel space (``pixel_size`` square, mirrored and shifted by up to
+    ``max_shift`` pixels), flagged as a likely copy when closer than ``margin`` times the
+    closest image of ``holdout`` (new real images never trained on; the training set against
+    itself without one). ``pixel_metric`` is ``"ncc"`` (normalised correlation) or ``"ssim"``
+    (structural similarity of the most correlated images). ``gallery`` names a new (or empty)
+    folder for an HTML page of the ``pairs`` closest pairs. Returns the report as a dict
+    (``flagged``, ``matches``, ``feature_threshold``, ``pixel_threshold``, ``catalog``,
+    ``gallery``), as ``medigan --json audit`` prints it.
     """
     return _native.audit(
-        synthetic,
+        str(synthetic) if isinstance(synthetic, int) else synthetic,
         train,
         holdout,
+        num_samples=num_samples,
+        seed=seed,
+        install_dependencies=install_dependencies,
+        gallery=gallery,
+        pairs=pairs,
         extractor=extractor,
         pixel_size=pixel_size,
         max_shift=max_shift,
@@ -325,6 +341,7 @@ def audit(
         npy_range=npy_range,
         inception_weights=inception_weights,
         cache_dir=cache_dir,
+        catalog=None if catalog is None else [str(c) for c in catalog],
         home=home,
         offline=offline,
         backend=backend,

@@ -417,9 +417,13 @@ class Generators(ExecutorMethods, ContributorMethods):
         `install_dependencies=True` consents to creating a model's own virtual environment,
         installing its dependencies and running its code; it matters only for models in the
         original Python package format (native models have no dependencies). The call releases
-        the GIL and Ctrl-C stops it between batches.
+        the GIL and Ctrl-C stops it between batches. As in the original, the model's executor
+        is added to `model_executors` (`get_model_executor`) when it is not there yet.
         """
         model = _model_id(model_id)
+        # As the original: the model's executor is added to `model_executors` (its model loaded
+        # once, kept by the native facade) and reused by later calls.
+        self.get_model_executor(model, install_dependencies=install_dependencies)
         if is_gen_function_returned:
             defaults = dict(num_samples=num_samples, output_path=output_path, save_images=save_images, **kwargs)
             return self.get_generate_function(model, install_dependencies=install_dependencies, **defaults)

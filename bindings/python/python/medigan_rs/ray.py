@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
@@ -65,6 +65,7 @@ class RunSpec:
     steps: Optional[int] = None
     scheduler: Optional[str] = None
     guidance_scale: Optional[float] = None
+    spacing: Optional[Sequence[float]] = None
 
     def open(self) -> Any:
         """The native packed run (``_native.PackedRun``); every check of ``generate`` runs
@@ -82,6 +83,7 @@ class RunSpec:
             steps=self.steps,
             scheduler=self.scheduler,
             guidance_scale=self.guidance_scale,
+            spacing=None if self.spacing is None else [float(v) for v in self.spacing],
         )
 
 

@@ -6,9 +6,10 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use medigan::Generators;
-use medigan::evaluate::ImageSet;
-use medigan::evaluate::audit::gallery::write_gallery;
-use medigan::evaluate::audit::{AuditOptions, AuditReport, AuditSets, audit};
+use medigan::evaluate::SyntheticRun;
+use medigan::evaluate::audit::{
+    AuditOptions, AuditReport, AuditRequest, AuditSubject, GalleryRequest,
+};
 use serde_json::json;
 
 use super::evaluation::{extractor, options};
@@ -20,75 +21,32 @@ use medigan::evaluate::MetricSet;
 
 /// Audits a model's samples or a folder against the training (and holdout) images.
 pub fn run(generators: &Generators, args: &AuditArgs, out: Output) -> anyhow::Result<ExitCode> {
-    let train = ImageSet::from_folder(&args.train)?;
-    let holdout = args
-        .holdout
-        .as_deref()
-        .map(ImageSet::from_folder)
-        .transpose()?;
-    if let Some(gallery) = &args.gallery {
-        refuse_used_folder(gallery)?;
-    }
-    let spec = extractor(&args.extraction);
-    let evaluate = options(&args.extraction, MetricSet::FID)?;
-    let backend = generators.settings().backend;
-    let source = spec.source(generators.store(), backend, &Bar::new(out.quiet))?;
-    let is_folder = Path::new(&args.subject).is_dir();
-    let synthetic = if is_folder {
-        ImageSet::from_folder(Path::new(&args.subject))?
-    } else {
-        let n = args.num_samples.unwrap_or(train.len() as u64);
-        generators.synthetic_set(&args.subject, n, args.seed)?
-    };
-    let options = AuditOptions {
-        pixel_size: args.pixel_size,
-        max_shift: args.max_shift,
-        margin: args.margin,
-        pixel_metric: args.pixel_metric.parse().map_err(medigan::Error::from)?,
-        evaluate,
-    };
-    let sets = AuditSets {
-        synthetic: &synthetic,
-        train: &train,
-        holdout: holdout.as_ref(),
-    };
-    let bar = Bar::new(out.quiet);
-    let mut report = audit(
-        synthetic.label.clone(),
-        sets,
-        source.as_ref(),
-        &options,
-        &bar,
-    )?;
-    if !is_folder {
-        report.provenance.generation_seed = Some(args.seed);
-    }
-    let page = match &args.gallery {
-        Some(dir) => Some(write_gallery(
-            &report,
-            &synthetic,
-            &train,
+    let request = AuditRequest {
+        subject: AuditSubject::folder_or_model(
+            &args.subject,
+            SyntheticRun {
+                num_samples: args.num_samples,
+                seed: args.seed,
+            },
+        ),
+        train: args.train.clone(),
+        holdout: args.holdout.clone(),
+        extractor: extractor(&args.extraction),
+        options: AuditOptions {
+            pixel_size: args.pixel_size,
+            max_shift: args.max_shift,
+            margin: args.margin,
+            pixel_metric: args.pixel_metric.parse().map_err(medigan::Error::from)?,
+            evaluate: options(&args.extraction, MetricSet::FID)?,
+        },
+        gallery: args.gallery.clone().map(|dir| GalleryRequest {
             dir,
-            args.pairs,
-            &options.evaluate.features.read,
-        )?),
-        None => None,
+            pairs: args.pairs,
+        }),
     };
-    print_report(&report, page.as_deref(), out)?;
+    let outcome = generators.audit(&request, &Bar::new(out.quiet))?;
+    print_report(&outcome.report, outcome.gallery.as_deref(), out)?;
     super::success()
-}
-
-/// Refuses a gallery folder that holds files before any work is done.
-fn refuse_used_folder(dir: &Path) -> anyhow::Result<()> {
-    let used =
-        dir.is_file() || std::fs::read_dir(dir).is_ok_and(|mut entries| entries.next().is_some());
-    if used {
-        anyhow::bail!(
-            "the gallery folder `{}` exists and is not empty; name a new or empty folder",
-            dir.display()
-        );
-    }
-    Ok(())
 }
 
 fn print_report(report: &AuditReport, page: Option<&Path>, out: Output) -> anyhow::Result<()> {

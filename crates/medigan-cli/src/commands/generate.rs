@@ -6,11 +6,11 @@ use std::process::ExitCode;
 use anyhow::bail;
 use medigan::Generators;
 use medigan::generate::{
-    DiffusionOptions, GenerateError, GenerateRequest, Pack, RunMode, Shard, shard_from_environment,
+    DiffusionOptions, GenerateError, GenerateRequest, Pack, RunMode, Shard, ShardRequest,
 };
 use serde_json::json;
 
-use crate::cli::{GenerateArgs, PackKind, ShardArg};
+use crate::cli::{GenerateArgs, PackKind};
 use crate::progress::Bar;
 use crate::render;
 use crate::settings::Output;
@@ -214,36 +214,39 @@ fn request(args: &GenerateArgs, out: Output) -> anyhow::Result<GenerateRequest> 
     })
 }
 
-/// `--overwrite`, `--resume`, or a fresh run; `--shard auto` resumes, because a scheduler reruns
-/// a failed or requeued task as it is and that rerun must continue the shard, not be refused.
+/// `--overwrite`, `--resume`, or a fresh run (the library's [`ShardRequest::run_mode`] makes
+/// `--shard auto` resume).
 fn run_mode(args: &GenerateArgs) -> RunMode {
-    let auto = args.shard == Some(ShardArg::Auto);
-    if args.overwrite {
+    let mode = if args.overwrite {
         RunMode::Overwrite
-    } else if args.resume || auto {
+    } else if args.resume {
         RunMode::Resume
     } else {
         RunMode::Fresh
+    };
+    shard_request(args).run_mode(mode)
+}
+
+fn shard_request(args: &GenerateArgs) -> ShardRequest {
+    ShardRequest {
+        choice: args.shard,
+        shards: args.shards,
     }
 }
 
 /// The shard of `--shard K/N`, or of `--shard auto` from the scheduler's environment (said on
 /// stderr, so a job's log shows which shard it ran).
 fn shard(args: &GenerateArgs, out: Output) -> anyhow::Result<Option<Shard>> {
-    match args.shard {
-        None => Ok(None),
-        Some(ShardArg::Auto) => {
-            let (shard, origin) = shard_from_environment(args.shards)?;
-            render::note(out.quiet, format!("shard {shard} from the {origin}"));
-            Ok(Some(shard))
-        }
-        Some(ShardArg::Part(explicit)) => {
-            if let Some(n) = args.shards {
-                bail!("--shards {n} goes with --shard auto; --shard {explicit} already says N");
-            }
-            Ok(Some(explicit))
-        }
+    let Some(resolved) = shard_request(args).resolve()? else {
+        return Ok(None);
+    };
+    if let Some(origin) = &resolved.origin {
+        render::note(
+            out.quiet,
+            format!("shard {} from the {origin}", resolved.shard),
+        );
     }
+    Ok(Some(resolved.shard))
 }
 
 /// The latent of `--latent`: the `latent` of a file saved by the visualiser, or a JSON array.

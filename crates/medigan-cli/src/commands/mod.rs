@@ -29,9 +29,6 @@ use crate::settings;
 /// Runs the parsed command line and returns the exit status.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let generators = Generators::new(settings::library_settings(&cli.global));
-    if cli.global.verify {
-        generators.store().set_always_rehash(true);
-    }
     let out = settings::output(&cli.global);
     match cli.command {
         Command::List => list::run(&generators, out),

@@ -135,6 +135,7 @@ fn serve_in(
             ..Default::default()
         },
         backend: Some(BackendKind::Tract),
+        verify: false,
     });
     if consent {
         let mut legacy = generators.legacy_settings();

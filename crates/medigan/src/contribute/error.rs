@@ -1,7 +1,7 @@
 //! Errors of the contribution workflow: each says which step failed, what is left behind, and
 //! (through [`ContributeError::hint`]) what to do next. No message ever holds a token.
 
-use crate::error::Hint;
+use crate::error::{Advice, Hint, OptionName};
 use std::path::PathBuf;
 
 /// What went wrong while preparing or publishing a contribution.
@@ -66,12 +66,12 @@ pub enum ContributeError {
         reason: String,
     },
     /// A token needed for publishing was not given.
-    #[error("no {service} token: give `{flag}` or set {env}")]
+    #[error("{}", Hint::message(self).unwrap_or_default())]
     MissingToken {
         /// `Zenodo` or `GitHub`.
         service: &'static str,
-        /// The command-line flag.
-        flag: &'static str,
+        /// The option that gives it (a flag on the command line, a keyword in Python).
+        option: OptionName,
         /// The environment variable.
         env: &'static str,
     },
@@ -110,6 +110,21 @@ pub enum ContributeError {
 }
 
 impl Hint for ContributeError {
+    fn message(&self) -> Option<Advice> {
+        match self {
+            ContributeError::MissingToken {
+                service,
+                option,
+                env,
+            } => Some(
+                Advice::text(format!("no {service} token: give "))
+                    .then_option(*option, None)
+                    .then_text(format!(" or set {env}")),
+            ),
+            _ => None,
+        }
+    }
+
     fn advice(&self) -> Option<crate::error::Advice> {
         match self {
             ContributeError::NotEmpty { .. } => {

@@ -148,7 +148,7 @@ fn run_checks(
         ..GenerateRequest::default()
     };
     let first = match generators.generate_samples(model_id, &request(SAMPLES as usize, 2)) {
-        Ok(samples) => samples,
+        Ok(run) => run.samples,
         Err(e) => return record(checks, "generate", Err(error_text(&e))),
     };
     let steps: [(&'static str, Result<String, String>); 2] = [
@@ -166,7 +166,7 @@ fn run_checks(
     let again = generators
         .generate_samples(model_id, &request(1, 1))
         .map_err(|e| error_text(&e))
-        .and_then(|again| check_same(&first, &again));
+        .and_then(|again| check_same(&first, &again.samples));
     if !record(checks, "determinism", again) {
         return false;
     }
@@ -185,7 +185,7 @@ fn run_legacy_checks(generators: &Generators, model_id: &str, checks: &mut Vec<C
         ..GenerateRequest::default()
     };
     let first = match generators.generate_samples(model_id, &request(SAMPLES as usize)) {
-        Ok(samples) => samples,
+        Ok(run) => run.samples,
         Err(e) => return record(checks, "generate", Err(error_text(&e))),
     };
     if !record(checks, "generate", Ok(format!("{} samples", first.len()))) {
@@ -204,7 +204,7 @@ fn run_legacy_checks(generators: &Generators, model_id: &str, checks: &mut Vec<C
     let again = generators
         .generate_samples(model_id, &request(SAMPLES as usize))
         .map_err(|e| error_text(&e))
-        .and_then(|again| check_same(&first, &again));
+        .and_then(|again| check_same(&first, &again.samples));
     if !record(checks, "determinism", again) {
         return false;
     }

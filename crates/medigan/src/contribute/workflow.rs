@@ -300,7 +300,7 @@ fn tokens(request: &ContributeRequest) -> Result<(Token, Option<Token>), Contrib
         .clone()
         .ok_or(ContributeError::MissingToken {
             service: "Zenodo",
-            flag: "--zenodo-token",
+            option: crate::error::OptionName::ZenodoToken,
             env: "ZENODO_TOKEN",
         })?;
     let github = if request.open_issue {
@@ -310,7 +310,7 @@ fn tokens(request: &ContributeRequest) -> Result<(Token, Option<Token>), Contrib
                 .clone()
                 .ok_or(ContributeError::MissingToken {
                     service: "GitHub",
-                    flag: "--github-token",
+                    option: crate::error::OptionName::GitHubToken,
                     env: "GITHUB_TOKEN",
                 })?,
         )

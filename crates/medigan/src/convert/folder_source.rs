@@ -5,7 +5,7 @@
 //!
 //! Steps: the source's plan (from its JSON alone) -> the export script (the shared
 //! `folder_export.py` prelude + the source's own part) in the consented environment -> the
-//! package written into a staging folder -> [`super::folder_verify::verify`] -> the card -> the
+//! package written into a staging folder -> `folder_verify::verify` -> the card -> the
 //! staging folder renamed into place.
 
 use std::io::Write;

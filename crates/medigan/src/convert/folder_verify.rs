@@ -135,6 +135,7 @@ pub(super) fn native_generators(generators: &Generators, catalog: &Path) -> Gene
             ..CatalogSettings::default()
         },
         backend: settings.backend,
+        verify: settings.verify,
     })
 }
 
@@ -176,7 +177,7 @@ pub(super) fn verify(
             ..GenerateRequest::default()
         };
         let started = Instant::now();
-        let samples = native.generate_samples(model_id, &request)?;
+        let samples = native.generate_samples(model_id, &request)?.samples;
         let native_seconds = started.elapsed().as_secs_f64();
         let bytes =
             std::fs::read(&reference.file).map_err(ConvertError::io("read", &reference.file))?;

@@ -127,7 +127,9 @@ pub fn verify(legacy: &Generators, check: &Check<'_>) -> Result<Verification> {
             Format::Png,
             &NoProgress,
         )?;
-        let values = native.generate_samples(check.model_id, &native_request)?;
+        let values = native
+            .generate_samples(check.model_id, &native_request)?
+            .samples;
         compare_dirs(&legacy_dir, &native_dir, &values, check, &mut outputs)?;
     }
     let outputs: Vec<OutputAgreement> = outputs.into_values().collect();

@@ -1,6 +1,7 @@
 //! One batch from noise to samples: the denoiser run once per step (twice per sample with
 //! guidance, in one call), the scheduler advancing the samples, the decoder at the end.
 
+use crate::error::OptionName;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -105,7 +106,7 @@ impl DiffusionGenerator {
             .scheduler(name, self.run.steps)
             .map_err(|e| GenerateError::Diffusion {
                 model: self.setup.model.clone(),
-                what: "--scheduler or --steps",
+                what: &[OptionName::Scheduler, OptionName::Steps],
                 reason: e.to_string(),
             })
     }

@@ -1,6 +1,7 @@
 //! A diffusion package made ready to sample: its scheduler config read from the package, the
 //! declarations its graphs are checked against, and a run's choices checked against it.
 
+use crate::error::OptionName;
 use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
@@ -166,9 +167,9 @@ impl DiffusionSetup {
                 .map_err(|e| GenerateError::Diffusion {
                     model: self.model.clone(),
                     what: if options.scheduler.is_some() {
-                        "--scheduler or --steps"
+                        &[OptionName::Scheduler, OptionName::Steps]
                     } else {
-                        "--steps"
+                        &[OptionName::Steps]
                     },
                     reason: e.to_string(),
                 })?;
@@ -180,9 +181,9 @@ impl DiffusionSetup {
         if options.guidance.is_some() && !conditional {
             return Err(GenerateError::Diffusion {
                 model: self.model.clone(),
-                what: "--guidance",
+                what: &[OptionName::Guidance],
                 reason: "the model has no class input with a null class, so there is nothing to \
-                         guide; leave --guidance out"
+                         guide; leave it out"
                     .into(),
             });
         }
@@ -191,7 +192,7 @@ impl DiffusionSetup {
             (None, Some(_)) => {
                 return Err(GenerateError::Diffusion {
                     model: self.model.clone(),
-                    what: "--spacing",
+                    what: &[OptionName::Spacing],
                     reason: "the model takes no spacing input (execution.onnx.diffusion.\
                              conditioning); leave --spacing out"
                         .into(),
@@ -200,7 +201,7 @@ impl DiffusionSetup {
             (Some(declared), Some(asked)) if asked.values().len() != declared.len() => {
                 return Err(GenerateError::Diffusion {
                     model: self.model.clone(),
-                    what: "--spacing",
+                    what: &[OptionName::Spacing],
                     reason: format!(
                         "{:?} gives {} values; the model's volumes have {} spatial axes \
                          (declared spacing {declared:?})",

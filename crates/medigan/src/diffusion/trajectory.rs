@@ -326,6 +326,7 @@ mod tests {
                 ..Default::default()
             },
             backend: Some(BackendKind::Tract),
+            verify: false,
         });
         (generators.load_model(id, &NoProgress).unwrap(), home)
     }

@@ -221,12 +221,7 @@ impl EvaluationRequest {
                 "at least 1 (1: one evaluation, no interval)",
             ));
         }
-        if options.features.batch_size == 0 {
-            return Err(invalid("batch size", "0", "at least 1"));
-        }
-        if options.features.threads == Some(0) {
-            return Err(invalid("threads", "0", "at least 1 (or none: all cores)"));
-        }
+        check_embedding(options, &self.extractor)?;
         if metrics.metrics.kid && (metrics.kid.subsets == 0 || metrics.kid.subset_size < 2) {
             return Err(invalid(
                 "KID subsets",
@@ -283,21 +278,36 @@ impl EvaluationRequest {
                 ));
             }
         }
-        if let Some(range) = options.features.read.npy_range {
-            check_range("npy range", range)?;
-        }
-        check_range("range", self.extractor.normalization.range)?;
-        if let Some((_, std)) = self.extractor.normalization.mean_std
-            && std.contains(&0.0)
-        {
-            return Err(invalid(
-                "std",
-                &std.map(|s| s.to_string()).join(","),
-                "each channel's standard deviation must be non-zero",
-            ));
-        }
-        self.extractor.check()
+        Ok(())
     }
+}
+
+/// Refuses embedding options and an extractor no evaluation or audit can use (batch size,
+/// threads, ranges, std, the extractor's own options): each error names the option.
+pub fn check_embedding(
+    options: &EvaluateOptions,
+    extractor: &ExtractorSpec,
+) -> Result<(), EvaluateError> {
+    if options.features.batch_size == 0 {
+        return Err(invalid("batch size", "0", "at least 1"));
+    }
+    if options.features.threads == Some(0) {
+        return Err(invalid("threads", "0", "at least 1 (or none: all cores)"));
+    }
+    if let Some(range) = options.features.read.npy_range {
+        check_range("npy range", range)?;
+    }
+    check_range("range", extractor.normalization.range)?;
+    if let Some((_, std)) = extractor.normalization.mean_std
+        && std.contains(&0.0)
+    {
+        return Err(invalid(
+            "std",
+            &std.map(|s| s.to_string()).join(","),
+            "each channel's standard deviation must be non-zero",
+        ));
+    }
+    extractor.check()
 }
 
 /// Refuses a `[min, max]` range that is not finite or not increasing.

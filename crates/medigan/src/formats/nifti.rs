@@ -11,7 +11,7 @@
 //! Reading ([`read`]): every slice along the third axis is one image `[1, ny, nx]` (row `y`,
 //! column `x`), values scaled by `scl_slope`/`scl_inter`. The range is `cal_min`..`cal_max` when
 //! set (as the writer sets it), else `None` for float data (the caller's range applies), else
-//! the type's range for integers. Offsets of the header fields are in [`field`], used by both.
+//! the type's range for integers. Offsets of the header fields are in `field`, used by both.
 
 use std::io::{Read, Write};
 use std::path::Path;

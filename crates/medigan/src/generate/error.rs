@@ -1,6 +1,6 @@
 //! Errors of a generation run.
 
-use crate::error::Hint;
+use crate::error::{Advice, Hint, OptionName};
 use std::path::PathBuf;
 
 use crate::output::OutputError;
@@ -28,9 +28,7 @@ pub enum GenerateError {
         label: String,
     },
     /// An image-to-image model got no input image.
-    #[error(
-        "model `{model}` translates images: give input images with --input PATH (files or folders)"
-    )]
+    #[error("{}", Hint::message(self).unwrap_or_default())]
     MissingInput {
         /// The model.
         model: String,
@@ -58,21 +56,31 @@ pub enum GenerateError {
         /// What was given.
         value: String,
     },
-    /// `--shard auto` found no usable shard in the scheduler's environment.
-    #[error("--shard auto: {reason}")]
+    /// The shard `auto` found no usable shard in the scheduler's environment.
+    #[error("{}", Hint::message(self).unwrap_or_default())]
     ShardEnvironment {
         /// What was found (or not).
-        reason: String,
+        reason: Advice,
         /// What to do instead.
-        hint: String,
+        hint: Advice,
+    },
+    /// A number of shards given without the shard `auto` (with a shard K/N, which already
+    /// says N, or with no shard at all).
+    #[error("{}", Hint::message(self).unwrap_or_default())]
+    ShardsWithoutAuto {
+        /// The number of shards given.
+        shards: u64,
+        /// The shard given as K/N, if any.
+        shard: Option<super::Shard>,
     },
     /// A diffusion run's choice that the model cannot take (steps, scheduler, guidance, noise).
-    #[error("{model}: invalid {what}: {reason}")]
+    #[error("{}", Hint::message(self).unwrap_or_default())]
     Diffusion {
         /// The model.
         model: String,
-        /// Which choice (`--steps`, `--scheduler`, `--guidance`, `--initial-noise`).
-        what: &'static str,
+        /// Which choice (steps, scheduler, guidance, initial noise; two where either may be
+        /// the cause).
+        what: &'static [OptionName],
         /// Why, and what would be right.
         reason: String,
     },
@@ -92,15 +100,37 @@ pub enum GenerateError {
         /// Why.
         reason: String,
     },
+    /// A request value that cannot be used, named as an option of the request.
+    #[error("{}", Hint::message(self).unwrap_or_default())]
+    BadOption {
+        /// The option.
+        option: OptionName,
+        /// Why.
+        reason: Advice,
+    },
     /// `--set` options given to a native model.
-    #[error(
-        "model `{model}` takes no option `{key}`: native models are steered by --seed, --label and --input"
-    )]
+    #[error("{}", Hint::message(self).unwrap_or_default())]
     UnknownOption {
         /// The model.
         model: String,
         /// The option.
         key: String,
+    },
+    /// More threads than may be used.
+    #[error("{}", Hint::message(self).unwrap_or_default())]
+    TooManyThreads {
+        /// Threads asked for.
+        threads: usize,
+        /// The most that may be used (4 per core).
+        max: usize,
+        /// Cores this process may use.
+        cores: usize,
+    },
+    /// A latent given for a model without a latent input.
+    #[error("{}", Hint::message(self).unwrap_or_default())]
+    NoLatentInput {
+        /// The model.
+        model: String,
     },
     /// The graph gave something other than its declaration.
     #[error(
@@ -273,6 +303,76 @@ pub enum GenerateError {
 }
 
 impl Hint for GenerateError {
+    fn message(&self) -> Option<Advice> {
+        let text = Advice::text;
+        Some(match self {
+            GenerateError::Runtime(e) => return e.message(),
+            GenerateError::MissingInput { model } => text(format!(
+                "model `{model}` translates images: give input images with "
+            ))
+            .then_option(OptionName::Input, Some("PATH"))
+            .then_text(" (files or folders)"),
+            GenerateError::ShardEnvironment { reason, .. } => Advice::default()
+                .then_option(OptionName::Shard, Some("auto"))
+                .then_text(": ")
+                .then_advice(reason.clone()),
+            GenerateError::ShardsWithoutAuto { shards, shard } => {
+                let advice = Advice::default()
+                    .then_option(OptionName::Shards, Some(&shards.to_string()))
+                    .then_text(" goes with ")
+                    .then_option(OptionName::Shard, Some("auto"));
+                match shard {
+                    Some(shard) => advice
+                        .then_text("; ")
+                        .then_option(OptionName::Shard, Some(&shard.to_string()))
+                        .then_text(" already says N"),
+                    None => advice,
+                }
+            }
+            GenerateError::UnknownOption { model, key } => text(format!(
+                "model `{model}` takes no option `{key}`: native models are steered by "
+            ))
+            .then_option(OptionName::Seed, None)
+            .then_text(", ")
+            .then_option(OptionName::Label, None)
+            .then_text(" and ")
+            .then_option(OptionName::Input, None),
+            GenerateError::TooManyThreads {
+                threads,
+                max,
+                cores,
+            } => text(format!(
+                "invalid thread count: {threads} is more than {max} (4 per core of the {cores} \
+                 this process may use); leave "
+            ))
+            .then_option(OptionName::Threads, None)
+            .then_text(" out to use every core"),
+            GenerateError::Diffusion {
+                model,
+                what,
+                reason,
+            } => {
+                let mut advice = text(format!("{model}: invalid "));
+                for (i, option) in what.iter().enumerate() {
+                    if i > 0 {
+                        advice = advice.then_text(" or ");
+                    }
+                    advice = advice.then_option(*option, None);
+                }
+                advice.then_text(format!(": {reason}"))
+            }
+            GenerateError::BadOption { option, reason } => Advice::text("invalid ")
+                .then_option(*option, None)
+                .then_text(": ")
+                .then_advice(reason.clone()),
+            GenerateError::NoLatentInput { model } => text(format!(
+                "invalid latent: model `{model}` has no latent input, so it takes no "
+            ))
+            .then_option(OptionName::Latent, None),
+            _ => return None,
+        })
+    }
+
     fn advice(&self) -> Option<crate::error::Advice> {
         match self {
             GenerateError::Runtime(e) => e.advice(),
@@ -281,7 +381,15 @@ impl Hint for GenerateError {
             GenerateError::OutputDir { .. } => {
                 Some("choose another output folder with -o DIR, or make this one writable".into())
             }
-            GenerateError::ShardEnvironment { hint, .. } => Some(hint.clone().into()),
+            GenerateError::ShardEnvironment { hint, .. } => Some(hint.clone()),
+            GenerateError::ShardsWithoutAuto { .. } => Some(
+                Advice::text("give ")
+                    .then_option(OptionName::Shard, Some("K/N"))
+                    .then_text(" alone, or ")
+                    .then_option(OptionName::Shard, Some("auto"))
+                    .then_text(" with ")
+                    .then_option(OptionName::Shards, Some("N")),
+            ),
             GenerateError::Diffusion { model, .. } => Some(
                 format!("`medigan info {model}` shows the model's steps, scheduler and classes")
                     .into(),
@@ -292,18 +400,25 @@ impl Hint for GenerateError {
                     .into(),
             ),
             GenerateError::OutputInUse { .. } => Some(
-                "wait for it to finish, or write to another folder; different shards of one run \
-                 (--shard K/N) may share a folder"
-                    .into(),
+                Advice::text(
+                    "wait for it to finish, or write to another folder; different shards of one \
+                     run (",
+                )
+                .then_option(OptionName::Shard, Some("K/N"))
+                .then_text(") may share a folder"),
             ),
             GenerateError::EarlierRun { .. } => Some(
-                "pass --resume to keep its files and generate only the rest, or --overwrite to \
-                 start again"
-                    .into(),
+                Advice::text("pass ")
+                    .then_option(OptionName::Resume, None)
+                    .then_text(" to keep its files and generate only the rest, or ")
+                    .then_option(OptionName::Overwrite, None)
+                    .then_text(" to start again"),
             ),
-            GenerateError::ExistingFile { .. } => {
-                Some("pass --overwrite to replace it, or write to another folder".into())
-            }
+            GenerateError::ExistingFile { .. } => Some(
+                Advice::text("pass ")
+                    .then_option(OptionName::Overwrite, None)
+                    .then_text(" to replace it, or write to another folder"),
+            ),
             GenerateError::OverlappingRun { other, .. } => Some(
                 format!(
                     "shards with the same N never overlap; write this run to another folder, or \
@@ -312,13 +427,15 @@ impl Hint for GenerateError {
                 .into(),
             ),
             GenerateError::ResumeMismatch { .. } => Some(
-                "resume with the same arguments as the earlier run, or pass --overwrite to \
-                 replace it"
-                    .into(),
+                Advice::text("resume with the same arguments as the earlier run, or pass ")
+                    .then_option(OptionName::Overwrite, None)
+                    .then_text(" to replace it"),
             ),
-            GenerateError::ResumeUnsupported { .. } | GenerateError::Journal { .. } => {
-                Some("pass --overwrite to start the run again".into())
-            }
+            GenerateError::ResumeUnsupported { .. } | GenerateError::Journal { .. } => Some(
+                Advice::text("pass ")
+                    .then_option(OptionName::Overwrite, None)
+                    .then_text(" to start the run again"),
+            ),
             _ => None,
         }
     }

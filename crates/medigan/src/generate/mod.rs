@@ -35,8 +35,10 @@ pub use packed_run::{MAX_SAMPLES_PER_CALL, PackedRun, PackedSample, SampleEntry}
 pub use pipeline::{RunSummary, write_run};
 pub use request::{DiffusionOptions, GenerateRequest, Guidance, MAX_STEPS, RunMode, Spacing};
 pub use run::{DirRun, run_to_dir};
-pub use sample_stream::SampleStream;
-pub use shard_env::{ShardOrigin, shard_from_environment};
+pub use sample_stream::{GeneratedSamples, SampleStream};
+pub use shard_env::{
+    ResolvedShard, ShardChoice, ShardOrigin, ShardRequest, shard_from_environment,
+};
 pub use tar_layout::{Pack, TAR_NAME_DIGITS};
 pub use target::WriteTarget;
 

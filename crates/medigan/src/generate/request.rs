@@ -217,13 +217,10 @@ impl GenerateRequest {
         }
         let max_threads = crate::limits::max_threads();
         if let Some(threads) = self.threads.filter(|&t| t > max_threads) {
-            return Err(GenerateError::BadRequest {
-                what: "thread count",
-                reason: format!(
-                    "{threads} is more than {max_threads} (4 per core of the {} this process may \
-                     use); leave --threads out to use every core",
-                    crate::limits::cores()
-                ),
+            return Err(GenerateError::TooManyThreads {
+                threads,
+                max: max_threads,
+                cores: crate::limits::cores(),
             });
         }
         Ok(())

@@ -6,6 +6,17 @@ use std::ops::Range;
 use super::{GenerateError, Generator, SampleRequest};
 use crate::sample::Sample;
 
+/// The samples of a run made in memory ([`crate::Generators::generate_samples`]) with what
+/// the run had to tell the user (how its session was opened, NaN values seen, a package
+/// ignoring the latent, ...), each note once.
+#[derive(Debug)]
+pub struct GeneratedSamples {
+    /// The samples, in the order of their indices.
+    pub samples: Vec<crate::sample::Sample>,
+    /// The run's notes.
+    pub notes: Vec<String>,
+}
+
 /// Yields the samples of a run in index order, generating a batch whenever its buffer is empty;
 /// memory holds one batch at most.
 pub struct SampleStream<'a> {

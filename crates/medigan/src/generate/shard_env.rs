@@ -9,6 +9,7 @@
 use std::fmt;
 
 use super::{GenerateError, Shard};
+use crate::error::{Advice, OptionName};
 pub use crate::sample::MAX_SHARDS;
 
 /// The Slurm array task id of this process.
@@ -69,6 +70,96 @@ impl fmt::Display for ShardOrigin {
     }
 }
 
+/// Which shard a run is, as a front end was given it: part K of N (`--shard 2/4`,
+/// `shard="2/4"`), or `auto`, found in the scheduler's environment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShardChoice {
+    /// Part K of N.
+    Part(Shard),
+    /// From the scheduler's environment ([`shard_from_environment`]).
+    Auto,
+}
+
+impl std::str::FromStr for ShardChoice {
+    type Err = GenerateError;
+
+    /// `auto` (any case) or `K/N`.
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        if text.trim().eq_ignore_ascii_case("auto") {
+            return Ok(ShardChoice::Auto);
+        }
+        Ok(ShardChoice::Part(text.parse()?))
+    }
+}
+
+/// The shard a run takes: the choice and the number of shards that may go with `auto` (the
+/// one place the rule "a number of shards goes with `auto` only" is kept; the CLI and Python
+/// only translate their flags and keywords into it).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ShardRequest {
+    /// The shard given, if any.
+    pub choice: Option<ShardChoice>,
+    /// The number of shards, with [`ShardChoice::Auto`] (a Kubernetes Indexed Job does not
+    /// say it; under Slurm it is checked against the array's size).
+    pub shards: Option<u64>,
+}
+
+/// The shard a [`ShardRequest`] resolved to, with the scheduler it came from for `auto`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolvedShard {
+    /// The shard.
+    pub shard: Shard,
+    /// The scheduler it was found in (`auto`), or `None` for a shard given as K/N.
+    pub origin: Option<ShardOrigin>,
+}
+
+impl ShardRequest {
+    /// The shard of the run, `None` for the whole run. `auto` reads the scheduler's
+    /// environment; a number of shards without `auto` is refused
+    /// ([`GenerateError::ShardsWithoutAuto`]).
+    pub fn resolve(&self) -> Result<Option<ResolvedShard>, GenerateError> {
+        self.resolve_from(&|name| std::env::var(name).ok())
+    }
+
+    /// [`ShardRequest::resolve`] over any variable lookup (tests pass a map).
+    pub fn resolve_from(
+        &self,
+        var: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Option<ResolvedShard>, GenerateError> {
+        match (self.choice, self.shards) {
+            (Some(ShardChoice::Auto), shards) => {
+                let (shard, origin) = shard_from(var, shards)?;
+                Ok(Some(ResolvedShard {
+                    shard,
+                    origin: Some(origin),
+                }))
+            }
+            (choice, Some(shards)) => Err(GenerateError::ShardsWithoutAuto {
+                shards,
+                shard: choice.and_then(|c| match c {
+                    ShardChoice::Part(shard) => Some(shard),
+                    ShardChoice::Auto => None,
+                }),
+            }),
+            (Some(ShardChoice::Part(shard)), None) => Ok(Some(ResolvedShard {
+                shard,
+                origin: None,
+            })),
+            (None, None) => Ok(None),
+        }
+    }
+
+    /// How the run treats an earlier run of its shard: `auto` resumes unless `mode`
+    /// overwrites, because a scheduler reruns a failed or requeued task as it is and that
+    /// rerun must continue the shard, not be refused.
+    pub fn run_mode(&self, mode: super::RunMode) -> super::RunMode {
+        match (self.choice, mode) {
+            (Some(ShardChoice::Auto), super::RunMode::Fresh) => super::RunMode::Resume,
+            (_, mode) => mode,
+        }
+    }
+}
+
 /// The shard of this process from its environment (see the module doc). `shards` is the
 /// `--shards N` given with `--shard auto`: required under Kubernetes, and checked against the
 /// array's size under Slurm.
@@ -82,20 +173,21 @@ pub fn shard_from(
     shards: Option<u64>,
 ) -> Result<(Shard, ShardOrigin), GenerateError> {
     if let Some(n) = shards.filter(|&n| n > MAX_SHARDS) {
-        return Err(too_many(&format!("--shards {n}"), n));
+        return Err(too_many(option(OptionName::Shards, &n.to_string()), n));
     }
     if shards == Some(0) {
         return Err(failure(
-            "--shards 0: a run has at least one shard".into(),
-            "give the number of shards, e.g. --shards 4".into(),
+            option(OptionName::Shards, "0").then_text(": a run has at least one shard"),
+            Advice::text("give the number of shards, e.g. ")
+                .then_option(OptionName::Shards, Some("4")),
         ));
     }
     let slurm = var(SLURM_ARRAY_TASK_ID);
     let kubernetes = var(JOB_COMPLETION_INDEX);
     match (slurm, kubernetes) {
         (Some(_), Some(_)) => Err(failure(
-            format!("both {SLURM_ARRAY_TASK_ID} and {JOB_COMPLETION_INDEX} are set"),
-            "give the shard explicitly with --shard K/N".into(),
+            format!("both {SLURM_ARRAY_TASK_ID} and {JOB_COMPLETION_INDEX} are set").into(),
+            give_k_n("give the shard explicitly with "),
         )),
         (Some(task_id), None) => from_slurm(var, &task_id, shards),
         (None, Some(index)) => from_kubernetes(&index, shards),
@@ -112,8 +204,8 @@ fn from_slurm(
     let required = |name: &str| match var(name) {
         Some(value) => number(name, &value),
         None => Err(failure(
-            format!("{SLURM_ARRAY_TASK_ID} is set but {name} is not"),
-            "run under `sbatch --array=...`, which sets both, or give --shard K/N".into(),
+            format!("{SLURM_ARRAY_TASK_ID} is set but {name} is not").into(),
+            give_k_n("run under `sbatch --array=...`, which sets both, or give "),
         )),
     };
     let min = required(SLURM_ARRAY_TASK_MIN)?;
@@ -132,18 +224,18 @@ fn from_slurm(
     let on_grid = regular && task_id >= min && task_id <= max && (task_id - min) % step == 0;
     if !on_grid {
         return Err(failure(
-            format!("{origin} is not a task of a regular array"),
+            format!("{origin} is not a task of a regular array").into(),
             "use an array of consecutive ids, e.g. `sbatch --array=0-3`".into(),
         ));
     }
     let count = ((max - min) / step).checked_add(1).ok_or_else(|| {
         failure(
-            format!("{origin} has more tasks than can be counted"),
+            format!("{origin} has more tasks than can be counted").into(),
             "use an array of consecutive ids, e.g. `sbatch --array=0-3`".into(),
         )
     })?;
     if count > MAX_SHARDS {
-        return Err(too_many(&origin.to_string(), count));
+        return Err(too_many(Advice::text(origin.to_string()), count));
     }
     if let Some(value) = var(SLURM_ARRAY_TASK_COUNT) {
         let declared = number(SLURM_ARRAY_TASK_COUNT, &value)?;
@@ -157,19 +249,23 @@ fn from_slurm(
                     } else {
                         format!(":{step}")
                     }
-                ),
-                "use an array of consecutive ids, e.g. `sbatch --array=0-3`, or give --shard K/N"
-                    .into(),
+                )
+                .into(),
+                give_k_n("use an array of consecutive ids, e.g. `sbatch --array=0-3`, or give "),
             ));
         }
     }
     if let Some(n) = shards.filter(|&n| n != count) {
         return Err(failure(
-            format!("--shards {n} disagrees with the Slurm array, which has {count} tasks"),
-            format!(
-                "leave out --shards under Slurm, or submit with --array=0-{}",
-                n - 1
-            ),
+            option(OptionName::Shards, &n.to_string()).then_text(format!(
+                " disagrees with the Slurm array, which has {count} tasks"
+            )),
+            Advice::text("leave out ")
+                .then_option(OptionName::Shards, None)
+                .then_text(format!(
+                    " under Slurm, or submit with `sbatch --array=0-{}`",
+                    n - 1
+                )),
         ));
     }
     let index = (task_id - min) / step + 1;
@@ -184,17 +280,16 @@ fn from_kubernetes(
     let origin = ShardOrigin::Kubernetes { index };
     let Some(count) = shards else {
         return Err(failure(
-            format!("{origin}, but the number of shards is not known"),
-            "give --shards N with N = the Job's `completions`".into(),
+            format!("{origin}, but the number of shards is not known").into(),
+            give_completions(),
         ));
     };
     if index >= count {
         return Err(failure(
-            format!(
-                "{origin} is outside --shards {count} (indices 0 to {})",
-                count - 1
-            ),
-            "give --shards N with N = the Job's `completions`".into(),
+            Advice::text(format!("{origin} is outside "))
+                .then_option(OptionName::Shards, Some(&count.to_string()))
+                .then_text(format!(" (indices 0 to {})", count - 1)),
+            give_completions(),
         ));
     }
     Ok((
@@ -209,37 +304,58 @@ fn from_kubernetes(
 fn outside_a_scheduler(in_slurm_job: bool) -> GenerateError {
     if in_slurm_job {
         failure(
-            format!("this is a Slurm job but not an array task ({SLURM_ARRAY_TASK_ID} is unset)"),
-            "submit with `sbatch --array=0-N`, or give --shard K/N".into(),
+            format!("this is a Slurm job but not an array task ({SLURM_ARRAY_TASK_ID} is unset)")
+                .into(),
+            give_k_n("submit with `sbatch --array=0-N`, or give "),
         )
     } else {
         failure(
             format!(
                 "no scheduler found: neither {SLURM_ARRAY_TASK_ID} (a Slurm job array) nor \
                  {JOB_COMPLETION_INDEX} (a Kubernetes Indexed Job) is set"
-            ),
-            "run it as a task of a Slurm array or an Indexed Job, or give --shard K/N".into(),
+            )
+            .into(),
+            give_k_n("run it as a task of a Slurm array or an Indexed Job, or give "),
         )
     }
 }
 
-fn too_many(what: &str, count: u64) -> GenerateError {
+fn too_many(what: Advice, count: u64) -> GenerateError {
     failure(
-        format!("{what} makes {count} shards, more than the {MAX_SHARDS} a run may have"),
+        what.then_text(format!(
+            " makes {count} shards, more than the {MAX_SHARDS} a run may have"
+        )),
         "split the run into fewer shards".into(),
     )
+}
+
+/// The option `option` set to `value`, as the start of a message.
+fn option(option: OptionName, value: &str) -> Advice {
+    Advice::default().then_option(option, Some(value))
+}
+
+/// `text`, then the shard `K/N`.
+fn give_k_n(text: &str) -> Advice {
+    Advice::text(text).then_option(OptionName::Shard, Some("K/N"))
+}
+
+/// Give the number of shards: the Indexed Job's completions.
+fn give_completions() -> Advice {
+    Advice::text("give ")
+        .then_option(OptionName::Shards, Some("N"))
+        .then_text(" with N = the Job's `completions`")
 }
 
 fn number(name: &str, value: &str) -> Result<u64, GenerateError> {
     value.trim().parse().map_err(|_| {
         failure(
-            format!("{name}=`{value}` is not a non-negative integer"),
-            "give the shard explicitly with --shard K/N".into(),
+            format!("{name}=`{value}` is not a non-negative integer").into(),
+            give_k_n("give the shard explicitly with "),
         )
     })
 }
 
-fn failure(reason: String, hint: String) -> GenerateError {
+fn failure(reason: Advice, hint: Advice) -> GenerateError {
     GenerateError::ShardEnvironment { reason, hint }
 }
 
@@ -256,7 +372,21 @@ mod tests {
             .collect();
         shard_from(&|name| map.get(name).cloned(), shards)
             .map(|(shard, _)| shard)
-            .map_err(|e| e.to_string())
+            .map_err(|e| crate::error::message_in(&e, &Flags))
+    }
+
+    /// Options said as flags, as the command line says them.
+    struct Flags;
+
+    impl crate::error::Wording for Flags {
+        fn say(&self, suggestion: crate::error::Suggestion) -> String {
+            format!("{suggestion:?}")
+        }
+
+        fn option(&self, option: OptionName, value: Option<&str>) -> String {
+            let flag = format!("--{}", format!("{option:?}").to_lowercase());
+            value.map_or(flag.clone(), |v| format!("{flag} {v}"))
+        }
     }
 
     fn slurm(id: &str, min: &str, max: &str, count: &str) -> Vec<(&'static str, String)> {
@@ -367,5 +497,60 @@ mod tests {
         assert!(error.contains("not an array task"), "{error}");
         let error = shard(&[(JOB_COMPLETION_INDEX, "x")], Some(2)).unwrap_err();
         assert!(error.contains("`x`"), "{error}");
+    }
+
+    #[test]
+    fn a_number_of_shards_goes_with_auto_only() {
+        let vars = |name: &str| (name == JOB_COMPLETION_INDEX).then(|| "1".to_string());
+        let part: ShardChoice = " 1/2 ".parse().unwrap();
+        let refused = ShardRequest {
+            choice: Some(part),
+            shards: Some(3),
+        };
+        let error = refused.resolve_from(&vars).unwrap_err();
+        assert!(matches!(
+            error,
+            GenerateError::ShardsWithoutAuto {
+                shards: 3,
+                shard: Some(Shard { index: 1, count: 2 })
+            }
+        ));
+        let alone = ShardRequest {
+            choice: None,
+            shards: Some(3),
+        };
+        assert!(matches!(
+            alone.resolve_from(&vars),
+            Err(GenerateError::ShardsWithoutAuto { shard: None, .. })
+        ));
+        let auto = ShardRequest {
+            choice: Some("AUTO".parse().unwrap()),
+            shards: Some(3),
+        };
+        let resolved = auto.resolve_from(&vars).unwrap().unwrap();
+        assert_eq!(resolved.shard, Shard { index: 2, count: 3 });
+        assert_eq!(resolved.origin, Some(ShardOrigin::Kubernetes { index: 1 }));
+        let given = ShardRequest {
+            choice: Some(part),
+            shards: None,
+        };
+        assert_eq!(given.resolve_from(&vars).unwrap().unwrap().origin, None);
+        assert_eq!(ShardRequest::default().resolve_from(&vars).unwrap(), None);
+        assert!("0/2".parse::<ShardChoice>().is_err());
+    }
+
+    #[test]
+    fn an_automatic_shard_resumes_unless_told_to_overwrite() {
+        use crate::generate::RunMode;
+        let auto = ShardRequest {
+            choice: Some(ShardChoice::Auto),
+            shards: None,
+        };
+        assert_eq!(auto.run_mode(RunMode::Fresh), RunMode::Resume);
+        assert_eq!(auto.run_mode(RunMode::Overwrite), RunMode::Overwrite);
+        assert_eq!(
+            ShardRequest::default().run_mode(RunMode::Fresh),
+            RunMode::Fresh
+        );
     }
 }

@@ -7,6 +7,7 @@ use std::ops::Range;
 use serde_json::{Value, json};
 
 use super::GenerateError;
+use crate::error::{Advice, OptionName};
 use crate::sample::Shard;
 
 /// Fewest digits of a tar's number in its name (`shard-000000.tar`, as WebDataset writes them).
@@ -25,8 +26,8 @@ impl Pack {
     /// cut a tar (a tar is written by one shard, whole).
     pub fn check(&self, num_samples: u64, shard: Option<Shard>) -> Result<(), GenerateError> {
         let k = self.samples_per_tar;
-        let bad = |reason: String| GenerateError::BadRequest {
-            what: "--samples-per-shard",
+        let bad = |reason: Advice| GenerateError::BadOption {
+            option: OptionName::SamplesPerShard,
             reason,
         };
         if k == 0 {
@@ -36,12 +37,14 @@ impl Pack {
         let range = shard.range(num_samples);
         let cut = |bound: u64| !bound.is_multiple_of(k) && bound != num_samples;
         if cut(range.start) || cut(range.end) {
-            return Err(bad(format!(
+            return Err(bad(Advice::text(format!(
                 "shard {shard} holds samples {}..{}, which cuts a tar of {k} samples (tar t \
                  holds samples t*{k}..(t+1)*{k}); every shard must start and end on a multiple \
-                 of {k}: make -n a multiple of {} x {k}",
-                range.start, range.end, shard.count
-            )));
+                 of {k}: make ",
+                range.start, range.end
+            ))
+            .then_option(OptionName::NumSamples, None)
+            .then_text(format!(" a multiple of {} x {k}", shard.count))));
         }
         Ok(())
     }

@@ -264,10 +264,9 @@ impl Model {
             reason,
         };
         match self.latent_size() {
-            None => Err(bad(format!(
-                "model `{}` has no latent input, so it takes no --latent",
-                self.id()
-            ))),
+            None => Err(GenerateError::NoLatentInput {
+                model: self.id().to_string(),
+            }),
             Some(size) if size != latent.len() => Err(bad(format!(
                 "{} values given; the latent of `{}` has {size}",
                 latent.len(),

@@ -1,6 +1,7 @@
 //! `--initial-noise FILE.npy`: the initial noise of every sample of a diffusion run, given
 //! instead of drawn (to reproduce a sample made by another tool, or for golden tests).
 
+use crate::error::OptionName;
 use ndarray::{ArrayD, IxDyn};
 
 use crate::generate::{GenerateError, GenerateRequest};
@@ -17,7 +18,7 @@ pub fn read_rows(
     };
     let bad = |reason: String| GenerateError::Diffusion {
         model: model.to_string(),
-        what: "--initial-noise",
+        what: &[OptionName::InitialNoise],
         reason: format!("{}: {reason}", path.display()),
     };
     let expected = (request.num_samples as usize).saturating_mul(len);

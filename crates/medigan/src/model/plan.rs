@@ -1,6 +1,7 @@
 //! What every sample of a run needs, resolved once for any model kind: indices, seeds, class,
 //! input images, a fixed latent, and a legacy package's call arguments.
 
+use crate::error::OptionName;
 use std::ops::Range;
 use std::sync::Arc;
 
@@ -150,16 +151,16 @@ pub(super) fn refuse_diffusion_options(
     model: &str,
     request: &GenerateRequest,
 ) -> Result<(), GenerateError> {
-    let what = if request.initial_noise.is_some() {
-        "--initial-noise"
+    let what: &'static [OptionName] = if request.initial_noise.is_some() {
+        &[OptionName::InitialNoise]
     } else if request.diffusion.steps.is_some() {
-        "--steps"
+        &[OptionName::Steps]
     } else if request.diffusion.scheduler.is_some() {
-        "--scheduler"
+        &[OptionName::Scheduler]
     } else if request.diffusion.guidance.is_some() {
-        "--guidance"
+        &[OptionName::Guidance]
     } else if request.diffusion.spacing.is_some() {
-        "--spacing"
+        &[OptionName::Spacing]
     } else {
         return Ok(());
     };

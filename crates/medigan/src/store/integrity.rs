@@ -60,6 +60,11 @@ impl Store {
         self.always_rehash.store(always, Ordering::Relaxed);
     }
 
+    /// Whether every file is hashed on every use ([`Store::set_always_rehash`]).
+    pub fn always_rehash(&self) -> bool {
+        self.always_rehash.load(Ordering::Relaxed)
+    }
+
     /// Checks the installed package `sha256` against its record. `Ok(())` when it is as
     /// installed; [`StoreError::Damaged`] naming the changed files otherwise.
     pub(crate) fn check_installed(&self, label: &str, sha256: &str) -> Result<(), StoreError> {

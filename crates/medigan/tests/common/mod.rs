@@ -61,6 +61,7 @@ pub fn offline_generators(home: &Path, catalog: &Path, backend: BackendKind) -> 
             ..Default::default()
         },
         backend: Some(backend),
+        verify: false,
     })
 }
 

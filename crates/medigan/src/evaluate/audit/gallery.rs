@@ -76,7 +76,7 @@ pub fn write_gallery(
     Ok(out.join("index.html"))
 }
 
-fn refuse_non_empty(out: &Path) -> Result<(), EvaluateError> {
+pub(crate) fn refuse_non_empty(out: &Path) -> Result<(), EvaluateError> {
     if out.is_file() {
         return Err(EvaluateError::InvalidOption {
             option: "gallery folder".into(),

@@ -21,9 +21,11 @@
 //! | `pixels` | gray vectors at a common size, correlation in blocks, mirror images; SSIM of the closest |
 //! | `ssim` | the structural similarity of two gray images (scikit-image's definition) |
 //! | `gallery` | an HTML page with the closest pairs as PNGs, written atomically |
+//! | `request` | [`AuditRequest`]: a folder or a model, the sets, extractor, options and gallery, checked once for every front end and run by [`request::run`] |
 
 pub mod gallery;
 pub mod pixels;
+pub mod request;
 pub mod ssim;
 
 use ndarray::Array2;
@@ -38,6 +40,7 @@ use super::ratio::round;
 use super::{EvaluateOptions, ExtractorSource, ImageSet, embed};
 use crate::progress::Progress;
 use pixels::{PixelMatch, PixelMetric, PixelSet, Variants, most_similar, pixel_vectors};
+pub use request::{AuditOutcome, AuditRequest, AuditSubject, GalleryRequest};
 
 /// How an audit runs.
 #[derive(Debug, Clone, PartialEq)]
@@ -68,6 +71,33 @@ impl Default for AuditOptions {
 }
 
 impl AuditOptions {
+    /// Refuses a margin, shift or pixel size no audit can use (each error names the option).
+    pub fn check(&self) -> Result<(), EvaluateError> {
+        if !(self.margin > 0.0 && self.margin <= 1.0) {
+            return Err(EvaluateError::InvalidOption {
+                option: "audit margin".into(),
+                value: self.margin.to_string(),
+                reason: "a number in (0, 1]: 0.5 flags images twice as close as any new real image"
+                    .into(),
+            });
+        }
+        if self.max_shift > 8 {
+            return Err(EvaluateError::InvalidOption {
+                option: "largest shift".into(),
+                value: self.max_shift.to_string(),
+                reason: "at most 8 pixels (each shift is one more comparison per image)".into(),
+            });
+        }
+        if !(4..=512).contains(&self.pixel_size) {
+            return Err(EvaluateError::InvalidOption {
+                option: "pixel size".into(),
+                value: self.pixel_size.to_string(),
+                reason: "between 4 and 512 (default 32)".into(),
+            });
+        }
+        Ok(())
+    }
+
     /// The variants of each image compared in pixel space: mirrored or not, shifted.
     pub fn variants(&self) -> Variants {
         Variants {
@@ -295,28 +325,7 @@ pub fn audit(
 }
 
 fn check(sets: &AuditSets<'_>, options: &AuditOptions) -> Result<(), EvaluateError> {
-    if !(options.margin > 0.0 && options.margin <= 1.0) {
-        return Err(EvaluateError::InvalidOption {
-            option: "audit margin".into(),
-            value: options.margin.to_string(),
-            reason: "a number in (0, 1]: 0.5 flags images twice as close as any new real image"
-                .into(),
-        });
-    }
-    if options.max_shift > 8 {
-        return Err(EvaluateError::InvalidOption {
-            option: "largest shift".into(),
-            value: options.max_shift.to_string(),
-            reason: "at most 8 pixels (each shift is one more comparison per image)".into(),
-        });
-    }
-    if !(4..=512).contains(&options.pixel_size) {
-        return Err(EvaluateError::InvalidOption {
-            option: "pixel size".into(),
-            value: options.pixel_size.to_string(),
-            reason: "between 4 and 512 (default 32)".into(),
-        });
-    }
+    options.check()?;
     let needed_train = if sets.holdout.is_some() { 1 } else { 2 };
     for (set, what, needed) in [
         (Some(sets.synthetic), "synthetic", 1),
