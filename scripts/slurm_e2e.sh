@@ -15,7 +15,9 @@
 # Settings: MEDIGAN_BIN (the binary), SLURM_E2E_DIR (work folder, default
 # /tmp/medigan-slurm-e2e), SLURM_E2E_SAMPLES (400), SLURM_E2E_TASKS (4), SLURM_E2E_PORT
 # (slurmctld's port; slurmd uses the next one; default 16817), SLURM_E2E_TIMEOUT (seconds to
-# wait for the array, default 600).
+# wait for the array, default 600), SLURM_E2E_PACK (samples per tar: the array and the unsharded
+# run write `--pack tar` shards of that many samples; the root digest is left in
+# $SLURM_E2E_DIR/root_sha256 for scripts/four_engines.sh).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -24,6 +26,12 @@ samples=${SLURM_E2E_SAMPLES:-400}
 tasks=${SLURM_E2E_TASKS:-4}
 port=${SLURM_E2E_PORT:-16817}
 timeout=${SLURM_E2E_TIMEOUT:-600}
+pack=()
+files='*.png'
+if [[ -n ${SLURM_E2E_PACK:-} ]]; then
+    pack=(--pack tar --samples-per-shard "$SLURM_E2E_PACK")
+    files='*.tar'
+fi
 
 say() { printf '[slurm_e2e] %s\n' "$*"; }
 fail() { printf '[slurm_e2e] FAILED: %s\n' "$*" >&2; exit 1; }
@@ -148,7 +156,7 @@ say "sbatch --array=0-$((tasks - 1)) examples/slurm/medigan-array.sbatch 00900 $
 started=$(date +%s)
 job=$(sbatch --parsable --wait --array="0-$((tasks - 1))" --chdir="$work" \
     --output="$work/logs/%A_%a.out" --time=10 \
-    "$root/examples/slurm/medigan-array.sbatch" 00900 "$samples" "$out" 7) \
+    "$root/examples/slurm/medigan-array.sbatch" 00900 "$samples" "$out" 7 "${pack[@]}") \
     || fail "the array failed: $(tail -n 5 "$work"/logs/*.out 2>/dev/null)"
 job=${job%%;*}
 say "array job $job finished in $(( $(date +%s) - started )) s"
@@ -163,8 +171,8 @@ say "medigan dataset verify $out"
 "$MEDIGAN_BIN" dataset verify "$out" || fail "dataset verify found problems"
 whole="$work/whole"
 say "unsharded run of the same $samples samples"
-"$MEDIGAN_BIN" --quiet generate 00900 -n "$samples" --seed 7 -o "$whole" >/dev/null
-sums() { (cd "$1" && find . -maxdepth 1 -name '*.png' -printf '%f\n' | sort | xargs sha256sum); }
+"$MEDIGAN_BIN" --quiet generate 00900 -n "$samples" --seed 7 -o "$whole" "${pack[@]}" >/dev/null
+sums() { (cd "$1" && find . -maxdepth 1 -name "$files" -printf '%f\n' | sort | xargs sha256sum); }
 if ! diff <(sums "$out") <(sums "$whole") >/dev/null; then
     fail "the shards differ from the unsharded run"
 fi
@@ -174,4 +182,5 @@ whole_root=$("$MEDIGAN_BIN" --json dataset merge "$whole" | sed -n 's/.*"root_sh
 [[ -n $sharded_root && $sharded_root == "$whole_root" ]] \
     || fail "root digests differ: sharded $sharded_root, unsharded $whole_root"
 say "root sha256 of both: $sharded_root"
+echo "$sharded_root" >"$work/root_sha256"
 say "PASSED"

@@ -355,7 +355,7 @@ pub struct FidArgs {
 #[derive(Debug, Args)]
 pub struct VolumeArgs {
     /// `slices`: every slice of a NIfTI volume along its third axis is an image (default);
-    /// `planes`: the 2.5D FID of volumes (.nii, .nii.gz, .npy [D,H,W]): slices along the axial,
+    /// `planes`: the 2.5D FID of volumes (.nii, .nii.gz, .npy of D x H x W): slices along the axial,
     /// coronal and sagittal axes, the FID per plane and their mean (NV-Generate's evaluation).
     #[arg(long, value_enum, default_value = "slices")]
     pub volumes: VolumeMode,
