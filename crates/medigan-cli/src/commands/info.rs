@@ -25,12 +25,28 @@ pub fn run(generators: &Generators, args: &InfoArgs, out: Output) -> anyhow::Res
             render::line(format!("{label:<12} {value}"))?;
         }
     }
-    render::line(format!(
-        "{:<12} {}",
-        "source",
-        catalog.sources()[entry.source].location
-    ))?;
+    let source = &catalog.sources()[entry.source];
+    render::line(format!("{:<12} {}", "source", source.location))?;
+    if let Some(card) = model_card(source, entry) {
+        render::line(format!("{:<12} {}", "card", card.display()))?;
+    }
     super::success()
+}
+
+/// The model card (`README.md`) of a package described by its own `medigan.json` (a package
+/// folder read as the catalogue, e.g. one fetched from an `hf://` link).
+fn model_card(
+    source: &medigan::catalog::SourceInfo,
+    entry: &ModelEntry,
+) -> Option<std::path::PathBuf> {
+    let link = entry.metadata.execution.package_link.trim();
+    if source.kind != medigan::catalog::SourceKind::File || !matches!(link, "." | "./") {
+        return None;
+    }
+    let card = std::path::Path::new(&source.location)
+        .parent()?
+        .join("README.md");
+    card.is_file().then_some(card)
 }
 
 fn summary(entry: &ModelEntry) -> Vec<(&'static str, String)> {

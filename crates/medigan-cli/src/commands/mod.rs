@@ -27,8 +27,24 @@ use crate::cli::{Cli, Command};
 use crate::settings;
 
 /// Runs the parsed command line and returns the exit status.
-pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+pub fn run(mut cli: Cli) -> anyhow::Result<ExitCode> {
+    let hub_model = match &mut cli.command {
+        Command::Info(args) => hub_link(&mut args.model),
+        Command::Generate(args) => hub_link(&mut args.model),
+        _ => None,
+    };
+    if let Some(link) = &hub_model {
+        cli.global.catalog.push(link.clone());
+    }
     let generators = Generators::new(settings::library_settings(&cli.global));
+    if let Some(link) = &hub_model {
+        let id = hub_model_id(&generators, link)?;
+        match &mut cli.command {
+            Command::Info(args) => args.model = id,
+            Command::Generate(args) => args.model = id,
+            _ => {}
+        }
+    }
     let out = settings::output(&cli.global);
     match cli.command {
         Command::List => list::run(&generators, out),
@@ -50,6 +66,37 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Contribute(args) => contribute::run(&generators, &args, out),
         Command::Env => env::run(&generators, out),
         Command::Convert(args) => convert::run(&generators, &args, out),
+    }
+}
+
+/// A model given as an `hf://` link (`medigan info hf://OWNER/REPO`): the link, read as one
+/// more catalogue source (its package's `medigan.json`).
+fn hub_link(model: &mut String) -> Option<String> {
+    model
+        .trim()
+        .to_ascii_lowercase()
+        .starts_with("hf://")
+        .then(|| model.trim().to_owned())
+}
+
+/// The one model of the package at `link` (which was added as the last catalogue source).
+fn hub_model_id(generators: &Generators, link: &str) -> anyhow::Result<String> {
+    let catalog = generators.catalog()?;
+    let source = catalog.sources().len().saturating_sub(1);
+    let ids: Vec<&str> = catalog
+        .entries()
+        .iter()
+        .filter(|e| e.source == source)
+        .map(|e| e.id.as_str())
+        .collect();
+    match ids[..] {
+        [id] => Ok(id.to_owned()),
+        _ => anyhow::bail!(
+            "the package at `{link}` describes {} models ({}); name one with \
+             `--catalog {link} MODEL`",
+            ids.len(),
+            ids.join(", ")
+        ),
     }
 }
 

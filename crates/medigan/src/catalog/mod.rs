@@ -96,6 +96,15 @@ pub enum CatalogError {
         /// The URL.
         url: String,
     },
+    /// The package of an `hf://` catalogue source could not be fetched (its `medigan.json` is
+    /// the catalogue).
+    #[error("cannot fetch the catalogue package `{link}`: {error}")]
+    Package {
+        /// The link.
+        link: String,
+        /// Why.
+        error: Box<crate::store::StoreError>,
+    },
     /// No model has this id.
     #[error("unknown model `{query}`{}", suggestion_text(suggestions))]
     UnknownModel {
@@ -124,6 +133,7 @@ impl Hint for CatalogError {
                     .then(Suggestion::SearchModels)
                     .then_text(", or fetch the upstream catalogue with `medigan catalog update`"),
             ),
+            CatalogError::Package { error, .. } => error.advice(),
             CatalogError::AmbiguousModel { .. } => {
                 Some("give more of the id, e.g. the full `00001_NAME`".into())
             }

@@ -93,7 +93,8 @@ const MAX_CATALOG_BYTES: u64 = 64 << 20;
 /// Which catalogues to read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CatalogSettings {
-    /// Explicit sources (paths, `file://` or `http(s)://` URLs); when set, only these are read.
+    /// Explicit sources (paths, `file://` or `http(s)://` URLs, or `hf://OWNER/REPO[@REV][/PATH]`
+    /// packages whose `medigan.json` is read); when set, only these are read.
     pub explicit: Vec<String>,
     /// URL of the upstream catalogue, cached by `medigan catalog update`.
     pub upstream_url: String,
@@ -309,6 +310,9 @@ fn read_explicit(
         let text = read_file(Path::new(path))?;
         return Ok((SourceInfo::new(SourceKind::File, path), text));
     }
+    if location.trim().to_ascii_lowercase().starts_with("hf://") {
+        return read_hub_package(location, offline, home);
+    }
     if !is_url(location) {
         let text = read_file(Path::new(location))?;
         return Ok((SourceInfo::new(SourceKind::File, location), text));
@@ -327,6 +331,27 @@ fn read_explicit(
     parse_remote_catalog(&text, location)?;
     write_atomically(&cached, text.as_bytes())?;
     Ok((info, text))
+}
+
+/// An `hf://` source: the package is fetched into the store (pinned there like a package link)
+/// and its `medigan.json` read as a local catalogue file, so that its relative `package_link`
+/// (usually `.`) is the cached package itself.
+fn read_hub_package(
+    link: &str,
+    offline: bool,
+    home: &Home,
+) -> Result<(SourceInfo, String), CatalogError> {
+    let store = crate::store::Store::new(home.clone(), offline);
+    let request = crate::store::FetchRequest::new(link.trim(), link.trim());
+    let package = store
+        .fetch(&request, &crate::progress::NoProgress)
+        .map_err(|error| CatalogError::Package {
+            link: link.to_string(),
+            error: Box::new(error),
+        })?;
+    let path = package.dir.join("medigan.json");
+    let text = read_file(&path)?;
+    Ok((SourceInfo::new(SourceKind::File, display(&path)), text))
 }
 
 fn is_url(location: &str) -> bool {

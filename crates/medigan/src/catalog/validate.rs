@@ -115,14 +115,14 @@ impl<'de> Visitor<'de> for TopLevelKeys {
 /// catalogue downloaded from a URL must not make medigan read local files (issue #14, defect 13).
 pub fn remote_package_link(model: &str, link: &str) -> Option<Problem> {
     let lower = link.trim().to_ascii_lowercase();
-    let remote = ["https://", "http://", crate::bundled::SCHEME]
+    let remote = ["https://", "http://", "hf://", crate::bundled::SCHEME]
         .iter()
         .any(|scheme| lower.starts_with(scheme));
     (!remote).then(|| Problem {
         model: model.to_string(),
         path: "execution.package_link".into(),
         message: format!(
-            "a catalogue fetched from a URL may only link packages by http(s) URL, found {}; \
+            "a catalogue fetched from a URL may only link packages by http(s) URL or hf:// link, found {}; \
              only a catalogue read from a local file may name local packages",
             describe(&Value::String(link.to_string()))
         ),

@@ -22,6 +22,9 @@ pub(crate) struct Download<'a> {
     pub url: &'a str,
     pub part: &'a Path,
     pub label: &'a str,
+    /// A bearer token sent with the request (Hub links); reqwest drops it on a redirect to
+    /// another host (e.g. the Hub's LFS storage).
+    pub token: Option<&'a str>,
 }
 
 /// Calls `finish` on the progress when dropped, whatever way the attempt ends.
@@ -64,6 +67,9 @@ impl Download<'_> {
             Err(_) => 0,
         };
         let mut request = self.client.get(self.url);
+        if let Some(token) = self.token {
+            request = request.bearer_auth(token);
+        }
         if have > 0 {
             request = request.header(RANGE, format!("bytes={have}-"));
         }

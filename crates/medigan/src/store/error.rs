@@ -105,6 +105,29 @@ pub enum StoreError {
         /// What is wrong with it.
         reason: String,
     },
+    /// The Hub refused the repository: gated (terms not accepted), private, or a bad token.
+    #[error("the Hugging Face Hub refused `{repo}` for `{label}` ({status})")]
+    HubRefused {
+        /// The model.
+        label: String,
+        /// `OWNER/REPO`.
+        repo: String,
+        /// 401 or 403.
+        status: u16,
+        /// Whether a token was sent.
+        token_sent: bool,
+        /// The repository's page on the Hub, where its terms are accepted.
+        page: String,
+    },
+    /// The Hub answered something the store cannot use (not JSON, a bad commit, unsafe names,
+    /// too many files).
+    #[error("unusable answer from the Hugging Face Hub at `{url}`: {reason}")]
+    HubAnswer {
+        /// The request or link.
+        url: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// An expected sha256 that is not 64 hexadecimal digits.
     #[error("invalid sha256 `{value}` for `{label}`: expected 64 hexadecimal digits")]
     BadSha256 {
@@ -338,7 +361,26 @@ impl StoreError {
     fn own_hint(&self) -> Option<Advice> {
         match self {
             Self::BadLink { .. } => Some(
-                "use an http(s):// or file:// URL, a path to a .zip, or a package directory".into(),
+                "use an http(s):// or file:// URL, a path to a .zip, a package directory, or \
+                 hf://OWNER/REPO[@REVISION][/PATH]"
+                    .into(),
+            ),
+            Self::HubRefused {
+                page, token_sent, ..
+            } => Some(
+                if *token_sent {
+                    format!(
+                        "the repository is gated or private: accept its terms on {page} with \
+                         the account of HF_TOKEN, and check that the token may read it"
+                    )
+                } else {
+                    format!(
+                        "the repository is gated or private: accept its terms on {page}, then \
+                         set HF_TOKEN to an access token of that account (created at \
+                         https://huggingface.co/settings/tokens)"
+                    )
+                }
+                .into(),
             ),
             Self::HashMismatch { label, .. } => Some(format!(
                 "nothing was installed and the download was deleted; if the package at the link \

@@ -1,4 +1,5 @@
-//! Where a package comes from: an http(s) URL, a `file://` URL, a local `.zip`, or a directory.
+//! Where a package comes from: an http(s) URL, a `file://` URL, a local `.zip`, a directory, or
+//! a Hugging Face Hub link.
 
 use std::path::{Path, PathBuf};
 
@@ -28,6 +29,8 @@ pub(crate) enum Link {
     Zip(PathBuf),
     /// A local package directory, used in place.
     Dir(PathBuf),
+    /// A Hugging Face Hub link, `hf://OWNER/REPO[@REVISION][/PATH]` (parsed by `hub.rs`).
+    Hub,
 }
 
 impl Link {
@@ -42,6 +45,10 @@ impl Link {
         if lower.starts_with("http://") || lower.starts_with("https://") {
             let url = Url::parse(link).map_err(|e| bad(&e.to_string()))?;
             return Ok(Link::Http(url));
+        }
+        if lower.starts_with("hf://") {
+            super::hub::HubLink::parse(link)?;
+            return Ok(Link::Hub);
         }
         let path = if lower.starts_with("file://") {
             let url = Url::parse(link).map_err(|e| bad(&e.to_string()))?;

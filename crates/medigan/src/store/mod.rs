@@ -2,7 +2,8 @@
 //!
 //! A package is a `.zip` (or a directory) holding a `medigan.json` and its files; the store does
 //! not read its content, it only fetches, verifies, unpacks and records it. [`Store::fetch`]
-//! takes a link: an `http(s)://` URL, a `file://` URL, a local `.zip`, or a local directory.
+//! takes a link: an `http(s)://` URL, a `file://` URL, a local `.zip`, a local directory, or a
+//! Hugging Face Hub repository `hf://OWNER/REPO[@REVISION][/PATH]` (see [`HubConfig`]).
 //!
 //! ```text
 //! $MEDIGAN_HOME/
@@ -39,6 +40,7 @@
 mod cache;
 mod download;
 mod error;
+mod hub;
 mod integrity;
 mod link;
 mod lock;
@@ -56,6 +58,7 @@ use tempfile::TempDir;
 
 pub use cache::{CachedPackage, VerifyReport};
 pub use error::{StoreError, UnsafeReason};
+pub use hub::{DEFAULT_HUB_ENDPOINT, HubConfig};
 pub use record::RECORD_FILE;
 pub use unzip::UnzipLimits;
 
@@ -82,8 +85,11 @@ pub struct StoreConfig {
     pub max_backoff: Duration,
     /// Largest download accepted (default 8 GiB).
     pub max_download_bytes: u64,
-    /// Caps applied while unpacking.
+    /// Caps applied while unpacking (and to the file lists of Hub links).
     pub unzip: UnzipLimits,
+    /// The Hugging Face Hub for `hf://` links (default: from `HF_ENDPOINT`, `HF_TOKEN`,
+    /// `HF_HUB_OFFLINE`).
+    pub hub: HubConfig,
 }
 
 impl Default for StoreConfig {
@@ -97,6 +103,7 @@ impl Default for StoreConfig {
             max_backoff: http.max_backoff,
             max_download_bytes: 8 << 30,
             unzip: UnzipLimits::default(),
+            hub: HubConfig::default(),
         }
     }
 }
@@ -119,7 +126,8 @@ impl StoreConfig {
 pub struct FetchRequest {
     /// The model id (or any name), used in messages and in the cache listing.
     pub label: String,
-    /// An `http(s)://` or `file://` URL, a path to a `.zip`, or a package directory.
+    /// An `http(s)://` or `file://` URL, a path to a `.zip`, a package directory, or an
+    /// `hf://OWNER/REPO[@REVISION][/PATH]` Hub link.
     pub link: String,
     /// The expected sha256 of the archive (or of the directory, see the module docs), if known.
     pub sha256: Option<String>,
@@ -231,6 +239,7 @@ impl Store {
             Link::Http(url) => {
                 self.fetch_http(request, url.as_str(), expected.as_deref(), progress)
             }
+            Link::Hub => self.fetch_hub(request, expected.as_deref(), progress),
         }
     }
 
@@ -267,6 +276,12 @@ impl Store {
         }
         let url = match Link::parse(&request.link)? {
             Link::Http(url) => url,
+            Link::Hub => {
+                return Err(StoreError::BadLink {
+                    link: request.link.clone(),
+                    reason: "a single-file fetch takes an http(s) link or a local file".into(),
+                });
+            }
             Link::Dir(path) | Link::Zip(path) => {
                 let (actual, _) = sha256_file(&path)?;
                 check_hash(&request.label, &request.link, &expected, &actual)?;
@@ -294,6 +309,7 @@ impl Store {
             url: url.as_str(),
             part: &part,
             label: &request.label,
+            token: None,
         }
         .run(progress)
         .and_then(|()| {
@@ -422,6 +438,7 @@ impl Store {
             url,
             part,
             label: &request.label,
+            token: None,
         }
         .run(progress)?;
         let (actual, _size) = sha256_file(part)?;
