@@ -286,6 +286,14 @@ pub struct ContributeArgs {
     /// Where to write the packed zip (default: `ID.zip` in the current folder).
     #[arg(long, value_name = "PATH")]
     pub zip: Option<PathBuf>,
+    /// Publish to this Hugging Face Hub model repository (`hf://OWNER/REPO[@BRANCH]`, the
+    /// repository must exist) instead of Zenodo: one commit of the package's files, card
+    /// included; the proposed entry links `hf://OWNER/REPO@COMMIT`. Zenodo stays for a DOI.
+    #[arg(long, value_name = "hf://OWNER/REPO")]
+    pub to: Option<String>,
+    /// Hugging Face token with write access to the repository of `--to`.
+    #[arg(long, env = "HF_TOKEN", hide_env_values = true, value_name = "TOKEN")]
+    pub hf_token: Option<String>,
     /// Zenodo base URL (tests; also MEDIGAN_ZENODO_URL).
     #[arg(long, hide = true)]
     pub zenodo_url: Option<String>,

@@ -4,9 +4,10 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 
 use medigan::contribute::{
-    CATALOG_REPO, ContributeReport, ContributeRequest, GITHUB_API_URL, RequiredField, Token,
-    ZENODO_SANDBOX_URL, ZENODO_URL, contribute,
+    CATALOG_REPO, ContributeReport, ContributeRequest, Destination, GITHUB_API_URL, HubTarget,
+    RequiredField, Token, ZENODO_SANDBOX_URL, ZENODO_URL, contribute_to,
 };
+use medigan::store::HubConfig;
 use medigan::{Generators, env};
 
 use crate::cli::ContributeArgs;
@@ -21,10 +22,18 @@ pub fn run(
     out: Output,
 ) -> anyhow::Result<ExitCode> {
     let request = request(args);
+    let destination = match &args.to {
+        None => Destination::Zenodo,
+        Some(link) => Destination::Hub {
+            target: HubTarget::parse(link, &HubConfig::default().endpoint)
+                .map_err(|e| anyhow::anyhow!("--to: {e}"))?,
+            token: args.hf_token.clone().and_then(Token::new),
+        },
+    };
     let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
     let mut ask = |field: &RequiredField| interactive.then(|| ask(field)).flatten();
     let progress = Bar::new(out.quiet || out.json);
-    let report = contribute(generators, &request, &mut ask, &progress)?;
+    let report = contribute_to(generators, &request, &destination, &mut ask, &progress)?;
     if out.json {
         render::json(&report)?;
     } else {
@@ -122,6 +131,13 @@ fn print_report(report: &ContributeReport) -> anyhow::Result<()> {
         if let Some(doi) = &deposition.doi {
             render::line(format!("DOI: {doi}"))?;
         }
+    }
+    if let Some(hub) = &report.hub {
+        render::line(format!(
+            "Hugging Face Hub: {} commit {} ({})",
+            hub.repo, hub.commit, hub.url
+        ))?;
+        render::line(format!("package link: hf://{}@{}", hub.repo, hub.commit))?;
     }
     if let Some(issue) = &report.issue_url {
         render::line(format!("GitHub issue: {issue}"))?;

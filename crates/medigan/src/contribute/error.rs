@@ -75,6 +75,9 @@ pub enum ContributeError {
         /// The environment variable.
         env: &'static str,
     },
+    /// A contribution to the Hugging Face Hub without a token.
+    #[error("no Hugging Face Hub token: give --hf-token or set HF_TOKEN")]
+    MissingHubToken,
     /// A service answered 401 or 403 to a token.
     #[error("the {service} token was refused (HTTP {status}) while {step}: {why}{aftermath}")]
     TokenRefused {
@@ -149,6 +152,14 @@ impl Hint for ContributeError {
             ContributeError::MissingToken { service: "Zenodo", .. }
             | ContributeError::TokenRefused { service: "Zenodo", .. } => Some(
                 "create a token at https://zenodo.org/account/settings/applications/tokens/new/ (or sandbox.zenodo.org for --sandbox) with the deposit:write and deposit:actions scopes"
+                    .into(),
+            ),
+            ContributeError::MissingHubToken
+            | ContributeError::TokenRefused {
+                service: "Hugging Face Hub",
+                ..
+            } => Some(
+                "create a token with write access at https://huggingface.co/settings/tokens (and create the model repository first, on the Hub's page or with `huggingface-cli repo create`)"
                     .into(),
             ),
             ContributeError::MissingToken { .. } | ContributeError::TokenRefused { .. } => Some(

@@ -72,6 +72,7 @@ pub fn open_entry_issue(
         test: None,
         entry: entry.clone(),
         deposition: None,
+        hub: None,
         issue_url: None,
         planned: Vec::new(),
         notes: Vec::new(),

@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 use super::error::ContributeError;
 use super::github::open_issue;
 use super::http::{Failure, Token};
+use super::hub::{HubTarget, commit_files};
 use super::package_check::{
     METADATA_FILE, Package, PackageKind, RequiredField, check_id_format, pretty,
 };
@@ -88,8 +89,10 @@ pub struct ContributeReport {
     pub test: Option<ModelTestReport>,
     /// The proposed catalogue entry, `{id: entry}`.
     pub entry: Value,
-    /// The deposition, unless a dry run.
+    /// The deposition, unless a dry run or a Hub contribution.
     pub deposition: Option<DepositionReport>,
+    /// The Hub commit of a contribution to the Hub, unless a dry run.
+    pub hub: Option<HubReport>,
     /// The issue, when one was opened.
     pub issue_url: Option<String>,
     /// What a dry run would do, step by step.
@@ -98,12 +101,49 @@ pub struct ContributeReport {
     pub notes: Vec<String>,
 }
 
-/// Runs a contribution. `ask` is called for each missing required field and returns the answer,
-/// or `None` when it cannot ask (the run then fails naming the fields); answers are saved to the
-/// package's `medigan.json`.
+/// Where a contribution is published.
+#[derive(Debug, Clone)]
+pub enum Destination {
+    /// A Zenodo deposition (for the DOI), as in the paper.
+    Zenodo,
+    /// A Hugging Face Hub model repository: the package's files (card included) in one commit;
+    /// the proposed entry links `hf://OWNER/REPO@<commit>`.
+    Hub {
+        /// The repository and branch.
+        target: HubTarget,
+        /// A token with write access to the repository (`HF_TOKEN`).
+        token: Option<Token>,
+    },
+}
+
+/// The Hub side of a contribution.
+#[derive(Debug, Clone, Serialize)]
+pub struct HubReport {
+    /// `OWNER/REPO`.
+    pub repo: String,
+    /// The commit made.
+    pub commit: String,
+    /// Its page.
+    pub url: String,
+}
+
+/// Runs a contribution to Zenodo ([`contribute_to`] with [`Destination::Zenodo`]).
 pub fn contribute(
     generators: &Generators,
     request: &ContributeRequest,
+    ask: &mut dyn FnMut(&RequiredField) -> Option<String>,
+    progress: &dyn Progress,
+) -> Result<ContributeReport, ContributeError> {
+    contribute_to(generators, request, &Destination::Zenodo, ask, progress)
+}
+
+/// Runs a contribution. `ask` is called for each missing required field and returns the answer,
+/// or `None` when it cannot ask (the run then fails naming the fields); answers are saved to the
+/// package's `medigan.json`.
+pub fn contribute_to(
+    generators: &Generators,
+    request: &ContributeRequest,
+    destination: &Destination,
     ask: &mut dyn FnMut(&RequiredField) -> Option<String>,
     progress: &dyn Progress,
 ) -> Result<ContributeReport, ContributeError> {
@@ -125,7 +165,7 @@ pub fn contribute(
             problems,
         });
     }
-    let tokens = if request.dry_run {
+    let tokens = if request.dry_run || matches!(destination, Destination::Hub { .. }) {
         None
     } else {
         Some(tokens(request)?)
@@ -160,10 +200,23 @@ pub fn contribute(
         test,
         entry: Value::Null,
         deposition: None,
+        hub: None,
         issue_url: None,
         planned: Vec::new(),
         notes,
     };
+    if let Destination::Hub { target, token } = destination {
+        let offline = generators.settings().offline();
+        let publish = HubPublish {
+            request,
+            package: &package,
+            packed: &packed,
+            target,
+            token: token.as_ref(),
+            offline,
+        };
+        return publish.run(report);
+    }
     let zenodo_metadata = zenodo_metadata(&package, id);
     let Some((zenodo_token, github_token)) = tokens else {
         let base = request.zenodo_url.trim_end_matches('/');
@@ -568,6 +621,8 @@ pub(super) fn failure(
             step: step.to_string(),
             why: if service == "Zenodo" {
                 "it is expired or revoked, or lacks the deposit:write scope (publishing also needs deposit:actions)".into()
+            } else if service == "Hugging Face Hub" {
+                "it is expired or revoked, or may not write to this repository (or the repository does not exist)".into()
             } else {
                 "it is expired or revoked, or may not open issues on this repository".into()
             },
@@ -580,4 +635,128 @@ pub(super) fn failure(
             aftermath,
         },
     }
+}
+
+/// Publishing to the Hub: one commit of the packed files, then the issue when asked for.
+struct HubPublish<'a> {
+    request: &'a ContributeRequest,
+    package: &'a Package,
+    packed: &'a PackedPackage,
+    target: &'a HubTarget,
+    token: Option<&'a Token>,
+    offline: bool,
+}
+
+impl HubPublish<'_> {
+    fn run(&self, mut report: ContributeReport) -> Result<ContributeReport, ContributeError> {
+        let id = report.id.clone();
+        let files = self.files()?;
+        let sha256 = folder_sha256(&files);
+        let steps = vec![
+            format!(
+                "commit {} files ({}) to {} on branch {}: POST {}/api/models/{}/commit/{}",
+                files.len(),
+                files.iter().map(|f| f.0.as_str()).collect::<Vec<_>>().join(", "),
+                self.target.page(),
+                self.target.revision,
+                self.target.endpoint,
+                self.target.repo,
+                self.target.revision,
+            ),
+            "propose the catalogue entry, linked to that commit, in a GitHub issue (when a GitHub token is given)".into(),
+        ];
+        if self.request.dry_run {
+            let link = format!("hf://{}@<commit>", self.target.repo);
+            report.entry = catalog_entry(self.package, &id, &link, &sha256, None);
+            report.planned = steps;
+            return Ok(report);
+        }
+        let token = self.token.ok_or(ContributeError::MissingHubToken)?;
+        let summary = format!("Add medigan model {id}");
+        let commit =
+            commit_files(self.target, token, self.offline, &summary, &files).map_err(|f| {
+                failure(
+                    "Hugging Face Hub",
+                    "committing the package",
+                    f,
+                    String::new(),
+                )
+            })?;
+        let link = format!("hf://{}@{}", self.target.repo, commit.oid);
+        report.entry = catalog_entry(self.package, &id, &link, &sha256, None);
+        report.hub = Some(HubReport {
+            repo: self.target.repo.clone(),
+            commit: commit.oid.clone(),
+            url: commit.url.clone(),
+        });
+        let github = self
+            .request
+            .github_token
+            .as_ref()
+            .filter(|_| self.request.open_issue);
+        let Some(github) = github else {
+            report.notes.push(
+                "no GitHub issue opened (give --github-token or GITHUB_TOKEN to propose the entry to the catalogue)".into(),
+            );
+            return Ok(report);
+        };
+        let (title, body) = issue_text(self.package, &report);
+        let opened = open_issue(
+            self.offline,
+            &self.request.github_api,
+            &self.request.catalog_repo,
+            github,
+            &title,
+            &body,
+        );
+        match opened {
+            Ok(url) => report.issue_url = Some(url),
+            Err(f) => {
+                let step = format!("opening the issue on {}", self.request.catalog_repo);
+                let aftermath = format!(
+                    "; the package is committed at {}: open the issue by hand with the entry `medigan contribute --dry-run` prints",
+                    commit.url
+                );
+                return Err(failure("GitHub", &step, f, aftermath));
+            }
+        }
+        Ok(report)
+    }
+
+    /// The packed files (path, content), from the reproducible zip.
+    fn files(&self) -> Result<Vec<(String, Vec<u8>)>, ContributeError> {
+        use std::io::Read;
+        let bad = |cause: String| ContributeError::Io {
+            action: "read back",
+            path: self.request.zip_path.clone(),
+            cause: std::io::Error::other(cause),
+        };
+        let mut archive = ::zip::ZipArchive::new(std::io::Cursor::new(&self.packed.bytes))
+            .map_err(|e| bad(e.to_string()))?;
+        let mut files = Vec::new();
+        for index in 0..archive.len() {
+            let mut entry = archive.by_index(index).map_err(|e| bad(e.to_string()))?;
+            if entry.is_dir() {
+                continue;
+            }
+            let mut bytes = Vec::new();
+            entry
+                .read_to_end(&mut bytes)
+                .map_err(|e| bad(e.to_string()))?;
+            files.push((entry.name().to_owned(), bytes));
+        }
+        files.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+        Ok(files)
+    }
+}
+
+/// The store's hash of a package folder holding `files` (sorted by path): what a fetch of the
+/// `hf://` link checks against the entry's `sha256`.
+fn folder_sha256(files: &[(String, Vec<u8>)]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    for (path, bytes) in files {
+        hasher.update(format!("{}  {path}\n", hex::encode(Sha256::digest(bytes))).as_bytes());
+    }
+    hex::encode(hasher.finalize())
 }
