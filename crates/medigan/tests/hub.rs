@@ -169,7 +169,10 @@ fn a_repository_is_resolved_to_its_commit_downloaded_verified_and_pinned() {
         "the card comes with the package"
     );
     assert!(!package.dir.join(".gitattributes").exists());
-    assert_eq!(installed_dirs(home.path()), [package.sha256.clone()]);
+    assert_eq!(
+        installed_dirs(home.path()),
+        std::slice::from_ref(&package.sha256)
+    );
 
     // The token goes to the Hub, not to the storage host the LFS file redirects to.
     let api = hub

@@ -28,9 +28,9 @@ use crate::settings;
 
 /// Runs the parsed command line and returns the exit status.
 pub fn run(mut cli: Cli) -> anyhow::Result<ExitCode> {
-    let hub_model = match &mut cli.command {
-        Command::Info(args) => hub_link(&mut args.model),
-        Command::Generate(args) => hub_link(&mut args.model),
+    let hub_model = match &cli.command {
+        Command::Info(args) => hub_link(&args.model),
+        Command::Generate(args) => hub_link(&args.model),
         _ => None,
     };
     if let Some(link) = &hub_model {
@@ -71,7 +71,7 @@ pub fn run(mut cli: Cli) -> anyhow::Result<ExitCode> {
 
 /// A model given as an `hf://` link (`medigan info hf://OWNER/REPO`): the link, read as one
 /// more catalogue source (its package's `medigan.json`).
-fn hub_link(model: &mut String) -> Option<String> {
+fn hub_link(model: &str) -> Option<String> {
     model
         .trim()
         .to_ascii_lowercase()
