@@ -104,7 +104,9 @@ _MODELS.update({
 
 # `medigan audit` shares the evaluation flags; those that choose metrics mean nothing to an
 # audit (it computes none) and have no Python keyword.
-_AUDIT = _shared("audit", ("real", "synthetic", "--catalog"),
+_AUDIT = _shared("audit", ("real", "synthetic", "--catalog", "--save-stats", "--merge-stats",
+                           "--real-stats", "--volumes", "--center-slices", "--every-slice",
+                           "--empty-below", "--clip"),
                  ("--metrics", "--kid-subsets", "--kid-subset-size", "--nearest-k", "--repeats",
                   "--resample-seed", "--split-seed", "--metric-key"))
 _AUDIT.update({
