@@ -138,7 +138,7 @@ def test_sharded_statistics_merge_into_the_fid_of_the_union(phantoms, tmp_path):
     merged = medigan_rs.metrics(merge_stats=files[::-1])
     assert merged["fid_rs"] == single, (merged["fid_rs"], single)
     assert merged["synthetic_images"] == 13 and merged["real_images"] == 12
-    with pytest.raises(ValueError, match="KID and PRDC need the feature vectors"):
+    with pytest.raises(ValueError, match="KID, PRDC and CMMD need the feature vectors"):
         medigan_rs.metrics(merge_stats=files, metrics="fid,kid")
     with pytest.raises(TypeError, match="reads no images"):
         medigan_rs.metrics(real, merge_stats=files)
