@@ -422,6 +422,44 @@ fn cmmd_runs_through_an_onnx_extractor_and_is_zero_for_a_folder_with_itself() {
 }
 
 #[test]
+fn vit_extractors_give_their_feature_width_and_zero_fid_and_cmmd_for_a_folder_with_itself() {
+    let home = tempfile::tempdir().unwrap();
+    let images = fixtures().join("images");
+    let vit = fixtures().join("../vit");
+    for (graph, dims) in [("dinov2_vit.onnx", 48), ("clip_vit.onnx", 32)] {
+        let stats = home.path().join(format!("{graph}.stats"));
+        let output = medigan(home.path())
+            .args(["--json", "metrics"])
+            .args([&images, &images])
+            .arg("--extractor")
+            .arg(format!("onnx:{}", vit.join(graph).display()))
+            .args(["--input-size", "56", "--range", "0,1"])
+            .args(["--mean", "0.485,0.456,0.406", "--std", "0.229,0.224,0.225"])
+            .args(["--metrics", "fid,cmmd", "--save-stats"])
+            .arg(&stats)
+            .output()
+            .unwrap();
+        let value = json(&output);
+        let report = &value["reports"][0];
+        assert!(report["fid_rs"].as_f64().unwrap().abs() < 1e-6, "{report}");
+        assert!(
+            report["cmmd"]["value"].as_f64().unwrap().abs() < 1e-9,
+            "{report}"
+        );
+        assert_eq!(
+            report["provenance"]["input_size"],
+            serde_json::json!([56, 56])
+        );
+        // The statistics file's header names the extractor's feature width.
+        let bytes = std::fs::read(&stats).unwrap();
+        assert_eq!(&bytes[..8], b"MDGSTATS");
+        let length = u32::from_le_bytes(bytes[12..16].try_into().unwrap()) as usize;
+        let header: Value = serde_json::from_slice(&bytes[16..16 + length]).unwrap();
+        assert_eq!(header["dims"], dims, "{graph}: {header}");
+    }
+}
+
+#[test]
 fn audit_flags_a_folder_of_training_images_and_writes_the_gallery() {
     let home = tempfile::tempdir().unwrap();
     let (train, holdout) = (home.path().join("train"), home.path().join("holdout"));
