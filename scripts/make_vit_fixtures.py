@@ -63,7 +63,9 @@ class Block(nn.Module):
         self.norm1 = nn.LayerNorm(WIDTH, eps=1e-6)
         self.attn = Attention()
         self.norm2 = nn.LayerNorm(WIDTH, eps=1e-6)
-        self.mlp = nn.Sequential(nn.Linear(WIDTH, 4 * WIDTH), activation, nn.Linear(4 * WIDTH, WIDTH))
+        self.mlp = nn.Sequential(
+            nn.Linear(WIDTH, 4 * WIDTH), activation, nn.Linear(4 * WIDTH, WIDTH)
+        )
         scale = torch.full((WIDTH,), 0.5) if layer_scale else torch.ones(WIDTH)
         self.ls1 = nn.Parameter(scale.clone(), requires_grad=layer_scale)
         self.ls2 = nn.Parameter(scale.clone(), requires_grad=layer_scale)
