@@ -138,10 +138,28 @@ def test_sharded_statistics_merge_into_the_fid_of_the_union(phantoms, tmp_path):
     merged = medigan_rs.metrics(merge_stats=files[::-1])
     assert merged["fid_rs"] == single, (merged["fid_rs"], single)
     assert merged["synthetic_images"] == 13 and merged["real_images"] == 12
-    with pytest.raises(ValueError, match="KID and PRDC need the feature vectors"):
+    with pytest.raises(ValueError, match="KID, PRDC and CMMD need the feature vectors"):
         medigan_rs.metrics(merge_stats=files, metrics="fid,kid")
     with pytest.raises(TypeError, match="reads no images"):
         medigan_rs.metrics(real, merge_stats=files)
+
+
+def test_cmmd_through_vit_extractors_is_zero_for_a_folder_with_itself(phantoms, tmp_path):
+    real, synthetic = phantoms(8, 1), phantoms(8, 2)
+    vit = FIXTURES / "vit"
+    for graph, output in (("clip_vit.onnx", "image_embeds"), ("dinov2_vit.onnx", "pooler_output")):
+        common = dict(extractor=f"onnx:{vit / graph}", input_size=56, range=(0.0, 1.0),
+                      mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225), output_name=output,
+                      metrics="fid,cmmd", home=tmp_path, offline=True)
+        itself = medigan_rs.metrics(real, real, **common)
+        assert itself["cmmd"]["value"] == 0.0 and abs(itself["fid_rs"]) < 1e-6, itself
+        assert itself["kid"] is None and itself["prdc"] is None
+        other = medigan_rs.metrics(real, synthetic, **common)
+        assert other["cmmd"]["value"] > 0.0, other
+        assert "CLIP image tower" in other["cmmd"]["note"]
+        key = "CMMD_" + graph.removesuffix(".onnx").upper()  # the key of the graph's name
+        performance = other["catalog"]["selection"]["performance"]
+        assert performance[key] == round(other["cmmd"]["value"], 6)
 
 
 def test_volumes_in_three_planes_agree_with_the_numpy_reference(tmp_path):

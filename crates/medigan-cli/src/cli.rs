@@ -401,7 +401,7 @@ pub struct StatsArgs {
     #[arg(long, value_name = "FILE", conflicts_with = "merge_stats")]
     pub save_stats: Option<PathBuf>,
     /// Read no images: the FID of the union of the synthetic sets of these --save-stats files
-    /// (shards), bit-identical to one pass over all the images. FID only: KID and PRDC need
+    /// (shards), bit-identical to one pass over all the images. FID only: KID, PRDC and CMMD need
     /// the features themselves.
     #[arg(long, value_name = "FILE", num_args = 1.., conflicts_with_all = ["real", "synthetic"])]
     pub merge_stats: Vec<PathBuf>,
@@ -545,8 +545,9 @@ pub struct ExtractionArgs {
     /// Keep features in this folder, keyed by image content and extractor: a set is embedded once.
     #[arg(long, value_name = "DIR")]
     pub cache_features: Option<PathBuf>,
-    /// Metrics from the one embedding pass: a comma-separated list of fid, kid, prdc, or all
-    /// (default: fid; `medigan metrics`: all).
+    /// Metrics from the one embedding pass: a comma-separated list of fid, kid, prdc, cmmd, or
+    /// all (fid, kid, prdc; default: fid; `medigan metrics`: all). cmmd is CMMD (Gaussian-kernel
+    /// MMD on L2-normalised embeddings), meaningful with an onnx: CLIP image tower.
     #[arg(long, value_name = "LIST")]
     pub metrics: Option<String>,
     /// KID: number of random subsets.

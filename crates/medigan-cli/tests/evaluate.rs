@@ -359,6 +359,107 @@ fn metrics_reports_kid_prdc_intervals_and_provenance_from_one_embedding() {
 }
 
 #[test]
+fn cmmd_runs_through_an_onnx_extractor_and_is_zero_for_a_folder_with_itself() {
+    let home = tempfile::tempdir().unwrap();
+    let images = fixtures().join("images");
+    let part = home.path().join("part");
+    std::fs::create_dir(&part).unwrap();
+    let mut names: Vec<_> = std::fs::read_dir(&images)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    names.sort();
+    for name in &names[..3] {
+        std::fs::copy(images.join(name), part.join(name)).unwrap();
+    }
+    let run = |synthetic: &std::path::Path, json_output: bool| {
+        let mut command = medigan(home.path());
+        if json_output {
+            command.arg("--json");
+        }
+        command
+            .arg("metrics")
+            .args([&images, synthetic])
+            .args(["--extractor", &extractor(), "--range", "0,1"])
+            .args(["--metrics", "fid,cmmd"])
+            .output()
+            .unwrap()
+    };
+    let value = json(&run(&images, true));
+    let report = &value["reports"][0];
+    assert_eq!(report["cmmd"]["value"], 0.0, "{report}");
+    assert_eq!(report["cmmd"]["sigma"], 10.0);
+    assert_eq!(report["cmmd"]["scale"], 1000.0);
+    assert!(
+        report["cmmd"]["note"]
+            .as_str()
+            .unwrap()
+            .contains("CLIP image tower"),
+        "{report}"
+    );
+    assert!(report["kid"].is_null() && report["prdc"].is_null());
+    assert_eq!(
+        report["provenance"]["metrics"],
+        serde_json::json!(["fid", "cmmd"])
+    );
+    let value = json(&run(&part, true));
+    let report = &value["reports"][0];
+    let cmmd = report["cmmd"]["value"].as_f64().unwrap();
+    assert!(cmmd > 0.0, "{report}");
+    let performance = &report["catalog"]["selection"]["performance"];
+    assert!(
+        performance["CMMD_EXTRACTOR"].as_f64().is_some(),
+        "{performance}"
+    );
+    // The table shows it, with the note on what it was computed on.
+    let output = run(&part, false);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("CMMD") && stdout.contains("CMMD: Gaussian-kernel MMD"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn vit_extractors_give_their_feature_width_and_zero_fid_and_cmmd_for_a_folder_with_itself() {
+    let home = tempfile::tempdir().unwrap();
+    let images = fixtures().join("images");
+    let vit = fixtures().join("../vit");
+    for (graph, dims) in [("dinov2_vit.onnx", 48), ("clip_vit.onnx", 32)] {
+        let stats = home.path().join(format!("{graph}.stats"));
+        let output = medigan(home.path())
+            .args(["--json", "metrics"])
+            .args([&images, &images])
+            .arg("--extractor")
+            .arg(format!("onnx:{}", vit.join(graph).display()))
+            .args(["--input-size", "56", "--range", "0,1"])
+            .args(["--mean", "0.485,0.456,0.406", "--std", "0.229,0.224,0.225"])
+            .args(["--metrics", "fid,cmmd", "--save-stats"])
+            .arg(&stats)
+            .output()
+            .unwrap();
+        let value = json(&output);
+        let report = &value["reports"][0];
+        assert!(report["fid_rs"].as_f64().unwrap().abs() < 1e-6, "{report}");
+        assert!(
+            report["cmmd"]["value"].as_f64().unwrap().abs() < 1e-9,
+            "{report}"
+        );
+        assert_eq!(
+            report["provenance"]["input_size"],
+            serde_json::json!([56, 56])
+        );
+        // The statistics file's header names the extractor's feature width.
+        let bytes = std::fs::read(&stats).unwrap();
+        assert_eq!(&bytes[..8], b"MDGSTATS");
+        let length = u32::from_le_bytes(bytes[12..16].try_into().unwrap()) as usize;
+        let header: Value = serde_json::from_slice(&bytes[16..16 + length]).unwrap();
+        assert_eq!(header["dims"], dims, "{graph}: {header}");
+    }
+}
+
+#[test]
 fn audit_flags_a_folder_of_training_images_and_writes_the_gallery() {
     let home = tempfile::tempdir().unwrap();
     let (train, holdout) = (home.path().join("train"), home.path().join("holdout"));
@@ -473,11 +574,11 @@ fn sharded_statistics_merge_into_the_fid_of_the_union_bit_for_bit() {
             .is_some(),
         "{report}"
     );
-    // KID and PRDC cannot be merged: refused with the reason.
+    // KID, PRDC and CMMD cannot be merged: refused with the reason.
     let output = merge(&["--metrics", "fid,kid"]);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
-        !output.status.success() && stderr.contains("KID and PRDC need the feature vectors"),
+        !output.status.success() && stderr.contains("KID, PRDC and CMMD need the feature vectors"),
         "{stderr}"
     );
     // A file that is not statistics is named.

@@ -1,12 +1,12 @@
 //! Time of each metric at a given size (default 10,000 x 2048, Inception's pool3 features):
-//! FID, KID (100 subsets of 1000), PRDC (k = 5), on Gaussian features with a fixed seed.
+//! FID, KID (100 subsets of 1000), PRDC (k = 5), CMMD, on Gaussian features with a fixed seed.
 //!
 //! `cargo run --release --example bench_metrics -p medigan -- [N] [D]`; compare with
 //! `python3 scripts/bench_metrics_reference.py N D` (torch-fidelity, clean-fid, prdc).
 
 use std::time::Instant;
 
-use medigan::evaluate::{KidOptions, frechet_distance_of_features, kid, prdc};
+use medigan::evaluate::{KidOptions, cmmd, frechet_distance_of_features, kid, prdc};
 use ndarray::Array2;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -45,4 +45,7 @@ fn main() {
         "| PRDC (k = 5) | {:.2} | precision {p:.4} |",
         start.elapsed().as_secs_f64()
     );
+    let start = Instant::now();
+    let c = cmmd(real.view(), synthetic.view()).map_or(f64::NAN, |v| v);
+    println!("| CMMD | {:.2} | {c:.6} |", start.elapsed().as_secs_f64());
 }

@@ -472,3 +472,50 @@ fn timing_frechet_2048_and_onnx_extractor_throughput() {
         );
     }
 }
+
+/// The ViT-shaped extractors of `scripts/make_vit_fixtures.py` (DINOv2's and CLIP's layouts,
+/// random weights): loaded with their input size and feature width, run on every backend, the
+/// backends agreeing, and different images giving different embeddings.
+#[test]
+fn vit_extractors_of_dinov2_and_clip_layout_embed_on_every_backend() {
+    let dir = fixtures().join("../vit");
+    let reference: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("reference.json")).unwrap())
+            .unwrap();
+    let set = ImageSet::from_folder(&fixtures().join("images")).unwrap();
+    for graph in ["dinov2_vit.onnx", "clip_vit.onnx"] {
+        let expected = &reference[graph];
+        let dims = expected["features"].as_u64().unwrap() as usize;
+        let size = expected["input_size"].as_u64().unwrap() as usize;
+        let mut per_backend: Vec<Array2<f32>> = Vec::new();
+        for backend in backends() {
+            let spec = OnnxExtractorSpec::resolve(OnnxExtractorConfig {
+                graph: dir.join(graph),
+                input_size: Some([size, size]),
+                normalization: InputNormalization {
+                    range: [0.0, 1.0],
+                    mean_std: Some(([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])),
+                },
+                output: Some(expected["output"].as_str().unwrap().to_string()),
+                backend: Some(backend),
+            })
+            .unwrap();
+            assert_eq!(spec.input_size(), [size, size], "{graph}");
+            assert_eq!(spec.feature_dims(), dims, "{graph}");
+            let features =
+                extract_features(&set.images, &spec, &FeatureOptions::default(), &NoProgress)
+                    .unwrap();
+            assert_eq!(features.dim(), (set.images.len(), dims), "{graph}");
+            assert!(features.iter().all(|v| v.is_finite()), "{graph}");
+            assert_ne!(features.row(0), features.row(1), "{graph}: images differ");
+            per_backend.push(features);
+        }
+        if let [tract, ort] = per_backend.as_slice() {
+            let worst = (tract - ort).iter().fold(0f32, |m, d| m.max(d.abs()));
+            assert!(
+                worst < 1e-3,
+                "{graph}: tract and onnxruntime differ by {worst}"
+            );
+        }
+    }
+}

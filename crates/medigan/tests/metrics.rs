@@ -1,6 +1,7 @@
 //! KID and PRDC against their reference implementations (torch-fidelity, clean-fid, prdc) on
-//! the committed feature fixtures of `scripts/make_metric_fixtures.py`, and the values a set
-//! must get against itself; repeats and their intervals.
+//! the committed feature fixtures of `scripts/make_metric_fixtures.py`, CMMD against the NumPy
+//! reference of `scripts/make_cmmd_fixtures.py`, and the values a set must get against itself;
+//! repeats and their intervals.
 
 mod common;
 
@@ -9,7 +10,7 @@ use std::path::PathBuf;
 use medigan::evaluate::kid::{KidOptions, kid_of_subsets};
 use medigan::evaluate::metrics::evaluate_features;
 use medigan::evaluate::{
-    EvaluateOptions, MetricOptions, MetricSet, Provenance, kid, prdc, split_repeats,
+    EvaluateOptions, MetricOptions, MetricSet, Provenance, cmmd, kid, prdc, split_repeats,
 };
 use medigan::formats::npy::decode as parse_npy;
 use ndarray::{Array2, Ix2, s};
@@ -24,7 +25,11 @@ fn reference() -> Value {
 }
 
 fn features(name: &str) -> Array2<f32> {
-    let bytes = std::fs::read(fixtures().join(name)).unwrap();
+    features_in(&fixtures(), name)
+}
+
+fn features_in(dir: &std::path::Path, name: &str) -> Array2<f32> {
+    let bytes = std::fs::read(dir.join(name)).unwrap();
     parse_npy(&bytes)
         .unwrap()
         .0
@@ -144,11 +149,47 @@ fn kid_and_prdc_refuse_sets_too_small_for_them() {
 }
 
 #[test]
+fn cmmd_matches_the_numpy_reference_of_the_paper_formula() {
+    let dir = common::fixtures("cmmd");
+    let reference = common::reference_json("cmmd");
+    assert_eq!(reference["sigma"], 10.0);
+    assert_eq!(reference["scale"], 1000.0);
+    let cases = reference["cases"].as_object().unwrap();
+    assert_eq!(cases.len(), 2);
+    for (name, case) in cases {
+        let real = features_in(&dir, &format!("{name}_real.npy"));
+        let synthetic = features_in(&dir, &format!("{name}_synthetic.npy"));
+        let expected = case["cmmd"].as_f64().unwrap();
+        let got = cmmd(real.view(), synthetic.view()).unwrap();
+        let relative = (got - expected).abs() / expected.abs();
+        assert!(
+            relative < 1e-9,
+            "CMMD of {name}: got {got}, NumPy {expected} (relative error {relative:e})"
+        );
+        // The V-statistic of the reference: a set against itself is 0 (up to rounding).
+        let itself = cmmd(real.view(), real.view()).unwrap();
+        let expected_itself = case["cmmd_real_real"].as_f64().unwrap();
+        assert!(
+            (itself - expected_itself).abs() < 1e-9,
+            "CMMD of {name} with itself: {itself}"
+        );
+    }
+    // Too few rows, and rows of different widths, are refused by name.
+    let small = features_in(&dir, "small_real.npy");
+    let err = cmmd(small.view(), small.slice(s![..1, ..]))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("CMMD") && err.contains("got 1"), "{err}");
+    let narrow = features_in(&dir, "blocked_real.npy");
+    assert!(cmmd(small.view(), narrow.view()).is_err());
+}
+
+#[test]
 fn repeats_give_every_metric_a_mean_and_an_interval_holding_it() {
     let (real, synthetic) = (features("real.npy"), features("synthetic.npy"));
     let options = EvaluateOptions {
         metrics: MetricOptions {
-            metrics: MetricSet::ALL,
+            metrics: MetricSet::parse("all,cmmd").unwrap(),
             kid: KidOptions {
                 subsets: 5,
                 subset_size: 20,
@@ -194,7 +235,8 @@ fn repeats_give_every_metric_a_mean_and_an_interval_holding_it() {
             "precision",
             "recall",
             "density",
-            "coverage"
+            "coverage",
+            "CMMD"
         ]
     );
     for (name, interval) in &evaluation.intervals {
@@ -216,6 +258,8 @@ fn repeats_give_every_metric_a_mean_and_an_interval_holding_it() {
         "precision",
         "FID_ci95",
         "KID_ci95",
+        "CMMD",
+        "CMMD_ci95",
         "FID_provenance",
     ] {
         assert!(
@@ -233,6 +277,16 @@ fn repeats_give_every_metric_a_mean_and_an_interval_holding_it() {
     )
     .unwrap();
     assert!(single.intervals.is_empty());
+    let single_cmmd = single.cmmd.as_ref().unwrap();
+    assert_eq!(
+        single_cmmd.value,
+        cmmd(real.view(), synthetic.view()).unwrap()
+    );
+    assert!(
+        single_cmmd.note.contains("not CLIP embeddings"),
+        "a non-onnx extractor is noted: {}",
+        single_cmmd.note
+    );
     let plain = medigan::evaluate::frechet_distance_of_features(real.view(), synthetic.view());
     assert_eq!(single.fid.unwrap().fid_rs, plain.unwrap());
 }

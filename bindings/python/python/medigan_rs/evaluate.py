@@ -68,14 +68,16 @@ def metrics(
     the FID of the union of the shards' synthetic sets, bit-identical to one pass over all the
     images, against the real set the files share, or the union of the real sets of the
     ``real_stats`` files. Merged statistics give FID only (``metrics`` defaults to ``"fid"``
-    there; KID and PRDC need the features themselves and are refused).
+    there; KID, PRDC and CMMD need the features themselves and are refused).
 
     Volumes: ``volumes="planes"`` gives the 2.5D FID of two folders of volumes (``.nii``,
     ``.nii.gz``, ``.npy`` [D, H, W]): the FID of the axial, coronal and sagittal slices and
     their mean (``{"planes": [...], "fid_mean": ...}``), with NV-Generate's slice options
     ``center_slices`` (central fraction), ``every_slice``, ``empty_below`` and ``clip``.
 
-    ``metrics`` lists what to compute (``fid``, ``kid``, ``prdc``); ``repeats`` > 1 splits the
+    ``metrics`` lists what to compute (``fid``, ``kid``, ``prdc``, ``cmmd``; CMMD, the
+    Gaussian-kernel MMD of Jayasumana et al. 2024 on L2-normalised embeddings, is meaningful
+    with an ``onnx:`` CLIP image tower as extractor); ``repeats`` > 1 splits the
     synthetic folder into that many disjoint parts and reports each metric's mean and 95%
     interval (the real set is bootstrapped with ``seed``). ``nearest_k`` is PRDC's k;
     ``kid_subsets`` and ``kid_subset_size`` KID's subsets. ``split_seed`` draws the halves of
@@ -83,7 +85,7 @@ def metrics(
     input is prepared by ``input_size`` (``N``, ``(H, W)`` or ``"HxW"``), ``range`` (images in
     [0, 1] mapped to it, default ``(-1, 1)``), ``mean`` and ``std`` (one value or three) and
     ``output_name`` (default: its first output). Returns the report as a dict (``fid``,
-    ``kid``, ``prdc``, ``intervals``, ``provenance``, ``catalog``). A bad value raises
+    ``kid``, ``prdc``, ``cmmd`` when asked, ``intervals``, ``provenance``, ``catalog``). A bad value raises
     `EvaluationOptionError` (a ``ValueError``) before anything is read.
     """
     if merge_stats is not None:

@@ -308,9 +308,12 @@ fn distance_text(value: f64) -> String {
     format!("{value:.decimals$}")
 }
 
-/// The KID and PRDC table, and the intervals of repeated evaluations, when there are any.
+/// The KID, PRDC and CMMD table (with CMMD's note on its extractor), and the intervals of repeated evaluations, when there are any.
 pub fn print_other_metrics(reports: &[Evaluation]) -> anyhow::Result<()> {
-    if reports.iter().any(|r| r.kid.is_some() || r.prdc.is_some()) {
+    if reports
+        .iter()
+        .any(|r| r.kid.is_some() || r.prdc.is_some() || r.cmmd.is_some())
+    {
         let mut table = render::table(&[
             "subject",
             "KID",
@@ -320,6 +323,7 @@ pub fn print_other_metrics(reports: &[Evaluation]) -> anyhow::Result<()> {
             "density",
             "coverage",
             "k",
+            "CMMD",
         ]);
         let cell = |v: Option<f64>, decimals: usize| {
             v.map_or_else(|| "-".to_string(), |v| format!("{v:.decimals$}"))
@@ -335,16 +339,24 @@ pub fn print_other_metrics(reports: &[Evaluation]) -> anyhow::Result<()> {
                 cell(prdc.map(|p| p.density), 4),
                 cell(prdc.map(|p| p.coverage), 4),
                 prdc.map_or_else(|| "-".into(), |p| p.nearest_k.to_string()),
+                cell(r.cmmd.as_ref().map(|c| c.value), 6),
             ]);
         }
         render::line("")?;
         render::print_table(&table, "no results")?;
+        if let Some(cmmd) = reports.iter().find_map(|r| r.cmmd.as_ref()) {
+            render::line(format!("CMMD: {}", cmmd.note))?;
+        }
     }
     if reports.iter().any(|r| !r.intervals.is_empty()) {
         let mut table = render::table(&["subject", "metric", "mean", "95% interval", "repeats"]);
         for r in reports {
             for (name, interval) in &r.intervals {
-                let decimals = if name == "KID" { 6 } else { 4 };
+                let decimals = if name == "KID" || name == "CMMD" {
+                    6
+                } else {
+                    4
+                };
                 table.add_row(vec![
                     r.subject.clone(),
                     name.clone(),

@@ -1,5 +1,5 @@
-//! Many metrics from one embedding pass: FID (with `FID_rr` and `rFID`), KID and
-//! precision/recall/density/coverage, over one or several repeats, with the provenance of the
+//! Many metrics from one embedding pass: FID (with `FID_rr` and `rFID`), KID,
+//! precision/recall/density/coverage and CMMD, over one or several repeats, with the provenance of the
 //! scores. This is what `medigan fid`, `medigan metrics` and `medigan evaluate` report.
 //!
 //! With `repeats = R > 1`, repeat `r` compares the `r`-th of R disjoint synthetic sets (disjoint
@@ -16,6 +16,7 @@ use rand_chacha::ChaCha8Rng;
 use serde_json::{Map, Value, json};
 
 use super::EvaluateOptions;
+use super::cmmd::{Cmmd, cmmd};
 use super::error::EvaluateError;
 use super::frechet::frechet_distance_of_features;
 use super::interval::Interval;
@@ -33,6 +34,9 @@ pub struct MetricSet {
     pub kid: bool,
     /// Precision, recall, density and coverage.
     pub prdc: bool,
+    /// CMMD (Gaussian-kernel MMD on L2-normalised embeddings; meant for CLIP embeddings, so
+    /// only when asked by name: `all` leaves it out).
+    pub cmmd: bool,
 }
 
 impl MetricSet {
@@ -41,32 +45,43 @@ impl MetricSet {
         fid: true,
         kid: false,
         prdc: false,
+        cmmd: false,
     };
     /// Every metric (what `medigan metrics` computes unless asked).
     pub const ALL: MetricSet = MetricSet {
         fid: true,
         kid: true,
         prdc: true,
+        cmmd: false,
     };
 
-    /// Parses `fid,kid,prdc` (any non-empty subset, in any order) or `all`.
+    /// Parses `fid,kid,prdc,cmmd` (any non-empty subset, in any order) or `all` (fid, kid and
+    /// prdc; `all,cmmd` adds CMMD).
     pub fn parse(text: &str) -> Result<MetricSet, EvaluateError> {
         let mut set = MetricSet {
             fid: false,
             kid: false,
             prdc: false,
+            cmmd: false,
         };
         for name in text.split(',').map(|n| n.trim().to_ascii_lowercase()) {
             match name.as_str() {
                 "fid" => set.fid = true,
                 "kid" => set.kid = true,
                 "prdc" => set.prdc = true,
-                "all" => set = MetricSet::ALL,
+                "cmmd" => set.cmmd = true,
+                "all" => {
+                    set = MetricSet {
+                        cmmd: set.cmmd,
+                        ..MetricSet::ALL
+                    }
+                }
                 _ => {
                     return Err(EvaluateError::InvalidOption {
                         option: "metric".into(),
                         value: name,
-                        reason: "expected a comma-separated list of fid, kid, prdc (or all)".into(),
+                        reason: "expected a comma-separated list of fid, kid, prdc, cmmd (or all)"
+                            .into(),
                     });
                 }
             }
@@ -76,10 +91,15 @@ impl MetricSet {
 
     /// The names of the metrics in the set.
     pub fn names(&self) -> Vec<&'static str> {
-        [("fid", self.fid), ("kid", self.kid), ("prdc", self.prdc)]
-            .into_iter()
-            .filter_map(|(name, on)| on.then_some(name))
-            .collect()
+        [
+            ("fid", self.fid),
+            ("kid", self.kid),
+            ("prdc", self.prdc),
+            ("cmmd", self.cmmd),
+        ]
+        .into_iter()
+        .filter_map(|(name, on)| on.then_some(name))
+        .collect()
     }
 }
 
@@ -125,6 +145,8 @@ pub struct Evaluation {
     pub kid: Option<Kid>,
     /// PRDC (means over repeats).
     pub prdc: Option<Prdc>,
+    /// CMMD (mean over repeats).
+    pub cmmd: Option<Cmmd>,
     /// Each metric's mean and 95% interval over the repeats (empty with one repeat).
     pub intervals: Vec<(String, Interval)>,
     /// Where the numbers come from.
@@ -138,6 +160,7 @@ struct RepeatScores {
     fid_rr: Option<f64>,
     kid: Option<Kid>,
     prdc: Option<Prdc>,
+    cmmd: Option<f64>,
 }
 
 /// Evaluates `synthetic` (one feature set per repeat) against `real`.
@@ -174,6 +197,12 @@ pub fn evaluate_features(
             .then(|| mean_fid(&subject, &scores, &provenance, options)),
         kid: metrics.metrics.kid.then(|| mean_kid(&scores)).flatten(),
         prdc: metrics.metrics.prdc.then(|| mean_prdc(&scores)).flatten(),
+        cmmd: metrics
+            .metrics
+            .cmmd
+            .then(|| mean_of(scores.iter().map(|s| s.cmmd)))
+            .flatten()
+            .map(|value| Cmmd::new(value, &provenance.extractor)),
         intervals: if repeats > 1 {
             intervals(&scores)
         } else {
@@ -197,6 +226,7 @@ fn score_repeat(
         fid_rr: None,
         kid: None,
         prdc: None,
+        cmmd: None,
     };
     if metrics.metrics.fid {
         scores.fid_rs = Some(frechet_distance_of_features(
@@ -218,6 +248,9 @@ fn score_repeat(
     }
     if metrics.metrics.prdc {
         scores.prdc = Some(prdc(real.view(), synthetic.view(), metrics.nearest_k)?);
+    }
+    if metrics.metrics.cmmd {
+        scores.cmmd = Some(cmmd(real_r.view(), synthetic.view())?);
     }
     Ok(scores)
 }
@@ -293,7 +326,7 @@ fn mean_prdc(scores: &[RepeatScores]) -> Option<Prdc> {
 
 fn intervals(scores: &[RepeatScores]) -> Vec<(String, Interval)> {
     type Pick = fn(&RepeatScores) -> Option<f64>;
-    let picks: [(&str, Pick); 8] = [
+    let picks: [(&str, Pick); 9] = [
         ("FID", |s| s.fid_rs),
         ("FID_rr", |s| s.fid_rr),
         ("FID_ratio", |s| s.fid_rs.zip(s.fid_rr).and_then(ratio)),
@@ -302,6 +335,7 @@ fn intervals(scores: &[RepeatScores]) -> Vec<(String, Interval)> {
         ("recall", |s| s.prdc.map(|p| p.recall)),
         ("density", |s| s.prdc.map(|p| p.density)),
         ("coverage", |s| s.prdc.map(|p| p.coverage)),
+        ("CMMD", |s| s.cmmd),
     ];
     picks
         .into_iter()
@@ -316,7 +350,7 @@ fn intervals(scores: &[RepeatScores]) -> Vec<(String, Interval)> {
 /// The values a metric can take: its interval is clipped to them.
 fn bounds(name: &str) -> (f64, f64) {
     match name {
-        "FID" | "FID_rr" | "density" => (0.0, f64::INFINITY),
+        "FID" | "FID_rr" | "density" | "CMMD" => (0.0, f64::INFINITY),
         "precision" | "recall" | "coverage" => (0.0, 1.0),
         _ => (f64::NEG_INFINITY, f64::INFINITY),
     }
@@ -352,6 +386,9 @@ impl Evaluation {
         }
         map.insert("kid".into(), json!(self.kid));
         map.insert("prdc".into(), json!(self.prdc));
+        if let Some(cmmd) = &self.cmmd {
+            map.insert("cmmd".into(), json!(cmmd));
+        }
         let intervals: Map<String, Value> = self
             .intervals
             .iter()
@@ -365,7 +402,8 @@ impl Evaluation {
 
     /// The lines for the model's `selection.performance`: the FID keys of
     /// [`FidReport::catalog_performance`], then `KID<suffix>`, `KID<suffix>_std`,
-    /// `precision<suffix>`, `recall<suffix>`, `density<suffix>`, `coverage<suffix>` (the suffix
+    /// `precision<suffix>`, `recall<suffix>`, `density<suffix>`, `coverage<suffix>`,
+    /// `CMMD<suffix>` (the suffix
     /// is what follows `FID` in `metric_key`, e.g. `_RADIMAGENET`), `<name>_ci95: [low, high]`
     /// for each metric with repeats, and `<metric_key>_provenance`.
     pub fn catalog_performance(&self, metric_key: &str) -> Value {
@@ -395,12 +433,19 @@ impl Evaluation {
                 performance.insert(format!("{name}{suffix}"), json!(round(value, 4)));
             }
         }
+        if let Some(cmmd) = &self.cmmd {
+            performance.insert(format!("CMMD{suffix}"), json!(round(cmmd.value, 6)));
+        }
         for (name, interval) in &self.intervals {
             let key = match name.strip_prefix("FID") {
                 Some(rest) => format!("{metric_key}{rest}_ci95"),
                 None => format!("{name}{suffix}_ci95"),
             };
-            let decimals = if name == "KID" { 6 } else { 4 };
+            let decimals = if name == "KID" || name == "CMMD" {
+                6
+            } else {
+                4
+            };
             performance.insert(
                 key,
                 json!([
@@ -426,9 +471,16 @@ mod tests {
         assert_eq!(kid.names(), vec!["kid"]);
         let err = MetricSet::parse("fid,is").unwrap_err().to_string();
         assert!(
-            err.contains("`is`") && err.contains("fid, kid, prdc"),
+            err.contains("`is`") && err.contains("fid, kid, prdc, cmmd"),
             "{err}"
         );
+        let with_cmmd = MetricSet::parse("cmmd,all").unwrap();
+        assert!(with_cmmd.cmmd && with_cmmd.fid && with_cmmd.kid && with_cmmd.prdc);
+        assert!(
+            !MetricSet::parse("all").unwrap().cmmd,
+            "all leaves CMMD (a CLIP metric) out"
+        );
+        assert_eq!(MetricSet::parse("cmmd").unwrap().names(), vec!["cmmd"]);
     }
 
     #[test]

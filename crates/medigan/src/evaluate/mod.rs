@@ -16,6 +16,7 @@
 //! | `pairwise` | inner products and distances between feature sets, in f64 row blocks |
 //! | `kid` | the Kernel Inception Distance ([`kid()`]) |
 //! | `prdc` | precision, recall, density, coverage ([`prdc()`]) |
+//! | `cmmd` | CMMD: Gaussian-kernel MMD on L2-normalised (CLIP) embeddings ([`cmmd()`]) |
 //! | `interval` | mean and 95% interval over repeats ([`Interval`]) |
 //! | `metrics` | every metric from one embedding, repeats, the report ([`Evaluation`]) |
 //! | `provenance` | extractor, sizes, seeds, version of a score ([`Provenance`]) |
@@ -32,10 +33,11 @@
 //! [`ModelSamples`]): embed the real set (or find it in the cache), embed the synthetic folder
 //! or each model's samples as they are generated, then every metric asked for
 //! ([`evaluate_features`]: `FID_rs`, `FID_rr` between two seeded random halves of the real set,
-//! `rFID`, KID, PRDC, repeats).
+//! `rFID`, KID, PRDC, CMMD, repeats).
 
 pub mod audit;
 pub mod cache;
+pub mod cmmd;
 pub mod error;
 pub mod extractor;
 pub mod features;
@@ -72,6 +74,7 @@ use std::sync::Arc;
 use ndarray::{Array2, Array3, ArrayD, Axis, Ix3};
 
 pub use cache::FeatureCache;
+pub use cmmd::{Cmmd, cmmd};
 pub use error::EvaluateError;
 pub use extractor::{ExtractorSource, FeatureExtractor, InputNormalization};
 pub use features::{FeatureOptions, extract_features};

@@ -186,11 +186,11 @@ pub fn run(
     request.planes.check()?;
     request.extractor.check()?;
     let metrics = &request.options.metrics;
-    if metrics.metrics.kid || metrics.metrics.prdc || metrics.repeats > 1 {
+    if metrics.metrics.kid || metrics.metrics.prdc || metrics.metrics.cmmd || metrics.repeats > 1 {
         return Err(invalid(
             "volumes",
             "planes",
-            "the 2.5D evaluation gives FID per plane and their mean: drop --metrics kid/prdc \
+            "the 2.5D evaluation gives FID per plane and their mean: drop --metrics kid/prdc/cmmd \
              and --repeats",
         )
         .into());

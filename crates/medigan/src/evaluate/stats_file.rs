@@ -25,7 +25,7 @@
 //! Merging: the synthetic statistics of every `--merge-stats` file are added. The real set
 //! is the one all those files hold (it must be the same in each: shards evaluated against the
 //! same real folder), or, with `--real-stats`, the sum of the real statistics of those files
-//! (a real set evaluated in shards too). KID and PRDC need the feature vectors themselves
+//! (a real set evaluated in shards too). KID, PRDC and CMMD need the feature vectors themselves
 //! (kernel values and nearest neighbours over every pair of images), not their moments:
 //! asking for them with merged statistics is refused.
 
@@ -301,11 +301,11 @@ pub struct MergeRequest {
 /// documentation): the same bits as one pass over all the features. Returns the report and
 /// the catalogue key it is given under (the request's, else the first file's).
 pub fn merge(request: &MergeRequest) -> Result<(Evaluation, String), EvaluateError> {
-    if request.metrics.kid || request.metrics.prdc {
+    if request.metrics.kid || request.metrics.prdc || request.metrics.cmmd {
         return Err(EvaluateError::InvalidOption {
             option: "metrics".into(),
             value: request.metrics.names().join(","),
-            reason: "merged statistics give FID only: KID and PRDC need the feature vectors \
+            reason: "merged statistics give FID only: KID, PRDC and CMMD need the feature vectors \
                      themselves (kernel values and nearest neighbours over every pair of \
                      images), which statistics do not hold; compute them over the union of the \
                      shards"
@@ -393,6 +393,7 @@ pub fn merge(request: &MergeRequest) -> Result<(Evaluation, String), EvaluateErr
         }),
         kid: None,
         prdc: None,
+        cmmd: None,
         intervals: Vec::new(),
         subject,
         provenance,
@@ -632,7 +633,18 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(
-            err.contains("KID and PRDC need the feature vectors"),
+            err.contains("KID, PRDC and CMMD need the feature vectors"),
+            "{err}"
+        );
+        let cmmd_only = MetricSet::parse("fid,cmmd").unwrap();
+        let err = merge(&MergeRequest {
+            metrics: cmmd_only,
+            ..request.clone()
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("invalid metrics `fid,cmmd`") && err.contains("CMMD need the feature"),
             "{err}"
         );
         // Another extractor's statistics are refused, naming the field.
