@@ -651,6 +651,9 @@ pub fn import(
         let wheelhouse = home.wheelhouse_dir();
         std::fs::create_dir_all(&wheelhouse).map_err(io("create directory", &wheelhouse))?;
         for (name, from) in files_under(&wheels_from)? {
+            if name.contains('/') {
+                continue; // the export writes a flat wheelhouse
+            }
             let target = wheelhouse.join(&name);
             std::fs::rename(&from, &target).map_err(io("move a wheel to", &target))?;
             wheels += 1;
