@@ -225,8 +225,10 @@ impl Store {
             .as_deref()
             .map(|s| normalize_sha256(&request.label, s))
             .transpose()?;
+        let lower = request.link.trim().to_ascii_lowercase();
+        let local = !lower.contains("://") || lower.starts_with("file://");
         if let Some(sha) = expected.as_deref()
-            && !request.link.contains("://")
+            && local
             && self.is_installed(sha)
         {
             // A pinned local link whose package is already installed (e.g. imported from an
