@@ -198,6 +198,52 @@ pub enum Command {
         medigan --catalog dcgan-onnx/medigan.json test 00005"
     )]
     Convert(ConvertArgs),
+    /// Offline bundles for sites without internet: export packages, catalogue entries and a
+    /// wheelhouse into one tar; import it there (checked member by member first).
+    #[command(subcommand)]
+    Bundle(BundleCommand),
+}
+
+/// `medigan bundle ...`.
+#[derive(Debug, Subcommand)]
+pub enum BundleCommand {
+    /// Write the models' packages, their pinned catalogue entries and, for legacy packages, a
+    /// wheelhouse of their Python dependencies (`pip download`) into one tar.
+    #[command(after_help = "Examples:\n  \
+        medigan bundle export 00001 00002 -o site.tar --platform manylinux2014_x86_64 \
+        --python-version 3.11\n  \
+        medigan bundle export 00001 -o site.tar --skip-dependency torch   # the site has torch")]
+    Export(BundleExportArgs),
+    /// Check a bundle against its manifest, then install its packages into the cache, its
+    /// wheels into the home's wheelhouse and its entries into the user catalogue.
+    Import(BundleImportArgs),
+}
+
+/// `medigan bundle export`.
+#[derive(Debug, Args)]
+pub struct BundleExportArgs {
+    /// The model ids to bundle.
+    #[arg(required = true)]
+    pub ids: Vec<String>,
+    /// The bundle file to write (atomically).
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// pip platform tag of the wheels (e.g. manylinux2014_x86_64); default: this machine's.
+    #[arg(long)]
+    pub platform: Option<String>,
+    /// Python version of the wheels (e.g. 3.11); default: the legacy Python's.
+    #[arg(long)]
+    pub python_version: Option<String>,
+    /// A requirement to leave out of the wheelhouse, because the site's Python has it (repeat).
+    #[arg(long = "skip-dependency", value_name = "NAME")]
+    pub skip_dependencies: Vec<String>,
+}
+
+/// `medigan bundle import`.
+#[derive(Debug, Args)]
+pub struct BundleImportArgs {
+    /// The bundle file.
+    pub bundle: PathBuf,
 }
 
 /// Arguments of `medigan convert`.

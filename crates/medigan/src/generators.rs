@@ -343,8 +343,9 @@ impl Generators {
         self.loads.load(Ordering::Relaxed)
     }
 
-    /// The directory relative package links of an entry are resolved against.
-    fn source_dir(&self, entry: &ModelEntry) -> Result<Option<PathBuf>> {
+    /// The folder that relative package links of `entry` are resolved against (its
+    /// catalogue file's folder), if its source is a file.
+    pub fn source_dir(&self, entry: &ModelEntry) -> Result<Option<PathBuf>> {
         let source = &self.catalog()?.sources()[entry.source];
         Ok(match source.kind {
             SourceKind::File | SourceKind::Upstream => {

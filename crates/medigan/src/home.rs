@@ -13,6 +13,8 @@
 //! │   └── fid-inception-v1-<sha256>.onnx   the FID Inception's weights as an ONNX graph
 //! ├── envs-v1/
 //! │   └── <model id>/            Python environment of a legacy model (see `legacy`)
+//! ├── wheelhouse-v1/             Python wheels from an offline bundle (`bundle`): legacy
+//! │                              environments then install from it only
 //! ├── legacy/bridge-*.py         the bridge script legacy models run through
 //! ├── legacy-lock.json           link -> sha256 of each legacy package's first download
 //! ├── locks/                     lock files guarding concurrent fetches
@@ -78,6 +80,11 @@ impl Home {
     /// Python environments of legacy models, one per model (`envs-v1/`).
     pub fn envs_dir(&self) -> PathBuf {
         self.root.join("envs-v1")
+    }
+
+    /// Python wheels imported from an offline bundle (`wheelhouse-v1/`, see [`crate::bundle`]).
+    pub fn wheelhouse_dir(&self) -> PathBuf {
+        self.root.join("wheelhouse-v1")
     }
 
     /// Lock files (`locks/`).

@@ -19,6 +19,7 @@
 #![deny(missing_docs)]
 #![warn(clippy::print_stdout, clippy::print_stderr)]
 
+pub mod bundle;
 pub mod bundled;
 pub mod catalog;
 pub mod child;

@@ -586,6 +586,33 @@ fn file_url_zip_is_installed() {
 }
 
 #[test]
+fn a_pinned_local_zip_that_is_gone_is_served_from_the_cache() {
+    // As after `medigan bundle import`: the entry is pinned, the original path is elsewhere.
+    let home = tempfile::tempdir().unwrap();
+    let bytes = package();
+    let zip_path = home.path().join("moved.zip");
+    std::fs::write(&zip_path, &bytes).unwrap();
+    let request = FetchRequest::new(LABEL, zip_path.to_string_lossy()).with_sha256(sha256(&bytes));
+    let first = offline_store(home.path())
+        .fetch(&request, &NoProgress)
+        .unwrap();
+    std::fs::remove_file(&zip_path).unwrap();
+
+    let again = offline_store(home.path())
+        .fetch(&request, &NoProgress)
+        .unwrap();
+    let unpinned = FetchRequest::new(LABEL, zip_path.to_string_lossy());
+    let refused = offline_store(home.path()).fetch(&unpinned, &NoProgress);
+
+    assert_eq!(again.dir, first.dir);
+    assert!(again.dir.join("medigan.json").is_file());
+    assert!(
+        refused.is_err(),
+        "an unpinned missing zip has nothing to be found by"
+    );
+}
+
+#[test]
 fn unsupported_link_scheme_is_refused() {
     let home = tempfile::tempdir().unwrap();
     let request = FetchRequest::new(LABEL, "ftp://example.org/pkg.zip");

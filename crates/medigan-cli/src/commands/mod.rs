@@ -1,6 +1,7 @@
 //! One file per subcommand: each calls the library and prints, nothing more.
 
 mod audit;
+mod bundle;
 mod cache;
 mod catalog;
 mod contribute;
@@ -66,6 +67,7 @@ pub fn run(mut cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Contribute(args) => contribute::run(&generators, &args, out),
         Command::Env => env::run(&generators, out),
         Command::Convert(args) => convert::run(&generators, &args, out),
+        Command::Bundle(command) => bundle::run(&generators, command, out),
     }
 }
 

@@ -218,6 +218,16 @@ fn create(
     if dependencies.iter().all(|d| is_local(d)) {
         pip.arg("--no-index");
     }
+    // A wheelhouse imported from an offline bundle: install from it only (see `bundle`).
+    let wheelhouse = env
+        .dir
+        .parent()
+        .and_then(Path::parent)
+        .map(|root| crate::home::Home::new(root).wheelhouse_dir())
+        .filter(|dir| dir.is_dir());
+    if let Some(dir) = wheelhouse {
+        pip.arg("--no-index").arg("--find-links").arg(dir);
+    }
     pip.args(&settings.pip_args).args(dependencies);
     tracing::info!("installing {} for `{model_id}`", dependencies.join(" "));
     let step = format!("`pip install {}`", dependencies.join(" "));

@@ -233,6 +233,21 @@ impl Store {
             .as_deref()
             .map(|s| normalize_sha256(&request.label, s))
             .transpose()?;
+        let lower = request.link.trim().to_ascii_lowercase();
+        let local = !lower.contains("://") || lower.starts_with("file://");
+        if let Some(sha) = expected.as_deref()
+            && local
+            && self.is_installed(sha)
+        {
+            // A pinned local link whose package is already installed (e.g. imported from an
+            // offline bundle, where the original path is gone) is served from the cache.
+            self.check_installed(&request.label, sha)?;
+            return Ok(InstalledPackage {
+                sha256: sha.to_owned(),
+                dir: self.package_dir(sha),
+                source: request.link.clone(),
+            });
+        }
         match Link::parse(&request.link)? {
             Link::Dir(path) => self.use_directory(request, &path, expected.as_deref()),
             Link::Zip(path) => self.install_zip_file(request, &path, expected.as_deref()),
@@ -490,6 +505,50 @@ impl Store {
         }))
     }
 
+    /// Installs an unpacked package tree (e.g. from an offline bundle, see [`crate::bundle`]) as
+    /// `packages-v1/<sha256>/`: copied into `tmp/`, recorded with `source` and renamed into
+    /// place, like an unzipped archive. With `directory_hash`, `sha256` is the hash over the
+    /// files (see the module docs) and is checked; otherwise it is the hash of the archive the
+    /// tree came from, which the caller has checked file by file.
+    pub fn install_tree(
+        &self,
+        label: &str,
+        source: &str,
+        sha256: &str,
+        tree: &Path,
+        directory_hash: bool,
+    ) -> Result<InstalledPackage, StoreError> {
+        let sha256 = normalize_sha256(label, sha256)?;
+        let target = self.package_dir(&sha256);
+        let package = InstalledPackage {
+            sha256: sha256.clone(),
+            dir: target.clone(),
+            source: source.to_owned(),
+        };
+        if self.is_installed(&sha256) {
+            match self.check_installed(label, &sha256) {
+                Ok(()) => return Ok(package),
+                Err(damaged @ StoreError::Damaged { .. }) => self.discard_damaged(&damaged)?,
+                Err(other) => return Err(other),
+            }
+        }
+        let tmp = self.home.tmp_dir();
+        let packages = self.path();
+        for dir in [&tmp, &packages] {
+            std::fs::create_dir_all(dir).map_err(StoreError::io("create directory", dir))?;
+        }
+        let (work, _unpacking) = unzip::work_dir(&tmp)?;
+        copy_tree(tree, work.path())?;
+        let files = hash_tree(work.path())?;
+        if directory_hash {
+            check_hash(label, source, &sha256, &directory_sha256(&files))?;
+        }
+        Record::new(label, source, &sha256, files).write(work.path())?;
+        self.commit(work, &target, &sha256)?;
+        tracing::info!("installed `{label}` into `{}`", target.display());
+        Ok(package)
+    }
+
     /// Unpacks a verified archive into `tmp/`, records it, and renames it into place.
     fn install_archive<R: std::io::Read + std::io::Seek>(
         &self,
@@ -567,6 +626,27 @@ impl Store {
             },
         })
     }
+}
+
+/// Copies the regular files and folders of `from` into `to` (links and special files are
+/// skipped).
+fn copy_tree(from: &Path, to: &Path) -> Result<(), StoreError> {
+    let entries = std::fs::read_dir(from).map_err(StoreError::io("read directory", from))?;
+    for entry in entries {
+        let entry = entry.map_err(StoreError::io("read directory", from))?;
+        let kind = entry
+            .file_type()
+            .map_err(StoreError::io("inspect", &entry.path()))?;
+        let target = to.join(entry.file_name());
+        if kind.is_dir() {
+            std::fs::create_dir_all(&target)
+                .map_err(StoreError::io("create directory", &target))?;
+            copy_tree(&entry.path(), &target)?;
+        } else if kind.is_file() {
+            std::fs::copy(entry.path(), &target).map_err(StoreError::io("copy to", &target))?;
+        }
+    }
+    Ok(())
 }
 
 /// Whether a failed download left a partial file worth resuming next time.
