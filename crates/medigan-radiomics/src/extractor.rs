@@ -1,0 +1,1 @@
+//! The whole pyradiomics extraction for a [`crate::Settings`] (filled in by the lead).

@@ -1,0 +1,1 @@
+//! pyradiomics `prepare` step (filled in by its owner).

@@ -1,0 +1,1 @@
+//! pyradiomics `wavelet` step (filled in by its owner).

@@ -1,0 +1,1 @@
+//! pyradiomics `shape2D` (filled in by its owner).

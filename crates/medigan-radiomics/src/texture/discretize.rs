@@ -1,0 +1,117 @@
+//! Gray-level discretisation with a fixed bin width, as pyradiomics' `getBinEdges` and
+//! `binImage` do it, in the precision of the image array (pyradiomics computes the edges with
+//! the array's own dtype: `float32` for images read as SimpleITK `Float32`).
+
+use ndarray::Array3;
+
+use super::Roi;
+
+/// The discretised region: gray levels `1..=ng` inside the mask, 0 outside.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Discretized {
+    /// Gray level of each voxel, `[z, y, x]` as the region's image; 0 outside the mask.
+    pub levels: Array3<u32>,
+    /// The highest gray level in the region (pyradiomics' `Ng`).
+    pub ng: u32,
+    /// The bin edges used.
+    pub edges: Vec<f64>,
+}
+
+/// pyradiomics' `getBinEdges` with `binWidth` over the region's values, computed in `f32` when
+/// `f32_precision` (numpy's `arange` over `float32` scalars), else in `f64`.
+pub fn bin_edges(values: &[f64], bin_width: f64, f32_precision: bool) -> Vec<f64> {
+    let minimum = values.iter().copied().fold(f64::INFINITY, f64::min);
+    let maximum = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let edges = if f32_precision {
+        edges_f32(minimum as f32, maximum as f32, bin_width as f32)
+    } else {
+        edges_f64(minimum, maximum, bin_width)
+    };
+    if edges.len() == 1 {
+        // A flat region: one bin around the single edge, as pyradiomics makes it.
+        return vec![edges[0] - 0.5, edges[0] + 0.5];
+    }
+    edges
+}
+
+/// Python's float `%`: the remainder with the sign of the divisor.
+fn python_mod_f64(a: f64, b: f64) -> f64 {
+    let m = a % b;
+    if m != 0.0 && ((b < 0.0) != (m < 0.0)) {
+        m + b
+    } else {
+        m
+    }
+}
+
+fn python_mod_f32(a: f32, b: f32) -> f32 {
+    let m = a % b;
+    if m != 0.0 && ((b < 0.0) != (m < 0.0)) {
+        m + b
+    } else {
+        m
+    }
+}
+
+/// numpy's `arange(low, high, step)` length: `ceil((high - low) / step)` in f64.
+fn arange_len(low: f64, high: f64, step: f64) -> usize {
+    ((high - low) / step).ceil().max(0.0) as usize
+}
+
+fn edges_f64(minimum: f64, maximum: f64, width: f64) -> Vec<f64> {
+    let low = minimum - python_mod_f64(minimum, width);
+    let high = maximum + 2.0 * width;
+    let len = arange_len(low, high, width);
+    if len == 0 {
+        return Vec::new();
+    }
+    // numpy fills `start + i * delta` with `delta = (start + step) - start`.
+    let delta = (low + width) - low;
+    (0..len).map(|i| low + i as f64 * delta).collect()
+}
+
+fn edges_f32(minimum: f32, maximum: f32, width: f32) -> Vec<f64> {
+    let low = minimum - python_mod_f32(minimum, width);
+    let high = maximum + 2.0 * width;
+    let len = arange_len(f64::from(low), f64::from(high), f64::from(width));
+    if len == 0 {
+        return Vec::new();
+    }
+    let delta = (low + width) - low;
+    (0..len)
+        .map(|i| f64::from(low + i as f32 * delta))
+        .collect()
+}
+
+/// numpy's `digitize(x, edges)` for increasing edges: the number of edges `<= x`.
+pub fn digitize(x: f64, edges: &[f64]) -> u32 {
+    edges.partition_point(|&e| e <= x) as u32
+}
+
+/// pyradiomics' `binImage` over the region: edges from the values inside the mask, each of them
+/// digitised; `f32_precision` as in [`bin_edges`]. An empty mask gives no levels (`ng == 0`).
+pub fn discretize(roi: &Roi<'_>, bin_width: f64, f32_precision: bool) -> Discretized {
+    let inside: Vec<f64> = roi
+        .image
+        .iter()
+        .zip(roi.mask.iter())
+        .filter_map(|(&v, &m)| m.then_some(v))
+        .collect();
+    let mut levels = Array3::<u32>::zeros(roi.image.raw_dim());
+    if inside.is_empty() {
+        return Discretized {
+            levels,
+            ng: 0,
+            edges: Vec::new(),
+        };
+    }
+    let edges = bin_edges(&inside, bin_width, f32_precision);
+    let mut ng = 0;
+    for ((level, &v), &m) in levels.iter_mut().zip(roi.image.iter()).zip(roi.mask.iter()) {
+        if m {
+            *level = digitize(v, &edges);
+            ng = ng.max(*level);
+        }
+    }
+    Discretized { levels, ng, edges }
+}

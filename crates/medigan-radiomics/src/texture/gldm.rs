@@ -1,0 +1,1 @@
+//! pyradiomics `gldm` (filled in by its owner).

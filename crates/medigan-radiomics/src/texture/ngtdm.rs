@@ -1,0 +1,1 @@
+//! pyradiomics `ngtdm` (filled in by its owner).
