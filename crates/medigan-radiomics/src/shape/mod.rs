@@ -10,31 +10,37 @@ pub mod shape3d;
 /// array order) centred on their mean and divided by `sqrt(Np)`, covariance `X^T X`, its
 /// eigenvalues sorted ascending, with values in `(-1e-10, 0)` rounded to 0 (numpy's
 /// `linalg.eigvals` of the same matrix; here by Jacobi rotations, the matrix being symmetric).
-pub(crate) fn axis_eigenvalues<const N: usize>(
-    coords: &[[usize; N]],
-    spacing: [f64; N],
-) -> [f64; N] {
-    let np = coords.len() as f64;
+/// `coords` yields the voxel indices (twice: once for the mean, once for the covariance).
+#[allow(clippy::needless_range_loop)] // matrix indices read better than iterators here
+pub(crate) fn axis_eigenvalues<const N: usize, I>(coords: I, spacing: [f64; N]) -> [f64; N]
+where
+    I: Iterator<Item = [usize; N]> + Clone,
+{
+    let mut np = 0usize;
     let mut mean = [0.0; N];
-    for c in coords {
+    for c in coords.clone() {
+        np += 1;
         for d in 0..N {
             mean[d] += c[d] as f64 * spacing[d];
         }
     }
+    let np = np as f64;
     for m in &mut mean {
         *m /= np;
     }
     let norm = np.sqrt();
     let mut cov = [[0.0; N]; N];
     for c in coords {
-        let mut x = [0.0; N];
-        for d in 0..N {
-            x[d] = (c[d] as f64 * spacing[d] - mean[d]) / norm;
-        }
+        let x: [f64; N] = std::array::from_fn(|d| (c[d] as f64 * spacing[d] - mean[d]) / norm);
         for i in 0..N {
-            for j in 0..N {
+            for j in i..N {
                 cov[i][j] += x[i] * x[j];
             }
+        }
+    }
+    for i in 0..N {
+        for j in 0..i {
+            cov[i][j] = cov[j][i];
         }
     }
     let mut ev = symmetric_eigenvalues(cov);
@@ -92,34 +98,44 @@ fn symmetric_eigenvalues<const N: usize>(mut a: [[f64; N]; N]) -> [f64; N] {
     std::array::from_fn(|i| a[i][i])
 }
 
-/// Keeps the points that are not strictly inside any axis-aligned line of points along the
-/// `axes` given (`keep[i]` false when another point on the same line along one of `axes` lies on
-/// each side of point `i`). Such an interior point is never an end of a farthest pair (the
-/// distance to a point is strictly convex along a line that does not contain it), nor of a
-/// farthest pair within a plane containing those axes, so the diameters can be searched among
-/// the kept points only: this turns pyradiomics' all-pairs search over every mesh vertex into
-/// one over the outline of the mesh, with the same result.
-pub(crate) fn line_extremes<const N: usize>(points: &[[i64; N]], axes: &[usize]) -> Vec<bool> {
-    use std::collections::HashMap;
-    let mut keep = vec![true; points.len()];
-    for &axis in axes {
-        let key = |p: &[i64; N]| {
-            let mut k = *p;
-            k[axis] = 0;
-            k
-        };
-        let mut range: HashMap<[i64; N], (i64, i64)> = HashMap::new();
-        for p in points {
-            let r = range.entry(key(p)).or_insert((p[axis], p[axis]));
-            r.0 = r.0.min(p[axis]);
-            r.1 = r.1.max(p[axis]);
-        }
-        for (k, p) in keep.iter_mut().zip(points) {
-            let (lo, hi) = range[&key(p)];
-            if p[axis] > lo && p[axis] < hi {
-                *k = false;
+/// Marks the vertices of the convex hull of `points` (distinct points of a plane, in doubled grid
+/// units so that the test is exact): `true` for a corner of the hull, `false` for a point inside
+/// it or on one of its edges. Such a point is never an end of a farthest pair, neither in the
+/// plane nor in space (the squared distance to any point is strictly convex, so it is smaller at
+/// a convex combination than at one of the corners combined); the diameters can thus be searched
+/// among the hull corners only, which makes pyradiomics' all-pairs search over every mesh vertex
+/// a search over a few, with the same result.
+pub(crate) fn hull_corners(points: &[[i64; 2]]) -> Vec<bool> {
+    let n = points.len();
+    if n <= 2 {
+        return vec![true; n];
+    }
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_unstable_by_key(|&i| points[i]);
+    let turn = |o: usize, a: usize, b: usize| {
+        let (o, a, b) = (points[o], points[a], points[b]);
+        (a[0] - o[0]) as i128 * (b[1] - o[1]) as i128
+            - (a[1] - o[1]) as i128 * (b[0] - o[0]) as i128
+    };
+    // Andrew's monotone chain; a point is popped unless the chain turns strictly at it.
+    let mut chain: Vec<usize> = Vec::with_capacity(2 * n);
+    for pass in [
+        &order[..],
+        &order.iter().rev().copied().collect::<Vec<_>>()[..],
+    ] {
+        let start = chain.len();
+        for &i in pass {
+            while chain.len() >= start + 2
+                && turn(chain[chain.len() - 2], chain[chain.len() - 1], i) <= 0
+            {
+                chain.pop();
             }
+            chain.push(i);
         }
+    }
+    let mut keep = vec![false; n];
+    for i in chain {
+        keep[i] = true;
     }
     keep
 }

@@ -11,7 +11,7 @@
 
 use ndarray::{Array2, ArrayView2, Axis};
 
-use crate::shape::{axis_eigenvalues, line_extremes};
+use crate::shape::{axis_eigenvalues, hull_corners};
 use crate::{Features, RadiomicsError, Settings, Volume};
 
 /// Midpoint of each edge of the square, `(y, x)` from its upper-left pixel: top, right, bottom,
@@ -58,19 +58,19 @@ pub fn compute(mask: &Volume<bool>, settings: &Settings) -> Result<Features, Rad
     padded
         .slice_mut(ndarray::s![1..h + 1, 1..w + 1])
         .assign(&plane);
-
-    let pixels: Vec<[usize; 2]> = padded
-        .indexed_iter()
-        .filter(|&(_, &v)| v)
-        .map(|((y, x), _)| [y, x])
-        .collect();
-    if pixels.is_empty() {
+    let count = plane.iter().filter(|&&v| v).count();
+    if count == 0 {
         return Err(RadiomicsError::Mask("the mask selects no pixel".into()));
     }
+    // Pixel indices in the padded mask, as pyradiomics takes them.
+    let pixels = padded
+        .indexed_iter()
+        .filter(|&(_, &v)| v)
+        .map(|((y, x), _)| [y, x]);
 
-    let mesh = march(&padded.view(), spacing);
-    let ev = axis_eigenvalues(&pixels, spacing);
-    let np = pixels.len() as f64;
+    let mesh = march(&padded, spacing);
+    let ev = axis_eigenvalues(pixels, spacing);
+    let np = count as f64;
     let [sy, sx] = spacing;
 
     let nan_if_negative = |v: f64, f: &dyn Fn() -> f64| if v < 0.0 { f64::NAN } else { f() };
@@ -157,8 +157,10 @@ struct Mesh {
 }
 
 /// Marching squares over the padded mask, summing as pyradiomics' C code does (same order).
-fn march(mask: &ArrayView2<bool>, spacing: [f64; 2]) -> Mesh {
+fn march(mask: &Array2<bool>, spacing: [f64; 2]) -> Mesh {
     let (h, w) = mask.dim();
+    let flat = mask.as_slice().expect("a new array is contiguous");
+    let corner_offsets = CORNERS.map(|c| c[0] * w + c[1]);
     let mut perimeter = 0.0;
     let mut surface = 0.0;
     // Outline vertices, each once: the midpoints of the left and bottom edges of each square
@@ -174,11 +176,10 @@ fn march(mask: &ArrayView2<bool>, spacing: [f64; 2]) -> Mesh {
     };
     for iy in 0..h - 1 {
         for ix in 0..w - 1 {
+            let base = iy * w + ix;
             let mut index = 0usize;
-            for (bit, c) in CORNERS.iter().enumerate() {
-                if mask[[iy + c[0], ix + c[1]]] {
-                    index |= 1 << bit;
-                }
+            for (bit, off) in corner_offsets.iter().enumerate() {
+                index |= usize::from(flat[base + off]) << bit;
             }
             if index == 0 || index == 0xF {
                 continue;
@@ -208,16 +209,17 @@ fn march(mask: &ArrayView2<bool>, spacing: [f64; 2]) -> Mesh {
     }
     surface /= 2.0;
 
-    let keep = line_extremes(&keys, &[0, 1]);
-    let outline: Vec<[f64; 2]> = points
+    // The farthest pair, among the corners of the outline's convex hull.
+    let keep = hull_corners(&keys);
+    let corners: Vec<[f64; 2]> = points
         .iter()
         .zip(&keep)
         .filter(|&(_, &k)| k)
         .map(|(p, _)| *p)
         .collect();
     let mut best = 0.0f64;
-    for (i, a) in outline.iter().enumerate() {
-        for b in &outline[..i] {
+    for (i, a) in corners.iter().enumerate() {
+        for b in &corners[..i] {
             let d0 = a[0] - b[0];
             let d1 = a[1] - b[1];
             let d = d0 * d0 + d1 * d1;
@@ -230,5 +232,57 @@ fn march(mask: &ArrayView2<bool>, spacing: [f64; 2]) -> Mesh {
         perimeter,
         surface,
         diameter: best.sqrt(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hull_diameter_equals_all_pairs() {
+        // Random masks (a fixed linear congruential sequence) of several densities and spacings.
+        let mut state = 987654321u64;
+        let mut next = || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (state >> 33) as f64 / (1u64 << 31) as f64
+        };
+        for case in 0..60 {
+            let (h, w) = (1 + case % 13, 1 + case % 17);
+            let density = 0.15 + 0.1 * (case % 8) as f64;
+            let mut mask = Array2::from_elem((h + 2, w + 2), false);
+            for y in 1..=h {
+                for x in 1..=w {
+                    mask[[y, x]] = next() < density;
+                }
+            }
+            let spacing = [0.3 + next(), 0.3 + next()];
+            let mesh = march(&mask, spacing);
+            // pyradiomics' search: every pair of outline vertices.
+            let mut points = Vec::new();
+            for iy in 0..h + 1 {
+                for ix in 0..w + 1 {
+                    let low_left = mask[[iy + 1, ix]];
+                    if mask[[iy, ix]] != low_left {
+                        points.push(((iy as f64 + 0.5) * spacing[0], ix as f64 * spacing[1]));
+                    }
+                    if mask[[iy + 1, ix + 1]] != low_left {
+                        points.push((
+                            (iy as f64 + 1.0) * spacing[0],
+                            (ix as f64 + 0.5) * spacing[1],
+                        ));
+                    }
+                }
+            }
+            let mut best = 0.0f64;
+            for (i, a) in points.iter().enumerate() {
+                for b in &points[..i] {
+                    best = best.max((a.0 - b.0) * (a.0 - b.0) + (a.1 - b.1) * (a.1 - b.1));
+                }
+            }
+            assert_eq!(mesh.diameter, best.sqrt(), "case {case}");
+        }
     }
 }

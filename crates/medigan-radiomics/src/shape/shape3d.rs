@@ -13,7 +13,7 @@
 
 use ndarray::Array3;
 
-use crate::shape::{axis_eigenvalues, line_extremes};
+use crate::shape::{axis_eigenvalues, hull_corners};
 use crate::{Features, RadiomicsError, Settings, Volume};
 
 /// Corners of the cube, `(z, y, x)` from its first voxel; corner `k` is bit `k` of the cube's
@@ -206,20 +206,21 @@ pub fn compute(mask: &Volume<bool>, _settings: &Settings) -> Result<Features, Ra
     padded
         .slice_mut(ndarray::s![1..d + 1, 1..h + 1, 1..w + 1])
         .assign(&mask.data);
-    let voxels: Vec<[usize; 3]> = padded
-        .indexed_iter()
-        .filter(|&(_, &v)| v)
-        .map(|((z, y, x), _)| [z, y, x])
-        .collect();
-    if voxels.is_empty() {
+    let count = mask.data.iter().filter(|&&v| v).count();
+    if count == 0 {
         return Err(RadiomicsError::Mask("the mask selects no voxel".into()));
     }
+    // Voxel indices in the padded mask, as pyradiomics takes them.
+    let voxels = padded
+        .indexed_iter()
+        .filter(|&(_, &v)| v)
+        .map(|((z, y, x), _)| [z, y, x]);
     let [sx, sy, sz] = mask.geometry.spacing;
     let spacing = [sz, sy, sx];
 
     let mesh = march(&padded, spacing);
-    let ev = axis_eigenvalues(&voxels, spacing);
-    let np = voxels.len() as f64;
+    let ev = axis_eigenvalues(voxels, spacing);
+    let np = count as f64;
     let (area, volume) = (mesh.surface_area, mesh.volume);
     let axis = |v: f64| if v < 0.0 { f64::NAN } else { v.sqrt() * 4.0 };
     let ratio = |a: f64, b: f64| {
@@ -262,6 +263,8 @@ struct Mesh {
 /// Marching cubes over the padded mask, summing as pyradiomics' C code does (same order).
 fn march(mask: &Array3<bool>, spacing: [f64; 3]) -> Mesh {
     let (d, h, w) = mask.dim();
+    let flat = mask.as_slice().expect("a new array is contiguous");
+    let corner_offsets = CORNERS.map(|c| (c[0] * h + c[1]) * w + c[2]);
     let mut area = 0.0;
     let mut volume = 0.0;
     // Mesh vertices, each once: the midpoints of the three edges of each cube that meet at its
@@ -277,11 +280,10 @@ fn march(mask: &Array3<bool>, spacing: [f64; 3]) -> Mesh {
         for iy in 0..h - 1 {
             for ix in 0..w - 1 {
                 let origin = [iz, iy, ix];
+                let base = (iz * h + iy) * w + ix;
                 let mut index = 0usize;
-                for (bit, c) in CORNERS.iter().enumerate() {
-                    if mask[[iz + c[0], iy + c[1], ix + c[2]]] {
-                        index |= 1 << bit;
-                    }
+                for (bit, off) in corner_offsets.iter().enumerate() {
+                    index |= usize::from(flat[base + off]) << bit;
                 }
                 let sign = if index & 0x80 != 0 {
                     index ^= 0xFF;
@@ -330,31 +332,44 @@ fn cross(a: [f64; 3], b: [f64; 3]) -> [f64; 3] {
     ]
 }
 
-/// The largest distances between vertices: `[same z, same y, same x, any]`. Each is searched
-/// among the vertices that can end a farthest pair of its kind ([`line_extremes`] along the axes
-/// of its plane, or all three), pairs compared as pyradiomics does (squared distance, `sqrt` of
-/// the largest).
+/// The largest distances between vertices: `[same z, same y, same x, any]`, pairs compared as
+/// pyradiomics does (squared distance, `sqrt` of the largest). Within each plane of constant z
+/// (y, x) only the corners of the plane's convex hull can end a farthest pair of that plane, and
+/// only a corner of all three of its planes can end a farthest pair overall ([`hull_corners`]).
 fn diameters(keys: &[[i64; 3]], points: &[[f64; 3]]) -> [f64; 4] {
     let mut out = [0.0f64; 4];
-    // Within a plane of constant coordinate `fixed`: vertices extreme along the two other axes,
-    // grouped by that coordinate.
+    let mut corner_everywhere = vec![true; keys.len()];
     for fixed in 0..3 {
-        let axes: Vec<usize> = (0..3).filter(|&k| k != fixed).collect();
-        let keep = line_extremes(keys, &axes);
-        let mut groups: std::collections::HashMap<i64, Vec<[f64; 3]>> = Default::default();
-        for ((key, p), _) in keys.iter().zip(points).zip(&keep).filter(|&(_, &k)| k) {
-            groups.entry(key[fixed]).or_default().push(*p);
+        let (u, v) = match fixed {
+            0 => (1, 2),
+            1 => (0, 2),
+            _ => (0, 1),
+        };
+        let mut planes: std::collections::HashMap<i64, Vec<usize>> = Default::default();
+        for (i, key) in keys.iter().enumerate() {
+            planes.entry(key[fixed]).or_default().push(i);
         }
-        out[fixed] = groups.values().map(|g| farthest(g)).fold(0.0, f64::max);
+        for members in planes.values() {
+            let plane: Vec<[i64; 2]> = members.iter().map(|&i| [keys[i][u], keys[i][v]]).collect();
+            let keep = hull_corners(&plane);
+            let mut corners = Vec::new();
+            for (&i, &k) in members.iter().zip(&keep) {
+                if k {
+                    corners.push(points[i]);
+                } else {
+                    corner_everywhere[i] = false;
+                }
+            }
+            out[fixed] = out[fixed].max(farthest(&corners));
+        }
     }
-    let keep = line_extremes(keys, &[0, 1, 2]);
-    let hull: Vec<[f64; 3]> = points
+    let corners: Vec<[f64; 3]> = points
         .iter()
-        .zip(&keep)
+        .zip(&corner_everywhere)
         .filter(|&(_, &k)| k)
         .map(|(p, _)| *p)
         .collect();
-    out[3] = farthest(&hull);
+    out[3] = farthest(&corners);
     out.map(f64::sqrt)
 }
 
@@ -406,8 +421,8 @@ mod tests {
                 .wrapping_add(1442695040888963407);
             (state >> 33) as f64 / (1u64 << 31) as f64
         };
-        for case in 0..30 {
-            let dims = (2 + case % 4, 3 + case % 5, 2 + case % 6);
+        for case in 0..40 {
+            let dims = (2 + case % 9, 3 + case % 7, 2 + case % 11);
             let density = 0.2 + 0.1 * (case % 7) as f64;
             let mut mask = Array3::from_elem((dims.0 + 2, dims.1 + 2, dims.2 + 2), false);
             for z in 1..=dims.0 {
