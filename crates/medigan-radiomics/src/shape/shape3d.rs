@@ -193,7 +193,9 @@ static TRIANGLES: [&[[usize; 3]]; 128] = [
 /// `MinorAxisLength`, `Sphericity`, `SurfaceArea`, `SurfaceVolumeRatio`, `VoxelVolume`.
 ///
 /// `mask` is the 3D mask (`geometry.dims == 3`) cropped to its bounding box, as pyradiomics'
-/// `computeShape` passes it. Errors: a 2D mask (use [`crate::shape::shape2d`]) or an empty mask.
+/// `computeShape` passes it. `settings` changes nothing here (the signature is shared with
+/// [`crate::shape::shape2d::compute`]). Errors: a 2D mask (use [`crate::shape::shape2d`]) or an
+/// empty mask.
 pub fn compute(mask: &Volume<bool>, _settings: &Settings) -> Result<Features, RadiomicsError> {
     if mask.geometry.dims != 3 {
         return Err(RadiomicsError::Mask(format!(
