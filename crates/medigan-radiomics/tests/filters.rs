@@ -1,0 +1,152 @@
+//! The derived image types (wavelet, LoG) against pyradiomics on the fixtures that
+//! `tests/fixtures/filters/make.py` writes: the same names in the same order, every voxel within
+//! 1e-6 of the image's range.
+
+use std::path::{Path, PathBuf};
+
+use medigan_radiomics::filters::wavelet;
+use medigan_radiomics::{Geometry, Settings, Volume};
+use ndarray::{Array3, Array4, Axis};
+use serde_json::Value;
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/filters")
+}
+
+struct Case {
+    name: String,
+    image: Volume<f64>,
+    mask: Volume<bool>,
+    settings: Settings,
+    names: Vec<String>,
+    expected: Array4<f32>,
+}
+
+/// The fixture cases of `kind` (`wavelet` or `log`).
+fn cases(kind: &str) -> Vec<Case> {
+    let text = std::fs::read_to_string(fixtures().join("expected.json")).unwrap();
+    let json: Value = serde_json::from_str(&text).unwrap();
+    let mut out = Vec::new();
+    for case in json["cases"].as_array().unwrap() {
+        if case["kind"] != kind {
+            continue;
+        }
+        let name = case["name"].as_str().unwrap().to_string();
+        let input: Array3<f32> =
+            ndarray_npy::read_npy(fixtures().join(format!("{name}_input.npy"))).unwrap();
+        let expected: Array4<f32> =
+            ndarray_npy::read_npy(fixtures().join(format!("{name}_expected.npy"))).unwrap();
+        let dims = case["dims"].as_u64().unwrap() as usize;
+        let spacing: Vec<f64> = case["spacing"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
+        let mut geometry = Geometry::unit(dims);
+        geometry.spacing[..spacing.len()].copy_from_slice(&spacing);
+        let s = &case["settings"];
+        let mut settings = Settings::default();
+        if let Some(v) = s.get("force2D") {
+            settings.force_2d = v.as_bool().unwrap();
+        }
+        if let Some(v) = s.get("force2Ddimension") {
+            settings.force_2d_dimension = v.as_u64().unwrap() as usize;
+        }
+        if let Some(v) = s.get("wavelet") {
+            settings.wavelet = v.as_str().unwrap().to_string();
+        }
+        if let Some(v) = s.get("level") {
+            settings.wavelet_level = v.as_u64().unwrap() as usize;
+        }
+        if let Some(v) = s.get("start_level") {
+            settings.wavelet_start_level = v.as_u64().unwrap() as usize;
+        }
+        if let Some(v) = s.get("sigma") {
+            settings.log_sigma = v
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_f64().unwrap())
+                .collect();
+        }
+        let names = case["images"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_string())
+            .collect();
+        let image = Volume {
+            data: input.mapv(f64::from),
+            geometry: geometry.clone(),
+        };
+        let mask = Volume {
+            data: Array3::from_elem(input.raw_dim(), true),
+            geometry,
+        };
+        out.push(Case {
+            name,
+            image,
+            mask,
+            settings,
+            names,
+            expected,
+        });
+    }
+    assert!(!out.is_empty(), "no {kind} fixtures");
+    out
+}
+
+/// Every image named and ordered as pyradiomics, every voxel within 1e-6 of the expected
+/// image's range; returns how many voxels are bit-for-bit equal (as `f32`) and how many in all.
+fn check(case: &Case, got: &[(String, Volume<f64>)]) -> (usize, usize) {
+    let got_names: Vec<&str> = got.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(got_names, case.names, "{}: image names", case.name);
+    let (mut exact, mut total) = (0, 0);
+    for ((label, vol), want) in got.iter().zip(case.expected.axis_iter(Axis(0))) {
+        assert_eq!(vol.data.dim(), want.dim(), "{} {label}: shape", case.name);
+        assert_eq!(vol.geometry, case.image.geometry, "{} {label}", case.name);
+        let lo = want.iter().copied().fold(f32::INFINITY, f32::min);
+        let hi = want.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let tol = 1e-6 * f64::from(hi - lo).max(1e-3);
+        for (ix, &w) in want.indexed_iter() {
+            let g = vol.data[ix];
+            assert!(
+                (g - f64::from(w)).abs() <= tol,
+                "{} {label} at {ix:?}: got {g}, pyradiomics {w}",
+                case.name
+            );
+            exact += usize::from(g as f32 == w);
+            total += 1;
+        }
+    }
+    (exact, total)
+}
+
+#[test]
+fn wavelet_images_match_pyradiomics() {
+    for case in cases("wavelet") {
+        let got = wavelet::images(&case.image, &case.mask, &case.settings).unwrap();
+        let (exact, total) = check(&case, &got);
+        // PyWavelets sums in float32; the same order of additions gives the same bits.
+        assert_eq!(exact, total, "{}: voxels not bit-exact", case.name);
+    }
+}
+
+#[test]
+fn wavelet_rejects_bad_settings() {
+    let case = cases("wavelet").remove(0);
+    let mut s = case.settings.clone();
+    s.wavelet = "db2".to_string();
+    let err = wavelet::images(&case.image, &case.mask, &s).unwrap_err();
+    assert!(err.to_string().contains("wavelet"), "{err}");
+    let mut s = case.settings.clone();
+    s.force_2d = true;
+    s.force_2d_dimension = 3;
+    let err = wavelet::images(&case.image, &case.mask, &s).unwrap_err();
+    assert!(err.to_string().contains("force2Ddimension"), "{err}");
+    let mut s = case.settings.clone();
+    s.wavelet_level = 0;
+    let err = wavelet::images(&case.image, &case.mask, &s).unwrap_err();
+    assert!(err.to_string().contains("level"), "{err}");
+}
