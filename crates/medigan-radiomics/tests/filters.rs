@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use medigan_radiomics::filters::wavelet;
+use medigan_radiomics::filters::{log, wavelet};
 use medigan_radiomics::{Geometry, Settings, Volume};
 use ndarray::{Array3, Array4, Axis};
 use serde_json::Value;
@@ -149,4 +149,17 @@ fn wavelet_rejects_bad_settings() {
     s.wavelet_level = 0;
     let err = wavelet::images(&case.image, &case.mask, &s).unwrap_err();
     assert!(err.to_string().contains("level"), "{err}");
+}
+
+#[test]
+fn log_images_match_pyradiomics() {
+    let mut exact = 0;
+    let mut total = 0;
+    for case in cases("log") {
+        let got = log::images(&case.image, &case.mask, &case.settings).unwrap();
+        let (e, t) = check(&case, &got);
+        exact += e;
+        total += t;
+    }
+    eprintln!("LoG: {exact} of {total} voxels bit-exact");
 }
