@@ -92,25 +92,31 @@ pub fn images(
             "{shape:?} voxels is too large for the wavelet transform"
         )));
     }
-    let mut data = Array3::<f32>::from_shape_fn((padded[0], padded[1], padded[2]), |(z, y, x)| {
+    let mut data = Grid {
+        data: Vec::with_capacity(padded.iter().product()),
+        shape: padded,
+    };
+    for z in 0..padded[0] {
         let z = if z == shape[0] { 0 } else { z };
-        let y = if y == shape[1] { 0 } else { y };
-        let x = if x == shape[2] { 0 } else { x };
-        image.data[[z, y, x]] as f32
-    });
+        for y in 0..padded[1] {
+            let y = if y == shape[1] { 0 } else { y };
+            let row = image.data.slice(ndarray::s![z, y, ..]);
+            data.data.extend(row.iter().map(|&v| v as f32));
+            if padded[2] > shape[2] {
+                data.data.push(row[0] as f32);
+            }
+        }
+    }
 
     let n_axes = axes.len();
     let approx_name = "a".repeat(n_axes);
     let mut out = Vec::new();
-    let mut line = Vec::new();
-    let mut lo = Vec::new();
-    let mut hi = Vec::new();
     for _ in 0..settings.wavelet_start_level {
-        let mut bands = swtn(data, &axes, &mut line, &mut lo, &mut hi);
+        let mut bands = swtn(data, &axes);
         data = bands.swap_remove(0).1;
     }
     for idx in 0..settings.wavelet_level {
-        let bands = swtn(data, &axes, &mut line, &mut lo, &mut hi);
+        let bands = swtn(data, &axes);
         let mut next = None;
         for (name, band) in bands {
             if name == approx_name {
@@ -177,9 +183,28 @@ fn to_letters(name: &str) -> String {
         .collect()
 }
 
+/// A `[z, y, x]` array of `f32`, flat in C order.
+struct Grid {
+    data: Vec<f32>,
+    shape: [usize; 3],
+}
+
 /// A sub-band cropped back to the input's size, widened to `f64`, with the input's geometry.
-fn crop(band: &Array3<f32>, shape: [usize; 3], image: &Volume<f64>) -> Volume<f64> {
-    let data = Array3::from_shape_fn((shape[0], shape[1], shape[2]), |ix| f64::from(band[ix]));
+fn crop(band: &Grid, shape: [usize; 3], image: &Volume<f64>) -> Volume<f64> {
+    let [_, py, px] = band.shape;
+    let mut data = Vec::with_capacity(shape.iter().product());
+    for z in 0..shape[0] {
+        for y in 0..shape[1] {
+            let start = (z * py + y) * px;
+            data.extend(
+                band.data[start..start + shape[2]]
+                    .iter()
+                    .map(|&v| f64::from(v)),
+            );
+        }
+    }
+    let data = Array3::from_shape_vec((shape[0], shape[1], shape[2]), data)
+        .expect("the cropped size matches the shape");
     Volume {
         data,
         geometry: image.geometry.clone(),
@@ -188,18 +213,13 @@ fn crop(band: &Array3<f32>, shape: [usize; 3], image: &Volume<f64>) -> Volume<f6
 
 /// One level of PyWavelets' `swtn` (level 1, start_level 0): the sub-bands in PyWavelets' order
 /// (`aa..a` first), each named by its `a`/`d` letters in `axes` order.
-fn swtn(
-    data: Array3<f32>,
-    axes: &[usize],
-    line: &mut Vec<f32>,
-    lo: &mut Vec<f32>,
-    hi: &mut Vec<f32>,
-) -> Vec<(String, Array3<f32>)> {
+fn swtn(data: Grid, axes: &[usize]) -> Vec<(String, Grid)> {
     let mut bands = vec![(String::new(), data)];
     for &axis in axes {
+        let taps = periodic_taps(bands[0].1.shape[axis], COIF1_DEC_LO.len());
         let mut next = Vec::with_capacity(bands.len() * 2);
         for (name, x) in bands {
-            let (a, d) = swt_axis(&x, axis, line, lo, hi);
+            let (a, d) = swt_axis(&x, axis, &taps);
             next.push((format!("{name}a"), a));
             next.push((format!("{name}d"), d));
         }
@@ -208,150 +228,178 @@ fn swtn(
     bands
 }
 
-/// Low- and high-pass sub-bands of `x` along `axis` (PyWavelets' `swt_axis`, level 1).
-fn swt_axis(
-    x: &Array3<f32>,
-    axis: usize,
-    line: &mut Vec<f32>,
-    lo: &mut Vec<f32>,
-    hi: &mut Vec<f32>,
-) -> (Array3<f32>, Array3<f32>) {
-    let mut a = Array3::<f32>::zeros(x.raw_dim());
-    let mut d = Array3::<f32>::zeros(x.raw_dim());
-    let n = x.len_of(ndarray::Axis(axis));
-    line.resize(n, 0.0);
-    lo.resize(n, 0.0);
-    hi.resize(n, 0.0);
-    for ((xl, mut al), mut dl) in x
-        .lanes(ndarray::Axis(axis))
-        .into_iter()
-        .zip(a.lanes_mut(ndarray::Axis(axis)))
-        .zip(d.lanes_mut(ndarray::Axis(axis)))
-    {
-        for (dst, &src) in line.iter_mut().zip(xl.iter()) {
-            *dst = src;
+/// Low- and high-pass sub-bands of `x` along `axis` (PyWavelets' `swt_axis`, level 1). Each
+/// output is the sum of the `taps` of its position, in their order; the sums run over whole rows
+/// of positions (`y` or `z` axis) or over the inside of a line (`x` axis), so that they
+/// vectorise without changing any voxel's order of additions.
+fn swt_axis(x: &Grid, axis: usize, taps: &[Tap]) -> (Grid, Grid) {
+    let shape = x.shape;
+    let n = shape[axis];
+    let outer: usize = shape[..axis].iter().product();
+    let inner: usize = shape[axis + 1..].iter().product();
+    let len = x.data.len();
+    let mut a = vec![0.0f32; len];
+    let mut d = vec![0.0f32; len];
+    if inner > 1 {
+        for ob in 0..outer {
+            let base = ob * n * inner;
+            let src = &x.data[base..base + n * inner];
+            let lo = &mut a[base..base + n * inner];
+            let hi = &mut d[base..base + n * inner];
+            rows(src, inner, taps, lo, hi);
         }
-        periodic_convolution(line, &COIF1_DEC_LO, lo);
-        periodic_convolution(line, &COIF1_DEC_HI, hi);
-        for (dst, &src) in al.iter_mut().zip(lo.iter()) {
-            *dst = src;
-        }
-        for (dst, &src) in dl.iter_mut().zip(hi.iter()) {
-            *dst = src;
+    } else {
+        // Contiguous lines: the inside positions `3..n-3` (all six taps within the line, in
+        // filter order) tap by tap over the whole range, the edges term by term.
+        let half = COIF1_DEC_LO.len() / 2;
+        for l in 0..outer {
+            let src = &x.data[l * n..(l + 1) * n];
+            let la = &mut a[l * n..(l + 1) * n];
+            let ld = &mut d[l * n..(l + 1) * n];
+            let inside = half..n.saturating_sub(half).max(half);
+            for (o, tap) in taps.iter().enumerate() {
+                if inside.contains(&o) {
+                    continue;
+                }
+                let (mut sl, mut sh) = (0.0f32, 0.0f32);
+                for &(j, p) in tap {
+                    sl += COIF1_DEC_LO[j] * src[p];
+                    sh += COIF1_DEC_HI[j] * src[p];
+                }
+                la[o] = sl;
+                ld[o] = sh;
+            }
+            if inside.is_empty() {
+                continue;
+            }
+            for j in 0..COIF1_DEC_LO.len() {
+                let (fl, fh) = (COIF1_DEC_LO[j], COIF1_DEC_HI[j]);
+                // Output `o` takes `src[o + half - j]`.
+                let input = &src[inside.start + half - j..inside.end + half - j];
+                let (ol, oh) = (&mut la[inside.clone()], &mut ld[inside.clone()]);
+                for ((l, h), &v) in ol.iter_mut().zip(oh.iter_mut()).zip(input) {
+                    *l += fl * v;
+                    *h += fh * v;
+                }
+            }
         }
     }
-    (a, d)
+    (Grid { data: a, shape }, Grid { data: d, shape })
 }
 
-/// PyWavelets' `downsampling_convolution_periodization` with step 1 (the level-1 SWT of one
-/// line): `output[o] = sum_j filter[j] * input[(o + F/2 - j) mod N]`, summed in `f32` in the
-/// order PyWavelets sums (which differs at the right edge, where the wrapped taps come first in
-/// falling filter order).
-fn periodic_convolution(input: &[f32], filter: &[f32], output: &mut [f32]) {
-    let n = input.len();
-    let f = filter.len();
-    let mut i = f / 2;
-    let mut o = 0;
-    // Left edge: the filter runs past the start of the line.
-    while i < f && i < n {
-        let mut sum = 0.0f32;
-        let mut j = 0;
-        while j <= i {
-            sum += filter[j] * input[i - j];
-            j += 1;
+/// `lo[o] = sum over taps[o] of LO[j] * src[p]` (likewise `hi`) for rows of `width` values,
+/// `src`, `lo` and `hi` laid out `[position][width]`, `lo` and `hi` zeroed.
+fn rows(src: &[f32], width: usize, taps: &[Tap], lo: &mut [f32], hi: &mut [f32]) {
+    for (o, tap) in taps.iter().enumerate() {
+        let lo_row = &mut lo[o * width..(o + 1) * width];
+        let hi_row = &mut hi[o * width..(o + 1) * width];
+        for &(j, p) in tap {
+            let (fl, fh) = (COIF1_DEC_LO[j], COIF1_DEC_HI[j]);
+            let in_row = &src[p * width..(p + 1) * width];
+            for ((l, h), &v) in lo_row.iter_mut().zip(hi_row.iter_mut()).zip(in_row) {
+                *l += fl * v;
+                *h += fh * v;
+            }
         }
-        sum = wrap_tail(input, filter, j, sum);
-        output[o] = sum;
+    }
+}
+
+/// The terms of one output of the periodic convolution: `(filter index, input index)` pairs in
+/// the order PyWavelets adds them.
+type Tap = Vec<(usize, usize)>;
+
+/// The terms of each output of PyWavelets' `downsampling_convolution_periodization` with step 1
+/// (the level-1 SWT of a line of `n`, filter of `f`): `output[o] = sum_j filter[j] *
+/// input[(o + f/2 - j) mod n]`, in PyWavelets' order of additions (which differs near the
+/// ends: past the end, the wrapped terms come first, filter index falling; before the start, the
+/// wrapped terms come last).
+fn periodic_taps(n: usize, f: usize) -> Vec<Tap> {
+    let mut out = Vec::with_capacity(n);
+    let mut i = f / 2;
+    // Past the end of the line (`i - j >= n`), wrapped to its start: `filter[i - n - j]` with
+    // `input[k]`.
+    let head = |i: usize, tap: &mut Tap| -> usize {
+        let mut j = 0;
+        while i - j >= n {
+            let mut k = 0;
+            while k < n && i - j >= n {
+                tap.push((i - n - j, k));
+                k += 1;
+                j += 1;
+            }
+        }
+        j
+    };
+    // Before the start of the line (`j > i`), wrapped to its end.
+    let tail = |mut j: usize, tap: &mut Tap| {
+        while j < f {
+            let mut k = 0;
+            while k < n && j < f {
+                tap.push((j, n - 1 - k));
+                k += 1;
+                j += 1;
+            }
+        }
+    };
+    // Left edge.
+    while i < f && i < n {
+        let mut tap = Vec::with_capacity(f);
+        for j in 0..=i {
+            tap.push((j, i - j));
+        }
+        tail(i + 1, &mut tap);
+        out.push(tap);
         i += 1;
-        o += 1;
     }
     // Inside the line.
     while i < n {
-        let mut sum = 0.0f32;
-        for j in 0..f {
-            sum += input[i - j] * filter[j];
-        }
-        output[o] = sum;
+        out.push((0..f).map(|j| (j, i - j)).collect());
         i += 1;
-        o += 1;
     }
-    // The filter runs past both ends (a line shorter than the filter).
+    // Both ends (a line shorter than the filter).
     while i < f && i < n + f / 2 {
-        let (mut sum, mut j) = wrap_head(input, filter, i);
+        let mut tap = Vec::with_capacity(f);
+        let mut j = head(i, &mut tap);
         while j <= i {
-            sum += filter[j] * input[i - j];
+            tap.push((j, i - j));
             j += 1;
         }
-        sum = wrap_tail(input, filter, j, sum);
-        output[o] = sum;
+        tail(j, &mut tap);
+        out.push(tap);
         i += 1;
-        o += 1;
     }
-    // Right edge: the filter runs past the end of the line.
+    // Right edge.
     while i < n + f / 2 {
-        let (mut sum, mut j) = wrap_head(input, filter, i);
+        let mut tap = Vec::with_capacity(f);
+        let mut j = head(i, &mut tap);
         while j < f {
-            sum += filter[j] * input[i - j];
+            tap.push((j, i - j));
             j += 1;
         }
-        output[o] = sum;
+        out.push(tap);
         i += 1;
-        o += 1;
     }
-}
-
-/// The taps past the end of the line at output position `i` (`i - j >= N`), wrapped to its
-/// start: PyWavelets adds them first, filter index falling. Returns the sum and the next `j`.
-fn wrap_head(input: &[f32], filter: &[f32], i: usize) -> (f32, usize) {
-    let n = input.len();
-    let mut sum = 0.0f32;
-    let mut j = 0;
-    while i - j >= n {
-        let mut k = 0;
-        while k < n && i - j >= n {
-            sum += filter[i - n - j] * input[k];
-            k += 1;
-            j += 1;
-        }
-    }
-    (sum, j)
-}
-
-/// The taps before the start of the line (`j > i`), wrapped to its end, added after the others.
-fn wrap_tail(input: &[f32], filter: &[f32], mut j: usize, mut sum: f32) -> f32 {
-    let n = input.len();
-    let f = filter.len();
-    while j < f {
-        let mut k = 0;
-        while k < n && j < f {
-            sum += filter[j] * input[n - 1 - k];
-            k += 1;
-            j += 1;
-        }
-    }
-    sum
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// The periodic convolution equals the plain circular sum (up to `f32` rounding), for lines
-    /// longer and shorter than the filter.
+    /// Each output takes every filter tap once, at the circular position, for lines longer and
+    /// shorter than the filter.
     #[test]
-    fn periodic_convolution_is_circular() {
-        for n in [2usize, 3, 4, 6, 7, 12] {
-            let input: Vec<f32> = (0..n).map(|k| ((k * 7 + 3) % 11) as f32 - 4.5).collect();
-            let mut out = vec![0.0; n];
-            periodic_convolution(&input, &COIF1_DEC_LO, &mut out);
-            for (o, &got) in out.iter().enumerate() {
-                let want: f64 = (0..6)
-                    .map(|j| {
-                        let p = (o + 3 + 6 * n - j) % n;
-                        f64::from(COIF1_DEC_LO[j]) * f64::from(input[p])
-                    })
-                    .sum();
-                assert!((f64::from(got) - want).abs() < 1e-5, "n {n} o {o}");
+    fn periodic_taps_are_circular() {
+        for n in [2usize, 4, 6, 8, 12] {
+            let taps = periodic_taps(n, 6);
+            assert_eq!(taps.len(), n);
+            for (o, tap) in taps.iter().enumerate() {
+                let mut js: Vec<usize> = tap.iter().map(|&(j, _)| j).collect();
+                js.sort_unstable();
+                assert_eq!(js, (0..6).collect::<Vec<_>>(), "n {n} o {o}");
+                for &(j, p) in tap {
+                    assert_eq!(p, (o + 3 + 6 * n - j) % n, "n {n} o {o} j {j}");
+                }
             }
         }
     }
