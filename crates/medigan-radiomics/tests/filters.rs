@@ -19,7 +19,9 @@ struct Case {
     mask: Volume<bool>,
     settings: Settings,
     names: Vec<String>,
-    expected: Array4<f32>,
+    expected: Array4<f64>,
+    /// The voxels are `f32` in pyradiomics (else `f64`).
+    f32: bool,
 }
 
 /// The fixture cases of `kind` (`wavelet` or `log`).
@@ -32,10 +34,22 @@ fn cases(kind: &str) -> Vec<Case> {
             continue;
         }
         let name = case["name"].as_str().unwrap().to_string();
-        let input: Array3<f32> =
-            ndarray_npy::read_npy(fixtures().join(format!("{name}_input.npy"))).unwrap();
-        let expected: Array4<f32> =
-            ndarray_npy::read_npy(fixtures().join(format!("{name}_expected.npy"))).unwrap();
+        let input_path = fixtures().join(format!("{name}_input.npy"));
+        let expected_path = fixtures().join(format!("{name}_expected.npy"));
+        let input: Array3<f64> = match case["pixel"].as_str() {
+            Some("float32") => ndarray_npy::read_npy::<_, Array3<f32>>(input_path)
+                .unwrap()
+                .mapv(f64::from),
+            Some("float64") => ndarray_npy::read_npy(input_path).unwrap(),
+            other => panic!("{name}: pixel type {other:?}"),
+        };
+        let expected: Array4<f64> = match case["output_pixel"].as_str() {
+            Some("float32") => ndarray_npy::read_npy::<_, Array4<f32>>(expected_path)
+                .unwrap()
+                .mapv(f64::from),
+            Some("float64") => ndarray_npy::read_npy(expected_path).unwrap(),
+            other => panic!("{name}: output pixel type {other:?}"),
+        };
         let dims = case["dims"].as_u64().unwrap() as usize;
         let spacing: Vec<f64> = case["spacing"]
             .as_array()
@@ -47,6 +61,9 @@ fn cases(kind: &str) -> Vec<Case> {
         geometry.spacing[..spacing.len()].copy_from_slice(&spacing);
         let s = &case["settings"];
         let mut settings = Settings::default();
+        if let Some(v) = s.get("normalize") {
+            settings.normalize = v.as_bool().unwrap();
+        }
         if let Some(v) = s.get("force2D") {
             settings.force_2d = v.as_bool().unwrap();
         }
@@ -77,14 +94,16 @@ fn cases(kind: &str) -> Vec<Case> {
             .map(|v| v.as_str().unwrap().to_string())
             .collect();
         let image = Volume {
-            data: input.mapv(f64::from),
+            data: input.clone(),
             geometry: geometry.clone(),
         };
         let mask = Volume {
             data: Array3::from_elem(input.raw_dim(), true),
             geometry,
         };
+        let f32 = case["output_pixel"] == "float32";
         out.push(Case {
+            f32,
             name,
             image,
             mask,
@@ -98,7 +117,7 @@ fn cases(kind: &str) -> Vec<Case> {
 }
 
 /// Every image named and ordered as pyradiomics, every voxel within 1e-6 of the expected
-/// image's range; returns how many voxels are bit-for-bit equal (as `f32`) and how many in all.
+/// image's range; returns how many voxels are bit-for-bit equal and how many in all.
 fn check(case: &Case, got: &[(String, Volume<f64>)]) -> (usize, usize) {
     let got_names: Vec<&str> = got.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(got_names, case.names, "{}: image names", case.name);
@@ -106,17 +125,20 @@ fn check(case: &Case, got: &[(String, Volume<f64>)]) -> (usize, usize) {
     for ((label, vol), want) in got.iter().zip(case.expected.axis_iter(Axis(0))) {
         assert_eq!(vol.data.dim(), want.dim(), "{} {label}: shape", case.name);
         assert_eq!(vol.geometry, case.image.geometry, "{} {label}", case.name);
-        let lo = want.iter().copied().fold(f32::INFINITY, f32::min);
-        let hi = want.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-        let tol = 1e-6 * f64::from(hi - lo).max(1e-3);
+        let lo = want.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = want.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let tol = 1e-6 * (hi - lo).max(1e-3);
         for (ix, &w) in want.indexed_iter() {
             let g = vol.data[ix];
             assert!(
-                (g - f64::from(w)).abs() <= tol,
+                (g - w).abs() <= tol,
                 "{} {label} at {ix:?}: got {g}, pyradiomics {w}",
                 case.name
             );
-            exact += usize::from(g as f32 == w);
+            if case.f32 {
+                assert_eq!(g, f64::from(g as f32), "{} {label}: not an f32", case.name);
+            }
+            exact += usize::from(g == w);
             total += 1;
         }
     }
@@ -128,7 +150,8 @@ fn wavelet_images_match_pyradiomics() {
     for case in cases("wavelet") {
         let got = wavelet::images(&case.image, &case.mask, &case.settings).unwrap();
         let (exact, total) = check(&case, &got);
-        // PyWavelets sums in float32; the same order of additions gives the same bits.
+        // PyWavelets sums in the image's float type; the same taps and order of additions give
+        // the same bits.
         assert_eq!(exact, total, "{}: voxels not bit-exact", case.name);
     }
 }

@@ -6,7 +6,8 @@
 //! a recursive (IIR) filter of fourth order (Deriche's coefficients as ITK's
 //! `RecursiveGaussianImageFilter` sets them up, `sigma` in mm over the axis' spacing) whose
 //! causal and anti-causal passes assume the border value repeats to infinity; the lines are
-//! filtered in `f64` and stored as `f32` between passes; the `D` results are summed in `f32`, each
+//! filtered in `f64` and stored as `f32` between passes (ITK's internal images are `float`
+//! whatever the input type); the `D` results are summed in `f32`, each
 //! divided by the axis' spacing squared. This module repeats those steps in that order.
 //!
 //! pyradiomics yields nothing when a dimension of the image is below 4 voxels (so never for a
@@ -14,7 +15,7 @@
 //! is below `ceil(sigma / spacing) + 1`. Names: `log-sigma-<sigma>-mm-3D`, `<sigma>` as Python's
 //! `str(float)` with `.` replaced by `-` (`2.0` gives `log-sigma-2-0-mm-3D`).
 
-use ndarray::{Array3, Axis};
+use ndarray::Array3;
 
 use crate::error::RadiomicsError;
 use crate::settings::Settings;
@@ -60,7 +61,9 @@ pub fn images(
     if size.iter().any(|&n| n < 4) {
         return Ok(out);
     }
-    let input = image.data.mapv(|v| v as f32);
+    let input = image.data.as_standard_layout();
+    let input = input.as_slice().expect("standard layout");
+    let shape = [nz, ny, nx];
     for &sigma in &settings.log_sigma {
         // As pyradiomics: `sigma > 0.0` (false for NaN), then every size >= ceil(sigma/spacing)+1.
         if sigma.is_nan() || sigma <= 0.0 {
@@ -73,11 +76,13 @@ pub fn images(
         if !fits {
             continue;
         }
-        let data = laplacian(&input, sigma, spacing, &array_axis);
+        let data = laplacian(input, shape, sigma, spacing, &array_axis);
+        let data = Array3::from_shape_vec((nz, ny, nx), data.into_iter().map(f64::from).collect())
+            .expect("the LoG image has the input's shape");
         out.push((
             format!("log-sigma-{}-mm-3D", python_str(sigma).replace('.', "-")),
             Volume {
-                data: data.mapv(f64::from),
+                data,
                 geometry: image.geometry.clone(),
             },
         ));
@@ -85,30 +90,34 @@ pub fn images(
     Ok(out)
 }
 
-/// ITK's `LaplacianRecursiveGaussianImageFilter` (normalised across scale) of `input`.
-/// `spacing` and `array_axis` are in ITK order (`x` first).
+/// ITK's `LaplacianRecursiveGaussianImageFilter` (normalised across scale) of `input` (`[z, y,
+/// x]`, flat, of `shape`). `spacing` and `array_axis` are in ITK order (`x` first). The first pass
+/// reads the input as it is (`f64`, which holds a `Float32` image exactly); the passes store
+/// `f32` as ITK's internal images do.
 fn laplacian(
-    input: &Array3<f32>,
+    input: &[f64],
+    shape: [usize; 3],
     sigma: f64,
     spacing: &[f64],
     array_axis: &[usize],
-) -> Array3<f32> {
+) -> Vec<f32> {
     let dims = spacing.len();
     let mut lines = LineBuffers::default();
-    let mut cumulative = Array3::<f32>::zeros(input.raw_dim());
-    let mut work = input.clone();
+    let mut cumulative = vec![0.0f32; input.len()];
+    let mut work = vec![0.0f32; input.len()];
+    let mut other = vec![0.0f32; input.len()];
     for d in 0..dims {
-        work.assign(input);
         let second = Coefficients::new(sigma, spacing[d], Order::Second);
-        filter_axis(&mut work, Axis(array_axis[d]), &second, &mut lines);
+        filter_axis(input, &mut work, shape, array_axis[d], &second, &mut lines);
         for e in (0..dims).filter(|&e| e != d) {
             let zero = Coefficients::new(sigma, spacing[e], Order::Zero);
-            filter_axis(&mut work, Axis(array_axis[e]), &zero, &mut lines);
+            filter_axis(&work, &mut other, shape, array_axis[e], &zero, &mut lines);
+            std::mem::swap(&mut work, &mut other);
         }
         let scale = 1.0 / (spacing[d] * spacing[d]);
-        cumulative.zip_mut_with(&work, |c, &w| {
+        for (c, &w) in cumulative.iter_mut().zip(&work) {
             *c = (f64::from(*c) + f64::from(w) * scale) as f32;
-        });
+        }
     }
     cumulative
 }
@@ -271,15 +280,19 @@ struct LineBuffers {
     scratch: Vec<f64>,
 }
 
-/// One recursive pass along `axis`, in place: each line read as `f64`, filtered, stored as `f32`.
-fn filter_axis(image: &mut Array3<f32>, axis: Axis, c: &Coefficients, buf: &mut LineBuffers) {
-    let shape = image.shape().to_vec();
-    let n = shape[axis.0];
-    let outer: usize = shape[..axis.0].iter().product();
-    let inner: usize = shape[axis.0 + 1..].iter().product();
-    let flat = image
-        .as_slice_mut()
-        .expect("the working image is in standard layout");
+/// One recursive pass along array axis `axis` from `src` into `dst` (both flat, of `shape`):
+/// each line read as `f64`, filtered, stored as `f32`.
+fn filter_axis<S: Copy + Into<f64>>(
+    src: &[S],
+    dst: &mut [f32],
+    shape: [usize; 3],
+    axis: usize,
+    c: &Coefficients,
+    buf: &mut LineBuffers,
+) {
+    let n = shape[axis];
+    let outer: usize = shape[..axis].iter().product();
+    let inner: usize = shape[axis + 1..].iter().product();
     let lines = outer * inner;
     let mut first = 0;
     while first < lines {
@@ -300,31 +313,31 @@ fn filter_axis(image: &mut Array3<f32>, axis: Axis, c: &Coefficients, buf: &mut 
         buf.scratch.resize(n * w, 0.0);
         if inner > 1 {
             for i in 0..n {
-                let src = &flat[base + i * pos_step..base + i * pos_step + w];
-                for (dst, &v) in buf.data[i * w..(i + 1) * w].iter_mut().zip(src) {
-                    *dst = f64::from(v);
+                let from = &src[base + i * pos_step..base + i * pos_step + w];
+                for (to, &v) in buf.data[i * w..(i + 1) * w].iter_mut().zip(from) {
+                    *to = v.into();
                 }
             }
         } else {
             for k in 0..w {
-                let src = &flat[base + k * line_step..base + k * line_step + n];
-                for (i, &v) in src.iter().enumerate() {
-                    buf.data[i * w + k] = f64::from(v);
+                let from = &src[base + k * line_step..base + k * line_step + n];
+                for (i, &v) in from.iter().enumerate() {
+                    buf.data[i * w + k] = v.into();
                 }
             }
         }
         filter_block(&mut buf.outs, &buf.data, &mut buf.scratch, n, w, c);
         if inner > 1 {
             for i in 0..n {
-                let dst = &mut flat[base + i * pos_step..base + i * pos_step + w];
-                for (d, &v) in dst.iter_mut().zip(&buf.outs[i * w..(i + 1) * w]) {
+                let to = &mut dst[base + i * pos_step..base + i * pos_step + w];
+                for (d, &v) in to.iter_mut().zip(&buf.outs[i * w..(i + 1) * w]) {
                     *d = v as f32;
                 }
             }
         } else {
             for k in 0..w {
-                let dst = &mut flat[base + k * line_step..base + k * line_step + n];
-                for (i, d) in dst.iter_mut().enumerate() {
+                let to = &mut dst[base + k * line_step..base + k * line_step + n];
+                for (i, d) in to.iter_mut().enumerate() {
                     *d = buf.outs[i * w + k] as f32;
                 }
             }

@@ -4,9 +4,11 @@
 //! wavelet transform (`pywt.swtn(data, coif1, level=1, start_level=0, axes)`) over the axes in
 //! reverse order (`x, y, z`, less the `force2Ddimension` axis when `force2D`), keeps the
 //! approximation as the input of the next level, and crops every sub-band back to the original
-//! size. The image is `float32` in pyradiomics (SimpleITK `Float32`), so PyWavelets computes in
-//! `float32`; this module repeats its arithmetic in `f32` with the same filter taps, the same
-//! periodic boundary and the same order of additions, so the sub-bands are bit-for-bit those of
+//! size. PyWavelets computes in the image's float type: `float32` as frd-score reads images
+//! (SimpleITK `Float32`), but `float64` once pyradiomics has normalised it (`sitk.Normalize`
+//! returns `Float64` and resampling keeps the type). So this module computes in `f64` when
+//! `normalize` is set and in `f32` otherwise, with PyWavelets' filter taps for that type, the same
+//! periodic boundary and the same order of additions: the sub-bands are bit-for-bit those of
 //! PyWavelets.
 //!
 //! Names and order as pyradiomics yields them: the detail sub-bands of each level in
@@ -20,28 +22,68 @@ use crate::error::RadiomicsError;
 use crate::settings::Settings;
 use crate::volume::Volume;
 
-/// Decomposition low-pass filter of `coif1` as PyWavelets holds it for `float32` data: its
-/// `coif1` table rounded to `f32` and multiplied by `sqrt(2)` in `f32`, reversed. (The middle tap
-/// differs in its last bits from `dec_lo` rounded to `f32`, and PyWavelets' float32 transform
-/// uses these.)
-const COIF1_DEC_LO: [f32; 6] = [
-    f32::from_bits(0xbc80_4071), // -0.015655728
-    f32::from_bits(0xbd94_f4d7), // -0.07273262
-    f32::from_bits(0x3ec5_0d01), // 0.38486484
-    f32::from_bits(0x3f5a_4228), // 0.85257196
-    f32::from_bits(0x3ead_00ec), // 0.33789766
-    f32::from_bits(0xbd94_f4d7), // -0.07273262
+/// PyWavelets' `coif1` table (before its scaling by `sqrt(2)`): its decimal literals as `f64`
+/// (C reads them as `double`; its `float` table converts those, as `as f32` does).
+const COIF1_TABLE: [f64; 6] = [
+    -0.051_429_728_470_768_45,
+    0.238_929_728_470_768_46,
+    0.602_859_456_941_536_9,
+    0.272_140_543_058_463_1,
+    -0.051_429_728_470_768_45,
+    -0.011_070_271_529_231_544,
 ];
 
-/// Decomposition high-pass filter of `coif1` (`dec_hi[i] = (-1)^(i+1) dec_lo[5 - i]`).
-const COIF1_DEC_HI: [f32; 6] = [
-    -COIF1_DEC_LO[5],
-    COIF1_DEC_LO[4],
-    -COIF1_DEC_LO[3],
-    COIF1_DEC_LO[2],
-    -COIF1_DEC_LO[1],
-    COIF1_DEC_LO[0],
-];
+/// The float type PyWavelets computes in, with its `coif1` decomposition filters.
+trait Sample:
+    Copy + Default + std::ops::Add<Output = Self> + std::ops::Mul<Output = Self> + std::ops::AddAssign
+{
+    /// `(dec_lo, dec_hi)` as PyWavelets builds them for this type: each table entry times
+    /// `sqrt(2)` in this type, reversed for `dec_lo`, sign-alternated for `dec_hi`.
+    fn coif1() -> ([Self; 6], [Self; 6]);
+    /// The image value as this type (`f32`: rounded, as SimpleITK `Float32` holds it).
+    fn from_f64(v: f64) -> Self;
+    /// The value widened to `f64`.
+    fn to_f64(self) -> f64;
+}
+
+/// `(dec_lo, dec_hi)` from a `coif1` table and `sqrt(2)` in one float type.
+macro_rules! coif1_filters {
+    ($t:ty, $table:expr, $sqrt2:expr) => {{
+        let table: [$t; 6] = $table;
+        let mut lo = [0.0 as $t; 6];
+        let mut hi = [0.0 as $t; 6];
+        for i in 0..6 {
+            lo[i] = table[5 - i] * $sqrt2;
+            let sign: $t = if (5 - i) % 2 == 1 { -1.0 } else { 1.0 };
+            hi[i] = sign * table[i] * $sqrt2;
+        }
+        (lo, hi)
+    }};
+}
+
+impl Sample for f32 {
+    fn coif1() -> ([f32; 6], [f32; 6]) {
+        coif1_filters!(f32, COIF1_TABLE.map(|v| v as f32), std::f32::consts::SQRT_2)
+    }
+    fn from_f64(v: f64) -> f32 {
+        v as f32
+    }
+    fn to_f64(self) -> f64 {
+        f64::from(self)
+    }
+}
+
+impl Sample for f64 {
+    fn coif1() -> ([f64; 6], [f64; 6]) {
+        coif1_filters!(f64, COIF1_TABLE, std::f64::consts::SQRT_2)
+    }
+    fn from_f64(v: f64) -> f64 {
+        v
+    }
+    fn to_f64(self) -> f64 {
+        self
+    }
+}
 
 /// Most levels (`start_level + level`) accepted: each level is a full-size transform.
 const MAX_LEVELS: usize = 8;
@@ -50,9 +92,10 @@ const MAX_LEVELS: usize = 8;
 const MAX_VOXELS: usize = 1 << 27;
 
 /// The wavelet images pyradiomics' `getWaveletImage` yields for `image` with `settings`
-/// (`wavelet`, `start_level`, `level`, `force2D`, `force2Ddimension`), named and ordered as
-/// pyradiomics names and yields them. The values are `f32` (as SimpleITK holds them), widened to
-/// `f64`; the geometry is the input's. The mask is not used (pyradiomics ignores it here).
+/// (`wavelet`, `start_level`, `level`, `force2D`, `force2Ddimension`; `normalize` selects the
+/// float type, see the module doc), named and ordered as pyradiomics names and yields them. The
+/// values are those of that type, widened to `f64`; the geometry is the input's. The mask is not
+/// used (pyradiomics ignores it here).
 pub fn images(
     image: &Volume<f64>,
     _mask: &Volume<bool>,
@@ -92,6 +135,22 @@ pub fn images(
             "{shape:?} voxels is too large for the wavelet transform"
         )));
     }
+    if settings.normalize {
+        Ok(transform::<f64>(image, settings, &axes, shape, padded))
+    } else {
+        Ok(transform::<f32>(image, settings, &axes, shape, padded))
+    }
+}
+
+/// The padded transform in float type `T`, cropped and named (the body of [`images`]).
+fn transform<T: Sample>(
+    image: &Volume<f64>,
+    settings: &Settings,
+    axes: &[usize],
+    shape: [usize; 3],
+    padded: [usize; 3],
+) -> Vec<(String, Volume<f64>)> {
+    let filters = T::coif1();
     let mut data = Grid {
         data: Vec::with_capacity(padded.iter().product()),
         shape: padded,
@@ -101,9 +160,9 @@ pub fn images(
         for y in 0..padded[1] {
             let y = if y == shape[1] { 0 } else { y };
             let row = image.data.slice(ndarray::s![z, y, ..]);
-            data.data.extend(row.iter().map(|&v| v as f32));
+            data.data.extend(row.iter().map(|&v| T::from_f64(v)));
             if padded[2] > shape[2] {
-                data.data.push(row[0] as f32);
+                data.data.push(T::from_f64(row[0]));
             }
         }
     }
@@ -112,11 +171,11 @@ pub fn images(
     let approx_name = "a".repeat(n_axes);
     let mut out = Vec::new();
     for _ in 0..settings.wavelet_start_level {
-        let mut bands = swtn(data, &axes);
+        let mut bands = swtn(data, axes, &filters);
         data = bands.swap_remove(0).1;
     }
     for idx in 0..settings.wavelet_level {
-        let bands = swtn(data, &axes);
+        let bands = swtn(data, axes, &filters);
         let mut next = None;
         for (name, band) in bands {
             if name == approx_name {
@@ -140,7 +199,7 @@ pub fn images(
         format!("wavelet{}-{letters}", settings.wavelet_level)
     };
     out.push((label, crop(&data, shape, image)));
-    Ok(out)
+    out
 }
 
 /// The array axes (`0 = z, 1 = y, 2 = x`) transformed, in pyradiomics' order: the SimpleITK
@@ -183,14 +242,14 @@ fn to_letters(name: &str) -> String {
         .collect()
 }
 
-/// A `[z, y, x]` array of `f32`, flat in C order.
-struct Grid {
-    data: Vec<f32>,
+/// A `[z, y, x]` array, flat in C order.
+struct Grid<T> {
+    data: Vec<T>,
     shape: [usize; 3],
 }
 
 /// A sub-band cropped back to the input's size, widened to `f64`, with the input's geometry.
-fn crop(band: &Grid, shape: [usize; 3], image: &Volume<f64>) -> Volume<f64> {
+fn crop<T: Sample>(band: &Grid<T>, shape: [usize; 3], image: &Volume<f64>) -> Volume<f64> {
     let [_, py, px] = band.shape;
     let mut data = Vec::with_capacity(shape.iter().product());
     for z in 0..shape[0] {
@@ -199,7 +258,7 @@ fn crop(band: &Grid, shape: [usize; 3], image: &Volume<f64>) -> Volume<f64> {
             data.extend(
                 band.data[start..start + shape[2]]
                     .iter()
-                    .map(|&v| f64::from(v)),
+                    .map(|&v| v.to_f64()),
             );
         }
     }
@@ -213,13 +272,13 @@ fn crop(band: &Grid, shape: [usize; 3], image: &Volume<f64>) -> Volume<f64> {
 
 /// One level of PyWavelets' `swtn` (level 1, start_level 0): the sub-bands in PyWavelets' order
 /// (`aa..a` first), each named by its `a`/`d` letters in `axes` order.
-fn swtn(data: Grid, axes: &[usize]) -> Vec<(String, Grid)> {
+fn swtn<T: Sample>(data: Grid<T>, axes: &[usize], filters: &Filters<T>) -> Vec<(String, Grid<T>)> {
     let mut bands = vec![(String::new(), data)];
     for &axis in axes {
-        let taps = periodic_taps(bands[0].1.shape[axis], COIF1_DEC_LO.len());
+        let taps = periodic_taps(bands[0].1.shape[axis], filters.0.len());
         let mut next = Vec::with_capacity(bands.len() * 2);
         for (name, x) in bands {
-            let (a, d) = swt_axis(&x, axis, &taps);
+            let (a, d) = swt_axis(&x, axis, &taps, filters);
             next.push((format!("{name}a"), a));
             next.push((format!("{name}d"), d));
         }
@@ -232,26 +291,32 @@ fn swtn(data: Grid, axes: &[usize]) -> Vec<(String, Grid)> {
 /// output is the sum of the `taps` of its position, in their order; the sums run over whole rows
 /// of positions (`y` or `z` axis) or over the inside of a line (`x` axis), so that they
 /// vectorise without changing any voxel's order of additions.
-fn swt_axis(x: &Grid, axis: usize, taps: &[Tap]) -> (Grid, Grid) {
+fn swt_axis<T: Sample>(
+    x: &Grid<T>,
+    axis: usize,
+    taps: &[Tap],
+    filters: &Filters<T>,
+) -> (Grid<T>, Grid<T>) {
+    let (flo, fhi) = filters;
     let shape = x.shape;
     let n = shape[axis];
     let outer: usize = shape[..axis].iter().product();
     let inner: usize = shape[axis + 1..].iter().product();
     let len = x.data.len();
-    let mut a = vec![0.0f32; len];
-    let mut d = vec![0.0f32; len];
+    let mut a = vec![T::default(); len];
+    let mut d = vec![T::default(); len];
     if inner > 1 {
         for ob in 0..outer {
             let base = ob * n * inner;
             let src = &x.data[base..base + n * inner];
             let lo = &mut a[base..base + n * inner];
             let hi = &mut d[base..base + n * inner];
-            rows(src, inner, taps, lo, hi);
+            rows(src, inner, taps, filters, lo, hi);
         }
     } else {
         // Contiguous lines: the inside positions `3..n-3` (all six taps within the line, in
         // filter order) tap by tap over the whole range, the edges term by term.
-        let half = COIF1_DEC_LO.len() / 2;
+        let half = flo.len() / 2;
         for l in 0..outer {
             let src = &x.data[l * n..(l + 1) * n];
             let la = &mut a[l * n..(l + 1) * n];
@@ -261,10 +326,10 @@ fn swt_axis(x: &Grid, axis: usize, taps: &[Tap]) -> (Grid, Grid) {
                 if inside.contains(&o) {
                     continue;
                 }
-                let (mut sl, mut sh) = (0.0f32, 0.0f32);
+                let (mut sl, mut sh) = (T::default(), T::default());
                 for &(j, p) in tap {
-                    sl += COIF1_DEC_LO[j] * src[p];
-                    sh += COIF1_DEC_HI[j] * src[p];
+                    sl += flo[j] * src[p];
+                    sh += fhi[j] * src[p];
                 }
                 la[o] = sl;
                 ld[o] = sh;
@@ -272,8 +337,8 @@ fn swt_axis(x: &Grid, axis: usize, taps: &[Tap]) -> (Grid, Grid) {
             if inside.is_empty() {
                 continue;
             }
-            for j in 0..COIF1_DEC_LO.len() {
-                let (fl, fh) = (COIF1_DEC_LO[j], COIF1_DEC_HI[j]);
+            for j in 0..flo.len() {
+                let (fl, fh) = (flo[j], fhi[j]);
                 // Output `o` takes `src[o + half - j]`.
                 let input = &src[inside.start + half - j..inside.end + half - j];
                 let (ol, oh) = (&mut la[inside.clone()], &mut ld[inside.clone()]);
@@ -289,12 +354,19 @@ fn swt_axis(x: &Grid, axis: usize, taps: &[Tap]) -> (Grid, Grid) {
 
 /// `lo[o] = sum over taps[o] of LO[j] * src[p]` (likewise `hi`) for rows of `width` values,
 /// `src`, `lo` and `hi` laid out `[position][width]`, `lo` and `hi` zeroed.
-fn rows(src: &[f32], width: usize, taps: &[Tap], lo: &mut [f32], hi: &mut [f32]) {
+fn rows<T: Sample>(
+    src: &[T],
+    width: usize,
+    taps: &[Tap],
+    (flo, fhi): &Filters<T>,
+    lo: &mut [T],
+    hi: &mut [T],
+) {
     for (o, tap) in taps.iter().enumerate() {
         let lo_row = &mut lo[o * width..(o + 1) * width];
         let hi_row = &mut hi[o * width..(o + 1) * width];
         for &(j, p) in tap {
-            let (fl, fh) = (COIF1_DEC_LO[j], COIF1_DEC_HI[j]);
+            let (fl, fh) = (flo[j], fhi[j]);
             let in_row = &src[p * width..(p + 1) * width];
             for ((l, h), &v) in lo_row.iter_mut().zip(hi_row.iter_mut()).zip(in_row) {
                 *l += fl * v;
@@ -303,6 +375,9 @@ fn rows(src: &[f32], width: usize, taps: &[Tap], lo: &mut [f32], hi: &mut [f32])
         }
     }
 }
+
+/// The decomposition filters `(dec_lo, dec_hi)`.
+type Filters<T> = ([T; 6], [T; 6]);
 
 /// The terms of one output of the periodic convolution: `(filter index, input index)` pairs in
 /// the order PyWavelets adds them.
@@ -385,6 +460,27 @@ fn periodic_taps(n: usize, f: usize) -> Vec<Tap> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The `f32` taps are those PyWavelets' float32 transform uses (its middle tap differs in
+    /// the last bits from `dec_lo` rounded to `f32`).
+    #[test]
+    fn coif1_filters_as_pywavelets_holds_them() {
+        let (lo, hi) = <f32 as Sample>::coif1();
+        let bits = [
+            0xbc80_4071,
+            0xbd94_f4d7,
+            0x3ec5_0d01,
+            0x3f5a_4228,
+            0x3ead_00ec,
+            0xbd94_f4d7,
+        ];
+        assert_eq!(lo.map(f32::to_bits), bits);
+        assert_eq!(hi[2], -lo[3]);
+        let (lo, _) = <f64 as Sample>::coif1();
+        // pywt.Wavelet('coif1').dec_lo
+        assert_eq!(lo[3], 0.8525720202116004);
+        assert_eq!(lo[0], -0.015655728135791993);
+    }
 
     /// Each output takes every filter tap once, at the circular position, for lines longer and
     /// shorter than the filter.
