@@ -186,3 +186,16 @@ fn log_images_match_pyradiomics() {
     }
     eprintln!("LoG: {exact} of {total} voxels bit-exact");
 }
+
+#[test]
+fn log_rejects_unusable_images() {
+    let case = cases("log").remove(0);
+    let mut image = case.image.clone();
+    image.geometry.spacing[1] = 0.0;
+    let err = log::images(&image, &case.mask, &case.settings).unwrap_err();
+    assert!(err.to_string().contains("spacing"), "{err}");
+    let mut image = case.image.clone();
+    image.geometry.dims = 2;
+    let err = log::images(&image, &case.mask, &case.settings).unwrap_err();
+    assert!(err.to_string().contains("2D"), "{err}");
+}
