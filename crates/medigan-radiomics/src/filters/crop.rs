@@ -20,12 +20,16 @@ impl BoundingBox {
         let mut lower = [usize::MAX; 3];
         let mut upper = [0usize; 3];
         let mut any = false;
-        for ((z, y, x), &inside) in mask.indexed_iter() {
-            if inside {
+        for (z, plane) in mask.outer_iter().enumerate() {
+            for (y, row) in plane.outer_iter().enumerate() {
+                let Some(first) = row.iter().position(|&v| v) else {
+                    continue;
+                };
+                let last = row.len() - 1 - row.iter().rev().position(|&v| v).unwrap_or(0);
                 any = true;
-                for (axis, i) in [z, y, x].into_iter().enumerate() {
-                    lower[axis] = lower[axis].min(i);
-                    upper[axis] = upper[axis].max(i);
+                for (axis, (lo, hi)) in [(z, z), (y, y), (first, last)].into_iter().enumerate() {
+                    lower[axis] = lower[axis].min(lo);
+                    upper[axis] = upper[axis].max(hi);
                 }
             }
         }

@@ -13,7 +13,7 @@
 //!   `BSplineDecompositionImageFilter` with mirror boundaries and its tolerance-limited causal
 //!   initialisation; evaluation with mirrored indices) and nearest neighbour for the mask.
 
-use ndarray::{Array3, ArrayView3, Axis, Zip};
+use ndarray::{Array3, ArrayView3};
 
 use crate::error::RadiomicsError;
 use crate::filters::crop::{BoundingBox, crop_to_mask};
@@ -59,8 +59,8 @@ pub fn prepare(
     let mut mask = mask;
     let mut f32_precision = true;
     if settings.normalize {
-        image.data = normalize(
-            &image.data,
+        normalize(
+            &mut image.data,
             settings.normalize_scale,
             settings.remove_outliers,
         )?;
@@ -217,8 +217,11 @@ fn check_mask(mask: &Volume<bool>, settings: &Settings) -> Result<BoundingBox, R
 
 /// `Image-<prefix>_Mean/Minimum/Maximum` over all voxels (numpy's mean of the float64 array).
 fn image_diagnostics(image: &Array3<f64>, prefix: &str, out: &mut Vec<(String, f64)>) {
-    let values: Vec<f64> = image.iter().copied().collect();
-    push_stats(&values, &format!("diagnostics_Image-{prefix}"), out);
+    let name = format!("diagnostics_Image-{prefix}");
+    match image.as_slice() {
+        Some(values) => push_stats(values, &name, out),
+        None => push_stats(&image.iter().copied().collect::<Vec<_>>(), &name, out),
+    }
 }
 
 /// `Mask-<prefix>_VoxelNum`, `_VolumeNum` (26-connected components in 3D, 8 in 2D, as
@@ -287,62 +290,116 @@ fn pairwise_sum(a: &[f64]) -> f64 {
 }
 
 /// Number of connected components of the `true` voxels: 26-connectivity for a 3D image
-/// (8 within a single slice), 8-connectivity for a 2D one.
+/// (8 within a single slice), 8-connectivity for a 2D one. Works on runs along x: two runs in
+/// neighbouring rows touch when their x ranges overlap or meet diagonally.
 fn connected_components(mask: ArrayView3<bool>, dims: usize) -> usize {
-    let (nz, ny, nx) = mask.dim();
-    let mut seen = Array3::from_elem((nz, ny, nx), false);
-    let mut stack = Vec::new();
-    let dz_range: &[isize] = if dims == 3 { &[-1, 0, 1] } else { &[0] };
-    let mut count = 0;
-    for ((z, y, x), &inside) in mask.indexed_iter() {
-        if !inside || seen[[z, y, x]] {
-            continue;
+    let (nz, ny, _) = mask.dim();
+    // Runs (x_first, x_last) of every row, and where each row's runs start.
+    let mut runs: Vec<(usize, usize)> = Vec::new();
+    let mut row_start = Vec::with_capacity(nz * ny + 1);
+    for z in 0..nz {
+        for y in 0..ny {
+            row_start.push(runs.len());
+            let row = mask.slice(ndarray::s![z, y, ..]);
+            let mut open: Option<usize> = None;
+            for (x, &v) in row.iter().enumerate() {
+                match (v, open) {
+                    (true, None) => open = Some(x),
+                    (false, Some(a)) => {
+                        runs.push((a, x - 1));
+                        open = None;
+                    }
+                    _ => {}
+                }
+            }
+            if let Some(a) = open {
+                runs.push((a, row.len() - 1));
+            }
         }
-        count += 1;
-        seen[[z, y, x]] = true;
-        stack.push((z, y, x));
-        while let Some((cz, cy, cx)) = stack.pop() {
-            for &dz in dz_range {
-                for dy in -1isize..=1 {
-                    for dx in -1isize..=1 {
-                        let (Some(qz), Some(qy), Some(qx)) = (
-                            cz.checked_add_signed(dz),
-                            cy.checked_add_signed(dy),
-                            cx.checked_add_signed(dx),
-                        ) else {
-                            continue;
-                        };
-                        if qz < nz
-                            && qy < ny
-                            && qx < nx
-                            && mask[[qz, qy, qx]]
-                            && !seen[[qz, qy, qx]]
-                        {
-                            seen[[qz, qy, qx]] = true;
-                            stack.push((qz, qy, qx));
+    }
+    row_start.push(runs.len());
+    let mut parent: Vec<usize> = (0..runs.len()).collect();
+    fn find(parent: &mut [usize], mut i: usize) -> usize {
+        while parent[i] != i {
+            parent[i] = parent[parent[i]];
+            i = parent[i];
+        }
+        i
+    }
+    let row_runs = |z: usize, y: usize| row_start[z * ny + y]..row_start[z * ny + y + 1];
+    for z in 0..nz {
+        for y in 0..ny {
+            let mut neighbours: Vec<(usize, usize)> = Vec::with_capacity(4);
+            if y > 0 {
+                neighbours.push((z, y - 1));
+            }
+            if dims == 3 && z > 0 {
+                for yy in y.saturating_sub(1)..=(y + 1).min(ny - 1) {
+                    neighbours.push((z - 1, yy));
+                }
+            }
+            for (qz, qy) in neighbours {
+                let (mine, theirs) = (row_runs(z, y), row_runs(qz, qy));
+                let (mut i, mut j) = (mine.start, theirs.start);
+                while i < mine.end && j < theirs.end {
+                    let (a, b) = (runs[i], runs[j]);
+                    if a.0 <= b.1 + 1 && b.0 <= a.1 + 1 {
+                        let (ra, rb) = (find(&mut parent, i), find(&mut parent, j));
+                        if ra != rb {
+                            parent[ra.max(rb)] = ra.min(rb);
                         }
+                    }
+                    if a.1 < b.1 {
+                        i += 1;
+                    } else {
+                        j += 1;
                     }
                 }
             }
         }
     }
-    count
+    (0..runs.len())
+        .filter(|&i| find(&mut parent, i) == i)
+        .count()
 }
 
 /// pyradiomics' `normalizeImage`: SimpleITK's `Normalize` (mean and unbiased sigma over all
 /// voxels from ITK's compensated sums; `(x - mean) * (1 / sigma)` in double), outliers clipped
 /// to `+-remove_outliers`, then times `scale`.
 fn normalize(
-    image: &Array3<f64>,
+    image: &mut Array3<f64>,
     scale: f64,
     remove_outliers: Option<f64>,
-) -> Result<Array3<f64>, RadiomicsError> {
+) -> Result<(), RadiomicsError> {
     let n = image.len() as f64;
+    // Compensated sums as ITK's StatisticsImageFilter (which sums per thread, then adds the
+    // threads' sums): here four interleaved lanes, then the lanes added.
+    const LANES: usize = 4;
+    let mut sums = [[0.0f64; 2]; LANES];
+    let mut sqs = [[0.0f64; 2]; LANES];
+    let values: Vec<f64> = image.iter().copied().collect();
+    let mut chunks = values.chunks_exact(LANES);
+    for chunk in &mut chunks {
+        for v in 0..LANES {
+            let [s, c] = &mut sums[v];
+            kahan_add(s, c, chunk[v]);
+            let [s, c] = &mut sqs[v];
+            kahan_add(s, c, chunk[v] * chunk[v]);
+        }
+    }
+    for &x in chunks.remainder() {
+        let [s, c] = &mut sums[0];
+        kahan_add(s, c, x);
+        let [s, c] = &mut sqs[0];
+        kahan_add(s, c, x * x);
+    }
     let (mut sum, mut sum_c) = (0.0f64, 0.0f64);
     let (mut sq, mut sq_c) = (0.0f64, 0.0f64);
-    for &v in image.iter() {
-        kahan_add(&mut sum, &mut sum_c, v);
-        kahan_add(&mut sq, &mut sq_c, v * v);
+    for v in 0..LANES {
+        kahan_add(&mut sum, &mut sum_c, sums[v][0]);
+        kahan_add(&mut sum, &mut sum_c, -sums[v][1]);
+        kahan_add(&mut sq, &mut sq_c, sqs[v][0]);
+        kahan_add(&mut sq, &mut sq_c, -sqs[v][1]);
     }
     let mean = sum / n;
     let variance = (sq - (sum * sum / n)) / (n - 1.0);
@@ -355,18 +412,20 @@ fn normalize(
     }
     let shift = -mean;
     let inv = 1.0 / sigma;
-    Ok(image.mapv(|v| {
-        let mut x = (v + shift) * inv;
-        if let Some(o) = remove_outliers {
+    match remove_outliers {
+        None => image.mapv_inplace(|v| ((v + shift) * inv) * scale),
+        Some(o) => image.mapv_inplace(|v| {
+            let mut x = (v + shift) * inv;
             if x > o {
                 x = o;
             }
             if x < -o {
                 x = -o;
             }
-        }
-        x * scale
-    }))
+            x * scale
+        }),
+    }
+    Ok(())
 }
 
 /// ITK's `CompensatedSummation` step (Kahan).
@@ -556,89 +615,170 @@ fn bspline_support(x: f64, len: usize) -> Support {
 }
 
 /// ITK's `BSplineDecompositionImageFilter` (order 3): the interpolation coefficients of `data`
-/// along each of the first `dims` axes `(x, y, z)`.
+/// along each of the first `dims` axes `(x, y, z)`. Lines along y and z are processed a row
+/// at a time (the same operations per element, in the same order, as ITK's line by line).
 fn bspline_coefficients(data: &Array3<f64>, dims: usize) -> Array3<f64> {
-    let mut c = data.to_owned();
-    let mut scratch = Vec::new();
-    // Axis n of ITK (x, y, z) is array axis 2 - n.
-    for n in 0..dims {
-        let axis = Axis(2 - n);
-        for mut lane in c.lanes_mut(axis) {
-            scratch.clear();
-            scratch.extend(lane.iter().copied());
-            if data_to_coefficients_1d(&mut scratch) {
-                for (dst, &src) in lane.iter_mut().zip(scratch.iter()) {
-                    *dst = src;
-                }
+    let (nz, ny, nx) = data.dim();
+    let mut flat: Vec<f64> = data.iter().copied().collect();
+    // x: blocks of up to 8 rows transposed, so that their lines are processed side by side.
+    const ROWS: usize = 8;
+    let mut t = vec![0.0; ROWS * nx];
+    for block in flat.chunks_mut(ROWS * nx) {
+        let rows = block.len() / nx;
+        for r in 0..rows {
+            for x in 0..nx {
+                t[x * rows + r] = block[r * nx + x];
+            }
+        }
+        decompose(&mut t[..rows * nx], nx, rows, rows);
+        for r in 0..rows {
+            for x in 0..nx {
+                block[r * nx + x] = t[x * rows + r];
             }
         }
     }
-    c
+    if dims >= 2 {
+        for slice in flat.chunks_mut(ny * nx) {
+            decompose(slice, ny, nx, nx);
+        }
+    }
+    if dims == 3 {
+        decompose(&mut flat, nz, ny * nx, ny * nx);
+    }
+    Array3::from_shape_vec((nz, ny, nx), flat).expect("same shape")
 }
 
-/// One line of `BSplineDecompositionImageFilter::DataToCoefficients1D` (mirror boundaries).
-fn data_to_coefficients_1d(s: &mut [f64]) -> bool {
-    let n = s.len();
+/// `BSplineDecompositionImageFilter::DataToCoefficients1D` (mirror boundaries) on `count`
+/// interleaved lines of `n` samples: sample `i` of line `j` is `d[i * stride + j]`.
+fn decompose(d: &mut [f64], n: usize, stride: usize, count: usize) {
     if n == 1 {
-        return false;
+        return;
     }
     let z = 3.0f64.sqrt() - 2.0;
     let gain = 1.0 * (1.0 - z) * (1.0 - 1.0 / z);
-    for v in s.iter_mut() {
-        *v *= gain;
+    for i in 0..n {
+        for v in &mut d[i * stride..i * stride + count] {
+            *v *= gain;
+        }
     }
     // Causal initialisation, truncated at the horizon where z^n < 1e-10.
     let horizon = ((1e-10f64).ln() / z.abs().ln()).ceil() as usize;
-    let mut zn = z;
+    let (first, rest) = d.split_at_mut(stride);
+    let first = &mut first[..count];
+    // Sample i >= 1 of the lines lies in `rest` at this range.
+    let row = |i: usize| (i - 1) * stride..(i - 1) * stride + count;
     if horizon < n {
-        let mut sum = s[0];
-        for &v in &s[1..horizon] {
-            sum += zn * v;
+        let mut zn = z;
+        for i in 1..horizon {
+            for (s0, &v) in first.iter_mut().zip(&rest[row(i)]) {
+                *s0 += zn * v;
+            }
             zn *= z;
         }
-        s[0] = sum;
     } else {
         let iz = 1.0 / z;
+        let mut zn = z;
         let mut z2n = z.powf((n - 1) as f64);
-        let mut sum = s[0] + z2n * s[n - 1];
+        for (s0, &v) in first.iter_mut().zip(&rest[row(n - 1)]) {
+            *s0 += z2n * v;
+        }
         // ITK: `z2n *= z2n * iz`.
         z2n = z2n * (z2n * iz);
-        for &v in &s[1..n - 1] {
-            sum += (zn + z2n) * v;
+        for i in 1..n - 1 {
+            let f = zn + z2n;
+            for (s0, &v) in first.iter_mut().zip(&rest[row(i)]) {
+                *s0 += f * v;
+            }
             zn *= z;
             z2n *= iz;
         }
-        s[0] = sum / (1.0 - zn * zn);
+        let div = 1.0 - zn * zn;
+        for s0 in first.iter_mut() {
+            *s0 /= div;
+        }
     }
+    // Causal recursion.
     for i in 1..n {
-        s[i] += z * s[i - 1];
+        let (done, cur) = d.split_at_mut(i * stride);
+        let prev = &done[(i - 1) * stride..(i - 1) * stride + count];
+        for (c, &p) in cur[..count].iter_mut().zip(prev) {
+            *c += z * p;
+        }
     }
-    s[n - 1] = (z / (z * z - 1.0)) * (z * s[n - 2] + s[n - 1]);
+    // Anticausal initialisation and recursion.
+    let k = z / (z * z - 1.0);
+    {
+        let (done, last) = d.split_at_mut((n - 1) * stride);
+        let prev = &done[(n - 2) * stride..(n - 2) * stride + count];
+        for (c, &p) in last[..count].iter_mut().zip(prev) {
+            *c = k * (z * p + *c);
+        }
+    }
     for i in (0..n - 1).rev() {
-        s[i] = z * (s[i + 1] - s[i]);
+        let (cur, next) = d.split_at_mut((i + 1) * stride);
+        let cur = &mut cur[i * stride..i * stride + count];
+        for (c, &nx) in cur.iter_mut().zip(&next[..count]) {
+            *c = z * (nx - *c);
+        }
     }
-    true
 }
 
-/// Evaluates the B-spline at the supports of each axis (ITK's summation order: x fastest,
-/// weight `((wx * wy) * wz)`; a 2D image has no z term).
-fn bspline_eval(c: &Array3<f64>, sx: &Support, sy: &Support, sz: Option<&Support>) -> f64 {
-    let mut acc = 0.0;
-    let z_terms = if sz.is_some() { 4 } else { 1 };
-    for kz in 0..z_terms {
-        let (iz, wz) = match sz {
-            Some(s) => (s.index[kz], Some(s.weight[kz])),
-            None => (0, None),
-        };
+/// One line (`BSplineDecompositionImageFilter::DataToCoefficients1D`); `false` for one sample.
+#[cfg(test)]
+fn data_to_coefficients_1d(s: &mut [f64]) -> bool {
+    let n = s.len();
+    decompose(s, n, 1, 1);
+    n > 1
+}
+
+/// Evaluates the B-spline at up to four points that share their y and z supports (`sxs` holds
+/// each point's x support), in ITK's summation order for each point: x fastest, weight
+/// `(wx * wy) * wz`, one running sum (a 2D image has no z term). The points are interleaved so
+/// that their sums proceed side by side. `c` is the flat coefficient array, `strides` its row
+/// and slice strides.
+fn bspline_eval(
+    c: &[f64],
+    strides: (usize, usize),
+    sxs: &[&Support],
+    sy: &Support,
+    sz: Option<&Support>,
+) -> [f64; 4] {
+    const LANES: usize = 4;
+    debug_assert!(!sxs.is_empty() && sxs.len() <= LANES);
+    // Missing lanes repeat the first point; their sums are dropped by the caller.
+    let lane = |v: usize| sxs.get(v).unwrap_or(&sxs[0]);
+    let mut wxy = [[[0.0f64; 4]; 4]; LANES];
+    let mut oxy = [[[0usize; 4]; 4]; LANES];
+    for v in 0..LANES {
+        let sx = lane(v);
         for ky in 0..4 {
-            let iy = sy.index[ky];
-            let wxy_row = sy.weight[ky];
             for kx in 0..4 {
-                let mut w = sx.weight[kx] * wxy_row;
-                if let Some(wz) = wz {
-                    w *= wz;
+                wxy[v][ky][kx] = sx.weight[kx] * sy.weight[ky];
+                oxy[v][ky][kx] = sy.index[ky] * strides.0 + sx.index[kx];
+            }
+        }
+    }
+    let mut acc = [0.0f64; LANES];
+    match sz {
+        None => {
+            for ky in 0..4 {
+                for kx in 0..4 {
+                    for v in 0..LANES {
+                        acc[v] += wxy[v][ky][kx] * c[oxy[v][ky][kx]];
+                    }
                 }
-                acc += w * c[[iz, iy, sx.index[kx]]];
+            }
+        }
+        Some(sz) => {
+            for kz in 0..4 {
+                let (wz, oz) = (sz.weight[kz], sz.index[kz] * strides.1);
+                for ky in 0..4 {
+                    for kx in 0..4 {
+                        for v in 0..LANES {
+                            acc[v] += (wxy[v][ky][kx] * wz) * c[oz + oxy[v][ky][kx]];
+                        }
+                    }
+                }
             }
         }
     }
@@ -661,6 +801,8 @@ fn resample_bspline(
     let dims = input.geometry.dims;
     let coef = bspline_coefficients(&input.data, dims);
     let (iz, iy, ix) = input.data.dim();
+    let strides = (ix, iy * ix);
+    let coef = coef.as_slice().expect("standard layout");
     let in_len = [ix, iy, iz];
     let map = Mapping::new(&input.geometry, output, out_size);
     let cast = |v: f64| {
@@ -697,12 +839,22 @@ fn resample_bspline(
         let xs = axis_table(0, out_size[0]);
         let ys = axis_table(1, out_size[1]);
         let zs = axis_table(2, out_size[2]);
-        Zip::indexed(&mut out).for_each(|(z, y, x), o| {
-            if let (Some(sx), Some(sy), Some(sz)) = (&xs[x], &ys[y], &zs[z]) {
-                let sz = if dims == 3 { Some(sz) } else { None };
-                *o = cast(bspline_eval(&coef, sx, sy, sz));
+        // The output columns inside the input, in runs of up to four evaluated together.
+        let columns: Vec<usize> = (0..out_size[0]).filter(|&x| xs[x].is_some()).collect();
+        for (z, sz) in zs.iter().enumerate() {
+            let Some(sz) = sz else { continue };
+            let sz = if dims == 3 { Some(sz) } else { None };
+            for (y, sy) in ys.iter().enumerate() {
+                let Some(sy) = sy else { continue };
+                for chunk in columns.chunks(4) {
+                    let sxs: Vec<&Support> = chunk.iter().filter_map(|&x| xs[x].as_ref()).collect();
+                    let values = bspline_eval(coef, strides, &sxs, sy, sz);
+                    for (&x, &v) in chunk.iter().zip(values.iter()) {
+                        out[[z, y, x]] = cast(v);
+                    }
+                }
             }
-        });
+        }
     } else {
         for z in 0..out_size[2] {
             for y in 0..out_size[1] {
@@ -710,7 +862,8 @@ fn resample_bspline(
                 for x in 0..out_size[0] {
                     if let Some(s) = support(map.along(&line, x)) {
                         let sz = z_of(&s);
-                        out[[z, y, x]] = cast(bspline_eval(&coef, &s[0], &s[1], sz.as_ref()));
+                        out[[z, y, x]] =
+                            cast(bspline_eval(coef, strides, &[&s[0]], &s[1], sz.as_ref())[0]);
                     }
                 }
             }
@@ -882,6 +1035,59 @@ mod tests {
         assert_eq!(connected_components(m.view(), 3), 3);
         m[[1, 2, 2]] = true; // touches [0,1,1] and [1,3,3] diagonally
         assert_eq!(connected_components(m.view(), 3), 2);
+    }
+
+    /// Plain flood fill with the full neighbourhood, to check the run-based count.
+    fn flood_count(mask: &Array3<bool>, dims: usize) -> usize {
+        let (nz, ny, nx) = mask.dim();
+        let mut seen = Array3::from_elem(mask.dim(), false);
+        let mut count = 0;
+        for ((z, y, x), &v) in mask.indexed_iter() {
+            if !v || seen[[z, y, x]] {
+                continue;
+            }
+            count += 1;
+            let mut stack = vec![(z, y, x)];
+            seen[[z, y, x]] = true;
+            while let Some((cz, cy, cx)) = stack.pop() {
+                for qz in cz.saturating_sub(1)..=(cz + 1).min(nz - 1) {
+                    if dims == 2 && qz != cz {
+                        continue;
+                    }
+                    for qy in cy.saturating_sub(1)..=(cy + 1).min(ny - 1) {
+                        for qx in cx.saturating_sub(1)..=(cx + 1).min(nx - 1) {
+                            if mask[[qz, qy, qx]] && !seen[[qz, qy, qx]] {
+                                seen[[qz, qy, qx]] = true;
+                                stack.push((qz, qy, qx));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        count
+    }
+
+    #[test]
+    fn run_based_components_equal_a_flood_fill() {
+        let mut state = 12345u64;
+        for case in 0..200 {
+            let shape = (1 + case % 4, 3 + case % 7, 2 + case % 9);
+            let density = 0.2 + 0.5 * ((case % 5) as f64 / 5.0);
+            let m = Array3::from_shape_simple_fn(shape, || {
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                ((state >> 33) as f64 / (1u64 << 31) as f64) < density
+            });
+            for dims in [2, 3] {
+                assert_eq!(
+                    connected_components(m.view(), dims),
+                    flood_count(&m, dims),
+                    "case {case} dims {dims}: {m:?}"
+                );
+            }
+        }
     }
 
     #[test]
