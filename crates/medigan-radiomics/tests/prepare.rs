@@ -87,13 +87,19 @@ fn prepare_matches_pyradiomics_on_every_fixture() {
         serde_json::from_str(&std::fs::read_to_string(dir().join("expected.json")).unwrap())
             .unwrap();
     let cases = expected.as_object().unwrap();
-    assert_eq!(cases.len(), 6);
+    assert_eq!(cases.len(), 8);
     for (name, case) in cases {
         let dims = case["dims"].as_u64().unwrap() as usize;
         let settings = settings_of(&case["settings"]);
         let mut geometry = Geometry::unit(dims);
         geometry.spacing = three(&floats(&case["spacing"]), 1.0);
         geometry.origin = three(&floats(&case["origin"]), 0.0);
+        let direction = floats(&case["direction"]);
+        for i in 0..dims {
+            for j in 0..dims {
+                geometry.direction[i * 3 + j] = direction[i * dims + j];
+            }
+        }
         let image: Array3<f32> = load(&format!("{name}_image.npy"));
         let mask: Array3<u8> = load(&format!("{name}_mask.npy"));
         let image = Volume {

@@ -448,16 +448,23 @@ fn index_to_physical_matrix(g: &Geometry) -> [f64; 9] {
 }
 
 /// Inverse of the leading `dims x dims` block of `m` (row-major 3x3; the rest identity).
-/// A diagonal block inverts to `1 / m_ii` exactly, as ITK's SVD-based inverse does.
+/// A matrix with one non-zero per row and column (a direction made of flips and axis
+/// permutations, times the spacing) inverts to `1 / m_ij` exactly, as ITK's SVD-based inverse
+/// does; an oblique one may differ from ITK's in the last bits.
 fn inverse(m: &[f64; 9], dims: usize) -> Option<[f64; 9]> {
     let mut inv = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0];
-    let diagonal = (0..dims).all(|i| (0..dims).all(|j| i == j || m[i * 3 + j] == 0.0));
-    if diagonal {
+    let nonzero = |i: usize| (0..dims).filter(move |&j| m[i * 3 + j] != 0.0);
+    let monomial = (0..dims).all(|i| nonzero(i).count() == 1)
+        && (0..dims).all(|j| (0..dims).filter(|&i| m[i * 3 + j] != 0.0).count() == 1);
+    if monomial {
+        inv = [0.0; 9];
+        if dims == 2 {
+            inv[8] = 1.0;
+        }
         for i in 0..dims {
-            if m[i * 4] == 0.0 {
-                return None;
+            for j in nonzero(i) {
+                inv[j * 3 + i] = 1.0 / m[i * 3 + j];
             }
-            inv[i * 4] = 1.0 / m[i * 4];
         }
         return Some(inv);
     }
