@@ -87,7 +87,7 @@ fn prepare_matches_pyradiomics_on_every_fixture() {
         serde_json::from_str(&std::fs::read_to_string(dir().join("expected.json")).unwrap())
             .unwrap();
     let cases = expected.as_object().unwrap();
-    assert_eq!(cases.len(), 8);
+    assert_eq!(cases.len(), 11);
     for (name, case) in cases {
         let dims = case["dims"].as_u64().unwrap() as usize;
         let settings = settings_of(&case["settings"]);
