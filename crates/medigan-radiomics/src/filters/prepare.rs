@@ -377,7 +377,14 @@ fn normalize(
     const LANES: usize = 4;
     let mut sums = [[0.0f64; 2]; LANES];
     let mut sqs = [[0.0f64; 2]; LANES];
-    let values: Vec<f64> = image.iter().copied().collect();
+    let owned;
+    let values = match image.as_slice() {
+        Some(v) => v,
+        None => {
+            owned = image.iter().copied().collect::<Vec<f64>>();
+            &owned
+        }
+    };
     let mut chunks = values.chunks_exact(LANES);
     for chunk in &mut chunks {
         for v in 0..LANES {
@@ -626,7 +633,10 @@ fn bspline_support(x: f64, len: usize) -> Support {
 /// at a time (the same operations per element, in the same order, as ITK's line by line).
 fn bspline_coefficients(data: &Array3<f64>, dims: usize) -> Array3<f64> {
     let (nz, ny, nx) = data.dim();
-    let mut flat: Vec<f64> = data.iter().copied().collect();
+    let mut flat: Vec<f64> = match data.as_slice() {
+        Some(v) => v.to_vec(),
+        None => data.iter().copied().collect(),
+    };
     // x: blocks of up to 8 rows transposed, so that their lines are processed side by side.
     const ROWS: usize = 8;
     let mut t = vec![0.0; ROWS * nx];
@@ -854,8 +864,12 @@ fn resample_bspline(
             for (y, sy) in ys.iter().enumerate() {
                 let Some(sy) = sy else { continue };
                 for chunk in columns.chunks(4) {
-                    let sxs: Vec<&Support> = chunk.iter().filter_map(|&x| xs[x].as_ref()).collect();
-                    let values = bspline_eval(coef, strides, &sxs, sy, sz);
+                    let first = xs[chunk[0]].as_ref().expect("inside column");
+                    let mut sxs = [first; 4];
+                    for (slot, &x) in sxs.iter_mut().zip(chunk) {
+                        *slot = xs[x].as_ref().expect("inside column");
+                    }
+                    let values = bspline_eval(coef, strides, &sxs[..chunk.len()], sy, sz);
                     for (&x, &v) in chunk.iter().zip(values.iter()) {
                         out[[z, y, x]] = cast(v);
                     }
