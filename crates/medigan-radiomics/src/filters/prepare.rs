@@ -12,6 +12,16 @@
 //!   `BSplineInterpolateImageFunction` for the image (coefficients from
 //!   `BSplineDecompositionImageFilter` with mirror boundaries and its tolerance-limited causal
 //!   initialisation; evaluation with mirrored indices) and nearest neighbour for the mask.
+//!
+//! Where this departs from pyradiomics (each is an error here, or a last-bit difference):
+//! - a constant image cannot be normalised (pyradiomics fails later, in binning);
+//! - the mask must lie on the image's grid (`correctMask` resampling is not done);
+//! - `sitkLinear` is not implemented;
+//! - along an oblique direction, ITK inverts the index-to-physical matrix by SVD and we by
+//!   cofactors: the last bits differ, which can tip a nearest-neighbour tie of the mask
+//!   (flips and axis permutations invert exactly, as in ITK);
+//! - on an axis of exactly 2 voxels ITK's mirrored B-spline index can fall outside the image
+//!   (ITK then reads outside its buffer); we mirror again into the image.
 
 use ndarray::{Array3, ArrayView3};
 
