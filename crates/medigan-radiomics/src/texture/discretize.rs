@@ -23,7 +23,7 @@ pub fn bin_edges(values: &[f64], bin_width: f64, f32_precision: bool) -> Vec<f64
     let minimum = values.iter().copied().fold(f64::INFINITY, f64::min);
     let maximum = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     let edges = if f32_precision {
-        edges_f32(minimum as f32, maximum as f32, bin_width as f32)
+        edges_f32(minimum as f32, maximum as f32, bin_width)
     } else {
         edges_f64(minimum, maximum, bin_width)
     };
@@ -53,33 +53,38 @@ fn python_mod_f32(a: f32, b: f32) -> f32 {
     }
 }
 
-/// numpy's `arange(low, high, step)` length: `ceil((high - low) / step)` in f64.
-fn arange_len(low: f64, high: f64, step: f64) -> usize {
-    ((high - low) / step).ceil().max(0.0) as usize
-}
-
 fn edges_f64(minimum: f64, maximum: f64, width: f64) -> Vec<f64> {
     let low = minimum - python_mod_f64(minimum, width);
     let high = maximum + 2.0 * width;
-    let len = arange_len(low, high, width);
-    if len == 0 {
-        return Vec::new();
-    }
-    // numpy fills `start + i * delta` with `delta = (start + step) - start`.
-    let delta = (low + width) - low;
-    (0..len).map(|i| low + i as f64 * delta).collect()
+    let len = ((high - low) / width).ceil();
+    arange_fill(low, low + width, len)
 }
 
-fn edges_f32(minimum: f32, maximum: f32, width: f32) -> Vec<f64> {
-    let low = minimum - python_mod_f32(minimum, width);
-    let high = maximum + 2.0 * width;
-    let len = arange_len(f64::from(low), f64::from(high), f64::from(width));
-    if len == 0 {
+/// numpy's `arange(low, high, width)` over `float32` scalars and a Python float `width`: the
+/// length and the second value are computed on the `float32` scalars (`(high - low) / width`,
+/// `low + width`), the array itself is `float64`.
+fn edges_f32(minimum: f32, maximum: f32, width: f64) -> Vec<f64> {
+    let width32 = width as f32;
+    let low = minimum - python_mod_f32(minimum, width32);
+    let high = maximum + (2.0 * width) as f32;
+    let len = ((high - low) / width32).ceil();
+    arange_fill(f64::from(low), f64::from(low + width32), f64::from(len))
+}
+
+/// numpy's `arange` fill: `[start, second, start + i * (second - start), ...]`, `len` values
+/// (a non-positive `len` gives none).
+fn arange_fill(start: f64, second: f64, len: f64) -> Vec<f64> {
+    if len.is_nan() || len < 1.0 {
         return Vec::new();
     }
-    let delta = (low + width) - low;
+    let len = len as usize;
+    let delta = second - start;
     (0..len)
-        .map(|i| f64::from(low + i as f32 * delta))
+        .map(|i| match i {
+            0 => start,
+            1 => second,
+            _ => start + i as f64 * delta,
+        })
         .collect()
 }
 

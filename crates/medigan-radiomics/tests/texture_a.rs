@@ -1,0 +1,187 @@
+//! First order, GLCM and NGTDM features and the discretisation against pyradiomics, on the
+//! fixtures written by `tests/fixtures/texture_a/make.py` (pyradiomics-bhklab 3.1.4).
+
+use std::path::{Path, PathBuf};
+
+use medigan_radiomics::texture::discretize::{bin_edges, discretize};
+use medigan_radiomics::texture::{Roi, firstorder};
+use medigan_radiomics::{Features, Settings};
+use ndarray::{Array3, ArrayD, Ix3};
+use ndarray_npy::read_npy;
+use serde_json::Value;
+
+fn dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/texture_a")
+}
+
+fn expected() -> Value {
+    let text = std::fs::read_to_string(dir().join("expected.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+/// One fixture case: the region and its settings.
+struct Case {
+    name: String,
+    image: Array3<f64>,
+    mask: Array3<bool>,
+    levels: Array3<u16>,
+    spacing: [f64; 3],
+    dims: usize,
+    f32_precision: bool,
+    settings: Settings,
+    json: Value,
+}
+
+impl Case {
+    fn roi(&self) -> Roi<'_> {
+        Roi {
+            image: self.image.view(),
+            mask: self.mask.view(),
+            spacing: self.spacing,
+            dims: self.dims,
+            f32_precision: self.f32_precision,
+        }
+    }
+}
+
+/// Exact floats written as strings (`repr`) by `make.py`.
+fn exact(v: &Value) -> Vec<f64> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap().parse().unwrap())
+        .collect()
+}
+
+/// A 2D array becomes `(1, H, W)`, as the crate holds 2D images.
+fn to3<T: Clone>(a: ArrayD<T>) -> Array3<T> {
+    let a = if a.ndim() == 2 {
+        a.insert_axis(ndarray::Axis(0))
+    } else {
+        a
+    };
+    a.into_dimensionality::<Ix3>().unwrap()
+}
+
+fn cases() -> Vec<Case> {
+    let all = expected();
+    all["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            let name = c["name"].as_str().unwrap().to_string();
+            let f32_precision = c["f32"].as_bool().unwrap();
+            let path = |kind: &str| dir().join(format!("{name}_{kind}.npy"));
+            let image = if f32_precision {
+                to3(read_npy::<_, ArrayD<f32>>(path("image")).unwrap()).mapv(f64::from)
+            } else {
+                to3(read_npy::<_, ArrayD<f64>>(path("image")).unwrap())
+            };
+            let mask = to3(read_npy::<_, ArrayD<u8>>(path("mask")).unwrap()).mapv(|m| m == 1);
+            let levels = to3(read_npy::<_, ArrayD<u16>>(path("levels")).unwrap());
+            let spacing: Vec<f64> = c["spacing"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_f64().unwrap())
+                .collect();
+            let settings = Settings {
+                bin_width: c["bin_width"].as_f64().unwrap(),
+                voxel_array_shift: c["voxel_array_shift"].as_f64().unwrap(),
+                force_2d: c["force_2d"].as_bool().unwrap(),
+                force_2d_dimension: c["force_2d_dimension"].as_u64().unwrap() as usize,
+                distances: c["distances"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|d| d.as_u64().unwrap() as usize)
+                    .collect(),
+                ..Settings::default()
+            };
+            Case {
+                name,
+                image,
+                mask,
+                levels,
+                spacing: [spacing[0], spacing[1], spacing[2]],
+                dims: c["dims"].as_u64().unwrap() as usize,
+                f32_precision,
+                settings,
+                json: c.clone(),
+            }
+        })
+        .collect()
+}
+
+/// Equal within 1e-6 relative or 1e-9 absolute; NaN (null in the JSON) equals NaN.
+fn close(ours: f64, theirs: Option<f64>) -> bool {
+    match theirs {
+        None => ours.is_nan(),
+        Some(t) => (ours - t).abs() <= 1e-9_f64.max(1e-6 * t.abs()),
+    }
+}
+
+/// Every feature of `class` in every case: same names, same order, same values.
+fn check_class(class: &str, compute: fn(&Roi<'_>, &Settings) -> Features) {
+    let mut failures = Vec::new();
+    let mut checked = 0;
+    for case in cases() {
+        let ours = compute(&case.roi(), &case.settings);
+        let theirs = case.json["features"][class].as_object().unwrap();
+        let our_names: Vec<&str> = ours.iter().map(|(n, _)| *n).collect();
+        let their_names: Vec<&str> = theirs.keys().map(String::as_str).collect();
+        assert_eq!(
+            our_names, their_names,
+            "{class} names in case {}",
+            case.name
+        );
+        for ((name, value), (_, expected)) in ours.iter().zip(theirs) {
+            checked += 1;
+            if !close(*value, expected.as_f64()) {
+                failures.push(format!(
+                    "{}: {name} = {value}, pyradiomics {expected}",
+                    case.name
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{class}:\n{}", failures.join("\n"));
+    assert!(checked > 50, "only {checked} values checked");
+}
+
+#[test]
+fn firstorder_matches_pyradiomics() {
+    check_class("firstorder", firstorder::compute);
+}
+
+#[test]
+fn bin_edges_match_pyradiomics() {
+    let all = expected();
+    let cases = all["bin_edges"].as_array().unwrap();
+    assert!(cases.len() >= 40);
+    for c in cases {
+        let values = exact(&c["values"]);
+        let expected = exact(&c["edges"]);
+        let width: f64 = c["bin_width"].as_str().unwrap().parse().unwrap();
+        let ours = bin_edges(&values, width, c["f32"].as_bool().unwrap());
+        assert_eq!(ours, expected, "bin edges of {c}");
+    }
+}
+
+#[test]
+fn discretize_matches_pyradiomics_bin_image() {
+    for case in cases() {
+        let binned = discretize(&case.roi(), case.settings.bin_width, case.f32_precision);
+        let edges = exact(&case.json["edges"]);
+        assert_eq!(binned.edges, edges, "edges of {}", case.name);
+        let levels = binned.levels.mapv(|l| l as u16);
+        assert_eq!(levels, case.levels, "levels of {}", case.name);
+        assert_eq!(
+            binned.ng,
+            u32::from(*case.levels.iter().max().unwrap()),
+            "Ng of {}",
+            case.name
+        );
+    }
+}
