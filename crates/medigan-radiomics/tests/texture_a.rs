@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use medigan_radiomics::texture::discretize::{bin_edges, discretize};
-use medigan_radiomics::texture::{Roi, firstorder};
+use medigan_radiomics::texture::{Roi, firstorder, glcm};
 use medigan_radiomics::{Features, Settings};
 use ndarray::{Array3, ArrayD, Ix3};
 use ndarray_npy::read_npy;
@@ -153,6 +153,11 @@ fn check_class(class: &str, compute: fn(&Roi<'_>, &Settings) -> Features) {
 #[test]
 fn firstorder_matches_pyradiomics() {
     check_class("firstorder", firstorder::compute);
+}
+
+#[test]
+fn glcm_matches_pyradiomics() {
+    check_class("glcm", glcm::compute);
 }
 
 #[test]
