@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use medigan_radiomics::texture::discretize::{bin_edges, discretize};
-use medigan_radiomics::texture::{Roi, firstorder, glcm};
+use medigan_radiomics::texture::{Roi, firstorder, glcm, ngtdm};
 use medigan_radiomics::{Features, Settings};
 use ndarray::{Array3, ArrayD, Ix3};
 use ndarray_npy::read_npy;
@@ -158,6 +158,11 @@ fn firstorder_matches_pyradiomics() {
 #[test]
 fn glcm_matches_pyradiomics() {
     check_class("glcm", glcm::compute);
+}
+
+#[test]
+fn ngtdm_matches_pyradiomics() {
+    check_class("ngtdm", ngtdm::compute);
 }
 
 #[test]
