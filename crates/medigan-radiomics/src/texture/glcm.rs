@@ -220,7 +220,12 @@ pub fn compute(roi: &Roi<'_>, settings: &Settings) -> Features {
         matrices.retain(|p| p.iter().sum::<f64>() != 0.0);
     }
     if matrices.is_empty() {
-        return nan();
+        // No pair in any angle: means over nothing, except MCC, which pyradiomics sets to 1
+        // for a single gray level before looking at the matrices.
+        return NAMES
+            .iter()
+            .map(|&n| (n, if n == "MCC" && g < 2 { 1.0 } else { f64::NAN }))
+            .collect();
     }
     let per_angle: Vec<[f64; 24]> = matrices
         .iter_mut()
