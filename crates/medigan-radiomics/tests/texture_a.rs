@@ -195,3 +195,21 @@ fn discretize_matches_pyradiomics_bin_image() {
         );
     }
 }
+
+#[test]
+fn angles_are_pyradiomics_neighbourhoods() {
+    // 3D: 13 directions (26 neighbours both ways); in a plane: 4 (8).
+    assert_eq!(glcm::angles(&[5, 6, 7], &[1], None, false).len(), 13);
+    assert_eq!(glcm::angles(&[5, 6, 7], &[1], None, true).len(), 26);
+    let in_plane = glcm::angles(&[5, 6, 7], &[1], Some(0), false);
+    assert_eq!(in_plane, vec![[0, 1, 1], [0, 1, 0], [0, 1, -1], [0, 0, 1]]);
+    // A single slice has no z neighbours even without force2D; a 2D image the same 4.
+    assert_eq!(glcm::angles(&[1, 6, 7], &[1], None, false), in_plane);
+    assert_eq!(glcm::angles(&[6, 7], &[1], None, false), in_plane);
+    // The first of pyradiomics' 3D angles, and distance 2 only: the outer shell.
+    assert_eq!(glcm::angles(&[5, 6, 7], &[1], None, false)[0], [1, 1, 1]);
+    assert_eq!(glcm::angles(&[5, 6, 7], &[2], Some(0), true).len(), 16);
+    assert_eq!(glcm::angles(&[5, 6, 7], &[1, 2], Some(0), true).len(), 24);
+    // No valid distance: no angles.
+    assert!(glcm::angles(&[5, 6, 7], &[0], None, false).is_empty());
+}

@@ -277,7 +277,10 @@ fn angle_features(p: &[f64], gray: &[f64], ng: u32) -> [f64; 24] {
             uy += j * v;
             sum_k[(i + j) as usize - 2] += v;
             diff_k[(i - j).abs() as usize] += v;
-            hxy -= v * (v + eps).log2();
+            if v != 0.0 {
+                // Cells at 0 add 0 (their logarithm is finite): skipped.
+                hxy -= v * (v + eps).log2();
+            }
             autocorrelation += v * i * j;
             contrast += v * (i - j) * (i - j);
             energy += v * v;
@@ -302,7 +305,9 @@ fn angle_features(p: &[f64], gray: &[f64], ng: u32) -> [f64; 24] {
             vary += v * (j - uy) * (j - uy);
             corm += v * (i - ux) * (j - uy);
             let pxy = px[r] * py[c];
-            hxy1 -= v * (pxy + eps).log2();
+            if v != 0.0 {
+                hxy1 -= v * (pxy + eps).log2();
+            }
             hxy2 -= pxy * (pxy + eps).log2();
         }
     }
@@ -400,22 +405,30 @@ fn mcc(p: &[f64], px: &[f64], py: &[f64]) -> f64 {
     let n = cols.len();
     let mut s = vec![0.0; m * m];
     for a in 0..m {
+        let ra = &mm[a * n..(a + 1) * n];
         for b in a..m {
-            let dot: f64 = (0..n).map(|k| mm[a * n + k] * mm[b * n + k]).sum();
+            let rb = &mm[b * n..(b + 1) * n];
+            let dot: f64 = ra.iter().zip(rb).map(|(x, y)| x * y).sum();
             s[a * m + b] = dot;
             s[b * m + a] = dot;
         }
     }
-    let mut eig = symmetric_eigenvalues(&mut s, m);
+    // The two largest eigenvalues of S, then the zeros of the levels left out.
+    let mut eig: Vec<f64> = symmetric_eigenvalues(&mut s, m)
+        .into_iter()
+        .rev()
+        .take(2)
+        .collect();
     eig.extend(std::iter::repeat_n(0.0, g - m));
-    eig.sort_by(f64::total_cmp);
-    let second = eig[eig.len() - 2];
+    eig.sort_by(|a, b| b.total_cmp(a));
+    let second = eig[1];
     // numpy's sqrt of a negative real eigenvalue is NaN (left out by the mean over angles).
     second.sqrt()
 }
 
-/// Eigenvalues of the symmetric `n x n` matrix `a` (row-major, overwritten): Householder
-/// reduction to tridiagonal form, then bisection with Sturm sequences.
+/// The eigenvalues of the symmetric `n x n` matrix `a` (row-major, overwritten), ascending,
+/// where only the two largest are computed (the others are NaN): Householder reduction to
+/// tridiagonal form, then bisection with Sturm sequences.
 fn symmetric_eigenvalues(a: &mut [f64], n: usize) -> Vec<f64> {
     if n == 0 {
         return Vec::new();
@@ -440,20 +453,23 @@ fn symmetric_eigenvalues(a: &mut [f64], n: usize) -> Vec<f64> {
         if vnorm == 0.0 {
             continue;
         }
-        for r in k + 1..n {
-            v[r] /= vnorm;
-        }
+        v[k + 1..n].iter_mut().for_each(|x| *x /= vnorm);
         // p = A v, K = v.p, q = p - K v; A -= 2 (v q^T + q v^T) on the trailing block.
+        let vt = &v[k + 1..n];
         for r in k + 1..n {
-            pv[r] = (k + 1..n).map(|c| a[r * n + c] * v[c]).sum();
+            let row = &a[r * n + k + 1..(r + 1) * n];
+            pv[r] = row.iter().zip(vt).map(|(x, y)| x * y).sum();
         }
-        let kk: f64 = (k + 1..n).map(|r| v[r] * pv[r]).sum();
+        let kk: f64 = vt.iter().zip(&pv[k + 1..n]).map(|(x, y)| x * y).sum();
         for r in k + 1..n {
             pv[r] -= kk * v[r];
         }
+        let pt = &pv[k + 1..n];
         for r in k + 1..n {
-            for c in k + 1..n {
-                a[r * n + c] -= 2.0 * (v[r] * pv[c] + pv[r] * v[c]);
+            let (vr, pr) = (2.0 * v[r], 2.0 * pv[r]);
+            let row = &mut a[r * n + k + 1..(r + 1) * n];
+            for ((x, &vc), &pc) in row.iter_mut().zip(vt).zip(pt) {
+                *x -= vr * pc + pr * vc;
             }
         }
         a[(k + 1) * n + k] = alpha;
@@ -493,8 +509,12 @@ fn symmetric_eigenvalues(a: &mut [f64], n: usize) -> Vec<f64> {
         }
         count
     };
+    // Only the two largest are needed (MCC): the others are left at NaN.
     (0..n)
         .map(|k| {
+            if k + 2 < n {
+                return f64::NAN;
+            }
             // The k-th smallest eigenvalue: the smallest x with more than k values below it.
             let (mut a0, mut b0) = (lo, hi);
             for _ in 0..200 {
