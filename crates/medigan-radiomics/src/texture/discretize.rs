@@ -120,3 +120,38 @@ pub fn discretize(roi: &Roi<'_>, bin_width: f64, f32_precision: bool) -> Discret
     }
     Discretized { levels, ng, edges }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn edges_are_multiples_of_the_width_from_below_the_minimum() {
+        // pyradiomics' documented example: values 54..166, bin width 25.
+        let edges = bin_edges(&[54.0, 100.0, 166.0], 25.0, false);
+        assert_eq!(edges, vec![50.0, 75.0, 100.0, 125.0, 150.0, 175.0, 200.0]);
+        // Negative values: the lowest edge is the multiple at or below the minimum.
+        assert_eq!(bin_edges(&[-7.0, 3.0], 5.0, true)[0], -10.0);
+    }
+
+    #[test]
+    fn flat_region_gets_one_level() {
+        // A flat region on an edge: two edges (max + 2 widths is excluded), one level.
+        let edges = bin_edges(&[50.0, 50.0], 25.0, false);
+        assert_eq!(edges, vec![50.0, 75.0]);
+        assert_eq!(digitize(50.0, &edges), 1);
+        // Off an edge, in float32: still one level.
+        let edges = bin_edges(&[0.1, 0.1], 5.0, true);
+        assert_eq!(edges, vec![0.0, 5.0, 10.0]);
+        assert_eq!(digitize(f64::from(0.1f32), &edges), 1);
+    }
+
+    #[test]
+    fn digitize_counts_edges_at_or_below() {
+        let edges = [0.0, 5.0, 10.0, 15.0];
+        assert_eq!(digitize(0.0, &edges), 1);
+        assert_eq!(digitize(4.999, &edges), 1);
+        assert_eq!(digitize(5.0, &edges), 2);
+        assert_eq!(digitize(14.0, &edges), 3);
+    }
+}

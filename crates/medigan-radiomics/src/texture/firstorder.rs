@@ -150,7 +150,8 @@ pub fn compute(roi: &Roi<'_>, settings: &Settings) -> Features {
         let s = x + shift;
         s * s
     });
-    let voxel_volume = roi.spacing[0] * roi.spacing[1] * roi.spacing[2];
+    // SimpleITK's spacing has `dims` entries (a 2D image: x and y only).
+    let voxel_volume: f64 = roi.spacing[..roi.dims.clamp(1, 3)].iter().product();
     let total_energy = energy * voxel_volume;
     let rms = (energy / nf).sqrt();
 
