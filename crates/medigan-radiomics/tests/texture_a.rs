@@ -161,6 +161,22 @@ fn glcm_matches_pyradiomics() {
 }
 
 #[test]
+fn glcm_mcc_keeps_pyradiomics_eps() {
+    // MCC's denominators carry pyradiomics' `eps` (1e-9 relative on `rare_levels`): matched to
+    // 1e-11 in every case.
+    for case in cases() {
+        let ours = glcm::compute(&case.roi(), &case.settings);
+        let mcc = ours.iter().find(|(n, _)| *n == "MCC").unwrap().1;
+        let theirs = case.json["features"]["glcm"]["MCC"].as_f64().unwrap();
+        assert!(
+            (mcc - theirs).abs() <= 1e-11 * theirs.abs(),
+            "{}: MCC {mcc}, pyradiomics {theirs}",
+            case.name
+        );
+    }
+}
+
+#[test]
 fn ngtdm_matches_pyradiomics() {
     check_class("ngtdm", ngtdm::compute);
 }

@@ -382,7 +382,8 @@ fn angle_features(p: &[f64], gray: &[f64], ng: u32) -> [f64; 24] {
 /// The maximal correlation coefficient: the square root of the second largest eigenvalue of
 /// `Q[i][j] = sum_k p[i][k] p[j][k] / (px[i] py[k])`. `Q` is similar to the symmetric
 /// `S = Dx^-1/2 P Dy^-1 P^T Dx^-1/2` (over the levels with `px > 0`; the others add zero
-/// eigenvalues), whose eigenvalues are computed here. One gray level gives 1, as pyradiomics.
+/// eigenvalues), whose eigenvalues are computed here, then corrected for pyradiomics' `eps`
+/// ([`eps_shift`]). One gray level gives 1, as pyradiomics.
 fn mcc(p: &[f64], px: &[f64], py: &[f64]) -> f64 {
     let g = px.len();
     if g < 2 {
@@ -413,17 +414,121 @@ fn mcc(p: &[f64], px: &[f64], py: &[f64]) -> f64 {
             s[b * m + a] = dot;
         }
     }
+    let s_copy = s.clone();
     // The two largest eigenvalues of S, then the zeros of the levels left out.
-    let mut eig: Vec<f64> = symmetric_eigenvalues(&mut s, m)
+    let top: Vec<f64> = symmetric_eigenvalues(&mut s, m)
         .into_iter()
         .rev()
         .take(2)
         .collect();
+    let mut eig = top.clone();
     eig.extend(std::iter::repeat_n(0.0, g - m));
     eig.sort_by(|a, b| b.total_cmp(a));
-    let second = eig[1];
+    let mut second = eig[1];
+    if m >= 2 && second == top[1] && second > 0.0 {
+        second += eps_shift(&s_copy, m, second, p, px, py, &rows, &cols);
+    }
     // numpy's sqrt of a negative real eigenvalue is NaN (left out by the mean over angles).
     second.sqrt()
+}
+
+/// The change of eigenvalue `lambda` of `Q` when pyradiomics adds `eps` to the denominators
+/// (`Q[i][j] = sum_k p[i][k] p[j][k] / (px[i] py[k] + eps)`), to first order: `y^T E x` with the
+/// right and left eigenvectors `x = Dx^-1/2 w`, `y = Dx^1/2 w` of the eigenvector `w` of `S`
+/// (`y^T x = 1`), found by inverse iteration. It matters for rare gray levels of large images
+/// (`px py` near 1e-10), where it reaches 1e-8 relative.
+#[allow(clippy::too_many_arguments)]
+fn eps_shift(
+    s: &[f64],
+    m: usize,
+    lambda: f64,
+    p: &[f64],
+    px: &[f64],
+    py: &[f64],
+    rows: &[usize],
+    cols: &[usize],
+) -> f64 {
+    let g = px.len();
+    let w = match inverse_iteration(s, m, lambda) {
+        Some(w) => w,
+        None => return 0.0,
+    };
+    let eps = f64::EPSILON;
+    let mut shift = 0.0;
+    for &k in cols {
+        let (mut left, mut right) = (0.0, 0.0);
+        for (a, &i) in rows.iter().enumerate() {
+            let v = p[i * g + k];
+            if v == 0.0 {
+                continue;
+            }
+            let d = px[i] * py[k];
+            let c = 1.0 / (d + eps) - 1.0 / d;
+            left += w[a] * px[i].sqrt() * v * c;
+            right += v * w[a] / px[i].sqrt();
+        }
+        shift += left * right;
+    }
+    shift
+}
+
+/// A unit eigenvector of the symmetric `m x m` matrix `s` for its eigenvalue `lambda`: three
+/// steps of inverse iteration with `(s - lambda I)` factored once (LU, partial pivoting).
+fn inverse_iteration(s: &[f64], m: usize, lambda: f64) -> Option<Vec<f64>> {
+    let scale = s
+        .iter()
+        .fold(0.0f64, |acc, v| acc.max(v.abs()))
+        .max(f64::MIN_POSITIVE);
+    let mut lu: Vec<f64> = s.to_vec();
+    for i in 0..m {
+        lu[i * m + i] -= lambda;
+    }
+    let mut perm: Vec<usize> = (0..m).collect();
+    for col in 0..m {
+        let pivot = (col..m)
+            .max_by(|&a, &b| lu[a * m + col].abs().total_cmp(&lu[b * m + col].abs()))
+            .unwrap_or(col);
+        if pivot != col {
+            for c in 0..m {
+                lu.swap(col * m + c, pivot * m + c);
+            }
+            perm.swap(col, pivot);
+        }
+        if lu[col * m + col].abs() < f64::EPSILON * scale {
+            // Singular to working precision: the eigenvalue is exact; nudge the pivot.
+            lu[col * m + col] = f64::EPSILON * scale;
+        }
+        let d = lu[col * m + col];
+        for r in col + 1..m {
+            let f = lu[r * m + col] / d;
+            lu[r * m + col] = f;
+            if f != 0.0 {
+                for c in col + 1..m {
+                    lu[r * m + c] -= f * lu[col * m + c];
+                }
+            }
+        }
+    }
+    let mut x: Vec<f64> = (0..m)
+        .map(|i| 1.0 + (i as f64 * 0.618_033_988_7).fract())
+        .collect();
+    for _ in 0..3 {
+        let mut b: Vec<f64> = perm.iter().map(|&i| x[i]).collect();
+        for r in 0..m {
+            let sum: f64 = (0..r).map(|c| lu[r * m + c] * b[c]).sum();
+            b[r] -= sum;
+        }
+        for r in (0..m).rev() {
+            let sum: f64 = (r + 1..m).map(|c| lu[r * m + c] * b[c]).sum();
+            b[r] = (b[r] - sum) / lu[r * m + r];
+        }
+        let norm = b.iter().map(|v| v * v).sum::<f64>().sqrt();
+        if !norm.is_finite() || norm == 0.0 {
+            return None;
+        }
+        x = b.into_iter().map(|v| v / norm).collect();
+    }
+    Some(x)
 }
 
 /// The eigenvalues of the symmetric `n x n` matrix `a` (row-major, overwritten), ascending,
