@@ -161,6 +161,51 @@ fn glcm_matches_pyradiomics() {
 }
 
 #[test]
+fn glcm_selected_features_come_in_the_order_asked() {
+    // frd-score's parameter file names 22 GLCM features (no MCC, no SumAverage) in its order.
+    let names = [
+        "Autocorrelation",
+        "JointAverage",
+        "ClusterProminence",
+        "ClusterShade",
+        "ClusterTendency",
+        "Contrast",
+        "Correlation",
+        "DifferenceAverage",
+        "DifferenceEntropy",
+        "DifferenceVariance",
+        "JointEnergy",
+        "JointEntropy",
+        "Imc1",
+        "Imc2",
+        "Idm",
+        "Idmn",
+        "Id",
+        "Idn",
+        "InverseVariance",
+        "MaximumProbability",
+        "SumEntropy",
+        "SumSquares",
+    ];
+    for case in cases() {
+        let all = glcm::compute(&case.roi(), &case.settings);
+        let selected = glcm::compute_selected(&case.roi(), &case.settings, &names).unwrap();
+        let got: Vec<&str> = selected.iter().map(|(n, _)| *n).collect();
+        assert_eq!(got, names);
+        for (name, value) in selected {
+            let full = all.iter().find(|(n, _)| *n == name).unwrap().1;
+            assert!(value == full || (value.is_nan() && full.is_nan()), "{name}");
+        }
+    }
+    let case = &cases()[0];
+    let err = glcm::compute_selected(&case.roi(), &case.settings, &["Contrast", "Homogeneity"])
+        .unwrap_err();
+    assert!(err.to_string().contains("`Homogeneity`"), "{err}");
+    let err = glcm::compute_selected(&case.roi(), &case.settings, &["Id", "Id"]).unwrap_err();
+    assert!(err.to_string().contains("twice"), "{err}");
+}
+
+#[test]
 fn glcm_mcc_keeps_pyradiomics_eps() {
     // MCC's denominators carry pyradiomics' `eps` (1e-9 relative on `rare_levels`): matched to
     // 1e-11 in every case.

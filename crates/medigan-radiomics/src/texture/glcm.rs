@@ -8,7 +8,7 @@
 
 use super::Roi;
 use super::discretize::discretize;
-use crate::{Features, Settings};
+use crate::{Features, RadiomicsError, Settings};
 
 /// The feature names, in pyradiomics' order (sorted by method name; the deprecated
 /// Dissimilarity, Homogeneity1/2 and SumVariance are not enabled by default).
@@ -172,6 +172,44 @@ pub(crate) fn nanmean(values: impl IntoIterator<Item = f64>) -> f64 {
 /// All 24 GLCM features of the region, in [`NAMES`] order (`settings`: `binWidth`, `distances`,
 /// `force2D`, `force2Ddimension`, `symmetricalGLCM`). An empty region gives NaN.
 pub fn compute(roi: &Roi<'_>, settings: &Settings) -> Features {
+    compute_all(roi, settings, true)
+}
+
+/// The GLCM features `names` (pyradiomics' names, e.g. a parameter file's list), in that order,
+/// as [`compute`] computes them; MCC, the costliest (an eigenvalue problem per angle), only
+/// when asked for. An unknown or repeated name is an error naming it.
+pub fn compute_selected(
+    roi: &Roi<'_>,
+    settings: &Settings,
+    names: &[&str],
+) -> Result<Features, RadiomicsError> {
+    let mut positions = Vec::with_capacity(names.len());
+    for &name in names {
+        let position =
+            NAMES
+                .iter()
+                .position(|&n| n == name)
+                .ok_or_else(|| RadiomicsError::Setting {
+                    name: "featureClass.glcm",
+                    reason: format!(
+                        "unknown GLCM feature `{name}` (known: {})",
+                        NAMES.join(", ")
+                    ),
+                })?;
+        if positions.contains(&position) {
+            return Err(RadiomicsError::Setting {
+                name: "featureClass.glcm",
+                reason: format!("GLCM feature `{name}` named twice"),
+            });
+        }
+        positions.push(position);
+    }
+    let all = compute_all(roi, settings, names.contains(&"MCC"));
+    Ok(positions.into_iter().map(|k| all[k]).collect())
+}
+
+/// All features in [`NAMES`] order; MCC is NaN unless `with_mcc`.
+fn compute_all(roi: &Roi<'_>, settings: &Settings, with_mcc: bool) -> Features {
     let (levels, shape, ng) = flat_levels(roi, settings);
     let nan = || NAMES.iter().map(|&n| (n, f64::NAN)).collect();
     if ng == 0 {
@@ -233,7 +271,7 @@ pub fn compute(roi: &Roi<'_>, settings: &Settings) -> Features {
             let total: f64 = p.iter().sum();
             let total = if total == 0.0 { f64::NAN } else { total };
             p.iter_mut().for_each(|v| *v /= total);
-            angle_features(p, &gray, ng)
+            angle_features(p, &gray, ng, with_mcc)
         })
         .collect();
     NAMES
@@ -253,8 +291,8 @@ pub fn compute(roi: &Roi<'_>, settings: &Settings) -> Features {
 }
 
 /// The features of one normalised matrix `p` (`g x g`, row `i`, column `j`) over the gray
-/// levels `gray`, in [`NAMES`] order; `ng` is the highest gray level.
-fn angle_features(p: &[f64], gray: &[f64], ng: u32) -> [f64; 24] {
+/// levels `gray`, in [`NAMES`] order; `ng` is the highest gray level; MCC NaN unless `with_mcc`.
+fn angle_features(p: &[f64], gray: &[f64], ng: u32, with_mcc: bool) -> [f64; 24] {
     let g = gray.len();
     let eps = f64::EPSILON;
     let ngf = f64::from(ng);
@@ -371,7 +409,7 @@ fn angle_features(p: &[f64], gray: &[f64], ng: u32) -> [f64; 24] {
         ux,
         energy,
         hxy,
-        mcc(p, &px, &py),
+        if with_mcc { mcc(p, &px, &py) } else { f64::NAN },
         max_prob,
         sum_avg,
         sum_ent,
