@@ -274,3 +274,36 @@ fn angles_are_pyradiomics_neighbourhoods() {
     // No valid distance: no angles.
     assert!(glcm::angles(&[5, 6, 7], &[0], None, false).is_empty());
 }
+
+#[test]
+fn glcm_refuses_more_gray_levels_than_its_bound() {
+    // 70 x 70 distinct values one apart with bin width 1: 4900 gray levels.
+    let image = Array3::from_shape_fn((1, 70, 70), |(_, y, x)| (y * 70 + x) as f64);
+    let mask = Array3::from_elem((1, 70, 70), true);
+    let roi = Roi {
+        image: image.view(),
+        mask: mask.view(),
+        spacing: [1.0; 3],
+        dims: 3,
+        f32_precision: true,
+    };
+    let settings = Settings {
+        bin_width: 1.0,
+        force_2d: true,
+        ..Settings::default()
+    };
+    let err = glcm::compute_selected(&roi, &settings, &["Contrast"]).unwrap_err();
+    assert!(err.to_string().contains("binWidth"), "{err}");
+    assert!(
+        glcm::compute(&roi, &settings)
+            .iter()
+            .all(|(_, v)| v.is_nan())
+    );
+    // With a wider bin the same region is fine.
+    let settings = Settings {
+        bin_width: 25.0,
+        ..settings
+    };
+    let contrast = glcm::compute_selected(&roi, &settings, &["Contrast"]).unwrap()[0].1;
+    assert!(contrast > 0.0);
+}

@@ -170,14 +170,18 @@ pub(crate) fn nanmean(values: impl IntoIterator<Item = f64>) -> f64 {
 }
 
 /// All 24 GLCM features of the region, in [`NAMES`] order (`settings`: `binWidth`, `distances`,
-/// `force2D`, `force2Ddimension`, `symmetricalGLCM`). An empty region gives NaN.
+/// `force2D`, `force2Ddimension`, `symmetricalGLCM`). An empty region gives NaN, and so does
+/// one with more than [`MAX_GRAY_LEVELS`] gray levels (pyradiomics' value of a failed feature;
+/// [`compute_selected`] says why instead).
 pub fn compute(roi: &Roi<'_>, settings: &Settings) -> Features {
     compute_all(roi, settings, true)
+        .unwrap_or_else(|_| NAMES.iter().map(|&n| (n, f64::NAN)).collect())
 }
 
 /// The GLCM features `names` (pyradiomics' names, e.g. a parameter file's list), in that order,
 /// as [`compute`] computes them; MCC, the costliest (an eigenvalue problem per angle), only
-/// when asked for. An unknown or repeated name is an error naming it.
+/// when asked for. An unknown or repeated name is an error naming it, and so is a region with
+/// more than [`MAX_GRAY_LEVELS`] gray levels.
 pub fn compute_selected(
     roi: &Roi<'_>,
     settings: &Settings,
@@ -204,16 +208,24 @@ pub fn compute_selected(
         }
         positions.push(position);
     }
-    let all = compute_all(roi, settings, names.contains(&"MCC"));
+    let all = compute_all(roi, settings, names.contains(&"MCC"))?;
     Ok(positions.into_iter().map(|k| all[k]).collect())
 }
 
-/// All features in [`NAMES`] order; MCC is NaN unless `with_mcc`.
-fn compute_all(roi: &Roi<'_>, settings: &Settings, with_mcc: bool) -> Features {
+/// The most gray levels present in a region for which a GLCM is built (`g x g` cells of 8 bytes:
+/// 128 MiB at this bound); more is refused (a bin width far too small for the image's range).
+pub const MAX_GRAY_LEVELS: usize = 4096;
+
+/// All features in [`NAMES`] order; MCC is NaN unless `with_mcc`. More than
+/// [`MAX_GRAY_LEVELS`] gray levels present is an error.
+fn compute_all(
+    roi: &Roi<'_>,
+    settings: &Settings,
+    with_mcc: bool,
+) -> Result<Features, RadiomicsError> {
     let (levels, shape, ng) = flat_levels(roi, settings);
-    let nan = || NAMES.iter().map(|&n| (n, f64::NAN)).collect();
     if ng == 0 {
-        return nan();
+        return Ok(NAMES.iter().map(|&n| (n, f64::NAN)).collect());
     }
     // The gray levels present, and each level's index among them.
     let mut index = vec![u32::MAX; ng as usize + 1];
@@ -230,12 +242,23 @@ fn compute_all(roi: &Roi<'_>, settings: &Settings, with_mcc: bool) -> Features {
         }
     }
     let g = gray.len();
+    if g > MAX_GRAY_LEVELS {
+        return Err(RadiomicsError::Setting {
+            name: "binWidth",
+            reason: format!(
+                "{g} gray levels in the region, more than the {MAX_GRAY_LEVELS} a GLCM is built \
+                 for: use a larger bin width"
+            ),
+        });
+    }
 
     let (sizes, excluded) = layout(roi, settings);
     let offsets = angles(&sizes, &settings.distances, excluded, false);
-    let mut matrices: Vec<Vec<f64>> = Vec::with_capacity(offsets.len());
+    // One matrix at a time, its features computed before the next angle is counted.
+    let mut p = vec![0.0f64; g * g];
+    let mut per_angle: Vec<[f64; 24]> = Vec::with_capacity(offsets.len());
     for &offset in &offsets {
-        let mut p = vec![0.0f64; g * g];
+        p.iter_mut().for_each(|v| *v = 0.0);
         for_each_pair(shape, offset, |i, j| {
             let (a, b) = (levels[i], levels[j]);
             if a > 0 && b > 0 {
@@ -252,29 +275,24 @@ fn compute_all(roi: &Roi<'_>, settings: &Settings, with_mcc: bool) -> Features {
                 p[r * g + r] *= 2.0;
             }
         }
-        matrices.push(p);
+        let total: f64 = p.iter().sum();
+        if total == 0.0 && offsets.len() > 1 {
+            // pyradiomics drops the angles without any pair (when there are several).
+            continue;
+        }
+        let total = if total == 0.0 { f64::NAN } else { total };
+        p.iter_mut().for_each(|v| *v /= total);
+        per_angle.push(angle_features(&p, &gray, ng, with_mcc));
     }
-    if matrices.len() > 1 {
-        matrices.retain(|p| p.iter().sum::<f64>() != 0.0);
-    }
-    if matrices.is_empty() {
+    if per_angle.is_empty() {
         // No pair in any angle: means over nothing, except MCC, which pyradiomics sets to 1
         // for a single gray level before looking at the matrices.
-        return NAMES
+        return Ok(NAMES
             .iter()
             .map(|&n| (n, if n == "MCC" && g < 2 { 1.0 } else { f64::NAN }))
-            .collect();
+            .collect());
     }
-    let per_angle: Vec<[f64; 24]> = matrices
-        .iter_mut()
-        .map(|p| {
-            let total: f64 = p.iter().sum();
-            let total = if total == 0.0 { f64::NAN } else { total };
-            p.iter_mut().for_each(|v| *v /= total);
-            angle_features(p, &gray, ng, with_mcc)
-        })
-        .collect();
-    NAMES
+    Ok(NAMES
         .iter()
         .enumerate()
         .map(|(k, &name)| {
@@ -287,7 +305,7 @@ fn compute_all(roi: &Roi<'_>, settings: &Settings, with_mcc: bool) -> Features {
             };
             (name, value)
         })
-        .collect()
+        .collect())
 }
 
 /// The features of one normalised matrix `p` (`g x g`, row `i`, column `j`) over the gray
