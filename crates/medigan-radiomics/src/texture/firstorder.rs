@@ -73,18 +73,14 @@ fn sum_mapped(a: &[f64], buf: &mut Vec<f64>, f: impl Fn(f64) -> f64) -> f64 {
     pairwise_sum(buf)
 }
 
-/// numpy's `percentile(sorted, q)` with the default `linear` method, on sorted values.
+/// numpy's `percentile(sorted, q)` with the default `linear` method, on sorted values (only
+/// the positions [`percentile_positions`] names need to hold their order statistics).
 pub fn percentile_sorted(sorted: &[f64], q: f64) -> f64 {
     let n = sorted.len();
     if n == 0 {
         return f64::NAN;
     }
-    let quantile = q / 100.0;
-    let virtual_index = (n as f64 - 1.0) * quantile;
-    let previous = virtual_index.floor();
-    let gamma = virtual_index - previous;
-    let lo = (previous as usize).min(n - 1);
-    let hi = (lo + 1).min(n - 1);
+    let (lo, hi, gamma) = percentile_positions(n, q);
     let (a, b) = (sorted[lo], sorted[hi]);
     let diff = b - a;
     // numpy's `_lerp`: from the nearer end.
@@ -95,7 +91,34 @@ pub fn percentile_sorted(sorted: &[f64], q: f64) -> f64 {
     }
 }
 
-/// numpy's `median` of sorted values: the mean of the two middle ones.
+/// The two sorted positions numpy's `linear` percentile `q` of `n > 0` values interpolates
+/// between, and the weight of the upper one.
+fn percentile_positions(n: usize, q: f64) -> (usize, usize, f64) {
+    let quantile = q / 100.0;
+    let virtual_index = (n as f64 - 1.0) * quantile;
+    let previous = virtual_index.floor();
+    let gamma = virtual_index - previous;
+    let lo = (previous as usize).min(n - 1);
+    (lo, (lo + 1).min(n - 1), gamma)
+}
+
+/// Puts the order statistics of `positions` in place (as a full sort would), leaving the rest
+/// partly ordered: successive selections, each on the part after the previous position.
+fn select_positions(values: &mut [f64], positions: &mut Vec<usize>) {
+    positions.sort_unstable();
+    positions.dedup();
+    let mut start = 0;
+    for &k in positions.iter() {
+        if k < start || k >= values.len() {
+            continue;
+        }
+        values[start..].select_nth_unstable_by(k - start, f64::total_cmp);
+        start = k + 1;
+    }
+}
+
+/// numpy's `median` of sorted values: the mean of the two middle ones (positions
+/// `(n - 1) / 2` and `n / 2`).
 fn median_sorted(sorted: &[f64]) -> f64 {
     let n = sorted.len();
     if n == 0 {
@@ -135,8 +158,14 @@ pub fn compute(roi: &Roi<'_>, settings: &Settings) -> Features {
     }
     let nf = n as f64;
     let mut buf = Vec::with_capacity(n);
+    // The order statistics needed (extremes, percentiles, median), without a full sort.
     let mut sorted = values.clone();
-    sorted.sort_unstable_by(f64::total_cmp);
+    let mut positions = vec![0, n - 1, (n - 1) / 2, n / 2];
+    for q in [10.0, 25.0, 75.0, 90.0] {
+        let (lo, hi, _) = percentile_positions(n, q);
+        positions.extend([lo, hi]);
+    }
+    select_positions(&mut sorted, &mut positions);
     let minimum = sorted[0];
     let maximum = sorted[n - 1];
 
@@ -226,4 +255,52 @@ pub fn compute(roi: &Roi<'_>, settings: &Settings) -> Features {
         variance,
     ];
     NAMES.iter().copied().zip(values).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_as_numpy() {
+        // numpy.percentile([1, 2, 3, 4], [10, 25, 75, 90]) == [1.3, 1.75, 3.25, 3.7]
+        let v = [1.0, 2.0, 3.0, 4.0];
+        let got: Vec<f64> = [10.0, 25.0, 75.0, 90.0]
+            .iter()
+            .map(|&q| percentile_sorted(&v, q))
+            .collect();
+        let want = [1.3, 1.75, 3.25, 3.7];
+        for (g, w) in got.iter().zip(want) {
+            assert!((g - w).abs() < 1e-12, "{got:?}");
+        }
+        assert_eq!(median_sorted(&v), 2.5);
+        assert_eq!(median_sorted(&[5.0]), 5.0);
+    }
+
+    #[test]
+    fn selected_order_statistics_equal_a_full_sort() {
+        let mut state = 12345u64;
+        for n in [1usize, 2, 3, 7, 10, 101, 1000] {
+            let values: Vec<f64> = (0..n)
+                .map(|_| {
+                    state = state
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    ((state >> 33) % 50) as f64 // many ties
+                })
+                .collect();
+            let mut sorted = values.clone();
+            sorted.sort_unstable_by(f64::total_cmp);
+            let mut partial = values.clone();
+            let mut positions = vec![0, n - 1, (n - 1) / 2, n / 2];
+            for q in [10.0, 25.0, 75.0, 90.0] {
+                let (lo, hi, _) = percentile_positions(n, q);
+                positions.extend([lo, hi]);
+            }
+            select_positions(&mut partial, &mut positions.clone());
+            for &k in &positions {
+                assert_eq!(partial[k], sorted[k], "n {n} position {k}");
+            }
+        }
+    }
 }
