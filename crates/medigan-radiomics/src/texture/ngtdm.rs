@@ -3,11 +3,11 @@
 //! As pyradiomics (`cmatrices.c` and `ngtdm.py`): for each voxel in the mask, the absolute
 //! difference between its gray level and the mean level of its neighbours inside the mask (all
 //! offsets of [`super::glcm::angles`] in both directions: 26 in 3D, 8 in a plane), summed per
-//! gray level; a voxel without neighbours adds 0. Gray levels absent from the region are
-//! dropped.
+//! gray level in C order; a voxel without neighbours adds 0. Gray levels absent from the region
+//! are dropped. The neighbours' sums and counts are integers, computed with box sums.
 
 use super::Roi;
-use super::glcm::{angles, flat_levels, for_each_pair};
+use super::glcm::flat_levels;
 use crate::{Features, Settings};
 
 /// The feature names, in pyradiomics' order.
@@ -26,23 +26,63 @@ pub fn compute(roi: &Roi<'_>, settings: &Settings) -> Features {
     if ng == 0 {
         return NAMES.iter().map(|&n| (n, f64::NAN)).collect();
     }
-    let (z, y, x) = roi.image.dim();
-    let sizes = if roi.dims == 2 {
-        vec![y, x]
+    // The neighbourhood of pyradiomics' angles: for each distance d, the offsets whose largest
+    // component is d (within the array; none along the force2D axis), i.e. the box of radius d
+    // less the box of radius d - 1. Sums over it come from separable box sums (integers: exact
+    // in any order), instead of one pass per offset.
+    let excluded = settings.force_2d.then_some(if roi.dims == 2 {
+        settings.force_2d_dimension + 1
     } else {
-        vec![z, y, x]
-    };
-    let excluded = settings.force_2d.then_some(settings.force_2d_dimension);
-    // Sum and count of the neighbours' levels of each voxel (integers: exact in any order).
-    let mut sum = vec![0u64; levels.len()];
-    let mut count = vec![0u32; levels.len()];
-    for offset in angles(&sizes, &settings.distances, excluded, true) {
-        for_each_pair(shape, offset, |i, j| {
-            if levels[i] > 0 && levels[j] > 0 {
-                sum[i] += u64::from(levels[j]);
-                count[i] += 1;
+        settings.force_2d_dimension
+    });
+    let mut distances: Vec<usize> = settings.distances.clone();
+    distances.sort_unstable();
+    distances.dedup();
+    if distances.first() == Some(&0) {
+        // pyradiomics generates no angles for a distance below 1: no neighbours.
+        distances.clear();
+    }
+    // Sum over the shells of `distances` = sum of +box(d) and -box(d - 1), with the boxes that
+    // cancel (contiguous distances) left out: usually box(max) - box(0), box(0) the voxel.
+    let mut terms: Vec<(i64, usize)> = Vec::new();
+    for &d in &distances {
+        for (sign, r) in [(1i64, d), (-1, d - 1)] {
+            match terms.iter_mut().find(|(_, radius)| *radius == r) {
+                Some(term) => term.0 += sign,
+                None => terms.push((sign, r)),
             }
-        });
+        }
+    }
+    terms.retain(|&(coefficient, _)| coefficient != 0);
+    let radius = |d: usize| -> [usize; 3] {
+        let mut r = [d; 3];
+        if roi.dims == 2 {
+            r[0] = 0;
+        }
+        if let Some(e) = excluded.filter(|&e| e < 3) {
+            r[e] = 0;
+        }
+        r
+    };
+    let values: Vec<u64> = levels.iter().map(|&l| u64::from(l)).collect();
+    let in_mask: Vec<u64> = levels.iter().map(|&l| u64::from(l > 0)).collect();
+    let mut sum = vec![0i64; levels.len()];
+    let mut count = vec![0i64; levels.len()];
+    let mut line = Vec::new();
+    for &(coefficient, r) in &terms {
+        for (source, target) in [(&values, &mut sum), (&in_mask, &mut count)] {
+            if r == 0 {
+                for (t, &v) in target.iter_mut().zip(source.iter()) {
+                    *t += coefficient * v as i64;
+                }
+            } else {
+                let mut boxed = source.clone();
+                box_sum(&mut boxed, shape, radius(r), &mut line);
+                for (t, &v) in target.iter_mut().zip(&boxed) {
+                    *t += coefficient * v as i64;
+                }
+            }
+        }
     }
     // Per gray level: voxel count and summed absolute differences, in C order as pyradiomics.
     let mut n = vec![0.0f64; ng as usize];
@@ -54,7 +94,7 @@ pub fn compute(roi: &Roi<'_>, settings: &Settings) -> Features {
         let diff = if count[v] == 0 {
             0.0
         } else {
-            (f64::from(level) - sum[v] as f64 / f64::from(count[v])).abs()
+            (f64::from(level) - sum[v] as f64 / count[v] as f64).abs()
         };
         n[level as usize - 1] += 1.0;
         s[level as usize - 1] += diff;
@@ -105,4 +145,41 @@ pub fn compute(roi: &Roi<'_>, settings: &Settings) -> Features {
         .copied()
         .zip([busyness, coarseness, complexity, contrast, strength])
         .collect()
+}
+
+/// Replaces each value of `data` (`[z, y, x]`, C order) by the sum over the box of `radius`
+/// voxels around it, clipped at the array's borders: one running-sum pass per axis, in place
+/// (`line` is scratch).
+fn box_sum(data: &mut [u64], shape: [usize; 3], radius: [usize; 3], line: &mut Vec<u64>) {
+    let strides = [shape[1] * shape[2], shape[2], 1];
+    for axis in 0..3 {
+        let r = radius[axis];
+        let n = shape[axis];
+        if r == 0 || n < 2 {
+            continue;
+        }
+        let (a, b) = match axis {
+            0 => (1, 2),
+            1 => (0, 2),
+            _ => (0, 1),
+        };
+        let stride = strides[axis];
+        for ia in 0..shape[a] {
+            for ib in 0..shape[b] {
+                let base = ia * strides[a] + ib * strides[b];
+                line.clear();
+                line.push(0);
+                let mut acc = 0u64;
+                for k in 0..n {
+                    acc += data[base + k * stride];
+                    line.push(acc);
+                }
+                for k in 0..n {
+                    let hi = (k + r + 1).min(n);
+                    let lo = k.saturating_sub(r);
+                    data[base + k * stride] = line[hi] - line[lo];
+                }
+            }
+        }
+    }
 }
