@@ -93,6 +93,29 @@ pub fn digitize(x: f64, edges: &[f64]) -> u32 {
     edges.partition_point(|&e| e <= x) as u32
 }
 
+/// [`digitize`] for (nearly) evenly spaced edges: a guess from the spacing, then corrected
+/// against the edges themselves, so the result is exactly [`digitize`]'s.
+fn digitize_evenly(x: f64, edges: &[f64]) -> u32 {
+    let n = edges.len();
+    if n < 2 {
+        return digitize(x, edges);
+    }
+    let step = edges[1] - edges[0];
+    let guess = ((x - edges[0]) / step).floor() + 1.0;
+    let mut k = if guess.is_nan() || guess < 0.0 {
+        0
+    } else {
+        (guess as usize).min(n)
+    };
+    while k < n && edges[k] <= x {
+        k += 1;
+    }
+    while k > 0 && edges[k - 1] > x {
+        k -= 1;
+    }
+    k as u32
+}
+
 /// pyradiomics' `binImage` over the region: edges from the values inside the mask, each of them
 /// digitised; `f32_precision` as in [`bin_edges`]. An empty mask gives no levels (`ng == 0`).
 pub fn discretize(roi: &Roi<'_>, bin_width: f64, f32_precision: bool) -> Discretized {
@@ -114,7 +137,7 @@ pub fn discretize(roi: &Roi<'_>, bin_width: f64, f32_precision: bool) -> Discret
     let mut ng = 0;
     for ((level, &v), &m) in levels.iter_mut().zip(roi.image.iter()).zip(roi.mask.iter()) {
         if m {
-            *level = digitize(v, &edges);
+            *level = digitize_evenly(v, &edges);
             ng = ng.max(*level);
         }
     }
@@ -144,6 +167,29 @@ mod tests {
         let edges = bin_edges(&[0.1, 0.1], 5.0, true);
         assert_eq!(edges, vec![0.0, 5.0, 10.0]);
         assert_eq!(digitize(f64::from(0.1f32), &edges), 1);
+    }
+
+    #[test]
+    fn digitize_evenly_equals_digitize() {
+        for (values, width, f32_precision) in [
+            (vec![-3.3, 1234.567, 17.0], 5.0, true),
+            (vec![0.1, 0.7, 3.3], 0.1, true),
+            (vec![-1026.8, -1000.0], 1.0 / 3.0, false),
+            (vec![42.0, 42.0], 25.0, false),
+        ] {
+            let edges = bin_edges(&values, width, f32_precision);
+            let lo = edges[0] - 2.0 * width;
+            let hi = edges[edges.len() - 1] + 2.0 * width;
+            for i in 0..=4000 {
+                let x = lo + (hi - lo) * f64::from(i) / 4000.0;
+                for x in [x, f64::from(x as f32)] {
+                    assert_eq!(digitize_evenly(x, &edges), digitize(x, &edges), "{x}");
+                }
+            }
+            for &e in &edges {
+                assert_eq!(digitize_evenly(e, &edges), digitize(e, &edges), "edge {e}");
+            }
+        }
     }
 
     #[test]

@@ -125,7 +125,12 @@ pub fn angles(
 pub(crate) fn flat_levels(roi: &Roi<'_>, settings: &Settings) -> (Vec<u32>, [usize; 3], u32) {
     let binned = discretize(roi, settings.bin_width, roi.f32_precision);
     let (z, y, x) = binned.levels.dim();
-    let levels: Vec<u32> = binned.levels.iter().copied().collect();
+    // `discretize` builds its array in C order: its storage is the flat order.
+    let levels: Vec<u32> = if binned.levels.is_standard_layout() {
+        binned.levels.into_raw_vec_and_offset().0
+    } else {
+        binned.levels.iter().copied().collect()
+    };
     (levels, [z, y, x], binned.ng)
 }
 

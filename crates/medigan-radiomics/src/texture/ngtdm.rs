@@ -64,26 +64,33 @@ pub fn compute(roi: &Roi<'_>, settings: &Settings) -> Features {
         }
         r
     };
-    let values: Vec<u64> = levels.iter().map(|&l| u64::from(l)).collect();
-    let in_mask: Vec<u64> = levels.iter().map(|&l| u64::from(l > 0)).collect();
-    let mut sum = vec![0i64; levels.len()];
-    let mut count = vec![0i64; levels.len()];
-    let mut line = Vec::new();
-    for &(coefficient, r) in &terms {
-        for (source, target) in [(&values, &mut sum), (&in_mask, &mut count)] {
-            if r == 0 {
-                for (t, &v) in target.iter_mut().zip(source.iter()) {
-                    *t += coefficient * v as i64;
-                }
-            } else {
-                let mut boxed = source.clone();
-                box_sum(&mut boxed, shape, radius(r), &mut line);
-                for (t, &v) in target.iter_mut().zip(&boxed) {
-                    *t += coefficient * v as i64;
+    let mut sum: Vec<u64> = levels.iter().map(|&l| u64::from(l)).collect();
+    let mut count: Vec<u64> = levels.iter().map(|&l| u64::from(l > 0)).collect();
+    let mut scratch = Vec::new();
+    // The usual case, one box less the voxel itself: boxed in place, the voxel taken off below.
+    let subtract_center = match terms[..] {
+        [(1, r), (-1, 0)] | [(-1, 0), (1, r)] => {
+            box_sum(&mut sum, shape, radius(r), &mut scratch);
+            box_sum(&mut count, shape, radius(r), &mut scratch);
+            true
+        }
+        _ => {
+            let mut total_sum = vec![0i64; levels.len()];
+            let mut total_count = vec![0i64; levels.len()];
+            for &(coefficient, r) in &terms {
+                for (source, target) in [(&sum, &mut total_sum), (&count, &mut total_count)] {
+                    let mut boxed = source.clone();
+                    box_sum(&mut boxed, shape, radius(r), &mut scratch);
+                    for (t, &v) in target.iter_mut().zip(&boxed) {
+                        *t += coefficient * v as i64;
+                    }
                 }
             }
+            sum = total_sum.iter().map(|&v| v.max(0) as u64).collect();
+            count = total_count.iter().map(|&v| v.max(0) as u64).collect();
+            false
         }
-    }
+    };
     // Per gray level: voxel count and summed absolute differences, in C order as pyradiomics.
     let mut n = vec![0.0f64; ng as usize];
     let mut s = vec![0.0f64; ng as usize];
@@ -91,10 +98,15 @@ pub fn compute(roi: &Roi<'_>, settings: &Settings) -> Features {
         if level == 0 {
             continue;
         }
-        let diff = if count[v] == 0 {
+        let (neighbours_sum, neighbours) = if subtract_center {
+            (sum[v] - u64::from(level), count[v] - 1)
+        } else {
+            (sum[v], count[v])
+        };
+        let diff = if neighbours == 0 {
             0.0
         } else {
-            (f64::from(level) - sum[v] as f64 / count[v] as f64).abs()
+            (f64::from(level) - neighbours_sum as f64 / neighbours as f64).abs()
         };
         n[level as usize - 1] += 1.0;
         s[level as usize - 1] += diff;
@@ -148,36 +160,38 @@ pub fn compute(roi: &Roi<'_>, settings: &Settings) -> Features {
 }
 
 /// Replaces each value of `data` (`[z, y, x]`, C order) by the sum over the box of `radius`
-/// voxels around it, clipped at the array's borders: one running-sum pass per axis, in place
-/// (`line` is scratch).
-fn box_sum(data: &mut [u64], shape: [usize; 3], radius: [usize; 3], line: &mut Vec<u64>) {
-    let strides = [shape[1] * shape[2], shape[2], 1];
+/// voxels around it, clipped at the array's borders: one running-sum pass per axis, in place,
+/// over whole contiguous rows or planes at a time (`prefix` is scratch).
+fn box_sum(data: &mut [u64], shape: [usize; 3], radius: [usize; 3], prefix: &mut Vec<u64>) {
     for axis in 0..3 {
         let r = radius[axis];
         let n = shape[axis];
         if r == 0 || n < 2 {
             continue;
         }
-        let (a, b) = match axis {
-            0 => (1, 2),
-            1 => (0, 2),
-            _ => (0, 1),
-        };
-        let stride = strides[axis];
-        for ia in 0..shape[a] {
-            for ib in 0..shape[b] {
-                let base = ia * strides[a] + ib * strides[b];
-                line.clear();
-                line.push(0);
-                let mut acc = 0u64;
-                for k in 0..n {
-                    acc += data[base + k * stride];
-                    line.push(acc);
+        // Each block holds `n` consecutive slices of `inner` contiguous values along the axis.
+        let inner: usize = shape[axis + 1..].iter().product();
+        for block in data.chunks_exact_mut(n * inner) {
+            prefix.clear();
+            prefix.resize((n + 1) * inner, 0);
+            for k in 0..n {
+                let (done, rest) = prefix.split_at_mut((k + 1) * inner);
+                let previous = &done[k * inner..];
+                let slice = &block[k * inner..(k + 1) * inner];
+                for ((p, &a), &b) in rest[..inner].iter_mut().zip(previous).zip(slice) {
+                    *p = a + b;
                 }
-                for k in 0..n {
-                    let hi = (k + r + 1).min(n);
-                    let lo = k.saturating_sub(r);
-                    data[base + k * stride] = line[hi] - line[lo];
+            }
+            for k in 0..n {
+                let hi = (k + r + 1).min(n) * inner;
+                let lo = k.saturating_sub(r) * inner;
+                let out = &mut block[k * inner..(k + 1) * inner];
+                for ((o, &a), &b) in out
+                    .iter_mut()
+                    .zip(&prefix[hi..hi + inner])
+                    .zip(&prefix[lo..lo + inner])
+                {
+                    *o = a - b;
                 }
             }
         }
