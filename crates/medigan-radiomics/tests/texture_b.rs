@@ -9,8 +9,13 @@ use medigan_radiomics::{Features, Settings};
 use ndarray::{Array3, ArrayD, Ix3};
 use serde_json::Value;
 
+/// The committed fixtures, or the directory `MEDIGAN_TEXTURE_B_FIXTURES` names (random cases
+/// from `make.py --random N DIR`).
 fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/texture_b")
+    match std::env::var_os("MEDIGAN_TEXTURE_B_FIXTURES") {
+        Some(dir) => PathBuf::from(dir),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/texture_b"),
+    }
 }
 
 /// One fixture case: the region as the extractor hands it over, and its settings.
@@ -74,11 +79,7 @@ fn cases() -> Vec<Case> {
             expected: case.clone(),
         });
     }
-    assert!(
-        out.len() >= 9,
-        "expected the 9 fixture cases, found {}",
-        out.len()
-    );
+    assert!(!out.is_empty(), "no fixture case");
     out
 }
 
@@ -142,7 +143,15 @@ fn gldm_matches_pyradiomics() {
 /// regions where GLRLM averages several angles.
 #[test]
 fn fixtures_cover_nan_and_multi_angle_cases() {
+    if std::env::var_os("MEDIGAN_TEXTURE_B_FIXTURES").is_some() {
+        return;
+    }
     let cases = cases();
+    assert!(
+        cases.len() >= 9,
+        "expected the 9 fixture cases, found {}",
+        cases.len()
+    );
     let isolated = cases
         .iter()
         .find(|c| c.name == "isolated_voxels")

@@ -7,7 +7,7 @@
 use crate::Features;
 use crate::settings::Settings;
 use crate::texture::Roi;
-use crate::texture::discretize::discretize;
+use crate::texture::discretize::{Discretized, discretize};
 
 /// The GLDM features pyradiomics enables by default, in its order (alphabetical; the deprecated
 /// `GrayLevelNonUniformityNormalized` and `DependencePercentage` are left out as pyradiomics does).
@@ -31,11 +31,11 @@ pub const NAMES: [&str; 14] = [
 /// The array axis (`[z, y, x]` of the region) pyradiomics keeps angles out of: `force2Ddimension`
 /// when `force2D`. A plain 2D image (`dims == 2`) is an `(H, W)` array in pyradiomics, so its
 /// dimension 0 is our `y`; a dimension the array does not have excludes nothing.
-pub(crate) fn out_of_plane_axis(roi: &Roi<'_>, settings: &Settings) -> Option<usize> {
+pub(crate) fn out_of_plane_axis(dims: usize, settings: &Settings) -> Option<usize> {
     if !settings.force_2d {
         return None;
     }
-    let axis = settings.force_2d_dimension + usize::from(roi.dims == 2);
+    let axis = settings.force_2d_dimension + usize::from(dims == 2);
     (axis < 3).then_some(axis)
 }
 
@@ -110,21 +110,6 @@ pub(crate) fn angles(
     valid.iter().copied().cycle().take(count).collect()
 }
 
-/// Whether `(z, y, x) + offset` lies inside `size`; the neighbour's coordinates if so.
-#[inline]
-pub(crate) fn shifted(
-    z: usize,
-    y: usize,
-    x: usize,
-    offset: [isize; 3],
-    size: [usize; 3],
-) -> Option<(usize, usize, usize)> {
-    let nz = z.checked_add_signed(offset[0]).filter(|&v| v < size[0])?;
-    let ny = y.checked_add_signed(offset[1]).filter(|&v| v < size[1])?;
-    let nx = x.checked_add_signed(offset[2]).filter(|&v| v < size[2])?;
-    Some((nz, ny, nx))
-}
-
 /// Every feature of `names` as NaN: what pyradiomics yields when no matrix can be built.
 pub(crate) fn nan_features(names: &[&'static str]) -> Features {
     names.iter().map(|&name| (name, f64::NAN)).collect()
@@ -139,14 +124,17 @@ pub(crate) const EPS: f64 = f64::EPSILON;
 /// C code takes it). All NaN for an empty region or when no neighbour angle exists.
 pub fn compute(roi: &Roi<'_>, settings: &Settings) -> Features {
     let disc = discretize(roi, settings.bin_width, roi.f32_precision);
-    let size = {
-        let s = disc.levels.shape();
-        [s[0], s[1], s[2]]
-    };
+    compute_discretized(&disc, roi.dims, settings)
+}
+
+/// [`compute`] on a region already discretised with `settings.bin_width` (so that the texture
+/// classes of one image share one discretisation); `dims` as [`Roi::dims`].
+pub fn compute_discretized(disc: &Discretized, dims: usize, settings: &Settings) -> Features {
+    let size = grid_size(disc);
     let offsets = angles(
         size,
         &settings.distances,
-        out_of_plane_axis(roi, settings),
+        out_of_plane_axis(dims, settings),
         true,
     );
     if disc.ng == 0 || offsets.is_empty() {
@@ -156,33 +144,96 @@ pub fn compute(roi: &Roi<'_>, settings: &Settings) -> Features {
     let alpha = if alpha.is_nan() { -1 } else { alpha as i64 };
     let ng = disc.ng as usize;
     let width = offsets.len() + 1;
-    let levels = disc.levels.as_standard_layout();
-    let levels = levels.as_slice().unwrap_or(&[]);
-    let plane = size[1] * size[2];
+    let padded = Padded::new(disc, &offsets);
+    let levels = &padded.levels;
     let mut matrix = vec![0u64; ng * width];
-    let mut i = 0usize;
-    for z in 0..size[0] {
-        for y in 0..size[1] {
-            for x in 0..size[2] {
-                let gl = levels[i];
-                i += 1;
-                if gl == 0 {
-                    continue;
-                }
-                let mut dependent = 0usize;
-                for &offset in &offsets {
-                    if let Some((nz, ny, nx)) = shifted(z, y, x, offset, size) {
-                        let other = levels[nz * plane + ny * size[2] + nx];
-                        if other != 0 && (i64::from(gl) - i64::from(other)).abs() <= alpha {
-                            dependent += 1;
-                        }
-                    }
-                }
-                matrix[(gl as usize - 1) * width + dependent] += 1;
+    for row in padded.rows() {
+        for index in row {
+            let gl = levels[index];
+            if gl == 0 {
+                continue;
             }
+            let dependent = padded
+                .steps
+                .iter()
+                .filter(|&&step| {
+                    let other = levels[index.wrapping_add_signed(step)];
+                    other != 0 && (i64::from(gl) - i64::from(other)).abs() <= alpha
+                })
+                .count();
+            matrix[(gl as usize - 1) * width + dependent] += 1;
         }
     }
     features(&matrix, ng, width)
+}
+
+/// The `[z, y, x]` shape of a discretised region.
+pub(crate) fn grid_size(disc: &Discretized) -> [usize; 3] {
+    let s = disc.levels.shape();
+    [s[0], s[1], s[2]]
+}
+
+/// The region's gray levels copied into a grid padded with 0 (outside the mask) as far as the
+/// offsets reach, so that every neighbour of a region voxel is a plain index step away.
+pub(crate) struct Padded {
+    /// Gray levels of the padded grid, 0 outside the mask and in the padding.
+    pub(crate) levels: Vec<u32>,
+    /// The index step of each offset in the padded grid.
+    pub(crate) steps: Vec<isize>,
+    /// The padded grid's shape.
+    size: [usize; 3],
+    /// The padding on each side of each axis.
+    pad: [usize; 3],
+    /// The region's shape.
+    inner: [usize; 3],
+}
+
+impl Padded {
+    /// The padded copy of `disc` for the neighbour `offsets`.
+    pub(crate) fn new(disc: &Discretized, offsets: &[[isize; 3]]) -> Padded {
+        let inner = grid_size(disc);
+        let mut pad = [0usize; 3];
+        for offset in offsets {
+            for axis in 0..3 {
+                pad[axis] = pad[axis].max(offset[axis].unsigned_abs());
+            }
+        }
+        let size = [0, 1, 2].map(|axis| inner[axis] + 2 * pad[axis]);
+        let mut levels = vec![0u32; size[0] * size[1] * size[2]];
+        let plane = size[1] * size[2];
+        for ((z, y), row) in (0..inner[0])
+            .flat_map(|z| (0..inner[1]).map(move |y| (z, y)))
+            .zip(disc.levels.rows())
+        {
+            let start = (z + pad[0]) * plane + (y + pad[1]) * size[2] + pad[2];
+            for (target, &level) in levels[start..start + inner[2]].iter_mut().zip(row) {
+                *target = level;
+            }
+        }
+        let steps = offsets
+            .iter()
+            .map(|o| o[0] * plane as isize + o[1] * size[2] as isize + o[2])
+            .collect();
+        Padded {
+            levels,
+            steps,
+            size,
+            pad,
+            inner,
+        }
+    }
+
+    /// The padded-grid indices of the region's voxels, in scan order, row by row.
+    pub(crate) fn rows(&self) -> impl Iterator<Item = std::ops::Range<usize>> + use<> {
+        let (size, pad, inner) = (self.size, self.pad, self.inner);
+        let plane = size[1] * size[2];
+        (0..inner[0]).flat_map(move |z| {
+            (0..inner[1]).map(move |y| {
+                let start = (z + pad[0]) * plane + (y + pad[1]) * size[2] + pad[2];
+                start..start + inner[2]
+            })
+        })
+    }
 }
 
 /// The 14 features from the dependence matrix `ng x width` (row `i - 1`: gray level `i`;

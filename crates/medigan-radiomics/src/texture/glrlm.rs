@@ -8,8 +8,8 @@
 use crate::Features;
 use crate::settings::Settings;
 use crate::texture::Roi;
-use crate::texture::discretize::discretize;
-use crate::texture::gldm::{EPS, angles, nan_features, out_of_plane_axis};
+use crate::texture::discretize::{Discretized, discretize};
+use crate::texture::gldm::{EPS, angles, grid_size, nan_features, out_of_plane_axis};
 
 /// The GLRLM features pyradiomics enables by default, in its order (alphabetical).
 pub const NAMES: [&str; 16] = [
@@ -37,11 +37,14 @@ pub const NAMES: [&str; 16] = [
 /// that hold runs. All NaN when no angle does (isolated voxels, an empty region).
 pub fn compute(roi: &Roi<'_>, settings: &Settings) -> Features {
     let disc = discretize(roi, settings.bin_width, roi.f32_precision);
-    let size = {
-        let s = disc.levels.shape();
-        [s[0], s[1], s[2]]
-    };
-    let directions = angles(size, &[1], out_of_plane_axis(roi, settings), false);
+    compute_discretized(&disc, roi.dims, settings)
+}
+
+/// [`compute`] on a region already discretised with `settings.bin_width` (so that the texture
+/// classes of one image share one discretisation); `dims` as [`Roi::dims`].
+pub fn compute_discretized(disc: &Discretized, dims: usize, settings: &Settings) -> Features {
+    let size = grid_size(disc);
+    let directions = angles(size, &[1], out_of_plane_axis(dims, settings), false);
     if disc.ng == 0 || directions.is_empty() {
         return nan_features(&NAMES);
     }
@@ -104,54 +107,61 @@ fn runs(
         matrix[(gl as usize - 1) * max_run + length - 1] += 1;
         longest = longest.max(length);
     };
-    for z in 0..size[0] {
-        for y in 0..size[1] {
-            for x in 0..size[2] {
-                let coords = [z, y, x];
-                // A line starts where stepping back leaves the grid.
-                let mut starts = false;
-                let mut length = usize::MAX;
-                for axis in 0..3 {
-                    match direction[axis] {
-                        1 => {
-                            starts |= coords[axis] == 0;
-                            length = length.min(size[axis] - coords[axis]);
-                        }
-                        -1 => {
-                            starts |= coords[axis] + 1 == size[axis];
-                            length = length.min(coords[axis] + 1);
-                        }
-                        _ => {}
-                    }
-                }
-                if !starts {
-                    continue;
-                }
-                let mut index = (z * plane + y * size[2] + x) as isize;
-                let (mut gl, mut run, mut elements) = (0u32, 0usize, 0usize);
-                for _ in 0..length {
-                    let level = levels[index as usize];
-                    if level != 0 {
-                        elements += 1;
-                        if level == gl {
-                            run += 1;
-                        } else {
-                            if gl != 0 {
-                                record(gl, run);
-                            }
-                            gl = level;
-                            run = 1;
-                        }
-                    } else if gl != 0 {
+    // The first voxel of each line: a coordinate at the start of a moving axis (0 moving
+    // forward, the last index moving backward).
+    let start = |axis: usize| match direction[axis] {
+        0 => None,
+        d if d > 0 => Some(0),
+        _ => Some(size[axis] - 1),
+    };
+    let starts = [start(0), start(1), start(2)];
+    // Steps left along the line from `coords`, the current voxel included.
+    let line_length = |coords: [usize; 3]| {
+        (0..3)
+            .filter_map(|axis| match direction[axis] {
+                0 => None,
+                d if d > 0 => Some(size[axis] - coords[axis]),
+                _ => Some(coords[axis] + 1),
+            })
+            .min()
+            .unwrap_or(0)
+    };
+    let mut walk = |coords: [usize; 3]| {
+        let mut index = (coords[0] * plane + coords[1] * size[2] + coords[2]) as isize;
+        let (mut gl, mut run, mut elements) = (0u32, 0usize, 0usize);
+        for _ in 0..line_length(coords) {
+            let level = levels[index as usize];
+            if level != 0 {
+                elements += 1;
+                if level == gl {
+                    run += 1;
+                } else {
+                    if gl != 0 {
                         record(gl, run);
-                        gl = 0;
                     }
-                    index += step;
+                    gl = level;
+                    run = 1;
                 }
-                if gl != 0 {
-                    record(gl, run);
+            } else if gl != 0 {
+                record(gl, run);
+                gl = 0;
+            }
+            index += step;
+        }
+        if gl != 0 {
+            record(gl, run);
+        }
+        several |= elements > 1;
+    };
+    for z in 0..size[0] {
+        let z_starts = starts[0] == Some(z);
+        for y in 0..size[1] {
+            if z_starts || starts[1] == Some(y) {
+                for x in 0..size[2] {
+                    walk([z, y, x]);
                 }
-                several |= elements > 1;
+            } else if let Some(x) = starts[2] {
+                walk([z, y, x]);
             }
         }
     }

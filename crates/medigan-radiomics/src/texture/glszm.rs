@@ -5,8 +5,8 @@
 use crate::Features;
 use crate::settings::Settings;
 use crate::texture::Roi;
-use crate::texture::discretize::discretize;
-use crate::texture::gldm::{EPS, angles, nan_features, out_of_plane_axis, shifted};
+use crate::texture::discretize::{Discretized, discretize};
+use crate::texture::gldm::{EPS, Padded, angles, grid_size, nan_features, out_of_plane_axis};
 
 /// The GLSZM features pyradiomics enables by default, in its order (alphabetical).
 pub const NAMES: [&str; 16] = [
@@ -33,53 +33,50 @@ pub const NAMES: [&str; 16] = [
 /// distance 1 (in the plane with `force2D`). All NaN for an empty region or when no neighbour
 /// angle exists.
 pub fn compute(roi: &Roi<'_>, settings: &Settings) -> Features {
-    let mut disc = discretize(roi, settings.bin_width, roi.f32_precision);
-    let size = {
-        let s = disc.levels.shape();
-        [s[0], s[1], s[2]]
-    };
-    let offsets = angles(size, &[1], out_of_plane_axis(roi, settings), true);
+    let disc = discretize(roi, settings.bin_width, roi.f32_precision);
+    compute_discretized(&disc, roi.dims, settings)
+}
+
+/// [`compute`] on a region already discretised with `settings.bin_width` (so that the texture
+/// classes of one image share one discretisation); `dims` as [`Roi::dims`].
+pub fn compute_discretized(disc: &Discretized, dims: usize, settings: &Settings) -> Features {
+    let size = grid_size(disc);
+    let offsets = angles(size, &[1], out_of_plane_axis(dims, settings), true);
     if disc.ng == 0 || offsets.is_empty() {
         return nan_features(&NAMES);
     }
-    let ng = disc.ng as usize;
-    if !disc.levels.is_standard_layout() {
-        disc.levels = disc.levels.as_standard_layout().into_owned();
-    }
-    let levels = disc.levels.as_slice_mut().unwrap_or(&mut []);
-    let zones = zones(levels, size, &offsets);
-    features(&zones, ng)
+    let zones = zones(Padded::new(disc, &offsets));
+    features(&zones, disc.ng as usize)
 }
 
-/// The zones `(gray level, size)` of the region, in scan order; `levels` (0 outside the mask)
-/// is consumed (set to 0) as voxels join zones.
-fn zones(levels: &mut [u32], size: [usize; 3], offsets: &[[isize; 3]]) -> Vec<(u32, u32)> {
-    let plane = size[1] * size[2];
+/// The zones `(gray level, size)` of the region, in scan order; the padded levels are consumed
+/// (set to 0) as voxels join zones.
+fn zones(mut grid: Padded) -> Vec<(u32, u32)> {
     let mut zones = Vec::new();
     let mut stack: Vec<usize> = Vec::new();
-    for start in 0..levels.len() {
-        let gl = levels[start];
-        if gl == 0 {
-            continue;
-        }
-        levels[start] = 0;
-        stack.push(start);
-        let mut voxels = 0u32;
-        while let Some(k) = stack.pop() {
-            voxels += 1;
-            let (z, rest) = (k / plane, k % plane);
-            let (y, x) = (rest / size[2], rest % size[2]);
-            for &offset in offsets {
-                if let Some((nz, ny, nx)) = shifted(z, y, x, offset, size) {
-                    let j = nz * plane + ny * size[2] + nx;
+    let rows = grid.rows();
+    let levels = &mut grid.levels;
+    for row in rows {
+        for start in row {
+            let gl = levels[start];
+            if gl == 0 {
+                continue;
+            }
+            levels[start] = 0;
+            stack.push(start);
+            let mut voxels = 0u32;
+            while let Some(k) = stack.pop() {
+                voxels += 1;
+                for &step in &grid.steps {
+                    let j = k.wrapping_add_signed(step);
                     if levels[j] == gl {
                         levels[j] = 0;
                         stack.push(j);
                     }
                 }
             }
+            zones.push((gl, voxels));
         }
-        zones.push((gl, voxels));
     }
     zones
 }
@@ -98,28 +95,48 @@ fn features(zones: &[(u32, u32)], ng: usize) -> Features {
     } else {
         zones.len() as f64
     };
-    // The joint matrix, sparse: count equal (gray level, size) pairs.
-    let mut keys: Vec<u64> = zones
-        .iter()
-        .map(|&(gl, s)| (u64::from(gl) << 32) | u64::from(s))
-        .collect();
-    keys.sort_unstable();
+    // The joint matrix, sparse: zones grouped by gray level (counting sort), then the sizes
+    // of each gray level counted in a reused table.
+    let mut first = vec![0usize; ng + 1];
+    for &(gl, _) in zones {
+        first[gl as usize - 1] += 1;
+    }
+    let mut acc = 0;
+    for slot in first.iter_mut() {
+        let count = *slot;
+        *slot = acc;
+        acc += count;
+    }
+    let mut by_level = vec![0u32; zones.len()];
+    let mut next = first.clone();
+    for &(gl, s) in zones {
+        by_level[next[gl as usize - 1]] = s;
+        next[gl as usize - 1] += 1;
+    }
+    let mut counts = vec![0u32; largest + 1];
     let (mut entropy, mut lahgle, mut lalgle, mut sahgle, mut salgle) = (0.0, 0.0, 0.0, 0.0, 0.0);
-    let mut start = 0;
-    while start < keys.len() {
-        let key = keys[start];
-        let end = start + keys[start..].iter().take_while(|&&k| k == key).count();
-        let p = (end - start) as f64;
-        start = end;
-        let iv = (key >> 32) as f64;
-        let jv = (key & 0xffff_ffff) as f64;
-        let (i2, j2) = (iv * iv, jv * jv);
-        let q = p / nz;
-        entropy -= q * (q + EPS).log2();
-        lahgle += p * i2 * j2;
-        lalgle += p * j2 / i2;
-        sahgle += p * i2 / j2;
-        salgle += p / (i2 * j2);
+    for level in 0..ng {
+        let sizes = &by_level[first[level]..next[level]];
+        for &s in sizes {
+            counts[s as usize] += 1;
+        }
+        let iv = (level + 1) as f64;
+        let i2 = iv * iv;
+        for &s in sizes {
+            let count = std::mem::take(&mut counts[s as usize]);
+            if count == 0 {
+                continue;
+            }
+            let p = f64::from(count);
+            let jv = f64::from(s);
+            let j2 = jv * jv;
+            let q = p / nz;
+            entropy -= q * (q + EPS).log2();
+            lahgle += p * i2 * j2;
+            lalgle += p * j2 / i2;
+            sahgle += p * i2 / j2;
+            salgle += p / (i2 * j2);
+        }
     }
     let (mut gln, mut hgle, mut lgle, mut mean_i) = (0.0, 0.0, 0.0, 0.0);
     for (i, &p) in pg.iter().enumerate() {
