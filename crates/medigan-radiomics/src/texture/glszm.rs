@@ -193,9 +193,9 @@ fn zones(levels: &[u32], size: [usize; 3], reach: [usize; 3]) -> Vec<(u32, u32)>
     }
     // Zone sizes at the roots.
     let mut voxels = vec![0u32; runs.len()];
-    for a in 0..runs.len() {
+    for (a, run) in runs.iter().enumerate() {
         let root = find(&mut parent, a as u32) as usize;
-        voxels[root] += runs[a].x1 - runs[a].x0 + 1;
+        voxels[root] += run.x1 - run.x0 + 1;
     }
     (0..runs.len())
         .filter(|&a| parent[a] as usize == a)
