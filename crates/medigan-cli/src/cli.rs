@@ -137,6 +137,17 @@ pub enum Command {
         medigan metrics real/ shard1/ --metrics fid --save-stats shard1.stats  # one per shard\n  \
         medigan metrics --merge-stats shard1.stats shard2.stats  # the FID of the union")]
     Metrics(FidArgs),
+    /// The Frechet Radiomics Distance (FRD, frd-score 1.0.1): pyradiomics features (first
+    /// order, GLCM, GLRLM, GLSZM, NGTDM on the original and wavelet images, and LoG for volumes),
+    /// computed natively on every core, z-scored on REAL and compared as Gaussians; v1 reports
+    /// ln(d^2), v0 (--frd-version 0) d^2 of min-max scaled features.
+    ///
+    /// Images: .png, .jpg, .jpeg (2D) or .nii, .nii.gz (volumes) directly in each folder,
+    /// paired with masks by sorted file name when --masks is given (default: the whole image).
+    #[command(after_help = "Examples:\n  medigan frd real/ synthetic/\n  \
+        medigan frd real/ synthetic/ --frd-version 0\n  \
+        medigan frd real/ synthetic/ --masks real_masks/ synthetic_masks/ --json")]
+    Frd(FrdArgs),
     /// Memorisation audit: for every synthetic image (a model's samples or a folder) its
     /// nearest training image in feature space and in pixel space, against the distances of
     /// new real images (--holdout) to the training set; likely copies are flagged, and the
@@ -455,6 +466,26 @@ pub struct StatsArgs {
     /// set evaluated in shards); default: the real set the --merge-stats files share.
     #[arg(long, value_name = "FILE", num_args = 1.., requires = "merge_stats")]
     pub real_stats: Vec<PathBuf>,
+}
+
+/// Arguments of `medigan frd`.
+#[derive(Debug, Args)]
+pub struct FrdArgs {
+    /// Folder of real images (the reference the features are z-scored on).
+    pub real: PathBuf,
+    /// Folder of synthetic images.
+    pub synthetic: PathBuf,
+    /// 1 (FRDv1, the default: ~400 features, z-score, ln(d^2)) or 0 (FRDv0: original image,
+    /// min-max scaling, d^2).
+    #[arg(long, value_name = "VERSION", default_value = "1")]
+    pub frd_version: String,
+    /// Mask folders of the two sets (files paired with the images by sorted name; label 1, or
+    /// 255 in 8-bit masks).
+    #[arg(long, num_args = 2, value_names = ["REAL_MASKS", "SYNTHETIC_MASKS"])]
+    pub masks: Vec<PathBuf>,
+    /// v1: report ln(d) as the paper's Eq. 3 writes it (half of frd-score's default ln(d^2)).
+    #[arg(long)]
+    pub paper_log: bool,
 }
 
 /// Arguments of `medigan evaluate`.

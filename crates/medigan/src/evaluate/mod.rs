@@ -46,6 +46,7 @@ pub mod fid_inception;
 #[cfg(not(feature = "inception"))]
 #[path = "fid_inception_disabled.rs"]
 pub mod fid_inception;
+pub mod frd;
 pub mod frechet;
 pub mod images;
 #[cfg(feature = "inception")]

@@ -1,0 +1,107 @@
+//! `medigan frd REAL SYNTH`: the Frechet Radiomics Distance of two folders (frd-score's FRD,
+//! radiomics computed natively).
+
+use std::process::ExitCode;
+
+use medigan::Generators;
+use medigan::evaluate::frd::{FrdReport, FrdRequest};
+use serde_json::json;
+
+use crate::cli::FrdArgs;
+use crate::progress::Bar;
+use crate::render;
+use crate::settings::Output;
+
+/// Computes the FRD of two folders and prints it.
+pub fn run(generators: &Generators, args: &FrdArgs, out: Output) -> anyhow::Result<ExitCode> {
+    let request = request(args)?;
+    let report = generators.frd(&request, &Bar::new(out.quiet))?;
+    print_report(&request, &report, out)?;
+    super::success()
+}
+
+/// The typed request of the command's flags.
+pub fn request(args: &FrdArgs) -> anyhow::Result<FrdRequest> {
+    let (real_masks, synthetic_masks) = match args.masks.as_slice() {
+        [] => (None, None),
+        [real, synthetic] => (Some(real.clone()), Some(synthetic.clone())),
+        _ => anyhow::bail!("--masks takes two folders: REAL_MASKS SYNTHETIC_MASKS"),
+    };
+    Ok(FrdRequest {
+        real: args.real.clone(),
+        synthetic: args.synthetic.clone(),
+        real_masks,
+        synthetic_masks,
+        version: args.frd_version.parse()?,
+        paper_log: args.paper_log,
+    })
+}
+
+/// The report as a table (or JSON with `--json`).
+pub fn print_report(request: &FrdRequest, report: &FrdReport, out: Output) -> anyhow::Result<()> {
+    if out.json {
+        return render::json(&report_json(request, report));
+    }
+    let mut table = render::table(&[
+        "subject",
+        "FRD",
+        "version",
+        "d^2",
+        "features",
+        "real",
+        "synthetic",
+    ]);
+    table.add_row(vec![
+        request.synthetic.display().to_string(),
+        format!("{:.6}", report.frd),
+        report.version.name().to_string(),
+        format!("{:.6}", report.squared_distance),
+        format!("{} of {}", report.features_used, report.features_extracted),
+        images_text(report.images[0], report.dropped_images[0]),
+        images_text(report.images[1], report.dropped_images[1]),
+    ]);
+    render::print_table(&table, "")?;
+    render::note(out.quiet, format!("FRD = {}", report.convention));
+    if !report.dropped_features.is_empty() {
+        render::note(
+            out.quiet,
+            format!(
+                "{} features constant on the real set were left out: {}",
+                report.dropped_features.len(),
+                render::first_items(&report.dropped_features, 5)
+            ),
+        );
+    }
+    Ok(())
+}
+
+fn images_text(read: usize, dropped: usize) -> String {
+    match dropped {
+        0 => read.to_string(),
+        d => format!("{} ({d} left out)", read - d),
+    }
+}
+
+/// The report as JSON: the value, its convention and what it was computed from.
+pub fn report_json(request: &FrdRequest, report: &FrdReport) -> serde_json::Value {
+    json!({
+        "metric": "FRD",
+        "real": request.real,
+        "synthetic": request.synthetic,
+        "frd": finite_or_null(report.frd),
+        "version": report.version.name(),
+        "convention": report.convention,
+        "squared_distance": report.squared_distance,
+        "features_extracted": report.features_extracted,
+        "features_used": report.features_used,
+        "dropped_features": report.dropped_features,
+        "images": report.images,
+        "dropped_images": report.dropped_images,
+        "dimensions": if report.two_d { 2 } else { 3 },
+        "radiomics": "medigan-radiomics (pyradiomics 3.1 semantics), frd-score 1.0.1 pipeline",
+    })
+}
+
+fn finite_or_null(v: f64) -> serde_json::Value {
+    if v.is_finite() { json!(v) } else { json!(null) }
+}
