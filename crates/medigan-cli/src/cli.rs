@@ -475,17 +475,36 @@ pub struct FrdArgs {
     pub real: PathBuf,
     /// Folder of synthetic images.
     pub synthetic: PathBuf,
-    /// 1 (FRDv1, the default: ~400 features, z-score, ln(d^2)) or 0 (FRDv0: original image,
-    /// min-max scaling, d^2).
-    #[arg(long, value_name = "VERSION", default_value = "1")]
-    pub frd_version: String,
     /// Mask folders of the two sets (files paired with the images by sorted name; label 1, or
     /// 255 in 8-bit masks).
     #[arg(long, num_args = 2, value_names = ["REAL_MASKS", "SYNTHETIC_MASKS"])]
     pub masks: Vec<PathBuf>,
-    /// v1: report ln(d) as the paper's Eq. 3 writes it (half of frd-score's default ln(d^2)).
+    /// Version and convention.
+    #[command(flatten)]
+    pub frd: FrdFlags,
+}
+
+/// The FRD's version and log convention (`medigan frd`, and `--metrics frd`).
+#[derive(Debug, Args)]
+pub struct FrdFlags {
+    /// FRD: 1 (FRDv1, the default: ~400 features, z-score on the real set, ln(d^2)) or 0
+    /// (FRDv0: original image, min-max scaling, d^2).
+    #[arg(long, value_name = "VERSION", default_value = "1")]
+    pub frd_version: String,
+    /// FRD v1: report ln(d) as the paper's Eq. 3 writes it (half of frd-score's default
+    /// ln(d^2)).
     #[arg(long)]
     pub paper_log: bool,
+}
+
+impl FrdFlags {
+    /// The typed settings.
+    pub fn settings(&self) -> anyhow::Result<medigan::evaluate::FrdSettings> {
+        Ok(medigan::evaluate::FrdSettings {
+            version: self.frd_version.parse()?,
+            paper_log: self.paper_log,
+        })
+    }
 }
 
 /// Arguments of `medigan evaluate`.
@@ -622,11 +641,16 @@ pub struct ExtractionArgs {
     /// Keep features in this folder, keyed by image content and extractor: a set is embedded once.
     #[arg(long, value_name = "DIR")]
     pub cache_features: Option<PathBuf>,
-    /// Metrics from the one embedding pass: a comma-separated list of fid, kid, prdc, cmmd, or
-    /// all (fid, kid, prdc; default: fid; `medigan metrics`: all). cmmd is CMMD (Gaussian-kernel
-    /// MMD on L2-normalised embeddings), meaningful with an onnx: CLIP image tower.
+    /// Metrics from the one embedding pass: a comma-separated list of fid, kid, prdc, cmmd, frd,
+    /// or all (fid, kid, prdc; default: fid; `medigan metrics`: all). cmmd is CMMD
+    /// (Gaussian-kernel MMD on L2-normalised embeddings), meaningful with an onnx: CLIP image
+    /// tower; frd is the Frechet Radiomics Distance of two folders (radiomics, no network; see
+    /// `medigan frd`).
     #[arg(long, value_name = "LIST")]
     pub metrics: Option<String>,
+    /// With --metrics frd: the FRD's version and convention.
+    #[command(flatten)]
+    pub frd: FrdFlags,
     /// KID: number of random subsets.
     #[arg(long, default_value_t = 100, value_name = "N")]
     pub kid_subsets: usize,

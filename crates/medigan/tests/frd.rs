@@ -5,7 +5,9 @@
 
 use std::path::Path;
 
-use medigan::evaluate::frd::{self, FrdRequest, FrdVersion, config_for, image_features};
+use medigan::evaluate::frd::{
+    self, FrdRequest, FrdSettings, FrdVersion, config_for, image_features,
+};
 use medigan::progress::NoProgress;
 use medigan_radiomics::extractor::Extractor;
 use serde_json::Value;
@@ -137,12 +139,15 @@ fn check_case(case: &Value) {
         wrong.join("\n")
     );
     // The FRD of the two sets.
-    let request = FrdRequest {
-        real: dir.path().join("real"),
-        synthetic: dir.path().join("synthetic"),
+    let settings = FrdSettings {
         version,
-        ..FrdRequest::default()
+        paper_log: false,
     };
+    let request = FrdRequest::folders(
+        &dir.path().join("real"),
+        &dir.path().join("synthetic"),
+        settings,
+    );
     let report = frd::run(&request, &NoProgress).unwrap();
     let reference = case["frd"].as_f64().unwrap();
     let relative = (report.frd - reference).abs() / reference.abs();

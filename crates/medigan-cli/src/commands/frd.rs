@@ -32,8 +32,7 @@ pub fn request(args: &FrdArgs) -> anyhow::Result<FrdRequest> {
         synthetic: args.synthetic.clone(),
         real_masks,
         synthetic_masks,
-        version: args.frd_version.parse()?,
-        paper_log: args.paper_log,
+        settings: args.frd.settings()?,
     })
 }
 
@@ -42,6 +41,12 @@ pub fn print_report(request: &FrdRequest, report: &FrdReport, out: Output) -> an
     if out.json {
         return render::json(&report_json(request, report));
     }
+    let subject = request.synthetic.display().to_string();
+    print_table(&[(subject, report)], out)
+}
+
+/// FRD reports as one table, each row a subject, then the convention and any dropped features.
+pub fn print_table(rows: &[(String, &FrdReport)], out: Output) -> anyhow::Result<()> {
     let mut table = render::table(&[
         "subject",
         "FRD",
@@ -51,26 +56,30 @@ pub fn print_report(request: &FrdRequest, report: &FrdReport, out: Output) -> an
         "real",
         "synthetic",
     ]);
-    table.add_row(vec![
-        request.synthetic.display().to_string(),
-        format!("{:.6}", report.frd),
-        report.version.name().to_string(),
-        format!("{:.6}", report.squared_distance),
-        format!("{} of {}", report.features_used, report.features_extracted),
-        images_text(report.images[0], report.dropped_images[0]),
-        images_text(report.images[1], report.dropped_images[1]),
-    ]);
+    for (subject, report) in rows {
+        table.add_row(vec![
+            subject.clone(),
+            format!("{:.6}", report.frd),
+            report.version.name().to_string(),
+            format!("{:.6}", report.squared_distance),
+            format!("{} of {}", report.features_used, report.features_extracted),
+            images_text(report.images[0], report.dropped_images[0]),
+            images_text(report.images[1], report.dropped_images[1]),
+        ]);
+    }
     render::print_table(&table, "")?;
-    render::note(out.quiet, format!("FRD = {}", report.convention));
-    if !report.dropped_features.is_empty() {
-        render::note(
-            out.quiet,
-            format!(
-                "{} features constant on the real set were left out: {}",
-                report.dropped_features.len(),
-                render::first_items(&report.dropped_features, 5)
-            ),
-        );
+    for (_, report) in rows {
+        render::note(out.quiet, format!("FRD = {}", report.convention));
+        if !report.dropped_features.is_empty() {
+            render::note(
+                out.quiet,
+                format!(
+                    "{} features constant on the real set were left out: {}",
+                    report.dropped_features.len(),
+                    render::first_items(&report.dropped_features, 5)
+                ),
+            );
+        }
     }
     Ok(())
 }
@@ -82,26 +91,16 @@ fn images_text(read: usize, dropped: usize) -> String {
     }
 }
 
-/// The report as JSON: the value, its convention and what it was computed from.
+/// The report as JSON: the sets, then the core's report.
 pub fn report_json(request: &FrdRequest, report: &FrdReport) -> serde_json::Value {
-    json!({
+    let mut value = json!({
         "metric": "FRD",
         "real": request.real,
         "synthetic": request.synthetic,
-        "frd": finite_or_null(report.frd),
-        "version": report.version.name(),
-        "convention": report.convention,
-        "squared_distance": report.squared_distance,
-        "features_extracted": report.features_extracted,
-        "features_used": report.features_used,
-        "dropped_features": report.dropped_features,
-        "images": report.images,
-        "dropped_images": report.dropped_images,
-        "dimensions": if report.two_d { 2 } else { 3 },
-        "radiomics": "medigan-radiomics (pyradiomics 3.1 semantics), frd-score 1.0.1 pipeline",
-    })
-}
-
-fn finite_or_null(v: f64) -> serde_json::Value {
-    if v.is_finite() { json!(v) } else { json!(null) }
+    });
+    if let (Some(map), serde_json::Value::Object(rest)) = (value.as_object_mut(), report.to_json())
+    {
+        map.extend(rest);
+    }
+    value
 }

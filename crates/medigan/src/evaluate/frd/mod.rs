@@ -60,6 +60,16 @@ impl FrdVersion {
     }
 }
 
+/// The choices of an FRD that are not its inputs: the version and the log convention (also
+/// what `--metrics frd` takes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FrdSettings {
+    /// v1 (default) or v0.
+    pub version: FrdVersion,
+    /// v1 only: report `ln(d)` (the paper's Eq. 3) instead of `ln(d^2)`.
+    pub paper_log: bool,
+}
+
 /// One FRD: two folders of images (PNG/JPEG, or NIfTI volumes), optional mask folders whose
 /// sorted files pair with the images, and the version.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -72,10 +82,8 @@ pub struct FrdRequest {
     pub real_masks: Option<PathBuf>,
     /// Masks of the synthetic images.
     pub synthetic_masks: Option<PathBuf>,
-    /// v1 (default) or v0.
-    pub version: FrdVersion,
-    /// v1 only: report `ln(d)` (the paper's Eq. 3) instead of `ln(d^2)`.
-    pub paper_log: bool,
+    /// Version and convention.
+    pub settings: FrdSettings,
 }
 
 /// An FRD and what it was computed from.
@@ -105,9 +113,20 @@ pub struct FrdReport {
 }
 
 impl FrdRequest {
+    /// The FRD of two folders with `settings`, whole images (no masks).
+    pub fn folders(real: &Path, synthetic: &Path, settings: FrdSettings) -> FrdRequest {
+        FrdRequest {
+            real: real.to_path_buf(),
+            synthetic: synthetic.to_path_buf(),
+            real_masks: None,
+            synthetic_masks: None,
+            settings,
+        }
+    }
+
     /// Refuses options that do not apply, naming them.
     pub fn check(&self) -> Result<(), EvaluateError> {
-        if self.paper_log && self.version == FrdVersion::V0 {
+        if self.settings.paper_log && self.settings.version == FrdVersion::V0 {
             return Err(EvaluateError::InvalidOption {
                 option: "paper log".into(),
                 value: "true".into(),
@@ -125,29 +144,33 @@ pub fn run(request: &FrdRequest, progress: &dyn Progress) -> Result<FrdReport, E
     let real = inputs::list(&request.real)?;
     let synthetic = inputs::list(&request.synthetic)?;
     let two_d = inputs::is_2d(&inputs::read(&real[0])?);
-    let config = config_for(request.version, two_d);
+    let config = config_for(request.settings.version, two_d);
     let extractor = Extractor::new(config).map_err(|e| EvaluateError::InvalidOption {
         option: "radiomics settings".into(),
         value: String::new(),
         reason: e.to_string(),
     })?;
     progress.begin(
-        &format!("radiomics features ({})", request.version.name()),
+        &format!("radiomics features ({})", request.settings.version.name()),
         Some((real.len() + synthetic.len()) as u64),
     );
     let tables = [
         (&real, request.real_masks.as_deref()),
         (&synthetic, request.synthetic_masks.as_deref()),
     ]
-    .map(|(files, masks)| table(&extractor, files, masks, request.version, progress));
+    .map(|(files, masks)| table(&extractor, files, masks, request.settings.version, progress));
     progress.finish();
     let [real_table, synthetic_table] = tables;
     let (real_table, synthetic_table) = (real_table?, synthetic_table?);
-    let distance = squared_distance(&real_table, &synthetic_table, request.version)?;
-    let (frd, convention) = value_of(distance.squared, request.version, request.paper_log);
+    let distance = squared_distance(&real_table, &synthetic_table, request.settings.version)?;
+    let (frd, convention) = value_of(
+        distance.squared,
+        request.settings.version,
+        request.settings.paper_log,
+    );
     Ok(FrdReport {
         frd,
-        version: request.version,
+        version: request.settings.version,
         convention,
         squared_distance: distance.squared,
         features_extracted: real_table.names.len(),
@@ -161,6 +184,36 @@ pub fn run(request: &FrdRequest, progress: &dyn Progress) -> Result<FrdReport, E
         two_d,
     })
 }
+
+impl FrdReport {
+    /// The report as JSON (`medigan --json frd`, and under `frd` in `medigan --json metrics`).
+    pub fn to_json(&self) -> serde_json::Value {
+        let finite = |v: f64| {
+            if v.is_finite() {
+                serde_json::json!(v)
+            } else {
+                serde_json::Value::Null
+            }
+        };
+        serde_json::json!({
+            "frd": finite(self.frd),
+            "version": self.version.name(),
+            "convention": self.convention,
+            "squared_distance": finite(self.squared_distance),
+            "features_extracted": self.features_extracted,
+            "features_used": self.features_used,
+            "dropped_features": self.dropped_features,
+            "images": self.images,
+            "dropped_images": self.dropped_images,
+            "dimensions": if self.two_d { 2 } else { 3 },
+            "radiomics": RADIOMICS_PROVENANCE,
+        })
+    }
+}
+
+/// Where the features come from, for the provenance.
+pub const RADIOMICS_PROVENANCE: &str = "medigan-radiomics (pyradiomics 3.1 semantics, checked against pyradiomics-bhklab 3.1.4), \
+     frd-score 1.0.1 pipeline";
 
 /// frd-score's extraction settings for a version and dimensionality.
 pub fn config_for(version: FrdVersion, two_d: bool) -> Config {
