@@ -1130,7 +1130,7 @@ mod python_parity {
     use super::Cli;
 
     /// The commands whose flags Python must offer.
-    const MIRRORED: &[&str] = &["generate", "fid", "metrics", "evaluate", "audit"];
+    const MIRRORED: &[&str] = &["generate", "fid", "metrics", "frd", "evaluate", "audit"];
 
     fn names(arguments: Vec<&clap::Arg>) -> Vec<String> {
         let mut names: Vec<String> = arguments

@@ -5,7 +5,6 @@ use std::process::ExitCode;
 
 use medigan::Generators;
 use medigan::evaluate::frd::{FrdReport, FrdRequest};
-use serde_json::json;
 
 use crate::cli::FrdArgs;
 use crate::progress::Bar;
@@ -39,7 +38,7 @@ pub fn request(args: &FrdArgs) -> anyhow::Result<FrdRequest> {
 /// The report as a table (or JSON with `--json`).
 pub fn print_report(request: &FrdRequest, report: &FrdReport, out: Output) -> anyhow::Result<()> {
     if out.json {
-        return render::json(&report_json(request, report));
+        return render::json(&report.to_json_for(request));
     }
     let subject = request.synthetic.display().to_string();
     print_table(&[(subject, report)], out)
@@ -89,18 +88,4 @@ fn images_text(read: usize, dropped: usize) -> String {
         0 => read.to_string(),
         d => format!("{} ({d} left out)", read - d),
     }
-}
-
-/// The report as JSON: the sets, then the core's report.
-pub fn report_json(request: &FrdRequest, report: &FrdReport) -> serde_json::Value {
-    let mut value = json!({
-        "metric": "FRD",
-        "real": request.real,
-        "synthetic": request.synthetic,
-    });
-    if let (Some(map), serde_json::Value::Object(rest)) = (value.as_object_mut(), report.to_json())
-    {
-        map.extend(rest);
-    }
-    value
 }

@@ -211,6 +211,24 @@ impl FrdReport {
     }
 }
 
+impl FrdReport {
+    /// The report with the sets it compares: what `medigan --json frd` prints and Python's
+    /// `frd()` returns.
+    pub fn to_json_for(&self, request: &FrdRequest) -> serde_json::Value {
+        let mut value = serde_json::json!({
+            "metric": "FRD",
+            "real": request.real,
+            "synthetic": request.synthetic,
+        });
+        if let (Some(map), serde_json::Value::Object(rest)) =
+            (value.as_object_mut(), self.to_json())
+        {
+            map.extend(rest);
+        }
+        value
+    }
+}
+
 /// Where the features come from, for the provenance.
 pub const RADIOMICS_PROVENANCE: &str = "medigan-radiomics (pyradiomics 3.1 semantics, checked against pyradiomics-bhklab 3.1.4), \
      frd-score 1.0.1 pipeline";
