@@ -41,6 +41,7 @@ fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add("TRACT", medigan::runtime::TRACT_ENABLED)?;
     module.add_function(wrap_pyfunction!(generators::ort_library_path, module)?)?;
     module.add_function(wrap_pyfunction!(metrics::metrics, module)?)?;
+    module.add_function(wrap_pyfunction!(metrics::frd, module)?)?;
     module.add_function(wrap_pyfunction!(metrics::merge_stats, module)?)?;
     module.add_function(wrap_pyfunction!(metrics::metrics_planes, module)?)?;
     module.add_function(wrap_pyfunction!(metrics::audit, module)?)?;

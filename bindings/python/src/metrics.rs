@@ -11,8 +11,9 @@ use std::path::PathBuf;
 use medigan::evaluate::audit::{AuditOptions, AuditRequest, AuditSubject, GalleryRequest};
 use medigan::evaluate::planes::{PlaneOptions, PlanesRequest};
 use medigan::evaluate::{
-    self, EvaluateOptions, EvaluationRequest, ExtractorSpec, FeatureOptions, KidOptions,
-    MergeRequest, MetricOptions, MetricSet, ReadOptions, SyntheticRun, SyntheticSide, request,
+    self, EvaluateOptions, EvaluationRequest, ExtractorSpec, FeatureOptions, FrdRequest,
+    FrdSettings, KidOptions, MergeRequest, MetricOptions, MetricSet, ReadOptions, SyntheticRun,
+    SyntheticSide, request,
 };
 use medigan::{Generators, Overrides, Settings};
 use pyo3::exceptions::PyValueError;
@@ -106,6 +107,8 @@ impl EmbeddingArgs {
 /// `seed` (the CLI's `--resample-seed`).
 struct MetricArgs<'py> {
     metrics: &'py str,
+    /// The FRD's version (`"1"`, `"v0"`, ...) and convention, for `metrics="...,frd"`.
+    frd: (&'py str, bool),
     repeats: usize,
     nearest_k: usize,
     kid_subsets: usize,
@@ -124,6 +127,10 @@ impl MetricArgs<'_> {
             },
             nearest_k: self.nearest_k,
             repeats: self.repeats,
+            frd: FrdSettings {
+                version: self.frd.0.parse().py()?,
+                paper_log: self.frd.1,
+            },
         })
     }
 }
@@ -204,7 +211,7 @@ fn run_request(
     kid_subsets=100, kid_subset_size=1000, seed=0, split_seed=0, batch_size=32, threads=None,
     normalize=false, input_size=None, range=None, mean=None, std=None, output_name=None,
     npy_range=None, inception_weights=None, cache_dir=None, metric_key=None, home=None,
-    offline=None, backend=None, save_stats=None
+    offline=None, backend=None, save_stats=None, frd_version="1", paper_log=false
 ))]
 #[allow(clippy::too_many_arguments)]
 pub fn metrics<'py>(
@@ -235,6 +242,8 @@ pub fn metrics<'py>(
     offline: Option<bool>,
     backend: Option<&str>,
     save_stats: Option<PathBuf>,
+    frd_version: &str,
+    paper_log: bool,
 ) -> PyResult<Py<PyAny>> {
     let extractor = ExtractorArgs {
         extractor,
@@ -254,6 +263,7 @@ pub fn metrics<'py>(
     };
     let metric_args = MetricArgs {
         metrics,
+        frd: (frd_version, paper_log),
         repeats,
         nearest_k,
         kid_subsets,
@@ -456,6 +466,7 @@ pub fn evaluate_models<'py>(
     };
     let metric_args = MetricArgs {
         metrics,
+        frd: ("1", false),
         repeats,
         nearest_k,
         kid_subsets,
@@ -573,5 +584,36 @@ pub fn audit<'py>(
         }
         Ok(value)
     })??;
+    Ok(json_to_py(py, &value)?.unbind())
+}
+
+/// The Frechet Radiomics Distance of two folders (`medigan --json frd`): frd-score's FRD
+/// (`version` "1", the default, or "0"; `paper_log` for v1's ln(d)), radiomics computed
+/// natively; masks as two folders paired with the images by sorted name.
+#[pyfunction]
+#[pyo3(signature = (real, synthetic, *, version="1", masks=None, paper_log=false))]
+pub fn frd<'py>(
+    py: Python<'py>,
+    real: PathBuf,
+    synthetic: PathBuf,
+    version: &str,
+    masks: Option<(PathBuf, PathBuf)>,
+    paper_log: bool,
+) -> PyResult<Py<PyAny>> {
+    let (real_masks, synthetic_masks) = masks.map_or((None, None), |(r, s)| (Some(r), Some(s)));
+    let request = FrdRequest {
+        real,
+        synthetic,
+        real_masks,
+        synthetic_masks,
+        settings: FrdSettings {
+            version: version.parse().py()?,
+            paper_log,
+        },
+    };
+    let generators = facade(None, None, None, None, false)?;
+    let report =
+        run_interruptible(py, |cancel| generators.frd(&request, &Cancellable(cancel)))?.py()?;
+    let value = report.to_json_for(&request);
     Ok(json_to_py(py, &value)?.unbind())
 }

@@ -230,3 +230,35 @@ def test_audit_options_are_refused_by_the_core_naming_them(phantoms, tmp_path):
         with pytest.raises(medigan_rs.EvaluationOptionError, match=f"invalid {option}"):
             medigan_rs.audit(subject, train, extractor=EXTRACTOR, home=tmp_path, offline=True,
                              **kwargs)
+
+
+def test_frd_matches_the_cli_and_metrics_reports_it(phantoms, tmp_path):
+    real, synthetic = phantoms(8, 1), phantoms(8, 2)
+    report = medigan_rs.frd(real, synthetic)
+    assert report["version"] == "v1" and report["convention"].startswith("ln(d^2)")
+    assert report["images"] == [8, 8] and report["features_used"] > 100
+    paper = medigan_rs.frd(real, synthetic, paper_log=True)
+    assert paper["frd"] == pytest.approx(report["frd"] / 2, rel=1e-12)
+    both = medigan_rs.metrics(real, synthetic, metrics="frd", frd_version=0)
+    v0 = medigan_rs.frd(real, synthetic, version=0)
+    assert both["frd"]["frd"] == v0["frd"] and v0["version"] == "v0" and v0["frd"] > 0
+    assert "fid_rs" not in both  # FRD alone embeds nothing
+    binary = medigan_binary()
+    if binary is None:
+        pytest.skip("the Rust CLI is not built (cargo build -p medigan-cli, or set MEDIGAN_BIN)")
+    output = subprocess.run(
+        [str(binary), "--json", "frd", str(real), str(synthetic)],
+        capture_output=True, text=True, check=True,
+        env={**os.environ, "MEDIGAN_HOME": str(tmp_path / "cli")},
+    ).stdout
+    assert json.loads(output) == report
+
+
+def test_frd_options_are_refused_naming_them(phantoms, tmp_path):
+    real = phantoms(8, 1)
+    with pytest.raises(ValueError, match="frd version"):
+        medigan_rs.frd(real, real, version=2)
+    with pytest.raises(ValueError, match="paper log"):
+        medigan_rs.frd(real, real, version=0, paper_log=True)
+    with pytest.raises(ValueError, match="repeats"):
+        medigan_rs.metrics(real, real, metrics="frd", repeats=2)

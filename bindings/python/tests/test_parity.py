@@ -39,6 +39,7 @@ FUNCTIONS = {
     "generate": medigan_rs.Generators.generate,
     "generate_to_dir": _native.Generators.generate_to_dir,
     "audit": medigan_rs.audit,
+    "frd": medigan_rs.frd,
 }
 
 _FOLDERS = {
@@ -76,6 +77,8 @@ _FOLDERS = {
     "--every-slice": "metrics:every_slice",
     "--empty-below": "metrics:empty_below",
     "--clip": "metrics:clip",
+    "--frd-version": "metrics:frd_version",
+    "--paper-log": "metrics:paper_log",
 }
 
 def _shared(function: str, leave_out: tuple, no_keyword: tuple = ()) -> dict:
@@ -89,8 +92,10 @@ def _shared(function: str, leave_out: tuple, no_keyword: tuple = ()) -> dict:
     }
 
 
+# The FRD compares two folders: `evaluate` (models) refuses it, so it has no keyword there.
 _MODELS = _shared("evaluate_models", ("real", "synthetic", "--resample-seed", "--save-stats",
-                                        "--merge-stats", "--real-stats"))
+                                        "--merge-stats", "--real-stats"),
+                  ("--frd-version", "--paper-log"))
 _MODELS.update({
     "models": "evaluate_models:models",
     "--real": "evaluate_models:real",
@@ -108,7 +113,8 @@ _AUDIT = _shared("audit", ("real", "synthetic", "--catalog", "--save-stats", "--
                            "--real-stats", "--volumes", "--center-slices", "--every-slice",
                            "--empty-below", "--clip"),
                  ("--metrics", "--kid-subsets", "--kid-subset-size", "--nearest-k", "--repeats",
-                  "--resample-seed", "--split-seed", "--metric-key"))
+                  "--resample-seed", "--split-seed", "--metric-key", "--frd-version",
+                  "--paper-log"))
 _AUDIT.update({
     "subject": "audit:synthetic",
     "--train": "audit:train",
@@ -130,6 +136,18 @@ MAPPING = {
     "fid": _FOLDERS,
     "metrics": _FOLDERS,
     "evaluate": _MODELS,
+    "frd": {
+        "real": "frd:real",
+        "synthetic": "frd:synthetic",
+        "--frd-version": "frd:version",
+        "--masks": "frd:masks",
+        "--paper-log": "frd:paper_log",
+        # Radiomics need no catalogue, package cache, network or ONNX runtime.
+        "--catalog": None,
+        "--cache-dir": None,
+        "--offline": None,
+        "--backend": None,
+    },
     "audit": _AUDIT,
     "generate": {
         "model": "generate:model_id",

@@ -137,6 +137,17 @@ pub enum Command {
         medigan metrics real/ shard1/ --metrics fid --save-stats shard1.stats  # one per shard\n  \
         medigan metrics --merge-stats shard1.stats shard2.stats  # the FID of the union")]
     Metrics(FidArgs),
+    /// The Frechet Radiomics Distance (FRD, frd-score 1.0.1): pyradiomics features (first
+    /// order, GLCM, GLRLM, GLSZM, NGTDM on the original and wavelet images, and LoG for volumes),
+    /// computed natively on every core, z-scored on REAL and compared as Gaussians; v1 reports
+    /// ln(d^2), v0 (--frd-version 0) d^2 of min-max scaled features.
+    ///
+    /// Images: .png, .jpg, .jpeg (2D) or .nii, .nii.gz (volumes) directly in each folder,
+    /// paired with masks by sorted file name when --masks is given (default: the whole image).
+    #[command(after_help = "Examples:\n  medigan frd real/ synthetic/\n  \
+        medigan frd real/ synthetic/ --frd-version 0\n  \
+        medigan frd real/ synthetic/ --masks real_masks/ synthetic_masks/ --json")]
+    Frd(FrdArgs),
     /// Memorisation audit: for every synthetic image (a model's samples or a folder) its
     /// nearest training image in feature space and in pixel space, against the distances of
     /// new real images (--holdout) to the training set; likely copies are flagged, and the
@@ -457,6 +468,45 @@ pub struct StatsArgs {
     pub real_stats: Vec<PathBuf>,
 }
 
+/// Arguments of `medigan frd`.
+#[derive(Debug, Args)]
+pub struct FrdArgs {
+    /// Folder of real images (the reference the features are z-scored on).
+    pub real: PathBuf,
+    /// Folder of synthetic images.
+    pub synthetic: PathBuf,
+    /// Mask folders of the two sets (files paired with the images by sorted name; label 1, or
+    /// 255 in 8-bit masks).
+    #[arg(long, num_args = 2, value_names = ["REAL_MASKS", "SYNTHETIC_MASKS"])]
+    pub masks: Vec<PathBuf>,
+    /// Version and convention.
+    #[command(flatten)]
+    pub frd: FrdFlags,
+}
+
+/// The FRD's version and log convention (`medigan frd`, and `--metrics frd`).
+#[derive(Debug, Args)]
+pub struct FrdFlags {
+    /// FRD: 1 (FRDv1, the default: ~400 features, z-score on the real set, ln(d^2)) or 0
+    /// (FRDv0: original image, min-max scaling, d^2).
+    #[arg(long, value_name = "VERSION", default_value = "1")]
+    pub frd_version: String,
+    /// FRD v1: report ln(d) as the paper's Eq. 3 writes it (half of frd-score's default
+    /// ln(d^2)).
+    #[arg(long)]
+    pub paper_log: bool,
+}
+
+impl FrdFlags {
+    /// The typed settings.
+    pub fn settings(&self) -> anyhow::Result<medigan::evaluate::FrdSettings> {
+        Ok(medigan::evaluate::FrdSettings {
+            version: self.frd_version.parse()?,
+            paper_log: self.paper_log,
+        })
+    }
+}
+
 /// Arguments of `medigan evaluate`.
 #[derive(Debug, Args)]
 pub struct EvaluateArgs {
@@ -591,11 +641,16 @@ pub struct ExtractionArgs {
     /// Keep features in this folder, keyed by image content and extractor: a set is embedded once.
     #[arg(long, value_name = "DIR")]
     pub cache_features: Option<PathBuf>,
-    /// Metrics from the one embedding pass: a comma-separated list of fid, kid, prdc, cmmd, or
-    /// all (fid, kid, prdc; default: fid; `medigan metrics`: all). cmmd is CMMD (Gaussian-kernel
-    /// MMD on L2-normalised embeddings), meaningful with an onnx: CLIP image tower.
+    /// Metrics from the one embedding pass: a comma-separated list of fid, kid, prdc, cmmd, frd,
+    /// or all (fid, kid, prdc; default: fid; `medigan metrics`: all). cmmd is CMMD
+    /// (Gaussian-kernel MMD on L2-normalised embeddings), meaningful with an onnx: CLIP image
+    /// tower; frd is the Frechet Radiomics Distance of two folders (radiomics, no network; see
+    /// `medigan frd`).
     #[arg(long, value_name = "LIST")]
     pub metrics: Option<String>,
+    /// With --metrics frd: the FRD's version and convention.
+    #[command(flatten)]
+    pub frd: FrdFlags,
     /// KID: number of random subsets.
     #[arg(long, default_value_t = 100, value_name = "N")]
     pub kid_subsets: usize,
@@ -1075,7 +1130,7 @@ mod python_parity {
     use super::Cli;
 
     /// The commands whose flags Python must offer.
-    const MIRRORED: &[&str] = &["generate", "fid", "metrics", "evaluate", "audit"];
+    const MIRRORED: &[&str] = &["generate", "fid", "metrics", "frd", "evaluate", "audit"];
 
     fn names(arguments: Vec<&clap::Arg>) -> Vec<String> {
         let mut names: Vec<String> = arguments

@@ -546,6 +546,15 @@ impl Generators {
         evaluate::run(self, request, progress)
     }
 
+    /// The Frechet Radiomics Distance of two folders (`medigan frd`, `--metrics frd`).
+    pub fn frd(
+        &self,
+        request: &evaluate::frd::FrdRequest,
+        progress: &dyn Progress,
+    ) -> Result<evaluate::frd::FrdReport> {
+        Ok(evaluate::frd::run(request, progress)?)
+    }
+
     /// Audits a folder or a model's samples for copies of its training images (`medigan
     /// audit`): the report, and the gallery's page when one was asked for.
     pub fn audit(

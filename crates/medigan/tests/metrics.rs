@@ -197,6 +197,7 @@ fn repeats_give_every_metric_a_mean_and_an_interval_holding_it() {
             },
             nearest_k: 3,
             repeats: 4,
+            ..MetricOptions::default()
         },
         ..EvaluateOptions::default()
     };

@@ -36,7 +36,7 @@ from .exceptions import (  # noqa: E402
 from .generators import GenerateFunction, Generators, MatchedEntry  # noqa: E402
 from .contributor import ModelContributor  # noqa: E402
 from .executor import ModelExecutor  # noqa: E402
-from .evaluate import audit, evaluate_models, metrics  # noqa: E402
+from .evaluate import audit, evaluate_models, frd, metrics  # noqa: E402
 
 __all__ = [
     "Generators",
@@ -59,6 +59,7 @@ __all__ = [
     "LegacyModelError",
     "EvaluationOptionError",
     "metrics",
+    "frd",
     "evaluate_models",
     "audit",
     "__version__",

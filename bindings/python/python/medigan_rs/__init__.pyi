@@ -23,7 +23,7 @@ from .generators import (
 )
 from .contributor import ModelContributor as ModelContributor
 from .executor import ModelExecutor as ModelExecutor
-from .evaluate import audit as audit, evaluate_models as evaluate_models, metrics as metrics
+from .evaluate import audit as audit, evaluate_models as evaluate_models, frd as frd, metrics as metrics
 
 __version__: str
 __all__: list[str]

@@ -59,6 +59,8 @@ def metrics(
     every_slice: int = 1,
     empty_below: Optional[float] = None,
     clip: Optional[tuple[float, float]] = None,
+    frd_version: Union[int, str] = 1,
+    paper_log: bool = False,
 ) -> dict[str, Any]:
     """FID (with FID_rr and rFID), KID, and precision/recall/density/coverage of the images of
     ``synthetic`` against those of ``real``.
@@ -75,7 +77,9 @@ def metrics(
     their mean (``{"planes": [...], "fid_mean": ...}``), with NV-Generate's slice options
     ``center_slices`` (central fraction), ``every_slice``, ``empty_below`` and ``clip``.
 
-    ``metrics`` lists what to compute (``fid``, ``kid``, ``prdc``, ``cmmd``; CMMD, the
+    ``metrics`` lists what to compute (``fid``, ``kid``, ``prdc``, ``cmmd``, ``frd``; ``frd`` is
+    the Frechet Radiomics Distance of the two folders (see `frd`), with ``frd_version`` and
+    ``paper_log``, reported under ``"frd"``; CMMD, the
     Gaussian-kernel MMD of Jayasumana et al. 2024 on L2-normalised embeddings, is meaningful
     with an ``onnx:`` CLIP image tower as extractor); ``repeats`` > 1 splits the
     synthetic folder into that many disjoint parts and reports each metric's mean and 95%
@@ -155,6 +159,37 @@ def metrics(
         offline=offline,
         backend=backend,
         save_stats=save_stats,
+        frd_version=str(frd_version),
+        paper_log=paper_log,
+    )
+
+
+def frd(
+    real: PathLike,
+    synthetic: PathLike,
+    *,
+    version: Union[int, str] = 1,
+    masks: Optional[tuple[PathLike, PathLike]] = None,
+    paper_log: bool = False,
+) -> dict[str, Any]:
+    """The Frechet Radiomics Distance (frd-score 1.0.1's FRD) of the images of ``synthetic``
+    against those of ``real``, with the radiomics features computed natively on every core.
+
+    ``version`` 1 (default): pyradiomics' first-order, GLCM, GLRLM, GLSZM and NGTDM features of
+    the original and wavelet images (and LoG images for volumes), z-scored on ``real``;
+    the value is ``ln(d^2)`` (``paper_log=True``: ``ln(d)``, the paper's Eq. 3). ``version``
+    0: the original image only, min-max scaled, ``d^2``. Images: ``.png``/``.jpg`` (2D) or
+    ``.nii``/``.nii.gz`` (volumes) directly in each folder; ``masks`` are two folders whose
+    sorted files pair with the images (default: the whole image). Returns what
+    ``medigan --json frd`` prints (``frd``, ``version``, ``convention``, ``squared_distance``,
+    feature and image counts).
+    """
+    return _native.frd(
+        real,
+        synthetic,
+        version=str(version),
+        masks=None if masks is None else (os.fspath(masks[0]), os.fspath(masks[1])),
+        paper_log=paper_log,
     )
 
 

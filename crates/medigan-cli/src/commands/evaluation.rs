@@ -237,6 +237,7 @@ pub fn options(
             },
             nearest_k: args.nearest_k,
             repeats: args.repeats,
+            frd: args.frd.settings()?,
         },
     })
 }
@@ -280,7 +281,17 @@ pub fn print_reports(reports: &[Evaluation], metric_key: &str, out: Output) -> a
         }
     }
     print_other_metrics(reports)?;
-    for r in reports {
+    let frds: Vec<_> = reports
+        .iter()
+        .filter_map(|r| Some((r.subject.clone(), r.frd.as_ref()?)))
+        .collect();
+    if !frds.is_empty() {
+        super::frd::print_table(&frds, out)?;
+    }
+    for r in reports
+        .iter()
+        .filter(|r| r.fid.is_some() || r.kid.is_some() || r.prdc.is_some())
+    {
         let entry = r.catalog_performance(metric_key);
         let performance = &entry["selection"]["performance"];
         let text = serde_json::to_string_pretty(performance).context("format the entry")?;

@@ -11,6 +11,7 @@ mod env;
 mod evaluate;
 mod evaluation;
 mod fid;
+mod frd;
 mod generate;
 mod info;
 mod init_model;
@@ -60,6 +61,7 @@ pub fn run(mut cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Fid(args) => fid::run(&generators, &args, out),
         Command::Evaluate(args) => evaluate::run(&generators, &args, out),
         Command::Metrics(args) => metrics::run(&generators, &args, out),
+        Command::Frd(args) => frd::run(&generators, &args, out),
         Command::Audit(args) => audit::run(&generators, &args, out),
         Command::Test(args) => test::run(&generators, &args, out),
         Command::Visualize(args) => visualize::run(&generators, &args, out),

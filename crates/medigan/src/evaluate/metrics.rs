@@ -18,6 +18,7 @@ use serde_json::{Map, Value, json};
 use super::EvaluateOptions;
 use super::cmmd::{Cmmd, cmmd};
 use super::error::EvaluateError;
+use super::frd::{FrdReport, FrdSettings};
 use super::frechet::frechet_distance_of_features;
 use super::interval::Interval;
 use super::kid::{Kid, KidOptions, kid};
@@ -37,6 +38,9 @@ pub struct MetricSet {
     /// CMMD (Gaussian-kernel MMD on L2-normalised embeddings; meant for CLIP embeddings, so
     /// only when asked by name: `all` leaves it out).
     pub cmmd: bool,
+    /// FRD, the Frechet Radiomics Distance (radiomics features, no network; two folders only;
+    /// only when asked by name: `all` leaves it out).
+    pub frd: bool,
 }
 
 impl MetricSet {
@@ -46,6 +50,7 @@ impl MetricSet {
         kid: false,
         prdc: false,
         cmmd: false,
+        frd: false,
     };
     /// Every metric (what `medigan metrics` computes unless asked).
     pub const ALL: MetricSet = MetricSet {
@@ -53,16 +58,18 @@ impl MetricSet {
         kid: true,
         prdc: true,
         cmmd: false,
+        frd: false,
     };
 
-    /// Parses `fid,kid,prdc,cmmd` (any non-empty subset, in any order) or `all` (fid, kid and
-    /// prdc; `all,cmmd` adds CMMD).
+    /// Parses `fid,kid,prdc,cmmd,frd` (any non-empty subset, in any order) or `all` (fid, kid
+    /// and prdc; `all,cmmd` adds CMMD, `all,frd` the FRD).
     pub fn parse(text: &str) -> Result<MetricSet, EvaluateError> {
         let mut set = MetricSet {
             fid: false,
             kid: false,
             prdc: false,
             cmmd: false,
+            frd: false,
         };
         for name in text.split(',').map(|n| n.trim().to_ascii_lowercase()) {
             match name.as_str() {
@@ -70,9 +77,11 @@ impl MetricSet {
                 "kid" => set.kid = true,
                 "prdc" => set.prdc = true,
                 "cmmd" => set.cmmd = true,
+                "frd" => set.frd = true,
                 "all" => {
                     set = MetricSet {
                         cmmd: set.cmmd,
+                        frd: set.frd,
                         ..MetricSet::ALL
                     }
                 }
@@ -80,8 +89,9 @@ impl MetricSet {
                     return Err(EvaluateError::InvalidOption {
                         option: "metric".into(),
                         value: name,
-                        reason: "expected a comma-separated list of fid, kid, prdc, cmmd (or all)"
-                            .into(),
+                        reason:
+                            "expected a comma-separated list of fid, kid, prdc, cmmd, frd (or all)"
+                                .into(),
                     });
                 }
             }
@@ -96,10 +106,16 @@ impl MetricSet {
             ("kid", self.kid),
             ("prdc", self.prdc),
             ("cmmd", self.cmmd),
+            ("frd", self.frd),
         ]
         .into_iter()
         .filter_map(|(name, on)| on.then_some(name))
         .collect()
+    }
+
+    /// Whether a metric of the set needs the images embedded by a network (all but FRD).
+    pub fn embeds(&self) -> bool {
+        self.fid || self.kid || self.prdc || self.cmmd
     }
 }
 
@@ -120,6 +136,8 @@ pub struct MetricOptions {
     pub nearest_k: usize,
     /// Repeats (1: one evaluation, no bootstrap).
     pub repeats: usize,
+    /// The FRD's version and convention (when `metrics.frd`).
+    pub frd: FrdSettings,
 }
 
 impl Default for MetricOptions {
@@ -129,6 +147,7 @@ impl Default for MetricOptions {
             kid: KidOptions::default(),
             nearest_k: DEFAULT_NEAREST_K,
             repeats: 1,
+            frd: FrdSettings::default(),
         }
     }
 }
@@ -147,6 +166,8 @@ pub struct Evaluation {
     pub prdc: Option<Prdc>,
     /// CMMD (mean over repeats).
     pub cmmd: Option<Cmmd>,
+    /// The FRD (of the folders; no repeats).
+    pub frd: Option<FrdReport>,
     /// Each metric's mean and 95% interval over the repeats (empty with one repeat).
     pub intervals: Vec<(String, Interval)>,
     /// Where the numbers come from.
@@ -203,6 +224,7 @@ pub fn evaluate_features(
             .then(|| mean_of(scores.iter().map(|s| s.cmmd)))
             .flatten()
             .map(|value| Cmmd::new(value, &provenance.extractor)),
+        frd: None,
         intervals: if repeats > 1 {
             intervals(&scores)
         } else {
@@ -388,6 +410,9 @@ impl Evaluation {
         map.insert("prdc".into(), json!(self.prdc));
         if let Some(cmmd) = &self.cmmd {
             map.insert("cmmd".into(), json!(cmmd));
+        }
+        if let Some(frd) = &self.frd {
+            map.insert("frd".into(), frd.to_json());
         }
         let intervals: Map<String, Value> = self
             .intervals

@@ -46,6 +46,7 @@ pub mod fid_inception;
 #[cfg(not(feature = "inception"))]
 #[path = "fid_inception_disabled.rs"]
 pub mod fid_inception;
+pub mod frd;
 pub mod frechet;
 pub mod images;
 #[cfg(feature = "inception")]
@@ -79,6 +80,7 @@ pub use error::EvaluateError;
 pub use extractor::{ExtractorSource, FeatureExtractor, InputNormalization};
 pub use features::{FeatureOptions, extract_features};
 pub use fid_inception::{InceptionSource, fetch_fid_weights};
+pub use frd::{FrdReport, FrdRequest, FrdSettings, FrdVersion};
 pub use frechet::{FeatureStats, frechet_distance, frechet_distance_of_features};
 pub use images::{ImageSource, ReadOptions};
 pub use interval::Interval;
@@ -181,6 +183,37 @@ pub struct EvaluateOptions {
     pub cache_dir: Option<PathBuf>,
     /// Which metrics beyond FID, and how many repeats.
     pub metrics: MetricOptions,
+}
+
+/// The report of an evaluation that asked for the FRD alone (no network involved).
+fn frd_only(synthetic: &Path, frd: Option<FrdReport>, options: &EvaluateOptions) -> Evaluation {
+    let images = frd.as_ref().map_or([0, 0], |r| r.images);
+    let provenance = Provenance {
+        extractor: "radiomics".into(),
+        extractor_sha256: None,
+        input_size: [0, 0],
+        resize: "none".into(),
+        normalization: frd::RADIOMICS_PROVENANCE.into(),
+        min_max: false,
+        real_images: images[0],
+        synthetic_images: images[1],
+        generation_seed: None,
+        split_seed: options.split_seed,
+        seed: options.metrics.kid.seed,
+        repeats: 1,
+        metrics: options.metrics.metrics.names(),
+        tool: format!("medigan-rs {}", env!("CARGO_PKG_VERSION")),
+    };
+    Evaluation {
+        subject: synthetic.display().to_string(),
+        fid: None,
+        kid: None,
+        prdc: None,
+        cmmd: None,
+        frd,
+        intervals: Vec::new(),
+        provenance,
+    }
 }
 
 /// Features of `set`, from the cache when it has them (and stored there when not).
@@ -309,6 +342,20 @@ pub fn run(
     let options = &request.options;
     match &request.synthetic {
         SyntheticSide::Folder(dir) => {
+            let metrics = &options.metrics;
+            let frd = metrics
+                .metrics
+                .frd
+                .then(|| {
+                    frd::run(
+                        &FrdRequest::folders(&request.real, dir, metrics.frd),
+                        progress,
+                    )
+                })
+                .transpose()?;
+            if !metrics.metrics.embeds() {
+                return Ok(vec![frd_only(dir, frd, options)]);
+            }
             let synthetic = ImageSet::from_folder(dir)?;
             check_set_size(&synthetic, "the synthetic set")?;
             let source = request
@@ -343,7 +390,7 @@ pub fn run(
                     )?
                 }
             };
-            Ok(vec![evaluation])
+            Ok(vec![Evaluation { frd, ..evaluation }])
         }
         SyntheticSide::Models { models, run } => {
             for model in models {

@@ -186,6 +186,16 @@ pub fn run(
     request.planes.check()?;
     request.extractor.check()?;
     let metrics = &request.options.metrics;
+    if metrics.metrics.frd {
+        return Err(EvaluateError::InvalidOption {
+            option: "metrics".into(),
+            value: "frd".into(),
+            reason: "the FRD of volumes uses 3D radiomics, not planes: run `medigan frd` on \
+                     the volume folders"
+                .into(),
+        }
+        .into());
+    }
     if metrics.metrics.kid || metrics.metrics.prdc || metrics.metrics.cmmd || metrics.repeats > 1 {
         return Err(invalid(
             "volumes",

@@ -209,6 +209,31 @@ impl EvaluationRequest {
             .unwrap_or_else(|| self.extractor.metric_key())
     }
 
+    /// The FRD compares two folders in one pass: refused with models, repeats and statistics
+    /// files, and `paper_log` with v0.
+    fn check_frd(&self) -> Result<(), EvaluateError> {
+        let why = if matches!(self.synthetic, SyntheticSide::Models { .. }) {
+            Some(
+                "the FRD compares two folders: generate the samples to a folder, then \
+                  `medigan frd REAL SYNTHETIC`",
+            )
+        } else if self.options.metrics.repeats > 1 {
+            Some("the FRD is computed once over the folders: drop --repeats")
+        } else if self.save_stats.is_some() {
+            Some(
+                "statistics files hold network features; the FRD's are not saved: leave frd \
+                  out of --metrics with --save-stats",
+            )
+        } else {
+            None
+        };
+        if let Some(reason) = why {
+            return Err(invalid("metrics", "frd", reason));
+        }
+        super::frd::FrdRequest::folders(Path::new(""), Path::new(""), self.options.metrics.frd)
+            .check()
+    }
+
     /// Refuses, before anything is read or fetched, option values no evaluation can use: each
     /// error names the option.
     pub fn check(&self) -> Result<(), EvaluateError> {
@@ -231,6 +256,9 @@ impl EvaluationRequest {
         }
         if metrics.metrics.prdc && metrics.nearest_k == 0 {
             return Err(invalid("nearest k", "0", "at least 1"));
+        }
+        if metrics.metrics.frd {
+            self.check_frd()?;
         }
         if let SyntheticSide::Models { models, run } = &self.synthetic {
             if models.is_empty() {

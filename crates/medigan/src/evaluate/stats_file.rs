@@ -393,6 +393,7 @@ pub fn merge(request: &MergeRequest) -> Result<(Evaluation, String), EvaluateErr
         }),
         kid: None,
         prdc: None,
+        frd: None,
         cmmd: None,
         intervals: Vec::new(),
         subject,

@@ -243,6 +243,8 @@ pub struct NiftiVolume {
     /// The range of its values for [0, 1] (see the module docs); `None` for float data without
     /// `cal_min`/`cal_max`, where the caller's range applies.
     pub range: Option<[f32; 2]>,
+    /// Voxel spacing `(x, y, z)` from `pixdim[1..=3]` (absolute; 1 where unset).
+    pub spacing: [f32; 3],
 }
 
 impl NiftiVolume {
@@ -338,10 +340,15 @@ pub fn decode(bytes: &[u8]) -> Result<NiftiVolume, super::FormatError> {
     } else {
         type_range.map(|[lo, hi]| [scale(lo), scale(hi)])
     };
+    let pixdim = |i: usize| {
+        let v = f32_at(field::PIXDIM + 4 * i).abs();
+        if v > 0.0 && v.is_finite() { v } else { 1.0 }
+    };
     Ok(NiftiVolume {
         dims,
         values,
         range,
+        spacing: [pixdim(1), pixdim(2), pixdim(3)],
     })
 }
 
