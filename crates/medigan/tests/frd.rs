@@ -151,6 +151,7 @@ fn check_case(case: &Value) {
     let report = frd::run(&request, &NoProgress).unwrap();
     let reference = case["frd"].as_f64().unwrap();
     let relative = (report.frd - reference).abs() / reference.abs();
+    eprintln!("{kind} {version:?}: FRD {} vs frd-score {reference}: relative {relative:.2e}", report.frd);
     assert!(
         relative <= 1e-6,
         "{kind} {version:?}: FRD {} vs frd-score {reference} (relative {relative:.2e})",
