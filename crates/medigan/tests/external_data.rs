@@ -500,3 +500,48 @@ fn the_converter_writes_a_graph_over_the_threshold_with_declared_external_data()
         );
     }
 }
+
+#[test]
+fn a_bundle_carries_the_data_files_and_the_site_generates_the_same_samples() {
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = external_package("dcgan", &dir.path().join("pkg"));
+    let home = tempfile::tempdir().unwrap();
+    let gens = common::offline_generators(home.path(), &catalog, BackendKind::Tract);
+    let want = samples(&gens, DCGAN);
+    let bundle = dir.path().join("site.tar");
+    let report = medigan::bundle::export(
+        &gens,
+        &[DCGAN.to_string()],
+        &bundle,
+        &medigan::bundle::ExportOptions::default(),
+    )
+    .unwrap();
+    // The graph, its data file, medigan.json, LICENSE, README.md and the fixture's .npy files.
+    let packaged = std::fs::read_dir(dir.path().join("pkg")).unwrap().count();
+    assert_eq!(report.files, packaged + 1, "{report:?}");
+
+    let site = tempfile::tempdir().unwrap();
+    medigan::bundle::import(
+        &medigan::home::Home::new(site.path()),
+        &bundle,
+        &medigan::bundle::BundleLimits::default(),
+    )
+    .unwrap();
+    let at_site = Generators::new(medigan::Settings {
+        home: medigan::home::Home::new(site.path()),
+        catalog: medigan::catalog::CatalogSettings {
+            offline: true,
+            ..Default::default()
+        },
+        backend: Some(BackendKind::Tract),
+        verify: false,
+    });
+    assert_eq!(samples(&at_site, DCGAN), want);
+    let installed = at_site.store().list().unwrap();
+    assert_eq!(installed.len(), 1);
+    assert!(
+        installed[0].dir.join("model.onnx.data").is_file(),
+        "{:?}",
+        installed[0]
+    );
+}
