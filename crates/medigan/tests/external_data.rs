@@ -325,14 +325,12 @@ fn a_location_outside_the_package_is_refused_before_it_is_read() {
         .unwrap();
         let options = medigan::runtime::SessionOptions::default();
         let error = medigan::runtime::TractSession::load(&escaping, &spec, &options)
-            .err()
-            .expect("tract refuses it")
+            .expect_err("tract refuses it")
             .to_string();
         assert!(error.contains("refused"), "{error}");
         if find_onnxruntime().is_ok() {
             let error = medigan::runtime::OrtSession::load(&escaping, &spec, &options)
-                .err()
-                .expect("onnxruntime refuses it")
+                .expect_err("onnxruntime refuses it")
                 .to_string();
             assert!(error.contains("refused"), "{error}");
         }
@@ -353,6 +351,50 @@ fn a_location_outside_the_package_is_refused_before_it_is_read() {
     );
 }
 
+/// The package folder `pkg` (catalogue `catalog`) as `pkg.zip` in `dir`, and a catalogue file
+/// linking to it.
+fn zipped(pkg: &Path, catalog: &Path, dir: &Path) -> PathBuf {
+    let zip_path = dir.join("pkg.zip");
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(&zip_path).unwrap());
+    for name in ["model.onnx", "model.onnx.data", "medigan.json", "LICENSE"] {
+        zip.start_file(name, zip::write::SimpleFileOptions::default())
+            .unwrap();
+        std::io::Write::write_all(&mut zip, &std::fs::read(pkg.join(name)).unwrap()).unwrap();
+    }
+    zip.finish().unwrap();
+    let mut metadata: Value = serde_json::from_slice(&std::fs::read(catalog).unwrap()).unwrap();
+    metadata[DCGAN]["execution"]["package_link"] = json!(zip_path.display().to_string());
+    let zipped_catalog = dir.join("zipped.json");
+    std::fs::write(&zipped_catalog, metadata.to_string()).unwrap();
+    zipped_catalog
+}
+
+#[test]
+fn cache_verify_names_a_data_file_changed_after_install_and_the_next_use_restores_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let pkg = dir.path().join("pkg");
+    let catalog = external_package("dcgan", &pkg);
+    let zipped_catalog = zipped(&pkg, &catalog, dir.path());
+    let home = tempfile::tempdir().unwrap();
+    let gens = common::offline_generators(home.path(), &zipped_catalog, BackendKind::Tract);
+    gens.load_model(DCGAN, &NoProgress).unwrap();
+    let installed = gens.store().list().unwrap();
+    let data = installed[0].dir.join("model.onnx.data");
+    let mut bytes = std::fs::read(&data).unwrap();
+    bytes[10] ^= 1;
+    std::fs::write(&data, &bytes).unwrap();
+    let report = gens.store().verify(&installed[0].sha256).unwrap();
+    assert_eq!(report.changed, ["model.onnx.data"], "{report:?}");
+    // The next use sees the change and installs the package afresh from its archive.
+    let gens = common::offline_generators(home.path(), &zipped_catalog, BackendKind::Tract);
+    gens.load_model(DCGAN, &NoProgress).unwrap();
+    assert_eq!(
+        std::fs::read(&data).unwrap(),
+        std::fs::read(pkg.join("model.onnx.data")).unwrap()
+    );
+    assert!(gens.store().verify(&installed[0].sha256).unwrap().is_ok());
+}
+
 #[test]
 fn a_cached_package_with_a_corrupt_data_file_does_not_stay_installed() {
     let dir = tempfile::tempdir().unwrap();
@@ -364,20 +406,7 @@ fn a_cached_package_with_a_corrupt_data_file_does_not_stay_installed() {
     bytes[last] ^= 1;
     std::fs::write(&data, &bytes).unwrap();
     // The package as a zip archive: installed into the cache, then checked.
-    let zip_path = dir.path().join("pkg.zip");
-    let mut zip = zip::ZipWriter::new(std::fs::File::create(&zip_path).unwrap());
-    for name in ["model.onnx", "model.onnx.data", "medigan.json", "LICENSE"] {
-        zip.start_file(name, zip::write::SimpleFileOptions::default())
-            .unwrap();
-        std::io::Write::write_all(&mut zip, &std::fs::read(pkg.join(name)).unwrap()).unwrap();
-    }
-    zip.finish().unwrap();
-    edit_catalog(&catalog, |_| {});
-    let mut metadata: Value = serde_json::from_slice(&std::fs::read(&catalog).unwrap()).unwrap();
-    metadata[DCGAN]["execution"]["package_link"] = json!(zip_path.display().to_string());
-    let zipped_catalog = dir.path().join("zipped.json");
-    std::fs::write(&zipped_catalog, metadata.to_string()).unwrap();
-
+    let zipped_catalog = zipped(&pkg, &catalog, dir.path());
     let home = tempfile::tempdir().unwrap();
     let gens = common::offline_generators(home.path(), &zipped_catalog, BackendKind::Tract);
     let error = format!("{:#}", gens.load_model(DCGAN, &NoProgress).err().unwrap());

@@ -65,13 +65,13 @@ pub fn fetch_native(
     if let Err(e) = check_external_data(&package.dir, &spec, store) {
         // A package in the cache that does not hold the data files its entry declares is
         // of no use: it leaves the cache (a local directory used in place is left alone).
-        if package.dir.starts_with(store.path()) {
-            if let Err(removed) = store.remove(&package.sha256) {
-                tracing::warn!(
-                    "cannot remove the refused package {}: {removed}",
-                    package.sha256
-                );
-            }
+        if package.dir.starts_with(store.path())
+            && let Err(removed) = store.remove(&package.sha256)
+        {
+            tracing::warn!(
+                "cannot remove the refused package {}: {removed}",
+                package.sha256
+            );
         }
         return Err(e.into());
     }
