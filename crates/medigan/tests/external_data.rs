@@ -574,3 +574,23 @@ fn a_bundle_carries_the_data_files_and_the_site_generates_the_same_samples() {
         installed[0]
     );
 }
+
+#[test]
+fn contribute_refuses_a_package_whose_data_file_is_not_as_declared() {
+    let dir = tempfile::tempdir().unwrap();
+    let pkg = dir.path().join("pkg");
+    external_package("dcgan", &pkg);
+    let problems = || {
+        medigan::contribute::Package::open(&pkg)
+            .unwrap()
+            .file_problems()
+    };
+    assert!(problems().is_empty(), "{:?}", problems());
+    std::fs::remove_file(pkg.join("model.onnx.data")).unwrap();
+    let found = problems();
+    assert!(
+        found.len() == 1
+            && found[0].contains("`model.onnx.data` (execution.onnx.external_data): missing"),
+        "{found:?}"
+    );
+}
