@@ -45,6 +45,13 @@ fn python(test: &str) -> Option<String> {
 /// Converts `name`, checks the report and the package, then generates the golden run from the
 /// package with an empty PATH and no MEDIGAN_PYTHON, and compares it with the golden samples.
 fn convert_and_generate(name: &str, id: &str, label: Option<&str>) {
+    convert_and_generate_with(name, id, label, None);
+}
+
+/// [`convert_and_generate`] with `MEDIGAN_EXTERNAL_DATA_THRESHOLD_BYTES=threshold` when given:
+/// then every graph must come with its external-data file, declared with size and sha256, and
+/// the package generates the golden run on tract and on onnxruntime (when found).
+fn convert_and_generate_with(name: &str, id: &str, label: Option<&str>, threshold: Option<&str>) {
     let test = format!("converting the diffusers fixture {name}");
     let Some(python) = python(&test) else {
         return;
@@ -52,7 +59,11 @@ fn convert_and_generate(name: &str, id: &str, label: Option<&str>) {
     let source = fixture(name);
     let home = tempfile::tempdir().unwrap();
     let out = home.path().join("package");
-    let output = run(medigan_offline(home.path(), &python)
+    let mut convert = medigan_offline(home.path(), &python);
+    if let Some(threshold) = threshold {
+        convert.env("MEDIGAN_EXTERNAL_DATA_THRESHOLD_BYTES", threshold);
+    }
+    let output = run(convert
         .args(["--json", "convert"])
         .arg(&source)
         .args([
@@ -120,10 +131,69 @@ fn convert_and_generate(name: &str, id: &str, label: Option<&str>) {
         .collect();
     assert!(leftovers.is_empty(), "staging folders left: {leftovers:?}");
 
-    // The converted package alone, no Python anywhere on the path.
-    let samples = home.path().join("samples");
+    let onnx = &execution["onnx"];
+    let declared = [
+        ("denoiser.onnx", &onnx["external_data"]),
+        (
+            "decoder.onnx",
+            &onnx["diffusion"]["decoder"]["external_data"],
+        ),
+    ];
+    for (graph, list) in declared {
+        if threshold.is_none() || !out.join(graph).exists() {
+            assert!(list.is_null(), "{graph}: {list}");
+            continue;
+        }
+        let file = format!("{graph}.data");
+        assert_eq!(list[0]["file"], file.as_str(), "{graph}: {list}");
+        let size = std::fs::metadata(out.join(&file)).unwrap().len();
+        assert_eq!(list[0]["size"], size, "{graph}: {list}");
+        assert!(
+            std::fs::metadata(out.join(graph)).unwrap().len() < size,
+            "{graph} keeps its weights in {file}"
+        );
+    }
+
+    // The converted package alone, no Python anywhere on the path: on the default backend, or
+    // with external data on each backend.
+    let backends: Vec<Option<(&str, Option<PathBuf>)>> = match threshold {
+        None => vec![None],
+        Some(_) => {
+            let mut backends = vec![Some(("tract", None))];
+            if let Ok(library) = medigan::runtime::find_onnxruntime() {
+                backends.push(Some(("ort", Some(library.path))));
+            }
+            backends
+        }
+    };
+    for backend in backends {
+        generate_golden(&home, &out, &source, id, label, name, backend);
+    }
+}
+
+/// Generates the golden run from the converted package `out` and compares it with the golden
+/// samples of the fixture `source`.
+fn generate_golden(
+    home: &tempfile::TempDir,
+    out: &std::path::Path,
+    source: &std::path::Path,
+    id: &str,
+    label: Option<&str>,
+    name: &str,
+    backend: Option<(&str, Option<PathBuf>)>,
+) {
+    let samples = home.path().join(format!(
+        "samples-{}",
+        backend.as_ref().map_or("default", |b| b.0)
+    ));
     let noise = source.join("golden/initial_noise.npy");
     let mut generate = medigan(home.path());
+    if let Some((backend, library)) = &backend {
+        generate.args(["--backend", backend]);
+        if let Some(library) = library {
+            generate.env("ORT_DYLIB_PATH", library);
+        }
+    }
     generate
         .env("PATH", home.path().join("no-python"))
         .arg("--offline")
@@ -163,6 +233,12 @@ fn class_conditional_unet_converts_and_generates_without_python() {
 #[test]
 fn latent_pipeline_with_autoencoder_kl_converts_and_generates_without_python() {
     convert_and_generate("latent_kl", "00002_LATENT_KL", None);
+}
+
+#[test]
+fn latent_pipeline_over_the_external_data_threshold_converts_with_data_files() {
+    // Every graph over 0 bytes: both graphs keep their weights in `<graph>.data`.
+    convert_and_generate_with("latent_kl", "00002_LATENT_KL", None, Some("0"));
 }
 
 #[test]

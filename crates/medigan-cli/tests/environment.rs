@@ -55,6 +55,7 @@ const CASES: &[(&str, &str, &str)] = &[
     ("MEDIGAN_MAX_IN_MEMORY_BYTES", "5", "5"),
     ("MEDIGAN_STORE_MAX_BYTES", "1000", "1000"),
     ("MEDIGAN_STORE_UPLOAD_MS", "500", "500"),
+    ("MEDIGAN_EXTERNAL_DATA_THRESHOLD_BYTES", "1024", "1024"),
     ("MEDIGAN_PYTHON", "python3.11", "python3.11"),
     ("MEDIGAN_PIP_ARGS", " --no-index  -q", "--no-index -q"),
     ("MEDIGAN_LEGACY_TIMEOUT", "1.5", "1.5"),

@@ -112,6 +112,12 @@ pub const STORE_MAX_BYTES: Variable = var(
     Kind::WholeNumber,
     "bytes one command may download from an object store (default 64 GiB)",
 );
+/// Bytes over which `medigan convert` writes a graph's tensors to an external-data file.
+pub const EXTERNAL_DATA_THRESHOLD: Variable = var(
+    "MEDIGAN_EXTERNAL_DATA_THRESHOLD_BYTES",
+    Kind::WholeNumber,
+    "bytes over which `medigan convert` writes an exported graph's tensors to an external-data file `<graph>.data` (default 2000000000, under protobuf's 2 GiB limit; lower it to test)",
+);
 /// Milliseconds between uploads of a run's finished files to its store.
 pub const STORE_UPLOAD_MS: Variable = var(
     "MEDIGAN_STORE_UPLOAD_MS",
@@ -168,7 +174,7 @@ pub const LOG: Variable = var(
 );
 
 /// Every variable, in the order `medigan env` lists them.
-pub const VARIABLES: [Variable; 19] = [
+pub const VARIABLES: [Variable; 20] = [
     HOME,
     CATALOG,
     CATALOG_URL,
@@ -180,6 +186,7 @@ pub const VARIABLES: [Variable; 19] = [
     MAX_IN_MEMORY_BYTES,
     STORE_MAX_BYTES,
     STORE_UPLOAD_MS,
+    EXTERNAL_DATA_THRESHOLD,
     PYTHON,
     PIP_ARGS,
     LEGACY_TIMEOUT,

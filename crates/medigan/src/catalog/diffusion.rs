@@ -163,6 +163,9 @@ pub struct DecoderSpec {
     /// latent at once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sliding_window: Option<SlidingWindowSpec>,
+    /// The decoder graph's external-data files (see [`super::ExternalData`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub external_data: Vec<super::ExternalData>,
 }
 
 /// Sliding-window decoding (MONAI's `SlidingWindowInferer` arguments).
@@ -278,6 +281,12 @@ pub fn diffusion_problems(onnx: &Map<String, Value>) -> Vec<(String, String)> {
                 "decoder.graph",
                 format!("refused: {reason}; name a file inside the package, e.g. \"decoder.onnx\""),
             );
+        }
+        if !decoder.external_data.is_empty() {
+            let list = serde_json::to_value(&decoder.external_data).unwrap_or_default();
+            for (field, message) in super::external_data_problems(&list, "decoder.external_data") {
+                problem(&field, message);
+            }
         }
         if let Some(window) = &decoder.sliding_window
             && let Some(reason) = sliding_window_problem(window, &spec.noise.shape)

@@ -49,9 +49,81 @@ pub struct OnnxSpec {
     /// A diffusion model: `graph` is its denoiser, run by the sampler (`catalog::diffusion`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub diffusion: Option<super::DiffusionSpec>,
+    /// The external-data files of `graph` (a graph over protobuf's 2 GB limit keeps its
+    /// weights next to it), each with its size and sha256; empty for a self-contained graph.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub external_data: Vec<ExternalData>,
     /// Fields this version does not know, kept as they are.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
+}
+
+/// One external-data file of a graph (ONNX `TensorProto.external_data`, `location`): where it
+/// is inside the package, its size and its sha256. The graph must name exactly the declared
+/// files; each is checked before the graph is loaded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExternalData {
+    /// Path of the file inside the package, relative to the graph's folder as the graph names
+    /// it (e.g. `generator.onnx.data` next to `generator.onnx`).
+    pub file: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Its sha256, 64 lower-case hex digits.
+    pub sha256: String,
+}
+
+/// The problems of an `external_data` list (as JSON) declared at `at` (e.g.
+/// `execution.onnx.external_data`): each entry must be an object with a plain relative `file`
+/// inside the package (no `..`, not absolute), named once, a `size` and a 64-hex-digit `sha256`.
+pub fn external_data_problems(value: &Value, at: &str) -> Vec<(String, String)> {
+    let list: Vec<ExternalData> = match serde_path_to_error::deserialize(value) {
+        Ok(list) => list,
+        Err(e) => {
+            let path = e.path().to_string();
+            let field = if path == "." {
+                at.to_string()
+            } else {
+                format!(
+                    "{at}{}",
+                    if path.starts_with('[') {
+                        path
+                    } else {
+                        format!(".{path}")
+                    }
+                )
+            };
+            return vec![(field, e.into_inner().to_string())];
+        }
+    };
+    let mut problems = Vec::new();
+    for (i, data) in list.iter().enumerate() {
+        let here = format!("{at}[{i}]");
+        if let Some(reason) = graph_path_problem(&data.file) {
+            problems.push((
+                format!("{here}.file"),
+                format!("refused: {reason}; name a file inside the package, e.g. \"generator.onnx.data\""),
+            ));
+        }
+        if list[..i].iter().any(|d| d.file == data.file) {
+            problems.push((
+                format!("{here}.file"),
+                format!("`{}` is listed twice", data.file),
+            ));
+        }
+        if !(data.sha256.len() == 64
+            && data
+                .sha256
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+        {
+            problems.push((
+                format!("{here}.sha256"),
+                format!("expected 64 lower-case hex digits, found `{}`", data.sha256),
+            ));
+        }
+    }
+    problems
 }
 
 /// What an input of the graph is fed with.

@@ -439,6 +439,13 @@ impl Checker<'_> {
         if let Some(outputs) = self.required(spec, at, "outputs", "a list of outputs") {
             self.onnx_ports(outputs, "execution.onnx.outputs", false);
         }
+        if let Some(list) = spec.get("external_data") {
+            for (field, message) in
+                super::onnx::external_data_problems(list, "execution.onnx.external_data")
+            {
+                self.error(field, message);
+            }
+        }
         for (field, message) in super::diffusion::diffusion_problems(spec) {
             self.error(field, message);
         }

@@ -215,13 +215,47 @@ impl Package {
                         Ok(()) if !self.dir.join(graph).is_file() => problems.push(format!(
                             "the graph `{graph}` named by execution.onnx.graph is missing: export it with torch.onnx.export (see README.md)"
                         )),
-                        Ok(()) => {}
+                        Ok(()) => problems.extend(self.external_data_problems()),
                     }
                 }
             }
             PackageKind::Legacy => problems.extend(self.legacy_problems()),
         }
         problems
+    }
+
+    /// The external-data files of the native package's graphs against their declaration
+    /// (`execution.onnx.external_data`, `diffusion.decoder.external_data`): see
+    /// [`crate::runtime::check_external_data`]; every file is hashed.
+    fn external_data_problems(&self) -> Vec<String> {
+        let Some(spec) = self
+            .entry
+            .pointer("/execution/onnx")
+            .and_then(|onnx| serde_json::from_value::<crate::catalog::OnnxSpec>(onnx.clone()).ok())
+        else {
+            return Vec::new();
+        };
+        let none = |_: &str| None;
+        let mut graphs = vec![(
+            spec.graph.as_str(),
+            "execution.onnx.external_data",
+            &spec.external_data,
+        )];
+        if let Some(decoder) = spec.diffusion.as_ref().and_then(|d| d.decoder.as_ref()) {
+            graphs.push((
+                decoder.graph.as_str(),
+                "execution.onnx.diffusion.decoder.external_data",
+                &decoder.external_data,
+            ));
+        }
+        graphs
+            .into_iter()
+            .filter_map(|(graph, field, declared)| {
+                crate::runtime::check_external_data(&self.dir, graph, field, declared, &none)
+                    .err()
+                    .map(|e| e.to_string())
+            })
+            .collect()
     }
 
     fn legacy_problems(&self) -> Vec<String> {

@@ -63,8 +63,10 @@ pub fn pack_dir(
                 cause,
             })?,
         };
+        // An entry of 4 GiB or more (a graph's external-data file) needs ZIP64 fields.
+        let large = bytes.len() as u64 >= u64::from(u32::MAX);
         writer
-            .start_file(name.as_str(), options)
+            .start_file(name.as_str(), options.large_file(large))
             .map_err(zip_error)?;
         writer
             .write_all(&bytes)

@@ -28,6 +28,7 @@ use crate::{Generators, Result};
 
 /// The export script, shipped in the binary: the shared prelude and the diffusers part.
 pub const EXPORT_SCRIPT: &str = concat!(
+    include_str!("external_data.py"),
     include_str!("folder_export.py"),
     include_str!("diffusers_export.py")
 );

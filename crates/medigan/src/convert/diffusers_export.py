@@ -17,6 +17,7 @@ from functools import partial
 
 def main():
     request = json.loads(sys.stdin.readline())
+    configure_external_data(request)
     import numpy as np
     import torch
     import diffusers

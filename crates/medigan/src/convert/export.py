@@ -321,7 +321,7 @@ def export(torch, wrapper, feeds, inputs, outputs, path, opset):
         warnings.simplefilter("always")
         try:
             with torch.no_grad():
-                torch.onnx.export(wrapper, tuple(feeds), path, **kwargs)
+                write_graph(path, lambda staged: torch.onnx.export(wrapper, tuple(feeds), staged, **kwargs))
         except Exception as error:
             text = f"{type(error).__name__}: {error}"
             unsupported = "Unsupported" in type(error).__name__ or "not supported" in text or "Exporting the operator" in text
@@ -342,8 +342,7 @@ def check_graph(numpy, path, feeds, expected):
     try:
         import onnx
 
-        onnx.checker.check_model(onnx.load(path))
-        checker = f"onnx {onnx.__version__}"
+        checker = check_model_file(path)
     except ImportError:
         pass
     try:
@@ -365,6 +364,7 @@ def run(request):
     import numpy
     import torch
 
+    configure_external_data(request)
     sys.path.insert(0, os.getcwd())
     module = importlib.import_module(request["module"])
     function = getattr(module, request["function"])

@@ -12,8 +12,9 @@ use serde_json::{Value, json};
 use super::ConvertError;
 use crate::legacy::{LegacyError, LegacyModel};
 
-/// The export script, shipped in the binary.
-pub const EXPORT_SCRIPT: &str = include_str!("export.py");
+/// The export script, shipped in the binary: the external-data prelude and the export.
+pub const EXPORT_SCRIPT: &str =
+    concat!(include_str!("external_data.py"), include_str!("export.py"));
 
 /// The ONNX opset the graph is exported with.
 pub const OPSET: u32 = 17;
@@ -147,6 +148,7 @@ pub fn run(model: &LegacyModel, graph: &Path, work: &Path) -> Result<Exported, C
         "graph": graph,
         "work": work,
         "opset": OPSET,
+        "external_data_threshold": super::package::external_data_threshold(),
     });
     let output = spawn(model, &script, &run_dir, &request)?;
     read_answer(&model.id, &output, "running the package failed")

@@ -36,7 +36,7 @@ def export(module, feeds, names, outputs, path, opset):
         warnings.simplefilter("ignore")
         try:
             with torch.no_grad():
-                torch.onnx.export(module, tuple(feeds), path, **kwargs)
+                write_graph(path, lambda staged: torch.onnx.export(module, tuple(feeds), staged, **kwargs))
         except Exception as error:
             text = f"{type(error).__name__}: {error}"
             unsupported = "Unsupported" in type(error).__name__ or "not supported" in text

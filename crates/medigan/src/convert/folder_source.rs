@@ -191,7 +191,8 @@ pub fn convert<S: FolderSource>(
         work: work.path(),
         samples: options.samples,
     };
-    let request = S::request(&plan, &paths, verify_steps);
+    let mut request = S::request(&plan, &paths, verify_steps);
+    request["external_data_threshold"] = json!(super::package::external_data_threshold());
     let exported: S::Exported = run_script(&env, work.path(), &request, &model_id, S::SCRIPT)?;
     let mut info = SourceInfo {
         source,
@@ -202,7 +203,9 @@ pub fn convert<S: FolderSource>(
         accepted_differences: options.accept_differences,
     };
     let catalog = staging.path().join("medigan.json");
-    write_json(&catalog, &S::package(&plan, &exported, &info))?;
+    let mut package = S::package(&plan, &exported, &info);
+    super::package::declare_external_data(&mut package, staging.path())?;
+    write_json(&catalog, &package)?;
     S::write_scheduler(&plan, source, staging.path())?;
     let licence = copy_licence(source, staging.path())?;
     info.licence = licence.as_deref();

@@ -136,7 +136,8 @@ pub fn convert(
         package_link: entry.metadata.execution.package_link.clone(),
         tool: concat!("medigan-rs ", env!("CARGO_PKG_VERSION")).to_string(),
     };
-    let metadata = package::metadata_json(&entry, &exported, &classes, &provenance)?;
+    let mut metadata = package::metadata_json(&entry, &exported, &classes, &provenance)?;
+    package::declare_external_data(&mut metadata, staging.path())?;
     package::write_metadata(staging.path(), &entry, &metadata)?;
     let catalog = staging.path().join("medigan.json");
     let check = verify::Check {

@@ -184,6 +184,7 @@ def maisi_main(request):
 
 def main():
     request = json.loads(sys.stdin.readline())
+    configure_external_data(request)
     if request.get("maisi"):
         return maisi_main(request)
     import numpy as np

@@ -16,6 +16,63 @@ use crate::catalog::{
 /// File name of the graph inside a converted package.
 pub const GRAPH: &str = "generator.onnx";
 
+/// The size (bytes) over which the export scripts write a graph's tensors to an external-data
+/// file: `MEDIGAN_EXTERNAL_DATA_THRESHOLD_BYTES` when set (tests set it low), else `None` (the
+/// scripts' default, 2 000 000 000 bytes: under protobuf's 2 GiB limit). The export request
+/// carries it as `external_data_threshold`.
+pub fn external_data_threshold() -> Option<u64> {
+    crate::env::EXTERNAL_DATA_THRESHOLD.whole_number()
+}
+
+/// Declares, next to each graph of a converted package's `medigan.json` value (`{id: entry}`:
+/// `execution.onnx.graph` and `execution.onnx.diffusion.decoder.graph`), the external-data
+/// files the graph in `dir` names, each with its size and sha256 (`external_data`). A graph
+/// without external data gets no field. Refuses a location outside the package folder.
+pub fn declare_external_data(package: &mut Value, dir: &Path) -> Result<(), ConvertError> {
+    let Some(entries) = package.as_object_mut() else {
+        return Ok(());
+    };
+    for (id, entry) in entries.iter_mut() {
+        let Some(onnx) = entry
+            .pointer_mut("/execution/onnx")
+            .and_then(Value::as_object_mut)
+        else {
+            continue;
+        };
+        declare_one(id, onnx, dir)?;
+        if let Some(decoder) = onnx
+            .get_mut("diffusion")
+            .and_then(|d| d.get_mut("decoder"))
+            .and_then(Value::as_object_mut)
+        {
+            declare_one(id, decoder, dir)?;
+        }
+    }
+    Ok(())
+}
+
+fn declare_one(id: &str, holder: &mut Map<String, Value>, dir: &Path) -> Result<(), ConvertError> {
+    let Some(graph) = holder.get("graph").and_then(Value::as_str) else {
+        return Ok(());
+    };
+    let path = crate::runtime::graph_path_of(dir, graph).map_err(|e| ConvertError::Export {
+        model: id.to_string(),
+        what: e.to_string(),
+        stderr: String::new(),
+    })?;
+    let files =
+        crate::runtime::describe_external_data(&path).map_err(|e| ConvertError::Export {
+            model: id.to_string(),
+            what: e.to_string(),
+            stderr: String::new(),
+        })?;
+    if !files.is_empty() {
+        let list = serde_json::to_value(&files).unwrap_or_default();
+        holder.insert("external_data".into(), list);
+    }
+    Ok(())
+}
+
 /// Where a converted package came from.
 #[derive(Debug, Clone)]
 pub struct ConversionProvenance {
@@ -91,6 +148,7 @@ pub fn onnx_spec(exported: &Exported, classes: &[String]) -> OnnxSpec {
         inputs,
         outputs,
         diffusion: None,
+        external_data: Vec::new(),
         extra: Map::new(),
     }
 }

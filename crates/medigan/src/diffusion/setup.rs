@@ -312,6 +312,7 @@ fn denoiser_declaration(
             extra: Map::new(),
         }],
         diffusion: None,
+        external_data: onnx.external_data.clone(),
         extra: Map::new(),
     }
 }
@@ -359,6 +360,7 @@ fn decoder_declaration(
             ..image.clone()
         }],
         diffusion: None,
+        external_data: decoder.external_data.clone(),
         extra: Map::new(),
     }
 }

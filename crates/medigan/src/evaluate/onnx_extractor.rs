@@ -104,6 +104,7 @@ impl OnnxExtractorSpec {
                 extra: Map::new(),
             }],
             diffusion: None,
+            external_data: Vec::new(),
             extra: Map::new(),
         };
         let bytes = std::fs::read(graph).map_err(EvaluateError::io("read", graph))?;

@@ -62,6 +62,19 @@ pub fn fetch_native(
     check_sample_size(&entry.id, &spec)?;
     let package = fetch_package(entry, store, base, progress)?;
     let graph = runtime::graph_path(&package.dir, &spec)?;
+    if let Err(e) = check_external_data(&package.dir, &spec, store) {
+        // A package in the cache that does not hold the data files its entry declares is
+        // of no use: it leaves the cache (a local directory used in place is left alone).
+        if package.dir.starts_with(store.path())
+            && let Err(removed) = store.remove(&package.sha256)
+        {
+            tracing::warn!(
+                "cannot remove the refused package {}: {removed}",
+                package.sha256
+            );
+        }
+        return Err(e.into());
+    }
     let diffusion = match spec.diffusion {
         Some(_) => Some(Arc::new(DiffusionSetup::load(
             &entry.id,
@@ -80,6 +93,40 @@ pub fn fetch_native(
         sessions: Mutex::new(Vec::new()),
         diffusion_sessions: Mutex::new(Vec::new()),
     })
+}
+
+/// Checks the external-data files of the graph (and of the decoder graph of a latent diffusion
+/// model) against their declaration, before any graph is loaded: see
+/// [`runtime::check_external_data`]. Files the store recorded at install are not hashed again.
+fn check_external_data(
+    dir: &Path,
+    spec: &OnnxSpec,
+    store: &Store,
+) -> std::result::Result<(), runtime::RuntimeError> {
+    let recorded = store.recorded_files(dir).unwrap_or_default();
+    let lookup = |key: &str| {
+        recorded
+            .iter()
+            .find(|(path, _, _)| path == key)
+            .map(|(_, size, sha256)| (*size, sha256.clone()))
+    };
+    runtime::check_external_data(
+        dir,
+        &spec.graph,
+        "execution.onnx.external_data",
+        &spec.external_data,
+        &lookup,
+    )?;
+    if let Some(decoder) = spec.diffusion.as_ref().and_then(|d| d.decoder.as_ref()) {
+        runtime::check_external_data(
+            dir,
+            &decoder.graph,
+            "execution.onnx.diffusion.decoder.external_data",
+            &decoder.external_data,
+            &lookup,
+        )?;
+    }
+    Ok(())
 }
 
 /// Refuses a model whose declared sample (image and mask, float32) is larger than

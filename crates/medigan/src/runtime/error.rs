@@ -107,6 +107,15 @@ pub enum RuntimeError {
         reason: &'static str,
     },
 
+    /// The graph's external-data files are not as declared, or leave the package folder.
+    #[error("graph `{}`: {problem}", graph.display())]
+    ExternalData {
+        /// The graph file.
+        graph: PathBuf,
+        /// What is wrong, naming the file and the field.
+        problem: String,
+    },
+
     /// The graph file does not exist.
     #[error("graph file `{}` does not exist", graph.display())]
     GraphMissing {

@@ -8,6 +8,7 @@
 //! | `tract_facts` | tract's view of the graph: its signature, the input facts it is given |
 //! | `dylib` | finding `libonnxruntime` ([`find_onnxruntime`]) |
 //! | `check` | the graph against its `execution.onnx` declaration ([`check_declaration`]) |
+//! | `external_data` | graphs with external-data files: locations, declaration checks ([`check_external_data`]) |
 //! | `error` | [`RuntimeError`] |
 //!
 //! Loading is staged: [`graph_path`] (a safe file name inside the package) -> [`resolve_backend`]
@@ -17,6 +18,7 @@
 mod declaration;
 mod dylib;
 mod error;
+mod external_data;
 mod ort_backend;
 mod session;
 #[cfg(feature = "tract")]
@@ -33,6 +35,9 @@ use std::path::{Path, PathBuf};
 pub use declaration::{Dim, GraphSignature, Mismatch, Port, PortInfo, check_declaration};
 pub use dylib::{LibrarySource, ORT_DYLIB_PATH, OrtLibrary, find_onnxruntime};
 pub use error::{Cause, RuntimeError};
+pub use external_data::{
+    check_external_data, check_locations, describe_external_data, graph_locations,
+};
 #[cfg(not(feature = "tract"))]
 pub use ort_backend::read_signature;
 pub use ort_backend::{OrtSession, ort_library, read_signature as read_signature_with_ort};
@@ -163,15 +168,19 @@ pub fn read_signature(graph: &Path) -> Result<GraphSignature, RuntimeError> {
 /// The path of a package's graph: `spec.graph` joined to the package directory, refused unless
 /// it is a plain relative path that stays inside the package.
 pub fn graph_path(package_dir: &Path, spec: &OnnxSpec) -> Result<PathBuf, RuntimeError> {
+    graph_path_of(package_dir, &spec.graph)
+}
+
+/// [`graph_path`] of a graph file name.
+pub fn graph_path_of(package_dir: &Path, graph: &str) -> Result<PathBuf, RuntimeError> {
     let refuse = |reason| RuntimeError::GraphPath {
-        graph: spec.graph.clone(),
+        graph: graph.to_string(),
         reason,
     };
-    if let Some(reason) = crate::catalog::graph_path_problem(&spec.graph) {
+    if let Some(reason) = crate::catalog::graph_path_problem(graph) {
         return Err(refuse(reason));
     }
-    let relative = Path::new(&spec.graph);
-    Ok(package_dir.join(relative))
+    Ok(package_dir.join(Path::new(graph)))
 }
 
 #[cfg(test)]
@@ -184,6 +193,7 @@ mod tests {
             inputs: vec![],
             outputs: vec![],
             diffusion: None,
+            external_data: Vec::new(),
             extra: Default::default(),
         }
     }

@@ -107,6 +107,8 @@ impl OrtSession {
                 graph: graph.into(),
             });
         }
+        // External data is read from the graph's folder (`commit_from_file`), never outside it.
+        super::check_locations(graph)?;
         // Issue 26, finding 12: the intermediate tensors bounded as for tract, from the
         // graph's shapes, before onnxruntime allocates anything.
         super::tract_backend::check_graph_intermediates(graph, spec)?;
@@ -149,6 +151,7 @@ pub fn read_signature(graph: &Path) -> Result<GraphSignature, RuntimeError> {
             graph: graph.into(),
         });
     }
+    super::check_locations(graph)?;
     let env = &runtime()?.env;
     let session = builder(env, Some(1))
         .and_then(|builder| commit(builder, graph))

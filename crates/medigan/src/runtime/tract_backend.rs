@@ -113,10 +113,11 @@ impl TractSession {
             graph: graph.into(),
             source: Cause::tract(&e),
         };
+        super::check_locations(graph)?;
         let onnx = tract_onnx::onnx();
         let proto = onnx.proto_model_for_path(graph).map_err(load_error)?;
         declaration(graph, spec, &proto_signature(&proto))?;
-        let model = onnx.model_for_proto_model(&proto).map_err(load_error)?;
+        let model = parse_in_folder(&onnx, &proto, graph).map_err(load_error)?;
         let (inputs, outputs) = port_names(&model).map_err(load_error)?;
         let (template, batch) = declare_inputs(model, spec).map_err(load_error)?;
         let plans = plan(graph, spec, template, batch, planning)?;
@@ -217,6 +218,33 @@ pub(crate) fn check_intermediates(
         }),
         _ => Ok(()),
     }
+}
+
+/// The model of `proto`, its external-data files read from the graph's folder (tract reads
+/// them only when it is given the folder; `model_for_proto_model` refuses them).
+fn parse_in_folder(
+    onnx: &tract_onnx::Onnx,
+    proto: &tract_onnx::pb::ModelProto,
+    graph: &Path,
+) -> TractResult<InferenceModel> {
+    let folder = graph
+        .parent()
+        .map(|p| {
+            if p.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                p
+            }
+        })
+        .and_then(Path::to_str);
+    let parsed = onnx.parse(proto, folder)?;
+    if !parsed.unresolved_inputs.is_empty() {
+        return Err(TractError::msg(format!(
+            "could not resolve inputs at top-level: {:?}",
+            parsed.unresolved_inputs
+        )));
+    }
+    Ok(parsed.model)
 }
 
 /// The same estimate for a graph another backend runs (onnxruntime has no bound of its own on

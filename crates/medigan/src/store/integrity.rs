@@ -106,6 +106,25 @@ impl Store {
         Ok(damage)
     }
 
+    /// The recorded files (path relative to the package, size, sha256) of the installed
+    /// package at `dir`, when `dir` is one of this store's packages; `None` for a package used
+    /// in place (a local directory) or without a readable record. The store checks an installed
+    /// package against this record before handing it out (see the module docs), so the
+    /// recorded sha256 stands for the file's content without reading it again.
+    pub fn recorded_files(&self, dir: &Path) -> Option<Vec<(String, u64, String)>> {
+        if !dir.starts_with(self.path()) {
+            return None;
+        }
+        let record = Record::read(dir).ok()?;
+        Some(
+            record
+                .files
+                .into_iter()
+                .map(|f| (f.path, f.size, f.sha256))
+                .collect(),
+        )
+    }
+
     /// Removes a damaged package from the cache so that it is installed afresh.
     pub(crate) fn discard_damaged(&self, error: &StoreError) -> Result<(), StoreError> {
         if let StoreError::Damaged {
