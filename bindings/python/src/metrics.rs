@@ -591,15 +591,32 @@ pub fn audit<'py>(
 /// (`version` "1", the default, or "0"; `paper_log` for v1's ln(d)), radiomics computed
 /// natively; masks as two folders paired with the images by sorted name.
 #[pyfunction]
-#[pyo3(signature = (real, synthetic, *, version="1", masks=None, paper_log=false))]
+#[pyo3(signature = (
+    real=None, synthetic=None, *, version="1", masks=None, paper_log=false, save_stats=None,
+    merge_stats=None
+))]
+#[allow(clippy::too_many_arguments)]
 pub fn frd<'py>(
     py: Python<'py>,
-    real: PathBuf,
-    synthetic: PathBuf,
+    real: Option<PathBuf>,
+    synthetic: Option<PathBuf>,
     version: &str,
     masks: Option<(PathBuf, PathBuf)>,
     paper_log: bool,
+    save_stats: Option<PathBuf>,
+    merge_stats: Option<Vec<PathBuf>>,
 ) -> PyResult<Py<PyAny>> {
+    let generators = facade(None, None, None, None, false)?;
+    if let Some(files) = merge_stats {
+        let report = generators.frd_merged(&files, paper_log).py()?;
+        let value = report.to_json_for(&FrdRequest::default());
+        return Ok(json_to_py(py, &value)?.unbind());
+    }
+    let (Some(real), Some(synthetic)) = (real, synthetic) else {
+        return Err(pyo3::exceptions::PyTypeError::new_err(
+            "frd() needs the real and synthetic folders (or merge_stats=)",
+        ));
+    };
     let (real_masks, synthetic_masks) = masks.map_or((None, None), |(r, s)| (Some(r), Some(s)));
     let request = FrdRequest {
         real,
@@ -610,8 +627,8 @@ pub fn frd<'py>(
             version: version.parse().py()?,
             paper_log,
         },
+        save_stats,
     };
-    let generators = facade(None, None, None, None, false)?;
     let report =
         run_interruptible(py, |cancel| generators.frd(&request, &Cancellable(cancel)))?.py()?;
     let value = report.to_json_for(&request);

@@ -262,3 +262,18 @@ def test_frd_options_are_refused_naming_them(phantoms, tmp_path):
         medigan_rs.frd(real, real, version=0, paper_log=True)
     with pytest.raises(ValueError, match="repeats"):
         medigan_rs.metrics(real, real, metrics="frd", repeats=2)
+
+
+def test_frd_shards_merge_into_the_single_pass_value(phantoms, tmp_path):
+    real, a, b = phantoms(8, 1), phantoms(8, 2), phantoms(8, 3)
+    union = tmp_path / "union"
+    union.mkdir()
+    for i, shard in enumerate((a, b)):
+        for f in sorted(shard.glob("*.png")):
+            (union / f"{i}-{f.name}").write_bytes(f.read_bytes())
+    single = medigan_rs.frd(real, union)
+    files = [tmp_path / "a.frd", tmp_path / "b.frd"]
+    for shard, path in zip((a, b), files):
+        medigan_rs.frd(real, shard, save_stats=path)
+    merged = medigan_rs.frd(merge_stats=files[::-1])
+    assert merged["frd"] == single["frd"] and merged["images"] == [8, 16]

@@ -142,6 +142,8 @@ MAPPING = {
         "--frd-version": "frd:version",
         "--masks": "frd:masks",
         "--paper-log": "frd:paper_log",
+        "--save-stats": "frd:save_stats",
+        "--merge-stats": "frd:merge_stats",
         # Radiomics need no catalogue, package cache, network or ONNX runtime.
         "--catalog": None,
         "--cache-dir": None,

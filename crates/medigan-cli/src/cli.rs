@@ -146,7 +146,9 @@ pub enum Command {
     /// paired with masks by sorted file name when --masks is given (default: the whole image).
     #[command(after_help = "Examples:\n  medigan frd real/ synthetic/\n  \
         medigan frd real/ synthetic/ --frd-version 0\n  \
-        medigan frd real/ synthetic/ --masks real_masks/ synthetic_masks/ --json")]
+        medigan frd real/ synthetic/ --masks real_masks/ synthetic_masks/ --json\n  \
+        medigan frd real/ shard1/ --save-stats shard1.frd  # one per shard\n  \
+        medigan frd --merge-stats shard1.frd shard2.frd     # the FRD of the union")]
     Frd(FrdArgs),
     /// Memorisation audit: for every synthetic image (a model's samples or a folder) its
     /// nearest training image in feature space and in pixel space, against the distances of
@@ -472,9 +474,19 @@ pub struct StatsArgs {
 #[derive(Debug, Args)]
 pub struct FrdArgs {
     /// Folder of real images (the reference the features are z-scored on).
-    pub real: PathBuf,
+    #[arg(required_unless_present = "merge_stats")]
+    pub real: Option<PathBuf>,
     /// Folder of synthetic images.
-    pub synthetic: PathBuf,
+    #[arg(required_unless_present = "merge_stats")]
+    pub synthetic: Option<PathBuf>,
+    /// Also write both sets' radiomics features to FILE (about 3 KiB per 2D image), for
+    /// --merge-stats.
+    #[arg(long, value_name = "FILE", conflicts_with = "merge_stats")]
+    pub save_stats: Option<PathBuf>,
+    /// Read no images: the FRD of the union of the synthetic sets of these --save-stats files
+    /// (shards against one real set), bit-identical to one pass over all the images.
+    #[arg(long, value_name = "FILE", num_args = 1.., conflicts_with_all = ["real", "synthetic", "masks"])]
+    pub merge_stats: Vec<PathBuf>,
     /// Mask folders of the two sets (files paired with the images by sorted name; label 1, or
     /// 255 in 8-bit masks).
     #[arg(long, num_args = 2, value_names = ["REAL_MASKS", "SYNTHETIC_MASKS"])]

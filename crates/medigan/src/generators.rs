@@ -555,6 +555,16 @@ impl Generators {
         Ok(evaluate::frd::run(request, progress)?)
     }
 
+    /// The FRD of the union of the shards saved by `frd --save-stats` (`medigan frd
+    /// --merge-stats`), bit-identical to one pass over all their images.
+    pub fn frd_merged(
+        &self,
+        stats: &[std::path::PathBuf],
+        paper_log: bool,
+    ) -> Result<evaluate::frd::FrdReport> {
+        Ok(evaluate::frd::run_merged(stats, paper_log)?)
+    }
+
     /// Audits a folder or a model's samples for copies of its training images (`medigan
     /// audit`): the report, and the gallery's page when one was asked for.
     pub fn audit(

@@ -151,7 +151,10 @@ fn check_case(case: &Value) {
     let report = frd::run(&request, &NoProgress).unwrap();
     let reference = case["frd"].as_f64().unwrap();
     let relative = (report.frd - reference).abs() / reference.abs();
-    eprintln!("{kind} {version:?}: FRD {} vs frd-score {reference}: relative {relative:.2e}", report.frd);
+    eprintln!(
+        "{kind} {version:?}: FRD {} vs frd-score {reference}: relative {relative:.2e}",
+        report.frd
+    );
     assert!(
         relative <= 1e-6,
         "{kind} {version:?}: FRD {} vs frd-score {reference} (relative {relative:.2e})",
@@ -187,4 +190,69 @@ fn frd_v1_of_nifti_volumes_equals_frd_score() {
 #[test]
 fn frd_v0_of_nifti_volumes_equals_frd_score() {
     check_case(&case("3d", "v0"));
+}
+
+/// The FRD of shards' saved features, merged in any order, is bit-identical to one pass.
+#[test]
+fn merged_shards_give_the_single_pass_frd_bit_for_bit() {
+    let dir = tempfile::tempdir().unwrap();
+    write_sets(dir.path(), "2d");
+    let (real, synthetic) = (dir.path().join("real"), dir.path().join("synthetic"));
+    // Two shards of the synthetic set: every third image, and the rest.
+    let shards = [dir.path().join("shard_a"), dir.path().join("shard_b")];
+    for (i, file) in frd::inputs::list(&synthetic).unwrap().iter().enumerate() {
+        let shard = &shards[usize::from(i % 3 != 0)];
+        std::fs::create_dir_all(shard).unwrap();
+        std::fs::copy(file, shard.join(file.file_name().unwrap())).unwrap();
+    }
+    for version in [FrdVersion::V1, FrdVersion::V0] {
+        let settings = FrdSettings {
+            version,
+            paper_log: false,
+        };
+        let single = frd::run(
+            &FrdRequest::folders(&real, &synthetic, settings),
+            &NoProgress,
+        )
+        .unwrap();
+        let files: Vec<_> = shards
+            .iter()
+            .enumerate()
+            .map(|(i, shard)| {
+                let path = dir.path().join(format!("{version:?}-{i}.frd"));
+                let request = FrdRequest {
+                    save_stats: Some(path.clone()),
+                    ..FrdRequest::folders(&real, shard, settings)
+                };
+                frd::run(&request, &NoProgress).unwrap();
+                path
+            })
+            .collect();
+        for order in [files.clone(), files.iter().rev().cloned().collect()] {
+            let merged = frd::run_merged(&order, false).unwrap();
+            assert_eq!(merged.frd.to_bits(), single.frd.to_bits(), "{version:?}");
+            assert_eq!(merged.images, single.images);
+            assert_eq!(merged.version, version);
+        }
+    }
+    // A shard against another real set is refused, naming the file.
+    let other = dir.path().join("other.frd");
+    let request = FrdRequest {
+        save_stats: Some(other.clone()),
+        ..FrdRequest::folders(&shards[0], &shards[1], FrdSettings::default())
+    };
+    frd::run(&request, &NoProgress).unwrap();
+    let first = dir.path().join("V1-0.frd");
+    let error = frd::run_merged(&[first, other.clone()], false)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("real set differs") && error.contains("other.frd"),
+        "{error}"
+    );
+    // A truncated file is refused before its rows are read.
+    let bytes = std::fs::read(&other).unwrap();
+    std::fs::write(&other, &bytes[..bytes.len() - 8]).unwrap();
+    let error = frd::run_merged(&[other], false).unwrap_err().to_string();
+    assert!(error.contains("bytes of features"), "{error}");
 }

@@ -165,12 +165,14 @@ def metrics(
 
 
 def frd(
-    real: PathLike,
-    synthetic: PathLike,
+    real: Optional[PathLike] = None,
+    synthetic: Optional[PathLike] = None,
     *,
     version: Union[int, str] = 1,
     masks: Optional[tuple[PathLike, PathLike]] = None,
     paper_log: bool = False,
+    save_stats: Optional[PathLike] = None,
+    merge_stats: Optional[Sequence[PathLike]] = None,
 ) -> dict[str, Any]:
     """The Frechet Radiomics Distance (frd-score 1.0.1's FRD) of the images of ``synthetic``
     against those of ``real``, with the radiomics features computed natively on every core.
@@ -183,13 +185,21 @@ def frd(
     sorted files pair with the images (default: the whole image). Returns what
     ``medigan --json frd`` prints (``frd``, ``version``, ``convention``, ``squared_distance``,
     feature and image counts).
+
+    Sharded: ``save_stats="shard1.frd"`` also writes both sets' features;
+    ``frd(merge_stats=["shard1.frd", "shard2.frd"])`` (no folders) gives the FRD of the union
+    of the shards' synthetic sets against their common real set, bit-identical to one pass.
     """
+    if merge_stats is not None and (real is not None or synthetic is not None):
+        raise TypeError("merge_stats= reads no images: give no real or synthetic folder")
     return _native.frd(
         real,
         synthetic,
         version=str(version),
         masks=None if masks is None else (os.fspath(masks[0]), os.fspath(masks[1])),
         paper_log=paper_log,
+        save_stats=save_stats,
+        merge_stats=None if merge_stats is None else [os.fspath(p) for p in merge_stats],
     )
 
 

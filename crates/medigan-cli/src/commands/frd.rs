@@ -13,9 +13,21 @@ use crate::settings::Output;
 
 /// Computes the FRD of two folders and prints it.
 pub fn run(generators: &Generators, args: &FrdArgs, out: Output) -> anyhow::Result<ExitCode> {
+    if !args.merge_stats.is_empty() {
+        let report = generators.frd_merged(&args.merge_stats, args.frd.paper_log)?;
+        let request = FrdRequest::default();
+        print_report(&request, &report, out)?;
+        return super::success();
+    }
     let request = request(args)?;
     let report = generators.frd(&request, &Bar::new(out.quiet))?;
     print_report(&request, &report, out)?;
+    if let Some(path) = &request.save_stats {
+        render::note(
+            out.quiet,
+            format!("features written to `{}`", path.display()),
+        );
+    }
     super::success()
 }
 
@@ -26,9 +38,13 @@ pub fn request(args: &FrdArgs) -> anyhow::Result<FrdRequest> {
         [real, synthetic] => (Some(real.clone()), Some(synthetic.clone())),
         _ => anyhow::bail!("--masks takes two folders: REAL_MASKS SYNTHETIC_MASKS"),
     };
+    let (Some(real), Some(synthetic)) = (&args.real, &args.synthetic) else {
+        anyhow::bail!("give the REAL and SYNTHETIC folders, or --merge-stats FILE...");
+    };
     Ok(FrdRequest {
-        real: args.real.clone(),
-        synthetic: args.synthetic.clone(),
+        real: real.clone(),
+        synthetic: synthetic.clone(),
+        save_stats: args.save_stats.clone(),
         real_masks,
         synthetic_masks,
         settings: args.frd.settings()?,
@@ -40,7 +56,11 @@ pub fn print_report(request: &FrdRequest, report: &FrdReport, out: Output) -> an
     if out.json {
         return render::json(&report.to_json_for(request));
     }
-    let subject = request.synthetic.display().to_string();
+    let subject = if request.synthetic.as_os_str().is_empty() {
+        "the union of the shards".to_string()
+    } else {
+        request.synthetic.display().to_string()
+    };
     print_table(&[(subject, report)], out)
 }
 

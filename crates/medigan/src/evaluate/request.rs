@@ -221,8 +221,8 @@ impl EvaluationRequest {
             Some("the FRD is computed once over the folders: drop --repeats")
         } else if self.save_stats.is_some() {
             Some(
-                "statistics files hold network features; the FRD's are not saved: leave frd \
-                  out of --metrics with --save-stats",
+                "these statistics files hold network features: leave frd out of --metrics \
+                  and save the FRD's with `medigan frd --save-stats`",
             )
         } else {
             None

@@ -63,9 +63,27 @@ pub fn squared_distance(
                 .into(),
         });
     }
+    // A function of the set of rows, not of their order: merged shards give the same bits as
+    // one pass (frd-score's own order changes only the last bits of its float32 sums).
+    let (real, synthetic) = (&canonical(real), &canonical(synthetic));
     match version {
         FrdVersion::V1 => v1(real, synthetic),
         FrdVersion::V0 => v0(real, synthetic),
+    }
+}
+
+/// The table with its rows in a canonical order (by their values' bit patterns).
+fn canonical(table: &FeatureTable) -> FeatureTable {
+    let mut rows = table.rows.clone();
+    rows.sort_by(|a, b| {
+        a.iter()
+            .map(|v| v.to_bits())
+            .cmp(b.iter().map(|v| v.to_bits()))
+    });
+    FeatureTable {
+        names: table.names.clone(),
+        rows,
+        skipped: table.skipped,
     }
 }
 

@@ -6,6 +6,7 @@
 //! |---|---|
 //! | `inputs` | the sets: files of a folder, read as SimpleITK reads them; masks; 2D or 3D |
 //! | `distance` | normalisation (v1 z-score on the real set, v0 min-max) and `d^2` |
+//! | `stats` | sharded FRD: feature tables saved per shard, merged bit-identically |
 //!
 //! v1 (the default) uses pyradiomics' original, LoG (volumes) and wavelet images and reports
 //! `ln(d^2)` (frd-score's code convention; `paper_log` gives the paper's Eq. 3, `ln(d)`, half
@@ -13,6 +14,7 @@
 
 pub mod distance;
 pub mod inputs;
+pub mod stats;
 
 use std::path::{Path, PathBuf};
 
@@ -84,6 +86,8 @@ pub struct FrdRequest {
     pub synthetic_masks: Option<PathBuf>,
     /// Version and convention.
     pub settings: FrdSettings,
+    /// Also write both sets' feature tables here, for [`run_merged`].
+    pub save_stats: Option<PathBuf>,
 }
 
 /// An FRD and what it was computed from.
@@ -121,6 +125,7 @@ impl FrdRequest {
             real_masks: None,
             synthetic_masks: None,
             settings,
+            save_stats: None,
         }
     }
 
@@ -138,50 +143,98 @@ impl FrdRequest {
     }
 }
 
-/// Computes the FRD of a request, reporting progress per image.
+/// The feature tables of an FRD's two sets, with what the report needs of their reading.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tables {
+    /// The version the features were extracted for.
+    pub version: FrdVersion,
+    /// Whether the images were 2D.
+    pub two_d: bool,
+    /// Images listed per set.
+    pub images: [usize; 2],
+    /// The real set's features.
+    pub real: FeatureTable,
+    /// The synthetic set's features.
+    pub synthetic: FeatureTable,
+}
+
+/// Computes the FRD of a request, reporting progress per image (and writing both sets'
+/// features to `save_stats` when asked).
 pub fn run(request: &FrdRequest, progress: &dyn Progress) -> Result<FrdReport, EvaluateError> {
     request.check()?;
+    let tables = extract_tables(request, progress)?;
+    if let Some(path) = &request.save_stats {
+        stats::save(path, &tables)?;
+    }
+    report_of(&tables, request.settings.paper_log)
+}
+
+/// The FRD of the union of the synthetic sets of `--save-stats` files (shards) against the real
+/// set they share: bit-identical to one pass over all the images. The version is the files';
+/// `paper_log` applies as in [`run`].
+pub fn run_merged(paths: &[PathBuf], paper_log: bool) -> Result<FrdReport, EvaluateError> {
+    let tables = stats::merge(paths)?;
+    FrdRequest::folders(
+        Path::new(""),
+        Path::new(""),
+        FrdSettings {
+            version: tables.version,
+            paper_log,
+        },
+    )
+    .check()?;
+    report_of(&tables, paper_log)
+}
+
+/// Every image's features, both sets.
+fn extract_tables(request: &FrdRequest, progress: &dyn Progress) -> Result<Tables, EvaluateError> {
+    let version = request.settings.version;
     let real = inputs::list(&request.real)?;
     let synthetic = inputs::list(&request.synthetic)?;
     let two_d = inputs::is_2d(&inputs::read(&real[0])?);
-    let config = config_for(request.settings.version, two_d);
-    let extractor = Extractor::new(config).map_err(|e| EvaluateError::InvalidOption {
-        option: "radiomics settings".into(),
-        value: String::new(),
-        reason: e.to_string(),
-    })?;
+    let extractor =
+        Extractor::new(config_for(version, two_d)).map_err(|e| EvaluateError::InvalidOption {
+            option: "radiomics settings".into(),
+            value: String::new(),
+            reason: e.to_string(),
+        })?;
     progress.begin(
-        &format!("radiomics features ({})", request.settings.version.name()),
+        &format!("radiomics features ({})", version.name()),
         Some((real.len() + synthetic.len()) as u64),
     );
-    let tables = [
+    let [real_table, synthetic_table] = [
         (&real, request.real_masks.as_deref()),
         (&synthetic, request.synthetic_masks.as_deref()),
     ]
-    .map(|(files, masks)| table(&extractor, files, masks, request.settings.version, progress));
+    .map(|(files, masks)| table(&extractor, files, masks, version, progress));
     progress.finish();
-    let [real_table, synthetic_table] = tables;
-    let (real_table, synthetic_table) = (real_table?, synthetic_table?);
-    let distance = squared_distance(&real_table, &synthetic_table, request.settings.version)?;
-    let (frd, convention) = value_of(
-        distance.squared,
-        request.settings.version,
-        request.settings.paper_log,
-    );
+    Ok(Tables {
+        version,
+        two_d,
+        images: [real.len(), synthetic.len()],
+        real: real_table?,
+        synthetic: synthetic_table?,
+    })
+}
+
+/// The report of two feature tables.
+fn report_of(tables: &Tables, paper_log: bool) -> Result<FrdReport, EvaluateError> {
+    let distance = squared_distance(&tables.real, &tables.synthetic, tables.version)?;
+    let (frd, convention) = value_of(distance.squared, tables.version, paper_log);
     Ok(FrdReport {
         frd,
-        version: request.settings.version,
+        version: tables.version,
         convention,
         squared_distance: distance.squared,
-        features_extracted: real_table.names.len(),
+        features_extracted: tables.real.names.len(),
         features_used: distance.features,
         dropped_features: distance.dropped,
-        images: [real.len(), synthetic.len()],
+        images: tables.images,
         dropped_images: [
-            real_table.skipped + distance.dropped_images[0],
-            synthetic_table.skipped + distance.dropped_images[1],
+            tables.real.skipped + distance.dropped_images[0],
+            tables.synthetic.skipped + distance.dropped_images[1],
         ],
-        two_d,
+        two_d: tables.two_d,
     })
 }
 
