@@ -365,6 +365,7 @@ impl Model {
                 "scheduler": run.scheduler,
                 "guidance": run.guidance,
                 "spacing": run.spacing,
+                "prompt": run.prompt,
                 "initial_noise": request.initial_noise.as_ref().map(|p| p.display().to_string()),
             });
         }
