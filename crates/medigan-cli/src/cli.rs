@@ -729,7 +729,7 @@ pub struct GenerateArgs {
     #[arg(long, value_name = "MM,MM,MM", value_parser = parse_spacing, help_heading = "Diffusion models")]
     pub spacing: Option<medigan::generate::Spacing>,
     /// Text-conditioned diffusion models (converted Stable Diffusion pipelines): the prompt,
-    /// exactly one of those the package declares (`medigan show MODEL` lists them; their text
+    /// exactly one of those the package declares (`medigan info MODEL` lists them; their text
     /// embeddings were computed at conversion); default: the first.
     #[arg(long, value_name = "TEXT", help_heading = "Diffusion models")]
     pub prompt: Option<String>,

@@ -313,6 +313,19 @@ fn text_conditioned_pipeline_converts_with_prompt_embeddings_and_generates_witho
         "{card}"
     );
 
+    // `medigan info` lists the prompts to choose from.
+    let output = run(medigan(home.path())
+        .arg("--offline")
+        .arg("--catalog")
+        .arg(out.join("medigan.json"))
+        .args(["info", id]));
+    assert_ok(&output);
+    let info = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        info.contains("2 prompts (--prompt") && prompts.iter().all(|p| info.contains(p.as_str())),
+        "{info}"
+    );
+
     // Each prompt, from the package alone with no Python anywhere on the path, equals the
     // pipeline's own loop; the two prompts give different samples.
     let noise = source.join("golden/initial_noise.npy");

@@ -350,7 +350,7 @@ impl DiffusionSetup {
                     table.prompts.len(),
                     shown.join(", "),
                     if more > 0 {
-                        format!(" and {more} more (`medigan show` lists them)")
+                        format!(" and {more} more (`medigan info MODEL` lists them)")
                     } else {
                         String::new()
                     }
