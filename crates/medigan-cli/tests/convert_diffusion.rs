@@ -400,6 +400,11 @@ fn dry_run_of_a_folder_says_what_it_would_do() {
         ("latent_kl", "convert", "AutoencoderKL decoder"),
         ("latent_vq", "convert", "VQModel decoder"),
         ("class_cond", "convert", "3 classes"),
+        (
+            "text_sd",
+            "convert",
+            "text-conditioned (CLIPTextModel): needs --prompts FILE",
+        ),
         ("refuse_scheduler", "refuse", "MyLearnedScheduler"),
     ] {
         let output = run(medigan(home.path())
