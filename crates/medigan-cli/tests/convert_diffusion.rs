@@ -439,3 +439,46 @@ fn converting_a_folder_needs_consent_for_its_environment() {
     assert!(!out.exists());
     assert!(!home.path().join("envs-v1/convert-diffusers").exists());
 }
+
+/// A bad `--prompts` file, or `--prompts` for a pipeline without text conditioning, is refused
+/// from the file and the folder's JSON alone: the reason named, no Python run, nothing written.
+#[test]
+fn bad_prompts_are_refused_before_anything_runs() {
+    let home = tempfile::tempdir().unwrap();
+    let file = |name: &str, text: &str| {
+        let path = home.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    let cases = [
+        (
+            "text_sd",
+            file("twice.txt", "a chest x-ray\r\n\r\na chest x-ray\r\n"),
+            "given twice",
+        ),
+        ("text_sd", file("blank.txt", "\n  \n"), "expected 1 to"),
+        (
+            "ddim_pixel",
+            file("one.txt", "a chest x-ray\n"),
+            "prompts_without_text",
+        ),
+    ];
+    for (name, prompts, words) in cases {
+        let out = home.path().join("out");
+        let output = run(medigan(home.path())
+            .env("MEDIGAN_PYTHON", "/nonexistent/python3")
+            .args(["--offline", "convert"])
+            .arg(fixture(name))
+            .arg("--prompts")
+            .arg(&prompts)
+            .args(["--install-dependencies", "-o"])
+            .arg(&out));
+        assert!(
+            !output.status.success(),
+            "{name} with {prompts:?} was converted"
+        );
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(words), "{name}: {stderr}");
+        assert!(!out.exists(), "{name}: files at the destination");
+    }
+}
