@@ -16,7 +16,9 @@ small weights (seeded; no training), shaped like the real models:
                 [4, 8, 8] latents, decoder to [1, 16, 16];
 - latent_vq/    LDMPipeline with a VQModel (16 codes, scaling_factor 0.6) as its `vqvae`: UNet
                 on [3, 8, 8] latents, decode (quantisation included) to [1, 16, 16];
-- refuse_pipeline/  a StableDiffusionPipeline index (text conditioning: refused);
+- refuse_pipeline/  a StableDiffusionXLPipeline index (two text encoders and extra
+                    conditioning: refused; the text-conditioned StableDiffusionPipeline fixture
+                    is made by scripts/make_convert_text_fixture.py);
 - refuse_scheduler/ a DDIMPipeline whose scheduler is custom code (refused);
 each with README.md (the card) and LICENSE, and golden/: initial_noise.npy (float32
 [N, *noise]) and samples_<K>_steps.npy: what the pipeline's own loop (its __call__, on CPU,
@@ -170,10 +172,11 @@ def latent_vq() -> None:
 def refusals() -> None:
     folder = fresh("refuse_pipeline")
     folder.mkdir(parents=True)
-    index = {"_class_name": "StableDiffusionPipeline", "_diffusers_version": "0.42.1",
+    index = {"_class_name": "StableDiffusionXLPipeline", "_diffusers_version": "0.42.1",
              "text_encoder": ["transformers", "CLIPTextModel"], "tokenizer": ["transformers", "CLIPTokenizer"],
+             "text_encoder_2": ["transformers", "CLIPTextModelWithProjection"], "tokenizer_2": ["transformers", "CLIPTokenizer"],
              "unet": ["diffusers", "UNet2DConditionModel"], "vae": ["diffusers", "AutoencoderKL"],
-             "scheduler": ["diffusers", "PNDMScheduler"], "safety_checker": [None, None], "feature_extractor": [None, None]}
+             "scheduler": ["diffusers", "EulerDiscreteScheduler"]}
     (folder / "model_index.json").write_text(json.dumps(index, indent=2) + "\n")
     folder = fresh("refuse_scheduler")
     # Only the index and the scheduler: the refusal comes from them, before any weight is read.

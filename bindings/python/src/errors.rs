@@ -79,6 +79,7 @@ impl Wording for PythonWording {
             OptionName::Scheduler => ("scheduler", true),
             OptionName::Guidance => ("guidance_scale", false),
             OptionName::Spacing => ("spacing", false),
+            OptionName::Prompt => ("prompt", true),
             OptionName::InitialNoise => ("initial_noise", true),
             OptionName::NumSamples => ("num_samples", false),
             OptionName::SamplesPerShard => ("samples_per_shard", false),

@@ -58,6 +58,8 @@ pub struct DiffusionArgs {
     pub initial_noise: Option<PathBuf>,
     /// Voxel spacing in mm, for a model with a spacing input.
     pub spacing: Option<Vec<f64>>,
+    /// The prompt of a text-conditioned model (one of those its package declares).
+    pub prompt: Option<String>,
 }
 
 /// How a run to disk treats a folder that holds an earlier run of the same shard.
@@ -102,6 +104,7 @@ impl RequestArgs<'_> {
                     .transpose()
                     .py()?,
                 spacing: self.diffusion.spacing.map(Spacing::new).transpose().py()?,
+                prompt: self.diffusion.prompt,
             },
             initial_noise: self.diffusion.initial_noise,
             ..GenerateRequest::default()

@@ -332,8 +332,10 @@ impl PyGenerators {
     /// source's own samples from the same initial noise (within `tolerance`, relative) unless
     /// `accept_differences`; returns the report (`medigan convert PATH --json`). The converter's
     /// Python environment is made only with consent (`set_install_dependencies(True)`).
+    /// `prompts`: a text-conditioned pipeline's prompts, whose text embeddings the package
+    /// ships (`--prompts FILE`).
     #[pyo3(signature = (path, out=None, samples=16, tolerance=1e-4, accept_differences=false,
-                        model_id=None, steps=None))]
+                        model_id=None, steps=None, prompts=Vec::new()))]
     #[allow(clippy::too_many_arguments)]
     fn convert_folder<'py>(
         &self,
@@ -345,6 +347,7 @@ impl PyGenerators {
         accept_differences: bool,
         model_id: Option<String>,
         steps: Option<usize>,
+        prompts: Vec<String>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let options = medigan::convert::ConvertOptions {
             out,
@@ -353,6 +356,7 @@ impl PyGenerators {
             accept_differences,
             id: model_id,
             steps,
+            prompts,
             ..medigan::convert::ConvertOptions::new(&path.display().to_string())
         };
         let report = py
@@ -378,7 +382,8 @@ impl PyGenerators {
                         inputs=Vec::new(), shard=None, threads=None, options=BTreeMap::new(),
                         format="png", resume=false, overwrite=false, steps=None, scheduler=None,
                         guidance_scale=None, initial_noise=None, pack=None,
-                        samples_per_shard=1000, latent=None, shards=None, spacing=None))]
+                        samples_per_shard=1000, latent=None, shards=None, spacing=None,
+                        prompt=None))]
     #[allow(clippy::too_many_arguments)]
     fn generate_to_dir<'py>(
         &self,
@@ -405,6 +410,7 @@ impl PyGenerators {
         latent: Option<Vec<f32>>,
         shards: Option<u64>,
         spacing: Option<Vec<f64>>,
+        prompt: Option<String>,
     ) -> PyResult<Bound<'py, PyDict>> {
         let mode = generate::run_mode(resume, overwrite)?;
         let extras = generate::DirExtras {
@@ -427,6 +433,7 @@ impl PyGenerators {
                 guidance_scale,
                 initial_noise,
                 spacing,
+                prompt,
             },
         };
         generate::to_dir(
@@ -447,7 +454,7 @@ impl PyGenerators {
     #[pyo3(signature = (model_id, num_samples, seed=0, batch_size=16, label=None,
                         inputs=Vec::new(), shard=None, threads=None, options=BTreeMap::new(),
                         indices=None, steps=None, scheduler=None, guidance_scale=None,
-                        initial_noise=None, spacing=None))]
+                        initial_noise=None, spacing=None, prompt=None))]
     #[allow(clippy::too_many_arguments)]
     fn generate_samples<'py>(
         &self,
@@ -467,6 +474,7 @@ impl PyGenerators {
         guidance_scale: Option<f64>,
         initial_noise: Option<PathBuf>,
         spacing: Option<Vec<f64>>,
+        prompt: Option<String>,
     ) -> PyResult<Bound<'py, PyList>> {
         let args = RequestArgs {
             num_samples,
@@ -484,6 +492,7 @@ impl PyGenerators {
                 guidance_scale,
                 initial_noise,
                 spacing,
+                prompt,
             },
         };
         generate::samples(py, &self.inner, model_id, args, indices)

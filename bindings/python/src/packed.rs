@@ -30,7 +30,7 @@ pub struct PyPackedRun {
 #[pyfunction]
 #[pyo3(signature = (generators, model_id, num_samples, samples_per_shard, seed=0, batch_size=16,
                     label=None, threads=None, format="png", steps=None, scheduler=None,
-                    guidance_scale=None, spacing=None))]
+                    guidance_scale=None, spacing=None, prompt=None))]
 #[allow(clippy::too_many_arguments)]
 pub fn packed_run(
     py: Python<'_>,
@@ -47,6 +47,7 @@ pub fn packed_run(
     scheduler: Option<String>,
     guidance_scale: Option<f64>,
     spacing: Option<Vec<f64>>,
+    prompt: Option<String>,
 ) -> PyResult<PyPackedRun> {
     let args = RequestArgs {
         num_samples,
@@ -64,6 +65,7 @@ pub fn packed_run(
             guidance_scale,
             initial_noise: None,
             spacing,
+            prompt,
         },
     };
     let mut request = args.request(RunMode::Fresh)?;

@@ -175,6 +175,7 @@ MAPPING = {
         "--guidance": "generate_to_dir:guidance_scale",
         "--initial-noise": "generate_to_dir:initial_noise",
         "--spacing": "generate_to_dir:spacing",
+        "--prompt": "generate_to_dir:prompt",
         "--catalog": "Generators:catalog",
         "--cache-dir": "Generators:home",
         "--offline": "Generators:offline",

@@ -297,6 +297,12 @@ pub struct ConvertArgs {
     /// at most the model's default steps).
     #[arg(long, value_name = "K")]
     pub steps: Option<usize>,
+    /// A text-conditioned pipeline (StableDiffusionPipeline): the prompts its package will
+    /// offer, one per line. Their text embeddings are computed now by the pipeline's own
+    /// tokenizer and text encoder and shipped in the package (no text encoder runs when
+    /// generating; `generate --prompt TEXT` picks one, exactly).
+    #[arg(long, value_name = "FILE")]
+    pub prompts: Option<PathBuf>,
 }
 
 /// Arguments of `medigan init-model`.
@@ -789,6 +795,11 @@ pub struct GenerateArgs {
     /// package's declared spacing); the NIfTI volumes are written with it.
     #[arg(long, value_name = "MM,MM,MM", value_parser = parse_spacing, help_heading = "Diffusion models")]
     pub spacing: Option<medigan::generate::Spacing>,
+    /// Text-conditioned diffusion models (converted Stable Diffusion pipelines): the prompt,
+    /// exactly one of those the package declares (`medigan info MODEL` lists them; their text
+    /// embeddings were computed at conversion); default: the first.
+    #[arg(long, value_name = "TEXT", help_heading = "Diffusion models")]
+    pub prompt: Option<String>,
 }
 
 /// A voxel spacing, as the library checks it.

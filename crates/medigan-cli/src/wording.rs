@@ -47,6 +47,7 @@ impl Wording for CliWording {
             OptionName::Scheduler => "--scheduler",
             OptionName::Guidance => "--guidance",
             OptionName::Spacing => "--spacing",
+            OptionName::Prompt => "--prompt",
             OptionName::InitialNoise => "--initial-noise",
             OptionName::NumSamples => "-n",
             OptionName::SamplesPerShard => "--samples-per-shard",

@@ -277,12 +277,191 @@ fn assert_refused(name: &str, kind: &str, words: &str) {
 }
 
 #[test]
-fn text_conditioned_pipeline_is_refused_and_leaves_nothing() {
+fn unsupported_text_pipeline_is_refused_and_leaves_nothing() {
     assert_refused(
         "refuse_pipeline",
         "unsupported_pipeline",
-        "StableDiffusionPipeline",
+        "StableDiffusionXLPipeline",
     );
+}
+
+#[test]
+fn text_pipeline_without_prompts_is_refused_and_leaves_nothing() {
+    assert_refused("text_sd", "needs_prompts", "--prompts FILE");
+}
+
+/// The golden samples' steps of the text fixture (scripts/make_convert_text_fixture.py).
+const TEXT_STEPS: &str = "8";
+
+/// The prompts of the text fixture, one per line.
+fn text_prompts() -> Vec<String> {
+    std::fs::read_to_string(fixture("text_sd").join("prompts.txt"))
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn text_conditioned_pipeline_converts_with_prompt_embeddings_and_generates_without_python() {
+    let test = "converting the text-conditioned diffusers fixture";
+    let Some(python) =
+        medigan_testkit::python_importing(&["torch", "diffusers", "onnx", "transformers"])
+            .map_err(|why| medigan_testkit::skip(test, &why))
+            .ok()
+    else {
+        return;
+    };
+    let source = fixture("text_sd");
+    let prompts = text_prompts();
+    assert_eq!(prompts.len(), 2);
+    let id = "00004_TEXT_SD";
+    let home = tempfile::tempdir().unwrap();
+    let out = home.path().join("package");
+    let output = run(medigan_offline(home.path(), &python)
+        .args(["--json", "convert"])
+        .arg(&source)
+        .arg("--prompts")
+        .arg(source.join("prompts.txt"))
+        .args([
+            "--install-dependencies",
+            "--samples",
+            "2",
+            "--steps",
+            TEXT_STEPS,
+            "--id",
+            id,
+            "-o",
+        ])
+        .arg(&out));
+    assert_ok(&output);
+    let report: Value = serde_json::from_slice(&output.stdout).expect("a JSON report");
+    let verification = &report["verification"];
+    assert_eq!(verification["passed"], true, "{report:#}");
+    let runs = verification["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 2, "one reference run per prompt: {report:#}");
+    for (run, prompt) in runs.iter().zip(&prompts) {
+        assert!(
+            run["run"].as_str().unwrap().contains(prompt.as_str()),
+            "{run}"
+        );
+        let rel = run["max_relative_error"].as_f64().unwrap();
+        eprintln!(
+            "text_sd {}: max abs {:.3e}, relative {rel:.3e}; converted in {:.1} s",
+            run["run"],
+            run["max_abs_error"].as_f64().unwrap(),
+            report["seconds"].as_f64().unwrap()
+        );
+        assert!(rel <= TOLERANCE, "{run}");
+    }
+
+    // The package: the prompts declared, their embeddings hashed, no text encoder.
+    let metadata: Value =
+        serde_json::from_slice(&std::fs::read(out.join("medigan.json")).unwrap()).unwrap();
+    let diffusion = &metadata[id]["execution"]["onnx"]["diffusion"];
+    let conditioning = &diffusion["conditioning"][0];
+    assert_eq!(conditioning["kind"], "prompt", "{diffusion:#}");
+    assert_eq!(conditioning["name"], "encoder_hidden_states");
+    assert_eq!(conditioning["prompts"], serde_json::json!(prompts));
+    assert_eq!(diffusion["guidance_scale"], 7.5);
+    let embeddings = out.join(conditioning["embeddings"].as_str().unwrap());
+    let bytes = std::fs::read(&embeddings).unwrap();
+    use sha2::Digest;
+    assert_eq!(
+        conditioning["sha256"].as_str().unwrap(),
+        hex::encode(sha2::Sha256::digest(&bytes))
+    );
+    let (table, _) = medigan::formats::npy::decode(&bytes).unwrap();
+    assert_eq!(table.shape(), &[3, 48, 16], "two prompts and the empty one");
+    let files: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        !files
+            .iter()
+            .any(|f| f.contains("text_encoder") || f.contains("tokenizer")),
+        "{files:?}"
+    );
+    let card = std::fs::read_to_string(out.join("README.md")).unwrap();
+    assert!(
+        card.contains("No tokenizer or text-encoder graph") && card.contains(&prompts[1]),
+        "{card}"
+    );
+
+    // `medigan info` lists the prompts to choose from.
+    let output = run(medigan(home.path())
+        .arg("--offline")
+        .arg("--catalog")
+        .arg(out.join("medigan.json"))
+        .args(["info", id]));
+    assert_ok(&output);
+    let info = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        info.contains("2 prompts (--prompt") && prompts.iter().all(|p| info.contains(p.as_str())),
+        "{info}"
+    );
+
+    // Each prompt, from the package alone with no Python anywhere on the path, equals the
+    // pipeline's own loop; the two prompts give different samples.
+    let noise = source.join("golden/initial_noise.npy");
+    let generate = |prompt: &str, samples: &std::path::Path| {
+        let mut command = medigan(home.path());
+        command
+            .env("PATH", home.path().join("no-python"))
+            .arg("--offline")
+            .arg("--catalog")
+            .arg(out.join("medigan.json"))
+            .args([
+                "generate", id, "-n", "2", "--format", "npy", "--steps", TEXT_STEPS,
+            ])
+            .args(["--prompt", prompt, "--initial-noise"])
+            .arg(&noise)
+            .arg("-o")
+            .arg(samples);
+        run(&mut command)
+    };
+    let mut goldens = Vec::new();
+    for (p, prompt) in prompts.iter().enumerate() {
+        let samples = home.path().join(format!("samples-{p}"));
+        let output = generate(prompt, &samples);
+        assert_ok(&output);
+        let got: Vec<f32> = (0..2)
+            .flat_map(|i| read_npy(&samples.join(format!("{i:05}.npy"))))
+            .collect();
+        let want = read_npy(&source.join(format!("golden/samples_{TEXT_STEPS}_steps_{p}.npy")));
+        let rel = relative(&got, &want);
+        eprintln!("text_sd prompt {p}: native generate vs the pipeline's loop: relative {rel:.3e}");
+        assert!(
+            rel <= TOLERANCE,
+            "prompt {prompt:?}: relative difference {rel}"
+        );
+        let manifest = std::fs::read_to_string(samples.join("manifest.jsonl")).unwrap();
+        let header: Value = serde_json::from_str(manifest.lines().next().unwrap()).unwrap();
+        assert_eq!(
+            header["arguments"]["diffusion"]["prompt"],
+            prompt.as_str(),
+            "{header}"
+        );
+        goldens.push(want);
+    }
+    let apart = relative(&goldens[0], &goldens[1]);
+    assert!(
+        apart > 100.0 * TOLERANCE,
+        "the prompts barely change the samples: {apart}"
+    );
+
+    // A prompt the package does not declare: refused, naming the declared ones, nothing written.
+    let samples = home.path().join("samples-unknown");
+    let output = generate("chest x-ray, cardiomegaly", &samples);
+    assert!(!output.status.success(), "an undeclared prompt generated");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("--prompt") && prompts.iter().all(|p| stderr.contains(p.as_str())),
+        "{stderr}"
+    );
+    let left = std::fs::read_dir(&samples).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(left, 0, "files written for an undeclared prompt");
 }
 
 #[test]
@@ -297,6 +476,11 @@ fn dry_run_of_a_folder_says_what_it_would_do() {
         ("latent_kl", "convert", "AutoencoderKL decoder"),
         ("latent_vq", "convert", "VQModel decoder"),
         ("class_cond", "convert", "3 classes"),
+        (
+            "text_sd",
+            "convert",
+            "text-conditioned (CLIPTextModel): needs --prompts FILE",
+        ),
         ("refuse_scheduler", "refuse", "MyLearnedScheduler"),
     ] {
         let output = run(medigan(home.path())
@@ -330,4 +514,47 @@ fn converting_a_folder_needs_consent_for_its_environment() {
     );
     assert!(!out.exists());
     assert!(!home.path().join("envs-v1/convert-diffusers").exists());
+}
+
+/// A bad `--prompts` file, or `--prompts` for a pipeline without text conditioning, is refused
+/// from the file and the folder's JSON alone: the reason named, no Python run, nothing written.
+#[test]
+fn bad_prompts_are_refused_before_anything_runs() {
+    let home = tempfile::tempdir().unwrap();
+    let file = |name: &str, text: &str| {
+        let path = home.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    let cases = [
+        (
+            "text_sd",
+            file("twice.txt", "a chest x-ray\r\n\r\na chest x-ray\r\n"),
+            "given twice",
+        ),
+        ("text_sd", file("blank.txt", "\n  \n"), "expected 1 to"),
+        (
+            "ddim_pixel",
+            file("one.txt", "a chest x-ray\n"),
+            "prompts_without_text",
+        ),
+    ];
+    for (name, prompts, words) in cases {
+        let out = home.path().join("out");
+        let output = run(medigan(home.path())
+            .env("MEDIGAN_PYTHON", "/nonexistent/python3")
+            .args(["--offline", "convert"])
+            .arg(fixture(name))
+            .arg("--prompts")
+            .arg(&prompts)
+            .args(["--install-dependencies", "-o"])
+            .arg(&out));
+        assert!(
+            !output.status.success(),
+            "{name} with {prompts:?} was converted"
+        );
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(words), "{name}: {stderr}");
+        assert!(!out.exists(), "{name}: files at the destination");
+    }
 }

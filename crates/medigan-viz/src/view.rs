@@ -385,6 +385,7 @@ impl View {
                 scheduler: query.scheduler.clone(),
                 guidance,
                 spacing: None,
+                prompt: None,
             },
             ..GenerateRequest::default()
         };

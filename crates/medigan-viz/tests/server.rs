@@ -510,6 +510,7 @@ fn diffusion_image_equals_generate_for_the_same_seed_and_choices() {
                 scheduler: scheduler.map(str::to_string),
                 guidance: guidance.map(|g| Guidance::new(g).unwrap()),
                 spacing: None,
+                prompt: None,
             },
             ..GenerateRequest::default()
         };

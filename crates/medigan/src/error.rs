@@ -181,6 +181,8 @@ pub enum OptionName {
     InitialNoise,
     /// The voxel spacing a spacing-conditioned diffusion model is given.
     Spacing,
+    /// The prompt of a text-conditioned diffusion model.
+    Prompt,
     /// The number of samples of a run.
     NumSamples,
     /// Samples per WebDataset tar.
@@ -248,6 +250,7 @@ impl Wording for RustWording {
             OptionName::Scheduler => "DiffusionOptions::scheduler",
             OptionName::Guidance => "DiffusionOptions::guidance",
             OptionName::Spacing => "DiffusionOptions::spacing",
+            OptionName::Prompt => "DiffusionOptions::prompt",
             OptionName::InitialNoise => "GenerateRequest::initial_noise",
             OptionName::NumSamples => "GenerateRequest::num_samples",
             OptionName::SamplesPerShard => "Pack::samples_per_tar",

@@ -21,6 +21,7 @@ fn request(num_samples: u64, batch_size: usize) -> GenerateRequest {
             scheduler: Some("dpm++".into()),
             guidance: None,
             spacing: None,
+            prompt: None,
         },
         ..GenerateRequest::default()
     }
@@ -128,8 +129,35 @@ fn a_bad_diffusion_declaration_names_the_field() {
             serde_json::json!([{"name": "r", "kind": "body_region"}]),
             "diffusion.conditioning[0].kind",
         ),
+        // A prompt input needs its embeddings file and distinct, non-empty prompts; another
+        // kind takes none of the prompt fields.
+        (
+            "conditioning",
+            serde_json::json!([{"name": "e", "kind": "prompt", "prompts": ["a"]}]),
+            "diffusion.conditioning[0]",
+        ),
+        (
+            "conditioning",
+            serde_json::json!([{"name": "e", "kind": "prompt", "embeddings": "e.npy", "prompts": ["a", "a"]}]),
+            "diffusion.conditioning[0]",
+        ),
+        (
+            "conditioning",
+            serde_json::json!([{"name": "e", "kind": "prompt", "embeddings": "e.npy", "prompts": [""]}]),
+            "diffusion.conditioning[0]",
+        ),
+        (
+            "conditioning",
+            serde_json::json!([{"name": "e", "kind": "prompt", "embeddings": "../e.npy", "prompts": ["a"]}]),
+            "diffusion.conditioning[0]",
+        ),
+        (
+            "conditioning",
+            serde_json::json!([{"name": "s", "kind": "spacing", "prompts": ["a"]}]),
+            "diffusion.conditioning[0]",
+        ),
     ];
-    for (field, value, named) in cases {
+    for (i, (field, value, named)) in cases.into_iter().enumerate() {
         let mut bad = entry.clone();
         let slot = match bad.pointer_mut(&at(field)) {
             Some(slot) => slot,
@@ -144,7 +172,7 @@ fn a_bad_diffusion_declaration_names_the_field() {
         *slot = value;
         let case = dir
             .path()
-            .join(format!("{}-{named}", field.replace('/', "_")));
+            .join(format!("{i}-{}-{named}", field.replace('/', "_")));
         std::fs::create_dir_all(&case).unwrap();
         std::fs::write(case.join("medigan.json"), bad.to_string()).unwrap();
         let gens = common::offline_generators(
@@ -181,4 +209,21 @@ fn spacing_is_refused_for_a_model_without_a_spacing_input() {
             .to_string();
         assert!(error.contains("spacing"), "{bad}: {error}");
     }
+}
+
+#[test]
+fn a_prompt_is_refused_for_a_model_without_a_prompt_input() {
+    let catalog = common::fixture_dir("diffusion/tiny_cond").join("medigan.json");
+    let home = tempfile::tempdir().unwrap();
+    let gens = common::offline_generators(home.path(), &catalog, BackendKind::Tract);
+    let mut asked = request(1, 1);
+    asked.diffusion.prompt = Some("a chest x-ray".into());
+    let error = gens
+        .generate_samples(MODEL, &asked)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("prompt") && error.contains("takes no prompt"),
+        "{error}"
+    );
 }

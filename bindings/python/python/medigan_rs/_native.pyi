@@ -74,7 +74,8 @@ def packed_run(generators: Generators, model_id: str, num_samples: int, samples_
                threads: Optional[int] = None, format: str = "png", steps: Optional[int] = None,
                scheduler: Optional[str] = None,
                guidance_scale: Optional[float] = None,
-               spacing: Optional[list[float]] = None) -> PackedRun: ...
+               spacing: Optional[list[float]] = None,
+               prompt: Optional[str] = None) -> PackedRun: ...
 
 class PackedRun:
     def indices(self) -> tuple[int, int]: ...
@@ -141,6 +142,7 @@ class Generators:
         accept_differences: bool = False,
         model_id: Optional[str] = None,
         steps: Optional[int] = None,
+        prompts: Sequence[str] = ...,
     ) -> dict[str, Any]: ...
     def contribute(
         self,
@@ -183,6 +185,7 @@ class Generators:
         latent: Optional[Sequence[float]] = None,
         shards: Optional[int] = None,
         spacing: Optional[Sequence[float]] = None,
+        prompt: Optional[str] = None,
     ) -> dict[str, Any]: ...
     def generate_samples(
         self,
@@ -201,4 +204,5 @@ class Generators:
         guidance_scale: Optional[float] = None,
         initial_noise: Optional[str] = None,
         spacing: Optional[Sequence[float]] = None,
+        prompt: Optional[str] = None,
     ) -> list[SampleRow]: ...

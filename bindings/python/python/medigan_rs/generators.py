@@ -111,8 +111,8 @@ _DISK_KEYWORDS = ("pack", "samples_per_shard", "latent", "shards")
 
 def _diffusion_keywords(request: Dict[str, Any], kwargs: Dict[str, Any]) -> None:
     """Moves the diffusion keywords (`steps`, `scheduler`, `guidance_scale`, `initial_noise`,
-    `spacing`) from `kwargs` into the native request; the CLI's --steps, --scheduler,
-    --guidance, --initial-noise and --spacing."""
+    `spacing`, `prompt`) from `kwargs` into the native request; the CLI's --steps,
+    --scheduler, --guidance, --initial-noise, --spacing and --prompt."""
     if kwargs.get("steps") is not None:
         request["steps"] = _count("steps", kwargs.pop("steps"))
     if kwargs.get("scheduler") is not None:
@@ -123,7 +123,9 @@ def _diffusion_keywords(request: Dict[str, Any], kwargs: Dict[str, Any]) -> None
         request["initial_noise"] = os.fspath(kwargs.pop("initial_noise"))
     if kwargs.get("spacing") is not None:
         request["spacing"] = [float(v) for v in kwargs.pop("spacing")]
-    for name in ("steps", "scheduler", "guidance_scale", "initial_noise", "spacing"):
+    if kwargs.get("prompt") is not None:
+        request["prompt"] = str(kwargs.pop("prompt"))
+    for name in ("steps", "scheduler", "guidance_scale", "initial_noise", "spacing", "prompt"):
         kwargs.pop(name, None)
 
 
@@ -705,6 +707,7 @@ class Generators(ExecutorMethods, ContributorMethods):
         model_id: Optional[str] = None,
         steps: Optional[int] = None,
         install_dependencies: bool = False,
+        prompts: Optional[Union[Sequence[str], str, "os.PathLike[str]"]] = None,
     ) -> dict:
         """Convert a source folder, a diffusers pipeline (`model_index.json`) or a MONAI
         bundle (`configs/inference.json`), into a native diffusion package at `out` (default
@@ -714,12 +717,18 @@ class Generators(ExecutorMethods, ContributorMethods):
         (relative) or `accept_differences`. The converter's Python environment (torch with
         diffusers, or monai) is made only with `install_dependencies=True`. Returns the report
         (a dict: `model_id`, `dir`, `source_sha256`, `plan`, `verification`, `seconds`);
-        raises MediganError with the reason when the source is refused."""
+        raises MediganError with the reason when the source is refused. A text-conditioned
+        pipeline (StableDiffusionPipeline) needs `prompts` (a list, or a path to a file of one
+        prompt per line, as `--prompts FILE`): the package ships their text embeddings, and
+        `generate(..., prompt=...)` then picks one of them."""
+        if isinstance(prompts, (str, os.PathLike)):
+            with open(prompts, encoding="utf-8") as f:
+                prompts = [line.rstrip("\r\n") for line in f if line.strip()]
         native = self._native()
         native.set_install_dependencies(bool(install_dependencies))
         return native.convert_folder(
             str(path), None if out is None else str(out), int(samples), float(tolerance),
-            bool(accept_differences), model_id, steps,
+            bool(accept_differences), model_id, steps, [str(p) for p in prompts or []],
         )
 
     def contribute(

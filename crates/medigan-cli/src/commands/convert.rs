@@ -40,6 +40,11 @@ fn convert_one(
     args: &ConvertArgs,
     out: Output,
 ) -> anyhow::Result<ExitCode> {
+    if args.prompts.is_some() {
+        bail!(
+            "--prompts applies to a text-conditioned diffusers pipeline folder              (StableDiffusionPipeline), not to a legacy package; leave it out"
+        );
+    }
     super::consent_to_legacy(generators, args.install_dependencies);
     let options = ConvertOptions {
         model: model.to_string(),
@@ -49,6 +54,7 @@ fn convert_one(
         accept_differences: args.accept_differences,
         id: args.id.clone(),
         steps: args.steps,
+        prompts: Vec::new(),
     };
     let progress = Bar::new(out.quiet || out.json);
     let report = convert::convert(generators, &options, &progress)?;
@@ -92,6 +98,10 @@ fn convert_folder(
         accept_differences: args.accept_differences,
         id: args.id.clone(),
         steps: args.steps,
+        prompts: match &args.prompts {
+            Some(file) => convert::diffusers::read_prompts(file)?,
+            None => Vec::new(),
+        },
     };
     let report = convert::convert_folder(generators, path, &options)?;
     if out.json {
@@ -178,8 +188,9 @@ fn print_rows(rows: &[convert::DryRunRow], out: Output) -> anyhow::Result<ExitCo
         "{} would be converted (if their export and verification succeed), {} refused; \
          nothing was downloaded or run. Folders convert too: `medigan convert PATH --dry-run` \
          for a diffusers pipeline (DDPM, DDIM, LDM with AutoencoderKL or VQModel, \
-         class-conditional UNet) or a MONAI bundle (2D latent diffusion; MAISI-shaped 3D \
-         rectified flow with class label and spacing)",
+         class-conditional UNet, StableDiffusionPipeline with --prompts FILE) or a MONAI \
+         bundle (2D latent diffusion; MAISI-shaped 3D rectified flow with class label and \
+         spacing)",
         count("c"),
         count("r")
     ))?;

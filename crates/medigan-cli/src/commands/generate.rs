@@ -209,6 +209,7 @@ fn request(args: &GenerateArgs, out: Output) -> anyhow::Result<GenerateRequest> 
             scheduler: args.scheduler.clone(),
             guidance: args.guidance,
             spacing: args.spacing.clone(),
+            prompt: args.prompt.clone(),
         },
         initial_noise: args.initial_noise.clone(),
     })

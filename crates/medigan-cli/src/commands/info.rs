@@ -134,6 +134,24 @@ fn sampler(entry: &ModelEntry) -> String {
     if let Some(decoder) = &d.decoder {
         parts.push(format!("latent decoder {}", decoder.graph));
     }
+    for input in &d.conditioning {
+        if input.kind == medigan::catalog::ConditioningKind::Prompt {
+            let mut quoted: Vec<String> = input
+                .prompts
+                .iter()
+                .take(50)
+                .map(|p| format!("{p:?}"))
+                .collect();
+            if input.prompts.len() > quoted.len() {
+                quoted.push(format!("and {} more", input.prompts.len() - quoted.len()));
+            }
+            parts.push(format!(
+                "{} prompts (--prompt, exactly one of: {})",
+                input.prompts.len(),
+                quoted.join(", ")
+            ));
+        }
+    }
     parts.join(", ")
 }
 

@@ -21,7 +21,8 @@ pub struct DiffusionSpec {
     pub scheduler: SchedulerSource,
     /// Default number of inference steps.
     pub steps: usize,
-    /// Default classifier-free guidance scale (needs a class input with `null_class`).
+    /// Default classifier-free guidance scale (needs a class input with `null_class`, or a
+    /// prompt conditioning input, whose embeddings hold the empty prompt's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub guidance_scale: Option<f64>,
     /// The class index that means "no class", for classifier-free guidance.
@@ -49,6 +50,17 @@ pub struct ConditioningSpec {
     /// default 1.
     #[serde(default = "one")]
     pub scale: f64,
+    /// `prompt`: the file of precomputed text embeddings in the package, float32
+    /// `[prompts + 1, tokens, width]` `.npy`: one row per declared prompt, in order, then the
+    /// empty prompt's (the unconditional half of classifier-free guidance).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub embeddings: Option<String>,
+    /// `prompt`: sha256 of the embeddings file (lower-case hex), checked when it is read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    /// `prompt`: the prompts the embeddings were computed for (`--prompt` picks one, exactly).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub prompts: Vec<String>,
 }
 
 /// What a conditioning input carries.
@@ -59,6 +71,11 @@ pub enum ConditioningKind {
     /// output's spatial axes: `--spacing`, else the image output's declared `spacing` (which
     /// the written volumes then carry).
     Spacing,
+    /// Text conditioning from precomputed embeddings (a Stable Diffusion UNet's
+    /// `encoder_hidden_states`): float32 `[B, tokens, width]`, the row of the run's prompt
+    /// (`--prompt`, default the first declared), the empty prompt's row for the unconditional
+    /// half of guidance.
+    Prompt,
 }
 
 /// The denoiser graph's ports.
@@ -304,6 +321,9 @@ pub fn diffusion_problems(onnx: &Map<String, Value>) -> Vec<(String, String)> {
         }
     }
     for (i, input) in spec.conditioning.iter().enumerate() {
+        if let Some(reason) = prompt_problem(input) {
+            problem(&format!("conditioning[{i}]"), reason);
+        }
         if !(input.scale.is_finite() && input.scale != 0.0) {
             problem(
                 &format!("conditioning[{i}].scale"),
@@ -325,6 +345,59 @@ pub fn diffusion_problems(onnx: &Map<String, Value>) -> Vec<(String, String)> {
     }
     fit_problems(onnx, &spec, &mut problem);
     problems
+}
+
+/// Most prompts one prompt conditioning input may declare.
+pub const MAX_PROMPTS: usize = 4096;
+
+/// What is wrong with the prompt fields of a conditioning input, if anything: a `prompt`
+/// input needs its embeddings file and its prompts (distinct, not empty: the empty prompt is
+/// the unconditional row); another kind takes none of them.
+fn prompt_problem(input: &ConditioningSpec) -> Option<String> {
+    let fields = input.embeddings.is_some() || input.sha256.is_some() || !input.prompts.is_empty();
+    if input.kind != ConditioningKind::Prompt {
+        return fields.then(|| {
+            "`embeddings`, `sha256` and `prompts` belong to a `prompt` input only".to_string()
+        });
+    }
+    match &input.embeddings {
+        None => {
+            return Some("a prompt input needs `embeddings`, its .npy file in the package".into());
+        }
+        Some(file) => {
+            if let Some(reason) = super::graph_path_problem(file) {
+                return Some(format!(
+                    "embeddings `{file}` refused: {reason}; name a file inside the package"
+                ));
+            }
+        }
+    }
+    if let Some(sha) = &input.sha256
+        && !(sha.len() == 64
+            && sha
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+    {
+        return Some(format!("sha256 `{sha}` is not 64 lower-case hex digits"));
+    }
+    if input.prompts.is_empty() || input.prompts.len() > MAX_PROMPTS {
+        return Some(format!(
+            "a prompt input declares 1 to {MAX_PROMPTS} `prompts`, found {}",
+            input.prompts.len()
+        ));
+    }
+    for (i, prompt) in input.prompts.iter().enumerate() {
+        if prompt.trim().is_empty() {
+            return Some(format!(
+                "prompts[{i}] is empty: the empty prompt is the embeddings' last row (the \
+                 unconditional half of guidance), not a declared prompt"
+            ));
+        }
+        if input.prompts[..i].contains(prompt) {
+            return Some(format!("prompts[{i}] `{prompt}` is declared twice"));
+        }
+    }
+    None
 }
 
 /// What is wrong with a sliding window over latents of `noise` (`[C, *spatial]`), if anything.
@@ -382,14 +455,31 @@ fn fit_problems(
                 .into(),
         );
     }
+    let prompted = spec
+        .conditioning
+        .iter()
+        .any(|c| c.kind == ConditioningKind::Prompt);
     if spec.guidance_scale.is_some_and(|g| g != 1.0)
         && (class_input.is_none() || spec.null_class.is_none())
+        && !prompted
     {
         problem(
             "guidance_scale",
             "classifier-free guidance needs a class input and `null_class` (the class index \
-             that means no class)"
+             that means no class), or a prompt conditioning input"
                 .into(),
+        );
+    }
+    if spec
+        .conditioning
+        .iter()
+        .filter(|c| c.kind == ConditioningKind::Prompt)
+        .count()
+        > 1
+    {
+        problem(
+            "conditioning",
+            "at most one prompt input: `--prompt` picks the row of one embeddings file".into(),
         );
     }
     let outputs = onnx

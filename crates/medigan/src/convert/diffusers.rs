@@ -36,8 +36,29 @@ pub const EXPORT_SCRIPT: &str = concat!(
 /// The diffusers release the converter's environment pins.
 pub const DIFFUSERS: &str = "diffusers==0.42.1";
 
+/// The transformers release a text-conditioned pipeline's converter environment pins (its
+/// tokenizer and text encoder compute the prompts' embeddings).
+pub const TRANSFORMERS: &str = "transformers==5.25.0";
+
 /// The pipeline classes converted, and what their denoiser loop needs.
-pub const PIPELINES: &[&str] = &["DDPMPipeline", "DDIMPipeline", "LDMPipeline"];
+pub const PIPELINES: &[&str] = &["DDPMPipeline", "DDIMPipeline", "LDMPipeline", TEXT_PIPELINE];
+
+/// The text-conditioned pipeline converted: its package ships precomputed text embeddings of
+/// the prompts given at conversion (`--prompts FILE`).
+pub const TEXT_PIPELINE: &str = "StableDiffusionPipeline";
+
+/// Classifier-free guidance of a text-conditioned package: the pipeline's default.
+pub const TEXT_GUIDANCE: f64 = 7.5;
+
+/// The embeddings file of a text-conditioned package.
+pub const EMBEDDINGS: &str = "prompt_embeddings.npy";
+
+/// Largest prompts file read (`--prompts FILE`).
+const MAX_PROMPTS_BYTES: u64 = 1 << 20;
+
+/// Prompts of a text-conditioned package whose reference loop the verification runs (the
+/// first and the last).
+const VERIFIED_PROMPTS: usize = 2;
 
 /// The latent decoders exported (a VQModel's decode, codebook quantisation included, is one
 /// graph).
@@ -69,6 +90,10 @@ pub struct PipelinePlan {
     pub train_steps: usize,
     /// The scheduler's `prediction_type`.
     pub prediction: String,
+    /// A text-conditioned pipeline's text encoder class (`CLIPTextModel`).
+    pub text_encoder: Option<String>,
+    /// The prompts its package declares (`--prompts`).
+    pub prompts: Vec<String>,
 }
 
 impl PipelinePlan {
@@ -80,6 +105,15 @@ impl PipelinePlan {
         }
         if let Some(classes) = self.classes {
             text.push_str(&format!(", {classes} classes"));
+        }
+        if let Some(encoder) = &self.text_encoder {
+            text.push_str(&match self.prompts.len() {
+                0 => format!(
+                    ", text-conditioned ({encoder}): needs --prompts FILE, the prompts whose \
+                     embeddings the package ships"
+                ),
+                n => format!(", text-conditioned ({encoder}), {n} prompts"),
+            });
         }
         text.push_str(&format!(", {} prediction", self.prediction));
         text
@@ -116,8 +150,9 @@ pub fn plan(dir: &Path, name: &str) -> Result<PipelinePlan, ConvertError> {
     if !PIPELINES.contains(&pipeline.as_str()) {
         let why = match pipeline.as_str() {
             p if p.starts_with("StableDiffusion") || index.get("text_encoder").is_some() => {
-                " (text conditioning: this version converts unconditional and class-conditional \
-                 pipelines only)"
+                " (of the text-conditioned pipelines this version converts \
+                 `StableDiffusionPipeline` only, one text encoder and no image or extra \
+                 conditioning)"
             }
             "" => " (model_index.json names no `_class_name`)",
             _ => "",
@@ -130,8 +165,24 @@ pub fn plan(dir: &Path, name: &str) -> Result<PipelinePlan, ConvertError> {
             ),
         ));
     }
+    let text = pipeline == TEXT_PIPELINE;
     for (key, _) in index.as_object().into_iter().flatten() {
-        if key.starts_with('_') {
+        // The text encoder and tokenizer come from transformers; the safety checker and its
+        // feature extractor are not part of the sampling loop (and must be absent: null).
+        if key.starts_with('_') || (text && ["text_encoder", "tokenizer"].contains(&key.as_str())) {
+            continue;
+        }
+        if text && ["safety_checker", "feature_extractor", "image_encoder"].contains(&key.as_str())
+        {
+            if let Some((Some(_), Some(class))) = component(&index, key) {
+                return Err(refuse(
+                    "unsupported_pipeline",
+                    format!(
+                        "component `{key}` is `{class}`: a safety checker or image encoder is \
+                         not part of a native package; save the pipeline with `{key}=None`"
+                    ),
+                ));
+            }
             continue;
         }
         if let Some((Some(library), class)) = component(&index, key)
@@ -152,32 +203,61 @@ pub fn plan(dir: &Path, name: &str) -> Result<PipelinePlan, ConvertError> {
             ));
         }
     }
+    let unet_class = if text {
+        "UNet2DConditionModel"
+    } else {
+        "UNet2DModel"
+    };
     match component(&index, "unet") {
-        Some((_, Some(class))) if class == "UNet2DModel" => {}
+        Some((_, Some(class))) if class == unet_class => {}
         other => {
             return Err(refuse(
                 "unsupported_network",
                 format!(
-                    "the denoiser `unet` is {:?}: this version converts `UNet2DModel` only",
+                    "the denoiser `unet` of a {pipeline} is {:?}: this version converts \
+                     `{unet_class}` there",
                     other.and_then(|c| c.1)
                 ),
             ));
         }
     }
-    let (decoder, decoder_class) = match pipeline.as_str() {
-        "LDMPipeline" => {
-            let (_, class) = component(&index, "vqvae").unwrap_or((None, None));
-            let class = class.unwrap_or_default();
-            if !DECODERS.contains(&class.as_str()) {
+    let text_encoder = if text {
+        match component(&index, "text_encoder") {
+            Some((Some(library), Some(class)))
+                if library == "transformers" && class == "CLIPTextModel" =>
+            {
+                Some(class)
+            }
+            other => {
                 return Err(refuse(
-                    "unsupported_decoder",
+                    "unsupported_network",
                     format!(
-                        "the decoder `vqvae` is {class:?}: this version exports {}",
-                        DECODERS.join(" or ")
+                        "the text encoder is {:?}: this version encodes prompts with \
+                         transformers' `CLIPTextModel`",
+                        other.and_then(|c| c.1)
                     ),
                 ));
             }
-            (Some("vqvae".to_string()), Some(class))
+        }
+    } else {
+        None
+    };
+    let (decoder, decoder_class) = match pipeline.as_str() {
+        "LDMPipeline" | TEXT_PIPELINE => {
+            let name = if text { "vae" } else { "vqvae" };
+            let (_, class) = component(&index, name).unwrap_or((None, None));
+            let class = class.unwrap_or_default();
+            let allowed: &[&str] = if text { &["AutoencoderKL"] } else { DECODERS };
+            if !allowed.contains(&class.as_str()) {
+                return Err(refuse(
+                    "unsupported_decoder",
+                    format!(
+                        "the decoder `{name}` is {class:?}: this version exports {}",
+                        allowed.join(" or ")
+                    ),
+                ));
+            }
+            (Some(name.to_string()), Some(class))
         }
         _ => (None, None),
     };
@@ -203,6 +283,31 @@ pub fn plan(dir: &Path, name: &str) -> Result<PipelinePlan, ConvertError> {
     }
     let unet = read_json(&dir.join("unet").join("config.json"))?;
     let classes = unet["num_class_embeds"].as_u64().map(|n| n as usize);
+    if text {
+        for key in [
+            "class_embed_type",
+            "addition_embed_type",
+            "time_cond_proj_dim",
+            "encoder_hid_dim",
+        ] {
+            if !unet[key].is_null() {
+                return Err(refuse(
+                    "unsupported_network",
+                    format!(
+                        "the UNet's `{key}` is {}: this version converts a UNet2DConditionModel \
+                         conditioned on the text embeddings alone (as Stable Diffusion v1/v2's)",
+                        unet[key]
+                    ),
+                ));
+            }
+        }
+        if classes.is_some() {
+            return Err(refuse(
+                "unsupported_network",
+                "the UNet takes class labels besides the text: not converted".into(),
+            ));
+        }
+    }
     Ok(PipelinePlan {
         pipeline,
         scheduler,
@@ -216,7 +321,108 @@ pub fn plan(dir: &Path, name: &str) -> Result<PipelinePlan, ConvertError> {
             .as_str()
             .unwrap_or("epsilon")
             .to_string(),
+        text_encoder,
+        prompts: Vec::new(),
     })
+}
+
+/// The prompts of `--prompts FILE`: one per line (a final `\r` dropped), blank lines skipped;
+/// refused when there are none, one repeats, or there are more than
+/// [`crate::catalog::MAX_PROMPTS`].
+pub fn read_prompts(path: &Path) -> Result<Vec<String>, ConvertError> {
+    use std::io::Read;
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_PROMPTS_BYTES + 1).read_to_string(&mut text))
+        .map_err(ConvertError::io("read", path))?;
+    if text.len() as u64 > MAX_PROMPTS_BYTES {
+        return Err(ConvertError::BadOption(format!(
+            "--prompts {}: larger than {MAX_PROMPTS_BYTES} bytes",
+            path.display()
+        )));
+    }
+    let prompts: Vec<String> = text
+        .lines()
+        .map(|l| l.trim_end_matches('\r').to_string())
+        .filter(|l| !l.trim().is_empty())
+        .collect();
+    check_prompts(&prompts).map_err(|reason| {
+        ConvertError::BadOption(format!("--prompts {}: {reason}", path.display()))
+    })?;
+    Ok(prompts)
+}
+
+/// Why `prompts` cannot be a package's declared prompts, if they cannot.
+fn check_prompts(prompts: &[String]) -> Result<(), String> {
+    let max = crate::catalog::MAX_PROMPTS;
+    if prompts.is_empty() || prompts.len() > max {
+        return Err(format!(
+            "expected 1 to {max} prompts (one per line), found {}",
+            prompts.len()
+        ));
+    }
+    for (i, prompt) in prompts.iter().enumerate() {
+        if prompt.trim().is_empty() {
+            return Err(format!(
+                "prompt {} is empty: the empty prompt's embedding (the unconditional half of \
+                 guidance) is always shipped",
+                i + 1
+            ));
+        }
+        if prompts[..i].contains(prompt) {
+            return Err(format!("prompt {} ({prompt:?}) is given twice", i + 1));
+        }
+    }
+    Ok(())
+}
+
+/// Refuses `--prompts` for a source that is not text-conditioned (`what` names it).
+pub fn refuse_prompts_for(
+    name: &str,
+    options: &super::ConvertOptions,
+    what: &str,
+) -> Result<(), ConvertError> {
+    if options.prompts.is_empty() {
+        return Ok(());
+    }
+    Err(ConvertError::refused(
+        name,
+        "prompts_without_text",
+        &format!("--prompts was given, but {what} has no text conditioning: leave --prompts out"),
+    ))
+}
+
+/// The plan of `dir` with the prompts of `options`: a text-conditioned pipeline needs them
+/// (refused without: the package can only hold embeddings of prompts known at conversion),
+/// another refuses them.
+fn plan_with_prompts(
+    dir: &Path,
+    name: &str,
+    options: &super::ConvertOptions,
+) -> Result<PipelinePlan, ConvertError> {
+    let mut plan = plan(dir, name)?;
+    match &plan.text_encoder {
+        None => refuse_prompts_for(name, options, &format!("a {}", plan.pipeline))?,
+        Some(_) if options.prompts.is_empty() => {
+            return Err(ConvertError::refused(
+                name,
+                "needs_prompts",
+                &format!(
+                    "{} is text-conditioned: give --prompts FILE (one prompt per line). The \
+                     converted package ships the text embeddings of exactly those prompts, \
+                     computed now with the pipeline's own tokenizer and text encoder, so that \
+                     generating needs no tokenizer or text-encoder graph; `medigan generate \
+                     --prompt TEXT` then picks one of them",
+                    plan.pipeline
+                ),
+            ));
+        }
+        Some(_) => {
+            check_prompts(&options.prompts).map_err(ConvertError::BadOption)?;
+            plan.prompts = options.prompts.clone();
+        }
+    }
+    Ok(plan)
 }
 
 /// What the export script answers.
@@ -238,6 +444,18 @@ pub struct Exported {
     /// The VAE's `shift_factor`.
     #[serde(default)]
     pub shift_factor: Option<f64>,
+    /// A text-conditioned pipeline's embeddings: `[prompts + 1, tokens, width]`.
+    #[serde(default)]
+    pub embeddings_shape: Option<Vec<usize>>,
+    /// sha256 of the embeddings file.
+    #[serde(default)]
+    pub embeddings_sha256: Option<String>,
+    /// transformers' version.
+    #[serde(default)]
+    pub transformers: Option<String>,
+    /// The tokenizer's class.
+    #[serde(default)]
+    pub tokenizer: Option<String>,
 }
 
 /// What a conversion of a pipeline folder wrote.
@@ -254,12 +472,27 @@ impl FolderSource for Diffusers {
     const ENV: (&'static str, &'static str) = ("convert-diffusers", DIFFUSERS);
     const SCRIPT: (&'static str, &'static str) = (EXPORT_SCRIPT, "diffusers-export");
 
-    fn dependencies() -> Vec<String> {
-        dependencies()
+    fn dependencies(plan: &PipelinePlan) -> Vec<String> {
+        let mut deps = dependencies();
+        if plan.text_encoder.is_some() {
+            deps.push(TRANSFORMERS.to_string());
+        }
+        deps
     }
 
-    fn plan(dir: &Path, name: &str) -> Result<PipelinePlan, ConvertError> {
-        plan(dir, name)
+    fn env_name(plan: &PipelinePlan) -> &'static str {
+        match plan.text_encoder {
+            Some(_) => "convert-diffusers-text",
+            None => Self::ENV.0,
+        }
+    }
+
+    fn plan(
+        dir: &Path,
+        name: &str,
+        options: &super::ConvertOptions,
+    ) -> Result<PipelinePlan, ConvertError> {
+        plan_with_prompts(dir, name, options)
     }
 
     fn steps(plan: &PipelinePlan) -> usize {
@@ -269,6 +502,11 @@ impl FolderSource for Diffusers {
     fn request(plan: &PipelinePlan, paths: &ScriptPaths<'_>, steps: usize) -> Value {
         let reference_scheduler =
             STOCHASTIC.contains(&plan.scheduler.as_str()) || plan.pipeline == "DDIMPipeline";
+        let verified: Vec<usize> = match plan.prompts.len() {
+            0 => Vec::new(),
+            n if n <= VERIFIED_PROMPTS => (0..n).collect(),
+            n => vec![0, n - 1],
+        };
         let labels: Vec<Value> = match plan.classes {
             Some(n) if n > 4 => vec![json!(0), json!(n - 1)],
             Some(n) => (0..n).map(|i| json!(i)).collect(),
@@ -285,6 +523,10 @@ impl FolderSource for Diffusers {
             "reference_scheduler": reference_scheduler.then_some("DDIMScheduler"),
             "decoder": plan.decoder,
             "seed": 0,
+            "prompts": plan.prompts,
+            "verify_prompts": verified,
+            "guidance_scale": TEXT_GUIDANCE,
+            "embeddings": EMBEDDINGS,
         })
     }
 
@@ -321,9 +563,24 @@ impl FolderSource for Diffusers {
         );
         let mut text = card_head(&body, info, &what);
         let graphs = &exported.graphs;
+        let text_input = exported
+            .embeddings_shape
+            .as_ref()
+            .map_or(String::new(), |shape| {
+                format!(
+                    ", text embeddings `encoder_hidden_states` {:?}",
+                    shape.get(1..).unwrap_or(&[])
+                )
+            });
         text.push_str(&format!(
-            "- denoiser: `UNet2DModel` exported with torch {} / diffusers {} (`torch.onnx.export`, \
-             dynamic batch axis) as `denoiser.onnx`: sample {:?}, int64 timestep{}; {} prediction\n",
+            "- denoiser: `{}` exported with torch {} / diffusers {} (`torch.onnx.export`, \
+             dynamic batch axis) as `denoiser.onnx`: sample {:?}, int64 timestep{}{text_input}; \
+             {} prediction\n",
+            if plan.text_encoder.is_some() {
+                "UNet2DConditionModel"
+            } else {
+                "UNet2DModel"
+            },
             graphs.torch,
             exported.diffusers,
             graphs.noise_shape,
@@ -333,6 +590,9 @@ impl FolderSource for Diffusers {
             )),
             plan.prediction
         ));
+        if let (Some(encoder), Some(shape)) = (&plan.text_encoder, &exported.embeddings_shape) {
+            text.push_str(&prompts_card(plan, exported, encoder, shape));
+        }
         if let Some(decoder) = &exported.decoder {
             text.push_str(&format!(
                 "- decoder: `{decoder}.decode` as `decoder.onnx`{}, latent / {} + {} -> image {:?}\n",
@@ -363,7 +623,42 @@ impl FolderSource for Diffusers {
     }
 }
 
-/// What pip installs into the converter's environment.
+/// The card's lines on the precomputed prompt embeddings and why there is no text encoder.
+fn prompts_card(
+    plan: &PipelinePlan,
+    exported: &Exported,
+    encoder: &str,
+    shape: &[usize],
+) -> String {
+    let mut text = format!(
+        "- prompts: `{EMBEDDINGS}` (float32 {shape:?}, sha256 `{}`): the text embeddings of the \
+         {} prompts below and, last, of the empty prompt (the unconditional half of \
+         classifier-free guidance, scale {TEXT_GUIDANCE} by default), computed at conversion \
+         by the pipeline's own `{}` and `{encoder}` (transformers {}) as its `encode_prompt` \
+         does. No tokenizer or text-encoder graph is shipped: generating needs none, the \
+         embeddings are exactly the pipeline's (no second tokenizer implementation to drift), \
+         and they are small. The price: only these prompts can be generated (`--prompt TEXT`, \
+         matched exactly; default the first); convert again with more prompts for others. A \
+         text-encoder graph with a tokenizer is possible future work.\n",
+        exported.embeddings_sha256.as_deref().unwrap_or("?"),
+        plan.prompts.len(),
+        exported.tokenizer.as_deref().unwrap_or("tokenizer"),
+        exported.transformers.as_deref().unwrap_or("?"),
+    );
+    for prompt in plan.prompts.iter().take(50) {
+        text.push_str(&format!("  - `{}`\n", prompt.replace('`', "'")));
+    }
+    if plan.prompts.len() > 50 {
+        text.push_str(&format!(
+            "  - and {} more (in `medigan.json`)\n",
+            plan.prompts.len() - 50
+        ));
+    }
+    text
+}
+
+/// What pip installs into the converter's environment (a text-conditioned pipeline's adds
+/// [`TRANSFORMERS`]).
 pub fn dependencies() -> Vec<String> {
     ["torch", DIFFUSERS, "onnx"].map(str::to_string).to_vec()
 }
@@ -419,20 +714,40 @@ fn package_json(plan: &PipelinePlan, exported: &Exported, info: &SourceInfo<'_>)
         )
     });
     let (source, sha256) = (info.source.display(), info.sha256);
+    let mut diffusion = diffusion_json(&plan.prediction, &exported.graphs, info.steps, decoder);
+    if plan.text_encoder.is_some() {
+        diffusion["conditioning"] = json!([{
+            "name": "encoder_hidden_states",
+            "kind": "prompt",
+            "embeddings": EMBEDDINGS,
+            "sha256": exported.embeddings_sha256,
+            "prompts": plan.prompts,
+        }]);
+        diffusion["guidance_scale"] = json!(TEXT_GUIDANCE);
+    }
+    let mut converted_from = json!({
+        "source": "diffusers",
+        "pipeline": plan.pipeline,
+        "diffusers": exported.diffusers,
+    });
+    if let Some(encoder) = &plan.text_encoder {
+        converted_from["transformers"] = json!(exported.transformers);
+        converted_from["text_encoder"] = json!(encoder);
+    }
     let parts = PackageParts {
         inputs: json!(inputs),
         range: json!([-1, 1]),
-        diffusion: diffusion_json(&plan.prediction, &exported.graphs, info.steps, decoder),
-        converted_from: json!({
-            "source": "diffusers",
-            "pipeline": plan.pipeline,
-            "diffusers": exported.diffusers,
-        }),
+        diffusion,
+        converted_from,
         selection: json!({
             "performance": {"FID": null},
             "organ": [],
             "modality": [],
-            "function": ["denoising diffusion"],
+            "function": if plan.text_encoder.is_some() {
+                json!(["denoising diffusion", "text to image"])
+            } else {
+                json!(["denoising diffusion"])
+            },
             "condition": classes,
             "generates": [],
             "tags": ["diffusion", "diffusers", "converted"],

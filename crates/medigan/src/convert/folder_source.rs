@@ -40,10 +40,19 @@ pub trait FolderSource {
     /// The export script (the prelude and the source's part) and its file name prefix.
     const SCRIPT: (&'static str, &'static str);
 
-    /// What pip installs into the converter's environment.
-    fn dependencies() -> Vec<String>;
-    /// Decides from the folder's JSON whether `dir` converts; `name` names the model.
-    fn plan(dir: &Path, name: &str) -> Result<Self::Plan, ConvertError>;
+    /// What pip installs into the converter's environment for `plan`.
+    fn dependencies(plan: &Self::Plan) -> Vec<String>;
+    /// The converter's environment's name for `plan` (default: `ENV`'s).
+    fn env_name(_plan: &Self::Plan) -> &'static str {
+        Self::ENV.0
+    }
+    /// Decides from the folder's JSON (and the options that shape the package, as
+    /// `--prompts`) whether `dir` converts; `name` names the model.
+    fn plan(
+        dir: &Path,
+        name: &str,
+        options: &super::ConvertOptions,
+    ) -> Result<Self::Plan, ConvertError>;
     /// Inference steps written into the package.
     fn steps(plan: &Self::Plan) -> usize;
     /// The export script's request.
@@ -171,14 +180,14 @@ pub fn convert<S: FolderSource>(
 ) -> Result<FolderConversion<S::Plan, S::Exported>> {
     let started = Instant::now();
     let model_id = options.id.clone().unwrap_or_else(|| default_id(source));
-    let plan = S::plan(source, &model_id)?;
+    let plan = S::plan(source, &model_id, options)?;
     let out = options
         .out
         .clone()
         .unwrap_or_else(|| PathBuf::from(format!("{model_id}-onnx")));
     super::check_out(&out)?;
     let source_sha256 = folder_sha256(source)?;
-    let env = environment::<S>(generators)?;
+    let env = environment::<S>(generators, &plan)?;
     let (staging, work) = folders(generators, &out)?;
     let staging_abs =
         std::path::absolute(staging.path()).map_err(ConvertError::io("resolve", staging.path()))?;
@@ -281,11 +290,15 @@ fn write_json(path: &Path, value: &Value) -> Result<(), ConvertError> {
 }
 
 /// The converter's environment of `S` (with consent, as legacy packages get theirs).
-fn environment<S: FolderSource>(generators: &Generators) -> Result<venv::PythonEnv> {
+fn environment<S: FolderSource>(
+    generators: &Generators,
+    plan: &S::Plan,
+) -> Result<venv::PythonEnv> {
     let settings = generators.legacy_settings();
     let home = &generators.settings().home;
-    let (name, pin) = S::ENV;
-    venv::ensure(&home.envs_dir(), name, pin, &S::dependencies(), &settings).map_err(|e| match e {
+    let (name, pin) = (S::env_name(plan), S::ENV.1);
+    let dependencies = S::dependencies(plan);
+    venv::ensure(&home.envs_dir(), name, pin, &dependencies, &settings).map_err(|e| match e {
         crate::legacy::LegacyError::ConsentNeeded {
             dependencies, env, ..
         } => Error::from(ConvertError::ConsentNeeded {

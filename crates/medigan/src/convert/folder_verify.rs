@@ -17,6 +17,9 @@ use crate::{Generators, Result, Settings};
 pub struct ReferenceRun {
     /// The class label, if any.
     pub label: Option<usize>,
+    /// The prompt, for a text-conditioned model.
+    #[serde(default)]
+    pub prompt: Option<String>,
     /// Its samples, float32 `[N, C, H, W]` in [-1, 1].
     pub file: PathBuf,
     /// Seconds the loop took.
@@ -26,7 +29,7 @@ pub struct ReferenceRun {
 /// The agreement of one run.
 #[derive(Debug, Clone, Serialize)]
 pub struct RunAgreement {
-    /// `unconditional` or `class N`.
+    /// `unconditional`, `class N` or `prompt "TEXT"`.
     pub run: String,
     /// Values compared.
     pub values: usize,
@@ -173,6 +176,7 @@ pub(super) fn verify(
                 scheduler: Some(references.scheduler.to_string()),
                 guidance: None,
                 spacing: None,
+                prompt: reference.prompt.clone(),
             },
             ..GenerateRequest::default()
         };
@@ -193,9 +197,11 @@ pub(super) fn verify(
         let want: Vec<f32> = want.iter().copied().collect();
         let (max_abs, mean_abs, max_rel) = differences(&got, &want);
         runs.push(RunAgreement {
-            run: reference
-                .label
-                .map_or("unconditional".to_string(), |l| format!("class {l}")),
+            run: match (&reference.prompt, reference.label) {
+                (Some(prompt), _) => format!("prompt {prompt:?}"),
+                (None, Some(l)) => format!("class {l}"),
+                (None, None) => "unconditional".to_string(),
+            },
             values: want.len(),
             max_abs_error: max_abs,
             mean_abs_error: mean_abs,

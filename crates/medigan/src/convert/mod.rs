@@ -59,6 +59,10 @@ pub struct ConvertOptions {
     /// Inference steps of the comparison of a diffusion model (at most its default steps);
     /// `None`: 50.
     pub steps: Option<usize>,
+    /// The prompts a text-conditioned pipeline's package declares (`--prompts FILE`, read by
+    /// [`diffusers::read_prompts`]): their text embeddings are computed at conversion and
+    /// shipped in the package.
+    pub prompts: Vec<String>,
 }
 
 impl ConvertOptions {
@@ -72,6 +76,7 @@ impl ConvertOptions {
             accept_differences: false,
             id: None,
             steps: None,
+            prompts: Vec::new(),
         }
     }
 }

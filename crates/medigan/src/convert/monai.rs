@@ -657,11 +657,16 @@ impl FolderSource for Monai {
     const ENV: (&'static str, &'static str) = ("convert-monai", MONAI);
     const SCRIPT: (&'static str, &'static str) = (EXPORT_SCRIPT, "monai-export");
 
-    fn dependencies() -> Vec<String> {
+    fn dependencies(_plan: &BundlePlan) -> Vec<String> {
         dependencies()
     }
 
-    fn plan(dir: &Path, name: &str) -> Result<BundlePlan, ConvertError> {
+    fn plan(
+        dir: &Path,
+        name: &str,
+        options: &super::ConvertOptions,
+    ) -> Result<BundlePlan, ConvertError> {
+        super::diffusers::refuse_prompts_for(name, options, "a MONAI bundle")?;
         plan(dir, name)
     }
 

@@ -21,6 +21,6 @@ mod trajectory;
 
 pub use medigan_diffusion::{Scheduler, SchedulerConfig, SchedulerError, make_scheduler};
 pub use sampler::DiffusionGenerator;
-pub use setup::{DiffusionRun, DiffusionSetup};
+pub use setup::{DiffusionRun, DiffusionSetup, PromptEmbeddings};
 pub use sliding_window::WindowPlan;
 pub use trajectory::{SchedulerChoice, Trajectory, TrajectoryFrame, X0Source, evenly_spaced};

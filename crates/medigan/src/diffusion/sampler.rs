@@ -174,15 +174,17 @@ impl DiffusionGenerator {
         classes: Option<&[usize]>,
         batch: usize,
     ) -> Result<Vec<f32>, GenerateError> {
-        let guidance = self.run.guidance.filter(|_| self.run.guided());
-        let (rows, classes): (usize, Option<Vec<usize>>) = match (guidance, classes) {
-            (Some(_), Some(classes)) => {
-                let null = self.setup.spec.null_class.unwrap_or(0);
-                let both = classes.iter().copied().chain(classes.iter().map(|_| null));
-                (2 * batch, Some(both.collect()))
-            }
-            (_, classes) => (batch, classes.map(<[usize]>::to_vec)),
-        };
+        let conditional = classes.is_some() || self.setup.prompts.is_some();
+        let guidance = self
+            .run
+            .guidance
+            .filter(|_| self.run.guided() && conditional);
+        let rows = if guidance.is_some() { 2 * batch } else { batch };
+        let classes: Option<Vec<usize>> = classes.map(|classes| {
+            let null = self.setup.spec.null_class.unwrap_or(0);
+            let nulls = classes.iter().map(|_| null).take(rows - batch);
+            classes.iter().copied().chain(nulls).collect()
+        });
         let mut values = input.to_vec();
         if rows > batch {
             values.extend_from_slice(input);
@@ -202,11 +204,14 @@ impl DiffusionGenerator {
             inputs.push(class_tensor(class, classes));
         }
         for input in &spec.conditioning {
-            let values = match input.kind {
-                ConditioningKind::Spacing => self.run.spacing.as_deref().unwrap_or(&[]),
+            let array = match input.kind {
+                ConditioningKind::Spacing => {
+                    let values = self.run.spacing.as_deref().unwrap_or(&[]);
+                    let row: Vec<f32> = values.iter().map(|v| (v * input.scale) as f32).collect();
+                    ArrayD::from_shape_fn(IxDyn(&[rows, row.len()]), |i| row[i[1]])
+                }
+                ConditioningKind::Prompt => self.prompt_tensor(batch, rows)?,
             };
-            let row: Vec<f32> = values.iter().map(|v| (v * input.scale) as f32).collect();
-            let array = ArrayD::from_shape_fn(IxDyn(&[rows, row.len()]), |i| row[i[1]]);
             inputs.push(NamedTensor::f32(&input.name, array));
         }
         let started = Instant::now();
@@ -226,6 +231,28 @@ impl DiffusionGenerator {
             }
             _ => prediction,
         })
+    }
+
+    /// The text embeddings of `rows` rows: the run's prompt for the batch's samples, the empty
+    /// prompt's for the unconditional rows of guidance (`rows - batch` of them).
+    fn prompt_tensor(&self, batch: usize, rows: usize) -> Result<ArrayD<f32>, GenerateError> {
+        let table = self.setup.prompts.as_ref().ok_or_else(|| {
+            GenerateError::Worker("a prompt input without prompt embeddings".into())
+        })?;
+        let prompt = self.run.prompt.as_deref().unwrap_or_default();
+        let row = table.find(prompt).ok_or_else(|| GenerateError::Diffusion {
+            model: self.setup.model.clone(),
+            what: &[OptionName::Prompt],
+            reason: format!("{prompt:?} is not one of the model's prompts"),
+        })?;
+        let mut values = Vec::with_capacity(rows * table.row_len());
+        for r in 0..rows {
+            let row = if r < batch { row } else { table.prompts.len() };
+            values.extend_from_slice(table.row(row));
+        }
+        let [tokens, width] = table.shape;
+        ArrayD::from_shape_vec(IxDyn(&[rows, tokens, width]), values)
+            .map_err(|e| GenerateError::Worker(format!("tensor shape: {e}")))
     }
 
     /// The samples of the final latents: decoded by the decoder graph, or the latents

@@ -7,16 +7,89 @@ use std::path::{Path, PathBuf};
 use serde_json::{Map, Value};
 
 use medigan_diffusion::{SchedulerConfig, make_scheduler};
+use sha2::Digest;
 
 use super::sliding_window::WindowPlan;
 use crate::catalog::{
-    ClassEncoding, ConditioningKind, DiffusionSpec, InputKind, InputSpec, OnnxSpec, OutputKind,
-    OutputSpec, SchedulerSource, SlidingWindowSpec, TimestepType,
+    ClassEncoding, ConditioningKind, ConditioningSpec, DiffusionSpec, InputKind, InputSpec,
+    OnnxSpec, OutputKind, OutputSpec, SchedulerSource, SlidingWindowSpec, TimestepType,
 };
 use crate::generate::{DiffusionOptions, GenerateError};
 
 /// Largest scheduler config file read from a package.
 const MAX_SCHEDULER_CONFIG_BYTES: u64 = 1 << 20;
+
+/// Largest prompt embeddings file read from a package (Stable Diffusion v1's are 236 KB per
+/// prompt).
+const MAX_EMBEDDINGS_BYTES: u64 = 512 << 20;
+
+/// The precomputed text embeddings of a prompt-conditioned package
+/// (`execution.onnx.diffusion.conditioning` of kind `prompt`).
+#[derive(Debug)]
+pub struct PromptEmbeddings {
+    /// The denoiser's input name (`encoder_hidden_states`).
+    pub name: String,
+    /// The declared prompts, in the order of the rows.
+    pub prompts: Vec<String>,
+    /// One embedding's shape: `[tokens, width]`.
+    pub shape: [usize; 2],
+    /// float32 `[prompts + 1, tokens, width]`: the prompts' rows, then the empty prompt's.
+    values: Vec<f32>,
+}
+
+impl PromptEmbeddings {
+    /// Reads and checks the embeddings file of `input` in the package `dir`.
+    fn load(dir: &Path, input: &ConditioningSpec) -> Result<Self, String> {
+        let file = input.embeddings.as_deref().unwrap_or_default();
+        if let Some(reason) = crate::catalog::graph_path_problem(file) {
+            return Err(format!("embeddings file `{file}` refused: {reason}"));
+        }
+        let path = dir.join(file);
+        let bytes = read_bytes_bounded(&path, MAX_EMBEDDINGS_BYTES)
+            .map_err(|e| format!("cannot read its prompt embeddings `{file}`: {e}"))?;
+        if let Some(want) = &input.sha256 {
+            let got = hex::encode(sha2::Sha256::digest(&bytes));
+            if &got != want {
+                return Err(format!(
+                    "its prompt embeddings `{file}` have sha256 {got}, not the declared {want}: \
+                     the file changed since the package was written"
+                ));
+            }
+        }
+        let (array, _) = crate::formats::npy::decode(&bytes)
+            .map_err(|e| format!("its prompt embeddings `{file}`: {e}"))?;
+        let rows = input.prompts.len() + 1;
+        match *array.shape() {
+            [r, tokens, width] if r == rows && tokens > 0 && width > 0 => Ok(PromptEmbeddings {
+                name: input.name.clone(),
+                prompts: input.prompts.clone(),
+                shape: [tokens, width],
+                values: array.iter().copied().collect(),
+            }),
+            _ => Err(format!(
+                "its prompt embeddings `{file}` are {:?}; expected [{rows}, tokens, width]: one \
+                 row per declared prompt ({}) and the empty prompt's last",
+                array.shape(),
+                input.prompts.len()
+            )),
+        }
+    }
+
+    /// Values of one embedding.
+    pub fn row_len(&self) -> usize {
+        self.shape[0] * self.shape[1]
+    }
+
+    /// The embedding of row `row` (`prompts.len()`: the empty prompt's).
+    pub fn row(&self, row: usize) -> &[f32] {
+        &self.values[row * self.row_len()..][..self.row_len()]
+    }
+
+    /// The row of `prompt`, matched exactly.
+    pub fn find(&self, prompt: &str) -> Option<usize> {
+        self.prompts.iter().position(|p| p == prompt)
+    }
+}
 
 /// A diffusion package, ready to make samplers.
 #[derive(Debug)]
@@ -40,6 +113,8 @@ pub struct DiffusionSetup {
     /// The spacing the image output declares (mm per spatial axis), the default of a spacing
     /// conditioning input.
     pub spacing: Option<Vec<f64>>,
+    /// The precomputed text embeddings, for a prompt-conditioned model.
+    pub prompts: Option<PromptEmbeddings>,
 }
 
 /// A run's diffusion choices, resolved and checked against the package.
@@ -56,6 +131,9 @@ pub struct DiffusionRun {
     /// The voxel spacing (mm per spatial axis) fed to a spacing conditioning input, and
     /// written into the volumes; `None` for a model without one.
     pub spacing: Option<Vec<f64>>,
+    /// The prompt whose embedding conditions the samples (one of the declared prompts);
+    /// `None` for a model without a prompt input.
+    pub prompt: Option<String>,
 }
 
 impl DiffusionRun {
@@ -106,9 +184,23 @@ impl DiffusionSetup {
             ),
             false => None,
         };
+        let prompts = match spec
+            .conditioning
+            .iter()
+            .find(|c| c.kind == ConditioningKind::Prompt)
+        {
+            Some(input) => Some(PromptEmbeddings::load(dir, input).map_err(bad)?),
+            None => None,
+        };
         let denoiser = (
             denoiser_graph,
-            denoiser_declaration(onnx, &spec, class.as_ref(), spacing.as_deref()),
+            denoiser_declaration(
+                onnx,
+                &spec,
+                class.as_ref(),
+                spacing.as_deref(),
+                prompts.as_ref(),
+            ),
         );
         let windows = match spec
             .decoder
@@ -137,6 +229,7 @@ impl DiffusionSetup {
             image,
             windows,
             spacing,
+            prompts,
         })
     }
 
@@ -177,16 +270,18 @@ impl DiffusionSetup {
             .guidance
             .map(|g| g.value())
             .or(self.spec.guidance_scale);
-        let conditional = self.class.is_some() && self.spec.null_class.is_some();
+        let conditional =
+            (self.class.is_some() && self.spec.null_class.is_some()) || self.prompts.is_some();
         if options.guidance.is_some() && !conditional {
             return Err(GenerateError::Diffusion {
                 model: self.model.clone(),
                 what: &[OptionName::Guidance],
-                reason: "the model has no class input with a null class, so there is nothing to \
-                         guide; leave it out"
+                reason: "the model has no class input with a null class and no prompt input, so \
+                         there is nothing to guide; leave it out"
                     .into(),
             });
         }
+        let prompt = self.resolve_prompt(options.prompt.as_deref())?;
         let spacing = match (&self.spacing, &options.spacing) {
             (None, None) => None,
             (None, Some(_)) => {
@@ -220,7 +315,48 @@ impl DiffusionSetup {
             scheduler_choice: choice,
             guidance,
             spacing,
+            prompt,
         })
+    }
+
+    /// The run's prompt: `asked` when it is one of the declared prompts (exactly), the first
+    /// declared one when none is asked for; refused for a model without a prompt input.
+    fn resolve_prompt(&self, asked: Option<&str>) -> Result<Option<String>, GenerateError> {
+        let refuse = |reason: String| GenerateError::Diffusion {
+            model: self.model.clone(),
+            what: &[OptionName::Prompt],
+            reason,
+        };
+        match (&self.prompts, asked) {
+            (None, None) => Ok(None),
+            (None, Some(_)) => Err(refuse(
+                "the model takes no prompt (no prompt input in execution.onnx.diffusion.\
+                 conditioning); leave it out"
+                    .into(),
+            )),
+            (Some(table), None) => Ok(table.prompts.first().cloned()),
+            (Some(table), Some(asked)) if table.find(asked).is_some() => Ok(Some(asked.into())),
+            (Some(table), Some(asked)) => {
+                let shown: Vec<String> = table
+                    .prompts
+                    .iter()
+                    .take(20)
+                    .map(|p| format!("{p:?}"))
+                    .collect();
+                let more = table.prompts.len().saturating_sub(shown.len());
+                Err(refuse(format!(
+                    "{asked:?} is not one of the model's {} prompts (its text embeddings were \
+                     computed for these only, matched exactly): {}{}",
+                    table.prompts.len(),
+                    shown.join(", "),
+                    if more > 0 {
+                        format!(" and {more} more (`medigan info MODEL` lists them)")
+                    } else {
+                        String::new()
+                    }
+                )))
+            }
+        }
     }
 }
 
@@ -241,6 +377,19 @@ fn scheduler_config(dir: &Path, source: &SchedulerSource) -> Result<SchedulerCon
         .map_err(|e| format!("cannot read its scheduler config `{file}`: {e}"))?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
     SchedulerConfig::from_json(text).map_err(|e| format!("its scheduler config `{file}`: {e}"))
+}
+
+/// A file's bytes, refused past `limit` bytes (a package is untrusted input).
+fn read_bytes_bounded(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(limit + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limit {
+        return Err(std::io::Error::other(format!("larger than {limit} bytes")));
+    }
+    Ok(bytes)
 }
 
 /// A small text file, refused past `limit` bytes (a package is untrusted input).
@@ -272,13 +421,15 @@ fn port(name: &str, kind: InputKind, shape: Vec<usize>) -> InputSpec {
 
 /// What the denoiser graph must take and give: the noisy sample, the timestep (int64 `[B]`
 /// is checked as an index input, float32 `[B]` as a one-value noise input), the class input as
-/// declared, each conditioning input (a spacing: float32 `[B, axes]`), and the prediction
+/// declared, each conditioning input (a spacing: float32 `[B, axes]`; a prompt: float32
+/// `[B, tokens, width]`), and the prediction
 /// shaped like the sample.
 fn denoiser_declaration(
     onnx: &OnnxSpec,
     spec: &DiffusionSpec,
     class: Option<&InputSpec>,
     spacing: Option<&[f64]>,
+    prompts: Option<&PromptEmbeddings>,
 ) -> OnnxSpec {
     let denoiser = &spec.denoiser;
     let mut inputs = vec![port(
@@ -296,10 +447,11 @@ fn denoiser_declaration(
     });
     inputs.extend(class.cloned());
     for input in &spec.conditioning {
-        let axes = match input.kind {
-            ConditioningKind::Spacing => spacing.map_or(0, <[f64]>::len),
+        let shape = match input.kind {
+            ConditioningKind::Spacing => vec![spacing.map_or(0, <[f64]>::len)],
+            ConditioningKind::Prompt => prompts.map_or(Vec::new(), |p| p.shape.to_vec()),
         };
-        inputs.push(port(&input.name, InputKind::Noise, vec![axes]));
+        inputs.push(port(&input.name, InputKind::Noise, shape));
     }
     OnnxSpec {
         graph: onnx.graph.clone(),

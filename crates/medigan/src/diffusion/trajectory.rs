@@ -361,6 +361,7 @@ mod tests {
                         scheduler: Some(scheduler.into()),
                         guidance: guided.then(|| Guidance::new(2.0).unwrap()),
                         spacing: None,
+                        prompt: None,
                     },
                     ..GenerateRequest::default()
                 };

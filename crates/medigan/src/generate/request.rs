@@ -54,6 +54,9 @@ pub struct DiffusionOptions {
     /// Voxel spacing in mm for a model with a spacing input (`--spacing`); `None` takes the
     /// spacing the package declares.
     pub spacing: Option<Spacing>,
+    /// The prompt of a text-conditioned model (`--prompt`): one of the prompts its package
+    /// declares, matched exactly; `None` takes the first.
+    pub prompt: Option<String>,
 }
 
 /// A voxel spacing in mm, one positive finite number per spatial axis (compared by value).

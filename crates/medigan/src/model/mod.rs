@@ -83,6 +83,9 @@ pub struct DiffusionDescription {
     pub noise_shape: Vec<usize>,
     /// Whether the final latent goes through a decoder graph.
     pub latent_decoder: bool,
+    /// The prompts of a text-conditioned model (`--prompt` picks one), empty otherwise.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub prompts: Vec<String>,
 }
 
 impl Model {
@@ -170,6 +173,10 @@ impl Model {
                     guidance_scale: d.spec.guidance_scale,
                     noise_shape: d.spec.noise.shape.clone(),
                     latent_decoder: d.decoder.is_some(),
+                    prompts: d
+                        .prompts
+                        .as_ref()
+                        .map_or_else(Vec::new, |p| p.prompts.clone()),
                 }),
             },
             Model::Legacy(m) => ModelDescription {
@@ -365,6 +372,7 @@ impl Model {
                 "scheduler": run.scheduler,
                 "guidance": run.guidance,
                 "spacing": run.spacing,
+                "prompt": run.prompt,
                 "initial_noise": request.initial_noise.as_ref().map(|p| p.display().to_string()),
             });
         }

@@ -161,14 +161,16 @@ pub(super) fn refuse_diffusion_options(
         &[OptionName::Guidance]
     } else if request.diffusion.spacing.is_some() {
         &[OptionName::Spacing]
+    } else if request.diffusion.prompt.is_some() {
+        &[OptionName::Prompt]
     } else {
         return Ok(());
     };
     Err(GenerateError::Diffusion {
         model: model.to_string(),
         what,
-        reason: "it is not a diffusion model; steps, scheduler, guidance, spacing and \
-                 initial noise apply only to diffusion models (`medigan list` marks them)"
+        reason: "it is not a diffusion model; steps, scheduler, guidance, spacing, prompt \
+                 and initial noise apply only to diffusion models (`medigan list` marks them)"
             .into(),
     })
 }
