@@ -5,7 +5,7 @@
 use crate::filters::{crop, log, prepare, wavelet};
 use crate::settings::Settings;
 use crate::shape::{shape2d, shape3d};
-use crate::texture::discretize::{Discretized, discretize};
+use crate::texture::discretize::discretize;
 use crate::texture::{Roi, firstorder, glcm, gldm, glrlm, glszm, ngtdm};
 use crate::{Features, RadiomicsError, Volume};
 
@@ -246,12 +246,19 @@ impl Extractor {
         for image_type in &self.config.image_types {
             for (type_name, image, f32_precision) in self.images_of(*image_type, &prepared)? {
                 let (image, mask) = crop::crop_to_mask(&image, &prepared.mask, &prepared.bbox, 0);
-                let roi = Roi {
+                let unbinned = Roi {
                     image: image.data.view(),
                     mask: mask.data.view(),
                     spacing: image.geometry.spacing,
                     dims: image.geometry.dims,
                     f32_precision,
+                    binned: None,
+                };
+                // Binned once for every class of this image.
+                let binned = discretize(&unbinned, settings.bin_width, f32_precision);
+                let roi = Roi {
+                    binned: Some(&binned),
+                    ..unbinned
                 };
                 self.texture_features(&roi, &type_name, &mut out)?;
             }
@@ -297,20 +304,8 @@ impl Extractor {
         out: &mut Vec<(String, f64)>,
     ) -> Result<(), RadiomicsError> {
         let settings = &self.config.settings;
-        let takes_binned = |c: FeatureClass| {
-            matches!(
-                c,
-                FeatureClass::Glrlm | FeatureClass::Glszm | FeatureClass::Gldm
-            )
-        };
-        let binned: Option<Discretized> = self
-            .config
-            .classes
-            .iter()
-            .any(|s| takes_binned(s.class))
-            .then(|| discretize(roi, settings.bin_width, roi.f32_precision));
+        let levels = || roi.binned.expect("the extractor bins every region");
         for selection in self.config.classes.iter().filter(|s| !s.class.is_shape()) {
-            let levels = || binned.as_ref().expect("binned when a class takes it");
             let features = match (selection.class, &selection.features) {
                 (FeatureClass::Glcm, Some(names)) => {
                     let features = glcm::compute_selected(roi, settings, names)?;

@@ -40,6 +40,7 @@ impl Case {
             spacing: self.spacing,
             dims: self.dims,
             f32_precision: self.f32_precision,
+            binned: None,
         }
     }
 }
@@ -286,6 +287,7 @@ fn glcm_refuses_more_gray_levels_than_its_bound() {
         spacing: [1.0; 3],
         dims: 3,
         f32_precision: true,
+        binned: None,
     };
     let settings = Settings {
         bin_width: 1.0,

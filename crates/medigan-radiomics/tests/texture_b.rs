@@ -92,6 +92,7 @@ fn check(class: &str, compute: fn(&Roi<'_>, &Settings) -> Features) {
             spacing: [1.0, 1.0, 1.0],
             dims: case.dims,
             f32_precision: case.f32_precision,
+            binned: None,
         };
         let got = compute(&roi, &case.settings);
         let expected = case.expected[class].as_array().expect("class features");
@@ -162,6 +163,7 @@ fn fixtures_cover_nan_and_multi_angle_cases() {
         spacing: [1.0; 3],
         dims: isolated.dims,
         f32_precision: false,
+        binned: None,
     };
     assert!(
         glrlm::compute(&roi, &isolated.settings)

@@ -118,7 +118,11 @@ fn digitize_evenly(x: f64, edges: &[f64]) -> u32 {
 
 /// pyradiomics' `binImage` over the region: edges from the values inside the mask, each of them
 /// digitised; `f32_precision` as in [`bin_edges`]. An empty mask gives no levels (`ng == 0`).
+/// A region that carries its binning ([`Roi::binned`]) gets a copy of it.
 pub fn discretize(roi: &Roi<'_>, bin_width: f64, f32_precision: bool) -> Discretized {
+    if let Some(binned) = roi.binned {
+        return binned.clone();
+    }
     let inside: Vec<f64> = roi
         .image
         .iter()

@@ -26,4 +26,8 @@ pub struct Roi<'a> {
     /// Whether pyradiomics holds this image as `float32` (images read as SimpleITK `Float32`
     /// and the filters' outputs): its discretisation then rounds as `float32` does.
     pub f32_precision: bool,
+    /// The region already binned with the settings' `binWidth` and this precision, when the
+    /// caller binned it once for every class ([`crate::extractor::Extractor`] does);
+    /// [`discretize::discretize`] then returns it instead of binning again.
+    pub binned: Option<&'a discretize::Discretized>,
 }
