@@ -9,7 +9,7 @@
 //!   is `d^2`.
 //!
 //! `d^2` is the Frechet distance of the two Gaussians (means, `numpy.cov` covariances), with
-//! `tr sqrt(S1 S2)` from [`trace_sqrt_product`] (stable where scipy's `sqrtm` retries with an
+//! `tr sqrt(S1 S2)` from [`trace_sqrt_product`](crate::evaluate::frechet::trace_sqrt_product) (stable where scipy's `sqrtm` retries with an
 //! offset).
 
 use faer::Mat;
