@@ -74,7 +74,7 @@ fn sum_mapped(a: &[f64], buf: &mut Vec<f64>, f: impl Fn(f64) -> f64) -> f64 {
 }
 
 /// numpy's `percentile(sorted, q)` with the default `linear` method, on sorted values (only
-/// the positions [`percentile_positions`] names need to hold their order statistics).
+/// the positions `percentile_positions` names need to hold their order statistics).
 pub fn percentile_sorted(sorted: &[f64], q: f64) -> f64 {
     let n = sorted.len();
     if n == 0 {
