@@ -257,21 +257,19 @@ fn a_noise_file_of_the_wrong_shape_is_refused() {
 #[test]
 fn diffusion_options_on_a_model_that_is_not_diffusion_are_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let output = run(medigan(&dir.path().join("home"))
-        .args([
-            "--offline",
-            "generate",
-            "00900",
-            "-n",
-            "1",
-            "--steps",
-            "10",
-            "-o",
-        ])
-        .arg(dir.path().join("out")));
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!output.status.success());
-    assert!(stderr.contains("not a diffusion model"), "{stderr}");
+    for option in [["--steps", "10"], ["--prompt", "a chest x-ray"]] {
+        let output = run(medigan(&dir.path().join("home"))
+            .args(["--offline", "generate", "00900", "-n", "1"])
+            .args(option)
+            .arg("-o")
+            .arg(dir.path().join("out")));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{option:?}");
+        assert!(
+            stderr.contains("not a diffusion model"),
+            "{option:?}: {stderr}"
+        );
+    }
 }
 
 fn cli(case: &str, home: &Path) -> std::process::Command {

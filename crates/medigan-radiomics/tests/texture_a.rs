@@ -164,30 +164,7 @@ fn glcm_matches_pyradiomics() {
 #[test]
 fn glcm_selected_features_come_in_the_order_asked() {
     // frd-score's parameter file names 22 GLCM features (no MCC, no SumAverage) in its order.
-    let names = [
-        "Autocorrelation",
-        "JointAverage",
-        "ClusterProminence",
-        "ClusterShade",
-        "ClusterTendency",
-        "Contrast",
-        "Correlation",
-        "DifferenceAverage",
-        "DifferenceEntropy",
-        "DifferenceVariance",
-        "JointEnergy",
-        "JointEntropy",
-        "Imc1",
-        "Imc2",
-        "Idm",
-        "Idmn",
-        "Id",
-        "Idn",
-        "InverseVariance",
-        "MaximumProbability",
-        "SumEntropy",
-        "SumSquares",
-    ];
+    let names = medigan_radiomics::extractor::FRD_V1_GLCM;
     for case in cases() {
         let all = glcm::compute(&case.roi(), &case.settings);
         let selected = glcm::compute_selected(&case.roi(), &case.settings, &names).unwrap();

@@ -256,3 +256,53 @@ fn merged_shards_give_the_single_pass_frd_bit_for_bit() {
     let error = frd::run_merged(&[other], false).unwrap_err().to_string();
     assert!(error.contains("bytes of features"), "{error}");
 }
+
+/// `--metrics frd` compares two folders: with models, repeats or FID statistics it is refused
+/// before anything runs, naming the option; so is the paper's log with v0.
+#[test]
+fn frd_as_a_metric_is_refused_where_it_cannot_apply() {
+    use medigan::evaluate::{
+        EvaluateOptions, EvaluationRequest, ExtractorKind, ExtractorSpec, MetricSet, SyntheticRun,
+        SyntheticSide,
+    };
+    let folder = |dir: &str| SyntheticSide::Folder(dir.into());
+    let base = EvaluationRequest {
+        real: "real".into(),
+        synthetic: folder("synthetic"),
+        extractor: ExtractorSpec::new(ExtractorKind::Inception),
+        options: EvaluateOptions::default(),
+        metric_key: None,
+        save_stats: None,
+        per_class: false,
+    };
+    let mut frd = base.clone();
+    frd.options.metrics.metrics = MetricSet::parse("frd").unwrap();
+    assert!(frd.check().is_ok());
+    let models = EvaluationRequest {
+        synthetic: SyntheticSide::Models {
+            models: vec!["00900".into()],
+            run: SyntheticRun::default(),
+        },
+        ..frd.clone()
+    };
+    let mut repeats = frd.clone();
+    repeats.options.metrics.repeats = 2;
+    let stats = EvaluationRequest {
+        save_stats: Some("a.stats".into()),
+        ..frd.clone()
+    };
+    let mut paper_v0 = frd.clone();
+    paper_v0.options.metrics.frd = FrdSettings {
+        version: FrdVersion::V0,
+        paper_log: true,
+    };
+    for (request, says) in [
+        (models, "generate the samples to a folder"),
+        (repeats, "drop --repeats"),
+        (stats, "medigan frd --save-stats"),
+        (paper_v0, "v1 option"),
+    ] {
+        let error = request.check().unwrap_err().to_string();
+        assert!(error.contains(says), "{error}");
+    }
+}

@@ -272,19 +272,7 @@ fn features(matrix: &[u64], ng: usize, width: usize) -> Features {
             sdlgle += p / (i2 * j2);
         }
     }
-    let (mut gln, mut hgle, mut lgle, mut mean_i) = (0.0, 0.0, 0.0, 0.0);
-    for (i, &p) in pg.iter().enumerate() {
-        let iv = (i + 1) as f64;
-        gln += p * p;
-        hgle += p * (iv * iv);
-        lgle += p / (iv * iv);
-        mean_i += p / nz * iv;
-    }
-    let glv: f64 = pg
-        .iter()
-        .enumerate()
-        .map(|(i, &p)| p / nz * ((i + 1) as f64 - mean_i).powi(2))
-        .sum();
+    let (gln, hgle, lgle, glv) = gray_level_sums(&pg, nz);
     let (mut dn, mut lde, mut sde, mut mean_j) = (0.0, 0.0, 0.0, 0.0);
     for (j, &p) in pd.iter().enumerate() {
         let jv = (j + 1) as f64;
@@ -315,6 +303,26 @@ fn features(matrix: &[u64], ng: usize, width: usize) -> Features {
         sdlgle / nz,
     ];
     NAMES.iter().copied().zip(values).collect()
+}
+
+/// Sums over the gray-level marginal `p` of a texture matrix with `total` entries, shared by
+/// GLRLM, GLSZM and GLDM: `(sum p^2, sum p i^2, sum p / i^2, the gray-level variance)` with
+/// levels `i` from 1, in pyradiomics' order of operations.
+pub(crate) fn gray_level_sums(p: &[f64], total: f64) -> (f64, f64, f64, f64) {
+    let (mut squares, mut high, mut low, mut mean) = (0.0, 0.0, 0.0, 0.0);
+    for (i, &p) in p.iter().enumerate() {
+        let iv = (i + 1) as f64;
+        squares += p * p;
+        high += p * (iv * iv);
+        low += p / (iv * iv);
+        mean += p / total * iv;
+    }
+    let variance: f64 = p
+        .iter()
+        .enumerate()
+        .map(|(i, &p)| p / total * ((i + 1) as f64 - mean).powi(2))
+        .sum();
+    (squares, high, low, variance)
 }
 
 #[cfg(test)]

@@ -210,19 +210,7 @@ fn angle_features(
             srlgle += p / (i2 * j2);
         }
     }
-    let (mut gln, mut hglre, mut lglre, mut mean_i) = (0.0, 0.0, 0.0, 0.0);
-    for (i, &p) in pg.iter().enumerate() {
-        let iv = (i + 1) as f64;
-        gln += p * p;
-        hglre += p * (iv * iv);
-        lglre += p / (iv * iv);
-        mean_i += p / nr * iv;
-    }
-    let glv: f64 = pg
-        .iter()
-        .enumerate()
-        .map(|(i, &p)| p / nr * ((i + 1) as f64 - mean_i).powi(2))
-        .sum();
+    let (gln, hglre, lglre, glv) = super::gldm::gray_level_sums(pg, nr);
     let (mut rln, mut lre, mut sre, mut np, mut mean_j) = (0.0, 0.0, 0.0, 0.0, 0.0);
     for (j, &p) in pr[..longest].iter().enumerate() {
         let jv = (j + 1) as f64;

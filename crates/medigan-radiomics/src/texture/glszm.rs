@@ -274,19 +274,7 @@ fn features(zones: &[(u32, u32)], ng: usize) -> Features {
     }
     let pg: Vec<f64> = pg_count.iter().map(|&c| f64::from(c)).collect();
     let ps: Vec<f64> = ps_count.iter().map(|&c| f64::from(c)).collect();
-    let (mut gln, mut hgle, mut lgle, mut mean_i) = (0.0, 0.0, 0.0, 0.0);
-    for (i, &p) in pg.iter().enumerate() {
-        let iv = (i + 1) as f64;
-        gln += p * p;
-        hgle += p * (iv * iv);
-        lgle += p / (iv * iv);
-        mean_i += p / nz * iv;
-    }
-    let glv: f64 = pg
-        .iter()
-        .enumerate()
-        .map(|(i, &p)| p / nz * ((i + 1) as f64 - mean_i).powi(2))
-        .sum();
+    let (gln, hgle, lgle, glv) = super::gldm::gray_level_sums(&pg, nz);
     let (mut szn, mut lae, mut sae, mut np, mut mean_j) = (0.0, 0.0, 0.0, 0.0, 0.0);
     for (j, &p) in ps.iter().enumerate() {
         if p == 0.0 {
